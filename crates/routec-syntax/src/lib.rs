@@ -1,0 +1,17 @@
+//! The syntax of the routec policy language: spans and line index, the logos
+//! lexer, the chumsky parser, the AST and the formatter.
+//!
+//! Architecture Invariant: parsing never fails. [`parse`] always returns a
+//! tree and a list of diagnostics; broken input becomes error nodes. This
+//! crate does no IO and knows nothing of LSP or serialization.
+
+pub mod ast;
+pub mod codes;
+pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
+pub mod span;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse};
+pub use span::{LineCol, LineIndex, Span};

@@ -1,0 +1,1 @@
+//! The routec command-line interface (work in progress).

@@ -1,0 +1,3 @@
+//! The `routec` binary.
+
+fn main() {}
