@@ -317,11 +317,9 @@ pub enum ExprKind {
     /// A bare word or literal used as a condition: a bool signal, a slice, `true`.
     Atom(Lit),
     Not(Box<Expr>),
-    Logic {
-        op: LogicOp,
-        lhs: Box<Expr>,
-        rhs: Box<Expr>,
-    },
+    /// `a and b and c` or `a or b`: two or more operands, flat so that long
+    /// chains do not nest (`and` binds tighter than `or`).
+    Logic { op: LogicOp, operands: Vec<Expr> },
     /// `task == factual`, `prompt_tokens > 100k`
     Compare { lhs: Lit, op: CmpOp, rhs: Lit },
     /// `plan in { pro, enterprise }`, `plan not in { free }`
