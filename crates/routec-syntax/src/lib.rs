@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod codes;
 pub mod diagnostic;
+pub mod fmt;
 pub mod lexer;
 pub mod parser;
 pub mod span;
