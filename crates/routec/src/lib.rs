@@ -1,1 +1,13 @@
-//! The routec command-line interface (work in progress).
+//! The routec command-line interface: argument parsing, file IO, exit codes
+//! and the renderers of diagnostics (human, JSON, SARIF).
+//!
+//! Architecture Invariant: this is the only crate (with the other binaries)
+//! that does IO or uses `anyhow`; the compiler crates stay pure.
+
+pub mod analysis;
+pub mod cli;
+pub mod commands;
+pub mod render;
+pub mod source;
+
+pub use cli::{exit, run};

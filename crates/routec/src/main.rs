@@ -1,3 +1,7 @@
 //! The `routec` binary.
 
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ExitCode::from(routec::run(std::env::args_os()))
+}
