@@ -1,1 +1,5 @@
-//! The checker (work in progress).
+//! The checker: name resolution, types and units, and lints.
+pub mod codes;
+pub mod index;
+pub mod ir;
+pub mod space;

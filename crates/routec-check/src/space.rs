@@ -1,0 +1,864 @@
+//! Exact analysis of the request space.
+//!
+//! Every signal a condition reads is a *dimension*. Enum and bool dimensions
+//! are finite sets of values; numeric dimensions are cut by every threshold
+//! compared against them into *atoms*: half-open integer intervals for
+//! integer-valued signals (`x > 2.5` is normalised to `x >= 3`), points and
+//! open intervals for continuous ones, always restricted to the signal's
+//! domain (tokens `>= 0`, ratios in `0..=1`, ...). Within one dimension every
+//! registered comparison is either true on a whole atom or false on it, so
+//! set algebra on atoms is exact.
+//!
+//! A [`Region`] is a list of pairwise disjoint [`Cube`]s; a cube constrains
+//! only the dimensions it lists (the others are free), so a condition over
+//! two signals costs two atom sets however many dimensions the space has.
+//! Union, intersection, difference and complement work on these lists and
+//! never enumerate the cartesian product.
+//!
+//! Architecture Invariant: lowering is exact only for thresholds registered
+//! with the builder; [`Space::for_policy`] registers every threshold of the
+//! policy (rules, slices, `optimize ... at`, context windows).
+
+use std::collections::{BTreeSet, HashMap};
+
+use routec_syntax::ast::CmpOp;
+
+use crate::ir::{Cond, Policy, SignalId, SignalType, Value};
+
+// ---------------------------------------------------------------- atom sets
+
+/// A set of atoms of one dimension: a bitset, inline up to 64 atoms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AtomSet {
+    Small(u64),
+    Large(Box<[u64]>),
+}
+
+impl AtomSet {
+    pub fn empty(n: usize) -> AtomSet {
+        if n <= 64 {
+            AtomSet::Small(0)
+        } else {
+            AtomSet::Large(vec![0; n.div_ceil(64)].into_boxed_slice())
+        }
+    }
+
+    pub fn full(n: usize) -> AtomSet {
+        let mut s = AtomSet::empty(n);
+        for i in 0..n {
+            s.insert(i);
+        }
+        s
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            AtomSet::Small(w) => std::slice::from_ref(w),
+            AtomSet::Large(ws) => ws,
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            AtomSet::Small(w) => std::slice::from_mut(w),
+            AtomSet::Large(ws) => ws,
+        }
+    }
+
+    pub fn insert(&mut self, i: usize) {
+        if let Some(w) = self.words_mut().get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        self.words().get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words().iter().all(|w| *w == 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.words().iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn first(&self) -> Option<usize> {
+        self.iter().next()
+    }
+
+    pub fn last(&self) -> Option<usize> {
+        let words = self.words();
+        for (wi, w) in words.iter().enumerate().rev() {
+            if *w != 0 {
+                return Some(wi * 64 + 63 - w.leading_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words().iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(wi * 64 + b)
+            })
+        })
+    }
+
+    fn zip(&self, other: &AtomSet, f: impl Fn(u64, u64) -> u64) -> AtomSet {
+        let mut out = self.clone();
+        for (a, b) in out.words_mut().iter_mut().zip(other.words()) {
+            *a = f(*a, *b);
+        }
+        out
+    }
+
+    pub fn and(&self, other: &AtomSet) -> AtomSet {
+        self.zip(other, |a, b| a & b)
+    }
+
+    pub fn or(&self, other: &AtomSet) -> AtomSet {
+        self.zip(other, |a, b| a | b)
+    }
+
+    pub fn and_not(&self, other: &AtomSet) -> AtomSet {
+        self.zip(other, |a, b| a & !b)
+    }
+
+    pub fn intersects(&self, other: &AtomSet) -> bool {
+        self.words()
+            .iter()
+            .zip(other.words())
+            .any(|(a, b)| a & b != 0)
+    }
+
+    pub fn is_subset(&self, other: &AtomSet) -> bool {
+        self.words()
+            .iter()
+            .zip(other.words())
+            .all(|(a, b)| a & !b == 0)
+    }
+}
+
+// ---------------------------------------------------------------- dimensions
+
+/// Index into [`Space::dims`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimId(pub u32);
+
+/// One cell of a dimension.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Atom {
+    /// A value of an enum (its index) or a bool (`0` false, `1` true).
+    Value(usize),
+    /// Integers `lo..hi`; `lo == i64::MIN` means unbounded below, `hi == None` above.
+    Int { lo: i64, hi: Option<i64> },
+    /// One value of a continuous dimension.
+    Point(f64),
+    /// The open interval between two cut points (`None` = unbounded).
+    Open { lo: Option<f64>, hi: Option<f64> },
+}
+
+impl Atom {
+    /// A value inside the atom, preferring the lowest meaningful one.
+    pub fn representative(self) -> f64 {
+        match self {
+            Atom::Value(v) => v as f64,
+            Atom::Int { lo, hi } => {
+                if lo == i64::MIN {
+                    hi.map_or(0.0, |h| if h > 0 { 0.0 } else { (h - 1) as f64 })
+                } else {
+                    lo as f64
+                }
+            }
+            Atom::Point(p) => p,
+            Atom::Open { lo, hi } => match (lo, hi) {
+                (Some(a), Some(b)) => (a + b) / 2.0,
+                (Some(a), None) => {
+                    if a < 1.0 {
+                        a + 1.0
+                    } else {
+                        a * 2.0
+                    }
+                }
+                (None, Some(b)) => b - 1.0,
+                (None, None) => 0.0,
+            },
+        }
+    }
+
+    /// The least upper bound of the atom (`None` = unbounded).
+    pub fn sup(self) -> Option<f64> {
+        match self {
+            Atom::Value(v) => Some(v as f64),
+            Atom::Int { hi, .. } => hi.map(|h| (h - 1) as f64),
+            Atom::Point(p) => Some(p),
+            Atom::Open { hi, .. } => hi,
+        }
+    }
+
+    /// The greatest lower bound of the atom (`None` = unbounded).
+    pub fn inf(self) -> Option<f64> {
+        match self {
+            Atom::Value(v) => Some(v as f64),
+            Atom::Int { lo, .. } => (lo != i64::MIN).then_some(lo as f64),
+            Atom::Point(p) => Some(p),
+            Atom::Open { lo, .. } => lo,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dim {
+    pub signal: SignalId,
+    pub ty: SignalType,
+    pub atoms: Vec<Atom>,
+}
+
+// ---------------------------------------------------------------- builder
+
+#[derive(Debug, Default)]
+struct DimBuild {
+    ty: Option<SignalType>,
+    int_cuts: BTreeSet<i64>,
+    float_cuts: Vec<f64>,
+}
+
+/// Registers dimensions and thresholds, then builds the atoms of a [`Space`].
+#[derive(Debug, Default)]
+pub struct SpaceBuilder {
+    dims: Vec<(SignalId, DimBuild)>,
+    by_signal: HashMap<SignalId, usize>,
+}
+
+fn floor_i64(t: f64) -> i64 {
+    // `as` saturates, which is what a threshold beyond i64 wants.
+    t.floor() as i64
+}
+
+fn ceil_i64(t: f64) -> i64 {
+    t.ceil() as i64
+}
+
+impl SpaceBuilder {
+    pub fn new() -> SpaceBuilder {
+        SpaceBuilder::default()
+    }
+
+    fn entry(&mut self, signal: SignalId, ty: &SignalType) -> &mut DimBuild {
+        let i = *self.by_signal.entry(signal).or_insert_with(|| {
+            self.dims.push((signal, DimBuild::default()));
+            self.dims.len() - 1
+        });
+        let d = &mut self.dims[i].1;
+        if d.ty.is_none() {
+            d.ty = Some(ty.clone());
+        }
+        d
+    }
+
+    /// Makes `signal` a dimension even if no threshold mentions it.
+    pub fn dim(&mut self, signal: SignalId, ty: &SignalType) {
+        self.entry(signal, ty);
+    }
+
+    /// Registers the threshold of `signal OP value` (base units).
+    pub fn cut(&mut self, signal: SignalId, ty: &SignalType, op: CmpOp, value: f64) {
+        if !value.is_finite() {
+            self.dim(signal, ty);
+            return;
+        }
+        let integer = ty.is_integer();
+        let d = self.entry(signal, ty);
+        if integer {
+            match op {
+                CmpOp::Gt | CmpOp::Le => {
+                    d.int_cuts.insert(floor_i64(value).saturating_add(1));
+                }
+                CmpOp::Ge | CmpOp::Lt => {
+                    d.int_cuts.insert(ceil_i64(value));
+                }
+                CmpOp::Eq | CmpOp::Ne => {
+                    if value.fract() == 0.0 {
+                        d.int_cuts.insert(floor_i64(value));
+                        d.int_cuts.insert(floor_i64(value).saturating_add(1));
+                    }
+                }
+            }
+        } else if ty.is_numeric() {
+            d.float_cuts.push(value);
+        }
+    }
+
+    /// Registers every dimension and threshold of a condition; slices are
+    /// followed through `slices` (indexed by slice id).
+    pub fn add_cond(&mut self, cond: &Cond, types: &[SignalType], slices: &[&Cond]) {
+        self.add_cond_depth(cond, types, slices, 0);
+    }
+
+    fn add_cond_depth(&mut self, cond: &Cond, types: &[SignalType], slices: &[&Cond], depth: usize) {
+        if depth > MAX_LOWER_DEPTH {
+            return;
+        }
+        match cond {
+            Cond::Bool(s) | Cond::InSet { signal: s, .. } => {
+                if let Some(ty) = types.get(s.index()) {
+                    self.dim(*s, ty);
+                }
+            }
+            Cond::Cmp { signal, op, value } => {
+                if let Some(ty) = types.get(signal.index()) {
+                    self.cut(*signal, ty, *op, *value);
+                }
+            }
+            Cond::Slice(id) => {
+                if let Some(c) = slices.get(id.index()) {
+                    self.add_cond_depth(c, types, slices, depth + 1);
+                }
+            }
+            Cond::Not(c) => self.add_cond_depth(c, types, slices, depth + 1),
+            Cond::And(cs) | Cond::Or(cs) => {
+                for c in cs {
+                    self.add_cond_depth(c, types, slices, depth + 1);
+                }
+            }
+            Cond::Const(_) | Cond::Unknown => {}
+        }
+    }
+
+    pub fn build(self) -> Space {
+        let mut dims = Vec::with_capacity(self.dims.len());
+        let mut by_signal = HashMap::new();
+        for (signal, b) in self.dims {
+            let Some(ty) = b.ty else { continue };
+            let atoms = atoms_for(&ty, &b.int_cuts, b.float_cuts);
+            by_signal.insert(signal, DimId(dims.len() as u32));
+            dims.push(Dim { signal, ty, atoms });
+        }
+        Space { dims, by_signal }
+    }
+}
+
+fn atoms_for(ty: &SignalType, int_cuts: &BTreeSet<i64>, mut float_cuts: Vec<f64>) -> Vec<Atom> {
+    match ty {
+        SignalType::Bool => vec![Atom::Value(0), Atom::Value(1)],
+        SignalType::Enum(vs) => (0..vs.len()).map(Atom::Value).collect(),
+        SignalType::Int | SignalType::Tokens => {
+            let lo = if matches!(ty, SignalType::Tokens) { 0 } else { i64::MIN };
+            let mut atoms = Vec::new();
+            let mut start = lo;
+            for &c in int_cuts.range((lo.saturating_add(1))..) {
+                atoms.push(Atom::Int { lo: start, hi: Some(c) });
+                start = c;
+            }
+            atoms.push(Atom::Int { lo: start, hi: None });
+            atoms
+        }
+        SignalType::Ratio | SignalType::Duration | SignalType::Money => {
+            let (lo, hi) = ty.domain();
+            if let Some(l) = lo {
+                float_cuts.push(l);
+            }
+            if let Some(h) = hi {
+                float_cuts.push(h);
+            }
+            float_cuts.retain(|c| {
+                c.is_finite() && lo.is_none_or(|l| *c >= l) && hi.is_none_or(|h| *c <= h)
+            });
+            float_cuts.sort_by(f64::total_cmp);
+            float_cuts.dedup();
+            let mut atoms = Vec::new();
+            let mut prev: Option<f64> = None;
+            for (i, &c) in float_cuts.iter().enumerate() {
+                if i > 0 || lo.is_none() {
+                    atoms.push(Atom::Open { lo: prev, hi: Some(c) });
+                }
+                atoms.push(Atom::Point(c));
+                prev = Some(c);
+            }
+            if hi.is_none() || float_cuts.is_empty() {
+                atoms.push(Atom::Open { lo: prev, hi: None });
+            }
+            atoms
+        }
+    }
+}
+
+// ---------------------------------------------------------------- cubes and regions
+
+/// A product of atom sets; dimensions not listed are unconstrained.
+/// Invariant: listed sets are sorted by dimension, non-empty and not full.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cube {
+    pub dims: Vec<(DimId, AtomSet)>,
+}
+
+impl Cube {
+    pub fn get(&self, d: DimId) -> Option<&AtomSet> {
+        self.dims
+            .binary_search_by_key(&d, |(k, _)| *k)
+            .ok()
+            .map(|i| &self.dims[i].1)
+    }
+}
+
+/// A union of pairwise disjoint cubes. The empty list is the empty region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Region {
+    pub cubes: Vec<Cube>,
+}
+
+impl Region {
+    pub fn empty() -> Region {
+        Region { cubes: Vec::new() }
+    }
+
+    pub fn full() -> Region {
+        Region {
+            cubes: vec![Cube::default()],
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cubes.is_empty()
+    }
+}
+
+/// Conditions deeper than this are not lowered (the parser caps depth lower).
+const MAX_LOWER_DEPTH: usize = 256;
+
+/// The partition of the request space.
+#[derive(Clone, Debug, Default)]
+pub struct Space {
+    pub dims: Vec<Dim>,
+    by_signal: HashMap<SignalId, DimId>,
+}
+
+/// One concrete request in a region: a value per constrained signal.
+pub type Example = Vec<(SignalId, Value)>;
+
+impl Space {
+    /// A space with a dimension for every signal a rule, slice or quality
+    /// table reads, cut at every threshold of the policy, the `optimize`
+    /// thresholds and the models' context windows (on `prompt_tokens`).
+    pub fn for_policy(policy: &Policy) -> Space {
+        let types: Vec<SignalType> = policy.signals.iter().map(|s| s.ty.clone()).collect();
+        let slices: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
+        let mut b = SpaceBuilder::new();
+        for rule in &policy.rules {
+            b.add_cond(&rule.cond, &types, &slices);
+            add_plan_dims(&mut b, &rule.plan, &types);
+        }
+        for s in &policy.slices {
+            b.add_cond(&s.cond, &types, &slices);
+        }
+        for name in ["has_images", "has_tools", "stream"] {
+            if let Some(id) = policy.signal_by_name(name) {
+                b.dim(id, &policy.signal(id).ty);
+            }
+        }
+        if let Some(pt) = policy.signal_by_name("prompt_tokens") {
+            let ty = &policy.signal(pt).ty;
+            b.dim(pt, ty);
+            for m in &policy.models {
+                if let Some(c) = m.context {
+                    b.cut(pt, ty, CmpOp::Gt, c as f64);
+                }
+            }
+        }
+        for m in &policy.models {
+            for t in [&m.quality.by, &m.quality.adjust].into_iter().flatten() {
+                if let Some(ty) = types.get(t.signal.index()) {
+                    b.dim(t.signal, ty);
+                }
+            }
+        }
+        b.build()
+    }
+
+    pub fn dim_of(&self, signal: SignalId) -> Option<DimId> {
+        self.by_signal.get(&signal).copied()
+    }
+
+    pub fn dim(&self, d: DimId) -> &Dim {
+        &self.dims[d.0 as usize]
+    }
+
+    fn size(&self, d: DimId) -> usize {
+        self.dims[d.0 as usize].atoms.len()
+    }
+
+    /// A cube constraining one dimension; normalises away full sets.
+    pub fn cube(&self, d: DimId, set: AtomSet) -> Region {
+        if set.is_empty() {
+            return Region::empty();
+        }
+        if set.len() == self.size(d) {
+            return Region::full();
+        }
+        Region {
+            cubes: vec![Cube {
+                dims: vec![(d, set)],
+            }],
+        }
+    }
+
+    /// The atoms of `signal` where `signal OP value` holds, or `None` if the
+    /// signal is not a dimension of this space.
+    pub fn cmp_atoms(&self, signal: SignalId, op: CmpOp, value: f64) -> Option<(DimId, AtomSet)> {
+        let d = self.dim_of(signal)?;
+        let dim = self.dim(d);
+        let mut set = AtomSet::empty(dim.atoms.len());
+        for (i, atom) in dim.atoms.iter().enumerate() {
+            let x = atom.representative();
+            let integer_eq_miss = dim.ty.is_integer() && value.fract() != 0.0;
+            let holds = match op {
+                CmpOp::Eq => !integer_eq_miss && x == value,
+                CmpOp::Ne => integer_eq_miss || x != value,
+                CmpOp::Lt => x < value,
+                CmpOp::Le => x <= value,
+                CmpOp::Gt => x > value,
+                CmpOp::Ge => x >= value,
+            };
+            if holds {
+                set.insert(i);
+            }
+        }
+        Some((d, set))
+    }
+
+    /// The region of `signal OP value`.
+    pub fn cmp(&self, signal: SignalId, op: CmpOp, value: f64) -> Option<Region> {
+        let (d, set) = self.cmp_atoms(signal, op, value)?;
+        Some(self.cube(d, set))
+    }
+
+    /// The region where an enum or bool signal takes one of `values`.
+    pub fn in_set(&self, signal: SignalId, values: &[usize]) -> Option<Region> {
+        let d = self.dim_of(signal)?;
+        let mut set = AtomSet::empty(self.size(d));
+        for &v in values {
+            if v < self.size(d) {
+                set.insert(v);
+            }
+        }
+        Some(self.cube(d, set))
+    }
+
+    /// Lowers a condition; `None` if it contains [`Cond::Unknown`], a signal
+    /// that is not a dimension, or a slice cycle.
+    pub fn lower(&self, cond: &Cond, slices: &[&Cond]) -> Option<Region> {
+        self.lower_depth(cond, slices, 0)
+    }
+
+    fn lower_depth(&self, cond: &Cond, slices: &[&Cond], depth: usize) -> Option<Region> {
+        if depth > MAX_LOWER_DEPTH {
+            return None;
+        }
+        Some(match cond {
+            Cond::Const(true) => Region::full(),
+            Cond::Const(false) => Region::empty(),
+            Cond::Bool(s) => self.in_set(*s, &[1])?,
+            Cond::InSet { signal, values } => self.in_set(*signal, values)?,
+            Cond::Cmp { signal, op, value } => self.cmp(*signal, *op, *value)?,
+            Cond::Slice(id) => self.lower_depth(slices.get(id.index())?, slices, depth + 1)?,
+            Cond::Not(c) => self.complement(&self.lower_depth(c, slices, depth + 1)?),
+            Cond::And(cs) => {
+                let mut acc = Region::full();
+                for c in cs {
+                    acc = self.intersect(&acc, &self.lower_depth(c, slices, depth + 1)?);
+                }
+                acc
+            }
+            Cond::Or(cs) => {
+                let mut acc = Region::empty();
+                for c in cs {
+                    acc = self.union(&acc, &self.lower_depth(c, slices, depth + 1)?);
+                }
+                acc
+            }
+            Cond::Unknown => return None,
+        })
+    }
+
+    fn cube_intersect(&self, a: &Cube, b: &Cube) -> Option<Cube> {
+        let mut dims = Vec::with_capacity(a.dims.len() + b.dims.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.dims.len() || j < b.dims.len() {
+            match (a.dims.get(i), b.dims.get(j)) {
+                (Some((da, sa)), Some((db, sb))) if da == db => {
+                    let s = sa.and(sb);
+                    if s.is_empty() {
+                        return None;
+                    }
+                    dims.push((*da, s));
+                    i += 1;
+                    j += 1;
+                }
+                (Some((da, sa)), Some((db, _))) if da < db => {
+                    dims.push((*da, sa.clone()));
+                    i += 1;
+                }
+                (Some(_), Some((db, sb))) | (None, Some((db, sb))) => {
+                    dims.push((*db, sb.clone()));
+                    j += 1;
+                }
+                (Some((da, sa)), None) => {
+                    dims.push((*da, sa.clone()));
+                    i += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        Some(Cube { dims })
+    }
+
+    fn cubes_intersect(a: &Cube, b: &Cube) -> bool {
+        for (d, sb) in &b.dims {
+            if let Some(sa) = a.get(*d) {
+                if !sa.intersects(sb) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// `a \ b` as disjoint cubes.
+    fn cube_minus(&self, a: &Cube, b: &Cube, out: &mut Vec<Cube>) {
+        if !Self::cubes_intersect(a, b) {
+            out.push(a.clone());
+            return;
+        }
+        let mut rest = a.clone();
+        for (d, sb) in &b.dims {
+            let sa = rest
+                .get(*d)
+                .cloned()
+                .unwrap_or_else(|| AtomSet::full(self.size(*d)));
+            let outside = sa.and_not(sb);
+            if !outside.is_empty() {
+                let mut piece = rest.clone();
+                set_dim(&mut piece, *d, outside, self.size(*d));
+                out.push(piece);
+            }
+            let inside = sa.and(sb);
+            set_dim(&mut rest, *d, inside, self.size(*d));
+        }
+    }
+
+    pub fn intersect(&self, a: &Region, b: &Region) -> Region {
+        let mut cubes = Vec::new();
+        for ca in &a.cubes {
+            for cb in &b.cubes {
+                if let Some(c) = self.cube_intersect(ca, cb) {
+                    cubes.push(c);
+                }
+            }
+        }
+        self.simplify(Region { cubes })
+    }
+
+    pub fn subtract(&self, a: &Region, b: &Region) -> Region {
+        let mut cur = a.cubes.clone();
+        for cb in &b.cubes {
+            if cur.is_empty() {
+                break;
+            }
+            let mut next = Vec::with_capacity(cur.len());
+            for ca in &cur {
+                self.cube_minus(ca, cb, &mut next);
+            }
+            cur = next;
+        }
+        self.simplify(Region { cubes: cur })
+    }
+
+    pub fn union(&self, a: &Region, b: &Region) -> Region {
+        let extra = self.subtract(b, a);
+        let mut cubes = a.cubes.clone();
+        cubes.extend(extra.cubes);
+        self.simplify(Region { cubes })
+    }
+
+    /// `a ∪ b` when the caller knows they are disjoint.
+    pub fn union_disjoint(&self, a: &Region, b: &Region) -> Region {
+        let mut cubes = a.cubes.clone();
+        cubes.extend(b.cubes.iter().cloned());
+        self.simplify(Region { cubes })
+    }
+
+    pub fn complement(&self, a: &Region) -> Region {
+        self.subtract(&Region::full(), a)
+    }
+
+    pub fn is_full(&self, a: &Region) -> bool {
+        self.complement(a).is_empty()
+    }
+
+    pub fn is_subset(&self, a: &Region, b: &Region) -> bool {
+        self.subtract(a, b).is_empty()
+    }
+
+    /// Merges cubes that differ in one dimension only, keeping lists short.
+    /// Cubes are disjoint, so two cubes equal outside `d` have disjoint sets
+    /// on `d` and their union is one cube.
+    fn simplify(&self, mut r: Region) -> Region {
+        if r.cubes.len() < 2 {
+            return r;
+        }
+        loop {
+            if r.cubes.iter().any(|c| c.dims.is_empty()) {
+                return Region::full();
+            }
+            let mut dims: Vec<DimId> = r.cubes.iter().flat_map(|c| c.dims.iter().map(|x| x.0)).collect();
+            dims.sort_unstable();
+            dims.dedup();
+            let mut changed = false;
+            for d in dims {
+                let mut seen: HashMap<Vec<(DimId, AtomSet)>, usize> = HashMap::new();
+                let mut keep: Vec<Cube> = Vec::with_capacity(r.cubes.len());
+                for cube in r.cubes.drain(..) {
+                    let Some(pos) = cube.dims.iter().position(|x| x.0 == d) else {
+                        keep.push(cube);
+                        continue;
+                    };
+                    let mut rest = cube.dims.clone();
+                    let (_, set) = rest.remove(pos);
+                    match seen.get(&rest) {
+                        Some(&i) => {
+                            let merged = keep[i].get(d).map(|s| s.or(&set));
+                            match merged {
+                                Some(m) => {
+                                    set_dim(&mut keep[i], d, m, self.size(d));
+                                    changed = true;
+                                }
+                                None => keep.push(cube),
+                            }
+                        }
+                        None => {
+                            seen.insert(rest, keep.len());
+                            keep.push(cube);
+                        }
+                    }
+                }
+                r.cubes = keep;
+            }
+            if !changed {
+                return r;
+            }
+        }
+    }
+
+    /// A concrete request in the region: for every dimension the first cube
+    /// constrains, the lowest value of its first atom. `None` if empty.
+    pub fn example(&self, r: &Region) -> Option<Example> {
+        let cube = r.cubes.first()?;
+        Some(self.cube_example(cube))
+    }
+
+    pub fn cube_example(&self, cube: &Cube) -> Example {
+        let mut out = Vec::new();
+        for (d, set) in &cube.dims {
+            let dim = self.dim(*d);
+            let Some(a) = set.first().and_then(|i| dim.atoms.get(i)) else {
+                continue;
+            };
+            let v = match (&dim.ty, a) {
+                (SignalType::Bool, Atom::Value(v)) => Value::Bool(*v == 1),
+                (SignalType::Enum(_), Atom::Value(v)) => Value::Enum(*v),
+                (_, a) => Value::Number(a.representative()),
+            };
+            out.push((dim.signal, v));
+        }
+        out
+    }
+
+    /// The least upper bound of `signal` over the region (`None` when
+    /// unbounded or the region is empty); `Some(f64::NAN)` never occurs.
+    pub fn sup(&self, r: &Region, signal: SignalId) -> Option<Option<f64>> {
+        if r.is_empty() {
+            return None;
+        }
+        let Some(d) = self.dim_of(signal) else {
+            return Some(None);
+        };
+        let dim = self.dim(d);
+        let mut best: Option<f64> = Some(f64::NEG_INFINITY);
+        for c in &r.cubes {
+            let last = match c.get(d) {
+                Some(s) => s.last(),
+                None => dim.atoms.len().checked_sub(1),
+            };
+            let sup = last.and_then(|i| dim.atoms.get(i)).and_then(|a| a.sup());
+            best = match (best, sup) {
+                (Some(b), Some(s)) => Some(b.max(s)),
+                _ => None,
+            };
+        }
+        Some(best)
+    }
+
+    /// The values of a finite dimension that the region admits.
+    pub fn values(&self, r: &Region, signal: SignalId) -> Vec<usize> {
+        let Some(d) = self.dim_of(signal) else {
+            return Vec::new();
+        };
+        let n = self.size(d);
+        let mut acc = AtomSet::empty(n);
+        for c in &r.cubes {
+            match c.get(d) {
+                Some(s) => acc = acc.or(s),
+                None => return (0..n).collect(),
+            }
+        }
+        acc.iter().collect()
+    }
+}
+
+fn set_dim(cube: &mut Cube, d: DimId, set: AtomSet, size: usize) {
+    let full = set.len() == size;
+    match cube.dims.binary_search_by_key(&d, |(k, _)| *k) {
+        Ok(i) => {
+            if full {
+                cube.dims.remove(i);
+            } else {
+                cube.dims[i].1 = set;
+            }
+        }
+        Err(i) => {
+            if !full {
+                cube.dims.insert(i, (d, set));
+            }
+        }
+    }
+}
+
+fn add_plan_dims(b: &mut SpaceBuilder, plan: &crate::ir::PlanDef, types: &[SignalType]) {
+    match plan {
+        crate::ir::PlanDef::Optimize { candidates, by } => {
+            for dim in by {
+                if let Some(ty) = types.get(dim.signal.index()) {
+                    b.dim(dim.signal, ty);
+                    for t in &dim.thresholds {
+                        b.cut(dim.signal, ty, CmpOp::Ge, *t);
+                    }
+                }
+            }
+            for c in candidates {
+                add_plan_dims(b, c, types);
+            }
+        }
+        crate::ir::PlanDef::Chain(ps) => ps.iter().for_each(|p| add_plan_dims(b, p, types)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;
