@@ -316,7 +316,7 @@ fn format_once(source: &str) -> Result<String, FormatError> {
             let continuation = matches!(stack.last(), None | Some(Open::Block))
                 && !starts.contains(&i)
                 && !is_comment(token)
-                && !block_close;
+                && !is_closer(token);
             let depth = stack.len() + usize::from(continuation);
             for _ in 0..depth {
                 out.push_str(INDENT);
@@ -378,26 +378,132 @@ fn space_between(prev: Token<'_>, prev_unary: bool, next: Token<'_>) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn glues_env_rates_and_unary_signs() {
-        assert!(!space_between(Token::Ident("env"), false, Token::LParen));
-        assert!(space_between(Token::Ident("not"), false, Token::LParen));
-        assert!(!space_between(Token::Number("170"), false, Token::Slash));
-        assert!(!space_between(Token::Slash, false, Token::Ident("s")));
-        assert!(!space_between(Token::Minus, true, Token::Number("9%")));
-        assert!(space_between(Token::Minus, false, Token::Number("5%")));
-        assert!(!space_between(Token::LBrace, false, Token::RBrace));
+    #[track_caller]
+    fn check(input: &str, expected: &str) {
+        let out = format(input).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+        assert_eq!(
+            out, expected,
+            "\n--- got ---\n{out}\n--- want ---\n{expected}"
+        );
+        assert_eq!(format(&out).unwrap(), out, "not idempotent");
     }
 
     #[test]
-    fn normalizes_crlf_and_trailing_whitespace_in_comments() {
-        let out = format("// a   \r\n// b\r\n").unwrap();
-        assert_eq!(out, "// a\n// b\n");
+    fn spacing_is_canonical() {
+        check(
+            "signal  task :enum{chat ,code}from header \"x\"   default chat",
+            "signal task: enum { chat, code } from header \"x\" default chat\n",
+        );
+        check(
+            "slice paying = plan in{pro,enterprise}\nslice en=lang==en",
+            "slice paying = plan in { pro, enterprise }\nslice en = lang == en\n",
+        );
+    }
+
+    #[test]
+    fn blocks_break_and_indent() {
+        check(
+            "policy p{owner \"x\"\nbaseline large}",
+            "policy p {\n  owner \"x\"\n  baseline large\n}\n",
+        );
+        check(
+            "faults {\ntimeout 30s\nfor small { timeout 10s }\n}",
+            "faults {\n  timeout 30s\n  for small {\n    timeout 10s\n  }\n}\n",
+        );
+        check("slo { }\nroute {\n\n}", "slo {}\nroute {}\n");
+    }
+
+    #[test]
+    fn glues_env_rates_and_unary_signs() {
+        check(
+            "model m {\n endpoint env ( \"URL\" )\n latency p50 1s, decode 170 tok / s\n quality by task { chat 84% } adjust by lang { ja - 9%, de -2% }\n}",
+            "model m {\n  endpoint env(\"URL\")\n  latency p50 1s, decode 170 tok/s\n  quality by task { chat 84% } adjust by lang { ja -9%, de -2% }\n}\n",
+        );
+    }
+
+    #[test]
+    fn parity_offsets_stay_binary() {
+        check(
+            "slo {\n quality for a >= quality for b-5%\n quality for a >= quality for b +2%\n}",
+            "slo {\n  quality for a >= quality for b - 5%\n  quality for a >= quality for b + 2%\n}\n",
+        );
+    }
+
+    #[test]
+    fn operators_get_spaces() {
+        check(
+            "route {\nwhen a==b and c!=d => x\nwhen n<=3 or n>4 => cascade a->b accept when confidence>=70%\notherwise=>optimize [a,b] by n at [1k,2k]\n}",
+            "route {\n  when a == b and c != d => x\n  when n <= 3 or n > 4 => cascade a -> b accept when confidence >= 70%\n  otherwise => optimize [a, b] by n at [1k, 2k]\n}\n",
+        );
+    }
+
+    #[test]
+    fn comments_are_kept_in_place() {
+        check(
+            "// top   \n/// doc\npolicy p { // trailing open\n  // own line\n  owner \"x\"   // trailing\n    // before close\n} // after close\n// end",
+            "// top\n/// doc\npolicy p { // trailing open\n  // own line\n  owner \"x\" // trailing\n  // before close\n} // after close\n// end\n",
+        );
+    }
+
+    #[test]
+    fn inline_lists_keep_line_breaks() {
+        check(
+            "signal task: enum {chat, // c\n// own\n   code,\n\n\n factual\n  // last\n    } default chat",
+            "signal task: enum { chat, // c\n  // own\n  code,\n\n  factual\n  // last\n} default chat\n",
+        );
+        check(
+            "route {\n  otherwise => optimize [\n\n a,\n      split { a 50%,\n b 50% }\n  ] by task\n}",
+            "route {\n  otherwise => optimize [\n    a,\n    split { a 50%,\n      b 50% }\n  ] by task\n}\n",
+        );
+    }
+
+    #[test]
+    fn blank_lines_collapse() {
+        check(
+            "\n\n\nslice a = x\n\n\n\nslice b = y\n\n\n",
+            "slice a = x\n\nslice b = y\n",
+        );
+        check(
+            "learn {\n\n\n  explore 2%\n\n\n  drift kl > 0.1 nats over 1h => alert\n\n}",
+            "learn {\n  explore 2%\n\n  drift kl > 0.1 nats over 1h => alert\n}\n",
+        );
+    }
+
+    #[test]
+    fn normalizes_crlf_tabs_and_trailing_whitespace() {
+        check("// a   \r\n// b\r\n", "// a\n// b\n");
+        check(
+            "slo {\r\n\tttft p95 <= 3s \t\r\n}\r\n",
+            "slo {\n  ttft p95 <= 3s\n}\n",
+        );
     }
 
     #[test]
     fn empty_input_stays_empty() {
         assert_eq!(format("").unwrap(), "");
         assert_eq!(format("\n\n  \n").unwrap(), "");
+    }
+
+    #[test]
+    fn refuses_syntax_errors() {
+        assert!(matches!(format("model {\n"), Err(FormatError::Syntax(d)) if !d.is_empty()));
+        assert!(matches!(
+            format("slice a = \"open"),
+            Err(FormatError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn formats_the_normative_example_unchanged() {
+        let src = include_str!("../../../examples/support.route");
+        assert_eq!(format(src).unwrap(), src);
+    }
+
+    #[test]
+    fn glue_rules() {
+        assert!(!space_between(Token::Ident("env"), false, Token::LParen));
+        assert!(space_between(Token::Ident("not"), false, Token::LParen));
+        assert!(!space_between(Token::Minus, true, Token::Number("9%")));
+        assert!(space_between(Token::Minus, false, Token::Number("5%")));
     }
 }
