@@ -102,7 +102,7 @@ fn prepare<'s>(
 ) -> Vec<(Token<'s>, SimpleSpan)> {
     let mut out: Vec<(Token<'s>, SimpleSpan)> = Vec::with_capacity(all.len());
     // The open delimiters, innermost last.
-    let mut stack: Vec<Token<'s>> = Vec::new();
+    let mut stack: Vec<(Token<'s>, Span)> = Vec::new();
     let mut not_run = 0usize;
     // Index in `out` where the current top-level item starts, and whether the
     // item has already been found too deep.
@@ -137,7 +137,7 @@ fn prepare<'s>(
 
         match token {
             Token::Newline => {
-                if matches!(stack.last(), Some(Token::LParen | Token::LBracket)) {
+                if matches!(stack.last(), Some((Token::LParen | Token::LBracket, _))) {
                     continue;
                 }
                 if matches!(out.last(), None | Some((Token::Newline, _))) {
@@ -154,9 +154,9 @@ fn prepare<'s>(
                 not_run = 0;
                 continue;
             }
-            Token::LBrace | Token::LBracket | Token::LParen => stack.push(token),
+            Token::LBrace | Token::LBracket | Token::LParen => stack.push((token, span)),
             Token::RBrace => {
-                while let Some(open) = stack.pop() {
+                while let Some((open, _)) = stack.pop() {
                     if open == Token::LBrace {
                         break;
                     }
@@ -168,8 +168,8 @@ fn prepare<'s>(
                 } else {
                     Token::LParen
                 };
-                if let Some(pos) = stack.iter().rposition(|&t| t == want) {
-                    if !stack[pos..].contains(&Token::LBrace) {
+                if let Some(pos) = stack.iter().rposition(|&(t, _)| t == want) {
+                    if !stack[pos..].iter().any(|&(t, _)| t == Token::LBrace) {
                         stack.truncate(pos);
                     }
                 }
@@ -197,6 +197,18 @@ fn prepare<'s>(
     }
     if too_deep {
         out.truncate(item_start);
+    }
+    for &(open, span) in stack.iter().take(3) {
+        let close = match open {
+            Token::LBrace => "}",
+            Token::LBracket => "]",
+            _ => ")",
+        };
+        diags.push(
+            Diagnostic::error(codes::SYNTAX, span, format!("unclosed {open}"))
+                .with_label(format!("this {open} is never closed"))
+                .with_help(format!("add the missing `{close}`")),
+        );
     }
     out
 }
@@ -268,6 +280,7 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
             }
         }
         chumsky::error::RichReason::ExpectedFound { expected, found } => {
+            let found_token = found.as_deref().copied();
             let found = match found.as_deref() {
                 None => "end of input".to_owned(),
                 Some(token) => token.to_string(),
@@ -290,7 +303,14 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
             } else {
                 span
             };
-            let diag = Diagnostic::error(codes::SYNTAX, span, format!("unexpected {found}"));
+            let mut diag = Diagnostic::error(codes::SYNTAX, span, format!("unexpected {found}"));
+            if let Some(Token::Ident(word)) = found_token {
+                if let Some(best) = did_you_mean(word, &wanted) {
+                    diag = diag
+                        .with_help(format!("did you mean `{best}`?"))
+                        .with_suggestion(format!("replace with `{best}`"), span, best);
+                }
+            }
             match wanted.len() {
                 0 => diag,
                 1 => diag.with_label(format!("expected {}", wanted[0])),
@@ -304,6 +324,55 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
             }
         }
     }
+}
+
+/// The keywords a labelled statement can start with, for did-you-mean.
+const STATEMENT_KEYWORDS: &[(&str, &[&str])] = &[
+    ("policy property", &["owner", "baseline"]),
+    (
+        "model property",
+        &[
+            "provider", "endpoint", "upstream", "api_key", "params", "context", "price", "latency",
+            "quality", "fallback", "supports",
+        ],
+    ),
+    (
+        "constraint",
+        &["ttft", "latency", "cost", "quality", "share", "spend"],
+    ),
+    (
+        "metric",
+        &["ttft", "latency", "cost", "quality", "share", "spend"],
+    ),
+    ("rule", &["when", "otherwise"]),
+    (
+        "fault setting",
+        &["timeout", "ttft", "retry", "cooldown", "hedge", "for"],
+    ),
+    ("learn setting", &["explore", "drift"]),
+    ("test statement", &["given", "under", "expect"]),
+    ("plan", &["cascade", "split", "optimize"]),
+];
+
+/// The closest keyword to `word` among those the expected labels allow.
+fn did_you_mean(word: &str, wanted: &[String]) -> Option<&'static str> {
+    let mut candidates: Vec<&'static str> = Vec::new();
+    for want in wanted {
+        if want.starts_with("item (") {
+            candidates.extend_from_slice(ITEM_KEYWORDS);
+        }
+        for (label, words) in STATEMENT_KEYWORDS {
+            if want == label {
+                candidates.extend_from_slice(words);
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|&(d, c)| d > 0 && d <= (c.len() / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
 }
 
 // ------------------------------------------------------------------ grammar
@@ -572,6 +641,12 @@ where
             group(Token::LParen, Token::RParen),
         ))
     });
+    let group = |open, close| {
+        tree.clone()
+            .repeated()
+            .delimited_by(just(open), just(close))
+            .ignored()
+    };
     choice((
         none_of([
             Token::Newline,
@@ -581,7 +656,9 @@ where
             Token::LParen,
         ])
         .ignored(),
-        tree,
+        group(Token::LBrace, Token::RBrace),
+        group(Token::LBracket, Token::RBracket),
+        group(Token::LParen, Token::RParen),
     ))
     .repeated()
     .at_least(1)
@@ -592,16 +669,18 @@ where
 fn statement<'t, 's: 't, I, O>(
     parser: impl Parser<'t, I, O, Ex<'t, 's>> + Clone + 't,
     label: &'static str,
-    error: O,
+    error: fn(Span) -> O,
 ) -> Boxed<'t, 't, I, O, Ex<'t, 's>>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
-    O: Clone + 't,
+    O: 't,
 {
     parser
         .labelled(label)
         .then_ignore(choice((just(Token::Newline), just(Token::RBrace))).rewind())
-        .recover_with(via_parser(line_junk().to(error)))
+        .recover_with(via_parser(
+            line_junk().map_with(move |(), e| error(sp(e.span()))),
+        ))
         .boxed()
 }
 
@@ -848,9 +927,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = PolicyProp {
+    let error = |span| PolicyProp {
         kind: PolicyPropKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("policy")
         .ignore_then(def_name())
@@ -1013,9 +1092,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = ModelProp {
+    let error = |span| ModelProp {
         kind: ModelPropKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("model")
         .ignore_then(def_name())
@@ -1089,9 +1168,9 @@ where
             },
             span: sp(e.span()),
         });
-    let error = Constraint {
+    let error = |span| Constraint {
         kind: ConstraintKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("slo")
         .ignore_then(block(statement(constraint, "constraint", error)))
@@ -1117,9 +1196,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = Rule {
+    let error = |span| Rule {
         kind: RuleKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("route")
         .ignore_then(block(statement(rule, "rule", error)))
@@ -1130,9 +1209,9 @@ fn faults_item<'t, 's: 't, I>() -> impl Parser<'t, I, ItemKind, Ex<'t, 's>> + Cl
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> + 't,
 {
-    let error = FaultProp {
+    let error = |span| FaultProp {
         kind: FaultPropKind::Error,
-        span: Span::default(),
+        span,
     };
     let props = recursive(|props| {
         let prop = choice((
@@ -1166,7 +1245,7 @@ where
             kind,
             span: sp(e.span()),
         });
-        block(statement(prop, "fault setting", error.clone())).boxed()
+        block(statement(prop, "fault setting", error)).boxed()
     });
     kw("faults")
         .ignore_then(props)
@@ -1228,9 +1307,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = LearnProp {
+    let error = |span| LearnProp {
         kind: LearnPropKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("learn")
         .ignore_then(block(statement(prop, "learn setting", error)))
@@ -1261,9 +1340,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = TrafficProp {
+    let error = |span| TrafficProp {
         kind: TrafficPropKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("traffic")
         .ignore_then(def_name())
@@ -1296,9 +1375,9 @@ where
         kind,
         span: sp(e.span()),
     });
-    let error = TestProp {
+    let error = |span| TestProp {
         kind: TestPropKind::Error,
-        span: Span::default(),
+        span,
     };
     kw("test")
         .ignore_then(string())
