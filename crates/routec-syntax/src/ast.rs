@@ -79,9 +79,15 @@ pub struct Lit {
 pub enum LitKind {
     /// A number with its unit suffix as written (`""`, `"ms"`, `"k"`, `"%"`, `"xx"`).
     /// `value` is the number before the suffix, sign applied.
-    Number { value: f64, suffix: String },
+    Number {
+        value: f64,
+        suffix: String,
+    },
     /// `$0.05/Mtok`: the amount (scale `k`/`M` applied) and the denominator after `/`.
-    Money { value: f64, per: Option<String> },
+    Money {
+        value: f64,
+        per: Option<String>,
+    },
     String(String),
     Bool(bool),
     /// A bare word: an enum value, or a name in an expression.
@@ -176,7 +182,10 @@ pub enum ModelPropKind {
     /// `params { quantization: "fp8", speculative_tokens: 2 }`
     Params(Vec<Param>),
     /// `context 128k tokens`: the amount and the unit word.
-    Context { size: Lit, unit: Option<Name> },
+    Context {
+        size: Lit,
+        unit: Option<Name>,
+    },
     /// `price input $0.05/Mtok, output $0.08/Mtok` or `price $0.001/request`
     Price(Vec<PriceTerm>),
     /// `latency ttft p50 90ms p95 250ms p99 600ms, decode 170 tok/s` or
@@ -319,9 +328,16 @@ pub enum ExprKind {
     Not(Box<Expr>),
     /// `a and b and c` or `a or b`: two or more operands, flat so that long
     /// chains do not nest (`and` binds tighter than `or`).
-    Logic { op: LogicOp, operands: Vec<Expr> },
+    Logic {
+        op: LogicOp,
+        operands: Vec<Expr>,
+    },
     /// `task == factual`, `prompt_tokens > 100k`
-    Compare { lhs: Lit, op: CmpOp, rhs: Lit },
+    Compare {
+        lhs: Lit,
+        op: CmpOp,
+        rhs: Lit,
+    },
     /// `plan in { pro, enterprise }`, `plan not in { free }`
     In {
         lhs: Lit,
@@ -400,6 +416,10 @@ pub struct Constraint {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a policy has a handful of constraints; boxing would burden every consumer"
+)]
 pub enum ConstraintKind {
     Bound {
         metric: Metric,
@@ -454,9 +474,15 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleKind {
     /// `when EXPR => PLAN`
-    When { cond: Expr, plan: Plan },
+    When {
+        cond: Expr,
+        plan: Plan,
+    },
     /// `otherwise => PLAN`; the span is the keyword's.
-    Otherwise { keyword: Span, plan: Plan },
+    Otherwise {
+        keyword: Span,
+        plan: Plan,
+    },
     Error,
 }
 
@@ -534,7 +560,10 @@ pub enum FaultPropKind {
         backoff: Option<Lit>,
     },
     /// `cooldown 30s after 3 failures`
-    Cooldown { duration: Lit, failures: Lit },
+    Cooldown {
+        duration: Lit,
+        failures: Lit,
+    },
     /// `hedge after 1.5s`
     Hedge(Lit),
     /// `for MODEL { ... }`: overrides for one model.
@@ -604,17 +633,26 @@ pub enum TrafficPropKind {
     /// `qps 800`
     Qps(Lit),
     /// `task { chat 55%, code 20% }`: the mix of an enum signal.
-    Mix { signal: Name, entries: Vec<Entry> },
+    Mix {
+        signal: Name,
+        entries: Vec<Entry>,
+    },
     /// `prompt_tokens lognormal p50 900 p95 12k`
     Lognormal {
         signal: Name,
         quantiles: Vec<Quantile>,
     },
     /// `difficulty uniform`
-    Uniform { signal: Name, keyword: Span },
+    Uniform {
+        signal: Name,
+        keyword: Span,
+    },
     /// `has_images 3%`: the share of requests where a bool signal is true,
     /// or a constant value for any signal.
-    Value { signal: Name, value: Lit },
+    Value {
+        signal: Name,
+        value: Lit,
+    },
     Error,
 }
 

@@ -168,10 +168,10 @@ fn prepare<'s>(
                 } else {
                     Token::LParen
                 };
-                if let Some(pos) = stack.iter().rposition(|&(t, _)| t == want) {
-                    if !stack[pos..].iter().any(|&(t, _)| t == Token::LBrace) {
-                        stack.truncate(pos);
-                    }
+                if let Some(pos) = stack.iter().rposition(|&(t, _)| t == want)
+                    && !stack[pos..].iter().any(|&(t, _)| t == Token::LBrace)
+                {
+                    stack.truncate(pos);
                 }
             }
             _ => {}
@@ -304,12 +304,12 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
                 span
             };
             let mut diag = Diagnostic::error(codes::SYNTAX, span, format!("unexpected {found}"));
-            if let Some(Token::Ident(word)) = found_token {
-                if let Some(best) = did_you_mean(word, &wanted) {
-                    diag = diag
-                        .with_help(format!("did you mean `{best}`?"))
-                        .with_suggestion(format!("replace with `{best}`"), span, best);
-                }
+            if let Some(Token::Ident(word)) = found_token
+                && let Some(best) = did_you_mean(word, &wanted)
+            {
+                diag = diag
+                    .with_help(format!("did you mean `{best}`?"))
+                    .with_suggestion(format!("replace with `{best}`"), span, best);
             }
             match wanted.len() {
                 0 => diag,
