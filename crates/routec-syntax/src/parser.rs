@@ -295,6 +295,9 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
                     _ => None,
                 })
                 .collect();
+            if wanted.iter().any(|w| w == "end of line") {
+                wanted.retain(|w| w != "end of input");
+            }
             wanted.sort();
             wanted.dedup();
             let span = if found == "end of line" {
@@ -1460,6 +1463,14 @@ pub fn split_money(text: &str) -> (Option<f64>, Option<String>) {
         .map(|(v, s)| v * s)
         .filter(|v| v.is_finite());
     (value, per)
+}
+
+/// `text`, cut to a length that fits in a message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(24) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_owned(),
+    }
 }
 
 /// The value of a string literal: quotes removed, escapes resolved.

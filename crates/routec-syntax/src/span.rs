@@ -190,7 +190,10 @@ mod tests {
             let lc = idx.line_col_utf16(offset);
             assert_eq!(idx.offset_utf16(lc), offset, "offset {offset}");
         }
-        assert_eq!(idx.line_col_utf16(text.find('x').unwrap()), LineCol { line: 1, col: 4 });
+        assert_eq!(
+            idx.line_col_utf16(text.find('x').unwrap()),
+            LineCol { line: 1, col: 4 }
+        );
         assert_eq!(idx.line_col_human(text.find('x').unwrap()), (2, 4));
         assert_eq!(idx.line_col(text.len()), LineCol { line: 3, col: 4 });
     }
