@@ -1,0 +1,398 @@
+//! The request-space analyses of the `route` block: constant comparisons,
+//! empty and always-true conditions, shadowed rules, rules after
+//! `otherwise`, a missing `otherwise`, and models that cannot serve the
+//! requests a rule sends them (context window, quality table, images and
+//! tools), including `optimize` candidates.
+
+use routec_syntax::Span;
+use routec_syntax::ast::{self, CmpOp, PlanKind, RuleKind};
+
+use crate::cx::{Cx, Owner};
+use crate::diagnostics as d;
+use crate::ir::{Cond, ModelId, SignalId, Value};
+use crate::plans::{direct_targets, optimizes};
+use crate::space::{Region, Space};
+
+/// Why a model cannot serve part of the request space.
+#[derive(Clone, Debug)]
+pub(crate) enum Limit {
+    /// Prompts longer than the context window (and no longer than the largest).
+    Context { context: u64 },
+    /// Values of an enum signal the quality table has no figure for.
+    Quality { signal: SignalId, missing: Vec<usize> },
+    /// `has_images`, `has_tools` or `stream` is true and `supports` lacks it.
+    Input { signal: SignalId, word: &'static str },
+}
+
+pub(crate) struct Analysis {
+    pub space: Space,
+    /// For each model, what it cannot serve and where.
+    pub limits: Vec<Vec<(Limit, Region)>>,
+    pub max_context: Option<u64>,
+    /// Signals read by rules that can match.
+    pub reachable_reads: Vec<bool>,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn analyse(&mut self) {
+        let space = Space::for_policy(&self.p);
+        let slices: Vec<Cond> = self.p.slices.iter().map(|s| s.cond.clone()).collect();
+        let slice_refs: Vec<&Cond> = slices.iter().collect();
+        let max_context = self.p.max_context();
+        let limits = self.model_limits(&space, max_context);
+        let mut an = Analysis {
+            space,
+            limits,
+            max_context,
+            reachable_reads: vec![false; self.p.signals.len()],
+        };
+
+        // Constant comparisons, per site.
+        let mut flagged_rules = vec![false; self.p.rules.len()];
+        let mut flagged_slices = vec![false; self.p.slices.len()];
+        let sites = std::mem::take(&mut self.sites);
+        for site in &sites {
+            if matches!(site.cond, Cond::Bool(_)) {
+                continue;
+            }
+            let Some(r) = an.space.lower(&site.cond, &slice_refs) else { continue };
+            let constant = if r.is_empty() {
+                Some(false)
+            } else if an.space.is_full(&r) {
+                Some(true)
+            } else {
+                None
+            };
+            let Some(value) = constant else { continue };
+            let domain = self.domain_words(&site.cond);
+            self.emit(if value {
+                d::comparison_always_true(site.span, &domain)
+            } else {
+                d::comparison_never_true(site.span, &domain)
+            });
+            match site.owner {
+                Owner::Rule(i) => flagged_rules[i] = true,
+                Owner::Slice(i) => flagged_slices[i] = true,
+            }
+        }
+        self.sites = sites;
+
+        // Slices that are empty or cover everything.
+        for (i, s) in self.p.slices.iter().enumerate() {
+            if flagged_slices[i] {
+                continue;
+            }
+            let Some(r) = an.space.lower(&s.cond, &slice_refs) else { continue };
+            let span = self.slice_items[i].expr.span;
+            if r.is_empty() {
+                self.diags.push(d::slice_never_true(span, &s.name));
+            } else if an.space.is_full(&r) {
+                self.diags.push(d::slice_always_true(span, &s.name));
+            }
+        }
+
+        self.analyse_rules(&mut an, &slice_refs, &flagged_rules);
+
+        // Classifier signals no reachable rule reads.
+        for (i, s) in self.p.signals.iter().enumerate() {
+            if let crate::ir::SignalSource::Classifier { .. } = s.source {
+                if !an.reachable_reads[i] && self.signal_reads[i] {
+                    self.diags.push(d::classifier_not_read(s.span, &s.name));
+                }
+            }
+        }
+        self.reachable_reads = an.reachable_reads;
+    }
+
+    fn domain_words(&self, cond: &Cond) -> String {
+        let mut sigs = Vec::new();
+        cond.signals(&mut sigs);
+        match sigs.first() {
+            Some(s) => {
+                let def = &self.p.signals[s.index()];
+                let range = match def.ty {
+                    crate::ir::SignalType::Tokens => " (0 or more)",
+                    crate::ir::SignalType::Ratio => " (0% to 100%)",
+                    crate::ir::SignalType::Duration | crate::ir::SignalType::Money => " (0 or more)",
+                    _ => "",
+                };
+                format!("`{}`{}", def.name, range)
+            }
+            None => "its signal".into(),
+        }
+    }
+
+    fn model_limits(&self, space: &Space, max_context: Option<u64>) -> Vec<Vec<(Limit, Region)>> {
+        let pt = self.p.signal_by_name("prompt_tokens");
+        let mut out = Vec::with_capacity(self.p.models.len());
+        for m in &self.p.models {
+            let mut limits = Vec::new();
+            if let (Some(c), Some(max), Some(pt)) = (m.context, max_context, pt) {
+                if c < max {
+                    let above = space.cmp(pt, CmpOp::Gt, c as f64);
+                    let within = space.cmp(pt, CmpOp::Le, max as f64);
+                    if let (Some(a), Some(w)) = (above, within) {
+                        let r = space.intersect(&a, &w);
+                        if !r.is_empty() {
+                            limits.push((Limit::Context { context: c }, r));
+                        }
+                    }
+                }
+            }
+            if let Some(t) = &m.quality.by {
+                let missing: Vec<usize> = t
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(i, _)| i)
+                    .collect();
+                if !missing.is_empty() {
+                    if let Some(r) = space.in_set(t.signal, &missing) {
+                        limits.push((
+                            Limit::Quality {
+                                signal: t.signal,
+                                missing,
+                            },
+                            r,
+                        ));
+                    }
+                }
+            }
+            if let Some(caps) = m.supports {
+                for (word, has, signal) in [
+                    ("images", caps.images, "has_images"),
+                    ("tools", caps.tools, "has_tools"),
+                    ("stream", caps.stream, "stream"),
+                ] {
+                    if has {
+                        continue;
+                    }
+                    if let Some(s) = self.p.signal_by_name(signal) {
+                        if let Some(r) = space.in_set(s, &[1]) {
+                            limits.push((Limit::Input { signal: s, word }, r));
+                        }
+                    }
+                }
+            }
+            out.push(limits);
+        }
+        out
+    }
+
+    fn analyse_rules(&mut self, an: &mut Analysis, slices: &[&Cond], flagged: &[bool]) {
+        let Some((route, route_span)) = self.route else { return };
+        let mut covered = Region::empty();
+        // Effective regions of earlier rules, for naming who shadows whom.
+        let mut earlier: Vec<(usize, Region)> = Vec::new();
+        let mut unknown = false;
+        let mut otherwise_at: Option<Span> = None;
+        for i in 0..self.p.rules.len() {
+            let rule = &self.p.rules[i];
+            let ast_rule = self.rule_items[i];
+            if let Some(ow) = otherwise_at {
+                self.diags.push(d::rule_after_otherwise(self.rule_keyword(ast_rule), ow));
+                continue;
+            }
+            if rule.otherwise {
+                otherwise_at = Some(rule.cond_span);
+            }
+            let Some(region) = an.space.lower(&rule.cond, slices) else {
+                unknown = true;
+                continue;
+            };
+            let mut reads = Vec::new();
+            collect_reads(&rule.cond, &self.p.slices, &mut reads, 0);
+            if region.is_empty() {
+                if !flagged[i] {
+                    self.diags.push(d::rule_never_true(rule.cond_span));
+                }
+                continue;
+            }
+            if !rule.otherwise && !flagged[i] && an.space.is_full(&region) {
+                self.diags.push(d::rule_always_true(rule.cond_span, self.rule_keyword(ast_rule)));
+            }
+            let effective = an.space.subtract(&region, &covered);
+            if effective.is_empty() {
+                let shadowers: Vec<Span> = earlier
+                    .iter()
+                    .filter(|(_, r)| !an.space.intersect(r, &region).is_empty())
+                    .map(|(j, _)| self.p.rules[*j].cond_span)
+                    .collect();
+                self.diags.push(d::shadowed_rule(rule.cond_span, rule.otherwise, &shadowers));
+                continue;
+            }
+            for s in reads {
+                an.reachable_reads[s.index()] = true;
+            }
+            if let RuleKind::When { plan, .. } | RuleKind::Otherwise { plan, .. } = &ast_rule.kind {
+                self.check_serving(an, plan, &effective, i);
+            }
+            covered = an.space.union_disjoint(&covered, &effective);
+            earlier.push((i, effective));
+        }
+        if otherwise_at.is_none() && !unknown {
+            let rest = an.space.complement(&covered);
+            if !rest.is_empty() {
+                let example = an.space.example(&rest).map(|e| self.format_example(&e));
+                let keyword = crate::cx::keyword_span(route_span, "route");
+                let close = Span::new(route.body.span.end as usize - 1, route.body.span.end as usize);
+                self.diags.push(d::missing_otherwise(keyword, example.as_deref(), close));
+            }
+        }
+    }
+
+    fn rule_keyword(&self, rule: &ast::Rule) -> Span {
+        match &rule.kind {
+            RuleKind::Otherwise { keyword, .. } => *keyword,
+            _ => crate::cx::keyword_span(rule.span, "when"),
+        }
+    }
+
+    /// Checks that every model a rule sends requests to can serve them.
+    fn check_serving(&mut self, an: &mut Analysis, plan: &ast::Plan, region: &Region, _rule: usize) {
+        let mut targets = Vec::new();
+        direct_targets(plan, &mut targets);
+        for name in targets {
+            let Some(&m) = self.model_names.get(&name.text) else { continue };
+            for (limit, lr) in an.limits[m.index()].clone() {
+                let bad = an.space.intersect(region, &lr);
+                if bad.is_empty() {
+                    continue;
+                }
+                let diag = self.limit_diag(an, name.span, m, &limit, &bad, region);
+                self.diags.push(diag);
+            }
+        }
+        for opt in optimizes(plan) {
+            let PlanKind::Optimize {
+                candidates,
+                candidates_span,
+                by,
+            } = &opt.kind
+            else {
+                continue;
+            };
+            for dim in by {
+                if let Some(&s) = self.signal_names.get(&dim.signal.text) {
+                    an.reachable_reads[s.index()] = true;
+                }
+            }
+            let mut nobody = region.clone();
+            let mut any_known = false;
+            for c in candidates {
+                let mut names = Vec::new();
+                direct_targets(c, &mut names);
+                if names.is_empty() {
+                    // A nested optimize or an error: assume it can serve.
+                    nobody = Region::empty();
+                    continue;
+                }
+                let mut cannot = Region::empty();
+                let mut resolved = true;
+                for n in names {
+                    let Some(&m) = self.model_names.get(&n.text) else {
+                        resolved = false;
+                        continue;
+                    };
+                    for (_, lr) in &an.limits[m.index()] {
+                        cannot = an.space.union(&cannot, &an.space.intersect(region, lr));
+                    }
+                }
+                if !resolved {
+                    nobody = Region::empty();
+                    continue;
+                }
+                any_known = true;
+                if an.space.is_subset(region, &cannot) {
+                    self.diags.push(d::candidate_never_serves(c.span));
+                }
+                nobody = an.space.intersect(&nobody, &cannot);
+            }
+            if any_known && !nobody.is_empty() {
+                let example = an.space.example(&nobody).map(|e| self.format_example(&e));
+                self.diags.push(d::no_candidate(*candidates_span, example.as_deref()));
+            }
+        }
+    }
+
+    fn limit_diag(
+        &self,
+        an: &Analysis,
+        span: Span,
+        m: ModelId,
+        limit: &Limit,
+        bad: &Region,
+        region: &Region,
+    ) -> routec_syntax::Diagnostic {
+        let model = &self.p.models[m.index()];
+        let example = an.space.example(bad).map(|e| self.format_example(&e));
+        match limit {
+            Limit::Context { context } => {
+                let pt = self.p.signal_by_name("prompt_tokens");
+                let admitted = pt
+                    .and_then(|pt| an.space.sup(region, pt))
+                    .map(|s| match (s, an.max_context) {
+                        (Some(x), Some(max)) => x.min(max as f64),
+                        (None, Some(max)) => max as f64,
+                        (Some(x), None) => x,
+                        (None, None) => f64::INFINITY,
+                    })
+                    .unwrap_or(f64::INFINITY);
+                d::context_too_small(span, &model.name, *context as f64, admitted, model.span)
+            }
+            Limit::Quality { signal, missing } => {
+                let admitted = an.space.values(bad, *signal);
+                let sig = &self.p.signals[signal.index()];
+                let names: Vec<String> = admitted
+                    .iter()
+                    .filter(|v| missing.contains(v))
+                    .filter_map(|v| match &sig.ty {
+                        crate::ir::SignalType::Enum(vs) => vs.get(*v).cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                d::no_quality(span, &model.name, &sig.name, &names, model.span)
+            }
+            Limit::Input { word, .. } => d::unsupported_input(span, &model.name, word, example.as_deref(), model.span),
+        }
+    }
+
+    /// `task = code, prompt_tokens = 150000`
+    pub(crate) fn format_example(&self, ex: &[(SignalId, Value)]) -> String {
+        if ex.is_empty() {
+            return String::new();
+        }
+        ex.iter()
+            .map(|(s, v)| {
+                let def = &self.p.signals[s.index()];
+                let value = match (v, &def.ty) {
+                    (Value::Bool(b), _) => b.to_string(),
+                    (Value::Enum(i), crate::ir::SignalType::Enum(vs)) => vs.get(*i).cloned().unwrap_or_default(),
+                    (Value::Number(x), crate::ir::SignalType::Ratio) => crate::units::percent(*x),
+                    (Value::Number(x), crate::ir::SignalType::Duration) => crate::units::duration(*x),
+                    (Value::Number(x), crate::ir::SignalType::Money) => crate::units::money(*x),
+                    (Value::Number(x), _) => crate::units::num(*x),
+                    (Value::Enum(i), _) => i.to_string(),
+                };
+                format!("{} = {}", def.name, value)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Signals a condition reads, through slices.
+fn collect_reads(cond: &Cond, slices: &[crate::ir::SliceDef], out: &mut Vec<SignalId>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    cond.signals(out);
+    let mut ss = Vec::new();
+    cond.slices(&mut ss);
+    for s in ss {
+        if let Some(def) = slices.get(s.index()) {
+            collect_reads(&def.cond, slices, out, depth + 1);
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The checking context: the tables being built, the diagnostics, and the
+//! order of the passes. Pass 1 declares every name (items are
+//! order-independent), later passes resolve bodies against those names.
+
+use std::collections::HashMap;
+
+use routec_syntax::ast::{self, ItemKind, Lit, LitKind, Name, SourceFile, TypeKind};
+use routec_syntax::{Diagnostic, Span, diagnostic};
+
+use crate::diagnostics as d;
+use crate::index::{Symbol, SymbolKind};
+use crate::ir::{
+    ModelId, Policy, SignalDef, SignalId, SignalSource, SignalType, SliceDef, SliceId, TrafficId,
+    Value,
+};
+use crate::units::{self, Unit};
+use crate::{BUILTIN_SIGNALS, suggest};
+
+/// Where a comparison was written, for the constant-comparison checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Rule(usize),
+    Slice(usize),
+}
+
+/// An atomic comparison (`Cmp`, `InSet` or `Bool` of a condition) and its span.
+#[derive(Clone, Debug)]
+pub(crate) struct CmpSite {
+    pub cond: crate::ir::Cond,
+    pub span: Span,
+    pub owner: Owner,
+}
+
+pub(crate) struct Cx<'a> {
+    pub file: &'a SourceFile,
+    pub diags: Vec<Diagnostic>,
+    pub p: Policy,
+    pub signal_names: HashMap<String, SignalId>,
+    pub model_names: HashMap<String, ModelId>,
+    pub slice_names: HashMap<String, SliceId>,
+    pub traffic_names: HashMap<String, TrafficId>,
+    /// The AST of each model, by id.
+    pub model_items: Vec<&'a ast::Model>,
+    /// The AST of each slice, by id.
+    pub slice_items: Vec<&'a ast::Slice>,
+    /// The span of the `fallback` property each model got its fallback from.
+    pub fallback_spans: Vec<Option<Span>>,
+    /// Atomic comparisons of rules and slices.
+    pub sites: Vec<CmpSite>,
+    /// The ASTs of the rules, parallel to `p.rules`.
+    pub rule_items: Vec<&'a ast::Rule>,
+    /// The first `route` block, if any.
+    pub route: Option<(&'a ast::Route, Span)>,
+    /// Spans of `optimize` plans in rules.
+    pub optimize_spans: Vec<Span>,
+    /// Whether any `for each slice` scope was written.
+    pub each_slice_used: bool,
+    /// Signals read by slices, quality tables and optimize dims (rules are
+    /// collected by the analysis).
+    pub signal_reads: Vec<bool>,
+    /// Models with a property that could not be resolved (lints stay quiet).
+    pub model_broken: Vec<bool>,
+    pub policy_name_span: Option<Span>,
+    /// Signals read by rules that can match (set by the analysis).
+    pub reachable_reads: Vec<bool>,
+    pub policy_has_baseline: bool,
+    pub objective_written: bool,
+    /// Items left out because they repeat a block that may appear once.
+    pub skipped: Vec<bool>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(file: &'a SourceFile) -> Cx<'a> {
+        Cx {
+            file,
+            diags: Vec::new(),
+            p: Policy::default(),
+            signal_names: HashMap::new(),
+            model_names: HashMap::new(),
+            slice_names: HashMap::new(),
+            traffic_names: HashMap::new(),
+            model_items: Vec::new(),
+            slice_items: Vec::new(),
+            fallback_spans: Vec::new(),
+            sites: Vec::new(),
+            rule_items: Vec::new(),
+            route: None,
+            optimize_spans: Vec::new(),
+            each_slice_used: false,
+            signal_reads: Vec::new(),
+            skipped: vec![false; file.items.len()],
+            model_broken: Vec::new(),
+            policy_name_span: None,
+            reachable_reads: Vec::new(),
+            policy_has_baseline: false,
+            objective_written: false,
+        }
+    }
+
+    pub fn emit(&mut self, diag: Diagnostic) {
+        self.diags.push(diag);
+    }
+
+    pub fn run(&mut self) {
+        self.declare();
+        self.resolve_signals();
+        self.resolve_models();
+        self.resolve_slices();
+        self.resolve_policy();
+        self.resolve_route();
+        self.resolve_blocks();
+        self.analyse();
+        self.lint();
+    }
+
+    pub fn finish(mut self) -> (Vec<Diagnostic>, Policy) {
+        self.p.index.finish();
+        diagnostic::sort(&mut self.diags);
+        self.diags.dedup();
+        (self.diags, self.p)
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    pub fn signal(&mut self, name: &Name) -> Option<SignalId> {
+        let id = self.signal_names.get(&name.text).copied()?;
+        self.p.index.reference(SymbolKind::Signal(id), name.span);
+        Some(id)
+    }
+
+    /// Looks a signal up, reporting an unknown one.
+    pub fn signal_or_report(&mut self, name: &Name) -> Option<SignalId> {
+        let id = self.signal(name);
+        if id.is_none() {
+            let best = suggest::best(&name.text, self.signal_names.keys().map(String::as_str));
+            self.emit(d::unknown_signal(name, best));
+        }
+        id
+    }
+
+    pub fn model(&mut self, name: &Name) -> Option<ModelId> {
+        let id = self.model_names.get(&name.text).copied()?;
+        self.p.index.reference(SymbolKind::Model(id), name.span);
+        Some(id)
+    }
+
+    pub fn model_or_report(&mut self, name: &Name) -> Option<ModelId> {
+        let id = self.model(name);
+        if id.is_none() {
+            let best = suggest::best(&name.text, self.model_names.keys().map(String::as_str));
+            self.emit(d::unknown_model(name, best));
+        }
+        id
+    }
+
+    pub fn slice_or_report(&mut self, name: &Name) -> Option<SliceId> {
+        match self.slice_names.get(&name.text).copied() {
+            Some(id) => {
+                self.p.index.reference(SymbolKind::Slice(id), name.span);
+                Some(id)
+            }
+            None => {
+                let best = suggest::best(&name.text, self.slice_names.keys().map(String::as_str));
+                self.emit(d::unknown_slice(name, best));
+                None
+            }
+        }
+    }
+
+    pub fn traffic_or_report(&mut self, name: &Name) -> Option<TrafficId> {
+        match self.traffic_names.get(&name.text).copied() {
+            Some(id) => {
+                self.p.index.reference(SymbolKind::Traffic(id), name.span);
+                Some(id)
+            }
+            None => {
+                let best = suggest::best(&name.text, self.traffic_names.keys().map(String::as_str));
+                self.emit(d::unknown_traffic(name, best));
+                None
+            }
+        }
+    }
+
+    /// Resolves an enum value of `signal` written as `word` at `span`.
+    pub fn variant_or_report(&mut self, signal: SignalId, word: &str, span: Span) -> Option<usize> {
+        let def = &self.p.signals[signal.index()];
+        let SignalType::Enum(variants) = &def.ty else {
+            return None;
+        };
+        match variants.iter().position(|v| v == word) {
+            Some(i) => {
+                self.p.index.reference(SymbolKind::Variant(signal, i), span);
+                Some(i)
+            }
+            None => {
+                let best = suggest::best(word, variants.iter().map(String::as_str));
+                let diag = d::unknown_value(span, word, &def.name, variants, best);
+                self.emit(diag);
+                None
+            }
+        }
+    }
+
+    /// Reads a literal as `unit`, reporting what is wrong with it.
+    pub fn quantity(&mut self, lit: &Lit, unit: Unit) -> Option<f64> {
+        match units::quantity(lit, unit) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.emit(d::unit_error(lit, unit, e));
+                None
+            }
+        }
+    }
+
+    /// Reads a literal as a value of `signal` (a default, a test's `given`).
+    pub fn signal_value(&mut self, signal: SignalId, lit: &Lit) -> Option<Value> {
+        let ty = self.p.signals[signal.index()].ty.clone();
+        let name = self.p.signals[signal.index()].name.clone();
+        match ty {
+            SignalType::Bool => match lit.kind {
+                LitKind::Bool(b) => Some(Value::Bool(b)),
+                _ => {
+                    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
+                    self.emit(d::expected_value_of(lit.span, &name, "`true` or `false`", &found));
+                    None
+                }
+            },
+            SignalType::Enum(_) => match &lit.kind {
+                LitKind::Ident(w) => self.variant_or_report(signal, w, lit.span).map(Value::Enum),
+                _ => {
+                    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
+                    self.emit(d::expected_value_of(lit.span, &name, "one of its values", &found));
+                    None
+                }
+            },
+            ty => self.quantity(lit, unit_of(&ty)).map(Value::Number),
+        }
+    }
+
+    /// The items that were not left out as duplicates.
+    pub fn live_items(&self) -> impl Iterator<Item = &'a ast::Item> + '_ {
+        let file = self.file;
+        file.items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.skipped.get(*i).copied().unwrap_or(false))
+            .map(|(_, item)| item)
+    }
+
+    // ------------------------------------------------------------ pass 1: names
+
+    fn declare(&mut self) {
+        for (name, ty) in BUILTIN_SIGNALS {
+            let id = SignalId(self.p.signals.len() as u32);
+            let ty = match *ty {
+                "tokens" => SignalType::Tokens,
+                _ => SignalType::Bool,
+            };
+            self.p.signals.push(SignalDef {
+                name: (*name).to_owned(),
+                span: Span::default(),
+                doc: None,
+                ty,
+                source: SignalSource::Builtin,
+                default: Some(match *name {
+                    "prompt_tokens" | "max_output_tokens" => Value::Number(0.0),
+                    _ => Value::Bool(false),
+                }),
+                builtin: true,
+            });
+            self.signal_names.insert((*name).to_owned(), id);
+            self.p.index.add(Symbol {
+                kind: SymbolKind::Signal(id),
+                name: (*name).to_owned(),
+                def: None,
+                item: None,
+                doc: None,
+            });
+        }
+        let file = self.file;
+        let mut defs: HashMap<String, (Span, &'static str)> = HashMap::new();
+        let mut blocks: HashMap<&'static str, Span> = HashMap::new();
+        for (item_index, item) in file.items.iter().enumerate() {
+            let doc = item.doc.as_ref().map(|d| d.text.clone());
+            let kind_name = match &item.kind {
+                ItemKind::Signal(_) => "signal",
+                ItemKind::Model(_) => "model",
+                ItemKind::Slice(_) => "slice",
+                ItemKind::Traffic(_) => "traffic",
+                ItemKind::Policy(_) => "policy",
+                ItemKind::Objective(_) => "objective",
+                ItemKind::Route(_) => "route",
+                ItemKind::Faults(_) => "faults",
+                ItemKind::Learn(_) => "learn",
+                ItemKind::Slo(_) | ItemKind::Test(_) | ItemKind::Error => "",
+            };
+            // Blocks that may appear once.
+            if matches!(kind_name, "policy" | "objective" | "route" | "faults" | "learn") {
+                let span = match &item.kind {
+                    ItemKind::Policy(p) => p.name.span,
+                    _ => keyword_span(item.span, kind_name),
+                };
+                if let Some(first) = blocks.get(kind_name) {
+                    self.emit(d::duplicate_block(span, kind_name, *first));
+                    self.skipped[item_index] = true;
+                    continue;
+                }
+                blocks.insert(kind_name, span);
+            }
+            let name = match &item.kind {
+                ItemKind::Signal(s) => &s.name,
+                ItemKind::Model(m) => &m.name,
+                ItemKind::Slice(s) => &s.name,
+                ItemKind::Traffic(t) => &t.name,
+                _ => continue,
+            };
+            if let Some(&id) = self.signal_names.get(&name.text) {
+                if kind_name == "signal" && self.p.signals[id.index()].builtin {
+                    self.emit(d::redefined_builtin(name));
+                    self.skipped[item_index] = true;
+                    continue;
+                }
+            }
+            // Signals and slices share the condition namespace; models and
+            // traffic profiles have their own.
+            let space = match kind_name {
+                "signal" | "slice" => "condition",
+                other => other,
+            };
+            let key = format!("{space}:{}", name.text);
+            if let Some((first, first_kind)) = defs.get(&key) {
+                self.emit(d::duplicate_definition(name, first_kind, *first));
+                self.skipped[item_index] = true;
+                continue;
+            }
+            defs.insert(key, (name.span, kind_name));
+            match &item.kind {
+                ItemKind::Signal(s) => {
+                    let id = SignalId(self.p.signals.len() as u32);
+                    let ty = self.resolve_type(&s.ty, id);
+                    self.p.signals.push(SignalDef {
+                        name: s.name.text.clone(),
+                        span: s.name.span,
+                        doc: doc.clone(),
+                        ty,
+                        source: SignalSource::Unknown,
+                        default: None,
+                        builtin: false,
+                    });
+                    self.signal_names.insert(s.name.text.clone(), id);
+                    self.p.index.add(Symbol {
+                        kind: SymbolKind::Signal(id),
+                        name: s.name.text.clone(),
+                        def: Some(s.name.span),
+                        item: Some(item.span),
+                        doc,
+                    });
+                    if let TypeKind::Enum(variants) = &s.ty.kind {
+                        let mut seen: HashMap<&str, Span> = HashMap::new();
+                        let mut index = 0;
+                        for v in variants {
+                            if seen.insert(&v.text, v.span).is_some() {
+                                continue;
+                            }
+                            self.p.index.add(Symbol {
+                                kind: SymbolKind::Variant(id, index),
+                                name: v.text.clone(),
+                                def: Some(v.span),
+                                item: Some(item.span),
+                                doc: None,
+                            });
+                            index += 1;
+                        }
+                    }
+                }
+                ItemKind::Model(m) => {
+                    let id = ModelId(self.model_items.len() as u32);
+                    self.model_items.push(m);
+                    self.model_names.insert(m.name.text.clone(), id);
+                    self.p.index.add(Symbol {
+                        kind: SymbolKind::Model(id),
+                        name: m.name.text.clone(),
+                        def: Some(m.name.span),
+                        item: Some(item.span),
+                        doc,
+                    });
+                    self.p.models.push(crate::models::empty_model(m, item));
+                }
+                ItemKind::Slice(s) => {
+                    let id = SliceId(self.slice_items.len() as u32);
+                    self.slice_items.push(s);
+                    self.slice_names.insert(s.name.text.clone(), id);
+                    self.p.index.add(Symbol {
+                        kind: SymbolKind::Slice(id),
+                        name: s.name.text.clone(),
+                        def: Some(s.name.span),
+                        item: Some(item.span),
+                        doc: doc.clone(),
+                    });
+                    self.p.slices.push(SliceDef {
+                        name: s.name.text.clone(),
+                        span: s.name.span,
+                        doc,
+                        cond: crate::ir::Cond::Unknown,
+                    });
+                }
+                ItemKind::Traffic(t) => {
+                    let id = TrafficId(self.p.traffic.len() as u32);
+                    self.traffic_names.insert(t.name.text.clone(), id);
+                    self.p.index.add(Symbol {
+                        kind: SymbolKind::Traffic(id),
+                        name: t.name.text.clone(),
+                        def: Some(t.name.span),
+                        item: Some(item.span),
+                        doc: doc.clone(),
+                    });
+                    self.p.traffic.push(crate::ir::TrafficDef {
+                        name: t.name.text.clone(),
+                        span: t.name.span,
+                        doc,
+                        source: crate::ir::TrafficSource::File(String::new()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        self.signal_reads = vec![false; self.p.signals.len()];
+        if blocks.get("policy").is_none() {
+            self.emit(d::missing_policy());
+        }
+        if blocks.get("route").is_none() {
+            self.emit(d::missing_route());
+        }
+    }
+
+    fn resolve_type(&mut self, ty: &ast::Type, _id: SignalId) -> SignalType {
+        match &ty.kind {
+            TypeKind::Named(n) => match n.text.as_str() {
+                "bool" => SignalType::Bool,
+                "int" => SignalType::Int,
+                "tokens" => SignalType::Tokens,
+                "ratio" => SignalType::Ratio,
+                "duration" => SignalType::Duration,
+                "money" => SignalType::Money,
+                other => {
+                    let best = suggest::best(other, TYPE_NAMES.iter().copied());
+                    self.emit(d::unknown_type(n, best));
+                    // An unknown type reads as an empty enum: no value fits,
+                    // and no follow-up error mentions it.
+                    SignalType::Enum(Vec::new())
+                }
+            },
+            TypeKind::Enum(variants) => {
+                let mut out: Vec<String> = Vec::new();
+                let mut first: HashMap<&str, Span> = HashMap::new();
+                for v in variants {
+                    if let Some(f) = first.get(v.text.as_str()) {
+                        self.emit(d::duplicate_variant(v, *f));
+                        continue;
+                    }
+                    first.insert(&v.text, v.span);
+                    out.push(v.text.clone());
+                }
+                if out.is_empty() {
+                    self.emit(d::empty_enum(ty.span));
+                }
+                SignalType::Enum(out)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ signals
+
+    fn resolve_signals(&mut self) {
+        let items: Vec<&ast::Item> = self.live_items().collect();
+        for item in items {
+            let ItemKind::Signal(s) = &item.kind else { continue };
+            let Some(&id) = self.signal_names.get(&s.name.text) else { continue };
+            if self.p.signals[id.index()].builtin {
+                continue;
+            }
+            let unknown_type = matches!(&s.ty.kind, TypeKind::Named(n) if !TYPE_NAMES.contains(&n.text.as_str()));
+            let source = match &s.source {
+                None => {
+                    self.emit(d::missing_source(&s.name));
+                    SignalSource::Unknown
+                }
+                Some(src) => self.resolve_source(src),
+            };
+            self.p.signals[id.index()].source = source;
+            match &s.default {
+                None => {
+                    if !unknown_type {
+                        let hint = default_hint(&self.p.signals[id.index()].ty);
+                        self.emit(d::missing_default(&s.name, hint));
+                    }
+                }
+                Some(lit) => {
+                    if !unknown_type {
+                        let v = self.signal_value(id, lit);
+                        self.p.signals[id.index()].default = v;
+                    }
+                }
+            }
+        }
+    }
+
+    fn resolve_source(&mut self, src: &ast::Source) -> SignalSource {
+        let kind = src.kind.text.as_str();
+        let key = src.key.as_ref().map(|k| k.value.clone());
+        if !matches!(kind, "header" | "metadata" | "classifier") {
+            let best = suggest::best(kind, ["header", "metadata", "classifier"]);
+            self.emit(d::unknown_word(&src.kind, "signal source", SOURCE_WORDS, best));
+            return SignalSource::Unknown;
+        }
+        let Some(key) = key else {
+            self.emit(d::missing_source_key(&src.kind));
+            return SignalSource::Unknown;
+        };
+        if kind != "classifier" {
+            if let Some(cost) = &src.cost {
+                self.emit(d::cost_not_classifier(cost.span, kind));
+            }
+        }
+        match kind {
+            "header" => SignalSource::Header(key),
+            "metadata" => SignalSource::Metadata(key),
+            _ => {
+                let cost = match &src.cost {
+                    Some(c) => self.quantity(c, Unit::Duration),
+                    None => {
+                        self.emit(d::missing_classifier_cost(src.kind.span));
+                        None
+                    }
+                };
+                SignalSource::Classifier { name: key, cost }
+            }
+        }
+    }
+}
+
+pub(crate) const TYPE_NAMES: &[&str] = &["bool", "int", "tokens", "ratio", "duration", "money"];
+const SOURCE_WORDS: &[&str] = &["header", "metadata", "classifier"];
+
+/// The unit of a numeric signal's values.
+pub(crate) fn unit_of(ty: &SignalType) -> Unit {
+    match ty {
+        SignalType::Tokens => Unit::Tokens,
+        SignalType::Ratio => Unit::Ratio,
+        SignalType::Duration => Unit::Duration,
+        SignalType::Money => Unit::Money,
+        _ => Unit::Int,
+    }
+}
+
+fn default_hint(ty: &SignalType) -> String {
+    match ty {
+        SignalType::Bool => "default false".into(),
+        SignalType::Enum(v) => format!("default {}", v.first().map_or("...", String::as_str)),
+        SignalType::Ratio => "default 50%".into(),
+        SignalType::Duration => "default 0s".into(),
+        SignalType::Money => "default $0".into(),
+        SignalType::Int | SignalType::Tokens => "default 0".into(),
+    }
+}
+
+/// The span of an item's leading keyword (items start with it).
+pub(crate) fn keyword_span(item: Span, keyword: &str) -> Span {
+    Span::new(item.start as usize, item.start as usize + keyword.len())
+}

@@ -1,0 +1,564 @@
+//! Models: properties in base units, `extends` resolved (with cycles
+//! reported), fallback cycles, inline secrets.
+
+use std::collections::HashMap;
+
+use routec_syntax::Span;
+use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile};
+
+use crate::cx::Cx;
+use crate::diagnostics as d;
+use crate::ir::{
+    Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
+    Quantiles, SignalType, StrOrEnv,
+};
+use crate::suggest;
+use crate::units::Unit;
+
+pub(crate) fn empty_model(m: &ast::Model, item: &ast::Item) -> ModelDef {
+    ModelDef {
+        name: m.name.text.clone(),
+        span: m.name.span,
+        doc: item.doc.as_ref().map(|d| d.text.clone()),
+        extends: None,
+        provider: None,
+        endpoint: None,
+        upstream: None,
+        api_key: None,
+        params: Vec::new(),
+        context: None,
+        price: Price::default(),
+        latency: Latency::default(),
+        quality: QualityDef::default(),
+        fallback: None,
+        supports: None,
+    }
+}
+
+/// The properties a model writes itself (before `extends` is applied).
+#[derive(Default)]
+struct Own {
+    provider: Option<String>,
+    endpoint: Option<StrOrEnv>,
+    upstream: Option<String>,
+    api_key: Option<StrOrEnv>,
+    params: Vec<(String, ParamValue)>,
+    context: Option<u64>,
+    price: Option<Price>,
+    latency: Option<Latency>,
+    quality: Option<QualityDef>,
+    fallback: Option<(ModelId, Span)>,
+    supports: Option<Capabilities>,
+    /// Whether a property was written but could not be resolved: then
+    /// "missing" lints stay quiet.
+    broken: bool,
+}
+
+const CAPABILITIES: &[&str] = &["images", "tools", "stream"];
+
+impl Cx<'_> {
+    pub(crate) fn resolve_models(&mut self) {
+        let items = self.model_items.clone();
+        let mut own: Vec<Own> = Vec::with_capacity(items.len());
+        let mut extends: Vec<Option<(ModelId, Span)>> = Vec::with_capacity(items.len());
+        for m in &items {
+            own.push(self.model_props(m));
+            let base = m.extends.as_ref().and_then(|b| self.model_or_report(b).map(|id| (id, b.span)));
+            extends.push(base);
+        }
+        // Resolve `extends` in dependency order; a model on a cycle keeps
+        // only its own properties.
+        let n = items.len();
+        let mut state = vec![0u8; n]; // 0 new, 1 visiting, 2 done
+        let mut on_cycle = vec![false; n];
+        for start in 0..n {
+            let mut path: Vec<usize> = Vec::new();
+            let mut cur = Some(start);
+            while let Some(i) = cur {
+                if state[i] == 2 {
+                    break;
+                }
+                if state[i] == 1 {
+                    // A cycle: from `i` along the path.
+                    let pos = path.iter().position(|&x| x == i).unwrap_or(0);
+                    let cycle: Vec<usize> = path[pos..].to_vec();
+                    for &c in &cycle {
+                        on_cycle[c] = true;
+                    }
+                    let names: Vec<&str> = cycle.iter().map(|&c| items[c].name.text.as_str()).collect();
+                    let at = cycle.iter().copied().min().unwrap_or(i);
+                    if let Some((_, span)) = extends[at] {
+                        self.emit(d::extends_cycle(span, &rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0))));
+                    }
+                    break;
+                }
+                state[i] = 1;
+                path.push(i);
+                cur = extends[i].map(|(b, _)| b.index());
+            }
+            for i in path {
+                state[i] = 2;
+            }
+        }
+        // Merge in topological order (bases first).
+        let mut done = vec![false; n];
+        let mut own: Vec<Option<Own>> = own.into_iter().map(Some).collect();
+        self.fallback_spans = vec![None; n];
+        let mut broken = vec![false; n];
+        for start in 0..n {
+            let mut chain = vec![start];
+            while let Some(&last) = chain.last() {
+                match extends[last] {
+                    Some((b, _)) if !on_cycle[last] && !done[b.index()] && !chain.contains(&b.index()) => {
+                        chain.push(b.index())
+                    }
+                    _ => break,
+                }
+            }
+            for &i in chain.iter().rev() {
+                if done[i] {
+                    continue;
+                }
+                done[i] = true;
+                let Some(o) = own[i].take() else { continue };
+                let base = match extends[i] {
+                    Some((b, _)) if !on_cycle[i] => Some(b),
+                    _ => None,
+                };
+                let mut def = match base {
+                    Some(b) => {
+                        let mut def = self.p.models[b.index()].clone();
+                        def.name = self.p.models[i].name.clone();
+                        def.span = self.p.models[i].span;
+                        def.doc = self.p.models[i].doc.clone();
+                        self.fallback_spans[i] = self.fallback_spans[b.index()];
+                        broken[i] = broken[b.index()];
+                        def
+                    }
+                    None => self.p.models[i].clone(),
+                };
+                def.extends = base;
+                broken[i] |= o.broken;
+                if let Some(v) = o.provider {
+                    def.provider = Some(v);
+                }
+                if let Some(v) = o.endpoint {
+                    def.endpoint = Some(v);
+                }
+                if let Some(v) = o.upstream {
+                    def.upstream = Some(v);
+                }
+                if let Some(v) = o.api_key {
+                    def.api_key = Some(v);
+                }
+                for (k, v) in o.params {
+                    match def.params.iter_mut().find(|(key, _)| *key == k) {
+                        Some(slot) => slot.1 = v,
+                        None => def.params.push((k, v)),
+                    }
+                }
+                if let Some(v) = o.context {
+                    def.context = Some(v);
+                }
+                if let Some(v) = o.price {
+                    def.price = v;
+                }
+                if let Some(v) = o.latency {
+                    def.latency = v;
+                }
+                if let Some(v) = o.quality {
+                    def.quality = v;
+                }
+                if let Some((f, span)) = o.fallback {
+                    def.fallback = Some(f);
+                    self.fallback_spans[i] = Some(span);
+                }
+                if let Some(v) = o.supports {
+                    def.supports = Some(v);
+                }
+                self.p.models[i] = def;
+            }
+        }
+        self.model_broken = broken;
+        self.check_fallback_cycles();
+    }
+
+    fn check_fallback_cycles(&mut self) {
+        let n = self.p.models.len();
+        let mut state = vec![0u8; n];
+        for start in 0..n {
+            let mut path = Vec::new();
+            let mut cur = Some(start);
+            while let Some(i) = cur {
+                if state[i] == 2 {
+                    break;
+                }
+                if state[i] == 1 {
+                    let pos = path.iter().position(|&x| x == i).unwrap_or(0);
+                    let cycle: Vec<usize> = path[pos..].to_vec();
+                    let at = cycle.iter().copied().min().unwrap_or(i);
+                    let names: Vec<&str> = cycle.iter().map(|&c| self.p.models[c].name.as_str()).collect();
+                    let names = rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0));
+                    if let Some(span) = self.fallback_spans[at] {
+                        self.emit(d::fallback_cycle(span, &names));
+                    }
+                    break;
+                }
+                state[i] = 1;
+                path.push(i);
+                cur = self.p.models[i].fallback.map(|f| f.index());
+            }
+            for i in path {
+                state[i] = 2;
+            }
+        }
+    }
+
+    fn model_props(&mut self, m: &ast::Model) -> Own {
+        let mut own = Own::default();
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        for prop in &m.body.items {
+            let key = match &prop.kind {
+                ModelPropKind::Provider(_) => "provider",
+                ModelPropKind::Endpoint(_) => "endpoint",
+                ModelPropKind::Upstream(_) => "upstream",
+                ModelPropKind::ApiKey(_) => "api_key",
+                ModelPropKind::Params(_) => "params",
+                ModelPropKind::Context { .. } => "context",
+                ModelPropKind::Price(_) => "price",
+                ModelPropKind::Latency(_) => "latency",
+                ModelPropKind::Quality(_) => "quality",
+                ModelPropKind::Fallback(_) => "fallback",
+                ModelPropKind::Supports(_) => "supports",
+                ModelPropKind::Error => continue,
+            };
+            let at = crate::cx::keyword_span(prop.span, key);
+            if let Some(first) = seen.get(key) {
+                self.emit(d::duplicate_property(at, key, *first));
+                continue;
+            }
+            seen.insert(key, at);
+            match &prop.kind {
+                ModelPropKind::Provider(n) => own.provider = Some(n.text.clone()),
+                ModelPropKind::Endpoint(lit) => match &lit.kind {
+                    LitKind::String(s) => {
+                        if looks_secret(s) {
+                            self.emit(d::secret_like(lit.span, "endpoint"));
+                        }
+                        own.endpoint = Some(StrOrEnv::Str(s.clone()));
+                    }
+                    LitKind::Env(v) => own.endpoint = Some(StrOrEnv::Env(v.clone())),
+                    _ => {
+                        own.broken = true;
+                        self.emit(d::expected_string_or_env(lit, "endpoint"));
+                    }
+                },
+                ModelPropKind::Upstream(lit) => match &lit.kind {
+                    LitKind::String(s) => own.upstream = Some(s.clone()),
+                    _ => self.emit(d::expected_string(lit, "upstream")),
+                },
+                ModelPropKind::ApiKey(lit) => match &lit.kind {
+                    LitKind::Env(v) => own.api_key = Some(StrOrEnv::Env(v.clone())),
+                    LitKind::String(_) => {
+                        let var = format!("{}_API_KEY", m.name.text.to_uppercase());
+                        self.emit(d::inline_secret(lit.span, &var));
+                    }
+                    _ => self.emit(d::expected_env(lit)),
+                },
+                ModelPropKind::Params(params) => {
+                    let mut keys: HashMap<&str, Span> = HashMap::new();
+                    for p in params {
+                        if let Some(first) = keys.get(p.key.text.as_str()) {
+                            self.emit(d::duplicate_property(p.key.span, &p.key.text, *first));
+                            continue;
+                        }
+                        keys.insert(&p.key.text, p.key.span);
+                        let v = match &p.value.kind {
+                            LitKind::String(s) => {
+                                if looks_secret(s) {
+                                    self.emit(d::secret_like(p.value.span, &p.key.text));
+                                }
+                                ParamValue::Str(s.clone())
+                            }
+                            LitKind::Number { value, suffix } => match suffix.as_str() {
+                                "" => ParamValue::Number(*value),
+                                "k" => ParamValue::Number(value * 1e3),
+                                "M" => ParamValue::Number(value * 1e6),
+                                "%" => ParamValue::Number(value / 100.0),
+                                _ => match self.quantity(&p.value, Unit::Duration) {
+                                    Some(v) => ParamValue::Number(v),
+                                    None => continue,
+                                },
+                            },
+                            LitKind::Money { value, .. } => ParamValue::Number(*value),
+                            LitKind::Bool(b) => ParamValue::Bool(*b),
+                            LitKind::Ident(w) => ParamValue::Word(w.clone()),
+                            LitKind::Env(v) => ParamValue::Env(v.clone()),
+                        };
+                        own.params.push((p.key.text.clone(), v));
+                    }
+                }
+                ModelPropKind::Context { size, unit } => {
+                    if let Some(u) = unit {
+                        if u.text != "tokens" && u.text != "tok" {
+                            self.emit(d::unknown_unit_word(u, &["tokens"]));
+                        }
+                    }
+                    match self.quantity(size, Unit::Tokens) {
+                        Some(v) if v < 1.0 => {
+                            own.broken = true;
+                            self.emit(d::out_of_range(size.span, "a context window must hold at least one token"));
+                        }
+                        Some(v) => own.context = Some(v as u64),
+                        None => own.broken = true,
+                    }
+                }
+                ModelPropKind::Price(terms) => own.price = Some(self.price(terms, &mut own.broken)),
+                ModelPropKind::Latency(terms) => own.latency = Some(self.latency(terms, &mut own.broken)),
+                ModelPropKind::Quality(q) => own.quality = Some(self.quality(q, &mut own.broken)),
+                ModelPropKind::Fallback(n) => {
+                    if let Some(id) = self.model_or_report(n) {
+                        own.fallback = Some((id, n.span));
+                    }
+                }
+                ModelPropKind::Supports(words) => {
+                    let mut caps = Capabilities::default();
+                    for w in words {
+                        match w.text.as_str() {
+                            "images" => caps.images = true,
+                            "tools" => caps.tools = true,
+                            "stream" => caps.stream = true,
+                            other => {
+                                let best = suggest::best(other, CAPABILITIES.iter().copied());
+                                self.emit(d::unknown_word(w, "capability", CAPABILITIES, best));
+                                own.broken = true;
+                            }
+                        }
+                    }
+                    own.supports = Some(caps);
+                }
+                ModelPropKind::Error => {}
+            }
+        }
+        own
+    }
+
+    fn price(&mut self, terms: &[ast::PriceTerm], broken: &mut bool) -> Price {
+        let mut price = Price::default();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for t in terms {
+            let (key, key_span) = match &t.kind {
+                Some(k) => (k.text.as_str(), k.span),
+                None => ("request", t.amount.span),
+            };
+            if let Some(first) = seen.get(key) {
+                self.emit(d::duplicate_property(key_span, key, *first));
+                continue;
+            }
+            seen.insert(key, key_span);
+            match key {
+                "input" | "output" => {
+                    let v = self.quantity(&t.amount, Unit::PricePerToken);
+                    *broken |= v.is_none();
+                    if key == "input" {
+                        price.input_per_token = v;
+                    } else {
+                        price.output_per_token = v;
+                    }
+                }
+                "request" if t.kind.is_none() => {
+                    let v = self.quantity(&t.amount, Unit::PricePerRequest);
+                    *broken |= v.is_none();
+                    price.per_request = v;
+                }
+                _ => {
+                    *broken = true;
+                    if let Some(k) = &t.kind {
+                        let best = suggest::best(&k.text, ["input", "output"]);
+                        self.emit(d::unknown_word(k, "price kind", &["input", "output"], best));
+                    }
+                }
+            }
+        }
+        price
+    }
+
+    fn latency(&mut self, terms: &[ast::LatencyTerm], broken: &mut bool) -> Latency {
+        let mut lat = Latency::default();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for t in terms {
+            let key = match &t.kind {
+                LatencyTermKind::Ttft(_) => "ttft",
+                LatencyTermKind::Total(_) => "end-to-end latency",
+                LatencyTermKind::Decode { .. } => "decode",
+            };
+            if let Some(first) = seen.get(key) {
+                self.emit(d::duplicate_property(t.span, key, *first));
+                continue;
+            }
+            seen.insert(key, t.span);
+            match &t.kind {
+                LatencyTermKind::Ttft(qs) => {
+                    lat.ttft = self.quantiles(qs, Unit::Duration, broken);
+                }
+                LatencyTermKind::Total(qs) => {
+                    lat.total = self.quantiles(qs, Unit::Duration, broken);
+                }
+                LatencyTermKind::Decode { rate, unit } => {
+                    if let Some(u) = unit {
+                        let num_ok = matches!(u.numerator.text.as_str(), "tok" | "tokens");
+                        let den_ok = u.denominator.text == "s";
+                        if !num_ok {
+                            self.emit(d::unknown_unit_word(&u.numerator, &["tok"]));
+                        } else if !den_ok {
+                            self.emit(d::unknown_unit_word(&u.denominator, &["s"]));
+                        }
+                    } else {
+                        self.emit(d::missing_rate_unit(rate.span));
+                    }
+                    match self.quantity(rate, Unit::Number) {
+                        Some(v) if v <= 0.0 => {
+                            *broken = true;
+                            self.emit(d::out_of_range(rate.span, "a decode rate must be positive"));
+                        }
+                        Some(v) => lat.decode_rate = Some(v),
+                        None => *broken = true,
+                    }
+                }
+            }
+        }
+        lat
+    }
+
+    /// Reads `p50 90ms p95 250ms` as sorted `(quantile, value)` pairs,
+    /// reporting bad percentiles, repeats and values that decrease.
+    pub(crate) fn quantiles(&mut self, qs: &[Quantile], unit: Unit, broken: &mut bool) -> Quantiles {
+        let mut out: Quantiles = Vec::new();
+        let mut spans: Vec<Span> = Vec::new();
+        for q in qs {
+            let Some(p) = self.percentile(&q.which) else {
+                *broken = true;
+                continue;
+            };
+            let Some(v) = self.quantity(&q.value, unit) else {
+                *broken = true;
+                continue;
+            };
+            if let Some(i) = out.iter().position(|(x, _)| *x == p) {
+                self.emit(d::duplicate_property(q.which.span, &q.which.text, spans[i]));
+                continue;
+            }
+            out.push((p, v));
+            spans.push(q.which.span);
+        }
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| out[a].0.total_cmp(&out[b].0));
+        for w in order.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            if out[hi].1 < out[lo].1 {
+                let (a, b) = (&qs_name(qs, spans[lo]), &qs_name(qs, spans[hi]));
+                self.emit(d::quantiles_out_of_order(spans[hi], b, a, spans[lo]));
+                *broken = true;
+            }
+        }
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+
+    /// `p95` as `0.95`; `p999` as `0.999`.
+    pub(crate) fn percentile(&mut self, which: &ast::Name) -> Option<f64> {
+        let digits = which.text.strip_prefix('p').unwrap_or("");
+        let value = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let n: f64 = digits.parse().ok()?;
+            let scale = 10f64.powi(digits.len().max(2) as i32);
+            Some(n / scale)
+        } else {
+            None
+        };
+        match value {
+            Some(q) if q > 0.0 && q < 1.0 => Some(q),
+            _ => {
+                self.emit(d::bad_percentile(which));
+                None
+            }
+        }
+    }
+
+    fn quality(&mut self, q: &ast::Quality, broken: &mut bool) -> QualityDef {
+        let mut out = QualityDef::default();
+        if let Some(flat) = &q.flat {
+            out.flat = self.quantity(flat, Unit::Ratio);
+            *broken |= out.flat.is_none();
+        }
+        if let Some(t) = &q.by {
+            out.by = self.quality_table(t, Unit::Ratio, broken);
+        }
+        if let Some(t) = &q.adjust {
+            out.adjust = self.quality_table(t, Unit::SignedRatio, broken);
+        }
+        out
+    }
+
+    fn quality_table(&mut self, t: &ast::Table, unit: Unit, broken: &mut bool) -> Option<QualityTable> {
+        let Some(signal) = self.signal_or_report(&t.signal) else {
+            *broken = true;
+            return None;
+        };
+        self.signal_reads[signal.index()] = true;
+        let n = match &self.p.signals[signal.index()].ty {
+            SignalType::Enum(v) => v.len(),
+            other => {
+                let ty = other.describe();
+                self.emit(d::not_an_enum(&t.signal, ty, "a quality table"));
+                *broken = true;
+                return None;
+            }
+        };
+        let mut values: Vec<Option<f64>> = vec![None; n];
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for e in &t.entries {
+            if let Some(first) = seen.get(e.key.text.as_str()) {
+                self.emit(d::duplicate_property(e.key.span, &e.key.text, *first));
+                continue;
+            }
+            seen.insert(&e.key.text, e.key.span);
+            let Some(v) = self.variant_or_report(signal, &e.key.text, e.key.span) else {
+                *broken = true;
+                continue;
+            };
+            match self.quantity(&e.value, unit) {
+                Some(x) => values[v] = Some(x),
+                None => *broken = true,
+            }
+        }
+        Some(QualityTable { signal, values })
+    }
+}
+
+fn qs_name(qs: &[Quantile], span: Span) -> String {
+    qs.iter()
+        .find(|q| q.which.span == span)
+        .map(|q| q.which.text.clone())
+        .unwrap_or_default()
+}
+
+fn rotate(names: &[&str], start: usize) -> Vec<String> {
+    let mut out: Vec<String> = names[start..].iter().chain(&names[..start]).map(|s| (*s).to_owned()).collect();
+    if let Some(first) = out.first().cloned() {
+        out.push(first);
+    }
+    out
+}
+
+/// Strings that look like credentials: provider key prefixes, bearer
+/// tokens, `key=` query parameters.
+pub(crate) fn looks_secret(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    const PREFIXES: &[&str] = &["sk-", "sk_", "pk-", "rk-", "xoxb-", "ghp_", "gho_", "aiza", "akia", "hf_"];
+    let token_like = PREFIXES.iter().any(|p| lower.starts_with(p) && s.len() >= 12);
+    let in_text = ["api_key=", "apikey=", "key=", "token=", "secret=", "password=", "bearer "]
+        .iter()
+        .any(|p| lower.contains(p));
+    let embedded = lower.contains("sk-") && s.len() >= 20;
+    token_like || in_text || embedded
+}
