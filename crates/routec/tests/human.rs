@@ -1,0 +1,20 @@
+//! Snapshots of the human rendering (without colour) of every file in
+//! `tests/fixtures/broken/`: the source, then the report.
+
+#![allow(clippy::unwrap_used)]
+
+use routec::analysis::diagnostics;
+use routec::render::human;
+
+#[test]
+fn human_rendering() {
+    insta::glob!("fixtures/broken", "*.route", |path| {
+        let source = std::fs::read_to_string(path).unwrap();
+        let name = format!("broken/{}", path.file_name().unwrap().to_string_lossy());
+        let diags = diagnostics(&source);
+        let rendered = human::render(&name, &source, &diags, false);
+        insta::assert_snapshot!(format!(
+            "--- {name} ---\n{source}\n--- routec check ---\n{rendered}"
+        ));
+    });
+}
