@@ -100,7 +100,7 @@ fn check_errors_exit_1_with_a_summary() {
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
-            .ends_with("error: 3 errors in broken/syntax_errors.route\n"),
+            .ends_with("error: 3 errors, 1 warning in broken/syntax_errors.route\n"),
         "{}",
         out.stdout
     );
@@ -111,6 +111,16 @@ fn check_errors_exit_1_with_a_summary() {
 fn check_warnings_only_exits_0() {
     let out = run(&["check", "warnings.route"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("[W0101] Warning: model `tiny` is never used")
+    );
+    assert!(
+        out.stdout
+            .ends_with("warning: 1 warning in warnings.route\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -75,10 +75,11 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
         .with_code(diagnostic.code)
         .with_message(&diagnostic.message);
 
-    let mut label = Label::new((id.clone(), primary.clone())).with_order(0);
-    if let Some(message) = &diagnostic.label {
-        label = label.with_message(message);
-    }
+    // ariadne underlines only labels that have a message: without a label
+    // of its own, the primary location repeats the message.
+    let mut label = Label::new((id.clone(), primary.clone()))
+        .with_order(0)
+        .with_message(diagnostic.label.as_deref().unwrap_or(&diagnostic.message));
     if color {
         label = label.with_color(primary_color);
     }
@@ -97,6 +98,16 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
         report.add_help(help);
     }
     for suggestion in &diagnostic.suggestions {
+        // `did you mean `x`?` already says it.
+        let quoted = format!("`{}`", suggestion.replacement);
+        if !suggestion.replacement.is_empty()
+            && diagnostic
+                .help
+                .as_ref()
+                .is_some_and(|h| h.contains(&quoted))
+        {
+            continue;
+        }
         let range = clamp(suggestion.span, source);
         let help = if suggestion.replacement.is_empty() {
             format!("remove `{}`", source.get(range).unwrap_or(""))
