@@ -20,8 +20,8 @@ pub(crate) enum Limit {
     Context { context: u64 },
     /// Values of an enum signal the quality table has no figure for.
     Quality { signal: SignalId, missing: Vec<usize> },
-    /// `has_images`, `has_tools` or `stream` is true and `supports` lacks it.
-    Input { signal: SignalId, word: &'static str },
+    /// `has_images` or `has_tools` is true and `supports` lacks it.
+    Input { word: &'static str },
 }
 
 pub(crate) struct Analysis {
@@ -93,8 +93,13 @@ impl<'a> Cx<'a> {
 
         self.analyse_rules(&mut an, &slice_refs, &flagged_rules);
 
-        // Classifier signals no reachable rule reads.
+        // Classifier signals no reachable rule reads (only when every rule
+        // could be analysed).
+        let complete = self.p.rules.iter().all(|r| !r.cond.has_unknown());
         for (i, s) in self.p.signals.iter().enumerate() {
+            if !complete {
+                break;
+            }
             if let crate::ir::SignalSource::Classifier { .. } = s.source {
                 if !an.reachable_reads[i] && self.signal_reads[i] {
                     self.diags.push(d::classifier_not_read(s.span, &s.name));
@@ -125,8 +130,14 @@ impl<'a> Cx<'a> {
     fn model_limits(&self, space: &Space, max_context: Option<u64>) -> Vec<Vec<(Limit, Region)>> {
         let pt = self.p.signal_by_name("prompt_tokens");
         let mut out = Vec::with_capacity(self.p.models.len());
-        for m in &self.p.models {
+        for (i, m) in self.p.models.iter().enumerate() {
             let mut limits = Vec::new();
+            // A model with a property that did not resolve gets no limits:
+            // its error is reported, follow-ups would only be noise.
+            if self.model_broken.get(i).copied().unwrap_or(true) {
+                out.push(limits);
+                continue;
+            }
             if let (Some(c), Some(max), Some(pt)) = (m.context, max_context, pt) {
                 if c < max {
                     let above = space.cmp(pt, CmpOp::Gt, c as f64);
@@ -163,14 +174,13 @@ impl<'a> Cx<'a> {
                 for (word, has, signal) in [
                     ("images", caps.images, "has_images"),
                     ("tools", caps.tools, "has_tools"),
-                    ("stream", caps.stream, "stream"),
                 ] {
                     if has {
                         continue;
                     }
                     if let Some(s) = self.p.signal_by_name(signal) {
                         if let Some(r) = space.in_set(s, &[1]) {
-                            limits.push((Limit::Input { signal: s, word }, r));
+                            limits.push((Limit::Input { word }, r));
                         }
                     }
                 }
@@ -277,6 +287,18 @@ impl<'a> Cx<'a> {
                 if let Some(&s) = self.signal_names.get(&dim.signal.text) {
                     an.reachable_reads[s.index()] = true;
                 }
+            }
+            // Prompts longer than every context window cannot be served by
+            // anything; they are not the candidates' fault.
+            let region = &match (self.p.signal_by_name("prompt_tokens"), an.max_context) {
+                (Some(pt), Some(max)) => match an.space.cmp(pt, CmpOp::Le, max as f64) {
+                    Some(servable) => an.space.intersect(region, &servable),
+                    None => region.clone(),
+                },
+                _ => region.clone(),
+            };
+            if region.is_empty() {
+                continue;
             }
             let mut nobody = region.clone();
             let mut any_known = false;

@@ -496,7 +496,8 @@ impl<'a> Cx<'a> {
                     }
                 }
                 Some(lit) => {
-                    if !unknown_type {
+                    let empty_enum = matches!(&self.p.signals[id.index()].ty, SignalType::Enum(v) if v.is_empty());
+                    if !unknown_type && !empty_enum {
                         let v = self.signal_value(id, lit);
                         self.p.signals[id.index()].default = v;
                     }

@@ -118,6 +118,7 @@ impl Cx<'_> {
             LitKind::Bool(b) => Cond::Const(*b),
             LitKind::Ident(w) => {
                 if let Some(&id) = self.signal_names.get(w) {
+                    self.signal_reads[id.index()] = true;
                     self.p
                         .index
                         .reference(crate::index::SymbolKind::Signal(id), lit.span);
@@ -164,9 +165,11 @@ impl Cx<'_> {
             _ => None,
         };
         if let Some(id) = as_signal(self, lhs) {
+            self.signal_reads[id.index()] = true;
             return Some((id, lhs.span, op, rhs));
         }
         if let Some(id) = as_signal(self, rhs) {
+            self.signal_reads[id.index()] = true;
             return Some((id, rhs.span, flip(op), lhs));
         }
         match (&lhs.kind, &rhs.kind) {
@@ -257,6 +260,7 @@ impl Cx<'_> {
         let Some(signal) = self.signal_or_report(&name) else {
             return Cond::Unknown;
         };
+        self.signal_reads[signal.index()] = true;
         let ty = self.p.signals[signal.index()].ty.clone();
         if !matches!(ty, SignalType::Enum(_)) {
             self.emit(d::not_an_enum(&name, ty.describe(), "`in`"));

@@ -295,7 +295,6 @@ impl QualityDef {
 pub struct Capabilities {
     pub images: bool,
     pub tools: bool,
-    pub stream: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -4,24 +4,15 @@
 use crate::cx::Cx;
 use crate::diagnostics as d;
 use crate::index::SymbolKind;
-use crate::ir::{ModelId, SignalId, SliceId, TrafficId};
+use crate::ir::{ModelId, SliceId, TrafficId};
 
 impl Cx<'_> {
     pub(crate) fn lint(&mut self) {
         // Signals: read by a rule, a slice, a quality table or an optimize.
-        let mut rule_reads = vec![false; self.p.signals.len()];
-        for r in &self.p.rules {
-            let mut s = Vec::new();
-            r.cond.signals(&mut s);
-            for id in s {
-                rule_reads[id.index()] = true;
-            }
-        }
         for (i, sig) in self.p.signals.iter().enumerate() {
-            if sig.builtin || self.signal_reads[i] || rule_reads[i] {
+            if sig.builtin || self.signal_reads[i] {
                 continue;
             }
-            let _ = SignalId(i as u32);
             self.diags.push(d::unused_signal(sig.span, &sig.name));
         }
         // Models: named anywhere but their own definition.

@@ -54,7 +54,7 @@ struct Own {
     broken: bool,
 }
 
-const CAPABILITIES: &[&str] = &["images", "tools", "stream"];
+const CAPABILITIES: &[&str] = &["images", "tools"];
 
 impl Cx<'_> {
     pub(crate) fn resolve_models(&mut self) {
@@ -138,7 +138,7 @@ impl Cx<'_> {
                     None => self.p.models[i].clone(),
                 };
                 def.extends = base;
-                broken[i] |= o.broken;
+                broken[i] |= o.broken || on_cycle[i];
                 if let Some(v) = o.provider {
                     def.provider = Some(v);
                 }
@@ -323,19 +323,23 @@ impl Cx<'_> {
                 }
                 ModelPropKind::Supports(words) => {
                     let mut caps = Capabilities::default();
+                    let mut ok = true;
                     for w in words {
                         match w.text.as_str() {
                             "images" => caps.images = true,
                             "tools" => caps.tools = true,
-                            "stream" => caps.stream = true,
                             other => {
                                 let best = suggest::best(other, CAPABILITIES.iter().copied());
                                 self.emit(d::unknown_word(w, "capability", CAPABILITIES, best));
-                                own.broken = true;
+                                ok = false;
                             }
                         }
                     }
-                    own.supports = Some(caps);
+                    // With an unknown word the capabilities are unknown:
+                    // assume everything rather than report follow-up errors.
+                    if ok {
+                        own.supports = Some(caps);
+                    }
                 }
                 ModelPropKind::Error => {}
             }
@@ -468,10 +472,17 @@ impl Cx<'_> {
     /// `p95` as `0.95`; `p999` as `0.999`.
     pub(crate) fn percentile(&mut self, which: &ast::Name) -> Option<f64> {
         let digits = which.text.strip_prefix('p').unwrap_or("");
+        // `p5` and `p50` are percents; longer forms add decimals after
+        // `99` (`p999` is 99.9%, `p9999` 99.99%), so `p100` is refused.
         let value = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
             let n: f64 = digits.parse().ok()?;
-            let scale = 10f64.powi(digits.len().max(2) as i32);
-            Some(n / scale)
+            if digits.len() <= 2 {
+                Some(n / 100.0)
+            } else if digits.starts_with("99") {
+                Some(n / 10f64.powi(digits.len() as i32))
+            } else {
+                None
+            }
         } else {
             None
         };

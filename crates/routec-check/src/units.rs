@@ -59,7 +59,6 @@ impl Unit {
     }
 }
 
-pub(crate) const DURATION_SUFFIXES: &[&str] = &["ms", "s", "m", "h", "d"];
 pub(crate) const NUMBER_SUFFIXES: &[&str] = &["", "k", "M", "%", "ms", "s", "m", "h", "d", "xx"];
 pub(crate) const TOKEN_DENOMINATORS: &[&str] = &["Mtok", "ktok", "tok", "request"];
 
