@@ -19,7 +19,10 @@ pub(crate) enum Limit {
     /// Prompts longer than the context window (and no longer than the largest).
     Context { context: u64 },
     /// Values of an enum signal the quality table has no figure for.
-    Quality { signal: SignalId, missing: Vec<usize> },
+    Quality {
+        signal: SignalId,
+        missing: Vec<usize>,
+    },
     /// `has_images` or `has_tools` is true and `supports` lacks it.
     Input { word: &'static str },
 }
@@ -55,7 +58,9 @@ impl<'a> Cx<'a> {
             if matches!(site.cond, Cond::Bool(_)) {
                 continue;
             }
-            let Some(r) = an.space.lower(&site.cond, &slice_refs) else { continue };
+            let Some(r) = an.space.lower(&site.cond, &slice_refs) else {
+                continue;
+            };
             let constant = if r.is_empty() {
                 Some(false)
             } else if an.space.is_full(&r) {
@@ -82,7 +87,9 @@ impl<'a> Cx<'a> {
             if flagged_slices[i] {
                 continue;
             }
-            let Some(r) = an.space.lower(&s.cond, &slice_refs) else { continue };
+            let Some(r) = an.space.lower(&s.cond, &slice_refs) else {
+                continue;
+            };
             let span = self.slice_items[i].expr.span;
             if r.is_empty() {
                 self.diags.push(d::slice_never_true(span, &s.name));
@@ -118,7 +125,9 @@ impl<'a> Cx<'a> {
                 let range = match def.ty {
                     crate::ir::SignalType::Tokens => " (0 or more)",
                     crate::ir::SignalType::Ratio => " (0% to 100%)",
-                    crate::ir::SignalType::Duration | crate::ir::SignalType::Money => " (0 or more)",
+                    crate::ir::SignalType::Duration | crate::ir::SignalType::Money => {
+                        " (0 or more)"
+                    }
                     _ => "",
                 };
                 format!("`{}`{}", def.name, range)
@@ -191,7 +200,9 @@ impl<'a> Cx<'a> {
     }
 
     fn analyse_rules(&mut self, an: &mut Analysis, slices: &[&Cond], flagged: &[bool]) {
-        let Some((route, route_span)) = self.route else { return };
+        let Some((route, route_span)) = self.route else {
+            return;
+        };
         let mut covered = Region::empty();
         // Effective regions of earlier rules, for naming who shadows whom.
         let mut earlier: Vec<(usize, Region)> = Vec::new();
@@ -201,7 +212,8 @@ impl<'a> Cx<'a> {
             let rule = &self.p.rules[i];
             let ast_rule = self.rule_items[i];
             if let Some(ow) = otherwise_at {
-                self.diags.push(d::rule_after_otherwise(self.rule_keyword(ast_rule), ow));
+                self.diags
+                    .push(d::rule_after_otherwise(self.rule_keyword(ast_rule), ow));
                 continue;
             }
             if rule.otherwise {
@@ -220,7 +232,10 @@ impl<'a> Cx<'a> {
                 continue;
             }
             if !rule.otherwise && !flagged[i] && an.space.is_full(&region) {
-                self.diags.push(d::rule_always_true(rule.cond_span, self.rule_keyword(ast_rule)));
+                self.diags.push(d::rule_always_true(
+                    rule.cond_span,
+                    self.rule_keyword(ast_rule),
+                ));
             }
             let effective = an.space.subtract(&region, &covered);
             if effective.is_empty() {
@@ -229,7 +244,8 @@ impl<'a> Cx<'a> {
                     .filter(|(_, r)| !an.space.intersect(r, &region).is_empty())
                     .map(|(j, _)| self.p.rules[*j].cond_span)
                     .collect();
-                self.diags.push(d::shadowed_rule(rule.cond_span, rule.otherwise, &shadowers));
+                self.diags
+                    .push(d::shadowed_rule(rule.cond_span, rule.otherwise, &shadowers));
                 continue;
             }
             for s in reads {
@@ -246,8 +262,12 @@ impl<'a> Cx<'a> {
             if !rest.is_empty() {
                 let example = an.space.example(&rest).map(|e| self.format_example(&e));
                 let keyword = crate::cx::keyword_span(route_span, "route");
-                let close = Span::new(route.body.span.end as usize - 1, route.body.span.end as usize);
-                self.diags.push(d::missing_otherwise(keyword, example.as_deref(), close));
+                let close = Span::new(
+                    route.body.span.end as usize - 1,
+                    route.body.span.end as usize,
+                );
+                self.diags
+                    .push(d::missing_otherwise(keyword, example.as_deref(), close));
             }
         }
     }
@@ -260,11 +280,19 @@ impl<'a> Cx<'a> {
     }
 
     /// Checks that every model a rule sends requests to can serve them.
-    fn check_serving(&mut self, an: &mut Analysis, plan: &ast::Plan, region: &Region, _rule: usize) {
+    fn check_serving(
+        &mut self,
+        an: &mut Analysis,
+        plan: &ast::Plan,
+        region: &Region,
+        _rule: usize,
+    ) {
         let mut targets = Vec::new();
         direct_targets(plan, &mut targets);
         for name in targets {
-            let Some(&m) = self.model_names.get(&name.text) else { continue };
+            let Some(&m) = self.model_names.get(&name.text) else {
+                continue;
+            };
             for (limit, lr) in an.limits[m.index()].clone() {
                 let bad = an.space.intersect(region, &lr);
                 if bad.is_empty() {
@@ -333,7 +361,8 @@ impl<'a> Cx<'a> {
             }
             if any_known && !nobody.is_empty() {
                 let example = an.space.example(&nobody).map(|e| self.format_example(&e));
-                self.diags.push(d::no_candidate(*candidates_span, example.as_deref()));
+                self.diags
+                    .push(d::no_candidate(*candidates_span, example.as_deref()));
             }
         }
     }
@@ -376,7 +405,9 @@ impl<'a> Cx<'a> {
                     .collect();
                 d::no_quality(span, &model.name, &sig.name, &names, model.span)
             }
-            Limit::Input { word, .. } => d::unsupported_input(span, &model.name, word, example.as_deref(), model.span),
+            Limit::Input { word, .. } => {
+                d::unsupported_input(span, &model.name, word, example.as_deref(), model.span)
+            }
         }
     }
 
@@ -390,9 +421,13 @@ impl<'a> Cx<'a> {
                 let def = &self.p.signals[s.index()];
                 let value = match (v, &def.ty) {
                     (Value::Bool(b), _) => b.to_string(),
-                    (Value::Enum(i), crate::ir::SignalType::Enum(vs)) => vs.get(*i).cloned().unwrap_or_default(),
+                    (Value::Enum(i), crate::ir::SignalType::Enum(vs)) => {
+                        vs.get(*i).cloned().unwrap_or_default()
+                    }
                     (Value::Number(x), crate::ir::SignalType::Ratio) => crate::units::percent(*x),
-                    (Value::Number(x), crate::ir::SignalType::Duration) => crate::units::duration(*x),
+                    (Value::Number(x), crate::ir::SignalType::Duration) => {
+                        crate::units::duration(*x)
+                    }
                     (Value::Number(x), crate::ir::SignalType::Money) => crate::units::money(*x),
                     (Value::Number(x), _) => crate::units::num(*x),
                     (Value::Enum(i), _) => i.to_string(),
@@ -405,7 +440,12 @@ impl<'a> Cx<'a> {
 }
 
 /// Signals a condition reads, through slices.
-fn collect_reads(cond: &Cond, slices: &[crate::ir::SliceDef], out: &mut Vec<SignalId>, depth: usize) {
+fn collect_reads(
+    cond: &Cond,
+    slices: &[crate::ir::SliceDef],
+    out: &mut Vec<SignalId>,
+    depth: usize,
+) {
     if depth > 64 {
         return;
     }

@@ -91,11 +91,16 @@ impl<'a> Cx<'a> {
                 _ => {}
             }
         }
-        if !self.optimize_spans.is_empty() && self.p.objective.is_none() && !self.objective_written {
+        if !self.optimize_spans.is_empty() && self.p.objective.is_none() && !self.objective_written
+        {
             let span = self.optimize_spans[0];
-            self.emit(d::missing_objective(crate::cx::keyword_span(span, "optimize")));
+            self.emit(d::missing_objective(crate::cx::keyword_span(
+                span, "optimize",
+            )));
         }
-        if matches!(self.p.objective, Some(ObjectiveDef::Weighted { .. })) && !self.policy_has_baseline {
+        if matches!(self.p.objective, Some(ObjectiveDef::Weighted { .. }))
+            && !self.policy_has_baseline
+        {
             if let Some(span) = self.policy_name_span {
                 self.emit(d::missing_baseline(span));
             }
@@ -107,13 +112,21 @@ impl<'a> Cx<'a> {
     fn metric(&mut self, m: &ast::Metric, usage: MetricUse) -> Option<MetricDef> {
         match &m.kind {
             MetricKind::Ttft(q) | MetricKind::Latency(q) => {
-                let which = if matches!(m.kind, MetricKind::Ttft(_)) { "ttft" } else { "latency" };
+                let which = if matches!(m.kind, MetricKind::Ttft(_)) {
+                    "ttft"
+                } else {
+                    "latency"
+                };
                 let Some(q) = q else {
                     self.emit(d::metric_needs_percentile(m.span, which));
                     return None;
                 };
                 let p = self.percentile(q)?;
-                Some(if which == "ttft" { MetricDef::Ttft(p) } else { MetricDef::Latency(p) })
+                Some(if which == "ttft" {
+                    MetricDef::Ttft(p)
+                } else {
+                    MetricDef::Latency(p)
+                })
             }
             MetricKind::Cost(per) => match per {
                 None => {
@@ -132,7 +145,10 @@ impl<'a> Cx<'a> {
                     };
                     if n < 1.0 {
                         if let Some(c) = count {
-                            self.emit(d::out_of_range(c.span, "the number of requests must be at least 1"));
+                            self.emit(d::out_of_range(
+                                c.span,
+                                "the number of requests must be at least 1",
+                            ));
                         }
                         return None;
                     }
@@ -141,7 +157,9 @@ impl<'a> Cx<'a> {
             },
             MetricKind::Quality(slice) => match slice {
                 None => Some(MetricDef::Quality(None)),
-                Some(s) => self.slice_or_report(s).map(|id| MetricDef::Quality(Some(id))),
+                Some(s) => self
+                    .slice_or_report(s)
+                    .map(|id| MetricDef::Quality(Some(id))),
             },
             MetricKind::Share(model) => self.model_or_report(model).map(MetricDef::Share),
             MetricKind::Spend(period) => self.period(period).map(MetricDef::Spend),
@@ -178,7 +196,12 @@ impl<'a> Cx<'a> {
                     let key = e.key.text.as_str();
                     if !WEIGHT_KEYS.contains(&key) {
                         let best = suggest::best(key, WEIGHT_KEYS.iter().copied());
-                        self.emit(d::unknown_word(&e.key, "objective weight", WEIGHT_KEYS, best));
+                        self.emit(d::unknown_word(
+                            &e.key,
+                            "objective weight",
+                            WEIGHT_KEYS,
+                            best,
+                        ));
                         ok = false;
                         continue;
                     }
@@ -195,7 +218,10 @@ impl<'a> Cx<'a> {
                             self.emit(d::unit_error(
                                 &e.value,
                                 Unit::Number,
-                                units::UnitError::Mismatch { expected: Unit::Number, found },
+                                units::UnitError::Mismatch {
+                                    expected: Unit::Number,
+                                    found,
+                                },
                             ));
                             None
                         }
@@ -217,7 +243,11 @@ impl<'a> Cx<'a> {
                 }
                 let sum: f64 = w.values().sum();
                 if ok && !entries.is_empty() && (sum - 1.0).abs() > 1e-6 {
-                    self.emit(d::weights_sum(keyword.cover(entries[entries.len() - 1].span), sum, &spans));
+                    self.emit(d::weights_sum(
+                        keyword.cover(entries[entries.len() - 1].span),
+                        sum,
+                        &spans,
+                    ));
                 }
                 let get = |k: &str| w.get(k).copied().unwrap_or(0.0);
                 self.p.objective = Some(ObjectiveDef::Weighted {
@@ -228,7 +258,9 @@ impl<'a> Cx<'a> {
             }
             ObjectiveKind::Minimize(m) | ObjectiveKind::Maximize(m) => {
                 let maximize = matches!(o.kind, ObjectiveKind::Maximize(_));
-                let Some(metric) = self.metric(m, MetricUse::Objective) else { return };
+                let Some(metric) = self.metric(m, MetricUse::Objective) else {
+                    return;
+                };
                 let good = match metric {
                     MetricDef::Quality(_) => maximize,
                     MetricDef::Ttft(_) | MetricDef::Latency(_) | MetricDef::Cost(_) => !maximize,
@@ -306,20 +338,37 @@ impl<'a> Cx<'a> {
                 offset,
                 span,
             } => {
-                let Some(om) = self.metric(other, MetricUse::Slo) else { return };
-                if metric_unit(&om) != unit || std::mem::discriminant(&om) != std::mem::discriminant(&m) {
-                    self.emit(d::metric_bound_mismatch(*span, &metric_word(&m), &metric_word(&om)));
+                let Some(om) = self.metric(other, MetricUse::Slo) else {
+                    return;
+                };
+                if metric_unit(&om) != unit
+                    || std::mem::discriminant(&om) != std::mem::discriminant(&m)
+                {
+                    self.emit(d::metric_bound_mismatch(
+                        *span,
+                        &metric_word(&m),
+                        &metric_word(&om),
+                    ));
                     return;
                 }
                 let off = match offset {
                     None => 0.0,
                     Some(o) => {
-                        let ounit = if unit == Unit::Ratio { Unit::Ratio } else { unit };
-                        let Some(v) = self.quantity(&o.value, ounit) else { return };
+                        let ounit = if unit == Unit::Ratio {
+                            Unit::Ratio
+                        } else {
+                            unit
+                        };
+                        let Some(v) = self.quantity(&o.value, ounit) else {
+                            return;
+                        };
                         if o.negative { -v } else { v }
                     }
                 };
-                BoundDef::Metric { metric: om, offset: off }
+                BoundDef::Metric {
+                    metric: om,
+                    offset: off,
+                }
             }
         };
         let upper_is_good = !matches!(m, MetricDef::Quality(_));
@@ -378,7 +427,9 @@ impl<'a> Cx<'a> {
                             statuses.push(r);
                         }
                     }
-                    let backoff = backoff.as_ref().and_then(|b| self.quantity(b, Unit::Duration));
+                    let backoff = backoff
+                        .as_ref()
+                        .and_then(|b| self.quantity(b, Unit::Duration));
                     if let Some(count) = count {
                         s.retry = Some(Retry {
                             count: count as u32,
@@ -391,7 +442,10 @@ impl<'a> Cx<'a> {
                     let dur = self.quantity(duration, Unit::Duration);
                     let n = self.quantity(failures, Unit::Count);
                     if n == Some(0.0) {
-                        self.emit(d::out_of_range(failures.span, "a cooldown needs at least one failure"));
+                        self.emit(d::out_of_range(
+                            failures.span,
+                            "a cooldown needs at least one failure",
+                        ));
                     }
                     if let (Some(dur), Some(n)) = (dur, n) {
                         s.cooldown = Some((dur, n as u32));
@@ -426,10 +480,14 @@ impl<'a> Cx<'a> {
     fn retry_on(&mut self, l: &ast::Lit) -> Option<RetryOn> {
         match &l.kind {
             LitKind::Ident(w) if w == "timeout" => Some(RetryOn::Timeout),
-            LitKind::Number { value, suffix } if suffix.is_empty() && value.fract() == 0.0 && (100.0..=599.0).contains(value) => {
+            LitKind::Number { value, suffix }
+                if suffix.is_empty() && value.fract() == 0.0 && (100.0..=599.0).contains(value) =>
+            {
                 Some(RetryOn::Status(*value as u16))
             }
-            LitKind::Number { value, suffix } if suffix == "xx" && value.fract() == 0.0 && (1.0..=5.0).contains(value) => {
+            LitKind::Number { value, suffix }
+                if suffix == "xx" && value.fract() == 0.0 && (1.0..=5.0).contains(value) =>
+            {
                 Some(RetryOn::Class(*value as u8))
             }
             _ => {
@@ -528,7 +586,9 @@ impl<'a> Cx<'a> {
     // ------------------------------------------------------------ traffic
 
     fn traffic(&mut self, t: &ast::Traffic) {
-        let Some(&id) = self.traffic_names.get(&t.name.text) else { return };
+        let Some(&id) = self.traffic_names.get(&t.name.text) else {
+            return;
+        };
         let body = match &t.kind {
             TrafficKind::File(path) => {
                 self.p.traffic[id.index()].source = TrafficSource::File(path.value.clone());
@@ -549,7 +609,8 @@ impl<'a> Cx<'a> {
                 TrafficPropKind::Error => continue,
             };
             let key = signal_name.map_or("qps".to_owned(), |n| n.text.clone());
-            let key_span = signal_name.map_or(crate::cx::keyword_span(prop.span, "qps"), |n| n.span);
+            let key_span =
+                signal_name.map_or(crate::cx::keyword_span(prop.span, "qps"), |n| n.span);
             if let Some(first) = seen.get(&key) {
                 self.emit(d::duplicate_property(key_span, &key, *first));
                 continue;
@@ -568,7 +629,10 @@ impl<'a> Cx<'a> {
                     None => {
                         let best = suggest::best(
                             &name.text,
-                            self.signal_names.keys().map(String::as_str).chain(["output_tokens", "qps"]),
+                            self.signal_names
+                                .keys()
+                                .map(String::as_str)
+                                .chain(["output_tokens", "qps"]),
                         );
                         self.emit(d::unknown_signal(name, best));
                         continue;
@@ -617,13 +681,26 @@ impl<'a> Cx<'a> {
                 }
                 TrafficPropKind::Lognormal { quantiles, .. } => {
                     if !ty.is_numeric() || ty == SignalType::Ratio {
-                        self.emit(d::bad_distribution(name, "lognormal", ty.describe(), "numeric signals such as tokens or durations"));
+                        self.emit(d::bad_distribution(
+                            name,
+                            "lognormal",
+                            ty.describe(),
+                            "numeric signals such as tokens or durations",
+                        ));
                         continue;
                     }
                     let mut broken = false;
                     let unit = unit_of(&ty);
-                    let unit = if unit == Unit::Int { Unit::Number } else { unit };
-                    let unit = if unit == Unit::Tokens { Unit::Number } else { unit };
+                    let unit = if unit == Unit::Int {
+                        Unit::Number
+                    } else {
+                        unit
+                    };
+                    let unit = if unit == Unit::Tokens {
+                        Unit::Number
+                    } else {
+                        unit
+                    };
                     let qs = self.quantiles(quantiles, unit, &mut broken);
                     if broken {
                         continue;
@@ -632,7 +709,12 @@ impl<'a> Cx<'a> {
                 }
                 TrafficPropKind::Uniform { .. } => {
                     if ty != SignalType::Ratio {
-                        self.emit(d::bad_distribution(name, "uniform", ty.describe(), "ratio signals"));
+                        self.emit(d::bad_distribution(
+                            name,
+                            "uniform",
+                            ty.describe(),
+                            "ratio signals",
+                        ));
                         continue;
                     }
                     Dist::Uniform
@@ -717,7 +799,9 @@ impl<'a> Cx<'a> {
                             continue;
                         }
                         seen.insert(&p.key.text, p.key.span);
-                        let Some(s) = self.signal_or_report(&p.key) else { continue };
+                        let Some(s) = self.signal_or_report(&p.key) else {
+                            continue;
+                        };
                         if let Some(v) = self.signal_value(s, &p.value) {
                             def.given.push((s, v));
                         }
@@ -730,7 +814,11 @@ impl<'a> Cx<'a> {
                 TestPropKind::ExpectMetric { metric, op, value } => {
                     if let Some(m) = self.metric(metric, MetricUse::Test) {
                         if let Some(v) = self.quantity(value, metric_unit(&m)) {
-                            def.expect = Some(TestExpect::Metric { metric: m, op: *op, value: v });
+                            def.expect = Some(TestExpect::Metric {
+                                metric: m,
+                                op: *op,
+                                value: v,
+                            });
                         }
                     }
                 }
@@ -746,7 +834,12 @@ impl<'a> Cx<'a> {
             }
             Some((span, false)) => {
                 if let Some(g) = given_span {
-                    self.emit(d::test_mixes_forms(span, g, "an expected metric", "`given`"));
+                    self.emit(d::test_mixes_forms(
+                        span,
+                        g,
+                        "an expected metric",
+                        "`given`",
+                    ));
                 } else if under_span.is_none() {
                     self.emit(d::test_metric_without_under(span));
                 }

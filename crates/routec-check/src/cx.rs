@@ -220,16 +220,30 @@ impl<'a> Cx<'a> {
             SignalType::Bool => match lit.kind {
                 LitKind::Bool(b) => Some(Value::Bool(b)),
                 _ => {
-                    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
-                    self.emit(d::expected_value_of(lit.span, &name, "`true` or `false`", &found));
+                    let found = units::classify(lit)
+                        .map(|f| f.describe())
+                        .unwrap_or_default();
+                    self.emit(d::expected_value_of(
+                        lit.span,
+                        &name,
+                        "`true` or `false`",
+                        &found,
+                    ));
                     None
                 }
             },
             SignalType::Enum(_) => match &lit.kind {
                 LitKind::Ident(w) => self.variant_or_report(signal, w, lit.span).map(Value::Enum),
                 _ => {
-                    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
-                    self.emit(d::expected_value_of(lit.span, &name, "one of its values", &found));
+                    let found = units::classify(lit)
+                        .map(|f| f.describe())
+                        .unwrap_or_default();
+                    self.emit(d::expected_value_of(
+                        lit.span,
+                        &name,
+                        "one of its values",
+                        &found,
+                    ));
                     None
                 }
             },
@@ -295,7 +309,10 @@ impl<'a> Cx<'a> {
                 ItemKind::Slo(_) | ItemKind::Test(_) | ItemKind::Error => "",
             };
             // Blocks that may appear once.
-            if matches!(kind_name, "policy" | "objective" | "route" | "faults" | "learn") {
+            if matches!(
+                kind_name,
+                "policy" | "objective" | "route" | "faults" | "learn"
+            ) {
                 let span = match &item.kind {
                     ItemKind::Policy(p) => p.name.span,
                     _ => keyword_span(item.span, kind_name),
@@ -474,12 +491,17 @@ impl<'a> Cx<'a> {
     fn resolve_signals(&mut self) {
         let items: Vec<&ast::Item> = self.live_items().collect();
         for item in items {
-            let ItemKind::Signal(s) = &item.kind else { continue };
-            let Some(&id) = self.signal_names.get(&s.name.text) else { continue };
+            let ItemKind::Signal(s) = &item.kind else {
+                continue;
+            };
+            let Some(&id) = self.signal_names.get(&s.name.text) else {
+                continue;
+            };
             if self.p.signals[id.index()].builtin {
                 continue;
             }
-            let unknown_type = matches!(&s.ty.kind, TypeKind::Named(n) if !TYPE_NAMES.contains(&n.text.as_str()));
+            let unknown_type =
+                matches!(&s.ty.kind, TypeKind::Named(n) if !TYPE_NAMES.contains(&n.text.as_str()));
             let source = match &s.source {
                 None => {
                     self.emit(d::missing_source(&s.name));
@@ -511,7 +533,12 @@ impl<'a> Cx<'a> {
         let key = src.key.as_ref().map(|k| k.value.clone());
         if !matches!(kind, "header" | "metadata" | "classifier") {
             let best = suggest::best(kind, ["header", "metadata", "classifier"]);
-            self.emit(d::unknown_word(&src.kind, "signal source", SOURCE_WORDS, best));
+            self.emit(d::unknown_word(
+                &src.kind,
+                "signal source",
+                SOURCE_WORDS,
+                best,
+            ));
             return SignalSource::Unknown;
         }
         let Some(key) = key else {

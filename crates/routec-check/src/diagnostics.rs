@@ -30,14 +30,22 @@ fn list(words: &[&str]) -> String {
 }
 
 fn chain(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" -> ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }
 
 // ---------------------------------------------------------------- names
 
 pub(crate) fn unknown_name(span: Span, word: &str, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_NAME, span, format!("unknown signal or slice `{word}`"))
-        .with_label("not a bool signal or a slice");
+    let d = Diagnostic::error(
+        c::UNKNOWN_NAME,
+        span,
+        format!("unknown signal or slice `{word}`"),
+    )
+    .with_label("not a bool signal or a slice");
     match best {
         Some(_) => did_you_mean(d, span, best),
         None => d.with_help("a bare word in a condition must be a bool signal or a slice"),
@@ -52,12 +60,18 @@ pub(crate) fn unknown_signal_at(span: Span, word: &str, best: Option<&str>) -> D
     let d = Diagnostic::error(c::UNKNOWN_SIGNAL, span, format!("unknown signal `{word}`"));
     match best {
         Some(_) => did_you_mean(d, span, best),
-        None => d.with_help(format!("declare it: `signal {word}: TYPE from SOURCE default VALUE`")),
+        None => d.with_help(format!(
+            "declare it: `signal {word}: TYPE from SOURCE default VALUE`"
+        )),
     }
 }
 
 pub(crate) fn unknown_model(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_MODEL, name.span, format!("unknown model `{}`", name.text));
+    let d = Diagnostic::error(
+        c::UNKNOWN_MODEL,
+        name.span,
+        format!("unknown model `{}`", name.text),
+    );
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!("declare it: `model {} {{ ... }}`", name.text)),
@@ -65,7 +79,11 @@ pub(crate) fn unknown_model(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_slice(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_SLICE, name.span, format!("unknown slice `{}`", name.text));
+    let d = Diagnostic::error(
+        c::UNKNOWN_SLICE,
+        name.span,
+        format!("unknown slice `{}`", name.text),
+    );
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!("declare it: `slice {} = CONDITION`", name.text)),
@@ -104,8 +122,17 @@ pub(crate) fn unknown_value(
     }
 }
 
-pub(crate) fn unknown_word(name: &Name, what: &str, known: &[&str], best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_WORD, name.span, format!("unknown {what} `{}`", name.text));
+pub(crate) fn unknown_word(
+    name: &Name,
+    what: &str,
+    known: &[&str],
+    best: Option<&str>,
+) -> Diagnostic {
+    let d = Diagnostic::error(
+        c::UNKNOWN_WORD,
+        name.span,
+        format!("unknown {what} `{}`", name.text),
+    );
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!("expected {}", list(known))),
@@ -113,7 +140,11 @@ pub(crate) fn unknown_word(name: &Name, what: &str, known: &[&str], best: Option
 }
 
 pub(crate) fn unknown_type(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_TYPE, name.span, format!("unknown type `{}`", name.text));
+    let d = Diagnostic::error(
+        c::UNKNOWN_TYPE,
+        name.span,
+        format!("unknown type `{}`", name.text),
+    );
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!(
@@ -125,7 +156,11 @@ pub(crate) fn unknown_type(name: &Name, best: Option<&str>) -> Diagnostic {
 
 pub(crate) fn unknown_unit_word(name: &Name, known: &[&str]) -> Diagnostic {
     let best = suggest::best(&name.text, known.iter().copied());
-    let d = Diagnostic::error(c::UNKNOWN_UNIT, name.span, format!("unknown unit `{}`", name.text));
+    let d = Diagnostic::error(
+        c::UNKNOWN_UNIT,
+        name.span,
+        format!("unknown unit `{}`", name.text),
+    );
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!("expected {}", list(known))),
@@ -149,14 +184,20 @@ pub(crate) fn redefined_builtin(name: &Name) -> Diagnostic {
         name.span,
         format!("`{}` is a built-in signal", name.text),
     )
-    .with_help("built-in signals are always available; remove this declaration or choose another name")
+    .with_help(
+        "built-in signals are always available; remove this declaration or choose another name",
+    )
 }
 
 pub(crate) fn duplicate_property(span: Span, key: &str, first: Span) -> Diagnostic {
-    Diagnostic::error(c::DUPLICATE_PROPERTY, span, format!("`{key}` is written more than once"))
-        .with_label("written again here")
-        .with_secondary(first, "first written here")
-        .with_help("keep one of them")
+    Diagnostic::error(
+        c::DUPLICATE_PROPERTY,
+        span,
+        format!("`{key}` is written more than once"),
+    )
+    .with_label("written again here")
+    .with_secondary(first, "first written here")
+    .with_help("keep one of them")
 }
 
 pub(crate) fn duplicate_variant(name: &Name, first: Span) -> Diagnostic {
@@ -197,7 +238,9 @@ pub(crate) fn missing_source(name: &Name) -> Diagnostic {
         name.span,
         format!("signal `{}` has no source", name.text),
     )
-    .with_help("add `from header \"...\"`, `from metadata \"...\"` or `from classifier \"...\" cost 5ms`")
+    .with_help(
+        "add `from header \"...\"`, `from metadata \"...\"` or `from classifier \"...\" cost 5ms`",
+    )
 }
 
 pub(crate) fn missing_source_key(kind: &Name) -> Diagnostic {
@@ -220,8 +263,12 @@ pub(crate) fn missing_baseline(span: Span) -> Diagnostic {
 }
 
 pub(crate) fn budget_needs_period(span: Span) -> Diagnostic {
-    Diagnostic::error(c::MISSING_PROPERTY, span, "an exploration budget needs a period")
-        .with_help("add `per day` (or `per hour`, `per week`, `per month`)")
+    Diagnostic::error(
+        c::MISSING_PROPERTY,
+        span,
+        "an exploration budget needs a period",
+    )
+    .with_help("add `per day` (or `per hour`, `per week`, `per month`)")
 }
 
 pub(crate) fn test_without_expect(span: Span) -> Diagnostic {
@@ -257,12 +304,20 @@ pub(crate) fn unit_error(lit: &Lit, unit: Unit, err: UnitError) -> Diagnostic {
             let best = suggest::best(&word, known.iter().copied().filter(|k| !k.is_empty()));
             let d = Diagnostic::error(c::UNKNOWN_UNIT, lit.span, format!("unknown unit `{word}`"));
             match (best, &lit.kind) {
-                (Some(b), LitKind::Number { value, .. }) => d
-                    .with_help(format!("did you mean `{b}`?"))
-                    .with_suggestion(format!("replace with `{b}`"), lit.span, format!("{}{b}", units::num(*value))),
-                (Some(b), LitKind::Money { value, .. }) => d
-                    .with_help(format!("did you mean `{b}`?"))
-                    .with_suggestion(format!("replace with `{b}`"), lit.span, format!("${}/{b}", units::num(*value))),
+                (Some(b), LitKind::Number { value, .. }) => {
+                    d.with_help(format!("did you mean `{b}`?")).with_suggestion(
+                        format!("replace with `{b}`"),
+                        lit.span,
+                        format!("{}{b}", units::num(*value)),
+                    )
+                }
+                (Some(b), LitKind::Money { value, .. }) => {
+                    d.with_help(format!("did you mean `{b}`?")).with_suggestion(
+                        format!("replace with `{b}`"),
+                        lit.span,
+                        format!("${}/{b}", units::num(*value)),
+                    )
+                }
                 _ => d.with_help(format!("expected {}", unit.example())),
             }
         }
@@ -270,7 +325,11 @@ pub(crate) fn unit_error(lit: &Lit, unit: Unit, err: UnitError) -> Diagnostic {
             let d = Diagnostic::error(
                 c::TYPE_MISMATCH,
                 lit.span,
-                format!("expected {}, found {}", expected.describe(), found.describe()),
+                format!(
+                    "expected {}, found {}",
+                    expected.describe(),
+                    found.describe()
+                ),
             );
             match (expected, &found) {
                 (Unit::Ratio | Unit::SignedRatio, Found::Number(v)) if v.abs() <= 1.0 => {
@@ -289,8 +348,11 @@ pub(crate) fn unit_error(lit: &Lit, unit: Unit, err: UnitError) -> Diagnostic {
                 }
                 (Unit::PricePerRequest, Found::Money(v)) => {
                     let r = format!("${}/request", units::num(*v));
-                    d.with_help("a flat price is per request")
-                        .with_suggestion(format!("write `{r}`"), lit.span, r)
+                    d.with_help("a flat price is per request").with_suggestion(
+                        format!("write `{r}`"),
+                        lit.span,
+                        r,
+                    )
                 }
                 (Unit::PricePerRequest, Found::PricePerToken(_)) => {
                     d.with_help("a token price needs `input` or `output` before it")
@@ -318,25 +380,41 @@ pub(crate) fn expected_value_of(span: Span, signal: &str, what: &str, found: &st
 }
 
 pub(crate) fn expected_string_or_env(lit: &Lit, prop: &str) -> Diagnostic {
-    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
+    let found = units::classify(lit)
+        .map(|f| f.describe())
+        .unwrap_or_default();
     Diagnostic::error(
         c::TYPE_MISMATCH,
         lit.span,
         format!("expected a string or `env(...)`, found {found}"),
     )
-    .with_help(format!("write `{prop} \"https://...\"` or `{prop} env(\"NAME\")`"))
+    .with_help(format!(
+        "write `{prop} \"https://...\"` or `{prop} env(\"NAME\")`"
+    ))
 }
 
 pub(crate) fn expected_string(lit: &Lit, prop: &str) -> Diagnostic {
-    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
-    Diagnostic::error(c::TYPE_MISMATCH, lit.span, format!("expected a string, found {found}"))
-        .with_help(format!("write `{prop} \"...\"`"))
+    let found = units::classify(lit)
+        .map(|f| f.describe())
+        .unwrap_or_default();
+    Diagnostic::error(
+        c::TYPE_MISMATCH,
+        lit.span,
+        format!("expected a string, found {found}"),
+    )
+    .with_help(format!("write `{prop} \"...\"`"))
 }
 
 pub(crate) fn expected_env(lit: &Lit) -> Diagnostic {
-    let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
-    Diagnostic::error(c::TYPE_MISMATCH, lit.span, format!("expected `env(...)`, found {found}"))
-        .with_help("read keys from the environment: `api_key env(\"NAME\")`")
+    let found = units::classify(lit)
+        .map(|f| f.describe())
+        .unwrap_or_default();
+    Diagnostic::error(
+        c::TYPE_MISMATCH,
+        lit.span,
+        format!("expected `env(...)`, found {found}"),
+    )
+    .with_help("read keys from the environment: `api_key env(\"NAME\")`")
 }
 
 pub(crate) fn metric_bound_mismatch(span: Span, metric: &str, other: &str) -> Diagnostic {
@@ -345,14 +423,25 @@ pub(crate) fn metric_bound_mismatch(span: Span, metric: &str, other: &str) -> Di
         span,
         format!("`{metric}` cannot be compared with `{other}`"),
     )
-    .with_help("compare a metric with the same metric, such as `quality for A >= quality for B - 5%`")
+    .with_help(
+        "compare a metric with the same metric, such as `quality for A >= quality for B - 5%`",
+    )
 }
 
 pub(crate) fn out_of_range(span: Span, reason: &str) -> Diagnostic {
-    Diagnostic::error(c::OUT_OF_RANGE, span, format!("value out of range: {reason}"))
+    Diagnostic::error(
+        c::OUT_OF_RANGE,
+        span,
+        format!("value out of range: {reason}"),
+    )
 }
 
-pub(crate) fn quantiles_out_of_order(span: Span, higher: &str, lower: &str, lower_span: Span) -> Diagnostic {
+pub(crate) fn quantiles_out_of_order(
+    span: Span,
+    higher: &str,
+    lower: &str,
+    lower_span: Span,
+) -> Diagnostic {
     Diagnostic::error(
         c::QUANTILES_OUT_OF_ORDER,
         span,
@@ -375,7 +464,10 @@ pub(crate) fn bad_operator(span: Span, op: CmpOp, signal: &str, ty: &str) -> Dia
     Diagnostic::error(
         c::BAD_OPERATOR,
         span,
-        format!("`{}` does not apply to the {ty} signal `{signal}`", op.as_str()),
+        format!(
+            "`{}` does not apply to the {ty} signal `{signal}`",
+            op.as_str()
+        ),
     )
     .with_help(match ty {
         "bool" => format!("test it directly: `{signal}` or `not {signal}`"),
@@ -401,7 +493,11 @@ pub(crate) fn not_an_enum(name: &Name, ty: &str, context: &str) -> Diagnostic {
     Diagnostic::error(
         c::NOT_AN_ENUM,
         name.span,
-        format!("{context} needs an enum signal, but `{}` is {}", name.text, article(ty)),
+        format!(
+            "{context} needs an enum signal, but `{}` is {}",
+            name.text,
+            article(ty)
+        ),
     )
 }
 
@@ -414,7 +510,12 @@ fn article(ty: &str) -> String {
 
 // ---------------------------------------------------------------- conditions and routes
 
-pub(crate) fn signal_not_a_condition(span: Span, name: &str, ty: &str, example: &str) -> Diagnostic {
+pub(crate) fn signal_not_a_condition(
+    span: Span,
+    name: &str,
+    ty: &str,
+    example: &str,
+) -> Diagnostic {
     Diagnostic::error(
         c::NOT_A_CONDITION,
         span,
@@ -424,31 +525,55 @@ pub(crate) fn signal_not_a_condition(span: Span, name: &str, ty: &str, example: 
 }
 
 pub(crate) fn literal_not_a_condition(span: Span, found: &str) -> Diagnostic {
-    Diagnostic::error(c::NOT_A_CONDITION, span, format!("expected a condition, found {found}"))
-        .with_help("a condition is a comparison, a bool signal or a slice")
+    Diagnostic::error(
+        c::NOT_A_CONDITION,
+        span,
+        format!("expected a condition, found {found}"),
+    )
+    .with_help("a condition is a comparison, a bool signal or a slice")
 }
 
 pub(crate) fn comparison_without_signal(span: Span) -> Diagnostic {
-    Diagnostic::error(c::NOT_A_CONDITION, span, "a comparison needs a signal on one side")
+    Diagnostic::error(
+        c::NOT_A_CONDITION,
+        span,
+        "a comparison needs a signal on one side",
+    )
 }
 
 pub(crate) fn in_without_signal(span: Span, found: &str) -> Diagnostic {
-    Diagnostic::error(c::NOT_A_CONDITION, span, format!("expected a signal before `in`, found {found}"))
+    Diagnostic::error(
+        c::NOT_A_CONDITION,
+        span,
+        format!("expected a signal before `in`, found {found}"),
+    )
 }
 
 pub(crate) fn comparison_never_true(span: Span, domain: &str) -> Diagnostic {
-    Diagnostic::error(c::COMPARISON_NEVER_TRUE, span, "this comparison is never true")
-        .with_help(format!("no value of {domain} satisfies it"))
+    Diagnostic::error(
+        c::COMPARISON_NEVER_TRUE,
+        span,
+        "this comparison is never true",
+    )
+    .with_help(format!("no value of {domain} satisfies it"))
 }
 
 pub(crate) fn comparison_always_true(span: Span, domain: &str) -> Diagnostic {
-    Diagnostic::warning(c::COMPARISON_ALWAYS_TRUE, span, "this comparison is always true")
-        .with_help(format!("every value of {domain} satisfies it; remove it"))
+    Diagnostic::warning(
+        c::COMPARISON_ALWAYS_TRUE,
+        span,
+        "this comparison is always true",
+    )
+    .with_help(format!("every value of {domain} satisfies it; remove it"))
 }
 
 pub(crate) fn rule_never_true(span: Span) -> Diagnostic {
-    Diagnostic::error(c::CONDITION_NEVER_TRUE, span, "this condition is never true")
-        .with_help("no request satisfies every part of it; the rule never matches")
+    Diagnostic::error(
+        c::CONDITION_NEVER_TRUE,
+        span,
+        "this condition is never true",
+    )
+    .with_help("no request satisfies every part of it; the rule never matches")
 }
 
 pub(crate) fn slice_never_true(span: Span, name: &str) -> Diagnostic {
@@ -461,9 +586,13 @@ pub(crate) fn slice_never_true(span: Span, name: &str) -> Diagnostic {
 }
 
 pub(crate) fn rule_always_true(span: Span, keyword: Span) -> Diagnostic {
-    Diagnostic::warning(c::CONDITION_ALWAYS_TRUE, span, "this condition is always true")
-        .with_help("every request matches it; say so with `otherwise`")
-        .with_suggestion("use `otherwise`", keyword.cover(span), "otherwise")
+    Diagnostic::warning(
+        c::CONDITION_ALWAYS_TRUE,
+        span,
+        "this condition is always true",
+    )
+    .with_help("every request matches it; say so with `otherwise`")
+    .with_suggestion("use `otherwise`", keyword.cover(span), "otherwise")
 }
 
 pub(crate) fn slice_always_true(span: Span, name: &str) -> Diagnostic {
@@ -476,7 +605,11 @@ pub(crate) fn slice_always_true(span: Span, name: &str) -> Diagnostic {
 }
 
 pub(crate) fn shadowed_rule(span: Span, otherwise: bool, shadowers: &[Span]) -> Diagnostic {
-    let what = if otherwise { "`otherwise`" } else { "this rule" };
+    let what = if otherwise {
+        "`otherwise`"
+    } else {
+        "this rule"
+    };
     let mut d = Diagnostic::error(
         c::SHADOWED_RULE,
         span,
@@ -490,9 +623,13 @@ pub(crate) fn shadowed_rule(span: Span, otherwise: bool, shadowers: &[Span]) -> 
 }
 
 pub(crate) fn rule_after_otherwise(span: Span, otherwise: Span) -> Diagnostic {
-    Diagnostic::error(c::RULE_AFTER_OTHERWISE, span, "rule after `otherwise` is never reached")
-        .with_secondary(otherwise, "`otherwise` matches every remaining request")
-        .with_help("move `otherwise` to the end of the route")
+    Diagnostic::error(
+        c::RULE_AFTER_OTHERWISE,
+        span,
+        "rule after `otherwise` is never reached",
+    )
+    .with_secondary(otherwise, "`otherwise` matches every remaining request")
+    .with_help("move `otherwise` to the end of the route")
 }
 
 pub(crate) fn missing_otherwise(span: Span, example: Option<&str>, close: Span) -> Diagnostic {
@@ -502,7 +639,11 @@ pub(crate) fn missing_otherwise(span: Span, example: Option<&str>, close: Span) 
     };
     Diagnostic::error(c::MISSING_OTHERWISE, span, message)
         .with_help("add `otherwise => PLAN` as the last rule")
-        .with_suggestion("add an `otherwise` rule", Span::at(close.start as usize), "  otherwise => MODEL\n")
+        .with_suggestion(
+            "add an `otherwise` rule",
+            Span::at(close.start as usize),
+            "  otherwise => MODEL\n",
+        )
 }
 
 pub(crate) fn split_sum(span: Span, sum: f64) -> Diagnostic {
@@ -529,15 +670,22 @@ pub(crate) fn empty_optimize(span: Span) -> Diagnostic {
 }
 
 pub(crate) fn dimension_repeated(name: &Name, first: Span) -> Diagnostic {
-    Diagnostic::error(c::BAD_DIMENSION, name.span, format!("`{}` is listed twice", name.text))
-        .with_secondary(first, "first listed here")
+    Diagnostic::error(
+        c::BAD_DIMENSION,
+        name.span,
+        format!("`{}` is listed twice", name.text),
+    )
+    .with_secondary(first, "first listed here")
 }
 
 pub(crate) fn thresholds_on_finite(span: Span, signal: &str, ty: &str) -> Diagnostic {
     Diagnostic::error(
         c::BAD_DIMENSION,
         span,
-        format!("`{signal}` is {} signal and takes no thresholds", article(ty)),
+        format!(
+            "`{signal}` is {} signal and takes no thresholds",
+            article(ty)
+        ),
     )
     .with_help("the optimizer already splits on every value; remove `at [...]`")
 }
@@ -546,7 +694,11 @@ pub(crate) fn dimension_needs_thresholds(name: &Name, ty: &str) -> Diagnostic {
     Diagnostic::error(
         c::BAD_DIMENSION,
         name.span,
-        format!("`{}` is {} signal and needs thresholds", name.text, article(ty)),
+        format!(
+            "`{}` is {} signal and needs thresholds",
+            name.text,
+            article(ty)
+        ),
     )
     .with_help(format!("add the cut points: `{} at [...]`", name.text))
 }
@@ -561,7 +713,13 @@ pub(crate) fn slice_cycle(span: Span, names: &[String]) -> Diagnostic {
 
 // ---------------------------------------------------------------- models
 
-pub(crate) fn context_too_small(span: Span, model: &str, context: f64, admitted: f64, model_span: Span) -> Diagnostic {
+pub(crate) fn context_too_small(
+    span: Span,
+    model: &str,
+    context: f64,
+    admitted: f64,
+    model_span: Span,
+) -> Diagnostic {
     let admitted = if admitted.is_finite() {
         format!("up to {} tokens", units::tokens(admitted))
     } else {
@@ -582,37 +740,63 @@ pub(crate) fn context_too_small(span: Span, model: &str, context: f64, admitted:
     ))
 }
 
-pub(crate) fn no_quality(span: Span, model: &str, signal: &str, values: &[String], model_span: Span) -> Diagnostic {
+pub(crate) fn no_quality(
+    span: Span,
+    model: &str,
+    signal: &str,
+    values: &[String],
+    model_span: Span,
+) -> Diagnostic {
     let vs: Vec<String> = values.iter().map(|v| format!("{signal} = {v}")).collect();
     let vs: Vec<&str> = vs.iter().map(String::as_str).collect();
     Diagnostic::error(
         c::NO_QUALITY,
         span,
-        format!("`{model}` has no quality for {}, which this rule sends it", list(&vs)),
+        format!(
+            "`{model}` has no quality for {}, which this rule sends it",
+            list(&vs)
+        ),
     )
     .with_secondary(model_span, format!("`{model}` is defined here"))
-    .with_help(format!("restrict the rule's `{signal}`, or give `{model}` a quality for those values"))
+    .with_help(format!(
+        "restrict the rule's `{signal}`, or give `{model}` a quality for those values"
+    ))
 }
 
-pub(crate) fn unsupported_input(span: Span, model: &str, word: &str, example: Option<&str>, model_span: Span) -> Diagnostic {
+pub(crate) fn unsupported_input(
+    span: Span,
+    model: &str,
+    word: &str,
+    example: Option<&str>,
+    model_span: Span,
+) -> Diagnostic {
     let e = example.map(|e| format!(", e.g. `{e}`")).unwrap_or_default();
     Diagnostic::error(
         c::UNSUPPORTED_INPUT,
         span,
-        format!("`{model}` does not support {word}, but this rule sends it requests with {word}{e}"),
+        format!(
+            "`{model}` does not support {word}, but this rule sends it requests with {word}{e}"
+        ),
     )
     .with_secondary(model_span, format!("`{model}` is defined here"))
-    .with_help(format!("route requests with {word} elsewhere first, or add `{word}` to its `supports`"))
+    .with_help(format!(
+        "route requests with {word} elsewhere first, or add `{word}` to its `supports`"
+    ))
 }
 
 pub(crate) fn no_candidate(span: Span, example: Option<&str>) -> Diagnostic {
-    let e = example.filter(|e| !e.is_empty()).map(|e| format!(", e.g. `{e}`")).unwrap_or_default();
+    let e = example
+        .filter(|e| !e.is_empty())
+        .map(|e| format!(", e.g. `{e}`"))
+        .unwrap_or_default();
     Diagnostic::error(
         c::NO_CANDIDATE,
         span,
         format!("no candidate can serve some requests of this rule{e}"),
     )
-    .with_help("add a candidate that can serve them (context window, quality table, supported inputs)")
+    .with_help(
+        "add a candidate that can serve them (context window, quality table, supported inputs)",
+    )
 }
 
 pub(crate) fn candidate_never_serves(span: Span) -> Diagnostic {
@@ -625,25 +809,47 @@ pub(crate) fn candidate_never_serves(span: Span) -> Diagnostic {
 }
 
 pub(crate) fn fallback_cycle(span: Span, names: &[String]) -> Diagnostic {
-    Diagnostic::error(c::FALLBACK_CYCLE, span, format!("fallback cycle: {}", chain(names)))
-        .with_help("a failing request would retry forever; end the chain at a model without `fallback`")
+    Diagnostic::error(
+        c::FALLBACK_CYCLE,
+        span,
+        format!("fallback cycle: {}", chain(names)),
+    )
+    .with_help("a failing request would retry forever; end the chain at a model without `fallback`")
 }
 
 pub(crate) fn extends_cycle(span: Span, names: &[String]) -> Diagnostic {
-    Diagnostic::error(c::EXTENDS_CYCLE, span, format!("`extends` cycle: {}", chain(names)))
-        .with_help("a model cannot extend itself, directly or through others")
+    Diagnostic::error(
+        c::EXTENDS_CYCLE,
+        span,
+        format!("`extends` cycle: {}", chain(names)),
+    )
+    .with_help("a model cannot extend itself, directly or through others")
 }
 
 pub(crate) fn inline_secret(span: Span, var: &str) -> Diagnostic {
-    Diagnostic::error(c::INLINE_SECRET, span, "API keys must come from the environment")
-        .with_label("a secret written in the policy")
-        .with_help("policies are committed and reviewed; read the key with `env(...)` and revoke this one")
-        .with_suggestion(format!("read it from `{var}`"), span, format!("env(\"{var}\")"))
+    Diagnostic::error(
+        c::INLINE_SECRET,
+        span,
+        "API keys must come from the environment",
+    )
+    .with_label("a secret written in the policy")
+    .with_help(
+        "policies are committed and reviewed; read the key with `env(...)` and revoke this one",
+    )
+    .with_suggestion(
+        format!("read it from `{var}`"),
+        span,
+        format!("env(\"{var}\")"),
+    )
 }
 
 pub(crate) fn secret_like(span: Span, key: &str) -> Diagnostic {
-    Diagnostic::warning(c::SECRET_LIKE_STRING, span, format!("`{key}` looks like it contains a secret"))
-        .with_help("read secrets with `env(\"NAME\")` instead of writing them in the policy")
+    Diagnostic::warning(
+        c::SECRET_LIKE_STRING,
+        span,
+        format!("`{key}` looks like it contains a secret"),
+    )
+    .with_help("read secrets with `env(\"NAME\")` instead of writing them in the policy")
 }
 
 pub(crate) fn missing_rate_unit(span: Span) -> Diagnostic {
@@ -654,8 +860,12 @@ pub(crate) fn missing_rate_unit(span: Span) -> Diagnostic {
 // ---------------------------------------------------------------- objective and SLOs
 
 pub(crate) fn negative_weight(span: Span, key: &str) -> Diagnostic {
-    Diagnostic::error(c::NEGATIVE_WEIGHT, span, format!("the weight of `{key}` is negative"))
-        .with_help("weights are shares of the score; use 0 to ignore a term")
+    Diagnostic::error(
+        c::NEGATIVE_WEIGHT,
+        span,
+        format!("the weight of `{key}` is negative"),
+    )
+    .with_help("weights are shares of the score; use 0 to ignore a term")
 }
 
 pub(crate) fn weights_sum(span: Span, sum: f64, values: &[(Span, f64)]) -> Diagnostic {
@@ -668,7 +878,11 @@ pub(crate) fn weights_sum(span: Span, sum: f64, values: &[(Span, f64)]) -> Diagn
         let normalized: Vec<String> = values.iter().map(|(_, v)| units::num(v / sum)).collect();
         d = d.with_help(format!("normalized, they are {}", normalized.join(", ")));
         for ((s, v), _) in values.iter().zip(&normalized) {
-            d = d.with_suggestion("normalize the weights", *s, units::num((v / sum * 1e4).round() / 1e4));
+            d = d.with_suggestion(
+                "normalize the weights",
+                *s,
+                units::num((v / sum * 1e4).round() / 1e4),
+            );
         }
     }
     d
@@ -688,8 +902,9 @@ pub(crate) fn bad_objective(span: Span, maximize: bool, metric: &MetricDef) -> D
 }
 
 pub(crate) fn metric_needs_percentile(span: Span, which: &str) -> Diagnostic {
-    Diagnostic::error(c::BAD_METRIC, span, format!("`{which}` needs a percentile"))
-        .with_help(format!("means hide tails: write `{which} p95` (or `p50`, `p99`)"))
+    Diagnostic::error(c::BAD_METRIC, span, format!("`{which}` needs a percentile")).with_help(
+        format!("means hide tails: write `{which} p95` (or `p50`, `p99`)"),
+    )
 }
 
 pub(crate) fn cost_needs_basis(span: Span) -> Diagnostic {
@@ -698,11 +913,15 @@ pub(crate) fn cost_needs_basis(span: Span) -> Diagnostic {
 }
 
 pub(crate) fn bad_scope(span: Span, metric: &str) -> Diagnostic {
-    Diagnostic::error(c::BAD_SCOPE, span, format!("`{metric}` cannot be scoped to a slice"))
-        .with_help(match metric {
-            "quality" => "this metric already names its slice",
-            _ => "capacity and spend apply to the whole traffic",
-        })
+    Diagnostic::error(
+        c::BAD_SCOPE,
+        span,
+        format!("`{metric}` cannot be scoped to a slice"),
+    )
+    .with_help(match metric {
+        "quality" => "this metric already names its slice",
+        _ => "capacity and spend apply to the whole traffic",
+    })
 }
 
 pub(crate) fn missing_objective(span: Span) -> Diagnostic {
@@ -711,18 +930,27 @@ pub(crate) fn missing_objective(span: Span) -> Diagnostic {
 }
 
 pub(crate) fn no_slices(span: Span) -> Diagnostic {
-    Diagnostic::warning(c::NO_SLICES, span, "`for each slice` but no slice is declared")
-        .with_help("declare slices (`slice english = lang == en`) or drop the scope")
+    Diagnostic::warning(
+        c::NO_SLICES,
+        span,
+        "`for each slice` but no slice is declared",
+    )
+    .with_help("declare slices (`slice english = lang == en`) or drop the scope")
 }
 
 pub(crate) fn slo_direction(span: Span, metric: &str, lower: bool) -> Diagnostic {
-    let what = if lower { "a lower bound" } else { "an upper bound" };
-    Diagnostic::warning(c::SLO_DIRECTION, span, format!("{what} on `{metric}`"))
-        .with_help(if lower {
+    let what = if lower {
+        "a lower bound"
+    } else {
+        "an upper bound"
+    };
+    Diagnostic::warning(c::SLO_DIRECTION, span, format!("{what} on `{metric}`")).with_help(
+        if lower {
             "SLOs usually cap latency and cost (`<=`); check the comparison"
         } else {
             "SLOs usually set a floor on quality (`>=`); check the comparison"
-        })
+        },
+    )
 }
 
 // ---------------------------------------------------------------- faults, learning, traffic and tests
@@ -749,7 +977,10 @@ pub(crate) fn mix_sum(span: Span, signal: &str, sum: f64) -> Diagnostic {
     Diagnostic::error(
         c::MIX_SUM,
         span,
-        format!("the mix of `{signal}` sums to {}, not 100%", units::percent(sum)),
+        format!(
+            "the mix of `{signal}` sums to {}, not 100%",
+            units::percent(sum)
+        ),
     )
 }
 
@@ -757,42 +988,71 @@ pub(crate) fn bad_distribution(name: &Name, dist: &str, ty: &str, allowed: &str)
     Diagnostic::error(
         c::BAD_DISTRIBUTION,
         name.span,
-        format!("`{dist}` does not fit `{}`, {} signal", name.text, article(ty)),
+        format!(
+            "`{dist}` does not fit `{}`, {} signal",
+            name.text,
+            article(ty)
+        ),
     )
     .with_help(format!("`{dist}` applies to {allowed}"))
 }
 
-pub(crate) fn test_mixes_forms(span: Span, other: Span, what: &str, other_word: &str) -> Diagnostic {
+pub(crate) fn test_mixes_forms(
+    span: Span,
+    other: Span,
+    what: &str,
+    other_word: &str,
+) -> Diagnostic {
     Diagnostic::error(c::BAD_TEST, span, format!("{what} cannot be combined with {other_word}"))
         .with_secondary(other, "written here")
         .with_help("a test either routes one request (`given` + `expect PLAN`) or measures traffic (`under` + `expect METRIC`)")
 }
 
 pub(crate) fn test_metric_without_under(span: Span) -> Diagnostic {
-    Diagnostic::error(c::BAD_TEST, span, "an expected metric needs `under TRAFFIC`")
-        .with_help("add `under PROFILE` to say which traffic to measure")
+    Diagnostic::error(
+        c::BAD_TEST,
+        span,
+        "an expected metric needs `under TRAFFIC`",
+    )
+    .with_help("add `under PROFILE` to say which traffic to measure")
 }
 
 // ---------------------------------------------------------------- warnings
 
 pub(crate) fn unused_signal(span: Span, name: &str) -> Diagnostic {
-    Diagnostic::warning(c::UNUSED_SIGNAL, span, format!("signal `{name}` is never read"))
-        .with_help("no rule, slice, quality table or `optimize` reads it; remove it")
+    Diagnostic::warning(
+        c::UNUSED_SIGNAL,
+        span,
+        format!("signal `{name}` is never read"),
+    )
+    .with_help("no rule, slice, quality table or `optimize` reads it; remove it")
 }
 
 pub(crate) fn unused_model(span: Span, name: &str) -> Diagnostic {
-    Diagnostic::warning(c::UNUSED_MODEL, span, format!("model `{name}` is never used"))
-        .with_help("no rule, fallback, `extends` or baseline names it")
+    Diagnostic::warning(
+        c::UNUSED_MODEL,
+        span,
+        format!("model `{name}` is never used"),
+    )
+    .with_help("no rule, fallback, `extends` or baseline names it")
 }
 
 pub(crate) fn unused_slice(span: Span, name: &str) -> Diagnostic {
-    Diagnostic::warning(c::UNUSED_SLICE, span, format!("slice `{name}` is never used"))
-        .with_help("no rule or SLO names it, and no SLO applies `for each slice`")
+    Diagnostic::warning(
+        c::UNUSED_SLICE,
+        span,
+        format!("slice `{name}` is never used"),
+    )
+    .with_help("no rule or SLO names it, and no SLO applies `for each slice`")
 }
 
 pub(crate) fn unused_traffic(span: Span, name: &str) -> Diagnostic {
-    Diagnostic::warning(c::UNUSED_TRAFFIC, span, format!("traffic profile `{name}` is never used"))
-        .with_help("the optimizer assumes the first profile; others are used by tests with `under`")
+    Diagnostic::warning(
+        c::UNUSED_TRAFFIC,
+        span,
+        format!("traffic profile `{name}` is never used"),
+    )
+    .with_help("the optimizer assumes the first profile; others are used by tests with `under`")
 }
 
 pub(crate) fn classifier_not_read(span: Span, name: &str) -> Diagnostic {
@@ -805,8 +1065,12 @@ pub(crate) fn classifier_not_read(span: Span, name: &str) -> Diagnostic {
 }
 
 pub(crate) fn single_option(span: Span, kind: &str) -> Diagnostic {
-    Diagnostic::warning(c::SINGLE_OPTION, span, format!("`{kind}` with a single option"))
-        .with_help("route to the plan directly")
+    Diagnostic::warning(
+        c::SINGLE_OPTION,
+        span,
+        format!("`{kind}` with a single option"),
+    )
+    .with_help("route to the plan directly")
 }
 
 pub(crate) fn cascade_repeats(name: &Name, first: Span) -> Diagnostic {
@@ -836,8 +1100,12 @@ pub(crate) fn incomplete_model(span: Span, name: &str, missing: &[&str]) -> Diag
         1 => quoted[0].clone(),
         n => format!("{} or {}", quoted[..n - 1].join(", "), quoted[n - 1]),
     };
-    Diagnostic::warning(c::INCOMPLETE_MODEL, span, format!("model `{name}` has no {what}"))
-        .with_help("the optimizer and the simulator assume the worst for missing figures")
+    Diagnostic::warning(
+        c::INCOMPLETE_MODEL,
+        span,
+        format!("model `{name}` has no {what}"),
+    )
+    .with_help("the optimizer and the simulator assume the worst for missing figures")
 }
 
 #[allow(dead_code)]

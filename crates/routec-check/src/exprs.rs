@@ -40,7 +40,10 @@ impl Cx<'_> {
         if state[i] == 1 {
             let pos = path.iter().position(|&x| x == i).unwrap_or(0);
             let cycle: Vec<usize> = path[pos..].to_vec();
-            let mut names: Vec<String> = cycle.iter().map(|&c| self.p.slices[c].name.clone()).collect();
+            let mut names: Vec<String> = cycle
+                .iter()
+                .map(|&c| self.p.slices[c].name.clone())
+                .collect();
             names.push(self.p.slices[i].name.clone());
             self.emit(d::slice_cycle(self.p.slices[i].span, &names));
             for c in cycle {
@@ -151,7 +154,9 @@ impl Cx<'_> {
                 }
             }
             _ => {
-                let found = units::classify(lit).map(|f| f.describe()).unwrap_or_default();
+                let found = units::classify(lit)
+                    .map(|f| f.describe())
+                    .unwrap_or_default();
                 self.emit(d::literal_not_a_condition(lit.span, &found));
                 Cond::Unknown
             }
@@ -159,7 +164,12 @@ impl Cx<'_> {
     }
 
     /// Finds which side of a comparison is the signal.
-    fn compare_sides<'l>(&mut self, lhs: &'l Lit, op: CmpOp, rhs: &'l Lit) -> Option<(SignalId, Span, CmpOp, &'l Lit)> {
+    fn compare_sides<'l>(
+        &mut self,
+        lhs: &'l Lit,
+        op: CmpOp,
+        rhs: &'l Lit,
+    ) -> Option<(SignalId, Span, CmpOp, &'l Lit)> {
         let as_signal = |cx: &Self, lit: &Lit| match &lit.kind {
             LitKind::Ident(w) => cx.signal_names.get(w).copied(),
             _ => None,
@@ -174,7 +184,11 @@ impl Cx<'_> {
         }
         match (&lhs.kind, &rhs.kind) {
             (LitKind::Ident(w), _) | (_, LitKind::Ident(w)) => {
-                let span = if matches!(lhs.kind, LitKind::Ident(_)) { lhs.span } else { rhs.span };
+                let span = if matches!(lhs.kind, LitKind::Ident(_)) {
+                    lhs.span
+                } else {
+                    rhs.span
+                };
                 let best = suggest::best(w, self.signal_names.keys().map(String::as_str));
                 self.emit(d::unknown_signal_at(span, w, best));
             }
@@ -199,8 +213,15 @@ impl Cx<'_> {
                     return Cond::Unknown;
                 }
                 let LitKind::Bool(b) = value.kind else {
-                    let found = units::classify(value).map(|f| f.describe()).unwrap_or_default();
-                    self.emit(d::expected_value_of(value.span, &name, "`true` or `false`", &found));
+                    let found = units::classify(value)
+                        .map(|f| f.describe())
+                        .unwrap_or_default();
+                    self.emit(d::expected_value_of(
+                        value.span,
+                        &name,
+                        "`true` or `false`",
+                        &found,
+                    ));
                     return Cond::Unknown;
                 };
                 if b == (op == CmpOp::Eq) {
@@ -215,8 +236,15 @@ impl Cx<'_> {
                     return Cond::Unknown;
                 }
                 let LitKind::Ident(w) = &value.kind else {
-                    let found = units::classify(value).map(|f| f.describe()).unwrap_or_default();
-                    self.emit(d::expected_value_of(value.span, &name, "one of its values", &found));
+                    let found = units::classify(value)
+                        .map(|f| f.describe())
+                        .unwrap_or_default();
+                    self.emit(d::expected_value_of(
+                        value.span,
+                        &name,
+                        "one of its values",
+                        &found,
+                    ));
                     return Cond::Unknown;
                 };
                 let Some(v) = self.variant_or_report(signal, w, value.span) else {
@@ -240,7 +268,11 @@ impl Cx<'_> {
                     u => u,
                 };
                 match self.quantity(value, unit) {
-                    Some(v) => Cond::Cmp { signal, op, value: v },
+                    Some(v) => Cond::Cmp {
+                        signal,
+                        op,
+                        value: v,
+                    },
                     None => Cond::Unknown,
                 }
             }
@@ -249,7 +281,9 @@ impl Cx<'_> {
 
     fn lower_in(&mut self, lhs: &Lit, set: &[Lit], _set_span: Span) -> Cond {
         let LitKind::Ident(w) = &lhs.kind else {
-            let found = units::classify(lhs).map(|f| f.describe()).unwrap_or_default();
+            let found = units::classify(lhs)
+                .map(|f| f.describe())
+                .unwrap_or_default();
             self.emit(d::in_without_signal(lhs.span, &found));
             return Cond::Unknown;
         };

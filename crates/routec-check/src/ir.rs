@@ -175,7 +175,10 @@ pub enum SignalSource {
     Header(String),
     Metadata(String),
     /// A classifier and the latency it adds (seconds) when a reachable rule reads it.
-    Classifier { name: String, cost: Option<f64> },
+    Classifier {
+        name: String,
+        cost: Option<f64>,
+    },
     /// The source could not be resolved (already reported).
     Unknown,
 }
@@ -229,7 +232,9 @@ pub struct Price {
 
 impl Price {
     pub fn is_empty(&self) -> bool {
-        self.input_per_token.is_none() && self.output_per_token.is_none() && self.per_request.is_none()
+        self.input_per_token.is_none()
+            && self.output_per_token.is_none()
+            && self.per_request.is_none()
     }
 }
 
@@ -329,10 +334,17 @@ pub enum Cond {
     /// A bool signal is true.
     Bool(SignalId),
     /// An enum signal takes one of these variants (indices, sorted, unique).
-    InSet { signal: SignalId, values: Vec<usize> },
+    InSet {
+        signal: SignalId,
+        values: Vec<usize>,
+    },
     /// A numeric signal compared with a value in base units. `op` is never
     /// `Eq`/`Ne` for continuous types unless the user wrote it.
-    Cmp { signal: SignalId, op: CmpOp, value: f64 },
+    Cmp {
+        signal: SignalId,
+        op: CmpOp,
+        value: f64,
+    },
     Slice(SliceId),
     Not(Box<Cond>),
     And(Vec<Cond>),

@@ -43,7 +43,8 @@ impl Cx<'_> {
                     missing.push("quality");
                 }
                 if !missing.is_empty() {
-                    self.diags.push(d::incomplete_model(m.span, &m.name, &missing));
+                    self.diags
+                        .push(d::incomplete_model(m.span, &m.name, &missing));
                 }
             }
         }

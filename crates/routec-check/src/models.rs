@@ -63,7 +63,10 @@ impl Cx<'_> {
         let mut extends: Vec<Option<(ModelId, Span)>> = Vec::with_capacity(items.len());
         for m in &items {
             own.push(self.model_props(m));
-            let base = m.extends.as_ref().and_then(|b| self.model_or_report(b).map(|id| (id, b.span)));
+            let base = m
+                .extends
+                .as_ref()
+                .and_then(|b| self.model_or_report(b).map(|id| (id, b.span)));
             extends.push(base);
         }
         // Resolve `extends` in dependency order; a model on a cycle keeps
@@ -85,10 +88,14 @@ impl Cx<'_> {
                     for &c in &cycle {
                         on_cycle[c] = true;
                     }
-                    let names: Vec<&str> = cycle.iter().map(|&c| items[c].name.text.as_str()).collect();
+                    let names: Vec<&str> =
+                        cycle.iter().map(|&c| items[c].name.text.as_str()).collect();
                     let at = cycle.iter().copied().min().unwrap_or(i);
                     if let Some((_, span)) = extends[at] {
-                        self.emit(d::extends_cycle(span, &rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0))));
+                        self.emit(d::extends_cycle(
+                            span,
+                            &rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0)),
+                        ));
                     }
                     break;
                 }
@@ -109,7 +116,9 @@ impl Cx<'_> {
             let mut chain = vec![start];
             while let Some(&last) = chain.last() {
                 match extends[last] {
-                    Some((b, _)) if !on_cycle[last] && !done[b.index()] && !chain.contains(&b.index()) => {
+                    Some((b, _))
+                        if !on_cycle[last] && !done[b.index()] && !chain.contains(&b.index()) =>
+                    {
                         chain.push(b.index())
                     }
                     _ => break,
@@ -197,7 +206,10 @@ impl Cx<'_> {
                     let pos = path.iter().position(|&x| x == i).unwrap_or(0);
                     let cycle: Vec<usize> = path[pos..].to_vec();
                     let at = cycle.iter().copied().min().unwrap_or(i);
-                    let names: Vec<&str> = cycle.iter().map(|&c| self.p.models[c].name.as_str()).collect();
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .map(|&c| self.p.models[c].name.as_str())
+                        .collect();
                     let names = rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0));
                     if let Some(span) = self.fallback_spans[at] {
                         self.emit(d::fallback_cycle(span, &names));
@@ -307,14 +319,19 @@ impl Cx<'_> {
                     match self.quantity(size, Unit::Tokens) {
                         Some(v) if v < 1.0 => {
                             own.broken = true;
-                            self.emit(d::out_of_range(size.span, "a context window must hold at least one token"));
+                            self.emit(d::out_of_range(
+                                size.span,
+                                "a context window must hold at least one token",
+                            ));
                         }
                         Some(v) => own.context = Some(v as u64),
                         None => own.broken = true,
                     }
                 }
                 ModelPropKind::Price(terms) => own.price = Some(self.price(terms, &mut own.broken)),
-                ModelPropKind::Latency(terms) => own.latency = Some(self.latency(terms, &mut own.broken)),
+                ModelPropKind::Latency(terms) => {
+                    own.latency = Some(self.latency(terms, &mut own.broken))
+                }
                 ModelPropKind::Quality(q) => own.quality = Some(self.quality(q, &mut own.broken)),
                 ModelPropKind::Fallback(n) => {
                     if let Some(id) = self.model_or_report(n) {
@@ -436,7 +453,12 @@ impl Cx<'_> {
 
     /// Reads `p50 90ms p95 250ms` as sorted `(quantile, value)` pairs,
     /// reporting bad percentiles, repeats and values that decrease.
-    pub(crate) fn quantiles(&mut self, qs: &[Quantile], unit: Unit, broken: &mut bool) -> Quantiles {
+    pub(crate) fn quantiles(
+        &mut self,
+        qs: &[Quantile],
+        unit: Unit,
+        broken: &mut bool,
+    ) -> Quantiles {
         let mut out: Quantiles = Vec::new();
         let mut spans: Vec<Span> = Vec::new();
         for q in qs {
@@ -510,7 +532,12 @@ impl Cx<'_> {
         out
     }
 
-    fn quality_table(&mut self, t: &ast::Table, unit: Unit, broken: &mut bool) -> Option<QualityTable> {
+    fn quality_table(
+        &mut self,
+        t: &ast::Table,
+        unit: Unit,
+        broken: &mut bool,
+    ) -> Option<QualityTable> {
         let Some(signal) = self.signal_or_report(&t.signal) else {
             *broken = true;
             return None;
@@ -554,7 +581,11 @@ fn qs_name(qs: &[Quantile], span: Span) -> String {
 }
 
 fn rotate(names: &[&str], start: usize) -> Vec<String> {
-    let mut out: Vec<String> = names[start..].iter().chain(&names[..start]).map(|s| (*s).to_owned()).collect();
+    let mut out: Vec<String> = names[start..]
+        .iter()
+        .chain(&names[..start])
+        .map(|s| (*s).to_owned())
+        .collect();
     if let Some(first) = out.first().cloned() {
         out.push(first);
     }
@@ -565,11 +596,23 @@ fn rotate(names: &[&str], start: usize) -> Vec<String> {
 /// tokens, `key=` query parameters.
 pub(crate) fn looks_secret(s: &str) -> bool {
     let lower = s.to_lowercase();
-    const PREFIXES: &[&str] = &["sk-", "sk_", "pk-", "rk-", "xoxb-", "ghp_", "gho_", "aiza", "akia", "hf_"];
-    let token_like = PREFIXES.iter().any(|p| lower.starts_with(p) && s.len() >= 12);
-    let in_text = ["api_key=", "apikey=", "key=", "token=", "secret=", "password=", "bearer "]
+    const PREFIXES: &[&str] = &[
+        "sk-", "sk_", "pk-", "rk-", "xoxb-", "ghp_", "gho_", "aiza", "akia", "hf_",
+    ];
+    let token_like = PREFIXES
         .iter()
-        .any(|p| lower.contains(p));
+        .any(|p| lower.starts_with(p) && s.len() >= 12);
+    let in_text = [
+        "api_key=",
+        "apikey=",
+        "key=",
+        "token=",
+        "secret=",
+        "password=",
+        "bearer ",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     let embedded = lower.contains("sk-") && s.len() >= 20;
     token_like || in_text || embedded
 }

@@ -23,9 +23,12 @@ impl<'a> Cx<'a> {
         for rule in &route.body.items {
             let i = self.p.rules.len();
             let (cond, cond_span, plan, otherwise) = match &rule.kind {
-                RuleKind::When { cond, plan } => {
-                    (self.lower_expr(cond, Some(Owner::Rule(i)), 0), cond.span, plan, false)
-                }
+                RuleKind::When { cond, plan } => (
+                    self.lower_expr(cond, Some(Owner::Rule(i)), 0),
+                    cond.span,
+                    plan,
+                    false,
+                ),
                 RuleKind::Otherwise { keyword, plan } => (Cond::Const(true), *keyword, plan, true),
                 RuleKind::Error => continue,
             };
@@ -85,7 +88,10 @@ impl<'a> Cx<'a> {
                     }
                 };
                 if ok {
-                    PlanDef::Cascade { stages: ids, accept }
+                    PlanDef::Cascade {
+                        stages: ids,
+                        accept,
+                    }
                 } else {
                     PlanDef::Error
                 }
@@ -163,7 +169,12 @@ impl<'a> Cx<'a> {
     fn accept(&mut self, a: &ast::Accept) -> Option<AcceptDef> {
         if a.measure.text != "confidence" {
             let best = suggest::best(&a.measure.text, ["confidence"]);
-            self.emit(d::unknown_word(&a.measure, "acceptance measure", &["confidence"], best));
+            self.emit(d::unknown_word(
+                &a.measure,
+                "acceptance measure",
+                &["confidence"],
+                best,
+            ));
             return None;
         }
         let threshold = self.quantity(&a.threshold, Unit::Ratio)?;
@@ -181,7 +192,11 @@ impl<'a> Cx<'a> {
         match ty {
             SignalType::Enum(_) | SignalType::Bool => {
                 if let (Some(first), Some(last)) = (dim.thresholds.first(), dim.thresholds.last()) {
-                    self.emit(d::thresholds_on_finite(first.span.cover(last.span), &dim.signal.text, ty.describe()));
+                    self.emit(d::thresholds_on_finite(
+                        first.span.cover(last.span),
+                        &dim.signal.text,
+                        ty.describe(),
+                    ));
                 }
                 Some(DimDef {
                     signal,

@@ -72,7 +72,9 @@ impl AtomSet {
     }
 
     pub fn contains(&self, i: usize) -> bool {
-        self.words().get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words()
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -302,7 +304,13 @@ impl SpaceBuilder {
         self.add_cond_depth(cond, types, slices, 0);
     }
 
-    fn add_cond_depth(&mut self, cond: &Cond, types: &[SignalType], slices: &[&Cond], depth: usize) {
+    fn add_cond_depth(
+        &mut self,
+        cond: &Cond,
+        types: &[SignalType],
+        slices: &[&Cond],
+        depth: usize,
+    ) {
         if depth > MAX_LOWER_DEPTH {
             return;
         }
@@ -350,14 +358,24 @@ fn atoms_for(ty: &SignalType, int_cuts: &BTreeSet<i64>, mut float_cuts: Vec<f64>
         SignalType::Bool => vec![Atom::Value(0), Atom::Value(1)],
         SignalType::Enum(vs) => (0..vs.len()).map(Atom::Value).collect(),
         SignalType::Int | SignalType::Tokens => {
-            let lo = if matches!(ty, SignalType::Tokens) { 0 } else { i64::MIN };
+            let lo = if matches!(ty, SignalType::Tokens) {
+                0
+            } else {
+                i64::MIN
+            };
             let mut atoms = Vec::new();
             let mut start = lo;
             for &c in int_cuts.range((lo.saturating_add(1))..) {
-                atoms.push(Atom::Int { lo: start, hi: Some(c) });
+                atoms.push(Atom::Int {
+                    lo: start,
+                    hi: Some(c),
+                });
                 start = c;
             }
-            atoms.push(Atom::Int { lo: start, hi: None });
+            atoms.push(Atom::Int {
+                lo: start,
+                hi: None,
+            });
             atoms
         }
         SignalType::Ratio | SignalType::Duration | SignalType::Money => {
@@ -377,7 +395,10 @@ fn atoms_for(ty: &SignalType, int_cuts: &BTreeSet<i64>, mut float_cuts: Vec<f64>
             let mut prev: Option<f64> = None;
             for (i, &c) in float_cuts.iter().enumerate() {
                 if i > 0 || lo.is_none() {
-                    atoms.push(Atom::Open { lo: prev, hi: Some(c) });
+                    atoms.push(Atom::Open {
+                        lo: prev,
+                        hi: Some(c),
+                    });
                 }
                 atoms.push(Atom::Point(c));
                 prev = Some(c);
@@ -717,7 +738,11 @@ impl Space {
             if r.cubes.iter().any(|c| c.dims.is_empty()) {
                 return Region::full();
             }
-            let mut dims: Vec<DimId> = r.cubes.iter().flat_map(|c| c.dims.iter().map(|x| x.0)).collect();
+            let mut dims: Vec<DimId> = r
+                .cubes
+                .iter()
+                .flat_map(|c| c.dims.iter().map(|x| x.0))
+                .collect();
             dims.sort_unstable();
             dims.dedup();
             let mut changed = false;

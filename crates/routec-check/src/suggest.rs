@@ -1,7 +1,10 @@
 //! Did-you-mean: the closest known word to a misspelled one.
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(crate) fn best<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn best<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
@@ -18,7 +21,9 @@ pub(crate) fn best<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>
             3..=5 => 2,
             n => (n / 3).max(2),
         };
-        let prefix = c.len() >= 3 && (lower.starts_with(&c.to_lowercase()) || c.to_lowercase().starts_with(&lower) && lower.len() >= 3);
+        let prefix = c.len() >= 3
+            && (lower.starts_with(&c.to_lowercase())
+                || c.to_lowercase().starts_with(&lower) && lower.len() >= 3);
         if (d <= limit || prefix) && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
@@ -33,7 +38,10 @@ mod tests {
     #[test]
     fn finds_typos() {
         assert_eq!(best("medum", ["small", "medium", "large"]), Some("medium"));
-        assert_eq!(best("heder", ["header", "metadata", "classifier"]), Some("header"));
+        assert_eq!(
+            best("heder", ["header", "metadata", "classifier"]),
+            Some("header")
+        );
         assert_eq!(best("sec", ["ms", "s", "m", "h", "d"]), Some("s"));
         assert_eq!(best("zzzzzz", ["small", "medium"]), None);
     }

@@ -103,11 +103,22 @@ impl Found {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum UnitError {
     /// The suffix or the money denominator is not a unit.
-    UnknownUnit { unit: String, known: &'static [&'static str] },
-    Mismatch { expected: Unit, found: Found },
+    UnknownUnit {
+        unit: String,
+        known: &'static [&'static str],
+    },
+    Mismatch {
+        expected: Unit,
+        found: Found,
+    },
     /// The value is outside what the unit allows: the reason.
-    OutOfRange { value: f64, reason: &'static str },
-    NotWhole { value: f64 },
+    OutOfRange {
+        value: f64,
+        reason: &'static str,
+    },
+    NotWhole {
+        value: f64,
+    },
 }
 
 /// Classifies a literal; `Err` for unknown suffixes.
@@ -219,7 +230,11 @@ fn check_range(value: f64, unit: Unit) -> Result<(), UnitError> {
 /// A number without float noise: at most 6 decimals, no trailing zeros.
 pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
-        return if x > 0.0 { "infinity".into() } else { "-infinity".into() };
+        return if x > 0.0 {
+            "infinity".into()
+        } else {
+            "-infinity".into()
+        };
     }
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');

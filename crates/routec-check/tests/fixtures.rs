@@ -61,7 +61,9 @@ impl Note {
 
 fn is_annotation(line: &str) -> bool {
     let t = line.trim_start();
-    let Some(rest) = t.strip_prefix("//") else { return false };
+    let Some(rest) = t.strip_prefix("//") else {
+        return false;
+    };
     rest.starts_with('@') || rest.trim_start().starts_with('^')
 }
 
@@ -117,7 +119,11 @@ fn actual(text: &str, diags: &[Diagnostic]) -> Vec<Note> {
             let start = index.line_col(d.span.start as usize);
             let end = index.line_col(d.span.end as usize);
             let line_len = lines.get(start.line as usize).map_or(0, |l| l.len());
-            let end_col = if end.line == start.line { end.col as usize } else { line_len };
+            let end_col = if end.line == start.line {
+                end.col as usize
+            } else {
+                line_len
+            };
             Note {
                 line: Some(start.line as usize),
                 start: start.col as usize,
@@ -233,14 +239,20 @@ fn every_code_is_documented() {
         .copied()
         .filter(|c| !doc.contains(&format!("## {c}")))
         .collect();
-    assert!(missing.is_empty(), "codes without a section in docs/diagnostics.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a section in docs/diagnostics.md: {missing:?}"
+    );
 }
 
 #[test]
 fn support_route_checks_clean() {
     let fixture = std::fs::read_to_string(root().join("tests/check/support.route")).unwrap();
     let example = std::fs::read_to_string(root().join("examples/support.route")).unwrap();
-    assert_eq!(fixture, example, "tests/check/support.route must be a copy of the normative example");
+    assert_eq!(
+        fixture, example,
+        "tests/check/support.route must be a copy of the normative example"
+    );
     let parsed = routec_syntax::parse(&fixture);
     assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
     let checked = routec_check::check(&parsed.file);

@@ -10,7 +10,12 @@ const LATENCY: SignalId = SignalId(4);
 
 fn types() -> Vec<SignalType> {
     vec![
-        SignalType::Enum(vec!["chat".into(), "code".into(), "factual".into(), "reasoning".into()]),
+        SignalType::Enum(vec![
+            "chat".into(),
+            "code".into(),
+            "factual".into(),
+            "reasoning".into(),
+        ]),
         SignalType::Tokens,
         SignalType::Ratio,
         SignalType::Bool,
@@ -108,8 +113,14 @@ fn sample_points(space: &Space) -> Vec<Vec<f64>> {
     for _ in 0..1500 {
         let mut p = Vec::new();
         for vals in &per_dim {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let v = if vals.is_empty() { 0.0 } else { vals[(seed >> 33) as usize % vals.len()] };
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v = if vals.is_empty() {
+                0.0
+            } else {
+                vals[(seed >> 33) as usize % vals.len()]
+            };
             p.push(v);
         }
         points.push(p);
@@ -150,14 +161,26 @@ fn domains_bound_the_atoms() {
 #[test]
 fn enum_tests_covering_every_value_are_always_true() {
     let c = Cond::And(vec![
-        Cond::InSet { signal: TASK, values: vec![0, 1, 3] },
-        Cond::Not(Box::new(Cond::InSet { signal: TASK, values: vec![0, 1, 3] })),
+        Cond::InSet {
+            signal: TASK,
+            values: vec![0, 1, 3],
+        },
+        Cond::Not(Box::new(Cond::InSet {
+            signal: TASK,
+            values: vec![0, 1, 3],
+        })),
     ]);
     let space = space_for(&[&c]);
     assert!(space.lower(&c, &[]).unwrap().is_empty());
     let all = Cond::Or(vec![
-        Cond::InSet { signal: TASK, values: vec![0, 1] },
-        Cond::InSet { signal: TASK, values: vec![2, 3] },
+        Cond::InSet {
+            signal: TASK,
+            values: vec![0, 1],
+        },
+        Cond::InSet {
+            signal: TASK,
+            values: vec![2, 3],
+        },
     ]);
     assert!(space.is_full(&space.lower(&all, &[]).unwrap()));
 }
@@ -169,7 +192,10 @@ fn rule_coverage_and_shadowing() {
         Cond::Bool(IMAGES),
         cmp(TOKENS, CmpOp::Gt, 100_000.0),
         Cond::And(vec![
-            Cond::InSet { signal: TASK, values: vec![2] },
+            Cond::InSet {
+                signal: TASK,
+                values: vec![2],
+            },
             cmp(DIFFICULTY, CmpOp::Lt, 0.3),
         ]),
     ];
@@ -204,9 +230,14 @@ fn rule_coverage_and_shadowing() {
 #[test]
 fn sup_and_values() {
     let a = cmp(TOKENS, CmpOp::Le, 8000.0);
-    let b = Cond::InSet { signal: TASK, values: vec![1, 2] };
+    let b = Cond::InSet {
+        signal: TASK,
+        values: vec![1, 2],
+    };
     let space = space_for(&[&a, &b]);
-    let r = space.lower(&Cond::And(vec![a.clone(), b.clone()]), &[]).unwrap();
+    let r = space
+        .lower(&Cond::And(vec![a.clone(), b.clone()]), &[])
+        .unwrap();
     assert_eq!(space.sup(&r, TOKENS), Some(Some(8000.0)));
     assert_eq!(space.values(&r, TASK), vec![1, 2]);
     assert_eq!(space.sup(&Region::full(), TOKENS), Some(None));
@@ -231,7 +262,10 @@ fn many_thresholds_stay_fast_and_exact() {
     let conds: Vec<Cond> = (0..300)
         .map(|i| {
             Cond::And(vec![
-                Cond::InSet { signal: TASK, values: vec![i % 4] },
+                Cond::InSet {
+                    signal: TASK,
+                    values: vec![i % 4],
+                },
                 cmp(TOKENS, CmpOp::Gt, f64::from(i as u32) * 100.0),
             ])
         })
@@ -261,10 +295,21 @@ fn arb_cond() -> impl Strategy<Value = Cond> {
         proptest::collection::vec(0usize..4, 0..4).prop_map(|mut values| {
             values.sort_unstable();
             values.dedup();
-            Cond::InSet { signal: TASK, values }
+            Cond::InSet {
+                signal: TASK,
+                values,
+            }
         }),
-        (0usize..6, -2.0f64..300.0).prop_map(|(op, v)| cmp(TOKENS, op_of(op), (v * 2.0).round() / 2.0)),
-        (0usize..6, -0.2f64..1.2).prop_map(|(op, v)| cmp(DIFFICULTY, op_of(op), (v * 10.0).round() / 10.0)),
+        (0usize..6, -2.0f64..300.0).prop_map(|(op, v)| cmp(
+            TOKENS,
+            op_of(op),
+            (v * 2.0).round() / 2.0
+        )),
+        (0usize..6, -0.2f64..1.2).prop_map(|(op, v)| cmp(
+            DIFFICULTY,
+            op_of(op),
+            (v * 10.0).round() / 10.0
+        )),
         (0usize..6, 0.0f64..5.0).prop_map(|(op, v)| cmp(LATENCY, op_of(op), v.round())),
     ];
     leaf.prop_recursive(4, 24, 3, |inner| {
@@ -277,7 +322,14 @@ fn arb_cond() -> impl Strategy<Value = Cond> {
 }
 
 fn op_of(i: usize) -> CmpOp {
-    [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge][i % 6]
+    [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ][i % 6]
 }
 
 proptest! {
