@@ -107,10 +107,11 @@ impl<'a> Cx<'a> {
             if !complete {
                 break;
             }
-            if let crate::ir::SignalSource::Classifier { .. } = s.source {
-                if !an.reachable_reads[i] && self.signal_reads[i] {
-                    self.diags.push(d::classifier_not_read(s.span, &s.name));
-                }
+            if let crate::ir::SignalSource::Classifier { .. } = s.source
+                && !an.reachable_reads[i]
+                && self.signal_reads[i]
+            {
+                self.diags.push(d::classifier_not_read(s.span, &s.name));
             }
         }
         self.reachable_reads = an.reachable_reads;
@@ -147,15 +148,15 @@ impl<'a> Cx<'a> {
                 out.push(limits);
                 continue;
             }
-            if let (Some(c), Some(max), Some(pt)) = (m.context, max_context, pt) {
-                if c < max {
-                    let above = space.cmp(pt, CmpOp::Gt, c as f64);
-                    let within = space.cmp(pt, CmpOp::Le, max as f64);
-                    if let (Some(a), Some(w)) = (above, within) {
-                        let r = space.intersect(&a, &w);
-                        if !r.is_empty() {
-                            limits.push((Limit::Context { context: c }, r));
-                        }
+            if let (Some(c), Some(max), Some(pt)) = (m.context, max_context, pt)
+                && c < max
+            {
+                let above = space.cmp(pt, CmpOp::Gt, c as f64);
+                let within = space.cmp(pt, CmpOp::Le, max as f64);
+                if let (Some(a), Some(w)) = (above, within) {
+                    let r = space.intersect(&a, &w);
+                    if !r.is_empty() {
+                        limits.push((Limit::Context { context: c }, r));
                     }
                 }
             }
@@ -167,16 +168,16 @@ impl<'a> Cx<'a> {
                     .filter(|(_, v)| v.is_none())
                     .map(|(i, _)| i)
                     .collect();
-                if !missing.is_empty() {
-                    if let Some(r) = space.in_set(t.signal, &missing) {
-                        limits.push((
-                            Limit::Quality {
-                                signal: t.signal,
-                                missing,
-                            },
-                            r,
-                        ));
-                    }
+                if !missing.is_empty()
+                    && let Some(r) = space.in_set(t.signal, &missing)
+                {
+                    limits.push((
+                        Limit::Quality {
+                            signal: t.signal,
+                            missing,
+                        },
+                        r,
+                    ));
                 }
             }
             if let Some(caps) = m.supports {
@@ -187,10 +188,10 @@ impl<'a> Cx<'a> {
                     if has {
                         continue;
                     }
-                    if let Some(s) = self.p.signal_by_name(signal) {
-                        if let Some(r) = space.in_set(s, &[1]) {
-                            limits.push((Limit::Input { word }, r));
-                        }
+                    if let Some(s) = self.p.signal_by_name(signal)
+                        && let Some(r) = space.in_set(s, &[1])
+                    {
+                        limits.push((Limit::Input { word }, r));
                     }
                 }
             }
@@ -208,7 +209,7 @@ impl<'a> Cx<'a> {
         let mut earlier: Vec<(usize, Region)> = Vec::new();
         let mut unknown = false;
         let mut otherwise_at: Option<Span> = None;
-        for i in 0..self.p.rules.len() {
+        for (i, &flagged_rule) in flagged.iter().enumerate().take(self.p.rules.len()) {
             let rule = &self.p.rules[i];
             let ast_rule = self.rule_items[i];
             if let Some(ow) = otherwise_at {
@@ -226,12 +227,12 @@ impl<'a> Cx<'a> {
             let mut reads = Vec::new();
             collect_reads(&rule.cond, &self.p.slices, &mut reads, 0);
             if region.is_empty() {
-                if !flagged[i] {
+                if !flagged_rule {
                     self.diags.push(d::rule_never_true(rule.cond_span));
                 }
                 continue;
             }
-            if !rule.otherwise && !flagged[i] && an.space.is_full(&region) {
+            if !rule.otherwise && !flagged_rule && an.space.is_full(&region) {
                 self.diags.push(d::rule_always_true(
                     rule.cond_span,
                     self.rule_keyword(ast_rule),

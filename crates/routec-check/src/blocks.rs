@@ -100,10 +100,9 @@ impl<'a> Cx<'a> {
         }
         if matches!(self.p.objective, Some(ObjectiveDef::Weighted { .. }))
             && !self.policy_has_baseline
+            && let Some(span) = self.policy_name_span
         {
-            if let Some(span) = self.policy_name_span {
-                self.emit(d::missing_baseline(span));
-            }
+            self.emit(d::missing_baseline(span));
         }
     }
 
@@ -318,11 +317,10 @@ impl<'a> Cx<'a> {
                 Scope::EachSlice(s) => *s,
                 Scope::Slice(n) => n.span,
             };
-            let bad = match &m {
-                MetricDef::Share(_) | MetricDef::Spend(_) => true,
-                MetricDef::Quality(Some(_)) => true,
-                _ => false,
-            };
+            let bad = matches!(
+                &m,
+                MetricDef::Share(_) | MetricDef::Spend(_) | MetricDef::Quality(Some(_))
+            );
             if bad {
                 self.emit(d::bad_scope(scope_span, &metric_word(&m)));
             }
@@ -467,10 +465,10 @@ impl<'a> Cx<'a> {
         }
         if let Some(t) = s.timeout {
             for (key, v) in [("hedge", s.hedge), ("ttft timeout", s.ttft_timeout)] {
-                if let (Some(v), Some(span)) = (v, spans.get(key)) {
-                    if v >= t {
-                        self.emit(d::fault_timing(*span, key, v, t));
-                    }
+                if let (Some(v), Some(span)) = (v, spans.get(key))
+                    && v >= t
+                {
+                    self.emit(d::fault_timing(*span, key, v, t));
                 }
             }
         }
@@ -720,25 +718,21 @@ impl<'a> Cx<'a> {
                     Dist::Uniform
                 }
                 TrafficPropKind::Value { value, .. } => {
-                    if ty == SignalType::Bool {
-                        if let LitKind::Number { suffix, .. } = &value.kind {
-                            if suffix == "%" {
-                                match self.quantity(value, Unit::Ratio) {
-                                    Some(q) => {
-                                        dists.push((var, Dist::Share(q)));
-                                        continue;
-                                    }
-                                    None => continue,
-                                }
+                    if ty == SignalType::Bool
+                        && let LitKind::Number { suffix, .. } = &value.kind
+                        && suffix == "%"
+                    {
+                        match self.quantity(value, Unit::Ratio) {
+                            Some(q) => {
+                                dists.push((var, Dist::Share(q)));
+                                continue;
                             }
+                            None => continue,
                         }
                     }
                     let TrafficVar::Signal(s) = var else {
-                        match self.quantity(value, Unit::Tokens) {
-                            Some(v) => {
-                                dists.push((var, Dist::Const(Value::Number(v))));
-                            }
-                            None => {}
+                        if let Some(v) = self.quantity(value, Unit::Tokens) {
+                            dists.push((var, Dist::Const(Value::Number(v))));
                         }
                         continue;
                     };
@@ -812,14 +806,14 @@ impl<'a> Cx<'a> {
                     def.expect = Some(TestExpect::Plan(self.lower_plan(plan, false, 0)));
                 }
                 TestPropKind::ExpectMetric { metric, op, value } => {
-                    if let Some(m) = self.metric(metric, MetricUse::Test) {
-                        if let Some(v) = self.quantity(value, metric_unit(&m)) {
-                            def.expect = Some(TestExpect::Metric {
-                                metric: m,
-                                op: *op,
-                                value: v,
-                            });
-                        }
+                    if let Some(m) = self.metric(metric, MetricUse::Test)
+                        && let Some(v) = self.quantity(value, metric_unit(&m))
+                    {
+                        def.expect = Some(TestExpect::Metric {
+                            metric: m,
+                            op: *op,
+                            value: v,
+                        });
                     }
                 }
                 TestPropKind::Error => {}

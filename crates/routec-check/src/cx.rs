@@ -331,12 +331,13 @@ impl<'a> Cx<'a> {
                 ItemKind::Traffic(t) => &t.name,
                 _ => continue,
             };
-            if let Some(&id) = self.signal_names.get(&name.text) {
-                if kind_name == "signal" && self.p.signals[id.index()].builtin {
-                    self.emit(d::redefined_builtin(name));
-                    self.skipped[item_index] = true;
-                    continue;
-                }
+            if let Some(&id) = self.signal_names.get(&name.text)
+                && kind_name == "signal"
+                && self.p.signals[id.index()].builtin
+            {
+                self.emit(d::redefined_builtin(name));
+                self.skipped[item_index] = true;
+                continue;
             }
             // Signals and slices share the condition namespace; models and
             // traffic profiles have their own.
@@ -442,10 +443,10 @@ impl<'a> Cx<'a> {
             }
         }
         self.signal_reads = vec![false; self.p.signals.len()];
-        if blocks.get("policy").is_none() {
+        if !blocks.contains_key("policy") {
             self.emit(d::missing_policy());
         }
-        if blocks.get("route").is_none() {
+        if !blocks.contains_key("route") {
             self.emit(d::missing_route());
         }
     }
@@ -545,10 +546,10 @@ impl<'a> Cx<'a> {
             self.emit(d::missing_source_key(&src.kind));
             return SignalSource::Unknown;
         };
-        if kind != "classifier" {
-            if let Some(cost) = &src.cost {
-                self.emit(d::cost_not_classifier(cost.span, kind));
-            }
+        if kind != "classifier"
+            && let Some(cost) = &src.cost
+        {
+            self.emit(d::cost_not_classifier(cost.span, kind));
         }
         match kind {
             "header" => SignalSource::Header(key),

@@ -471,7 +471,7 @@ pub(crate) fn bad_operator(span: Span, op: CmpOp, signal: &str, ty: &str) -> Dia
     )
     .with_help(match ty {
         "bool" => format!("test it directly: `{signal}` or `not {signal}`"),
-        _ => format!("compare with `==`, `!=` or `in {{ ... }}`"),
+        _ => "compare with `==`, `!=` or `in { ... }`".to_string(),
     })
 }
 

@@ -105,14 +105,14 @@ impl Cx<'_> {
     }
 
     fn site(&mut self, cond: &Cond, span: Span, owner: Option<Owner>) {
-        if let Some(owner) = owner {
-            if !cond.has_unknown() {
-                self.sites.push(CmpSite {
-                    cond: cond.clone(),
-                    span,
-                    owner,
-                });
-            }
+        if let Some(owner) = owner
+            && !cond.has_unknown()
+        {
+            self.sites.push(CmpSite {
+                cond: cond.clone(),
+                span,
+                owner,
+            });
         }
     }
 

@@ -311,10 +311,11 @@ impl Cx<'_> {
                     }
                 }
                 ModelPropKind::Context { size, unit } => {
-                    if let Some(u) = unit {
-                        if u.text != "tokens" && u.text != "tok" {
-                            self.emit(d::unknown_unit_word(u, &["tokens"]));
-                        }
+                    if let Some(u) = unit
+                        && u.text != "tokens"
+                        && u.text != "tok"
+                    {
+                        self.emit(d::unknown_unit_word(u, &["tokens"]));
                     }
                     match self.quantity(size, Unit::Tokens) {
                         Some(v) if v < 1.0 => {

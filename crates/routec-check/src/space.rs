@@ -642,10 +642,10 @@ impl Space {
 
     fn cubes_intersect(a: &Cube, b: &Cube) -> bool {
         for (d, sb) in &b.dims {
-            if let Some(sa) = a.get(*d) {
-                if !sa.intersects(sb) {
-                    return false;
-                }
+            if let Some(sa) = a.get(*d)
+                && !sa.intersects(sb)
+            {
+                return false;
             }
         }
         true

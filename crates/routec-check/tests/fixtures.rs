@@ -18,6 +18,7 @@
     clippy::disallowed_methods,
     reason = "the fixture harness reads and (when blessing) writes fixture files"
 )]
+#![expect(clippy::panic, reason = "test helpers fail loudly with context")]
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
