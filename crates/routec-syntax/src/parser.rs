@@ -497,8 +497,8 @@ where
                     e.span(),
                     custom(
                         codes::BAD_NUMBER,
-                        &format!("cannot read the number `{s}`"),
-                        "",
+                        &format!("cannot read the number `{}`", shorten(s)),
+                        "numbers must be finite and below 1e308",
                     ),
                 ));
                 LitKind::Number { value: 0.0, suffix }
@@ -514,8 +514,8 @@ where
                     e.span(),
                     custom(
                         codes::BAD_NUMBER,
-                        &format!("cannot read the amount `{s}`"),
-                        "",
+                        &format!("cannot read the amount `{}`", shorten(s)),
+                        "amounts must be finite and below 1e308",
                     ),
                 ));
                 LitKind::Money { value: 0.0, per }

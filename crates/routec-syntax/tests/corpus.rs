@@ -2,7 +2,13 @@
 //! diagnostic (its tree is snapshotted); every file under `tests/parse/err`
 //! produces diagnostics (snapshotted next to the source) and never panics.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "tests read fixtures and may fail loudly"
+)]
 
 use std::fmt::Write as _;
 

@@ -2,7 +2,13 @@
 //! grammar parses without a syntax error, and the reserved words listed there
 //! are the lexer's.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "tests read fixtures and may fail loudly"
+)]
 
 use std::path::Path;
 

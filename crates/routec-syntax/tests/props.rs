@@ -2,7 +2,13 @@
 //! diagnostics, on arbitrary text and on random edits of the examples; the
 //! formatter is idempotent on everything it accepts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "tests read fixtures and may fail loudly"
+)]
 
 use std::path::Path;
 

@@ -1,0 +1,190 @@
+//! The decision table: the artifact `routec compile` writes and every runtime
+//! (the Rust library, the proxy, the wasm module) loads.
+//!
+//! It is a versioned boundary format with two encodings: readable JSON for
+//! review, and a compact binary envelope for runtimes (`RTBL` magic, the
+//! schema version, a postcard payload and a SHA-256 checksum). Both decode
+//! into [`Table`] through [`Table::from_json`] / [`Table::from_binary`], which
+//! refuse a corrupt, truncated, unknown-field or future-version table whole
+//! and then [`Table::validate`] every index, so a runtime never sees a
+//! half-loaded table.
+//!
+//! Architecture Invariant: this crate does not depend on the compiler; its
+//! types are the contract, and `schema/table.schema.json` (checked by a test)
+//! is their JSON Schema.
+
+mod types;
+mod validate;
+
+pub use types::*;
+pub use validate::ValidationError;
+
+use sha2::{Digest, Sha256};
+
+/// The schema version this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the `.route` language the compiler accepts.
+pub const LANGUAGE_VERSION: &str = "0.1";
+/// The four bytes every binary table starts with.
+pub const MAGIC: &[u8; 4] = b"RTBL";
+
+/// Why a table could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The bytes are not a table of any version.
+    Malformed(String),
+    /// The table was written by a newer routec.
+    FutureVersion { found: u32, supported: u32 },
+    /// The table was written by an older routec whose format is no longer read.
+    UnsupportedVersion { found: u32, supported: u32 },
+    /// The binary checksum does not match: the file is corrupt or truncated.
+    Checksum,
+    /// The table decodes but is inconsistent.
+    Invalid(ValidationError),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Malformed(why) => write!(f, "not a routec decision table: {why}"),
+            LoadError::FutureVersion { found, supported } => write!(
+                f,
+                "the table has schema version {found}, newer than the {supported} this routec reads; upgrade routec"
+            ),
+            LoadError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "the table has schema version {found}, which this routec no longer reads (it reads {supported}); recompile the policy"
+            ),
+            LoadError::Checksum => {
+                f.write_str("the table is corrupt or truncated: its checksum does not match")
+            }
+            LoadError::Invalid(e) => write!(f, "the table is inconsistent: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The SHA-256 of a policy's source text, as stored in `source_hash`.
+pub fn source_hash(source: &str) -> String {
+    let digest = Sha256::digest(source.as_bytes());
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for byte in digest {
+        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(byte & 15), 16).unwrap_or('0'));
+    }
+    hex
+}
+
+impl Table {
+    /// Readable, stable JSON (two-space indentation, trailing newline).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The binary envelope: magic, schema version (little endian), payload
+    /// length, postcard payload, SHA-256 of everything before it.
+    pub fn to_binary(&self) -> Vec<u8> {
+        let payload = postcard::to_allocvec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(payload.len() + 48);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        out
+    }
+
+    /// Loads either encoding, telling them apart by the magic bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Table, LoadError> {
+        if bytes.starts_with(MAGIC) {
+            Table::from_binary(bytes)
+        } else {
+            let text = std::str::from_utf8(bytes).map_err(|_| {
+                LoadError::Malformed("neither a binary table nor UTF-8 JSON".into())
+            })?;
+            Table::from_json(text)
+        }
+    }
+
+    pub fn from_json(text: &str) -> Result<Table, LoadError> {
+        // Read the version first, so that a future table gets a clear error
+        // rather than a complaint about a field this version does not know.
+        #[derive(serde::Deserialize)]
+        struct Header {
+            schema_version: Option<u32>,
+        }
+        let header: Header = serde_json::from_str(text)
+            .map_err(|e| LoadError::Malformed(format!("invalid JSON: {e}")))?;
+        let Some(version) = header.schema_version else {
+            return Err(LoadError::Malformed("`schema_version` is missing".into()));
+        };
+        check_version(version)?;
+        let table: Table = serde_json::from_str(text)
+            .map_err(|e| LoadError::Malformed(format!("invalid table: {e}")))?;
+        table.validate().map_err(LoadError::Invalid)?;
+        Ok(table)
+    }
+
+    pub fn from_binary(bytes: &[u8]) -> Result<Table, LoadError> {
+        const HEADER: usize = 4 + 4 + 8;
+        if bytes.len() < HEADER + 32 || !bytes.starts_with(MAGIC) {
+            return Err(LoadError::Malformed(
+                "too short to be a binary table".into(),
+            ));
+        }
+        let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        check_version(version)?;
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[8..16]);
+        let len = u64::from_le_bytes(len);
+        let expected = (HEADER as u64)
+            .checked_add(len)
+            .and_then(|n| n.checked_add(32));
+        if expected != Some(bytes.len() as u64) {
+            return Err(LoadError::Checksum);
+        }
+        let body_end = bytes.len() - 32;
+        let digest = Sha256::digest(&bytes[..body_end]);
+        if digest.as_slice() != &bytes[body_end..] {
+            return Err(LoadError::Checksum);
+        }
+        let table: Table = postcard::from_bytes(&bytes[HEADER..body_end])
+            .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?;
+        if table.schema_version != version {
+            return Err(LoadError::Malformed(
+                "the payload's schema version differs from the header's".into(),
+            ));
+        }
+        table.validate().map_err(LoadError::Invalid)?;
+        Ok(table)
+    }
+
+    /// The JSON Schema of the JSON encoding.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Table);
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+fn check_version(version: u32) -> Result<(), LoadError> {
+    if version > SCHEMA_VERSION {
+        Err(LoadError::FutureVersion {
+            found: version,
+            supported: SCHEMA_VERSION,
+        })
+    } else if version < SCHEMA_VERSION {
+        Err(LoadError::UnsupportedVersion {
+            found: version,
+            supported: SCHEMA_VERSION,
+        })
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,363 @@
+//! The types of the decision table. All quantities are in base units:
+//! seconds, USD, tokens, ratios in `0..=1`. Indices point into the table's
+//! own vectors. Enums are externally tagged so that both the JSON and the
+//! binary (postcard, not self-describing) encodings can carry them; for the
+//! same reason no field is ever skipped when serializing.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A compiled routing policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// The version of this format; see `SCHEMA_VERSION`.
+    pub schema_version: u32,
+    /// The version of the `.route` language of the source.
+    pub language_version: String,
+    /// The version of the routec that compiled it.
+    pub compiler_version: String,
+    /// `sha256:` and the hex digest of the source text.
+    pub source_hash: String,
+    pub policy: PolicyInfo,
+    /// Every signal, built-ins first; requests are vectors indexed like this.
+    pub signals: Vec<Signal>,
+    pub models: Vec<Model>,
+    /// The plans leaves can choose; indexed by [`Split::plan`].
+    pub plans: Vec<Plan>,
+    /// The rules of the `route` block, in order.
+    pub rules: Vec<Rule>,
+    /// The reduced decision diagram over signals.
+    pub diagram: Diagram,
+    /// What each terminal of the diagram decides.
+    pub leaves: Vec<Leaf>,
+    pub faults: Faults,
+    pub learn: Learn,
+    /// The traffic the table was optimized for, and what it predicts.
+    pub assumed: Option<Assumed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub owner: Option<String>,
+    /// Index into `models`.
+    pub baseline: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signal {
+    pub name: String,
+    pub kind: SignalKind,
+    pub source: Source,
+    /// The value used when a request does not carry the signal or carries an
+    /// invalid one: `0`/`1` for bools, the variant index for enums, a number
+    /// in base units otherwise.
+    pub default: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalKind {
+    Bool,
+    Int,
+    Tokens,
+    Ratio,
+    Duration,
+    Money,
+    Enum { variants: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// Derived from the request itself (`prompt_tokens`, `has_images`, ...).
+    Builtin,
+    Header {
+        name: String,
+    },
+    Metadata {
+        key: String,
+    },
+    /// A classifier run before routing; `cost` is its latency in seconds.
+    Classifier {
+        name: String,
+        cost: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub name: String,
+    pub provider: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    pub upstream: Option<String>,
+    /// The environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    pub params: BTreeMap<String, Param>,
+    pub context_tokens: Option<u64>,
+    /// Index into `models`: where faults go next.
+    pub fallback: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Endpoint {
+    Url {
+        url: String,
+    },
+    /// Read from this environment variable when the runtime starts.
+    Env {
+        var: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Param {
+    Bool(bool),
+    Number(f64),
+    String(String),
+}
+
+/// A plan, as the proxy executes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The plan in the language's own syntax, e.g.
+    /// `cascade small -> medium accept when confidence >= 70%`.
+    pub text: String,
+    pub kind: PlanKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PlanKind {
+    /// One model (index into `models`).
+    Target { model: u32 },
+    /// Try each plan in order on faults (indices into `plans`).
+    Chain { plans: Vec<u32> },
+    /// Try each model in order, accepting an answer whose confidence is at
+    /// least `accept` (a ratio).
+    Cascade { models: Vec<u32>, accept: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// 1-based line of the rule in the source.
+    pub line: u32,
+    /// The rule as written, e.g. `when has_images => large`.
+    pub text: String,
+}
+
+/// A reduced, ordered decision diagram. Nodes only point at nodes with a
+/// smaller index or at leaves, so it is acyclic by construction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Diagram {
+    pub root: NodeRef,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum NodeRef {
+    Node(u32),
+    Leaf(u32),
+}
+
+/// A test of one signal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Index into `signals`.
+    pub signal: u32,
+    pub test: Test,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Test {
+    /// One branch per variant of an enum signal, in variant order.
+    Enum { branches: Vec<NodeRef> },
+    /// A bool signal.
+    Bool { if_false: NodeRef, if_true: NodeRef },
+    /// A numeric signal: `value < cut` goes `below`, otherwise `at_or_above`.
+    Threshold {
+        cut: f64,
+        below: NodeRef,
+        at_or_above: NodeRef,
+    },
+}
+
+/// What a terminal decides: the matching rule and the plan split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Leaf {
+    /// Index into `rules`.
+    pub rule: u32,
+    /// Index into `assumed.cells` when the cell was optimized or predicted.
+    pub cell: Option<u32>,
+    /// One or more plans with shares summing to 1; more than one is a sticky
+    /// split by the hash of the request key.
+    pub splits: Vec<Split>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// Index into `plans`.
+    pub plan: u32,
+    pub share: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    pub defaults: FaultSettings,
+    /// Overrides by model name.
+    pub per_model: BTreeMap<String, FaultSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Seconds.
+    pub timeout: Option<f64>,
+    /// Seconds to the first token.
+    pub ttft_timeout: Option<f64>,
+    pub retry: Option<Retry>,
+    pub cooldown: Option<Cooldown>,
+    /// Seconds after which a second request is sent.
+    pub hedge_after: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub attempts: u32,
+    /// Status codes (`429`), classes (`5xx`) or `timeout`.
+    pub on: Vec<String>,
+    /// Seconds.
+    pub backoff: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cooldown {
+    /// Seconds.
+    pub duration: f64,
+    pub after_failures: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Learn {
+    pub explore: Option<Explore>,
+    pub drift: Vec<Drift>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Explore {
+    /// Share of traffic routed off-policy to learn.
+    pub share: f64,
+    /// USD per `period`.
+    pub budget: Option<f64>,
+    pub period: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    /// `kl`: the KL divergence of observed traffic from `assumed`, in nats.
+    pub measure: String,
+    pub threshold: f64,
+    /// Seconds.
+    pub window: f64,
+    /// `alert`, `freeze` or `rollback`.
+    pub action: String,
+}
+
+/// The traffic profile the table was optimized for, the cells with their
+/// assumed shares, and the predicted metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assumed {
+    pub traffic: String,
+    /// Per signal: the share of traffic in each bin, for drift detection.
+    pub marginals: Vec<Marginal>,
+    pub cells: Vec<Cell>,
+    pub predicted: Metrics,
+    pub slos: Vec<SloStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Marginal {
+    /// Index into `signals`.
+    pub signal: u32,
+    /// Bin upper bounds (exclusive) for numeric signals; empty for enums and
+    /// bools, whose bins are their values in order.
+    pub cuts: Vec<f64>,
+    /// The share of each bin; sums to 1.
+    pub shares: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cell {
+    /// A readable predicate, e.g. `task = code, plan = pro, prompt_tokens in [8k, 32k)`.
+    pub predicate: String,
+    /// Index into `rules`.
+    pub rule: u32,
+    /// The assumed share of all traffic.
+    pub share: f64,
+    pub splits: Vec<Split>,
+    pub predicted: Metrics,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Seconds.
+    pub ttft: Quantiles,
+    /// Seconds, end to end.
+    pub latency: Quantiles,
+    /// USD per 1,000 requests.
+    pub cost_per_1k_requests: f64,
+    /// USD per successful answer.
+    pub cost_per_success: f64,
+    /// Expected share of good answers, `0..=1`.
+    pub quality: f64,
+    /// The composite score against the baseline; above 1 beats it.
+    pub score: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SloStatus {
+    /// The constraint as written.
+    pub constraint: String,
+    /// 1-based line in the source.
+    pub line: u32,
+    pub value: f64,
+    pub limit: f64,
+    pub ok: bool,
+    /// The change of the objective per unit of tightening, when known.
+    pub dual: Option<f64>,
+}
