@@ -322,10 +322,10 @@ fn format_once(source: &str) -> Result<String, FormatError> {
                 out.push_str(INDENT);
             }
             after_open = false;
-        } else if let Some(prev) = last {
-            if space_between(prev, last_unary, token) {
-                out.push(' ');
-            }
+        } else if let Some(prev) = last
+            && space_between(prev, last_unary, token)
+        {
+            out.push(' ');
         }
         out.push_str(text);
 
@@ -336,7 +336,7 @@ fn format_once(source: &str) -> Result<String, FormatError> {
                 Open::Inline
             });
             after_open = true;
-        } else if !(is_comment(token) && !break_line) {
+        } else if !is_comment(token) || break_line {
             after_open = false;
         }
         last_unary = is_sign(token)

@@ -26,10 +26,6 @@ fn repo_root() -> PathBuf {
     manifest_dir().join("../..")
 }
 
-fn fixture(name: &str) -> PathBuf {
-    manifest_dir().join("tests/fixtures").join(name)
-}
-
 /// Runs `routec` in `dir` with `args`, feeding `stdin`.
 fn run_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(BIN)

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use routec_syntax::{LineIndex, Severity, Span, codes};
+use routec_syntax::{LineIndex, Severity, Span};
 use serde::Serialize;
 
 use super::{FileDiagnostics, Region};
@@ -132,17 +132,15 @@ pub struct Content {
     pub text: String,
 }
 
-/// A short description of a diagnostic code, for the rule table.
+/// The diagnostics catalog: a `## CODE: title` heading for every code.
+const CATALOG: &str = include_str!("../../../../docs/diagnostics.md");
+
+/// A short description of a diagnostic code, for the rule table: the title
+/// of its entry in `docs/diagnostics.md`.
 pub fn describe(code: &str) -> Option<&'static str> {
-    Some(match code {
-        c if c == codes::SYNTAX => "syntax error: unexpected token",
-        c if c == codes::UNTERMINATED_STRING => "unterminated string literal",
-        c if c == codes::UNKNOWN_CHARACTER => "character not used by the language",
-        c if c == codes::TOO_DEEP => "expression or plan nested too deeply",
-        c if c == codes::TOO_LARGE => "input larger than the compiler accepts",
-        c if c == codes::RESERVED_NAME => "reserved word used as a name",
-        c if c == codes::BAD_NUMBER => "number that cannot be read",
-        _ => return None,
+    CATALOG.lines().find_map(|line| {
+        let rest = line.strip_prefix("## ")?.strip_prefix(code)?;
+        rest.strip_prefix(": ").map(str::trim)
     })
 }
 
@@ -292,4 +290,27 @@ pub fn render(files: &[FileDiagnostics<'_>]) -> String {
     let mut text = serde_json::to_string_pretty(&log(files)).unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_short_description() {
+        for code in routec_syntax::codes::ALL
+            .iter()
+            .chain(routec_check::codes::ALL)
+        {
+            assert!(describe(code).is_some_and(|d| !d.is_empty()), "{code}");
+        }
+        assert_eq!(describe("E0001"), Some("syntax error"));
+        assert_eq!(describe("E9999"), None);
+    }
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(path_to_uri("a b/c.route"), "a%20b/c.route");
+        assert_eq!(path_to_uri(r"dir\é.route"), "dir/%C3%A9.route");
+    }
 }
