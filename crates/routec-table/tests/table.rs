@@ -130,6 +130,19 @@ pub fn sample() -> Table {
     }
 }
 
+/// `tests/tables/sample.json` is the sample table as this version writes it:
+/// a golden artifact that must keep loading.
+#[test]
+fn golden_sample_table_is_current_and_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tables/sample.json");
+    if std::env::var_os("ROUTEC_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, sample().to_json()).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(Table::from_json(&golden).unwrap(), sample());
+    assert_eq!(golden, sample().to_json());
+}
+
 #[test]
 fn json_and_binary_round_trip() {
     let table = sample();

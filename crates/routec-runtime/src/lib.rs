@@ -1,0 +1,454 @@
+//! Executes a routec decision table: [`Router::decide`] walks the decision
+//! diagram for a [`Request`] and picks the plan, [`Router::explain`] says why.
+//!
+//! Architecture Invariant: `decide` does not allocate. A [`Request`] is
+//! allocated once per router (and can be reused with [`Request::clear`]); the
+//! decision is a small `Copy` value of indices into the table.
+//!
+//! Architecture Invariant: no compiler dependency and no async runtime; the
+//! proxy and the wasm module call this crate and nothing else to route, so
+//! every runtime decides identically.
+//!
+//! Missing or invalid signal values are replaced by the signal's declared
+//! default when the diagram reads them, and the decision records which.
+
+mod request;
+
+pub use request::{Request, RequestError, SignalValue};
+pub use routec_table::{LoadError, Table};
+
+use routec_table::{NodeRef, PlanKind, SignalKind, Test};
+
+const LEAF: u32 = 1 << 31;
+
+/// A set of signal indices (at most `routec_table::MAX_SIGNALS`... 256).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalSet([u64; 4]);
+
+impl SignalSet {
+    pub fn insert(&mut self, i: usize) {
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..256).filter(|&i| self.contains(i))
+    }
+}
+
+/// The outcome of routing one request: indices into the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Index into `table.plans`: the plan to execute.
+    pub plan: u32,
+    /// Index into `table.rules`: the rule that matched.
+    pub rule: u32,
+    /// Index into `table.leaves`.
+    pub leaf: u32,
+    /// Index into `table.assumed.cells`, when the cell is known.
+    pub cell: Option<u32>,
+    /// Signals the diagram read that the request did not carry.
+    pub defaulted: SignalSet,
+    /// Signals the diagram read whose value was invalid (and defaulted).
+    pub invalid: SignalSet,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Enum {
+        first: u32,
+        count: u32,
+    },
+    Bool {
+        if_false: u32,
+        if_true: u32,
+    },
+    Threshold {
+        cut: f64,
+        below: u32,
+        at_or_above: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CompactNode {
+    signal: u32,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+struct CompactLeaf {
+    rule: u32,
+    cell: Option<u32>,
+    /// `(cumulative share, plan)`, the last share exactly 1.
+    splits: Vec<(f64, u32)>,
+}
+
+/// A loaded, validated table in the compact form `decide` walks.
+#[derive(Clone, Debug)]
+pub struct Router {
+    table: Table,
+    root: u32,
+    nodes: Vec<CompactNode>,
+    edges: Vec<u32>,
+    leaves: Vec<CompactLeaf>,
+    defaults: Vec<f64>,
+}
+
+fn encode(r: NodeRef) -> u32 {
+    match r {
+        NodeRef::Node(n) => n,
+        NodeRef::Leaf(l) => l | LEAF,
+    }
+}
+
+impl Router {
+    /// Loads a table from either encoding (JSON or binary).
+    pub fn load(bytes: &[u8]) -> Result<Router, LoadError> {
+        Table::from_bytes(bytes).and_then(Router::new)
+    }
+
+    /// Builds a router from a table, validating it first.
+    pub fn new(table: Table) -> Result<Router, LoadError> {
+        table.validate().map_err(LoadError::Invalid)?;
+        let mut edges = Vec::new();
+        let nodes = table
+            .diagram
+            .nodes
+            .iter()
+            .map(|n| CompactNode {
+                signal: n.signal,
+                kind: match &n.test {
+                    Test::Enum { branches } => {
+                        let first = edges.len() as u32;
+                        edges.extend(branches.iter().map(|&b| encode(b)));
+                        Kind::Enum {
+                            first,
+                            count: branches.len() as u32,
+                        }
+                    }
+                    Test::Bool { if_false, if_true } => Kind::Bool {
+                        if_false: encode(*if_false),
+                        if_true: encode(*if_true),
+                    },
+                    Test::Threshold {
+                        cut,
+                        below,
+                        at_or_above,
+                    } => Kind::Threshold {
+                        cut: *cut,
+                        below: encode(*below),
+                        at_or_above: encode(*at_or_above),
+                    },
+                },
+            })
+            .collect();
+        let leaves = table
+            .leaves
+            .iter()
+            .map(|l| {
+                let mut total = 0.0;
+                let mut splits: Vec<(f64, u32)> = l
+                    .splits
+                    .iter()
+                    .map(|s| {
+                        total += s.share;
+                        (total, s.plan)
+                    })
+                    .collect();
+                if let Some(last) = splits.last_mut() {
+                    last.0 = 1.0;
+                }
+                CompactLeaf {
+                    rule: l.rule,
+                    cell: l.cell,
+                    splits,
+                }
+            })
+            .collect();
+        let defaults = table.signals.iter().map(|s| s.default).collect();
+        Ok(Router {
+            root: encode(table.diagram.root),
+            nodes,
+            edges,
+            leaves,
+            defaults,
+            table,
+        })
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// An empty request for this table: every signal missing.
+    pub fn request(&self) -> Request {
+        Request::new(self.table.signals.len())
+    }
+
+    /// Routes one request. Does not allocate.
+    pub fn decide(&self, request: &Request) -> Decision {
+        let mut defaulted = SignalSet::default();
+        let mut invalid = SignalSet::default();
+        let mut at = self.root;
+        // The diagram is acyclic with children below parents, so this ends
+        // within `nodes.len()` steps; the bound is a guard, not a limit.
+        for _ in 0..=self.nodes.len() {
+            if at & LEAF != 0 {
+                break;
+            }
+            let Some(node) = self.nodes.get(at as usize) else {
+                break;
+            };
+            let signal = node.signal as usize;
+            let value = match request.get(signal) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing => {
+                    defaulted.insert(signal);
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+                SignalValue::Invalid => {
+                    invalid.insert(signal);
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+            };
+            at = match node.kind {
+                Kind::Enum { first, count } => {
+                    let i = if value >= 0.0 && (value as u32) < count {
+                        value as u32
+                    } else {
+                        0
+                    };
+                    self.edges
+                        .get((first + i) as usize)
+                        .copied()
+                        .unwrap_or(LEAF)
+                }
+                Kind::Bool { if_false, if_true } => {
+                    if value != 0.0 {
+                        if_true
+                    } else {
+                        if_false
+                    }
+                }
+                Kind::Threshold {
+                    cut,
+                    below,
+                    at_or_above,
+                } => {
+                    if value < cut {
+                        below
+                    } else {
+                        at_or_above
+                    }
+                }
+            };
+        }
+        let leaf_index = at & !LEAF;
+        let Some(leaf) = self.leaves.get(leaf_index as usize) else {
+            // Unreachable for a validated table; route to the first plan.
+            return Decision {
+                plan: 0,
+                rule: 0,
+                leaf: 0,
+                cell: None,
+                defaulted,
+                invalid,
+            };
+        };
+        let plan = match leaf.splits.as_slice() {
+            [(_, plan)] => *plan,
+            splits => {
+                let u = request.key_fraction();
+                splits
+                    .iter()
+                    .find(|(cumulative, _)| u < *cumulative)
+                    .or(splits.last())
+                    .map_or(0, |&(_, plan)| plan)
+            }
+        };
+        Decision {
+            plan,
+            rule: leaf.rule,
+            leaf: leaf_index,
+            cell: leaf.cell,
+            defaulted,
+            invalid,
+        }
+    }
+
+    /// Why `decision` was taken for `request`: the path through the diagram,
+    /// the rule, the cell and the split. Allocates; call it on demand.
+    pub fn explain(&self, request: &Request, decision: &Decision) -> Explanation {
+        let mut path = Vec::new();
+        let mut at = self.root;
+        for _ in 0..=self.nodes.len() {
+            if at & LEAF != 0 {
+                break;
+            }
+            let Some(node) = self.nodes.get(at as usize) else {
+                break;
+            };
+            let signal = node.signal as usize;
+            let (value, origin) = match request.get(signal) {
+                SignalValue::Present(v) => (v, ValueOrigin::Request),
+                SignalValue::Missing => (self.defaults[signal], ValueOrigin::Default),
+                SignalValue::Invalid => (self.defaults[signal], ValueOrigin::InvalidDefaulted),
+            };
+            let def = &self.table.signals[signal];
+            let shown = self.show_value(signal, value);
+            let (test, next) = match node.kind {
+                Kind::Enum { first, count } => {
+                    let i = if value >= 0.0 && (value as u32) < count {
+                        value as u32
+                    } else {
+                        0
+                    };
+                    (
+                        format!("{} = {shown}", def.name),
+                        self.edges[(first + i) as usize],
+                    )
+                }
+                Kind::Bool { if_false, if_true } => (
+                    format!("{} = {shown}", def.name),
+                    if value != 0.0 { if_true } else { if_false },
+                ),
+                Kind::Threshold {
+                    cut,
+                    below,
+                    at_or_above,
+                } => {
+                    let cut_shown = self.show_value(signal, cut);
+                    if value < cut {
+                        (format!("{} = {shown} < {cut_shown}", def.name), below)
+                    } else {
+                        (
+                            format!("{} = {shown} >= {cut_shown}", def.name),
+                            at_or_above,
+                        )
+                    }
+                }
+            };
+            path.push(Step {
+                signal: def.name.clone(),
+                value: shown,
+                origin,
+                test,
+            });
+            at = next;
+        }
+        let leaf = &self.table.leaves[decision.leaf as usize];
+        let rule = &self.table.rules[decision.rule as usize];
+        let splits = leaf
+            .splits
+            .iter()
+            .map(|s| (self.table.plans[s.plan as usize].text.clone(), s.share))
+            .collect();
+        let cell = decision.cell.and_then(|c| {
+            self.table
+                .assumed
+                .as_ref()
+                .and_then(|a| a.cells.get(c as usize))
+                .map(|c| c.predicate.clone())
+        });
+        Explanation {
+            rule_line: rule.line,
+            rule_text: rule.text.clone(),
+            plan: self.table.plans[decision.plan as usize].text.clone(),
+            splits,
+            cell,
+            path,
+        }
+    }
+
+    /// A value of a signal as the language writes it.
+    pub fn show_value(&self, signal: usize, value: f64) -> String {
+        let Some(def) = self.table.signals.get(signal) else {
+            return value.to_string();
+        };
+        match &def.kind {
+            SignalKind::Enum { variants } => variants
+                .get(value.max(0.0) as usize)
+                .cloned()
+                .unwrap_or_else(|| value.to_string()),
+            SignalKind::Bool => (value != 0.0).to_string(),
+            SignalKind::Ratio => format!("{}%", trim(value * 100.0)),
+            SignalKind::Duration => format!("{}ms", trim(value * 1000.0)),
+            SignalKind::Money => format!("${}", trim(value)),
+            SignalKind::Int | SignalKind::Tokens => trim(value),
+        }
+    }
+
+    /// The models a plan may call, in order.
+    pub fn plan_models(&self, plan: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.collect_models(plan, &mut out);
+        out
+    }
+
+    fn collect_models(&self, plan: u32, out: &mut Vec<u32>) {
+        match &self.table.plans[plan as usize].kind {
+            PlanKind::Target { model } => out.push(*model),
+            PlanKind::Cascade { models, .. } => out.extend(models),
+            PlanKind::Chain { plans } => {
+                for &p in plans {
+                    self.collect_models(p, out);
+                }
+            }
+        }
+    }
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Where the value a step tested came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueOrigin {
+    Request,
+    /// The request did not carry the signal.
+    Default,
+    /// The request carried an invalid value; the default was used.
+    InvalidDefaulted,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub signal: String,
+    pub value: String,
+    pub origin: ValueOrigin,
+    /// The test as taken, e.g. `prompt_tokens = 500 < 2000`.
+    pub test: String,
+}
+
+/// Why a decision was taken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation {
+    /// 1-based line of the matching rule.
+    pub rule_line: u32,
+    pub rule_text: String,
+    /// The chosen plan in the language's syntax.
+    pub plan: String,
+    /// Every plan of the leaf with its share (one entry unless split).
+    pub splits: Vec<(String, f64)>,
+    /// The optimizer's cell, as a readable predicate.
+    pub cell: Option<String>,
+    /// The tests taken through the diagram.
+    pub path: Vec<Step>,
+}

@@ -1,0 +1,261 @@
+//! Requests: one slot per signal of the table, each present, missing or
+//! invalid, plus the hash of the request key that makes splits sticky.
+
+use routec_table::SignalKind;
+
+use crate::Router;
+
+const PRESENT: u8 = 0;
+const MISSING: u8 = 1;
+const INVALID: u8 = 2;
+
+/// The value of one signal in a request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SignalValue {
+    /// In base units; enum values are variant indices, bools 0 or 1.
+    Present(f64),
+    Missing,
+    Invalid,
+}
+
+/// The signals of one request, indexed like `table.signals`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    values: Vec<f64>,
+    states: Vec<u8>,
+    key_hash: u64,
+}
+
+impl Request {
+    pub fn new(signals: usize) -> Request {
+        Request {
+            values: vec![0.0; signals],
+            states: vec![MISSING; signals],
+            key_hash: 0,
+        }
+    }
+
+    /// Forgets every value and the key, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.states.fill(MISSING);
+        self.key_hash = 0;
+    }
+
+    /// Sets a signal's value in base units. Out-of-range indices are ignored.
+    pub fn set(&mut self, signal: usize, value: f64) {
+        if let (Some(v), Some(s)) = (self.values.get_mut(signal), self.states.get_mut(signal)) {
+            *v = value;
+            *s = if value.is_finite() { PRESENT } else { INVALID };
+        }
+    }
+
+    /// Records that the request carried an unusable value for a signal.
+    pub fn set_invalid(&mut self, signal: usize) {
+        if let Some(s) = self.states.get_mut(signal) {
+            *s = INVALID;
+        }
+    }
+
+    pub fn get(&self, signal: usize) -> SignalValue {
+        match (self.states.get(signal), self.values.get(signal)) {
+            (Some(&PRESENT), Some(&v)) => SignalValue::Present(v),
+            (Some(&INVALID), _) => SignalValue::Invalid,
+            _ => SignalValue::Missing,
+        }
+    }
+
+    /// Sets the key sticky splits hash (a user or session id). Requests with
+    /// the same key always take the same side of a split.
+    pub fn set_key(&mut self, key: &str) {
+        self.key_hash = key_hash(key.as_bytes());
+    }
+
+    /// The key's position in `[0, 1)`.
+    pub fn key_fraction(&self) -> f64 {
+        (self.key_hash >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The split hash every runtime implements identically: 64-bit FNV-1a over
+/// the key's bytes, then the splitmix64 finalizer.
+pub fn key_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// A request that cannot be read at all (as opposed to one with invalid
+/// values, which are defaulted and recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    NotAnObject,
+    UnknownSignal {
+        name: String,
+        suggestion: Option<String>,
+    },
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::NotAnObject => {
+                f.write_str("a request is a JSON object keyed by signal name")
+            }
+            RequestError::UnknownSignal {
+                name,
+                suggestion: Some(s),
+            } => write!(f, "unknown signal `{name}`; did you mean `{s}`?"),
+            RequestError::UnknownSignal { name, .. } => write!(f, "unknown signal `{name}`"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+impl Router {
+    /// Reads a request from a JSON object keyed by signal name: enum values
+    /// as strings, bools as booleans, tokens and ints as integers, ratios as
+    /// numbers in `0..=1` or strings like `"10%"`, durations as seconds or
+    /// strings like `"200ms"`, money as USD or strings like `"$0.5"`.
+    /// Omitted signals are missing (their defaults apply); values of the
+    /// wrong shape are recorded as invalid. Unknown names are an error.
+    pub fn request_from_json(&self, json: &serde_json::Value) -> Result<Request, RequestError> {
+        let object = json.as_object().ok_or(RequestError::NotAnObject)?;
+        let mut request = self.request();
+        for (name, value) in object {
+            let Some(index) = self.table().signals.iter().position(|s| &s.name == name) else {
+                let suggestion = self
+                    .table()
+                    .signals
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .filter(|s| close(s, name))
+                    .min_by_key(|s| s.len().abs_diff(name.len()))
+                    .map(str::to_owned);
+                return Err(RequestError::UnknownSignal {
+                    name: name.clone(),
+                    suggestion,
+                });
+            };
+            match read_value(&self.table().signals[index].kind, value) {
+                Some(v) => request.set(index, v),
+                None => request.set_invalid(index),
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// Cheap similarity for suggestions: same letters in most places.
+fn close(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    same * 3 >= a.len().max(b.len()) * 2
+}
+
+fn read_value(kind: &SignalKind, value: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value as J;
+    match (kind, value) {
+        (SignalKind::Bool, J::Bool(b)) => Some(f64::from(u8::from(*b))),
+        (SignalKind::Bool, J::String(s)) => match s.as_str() {
+            "true" => Some(1.0),
+            "false" => Some(0.0),
+            _ => None,
+        },
+        (SignalKind::Enum { variants }, J::String(s)) => {
+            variants.iter().position(|v| v == s).map(|i| i as f64)
+        }
+        (SignalKind::Tokens, _) => number_or_unit(value, &[("", 1.0), ("k", 1e3), ("M", 1e6)])
+            .filter(|v| *v >= 0.0 && v.fract() == 0.0),
+        (SignalKind::Int, _) => {
+            number_or_unit(value, &[("", 1.0), ("k", 1e3), ("M", 1e6)]).filter(|v| v.fract() == 0.0)
+        }
+        (SignalKind::Ratio, J::Number(n)) => n.as_f64().filter(|v| (0.0..=1.0).contains(v)),
+        (SignalKind::Ratio, J::String(_)) => {
+            number_or_unit(value, &[("%", 0.01)]).filter(|v| (0.0..=1.0).contains(v))
+        }
+        (SignalKind::Duration, _) => number_or_unit(
+            value,
+            &[
+                ("", 1.0),
+                ("ms", 1e-3),
+                ("s", 1.0),
+                ("m", 60.0),
+                ("h", 3600.0),
+                ("d", 86400.0),
+            ],
+        )
+        .filter(|v| *v >= 0.0),
+        (SignalKind::Money, J::String(s)) => s
+            .strip_prefix('$')
+            .and_then(|rest| rest.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0),
+        (SignalKind::Money, J::Number(n)) => n.as_f64().filter(|v| *v >= 0.0),
+        _ => None,
+    }
+}
+
+/// A JSON number, or a string of a number and one of `units` (suffix, scale).
+fn number_or_unit(value: &serde_json::Value, units: &[(&str, f64)]) -> Option<f64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            let split = s
+                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .unwrap_or(s.len());
+            let (number, unit) = s.split_at(split);
+            let scale = units.iter().find(|(u, _)| *u == unit.trim())?.1;
+            number.parse::<f64>().ok().map(|v| v * scale)
+        }
+        _ => None,
+    }
+    .filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hash_is_stable_across_releases() {
+        // These values are part of the table contract: every runtime must
+        // produce them, or sticky splits move users between plans.
+        // Checked against an independent implementation (Python).
+        assert_eq!(key_hash(b""), 0xf52a_15e9_a9b5_e89b);
+        assert_eq!(key_hash(b"user-42"), 0x7a15_96f0_e94b_5793);
+        assert_ne!(key_hash(b"user-42"), key_hash(b"user-43"));
+    }
+
+    #[test]
+    fn values_parse_with_units() {
+        let v = |s: &str| serde_json::Value::String(s.into());
+        assert_eq!(read_value(&SignalKind::Ratio, &v("10%")), Some(0.1));
+        assert_eq!(
+            read_value(&SignalKind::Ratio, &serde_json::json!(0.3)),
+            Some(0.3)
+        );
+        assert_eq!(read_value(&SignalKind::Ratio, &serde_json::json!(30)), None);
+        assert_eq!(read_value(&SignalKind::Duration, &v("200ms")), Some(0.2));
+        assert_eq!(read_value(&SignalKind::Tokens, &v("12k")), Some(12_000.0));
+        assert_eq!(
+            read_value(&SignalKind::Tokens, &serde_json::json!(-3)),
+            None
+        );
+        assert_eq!(read_value(&SignalKind::Money, &v("$0.5")), Some(0.5));
+        assert_eq!(
+            read_value(&SignalKind::Bool, &serde_json::json!(true)),
+            Some(1.0)
+        );
+    }
+}

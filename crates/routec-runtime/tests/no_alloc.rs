@@ -1,0 +1,92 @@
+//! `decide` must not allocate: a counting global allocator proves it.
+
+#![allow(
+    unsafe_code,
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "a counting allocator needs unsafe; the test reads a fixture"
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only
+// counts allocations made by the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn decide_does_not_allocate() {
+    // The counter sees this thread's allocations.
+    let before = allocations();
+    std::hint::black_box(vec![0u8; 16]);
+    assert!(
+        allocations() > before,
+        "the counting allocator is not counting"
+    );
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tables");
+    let mut tables = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            tables.push(routec_runtime::Router::load(&std::fs::read(path).unwrap()).unwrap());
+        }
+    }
+    assert!(!tables.is_empty());
+    for router in &tables {
+        // Requests with every signal present, missing, invalid, and keyed.
+        let n = router.table().signals.len();
+        let mut requests = vec![router.request()];
+        for value in [0.0, 1.0, 2.0, 0.3, 5_000.0, 150_000.0] {
+            let mut r = router.request();
+            for i in 0..n {
+                r.set(i, value);
+            }
+            r.set_key("user-7");
+            requests.push(r);
+        }
+        let mut invalid = router.request();
+        for i in 0..n {
+            invalid.set_invalid(i);
+        }
+        requests.push(invalid);
+
+        let before = allocations();
+        let mut plans = 0u64;
+        for _ in 0..1_000 {
+            for r in &requests {
+                plans += u64::from(std::hint::black_box(router.decide(r)).plan);
+            }
+        }
+        assert_eq!(allocations() - before, 0, "decide allocated");
+        std::hint::black_box(plans);
+    }
+}
