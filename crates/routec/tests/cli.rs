@@ -481,3 +481,36 @@ fn every_example_checks_clean_and_is_formatted() {
         assert_eq!(out.code, 0, "{path} is not formatted:\n{}", out.stderr);
     }
 }
+
+// ---------------------------------------------------------------- colour and files
+
+#[test]
+fn colour_is_opt_in_when_piped() {
+    let out = run(&["--color", "always", "check", "broken/unicode_column.route"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains('\x1b'));
+    let out = run(&["--color", "never", "check", "broken/unicode_column.route"]);
+    assert!(!out.stdout.contains('\x1b'));
+}
+
+#[cfg(unix)]
+#[test]
+fn fmt_keeps_permissions_and_follows_symlinks() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = temp_dir();
+    let real = dir.join("real.route");
+    std::fs::write(&real, MESSY).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    symlink(&real, dir.join("link.route")).unwrap();
+    let out = run_in(&dir, &["fmt", "link.route"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        std::fs::symlink_metadata(dir.join("link.route"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), TIDY);
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+}
