@@ -1,0 +1,8 @@
+//! The routec optimizer: the cost/latency/quality [`model`], the cell
+//! partition of the request space, the linear program that assigns plans to
+//! cells, and the reduction of the result to a decision table.
+//!
+//! Architecture Invariant: pure. No IO, clocks or environment (enforced by
+//! `clippy.toml`); the same policy and options always give the same table.
+
+pub mod model;
