@@ -5,4 +5,8 @@
 //! Architecture Invariant: pure. No IO, clocks or environment (enforced by
 //! `clippy.toml`); the same policy and options always give the same table.
 
+pub mod cells;
+pub mod eval;
+pub mod lp;
 pub mod model;
+pub mod traffic;

@@ -1,0 +1,520 @@
+//! The cell partition of the request space.
+//!
+//! The space has a dimension for every signal a rule or slice tests, the
+//! `by` dimensions of each `optimize`, the signals of the models' quality
+//! tables and, where a model lacks a capability, `has_images`/`has_tools`;
+//! numeric dimensions are cut at every threshold (rules, slices, `at`
+//! lists, context windows). Each rule's region (its condition minus the
+//! earlier rules) is cut into *pieces*: cubes whose relevant dimensions
+//! (quality and slice dimensions, and for an `optimize` its `by`
+//! dimensions, `prompt_tokens` and the capabilities) hold a single atom.
+//! Pieces with the same rule and the same atoms form a *cell*, the unit the
+//! optimizer assigns and reports.
+
+use std::collections::HashMap;
+
+use routec_check::ir::{Cond, ModelId, PlanDef, Policy, SignalId, SignalType, Value};
+use routec_check::space::{Atom, AtomSet, Cube, DimId, Region, Space, SpaceBuilder};
+use routec_syntax::ast::CmpOp;
+
+use crate::traffic::Traffic;
+
+/// The most pieces a partition may have.
+pub const MAX_PIECES: usize = 1_000_000;
+
+/// One cube of the partition and its cell.
+#[derive(Clone, Debug)]
+pub struct Piece {
+    pub cube: Cube,
+    pub cell: usize,
+    pub weight: f64,
+}
+
+/// A cell: the pieces of one rule that agree on the relevant dimensions.
+#[derive(Clone, Debug)]
+pub struct CellDef {
+    pub rule: usize,
+    /// `(dimension, atom index)` for each relevant dimension, sorted.
+    pub key: Vec<(DimId, usize)>,
+    /// Probability under the traffic profile.
+    pub weight: f64,
+    /// The mean prompt length in the cell (tokens).
+    pub prompt_mean: f64,
+    /// Quality of each model in the cell (`None`: no figure).
+    pub quality: Vec<Option<f64>>,
+    /// Membership in each slice.
+    pub slices: Vec<bool>,
+    /// For an `optimize` rule: the candidates that can serve the cell.
+    pub candidates: Vec<usize>,
+    /// Classifier latency paid by the cell's requests (seconds).
+    pub shift: f64,
+}
+
+#[derive(Debug)]
+pub struct Partition {
+    pub space: Space,
+    pub pieces: Vec<Piece>,
+    pub cells: Vec<CellDef>,
+    /// Dimensions in the order rules first use them (the diagram order).
+    pub order: Vec<DimId>,
+}
+
+#[derive(Debug)]
+pub enum PartitionError {
+    /// A rule's or slice's condition could not be lowered.
+    Unresolved,
+    TooManyPieces(usize),
+}
+
+fn add_cond(b: &mut SpaceBuilder, cond: &Cond, policy: &Policy, types: &[SignalType]) {
+    let slices: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
+    b.add_cond(cond, types, &slices);
+}
+
+fn optimize_by(plan: &PlanDef) -> Option<(&[PlanDef], &[routec_check::ir::DimDef])> {
+    match plan {
+        PlanDef::Optimize { candidates, by } => Some((candidates, by)),
+        _ => None,
+    }
+}
+
+fn cond_signals(policy: &Policy, cond: &Cond, out: &mut Vec<SignalId>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    cond.signals(out);
+    let mut sl = Vec::new();
+    cond.slices(&mut sl);
+    for s in sl {
+        if let Some(d) = policy.slices.get(s.index()) {
+            cond_signals(policy, &d.cond, out, depth + 1);
+        }
+    }
+}
+
+/// Builds the partition. `slos_slices` are the slices whose membership the
+/// optimizer needs (all slices is always correct).
+pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, PartitionError> {
+    let types: Vec<SignalType> = policy.signals.iter().map(|s| s.ty.clone()).collect();
+    let mut b = SpaceBuilder::new();
+    // Registration order = diagram order: rules first, in order.
+    let mut first_use: Vec<SignalId> = Vec::new();
+    for rule in &policy.rules {
+        add_cond(&mut b, &rule.cond, policy, &types);
+        cond_signals(policy, &rule.cond, &mut first_use, 0);
+        if let Some((_, by)) = optimize_by(&rule.plan) {
+            for d in by {
+                let ty = &types[d.signal.index()];
+                b.dim(d.signal, ty);
+                first_use.push(d.signal);
+                for t in &d.thresholds {
+                    b.cut(d.signal, ty, CmpOp::Ge, *t);
+                }
+            }
+        }
+    }
+    for s in &policy.slices {
+        add_cond(&mut b, &s.cond, policy, &types);
+        cond_signals(policy, &s.cond, &mut first_use, 0);
+    }
+    let mut quality_signals = Vec::new();
+    for m in &policy.models {
+        for t in [&m.quality.by, &m.quality.adjust].into_iter().flatten() {
+            b.dim(t.signal, &types[t.signal.index()]);
+            quality_signals.push(t.signal);
+        }
+    }
+    let any_optimize = policy.rules.iter().any(|r| optimize_by(&r.plan).is_some());
+    let prompt = policy.signal_by_name("prompt_tokens");
+    let images = policy.signal_by_name("has_images");
+    let tools = policy.signal_by_name("has_tools");
+    let mut capability_signals = Vec::new();
+    if any_optimize {
+        if let Some(pt) = prompt {
+            b.dim(pt, &types[pt.index()]);
+            for m in &policy.models {
+                if let Some(c) = m.context {
+                    b.cut(pt, &types[pt.index()], CmpOp::Gt, c as f64);
+                }
+            }
+        }
+        let lacks = |f: fn(&routec_check::ir::Capabilities) -> bool| {
+            policy
+                .models
+                .iter()
+                .any(|m| m.supports.as_ref().is_some_and(|c| !f(c)))
+        };
+        if let Some(s) = images
+            && lacks(|c| c.images)
+        {
+            b.dim(s, &types[s.index()]);
+            capability_signals.push(s);
+        }
+        if let Some(s) = tools
+            && lacks(|c| c.tools)
+        {
+            b.dim(s, &types[s.index()]);
+            capability_signals.push(s);
+        }
+    }
+    let space = b.build();
+    let slice_conds: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
+
+    // Diagram order: first use in rules, then slices, then the rest.
+    let mut order: Vec<DimId> = Vec::new();
+    for s in first_use
+        .iter()
+        .chain(quality_signals.iter())
+        .chain(capability_signals.iter())
+        .chain(prompt.iter())
+    {
+        if let Some(d) = space.dim_of(*s)
+            && !order.contains(&d)
+        {
+            order.push(d);
+        }
+    }
+    for i in 0..space.dims.len() {
+        let d = DimId(i as u32);
+        if !order.contains(&d) {
+            order.push(d);
+        }
+    }
+
+    // Relevant dimensions shared by every rule.
+    let mut common: Vec<DimId> = Vec::new();
+    let mut slice_sigs = Vec::new();
+    for s in &policy.slices {
+        cond_signals(policy, &s.cond, &mut slice_sigs, 0);
+    }
+    for s in quality_signals.iter().chain(slice_sigs.iter()) {
+        if let Some(d) = space.dim_of(*s) {
+            common.push(d);
+        }
+    }
+    let slice_regions: Vec<Region> = policy
+        .slices
+        .iter()
+        .map(|s| space.lower(&s.cond, &slice_conds))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(PartitionError::Unresolved)?;
+
+    let mut pieces = Vec::new();
+    let mut cells: Vec<CellDef> = Vec::new();
+    let mut cell_of: HashMap<(usize, Vec<(DimId, usize)>), usize> = HashMap::new();
+    let mut taken = Region::empty();
+    for (ri, rule) in policy.rules.iter().enumerate() {
+        let cond = space
+            .lower(&rule.cond, &slice_conds)
+            .ok_or(PartitionError::Unresolved)?;
+        let region = space.subtract(&cond, &taken);
+        taken = space.union(&taken, &region);
+        let mut relevant = common.clone();
+        if let Some((_, by)) = optimize_by(&rule.plan) {
+            for d in by {
+                if let Some(x) = space.dim_of(d.signal) {
+                    relevant.push(x);
+                }
+            }
+            for s in prompt.iter().chain(capability_signals.iter()) {
+                if let Some(x) = space.dim_of(*s) {
+                    relevant.push(x);
+                }
+            }
+        }
+        relevant.sort();
+        relevant.dedup();
+        let shift = crate::model::classifier_cost(policy, ri);
+        for cube in &region.cubes {
+            // Expand the relevant dimensions into single atoms.
+            let mut partial: Vec<Cube> = vec![cube.clone()];
+            for &d in &relevant {
+                let n = space.dim(d).atoms.len();
+                let mut next = Vec::new();
+                for c in &partial {
+                    let set = c.get(d).cloned().unwrap_or_else(|| AtomSet::full(n));
+                    for a in set.iter() {
+                        let mut s = AtomSet::empty(n);
+                        s.insert(a);
+                        let mut nc = c.clone();
+                        set_dim(&mut nc, d, s, n);
+                        next.push(nc);
+                    }
+                }
+                partial = next;
+                if pieces.len() + partial.len() > MAX_PIECES {
+                    return Err(PartitionError::TooManyPieces(pieces.len() + partial.len()));
+                }
+            }
+            for c in partial {
+                let key: Vec<(DimId, usize)> = relevant
+                    .iter()
+                    .filter_map(|&d| {
+                        let n = space.dim(d).atoms.len();
+                        match c.get(d) {
+                            Some(s) => s.first().map(|a| (d, a)),
+                            None if n == 1 => Some((d, 0)),
+                            None => None,
+                        }
+                    })
+                    .collect();
+                let weight = cube_weight(&space, traffic, &c);
+                let idx = *cell_of.entry((ri, key.clone())).or_insert_with(|| {
+                    cells.push(CellDef {
+                        rule: ri,
+                        key,
+                        weight: 0.0,
+                        prompt_mean: 0.0,
+                        quality: Vec::new(),
+                        slices: Vec::new(),
+                        candidates: Vec::new(),
+                        shift,
+                    });
+                    cells.len() - 1
+                });
+                pieces.push(Piece {
+                    cube: c,
+                    cell: idx,
+                    weight,
+                });
+            }
+        }
+    }
+
+    // Cell figures.
+    let mut prompt_acc = vec![(0.0, 0.0, None::<f64>); cells.len()];
+    for p in &pieces {
+        let c = &mut cells[p.cell];
+        c.weight += p.weight;
+        let pm = prompt_mean(&space, traffic, prompt, &p.cube);
+        let acc = &mut prompt_acc[p.cell];
+        acc.0 += p.weight * pm;
+        acc.1 += p.weight;
+        if acc.2.is_none() {
+            acc.2 = Some(pm);
+        }
+    }
+    let first_piece: HashMap<usize, usize> = pieces
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, p)| (p.cell, i))
+        .collect();
+    for (ci, c) in cells.iter_mut().enumerate() {
+        let (s, w, first) = prompt_acc[ci];
+        c.prompt_mean = if w > 0.0 { s / w } else { first.unwrap_or(0.0) };
+        let value_of = |sig: SignalId| -> Option<usize> {
+            let d = space.dim_of(sig)?;
+            let (_, a) = c.key.iter().find(|(k, _)| *k == d)?;
+            match space.dim(d).atoms.get(*a)? {
+                Atom::Value(v) => Some(*v),
+                _ => None,
+            }
+        };
+        c.quality = policy
+            .models
+            .iter()
+            .map(|m| crate::model::quality(m, value_of))
+            .collect();
+        let piece = first_piece.get(&ci).map(|&i| &pieces[i].cube);
+        c.slices = slice_regions
+            .iter()
+            .map(|r| {
+                piece.is_some_and(|cube| {
+                    !space
+                        .intersect(
+                            &Region {
+                                cubes: vec![cube.clone()],
+                            },
+                            r,
+                        )
+                        .is_empty()
+                })
+            })
+            .collect();
+        if let Some((cands, _)) = optimize_by(&policy.rules[c.rule].plan) {
+            let atom_of = |sig: Option<SignalId>| -> Option<Atom> {
+                let d = space.dim_of(sig?)?;
+                let (_, a) = c.key.iter().find(|(k, _)| *k == d)?;
+                space.dim(d).atoms.get(*a).copied()
+            };
+            let min_prompt = atom_of(prompt).and_then(|a| a.inf()).unwrap_or(0.0);
+            let needs = |sig: Option<SignalId>| matches!(atom_of(sig), Some(Atom::Value(1)));
+            let (img, tool) = (needs(images), needs(tools));
+            let quality = &c.quality;
+            let serves = |plan: &PlanDef| {
+                let mut ms: Vec<ModelId> = Vec::new();
+                plan.models(&mut ms);
+                !ms.is_empty()
+                    && ms.iter().all(|m| {
+                        let def = policy.model(*m);
+                        quality[m.index()].is_some()
+                            && def.context.is_none_or(|ctx| (ctx as f64) >= min_prompt)
+                            && def
+                                .supports
+                                .as_ref()
+                                .is_none_or(|s| (!img || s.images) && (!tool || s.tools))
+                    })
+            };
+            c.candidates = (0..cands.len()).filter(|&i| serves(&cands[i])).collect();
+            if c.candidates.is_empty() {
+                c.candidates = (0..cands.len()).collect();
+            }
+        }
+    }
+    Ok(Partition {
+        space,
+        pieces,
+        cells,
+        order,
+    })
+}
+
+fn set_dim(cube: &mut Cube, d: DimId, set: AtomSet, size: usize) {
+    let full = set.len() == size;
+    match cube.dims.binary_search_by_key(&d, |(k, _)| *k) {
+        Ok(i) => {
+            if full {
+                cube.dims.remove(i);
+            } else {
+                cube.dims[i].1 = set;
+            }
+        }
+        Err(i) => {
+            if !full {
+                cube.dims.insert(i, (d, set));
+            }
+        }
+    }
+}
+
+/// The probability of a cube: the product of its constrained dimensions'
+/// marginal masses.
+pub fn cube_weight(space: &Space, traffic: &Traffic, cube: &Cube) -> f64 {
+    let mut w = 1.0;
+    for (d, set) in &cube.dims {
+        let dim = space.dim(*d);
+        let m = &traffic.marginals[dim.signal.index()];
+        let p: f64 = set.iter().map(|a| m.atom(&dim.atoms[a])).sum();
+        w *= p;
+    }
+    w
+}
+
+fn prompt_mean(space: &Space, traffic: &Traffic, prompt: Option<SignalId>, cube: &Cube) -> f64 {
+    let Some(pt) = prompt else {
+        return crate::traffic::DEFAULT_PROMPT_TOKENS;
+    };
+    let m = &traffic.marginals[pt.index()];
+    let Some(d) = space.dim_of(pt) else {
+        return m.mean_in(&Atom::Int { lo: 0, hi: None });
+    };
+    let dim = space.dim(d);
+    let set = cube
+        .get(d)
+        .cloned()
+        .unwrap_or_else(|| AtomSet::full(dim.atoms.len()));
+    let (mut s, mut w) = (0.0, 0.0);
+    let mut first = None;
+    for a in set.iter() {
+        let atom = &dim.atoms[a];
+        let p = m.atom(atom);
+        let mean = m.mean_in(atom);
+        first.get_or_insert(mean);
+        s += p * mean;
+        w += p;
+    }
+    if w > 0.0 { s / w } else { first.unwrap_or(0.0) }
+}
+
+/// A readable predicate for a cell: `task = code, plan = pro,
+/// prompt_tokens in [8k, 32k)`; dimensions with a single atom are left out.
+pub fn predicate(policy: &Policy, space: &Space, key: &[(DimId, usize)]) -> String {
+    let mut parts = Vec::new();
+    for &(d, a) in key {
+        let dim = space.dim(d);
+        if dim.atoms.len() <= 1 {
+            continue;
+        }
+        let name = &policy.signal(dim.signal).name;
+        let Some(atom) = dim.atoms.get(a) else {
+            continue;
+        };
+        let text = match (&dim.ty, atom) {
+            (SignalType::Enum(vs), Atom::Value(v)) => {
+                format!("{name} = {}", vs.get(*v).map_or("?", |s| s.as_str()))
+            }
+            (SignalType::Bool, Atom::Value(v)) => {
+                format!("{name} = {}", if *v == 1 { "true" } else { "false" })
+            }
+            (ty, Atom::Int { lo, hi }) => {
+                let lo = if *lo == i64::MIN {
+                    "-inf".to_string()
+                } else {
+                    number(ty, *lo as f64)
+                };
+                let hi = hi.map_or("inf".to_string(), |h| number(ty, h as f64));
+                format!("{name} in [{lo}, {hi})")
+            }
+            (ty, Atom::Point(p)) => format!("{name} = {}", number(ty, *p)),
+            (ty, Atom::Open { lo, hi }) => {
+                let lo = lo.map_or("-inf".to_string(), |l| number(ty, l));
+                let hi = hi.map_or("inf".to_string(), |h| number(ty, h));
+                format!("{name} in ({lo}, {hi})")
+            }
+            (_, Atom::Value(v)) => format!("{name} = {v}"),
+        };
+        parts.push(text);
+    }
+    if parts.is_empty() {
+        "all requests".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A number the way the language writes it: `8k`, `1.5M`, `30%`, `200ms`, `$0.05`.
+pub fn number(ty: &SignalType, x: f64) -> String {
+    match ty {
+        SignalType::Ratio => format!("{}%", trim(x * 100.0)),
+        SignalType::Duration => {
+            if x < 1.0 {
+                format!("{}ms", trim(x * 1000.0))
+            } else {
+                format!("{}s", trim(x))
+            }
+        }
+        SignalType::Money => format!("${}", trim(x)),
+        _ => {
+            if x.abs() >= 1e6 && (x / 1e6).fract().abs() < 1e-9 * x.abs() + 1e-12 {
+                format!("{}M", trim(x / 1e6))
+            } else if x.abs() >= 1000.0 && ((x / 1000.0) * 1000.0).fract() == 0.0 {
+                let k = x / 1000.0;
+                if (k * 10.0).fract() == 0.0 {
+                    format!("{}k", trim(k))
+                } else {
+                    trim(x)
+                }
+            } else {
+                trim(x)
+            }
+        }
+    }
+}
+
+/// Formats without trailing zeros (at most 6 decimals).
+pub fn trim(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A concrete request inside a cube (the lowest meaningful value of each
+/// constrained dimension).
+pub fn example(space: &Space, cube: &Cube) -> Vec<(SignalId, Value)> {
+    space.cube_example(cube)
+}

@@ -1,0 +1,347 @@
+//! Traffic profiles as independent marginals: the probability of an atom of
+//! the request space, conditional means, and the answer-length nodes.
+
+use routec_check::ir::{Dist, Policy, SignalType, TrafficSource, TrafficVar, Value};
+use routec_check::space::Atom;
+
+use crate::model::LatencyQuantiles;
+
+/// The prompt length assumed when nothing says otherwise (tokens).
+pub const DEFAULT_PROMPT_TOKENS: f64 = 1000.0;
+/// Midpoint nodes for conditional means over an interval.
+const MEAN_NODES: usize = 16;
+
+/// The marginal distribution of one signal.
+#[derive(Clone, Debug)]
+pub enum Marginal {
+    /// Probability per value (enum index, or `[false, true]`).
+    Discrete(Vec<f64>),
+    /// Every request has this value.
+    Point(f64),
+    /// Fitted to declared quantiles (lognormal with two).
+    Continuous(LatencyQuantiles),
+    /// Uniform over `[lo, hi]`.
+    Uniform(f64, f64),
+}
+
+impl Marginal {
+    fn cdf(&self, x: f64) -> f64 {
+        match self {
+            Marginal::Continuous(l) => {
+                if x <= 0.0 {
+                    0.0
+                } else {
+                    l.cdf(x)
+                }
+            }
+            Marginal::Uniform(lo, hi) => {
+                if hi <= lo {
+                    if x >= *lo { 1.0 } else { 0.0 }
+                } else {
+                    ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+                }
+            }
+            Marginal::Point(v) => {
+                if x > *v {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Marginal::Discrete(_) => 0.0,
+        }
+    }
+
+    /// `P(lo <= X < hi)` (`None` = unbounded).
+    fn interval(&self, lo: Option<f64>, hi: Option<f64>) -> f64 {
+        match self {
+            Marginal::Point(v) => {
+                let ok = lo.is_none_or(|l| *v >= l) && hi.is_none_or(|h| *v < h);
+                if ok { 1.0 } else { 0.0 }
+            }
+            _ => {
+                let a = lo.map_or(0.0, |l| self.cdf(l));
+                let b = hi.map_or(1.0, |h| self.cdf(h));
+                (b - a).max(0.0)
+            }
+        }
+    }
+
+    /// The probability of one atom.
+    pub fn atom(&self, atom: &Atom) -> f64 {
+        match (self, atom) {
+            (Marginal::Discrete(p), Atom::Value(v)) => p.get(*v).copied().unwrap_or(0.0),
+            (Marginal::Discrete(_), _) => 0.0,
+            (_, Atom::Value(v)) => {
+                if let Marginal::Point(x) = self {
+                    if *x == *v as f64 { 1.0 } else { 0.0 }
+                } else {
+                    0.0
+                }
+            }
+            (_, Atom::Int { lo, hi }) => {
+                let lo = (*lo != i64::MIN).then_some(*lo as f64);
+                self.interval(lo, hi.map(|h| h as f64))
+            }
+            (Marginal::Point(x), Atom::Point(p)) => {
+                if x == p {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            (_, Atom::Point(_)) => 0.0,
+            (Marginal::Point(x), Atom::Open { lo, hi }) => {
+                let ok = lo.is_none_or(|l| *x > l) && hi.is_none_or(|h| *x < h);
+                if ok { 1.0 } else { 0.0 }
+            }
+            (_, Atom::Open { lo, hi }) => self.interval(*lo, *hi),
+        }
+    }
+
+    /// `E[X | X in atom]`; the atom's representative when it has no mass.
+    pub fn mean_in(&self, atom: &Atom) -> f64 {
+        let (lo, hi) = match atom {
+            Atom::Value(v) => return *v as f64,
+            Atom::Point(p) => return *p,
+            Atom::Int { lo, hi } => (
+                (*lo != i64::MIN).then_some(*lo as f64),
+                hi.map(|h| h as f64),
+            ),
+            Atom::Open { lo, hi } => (*lo, *hi),
+        };
+        match self {
+            Marginal::Point(v) => *v,
+            Marginal::Uniform(a, b) => {
+                let l = lo.map_or(*a, |l| l.max(*a));
+                let h = hi.map_or(*b, |h| h.min(*b));
+                if h >= l {
+                    (l + h) / 2.0
+                } else {
+                    atom.representative()
+                }
+            }
+            Marginal::Continuous(q) => {
+                let ua = lo.map_or(0.0, |l| self.cdf(l));
+                let ub = hi.map_or(1.0, |h| self.cdf(h));
+                if ub - ua <= 1e-12 {
+                    return atom.representative();
+                }
+                let mut sum = 0.0;
+                for i in 0..MEAN_NODES {
+                    let u = ua + (ub - ua) * (i as f64 + 0.5) / MEAN_NODES as f64;
+                    sum += q.quantile(u.clamp(1e-12, 1.0 - 1e-12));
+                }
+                let m = sum / MEAN_NODES as f64;
+                // Keep the mean inside the interval (quadrature near a bound).
+                let m = lo.map_or(m, |l| m.max(l));
+                hi.map_or(m, |h| m.min(h))
+            }
+            Marginal::Discrete(_) => atom.representative(),
+        }
+    }
+}
+
+/// The traffic a table is optimized for.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    /// The profile's name; `None`: no profile (uniform over declared domains).
+    pub name: Option<String>,
+    pub qps: Option<f64>,
+    /// Per signal (indexed like `policy.signals`).
+    pub marginals: Vec<Marginal>,
+    /// The answer-length distribution, if declared.
+    pub output: Option<Marginal>,
+    /// The profile is a recorded file, which the optimizer cannot read: the
+    /// declared defaults were used instead.
+    pub unreadable_file: bool,
+}
+
+fn default_marginal(
+    ty: &SignalType,
+    default: Option<&Value>,
+    name: &str,
+    uniform: bool,
+) -> Marginal {
+    match ty {
+        SignalType::Enum(vs) => {
+            let n = vs.len().max(1);
+            if uniform {
+                return Marginal::Discrete(vec![1.0 / n as f64; n]);
+            }
+            let mut p = vec![0.0; n];
+            let i = match default {
+                Some(Value::Enum(i)) if *i < n => *i,
+                _ => 0,
+            };
+            p[i] = 1.0;
+            Marginal::Discrete(p)
+        }
+        SignalType::Bool => {
+            if uniform {
+                return Marginal::Discrete(vec![0.5, 0.5]);
+            }
+            let t = matches!(default, Some(Value::Bool(true)));
+            Marginal::Discrete(if t { vec![0.0, 1.0] } else { vec![1.0, 0.0] })
+        }
+        SignalType::Ratio => match default {
+            Some(Value::Number(x)) if !uniform => Marginal::Point(*x),
+            _ => Marginal::Uniform(0.0, 1.0),
+        },
+        _ => match default {
+            Some(Value::Number(x)) => Marginal::Point(*x),
+            _ if name == "prompt_tokens" => Marginal::Point(DEFAULT_PROMPT_TOKENS),
+            _ => Marginal::Point(0.0),
+        },
+    }
+}
+
+impl Traffic {
+    /// The profile named `name`, or the first one, or none. `Err` names an
+    /// unknown profile.
+    pub fn for_policy(policy: &Policy, name: Option<&str>) -> Result<Traffic, String> {
+        let def = match name {
+            Some(n) => Some(
+                policy
+                    .traffic
+                    .iter()
+                    .find(|t| t.name == n)
+                    .ok_or_else(|| n.to_string())?,
+            ),
+            None => policy.traffic.first(),
+        };
+        let uniform = def.is_none();
+        let mut marginals: Vec<Marginal> = policy
+            .signals
+            .iter()
+            .map(|s| default_marginal(&s.ty, s.default.as_ref(), &s.name, uniform))
+            .collect();
+        let mut output = None;
+        let mut qps = None;
+        let mut unreadable_file = false;
+        if let Some(def) = def {
+            match &def.source {
+                TrafficSource::File(_) => unreadable_file = true,
+                TrafficSource::Inline { qps: q, dists } => {
+                    qps = *q;
+                    for (var, dist) in dists {
+                        let ty = match var {
+                            TrafficVar::Signal(s) => match policy.signals.get(s.index()) {
+                                Some(sig) => sig.ty.clone(),
+                                None => continue,
+                            },
+                            TrafficVar::OutputTokens => SignalType::Tokens,
+                        };
+                        let Some(m) = marginal_of(&ty, dist) else {
+                            continue;
+                        };
+                        match var {
+                            TrafficVar::Signal(s) => marginals[s.index()] = m,
+                            TrafficVar::OutputTokens => output = Some(m),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Traffic {
+            name: def.map(|d| d.name.clone()),
+            qps,
+            marginals,
+            output,
+            unreadable_file,
+        })
+    }
+
+    /// Answer-length quadrature nodes: `k` quantiles `(i + 0.5) / k`.
+    pub fn output_nodes(&self, k: usize) -> Vec<f64> {
+        match &self.output {
+            Some(Marginal::Continuous(q)) => (0..k)
+                .map(|i| q.quantile((i as f64 + 0.5) / k as f64))
+                .collect(),
+            Some(Marginal::Uniform(a, b)) => (0..k)
+                .map(|i| a + (b - a) * (i as f64 + 0.5) / k as f64)
+                .collect(),
+            Some(Marginal::Point(v)) => vec![*v],
+            _ => vec![crate::model::DEFAULT_OUTPUT_TOKENS],
+        }
+    }
+}
+
+fn marginal_of(ty: &SignalType, dist: &Dist) -> Option<Marginal> {
+    Some(match dist {
+        Dist::Mix(shares) => {
+            let n = match ty {
+                SignalType::Enum(vs) => vs.len(),
+                SignalType::Bool => 2,
+                _ => return None,
+            };
+            let mut p: Vec<f64> = (0..n)
+                .map(|i| shares.get(i).copied().unwrap_or(0.0).max(0.0))
+                .collect();
+            let total: f64 = p.iter().sum();
+            if total <= 0.0 {
+                return None;
+            }
+            p.iter_mut().for_each(|x| *x /= total);
+            Marginal::Discrete(p)
+        }
+        Dist::Share(s) => {
+            let s = s.clamp(0.0, 1.0);
+            Marginal::Discrete(vec![1.0 - s, s])
+        }
+        Dist::Lognormal(q) => Marginal::Continuous(LatencyQuantiles::from_quantiles(q)?),
+        Dist::Uniform => match ty.domain() {
+            (Some(lo), Some(hi)) if ty.is_numeric() => Marginal::Uniform(lo, hi),
+            _ => return None,
+        },
+        Dist::Const(v) => match (ty, v) {
+            (SignalType::Enum(vs), Value::Enum(i)) => {
+                let mut p = vec![0.0; vs.len()];
+                *p.get_mut(*i)? = 1.0;
+                Marginal::Discrete(p)
+            }
+            (SignalType::Bool, Value::Bool(b)) => {
+                Marginal::Discrete(if *b { vec![0.0, 1.0] } else { vec![1.0, 0.0] })
+            }
+            (_, Value::Number(x)) => Marginal::Point(*x),
+            _ => return None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lognormal_intervals() {
+        let m = Marginal::Continuous(
+            LatencyQuantiles::from_quantiles(&[(0.5, 900.0), (0.95, 12_000.0)]).unwrap(),
+        );
+        let below = m.atom(&Atom::Int {
+            lo: 0,
+            hi: Some(900),
+        });
+        assert!((below - 0.5).abs() < 1e-9);
+        let above = m.atom(&Atom::Int {
+            lo: 12_000,
+            hi: None,
+        });
+        assert!((above - 0.05).abs() < 1e-9);
+        let mean = m.mean_in(&Atom::Int {
+            lo: 2000,
+            hi: Some(8000),
+        });
+        assert!(mean > 2000.0 && mean < 8000.0);
+        let u = Marginal::Uniform(0.0, 1.0);
+        assert!(
+            (u.atom(&Atom::Open {
+                lo: Some(0.0),
+                hi: Some(0.3)
+            }) - 0.3)
+                .abs()
+                < 1e-12
+        );
+        assert_eq!(u.atom(&Atom::Point(0.3)), 0.0);
+    }
+}
