@@ -12,7 +12,7 @@ use routec_check::ir::{ModelId, PlanDef, Policy};
 use crate::model::{self, AttemptModel};
 
 /// Answer lengths: this many quantile nodes of the traffic's distribution.
-pub const OUTPUT_NODES: usize = 6;
+pub const OUTPUT_NODES: usize = 16;
 /// Escalations add this many quantile nodes of the earlier stage's latency.
 pub const ESCALATION_NODES: usize = 6;
 /// Fault paths lighter than this (share of requests) stop branching: they

@@ -6,7 +6,13 @@
 //! `clippy.toml`); the same policy and options always give the same table.
 
 pub mod cells;
+pub mod codes;
+mod compile;
+pub mod diagram;
 pub mod eval;
 pub mod lp;
 pub mod model;
+pub mod optimize;
 pub mod traffic;
+
+pub use compile::{CellInfo, CompileOptions, Compiled, ValueSet, compile, plan_text};

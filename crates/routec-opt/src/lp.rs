@@ -130,7 +130,7 @@ impl Lp {
 }
 
 fn csc(m: usize, n: usize, mut trip: Vec<(usize, usize, f64)>) -> CscMatrix<f64> {
-    trip.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    trip.sort_by_key(|a| (a.1, a.0));
     let mut colptr = vec![0usize; n + 1];
     let mut rowval = Vec::with_capacity(trip.len());
     let mut nzval = Vec::with_capacity(trip.len());

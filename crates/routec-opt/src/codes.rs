@@ -1,0 +1,22 @@
+//! Stable codes of the optimizer's diagnostics (`E051x`/`W051x`: objective
+//! and SLOs, after the checker's `E050x`). `docs/diagnostics.md` describes
+//! each one.
+
+/// The SLOs cannot all be met by any assignment of plans to cells.
+pub const SLOS_CONFLICT: &str = "E0510";
+/// The traffic profile named in the options does not exist.
+pub const UNKNOWN_TRAFFIC_PROFILE: &str = "E0511";
+/// The solver did not converge.
+pub const SOLVER_FAILED: &str = "E0512";
+/// The request space has too many cells to optimize.
+pub const TOO_MANY_CELLS: &str = "E0513";
+/// The policy has errors the optimizer cannot work around (unresolved
+/// conditions or plans): run the checker first.
+pub const UNRESOLVED: &str = "E0514";
+
+/// A cascade's escalations alone exceed a latency SLO.
+pub const CASCADE_BREAKS_SLO: &str = "W0510";
+/// An SLO the optimizer cannot express (skipped).
+pub const SLO_NOT_MODELLED: &str = "W0511";
+/// The traffic profile is a recorded file, which the optimizer does not read.
+pub const TRAFFIC_FILE_IGNORED: &str = "W0512";

@@ -1,0 +1,724 @@
+//! The optimization proper: per-cell options and their estimates, SLO rows,
+//! the LP, cleaning of the interior-point solution, sensitivities and the
+//! diagnosis of infeasible policies.
+
+use std::collections::HashMap;
+
+use routec_check::ir::{
+    BoundDef, MetricDef, ObjectiveDef, PlanDef, Policy, SliceId, SloDef, SloScope,
+};
+use routec_syntax::ast::CmpOp;
+
+use crate::cells::Partition;
+use crate::eval::{Evaluator, PlanEval};
+use crate::lp::{Lp, LpResult};
+use crate::model;
+
+/// Shares below this are snapped to 0 after solving.
+pub const SNAP: f64 = 1e-5;
+/// Tolerance when checking a constraint on a cleaned solution.
+pub const FEAS_TOL: f64 = 1e-7;
+
+/// One plan a cell may use: for fixed rules the rule's plan, for
+/// `optimize` a candidate.
+#[derive(Clone, Debug)]
+pub struct Opt {
+    /// `None`: the rule's own plan; `Some(i)`: candidate `i`.
+    pub candidate: Option<usize>,
+    /// Index into [`Problem::evals`].
+    pub eval: usize,
+}
+
+/// A linear functional's per-option value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Coef {
+    /// `P(L > t)` (E2E, or TTFT when `ttft`).
+    Exceed {
+        t: f64,
+        ttft: bool,
+    },
+    Cost,
+    /// `cost − x · quality`.
+    CostMinusQuality(f64),
+    Quality,
+    Calls(usize),
+}
+
+/// One term of a row: `scale × [cell in scope] × coef`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Term {
+    pub coef: Coef,
+    pub scale: f64,
+    pub scope: Option<SliceId>,
+}
+
+/// `Σ_c w_c Σ_p x_cp Σ_terms term(c, p) <= rhs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowDef {
+    /// Index into `policy.slos`.
+    pub slo: usize,
+    /// `for each slice`: the slice of this row.
+    pub slice: Option<SliceId>,
+    pub terms: Vec<Term>,
+    pub rhs: f64,
+    /// Natural units: how to turn the row back into the metric.
+    pub kind: RowKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowKind {
+    /// Percentile `q` of E2E (or TTFT) over `scope` at most/least `t`.
+    Percentile {
+        q: f64,
+        t: f64,
+        ttft: bool,
+        scope: Option<SliceId>,
+        upper: bool,
+    },
+    /// A linear metric: `value = row sum` (sign already applied: the
+    /// natural value is `sign × row sum`), limit in natural units.
+    Linear { sign: f64, limit: f64 },
+    /// Cost per success over scope at most `limit`.
+    CostPerSuccess { limit: f64, scope: Option<SliceId> },
+    /// Quality for A ≥ quality for B + offset.
+    Parity { a: SliceId, b: SliceId, offset: f64 },
+}
+
+/// Everything the LP and the reports need.
+#[derive(Debug)]
+pub struct Problem {
+    pub evals: Vec<PlanEval>,
+    /// Per cell: its options.
+    pub options: Vec<Vec<Opt>>,
+    /// Per cell: the baseline's estimate (if the policy has a baseline).
+    pub baseline: Vec<Option<usize>>,
+    /// Per cell and option: the objective coefficient per unit weight (minimized).
+    pub objective: Vec<Vec<f64>>,
+    pub rows: Vec<RowDef>,
+    /// Slice weights.
+    pub slice_weight: Vec<f64>,
+    pub warnings: Vec<(usize, String)>,
+}
+
+/// A choice per cell: shares over its options.
+pub type Assignment = Vec<Vec<f64>>;
+
+fn plan_key(p: &PlanDef) -> String {
+    format!("{p:?}")
+}
+
+impl Problem {
+    pub fn build(
+        policy: &Policy,
+        part: &Partition,
+        ev: &mut Evaluator,
+        qps: Option<f64>,
+    ) -> Problem {
+        let mut evals: Vec<PlanEval> = Vec::new();
+        let mut memo: HashMap<(String, Vec<u64>), usize> = HashMap::new();
+        let mut eval_of = |plan: &PlanDef, quality: &[Option<f64>], ev: &mut Evaluator| -> usize {
+            let key = (
+                plan_key(plan),
+                quality
+                    .iter()
+                    .map(|q| q.map_or(u64::MAX, f64::to_bits))
+                    .collect(),
+            );
+            *memo.entry(key).or_insert_with(|| {
+                evals.push(ev.eval(plan, quality));
+                evals.len() - 1
+            })
+        };
+        let mut options = Vec::with_capacity(part.cells.len());
+        let mut baseline = Vec::with_capacity(part.cells.len());
+        for c in &part.cells {
+            let rule = &policy.rules[c.rule];
+            let opts = match &rule.plan {
+                PlanDef::Optimize { candidates, .. } => c
+                    .candidates
+                    .iter()
+                    .map(|&i| Opt {
+                        candidate: Some(i),
+                        eval: eval_of(&candidates[i], &c.quality, ev),
+                    })
+                    .collect(),
+                plan => vec![Opt {
+                    candidate: None,
+                    eval: eval_of(plan, &c.quality, ev),
+                }],
+            };
+            options.push(opts);
+            baseline.push(
+                policy
+                    .baseline
+                    .map(|b| eval_of(&PlanDef::Target(b), &c.quality, ev)),
+            );
+        }
+        let mut slice_weight = vec![0.0; policy.slices.len()];
+        for c in &part.cells {
+            for (s, inside) in c.slices.iter().enumerate() {
+                if *inside {
+                    slice_weight[s] += c.weight;
+                }
+            }
+        }
+        let mut p = Problem {
+            evals,
+            options,
+            baseline,
+            objective: Vec::new(),
+            rows: Vec::new(),
+            slice_weight,
+            warnings: Vec::new(),
+        };
+        p.objective = p.objective_coefs(policy, part, ev);
+        for (i, slo) in policy.slos.iter().enumerate() {
+            p.add_slo_rows(policy, i, slo, qps);
+        }
+        p
+    }
+
+    /// Mean E2E, cost and quality of an option in a cell.
+    pub fn lcq(&self, part: &Partition, c: usize, eval: usize) -> (f64, f64, f64) {
+        let e = &self.evals[eval];
+        let cell = &part.cells[c];
+        (e.mean_e2e + cell.shift, e.cost(cell.prompt_mean), e.quality)
+    }
+
+    fn objective_coefs(&self, policy: &Policy, part: &Partition, _ev: &Evaluator) -> Vec<Vec<f64>> {
+        let obj = policy.objective.clone().unwrap_or(ObjectiveDef::Weighted {
+            latency: 1.0 / 3.0,
+            cost: 1.0 / 3.0,
+            quality: 1.0 / 3.0,
+        });
+        (0..part.cells.len())
+            .map(|c| {
+                self.options[c]
+                    .iter()
+                    .map(|o| {
+                        let (l, k, q) = self.lcq(part, c, o.eval);
+                        let e = &self.evals[o.eval];
+                        match &obj {
+                            ObjectiveDef::Weighted {
+                                latency,
+                                cost,
+                                quality,
+                            } => {
+                                let base = self.baseline[c]
+                                    .map(|b| self.lcq(part, c, b))
+                                    .unwrap_or((1.0, 1.0, 1.0));
+                                -model::composite_score(
+                                    (*latency, *cost, *quality),
+                                    (l, k, q),
+                                    base,
+                                )
+                            }
+                            ObjectiveDef::Minimize(m) => metric_proxy(m, e, l, k, q),
+                            ObjectiveDef::Maximize(m) => -metric_proxy(m, e, l, k, q),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn scope_weight(&self, scope: Option<SliceId>) -> f64 {
+        match scope {
+            Some(s) => self.slice_weight.get(s.index()).copied().unwrap_or(0.0),
+            None => 1.0,
+        }
+    }
+
+    fn add_slo_rows(&mut self, policy: &Policy, i: usize, slo: &SloDef, qps: Option<f64>) {
+        let scopes: Vec<(Option<SliceId>, Option<SliceId>)> = match (&slo.scope, &slo.metric) {
+            (SloScope::EachSlice, _) => (0..policy.slices.len())
+                .map(|s| (Some(SliceId(s as u32)), Some(SliceId(s as u32))))
+                .collect(),
+            (SloScope::Slice(s), _) => vec![(Some(*s), None)],
+            (SloScope::All, MetricDef::Quality(Some(s))) => vec![(Some(*s), None)],
+            (SloScope::All, _) => vec![(None, None)],
+        };
+        let upper = matches!(slo.op, CmpOp::Le | CmpOp::Lt | CmpOp::Eq);
+        let sign = if upper { 1.0 } else { -1.0 };
+        for (scope, slice) in scopes {
+            let ws = self.scope_weight(scope);
+            if ws <= 0.0 {
+                continue;
+            }
+            let slice_weight = &self.slice_weight;
+            let sw = |s: SliceId| slice_weight.get(s.index()).copied().unwrap_or(0.0);
+            let rows = &mut self.rows;
+            let warnings = &mut self.warnings;
+            let mut push = |terms: Vec<Term>, rhs: f64, kind: RowKind| {
+                rows.push(RowDef {
+                    slo: i,
+                    slice,
+                    terms,
+                    rhs,
+                    kind,
+                })
+            };
+            match (&slo.metric, &slo.bound) {
+                (MetricDef::Ttft(q) | MetricDef::Latency(q), BoundDef::Value(t)) => {
+                    let ttft = matches!(slo.metric, MetricDef::Ttft(_));
+                    push(
+                        vec![Term {
+                            coef: Coef::Exceed { t: *t, ttft },
+                            scale: sign / ws,
+                            scope,
+                        }],
+                        sign * (1.0 - q),
+                        RowKind::Percentile {
+                            q: *q,
+                            t: *t,
+                            ttft,
+                            scope,
+                            upper,
+                        },
+                    );
+                }
+                (MetricDef::Cost(model_basis), BoundDef::Value(x)) => match model_basis {
+                    routec_check::ir::CostBasis::PerRequests(n) => {
+                        let n = *n as f64;
+                        push(
+                            vec![Term {
+                                coef: Coef::Cost,
+                                scale: sign * n / ws,
+                                scope,
+                            }],
+                            sign * x,
+                            RowKind::Linear { sign, limit: *x },
+                        );
+                    }
+                    routec_check::ir::CostBasis::PerSuccess => {
+                        push(
+                            vec![Term {
+                                coef: Coef::CostMinusQuality(*x),
+                                scale: sign / ws,
+                                scope,
+                            }],
+                            0.0,
+                            RowKind::CostPerSuccess { limit: *x, scope },
+                        );
+                    }
+                },
+                (MetricDef::Quality(_), BoundDef::Value(x)) => push(
+                    vec![Term {
+                        coef: Coef::Quality,
+                        scale: sign / ws,
+                        scope,
+                    }],
+                    sign * x,
+                    RowKind::Linear { sign, limit: *x },
+                ),
+                (
+                    MetricDef::Quality(Some(a)),
+                    BoundDef::Metric {
+                        metric: MetricDef::Quality(Some(b)),
+                        offset,
+                    },
+                ) => {
+                    let (wa, wb) = (sw(*a), sw(*b));
+                    if wa <= 0.0 || wb <= 0.0 {
+                        continue;
+                    }
+                    // upper: A <= B + off  ⇔  A/wa·Σ − B/wb·Σ <= off
+                    push(
+                        vec![
+                            Term {
+                                coef: Coef::Quality,
+                                scale: sign / wa,
+                                scope: Some(*a),
+                            },
+                            Term {
+                                coef: Coef::Quality,
+                                scale: -sign / wb,
+                                scope: Some(*b),
+                            },
+                        ],
+                        sign * offset,
+                        RowKind::Parity {
+                            a: *a,
+                            b: *b,
+                            offset: *offset,
+                        },
+                    );
+                }
+                (MetricDef::Share(m), BoundDef::Value(x)) => push(
+                    vec![Term {
+                        coef: Coef::Calls(m.index()),
+                        scale: sign / ws,
+                        scope,
+                    }],
+                    sign * x,
+                    RowKind::Linear { sign, limit: *x },
+                ),
+                (MetricDef::Spend(period), BoundDef::Value(x)) => {
+                    let Some(qps) = qps else {
+                        warnings.push((
+                            i,
+                            "the traffic profile has no `qps`, so spend cannot be predicted"
+                                .to_string(),
+                        ));
+                        continue;
+                    };
+                    push(
+                        vec![Term {
+                            coef: Coef::Cost,
+                            scale: sign * qps * period.seconds(),
+                            scope,
+                        }],
+                        sign * x,
+                        RowKind::Linear { sign, limit: *x },
+                    );
+                }
+                _ => {
+                    warnings.push((
+                        i,
+                        "the optimizer cannot express this constraint; it is not enforced"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The value of a coefficient for option `o` of cell `c`.
+    pub fn coef(&self, ev: &Evaluator, part: &Partition, c: usize, o: &Opt, coef: Coef) -> f64 {
+        let e = &self.evals[o.eval];
+        let cell = &part.cells[c];
+        match coef {
+            Coef::Exceed { t, ttft } => ev.exceedance(e, t - cell.shift, ttft),
+            Coef::Cost => e.cost(cell.prompt_mean),
+            Coef::CostMinusQuality(x) => e.cost(cell.prompt_mean) - x * e.quality,
+            Coef::Quality => e.quality,
+            Coef::Calls(m) => e.calls.get(m).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// The row's per-unit-weight value for one option (before `x`).
+    pub fn row_coef(
+        &self,
+        ev: &Evaluator,
+        part: &Partition,
+        row: &RowDef,
+        c: usize,
+        o: &Opt,
+    ) -> f64 {
+        let cell = &part.cells[c];
+        row.terms
+            .iter()
+            .filter(|t| {
+                t.scope
+                    .is_none_or(|s| cell.slices.get(s.index()).copied().unwrap_or(false))
+            })
+            .map(|t| t.scale * self.coef(ev, part, c, o, t.coef))
+            .sum()
+    }
+}
+
+fn metric_proxy(m: &MetricDef, e: &PlanEval, l: f64, k: f64, q: f64) -> f64 {
+    match m {
+        MetricDef::Cost(_) | MetricDef::Spend(_) => k,
+        MetricDef::Latency(_) => l,
+        MetricDef::Ttft(_) => e.mean_ttft,
+        MetricDef::Quality(_) => q,
+        MetricDef::Share(mid) => e.calls.get(mid.index()).copied().unwrap_or(0.0),
+    }
+}
+
+/// The variables of the LP: `(cell, option)` for weighted optimize cells.
+#[derive(Debug)]
+pub struct Vars {
+    pub list: Vec<(usize, usize)>,
+    /// Per cell: the first variable, when the cell is a variable cell.
+    pub first: Vec<Option<usize>>,
+}
+
+impl Vars {
+    pub fn new(part: &Partition, p: &Problem) -> Vars {
+        let mut list = Vec::new();
+        let mut first = vec![None; part.cells.len()];
+        for (c, cell) in part.cells.iter().enumerate() {
+            if p.options[c].len() > 1 && cell.weight > 0.0 {
+                first[c] = Some(list.len());
+                for o in 0..p.options[c].len() {
+                    list.push((c, o));
+                }
+            }
+        }
+        Vars { list, first }
+    }
+}
+
+/// Cached row coefficients: `coefs[row][cell][option]` (per unit weight).
+pub fn row_coefs(
+    p: &Problem,
+    ev: &Evaluator,
+    part: &Partition,
+    rows: &[RowDef],
+) -> Vec<Vec<Vec<f64>>> {
+    rows.iter()
+        .map(|r| {
+            (0..part.cells.len())
+                .map(|c| {
+                    p.options[c]
+                        .iter()
+                        .map(|o| p.row_coef(ev, part, r, c, o))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The default choice of a cell outside the LP: its best option by the
+/// objective (ties: the first).
+pub fn best_option(p: &Problem, c: usize) -> usize {
+    let mut best = 0;
+    for (o, v) in p.objective[c].iter().enumerate() {
+        if *v < p.objective[c][best] - 1e-12 {
+            best = o;
+        }
+    }
+    best
+}
+
+/// Builds the LP over `active` rows with right-hand sides `rhs`.
+pub fn build_lp(
+    p: &Problem,
+    part: &Partition,
+    vars: &Vars,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+    active: &[usize],
+    with_objective: bool,
+) -> Lp {
+    let n = vars.list.len();
+    let mut lp = Lp {
+        vars: n,
+        objective: vec![0.0; n],
+        le: Vec::new(),
+        eq: Vec::new(),
+    };
+    if with_objective {
+        for (j, &(c, o)) in vars.list.iter().enumerate() {
+            lp.objective[j] = part.cells[c].weight * p.objective[c][o];
+        }
+    }
+    for (c, f) in vars.first.iter().enumerate() {
+        if let Some(f) = f {
+            let row = (0..p.options[c].len()).map(|o| (f + o, 1.0)).collect();
+            lp.eq.push((row, 1.0));
+        }
+    }
+    for &r in active {
+        let mut row = Vec::new();
+        let mut constant = 0.0;
+        for (c, cell) in part.cells.iter().enumerate() {
+            match vars.first[c] {
+                Some(f) => {
+                    for (o, v) in coefs[r][c].iter().enumerate() {
+                        if *v != 0.0 {
+                            row.push((f + o, cell.weight * v));
+                        }
+                    }
+                }
+                None => {
+                    let o = fixed_choice(p, c);
+                    constant += cell.weight * coefs[r][c][o];
+                }
+            }
+        }
+        lp.le.push((row, rhs[r] - constant));
+    }
+    lp
+}
+
+/// The option a non-variable cell uses.
+pub fn fixed_choice(p: &Problem, c: usize) -> usize {
+    if p.options[c].len() == 1 {
+        0
+    } else {
+        best_option(p, c)
+    }
+}
+
+/// Expands an LP solution into per-cell shares.
+pub fn assignment(p: &Problem, vars: &Vars, x: &[f64]) -> Assignment {
+    (0..p.options.len())
+        .map(|c| {
+            let k = p.options[c].len();
+            match vars.first[c] {
+                Some(f) => (0..k)
+                    .map(|o| x.get(f + o).copied().unwrap_or(0.0).max(0.0))
+                    .collect(),
+                None => {
+                    let mut v = vec![0.0; k];
+                    v[fixed_choice(p, c)] = 1.0;
+                    v
+                }
+            }
+        })
+        .collect()
+}
+
+/// `Σ_c w_c Σ_o a_co coef_co` for one row.
+pub fn row_value(part: &Partition, coefs: &[Vec<f64>], a: &Assignment) -> f64 {
+    let mut s = 0.0;
+    for (c, cell) in part.cells.iter().enumerate() {
+        for (o, x) in a[c].iter().enumerate() {
+            if *x != 0.0 {
+                s += cell.weight * x * coefs[c][o];
+            }
+        }
+    }
+    s
+}
+
+pub fn objective_value(p: &Problem, part: &Partition, a: &Assignment) -> f64 {
+    let mut s = 0.0;
+    for (c, cell) in part.cells.iter().enumerate() {
+        for (o, x) in a[c].iter().enumerate() {
+            s += cell.weight * x * p.objective[c][o];
+        }
+    }
+    s
+}
+
+/// Snaps tiny shares, renormalises, then makes fractional cells pure on
+/// their best option when every row still holds.
+pub fn clean(
+    p: &Problem,
+    part: &Partition,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+    a: &mut Assignment,
+) {
+    for shares in a.iter_mut() {
+        for x in shares.iter_mut() {
+            if *x < SNAP {
+                *x = 0.0;
+            }
+            if *x > 1.0 - SNAP {
+                *x = 1.0;
+            }
+        }
+        let total: f64 = shares.iter().sum();
+        if total > 0.0 {
+            shares.iter_mut().for_each(|x| *x /= total);
+        }
+    }
+    let mut values: Vec<f64> = coefs.iter().map(|r| row_value(part, r, a)).collect();
+    let mut fractional: Vec<usize> = (0..a.len())
+        .filter(|&c| a[c].iter().filter(|x| **x > 0.0).count() > 1)
+        .collect();
+    fractional.sort_by(|x, y| part.cells[*y].weight.total_cmp(&part.cells[*x].weight));
+    for c in fractional {
+        let w = part.cells[c].weight;
+        let mut support: Vec<usize> = (0..a[c].len()).filter(|&o| a[c][o] > 0.0).collect();
+        support.sort_by(|x, y| p.objective[c][*x].total_cmp(&p.objective[c][*y]));
+        for o in support {
+            let delta: Vec<f64> = coefs
+                .iter()
+                .map(|r| {
+                    let new = w * r[c][o];
+                    let old: f64 = a[c].iter().enumerate().map(|(k, x)| w * x * r[c][k]).sum();
+                    new - old
+                })
+                .collect();
+            let ok = values
+                .iter()
+                .zip(&delta)
+                .zip(rhs)
+                .all(|((v, d), b)| v + d <= b + FEAS_TOL || *d <= 0.0);
+            let obj_old: f64 = a[c]
+                .iter()
+                .enumerate()
+                .map(|(k, x)| x * p.objective[c][k])
+                .sum();
+            if ok && p.objective[c][o] <= obj_old + 1e-9 {
+                for (v, d) in values.iter_mut().zip(&delta) {
+                    *v += d;
+                }
+                a[c].iter_mut().for_each(|x| *x = 0.0);
+                a[c][o] = 1.0;
+                break;
+            }
+        }
+    }
+}
+
+/// Solves with the given rows; returns the cleaned assignment, the
+/// objective and the solver's duals.
+pub fn solve(
+    p: &Problem,
+    part: &Partition,
+    vars: &Vars,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+) -> Result<(Assignment, f64, Vec<f64>), LpResult> {
+    let active: Vec<usize> = (0..coefs.len()).collect();
+    let lp = build_lp(p, part, vars, coefs, rhs, &active, true);
+    match lp.solve() {
+        LpResult::Optimal { x, duals, .. } => {
+            let mut a = assignment(p, vars, &x);
+            clean(p, part, coefs, rhs, &mut a);
+            let obj = objective_value(p, part, &a);
+            Ok((a, obj, duals))
+        }
+        other => Err(other),
+    }
+}
+
+/// Whether the rows in `subset` can hold together.
+pub fn feasible(
+    p: &Problem,
+    part: &Partition,
+    vars: &Vars,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+    subset: &[usize],
+) -> bool {
+    let lp = build_lp(p, part, vars, coefs, rhs, subset, false);
+    !matches!(lp.solve(), LpResult::Infeasible)
+}
+
+/// A minimal set of rows that cannot hold together (deletion filter).
+pub fn conflict(
+    p: &Problem,
+    part: &Partition,
+    vars: &Vars,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+) -> Vec<usize> {
+    let mut set: Vec<usize> = (0..coefs.len()).collect();
+    let mut i = 0;
+    while i < set.len() {
+        let mut without = set.clone();
+        without.remove(i);
+        if !feasible(p, part, vars, coefs, rhs, &without) {
+            set = without;
+        } else {
+            i += 1;
+        }
+    }
+    set
+}
+
+/// The least value of one row's left-hand side any assignment reaches
+/// (every cell independently takes its smallest coefficient).
+pub fn row_min(part: &Partition, coefs: &[Vec<f64>], vars: &Vars, p: &Problem) -> f64 {
+    let mut s = 0.0;
+    for (c, cell) in part.cells.iter().enumerate() {
+        let v = if vars.first[c].is_some() {
+            coefs[c].iter().copied().fold(f64::INFINITY, f64::min)
+        } else {
+            coefs[c][fixed_choice(p, c)]
+        };
+        if v.is_finite() {
+            s += cell.weight * v;
+        }
+    }
+    s
+}
