@@ -1,0 +1,680 @@
+//! The routec simulator: replays a traffic profile through a decision table
+//! and reports what production would see.
+//!
+//! Requests are drawn from the profile's declared marginals (independently,
+//! as the optimizer assumes; `routec_opt::traffic`), routed by
+//! [`routec_runtime::Router`] exactly as a runtime routes them (sticky splits
+//! included: every request gets a random key), and their plans are executed
+//! by sampling the optimizer's model (`routec_opt::model`,
+//! `docs/semantics.md`): TTFT draws from the fitted quantile functions,
+//! hedges, timeouts, base errors, retries with backoff, model fallbacks,
+//! plan fallback chains, cascades with the confidence model, classifier
+//! latency and costs. [`simulate`] aggregates exact order statistics
+//! (nearest rank) of TTFT and end-to-end latency, cost per 1k requests and
+//! per success, quality, calls per model and the composite score, over all
+//! requests, per slice and per rule, and evaluates every SLO.
+//!
+//! Quality is accumulated as the probability that each answer is good (not
+//! a coin flip per answer): the same expectation with less noise. The
+//! composite score compares with the baseline model run on the *same*
+//! requests (same classifier latency, same fault model), so the score of a
+//! slice or rule is against the baseline on that slice or rule.
+//!
+//! Architecture Invariant: pure and deterministic. No IO, clocks or
+//! environment (`clippy.toml`); the same policy, table, profile, request
+//! count and seed always give the same report, on every platform
+//! (xoshiro256++ seeded by `seed`).
+
+mod exec;
+pub mod sample;
+pub mod stats;
+
+use std::fmt;
+
+use routec_check::ir::{
+    BoundDef, Cond, CostBasis, MetricDef, ModelId, ObjectiveDef, Policy, SliceId, SloScope,
+    TrafficId,
+};
+use routec_opt::model;
+use routec_opt::traffic::Traffic;
+use routec_runtime::{Request, Router, Table};
+use routec_syntax::ast::CmpOp;
+use routec_table::PlanKind;
+
+use exec::{ExecPlan, Executor, Job, ModelRt};
+use sample::{RequestSampler, Rng};
+use stats::{Group, Sample};
+pub use stats::{Metrics, Percentiles};
+
+/// The most requests one simulation may run (memory: 8 bytes per request
+/// per group it belongs to).
+pub const MAX_REQUESTS: u64 = 100_000_000;
+
+/// Why a simulation cannot run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimError {
+    /// No traffic profile with this index.
+    UnknownTraffic(TrafficId),
+    /// The profile is a recorded file, which the simulator cannot read.
+    RecordedTraffic(String),
+    /// The table was not compiled from this policy.
+    Mismatch(String),
+    /// The table cannot be loaded by the runtime.
+    Table(String),
+    TooManyRequests(u64),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::UnknownTraffic(id) => write!(f, "no traffic profile number {}", id.0),
+            SimError::RecordedTraffic(name) => write!(
+                f,
+                "traffic `{name}` is a recorded file; the simulator replays declared profiles only"
+            ),
+            SimError::Mismatch(why) => {
+                write!(f, "the table was not compiled from this policy: {why}")
+            }
+            SimError::Table(why) => write!(f, "the table cannot be loaded: {why}"),
+            SimError::TooManyRequests(n) => {
+                write!(f, "{n} requests is more than the limit of {MAX_REQUESTS}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// What one slice saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceReport {
+    pub name: String,
+    pub metrics: Metrics,
+}
+
+/// What one rule of the `route` block saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleReport {
+    /// 1-based line in the source.
+    pub line: u32,
+    pub text: String,
+    pub metrics: Metrics,
+}
+
+/// How much traffic one model saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelReport {
+    pub name: String,
+    /// Calls per request (retries, hedged duplicates, cascade escalations
+    /// and fallbacks included): what `share MODEL <= X` constrains.
+    pub calls: f64,
+    /// The share of requests whose answer came from this model.
+    pub answered: f64,
+}
+
+/// One SLO (one slice of a `for each slice` SLO) on the simulated traffic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloReport {
+    /// Index into `policy.slos`.
+    pub slo: usize,
+    /// The slice, for `for each slice`.
+    pub slice: Option<SliceId>,
+    /// The constraint, e.g. `latency p95 <= 20s` or `quality >= 75% for english`.
+    pub constraint: String,
+    /// In the metric's base unit (seconds, USD, ratio).
+    pub value: f64,
+    pub limit: f64,
+    pub ok: bool,
+}
+
+/// The result of a simulation. Quantities in base units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub traffic: String,
+    pub requests: u64,
+    pub seed: u64,
+    pub metrics: Metrics,
+    /// The baseline model on the same requests, if the policy has one.
+    pub baseline: Option<Metrics>,
+    pub slices: Vec<SliceReport>,
+    pub rules: Vec<RuleReport>,
+    pub models: Vec<ModelReport>,
+    pub slos: Vec<SloReport>,
+}
+
+/// Simulates `requests` requests of traffic profile `traffic` through
+/// `table` (compiled from `policy`) with random seed `seed`.
+pub fn simulate(
+    policy: &Policy,
+    table: &Table,
+    traffic: TrafficId,
+    requests: u64,
+    seed: u64,
+) -> Result<Report, SimError> {
+    Ok(run(policy, table, traffic, requests, seed)?.report())
+}
+
+/// A finished simulation, before reporting: keeps the samples so that any
+/// metric (say `latency p90` of a slice) can be asked for.
+#[derive(Debug)]
+pub struct Run<'p> {
+    policy: &'p Policy,
+    pub traffic: String,
+    pub requests: u64,
+    pub seed: u64,
+    qps: Option<f64>,
+    all: Group,
+    base: Group,
+    slices: Vec<Group>,
+    rules: Vec<Group>,
+    rule_info: Vec<(u32, String)>,
+    answered: Vec<u64>,
+    weights: (f64, f64, f64),
+    has_baseline: bool,
+}
+
+/// Runs a simulation (see [`simulate`]).
+pub fn run<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    requests: u64,
+    seed: u64,
+) -> Result<Run<'p>, SimError> {
+    if requests > MAX_REQUESTS {
+        return Err(SimError::TooManyRequests(requests));
+    }
+    let def = policy
+        .traffic
+        .get(traffic.index())
+        .ok_or(SimError::UnknownTraffic(traffic))?;
+    let profile = Traffic::for_policy(policy, Some(&def.name))
+        .map_err(|_| SimError::UnknownTraffic(traffic))?;
+    if profile.unreadable_file {
+        return Err(SimError::RecordedTraffic(def.name.clone()));
+    }
+    let setup = Setup::new(policy, table)?;
+    let sampler = RequestSampler::new(policy, &profile);
+    let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
+
+    let models = policy.models.len();
+    let mut run = Run {
+        policy,
+        traffic: def.name.clone(),
+        requests,
+        seed,
+        qps: profile.qps,
+        all: Group::new(models),
+        base: Group::new(models),
+        slices: vec![Group::new(models); policy.slices.len()],
+        rules: vec![Group::new(models); table.rules.len()],
+        rule_info: table
+            .rules
+            .iter()
+            .map(|r| (r.line, r.text.clone()))
+            .collect(),
+        answered: vec![0; models],
+        weights: match policy.objective {
+            Some(ObjectiveDef::Weighted {
+                latency,
+                cost,
+                quality,
+            }) => (latency, cost, quality),
+            _ => (1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0),
+        },
+        has_baseline: setup.baseline.is_some(),
+    };
+    let capacity = usize::try_from(requests).unwrap_or(0);
+    run.all.ttfts.reserve_exact(capacity);
+    run.all.e2es.reserve_exact(capacity);
+
+    let mut rng = Rng::new(seed);
+    let mut values = vec![0.0; policy.signals.len()];
+    let mut request: Request = router.request();
+    let mut quality: Vec<Option<f64>> = vec![None; models];
+    let mut calls = vec![0u32; models];
+    let mut base_calls = vec![0u32; models];
+    let mut key = [0u8; 16];
+    let zero = vec![0u32; models];
+    for _ in 0..requests {
+        let output_tokens = sampler.draw(&mut rng, &mut values);
+        request.clear();
+        for &(p, t) in &setup.signal_map {
+            request.set(t, values[p]);
+        }
+        request.set_key(hex_key(rng.next_u64(), &mut key));
+        let decision = router.decide(&request);
+        let rule = decision.rule as usize;
+        let shift = setup.classifier.get(rule).copied().unwrap_or(0.0);
+        for (q, m) in quality.iter_mut().zip(&policy.models) {
+            *q = model::quality(m, |s| {
+                setup
+                    .enum_signal
+                    .get(s.index())
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| values.get(s.index()).map(|v| *v as usize))
+                    .flatten()
+            });
+        }
+        let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
+        calls.fill(0);
+        let mut job = Job {
+            input_tokens,
+            output_tokens,
+            quality: &quality,
+            calls: &mut calls,
+            cost: 0.0,
+        };
+        let out = setup.exec.run(
+            setup.plan_map[decision.plan as usize],
+            &mut job,
+            shift,
+            &mut rng,
+        );
+        let base = setup.baseline.map(|b| {
+            base_calls.fill(0);
+            let mut job = Job {
+                input_tokens,
+                output_tokens,
+                quality: &quality,
+                calls: &mut base_calls,
+                cost: 0.0,
+            };
+            setup.exec.run_model(b, &mut job, shift, &mut rng)
+        });
+        let s = Sample {
+            ttft: out.ttft,
+            e2e: out.e2e,
+            cost: out.cost,
+            quality: out.quality,
+            failed: out.failed,
+            base: base.map(|b| (b.e2e, b.cost, b.quality)),
+        };
+        run.all.add(&s, &calls);
+        if let Some(b) = &base {
+            let bs = Sample {
+                ttft: b.ttft,
+                e2e: b.e2e,
+                cost: b.cost,
+                quality: b.quality,
+                failed: b.failed,
+                base: None,
+            };
+            run.base.add(&bs, &zero);
+        }
+        if let Some(g) = run.rules.get_mut(rule) {
+            g.add(&s, &calls);
+        }
+        for (i, slice) in policy.slices.iter().enumerate() {
+            if holds(policy, &slice.cond, &values, 0) {
+                run.slices[i].add(&s, &calls);
+            }
+        }
+        if let Some(m) = out.answered_by {
+            run.answered[m as usize] += 1;
+        }
+    }
+    Ok(run)
+}
+
+/// The request key: 16 lowercase hex digits.
+fn hex_key(x: u64, buf: &mut [u8; 16]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = HEX[((x >> (60 - 4 * i)) & 15) as usize];
+    }
+    std::str::from_utf8(buf).unwrap_or("")
+}
+
+/// The links between a table and the policy it was compiled from.
+struct Setup {
+    /// `(policy signal, table signal)`.
+    signal_map: Vec<(usize, usize)>,
+    enum_signal: Vec<bool>,
+    prompt: Option<usize>,
+    /// Table plan index → executor plan index (the same).
+    plan_map: Vec<u32>,
+    exec: Executor,
+    /// Per table rule: the classifier latency its requests pay.
+    classifier: Vec<f64>,
+    baseline: Option<u32>,
+}
+
+impl Setup {
+    fn new(policy: &Policy, table: &Table) -> Result<Setup, SimError> {
+        let mut signal_map = Vec::new();
+        for (t, s) in table.signals.iter().enumerate() {
+            let p = policy
+                .signal_by_name(&s.name)
+                .ok_or_else(|| SimError::Mismatch(format!("unknown signal `{}`", s.name)))?;
+            signal_map.push((p.index(), t));
+        }
+        let model_map: Vec<u32> = table
+            .models
+            .iter()
+            .map(|m| {
+                policy
+                    .model_by_name(&m.name)
+                    .map(|id| id.0)
+                    .ok_or_else(|| SimError::Mismatch(format!("unknown model `{}`", m.name)))
+            })
+            .collect::<Result<_, _>>()?;
+        let model = |i: u32| -> Result<u32, SimError> {
+            model_map
+                .get(i as usize)
+                .copied()
+                .ok_or_else(|| SimError::Mismatch(format!("no model number {i}")))
+        };
+        let plans = table
+            .plans
+            .iter()
+            .map(|p| {
+                Ok(match &p.kind {
+                    PlanKind::Target { model: m } => ExecPlan::Target(model(*m)?),
+                    PlanKind::Chain { plans } => ExecPlan::Chain(plans.clone()),
+                    PlanKind::Cascade { models, accept } => ExecPlan::Cascade {
+                        models: models.iter().map(|m| model(*m)).collect::<Result<_, _>>()?,
+                        accept: *accept,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, SimError>>()?;
+        if table.rules.len() != policy.rules.len() {
+            return Err(SimError::Mismatch(format!(
+                "the table has {} rules, the policy {}",
+                table.rules.len(),
+                policy.rules.len()
+            )));
+        }
+        let models = (0..policy.models.len())
+            .map(|m| ModelRt::new(policy, ModelId(m as u32)))
+            .collect();
+        Ok(Setup {
+            signal_map,
+            enum_signal: policy
+                .signals
+                .iter()
+                .map(|s| matches!(s.ty, routec_check::ir::SignalType::Enum(_)))
+                .collect(),
+            prompt: policy.signal_by_name("prompt_tokens").map(|s| s.index()),
+            plan_map: (0..plans.len() as u32).collect(),
+            exec: Executor { models, plans },
+            classifier: (0..policy.rules.len())
+                .map(|r| model::classifier_cost(policy, r))
+                .collect(),
+            baseline: policy.baseline.map(|b| b.0),
+        })
+    }
+}
+
+/// Whether a request with signal values `values` satisfies `cond`.
+fn holds(policy: &Policy, cond: &Cond, values: &[f64], depth: usize) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    match cond {
+        Cond::Const(b) => *b,
+        Cond::Bool(s) => values.get(s.index()).is_some_and(|v| *v != 0.0),
+        Cond::InSet {
+            signal,
+            values: set,
+        } => values
+            .get(signal.index())
+            .is_some_and(|v| set.contains(&(*v as usize))),
+        Cond::Cmp { signal, op, value } => values
+            .get(signal.index())
+            .is_some_and(|v| compare(*v, *op, *value)),
+        Cond::Slice(s) => policy
+            .slices
+            .get(s.index())
+            .is_some_and(|d| holds(policy, &d.cond, values, depth + 1)),
+        Cond::Not(c) => !holds(policy, c, values, depth + 1),
+        Cond::And(cs) => cs.iter().all(|c| holds(policy, c, values, depth + 1)),
+        Cond::Or(cs) => cs.iter().any(|c| holds(policy, c, values, depth + 1)),
+        Cond::Unknown => false,
+    }
+}
+
+/// `a OP b`.
+pub fn compare(a: f64, op: CmpOp, b: f64) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+impl Run<'_> {
+    fn group(&mut self, scope: Option<SliceId>) -> Option<&mut Group> {
+        match scope {
+            None => Some(&mut self.all),
+            Some(s) => self.slices.get_mut(s.index()),
+        }
+    }
+
+    /// The simulated value of `metric` over all requests or one slice, in
+    /// base units; `None` when the scope saw no request (or, for spend, the
+    /// profile has no `qps`). A metric naming a slice (`quality for S`)
+    /// uses that slice.
+    pub fn value(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<f64> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        let qps = self.qps;
+        let g = self.group(scope)?;
+        if g.n == 0 {
+            return None;
+        }
+        let n = g.n as f64;
+        match metric {
+            MetricDef::Ttft(q) => stats::quantile(&mut g.ttfts, *q),
+            MetricDef::Latency(q) => stats::quantile(&mut g.e2es, *q),
+            MetricDef::Cost(CostBasis::PerRequests(k)) => Some(g.cost / n * *k as f64),
+            MetricDef::Cost(CostBasis::PerSuccess) => {
+                Some(model::cost_per_success(g.cost / n, g.quality / n))
+            }
+            MetricDef::Quality(_) => Some(g.quality / n),
+            MetricDef::Share(m) => g.calls.get(m.index()).map(|c| *c as f64 / n),
+            MetricDef::Spend(period) => qps.map(|qps| qps * period.seconds() * g.cost / n),
+        }
+    }
+
+    /// Every SLO's status on the simulated traffic, one per slice for
+    /// `for each slice`. Scopes that saw no request, and spend without a
+    /// `qps`, are left out.
+    pub fn slos(&mut self) -> Vec<SloReport> {
+        let policy = self.policy;
+        let mut out = Vec::new();
+        for (i, slo) in policy.slos.iter().enumerate() {
+            let scopes: Vec<(Option<SliceId>, bool)> = match &slo.scope {
+                SloScope::EachSlice => (0..policy.slices.len())
+                    .map(|s| (Some(SliceId(s as u32)), true))
+                    .collect(),
+                SloScope::Slice(s) => vec![(Some(*s), false)],
+                SloScope::All => vec![(None, false)],
+            };
+            for (scope, each) in scopes {
+                let Some(value) = self.value(&slo.metric, scope) else {
+                    continue;
+                };
+                let limit = match &slo.bound {
+                    BoundDef::Value(x) => Some(*x),
+                    BoundDef::Metric { metric, offset } => {
+                        self.value(metric, scope).map(|v| v + offset)
+                    }
+                };
+                let Some(limit) = limit else {
+                    continue;
+                };
+                let slice_name = scope
+                    .filter(|_| each)
+                    .and_then(|s| policy.slices.get(s.index()))
+                    .map(|s| s.name.as_str());
+                out.push(SloReport {
+                    slo: i,
+                    slice: scope.filter(|_| each),
+                    constraint: describe_slo(policy, i, slice_name),
+                    value,
+                    limit,
+                    ok: compare(value, slo.op, limit),
+                });
+            }
+        }
+        out
+    }
+
+    /// The full report.
+    pub fn report(&mut self) -> Report {
+        let total = self.all.n;
+        let (w, b) = (self.weights, self.has_baseline);
+        let metrics = self.all.metrics(total, w, b);
+        let baseline = b.then(|| self.base.metrics(total, w, false));
+        let slices = self
+            .slices
+            .iter_mut()
+            .zip(&self.policy.slices)
+            .map(|(g, s)| SliceReport {
+                name: s.name.clone(),
+                metrics: g.metrics(total, w, b),
+            })
+            .collect();
+        let rules = self
+            .rules
+            .iter_mut()
+            .zip(&self.rule_info)
+            .map(|(g, (line, text))| RuleReport {
+                line: *line,
+                text: text.clone(),
+                metrics: g.metrics(total, w, b),
+            })
+            .collect();
+        let models = self
+            .policy
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ModelReport {
+                name: m.name.clone(),
+                calls: metrics.calls.get(i).copied().unwrap_or(0.0),
+                answered: self.answered[i] as f64 / total.max(1) as f64,
+            })
+            .collect();
+        let slos = self.slos();
+        Report {
+            traffic: self.traffic.clone(),
+            requests: self.requests,
+            seed: self.seed,
+            metrics,
+            baseline,
+            slices,
+            rules,
+            models,
+            slos,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- describing SLOs
+
+/// An SLO in the language's syntax, from the resolved policy (for `for each
+/// slice`, the given slice replaces `each slice`).
+pub fn describe_slo(policy: &Policy, slo: usize, slice: Option<&str>) -> String {
+    let Some(def) = policy.slos.get(slo) else {
+        return String::new();
+    };
+    let mut text = format!(
+        "{} {} {}",
+        describe_metric(policy, &def.metric),
+        def.op.as_str(),
+        match &def.bound {
+            BoundDef::Value(x) => describe_value(&def.metric, *x),
+            BoundDef::Metric { metric, offset } => {
+                let m = describe_metric(policy, metric);
+                if *offset < 0.0 {
+                    format!("{m} - {}", describe_value(metric, -offset))
+                } else if *offset > 0.0 {
+                    format!("{m} + {}", describe_value(metric, *offset))
+                } else {
+                    m
+                }
+            }
+        }
+    );
+    match (&def.scope, slice) {
+        (SloScope::EachSlice, Some(s)) => text.push_str(&format!(" for {s}")),
+        (SloScope::EachSlice, None) => text.push_str(" for each slice"),
+        (SloScope::Slice(s), _) => {
+            if let Some(d) = policy.slices.get(s.index()) {
+                text.push_str(&format!(" for {}", d.name));
+            }
+        }
+        (SloScope::All, _) => {}
+    }
+    text
+}
+
+fn describe_metric(policy: &Policy, metric: &MetricDef) -> String {
+    let pct = |q: f64| format!("p{}", trim(q * 100.0));
+    match metric {
+        MetricDef::Ttft(q) => format!("ttft {}", pct(*q)),
+        MetricDef::Latency(q) => format!("latency {}", pct(*q)),
+        MetricDef::Cost(CostBasis::PerRequests(1)) => "cost per request".into(),
+        MetricDef::Cost(CostBasis::PerRequests(n)) => format!("cost per {} requests", count(*n)),
+        MetricDef::Cost(CostBasis::PerSuccess) => "cost per success".into(),
+        MetricDef::Quality(None) => "quality".into(),
+        MetricDef::Quality(Some(s)) => match policy.slices.get(s.index()) {
+            Some(d) => format!("quality for {}", d.name),
+            None => "quality".into(),
+        },
+        MetricDef::Share(m) => match policy.models.get(m.index()) {
+            Some(d) => format!("share {}", d.name),
+            None => "share".into(),
+        },
+        MetricDef::Spend(p) => format!(
+            "spend per {}",
+            match p {
+                routec_check::ir::Period::Hour => "hour",
+                routec_check::ir::Period::Day => "day",
+                routec_check::ir::Period::Week => "week",
+                routec_check::ir::Period::Month => "month",
+            }
+        ),
+    }
+}
+
+fn count(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A value of `metric` as the language writes it: `250ms`, `3s`, `$5`, `75%`.
+pub fn describe_value(metric: &MetricDef, x: f64) -> String {
+    match metric {
+        MetricDef::Ttft(_) | MetricDef::Latency(_) => {
+            if x.abs() < 1.0 {
+                format!("{}ms", trim(x * 1000.0))
+            } else {
+                format!("{}s", trim(x))
+            }
+        }
+        MetricDef::Cost(_) | MetricDef::Spend(_) => format!("${}", trim(x)),
+        MetricDef::Quality(_) | MetricDef::Share(_) => format!("{}%", trim(x * 100.0)),
+    }
+}
+
+/// A number with at most four decimals and no trailing zeros.
+pub fn trim(x: f64) -> String {
+    let s = format!("{x:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
