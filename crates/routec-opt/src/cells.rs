@@ -203,6 +203,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
     let mut cells: Vec<CellDef> = Vec::new();
     let mut cell_of: HashMap<(usize, Vec<(DimId, usize)>), usize> = HashMap::new();
     let mut taken = Region::empty();
+    let shifts = crate::model::classifier_costs(policy);
     for (ri, rule) in policy.rules.iter().enumerate() {
         let cond = space
             .lower(&rule.cond, &slice_conds)
@@ -224,7 +225,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         }
         relevant.sort();
         relevant.dedup();
-        let shift = crate::model::classifier_cost(policy, ri);
+        let shift = shifts.get(ri).copied().unwrap_or(0.0);
         for cube in &region.cubes {
             // Expand the relevant dimensions into single atoms.
             let mut partial: Vec<Cube> = vec![cube.clone()];
@@ -479,9 +480,9 @@ pub fn number(ty: &SignalType, x: f64) -> String {
         SignalType::Ratio => format!("{}%", trim(x * 100.0)),
         SignalType::Duration => {
             if x < 1.0 {
-                format!("{}ms", trim(x * 1000.0))
+                format!("{}ms", trim((x * 1e4).round() / 10.0))
             } else {
-                format!("{}s", trim(x))
+                format!("{}s", trim((x * 100.0).round() / 100.0))
             }
         }
         SignalType::Money => format!("${}", trim(x)),

@@ -872,8 +872,14 @@ struct MetricsCx<'a> {
 }
 
 impl MetricsCx<'_> {
-    /// Metrics of a set of `(cell, share multiplier)` under `a`.
-    fn metrics(&self, cellset: &[usize], a: &Assignment) -> t::Metrics {
+    /// Metrics of a set of cells under `a`; `quantiles` reuses known
+    /// latency quantiles (they do not depend on prompt lengths).
+    fn metrics(
+        &self,
+        cellset: &[usize],
+        a: &Assignment,
+        quantiles: Option<(t::Quantiles, t::Quantiles)>,
+    ) -> t::Metrics {
         let mut parts: Vec<(f64, f64, &PlanEval)> = Vec::new();
         let (mut w, mut l, mut k, mut q) = (0.0, 0.0, 0.0, 0.0);
         let (mut bl, mut bk, mut bq) = (0.0, 0.0, 0.0);
@@ -915,6 +921,7 @@ impl MetricsCx<'_> {
             p95: self.ev.mixture_quantile(&parts, 0.95, ttft),
             p99: self.ev.mixture_quantile(&parts, 0.99, ttft),
         };
+        let (ttft, latency) = quantiles.unwrap_or_else(|| (quant(true), quant(false)));
         let (l, k, q) = (l / w, k / w, q / w);
         let score = if bl > 0.0 {
             model::composite_score(self.weights, (l, k, q), (bl / w, bk / w, bq / w))
@@ -923,8 +930,8 @@ impl MetricsCx<'_> {
         };
         let cps = model::cost_per_success(k, q);
         t::Metrics {
-            ttft: quant(true),
-            latency: quant(false),
+            ttft,
+            latency,
             cost_per_1k_requests: k * 1000.0,
             cost_per_success: if cps.is_finite() { cps } else { 0.0 },
             quality: q,
@@ -1088,33 +1095,24 @@ fn build_table(
         ev,
         weights,
     };
-    let mut metrics_memo: HashMap<Vec<(usize, u64, u64, u64)>, t::Metrics> = HashMap::new();
+    type Mix = Vec<(usize, u64, u64)>;
+    let mut quantile_memo: HashMap<Mix, (t::Quantiles, t::Quantiles)> = HashMap::new();
     let cells_out: Vec<t::Cell> = part
         .cells
         .iter()
         .enumerate()
         .map(|(c, cell)| {
-            let key: Vec<(usize, u64, u64, u64)> = a[c]
+            let key: Vec<(usize, u64, u64)> = a[c]
                 .iter()
                 .enumerate()
                 .filter(|(_, x)| **x > 0.0)
-                .map(|(o, x)| {
-                    (
-                        p.options[c][o].eval,
-                        x.to_bits(),
-                        cell.shift.to_bits(),
-                        cell.prompt_mean.to_bits(),
-                    )
-                })
+                .map(|(o, x)| (p.options[c][o].eval, x.to_bits(), cell.shift.to_bits()))
                 .collect();
-            let mut baseline_key = key.clone();
-            if let Some(b) = p.baseline[c] {
-                baseline_key.push((b, 0, 0, 0));
-            }
-            let m = metrics_memo
-                .entry(baseline_key)
-                .or_insert_with(|| mcx.metrics(&[c], a))
-                .clone();
+            let known = quantile_memo.get(&key).cloned();
+            let m = mcx.metrics(&[c], a, known);
+            quantile_memo
+                .entry(key)
+                .or_insert_with(|| (m.ttft.clone(), m.latency.clone()));
             t::Cell {
                 predicate: cells::predicate(policy, &part.space, &cell.key),
                 rule: cell.rule as u32,
@@ -1125,7 +1123,7 @@ fn build_table(
         })
         .collect();
     let all: Vec<usize> = (0..part.cells.len()).collect();
-    let predicted = mcx.metrics(&all, a);
+    let predicted = mcx.metrics(&all, a, None);
 
     let slos = p
         .rows

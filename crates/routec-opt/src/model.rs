@@ -600,18 +600,26 @@ fn plan_signals(plan: &PlanDef, out: &mut Vec<SignalId>) {
 /// `rule` (0-based): every classifier signal read by that rule or by any
 /// earlier rule (they were evaluated first), each counted once.
 pub fn classifier_cost(policy: &Policy, rule: usize) -> f64 {
+    classifier_costs(policy).get(rule).copied().unwrap_or(0.0)
+}
+
+/// [`classifier_cost`] for every rule, in one pass.
+pub fn classifier_costs(policy: &Policy) -> Vec<f64> {
     let mut read: Vec<SignalId> = Vec::new();
-    for r in policy.rules.iter().take(rule + 1) {
-        read.extend(rule_signals(policy, r));
+    let mut total = 0.0;
+    let mut out = Vec::with_capacity(policy.rules.len());
+    for r in &policy.rules {
+        for s in rule_signals(policy, r) {
+            if !read.contains(&s) {
+                read.push(s);
+                if let SignalSource::Classifier { cost, .. } = &policy.signal(s).source {
+                    total += cost.unwrap_or(0.0);
+                }
+            }
+        }
+        out.push(total);
     }
-    read.sort();
-    read.dedup();
-    read.iter()
-        .map(|s| match &policy.signal(*s).source {
-            SignalSource::Classifier { cost, .. } => cost.unwrap_or(0.0),
-            _ => 0.0,
-        })
-        .sum()
+    out
 }
 
 // ---------------------------------------------------------------- the composite score
