@@ -618,7 +618,8 @@ pub fn describe_slo(policy: &Policy, slo: usize, slice: Option<&str>) -> String 
     text
 }
 
-fn describe_metric(policy: &Policy, metric: &MetricDef) -> String {
+/// A metric in the language's syntax: `latency p95`, `quality for english`.
+pub fn describe_metric(policy: &Policy, metric: &MetricDef) -> String {
     let pct = |q: f64| format!("p{}", trim(q * 100.0));
     match metric {
         MetricDef::Ttft(q) => format!("ttft {}", pct(*q)),

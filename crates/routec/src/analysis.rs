@@ -19,3 +19,30 @@ pub fn diagnostics(source: &str) -> Vec<Diagnostic> {
 fn semantic(file: &SourceFile) -> Vec<Diagnostic> {
     routec_check::check(file).diagnostics
 }
+
+/// A policy that checks: its resolved form and its warnings.
+#[derive(Debug)]
+pub struct Analyzed {
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    pub policy: routec_check::Policy,
+}
+
+impl Analyzed {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and checks a source text, keeping the resolved policy.
+pub fn analyze(source: &str) -> Analyzed {
+    let parsed = parse(source);
+    let checked = routec_check::check(&parsed.file);
+    let mut diagnostics = parsed.diagnostics;
+    diagnostics.extend(checked.diagnostics);
+    sort(&mut diagnostics);
+    Analyzed {
+        diagnostics,
+        policy: checked.policy,
+    }
+}

@@ -10,21 +10,120 @@ use crate::commands;
 
 /// Exit codes; stable, documented in `routec --help`.
 pub mod exit {
-    /// No errors (warnings allowed); files formatted.
+    /// No errors (warnings allowed); files formatted; tests passed.
     pub const OK: u8 = 0;
-    /// Errors in a policy, or `fmt --check` found unformatted files, or
-    /// `fmt` refused a file with syntax errors.
+    /// Errors in a policy (including SLOs no routing can meet), or
+    /// `fmt --check` found unformatted files, or `fmt` refused a file with
+    /// syntax errors, or a policy test failed.
     pub const FAILURE: u8 = 1;
     /// Usage errors and IO errors: a missing or unreadable file, a file that
-    /// is not UTF-8 or is larger than the limit.
+    /// is not UTF-8 or is larger than the limit, an unwritable output, an
+    /// unknown traffic profile or signal name.
     pub const USAGE: u8 = 2;
 }
 
 const EXIT_CODES: &str = "\
+Examples:
+  routec check support.route
+  routec compile support.route -o support.table.json
+  routec test support.route
+  routec explain support.route --request '{\"task\": \"code\", \"plan\": \"pro\"}'
+  routec simulate support.route --traffic launch --requests 1000000
+
 Exit codes:
-  0  no errors (warnings allowed); files formatted
-  1  errors in a policy; `fmt --check` found unformatted files; `fmt` refused a file with syntax errors
-  2  usage or IO errors: a missing or unreadable file, not UTF-8, or larger than 8 MiB";
+  0  no errors (warnings allowed); files formatted; tests passed
+  1  errors in a policy or SLOs no routing can meet; failed tests; `fmt --check` found unformatted files;
+     `fmt` refused a file with syntax errors
+  2  usage or IO errors: a missing, unreadable or unwritable file, not UTF-8, larger than 8 MiB, an unknown
+     traffic profile or signal name";
+
+const COMPILE_HELP: &str = "\
+Examples:
+  routec compile support.route                    writes support.table.json
+  routec compile support.route --format bin       writes support.table.bin
+  routec compile support.route -o - | jq .assumed the JSON table on standard output
+  routec compile support.route --traffic launch -o build/support.table.json
+
+The policy is checked, then optimized for a traffic profile (`--traffic`, by
+default the first one declared) and the decision table is written. Without
+`-o`, the table goes next to the policy: `NAME.route` becomes
+`NAME.table.json` (or `NAME.table.bin` with `--format bin`); `-o -` writes it
+to standard output. Files are written atomically: a temporary file in the
+target directory is renamed over the target, so a reader never sees a
+partial table, and nothing is left behind on failure. Errors (a policy that
+does not check, SLOs no routing can meet, with the best value each could
+reach) and warnings go to standard error.
+
+Exit codes:
+  0  the table was written (warnings allowed)
+  1  errors in the policy, or SLOs that no routing can meet
+  2  usage or IO errors: a missing or unreadable policy, an unwritable output, an unknown traffic profile";
+
+const TEST_HELP: &str = "\
+Examples:
+  routec test support.route
+  routec test examples/*.route --format json
+
+Runs every `test` block of each policy against its compiled table (optimized
+for the first traffic profile):
+  given { ... } expect PLAN      the request (omitted signals take their
+                                 defaults) must be routed to PLAN; a cascade
+                                 without `accept` matches any threshold; a
+                                 split cell passes only if all its plans match
+  under T expect METRIC CMP X    the table is simulated under traffic T
+                                 (100000 requests, seed 0, the same as
+                                 `routec simulate --requests 100000 --seed 0`)
+                                 and the metric compared with X
+Each test prints `ok` or `FAILED`; failures say what was expected and what
+happened. The last line counts them: `N passed, M failed`.
+
+Exit codes:
+  0  every test passed
+  1  a test failed, or a policy has errors
+  2  usage or IO errors: a missing or unreadable file";
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  routec explain support.route --request '{\"has_images\": true}'
+  routec explain support.route --request '{\"task\": \"code\", \"plan\": \"pro\", \"prompt_tokens\": 9000}' --format json
+  routec explain support.route --request @request.json --key user-42
+
+The request is a JSON object keyed by signal name: enum values as strings,
+bools as booleans, tokens as integers (or \"12k\"), ratios as numbers in 0..1
+or strings like \"10%\", durations like \"200ms\", money like \"$0.5\". Omitted
+signals take their defaults. `@FILE` reads the object from a file. `--key`
+is the request key sticky splits hash (a user or session id).
+
+The explanation names the matching rule (and its line), the chosen plan,
+the split shares when the cell is split, the cell, the path through the
+decision diagram with the signals that were defaulted, the cell's predicted
+figures and what tightening each SLO would cost.
+
+Exit codes:
+  0  explained
+  1  errors in the policy, or SLOs that no routing can meet
+  2  usage or IO errors: an unreadable file, a request that is not a JSON object, an unknown signal";
+
+const SIMULATE_HELP: &str = "\
+Examples:
+  routec simulate support.route
+  routec simulate support.route --traffic launch --requests 1000000 --seed 7
+  routec simulate support.route --format json | jq .metrics.latency
+
+The policy is compiled (optimized for its first traffic profile) and the
+table replays `--requests` requests drawn from traffic profile `--traffic`
+(required when the policy declares several). Each request is routed by the
+runtime, and its plan executed by sampling the compiler's model: latencies,
+faults, retries, fallbacks, hedges, cascades, classifier latency and costs.
+The report gives p50/p95/p99 of TTFT and end-to-end latency in milliseconds,
+cost per 1k requests and per success in USD, quality, the composite score
+against the baseline, per slice and per rule, calls per model, and each
+SLO's simulated value. The same seed always gives the same report.
+
+Exit codes:
+  0  simulated (SLO misses are reported, not errors; use `routec test` to assert)
+  1  errors in the policy, or SLOs that no routing can meet
+  2  usage or IO errors: an unreadable file, an unknown traffic profile";
 
 const CHECK_HELP: &str = "\
 Examples:
@@ -59,7 +158,8 @@ Exit codes:
   1  `--check` found unformatted files, or a file has syntax errors
   2  usage or IO errors: a missing or unreadable file, not UTF-8, or larger than 8 MiB";
 
-/// The routec compiler: check and format LLM routing policies (`.route` files).
+/// The routec compiler: check, format, compile, test, explain and simulate LLM
+/// routing policies (`.route` files).
 #[derive(Debug, Parser)]
 #[command(name = "routec", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -86,6 +186,96 @@ pub enum Command {
     /// Format policies in place, or check that they are formatted.
     #[command(after_help = FMT_HELP)]
     Fmt(FmtArgs),
+    /// Compile a policy into a decision table.
+    #[command(after_help = COMPILE_HELP)]
+    Compile(CompileArgs),
+    /// Run the `test` blocks of policies.
+    #[command(after_help = TEST_HELP)]
+    Test(TestArgs),
+    /// Explain how one request is routed.
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+    /// Simulate a traffic profile through the compiled table.
+    #[command(after_help = SIMULATE_HELP)]
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The policy file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the table; `-` for standard output. Default: next to
+    /// FILE, as `NAME.table.json` or `NAME.table.bin`.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The table's encoding.
+    #[arg(long, value_enum, default_value_t = TableFormat::Json)]
+    pub format: TableFormat,
+    /// The traffic profile to optimize for (default: the first declared).
+    #[arg(long, value_name = "NAME")]
+    pub traffic: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    /// Readable JSON, for review.
+    Json,
+    /// The compact checksummed binary, for runtimes.
+    Bin,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The policy files whose tests to run.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The policy file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The request: a JSON object keyed by signal name, or `@FILE`.
+    #[arg(long, value_name = "JSON")]
+    pub request: String,
+    /// The request key sticky splits hash (a user or session id).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// The report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The policy file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The traffic profile to replay (required if the policy declares several).
+    #[arg(long, value_name = "NAME")]
+    pub traffic: Option<String>,
+    /// How many requests to simulate.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub requests: u64,
+    /// The random seed; the same seed always gives the same report.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// The report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A short report for people.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,5 +347,9 @@ where
     match &cli.command {
         Command::Check(args) => commands::check::run(args, cli.color),
         Command::Fmt(args) => commands::fmt::run(args, cli.color),
+        Command::Compile(args) => commands::compile::run(args, cli.color),
+        Command::Test(args) => commands::test::run(args, cli.color),
+        Command::Explain(args) => commands::explain::run(args, cli.color),
+        Command::Simulate(args) => commands::simulate::run(args, cli.color),
     }
 }

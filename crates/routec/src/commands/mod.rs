@@ -1,10 +1,15 @@
 //! The subcommands. Each returns its exit code (see [`crate::cli::exit`]).
 
 pub mod check;
+pub mod compile;
+pub mod explain;
 pub mod fmt;
+pub mod simulate;
+pub mod test;
 
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::source::{self, ReadError, STDIN_NAME};
 
@@ -41,4 +46,45 @@ pub fn print(text: &str) {
 pub fn eprint(text: &str) {
     let mut err = io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Writes `bytes` to `path` (created or replaced) without ever exposing a
+/// partial file: a temporary file in the target directory is written,
+/// synced and renamed over `path`; on any failure it is removed.
+pub fn write_new_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(
+            ".{file_name}.routec-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match File::create_new(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes bytes to standard output; a closed pipe is not an error.
+pub fn print_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
 }

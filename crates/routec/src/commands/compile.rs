@@ -1,0 +1,62 @@
+//! `routec compile FILE [-o OUT] [--format json|bin] [--traffic NAME]`
+
+use std::path::{Path, PathBuf};
+
+use super::{eprint, is_stdin, print_bytes, write_new_atomically};
+use crate::cli::{ColorChoice, CompileArgs, TableFormat, exit};
+use crate::pipeline;
+use crate::source::io_message;
+
+/// Where the table goes by default: next to the policy, `NAME.route` →
+/// `NAME.table.json` (or `.table.bin`).
+pub fn default_output(file: &Path, format: TableFormat) -> PathBuf {
+    let ext = match format {
+        TableFormat::Json => "table.json",
+        TableFormat::Bin => "table.bin",
+    };
+    if is_stdin(file) {
+        return PathBuf::from(format!("policy.{ext}"));
+    }
+    file.with_extension(ext)
+}
+
+pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
+    let p = match pipeline::compile(&args.file, args.traffic.as_deref(), color) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let table = &p.compiled.table;
+    let bytes = match args.format {
+        TableFormat::Json => table.to_json().into_bytes(),
+        TableFormat::Bin => table.to_binary(),
+    };
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.file, args.format));
+    if is_stdin(&out) {
+        print_bytes(&bytes);
+        return exit::OK;
+    }
+    match write_new_atomically(&out, &bytes) {
+        Ok(()) => {
+            let cells = table.assumed.as_ref().map_or(0, |a| a.cells.len());
+            let split = table.leaves.iter().filter(|l| l.splits.len() > 1).count();
+            eprint(&format!(
+                "routec: wrote `{}` ({} rules, {cells} cells, {split} split leaves, {} bytes)\n",
+                out.display(),
+                table.rules.len(),
+                bytes.len()
+            ));
+            exit::OK
+        }
+        Err(e) => {
+            eprint(&format!(
+                "routec: cannot write `{}`: {}\n",
+                out.display(),
+                io_message(&e)
+            ));
+            exit::USAGE
+        }
+    }
+}
