@@ -72,10 +72,13 @@ enum Kind {
         if_false: u32,
         if_true: u32,
     },
-    Threshold {
-        cut: f64,
-        below: u32,
-        at_or_above: u32,
+    /// A tree of thresholds on one signal, flattened at load time into
+    /// `cuts[cuts_start..][..n]` (ascending) and `edges[targets..][..=n]`: a
+    /// binary search over a contiguous array instead of a pointer chase.
+    Intervals {
+        cuts_start: u32,
+        n: u32,
+        targets: u32,
     },
 }
 
@@ -100,6 +103,7 @@ pub struct Router {
     root: u32,
     nodes: Vec<CompactNode>,
     edges: Vec<u32>,
+    cuts: Vec<f64>,
     leaves: Vec<CompactLeaf>,
     defaults: Vec<f64>,
 }
@@ -121,35 +125,46 @@ impl Router {
     pub fn new(table: Table) -> Result<Router, LoadError> {
         table.validate().map_err(LoadError::Invalid)?;
         let mut edges = Vec::new();
-        let nodes = table
-            .diagram
-            .nodes
-            .iter()
-            .map(|n| CompactNode {
-                signal: n.signal,
-                kind: match &n.test {
-                    Test::Enum { branches } => {
-                        let first = edges.len() as u32;
-                        edges.extend(branches.iter().map(|&b| encode(b)));
-                        Kind::Enum {
-                            first,
-                            count: branches.len() as u32,
+        let mut cuts = Vec::new();
+        let nodes = (0..table.diagram.nodes.len())
+            .map(|i| {
+                let n = &table.diagram.nodes[i];
+                CompactNode {
+                    signal: n.signal,
+                    kind: match &n.test {
+                        Test::Enum { branches } => {
+                            let first = edges.len() as u32;
+                            edges.extend(branches.iter().map(|&b| encode(b)));
+                            Kind::Enum {
+                                first,
+                                count: branches.len() as u32,
+                            }
                         }
-                    }
-                    Test::Bool { if_false, if_true } => Kind::Bool {
-                        if_false: encode(*if_false),
-                        if_true: encode(*if_true),
+                        Test::Bool { if_false, if_true } => Kind::Bool {
+                            if_false: encode(*if_false),
+                            if_true: encode(*if_true),
+                        },
+                        Test::Threshold { .. } => {
+                            let mut segments = Vec::new();
+                            flatten(
+                                &table,
+                                NodeRef::Node(i as u32),
+                                n.signal,
+                                (f64::NEG_INFINITY, f64::INFINITY),
+                                &mut segments,
+                            );
+                            let cuts_start = cuts.len() as u32;
+                            let targets = edges.len() as u32;
+                            cuts.extend(segments.iter().skip(1).map(|s| s.0));
+                            edges.extend(segments.iter().map(|s| s.1));
+                            Kind::Intervals {
+                                cuts_start,
+                                n: segments.len().saturating_sub(1) as u32,
+                                targets,
+                            }
+                        }
                     },
-                    Test::Threshold {
-                        cut,
-                        below,
-                        at_or_above,
-                    } => Kind::Threshold {
-                        cut: *cut,
-                        below: encode(*below),
-                        at_or_above: encode(*at_or_above),
-                    },
-                },
+                }
             })
             .collect();
         let leaves = table
@@ -180,6 +195,7 @@ impl Router {
             root: encode(table.diagram.root),
             nodes,
             edges,
+            cuts,
             leaves,
             defaults,
             table,
@@ -240,16 +256,18 @@ impl Router {
                         if_false
                     }
                 }
-                Kind::Threshold {
-                    cut,
-                    below,
-                    at_or_above,
+                Kind::Intervals {
+                    cuts_start,
+                    n,
+                    targets,
                 } => {
-                    if value < cut {
-                        below
-                    } else {
-                        at_or_above
-                    }
+                    let start = cuts_start as usize;
+                    let cuts = self.cuts.get(start..start + n as usize).unwrap_or(&[]);
+                    let k = cuts.partition_point(|&c| c <= value);
+                    self.edges
+                        .get(targets as usize + k)
+                        .copied()
+                        .unwrap_or(LEAF)
                 }
             };
         }
@@ -322,20 +340,23 @@ impl Router {
                     format!("{} = {shown}", def.name),
                     if value != 0.0 { if_true } else { if_false },
                 ),
-                Kind::Threshold {
-                    cut,
-                    below,
-                    at_or_above,
+                Kind::Intervals {
+                    cuts_start,
+                    n,
+                    targets,
                 } => {
-                    let cut_shown = self.show_value(signal, cut);
-                    if value < cut {
-                        (format!("{} = {shown} < {cut_shown}", def.name), below)
-                    } else {
-                        (
-                            format!("{} = {shown} >= {cut_shown}", def.name),
-                            at_or_above,
-                        )
-                    }
+                    let start = cuts_start as usize;
+                    let cuts = &self.cuts[start..start + n as usize];
+                    let k = cuts.partition_point(|&c| c <= value);
+                    let lower = k.checked_sub(1).map(|i| self.show_value(signal, cuts[i]));
+                    let upper = cuts.get(k).map(|&c| self.show_value(signal, c));
+                    let test = match (lower, upper) {
+                        (Some(lo), Some(hi)) => format!("{} = {shown} in [{lo}, {hi})", def.name),
+                        (Some(lo), None) => format!("{} = {shown} >= {lo}", def.name),
+                        (None, Some(hi)) => format!("{} = {shown} < {hi}", def.name),
+                        (None, None) => format!("{} = {shown}", def.name),
+                    };
+                    (test, self.edges[targets as usize + k])
                 }
             };
             path.push(Step {
@@ -404,6 +425,40 @@ impl Router {
                     self.collect_models(p, out);
                 }
             }
+        }
+    }
+}
+
+/// Appends the segments `(lower bound, target)` of the threshold tree at
+/// `at` on `signal`, restricted to `[range.0, range.1)`, merging neighbours
+/// with the same target. The first segment's bound is `range.0`. Iterative,
+/// so that no table, however deep, can overflow the stack while loading.
+fn flatten(table: &Table, at: NodeRef, signal: u32, range: (f64, f64), out: &mut Vec<(f64, u32)>) {
+    let mut stack = vec![(at, range)];
+    while let Some((at, (lo, hi))) = stack.pop() {
+        if let NodeRef::Node(n) = at
+            && let Some(node) = table.diagram.nodes.get(n as usize)
+            && node.signal == signal
+            && let Test::Threshold {
+                cut,
+                below,
+                at_or_above,
+            } = node.test
+        {
+            if cut <= lo {
+                stack.push((at_or_above, (lo, hi)));
+            } else if cut >= hi {
+                stack.push((below, (lo, hi)));
+            } else {
+                // Below first: the stack is last in, first out.
+                stack.push((at_or_above, (cut, hi)));
+                stack.push((below, (lo, cut)));
+            }
+            continue;
+        }
+        let target = encode(at);
+        if out.last().is_none_or(|last| last.1 != target) {
+            out.push((lo, target));
         }
     }
 }

@@ -1,0 +1,211 @@
+//! Conformance of compiled tables to the policies they come from.
+//!
+//! [`interpret`] routes a request by reading the checked policy directly
+//! (rules in order, slices, the optimizer's cells), without the decision
+//! diagram; the differential tests compare it with
+//! [`routec_runtime::Router::decide`] on random requests, and write the
+//! shared test vectors every runtime (library, proxy, wasm) must reproduce.
+//!
+//! This crate is test support: it reads files and may not be used by the
+//! product crates.
+
+pub mod generate;
+pub mod interpret;
+
+use std::path::{Path, PathBuf};
+
+use routec_check::ir::Policy;
+use routec_opt::{CompileOptions, Compiled};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The example policies, sorted by name.
+pub fn examples() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "route"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A compiled policy with everything the tests need.
+#[derive(Debug)]
+pub struct Fixture {
+    pub name: String,
+    pub source: String,
+    pub policy: Policy,
+    pub compiled: Compiled,
+}
+
+/// Parses, checks and compiles a policy file; `Err` says why it could not.
+pub fn compile_file(path: &Path) -> Result<Fixture, String> {
+    let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let parse = routec_syntax::parse(&source);
+    let checked = routec_check::check(&parse.file);
+    let errors: Vec<_> = parse
+        .diagnostics
+        .iter()
+        .chain(&checked.diagnostics)
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    let options = CompileOptions {
+        traffic: None,
+        compiler_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let compiled = routec_opt::compile(&checked.policy, &source, &options).map_err(|diags| {
+        diags
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let name = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    Ok(Fixture {
+        name,
+        source,
+        policy: checked.policy,
+        compiled,
+    })
+}
+
+/// A policy with `rules` disjoint rules over a numeric signal and an enum,
+/// for the `decide` benchmark on large tables.
+pub fn generated_rules_policy(rules: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let models = 16;
+    let _ = writeln!(
+        s,
+        "policy generated {{\n  owner \"bench\"\n  baseline m0\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "signal account: int from metadata \"account\" default 0\nsignal tier: enum {{ free, pro, enterprise }} from metadata \"tier\" default free\n"
+    );
+    for m in 0..models {
+        let _ = writeln!(
+            s,
+            "model m{m} {{\n  provider openai\n  endpoint env(\"M{m}_URL\")\n  context 128k tokens\n  price input ${}/Mtok, output ${}/Mtok\n  latency ttft p50 {}ms p95 {}ms p99 {}ms, decode 100 tok/s\n  quality {}%\n}}\n",
+            0.1 + m as f64 * 0.1,
+            0.2 + m as f64 * 0.2,
+            100 + 10 * m,
+            300 + 20 * m,
+            900 + 30 * m,
+            60 + m
+        );
+    }
+    let _ = writeln!(
+        s,
+        "objective weighted {{ latency 0.5, cost 0.3, quality 0.2 }}\n"
+    );
+    let _ = writeln!(s, "route {{");
+    for i in 0..rules {
+        let tier = ["free", "pro", "enterprise"][i % 3];
+        let lo = (i / 3) * 100;
+        let _ = writeln!(
+            s,
+            "  when tier == {tier} and account >= {lo} and account < {} => m{}",
+            lo + 100,
+            (i * 7) % models
+        );
+    }
+    let _ = writeln!(s, "  otherwise => m0\n}}");
+    s
+}
+
+/// A policy of about `lines` lines in the shape of real ones: many models
+/// with quality tables, signals, slices, SLOs, rules with thresholds,
+/// faults, traffic and tests. For the front-end benchmark.
+pub fn generated_front_end_policy(lines: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "/// A generated policy.\npolicy generated {{\n  owner \"bench\"\n  baseline m0\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "signal task: enum {{ chat, code, factual, reasoning }} from header \"x-task\" default chat\nsignal lang: enum {{ en, es, de, ja, other }} from header \"x-lang\" default other\nsignal tier: enum {{ free, pro, enterprise }} from metadata \"tier\" default free\nsignal difficulty: ratio from classifier \"difficulty\" cost 4ms default 50%\n"
+    );
+    let mut m = 0;
+    let mut rule_lines = Vec::new();
+    while s.lines().count() + rule_lines.len() < lines.saturating_sub(30) {
+        let _ = writeln!(
+            s,
+            "/// Model {m}.\nmodel m{m} {{\n  provider openai\n  endpoint env(\"M{m}_URL\")\n  upstream \"org/model-{m}\"\n  context 200k tokens\n  price input ${}/Mtok, output ${}/Mtok\n  latency ttft p50 {}ms p95 {}ms p99 {}ms, decode {} tok/s\n  quality by task {{ chat {}%, code {}%, factual {}%, reasoning {}% }} adjust by lang {{ ja -{}%, other -3% }}\n{}}}\n",
+            0.05 + (m % 17) as f64 * 0.1,
+            0.1 + (m % 13) as f64 * 0.3,
+            80 + m % 400,
+            250 + m % 900,
+            600 + m % 1500,
+            50 + m % 150,
+            60 + m % 35,
+            50 + m % 45,
+            55 + m % 40,
+            40 + m % 55,
+            1 + m % 9,
+            if m > 0 {
+                format!("  fallback m{}\n", m / 2)
+            } else {
+                String::new()
+            },
+        );
+        if m > 0 {
+            // Every (tier, task, token range) combination once: no rule
+            // shadows another.
+            let tier = ["free", "pro", "enterprise"][m % 3];
+            let task = ["chat", "code", "factual", "reasoning"][(m / 3) % 4];
+            let range = m / 12;
+            rule_lines.push(format!(
+                "  when tier == {tier} and task == {task} and prompt_tokens > {}k and prompt_tokens <= {}k => m{m}",
+                range * 2,
+                range * 2 + 1
+            ));
+        }
+        m += 1;
+    }
+    let _ = writeln!(
+        s,
+        "slice english = lang == en\nslice non_english = lang != en\nslice paying = tier in {{ pro, enterprise }}\n"
+    );
+    let _ = writeln!(
+        s,
+        "objective weighted {{ latency 0.6, cost 0.3, quality 0.1 }}\n"
+    );
+    let _ = writeln!(
+        s,
+        "slo {{\n  ttft p95 <= 3s\n  cost per 1k requests <= $5\n  quality >= 60% for each slice\n}}\n"
+    );
+    let _ = writeln!(s, "route {{\n  when has_images => m0");
+    for r in &rule_lines {
+        let _ = writeln!(s, "{r}");
+    }
+    let _ = writeln!(s, "  otherwise => m0\n}}\n");
+    let _ = writeln!(
+        s,
+        "faults {{\n  timeout 30s\n  retry 1 on [429, 5xx] backoff 200ms\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "traffic launch {{\n  qps 100\n  task {{ chat 55%, code 20%, factual 15%, reasoning 10% }}\n  prompt_tokens lognormal p50 900 p95 12k\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "test \"images go to m0\" {{\n  given {{ has_images: true }}\n  expect m0\n}}"
+    );
+    s
+}
