@@ -58,11 +58,11 @@ fn same_seed_same_report_other_seed_other_samples() {
 /// over the same model: where the estimate is exact up to fine quadrature,
 /// they must agree within sampling error.
 ///
-/// Not compared: latency and TTFT beyond the median, where the estimate
-/// replaces the answer length by a few midpoint quantile nodes of its
-/// distribution and so never sees the longest answers (see the report to
-/// the optimizer's maintainers in CHANGELOG/the PR: the estimate's p95 of
-/// end-to-end latency is below the simulated one on this policy).
+/// Not compared: TTFT and latency beyond the median. The estimate replaces
+/// the answer length by a few midpoint quantile nodes of its distribution,
+/// so it never sees the longest answers: their decode time, the escalations
+/// they delay and the total timeouts they hit. `one_model_latency_matches_quadrature`
+/// shows the simulator agrees with an independent computation there.
 #[test]
 fn agrees_with_the_analytic_predictions() {
     let (policy, table) = support();
