@@ -11,7 +11,7 @@ use crate::cx::{Cx, Owner};
 use crate::diagnostics as d;
 use crate::ir::{Cond, ModelId, SignalId, Value};
 use crate::plans::{direct_targets, optimizes};
-use crate::space::{Region, Space};
+use crate::space::{CoverIndex, Cube, Region, Space, Witness};
 
 /// Why a model cannot serve part of the request space.
 #[derive(Clone, Debug)]
@@ -26,6 +26,9 @@ pub(crate) enum Limit {
     /// `has_images` or `has_tools` is true and `supports` lacks it.
     Input { word: &'static str },
 }
+
+/// Earlier rules named in a shadowed-rule diagnostic, at most.
+const MAX_SHADOWERS: usize = 3;
 
 pub(crate) struct Analysis {
     pub space: Space,
@@ -204,9 +207,10 @@ impl<'a> Cx<'a> {
         let Some((route, route_span)) = self.route else {
             return;
         };
-        let mut covered = Region::empty();
-        // Effective regions of earlier rules, for naming who shadows whom.
-        let mut earlier: Vec<(usize, Region)> = Vec::new();
+        // The regions of earlier reachable rules, as written (not disjoint):
+        // a request is taken by an earlier rule iff a cube here contains it.
+        let mut covers = CoverIndex::new(&an.space);
+        let mut cover_rule: Vec<usize> = Vec::new();
         let mut unknown = false;
         let mut otherwise_at: Option<Span> = None;
         for (i, &flagged_rule) in flagged.iter().enumerate().take(self.p.rules.len()) {
@@ -238,37 +242,57 @@ impl<'a> Cx<'a> {
                     self.rule_keyword(ast_rule),
                 ));
             }
-            let effective = an.space.subtract(&region, &covered);
-            if effective.is_empty() {
-                let shadowers: Vec<Span> = earlier
-                    .iter()
-                    .filter(|(_, r)| !an.space.intersect(r, &region).is_empty())
-                    .map(|(j, _)| self.p.rules[*j].cond_span)
-                    .collect();
-                self.diags
-                    .push(d::shadowed_rule(rule.cond_span, rule.otherwise, &shadowers));
-                continue;
+            match an.space.witness_in(&region, &covers) {
+                Witness::Empty => {
+                    // Name the earlier rules that take most of this one.
+                    let mut meeting: Vec<(f64, usize)> = Vec::new();
+                    for cube in &region.cubes {
+                        for k in covers.meeting(cube) {
+                            let f = an.space.overlap(cube, &covers.cubes[k]);
+                            meeting.push((f, cover_rule[k]));
+                        }
+                    }
+                    meeting.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                    let mut rules: Vec<usize> = Vec::new();
+                    for (_, r) in meeting {
+                        if !rules.contains(&r) && rules.len() < MAX_SHADOWERS {
+                            rules.push(r);
+                        }
+                    }
+                    rules.sort_unstable();
+                    let shadowers: Vec<Span> =
+                        rules.iter().map(|j| self.p.rules[*j].cond_span).collect();
+                    self.diags
+                        .push(d::shadowed_rule(rule.cond_span, rule.otherwise, &shadowers));
+                    continue;
+                }
+                Witness::GaveUp => {}
+                Witness::Found(_) => {
+                    if let RuleKind::When { plan, .. } | RuleKind::Otherwise { plan, .. } =
+                        &ast_rule.kind
+                    {
+                        self.check_serving(an, plan, &region, &covers);
+                    }
+                }
             }
             for s in reads {
                 an.reachable_reads[s.index()] = true;
             }
-            if let RuleKind::When { plan, .. } | RuleKind::Otherwise { plan, .. } = &ast_rule.kind {
-                self.check_serving(an, plan, &effective, i);
+            for c in &region.cubes {
+                covers.push(c.clone());
+                cover_rule.push(i);
             }
-            covered = an.space.union_disjoint(&covered, &effective);
-            earlier.push((i, effective));
         }
         if otherwise_at.is_none() && !unknown {
-            let rest = an.space.complement(&covered);
-            if !rest.is_empty() {
-                let example = an.space.example(&rest).map(|e| self.format_example(&e));
+            if let Witness::Found(cube) = an.space.witness_in(&Region::full(), &covers) {
+                let example = self.format_example(&an.space.cube_example(&cube));
                 let keyword = crate::cx::keyword_span(route_span, "route");
                 let close = Span::new(
                     route.body.span.end as usize - 1,
                     route.body.span.end as usize,
                 );
                 self.diags
-                    .push(d::missing_otherwise(keyword, example.as_deref(), close));
+                    .push(d::missing_otherwise(keyword, Some(&example), close));
             }
         }
     }
@@ -280,13 +304,22 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A request of `region` that no earlier rule takes, as a region.
+    fn reaches(an: &Analysis, region: &Region, covers: &CoverIndex) -> Option<Cube> {
+        match an.space.witness_in(region, covers) {
+            Witness::Found(c) => Some(c),
+            Witness::Empty | Witness::GaveUp => None,
+        }
+    }
+
     /// Checks that every model a rule sends requests to can serve them.
+    /// `region` is the rule's condition; `covers` what earlier rules take.
     fn check_serving(
         &mut self,
         an: &mut Analysis,
         plan: &ast::Plan,
         region: &Region,
-        _rule: usize,
+        covers: &CoverIndex,
     ) {
         let mut targets = Vec::new();
         direct_targets(plan, &mut targets);
@@ -296,10 +329,10 @@ impl<'a> Cx<'a> {
             };
             for (limit, lr) in an.limits[m.index()].clone() {
                 let bad = an.space.intersect(region, &lr);
-                if bad.is_empty() {
+                let Some(witness) = Self::reaches(an, &bad, covers) else {
                     continue;
-                }
-                let diag = self.limit_diag(an, name.span, m, &limit, &bad, region);
+                };
+                let diag = self.limit_diag(an, name.span, m, &limit, &bad, &witness, covers);
                 self.diags.push(diag);
             }
         }
@@ -326,7 +359,7 @@ impl<'a> Cx<'a> {
                 },
                 _ => region.clone(),
             };
-            if region.is_empty() {
+            if Self::reaches(an, region, covers).is_none() {
                 continue;
             }
             let mut nobody = region.clone();
@@ -347,7 +380,7 @@ impl<'a> Cx<'a> {
                         continue;
                     };
                     for (_, lr) in &an.limits[m.index()] {
-                        cannot = an.space.union(&cannot, &an.space.intersect(region, lr));
+                        cannot = an.space.union(&cannot, lr);
                     }
                 }
                 if !resolved {
@@ -355,19 +388,27 @@ impl<'a> Cx<'a> {
                     continue;
                 }
                 any_known = true;
-                if an.space.is_subset(region, &cannot) {
+                // Serves nothing: every request that reaches the rule is in `cannot`.
+                let mut with_cannot = covers.clone();
+                for c in &cannot.cubes {
+                    with_cannot.push(c.clone());
+                }
+                if an.space.witness_in(region, &with_cannot) == Witness::Empty {
                     self.diags.push(d::candidate_never_serves(c.span));
                 }
                 nobody = an.space.intersect(&nobody, &cannot);
             }
-            if any_known && !nobody.is_empty() {
-                let example = an.space.example(&nobody).map(|e| self.format_example(&e));
-                self.diags
-                    .push(d::no_candidate(*candidates_span, example.as_deref()));
+            if any_known {
+                if let Some(w) = Self::reaches(an, &nobody, covers) {
+                    let example = self.format_example(&an.space.cube_example(&w));
+                    self.diags
+                        .push(d::no_candidate(*candidates_span, Some(&example)));
+                }
             }
         }
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one call site, all context")]
     fn limit_diag(
         &self,
         an: &Analysis,
@@ -375,30 +416,47 @@ impl<'a> Cx<'a> {
         m: ModelId,
         limit: &Limit,
         bad: &Region,
-        region: &Region,
+        witness: &Cube,
+        covers: &CoverIndex,
     ) -> routec_syntax::Diagnostic {
         let model = &self.p.models[m.index()];
-        let example = an.space.example(bad).map(|e| self.format_example(&e));
+        let example = self.format_example(&an.space.cube_example(witness));
         match limit {
             Limit::Context { context } => {
-                let pt = self.p.signal_by_name("prompt_tokens");
-                let admitted = pt
-                    .and_then(|pt| an.space.sup(region, pt))
-                    .map(|s| match (s, an.max_context) {
-                        (Some(x), Some(max)) => x.min(max as f64),
-                        (None, Some(max)) => max as f64,
-                        (Some(x), None) => x,
-                        (None, None) => f64::INFINITY,
-                    })
-                    .unwrap_or(f64::INFINITY);
+                // The longest prompt that reaches the rule: scan the atoms of
+                // `prompt_tokens` from the top of the bad region down.
+                let mut admitted = an.max_context.map_or(f64::INFINITY, |m| m as f64);
+                if let Some(pt) = self.p.signal_by_name("prompt_tokens") {
+                    if let Some(d) = an.space.dim_of(pt) {
+                        let dim = an.space.dim(d);
+                        for k in (0..dim.atoms.len()).rev() {
+                            let mut set = crate::space::AtomSet::empty(dim.atoms.len());
+                            set.insert(k);
+                            let slab = an.space.intersect(bad, &an.space.cube(d, set));
+                            if slab.is_empty() {
+                                continue;
+                            }
+                            if Self::reaches(an, &slab, covers).is_some() {
+                                if let Some(sup) = dim.atoms[k].sup() {
+                                    admitted = admitted.min(sup);
+                                }
+                                break;
+                            }
+                        }
+                    }
+                }
                 d::context_too_small(span, &model.name, *context as f64, admitted, model.span)
             }
             Limit::Quality { signal, missing } => {
-                let admitted = an.space.values(bad, *signal);
                 let sig = &self.p.signals[signal.index()];
-                let names: Vec<String> = admitted
+                let names: Vec<String> = missing
                     .iter()
-                    .filter(|v| missing.contains(v))
+                    .filter(|v| {
+                        an.space
+                            .in_set(*signal, &[**v])
+                            .map(|r| an.space.intersect(bad, &r))
+                            .is_some_and(|r| Self::reaches(an, &r, covers).is_some())
+                    })
                     .filter_map(|v| match &sig.ty {
                         crate::ir::SignalType::Enum(vs) => vs.get(*v).cloned(),
                         _ => None,
@@ -406,8 +464,8 @@ impl<'a> Cx<'a> {
                     .collect();
                 d::no_quality(span, &model.name, &sig.name, &names, model.span)
             }
-            Limit::Input { word, .. } => {
-                d::unsupported_input(span, &model.name, word, example.as_deref(), model.span)
+            Limit::Input { word } => {
+                d::unsupported_input(span, &model.name, word, Some(&example), model.span)
             }
         }
     }

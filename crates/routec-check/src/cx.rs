@@ -61,6 +61,8 @@ pub(crate) struct Cx<'a> {
     /// Models with a property that could not be resolved (lints stay quiet).
     pub model_broken: Vec<bool>,
     pub policy_name_span: Option<Span>,
+    /// Per enum signal, variant name to index (built after pass 1).
+    pub variant_maps: Vec<HashMap<String, usize>>,
     /// Signals read by rules that can match (set by the analysis).
     pub reachable_reads: Vec<bool>,
     pub policy_has_baseline: bool,
@@ -91,6 +93,7 @@ impl<'a> Cx<'a> {
             skipped: vec![false; file.items.len()],
             model_broken: Vec::new(),
             policy_name_span: None,
+            variant_maps: Vec::new(),
             reachable_reads: Vec::new(),
             policy_has_baseline: false,
             objective_written: false,
@@ -187,7 +190,12 @@ impl<'a> Cx<'a> {
         let SignalType::Enum(variants) = &def.ty else {
             return None;
         };
-        match variants.iter().position(|v| v == word) {
+        match self
+            .variant_maps
+            .get(signal.index())
+            .and_then(|m| m.get(word))
+            .copied()
+        {
             Some(i) => {
                 self.p.index.reference(SymbolKind::Variant(signal, i), span);
                 Some(i)
@@ -214,7 +222,7 @@ impl<'a> Cx<'a> {
 
     /// Reads a literal as a value of `signal` (a default, a test's `given`).
     pub fn signal_value(&mut self, signal: SignalId, lit: &Lit) -> Option<Value> {
-        let ty = self.p.signals[signal.index()].ty.clone();
+        let ty = self.p.signals[signal.index()].ty.kind_only();
         let name = self.p.signals[signal.index()].name.clone();
         match ty {
             SignalType::Bool => match lit.kind {
@@ -443,6 +451,17 @@ impl<'a> Cx<'a> {
             }
         }
         self.signal_reads = vec![false; self.p.signals.len()];
+        self.variant_maps = self
+            .p
+            .signals
+            .iter()
+            .map(|s| match &s.ty {
+                SignalType::Enum(vs) => {
+                    vs.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect()
+                }
+                _ => HashMap::new(),
+            })
+            .collect();
         if !blocks.contains_key("policy") {
             self.emit(d::missing_policy());
         }

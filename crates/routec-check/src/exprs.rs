@@ -206,7 +206,7 @@ impl Cx<'_> {
             .reference(crate::index::SymbolKind::Signal(signal), signal_span);
         let def = &self.p.signals[signal.index()];
         let name = def.name.clone();
-        match def.ty.clone() {
+        match def.ty.kind_only() {
             SignalType::Bool => {
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     self.emit(d::bad_operator(signal_span, op, &name, "bool"));
@@ -295,7 +295,7 @@ impl Cx<'_> {
             return Cond::Unknown;
         };
         self.signal_reads[signal.index()] = true;
-        let ty = self.p.signals[signal.index()].ty.clone();
+        let ty = self.p.signals[signal.index()].ty.kind_only();
         if !matches!(ty, SignalType::Enum(_)) {
             self.emit(d::not_an_enum(&name, ty.describe(), "`in`"));
             return Cond::Unknown;

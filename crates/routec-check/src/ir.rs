@@ -161,6 +161,15 @@ impl SignalType {
         }
     }
 
+    /// The type without its enum variants: cheap to copy around when only
+    /// the kind of the type matters.
+    pub fn kind_only(&self) -> SignalType {
+        match self {
+            SignalType::Enum(_) => SignalType::Enum(Vec::new()),
+            other => other.clone(),
+        }
+    }
+
     pub fn variant(&self, name: &str) -> Option<usize> {
         match self {
             SignalType::Enum(v) => v.iter().position(|x| x == name),

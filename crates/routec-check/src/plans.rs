@@ -188,7 +188,7 @@ impl<'a> Cx<'a> {
     fn dimension(&mut self, dim: &ast::Dimension) -> Option<DimDef> {
         let signal = self.signal_or_report(&dim.signal)?;
         self.signal_reads[signal.index()] = true;
-        let ty = self.p.signals[signal.index()].ty.clone();
+        let ty = self.p.signals[signal.index()].ty.kind_only();
         match ty {
             SignalType::Enum(_) | SignalType::Bool => {
                 if let (Some(first), Some(last)) = (dim.thresholds.first(), dim.thresholds.last()) {

@@ -45,8 +45,15 @@ impl AtomSet {
 
     pub fn full(n: usize) -> AtomSet {
         let mut s = AtomSet::empty(n);
-        for i in 0..n {
-            s.insert(i);
+        let words = s.words_mut();
+        let whole = n / 64;
+        for w in words.iter_mut().take(whole) {
+            *w = u64::MAX;
+        }
+        if !n.is_multiple_of(64)
+            && let Some(w) = words.get_mut(whole)
+        {
+            *w = (1u64 << (n % 64)) - 1;
         }
         s
     }
@@ -131,6 +138,15 @@ impl AtomSet {
 
     pub fn and_not(&self, other: &AtomSet) -> AtomSet {
         self.zip(other, |a, b| a & !b)
+    }
+
+    /// `|self ∩ other|` without allocating.
+    pub fn and_count(&self, other: &AtomSet) -> usize {
+        self.words()
+            .iter()
+            .zip(other.words())
+            .map(|(a, b)| (a & b).count_ones() as usize)
+            .sum()
     }
 
     pub fn intersects(&self, other: &AtomSet) -> bool {
@@ -451,6 +467,20 @@ impl Region {
     }
 }
 
+/// The most cubes [`Space::witness`] examines before giving up.
+pub const WITNESS_BUDGET: usize = 20_000;
+
+/// The answer of [`Space::witness`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Witness {
+    /// A cube of the region outside every cover.
+    Found(Cube),
+    /// The covers cover the region.
+    Empty,
+    /// The search exceeded [`WITNESS_BUDGET`].
+    GaveUp,
+}
+
 /// Conditions deeper than this are not lowered (the parser caps depth lower).
 const MAX_LOWER_DEPTH: usize = 256;
 
@@ -686,6 +716,76 @@ impl Space {
         self.simplify(Region { cubes })
     }
 
+    /// A cube of `a` that no cube of `covers` touches, found depth-first
+    /// (`covers` need not be disjoint). This decides `a ⊆ ∪ covers` without
+    /// materialising the difference, which can fragment exponentially; the
+    /// search stops early at the first witness and gives up after a budget
+    /// of steps (then the caller must not conclude anything).
+    pub fn witness(&self, a: &Region, covers: &[Cube]) -> Witness {
+        let mut index = CoverIndex::new(self);
+        for c in covers {
+            index.push(c.clone());
+        }
+        self.witness_in(a, &index)
+    }
+
+    /// [`Space::witness`] against an index of covers, which finds the
+    /// covers that meet a cube without scanning them all.
+    pub fn witness_in(&self, a: &Region, index: &CoverIndex) -> Witness {
+        let mut steps = 0usize;
+        for cube in &a.cubes {
+            // Try the covers that take most of the cube first: they settle
+            // the question in a few steps, while covers that only clip the
+            // cube (a free enum dimension pinned to one value) are tried last.
+            let mut relevant: Vec<(f64, &Cube)> = index
+                .meeting(cube)
+                .into_iter()
+                .map(|i| &index.cubes[i])
+                .map(|c| (self.overlap(cube, c), c))
+                .collect();
+            if relevant.iter().any(|(f, _)| *f >= 1.0) {
+                continue;
+            }
+            relevant.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let relevant: Vec<&Cube> = relevant.into_iter().map(|(_, c)| c).collect();
+            let mut stack: Vec<(Cube, usize)> = vec![(cube.clone(), 0)];
+            while let Some((c, mut i)) = stack.pop() {
+                steps += 1;
+                if steps > WITNESS_BUDGET {
+                    return Witness::GaveUp;
+                }
+                while i < relevant.len() && !Self::cubes_intersect(&c, relevant[i]) {
+                    i += 1;
+                }
+                let Some(cover) = relevant.get(i) else {
+                    return Witness::Found(c);
+                };
+                let mut pieces = Vec::new();
+                self.cube_minus(&c, cover, &mut pieces);
+                for p in pieces.into_iter().rev() {
+                    stack.push((p, i + 1));
+                }
+            }
+        }
+        Witness::Empty
+    }
+
+    /// The share of the atoms of `a` that `b` also contains (1 when
+    /// `b` contains `a`), counting atoms per dimension.
+    pub fn overlap(&self, a: &Cube, b: &Cube) -> f64 {
+        let mut f = 1.0;
+        for (d, sb) in &b.dims {
+            let (inside, total) = match a.get(*d) {
+                Some(sa) => (sa.and_count(sb), sa.len()),
+                None => (sb.len(), self.size(*d)),
+            };
+            if total > 0 {
+                f *= inside as f64 / total as f64;
+            }
+        }
+        f
+    }
+
     pub fn subtract(&self, a: &Region, b: &Region) -> Region {
         let mut cur = a.cubes.clone();
         for cb in &b.cubes {
@@ -788,6 +888,10 @@ impl Space {
         Some(self.cube_example(cube))
     }
 
+    pub fn cube_region(cube: Cube) -> Region {
+        Region { cubes: vec![cube] }
+    }
+
     pub fn cube_example(&self, cube: &Cube) -> Example {
         let mut out = Vec::new();
         for (d, set) in &cube.dims {
@@ -844,6 +948,95 @@ impl Space {
             }
         }
         acc.iter().collect()
+    }
+}
+
+/// A growing list of cubes with, per dimension and atom, the bitset of
+/// cubes that admit the atom, so that the cubes meeting a query cube are
+/// found with a few word operations per query atom instead of a scan.
+#[derive(Clone, Debug)]
+pub struct CoverIndex {
+    pub cubes: Vec<Cube>,
+    /// `admits[d][a]`: cubes that constrain `d` and contain atom `a`.
+    admits: Vec<Vec<Vec<u64>>>,
+    /// `constrains[d]`: cubes that constrain `d`.
+    constrains: Vec<Vec<u64>>,
+}
+
+fn set_bit(words: &mut Vec<u64>, i: usize) {
+    if words.len() <= i / 64 {
+        words.resize(i / 64 + 1, 0);
+    }
+    words[i / 64] |= 1 << (i % 64);
+}
+
+impl CoverIndex {
+    pub fn new(space: &Space) -> CoverIndex {
+        CoverIndex {
+            cubes: Vec::new(),
+            admits: space
+                .dims
+                .iter()
+                .map(|d| vec![Vec::new(); d.atoms.len()])
+                .collect(),
+            constrains: vec![Vec::new(); space.dims.len()],
+        }
+    }
+
+    pub fn push(&mut self, cube: Cube) {
+        let i = self.cubes.len();
+        for (d, set) in &cube.dims {
+            let d = d.0 as usize;
+            if let Some(c) = self.constrains.get_mut(d) {
+                set_bit(c, i);
+            }
+            for a in set.iter() {
+                if let Some(words) = self.admits.get_mut(d).and_then(|x| x.get_mut(a)) {
+                    set_bit(words, i);
+                }
+            }
+        }
+        self.cubes.push(cube);
+    }
+
+    /// Indices of the cubes that meet `q`, in insertion order.
+    pub fn meeting(&self, q: &Cube) -> Vec<usize> {
+        let n = self.cubes.len();
+        let words = n.div_ceil(64);
+        let mut ok = vec![u64::MAX; words];
+        if let Some(last) = ok.last_mut()
+            && !n.is_multiple_of(64)
+        {
+            *last = (1u64 << (n % 64)) - 1;
+        }
+        for (d, set) in &q.dims {
+            let d = d.0 as usize;
+            let Some(cons) = self.constrains.get(d) else {
+                continue;
+            };
+            // Cubes that constrain `d` and admit one of the query's atoms.
+            let mut admitted = vec![0u64; words];
+            for a in set.iter() {
+                if let Some(ws) = self.admits.get(d).and_then(|x| x.get(a)) {
+                    for (x, w) in admitted.iter_mut().zip(ws) {
+                        *x |= w;
+                    }
+                }
+            }
+            for (k, x) in ok.iter_mut().enumerate() {
+                let c = cons.get(k).copied().unwrap_or(0);
+                *x &= !c | admitted[k];
+            }
+        }
+        let mut out = Vec::new();
+        for (k, w) in ok.iter().enumerate() {
+            let mut w = *w;
+            while w != 0 {
+                out.push(k * 64 + w.trailing_zeros() as usize);
+                w &= w - 1;
+            }
+        }
+        out
     }
 }
 
