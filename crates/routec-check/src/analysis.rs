@@ -283,17 +283,18 @@ impl<'a> Cx<'a> {
                 cover_rule.push(i);
             }
         }
-        if otherwise_at.is_none() && !unknown {
-            if let Witness::Found(cube) = an.space.witness_in(&Region::full(), &covers) {
-                let example = self.format_example(&an.space.cube_example(&cube));
-                let keyword = crate::cx::keyword_span(route_span, "route");
-                let close = Span::new(
-                    route.body.span.end as usize - 1,
-                    route.body.span.end as usize,
-                );
-                self.diags
-                    .push(d::missing_otherwise(keyword, Some(&example), close));
-            }
+        if otherwise_at.is_none()
+            && !unknown
+            && let Witness::Found(cube) = an.space.witness_in(&Region::full(), &covers)
+        {
+            let example = self.format_example(&an.space.cube_example(&cube));
+            let keyword = crate::cx::keyword_span(route_span, "route");
+            let close = Span::new(
+                route.body.span.end as usize - 1,
+                route.body.span.end as usize,
+            );
+            self.diags
+                .push(d::missing_otherwise(keyword, Some(&example), close));
         }
     }
 
@@ -398,12 +399,10 @@ impl<'a> Cx<'a> {
                 }
                 nobody = an.space.intersect(&nobody, &cannot);
             }
-            if any_known {
-                if let Some(w) = Self::reaches(an, &nobody, covers) {
-                    let example = self.format_example(&an.space.cube_example(&w));
-                    self.diags
-                        .push(d::no_candidate(*candidates_span, Some(&example)));
-                }
+            if any_known && let Some(w) = Self::reaches(an, &nobody, covers) {
+                let example = self.format_example(&an.space.cube_example(&w));
+                self.diags
+                    .push(d::no_candidate(*candidates_span, Some(&example)));
             }
         }
     }
@@ -426,22 +425,22 @@ impl<'a> Cx<'a> {
                 // The longest prompt that reaches the rule: scan the atoms of
                 // `prompt_tokens` from the top of the bad region down.
                 let mut admitted = an.max_context.map_or(f64::INFINITY, |m| m as f64);
-                if let Some(pt) = self.p.signal_by_name("prompt_tokens") {
-                    if let Some(d) = an.space.dim_of(pt) {
-                        let dim = an.space.dim(d);
-                        for k in (0..dim.atoms.len()).rev() {
-                            let mut set = crate::space::AtomSet::empty(dim.atoms.len());
-                            set.insert(k);
-                            let slab = an.space.intersect(bad, &an.space.cube(d, set));
-                            if slab.is_empty() {
-                                continue;
+                if let Some(pt) = self.p.signal_by_name("prompt_tokens")
+                    && let Some(d) = an.space.dim_of(pt)
+                {
+                    let dim = an.space.dim(d);
+                    for k in (0..dim.atoms.len()).rev() {
+                        let mut set = crate::space::AtomSet::empty(dim.atoms.len());
+                        set.insert(k);
+                        let slab = an.space.intersect(bad, &an.space.cube(d, set));
+                        if slab.is_empty() {
+                            continue;
+                        }
+                        if Self::reaches(an, &slab, covers).is_some() {
+                            if let Some(sup) = dim.atoms[k].sup() {
+                                admitted = admitted.min(sup);
                             }
-                            if Self::reaches(an, &slab, covers).is_some() {
-                                if let Some(sup) = dim.atoms[k].sup() {
-                                    admitted = admitted.min(sup);
-                                }
-                                break;
-                            }
+                            break;
                         }
                     }
                 }
