@@ -377,3 +377,37 @@ proptest! {
         prop_assert_eq!(count_in(&space, &ra, &points) + count_in(&space, &comp, &points), points.len());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The depth-first witness search agrees with the materialised
+    /// difference, and its witness lies outside every cover.
+    #[test]
+    fn witness_matches_difference(a in arb_cond(), covers in proptest::collection::vec(arb_cond(), 0..4)) {
+        let mut all: Vec<&Cond> = vec![&a];
+        all.extend(covers.iter());
+        let space = space_for(&all);
+        let ra = space.lower(&a, &[]).unwrap();
+        let mut union = Region::empty();
+        let mut cubes = Vec::new();
+        for c in &covers {
+            let r = space.lower(c, &[]).unwrap();
+            union = space.union(&union, &r);
+            cubes.extend(r.cubes);
+        }
+        let diff = space.subtract(&ra, &union);
+        match space.witness(&ra, &cubes) {
+            Witness::Empty => prop_assert!(diff.is_empty()),
+            Witness::Found(w) => {
+                prop_assert!(!diff.is_empty());
+                let wr = Space::cube_region(w);
+                let inside = space.intersect(&wr, &union);
+                prop_assert!(inside.is_empty());
+                let within = space.is_subset(&wr, &ra);
+                prop_assert!(within);
+            }
+            Witness::GaveUp => {}
+        }
+    }
+}
