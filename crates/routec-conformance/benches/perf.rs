@@ -1,7 +1,8 @@
 //! The performance targets of the front end and the compiler, measured with
 //! divan (`cargo bench -p routec-conformance`); results go to BENCHMARKS.md.
 //!
-//! - `check_5000_lines`: parse + check of a generated 5,000-line policy (< 50 ms)
+//! - `check_5000_lines*`: parse + check of generated 5,000-line policies
+//!   (< 50 ms): a realistic mix, one rule per tenant, and adversarial overlap
 //! - `decide_*`: routing decisions, 4,096 different requests per iteration
 //!   (< 100 ns median per decision), on the normative example and on a
 //!   generated policy with 10,000 rules
@@ -22,6 +23,29 @@ fn main() {
 #[divan::bench(sample_count = 30)]
 fn check_5000_lines(bencher: divan::Bencher) {
     let text = routec_conformance::generated_front_end_policy(5_000);
+    bencher.bench(|| {
+        let parse = routec_syntax::parse(black_box(&text));
+        let checked = routec_check::check(&parse.file);
+        black_box(checked.diagnostics.len())
+    });
+}
+
+/// The shape of a policy generated from a table of customers: 4,900 rules,
+/// one per tenant.
+#[divan::bench(sample_count = 30)]
+fn check_5000_lines_tenants(bencher: divan::Bencher) {
+    let text = routec_conformance::generated_checker_policy(5_000, true);
+    bencher.bench(|| {
+        let parse = routec_syntax::parse(black_box(&text));
+        let checked = routec_check::check(&parse.file);
+        black_box(checked.diagnostics.len())
+    });
+}
+
+/// The adversarial shape: every rule overlaps the others, most are shadowed.
+#[divan::bench(sample_count = 10)]
+fn check_5000_lines_overlapping(bencher: divan::Bencher) {
+    let text = routec_conformance::generated_checker_policy(5_000, false);
     bencher.bench(|| {
         let parse = routec_syntax::parse(black_box(&text));
         let checked = routec_check::check(&parse.file);
