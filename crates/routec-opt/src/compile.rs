@@ -12,7 +12,7 @@ use routec_table as t;
 
 use crate::cells::{self, Partition};
 use crate::codes;
-use crate::eval::{self, Evaluator, PlanEval};
+use crate::eval::{Evaluator, PlanEval};
 use crate::model;
 use crate::optimize::{self, Assignment, Problem, RowDef, RowKind, Vars};
 use crate::traffic::{Marginal, Traffic};
@@ -157,7 +157,7 @@ pub fn compile(
             ]);
         }
     };
-    let mut ev = Evaluator::new(policy, traffic.output_nodes(eval::OUTPUT_NODES));
+    let mut ev = Evaluator::new(policy, traffic.output_dist());
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     for (slo, why) in &problem.warnings {
         if let Some(s) = policy.slos.get(*slo) {

@@ -1,27 +1,92 @@
 //! The analytic estimate of a plan: expands faults, retries, fallbacks,
 //! hedges and cascade escalations (see `docs/semantics.md`) into a mixture
 //! of latency components, with its expected cost, quality and calls per
-//! model. Exceedance probabilities of the mixture are closed form in the
-//! model's TTFT survival function, which is tabulated once per model on a
-//! fine log-time grid so that LP coefficients and percentiles are cheap.
+//! model.
+//!
+//! The answer length `N` is integrated over exactly, not by nodes: its axis
+//! is cut at the lengths where some model's timeouts change (`R·(timeout −
+//! cap)` and `R·timeout`), so that within a *piece* every attempt has the
+//! same failure probabilities and caps; the ranges where a total
+//! timeout starts to bite are cut finer ([`TRANSITION_STEP`]). A
+//! component's latency is `shift + X + a·N` with `X` a model's (truncated,
+//! hedged) TTFT and `N` restricted to its piece; `P(X + a·N > y)` is
+//! `E_X[P(N > (y − X)/a)]`, the inner probability from the answer length's
+//! CDF in closed form and the outer expectation by a quadrature in the
+//! normal score of `X` ([`X_NODES`] nodes), tabulated once per distinct
+//! `(model, cap, a, piece)`. TTFT survival functions are tabulated once per
+//! model on a fine log-time grid.
 
 use std::collections::HashMap;
 
 use routec_check::ir::{ModelId, PlanDef, Policy};
 
 use crate::model::{self, AttemptModel};
+use crate::traffic::OutputDist;
 
-/// Answer lengths: this many quantile nodes of the traffic's distribution.
-pub const OUTPUT_NODES: usize = 16;
-/// Escalations add this many quantile nodes of the earlier stage's latency.
-pub const ESCALATION_NODES: usize = 6;
+/// Where a total timeout starts to fail attempts (`timeout − N/R` below the
+/// TTFT cap), the answer-length axis is cut wherever the normal score of
+/// the cap `timeout − N/R` in the model's TTFT distribution steps by this
+/// much, down to [`TRANSITION_Z_MIN`].
+pub const TRANSITION_STEP: f64 = 1.0;
+/// See [`TRANSITION_STEP`].
+pub const TRANSITION_Z_MIN: f64 = -3.0;
+/// TTFT quadrature: this many nodes equally spaced in the normal score `z`
+/// over `[−X_Z, X_Z]`, weighted by the normal density.
+pub const X_NODES: usize = 25;
+/// See [`X_NODES`].
+pub const X_Z: f64 = 6.0;
+/// Escalations in cascades add the earlier stage's TTFT as this many nodes,
+/// equally spaced in `z` over `[−ESCALATION_Z, ESCALATION_Z]` with
+/// normal-density weights.
+pub const ESCALATION_NODES: usize = 9;
+/// See [`ESCALATION_NODES`].
+pub const ESCALATION_Z: f64 = 4.5;
 /// Fault paths lighter than this (share of requests) stop branching: they
 /// count as failed requests at the time reached.
 pub const PRUNE: f64 = 1e-9;
+/// A timeout probability below this counts as 0 (the cap as infinite).
+const NEGLIGIBLE: f64 = 1e-12;
 
 const GRID: usize = 4096;
 const GRID_LO: f64 = -9.210_340_371_976_182; // ln 1e-4
 const GRID_HI: f64 = 16.118_095_650_958_32; // ln 1e7
+/// Points of a tabulated `P(X + a·N > y)`, equally spaced in `ln y`.
+const KERNEL_GRID: usize = 128;
+/// `ln(1 − Φ(z))` is tabulated over `[−SF_Z, SF_Z]` with this many points
+/// per unit of `z`.
+const SF_Z: f64 = 9.0;
+const SF_PER_UNIT: usize = 512;
+
+/// The standard normal survival `1 − Φ(z)` from a table of its logarithm
+/// (relative error below 1e-6), for the inner loops of kernel tables.
+#[derive(Clone, Debug)]
+struct FastSf {
+    ln_sf: Vec<f64>,
+}
+
+impl FastSf {
+    fn new() -> FastSf {
+        let n = (2.0 * SF_Z) as usize * SF_PER_UNIT + 1;
+        let ln_sf = (0..n)
+            .map(|i| model::norm_sf(-SF_Z + i as f64 / SF_PER_UNIT as f64).ln())
+            .collect();
+        FastSf { ln_sf }
+    }
+
+    fn sf(&self, z: f64) -> f64 {
+        let x = (z + SF_Z) * SF_PER_UNIT as f64;
+        if x.is_nan() || x <= 0.0 {
+            return if z.is_nan() { 0.0 } else { 1.0 };
+        }
+        let last = self.ln_sf.len() - 1;
+        if x >= last as f64 {
+            return 0.0;
+        }
+        let i = x as usize;
+        let f = x - i as f64;
+        (self.ln_sf[i] * (1.0 - f) + self.ln_sf[i + 1] * f).exp()
+    }
+}
 
 /// `P(TTFT > t)` of one model's attempt (hedging included), tabulated.
 #[derive(Clone, Debug)]
@@ -56,6 +121,21 @@ impl Survival {
 
     fn grid_t(i: usize) -> f64 {
         (GRID_LO + (GRID_HI - GRID_LO) / (GRID - 1) as f64 * i as f64).exp()
+    }
+
+    /// `P(X > y | X <= cap)`.
+    fn truncated(&self, y: f64, cap: f64, s_cap: f64) -> f64 {
+        if y >= cap {
+            return 0.0;
+        }
+        if y <= 0.0 {
+            return 1.0;
+        }
+        let norm = 1.0 - s_cap;
+        if norm <= 0.0 {
+            return 0.0;
+        }
+        ((self.at(y) - s_cap) / norm).clamp(0.0, 1.0)
     }
 
     /// `E[X | X <= cap]` by the trapezoid rule on the grid.
@@ -102,25 +182,109 @@ impl Survival {
     }
 }
 
-/// A successful answer: E2E = `shift + X + d`, TTFT = `shift + X`, with `X`
-/// the model's TTFT given `X <= cap`.
+/// Nodes `(weight, z)` equally spaced in `z` over `[−z_max, z_max]` with
+/// normal-density weights summing to 1.
+fn z_nodes(k: usize, z_max: f64) -> Vec<(f64, f64)> {
+    let k = k.max(1);
+    if k == 1 {
+        return vec![(1.0, 0.0)];
+    }
+    let h = 2.0 * z_max / (k - 1) as f64;
+    let raw: Vec<(f64, f64)> = (0..k)
+        .map(|i| {
+            let z = -z_max + h * i as f64;
+            ((-z * z / 2.0).exp(), z)
+        })
+        .collect();
+    let total: f64 = raw.iter().map(|r| r.0).sum();
+    raw.into_iter().map(|(w, z)| (w / total, z)).collect()
+}
+
+/// `P(X + a·N > y)` for one model's truncated TTFT `X` (or `X = 0`) and the
+/// answer length restricted to a piece, tabulated in `ln y`.
+#[derive(Clone, Debug)]
+struct Kernel {
+    ln_y0: f64,
+    step: f64,
+    v: Vec<f64>,
+}
+
+impl Kernel {
+    fn at(&self, y: f64) -> f64 {
+        if y.is_nan() || y <= 0.0 {
+            return 1.0;
+        }
+        let x = (y.ln() - self.ln_y0) / self.step;
+        let last = self.v.len() - 1;
+        if x <= 0.0 {
+            return self.v[0];
+        }
+        if x >= last as f64 {
+            return 0.0;
+        }
+        let i = x as usize;
+        let f = x - i as f64;
+        let p = |j: isize| self.v[j.clamp(0, last as isize) as usize];
+        let i = i as isize;
+        let (p0, p1, p2, p3) = (p(i - 1), p(i), p(i + 1), p(i + 2));
+        // Catmull–Rom.
+        let v = p1
+            + 0.5
+                * f
+                * (p2 - p0
+                    + f * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + f * (3.0 * (p1 - p2) + p3 - p0)));
+        v.clamp(p2.min(p1), p1.max(p2))
+    }
+}
+
+/// A piece of the answer-length axis: `lo < N <= hi` (`lo == hi`: exactly
+/// `lo`), its probability and conditional mean.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Piece {
+    lo: f64,
+    hi: f64,
+    mass: f64,
+    mean: f64,
+}
+
+/// A successful answer: TTFT = `shift + X + at·N`, E2E = `shift + X +
+/// ae·N`, with `X` the model's TTFT given `X <= cap` and `N` the answer
+/// length in `(lo, hi]` (exactly `lo` when `lo == hi`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comp {
+    /// Share of requests.
     pub w: f64,
     pub shift: f64,
-    pub d: f64,
+    /// Seconds per output token in the TTFT and in the E2E latency.
+    pub at: f64,
+    pub ae: f64,
+    pub lo: f64,
+    pub hi: f64,
     pub model: u32,
     pub cap: f64,
     s_cap: f64,
     pub quality: f64,
+    kt: Option<u32>,
+    ke: Option<u32>,
+}
+
+/// Failed requests: `w` of them, after `shift + a·N` seconds (`N` in
+/// `(lo, hi]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fail {
+    pub w: f64,
+    pub shift: f64,
+    pub a: f64,
+    pub lo: f64,
+    pub hi: f64,
+    k: Option<u32>,
 }
 
 /// The estimate of one plan for one kind of request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanEval {
     pub comps: Vec<Comp>,
-    /// Failed requests: `(share, seconds spent)`.
-    pub fails: Vec<(f64, f64)>,
+    pub fails: Vec<Fail>,
     /// Expected cost = `cost_fixed + cost_per_input × prompt tokens`.
     pub cost_fixed: f64,
     pub cost_per_input: f64,
@@ -130,13 +294,23 @@ pub struct PlanEval {
     pub calls: Vec<f64>,
     pub mean_e2e: f64,
     pub mean_ttft: f64,
+    /// The failures at fixed times: `(time, share failing at or after
+    /// it)`, sorted by time.
+    steps: Vec<(f64, f64)>,
 }
 
 impl PlanEval {
     pub fn cost(&self, prompt_tokens: f64) -> f64 {
         self.cost_fixed + self.cost_per_input * prompt_tokens
     }
+
+    /// The share of failed requests.
+    pub fn failed(&self) -> f64 {
+        self.fails.iter().map(|f| f.w).sum()
+    }
 }
+
+type KernelKey = (u32, u64, u64, u64, u64);
 
 /// Evaluates plans against one policy and traffic (answer lengths).
 #[derive(Debug)]
@@ -144,22 +318,28 @@ pub struct Evaluator<'p> {
     policy: &'p Policy,
     attempts: Vec<AttemptModel>,
     surv: Vec<Survival>,
-    /// Answer-length nodes, each of weight `1 / len`.
-    out_nodes: Vec<f64>,
+    output: OutputDist,
     means: HashMap<(u32, u64), f64>,
-    quants: HashMap<(u32, u64), Vec<f64>>,
+    xnodes: HashMap<(u32, u64), Vec<(f64, f64)>>,
+    escalation: HashMap<(u32, u64), Vec<(f64, f64)>>,
+    kernels: Vec<Kernel>,
+    kernel_of: HashMap<KernelKey, u32>,
+    fast_sf: FastSf,
 }
 
 struct Acc {
     comps: Vec<Comp>,
-    fails: Vec<(f64, f64)>,
+    fails: Vec<Fail>,
     cost_fixed: f64,
     cost_per_input: f64,
     calls: Vec<f64>,
 }
 
+/// `(share, seconds spent, seconds per output token spent)`.
+type Branch = (f64, f64, f64);
+
 impl<'p> Evaluator<'p> {
-    pub fn new(policy: &'p Policy, out_nodes: Vec<f64>) -> Evaluator<'p> {
+    pub fn new(policy: &'p Policy, output: OutputDist) -> Evaluator<'p> {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
             .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
             .collect();
@@ -168,13 +348,13 @@ impl<'p> Evaluator<'p> {
             policy,
             attempts,
             surv,
-            out_nodes: if out_nodes.is_empty() {
-                vec![model::DEFAULT_OUTPUT_TOKENS]
-            } else {
-                out_nodes
-            },
+            output,
             means: HashMap::new(),
-            quants: HashMap::new(),
+            xnodes: HashMap::new(),
+            escalation: HashMap::new(),
+            kernels: Vec::new(),
+            kernel_of: HashMap::new(),
+            fast_sf: FastSf::new(),
         }
     }
 
@@ -182,8 +362,8 @@ impl<'p> Evaluator<'p> {
         self.policy
     }
 
-    pub fn out_nodes(&self) -> &[f64] {
-        &self.out_nodes
+    pub fn output(&self) -> &OutputDist {
+        &self.output
     }
 
     /// Evaluates `plan` for requests where model `m` has quality
@@ -196,10 +376,8 @@ impl<'p> Evaluator<'p> {
             cost_per_input: 0.0,
             calls: vec![0.0; self.policy.models.len()],
         };
-        let k = self.out_nodes.len();
-        for i in 0..k {
-            let n = self.out_nodes[i];
-            self.plan(plan, quality, n, 1.0 / k as f64, 0.0, &mut acc);
+        for piece in self.pieces(plan) {
+            self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
         }
         let mut e = PlanEval {
             cost_fixed: acc.cost_fixed,
@@ -207,19 +385,145 @@ impl<'p> Evaluator<'p> {
             calls: acc.calls,
             ..PlanEval::default()
         };
-        for (w, t) in &acc.fails {
-            e.mean_e2e += w * t;
-            e.mean_ttft += w * t;
+        let mut comps = merge_comps(&self.output, acc.comps);
+        let mut fails = merge_fails(&self.output, acc.fails);
+        for f in &mut fails {
+            let n = self.mean_n(f.lo, f.hi);
+            e.mean_e2e += f.w * (f.shift + f.a * n);
+            e.mean_ttft += f.w * (f.shift + f.a * n);
+            if f.a > 0.0 && f.hi > f.lo {
+                f.k = Some(self.kernel(None, 0.0, f.a, f.lo, f.hi));
+            }
         }
-        for c in &acc.comps {
+        for c in &mut comps {
             let m = self.truncated_mean(c.model, c.cap);
-            e.mean_e2e += c.w * (c.shift + m + c.d);
-            e.mean_ttft += c.w * (c.shift + m);
+            let n = self.mean_n(c.lo, c.hi);
+            e.mean_e2e += c.w * (c.shift + m + c.ae * n);
+            e.mean_ttft += c.w * (c.shift + m + c.at * n);
             e.quality += c.w * c.quality;
+            if c.hi > c.lo {
+                if c.at > 0.0 {
+                    c.kt = Some(self.kernel(Some(c.model), c.cap, c.at, c.lo, c.hi));
+                }
+                if c.ae > 0.0 {
+                    c.ke = Some(self.kernel(Some(c.model), c.cap, c.ae, c.lo, c.hi));
+                }
+            }
         }
-        e.comps = merge_comps(acc.comps);
-        e.fails = acc.fails;
+        let mut steps: Vec<(f64, f64)> = fails
+            .iter()
+            .filter(|f| f.k.is_none())
+            .map(|f| (f.shift + f.a * f.lo, f.w))
+            .collect();
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut tail = 0.0;
+        for st in steps.iter_mut().rev() {
+            tail += st.1;
+            st.1 = tail;
+        }
+        e.steps = steps;
+        e.comps = comps;
+        e.fails = fails;
         e
+    }
+
+    /// `E[N | lo < N <= hi]` (`lo` when `lo == hi`).
+    fn mean_n(&self, lo: f64, hi: f64) -> f64 {
+        if hi <= lo {
+            return lo;
+        }
+        let m = self.output.mass(lo, hi);
+        if m <= 0.0 {
+            return if hi.is_finite() { (lo + hi) / 2.0 } else { lo };
+        }
+        (self.output.partial_mean(lo, hi) / m).clamp(lo, hi)
+    }
+
+    /// The models a plan may call (fallbacks included).
+    fn reachable(&self, plan: &PlanDef, out: &mut Vec<ModelId>) {
+        let add = |m: ModelId, out: &mut Vec<ModelId>| {
+            let mut cur = Some(m);
+            for _ in 0..model::MAX_FALLBACK_DEPTH {
+                let Some(c) = cur else { break };
+                if out.contains(&c) {
+                    break;
+                }
+                out.push(c);
+                cur = self.policy.model(c).fallback;
+            }
+        };
+        match plan {
+            PlanDef::Target(m) => add(*m, out),
+            PlanDef::Split(es) => es.iter().for_each(|(m, _)| add(*m, out)),
+            PlanDef::Chain(ps) => ps.iter().for_each(|p| self.reachable(p, out)),
+            PlanDef::Cascade { stages, .. } => stages.iter().for_each(|m| add(*m, out)),
+            PlanDef::Optimize { .. } | PlanDef::Error => {}
+        }
+    }
+
+    /// The answer-length pieces of a plan: cut where a reachable model's
+    /// timeouts change, transitions cut finer.
+    fn pieces(&self, plan: &PlanDef) -> Vec<Piece> {
+        let (lo, hi) = match &self.output {
+            OutputDist::Point(v) => {
+                return vec![Piece {
+                    lo: *v,
+                    hi: *v,
+                    mass: 1.0,
+                    mean: *v,
+                }];
+            }
+            OutputDist::Quantiles(_) => (0.0, f64::INFINITY),
+            OutputDist::Uniform(a, b) => (*a, *b),
+        };
+        let mut models = Vec::new();
+        self.reachable(plan, &mut models);
+        let mut cuts = vec![lo, hi];
+        let z_eps = -model::norm_inv(NEGLIGIBLE);
+        for m in models {
+            let a = &self.attempts[m.index()];
+            let (Some(rate), Some(total)) = (a.latency.decode_rate, a.timeout) else {
+                continue;
+            };
+            // Below `n1` the TTFT cap does not depend on N (or the total
+            // timeout cannot bite); beyond `n2` every attempt times out.
+            let x_eps = a.latency.ttft.ln_at_z(z_eps).exp();
+            let c0 = a.ttft_timeout.unwrap_or(f64::INFINITY).min(x_eps);
+            let n2 = rate * total;
+            let n1 = (rate * (total - c0)).max(0.0);
+            // Between n1 and n2 the cap `total − N/R` sweeps the TTFT
+            // distribution: cut where its normal score steps by
+            // TRANSITION_STEP, down to TRANSITION_Z_MIN.
+            let mut z = a.latency.ttft.z_at(c0);
+            let mut transition = vec![n1, n2];
+            while z > TRANSITION_Z_MIN {
+                let x = a.latency.ttft.ln_at_z(z).exp();
+                transition.push(rate * (total - x));
+                z -= TRANSITION_STEP;
+            }
+            for c in transition {
+                if c > lo && c < hi {
+                    cuts.push(c);
+                }
+            }
+        }
+        cuts.sort_by(f64::total_cmp);
+        cuts.dedup();
+        let mut out = Vec::new();
+        for w in cuts.windows(2) {
+            let (pl, ph) = (w[0], w[1]);
+            let mass = self.output.mass(pl, ph);
+            if mass < 1e-15 {
+                continue;
+            }
+            out.push(Piece {
+                lo: pl,
+                hi: ph,
+                mass,
+                mean: self.mean_n(pl, ph),
+            });
+        }
+        out
     }
 
     fn truncated_mean(&mut self, m: u32, cap: f64) -> f64 {
@@ -230,111 +534,194 @@ impl<'p> Evaluator<'p> {
             .or_insert_with(|| surv.truncated_mean(cap))
     }
 
-    fn escalation_nodes(&mut self, m: u32, cap: f64) -> Vec<f64> {
+    fn nodes_of(surv: &Survival, cap: f64, k: usize, z_max: f64) -> Vec<(f64, f64)> {
+        z_nodes(k, z_max)
+            .into_iter()
+            .map(|(w, z)| (w, surv.truncated_quantile(cap, model::norm_cdf(z))))
+            .collect()
+    }
+
+    fn x_nodes(&mut self, m: u32, cap: f64) -> &[(f64, f64)] {
         let surv = &self.surv[m as usize];
-        self.quants
+        self.xnodes
             .entry((m, cap.to_bits()))
-            .or_insert_with(|| {
-                (0..ESCALATION_NODES)
-                    .map(|i| {
-                        surv.truncated_quantile(cap, (i as f64 + 0.5) / ESCALATION_NODES as f64)
-                    })
-                    .collect()
-            })
+            .or_insert_with(|| Self::nodes_of(surv, cap, X_NODES, X_Z))
+    }
+
+    fn escalation_nodes(&mut self, m: u32, cap: f64) -> Vec<(f64, f64)> {
+        let surv = &self.surv[m as usize];
+        self.escalation
+            .entry((m, cap.to_bits()))
+            .or_insert_with(|| Self::nodes_of(surv, cap, ESCALATION_NODES, ESCALATION_Z))
             .clone()
     }
 
-    /// Runs `plan` for a mass `w` of requests that already spent `shift`.
+    /// The tabulated `P(X + a·N > y)` for `N` in `(lo, hi]`, `X` model `m`'s
+    /// TTFT below `cap` (`None`: `X = 0`).
+    fn kernel(&mut self, m: Option<u32>, cap: f64, a: f64, lo: f64, hi: f64) -> u32 {
+        let key = (
+            m.unwrap_or(u32::MAX),
+            cap.to_bits(),
+            a.to_bits(),
+            lo.to_bits(),
+            hi.to_bits(),
+        );
+        if let Some(&k) = self.kernel_of.get(&key) {
+            return k;
+        }
+        let xs: Vec<(f64, f64)> = match m {
+            Some(m) => self.x_nodes(m, cap).to_vec(),
+            None => vec![(1.0, 0.0)],
+        };
+        let out = &self.output;
+        let fast = &self.fast_sf;
+        let sf = |n: f64| match out {
+            OutputDist::Quantiles(q) if n > 0.0 => fast.sf(q.z_at(n)),
+            _ => out.sf(n),
+        };
+        let s_hi = sf(hi);
+        let mass = (sf(lo) - s_hi).max(1e-300);
+        let g = |n: f64| -> f64 {
+            if n <= lo {
+                1.0
+            } else if n >= hi {
+                0.0
+            } else {
+                ((sf(n) - s_hi) / mass).clamp(0.0, 1.0)
+            }
+        };
+        let n_top = if hi.is_finite() {
+            hi
+        } else {
+            out.isf((out.sf(lo) * 1e-13).max(1e-300))
+                .max(lo * (1.0 + 1e-9) + 1e-9)
+        };
+        let x_min = xs.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+        let x_max = xs.iter().map(|x| x.1).fold(0.0, f64::max);
+        let y0 = (x_min + a * lo).max(1e-6);
+        let y1 = (x_max + a * n_top).max(y0 * (1.0 + 1e-9));
+        let (l0, l1) = (y0.ln(), y1.ln());
+        let step = (l1 - l0) / (KERNEL_GRID - 1) as f64;
+        let v = (0..KERNEL_GRID)
+            .map(|i| {
+                let y = (l0 + step * i as f64).exp();
+                xs.iter().map(|&(w, x)| w * g((y - x) / a)).sum::<f64>()
+            })
+            .collect();
+        self.kernels.push(Kernel { ln_y0: l0, step, v });
+        let k = (self.kernels.len() - 1) as u32;
+        self.kernel_of.insert(key, k);
+        k
+    }
+
+    /// Runs `plan` for a mass `w` of requests (answer lengths in `piece`)
+    /// that already spent `shift + a0·N`.
+    #[expect(clippy::too_many_arguments, reason = "the recursion's state")]
     fn plan(
         &mut self,
         plan: &PlanDef,
         quality: &[Option<f64>],
-        n: f64,
+        piece: &Piece,
         w: f64,
         shift: f64,
+        a0: f64,
         acc: &mut Acc,
     ) {
         match plan {
             PlanDef::Target(m) => {
                 let mut answers = Vec::new();
                 let mut fails = Vec::new();
-                self.call(*m, n, w, shift, &mut answers, &mut fails, acc);
+                self.call(*m, piece, w, shift, a0, &mut answers, &mut fails, acc);
                 for mut c in answers {
                     c.quality = quality_of(quality, c.model);
                     acc.comps.push(c);
                 }
-                acc.fails.extend(fails);
+                push_fails(acc, piece, a0, fails);
             }
             PlanDef::Split(entries) => {
                 for (m, share) in entries {
-                    self.plan(&PlanDef::Target(*m), quality, n, w * share, shift, acc);
+                    self.plan(
+                        &PlanDef::Target(*m),
+                        quality,
+                        piece,
+                        w * share,
+                        shift,
+                        a0,
+                        acc,
+                    );
                 }
             }
-            PlanDef::Chain(plans) => self.chain(plans, quality, n, w, shift, acc),
+            PlanDef::Chain(plans) => self.chain(plans, quality, piece, w, shift, a0, acc),
             PlanDef::Cascade { stages, accept } => {
                 let theta = accept.as_ref().map_or(0.0, |a| a.threshold);
-                self.cascade(stages, theta, quality, n, w, shift, acc);
+                self.cascade(stages, theta, quality, piece, (w, shift, a0), acc);
             }
-            PlanDef::Optimize { .. } | PlanDef::Error => acc.fails.push((w, shift)),
-        }
-    }
-
-    fn chain(
-        &mut self,
-        plans: &[PlanDef],
-        quality: &[Option<f64>],
-        n: f64,
-        w: f64,
-        shift: f64,
-        acc: &mut Acc,
-    ) {
-        let Some((first, rest)) = plans.split_first() else {
-            acc.fails.push((w, shift));
-            return;
-        };
-        if rest.is_empty() {
-            self.plan(first, quality, n, w, shift, acc);
-            return;
-        }
-        let before = acc.fails.len();
-        self.plan(first, quality, n, w, shift, acc);
-        let failed: Vec<(f64, f64)> = acc.fails.drain(before..).collect();
-        for (fw, ft) in merge_pairs(failed) {
-            if fw < PRUNE {
-                acc.fails.push((fw, ft));
-            } else {
-                self.chain(rest, quality, n, fw, ft, acc);
+            PlanDef::Optimize { .. } | PlanDef::Error => {
+                push_fails(acc, piece, a0, vec![(w, shift)])
             }
         }
     }
 
     #[expect(clippy::too_many_arguments, reason = "the recursion's state")]
+    fn chain(
+        &mut self,
+        plans: &[PlanDef],
+        quality: &[Option<f64>],
+        piece: &Piece,
+        w: f64,
+        shift: f64,
+        a0: f64,
+        acc: &mut Acc,
+    ) {
+        let Some((first, rest)) = plans.split_first() else {
+            push_fails(acc, piece, a0, vec![(w, shift)]);
+            return;
+        };
+        if rest.is_empty() {
+            self.plan(first, quality, piece, w, shift, a0, acc);
+            return;
+        }
+        let before = acc.fails.len();
+        self.plan(first, quality, piece, w, shift, a0, acc);
+        let failed: Vec<Branch> = acc
+            .fails
+            .drain(before..)
+            .map(|f| (f.w, f.shift, f.a))
+            .collect();
+        for (fw, ft, fa) in merge_branches(failed) {
+            if fw < PRUNE {
+                push_fails(acc, piece, fa, vec![(fw, ft)]);
+            } else {
+                self.chain(rest, quality, piece, fw, ft, fa, acc);
+            }
+        }
+    }
+
     fn cascade(
         &mut self,
         stages: &[ModelId],
         theta: f64,
         quality: &[Option<f64>],
-        n: f64,
-        w: f64,
-        shift: f64,
+        piece: &Piece,
+        (w, shift, a0): Branch,
         acc: &mut Acc,
     ) {
         let Some((&first, rest)) = stages.split_first() else {
-            acc.fails.push((w, shift));
+            push_fails(acc, piece, a0, vec![(w, shift)]);
             return;
         };
         let mut answers = Vec::new();
         let mut fails = Vec::new();
-        self.call(first, n, w, shift, &mut answers, &mut fails, acc);
+        self.call(first, piece, w, shift, a0, &mut answers, &mut fails, acc);
         if rest.is_empty() {
             for mut c in answers {
                 c.quality = quality_of(quality, c.model);
                 acc.comps.push(c);
             }
-            acc.fails.extend(fails);
+            push_fails(acc, piece, a0, fails);
             return;
         }
-        let mut escalate: Vec<(f64, f64)> = merge_pairs(fails);
+        let mut escalate: Vec<Branch> = fails.into_iter().map(|(fw, ft)| (fw, ft, a0)).collect();
         for c in answers {
             let q = quality_of(quality, c.model);
             let a = model::accept_rate(q, theta);
@@ -346,30 +733,32 @@ impl<'p> Evaluator<'p> {
             }
             let rw = c.w * (1.0 - a);
             if rw > 0.0 {
-                let nodes = self.escalation_nodes(c.model, c.cap);
-                for x in nodes {
-                    escalate.push((rw / ESCALATION_NODES as f64, c.shift + x + c.d));
+                // The next stage starts when this answer ends.
+                for (nw, x) in self.escalation_nodes(c.model, c.cap) {
+                    escalate.push((rw * nw, c.shift + x, c.ae));
                 }
             }
         }
-        for (ew, et) in escalate {
-            if ew < PRUNE {
-                acc.fails.push((ew, et));
+        for b in merge_branches(escalate) {
+            if b.0 < PRUNE {
+                push_fails(acc, piece, b.2, vec![(b.0, b.1)]);
             } else {
-                self.cascade(rest, theta, quality, n, ew, et, acc);
+                self.cascade(rest, theta, quality, piece, b, acc);
             }
         }
     }
 
     /// One call of model `m` with retries and the model-level fallback
-    /// chain: successful answers go to `answers`, exhausted paths to `fails`.
+    /// chain: successful answers go to `answers`, exhausted paths to `fails`
+    /// as `(share, seconds spent beyond a0·N)`.
     #[expect(clippy::too_many_arguments, reason = "the recursion's state")]
     fn call(
         &mut self,
         m: ModelId,
-        n: f64,
+        piece: &Piece,
         w: f64,
         shift: f64,
+        a0: f64,
         answers: &mut Vec<Comp>,
         fails: &mut Vec<(f64, f64)>,
         acc: &mut Acc,
@@ -384,7 +773,7 @@ impl<'p> Evaluator<'p> {
             let mut next = Vec::new();
             for (mid, bw, bs) in pending {
                 visited.push(mid);
-                let exhausted = self.attempts_of(mid, n, bw, bs, answers, acc);
+                let exhausted = self.attempts_of(mid, piece, bw, bs, a0, answers, acc);
                 let fb = self.policy.model(mid).fallback;
                 for (ew, et) in exhausted {
                     match fb {
@@ -401,22 +790,32 @@ impl<'p> Evaluator<'p> {
     }
 
     /// The attempts on one model (first try and retries); returns the
-    /// exhausted paths `(share, time spent)`.
+    /// exhausted paths `(share, time spent beyond a0·N)`.
+    #[expect(clippy::too_many_arguments, reason = "the recursion's state")]
     fn attempts_of(
         &mut self,
         m: ModelId,
-        n: f64,
+        piece: &Piece,
         w: f64,
         shift: f64,
+        a0: f64,
         answers: &mut Vec<Comp>,
         acc: &mut Acc,
     ) -> Vec<(f64, f64)> {
         let a = &self.attempts[m.index()];
         let def = self.policy.model(m);
         let price = &def.price;
-        let d = a.latency.decode_time(n);
-        let (cap, _) = a.ttft_cap(n);
-        let (p_to, p_err) = a.failure(n);
+        // Within a piece the caps and failure probabilities do not depend
+        // on N (transition pieces: taken at the piece's mean).
+        let n = piece.mean;
+        let rate = a.latency.decode_time(1.0);
+        let (mut cap, _) = a.ttft_cap(n);
+        let mut p_to = a.timeout_probability(n).clamp(0.0, 1.0);
+        if cap > 0.0 && p_to < NEGLIGIBLE {
+            p_to = 0.0;
+            cap = f64::INFINITY;
+        }
+        let p_err = model::BASE_ERROR_RATE.min(1.0 - p_to);
         let p_ok = (1.0 - p_to - p_err).max(0.0);
         let t_to = a.timeout_time(n);
         let t_err = a.error_time();
@@ -442,11 +841,16 @@ impl<'p> Evaluator<'p> {
                     answers.push(Comp {
                         w: bw * p_ok,
                         shift: bs,
-                        d,
+                        at: a0,
+                        ae: a0 + rate,
+                        lo: piece.lo,
+                        hi: piece.hi,
                         model: m.0,
                         cap,
                         s_cap,
                         quality: 0.0,
+                        kt: None,
+                        ke: None,
                     });
                 }
                 for (p, t, retry) in [
@@ -474,61 +878,107 @@ impl<'p> Evaluator<'p> {
 
     /// `P(L > t)` of an evaluated plan, end to end or to the first token.
     pub fn exceedance(&self, e: &PlanEval, t: f64, ttft: bool) -> f64 {
-        let mut p = 0.0;
-        for &(w, ft) in &e.fails {
-            if ft > t {
-                p += w;
+        // Failures at fixed times: those after `t`.
+        let i = e.steps.partition_point(|s| s.0 <= t);
+        let mut p = e.steps.get(i).map_or(0.0, |s| s.1);
+        for f in &e.fails {
+            if let Some(k) = f.k {
+                p += f.w * self.kernels[k as usize].at(t - f.shift);
             }
         }
         for c in &e.comps {
-            let y = t - c.shift - if ttft { 0.0 } else { c.d };
-            if y >= c.cap {
-                continue;
-            }
-            if y <= 0.0 {
-                p += c.w;
-                continue;
-            }
-            let norm = 1.0 - c.s_cap;
-            if norm <= 0.0 {
-                continue;
-            }
-            let s = self.surv[c.model as usize].at(y);
-            p += c.w * ((s - c.s_cap) / norm).clamp(0.0, 1.0);
+            let y = t - c.shift;
+            let (a, k) = if ttft { (c.at, c.kt) } else { (c.ae, c.ke) };
+            let s = match k {
+                Some(k) => self.kernels[k as usize].at(y),
+                None => self.surv[c.model as usize].truncated(y - a * c.lo, c.cap, c.s_cap),
+            };
+            p += c.w * s;
         }
         p
     }
 
-    /// The `q`-quantile of a mixture `Σ wᵢ · planᵢ` shifted by `sᵢ` (by
-    /// bisection on log-time; weights need not sum to 1, they are
-    /// normalised).
+    /// The `q`-quantile of a mixture `Σ wᵢ · planᵢ` shifted by `sᵢ` (weights
+    /// need not sum to 1, they are normalised): the root of the mixture's
+    /// exceedance in log-time, by the Illinois method.
     pub fn mixture_quantile(&self, parts: &[(f64, f64, &PlanEval)], q: f64, ttft: bool) -> f64 {
         let total: f64 = parts.iter().map(|p| p.0).sum();
         if total <= 0.0 {
             return 0.0;
         }
         let target = (1.0 - q) * total;
-        let exceed = |t: f64| -> f64 {
+        let f = |lt: f64| -> f64 {
+            let t = lt.exp();
             parts
                 .iter()
                 .map(|(w, s, e)| w * self.exceedance(e, t - s, ttft))
-                .sum()
+                .sum::<f64>()
+                - target
         };
-        let (mut lo, mut hi) = (GRID_LO, GRID_HI);
-        for _ in 0..26 {
-            let mid = (lo + hi) / 2.0;
-            if exceed(mid.exp()) > target {
-                lo = mid;
+        let (mut a, mut b) = (GRID_LO, GRID_HI);
+        let (mut fa, mut fb) = (f(a), f(b));
+        if fa <= 0.0 {
+            return a.exp();
+        }
+        if fb > 0.0 {
+            return b.exp();
+        }
+        // A few bisections first: exceedances have flat stretches.
+        for _ in 0..8 {
+            let m = (a + b) / 2.0;
+            let fm = f(m);
+            if fm > 0.0 {
+                (a, fa) = (m, fm);
             } else {
-                hi = mid;
+                (b, fb) = (m, fm);
             }
         }
-        ((lo + hi) / 2.0).exp()
+        let mut side = 0;
+        for _ in 0..60 {
+            if b - a < 1e-7 {
+                break;
+            }
+            let mut m = (a * fb - b * fa) / (fb - fa);
+            if !(m > a && m < b) {
+                m = (a + b) / 2.0;
+            }
+            let fm = f(m);
+            if fm > 0.0 {
+                (a, fa) = (m, fm);
+                if side == 1 {
+                    fb /= 2.0;
+                }
+                side = 1;
+            } else {
+                (b, fb) = (m, fm);
+                if side == -1 {
+                    fa /= 2.0;
+                }
+                side = -1;
+            }
+            if fm == 0.0 {
+                return m.exp();
+            }
+        }
+        ((a + b) / 2.0).exp()
     }
 }
 
 fn quality_of(quality: &[Option<f64>], m: u32) -> f64 {
     quality.get(m as usize).copied().flatten().unwrap_or(0.0)
+}
+
+fn push_fails(acc: &mut Acc, piece: &Piece, a: f64, fails: Vec<(f64, f64)>) {
+    for (w, shift) in fails {
+        acc.fails.push(Fail {
+            w,
+            shift,
+            a,
+            lo: piece.lo,
+            hi: piece.hi,
+            k: None,
+        });
+    }
 }
 
 /// Merges `(share, time)` pairs with equal times (sorted by time).
@@ -544,24 +994,136 @@ fn merge_pairs(mut v: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     out
 }
 
-/// Merges components that differ only in weight (and quality, averaged).
-fn merge_comps(mut v: Vec<Comp>) -> Vec<Comp> {
+/// Merges branches with equal times and decode coefficients.
+fn merge_branches(mut v: Vec<Branch>) -> Vec<Branch> {
     v.sort_by(|a, b| {
-        (a.model, a.shift, a.d, a.cap)
-            .partial_cmp(&(b.model, b.shift, b.d, b.cap))
+        (a.2, a.1)
+            .partial_cmp(&(b.2, b.1))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut out: Vec<Comp> = Vec::with_capacity(v.len());
-    for c in v {
+    let mut out: Vec<Branch> = Vec::with_capacity(v.len());
+    for (w, t, a) in v {
         match out.last_mut() {
-            Some(l) if l.model == c.model && l.shift == c.shift && l.d == c.d && l.cap == c.cap => {
-                let w = l.w + c.w;
-                if w > 0.0 {
-                    l.quality = (l.quality * l.w + c.quality * c.w) / w;
-                }
-                l.w = w;
+            Some(last) if last.2 == a && (last.1 - t).abs() <= 1e-12 * t.abs().max(1.0) => {
+                last.0 += w
             }
-            _ => out.push(c),
+            _ => out.push((w, t, a)),
+        }
+    }
+    out
+}
+
+/// Whether `x / mx` and `y / my` agree (densities over adjacent pieces).
+fn same_density(x: f64, mx: f64, y: f64, my: f64) -> bool {
+    (x * my - y * mx).abs() <= 1e-10 * (x * my).abs().max((y * mx).abs())
+}
+
+/// Merges components that differ only in weight (and quality, averaged), or
+/// in their answer-length piece when the pieces are adjacent and the
+/// component has the same share of each.
+fn merge_comps(output: &OutputDist, mut v: Vec<Comp>) -> Vec<Comp> {
+    let key = |c: &Comp| (c.model, c.shift, c.at, c.ae, c.cap, c.quality, c.lo);
+    v.sort_by(|a, b| {
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let same = |a: &Comp, b: &Comp| {
+        a.model == b.model
+            && a.shift == b.shift
+            && a.at == b.at
+            && a.ae == b.ae
+            && a.cap == b.cap
+            && a.quality == b.quality
+    };
+    // Same piece: add up.
+    let mut summed: Vec<Comp> = Vec::with_capacity(v.len());
+    for c in v {
+        match summed.last_mut() {
+            Some(l) if same(l, &c) && l.lo == c.lo && l.hi == c.hi => l.w += c.w,
+            _ => summed.push(c),
+        }
+    }
+    // Adjacent pieces with the same density: one piece.
+    let mut out: Vec<Comp> = Vec::with_capacity(summed.len());
+    let mut last_mass = 0.0;
+    for c in summed {
+        let m = out_mass(output, c.lo, c.hi);
+        match out.last_mut() {
+            Some(l)
+                if same(l, &c)
+                    && l.hi == c.lo
+                    && c.hi > c.lo
+                    && l.hi > l.lo
+                    && same_density(l.w, last_mass, c.w, m) =>
+            {
+                l.hi = c.hi;
+                l.w += c.w;
+                last_mass += m;
+            }
+            _ => {
+                out.push(c);
+                last_mass = m;
+            }
+        }
+    }
+    out
+}
+
+fn out_mass(output: &OutputDist, lo: f64, hi: f64) -> f64 {
+    if hi > lo { output.mass(lo, hi) } else { 1.0 }
+}
+
+/// Merges failures with equal times (`a = 0`) or equal `(shift, a)` and
+/// the same piece.
+fn merge_fails(output: &OutputDist, mut v: Vec<Fail>) -> Vec<Fail> {
+    for f in &mut v {
+        if f.a == 0.0 || f.hi <= f.lo {
+            f.shift += f.a * f.lo;
+            f.a = 0.0;
+            f.lo = 0.0;
+            f.hi = 0.0;
+        }
+    }
+    v.sort_by(|a, b| {
+        (a.a, a.shift, a.lo)
+            .partial_cmp(&(b.a, b.shift, b.lo))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut summed: Vec<Fail> = Vec::with_capacity(v.len());
+    for f in v {
+        match summed.last_mut() {
+            Some(l)
+                if l.a == f.a
+                    && (l.shift - f.shift).abs() <= 1e-12 * f.shift.abs().max(1.0)
+                    && l.lo == f.lo
+                    && l.hi == f.hi =>
+            {
+                l.w += f.w
+            }
+            _ => summed.push(f),
+        }
+    }
+    let mut out: Vec<Fail> = Vec::with_capacity(summed.len());
+    let mut last_mass = 0.0;
+    for f in summed {
+        let m = out_mass(output, f.lo, f.hi);
+        match out.last_mut() {
+            Some(l)
+                if l.a == f.a
+                    && f.a > 0.0
+                    && l.shift == f.shift
+                    && l.hi == f.lo
+                    && same_density(l.w, last_mass, f.w, m) =>
+            {
+                l.hi = f.hi;
+                l.w += f.w;
+                last_mass += m;
+            }
+            _ => {
+                out.push(f);
+                last_mass = m;
+            }
         }
     }
     out

@@ -283,6 +283,52 @@ impl LatencyQuantiles {
     pub fn p50(&self) -> f64 {
         self.ln_at_z(0.0).exp()
     }
+
+    /// The partial mean `E[L; lo < L <= hi]` (`hi` may be infinite), in
+    /// closed form: on a segment where `ln t = α + β z`,
+    /// `∫ e^(α + β z) φ(z) dz = e^(α + β²/2) (Φ(z₁ − β) − Φ(z₀ − β))`.
+    pub fn partial_mean(&self, lo: f64, hi: f64) -> f64 {
+        let za = if lo <= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            self.z_at(lo)
+        };
+        let zb = self.z_at(hi);
+        if zb <= za {
+            return 0.0;
+        }
+        // Segment boundaries in z and the line of each segment.
+        let n = self.knots.len();
+        let mut bounds = Vec::with_capacity(n + 2);
+        bounds.push(f64::NEG_INFINITY);
+        bounds.extend(self.knots.iter().map(|k| k.0));
+        bounds.push(f64::INFINITY);
+        let mut total = 0.0;
+        for i in 0..bounds.len() - 1 {
+            let (c0, c1) = (bounds[i].max(za), bounds[i + 1].min(zb));
+            if c1 <= c0 {
+                continue;
+            }
+            // The line through this segment: slope and a point on it.
+            let (beta, z0, l0) = if i == 0 {
+                (self.slope_low, self.knots[0].0, self.knots[0].1)
+            } else if i == n {
+                (self.slope_high, self.knots[n - 1].0, self.knots[n - 1].1)
+            } else {
+                let (a, b) = (self.knots[i - 1], self.knots[i]);
+                ((b.1 - a.1) / (b.0 - a.0), a.0, a.1)
+            };
+            let alpha = l0 - beta * z0;
+            let (x0, x1) = (c0 - beta, c1 - beta);
+            let p = if x0 > 0.0 {
+                norm_sf(x0) - norm_sf(x1)
+            } else {
+                norm_cdf(x1) - norm_cdf(x0)
+            };
+            total += (alpha + beta * beta / 2.0).exp() * p.max(0.0);
+        }
+        total
+    }
 }
 
 /// The latency profile of one model.
@@ -715,6 +761,35 @@ mod tests {
             assert!(close(l.quantile(u), (sigma * norm_inv(u)).exp(), 1e-9));
         }
         assert!(close(l.cdf(2.0), norm_cdf(2.0f64.ln() / sigma), 1e-9));
+    }
+
+    #[test]
+    fn partial_means_integrate_the_quantile_function() {
+        let l = LatencyQuantiles::from_quantiles(&[(0.5, 0.6), (0.95, 1.4), (0.99, 2.5)]).unwrap();
+        // Midpoint rule in u over (F(lo), F(hi)).
+        let numeric = |lo: f64, hi: f64| {
+            let (ua, ub) = (l.cdf(lo), l.cdf(hi));
+            let k = 200_000;
+            (0..k)
+                .map(|i| l.quantile(ua + (ub - ua) * (i as f64 + 0.5) / k as f64))
+                .sum::<f64>()
+                * (ub - ua)
+                / k as f64
+        };
+        for &(lo, hi) in &[(0.0, 0.6), (0.3, 1.0), (1.0, 2.0), (1.4, 2.5), (2.5, 1e9)] {
+            let exact = l.partial_mean(lo, hi);
+            assert!(close(exact, numeric(lo, hi), 1e-4), "{lo} {hi}");
+        }
+        let whole = l.partial_mean(0.0, f64::INFINITY);
+        let parts = l.partial_mean(0.0, 1.0) + l.partial_mean(1.0, f64::INFINITY);
+        assert!(close(whole, parts, 1e-12));
+        // A lognormal's mean is e^(μ + σ²/2).
+        let ln = LatencyQuantiles::lognormal(2.0, 0.8);
+        assert!(close(
+            ln.partial_mean(0.0, f64::INFINITY),
+            2.0 * 0.32f64.exp(),
+            1e-12
+        ));
     }
 
     #[test]

@@ -8,8 +8,6 @@ use crate::model::LatencyQuantiles;
 
 /// The prompt length assumed when nothing says otherwise (tokens).
 pub const DEFAULT_PROMPT_TOKENS: f64 = 1000.0;
-/// Midpoint nodes for conditional means over an interval.
-const MEAN_NODES: usize = 16;
 
 /// The marginal distribution of one signal.
 #[derive(Clone, Debug)]
@@ -122,20 +120,13 @@ impl Marginal {
                 }
             }
             Marginal::Continuous(q) => {
-                let ua = lo.map_or(0.0, |l| self.cdf(l));
-                let ub = hi.map_or(1.0, |h| self.cdf(h));
-                if ub - ua <= 1e-12 {
+                let (l, h) = (lo.unwrap_or(0.0).max(0.0), hi.unwrap_or(f64::INFINITY));
+                let mass = q.exceedance(l) - q.exceedance(h);
+                if mass <= 1e-300 {
                     return atom.representative();
                 }
-                let mut sum = 0.0;
-                for i in 0..MEAN_NODES {
-                    let u = ua + (ub - ua) * (i as f64 + 0.5) / MEAN_NODES as f64;
-                    sum += q.quantile(u.clamp(1e-12, 1.0 - 1e-12));
-                }
-                let m = sum / MEAN_NODES as f64;
-                // Keep the mean inside the interval (quadrature near a bound).
-                let m = lo.map_or(m, |l| m.max(l));
-                hi.map_or(m, |h| m.min(h))
+                // Exact: the partial mean over the interval.
+                (q.partial_mean(l, h) / mass).clamp(l, h)
             }
             Marginal::Discrete(_) => atom.representative(),
         }
@@ -252,17 +243,86 @@ impl Traffic {
         })
     }
 
-    /// Answer-length quadrature nodes: `k` quantiles `(i + 0.5) / k`.
-    pub fn output_nodes(&self, k: usize) -> Vec<f64> {
+    /// The answer-length distribution (a point of
+    /// [`crate::model::DEFAULT_OUTPUT_TOKENS`] when undeclared).
+    pub fn output_dist(&self) -> OutputDist {
         match &self.output {
-            Some(Marginal::Continuous(q)) => (0..k)
-                .map(|i| q.quantile((i as f64 + 0.5) / k as f64))
-                .collect(),
-            Some(Marginal::Uniform(a, b)) => (0..k)
-                .map(|i| a + (b - a) * (i as f64 + 0.5) / k as f64)
-                .collect(),
-            Some(Marginal::Point(v)) => vec![*v],
-            _ => vec![crate::model::DEFAULT_OUTPUT_TOKENS],
+            Some(Marginal::Continuous(q)) => OutputDist::Quantiles(q.clone()),
+            Some(Marginal::Uniform(a, b)) if b > a => OutputDist::Uniform(a.max(0.0), b.max(0.0)),
+            Some(Marginal::Uniform(a, _)) => OutputDist::Point(a.max(0.0)),
+            Some(Marginal::Point(v)) => OutputDist::Point(v.max(0.0)),
+            _ => OutputDist::Point(crate::model::DEFAULT_OUTPUT_TOKENS),
+        }
+    }
+}
+
+/// The distribution of the answer length `N` (tokens), as the optimizer
+/// integrates over it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputDist {
+    /// Every answer has this length.
+    Point(f64),
+    /// Fitted to declared quantiles (a lognormal with two).
+    Quantiles(LatencyQuantiles),
+    /// Uniform over `[lo, hi]`.
+    Uniform(f64, f64),
+}
+
+impl OutputDist {
+    /// `P(N > n)`, accurate in the upper tail.
+    pub fn sf(&self, n: f64) -> f64 {
+        match self {
+            OutputDist::Point(v) => {
+                if n < *v {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            OutputDist::Quantiles(q) => {
+                if n <= 0.0 {
+                    1.0
+                } else {
+                    q.exceedance(n)
+                }
+            }
+            OutputDist::Uniform(a, b) => ((b - n) / (b - a)).clamp(0.0, 1.0),
+        }
+    }
+
+    /// `P(lo < N <= hi)`.
+    pub fn mass(&self, lo: f64, hi: f64) -> f64 {
+        (self.sf(lo) - self.sf(hi)).max(0.0)
+    }
+
+    /// `E[N; lo < N <= hi]`.
+    pub fn partial_mean(&self, lo: f64, hi: f64) -> f64 {
+        match self {
+            OutputDist::Point(v) => {
+                if *v > lo && *v <= hi {
+                    *v
+                } else {
+                    0.0
+                }
+            }
+            OutputDist::Quantiles(q) => q.partial_mean(lo, hi),
+            OutputDist::Uniform(a, b) => {
+                let (l, h) = (lo.max(*a), hi.min(*b));
+                if h > l {
+                    (h * h - l * l) / 2.0 / (b - a)
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// The `n` with `P(N > n) = s` (`s` in `(0, 1)`).
+    pub fn isf(&self, s: f64) -> f64 {
+        match self {
+            OutputDist::Point(v) => *v,
+            OutputDist::Quantiles(q) => q.ln_at_z(-crate::model::norm_inv(s)).exp(),
+            OutputDist::Uniform(a, b) => b - s.clamp(0.0, 1.0) * (b - a),
         }
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use routec_opt::cells;
-use routec_opt::eval::{Evaluator, OUTPUT_NODES};
+use routec_opt::eval::Evaluator;
 use routec_opt::optimize::{self, Problem, Vars};
 use routec_opt::traffic::Traffic;
 
@@ -72,7 +72,7 @@ fn lp_matches_enumeration() {
         let policy = common::check(&src);
         let traffic = Traffic::for_policy(&policy, None).unwrap();
         let part = cells::partition(&policy, &traffic).unwrap();
-        let mut ev = Evaluator::new(&policy, traffic.output_nodes(OUTPUT_NODES));
+        let mut ev = Evaluator::new(&policy, traffic.output_dist());
         let p = Problem::build(&policy, &part, &mut ev, traffic.qps);
         let vars = Vars::new(&part, &p);
         let coefs = optimize::row_coefs(&p, &ev, &part, &p.rows);

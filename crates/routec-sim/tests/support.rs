@@ -55,29 +55,103 @@ fn same_seed_same_report_other_seed_other_samples() {
 }
 
 /// The simulator and the optimizer's analytic estimate are two code paths
-/// over the same model: where the estimate is exact up to fine quadrature,
-/// they must agree within sampling error.
+/// over the same model: every figure the table predicts must agree with a
+/// large simulation within sampling error.
 ///
-/// Not compared: TTFT and latency beyond the median. The estimate replaces
-/// the answer length by a few midpoint quantile nodes of its distribution,
-/// so it never sees the longest answers: their decode time, the escalations
-/// they delay and the total timeouts they hit. `one_model_latency_matches_quadrature`
-/// shows the simulator agrees with an independent computation there.
+/// Tolerances, for `N` requests (2M in release, 200k in debug builds, with
+/// tolerances √10 wider): a quantile's sampling error is
+/// `√(p(1−p)/N) / f(t_p)`; at 2M requests (seeds 5–8) p95s vary by about
+/// 0.1% and p99s by 0.4% between seeds, so percentiles get 0.6% (p95) and
+/// 1.5% (p99). The mean quality of a request is within about 1.5e-4 (one
+/// standard error, a slice of half the traffic) and the mean cost, whose
+/// prompt lengths are heavy-tailed (`lognormal p50 900 p95 12k`), within
+/// about 0.5%: 4 standard errors are allowed. An SLO's status must agree
+/// unless the prediction is within that tolerance of its limit (binding
+/// SLOs sit exactly at it, where the simulated status is a coin toss).
 #[test]
 fn agrees_with_the_analytic_predictions() {
     let (policy, table) = support();
     let assumed = table.assumed.as_ref().unwrap();
-    let report = simulate(&policy, &table, TrafficId(0), 400_000, 1).unwrap();
+    let (requests, widen) = if cfg!(debug_assertions) {
+        (200_000, 10f64.sqrt())
+    } else {
+        (2_000_000, 1.0)
+    };
+    let report = simulate(&policy, &table, TrafficId(0), requests, 5).unwrap();
     let (sim, pred) = (&report.metrics, &assumed.predicted);
-    close("ttft p50", sim.ttft.p50, pred.ttft.p50, 0.03);
-    close("latency p50", sim.latency.p50, pred.latency.p50, 0.03);
-    close("quality", sim.quality, pred.quality, 0.01);
+    close("ttft p50", sim.ttft.p50, pred.ttft.p50, 0.005 * widen);
+    close("ttft p95", sim.ttft.p95, pred.ttft.p95, 0.006 * widen);
+    close("ttft p99", sim.ttft.p99, pred.ttft.p99, 0.015 * widen);
+    close(
+        "latency p50",
+        sim.latency.p50,
+        pred.latency.p50,
+        0.005 * widen,
+    );
+    close(
+        "latency p95",
+        sim.latency.p95,
+        pred.latency.p95,
+        0.006 * widen,
+    );
+    close(
+        "latency p99",
+        sim.latency.p99,
+        pred.latency.p99,
+        0.015 * widen,
+    );
     close(
         "cost per 1k requests",
         sim.cost_per_1k_requests,
         pred.cost_per_1k_requests,
-        0.08,
+        0.02 * widen,
     );
+    let quality_tol = 6e-4 * widen;
+    assert!(
+        (sim.quality - pred.quality).abs() < quality_tol,
+        "quality: simulated {}, predicted {}",
+        sim.quality,
+        pred.quality
+    );
+    // Per-slice quality: the cells of the slice, weighted by share.
+    for slice in &report.slices {
+        let predicted = assumed
+            .slos
+            .iter()
+            .find(|s| s.constraint == format!("quality >= 75% for each slice: {}", slice.name))
+            .map(|s| s.value)
+            .unwrap();
+        assert!(
+            (slice.metrics.quality - predicted).abs() < quality_tol * 1.5,
+            "quality of {}: simulated {}, predicted {predicted}",
+            slice.name,
+            slice.metrics.quality
+        );
+    }
+    // Every SLO: the value, and the status unless it binds.
+    assert_eq!(report.slos.len(), assumed.slos.len());
+    for (s, p) in report.slos.iter().zip(&assumed.slos) {
+        let text = &s.constraint;
+        let (value, tol) = if text.starts_with("ttft") || text.starts_with("latency") {
+            (p.value, 0.006 * widen * p.value)
+        } else if text.starts_with("cost") {
+            (p.value, 0.02 * widen * p.value)
+        } else {
+            (p.value, quality_tol * 1.5)
+        };
+        assert!(
+            (s.value - value).abs() <= tol,
+            "{text}: simulated {}, predicted {value}",
+            s.value
+        );
+        if (p.value - p.limit).abs() > tol {
+            assert_eq!(
+                s.ok, p.ok,
+                "{text}: simulated {}, predicted {}",
+                s.value, p.value
+            );
+        }
+    }
     // Rule shares: the sum of the rule's cells.
     for (i, rule) in report.rules.iter().enumerate() {
         let predicted: f64 = assumed
@@ -87,7 +161,7 @@ fn agrees_with_the_analytic_predictions() {
             .map(|c| c.share)
             .sum();
         assert!(
-            (rule.metrics.share - predicted).abs() < 0.004,
+            (rule.metrics.share - predicted).abs() < 0.0015 * widen,
             "rule {}: simulated share {}, predicted {predicted}",
             rule.line,
             rule.metrics.share
