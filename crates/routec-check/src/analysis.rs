@@ -211,7 +211,13 @@ impl<'a> Cx<'a> {
         // a request is taken by an earlier rule iff a cube here contains it.
         let mut covers = CoverIndex::new(&an.space);
         let mut cover_rule: Vec<usize> = Vec::new();
-        let mut unknown = false;
+        // A rule that did not parse may have been the one covering the
+        // rest: do not claim requests go unrouted.
+        let mut unknown = route
+            .body
+            .items
+            .iter()
+            .any(|r| matches!(r.kind, RuleKind::Error));
         let mut otherwise_at: Option<Span> = None;
         for (i, &flagged_rule) in flagged.iter().enumerate().take(self.p.rules.len()) {
             let rule = &self.p.rules[i];

@@ -8,6 +8,11 @@ use crate::ir::{ModelId, SliceId, TrafficId};
 
 impl Cx<'_> {
     pub(crate) fn lint(&mut self) {
+        // A statement that did not parse may have been the one using a
+        // definition: "never used" would then be noise on top of the error.
+        if has_syntax_errors(self.file) {
+            return;
+        }
         // Signals: read by a rule, a slice, a quality table or an optimize.
         for (i, sig) in self.p.signals.iter().enumerate() {
             if sig.builtin || self.signal_reads[i] {
@@ -74,4 +79,59 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// Whether the parser left an error node in any item or block statement
+/// (its recovery works at that level).
+fn has_syntax_errors(file: &routec_syntax::ast::SourceFile) -> bool {
+    use routec_syntax::ast::*;
+    fn faults(body: &Block<FaultProp>) -> bool {
+        body.items.iter().any(|p| match &p.kind {
+            FaultPropKind::Error => true,
+            FaultPropKind::For { body, .. } => faults(body),
+            _ => false,
+        })
+    }
+    file.items.iter().any(|item| match &item.kind {
+        ItemKind::Error => true,
+        ItemKind::Policy(p) => p
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, PolicyPropKind::Error)),
+        ItemKind::Model(m) => m
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, ModelPropKind::Error)),
+        ItemKind::Slo(s) => s
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, ConstraintKind::Error)),
+        ItemKind::Route(r) => r
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, RuleKind::Error)),
+        ItemKind::Faults(f) => faults(&f.body),
+        ItemKind::Learn(l) => l
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, LearnPropKind::Error)),
+        ItemKind::Traffic(t) => match &t.kind {
+            TrafficKind::Inline(b) => b
+                .items
+                .iter()
+                .any(|x| matches!(x.kind, TrafficPropKind::Error)),
+            TrafficKind::File(_) => false,
+        },
+        ItemKind::Test(t) => t
+            .body
+            .items
+            .iter()
+            .any(|x| matches!(x.kind, TestPropKind::Error)),
+        ItemKind::Signal(_) | ItemKind::Slice(_) | ItemKind::Objective(_) => false,
+    })
 }

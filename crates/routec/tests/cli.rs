@@ -96,7 +96,7 @@ fn check_errors_exit_1_with_a_summary() {
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
-            .ends_with("error: 3 errors, 1 warning in broken/syntax_errors.route\n"),
+            .ends_with("error: 3 errors in broken/syntax_errors.route\n"),
         "{}",
         out.stdout
     );
