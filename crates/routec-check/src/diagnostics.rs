@@ -642,7 +642,7 @@ pub(crate) fn missing_otherwise(span: Span, example: Option<&str>, close: Span) 
         .with_suggestion(
             "add an `otherwise` rule",
             Span::at(close.start as usize),
-            "  otherwise => MODEL\n",
+            "  otherwise => PLAN\n",
         )
 }
 

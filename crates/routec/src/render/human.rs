@@ -99,7 +99,8 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
     }
     for suggestion in &diagnostic.suggestions {
         // `did you mean `x`?` already says it.
-        let quoted = format!("`{}`", suggestion.replacement);
+        let shown = suggestion.replacement.trim();
+        let quoted = format!("`{shown}`");
         if !suggestion.replacement.is_empty()
             && diagnostic
                 .help
@@ -111,8 +112,10 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
         let range = clamp(suggestion.span, source);
         let help = if suggestion.replacement.is_empty() {
             format!("remove `{}`", source.get(range).unwrap_or(""))
-        } else if range == primary || range.is_empty() {
-            format!("replace with `{}`", suggestion.replacement)
+        } else if range.is_empty() {
+            format!("insert `{shown}`")
+        } else if range == primary {
+            format!("replace with `{shown}`")
         } else {
             format!(
                 "replace `{}` with `{}`",
