@@ -158,7 +158,7 @@ fn compiling_twice_gives_identical_json() {
 /// its cells, or is refused with located `E0510` errors only (a spending
 /// limit that the example's own `qps` and prices cannot meet).
 #[test]
-fn examples_compile_or_report_located_conflicts() {
+fn examples_compile_and_meet_their_slos() {
     for (name, source) in common::examples() {
         match common::compile(&source) {
             Ok(compiled) => {
@@ -172,18 +172,14 @@ fn examples_compile_or_report_located_conflicts() {
                     );
                 }
             }
-            Err(ds) => {
-                for d in ds {
-                    assert_eq!(d.code, "E0510", "{name}: {}", d.message);
-                    assert!(d.span.end > d.span.start, "{name}: unlocated");
-                    assert!(d.help.is_some());
-                }
-            }
+            Err(ds) => panic!("{name} does not compile: {ds:#?}"),
         }
     }
 }
 
-/// A policy with 10,000 rules over one numeric signal gives a shallow diagram.
+/// A policy with 2,000 rules over one numeric signal gives a diagram of
+/// logarithmic depth. (The 10,000-rule case is measured by the benchmarks in
+/// routec-conformance; it is slow to compile in a debug build.)
 #[test]
 fn many_thresholds_give_a_shallow_diagram() {
     let mut src = String::from(
@@ -194,7 +190,7 @@ fn many_thresholds_give_a_shallow_diagram() {
          objective minimize cost\n\
          route {\n",
     );
-    for i in 0..10_000 {
+    for i in 0..2_000 {
         let m = if i % 2 == 0 { "a" } else { "b" };
         src.push_str(&format!("  when score < {} => {m}\n", (i + 1) * 10));
     }
@@ -222,10 +218,10 @@ fn many_thresholds_give_a_shallow_diagram() {
         }
     }
     let d = depth(t, t.diagram.root);
-    assert!(d <= 16, "depth {d}");
+    assert!(d <= 12, "depth {d}");
     let router = Router::new(t.clone()).unwrap();
     let score = t.signals.iter().position(|s| s.name == "score").unwrap();
-    for (v, want) in [(5.0, 0u32), (15.0, 1), (99_995.0, 9_999), (1e9, 10_000)] {
+    for (v, want) in [(5.0, 0u32), (15.0, 1), (19_995.0, 1_999), (1e9, 2_000)] {
         let mut r = router.request();
         r.set(score, v);
         assert_eq!(router.decide(&r).rule, want, "{v}");
