@@ -216,12 +216,11 @@ fn prepare<'s>(
 /// Attaches the `///` lines right above each item to it.
 fn attach_docs(all: &[(Token<'_>, Span)], items: &mut [Item]) {
     for item in items.iter_mut() {
-        let Some(first) = all
-            .iter()
-            .position(|(_, span)| span.start >= item.span.start)
-        else {
+        // Tokens are in source order: find the item's first one by bisection.
+        let first = all.partition_point(|(_, span)| span.start < item.span.start);
+        if first >= all.len() {
             continue;
-        };
+        }
         let mut lines = Vec::new();
         let mut span: Option<Span> = None;
         let mut i = first;
