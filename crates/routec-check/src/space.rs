@@ -437,6 +437,26 @@ pub struct Cube {
 }
 
 impl Cube {
+    /// Restricts dimension `d` to `set` (of a dimension with `size` atoms),
+    /// keeping the invariant: a full set is not listed.
+    pub fn set_dim(&mut self, d: DimId, set: AtomSet, size: usize) {
+        let full = set.len() == size;
+        match self.dims.binary_search_by_key(&d, |(k, _)| *k) {
+            Ok(i) => {
+                if full {
+                    self.dims.remove(i);
+                } else {
+                    self.dims[i].1 = set;
+                }
+            }
+            Err(i) => {
+                if !full {
+                    self.dims.insert(i, (d, set));
+                }
+            }
+        }
+    }
+
     pub fn get(&self, d: DimId) -> Option<&AtomSet> {
         self.dims
             .binary_search_by_key(&d, |(k, _)| *k)
@@ -696,11 +716,11 @@ impl Space {
             let outside = sa.and_not(sb);
             if !outside.is_empty() {
                 let mut piece = rest.clone();
-                set_dim(&mut piece, *d, outside, self.size(*d));
+                piece.set_dim(*d, outside, self.size(*d));
                 out.push(piece);
             }
             let inside = sa.and(sb);
-            set_dim(&mut rest, *d, inside, self.size(*d));
+            rest.set_dim(*d, inside, self.size(*d));
         }
     }
 
@@ -861,7 +881,7 @@ impl Space {
                             let merged = keep[i].get(d).map(|s| s.or(&set));
                             match merged {
                                 Some(m) => {
-                                    set_dim(&mut keep[i], d, m, self.size(d));
+                                    keep[i].set_dim(d, m, self.size(d));
                                     changed = true;
                                 }
                                 None => keep.push(cube),
@@ -1037,24 +1057,6 @@ impl CoverIndex {
             }
         }
         out
-    }
-}
-
-fn set_dim(cube: &mut Cube, d: DimId, set: AtomSet, size: usize) {
-    let full = set.len() == size;
-    match cube.dims.binary_search_by_key(&d, |(k, _)| *k) {
-        Ok(i) => {
-            if full {
-                cube.dims.remove(i);
-            } else {
-                cube.dims[i].1 = set;
-            }
-        }
-        Err(i) => {
-            if !full {
-                cube.dims.insert(i, (d, set));
-            }
-        }
     }
 }
 

@@ -238,7 +238,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                         let mut s = AtomSet::empty(n);
                         s.insert(a);
                         let mut nc = c.clone();
-                        set_dim(&mut nc, d, s, n);
+                        nc.set_dim(d, s, n);
                         next.push(nc);
                     }
                 }
@@ -369,24 +369,6 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         cells,
         order,
     })
-}
-
-fn set_dim(cube: &mut Cube, d: DimId, set: AtomSet, size: usize) {
-    let full = set.len() == size;
-    match cube.dims.binary_search_by_key(&d, |(k, _)| *k) {
-        Ok(i) => {
-            if full {
-                cube.dims.remove(i);
-            } else {
-                cube.dims[i].1 = set;
-            }
-        }
-        Err(i) => {
-            if !full {
-                cube.dims.insert(i, (d, set));
-            }
-        }
-    }
 }
 
 /// The probability of a cube: the product of its constrained dimensions'

@@ -237,39 +237,7 @@ impl Router {
                     self.defaults.get(signal).copied().unwrap_or(0.0)
                 }
             };
-            at = match node.kind {
-                Kind::Enum { first, count } => {
-                    let i = if value >= 0.0 && (value as u32) < count {
-                        value as u32
-                    } else {
-                        0
-                    };
-                    self.edges
-                        .get((first + i) as usize)
-                        .copied()
-                        .unwrap_or(LEAF)
-                }
-                Kind::Bool { if_false, if_true } => {
-                    if value != 0.0 {
-                        if_true
-                    } else {
-                        if_false
-                    }
-                }
-                Kind::Intervals {
-                    cuts_start,
-                    n,
-                    targets,
-                } => {
-                    let start = cuts_start as usize;
-                    let cuts = self.cuts.get(start..start + n as usize).unwrap_or(&[]);
-                    let k = cuts.partition_point(|&c| c <= value);
-                    self.edges
-                        .get(targets as usize + k)
-                        .copied()
-                        .unwrap_or(LEAF)
-                }
-            };
+            at = self.branch(node.kind, value).0;
         }
         let leaf_index = at & !LEAF;
         let Some(leaf) = self.leaves.get(leaf_index as usize) else {
@@ -304,6 +272,48 @@ impl Router {
         }
     }
 
+    /// The child a node sends `value` to, and which branch that is (the
+    /// enum variant, 0/1 for bools, the interval index for thresholds).
+    fn branch(&self, kind: Kind, value: f64) -> (u32, usize) {
+        match kind {
+            Kind::Enum { first, count } => {
+                let i = if value >= 0.0 && (value as u32) < count {
+                    value as u32
+                } else {
+                    0
+                };
+                let next = self
+                    .edges
+                    .get((first + i) as usize)
+                    .copied()
+                    .unwrap_or(LEAF);
+                (next, i as usize)
+            }
+            Kind::Bool { if_false, if_true } => {
+                if value != 0.0 {
+                    (if_true, 1)
+                } else {
+                    (if_false, 0)
+                }
+            }
+            Kind::Intervals {
+                cuts_start,
+                n,
+                targets,
+            } => {
+                let start = cuts_start as usize;
+                let cuts = self.cuts.get(start..start + n as usize).unwrap_or(&[]);
+                let k = cuts.partition_point(|&c| c <= value);
+                let next = self
+                    .edges
+                    .get(targets as usize + k)
+                    .copied()
+                    .unwrap_or(LEAF);
+                (next, k)
+            }
+        }
+    }
+
     /// Why `decision` was taken for `request`: the path through the diagram,
     /// the rule, the cell and the split. Allocates; call it on demand.
     pub fn explain(&self, request: &Request, decision: &Decision) -> Explanation {
@@ -324,39 +334,22 @@ impl Router {
             };
             let def = &self.table.signals[signal];
             let shown = self.show_value(signal, value);
-            let (test, next) = match node.kind {
-                Kind::Enum { first, count } => {
-                    let i = if value >= 0.0 && (value as u32) < count {
-                        value as u32
-                    } else {
-                        0
-                    };
-                    (
-                        format!("{} = {shown}", def.name),
-                        self.edges[(first + i) as usize],
-                    )
-                }
-                Kind::Bool { if_false, if_true } => (
-                    format!("{} = {shown}", def.name),
-                    if value != 0.0 { if_true } else { if_false },
-                ),
-                Kind::Intervals {
-                    cuts_start,
-                    n,
-                    targets,
-                } => {
+            let (next, taken) = self.branch(node.kind, value);
+            let test = match node.kind {
+                Kind::Enum { .. } | Kind::Bool { .. } => format!("{} = {shown}", def.name),
+                Kind::Intervals { cuts_start, n, .. } => {
                     let start = cuts_start as usize;
                     let cuts = &self.cuts[start..start + n as usize];
-                    let k = cuts.partition_point(|&c| c <= value);
-                    let lower = k.checked_sub(1).map(|i| self.show_value(signal, cuts[i]));
-                    let upper = cuts.get(k).map(|&c| self.show_value(signal, c));
-                    let test = match (lower, upper) {
+                    let lower = taken
+                        .checked_sub(1)
+                        .map(|i| self.show_value(signal, cuts[i]));
+                    let upper = cuts.get(taken).map(|&c| self.show_value(signal, c));
+                    match (lower, upper) {
                         (Some(lo), Some(hi)) => format!("{} = {shown} in [{lo}, {hi})", def.name),
                         (Some(lo), None) => format!("{} = {shown} >= {lo}", def.name),
                         (None, Some(hi)) => format!("{} = {shown} < {hi}", def.name),
                         (None, None) => format!("{} = {shown}", def.name),
-                    };
-                    (test, self.edges[targets as usize + k])
+                    }
                 }
             };
             path.push(Step {
