@@ -5,47 +5,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use routec_table::Table;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_routec");
+mod common;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    bytes: Vec<u8>,
-}
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn repo_root() -> PathBuf {
-    manifest_dir().join("../..")
-}
+use common::{Output, manifest_dir, repo_root};
 
 fn fixtures() -> PathBuf {
     manifest_dir().join("tests/fixtures/commands")
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        bytes: out.stdout,
-    }
+    common::run_in(dir, args, None)
 }
 
 /// Runs `routec` in the repository root (paths like `examples/support.route`).
@@ -64,17 +37,8 @@ fn transcript(args: &[&str], out: &Output) -> String {
     format!("$ routec {}\n{}", args.join(" "), out.stdout)
 }
 
-/// A fresh empty directory for one test.
 fn temp_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "routec-commands-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("commands")
 }
 
 fn support_in(dir: &Path) -> PathBuf {
