@@ -12,7 +12,7 @@
 
 use std::hint::black_box;
 
-use routec_conformance::generate::{Rng, Slot, request, thresholds};
+use routec_conformance::generate::{Rng, fill, request, thresholds};
 use routec_conformance::{compile_file, examples, root};
 use routec_runtime::{Request, Router};
 
@@ -62,16 +62,7 @@ fn router_and_requests(fixture: &routec_conformance::Fixture) -> (Router, Vec<Re
     let requests = (0..4096)
         .map(|n| {
             let mut r = router.request();
-            for (i, slot) in request(&fixture.policy, &cuts, &mut rng)
-                .into_iter()
-                .enumerate()
-            {
-                match slot {
-                    Slot::Missing => {}
-                    Slot::Invalid => r.set_invalid(i),
-                    Slot::Value(v) => r.set(i, v),
-                }
-            }
+            fill(&mut r, &request(&fixture.policy, &cuts, &mut rng));
             r.set_key(&format!("user-{n}"));
             r
         })

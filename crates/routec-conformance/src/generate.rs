@@ -119,3 +119,14 @@ fn value(ty: &SignalType, cuts: &[f64], rng: &mut Rng) -> f64 {
         }
     }
 }
+
+/// Writes generated slots into a runtime request (missing slots stay unset).
+pub fn fill(request: &mut routec_runtime::Request, slots: &[Slot]) {
+    for (i, slot) in slots.iter().enumerate() {
+        match *slot {
+            Slot::Missing => {}
+            Slot::Invalid => request.set_invalid(i),
+            Slot::Value(v) => request.set(i, v),
+        }
+    }
+}

@@ -159,3 +159,16 @@ fn trim(x: f64) -> String {
 pub fn is_integer(ty: &SignalType) -> bool {
     matches!(ty, SignalType::Int | SignalType::Tokens)
 }
+
+/// The value each signal takes for generated slots: the slot's value, or the
+/// policy's default when it is missing or invalid.
+pub fn effective_values(policy: &Policy, slots: &[crate::generate::Slot]) -> Vec<f64> {
+    slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| match *slot {
+            crate::generate::Slot::Value(v) => v,
+            _ => default_value(policy, SignalId(i as u32)),
+        })
+        .collect()
+}

@@ -9,8 +9,8 @@
     reason = "tests"
 )]
 
-use routec_conformance::generate::{Rng, Slot, request, thresholds};
-use routec_conformance::interpret::{default_value, interpret};
+use routec_conformance::generate::{Rng, fill, request, thresholds};
+use routec_conformance::interpret::{effective_values, interpret};
 use routec_conformance::{Fixture, compile_file, examples};
 use routec_runtime::Router;
 
@@ -33,22 +33,8 @@ fn check(fixture: &Fixture) -> Result<(), String> {
         let slots = request(policy, &cuts, &mut rng);
         req.clear();
         req.set_key(&format!("key-{n}"));
-        let mut effective = Vec::with_capacity(slots.len());
-        for (i, slot) in slots.iter().enumerate() {
-            match *slot {
-                Slot::Missing => {
-                    effective.push(default_value(policy, routec_check::ir::SignalId(i as u32)))
-                }
-                Slot::Invalid => {
-                    req.set_invalid(i);
-                    effective.push(default_value(policy, routec_check::ir::SignalId(i as u32)));
-                }
-                Slot::Value(v) => {
-                    req.set(i, v);
-                    effective.push(v);
-                }
-            }
-        }
+        fill(&mut req, &slots);
+        let effective = effective_values(policy, &slots);
         let decision = router.decide(&req);
         let expected = interpret(policy, &fixture.compiled, &effective)
             .ok_or_else(|| format!("{}: no rule or cell for {slots:?}", fixture.name))?;

@@ -13,7 +13,7 @@
 )]
 
 use routec_conformance::generate::{Rng, Slot, request, thresholds};
-use routec_conformance::interpret::{default_value, interpret};
+use routec_conformance::interpret::{effective_values, interpret};
 use routec_conformance::{Fixture, compile_file, root};
 use routec_runtime::Router;
 use routec_table::SignalKind;
@@ -51,17 +51,13 @@ fn vectors(fixture: &Fixture) -> Value {
     for n in 0..VECTORS {
         let slots = request(policy, &cuts, &mut rng);
         let mut object = serde_json::Map::new();
-        let mut effective = Vec::new();
         for (i, slot) in slots.iter().enumerate() {
             let signal = &table.signals[i];
             if let Some(v) = json_value(&signal.kind, *slot) {
                 object.insert(signal.name.clone(), v);
             }
-            effective.push(match slot {
-                Slot::Value(v) => *v,
-                _ => default_value(policy, routec_check::ir::SignalId(i as u32)),
-            });
         }
+        let effective = effective_values(policy, &slots);
         let key = format!("user-{n}");
         let request_json = Value::Object(object);
         let mut req = router.request_from_json(&request_json).unwrap();

@@ -17,7 +17,7 @@ mod request;
 pub use request::{Request, RequestError, SignalValue};
 pub use routec_table::{LoadError, Table};
 
-use routec_table::{NodeRef, PlanKind, SignalKind, Test};
+use routec_table::{NodeRef, SignalKind, Test};
 
 const LEAF: u32 = 1 << 31;
 
@@ -399,25 +399,6 @@ impl Router {
             SignalKind::Duration => format!("{}ms", trim(value * 1000.0)),
             SignalKind::Money => format!("${}", trim(value)),
             SignalKind::Int | SignalKind::Tokens => trim(value),
-        }
-    }
-
-    /// The models a plan may call, in order.
-    pub fn plan_models(&self, plan: u32) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.collect_models(plan, &mut out);
-        out
-    }
-
-    fn collect_models(&self, plan: u32, out: &mut Vec<u32>) {
-        match &self.table.plans[plan as usize].kind {
-            PlanKind::Target { model } => out.push(*model),
-            PlanKind::Cascade { models, .. } => out.extend(models),
-            PlanKind::Chain { plans } => {
-                for &p in plans {
-                    self.collect_models(p, out);
-                }
-            }
         }
     }
 }

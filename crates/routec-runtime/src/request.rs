@@ -136,8 +136,10 @@ impl Router {
                     .signals
                     .iter()
                     .map(|s| s.name.as_str())
-                    .filter(|s| close(s, name))
-                    .min_by_key(|s| s.len().abs_diff(name.len()))
+                    .map(|s| (strsim::damerau_levenshtein(s, name), s))
+                    .filter(|&(d, s)| d > 0 && d <= (s.len() / 3).max(1))
+                    .min()
+                    .map(|(_, s)| s)
                     .map(str::to_owned);
                 return Err(RequestError::UnknownSignal {
                     name: name.clone(),
@@ -151,16 +153,6 @@ impl Router {
         }
         Ok(request)
     }
-}
-
-/// Cheap similarity for suggestions: same letters in most places.
-fn close(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > 2 {
-        return false;
-    }
-    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
-    same * 3 >= a.len().max(b.len()) * 2
 }
 
 fn read_value(kind: &SignalKind, value: &serde_json::Value) -> Option<f64> {
