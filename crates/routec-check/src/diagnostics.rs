@@ -20,6 +20,23 @@ fn did_you_mean(diag: Diagnostic, span: Span, best: Option<&str>) -> Diagnostic 
     }
 }
 
+/// `unknown WHAT `word``, with a did-you-mean when there is a close name
+/// and otherwise how to declare one.
+fn unknown(
+    code: &'static str,
+    span: Span,
+    what: &str,
+    word: &str,
+    best: Option<&str>,
+    declare: String,
+) -> Diagnostic {
+    let d = Diagnostic::error(code, span, format!("unknown {what} `{word}`"));
+    match best {
+        Some(_) => did_you_mean(d, span, best),
+        None => d.with_help(format!("declare it: `{declare}`")),
+    }
+}
+
 fn list(words: &[&str]) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
     match quoted.len() {
@@ -57,49 +74,44 @@ pub(crate) fn unknown_signal(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_signal_at(span: Span, word: &str, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(c::UNKNOWN_SIGNAL, span, format!("unknown signal `{word}`"));
-    match best {
-        Some(_) => did_you_mean(d, span, best),
-        None => d.with_help(format!(
-            "declare it: `signal {word}: TYPE from SOURCE default VALUE`"
-        )),
-    }
+    let declare = format!("signal {word}: TYPE from SOURCE default VALUE");
+    unknown(c::UNKNOWN_SIGNAL, span, "signal", word, best, declare)
 }
 
 pub(crate) fn unknown_model(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(
+    let declare = format!("model {} {{{{ ... }}}}", name.text);
+    unknown(
         c::UNKNOWN_MODEL,
         name.span,
-        format!("unknown model `{}`", name.text),
-    );
-    match best {
-        Some(_) => did_you_mean(d, name.span, best),
-        None => d.with_help(format!("declare it: `model {} {{ ... }}`", name.text)),
-    }
+        "model",
+        &name.text,
+        best,
+        declare,
+    )
 }
 
 pub(crate) fn unknown_slice(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(
+    let declare = format!("slice {} = CONDITION", name.text);
+    unknown(
         c::UNKNOWN_SLICE,
         name.span,
-        format!("unknown slice `{}`", name.text),
-    );
-    match best {
-        Some(_) => did_you_mean(d, name.span, best),
-        None => d.with_help(format!("declare it: `slice {} = CONDITION`", name.text)),
-    }
+        "slice",
+        &name.text,
+        best,
+        declare,
+    )
 }
 
 pub(crate) fn unknown_traffic(name: &Name, best: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(
+    let declare = format!("traffic {} {{{{ ... }}}}", name.text);
+    unknown(
         c::UNKNOWN_TRAFFIC,
         name.span,
-        format!("unknown traffic profile `{}`", name.text),
-    );
-    match best {
-        Some(_) => did_you_mean(d, name.span, best),
-        None => d.with_help(format!("declare it: `traffic {} {{ ... }}`", name.text)),
-    }
+        "traffic profile",
+        &name.text,
+        best,
+        declare,
+    )
 }
 
 pub(crate) fn unknown_value(
