@@ -55,12 +55,9 @@ impl<'a> Cx<'a> {
                 PolicyPropKind::Baseline(_) => "baseline",
                 PolicyPropKind::Error => continue,
             };
-            let at = crate::cx::keyword_span(prop.span, key);
-            if let Some(first) = seen.get(key) {
-                self.emit(d::duplicate_property(at, key, *first));
+            if !self.first_property(&mut seen, prop.span, key) {
                 continue;
             }
-            seen.insert(key, at);
             match &prop.kind {
                 PolicyPropKind::Owner(s) => self.p.owner = Some(s.value.clone()),
                 PolicyPropKind::Baseline(n) => self.p.baseline = self.model_or_report(n),
@@ -405,12 +402,9 @@ impl<'a> Cx<'a> {
                 FaultPropKind::Error => continue,
             };
             if !key.is_empty() {
-                let at = crate::cx::keyword_span(prop.span, key);
-                if let Some(first) = seen.get(key) {
-                    self.emit(d::duplicate_property(at, key, *first));
+                if !self.first_property(&mut seen, prop.span, key) {
                     continue;
                 }
-                seen.insert(key, at);
                 spans.insert(key, prop.span);
             }
             match &prop.kind {

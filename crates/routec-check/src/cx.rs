@@ -123,6 +123,23 @@ impl<'a> Cx<'a> {
         (self.diags, self.p)
     }
 
+    /// Records the property `key` of a block at `span` as seen, reporting a
+    /// second occurrence; false when it is a duplicate to skip.
+    pub fn first_property<'k>(
+        &mut self,
+        seen: &mut HashMap<&'k str, Span>,
+        span: Span,
+        key: &'k str,
+    ) -> bool {
+        let at = keyword_span(span, key);
+        if let Some(&first) = seen.get(key) {
+            self.emit(d::duplicate_property(at, key, first));
+            return false;
+        }
+        seen.insert(key, at);
+        true
+    }
+
     // ------------------------------------------------------------ lookups
 
     pub fn signal(&mut self, name: &Name) -> Option<SignalId> {

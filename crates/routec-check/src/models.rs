@@ -244,12 +244,9 @@ impl Cx<'_> {
                 ModelPropKind::Supports(_) => "supports",
                 ModelPropKind::Error => continue,
             };
-            let at = crate::cx::keyword_span(prop.span, key);
-            if let Some(first) = seen.get(key) {
-                self.emit(d::duplicate_property(at, key, *first));
+            if !self.first_property(&mut seen, prop.span, key) {
                 continue;
             }
-            seen.insert(key, at);
             match &prop.kind {
                 ModelPropKind::Provider(n) => own.provider = Some(n.text.clone()),
                 ModelPropKind::Endpoint(lit) => match &lit.kind {
