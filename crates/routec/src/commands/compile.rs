@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{eprint, is_stdin, print_bytes, write_new_atomically};
+use super::{eprint, is_stdin, print_bytes, write_atomically};
 use crate::cli::{ColorChoice, CompileArgs, TableFormat, exit};
 use crate::pipeline;
 use crate::source::io_message;
@@ -38,7 +38,7 @@ pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
         print_bytes(&bytes);
         return exit::OK;
     }
-    match write_new_atomically(&out, &bytes) {
+    match write_atomically(&out, &bytes, None) {
         Ok(()) => {
             let cells = table.assumed.as_ref().map_or(0, |a| a.cells.len());
             let split = table.leaves.iter().filter(|l| l.splits.len() > 1).count();

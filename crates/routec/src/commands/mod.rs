@@ -42,6 +42,17 @@ pub fn print(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// The exit code of several files: usage and IO errors outrank policy
+/// failures, which outrank success.
+pub fn worst(a: u8, b: u8) -> u8 {
+    use crate::cli::exit;
+    if a == exit::USAGE || b == exit::USAGE {
+        exit::USAGE
+    } else {
+        a.max(b)
+    }
+}
+
 /// Writes to standard error.
 pub fn eprint(text: &str) {
     let mut err = io::stderr().lock();
@@ -50,8 +61,13 @@ pub fn eprint(text: &str) {
 
 /// Writes `bytes` to `path` (created or replaced) without ever exposing a
 /// partial file: a temporary file in the target directory is written,
-/// synced and renamed over `path`; on any failure it is removed.
-pub fn write_new_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// synced, given `permissions` (if any) and renamed over `path`; on any
+/// failure it is removed.
+pub fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    permissions: Option<fs::Permissions>,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -75,6 +91,10 @@ pub fn write_new_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let written = file
         .write_all(bytes)
         .and_then(|()| file.sync_all())
+        .and_then(|()| match permissions {
+            Some(p) => fs::set_permissions(&tmp, p),
+            None => Ok(()),
+        })
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);

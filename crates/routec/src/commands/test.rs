@@ -13,7 +13,7 @@ use routec_runtime::{Router, Table};
 use routec_table::PlanKind;
 use serde::Serialize;
 
-use super::{eprint, print};
+use super::{eprint, print, worst};
 use crate::cli::{ColorChoice, OutputFormat, TestArgs, exit};
 use crate::pipeline::{self, Pipeline, line_of};
 
@@ -88,14 +88,6 @@ pub fn run(args: &TestArgs, color: ColorChoice) -> u8 {
         code = worst(code, exit::FAILURE);
     }
     code
-}
-
-fn worst(a: u8, b: u8) -> u8 {
-    if a == exit::USAGE || b == exit::USAGE {
-        exit::USAGE
-    } else {
-        a.max(b)
-    }
 }
 
 /// Runs every test of one compiled policy.
