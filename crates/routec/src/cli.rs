@@ -125,6 +125,27 @@ Exit codes:
   1  errors in the policy, or SLOs that no routing can meet
   2  usage or IO errors: an unreadable file, an unknown traffic profile";
 
+const CONVERT_HELP: &str = "\
+Examples:
+  routec convert routerbench ../shared/data/routerdc/datasets/routerbench_zs/mbpp_train.csv -o target/mbpp_train.jsonl
+  routec convert routellm-mmlu ../shared/data/routellm/routellm/evals/mmlu --split test -o target/mmlu_test.jsonl
+  routec convert routellm-gsm8k ../shared/data/routellm/routellm/evals/gsm8k -o target/gsm8k.jsonl
+
+Writes recorded traffic (docs/traffic.md): one JSON object per line with the
+request's `id`, its `signals` (what is known before routing: `dataset` or
+MMLU `subject` as an enum, `prompt_tokens` estimated as one token per four
+characters of the prompt) and per-model `outcomes` (`success`, estimated
+`input_tokens` and `output_tokens`, `cost_usd`: recorded by RouterBench,
+priced from the LiteLLM catalog for RouteLLM). Model names become policy
+identifiers (`mistralai/mixtral-8x7b-chat` -> `mixtral_8x7b_chat`). RouteLLM's
+contaminated prompts are dropped, as RouteLLM does. A summary (counts, model
+names, enum values for the policy's signal) goes to standard error. See
+docs/evaluation.md.
+
+Exit codes:
+  0  converted
+  2  usage or IO errors: a missing or unreadable input, a malformed row (with its line), an unwritable output";
+
 const CHECK_HELP: &str = "\
 Examples:
   routec check support.route
@@ -198,6 +219,9 @@ pub enum Command {
     /// Simulate a traffic profile through the compiled table.
     #[command(after_help = SIMULATE_HELP)]
     Simulate(SimulateArgs),
+    /// Convert public per-query evaluation data to recorded traffic (JSON Lines).
+    #[command(after_help = CONVERT_HELP)]
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -268,6 +292,43 @@ pub struct SimulateArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// What the input is.
+    #[arg(value_enum, value_name = "FORMAT")]
+    pub format: ConvertFormat,
+    /// A RouterBench CSV file, or the RouteLLM `mmlu` or `gsm8k` folder.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Where to write the JSON Lines (atomically); `-` or nothing: standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Which half of a data set without a split to write (RouteLLM: a
+    /// deterministic 50/50 split by the hash of each record's id).
+    #[arg(long, value_enum, default_value_t = Split::All)]
+    pub split: Split,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConvertFormat {
+    /// A RouterBench CSV (`routerbench_zs/*.csv`): 11 models, correctness and cost.
+    Routerbench,
+    /// The RouteLLM MMLU folder: GPT-4 and Mixtral correctness, 57 subjects.
+    RoutellmMmlu,
+    /// The RouteLLM GSM8K folder: GPT-4 and Mixtral correctness and answers.
+    RoutellmGsm8k,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Split {
+    /// Every record.
+    All,
+    /// The records whose id hashes into the lower half.
+    Train,
+    /// The records whose id hashes into the upper half.
+    Test,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -351,5 +412,6 @@ where
         Command::Test(args) => commands::test::run(args, cli.color),
         Command::Explain(args) => commands::explain::run(args, cli.color),
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
+        Command::Convert(args) => commands::convert::run(args),
     }
 }
