@@ -122,12 +122,14 @@ async function serverBinary() {
     'Install routec (`cargo install --path crates/routec` in the routec repository) so that it is on PATH, ' +
     'or set `routec.server.path` to the binary.';
   output?.appendLine(message);
-  const choice = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Output');
-  if (choice === 'Open Settings') {
-    await vscode.commands.executeCommand('workbench.action.openSettings', 'routec.server.path');
-  } else if (choice === 'Show Output') {
-    output?.show(true);
-  }
+  // Not awaited: the notification stays until the user answers, and activation must not wait.
+  void Promise.resolve(vscode.window.showErrorMessage(message, 'Open Settings', 'Show Output')).then((choice) => {
+    if (choice === 'Open Settings') {
+      return vscode.commands.executeCommand('workbench.action.openSettings', 'routec.server.path');
+    }
+    if (choice === 'Show Output') output?.show(true);
+    return undefined;
+  });
   return undefined;
 }
 

@@ -55,6 +55,11 @@ test('terminal command lines quote what the shell would split', () => {
 
 test('a missing binary gives one clear error and the commands still register', async () => {
   const fake = createFake({ 'routec.server.path': 'routec-definitely-not-installed' });
+  // The user never answers the notification: activation must finish anyway.
+  fake.vscode.window.showErrorMessage = (m) => {
+    fake.recorded.errors.push(m);
+    return new Promise(() => {});
+  };
   const ext = loadWithFake(EXTENSION_JS, fake);
   const context = { subscriptions: [] };
   await ext.activate(context);
