@@ -1,8 +1,349 @@
-//! Hover: signals, models, slices, rules, SLO lines and doc comments.
+//! Hover: signals (type, source, default), models (price, context, latency,
+//! quality, share of traffic), slices (share), rules (share, p95, cost per
+//! 1k), SLO lines (value, limit, slack, what tightening costs) and the doc
+//! comments of the item shown. Figures come from a [`Simulation`] of the
+//! same text when there is one.
 
-use crate::{Analysis, Hover, Simulation};
+use std::fmt::Write as _;
+
+use routec_check::SymbolKind;
+use routec_check::ir::{ModelDef, Policy, Quantiles};
+use routec_syntax::Span;
+use routec_syntax::ast::CmpOp;
+
+use crate::show::{self, duration, money, percent};
+use crate::text::clamp;
+use crate::{Analysis, Hover, Simulation, nav};
 
 pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
-    let _ = (analysis, offset, sim);
+    let text = analysis.text();
+    let offset = clamp(text, offset);
+    let policy = analysis.policy();
+    if let Some(id) = nav::symbol_at(analysis, offset) {
+        let symbol = policy.index.symbols.get(id.0 as usize)?;
+        let range = policy
+            .index
+            .references_to(id)
+            .find(|s| s.contains(offset))
+            .or(symbol.def.filter(|d| d.contains(offset)))?;
+        let mut md = match symbol.kind {
+            SymbolKind::Signal(s) => signal(policy, s.index())?,
+            SymbolKind::Model(m) => model(policy, m.index(), sim)?,
+            SymbolKind::Slice(s) => slice(analysis, s.index(), sim)?,
+            SymbolKind::Traffic(t) => {
+                let t = policy.traffic.get(t.index())?;
+                fence(&format!("traffic {}", t.name))
+            }
+            SymbolKind::Variant(s, v) => {
+                let sig = policy.signals.get(s.index())?;
+                let name = match &sig.ty {
+                    routec_check::ir::SignalType::Enum(vs) => vs.get(v)?.clone(),
+                    _ => return None,
+                };
+                format!(
+                    "{}\nvalue {} of `{}`",
+                    fence(&format!("{}: {name}", sig.name)),
+                    v + 1,
+                    show::signal_type(&sig.ty)
+                )
+            }
+            SymbolKind::Test(_) => fence(&format!("test {:?}", symbol.name)),
+            SymbolKind::Policy => policy_md(policy),
+        };
+        if let Some(doc) = &symbol.doc {
+            let _ = write!(md, "\n---\n{}", doc.trim());
+        }
+        return Some(Hover {
+            range,
+            markdown: md.trim_end().to_owned(),
+        });
+    }
+    if let Some((i, slo)) = policy
+        .slos
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.span.contains(offset) && !s.span.is_empty())
+    {
+        return Some(Hover {
+            range: slo.span,
+            markdown: slo_md(analysis, i, sim),
+        });
+    }
+    if let Some((i, rule)) = policy
+        .rules
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.span.contains(offset) && !r.span.is_empty())
+    {
+        return Some(Hover {
+            range: rule.span,
+            markdown: rule_md(analysis, i, rule.span, sim),
+        });
+    }
     None
+}
+
+fn fence(code: &str) -> String {
+    format!("```route\n{code}\n```\n")
+}
+
+fn policy_md(policy: &Policy) -> String {
+    let mut md = fence(&format!("policy {}", policy.name.as_deref().unwrap_or("")));
+    if let Some(owner) = &policy.owner {
+        let _ = writeln!(md, "- owner: {owner:?}");
+    }
+    if let Some(b) = policy.baseline.and_then(|b| policy.models.get(b.index())) {
+        let _ = writeln!(md, "- baseline: `{}`", b.name);
+    }
+    md
+}
+
+fn signal(policy: &Policy, s: usize) -> Option<String> {
+    let sig = policy.signals.get(s)?;
+    let mut md = fence(&format!(
+        "signal {}: {}",
+        sig.name,
+        show::signal_type(&sig.ty)
+    ));
+    let _ = writeln!(md, "- source: {}", show::source(&sig.source));
+    match &sig.default {
+        Some(v) => {
+            let _ = writeln!(md, "- default: {}", show::value(&sig.ty, v));
+        }
+        None if sig.builtin => {
+            let _ = writeln!(md, "- measured from every request");
+        }
+        None => {}
+    }
+    Some(md)
+}
+
+fn quantiles(q: &Quantiles) -> String {
+    q.iter()
+        .map(|(p, s)| format!("p{} {}", show::num(p * 100.0, 1), duration(*s)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn model(policy: &Policy, m: usize, sim: Option<&Simulation>) -> Option<String> {
+    let def: &ModelDef = policy.models.get(m)?;
+    let mut head = format!("model {}", def.name);
+    if let Some(b) = def.extends.and_then(|b| policy.models.get(b.index())) {
+        let _ = write!(head, " extends {}", b.name);
+    }
+    let mut md = fence(&head);
+    if let Some(p) = &def.provider {
+        let _ = writeln!(md, "- provider: {p}");
+    }
+    let price = &def.price;
+    let mut parts = Vec::new();
+    if let Some(x) = price.input_per_token {
+        parts.push(format!("input {}/Mtok", money(x * 1e6)));
+    }
+    if let Some(x) = price.output_per_token {
+        parts.push(format!("output {}/Mtok", money(x * 1e6)));
+    }
+    if let Some(x) = price.per_request {
+        parts.push(format!("{}/request", money(x)));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(md, "- price: {}", parts.join(", "));
+    }
+    if let Some(c) = def.context {
+        let _ = writeln!(md, "- context: {} tokens", show::tokens(c as f64));
+    }
+    let lat = &def.latency;
+    let mut parts = Vec::new();
+    if !lat.ttft.is_empty() {
+        parts.push(format!("ttft {}", quantiles(&lat.ttft)));
+    }
+    if !lat.total.is_empty() {
+        parts.push(quantiles(&lat.total));
+    }
+    if let Some(r) = lat.decode_rate {
+        parts.push(format!("decode {} tok/s", show::num(r, 1)));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(md, "- latency: {}", parts.join(", "));
+    }
+    let q = &def.quality;
+    let table = |t: &routec_check::ir::QualityTable, signed: bool| -> String {
+        let sig = policy.signals.get(t.signal.index());
+        let names = match sig.map(|s| &s.ty) {
+            Some(routec_check::ir::SignalType::Enum(vs)) => vs.clone(),
+            _ => Vec::new(),
+        };
+        let entries: Vec<String> = t
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let v = (*v)?;
+                let name = names.get(i).cloned().unwrap_or_default();
+                let sign = if signed && v >= 0.0 { "+" } else { "" };
+                Some(format!("{name} {sign}{}", percent(v)))
+            })
+            .collect();
+        format!(
+            "by {} {{ {} }}",
+            sig.map_or("", |s| s.name.as_str()),
+            entries.join(", ")
+        )
+    };
+    let mut parts = Vec::new();
+    if let Some(f) = q.flat {
+        parts.push(percent(f));
+    }
+    if let Some(t) = &q.by {
+        parts.push(table(t, false));
+    }
+    if let Some(t) = &q.adjust {
+        parts.push(format!("adjust {}", table(t, true)));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(md, "- quality: {}", parts.join(" "));
+    }
+    if let Some(f) = def.fallback.and_then(|f| policy.models.get(f.index())) {
+        let _ = writeln!(md, "- fallback: `{}`", f.name);
+    }
+    if let Some(sim) = sim
+        && let Some(fig) = sim.models().get(m)
+    {
+        let _ = writeln!(
+            md,
+            "\n**{}** of requests call it{}",
+            percent(fig.share),
+            under(sim)
+        );
+    }
+    Some(md)
+}
+
+fn under(sim: &Simulation) -> String {
+    sim.traffic()
+        .map(|t| format!(" under traffic `{t}`"))
+        .unwrap_or_default()
+}
+
+fn slice(analysis: &Analysis, s: usize, sim: Option<&Simulation>) -> Option<String> {
+    let def = analysis.policy().slices.get(s)?;
+    let cond = analysis
+        .parse
+        .file
+        .items
+        .iter()
+        .find_map(|item| match &item.kind {
+            routec_syntax::ast::ItemKind::Slice(sl) if sl.name.span == def.span => {
+                Some(sl.expr.span.text(analysis.text()).to_owned())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut md = fence(&format!("slice {} = {cond}", def.name));
+    if let Some(sim) = sim
+        && let Some(fig) = sim.slices().get(s)
+    {
+        let _ = writeln!(md, "\n**{}** of traffic{}", percent(fig.share), under(sim));
+    }
+    Some(md)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) -> String {
+    let n = analysis.policy().rules.len();
+    let mut md = fence(&one_line(span.text(analysis.text())));
+    let _ = writeln!(md, "rule {} of {n}", i + 1);
+    match sim.and_then(|s| s.rules().get(i).map(|f| (s, f))) {
+        Some((sim, f)) => {
+            let _ = writeln!(md, "\n| | predicted{} |\n|---|---|", under(sim));
+            let _ = writeln!(md, "| share of traffic | {} |", percent(f.share));
+            if f.share > 0.0 {
+                let _ = writeln!(md, "| latency p95 | {} |", duration(f.p95));
+                let _ = writeln!(md, "| cost per 1k requests | {} |", money(f.cost_per_1k));
+                let _ = writeln!(md, "| quality | {} |", percent(f.quality));
+            }
+        }
+        None => {
+            let _ = writeln!(md, "\n_figures appear once the policy compiles_");
+        }
+    }
+    md
+}
+
+fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
+    let policy = analysis.policy();
+    let Some(slo) = policy.slos.get(i) else {
+        return String::new();
+    };
+    let mut md = fence(&one_line(slo.span.text(analysis.text())));
+    let Some(sim) = sim else {
+        let _ = writeln!(md, "\n_figures appear once the policy compiles_");
+        return md;
+    };
+    let rows: Vec<_> = sim.slos().iter().filter(|r| r.span == slo.span).collect();
+    if rows.is_empty() {
+        let _ = writeln!(md, "\nthe compiler does not model this SLO");
+        return md;
+    }
+    let upper = matches!(slo.op, CmpOp::Le | CmpOp::Lt);
+    let _ = writeln!(
+        md,
+        "\n| {}| value | limit | slack | |\n|{}---|---|---|---|",
+        if rows.iter().any(|r| r.slice.is_some()) {
+            "slice | "
+        } else {
+            ""
+        },
+        if rows.iter().any(|r| r.slice.is_some()) {
+            "---|"
+        } else {
+            ""
+        }
+    );
+    for r in &rows {
+        let slack = if upper {
+            r.limit - r.value
+        } else {
+            r.value - r.limit
+        };
+        let fmt = |v: f64| show::metric_value(&slo.metric, v);
+        let slice = r
+            .slice
+            .as_ref()
+            .map(|s| format!("`{s}` | "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {slice}{} | {} | {}{} | {} |",
+            fmt(r.value),
+            fmt(r.limit),
+            if slack < 0.0 { "-" } else { "" },
+            fmt(slack.abs()),
+            if r.ok { "met" } else { "**violated**" }
+        );
+    }
+    let _ = writeln!(md);
+    for r in &rows {
+        let who = r
+            .slice
+            .as_ref()
+            .map(|s| format!("for `{s}`: "))
+            .unwrap_or_default();
+        match &r.tightening {
+            Some(t) => {
+                let _ = writeln!(md, "- {who}binding: {t}");
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "- {who}not binding: tightening it by a step costs nothing"
+                );
+            }
+        }
+    }
+    let _ = write!(md, "\n_predicted{}_", under(sim));
+    md
 }

@@ -49,6 +49,7 @@ mod complete;
 mod folding;
 mod hover;
 mod nav;
+mod show;
 mod sim;
 mod symbols;
 mod text;

@@ -3,9 +3,20 @@
 //! compiler's predictions per rule, model, slice and SLO (see the crate
 //! docs for the exact aggregation). Inlay hints and code lenses live here.
 
+use routec_check::Policy;
+use routec_check::ir::PlanDef;
+use routec_opt::cells;
+use routec_opt::eval::{Evaluator, PlanEval};
+use routec_opt::optimize::Problem;
+use routec_opt::traffic::Traffic;
+use routec_opt::{CompileOptions, Compiled, plan_text};
 use routec_syntax::{Diagnostic, Span};
 
-use crate::{Analysis, CodeLens, InlayHint};
+use routec_syntax::ast::ItemKind;
+
+use crate::show::{duration, metric_value, money, percent};
+use crate::text::touches;
+use crate::{Analysis, COMMAND_RUN_TESTS, COMMAND_SIMULATE, CodeLens, InlayHint};
 
 /// The compiler's figures for one rule of the `route` block.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,7 +35,9 @@ pub struct RuleFigures {
     pub quality: f64,
 }
 
-/// The share of traffic whose plan starts at a model.
+/// How much traffic a model gets: expected calls to it per request
+/// (cascade escalations, fallbacks and retries included), the measure the
+/// compiler constrains in `share MODEL <= x` SLOs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFigures {
     pub model: String,
@@ -77,8 +90,35 @@ impl Simulation {
         if cancelled() || !analysis.checks() {
             return None;
         }
-        let _ = analysis;
-        None
+        let policy = analysis.policy();
+        let text = analysis.text();
+        let options = CompileOptions {
+            traffic: None,
+            compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let mut sim = Simulation {
+            text: text.to_owned(),
+            traffic: None,
+            diagnostics: Vec::new(),
+            rules: Vec::new(),
+            models: Vec::new(),
+            slices: Vec::new(),
+            slos: Vec::new(),
+        };
+        let compiled = match routec_opt::compile(policy, text, &options) {
+            Ok(c) => c,
+            Err(errors) => {
+                sim.diagnostics = errors;
+                return (!cancelled()).then_some(sim);
+            }
+        };
+        if cancelled() {
+            return None;
+        }
+        sim.diagnostics = compiled.diagnostics.clone();
+        sim.traffic = compiled.table.assumed.as_ref().map(|a| a.traffic.clone());
+        figures(policy, &compiled, &mut sim, cancelled)?;
+        (!cancelled()).then_some(sim)
     }
 
     /// The compiler's diagnostics (infeasible SLOs, warnings).
@@ -86,24 +126,28 @@ impl Simulation {
         self.diagnostics.clone()
     }
 
-    /// The traffic profile the figures are for (`None`: no profile declared,
-    /// the compiler's default assumptions).
+    /// The traffic profile the figures are for (`None` when the policy
+    /// declares none, or did not compile).
     pub fn traffic(&self) -> Option<&str> {
         self.traffic.as_deref()
     }
 
+    /// Per rule, in rule order; empty when the policy did not compile.
     pub fn rules(&self) -> &[RuleFigures] {
         &self.rules
     }
 
+    /// Per model, in declaration order.
     pub fn models(&self) -> &[ModelFigures] {
         &self.models
     }
 
+    /// Per slice, in declaration order.
     pub fn slices(&self) -> &[SliceFigures] {
         &self.slices
     }
 
+    /// Per SLO row, in the compiler's row order.
     pub fn slos(&self) -> &[SloFigures] {
         &self.slos
     }
@@ -114,12 +158,249 @@ impl Simulation {
     }
 }
 
+/// Aggregates the compiler's cells per rule, model and slice, and reads its
+/// SLO statuses. Rebuilds the compiler's partition and problem (the same
+/// deterministic construction `compile` ran) to get each cell's plan
+/// estimates, so that per-rule percentiles are exact mixtures.
+fn figures(
+    policy: &Policy,
+    compiled: &Compiled,
+    sim: &mut Simulation,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<()> {
+    let traffic = Traffic::for_policy(policy, None).ok()?;
+    let part = cells::partition(policy, &traffic).ok()?;
+    if cancelled() {
+        return None;
+    }
+    let mut ev = Evaluator::new(policy, traffic.output_dist());
+    let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
+    if cancelled() {
+        return None;
+    }
+    let table = &compiled.table;
+    let same = part.cells.len() == compiled.cells.len()
+        && part
+            .cells
+            .iter()
+            .zip(&compiled.cells)
+            .all(|(a, b)| a.rule == b.rule);
+    // Per cell: (weight of the split, index into problem.evals).
+    let mut parts_of: Vec<Vec<(f64, usize)>> = vec![Vec::new(); compiled.cells.len()];
+    if same {
+        for (c, info) in compiled.cells.iter().enumerate() {
+            let (Some(rule), Some(options)) = (policy.rules.get(info.rule), problem.options.get(c))
+            else {
+                continue;
+            };
+            for split in &info.splits {
+                let Some(plan) = table.plans.get(split.plan as usize) else {
+                    continue;
+                };
+                let option = options.iter().find(|o| {
+                    let def = match (&rule.plan, o.candidate) {
+                        (PlanDef::Optimize { candidates, .. }, Some(i)) => candidates.get(i),
+                        (plan, None) => Some(plan),
+                        _ => None,
+                    };
+                    def.is_some_and(|d| plan_text(policy, d) == plan.text)
+                });
+                if let Some(o) = option {
+                    parts_of[c].push((split.share, o.eval));
+                }
+            }
+        }
+    }
+
+    // Rules.
+    let cells_out = table
+        .assumed
+        .as_ref()
+        .map(|a| a.cells.as_slice())
+        .unwrap_or(&[]);
+    for (r, rule) in policy.rules.iter().enumerate() {
+        let (mut w, mut k, mut q) = (0.0, 0.0, 0.0);
+        let mut mixture: Vec<(f64, f64, &PlanEval)> = Vec::new();
+        let mut bound: f64 = 0.0;
+        for (c, info) in compiled.cells.iter().enumerate() {
+            if info.rule != r {
+                continue;
+            }
+            w += info.weight;
+            k += info.weight * info.cost;
+            q += info.weight * info.quality;
+            if let Some(cell) = cells_out.get(c) {
+                bound = bound.max(cell.predicted.latency.p95);
+            }
+            if let Some(def) = part.cells.get(c) {
+                for (share, e) in &parts_of[c] {
+                    if let Some(e) = problem.evals.get(*e) {
+                        mixture.push((info.weight * share, def.shift, e));
+                    }
+                }
+            }
+        }
+        let p95 = if same && !mixture.is_empty() {
+            ev.mixture_quantile(&mixture, 0.95, false)
+        } else {
+            bound
+        };
+        let per = |x: f64| if w > 0.0 { x / w } else { 0.0 };
+        sim.rules.push(RuleFigures {
+            rule: r,
+            span: rule.span,
+            share: w,
+            p95,
+            cost_per_1k: per(k) * 1000.0,
+            quality: per(q),
+        });
+    }
+
+    // Models: expected calls per request, the measure of `share MODEL` SLOs.
+    let mut calls = vec![0.0; policy.models.len()];
+    for (c, info) in compiled.cells.iter().enumerate() {
+        for (share, e) in &parts_of[c] {
+            if let Some(e) = problem.evals.get(*e) {
+                for (m, n) in e.calls.iter().enumerate() {
+                    if let Some(slot) = calls.get_mut(m) {
+                        *slot += info.weight * share * n;
+                    }
+                }
+            }
+        }
+    }
+    sim.models = policy
+        .models
+        .iter()
+        .zip(calls)
+        .map(|(m, share)| ModelFigures {
+            model: m.name.clone(),
+            share,
+        })
+        .collect();
+
+    // Slices.
+    sim.slices = policy
+        .slices
+        .iter()
+        .enumerate()
+        .map(|(s, def)| SliceFigures {
+            slice: def.name.clone(),
+            share: problem.slice_weight.get(s).copied().unwrap_or(0.0),
+        })
+        .collect();
+
+    // SLO rows: the table's statuses are in the problem's row order, like
+    // the sensitivities.
+    if let Some(assumed) = &table.assumed {
+        for (k, status) in assumed.slos.iter().enumerate() {
+            let row = problem.rows.get(k);
+            let span = row
+                .and_then(|r| policy.slos.get(r.slo))
+                .map(|s| s.span)
+                .unwrap_or_default();
+            let slice = row
+                .and_then(|r| r.slice)
+                .and_then(|s| policy.slices.get(s.index()))
+                .map(|s| s.name.clone());
+            let tightening = compiled.sensitivity.get(k).and_then(|x| x.2.clone());
+            sim.slos.push(SloFigures {
+                span,
+                slice,
+                value: status.value,
+                limit: status.limit,
+                ok: status.ok,
+                tightening,
+            });
+        }
+    }
+    Some(())
+}
+
 pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {
-    let _ = (analysis, sim, range);
-    Vec::new()
+    let policy = analysis.policy();
+    let mut out = Vec::new();
+    let traffic = sim
+        .traffic()
+        .map(|t| format!(" under traffic `{t}`"))
+        .unwrap_or_default();
+    for f in sim.rules() {
+        if !touches(f.span, range) {
+            continue;
+        }
+        let label = if f.share > 0.0 {
+            format!(
+                "{} · p95 {} · {}/1k",
+                percent(f.share),
+                duration(f.p95),
+                money(f.cost_per_1k)
+            )
+        } else {
+            "no traffic".to_owned()
+        };
+        out.push(InlayHint {
+            offset: f.span.end as usize,
+            label,
+            tooltip: Some(format!(
+                "rule {}: share of traffic, latency p95 and cost per 1k requests predicted{traffic}",
+                f.rule + 1
+            )),
+        });
+    }
+    for slo in &policy.slos {
+        if !touches(slo.span, range) || slo.span.is_empty() {
+            continue;
+        }
+        let rows: Vec<&SloFigures> = sim.slos().iter().filter(|r| r.span == slo.span).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let fmt = |r: &SloFigures| {
+            let v = metric_value(&slo.metric, r.value);
+            let mark = if r.ok { "" } else { " ✗" };
+            match &r.slice {
+                Some(s) => format!("{s} {v}{mark}"),
+                None => format!("{v}{mark}"),
+            }
+        };
+        out.push(InlayHint {
+            offset: slo.span.end as usize,
+            label: format!(
+                "= {}",
+                rows.iter().map(|r| fmt(r)).collect::<Vec<_>>().join(", ")
+            ),
+            tooltip: Some(format!("predicted value{traffic}")),
+        });
+    }
+    out.sort_by_key(|h| h.offset);
+    out
 }
 
 pub(crate) fn code_lenses(analysis: &Analysis) -> Vec<CodeLens> {
-    let _ = analysis;
-    Vec::new()
+    let Some(span) = analysis
+        .parse
+        .file
+        .items
+        .iter()
+        .find_map(|item| match item.kind {
+            ItemKind::Policy(_) => Some(item.span),
+            _ => None,
+        })
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![CodeLens {
+        span,
+        title: "▶ Simulate".to_owned(),
+        command: COMMAND_SIMULATE,
+    }];
+    let tests = analysis.policy().tests.len();
+    if tests > 0 {
+        out.push(CodeLens {
+            span,
+            title: format!("▶ Run tests ({tests})"),
+            command: COMMAND_RUN_TESTS,
+        });
+    }
+    out
 }

@@ -1,5 +1,10 @@
 //! Semantic tokens from the lexer and the symbol index.
 
+use std::collections::HashMap;
+
+use routec_check::SymbolKind;
+use routec_syntax::lexer::{Token, lex};
+
 use crate::{Analysis, SemanticToken};
 
 /// The token kinds, in legend order (LSP standard names).
@@ -66,7 +71,190 @@ impl SemanticTokenKind {
     }
 }
 
+/// Words that structure items, rules and plans.
+pub(crate) const KEYWORDS: &[&str] = &[
+    "accept",
+    "adjust",
+    "after",
+    "and",
+    "at",
+    "by",
+    "cascade",
+    "default",
+    "each",
+    "else",
+    "env",
+    "expect",
+    "extends",
+    "false",
+    "faults",
+    "file",
+    "for",
+    "from",
+    "given",
+    "in",
+    "learn",
+    "maximize",
+    "minimize",
+    "model",
+    "not",
+    "objective",
+    "optimize",
+    "or",
+    "otherwise",
+    "over",
+    "per",
+    "policy",
+    "route",
+    "signal",
+    "slice",
+    "slo",
+    "split",
+    "test",
+    "traffic",
+    "true",
+    "under",
+    "weighted",
+    "when",
+];
+
+/// Type words of signals.
+pub(crate) const TYPES: &[&str] = &[
+    "bool", "duration", "enum", "int", "money", "ratio", "tokens",
+];
+
+/// Property and measure words inside blocks.
+pub(crate) const PROPERTIES: &[&str] = &[
+    "alert",
+    "api_key",
+    "backoff",
+    "baseline",
+    "budget",
+    "classifier",
+    "confidence",
+    "context",
+    "cooldown",
+    "cost",
+    "decode",
+    "drift",
+    "endpoint",
+    "explore",
+    "failures",
+    "fallback",
+    "freeze",
+    "header",
+    "hedge",
+    "input",
+    "kl",
+    "latency",
+    "lognormal",
+    "metadata",
+    "output",
+    "owner",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p999",
+    "params",
+    "price",
+    "provider",
+    "qps",
+    "quality",
+    "retry",
+    "rollback",
+    "share",
+    "spend",
+    "success",
+    "supports",
+    "timeout",
+    "ttft",
+    "uniform",
+    "upstream",
+    "requests",
+    "request",
+    "day",
+    "hour",
+    "week",
+    "month",
+    "images",
+    "tools",
+];
+
+const DECLARATION: u32 = 1 << 0;
+const DOCUMENTATION: u32 = 1 << 1;
+const DEFAULT_LIBRARY: u32 = 1 << 2;
+
 pub(crate) fn semantic_tokens(analysis: &Analysis) -> Vec<SemanticToken> {
-    let _ = analysis;
-    Vec::new()
+    let policy = analysis.policy();
+    let index = &policy.index;
+    let mut names: HashMap<(u32, u32), (SemanticTokenKind, u32)> = HashMap::new();
+    let kind_of = |k: SymbolKind| match k {
+        SymbolKind::Signal(_) => SemanticTokenKind::Variable,
+        SymbolKind::Model(_) => SemanticTokenKind::Class,
+        SymbolKind::Slice(_) => SemanticTokenKind::Namespace,
+        SymbolKind::Traffic(_) => SemanticTokenKind::Function,
+        SymbolKind::Variant(..) => SemanticTokenKind::EnumMember,
+        SymbolKind::Test(_) => SemanticTokenKind::Event,
+        SymbolKind::Policy => SemanticTokenKind::Namespace,
+    };
+    for symbol in &index.symbols {
+        if let Some(def) = symbol.def {
+            names.insert((def.start, def.end), (kind_of(symbol.kind), DECLARATION));
+        }
+    }
+    for r in &index.references {
+        let Some(symbol) = index.symbols.get(r.symbol.0 as usize) else {
+            continue;
+        };
+        let builtin = if symbol.def.is_none() {
+            DEFAULT_LIBRARY
+        } else {
+            0
+        };
+        names
+            .entry((r.span.start, r.span.end))
+            .or_insert((kind_of(symbol.kind), builtin));
+    }
+    let mut out = Vec::new();
+    for (token, span) in lex(analysis.text()) {
+        let (kind, modifiers) = match token {
+            Token::Comment(_) => (SemanticTokenKind::Comment, 0),
+            Token::DocComment(_) => (SemanticTokenKind::Comment, DOCUMENTATION),
+            Token::Str(_) | Token::UnterminatedString(_) => {
+                match names.get(&(span.start, span.end)) {
+                    Some(k) => *k,
+                    None => (SemanticTokenKind::String, 0),
+                }
+            }
+            Token::Number(_) | Token::Money(_) => (SemanticTokenKind::Number, 0),
+            Token::Ident(word) => match names.get(&(span.start, span.end)) {
+                Some(k) => *k,
+                None if KEYWORDS.contains(&word) => (SemanticTokenKind::Keyword, 0),
+                None if TYPES.contains(&word) => (SemanticTokenKind::Type, 0),
+                None if PROPERTIES.contains(&word) => (SemanticTokenKind::Property, 0),
+                None => continue,
+            },
+            Token::EqEq
+            | Token::NotEq
+            | Token::Lt
+            | Token::Le
+            | Token::Gt
+            | Token::Ge
+            | Token::FatArrow
+            | Token::Arrow
+            | Token::Plus
+            | Token::Minus => (SemanticTokenKind::Operator, 0),
+            _ => continue,
+        };
+        if span.is_empty() {
+            continue;
+        }
+        out.push(SemanticToken {
+            span,
+            kind,
+            modifiers,
+        });
+    }
+    out
 }
