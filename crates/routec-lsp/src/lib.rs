@@ -1,0 +1,107 @@
+//! The routec language server: protocol glue between `tower-lsp-server` and
+//! the analyses of `routec-ide`.
+//!
+//! This crate owns the document store, the conversion between byte offsets
+//! and LSP positions ([`convert`], the only place that knows about UTF-16),
+//! the scheduling of work (debounced diagnostics, background simulations,
+//! cancellation) and the catching of panics. It contains no analysis logic:
+//! every answer comes from [`routec_ide`].
+//!
+//! Threading: the server runs on a single-threaded tokio runtime; every
+//! analysis runs on tokio's blocking pool (`spawn_blocking`), so a slow or
+//! panicking analysis never stalls the protocol loop. See
+//! `ARCHITECTURE.md` ("routec-lsp") for debounce, versioning and
+//! cancellation.
+//!
+//! Architecture Invariant: document state changes synchronously at the top
+//! of each notification handler, before any `.await`; results computed for
+//! an older generation of a document are dropped, never published.
+
+pub mod convert;
+mod documents;
+mod proto;
+mod server;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_lsp_server::{ClientSocket, LspService, Server};
+
+pub use server::Backend;
+
+/// How long after the last change diagnostics are computed. Short enough
+/// that diagnostics of a 2,000-line policy arrive well under 50 ms after a
+/// keystroke, long enough to coalesce a burst of changes.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(15);
+
+/// The commands code lenses run (`workspace/executeCommand`), implemented
+/// by the embedding binary: running the policy's tests and simulating it
+/// need the runtime and the simulator, which the CLI owns.
+pub trait CommandRunner: Debug + Send + Sync + 'static {
+    /// Runs `command` ([`routec_ide::COMMAND_SIMULATE`] or
+    /// [`routec_ide::COMMAND_RUN_TESTS`]) on the text of the document
+    /// `name` (as it is in the editor, saved or not). Returns a short
+    /// human-readable summary, or why it could not run.
+    fn run(&self, command: &str, name: &str, text: &str) -> Result<String, String>;
+}
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// See [`DEFAULT_DEBOUNCE`].
+    pub debounce: Duration,
+    /// Runs the code lenses' commands; without one, they answer with an
+    /// error saying so.
+    pub commands: Option<Arc<dyn CommandRunner>>,
+    /// Test support: called with the LSP method name at the start of every
+    /// request, inside the same panic boundary as the analysis, so tests
+    /// can inject a panic and watch the server survive it. `None` in
+    /// production.
+    #[doc(hidden)]
+    pub fault_injection: Option<fn(&str)>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            debounce: DEFAULT_DEBOUNCE,
+            commands: None,
+            fault_injection: None,
+        }
+    }
+}
+
+/// The service and its client socket, for tests and custom transports.
+pub fn service(config: Config) -> (LspService<Backend>, ClientSocket) {
+    LspService::new(|client| Backend::new(client, config))
+}
+
+/// Serves one client over `input`/`output` until it sends `exit` or closes
+/// the input.
+pub async fn serve<I, O>(input: I, output: O, config: Config)
+where
+    I: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncWrite,
+{
+    let (service, socket) = service(config);
+    Server::new(input, output, socket)
+        // Requests wait on the blocking pool; let enough of them be in
+        // flight that a slow command never holds back a `didChange`.
+        .concurrency_level(64)
+        .serve(service)
+        .await;
+}
+
+/// Serves one client over standard input and output (what `routec lsp`
+/// does). Returns when the client sends `exit` or closes standard input.
+pub fn run_stdio(config: Config) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout(), config));
+    // Background simulations see their documents' generations change on
+    // exit and stop early; do not wait for them.
+    runtime.shutdown_background();
+    Ok(())
+}
