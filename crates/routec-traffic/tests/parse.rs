@@ -1,0 +1,95 @@
+//! The shape of recorded lines: good lines read, each class of bad line gives
+//! a located error, and no input makes the parser panic.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read their fixtures from disk; the crate itself does no IO"
+)]
+
+use proptest::prelude::*;
+use routec_traffic::{parse, parse_line};
+
+fn errors(text: &str) -> String {
+    match parse(text) {
+        Ok(r) => format!("ok: {} records", r.len()),
+        Err(es) => es.iter().map(|e| format!("{e}\n")).collect(),
+    }
+}
+
+#[test]
+fn reads_a_full_record() {
+    let line = r#"{"id": "mmlu-17", "signals": {"task": "factual", "prompt_tokens": 812}, "outcomes": {"gpt4": {"success": true, "score": 1.0, "latency_ms": 1234.0, "ttft_ms": 310.0, "input_tokens": 812, "output_tokens": 5, "cost_usd": 0.0245}, "mixtral": {"score": 0.25}}}"#;
+    let r = parse_line(3, line).unwrap();
+    assert_eq!(r.line, 3);
+    assert_eq!(r.id.as_deref(), Some("mmlu-17"));
+    assert_eq!(r.signals.len(), 2);
+    assert_eq!(r.signals[0].name, "task");
+    assert_eq!(r.signals[0].column, 31);
+    assert_eq!(r.outcomes.len(), 2);
+    assert!(r.outcomes[0].outcome.succeeded());
+    assert_eq!(r.outcomes[0].outcome.input_tokens, Some(812));
+    assert!(!r.outcomes[1].outcome.succeeded());
+}
+
+#[test]
+fn blank_lines_bom_and_crlf() {
+    let text = "\u{feff}{\"signals\": {}}\r\n\r\n   \n{\"signals\": {\"x\": 1}}";
+    let r = parse(text).unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].line, 4);
+}
+
+/// Every line of a fixture with the errors it gives (source, then output).
+#[test]
+fn fixtures() {
+    insta::glob!("../../../tests/traffic/parse", "*.jsonl", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            out.push_str(&format!("{:>3} | {line}\n", i + 1));
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_line(i + 1, line) {
+                Ok(_) => out.push_str("    ok\n"),
+                Err(es) => {
+                    for e in es {
+                        out.push_str(&format!("    {}{}^ {}\n", " ".repeat(e.column - 1), "", e));
+                    }
+                }
+            }
+        }
+        out.push_str(&format!("\nwhole file: {}", errors(&text)));
+        insta::assert_snapshot!(out);
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn never_panics_on_near_json(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"),
+                Just("\"signals\""), Just("\"outcomes\""), Just("\"id\""), Just("\"success\""),
+                Just("\"score\""), Just("\"latency_ms\""), Just("\"input_tokens\""), Just("\"m\""),
+                Just("1"), Just("-2.5"), Just("1e999"), Just("true"), Just("null"), Just("\"\\u00e9\""),
+                Just("\n"), Just(" "), Just("\"é\""),
+            ],
+            0..40,
+        )
+    ) {
+        let text: String = parts.concat();
+        if let Err(es) = parse(&text) {
+            for e in es {
+                prop_assert!(e.line >= 1 && e.column >= 1);
+            }
+        }
+    }
+}
