@@ -222,7 +222,36 @@ pub enum Command {
     /// Convert public per-query evaluation data to recorded traffic (JSON Lines).
     #[command(after_help = CONVERT_HELP)]
     Convert(ConvertArgs),
+    /// Run the language server (LSP over standard input and output).
+    #[command(after_help = LSP_HELP)]
+    Lsp(LspArgs),
 }
+
+const LSP_HELP: &str = "\
+Editors start this command themselves and talk the Language Server Protocol
+with it over standard input and output (JSON-RPC with Content-Length
+headers); it is not meant to be run by hand. Configure your editor to run
+`routec lsp` for `.route` files:
+  VS Code   the routec extension (editors/vscode); setting `routec.server.path`
+  Neovim    vim.lsp.start({ name = 'routec', cmd = { 'routec', 'lsp' } })
+  Helix     [language-server.routec] command = \"routec\", args = [\"lsp\"]
+  Emacs     (add-to-list 'eglot-server-programs '(route-mode \"routec\" \"lsp\"))
+See editors/README.md for complete setups.
+
+The server offers diagnostics as you type (the compiler's too, such as SLOs
+no routing can meet, once the file checks), hover, completion, go to
+definition, references, rename, formatting, symbols, semantic tokens,
+folding, code actions, inlay hints with the compiler's predicted traffic
+share, p95 and cost per rule, and the code lenses \"Simulate\" and \"Run
+tests\". Logs go to standard error.
+
+Exit codes:
+  0  the client sent `exit` or closed standard input
+  2  the server could not start";
+
+/// `routec lsp` takes no options: editors pass everything over the protocol.
+#[derive(Debug, clap::Args)]
+pub struct LspArgs {}
 
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
@@ -413,5 +442,6 @@ where
         Command::Explain(args) => commands::explain::run(args, cli.color),
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
         Command::Convert(args) => commands::convert::run(args),
+        Command::Lsp(args) => commands::lsp::run(args),
     }
 }
