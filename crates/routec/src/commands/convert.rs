@@ -407,6 +407,11 @@ fn routerbench(path: &Path) -> Result<Converted, String> {
                         .ok_or_else(|| located(&format!("cost `{c}` is not a number")))?,
                 )
             };
+            // An outcome needs a grade (`docs/traffic.md`): a model whose
+            // grade is missing gets none, and replays count it as missing.
+            if success.is_none() {
+                continue;
+            }
             let output = estimate_tokens(rec.get(*response).unwrap_or_default());
             outcomes.insert(ident.clone(), outcome(success, input, output, cost));
         }

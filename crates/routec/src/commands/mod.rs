@@ -3,8 +3,10 @@
 pub mod check;
 pub mod compile;
 pub mod convert;
+pub mod evaluate;
 pub mod explain;
 pub mod fmt;
+pub mod progress;
 pub mod lsp;
 pub mod simulate;
 pub mod test;

@@ -5,7 +5,8 @@ use routec_check::ir::TrafficId;
 use routec_sim::{Metrics, Report};
 use serde_json::{Map, Value as Json, json};
 
-use super::{eprint, print};
+use super::progress::Progress;
+use super::{eprint, evaluate, print};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 use crate::commands::explain::in_unit;
 use crate::pipeline::{self, ms, round};
@@ -48,6 +49,15 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
             }
         },
     };
+    if let Some(path) = evaluate::recorded_path(&p.policy, &args.file, traffic) {
+        let bound = match evaluate::load_recorded(&p.policy, &path) {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        if bound.labeled() > 0 {
+            return replay(args, &p, traffic, &bound);
+        }
+    }
     let report = match routec_sim::simulate(
         &p.policy,
         &p.compiled.table,
@@ -69,6 +79,42 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
             print(&text);
         }
         OutputFormat::Human => print(&human(&p.name, &report, &json)),
+    }
+    exit::OK
+}
+
+/// Offline evaluation of a labeled recorded profile (`docs/evaluation.md`).
+fn replay(
+    args: &SimulateArgs,
+    p: &pipeline::Pipeline,
+    traffic: usize,
+    bound: &routec_traffic::BoundTraffic,
+) -> u8 {
+    let name = p.policy.traffic[traffic].name.clone();
+    let progress = Progress::new("replaying", bound.records.len() as u64);
+    let result = routec_sim::replay::replay(
+        &p.policy,
+        &p.compiled.table,
+        &name,
+        bound,
+        &mut progress.callback(),
+    );
+    drop(progress);
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(&format!("routec: cannot replay: {e}\n"));
+            return exit::USAGE;
+        }
+    };
+    match args.format {
+        OutputFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&evaluate::replay_json(&r)).unwrap_or_default();
+            text.push('\n');
+            print(&text);
+        }
+        OutputFormat::Human => print(&evaluate::human(&p.name, &r)),
     }
     exit::OK
 }

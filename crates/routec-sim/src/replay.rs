@@ -1,0 +1,536 @@
+//! Offline evaluation: replays the requests of a labeled recorded file
+//! (`traffic NAME = file "x.jsonl"` with per-model `outcomes`) through a
+//! decision table and reports the *recorded* outcome of each chosen plan:
+//! no sampling, the very requests of the file (`docs/evaluation.md`).
+//!
+//! Each record is routed by [`routec_runtime::Router`] exactly as in
+//! production: its recorded signals are set (unrecorded ones take their
+//! defaults) and its `id` is the request key sticky splits hash (records
+//! without an id use `line:N`), so a split cell sends each record to the
+//! same side a runtime would. The chosen plan is then resolved against the
+//! record's outcomes:
+//! - a model: its outcome;
+//! - a fallback chain `a else b`: recorded outcomes carry no faults, so the
+//!   first plan of the chain answers;
+//! - a cascade `a -> b accept when confidence >= X`: outcomes carry no
+//!   confidence, so acceptance is replayed as a *perfect verifier*: the
+//!   first model whose recorded answer succeeded is accepted, otherwise the
+//!   last model answers. Every model tried is paid (cost, and latency in
+//!   sequence). This is an upper bound on what the cascade can achieve;
+//!   the report counts the requests it applied to.
+//!
+//! A model without an outcome in a record counts as a failure that cost
+//! nothing and is counted in `missing` (RouterBench's published accuracies
+//! count missing grades as wrong the same way). A recorded `cost_usd` is
+//! used as is; without it, the recorded tokens are priced with the policy's
+//! model price; without either, the call costs 0 and counts as `unpriced`.
+//!
+//! Next to the policy, every single model (all requests to it) and the
+//! oracle (per request, the cheapest model by recorded cost whose answer
+//! succeeded; if none did, the cheapest model) are replayed over the same
+//! records. For the strong/weak pair (the best single model by accuracy and
+//! the cheapest single model), `CPT(x)` is the share of strong-model calls
+//! the oracle needs to recover `x` of the accuracy gap: the oracle sends to
+//! the strong model only requests the strong model gets right and the weak
+//! one wrong, so `CPT(x) = x · (strong-only − weak-only) / n`.
+
+use routec_check::ir::{ModelId, Policy, Value};
+use routec_opt::model;
+use routec_runtime::{Request, Router, Table};
+use routec_table::PlanKind;
+use routec_traffic::{BoundRecord, BoundTraffic, Outcome};
+
+use crate::stats::{Percentiles, quantile};
+use crate::{SimError, holds};
+
+/// How often (in records) the progress callback is called.
+pub const PROGRESS_STEP: u64 = 4096;
+
+/// Aggregated recorded outcomes of a set of replayed requests. USD, ratios,
+/// seconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcomes {
+    pub requests: u64,
+    /// The share of requests whose answer succeeded (`success`, or `score`
+    /// at least 0.5 without `success`).
+    pub accuracy: f64,
+    /// The mean `score` (an answer without one counts 1 if it succeeded,
+    /// else 0).
+    pub quality: f64,
+    /// Total cost in USD.
+    pub cost: f64,
+    pub cost_per_1k_requests: f64,
+    /// Total cost over successes; infinite when nothing succeeded.
+    pub cost_per_success: f64,
+    /// End-to-end latency over the requests whose latency was recorded for
+    /// every model tried (`None` when no request had it).
+    pub latency: Option<Percentiles>,
+    /// Time to first token, likewise.
+    pub ttft: Option<Percentiles>,
+    /// How many requests had a recorded latency.
+    pub timed: u64,
+    /// Calls whose model had no outcome in the record.
+    pub missing: u64,
+    /// Calls with neither a recorded cost nor tokens to price.
+    pub unpriced: u64,
+}
+
+/// One single model replayed on every request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelReplay {
+    pub name: String,
+    pub outcomes: Outcomes,
+    /// Under the policy: calls per request (cascade escalations included).
+    pub calls: f64,
+    /// Under the policy: the share of requests this model answered.
+    pub answered: f64,
+}
+
+/// The strong/weak pair and the oracle's call-performance threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cpt {
+    /// Index into [`Replay::models`]: the best single model.
+    pub strong: usize,
+    /// Index into [`Replay::models`]: the cheapest single model.
+    pub weak: usize,
+    /// Requests only the strong (weak) model got right.
+    pub strong_only: u64,
+    pub weak_only: u64,
+    /// `CPT(50%)` and `CPT(80%)`: shares of strong-model calls.
+    pub cpt50: f64,
+    pub cpt80: f64,
+    /// The policy's share of requests answered by the strong model.
+    pub policy_strong_share: f64,
+    /// The share of the strong-weak accuracy gap the policy recovers
+    /// (`(acc − weak) / (strong − weak)`).
+    pub policy_gap_recovered: f64,
+}
+
+/// The result of a replay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replay {
+    pub traffic: String,
+    pub requests: u64,
+    pub policy: Outcomes,
+    /// Per slice of the policy: the policy's outcomes on it.
+    pub slices: Vec<(String, Outcomes)>,
+    /// Every model of the policy, in declaration order.
+    pub models: Vec<ModelReplay>,
+    pub oracle: Outcomes,
+    /// Index into `models` of the best single model (highest accuracy, then
+    /// lowest cost), among models with at least one outcome.
+    pub best: Option<usize>,
+    pub cpt: Option<Cpt>,
+    /// Requests that went through a cascade (replayed with a perfect
+    /// verifier) and requests whose cell was split.
+    pub cascade_requests: u64,
+    pub split_requests: u64,
+}
+
+/// What one replayed call or plan produced.
+#[derive(Clone, Copy, Debug, Default)]
+struct Call {
+    success: bool,
+    score: f64,
+    cost: f64,
+    latency: Option<f64>,
+    ttft: Option<f64>,
+    missing: bool,
+    unpriced: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    n: u64,
+    successes: u64,
+    score: f64,
+    cost: f64,
+    latencies: Vec<f32>,
+    ttfts: Vec<f32>,
+    missing: u64,
+    unpriced: u64,
+}
+
+impl Acc {
+    fn add(&mut self, c: &Call, calls_missing: u64, calls_unpriced: u64) {
+        self.n += 1;
+        self.successes += u64::from(c.success);
+        self.score += c.score;
+        self.cost += c.cost;
+        if let Some(l) = c.latency {
+            self.latencies.push(l as f32);
+        }
+        if let Some(t) = c.ttft {
+            self.ttfts.push(t as f32);
+        }
+        self.missing += calls_missing;
+        self.unpriced += calls_unpriced;
+    }
+
+    fn finish(mut self) -> Outcomes {
+        let n = self.n.max(1) as f64;
+        let pct = |v: &mut Vec<f32>| {
+            (!v.is_empty()).then(|| Percentiles {
+                p50: quantile(v, 0.50).unwrap_or(0.0),
+                p95: quantile(v, 0.95).unwrap_or(0.0),
+                p99: quantile(v, 0.99).unwrap_or(0.0),
+            })
+        };
+        Outcomes {
+            requests: self.n,
+            accuracy: self.successes as f64 / n,
+            quality: self.score / n,
+            cost: self.cost,
+            cost_per_1k_requests: self.cost / n * 1000.0,
+            cost_per_success: if self.successes == 0 {
+                f64::INFINITY
+            } else {
+                self.cost / self.successes as f64
+            },
+            timed: self.latencies.len() as u64,
+            latency: pct(&mut self.latencies),
+            ttft: pct(&mut self.ttfts),
+            missing: self.missing,
+            unpriced: self.unpriced,
+        }
+    }
+}
+
+/// The recorded outcome of one call to `model`.
+fn call(policy: &Policy, record: &BoundRecord, model: ModelId) -> Call {
+    let Some(o) = record.outcome(model) else {
+        return Call {
+            missing: true,
+            ..Call::default()
+        };
+    };
+    let (cost, unpriced) = cost_of(policy, model, o);
+    Call {
+        success: o.succeeded(),
+        score: o.score.unwrap_or(if o.succeeded() { 1.0 } else { 0.0 }),
+        cost,
+        latency: o.latency_s(),
+        ttft: o.ttft_s(),
+        missing: false,
+        unpriced,
+    }
+}
+
+fn cost_of(policy: &Policy, model: ModelId, o: &Outcome) -> (f64, bool) {
+    if let Some(c) = o.cost_usd {
+        return (c, false);
+    }
+    match (
+        policy.models.get(model.index()),
+        o.input_tokens,
+        o.output_tokens,
+    ) {
+        (Some(m), i, out) if (i.is_some() || out.is_some()) && !m.price.is_empty() => (
+            model::call_cost(&m.price, i.unwrap_or(0) as f64, out.unwrap_or(0) as f64),
+            false,
+        ),
+        _ => (0.0, true),
+    }
+}
+
+/// The links between the table and the policy the replay needs.
+struct Links {
+    /// `(policy signal, table signal)`.
+    signals: Vec<(usize, usize)>,
+    /// Table model index → policy model.
+    models: Vec<ModelId>,
+}
+
+impl Links {
+    fn new(policy: &Policy, table: &Table) -> Result<Links, SimError> {
+        let mut signals = Vec::new();
+        for (t, s) in table.signals.iter().enumerate() {
+            let p = policy
+                .signal_by_name(&s.name)
+                .ok_or_else(|| SimError::Mismatch(format!("unknown signal `{}`", s.name)))?;
+            signals.push((p.index(), t));
+        }
+        let models = table
+            .models
+            .iter()
+            .map(|m| {
+                policy
+                    .model_by_name(&m.name)
+                    .ok_or_else(|| SimError::Mismatch(format!("unknown model `{}`", m.name)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Links { signals, models })
+    }
+
+    fn model(&self, table_model: u32) -> Option<ModelId> {
+        self.models.get(table_model as usize).copied()
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Enum(i) => *i as f64,
+        Value::Number(x) => *x,
+    }
+}
+
+/// Executes table plan `plan` on a record; `tried` gets one entry per model
+/// call (policy model index). Returns the final answer's call with the
+/// summed cost and sequential latency.
+fn execute(
+    policy: &Policy,
+    table: &Table,
+    links: &Links,
+    record: &BoundRecord,
+    plan: u32,
+    tried: &mut Vec<(ModelId, Call)>,
+    depth: usize,
+) -> Option<Call> {
+    let kind = &table.plans.get(plan as usize)?.kind;
+    match kind {
+        PlanKind::Target { model } => {
+            let m = links.model(*model)?;
+            let c = call(policy, record, m);
+            tried.push((m, c));
+            Some(c)
+        }
+        PlanKind::Chain { plans } => {
+            // Faults are not recorded: the first plan answers.
+            let first = *plans.first()?;
+            if depth > 16 {
+                return None;
+            }
+            execute(policy, table, links, record, first, tried, depth + 1)
+        }
+        PlanKind::Cascade { models, .. } => {
+            let mut total = Call::default();
+            let mut elapsed = Some(0.0);
+            let mut last = None;
+            for (i, &tm) in models.iter().enumerate() {
+                let m = links.model(tm)?;
+                let c = call(policy, record, m);
+                tried.push((m, c));
+                total.cost += c.cost;
+                let final_answer = c.success || i + 1 == models.len();
+                if final_answer {
+                    total.ttft = elapsed.zip(c.ttft).map(|(e, t)| e + t);
+                }
+                elapsed = elapsed.zip(c.latency).map(|(e, l)| e + l);
+                last = Some(c);
+                if final_answer {
+                    break;
+                }
+            }
+            let last = last?;
+            Some(Call {
+                success: last.success,
+                score: last.score,
+                cost: total.cost,
+                latency: elapsed,
+                ttft: total.ttft,
+                missing: last.missing,
+                unpriced: last.unpriced,
+            })
+        }
+    }
+}
+
+/// Replays every record of `traffic` (named `name`) through `table`,
+/// compiled from `policy`. `progress(done, total)` is called every
+/// [`PROGRESS_STEP`] records and at the end.
+pub fn replay(
+    policy: &Policy,
+    table: &Table,
+    name: &str,
+    traffic: &BoundTraffic,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Replay, SimError> {
+    let links = Links::new(policy, table)?;
+    let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
+    let total = traffic.records.len() as u64;
+    let models = policy.models.len();
+    let mut all = Acc::default();
+    let mut slices = vec![Acc::default(); policy.slices.len()];
+    let mut singles = vec![Acc::default(); models];
+    let mut oracle = Acc::default();
+    let mut calls = vec![0u64; models];
+    let mut answered = vec![0u64; models];
+    let mut cascade_requests = 0;
+    let mut split_requests = 0;
+    // Per model: which requests it got right (for the strong/weak pair).
+    let mut right: Vec<Vec<bool>> = vec![Vec::with_capacity(traffic.records.len()); models];
+    let mut request: Request = router.request();
+    let mut values = vec![0.0; policy.signals.len()];
+    let mut tried = Vec::new();
+    for (i, record) in traffic.records.iter().enumerate() {
+        request.clear();
+        for (p, v) in values.iter_mut().enumerate() {
+            let given = record.values.get(p).and_then(Option::as_ref);
+            let default = policy.signals.get(p).and_then(|s| s.default.as_ref());
+            *v = given.or(default).map_or(0.0, number);
+        }
+        for &(p, t) in &links.signals {
+            if let Some(Some(v)) = record.values.get(p) {
+                request.set(t, number(v));
+            }
+        }
+        let key = match &record.id {
+            Some(id) => id.clone(),
+            None => format!("line:{}", record.line),
+        };
+        request.set_key(&key);
+        let decision = router.decide(&request);
+        if table
+            .leaves
+            .get(decision.leaf as usize)
+            .is_some_and(|l| l.splits.len() > 1)
+        {
+            split_requests += 1;
+        }
+        if matches!(
+            table.plans.get(decision.plan as usize).map(|p| &p.kind),
+            Some(PlanKind::Cascade { .. })
+        ) {
+            cascade_requests += 1;
+        }
+        tried.clear();
+        let out =
+            execute(policy, table, &links, record, decision.plan, &mut tried, 0).unwrap_or(Call {
+                missing: true,
+                ..Call::default()
+            });
+        let missing = tried.iter().filter(|(_, c)| c.missing).count() as u64;
+        let unpriced = tried.iter().filter(|(_, c)| c.unpriced).count() as u64;
+        // A latency counts only if every model tried had one.
+        let out = if tried.iter().all(|(_, c)| c.latency.is_some()) {
+            out
+        } else {
+            Call {
+                latency: None,
+                ttft: None,
+                ..out
+            }
+        };
+        all.add(&out, missing, unpriced);
+        for (s, acc) in slices.iter_mut().enumerate() {
+            if policy
+                .slices
+                .get(s)
+                .is_some_and(|d| holds(policy, &d.cond, &values, 0))
+            {
+                acc.add(&out, missing, unpriced);
+            }
+        }
+        for (m, _) in &tried {
+            calls[m.index()] += 1;
+        }
+        if let Some((m, _)) = tried.last() {
+            answered[m.index()] += 1;
+        }
+        // Every single model, and the oracle.
+        let mut best: Option<Call> = None;
+        let mut cheapest: Option<Call> = None;
+        for (m, acc) in singles.iter_mut().enumerate() {
+            let c = call(policy, record, ModelId(m as u32));
+            acc.add(&c, u64::from(c.missing), u64::from(c.unpriced));
+            right[m].push(c.success);
+            if c.missing {
+                continue;
+            }
+            if c.success && best.is_none_or(|b| c.cost < b.cost) {
+                best = Some(c);
+            }
+            if cheapest.is_none_or(|b| c.cost < b.cost) {
+                cheapest = Some(c);
+            }
+        }
+        let o = best.or(cheapest).unwrap_or(Call {
+            missing: true,
+            ..Call::default()
+        });
+        oracle.add(&o, u64::from(o.missing), u64::from(o.unpriced));
+        let done = i as u64 + 1;
+        if done % PROGRESS_STEP == 0 {
+            progress(done, total);
+        }
+    }
+    progress(total, total);
+
+    let n = total.max(1) as f64;
+    let models_out: Vec<ModelReplay> = singles
+        .into_iter()
+        .enumerate()
+        .map(|(m, acc)| ModelReplay {
+            name: policy.models[m].name.clone(),
+            outcomes: acc.finish(),
+            calls: calls[m] as f64 / n,
+            answered: answered[m] as f64 / n,
+        })
+        .collect();
+    let labeled = |m: &ModelReplay| m.outcomes.missing < m.outcomes.requests;
+    let best = models_out
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| labeled(m))
+        .min_by(|(_, a), (_, b)| {
+            b.outcomes
+                .accuracy
+                .total_cmp(&a.outcomes.accuracy)
+                .then(a.outcomes.cost.total_cmp(&b.outcomes.cost))
+        })
+        .map(|(i, _)| i);
+    let cheapest = models_out
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| labeled(m))
+        .min_by(|(_, a), (_, b)| a.outcomes.cost.total_cmp(&b.outcomes.cost))
+        .map(|(i, _)| i);
+    let policy_out = all.finish();
+    let cpt = match (best, cheapest) {
+        (Some(s), Some(w)) if s != w => {
+            let strong_only = right[s]
+                .iter()
+                .zip(&right[w])
+                .filter(|(a, b)| **a && !**b)
+                .count() as u64;
+            let weak_only = right[s]
+                .iter()
+                .zip(&right[w])
+                .filter(|(a, b)| !**a && **b)
+                .count() as u64;
+            let gap = strong_only as f64 - weak_only as f64;
+            let (acc_s, acc_w) = (
+                models_out[s].outcomes.accuracy,
+                models_out[w].outcomes.accuracy,
+            );
+            (gap > 0.0).then(|| Cpt {
+                strong: s,
+                weak: w,
+                strong_only,
+                weak_only,
+                cpt50: 0.5 * gap / n,
+                cpt80: 0.8 * gap / n,
+                policy_strong_share: models_out[s].answered,
+                policy_gap_recovered: (policy_out.accuracy - acc_w) / (acc_s - acc_w),
+            })
+        }
+        _ => None,
+    };
+    Ok(Replay {
+        traffic: name.to_owned(),
+        requests: total,
+        policy: policy_out,
+        slices: slices
+            .into_iter()
+            .zip(&policy.slices)
+            .map(|(acc, s)| (s.name.clone(), acc.finish()))
+            .collect(),
+        models: models_out,
+        oracle: oracle.finish(),
+        best,
+        cpt,
+        cascade_requests,
+        split_requests,
+    })
+}

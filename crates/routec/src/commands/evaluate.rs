@@ -1,0 +1,284 @@
+//! Offline evaluation for `routec simulate --traffic NAME` when NAME is a
+//! recorded file with outcomes: the file's very requests are replayed
+//! through the compiled table (`routec_sim::replay`) and the recorded
+//! outcomes of the chosen plans reported next to every single model and
+//! the oracle (`docs/evaluation.md`).
+
+use std::path::{Path, PathBuf};
+
+use routec_check::Policy;
+use routec_check::ir::TrafficSource;
+use routec_sim::Percentiles;
+use routec_sim::replay::{Outcomes, Replay};
+use routec_traffic::BoundTraffic;
+use serde_json::{Value as Json, json};
+
+use super::eprint;
+use crate::cli::exit;
+use crate::pipeline::{ms, round};
+
+/// The file of recorded profile `traffic`, resolved against the directory
+/// of the policy at `policy_path`; `None` for a declared mix.
+pub fn recorded_path(policy: &Policy, policy_path: &Path, traffic: usize) -> Option<PathBuf> {
+    match &policy.traffic.get(traffic)?.source {
+        TrafficSource::File(f) => {
+            let f = Path::new(f);
+            Some(if f.is_absolute() {
+                f.to_path_buf()
+            } else {
+                policy_path
+                    .parent()
+                    .map_or_else(|| f.to_path_buf(), |dir| dir.join(f))
+            })
+        }
+        TrafficSource::Inline { .. } => None,
+    }
+}
+
+/// Reads, parses and binds a recorded file; errors are printed as
+/// `file:line:col: message` (at most the parser's limit) and give the
+/// usage exit code.
+pub fn load_recorded(policy: &Policy, path: &Path) -> Result<BoundTraffic, u8> {
+    let name = path.display().to_string();
+    let too_large = std::fs::metadata(path)
+        .map(|m| m.len() > routec_traffic::MAX_FILE_BYTES)
+        .unwrap_or(false);
+    if too_large {
+        eprint(&format!(
+            "routec: cannot read `{name}`: larger than {} MiB\n",
+            routec_traffic::MAX_FILE_BYTES / (1024 * 1024)
+        ));
+        return Err(exit::USAGE);
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprint(&format!(
+                "routec: cannot read recorded traffic `{name}`: {}\n",
+                crate::source::io_message(&e)
+            ));
+            return Err(exit::USAGE);
+        }
+    };
+    let report = |errors: Vec<routec_traffic::RecordError>| {
+        let mut out = String::new();
+        for e in errors {
+            out.push_str(&format!("{name}:{e}\n"));
+        }
+        eprint(&out);
+        exit::USAGE
+    };
+    let records = routec_traffic::parse(&text).map_err(report)?;
+    routec_traffic::bind(policy, &records).map_err(report)
+}
+
+fn finite(x: f64, digits: i32) -> Json {
+    if x.is_finite() {
+        json!(round(x, digits))
+    } else {
+        Json::Null
+    }
+}
+
+fn percentiles(p: Option<Percentiles>) -> Json {
+    p.map_or(
+        Json::Null,
+        |p| json!({"p50": ms(p.p50), "p95": ms(p.p95), "p99": ms(p.p99)}),
+    )
+}
+
+fn outcomes_json(o: &Outcomes) -> Json {
+    json!({
+        "requests": o.requests,
+        "accuracy": round(o.accuracy, 6),
+        "quality": round(o.quality, 6),
+        "cost": finite(o.cost, 8),
+        "cost_per_1k_requests": finite(o.cost_per_1k_requests, 8),
+        "cost_per_success": finite(o.cost_per_success, 10),
+        "latency": percentiles(o.latency),
+        "ttft": percentiles(o.ttft),
+        "timed": o.timed,
+        "missing": o.missing,
+        "unpriced": o.unpriced,
+    })
+}
+
+/// The replay as JSON (see `docs/evaluation.md`).
+pub fn replay_json(r: &Replay) -> Json {
+    let models: Vec<Json> = r
+        .models
+        .iter()
+        .map(|m| {
+            let mut j = outcomes_json(&m.outcomes);
+            if let Some(o) = j.as_object_mut() {
+                o.insert("model".into(), json!(m.name));
+                o.insert("calls".into(), json!(round(m.calls, 6)));
+                o.insert("answered".into(), json!(round(m.answered, 6)));
+            }
+            j
+        })
+        .collect();
+    let mut slices = serde_json::Map::new();
+    for (name, o) in &r.slices {
+        slices.insert(name.clone(), outcomes_json(o));
+    }
+    let name = |i: usize| r.models.get(i).map(|m| m.name.clone());
+    json!({
+        "mode": "replay",
+        "traffic": r.traffic,
+        "requests": r.requests,
+        "units": {"latency": "ms", "cost": "usd", "accuracy": "ratio"},
+        "policy": outcomes_json(&r.policy),
+        "slices": slices,
+        "oracle": outcomes_json(&r.oracle),
+        "best_single_model": r.best.and_then(name),
+        "models": models,
+        "strong_weak": r.cpt.as_ref().map(|c| json!({
+            "strong": name(c.strong),
+            "weak": name(c.weak),
+            "strong_only": c.strong_only,
+            "weak_only": c.weak_only,
+            "oracle_cpt_50": round(c.cpt50, 6),
+            "oracle_cpt_80": round(c.cpt80, 6),
+            "policy_strong_share": round(c.policy_strong_share, 6),
+            "policy_gap_recovered": finite(c.policy_gap_recovered, 6),
+        })),
+        "cascade_requests": r.cascade_requests,
+        "split_requests": r.split_requests,
+    })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+fn row(label: String, o: &Outcomes, answered: Option<f64>) -> Vec<String> {
+    vec![
+        label,
+        pct(o.accuracy),
+        format!("{:.4}", o.cost_per_1k_requests),
+        if o.cost_per_success.is_finite() {
+            format!("{:.6}", o.cost_per_success)
+        } else {
+            "-".into()
+        },
+        o.latency.map_or("-".into(), |p| {
+            format!(
+                "{:.0} / {:.0} / {:.0}",
+                p.p50 * 1000.0,
+                p.p95 * 1000.0,
+                p.p99 * 1000.0
+            )
+        }),
+        answered.map_or(String::new(), pct),
+    ]
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            let pad = widths[c].saturating_sub(cell.chars().count());
+            if c == 0 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str("  ");
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The human report of a replay.
+pub fn human(policy_name: &str, r: &Replay) -> String {
+    let mut out = format!(
+        "replayed {} recorded requests of `{}` through {policy_name} (recorded outcomes, no sampling)\n\n",
+        r.requests, r.traffic
+    );
+    let mut rows = vec![vec![
+        String::new(),
+        "accuracy".into(),
+        "$/1k req".into(),
+        "$/success".into(),
+        "latency p50/p95/p99 ms".into(),
+        "answered".into(),
+    ]];
+    rows.push(row("policy".into(), &r.policy, None));
+    rows.push(row("oracle".into(), &r.oracle, None));
+    for (i, m) in r.models.iter().enumerate() {
+        let mark = if Some(i) == r.best { " (best)" } else { "" };
+        rows.push(row(
+            format!("model {}{mark}", m.name),
+            &m.outcomes,
+            Some(m.answered),
+        ));
+    }
+    for (name, o) in &r.slices {
+        rows.push(row(format!("slice {name}"), o, None));
+    }
+    out.push_str(&table(&rows));
+    out.push_str("\n(answered: the share of requests each model answered under the policy)\n");
+    if let Some(c) = &r.cpt {
+        let strong = &r.models[c.strong].name;
+        let weak = &r.models[c.weak].name;
+        out.push_str(&format!(
+            "\nstrong model `{strong}`, weak model `{weak}`: the policy sends {} of requests to `{strong}` and recovers {} of the\n\
+             accuracy gap; the oracle needs {} strong calls to recover 50% of the gap (CPT(50%)), {} for 80%\n",
+            pct(c.policy_strong_share),
+            if c.policy_gap_recovered.is_finite() {
+                pct(c.policy_gap_recovered)
+            } else {
+                "-".into()
+            },
+            pct(c.cpt50),
+            pct(c.cpt80),
+        ));
+    }
+    let mut notes = Vec::new();
+    if r.policy.missing > 0 {
+        notes.push(format!(
+            "{} calls had no recorded outcome for their model (counted as failures that cost nothing)",
+            r.policy.missing
+        ));
+    }
+    if r.policy.unpriced > 0 {
+        notes.push(format!(
+            "{} calls had neither a recorded cost nor tokens to price",
+            r.policy.unpriced
+        ));
+    }
+    if r.cascade_requests > 0 {
+        notes.push(format!(
+            "{} requests went through a cascade, replayed with a perfect verifier (an upper bound)",
+            r.cascade_requests
+        ));
+    }
+    if r.split_requests > 0 {
+        notes.push(format!(
+            "{} requests fell in split cells (sides chosen by the hash of each record's id)",
+            r.split_requests
+        ));
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! Offline evaluation (`routec simulate` on a labeled recorded profile),
+//! the converter (`routec convert`) on small handmade inputs, `--plot`, and
+//! the progress bar's silence when standard error is not a terminal.
+//!
+//! The expected figures of `tests/fixtures/evaluate/labeled.jsonl` are
+//! computed by hand below (8 records; the policy routes `easy` to `cheap`,
+//! `code` through `cascade cheap -> strong`, `hard` through a 50/50 split).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+mod common;
+
+use common::{Output, manifest_dir};
+
+fn fixtures() -> PathBuf {
+    manifest_dir().join("tests/fixtures/evaluate")
+}
+
+fn run(args: &[&str]) -> Output {
+    common::run_in(&fixtures(), args, None)
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", out.stdout, out.stderr))
+}
+
+fn close(actual: &Value, expected: f64) {
+    let a = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {actual}"));
+    assert!((a - expected).abs() < 1e-6, "expected {expected}, got {a}");
+}
+
+fn replay() -> Value {
+    let out = run(&[
+        "simulate",
+        "labeled.route",
+        "--traffic",
+        "labeled",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    json(&out)
+}
+
+#[test]
+fn the_policy_replays_the_recorded_outcomes_of_its_plans() {
+    let r = replay();
+    assert_eq!(r["mode"], "replay");
+    assert_eq!(r["requests"], 8);
+    let p = &r["policy"];
+    // e1 ok, e2 no (cheap); c1 ok (cheap accepted), c2 ok (escalated to
+    // strong), c3 no (both fail); h1 (key hash 0.96 -> strong) ok; line 7
+    // (key `line:7`, hash 0.39 -> cheap, no outcome recorded) no; x1
+    // (task defaults to easy -> cheap) ok: 5 of 8.
+    close(&p["accuracy"], 5.0 / 8.0);
+    close(&p["quality"], 5.0 / 8.0);
+    // 0.001 + 0.001 + 0.002 + (0.002 + 0.02) + (0.002 + 0.02)
+    // + h1 priced from tokens on strong (1000 × $10/M + 500 × $30/M = 0.025)
+    // + 0 (missing) + 0.001.
+    close(&p["cost"], 0.074);
+    close(&p["cost_per_1k_requests"], 9.25);
+    close(&p["cost_per_success"], 0.074 / 5.0);
+    // Latencies of e1, e2, c1, c2 (300 + 900), c3 (400 + 1000): 100, 200,
+    // 300, 1200, 1400 ms; nearest rank.
+    assert_eq!(p["timed"], 5);
+    close(&p["latency"]["p50"], 300.0);
+    close(&p["latency"]["p95"], 1400.0);
+    close(&p["latency"]["p99"], 1400.0);
+    assert_eq!(p["missing"], 1);
+    assert_eq!(p["unpriced"], 0);
+    assert_eq!(r["cascade_requests"], 3);
+    assert_eq!(r["split_requests"], 2);
+}
+
+#[test]
+fn single_models_and_the_oracle_replay_the_same_records() {
+    let r = replay();
+    let models = r["models"].as_array().unwrap();
+    let cheap = models.iter().find(|m| m["model"] == "cheap").unwrap();
+    let strong = models.iter().find(|m| m["model"] == "strong").unwrap();
+    // cheap is right on e1, c1, x1.
+    close(&cheap["accuracy"], 3.0 / 8.0);
+    close(&cheap["cost"], 0.011);
+    assert_eq!(cheap["missing"], 1);
+    // cheap called on e1, e2, c1, c2, c3, line 7, x1; answered e1, e2, c1,
+    // line 7, x1.
+    close(&cheap["calls"], 7.0 / 8.0);
+    close(&cheap["answered"], 5.0 / 8.0);
+    // strong is wrong on c3 and x1; line 7 has score 0.75 (a success).
+    close(&strong["accuracy"], 6.0 / 8.0);
+    close(&strong["quality"], 5.75 / 8.0);
+    close(&strong["cost"], 0.145);
+    close(&strong["answered"], 3.0 / 8.0);
+    assert_eq!(r["best_single_model"], "strong");
+    // The oracle: cheap on e1, c1, x1; strong on e2, c2, h1, line 7; c3
+    // (nobody right) the cheapest, cheap.
+    close(&r["oracle"]["accuracy"], 7.0 / 8.0);
+    close(&r["oracle"]["cost"], 0.091);
+    let sw = &r["strong_weak"];
+    assert_eq!(sw["strong"], "strong");
+    assert_eq!(sw["weak"], "cheap");
+    // strong-only: e2, c2, h1, line 7; weak-only: x1; gap 3 of 8.
+    assert_eq!(sw["strong_only"], 4);
+    assert_eq!(sw["weak_only"], 1);
+    close(&sw["oracle_cpt_50"], 1.5 / 8.0);
+    close(&sw["oracle_cpt_80"], 2.4 / 8.0);
+    close(&sw["policy_strong_share"], 3.0 / 8.0);
+    close(
+        &sw["policy_gap_recovered"],
+        (0.625 - 0.375) / (0.75 - 0.375),
+    );
+}
+
+#[test]
+fn the_human_replay_report_names_the_policy_the_oracle_and_every_model() {
+    let out = run(&["simulate", "labeled.route", "--traffic", "labeled"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(
+        "replay_human",
+        format!(
+            "$ routec simulate labeled.route --traffic labeled\n{}",
+            out.stdout
+        )
+    );
+}
+
+#[test]
+fn the_progress_bar_is_silent_when_stderr_is_not_a_terminal() {
+    let out = run(&[
+        "simulate",
+        "labeled.route",
+        "--traffic",
+        "labeled",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0);
+    assert!(
+        !out.stderr.contains("replaying") && !out.stderr.contains('\r'),
+        "stderr: {}",
+        out.stderr
+    );
+    let out = run(&[
+        "simulate",
+        "labeled.route",
+        "--traffic",
+        "mix",
+        "--requests",
+        "20000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("simulating") && !out.stderr.contains('\r'),
+        "stderr: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_bad_recorded_line_is_a_located_error() {
+    let dir = common::temp_dir("evaluate");
+    std::fs::copy(fixtures().join("labeled.route"), dir.join("labeled.route")).unwrap();
+    std::fs::write(
+        dir.join("labeled.jsonl"),
+        "{\"signals\": {\"task\": \"easy\"}, \"outcomes\": {\"cheap\": {\"success\": true}}}\n\
+         {\"signals\": {\"task\": \"hrad\"}, \"outcomes\": {\"cheap\": {\"success\": true}}}\n",
+    )
+    .unwrap();
+    let out = common::run_in(
+        &dir,
+        &["simulate", "labeled.route", "--traffic", "labeled"],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("labeled.jsonl:2:"),
+        "stderr: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hrad"), "stderr: {}", out.stderr);
+}
+
+// ---------------------------------------------------------------- converter
+
+fn convert(args: &[&str]) -> (Output, Vec<Value>) {
+    let out = run(args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out, lines)
+}
+
+#[test]
+fn routerbench_rows_become_records_with_outcomes_and_costs() {
+    let (out, lines) = convert(&["convert", "routerbench", "routerbench.csv"]);
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    // `[\'What is 2+2?\']` has 16 characters: 4 tokens.
+    assert_eq!(
+        lines[0],
+        serde_json::json!({
+            "id": "toy.1",
+            "signals": {"dataset": "toy_set", "prompt_tokens": 4},
+            "outcomes": {
+                "big_model": {"success": true, "cost_usd": 0.01, "input_tokens": 4, "output_tokens": 1},
+                "small_7b": {"success": false, "cost_usd": 0.0001, "input_tokens": 4, "output_tokens": 2},
+            }
+        })
+    );
+    // A missing grade leaves the model without an outcome.
+    assert!(lines[1]["outcomes"].get("small_7b").is_none());
+    assert!(
+        out.stderr
+            .contains("2 requests written (2 read, 0 dropped)")
+    );
+}
+
+#[test]
+fn routellm_folders_drop_contaminated_prompts_and_price_the_calls() {
+    let (out, lines) = convert(&["convert", "routellm-mmlu", "routellm/mmlu"]);
+    // Three rows, one contaminated.
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert_eq!(lines[0]["id"], "mmlu.anatomy.0");
+    assert_eq!(lines[0]["signals"]["subject"], "anatomy");
+    // "Which bone?\nA. x\nB. y\nAnswer:" is 29 characters: 8 tokens; one
+    // output token; GPT-4 at $10/$30 per Mtok.
+    assert_eq!(lines[0]["signals"]["prompt_tokens"], 8);
+    let gpt = &lines[0]["outcomes"]["gpt_4_1106_preview"];
+    assert_eq!(gpt["success"], true);
+    assert_eq!(gpt["cost_usd"], 0.00011);
+    assert_eq!(
+        lines[0]["outcomes"]["mixtral_8x7b_instruct_v0_1"]["success"],
+        false
+    );
+    assert!(out.stderr.contains("(3 read, 1 dropped)"), "{}", out.stderr);
+    let (_, gsm) = convert(&["convert", "routellm-gsm8k", "routellm/gsm8k"]);
+    assert_eq!(gsm.len(), 1);
+    // The response "#### 4" (6 characters) is 2 output tokens.
+    assert_eq!(gsm[0]["outcomes"]["gpt_4_1106_preview"]["output_tokens"], 2);
+}
+
+#[test]
+fn the_train_and_test_splits_partition_the_records() {
+    let (_, all) = convert(&["convert", "routellm-mmlu", "routellm/mmlu"]);
+    let (_, train) = convert(&[
+        "convert",
+        "routellm-mmlu",
+        "routellm/mmlu",
+        "--split",
+        "train",
+    ]);
+    let (_, test) = convert(&[
+        "convert",
+        "routellm-mmlu",
+        "routellm/mmlu",
+        "--split",
+        "test",
+    ]);
+    assert_eq!(train.len() + test.len(), all.len());
+    for r in &train {
+        assert!(!test.contains(r));
+    }
+}
+
+#[test]
+fn a_malformed_row_is_a_located_usage_error() {
+    let dir = common::temp_dir("convert");
+    std::fs::write(
+        dir.join("bad.csv"),
+        ",sample_id,prompt,eval_name,m1,m1|model_response,m1|total_cost,oracle_model_to_route_to\n\
+         0,a.1,hi,set,1.0,ok,0.1,m1\n\
+         1,a.2,hi,set,maybe,ok,0.1,m1\n",
+    )
+    .unwrap();
+    let out = common::run_in(&dir, &["convert", "routerbench", "bad.csv"], None);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("bad.csv`:3: quality `maybe` is not a number"),
+        "{}",
+        out.stderr
+    );
+    let out = common::run_in(&dir, &["convert", "routellm-mmlu", "nowhere"], None);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
+}
