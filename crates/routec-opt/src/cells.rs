@@ -57,6 +57,104 @@ pub struct Partition {
     pub cells: Vec<CellDef>,
     /// Dimensions in the order rules first use them (the diagram order).
     pub order: Vec<DimId>,
+    /// For a recorded profile: the cell of each recorded request (`None`:
+    /// no rule matches it).
+    pub row_cells: Vec<Option<usize>>,
+}
+
+/// Recorded requests grouped by the atom they fall in on every dimension:
+/// a cube's weight is the share of requests in the groups it contains.
+#[derive(Debug)]
+struct RowGroups {
+    /// Per group: its atom on each dimension (`usize::MAX`: none).
+    atoms: Vec<Vec<usize>>,
+    count: Vec<f64>,
+    prompt_sum: Vec<f64>,
+    cell: Vec<Option<usize>>,
+    /// The group of each row.
+    row_group: Vec<usize>,
+    total: f64,
+}
+
+/// The atom of dimension `dim` holding `x`.
+fn atom_of(dim: &routec_check::space::Dim, x: f64) -> usize {
+    dim.atoms
+        .iter()
+        .position(|a| match *a {
+            Atom::Value(v) => x == v as f64,
+            Atom::Int { lo, hi } => {
+                (lo == i64::MIN || x >= lo as f64) && hi.is_none_or(|h| x < h as f64)
+            }
+            Atom::Point(p) => x == p,
+            Atom::Open { lo, hi } => lo.is_none_or(|l| x > l) && hi.is_none_or(|h| x < h),
+        })
+        .unwrap_or(usize::MAX)
+}
+
+impl RowGroups {
+    fn new(space: &Space, rows: &crate::recorded::Rows, prompt: Option<SignalId>) -> RowGroups {
+        let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
+        let mut g = RowGroups {
+            atoms: Vec::new(),
+            count: Vec::new(),
+            prompt_sum: Vec::new(),
+            cell: Vec::new(),
+            row_group: Vec::with_capacity(rows.len()),
+            total: rows.len() as f64,
+        };
+        for row in &rows.values {
+            let key: Vec<usize> = space
+                .dims
+                .iter()
+                .map(|d| atom_of(d, row.get(d.signal.index()).copied().unwrap_or(0.0)))
+                .collect();
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                g.atoms.push(key);
+                g.count.push(0.0);
+                g.prompt_sum.push(0.0);
+                g.cell.push(None);
+                g.atoms.len() - 1
+            });
+            g.count[i] += 1.0;
+            g.prompt_sum[i] += prompt
+                .and_then(|p| row.get(p.index()).copied())
+                .unwrap_or(crate::traffic::DEFAULT_PROMPT_TOKENS);
+            g.row_group.push(i);
+        }
+        g
+    }
+
+    fn contains(&self, group: usize, cube: &Cube) -> bool {
+        cube.dims.iter().all(|(d, set)| {
+            let a = self.atoms[group][d.0 as usize];
+            a != usize::MAX && set.contains(a)
+        })
+    }
+
+    /// `(share of requests, mean prompt length)` of a cube.
+    fn stats(&self, cube: &Cube) -> (f64, Option<f64>) {
+        let (mut n, mut p) = (0.0, 0.0);
+        for g in 0..self.atoms.len() {
+            if self.contains(g, cube) {
+                n += self.count[g];
+                p += self.prompt_sum[g];
+            }
+        }
+        let share = if self.total > 0.0 {
+            n / self.total
+        } else {
+            0.0
+        };
+        (share, (n > 0.0).then(|| p / n))
+    }
+
+    fn claim(&mut self, cube: &Cube, cell: usize) {
+        for g in 0..self.atoms.len() {
+            if self.cell[g].is_none() && self.contains(g, cube) {
+                self.cell[g] = Some(cell);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -158,6 +256,10 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         }
     }
     let space = b.build();
+    let mut groups = traffic
+        .rows
+        .as_ref()
+        .map(|rows| RowGroups::new(&space, rows, prompt));
     let slice_conds: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
 
     // Diagram order: first use in rules, then slices, then the rest.
@@ -259,7 +361,10 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                         }
                     })
                     .collect();
-                let weight = cube_weight(&space, traffic, &c);
+                let weight = match &groups {
+                    Some(g) => g.stats(&c).0,
+                    None => cube_weight(&space, traffic, &c),
+                };
                 let idx = *cell_of.entry((ri, key.clone())).or_insert_with(|| {
                     cells.push(CellDef {
                         rule: ri,
@@ -273,6 +378,9 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                     });
                     cells.len() - 1
                 });
+                if let Some(g) = groups.as_mut() {
+                    g.claim(&c, idx);
+                }
                 pieces.push(Piece {
                     cube: c,
                     cell: idx,
@@ -287,7 +395,10 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
     for p in &pieces {
         let c = &mut cells[p.cell];
         c.weight += p.weight;
-        let pm = prompt_mean(&space, traffic, prompt, &p.cube);
+        let pm = groups
+            .as_ref()
+            .and_then(|g| g.stats(&p.cube).1)
+            .unwrap_or_else(|| prompt_mean(&space, traffic, prompt, &p.cube));
         let acc = &mut prompt_acc[p.cell];
         acc.0 += p.weight * pm;
         acc.1 += p.weight;
@@ -363,11 +474,15 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             }
         }
     }
+    let row_cells = groups
+        .map(|g| g.row_group.iter().map(|&i| g.cell[i]).collect())
+        .unwrap_or_default();
     Ok(Partition {
         space,
         pieces,
         cells,
         order,
+        row_cells,
     })
 }
 

@@ -18,5 +18,21 @@ pub const UNRESOLVED: &str = "E0514";
 pub const CASCADE_BREAKS_SLO: &str = "W0510";
 /// An SLO the optimizer cannot express (skipped).
 pub const SLO_NOT_MODELLED: &str = "W0511";
-/// The traffic profile is a recorded file, which the optimizer does not read.
+/// The traffic profile is a recorded file that was not loaded (the caller
+/// compiled without its records).
 pub const TRAFFIC_FILE_IGNORED: &str = "W0512";
+/// A slice judged by an SLO has too few recorded (labeled) requests.
+pub const FEW_RECORDED_SAMPLES: &str = "W0513";
+
+/// Every code above (each has a section in `docs/diagnostics.md`).
+pub const ALL: &[&str] = &[
+    SLOS_CONFLICT,
+    UNKNOWN_TRAFFIC_PROFILE,
+    SOLVER_FAILED,
+    TOO_MANY_CELLS,
+    UNRESOLVED,
+    CASCADE_BREAKS_SLO,
+    SLO_NOT_MODELLED,
+    TRAFFIC_FILE_IGNORED,
+    FEW_RECORDED_SAMPLES,
+];

@@ -69,6 +69,25 @@ pub struct Compiled {
     /// Per SLO row, what tightening it by one step would cost, e.g.
     /// `latency p95 -100ms costs +$0.31/1k`; `None` when not binding.
     pub sensitivity: Vec<(u32, String, Option<String>)>,
+    /// For a recorded profile compiled with its records: what the outcomes
+    /// changed.
+    pub recorded: Option<RecordedEstimates>,
+}
+
+/// What a recorded file's outcomes changed in the model the table was
+/// optimized with (`docs/semantics.md`, "Recorded outcomes").
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedEstimates {
+    /// The traffic profile.
+    pub profile: String,
+    pub requests: usize,
+    /// Requests with at least one outcome.
+    pub labeled: usize,
+    /// Per (cell, model) with outcomes: the shrunk success rate and its
+    /// interval. `cell` indexes [`Compiled::cells`].
+    pub quality: Vec<crate::recorded::CellQuality>,
+    /// Per model with outcomes: latency and cost estimates.
+    pub models: Vec<crate::recorded::ModelEstimate>,
 }
 
 fn line_of(source: &str, span: Span) -> u32 {
@@ -86,11 +105,26 @@ fn text_of(source: &str, span: Span) -> String {
 }
 
 /// Compiles a checked policy. `source` is the policy's text (for line
-/// numbers, rule and SLO texts and the source hash).
+/// numbers, rule and SLO texts and the source hash). A recorded profile
+/// (`traffic NAME = file ...`) is compiled with its declared defaults and
+/// warning `W0512`: use [`compile_recorded`] to supply its records.
 pub fn compile(
     policy: &Policy,
     source: &str,
     options: &CompileOptions,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_recorded(policy, source, options, None)
+}
+
+/// [`compile`], with the records of the selected profile when it is a
+/// recorded file (`recorded` is ignored for a declared profile): the mix is
+/// the records' empirical distribution, and their outcomes re-estimate
+/// quality per cell and model, and latency and cost per model.
+pub fn compile_recorded(
+    policy: &Policy,
+    source: &str,
+    options: &CompileOptions,
+    recorded: Option<&routec_traffic::BoundTraffic>,
 ) -> Result<Compiled, Vec<Diagnostic>> {
     let whole = Span::new(0, 0);
     let mut warnings = Vec::new();
@@ -109,13 +143,44 @@ pub fn compile(
             .with_help("run `routec check` and fix the errors first"),
         ]);
     }
-    let traffic = Traffic::for_policy(policy, options.traffic.as_deref()).map_err(|name| {
+    let mut traffic = Traffic::for_policy(policy, options.traffic.as_deref()).map_err(|name| {
         vec![Diagnostic::error(
             codes::UNKNOWN_TRAFFIC_PROFILE,
             whole,
             format!("no traffic profile is named `{name}`"),
         )]
     })?;
+    // A recorded profile with its records: the models re-estimated from the
+    // outcomes replace the declared ones from here on.
+    let adjusted;
+    let mut estimates = None;
+    let recorded = recorded.filter(|_| traffic.unreadable_file);
+    let policy = match recorded {
+        Some(bound) => {
+            let rows = crate::recorded::Rows::of(policy, bound);
+            let (p, models) = crate::recorded::adjust_models(policy, bound, &rows);
+            adjusted = p;
+            traffic = traffic.with_recorded(&adjusted, bound);
+            if let Some(d) = adjusted
+                .traffic
+                .iter()
+                .find(|d| Some(&d.name) == traffic.name.as_ref())
+            {
+                warnings.extend(crate::recorded::sample_warnings(
+                    &adjusted, &d.name, d.span, bound,
+                ));
+            }
+            estimates = Some(RecordedEstimates {
+                profile: traffic.name.clone().unwrap_or_default(),
+                requests: bound.records.len(),
+                labeled: bound.labeled(),
+                quality: Vec::new(),
+                models,
+            });
+            &adjusted
+        }
+        None => policy,
+    };
     if traffic.unreadable_file
         && let Some(d) = policy
             .traffic
@@ -126,15 +191,14 @@ pub fn compile(
             Diagnostic::warning(
                 codes::TRAFFIC_FILE_IGNORED,
                 d.span,
-                format!(
-                    "the optimizer does not read the recorded traffic of `{}`",
-                    d.name
-                ),
+                format!("the recorded traffic of `{}` was not read", d.name),
             )
-            .with_help("signals take their declared defaults; declare a mix to optimize for it"),
+            .with_help(
+                "signals take their declared defaults; compile with `routec compile`, which reads the file",
+            ),
         );
     }
-    let part = match cells::partition(policy, &traffic) {
+    let mut part = match cells::partition(policy, &traffic) {
         Ok(p) => p,
         Err(cells::PartitionError::Unresolved) => {
             return Err(vec![Diagnostic::error(
@@ -157,6 +221,15 @@ pub fn compile(
             ]);
         }
     };
+    if let (Some(bound), Some(est)) = (recorded, estimates.as_mut()) {
+        let mut qualities: Vec<Vec<Option<f64>>> =
+            part.cells.iter().map(|c| c.quality.clone()).collect();
+        est.quality =
+            crate::recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
+        for (c, q) in part.cells.iter_mut().zip(qualities) {
+            c.quality = q;
+        }
+    }
     let mut ev = Evaluator::new(policy, traffic.output_dist());
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     for (slo, why) in &problem.warnings {
@@ -282,6 +355,7 @@ pub fn compile(
         diagnostics: warnings,
         cells: cells_info,
         sensitivity,
+        recorded: estimates,
     })
 }
 
@@ -1149,7 +1223,7 @@ fn build_table(
         .space
         .dims
         .iter()
-        .map(|dim| marginal(dim, &traffic.marginals[dim.signal.index()]))
+        .map(|dim| marginal(dim, traffic))
         .collect();
 
     let faults = t::Faults {
@@ -1215,13 +1289,34 @@ fn build_table(
     }
 }
 
-fn marginal(dim: &routec_check::space::Dim, m: &Marginal) -> t::Marginal {
+/// The share of each bin of a dimension: from the recorded requests when
+/// the profile is recorded, else from the signal's marginal.
+fn marginal(dim: &routec_check::space::Dim, traffic: &Traffic) -> t::Marginal {
     let signal = dim.signal.0;
+    let m = &traffic.marginals[dim.signal.index()];
+    let column: Option<Vec<f64>> = traffic.rows.as_ref().map(|rows| {
+        rows.values
+            .iter()
+            .filter_map(|r| r.get(dim.signal.index()).copied())
+            .collect()
+    });
+    let share = |ok: &dyn Fn(f64) -> bool| -> Option<f64> {
+        let col = column.as_ref()?;
+        let n = col.len().max(1) as f64;
+        Some(col.iter().filter(|x| ok(**x)).count() as f64 / n)
+    };
     if !dim.ty.is_numeric() {
         return t::Marginal {
             signal,
             cuts: Vec::new(),
-            shares: dim.atoms.iter().map(|a| m.atom(a)).collect(),
+            shares: dim
+                .atoms
+                .iter()
+                .map(|a| match a {
+                    Atom::Value(v) => share(&|x| x == *v as f64).unwrap_or_else(|| m.atom(a)),
+                    _ => m.atom(a),
+                })
+                .collect(),
         };
     }
     // Bins between the finite cut points of the atoms.
@@ -1240,9 +1335,8 @@ fn marginal(dim: &routec_check::space::Dim, m: &Marginal) -> t::Marginal {
     let mut shares = Vec::with_capacity(cuts.len() + 1);
     let mut prev: Option<f64> = None;
     for c in cuts.iter().copied().map(Some).chain(std::iter::once(None)) {
-        let atom = Atom::Int { lo: 0, hi: None };
-        let _ = atom;
-        let p = interval_mass(m, prev, c);
+        let p = share(&|x| prev.is_none_or(|l| x >= l) && c.is_none_or(|h| x < h))
+            .unwrap_or_else(|| interval_mass(m, prev, c));
         shares.push(p);
         prev = c;
     }

@@ -10,9 +10,14 @@ pub mod codes;
 mod compile;
 pub mod diagram;
 pub mod eval;
+pub mod frontier;
 pub mod lp;
 pub mod model;
 pub mod optimize;
+pub mod recorded;
 pub mod traffic;
 
-pub use compile::{CellInfo, CompileOptions, Compiled, ValueSet, compile, plan_text};
+pub use compile::{
+    CellInfo, CompileOptions, Compiled, RecordedEstimates, ValueSet, compile, compile_recorded,
+    plan_text,
+};

@@ -10,7 +10,7 @@ use crate::model::LatencyQuantiles;
 pub const DEFAULT_PROMPT_TOKENS: f64 = 1000.0;
 
 /// The marginal distribution of one signal.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Marginal {
     /// Probability per value (enum index, or `[false, true]`).
     Discrete(Vec<f64>),
@@ -143,9 +143,13 @@ pub struct Traffic {
     pub marginals: Vec<Marginal>,
     /// The answer-length distribution, if declared.
     pub output: Option<Marginal>,
-    /// The profile is a recorded file, which the optimizer cannot read: the
-    /// declared defaults were used instead.
+    /// The profile is a recorded file whose records were not supplied (see
+    /// [`Traffic::with_recorded`]): the declared defaults were used instead.
     pub unreadable_file: bool,
+    /// The recorded requests of a recorded profile: cell weights and prompt
+    /// means are counted over them (their joint distribution), and
+    /// `marginals` are their empirical marginals.
+    pub rows: Option<crate::recorded::Rows>,
 }
 
 fn default_marginal(
@@ -240,7 +244,28 @@ impl Traffic {
             marginals,
             output,
             unreadable_file,
+            rows: None,
         })
+    }
+
+    /// This profile with the records of its file: the mix becomes the
+    /// empirical distribution of the requests, the answer length is fitted
+    /// to the outcomes' `output_tokens` (see `docs/traffic.md`).
+    pub fn with_recorded(
+        mut self,
+        policy: &Policy,
+        bound: &routec_traffic::BoundTraffic,
+    ) -> Traffic {
+        let rows = crate::recorded::Rows::of(policy, bound);
+        self.marginals = (0..policy.signals.len())
+            .map(|i| rows.marginal(policy, i))
+            .collect();
+        if let Some(o) = crate::recorded::output_marginal(bound) {
+            self.output = Some(o);
+        }
+        self.unreadable_file = false;
+        self.rows = Some(rows);
+        self
     }
 
     /// The answer-length distribution (a point of
