@@ -289,19 +289,12 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
         return md;
     }
     let upper = matches!(slo.op, CmpOp::Le | CmpOp::Lt);
+    let sliced = rows.iter().any(|r| r.slice.is_some());
     let _ = writeln!(
         md,
-        "\n| {}| value | limit | slack | |\n|{}---|---|---|---|",
-        if rows.iter().any(|r| r.slice.is_some()) {
-            "slice | "
-        } else {
-            ""
-        },
-        if rows.iter().any(|r| r.slice.is_some()) {
-            "---|"
-        } else {
-            ""
-        }
+        "\n|{} value | limit | slack | status |\n|{}---|---|---|---|",
+        if sliced { " slice |" } else { "" },
+        if sliced { "---|" } else { "" }
     );
     for r in &rows {
         let slack = if upper {
@@ -309,15 +302,17 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
         } else {
             r.value - r.limit
         };
+        // A met SLO has no negative slack (the solver's tolerance aside).
+        let slack = if r.ok { slack.max(0.0) } else { slack };
         let fmt = |v: f64| show::metric_value(&slo.metric, v);
         let slice = r
             .slice
             .as_ref()
-            .map(|s| format!("`{s}` | "))
+            .map(|s| format!(" `{s}` |"))
             .unwrap_or_default();
         let _ = writeln!(
             md,
-            "| {slice}{} | {} | {}{} | {} |",
+            "|{slice} {} | {} | {}{} | {} |",
             fmt(r.value),
             fmt(r.limit),
             if slack < 0.0 { "-" } else { "" },

@@ -34,11 +34,12 @@
 //!   latency distributions (weights `w_c` times each split's share), solved
 //!   by the compiler's own evaluator (`Evaluator::mixture_quantile`), the
 //!   same computation behind the overall p95 and the SLO values;
-//! - *share of a model*: the traffic whose plan starts at that model (the
-//!   first stage of a cascade, the first target of a fallback chain), i.e.
-//!   `sum w_c * split share` over cells and splits whose plan starts there;
-//! - *share of a slice*: the traffic share the compiler assumed for the
-//!   slice's requests (the sum of the weights of the cells inside it);
+//! - *share of a model*: expected calls to it per request,
+//!   `sum(w_c * split share * calls_m)` over cells and their splits, where
+//!   `calls_m` is the plan estimate's expected calls to the model (cascade
+//!   escalations and fallbacks included): the measure `share MODEL <= x`
+//!   SLOs constrain;
+//! - *share of a slice*: `sum w_c` over the cells inside the slice;
 //! - SLO lines show the compiler's status for them (`assumed.slos`: value,
 //!   limit, met or not) and the sensitivity the compiler computed by
 //!   re-solving with the SLO tightened by one step (what `routec explain`
@@ -332,8 +333,7 @@ impl Analysis {
         folding::folding_ranges(self)
     }
 
-    /// Fixes for the diagnostics overlapping `range`, and refactorings that
-    /// apply there.
+    /// Fixes for the diagnostics on the lines `range` touches.
     pub fn code_actions(&self, range: Span) -> Vec<CodeAction> {
         actions::code_actions(self, range)
     }

@@ -217,18 +217,14 @@ fn keyword_span(text: &str, span: Span) -> Span {
     Span::new(span.start as usize, span.start as usize + len)
 }
 
-/// Does `name` contain the characters of `query` in order, ignoring case?
-fn fuzzy(name: &str, query: &str) -> bool {
-    let mut chars = name.chars().flat_map(char::to_lowercase);
-    query
-        .chars()
-        .flat_map(char::to_lowercase)
-        .all(|q| chars.by_ref().any(|c| c == q))
+/// Does `name` contain `query`, ignoring case?
+fn matches_query(name: &str, query: &str) -> bool {
+    name.to_lowercase().contains(&query.to_lowercase())
 }
 
 /// The named top-level symbols (policy, signals, models, slices, traffic
-/// profiles, tests) of every analysis whose name contains `query`'s
-/// characters in order, ignoring case; all of them for an empty query.
+/// profiles, tests) of every analysis whose name contains `query`, ignoring
+/// case; all of them for an empty query.
 pub fn workspace_symbols(analyses: &[&Analysis], query: &str) -> Vec<WorkspaceSymbol> {
     let mut out = Vec::new();
     for (file, analysis) in analyses.iter().enumerate() {
@@ -242,7 +238,7 @@ pub fn workspace_symbols(analyses: &[&Analysis], query: &str) -> Vec<WorkspaceSy
                     | SymbolKind::Traffic
                     | SymbolKind::Test
             );
-            if named && fuzzy(&symbol.name, query) {
+            if named && matches_query(&symbol.name, query) {
                 symbol.children.clear();
                 out.push(WorkspaceSymbol { file, symbol });
             }

@@ -2,7 +2,6 @@
 //! offset (past the end, inside a multi-byte character).
 
 use routec_syntax::Span;
-use routec_syntax::lexer::{Token, lex};
 
 /// `offset` clamped to the text and moved back to a character boundary.
 pub(crate) fn clamp(text: &str, offset: usize) -> usize {
@@ -11,22 +10,6 @@ pub(crate) fn clamp(text: &str, offset: usize) -> usize {
         i -= 1;
     }
     i
-}
-
-/// A token of the lexer with an owned-free kind, for scanning around the
-/// cursor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Tok<'s> {
-    pub token: Token<'s>,
-    pub span: Span,
-}
-
-/// Every token of `text`, trivia included.
-pub(crate) fn tokens(text: &str) -> Vec<Tok<'_>> {
-    lex(text)
-        .into_iter()
-        .map(|(token, span)| Tok { token, span })
-        .collect()
 }
 
 /// Is `c` part of an identifier?

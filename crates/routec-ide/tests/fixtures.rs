@@ -1,0 +1,309 @@
+//! Data-driven tests: every `tests/fixtures/<feature>/*.route` file is run
+//! through one feature with the cursor at `$0` (removed before analysis),
+//! and the result is rendered readably (the input, then the output) into an
+//! insta snapshot named after the file.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the harness reads fixture files and the shipped example"
+)]
+#![expect(clippy::panic, reason = "test helpers fail loudly with context")]
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use routec_ide::{Analysis, Simulation, TextEdit};
+use routec_syntax::Span;
+
+const CURSOR: &str = "$0";
+
+/// The fixture text without the cursor marker, and the cursor's offset.
+/// The marker is `$0` not followed by a digit or `.` (`$0.05` is money).
+fn cursor(path: &Path) -> (String, usize) {
+    let raw = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let offset = raw
+        .match_indices(CURSOR)
+        .map(|(i, _)| i)
+        .find(|i| !raw[i + CURSOR.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+        .unwrap_or_else(|| panic!("{}: no `$0` cursor", path.display()));
+    let mut text = raw.clone();
+    text.replace_range(offset..offset + CURSOR.len(), "");
+    (text, offset)
+}
+
+fn support() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/support.route"),
+        )
+        .unwrap_or_else(|e| panic!("examples/support.route: {e}"))
+    })
+}
+
+/// The line of `offset`, with `$0` where the cursor is.
+fn cursor_line(text: &str, offset: usize) -> String {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    format!("{}$0{}", &text[start..offset], &text[offset..end])
+}
+
+fn at(a: &Analysis, span: Span) -> String {
+    let lc = a.line_index().line_col(span.start as usize);
+    format!("{}:{} `{}`", lc.line + 1, lc.col + 1, span.text(a.text()))
+}
+
+fn apply(text: &str, edits: &[TextEdit]) -> String {
+    let mut edits = edits.to_vec();
+    edits.sort_by_key(|e| std::cmp::Reverse((e.span.start, e.span.end)));
+    let mut out = text.to_owned();
+    for e in edits {
+        out.replace_range(e.span.range(), &e.new_text);
+    }
+    out
+}
+
+fn simulation(a: &Analysis) -> Option<Simulation> {
+    Simulation::compute(a, &|| false)
+}
+
+#[test]
+fn hover() {
+    insta::glob!("fixtures/hover/*.route", |path| {
+        let (text, offset) = cursor(path);
+        let a = Analysis::new(&text);
+        let sim = simulation(&a);
+        let mut out = format!("cursor: {}\n", cursor_line(&text, offset));
+        match a.hover(offset, sim.as_ref()) {
+            Some(h) => {
+                let _ = write!(out, "hovered: {}\n\n{}\n", at(&a, h.range), h.markdown);
+            }
+            None => out.push_str("no hover\n"),
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn completion() {
+    insta::glob!("fixtures/completion/*.route", |path| {
+        let (text, offset) = cursor(path);
+        let a = Analysis::new(&text);
+        let mut out = format!("cursor: {}\n", cursor_line(&text, offset));
+        for c in a.completions(offset) {
+            let _ = write!(out, "{:<12} {:?}", c.label, c.kind);
+            if let Some(d) = &c.detail {
+                let _ = write!(out, "  ({d})");
+            }
+            if !c.replace.is_empty() {
+                let _ = write!(out, "  replaces `{}`", c.replace.text(&text));
+            }
+            if let Some(i) = &c.insert_text {
+                let _ = write!(out, "  inserts {i:?}");
+            }
+            out.push('\n');
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn references() {
+    insta::glob!("fixtures/references/*.route", |path| {
+        let (text, offset) = cursor(path);
+        let a = Analysis::new(&text);
+        let mut out = format!("cursor: {}\n", cursor_line(&text, offset));
+        let _ = writeln!(
+            out,
+            "definition: {:?}",
+            a.definition(offset).map(|s| at(&a, s))
+        );
+        for s in a.references(offset, true) {
+            let _ = writeln!(out, "reference: {}", at(&a, s));
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+/// The first line of a rename fixture is `// rename to NAME`.
+#[test]
+fn rename() {
+    insta::glob!("fixtures/rename/*.route", |path| {
+        let (text, offset) = cursor(path);
+        let new_name = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("// rename to "))
+            .unwrap_or_else(|| panic!("{}: no `// rename to` line", path.display()))
+            .trim()
+            .to_owned();
+        let a = Analysis::new(&text);
+        let mut out = format!("cursor: {}\n", cursor_line(&text, offset));
+        let _ = writeln!(out, "prepare: {:?}", a.prepare_rename(offset));
+        match a.rename(offset, &new_name) {
+            Ok(edits) => {
+                let renamed = apply(&text, &edits);
+                let before = a.diagnostics().len();
+                let after = Analysis::new(&renamed).diagnostics().len();
+                assert_eq!(before, after, "rename changed the diagnostics:\n{renamed}");
+                let _ = write!(out, "{} edits, result:\n{renamed}", edits.len());
+            }
+            Err(why) => {
+                let _ = writeln!(out, "refused: {why}");
+            }
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn code_actions() {
+    insta::glob!("fixtures/actions/*.route", |path| {
+        let (text, offset) = cursor(path);
+        let a = Analysis::new(&text);
+        let mut out = format!("cursor: {}\n", cursor_line(&text, offset));
+        let actions = a.code_actions(Span::at(offset));
+        assert!(
+            !actions.is_empty(),
+            "{}: no code action; diagnostics: {:?}",
+            path.display(),
+            a.diagnostics()
+        );
+        for action in actions {
+            let fixed = apply(&text, &action.edits);
+            let again = Analysis::new(&fixed);
+            if let Some(code) = action.diagnostic_code {
+                let left: Vec<_> = again
+                    .diagnostics()
+                    .into_iter()
+                    .filter(|d| d.code == code)
+                    .collect();
+                assert!(
+                    left.is_empty(),
+                    "`{}` leaves {left:?} in\n{fixed}",
+                    action.title
+                );
+            }
+            let _ = write!(
+                out,
+                "\n== {} ({}, {:?}{})\n{fixed}",
+                action.title,
+                action.kind,
+                action.diagnostic_code,
+                if action.preferred { ", preferred" } else { "" }
+            );
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn support_checks_clean_and_compiles() {
+    let a = Analysis::new(support());
+    assert!(a.diagnostics().is_empty(), "{:?}", a.diagnostics());
+    let sim = simulation(&a).expect("support.route compiles");
+    assert!(sim.diagnostics().iter().all(|d| !d.is_error()));
+    let share: f64 = sim.rules().iter().map(|r| r.share).sum();
+    assert!((share - 1.0).abs() < 1e-6, "rule shares sum to {share}");
+    assert_eq!(sim.rules().len(), a.policy().rules.len());
+    assert!(Simulation::compute(&a, &|| true).is_none());
+}
+
+#[test]
+fn support_inlay_hints() {
+    let a = Analysis::new(support());
+    let sim = simulation(&a).expect("support.route compiles");
+    let whole = Span::new(0, support().len());
+    let hints = a.inlay_hints(&sim, whole);
+    let mut out = String::new();
+    for h in &hints {
+        let lc = a.line_index().line_col(h.offset);
+        let line = support().lines().nth(lc.line as usize).unwrap_or("");
+        let _ = writeln!(out, "{}  ⟨{}⟩", line.trim(), h.label);
+    }
+    let _ = writeln!(out, "\nlenses:");
+    for l in a.code_lenses() {
+        let _ = writeln!(
+            out,
+            "{} -> {} at {}",
+            l.title,
+            l.command,
+            at(&a, Span::at(l.span.start as usize))
+        );
+    }
+    insta::assert_snapshot!(out);
+    // A stale simulation gives no hints.
+    let edited = Analysis::new(&format!("{}\n", support()));
+    assert!(edited.inlay_hints(&sim, whole).is_empty());
+}
+
+#[test]
+fn support_symbols_tokens_folding() {
+    let a = Analysis::new(support());
+    let mut out = String::new();
+    fn tree(out: &mut String, symbols: &[routec_ide::Symbol], depth: usize) {
+        for s in symbols {
+            let _ = writeln!(
+                out,
+                "{}{:?} {} {}",
+                "  ".repeat(depth),
+                s.kind,
+                s.name,
+                s.detail.as_deref().unwrap_or("")
+            );
+            assert!(
+                s.span.start <= s.selection.start && s.selection.end <= s.span.end,
+                "{s:?}"
+            );
+            tree(out, &s.children, depth + 1);
+        }
+    }
+    tree(&mut out, &a.document_symbols(), 0);
+    insta::assert_snapshot!("support_symbols", out);
+
+    let mut out = String::new();
+    let mut last = 0;
+    for t in a.semantic_tokens() {
+        assert!(t.span.start >= last, "tokens overlap at {t:?}");
+        last = t.span.end;
+        assert!(!t.span.text(a.text()).contains('\n'));
+        let mods: Vec<&str> = routec_ide::SEMANTIC_TOKEN_MODIFIERS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| t.modifiers & (1 << i) != 0)
+            .map(|(_, m)| *m)
+            .collect();
+        // Only the first 60 lines: the rest repeats the same kinds.
+        if a.line_index().line_col(t.span.start as usize).line < 60 {
+            let _ = writeln!(
+                out,
+                "{} {} {}",
+                at(&a, t.span),
+                t.kind.as_str(),
+                mods.join(",")
+            );
+        }
+    }
+    insta::assert_snapshot!("support_tokens", out);
+
+    let mut out = String::new();
+    for f in a.folding_ranges() {
+        let s = a.line_index().line_col(f.span.start as usize).line + 1;
+        let e = a.line_index().line_col(f.span.end as usize).line + 1;
+        let _ = writeln!(out, "{:?} lines {s}-{e}", f.kind);
+    }
+    insta::assert_snapshot!("support_folding", out);
+
+    let ws = routec_ide::workspace_symbols(&[&a], "SPEC");
+    let names: Vec<&str> = ws.iter().map(|w| w.symbol.name.as_str()).collect();
+    assert_eq!(names, ["medium_spec"]);
+}
+
+#[test]
+fn format_refuses_broken_text_and_formats_support() {
+    assert_eq!(
+        Analysis::new(support()).format().as_deref(),
+        Some(support())
+    );
+    assert_eq!(Analysis::new("model {").format(), None);
+}
