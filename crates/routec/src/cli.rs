@@ -29,6 +29,7 @@ Examples:
   routec test support.route
   routec explain support.route --request '{\"task\": \"code\", \"plan\": \"pro\"}'
   routec simulate support.route --traffic launch --requests 1000000
+  routec diff main:examples/support.route examples/support.route --format markdown
 
 Exit codes:
   0  no errors (warnings allowed); files formatted; tests passed
@@ -219,6 +220,9 @@ pub enum Command {
     /// Simulate a traffic profile through the compiled table.
     #[command(after_help = SIMULATE_HELP)]
     Simulate(SimulateArgs),
+    /// Compare two policies' behavior: changed routes and predicted metrics.
+    #[command(after_help = commands::diff::HELP)]
+    Diff(commands::diff::DiffArgs),
     /// Convert public per-query evaluation data to recorded traffic (JSON Lines).
     #[command(after_help = CONVERT_HELP)]
     Convert(ConvertArgs),
@@ -441,6 +445,7 @@ where
         Command::Test(args) => commands::test::run(args, cli.color),
         Command::Explain(args) => commands::explain::run(args, cli.color),
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
+        Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Convert(args) => commands::convert::run(args),
         Command::Lsp(args) => commands::lsp::run(args),
     }

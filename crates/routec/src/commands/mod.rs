@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod compile;
+pub mod diff;
 pub mod convert;
 pub mod evaluate;
 pub mod explain;

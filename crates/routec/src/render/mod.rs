@@ -5,6 +5,7 @@
 //! Positions are computed here, at the boundary, from byte spans: 1-based
 //! lines and 1-based columns counted in characters.
 
+pub mod diff;
 pub mod human;
 pub mod json;
 pub mod sarif;

@@ -1,0 +1,345 @@
+//! The predicted metrics of one side, and the SLO changes between two.
+//!
+//! Overall figures and SLO statuses are the table's own (`table.assumed`,
+//! computed by the optimizer). Per-slice quality and calls per model are not
+//! in the table; [`aggregate`] computes them from the optimizer's per-plan
+//! estimates (`routec_opt::eval`) of each cell's plans, weighted by the
+//! cells' shares exactly as the optimizer weighs them (a test checks that
+//! its overall quality and cost equal the table's).
+
+use std::collections::HashMap;
+
+use routec_check::Policy;
+use routec_check::ir::{MetricDef, PlanDef};
+use routec_opt::cells;
+use routec_opt::eval::{Evaluator, PlanEval};
+use routec_opt::plan_text;
+use routec_opt::traffic::Traffic;
+use routec_syntax::ast::CmpOp;
+
+use crate::{DiffError, Side};
+
+/// The unit of an SLO's value and limit (base units).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Seconds,
+    Usd,
+    Ratio,
+}
+
+/// One SLO on one side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloSide {
+    /// 1-based line in the side's source.
+    pub line: u32,
+    pub value: f64,
+    pub limit: f64,
+    pub ok: bool,
+    /// How far the value is inside its limit (negative: missed), in the
+    /// SLO's unit.
+    pub slack: f64,
+}
+
+/// One SLO on both sides, matched by its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloDelta {
+    /// The constraint as written (`quality >= 75% for each slice: english`),
+    /// the new side's when both have it.
+    pub constraint: String,
+    /// The old side's text when it differs (a changed bound).
+    pub old_constraint: Option<String>,
+    pub unit: Unit,
+    pub old: Option<SloSide>,
+    pub new: Option<SloSide>,
+}
+
+impl SloDelta {
+    /// Whether the status or the slack changed (an SLO on one side only
+    /// always changed).
+    pub fn changed(&self) -> bool {
+        match (&self.old, &self.new) {
+            (Some(a), Some(b)) => {
+                if self.old_constraint.is_some() {
+                    return true;
+                }
+                let scale = a
+                    .limit
+                    .abs()
+                    .max(b.limit.abs())
+                    .max(a.value.abs())
+                    .max(1e-9);
+                a.ok != b.ok || (a.slack - b.slack).abs() > 1e-6 * scale
+            }
+            _ => true,
+        }
+    }
+}
+
+/// What the compiler predicts for one side under its traffic profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The profile's name (`uniform` when the policy declares none).
+    pub traffic: String,
+    /// The table's overall prediction.
+    pub metrics: routec_table::Metrics,
+    /// Quality per slice; `None` for a slice without traffic.
+    pub slices: Vec<(String, Option<f64>)>,
+    /// Calls per request per model.
+    pub models: Vec<(String, f64)>,
+    slos: Vec<(String, Unit, SloSide)>,
+}
+
+/// Figures aggregated over the cells of a compiled policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub quality: f64,
+    pub cost_per_1k_requests: f64,
+    pub slices: Vec<(String, Option<f64>)>,
+    pub models: Vec<(String, f64)>,
+}
+
+/// The plans a table can name, by their text.
+fn plans_by_text(policy: &Policy) -> HashMap<String, PlanDef> {
+    fn add(policy: &Policy, plan: &PlanDef, out: &mut HashMap<String, PlanDef>) {
+        match plan {
+            PlanDef::Split(es) => {
+                for (m, _) in es {
+                    add(policy, &PlanDef::Target(*m), out);
+                }
+            }
+            PlanDef::Optimize { candidates, .. } => {
+                for c in candidates {
+                    add(policy, c, out);
+                }
+            }
+            PlanDef::Error => {}
+            p => {
+                out.entry(plan_text(policy, p)).or_insert_with(|| p.clone());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for rule in &policy.rules {
+        add(policy, &rule.plan, &mut out);
+    }
+    if let Some(b) = policy.baseline {
+        add(policy, &PlanDef::Target(b), &mut out);
+    }
+    out
+}
+
+/// Per-slice quality and calls per model (and, as a check, overall quality
+/// and cost) from the optimizer's estimates of each cell's plans.
+pub fn aggregate(side: &Side) -> Result<Aggregate, DiffError> {
+    let policy = side.policy;
+    let table = &side.compiled.table;
+    let mismatch = |why: &str| DiffError::Mismatch(why.to_owned());
+    let traffic = Traffic::for_policy(policy, side.traffic)
+        .map_err(|name| DiffError::Mismatch(format!("no traffic profile is named `{name}`")))?;
+    let part = cells::partition(policy, &traffic)
+        .map_err(|_| mismatch("the policy's cells cannot be rebuilt"))?;
+    let assumed = table
+        .assumed
+        .as_ref()
+        .ok_or_else(|| mismatch("the table carries no predictions"))?;
+    if assumed.cells.len() != part.cells.len() {
+        return Err(mismatch("a table was not compiled from its policy"));
+    }
+    let defs = plans_by_text(policy);
+    let mut ev = Evaluator::new(policy, traffic.output_dist());
+    let mut memo: HashMap<(u32, Vec<u64>), PlanEval> = HashMap::new();
+    let n_models = policy.models.len();
+    let (mut total, mut quality, mut cost) = (0.0, 0.0, 0.0);
+    let mut calls = vec![0.0; n_models];
+    let mut slice_q = vec![0.0; policy.slices.len()];
+    let mut slice_w = vec![0.0; policy.slices.len()];
+    for (cell, out) in part.cells.iter().zip(&assumed.cells) {
+        if cell.weight <= 0.0 {
+            continue;
+        }
+        total += cell.weight;
+        let key_q: Vec<u64> = cell
+            .quality
+            .iter()
+            .map(|q| q.map_or(u64::MAX, f64::to_bits))
+            .collect();
+        let mut cell_q = 0.0;
+        for split in &out.splits {
+            let text = table
+                .plans
+                .get(split.plan as usize)
+                .map(|p| p.text.as_str())
+                .ok_or_else(|| mismatch("a split names no plan"))?;
+            let e = match memo.entry((split.plan, key_q.clone())) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let def = defs
+                        .get(text)
+                        .ok_or_else(|| mismatch("a table plan is not in its policy"))?;
+                    v.insert(ev.eval(def, &cell.quality))
+                }
+            };
+            let w = cell.weight * split.share;
+            cell_q += split.share * e.quality;
+            cost += w * e.cost(cell.prompt_mean);
+            for (m, c) in e.calls.iter().enumerate() {
+                if let Some(slot) = calls.get_mut(m) {
+                    *slot += w * c;
+                }
+            }
+        }
+        quality += cell.weight * cell_q;
+        for (s, inside) in cell.slices.iter().enumerate() {
+            if *inside && s < slice_q.len() {
+                slice_q[s] += cell.weight * cell_q;
+                slice_w[s] += cell.weight;
+            }
+        }
+    }
+    let norm = |x: f64| if total > 0.0 { x / total } else { 0.0 };
+    Ok(Aggregate {
+        quality: norm(quality),
+        cost_per_1k_requests: norm(cost) * 1000.0,
+        slices: policy
+            .slices
+            .iter()
+            .enumerate()
+            .map(|(s, def)| {
+                let q = (slice_w[s] > 0.0).then(|| slice_q[s] / slice_w[s]);
+                (def.name.clone(), q)
+            })
+            .collect(),
+        models: policy
+            .models
+            .iter()
+            .zip(&calls)
+            .map(|(m, c)| (m.name.clone(), norm(*c)))
+            .collect(),
+    })
+}
+
+fn line_of(source: &str, offset: u32) -> u32 {
+    let end = (offset as usize).min(source.len());
+    source.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u32
+        + 1
+}
+
+/// A side's prediction: the table's figures and SLO statuses, and
+/// [`aggregate`]'s slices and models.
+pub fn predict(side: &Side) -> Result<Prediction, DiffError> {
+    let assumed = side
+        .compiled
+        .table
+        .assumed
+        .as_ref()
+        .ok_or_else(|| DiffError::Mismatch("the table carries no predictions".to_owned()))?;
+    let agg = aggregate(side)?;
+    let slos = assumed
+        .slos
+        .iter()
+        .map(|s| {
+            let def = side
+                .policy
+                .slos
+                .iter()
+                .find(|d| line_of(side.source, d.span.start) == s.line);
+            let unit = match def.map(|d| &d.metric) {
+                Some(MetricDef::Ttft(_) | MetricDef::Latency(_)) => Unit::Seconds,
+                Some(MetricDef::Cost(_) | MetricDef::Spend(_)) => Unit::Usd,
+                _ => Unit::Ratio,
+            };
+            let upper = def.is_none_or(|d| matches!(d.op, CmpOp::Lt | CmpOp::Le));
+            let slack = if upper {
+                s.limit - s.value
+            } else {
+                s.value - s.limit
+            };
+            (
+                s.constraint.clone(),
+                unit,
+                SloSide {
+                    line: s.line,
+                    value: s.value,
+                    limit: s.limit,
+                    ok: s.ok,
+                    slack,
+                },
+            )
+        })
+        .collect();
+    Ok(Prediction {
+        traffic: assumed.traffic.clone(),
+        metrics: assumed.predicted.clone(),
+        slices: agg.slices,
+        models: agg.models,
+        slos,
+    })
+}
+
+/// What an SLO constrains, without its bound: `share large <=` of
+/// `share large <= 35%`, `quality >= ...: english` of `quality >= 75% for
+/// each slice: english`.
+fn slo_key(text: &str) -> String {
+    let cut = [" <= ", " >= ", " < ", " > ", " == ", " != "]
+        .iter()
+        .filter_map(|op| text.find(op).map(|i| i + op.len()))
+        .min();
+    let head = cut.map_or(text, |i| &text[..i]);
+    match text.rfind(": ") {
+        Some(i) if cut.is_some_and(|c| i > c) => format!("{head}...{}", &text[i..]),
+        _ => head.to_owned(),
+    }
+}
+
+/// Every SLO of either side, matched by text, then by what it constrains
+/// (a changed bound), in the new side's order then the old side's that
+/// the new one lacks.
+pub fn slo_deltas(old: &Prediction, new: &Prediction) -> Vec<SloDelta> {
+    let mut used = vec![false; old.slos.len()];
+    let mut matched: Vec<Option<usize>> = new
+        .slos
+        .iter()
+        .map(|(text, _, _)| {
+            let i = (0..old.slos.len()).find(|i| !used[*i] && old.slos[*i].0 == *text)?;
+            used[i] = true;
+            Some(i)
+        })
+        .collect();
+    for (n, (text, _, _)) in new.slos.iter().enumerate() {
+        if matched[n].is_some() {
+            continue;
+        }
+        let key = slo_key(text);
+        if let Some(i) = (0..old.slos.len()).find(|i| !used[*i] && slo_key(&old.slos[*i].0) == key)
+        {
+            used[i] = true;
+            matched[n] = Some(i);
+        }
+    }
+    let mut out = Vec::new();
+    for ((text, unit, n), m) in new.slos.iter().zip(&matched) {
+        let o = m.and_then(|i| old.slos.get(i));
+        out.push(SloDelta {
+            constraint: text.clone(),
+            old_constraint: o.filter(|x| x.0 != *text).map(|x| x.0.clone()),
+            unit: *unit,
+            old: o.map(|x| x.2.clone()),
+            new: Some(n.clone()),
+        });
+    }
+    for (i, (text, unit, o)) in old.slos.iter().enumerate() {
+        if !used[i] {
+            out.push(SloDelta {
+                constraint: text.clone(),
+                old_constraint: None,
+                unit: *unit,
+                old: Some(o.clone()),
+                new: None,
+            });
+        }
+    }
+    out
+}
