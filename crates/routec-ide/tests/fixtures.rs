@@ -307,3 +307,65 @@ fn format_refuses_broken_text_and_formats_support() {
     );
     assert_eq!(Analysis::new("model {").format(), None);
 }
+
+/// Every code action offered for every diagnostic of the checker's own
+/// fixtures (`tests/check/*.route`) removes that diagnostic: after applying
+/// it, no diagnostic with its code and message starts where it started (its
+/// offset mapped through the edits). A fix may let another diagnostic appear
+/// elsewhere: removing a shadowed `otherwise` makes the rule after it the
+/// shadowed one.
+#[test]
+fn every_fix_on_the_checker_fixtures_removes_its_diagnostic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/check");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "route"))
+        .collect();
+    files.sort();
+    let mut applied = 0;
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let a = Analysis::new(&text);
+        for d in a.diagnostics() {
+            for action in a.code_actions(d.span) {
+                if action.diagnostic_span != Some(d.span) || action.diagnostic_code != Some(d.code)
+                {
+                    continue;
+                }
+                let fixed = apply(&text, &action.edits);
+                let line = a.line_index().line_col(d.span.start as usize).line;
+                let again = Analysis::new(&fixed);
+                let mapped = map_offset(d.span.start as usize, &action.edits);
+                let still = again.diagnostics().into_iter().any(|x| {
+                    x.code == d.code && x.message == d.message && x.span.start as usize == mapped
+                });
+                assert!(
+                    !still,
+                    "{}:{}: `{}` does not remove {} `{}`:\n{fixed}",
+                    path.display(),
+                    line + 1,
+                    action.title,
+                    d.code,
+                    d.message
+                );
+                applied += 1;
+            }
+        }
+    }
+    assert!(applied >= 10, "only {applied} fixes applied");
+}
+
+/// Where `offset` lands after `edits`: inside a replaced span, at its start.
+fn map_offset(offset: usize, edits: &[TextEdit]) -> usize {
+    let mut delta: isize = 0;
+    for e in edits {
+        let (s, t) = (e.span.start as usize, e.span.end as usize);
+        if t <= offset && !(s == t && s == offset) {
+            delta += e.new_text.len() as isize - (t - s) as isize;
+        } else if s <= offset && offset < t {
+            return (s as isize + delta).max(0) as usize;
+        }
+    }
+    (offset as isize + delta).max(0) as usize
+}
