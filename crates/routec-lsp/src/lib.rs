@@ -21,6 +21,7 @@ pub mod convert;
 mod documents;
 mod proto;
 mod server;
+mod transport;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -78,14 +79,14 @@ pub fn service(config: Config) -> (LspService<Backend>, ClientSocket) {
 }
 
 /// Serves one client over `input`/`output` until it sends `exit` or closes
-/// the input.
+/// the input. Malformed messages are dropped (see `transport`), never fatal.
 pub async fn serve<I, O>(input: I, output: O, config: Config)
 where
-    I: tokio::io::AsyncRead + Unpin,
+    I: tokio::io::AsyncRead + Unpin + Send + 'static,
     O: tokio::io::AsyncWrite,
 {
     let (service, socket) = service(config);
-    Server::new(input, output, socket)
+    Server::new(transport::guard(input), output, socket)
         // Requests wait on the blocking pool; let enough of them be in
         // flight that a slow command never holds back a `didChange`.
         .concurrency_level(64)
