@@ -13,6 +13,9 @@ pub const TOO_MANY_CELLS: &str = "E0513";
 /// The policy has errors the optimizer cannot work around (unresolved
 /// conditions or plans): run the checker first.
 pub const UNRESOLVED: &str = "E0514";
+/// A line of a recorded traffic file is malformed or does not fit the
+/// policy (reported by `routec check` at the profile's declaration).
+pub const BAD_RECORDED_LINE: &str = "E0515";
 
 /// A cascade's escalations alone exceed a latency SLO.
 pub const CASCADE_BREAKS_SLO: &str = "W0510";
@@ -31,6 +34,7 @@ pub const ALL: &[&str] = &[
     SOLVER_FAILED,
     TOO_MANY_CELLS,
     UNRESOLVED,
+    BAD_RECORDED_LINE,
     CASCADE_BREAKS_SLO,
     SLO_NOT_MODELLED,
     TRAFFIC_FILE_IGNORED,

@@ -542,6 +542,7 @@ pub fn sample_warnings(
                             def.name
                         ),
                     )
+                    .with_label(format!("judged on {count} {what}"))
                     .with_secondary(span, format!("`{name}` is recorded here"))
                     .with_help(format!(
                         "record more requests of `{}`, or treat its figures as the declared profile's",

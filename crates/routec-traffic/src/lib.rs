@@ -17,7 +17,7 @@ mod bind;
 mod parse;
 
 pub use bind::{BoundRecord, BoundTraffic, bind, read_value};
-pub use parse::{MAX_ERRORS, MAX_LINE_BYTES, parse, parse_line};
+pub use parse::{MAX_ERRORS, MAX_LINE_BYTES, parse, parse_all, parse_line};
 
 /// The largest recorded file a reader should accept, in bytes.
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;

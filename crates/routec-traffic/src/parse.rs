@@ -31,6 +31,17 @@ const OUTCOME_FIELDS: &[&str] = &[
 /// `\r\n` line ends are accepted. Either every line is a valid record, or the
 /// errors (at most [`MAX_ERRORS`], in line order) are returned.
 pub fn parse(text: &str) -> Result<Vec<Record>, Vec<RecordError>> {
+    let (records, errors) = parse_all(text);
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`parse`], keeping the good records next to the errors (so that a caller
+/// can bind them and report every problem at once).
+pub fn parse_all(text: &str) -> (Vec<Record>, Vec<RecordError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
     let mut errors = Vec::new();
@@ -50,16 +61,12 @@ pub fn parse(text: &str) -> Result<Vec<Record>, Vec<RecordError>> {
                         1,
                         format!("too many errors ({MAX_ERRORS}); stopped reading"),
                     ));
-                    return Err(errors);
+                    break;
                 }
             }
         }
     }
-    if errors.is_empty() {
-        Ok(records)
-    } else {
-        Err(errors)
-    }
+    (records, errors)
 }
 
 /// Reads one line (without its line end) as record number `line`.

@@ -3,11 +3,13 @@
 //! it (the optimizer's located diagnostics, exit 1), and print warnings to
 //! standard error. Standard output stays free for the command's product.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use routec_check::Policy;
+use routec_check::ir::TrafficSource;
 use routec_syntax::Diagnostic;
 use routec_syntax::diagnostic::sort;
+use routec_traffic::{BoundTraffic, RecordError};
 
 use crate::analysis;
 use crate::cli::{ColorChoice, exit};
@@ -101,7 +103,19 @@ pub fn compile(path: &Path, traffic: Option<&str>, color: ColorChoice) -> Result
         traffic: traffic.map(str::to_owned),
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    match routec_opt::compile(&loaded.policy, &loaded.source, &options) {
+    let selected = match traffic {
+        Some(t) => traffic_index(&loaded.policy, t).ok(),
+        None => (!loaded.policy.traffic.is_empty()).then_some(0),
+    };
+    let recorded = match selected {
+        Some(i) => match read_recorded(&loaded.policy, path, i) {
+            Ok(r) => r.map(|(_, b)| b),
+            Err(e) => return Err(e.report()),
+        },
+        None => None,
+    };
+    match routec_opt::compile_recorded(&loaded.policy, &loaded.source, &options, recorded.as_ref())
+    {
         Ok(compiled) => {
             let mut warnings = loaded.warnings;
             warnings.extend(compiled.diagnostics.iter().cloned());
@@ -131,6 +145,134 @@ pub fn compile(path: &Path, traffic: Option<&str>, color: ColorChoice) -> Result
             Err(exit::FAILURE)
         }
     }
+}
+
+/// Why a recorded traffic file could not be used.
+#[derive(Debug)]
+pub enum RecordedError {
+    /// The file could not be read (exit 2): the message names the path.
+    Io(String),
+    /// Bad lines (exit 1): the file as shown, and the located errors.
+    Lines {
+        path: String,
+        errors: Vec<RecordError>,
+    },
+}
+
+impl RecordedError {
+    /// Prints the error to standard error and returns the exit code.
+    pub fn report(&self) -> u8 {
+        match self {
+            RecordedError::Io(message) => {
+                eprint(&format!("routec: {message}\n"));
+                exit::USAGE
+            }
+            RecordedError::Lines { path, errors } => {
+                eprint(&render_record_errors(path, errors));
+                exit::FAILURE
+            }
+        }
+    }
+}
+
+/// `path:line:col: error: message` per error, with its help indented below.
+pub fn render_record_errors(path: &str, errors: &[RecordError]) -> String {
+    let mut out = String::new();
+    for e in errors {
+        out.push_str(&format!(
+            "{path}:{}:{}: error: {}\n",
+            e.line, e.column, e.message
+        ));
+        if let Some(h) = &e.help {
+            out.push_str(&format!("  = help: {h}\n"));
+        }
+    }
+    out
+}
+
+/// The file of a recorded profile: relative paths are resolved against the
+/// directory of the policy file (the working directory for standard input).
+pub fn recorded_file(policy_path: &Path, file: &str) -> PathBuf {
+    let f = Path::new(file);
+    if f.is_absolute() || crate::commands::is_stdin(policy_path) {
+        return f.to_path_buf();
+    }
+    match policy_path.parent() {
+        Some(dir) => dir.join(f),
+        None => f.to_path_buf(),
+    }
+}
+
+/// Reads, parses and binds the file of traffic profile `traffic` when it is
+/// recorded: `Ok(None)` for a declared mix, else the path as shown and the
+/// bound records.
+pub fn read_recorded(
+    policy: &Policy,
+    policy_path: &Path,
+    traffic: usize,
+) -> Result<Option<(String, BoundTraffic)>, RecordedError> {
+    let Some(TrafficSource::File(file)) = policy.traffic.get(traffic).map(|t| &t.source) else {
+        return Ok(None);
+    };
+    let path = recorded_file(policy_path, file);
+    let shown = path.display().to_string();
+    let text = crate::source::read_traffic(&path).map_err(|e| {
+        RecordedError::Io(format!(
+            "cannot read the recorded traffic `{shown}` of profile `{}`: {e}",
+            policy.traffic[traffic].name
+        ))
+    })?;
+    // Shape errors and binding errors of the good lines, in line order.
+    let (records, mut errors) = routec_traffic::parse_all(&text);
+    let bound = routec_traffic::bind(policy, &records);
+    match bound {
+        Ok(bound) if errors.is_empty() => Ok(Some((shown, bound))),
+        bound => {
+            if let Err(more) = bound {
+                errors.extend(more);
+            }
+            errors.sort_by_key(|e| (e.line, e.column));
+            errors.truncate(routec_traffic::MAX_ERRORS);
+            Err(RecordedError::Lines {
+                path: shown,
+                errors,
+            })
+        }
+    }
+}
+
+/// What `routec check` adds for the recorded profiles of a policy that
+/// checks: `E0515` for each bad line (at the profile's declaration) and
+/// `W0513` for slices with too few recorded samples. `Err` is a file that
+/// could not be read (the message names it; exit 2).
+pub fn recorded_diagnostics(
+    policy: &Policy,
+    policy_path: &Path,
+) -> Result<Vec<Diagnostic>, String> {
+    let mut out = Vec::new();
+    for (i, def) in policy.traffic.iter().enumerate() {
+        match read_recorded(policy, policy_path, i) {
+            Ok(Some((_, bound))) => out.extend(routec_opt::recorded::sample_warnings(
+                policy, &def.name, def.span, &bound,
+            )),
+            Ok(None) => {}
+            Err(RecordedError::Io(message)) => return Err(message),
+            Err(RecordedError::Lines { path, errors }) => {
+                out.extend(errors.iter().map(|e| {
+                    let d = Diagnostic::error(
+                        routec_opt::codes::BAD_RECORDED_LINE,
+                        def.span,
+                        format!("`{path}`:{}:{}: {}", e.line, e.column, e.message),
+                    );
+                    match &e.help {
+                        Some(h) => d.with_help(h.clone()),
+                        None => d,
+                    }
+                }));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Milliseconds, for reports: seconds × 1000, rounded to 0.001 ms.

@@ -1,5 +1,5 @@
-//! Reading policy files: the size limit, UTF-8, and error messages that name
-//! the path (`routec: cannot read `x.route`: No such file or directory`).
+//! Reading policy and recorded traffic files: the size limits, UTF-8, and
+//! error messages that name the path (`routec: cannot read `x.route`: No such file or directory`).
 
 use std::fmt;
 use std::io::{self, Read};
@@ -15,7 +15,10 @@ pub const STDIN_NAME: &str = "<stdin>";
 pub enum ReadError {
     Io(io::Error),
     NotUtf8,
+    /// A policy larger than [`MAX_SOURCE_BYTES`].
     TooLarge,
+    /// A recorded traffic file larger than [`routec_traffic::MAX_FILE_BYTES`].
+    TrafficTooLarge,
 }
 
 impl fmt::Display for ReadError {
@@ -27,6 +30,11 @@ impl fmt::Display for ReadError {
                 f,
                 "the file is larger than the limit of {} MiB",
                 MAX_SOURCE_BYTES / (1024 * 1024)
+            ),
+            ReadError::TrafficTooLarge => write!(
+                f,
+                "the file is larger than the limit of {} MiB for recorded traffic",
+                routec_traffic::MAX_FILE_BYTES / (1024 * 1024)
             ),
         }
     }
@@ -44,6 +52,26 @@ pub fn io_message(e: &io::Error) -> String {
 /// Reads a policy file, refusing files over [`MAX_SOURCE_BYTES`] and text
 /// that is not UTF-8.
 pub fn read(path: &Path) -> Result<String, ReadError> {
+    read_with_limit(
+        path,
+        u64::try_from(MAX_SOURCE_BYTES).unwrap_or(u64::MAX),
+        || ReadError::TooLarge,
+    )
+}
+
+/// Reads a recorded traffic file (JSON Lines), refusing files over
+/// [`routec_traffic::MAX_FILE_BYTES`] and text that is not UTF-8.
+pub fn read_traffic(path: &Path) -> Result<String, ReadError> {
+    read_with_limit(path, routec_traffic::MAX_FILE_BYTES, || {
+        ReadError::TrafficTooLarge
+    })
+}
+
+fn read_with_limit(
+    path: &Path,
+    limit: u64,
+    too_large: fn() -> ReadError,
+) -> Result<String, ReadError> {
     let file = std::fs::File::open(path).map_err(ReadError::Io)?;
     let meta = file.metadata().map_err(ReadError::Io)?;
     if meta.is_dir() {
@@ -52,23 +80,33 @@ pub fn read(path: &Path) -> Result<String, ReadError> {
             "is a directory",
         )));
     }
-    read_limited(file)
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    read_limited(file, limit, too_large)
 }
 
 /// Reads standard input with the same limits as a file.
 pub fn read_stdin() -> Result<String, ReadError> {
-    read_limited(io::stdin().lock())
+    read_limited(
+        io::stdin().lock(),
+        u64::try_from(MAX_SOURCE_BYTES).unwrap_or(u64::MAX),
+        || ReadError::TooLarge,
+    )
 }
 
-fn read_limited(reader: impl Read) -> Result<String, ReadError> {
-    let limit = u64::try_from(MAX_SOURCE_BYTES).unwrap_or(u64::MAX);
+fn read_limited(
+    reader: impl Read,
+    limit: u64,
+    too_large: fn() -> ReadError,
+) -> Result<String, ReadError> {
     let mut bytes = Vec::new();
     reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(ReadError::Io)?;
-    if bytes.len() > MAX_SOURCE_BYTES {
-        return Err(ReadError::TooLarge);
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+        return Err(too_large());
     }
     String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }

@@ -20,7 +20,21 @@ pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
         let name = display_name(path);
         match read(path) {
             Ok(source) => {
-                let diagnostics = analysis::diagnostics(&source);
+                let mut diagnostics = analysis::diagnostics(&source);
+                // Recorded traffic files are read too (relative to the policy).
+                if !diagnostics.iter().any(Diagnostic::is_error) {
+                    let policy = analysis::analyze(&source).policy;
+                    match crate::pipeline::recorded_diagnostics(&policy, path) {
+                        Ok(more) => {
+                            diagnostics.extend(more);
+                            routec_syntax::diagnostic::sort(&mut diagnostics);
+                        }
+                        Err(message) => {
+                            eprint(&format!("routec: {message}\n"));
+                            io_failed = true;
+                        }
+                    }
+                }
                 checked.push(Checked {
                     path: name,
                     source,
