@@ -146,6 +146,9 @@ pub struct RequestSampler {
     pub signals: Vec<Draw>,
     /// The answer length (tokens, not rounded).
     pub output: Draw,
+    /// A recorded profile's requests (values indexed like `policy.signals`):
+    /// when present, each draw copies one of them, chosen uniformly.
+    pub rows: Option<Vec<Vec<f64>>>,
 }
 
 impl RequestSampler {
@@ -160,15 +163,29 @@ impl RequestSampler {
             Some(m) => Draw::of(m, &SignalType::Ratio),
             None => Draw::Point(DEFAULT_OUTPUT_TOKENS),
         };
-        RequestSampler { signals, output }
+        RequestSampler {
+            signals,
+            output,
+            rows: traffic.rows.as_ref().map(|r| r.values.clone()),
+        }
     }
 
     /// Fills `values` (indexed like `policy.signals`, in base units; enum
     /// values are variant indices) and returns the answer length.
     #[inline]
     pub fn draw(&self, rng: &mut Rng, values: &mut [f64]) -> f64 {
-        for (v, d) in values.iter_mut().zip(&self.signals) {
-            *v = d.draw(rng);
+        match self.rows.as_deref() {
+            Some(rows) if !rows.is_empty() => {
+                let i = ((rng.uniform() * rows.len() as f64) as usize).min(rows.len() - 1);
+                for (v, x) in values.iter_mut().zip(&rows[i]) {
+                    *v = *x;
+                }
+            }
+            _ => {
+                for (v, d) in values.iter_mut().zip(&self.signals) {
+                    *v = d.draw(rng);
+                }
+            }
         }
         self.output.draw(rng).max(0.0)
     }
