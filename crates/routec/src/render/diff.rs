@@ -496,7 +496,7 @@ fn changed_slos(r: &Json) -> Vec<&Json> {
         .collect()
 }
 
-fn figure_rows(list: &Json, key: &str, show: Show, base: usize) -> Vec<Vec<String>> {
+fn figure_rows(list: &Json, key: &str, show: Show, base: usize, delta: Show) -> Vec<Vec<String>> {
     list.as_array()
         .into_iter()
         .flatten()
@@ -510,7 +510,7 @@ fn figure_rows(list: &Json, key: &str, show: Show, base: usize) -> Vec<Vec<Strin
                 s(&x[key]).to_owned(),
                 a.map_or("-".to_owned(), |v| show(v, digits)),
                 b.map_or("-".to_owned(), |v| show(v, digits)),
-                f(&x["delta"]).map_or("-".to_owned(), |d| signed(d, base, show)),
+                f(&x["delta"]).map_or("-".to_owned(), |d| signed(d, base, delta)),
             ]
         })
         .collect()
@@ -629,7 +629,7 @@ pub fn human(r: &Json, color: bool) -> String {
         }
         out.push('\n');
     }
-    let slices = figure_rows(&r["slices"], "slice", &show_pct, 2);
+    let slices = figure_rows(&r["slices"], "slice", &show_pct, 2, &show_pp);
     if !slices.is_empty() {
         out.push_str("\nquality per slice:\n");
         let mut rows = vec![vec![
@@ -647,7 +647,13 @@ pub fn human(r: &Json, color: bool) -> String {
         "new".into(),
         "delta".into(),
     ]];
-    models.extend(figure_rows(&r["models"], "model", &show_plain, 4));
+    models.extend(figure_rows(
+        &r["models"],
+        "model",
+        &show_plain,
+        4,
+        &show_plain,
+    ));
     out.push_str("\ncalls per request:\n");
     out.push_str(&table(&models, 1));
     let slos = changed_slos(r);
@@ -754,7 +760,7 @@ pub fn markdown(r: &Json) -> String {
         }
         out.push_str("\n</details>\n");
     }
-    let slices = figure_rows(&r["slices"], "slice", &show_pct, 2);
+    let slices = figure_rows(&r["slices"], "slice", &show_pct, 2, &show_pp);
     if !slices.is_empty() {
         out.push_str("\n<details><summary>Quality per slice</summary>\n\n");
         out.push_str(&md_table(
@@ -768,7 +774,7 @@ pub fn markdown(r: &Json) -> String {
     out.push_str(&md_table(
         &["model", "old", "new", "delta"],
         &[false, true, true, true],
-        &figure_rows(&r["models"], "model", &show_plain, 4),
+        &figure_rows(&r["models"], "model", &show_plain, 4, &show_plain),
     ));
     out.push_str("\n</details>\n");
     let slos = changed_slos(r);
