@@ -170,6 +170,9 @@ pub struct Run<'p> {
     rules: Vec<Group>,
     rule_info: Vec<(u32, String)>,
     answered: Vec<u64>,
+    /// Per model: the end-to-end latencies (seconds) of the requests it
+    /// answered, for latency CDFs.
+    pub answered_latencies: Vec<Vec<f32>>,
     weights: (f64, f64, f64),
     has_baseline: bool,
 }
@@ -181,6 +184,22 @@ pub fn run<'p>(
     traffic: TrafficId,
     requests: u64,
     seed: u64,
+) -> Result<Run<'p>, SimError> {
+    run_with_progress(policy, table, traffic, requests, seed, &mut |_, _| {})
+}
+
+/// How often (in requests) [`run_with_progress`] reports progress.
+pub const PROGRESS_STEP: u64 = 1 << 14;
+
+/// [`run`], calling `progress(done, total)` every [`PROGRESS_STEP`]
+/// requests and at the end.
+pub fn run_with_progress<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    requests: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Run<'p>, SimError> {
     if requests > MAX_REQUESTS {
         return Err(SimError::TooManyRequests(requests));
@@ -215,6 +234,7 @@ pub fn run<'p>(
             .map(|r| (r.line, r.text.clone()))
             .collect(),
         answered: vec![0; models],
+        answered_latencies: vec![Vec::new(); models],
         weights: match policy.objective {
             Some(ObjectiveDef::Weighted {
                 latency,
@@ -237,7 +257,10 @@ pub fn run<'p>(
     let mut base_calls = vec![0u32; models];
     let mut key = [0u8; 16];
     let zero = vec![0u32; models];
-    for _ in 0..requests {
+    for i in 0..requests {
+        if i % PROGRESS_STEP == 0 && i > 0 {
+            progress(i, requests);
+        }
         let output_tokens = sampler.draw(&mut rng, &mut values);
         request.clear();
         for &(p, t) in &setup.signal_map {
@@ -314,8 +337,12 @@ pub fn run<'p>(
         }
         if let Some(m) = out.answered_by {
             run.answered[m as usize] += 1;
+            if let Some(l) = run.answered_latencies.get_mut(m as usize) {
+                l.push(out.e2e as f32);
+            }
         }
     }
+    progress(requests, requests);
     Ok(run)
 }
 

@@ -84,6 +84,9 @@ pub struct ModelReplay {
     pub calls: f64,
     /// Under the policy: the share of requests this model answered.
     pub answered: f64,
+    /// The recorded end-to-end latencies (seconds) of this model's
+    /// outcomes, in record order (for latency CDFs).
+    pub latencies: Vec<f32>,
 }
 
 /// The strong/weak pair and the oracle's call-performance threshold.
@@ -463,6 +466,7 @@ pub fn replay(
         .enumerate()
         .map(|(m, acc)| ModelReplay {
             name: policy.models[m].name.clone(),
+            latencies: acc.latencies.clone(),
             outcomes: acc.finish(),
             calls: calls[m] as f64 / n,
             answered: answered[m] as f64 / n,

@@ -129,6 +129,7 @@ Exit codes:
 const CONVERT_HELP: &str = "\
 Examples:
   routec convert routerbench ../shared/data/routerdc/datasets/routerbench_zs/mbpp_train.csv -o target/mbpp_train.jsonl
+  routec convert routerbench arc_challenge_test.csv mbpp_test.csv winograde_test.csv -o target/rb_test.jsonl
   routec convert routellm-mmlu ../shared/data/routellm/routellm/evals/mmlu --split test -o target/mmlu_test.jsonl
   routec convert routellm-gsm8k ../shared/data/routellm/routellm/evals/gsm8k -o target/gsm8k.jsonl
 
@@ -325,6 +326,11 @@ pub struct SimulateArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Also draw the cost-quality frontier (with the policy, every single
+    /// model and, for labeled traffic, the oracle) and the latency CDF of
+    /// each model into this SVG file (written atomically).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,9 +338,10 @@ pub struct ConvertArgs {
     /// What the input is.
     #[arg(value_enum, value_name = "FORMAT")]
     pub format: ConvertFormat,
-    /// A RouterBench CSV file, or the RouteLLM `mmlu` or `gsm8k` folder.
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
+    /// RouterBench CSV files (their records are concatenated), or the
+    /// RouteLLM `mmlu` or `gsm8k` folder.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
     /// Where to write the JSON Lines (atomically); `-` or nothing: standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,

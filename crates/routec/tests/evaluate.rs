@@ -218,8 +218,11 @@ fn routerbench_rows_become_records_with_outcomes_and_costs() {
             }
         })
     );
-    // A missing grade leaves the model without an outcome.
-    assert!(lines[1]["outcomes"].get("small_7b").is_none());
+    // A missing grade is a failure whose cost is still paid.
+    assert_eq!(
+        lines[1]["outcomes"]["small_7b"],
+        serde_json::json!({"success": false, "cost_usd": 0.0002, "input_tokens": 2, "output_tokens": 1})
+    );
     assert!(
         out.stderr
             .contains("2 requests written (2 read, 0 dropped)")

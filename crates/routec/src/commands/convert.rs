@@ -4,9 +4,10 @@
 //! `docs/traffic.md`, `docs/evaluation.md`).
 //!
 //! Formats:
-//! - `routerbench`: one RouterBench CSV (`routerdc/datasets/routerbench_zs/
-//!   *.csv`): per prompt, the correctness (`1.0`/`0.0`, empty when missing)
-//!   and the recorded dollar cost of each model, and the response text.
+//! - `routerbench`: RouterBench CSVs (`routerdc/datasets/routerbench_zs/
+//!   *.csv`): per prompt, the correctness (`1.0`/`0.0`; an empty grade is
+//!   written as a failure, as RouterBench counts it) and the recorded
+//!   dollar cost of each model, and the response text.
 //! - `routellm-mmlu`: the RouteLLM MMLU folder (`responses/mmlu_*.csv` and
 //!   `contaminated_prompts.jsonl`): per prompt, the correctness of
 //!   Mixtral-8x7B and GPT-4; contaminated prompts are dropped, as RouteLLM
@@ -103,18 +104,51 @@ struct Converted {
 }
 
 pub fn run(args: &ConvertArgs) -> u8 {
-    let converted = match args.format {
-        ConvertFormat::Routerbench => {
+    let one = match (args.format, args.inputs.as_slice()) {
+        (ConvertFormat::Routerbench, _) => None,
+        (_, [one]) => Some(one),
+        _ => {
+            eprint("routec: the RouteLLM formats read one folder\n");
+            return exit::USAGE;
+        }
+    };
+    let converted = match (args.format, one) {
+        (ConvertFormat::Routerbench, _) => {
             if args.split != Split::All {
                 eprint(
                     "routec: `--split` does not apply to RouterBench: its train and test splits are separate files\n",
                 );
                 return exit::USAGE;
             }
-            routerbench(&args.input)
+            let mut all = Converted::default();
+            let mut result = Ok(());
+            for input in &args.inputs {
+                match routerbench(input) {
+                    Ok(c) => {
+                        if !all.models.is_empty() && all.models != c.models {
+                            result = Err(format!(
+                                "`{}` has other models than the files before it",
+                                input.display()
+                            ));
+                            break;
+                        }
+                        all.lines.extend(c.lines);
+                        all.read += c.read;
+                        all.dropped += c.dropped;
+                        all.values.extend(c.values);
+                        all.models = c.models;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            result.map(|()| all)
         }
-        ConvertFormat::RoutellmMmlu => routellm_mmlu(&args.input, args.split),
-        ConvertFormat::RoutellmGsm8k => routellm_gsm8k(&args.input, args.split),
+        (ConvertFormat::RoutellmMmlu, Some(dir)) => routellm_mmlu(dir, args.split),
+        (ConvertFormat::RoutellmGsm8k, Some(dir)) => routellm_gsm8k(dir, args.split),
+        (_, None) => Err("no input".to_owned()),
     };
     let converted = match converted {
         Ok(c) => c,
@@ -407,11 +441,10 @@ fn routerbench(path: &Path) -> Result<Converted, String> {
                         .ok_or_else(|| located(&format!("cost `{c}` is not a number")))?,
                 )
             };
-            // An outcome needs a grade (`docs/traffic.md`): a model whose
-            // grade is missing gets none, and replays count it as missing.
-            if success.is_none() {
-                continue;
-            }
+            // A missing grade is a failure, as RouterBench's own accuracy
+            // counts it (and its cost is still paid): the published
+            // accuracies and costs are reproduced exactly.
+            let success = Some(success.unwrap_or(false));
             let output = estimate_tokens(rec.get(*response).unwrap_or_default());
             outcomes.insert(ident.clone(), outcome(success, input, output, cost));
         }

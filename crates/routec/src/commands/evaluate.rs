@@ -237,8 +237,9 @@ pub fn human(policy_name: &str, r: &Replay) -> String {
         let strong = &r.models[c.strong].name;
         let weak = &r.models[c.weak].name;
         out.push_str(&format!(
-            "\nstrong model `{strong}`, weak model `{weak}`: the policy sends {} of requests to `{strong}` and recovers {} of the\n\
-             accuracy gap; the oracle needs {} strong calls to recover 50% of the gap (CPT(50%)), {} for 80%\n",
+            "\nstrong model `{strong}`, weak model `{weak}` (the best and the cheapest single models):\n\
+             - the policy sends {} of requests to `{strong}` and recovers {} of the accuracy gap\n\
+             - the oracle recovers 50% of the gap with {} strong calls (CPT(50%)), 80% with {}\n",
             pct(c.policy_strong_share),
             if c.policy_gap_recovered.is_finite() {
                 pct(c.policy_gap_recovered)

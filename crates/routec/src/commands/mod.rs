@@ -7,6 +7,7 @@ pub mod convert;
 pub mod evaluate;
 pub mod explain;
 pub mod fmt;
+pub mod plot;
 pub mod progress;
 pub mod lsp;
 pub mod simulate;

@@ -1,12 +1,13 @@
 //! `routec simulate FILE [--traffic NAME] [--requests N] [--seed S]
-//! [--format human|json]`
+//! [--format human|json] [--plot FILE.svg]`: samples a declared profile, or
+//! replays a labeled recorded one (`evaluate`).
 
 use routec_check::ir::TrafficId;
 use routec_sim::{Metrics, Report};
 use serde_json::{Map, Value as Json, json};
 
 use super::progress::Progress;
-use super::{eprint, evaluate, print};
+use super::{eprint, evaluate, plot, print};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 use crate::commands::explain::in_unit;
 use crate::pipeline::{self, ms, round};
@@ -58,19 +59,30 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
             return replay(args, &p, traffic, &bound);
         }
     }
-    let report = match routec_sim::simulate(
+    let progress = Progress::new("simulating", args.requests);
+    let run = routec_sim::run_with_progress(
         &p.policy,
         &p.compiled.table,
         TrafficId(traffic as u32),
         args.requests,
         args.seed,
-    ) {
+        &mut progress.callback(),
+    );
+    drop(progress);
+    let mut run = match run {
         Ok(r) => r,
         Err(e) => {
             eprint(&format!("routec: cannot simulate: {e}\n"));
             return exit::USAGE;
         }
     };
+    let report = run.report();
+    if let Some(out) = &args.plot
+        && let Err(why) = plot::write_simulation(&p, &args.file, out, &report, &run)
+    {
+        eprint(&format!("routec: {why}\n"));
+        return exit::USAGE;
+    }
     let json = report_json(&p.policy, &report);
     match args.format {
         OutputFormat::Json => {
@@ -90,7 +102,11 @@ fn replay(
     traffic: usize,
     bound: &routec_traffic::BoundTraffic,
 ) -> u8 {
-    let name = p.policy.traffic[traffic].name.clone();
+    let name = p
+        .policy
+        .traffic
+        .get(traffic)
+        .map_or_else(String::new, |t| t.name.clone());
     let progress = Progress::new("replaying", bound.records.len() as u64);
     let result = routec_sim::replay::replay(
         &p.policy,
@@ -107,6 +123,12 @@ fn replay(
             return exit::USAGE;
         }
     };
+    if let Some(out) = &args.plot
+        && let Err(why) = plot::write_replay(p, &args.file, out, &r, bound)
+    {
+        eprint(&format!("routec: {why}\n"));
+        return exit::USAGE;
+    }
     match args.format {
         OutputFormat::Json => {
             let mut text =

@@ -1,0 +1,560 @@
+//! `routec simulate --plot FILE.svg`: one SVG with two panels, drawn with
+//! plotters (SVG backend only):
+//! - the cost-quality frontier: the optimum as a quality floor sweeps
+//!   (`routec_opt::frontier`), with the policy, every single model and,
+//!   for labeled traffic, the oracle marked;
+//! - the latency CDF of each model (simulated samples, or recorded
+//!   latencies for labeled traffic).
+//!
+//! Everything is labelled in the picture: titles, axis names with units,
+//! a legend, and model names next to their points.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use routec_opt::frontier::{self, FrontierPoint};
+use routec_sim::replay::Replay;
+use routec_sim::{Report, Run};
+use routec_traffic::BoundTraffic;
+
+use super::progress::Progress;
+use super::{evaluate, write_atomically};
+use crate::pipeline::Pipeline;
+
+/// Quality floors between the two ends of the frontier.
+pub const FRONTIER_POINTS: usize = 8;
+
+/// What the picture shows. Costs in USD per 1k requests, quality and
+/// fractions as ratios, latencies in seconds.
+#[derive(Clone, Debug, Default)]
+pub struct PlotData {
+    pub title: String,
+    /// One line under the title: where the figures come from.
+    pub subtitle: String,
+    /// The optimizer's frontier as it predicts it.
+    pub predicted: Vec<(f64, f64)>,
+    /// The same frontier's tables replayed (labeled traffic only).
+    pub measured: Vec<(f64, f64)>,
+    /// Label of the measured frontier, e.g. "frontier replayed on `test`".
+    pub measured_label: String,
+    pub predicted_label: String,
+    pub policy: Option<(f64, f64)>,
+    pub models: Vec<(String, f64, f64)>,
+    pub oracle: Option<(f64, f64)>,
+    /// Per model: latency samples in seconds.
+    pub latencies: Vec<(String, Vec<f32>)>,
+    /// What the latency panel says when no model has samples.
+    pub no_latency: String,
+}
+
+const FONT: &str = "sans-serif";
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("cannot draw the plot: {e:?}")
+}
+
+/// Renders the plot as SVG text.
+pub fn render(data: &PlotData) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1400, 620)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (top, body) = root.split_vertically(70);
+        top.draw(&Text::new(
+            data.title.clone(),
+            (20, 12),
+            (FONT, 24).into_font().style(FontStyle::Bold),
+        ))
+        .map_err(err)?;
+        top.draw(&Text::new(
+            data.subtitle.clone(),
+            (20, 44),
+            (FONT, 15).into_font().color(&RGBColor(80, 80, 80)),
+        ))
+        .map_err(err)?;
+        let (left, right) = body.split_horizontally(760);
+        frontier(&left, data)?;
+        latency(&right, data)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
+    let (mut x1, mut y0, mut y1) = (0.0f64, 1.0f64, 0.0f64);
+    for (x, y) in points {
+        if x.is_finite() && y.is_finite() {
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+    }
+    if x1 <= 0.0 {
+        x1 = 1.0;
+    }
+    if y1 < y0 {
+        (y0, y1) = (0.0, 1.0);
+    }
+    let pad = ((y1 - y0) * 0.08).max(0.01);
+    (
+        (0.0, x1 * 1.12),
+        ((y0 - pad).max(0.0) * 100.0, (y1 + pad).min(1.0) * 100.0),
+    )
+}
+
+fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
+    let all = data
+        .predicted
+        .iter()
+        .chain(&data.measured)
+        .copied()
+        .chain(data.policy)
+        .chain(data.oracle)
+        .chain(data.models.iter().map(|(_, x, y)| (*x, *y)));
+    let ((x0, x1), (y0, y1)) = bounds(all);
+    let mut chart = ChartBuilder::on(area)
+        .caption("Cost-quality frontier", (FONT, 19))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("cost per 1k requests (USD)")
+        .y_desc("quality (% good answers)")
+        .x_label_formatter(&|x| money(*x))
+        .y_label_formatter(&|y| format!("{y:.0}%"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let pct = |(x, y): (f64, f64)| (x, y * 100.0);
+    let blue = RGBColor(31, 119, 180);
+    if !data.predicted.is_empty() {
+        let style = ShapeStyle::from(&blue).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                data.predicted.iter().copied().map(pct),
+                style,
+            ))
+            .map_err(err)?
+            .label(data.predicted_label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        chart
+            .draw_series(
+                data.predicted
+                    .iter()
+                    .map(|&p| Circle::new(pct(p), 3, blue.filled())),
+            )
+            .map_err(err)?;
+    }
+    let green = RGBColor(44, 160, 44);
+    if !data.measured.is_empty() {
+        let style = ShapeStyle::from(&green).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                data.measured.iter().copied().map(pct),
+                style,
+            ))
+            .map_err(err)?
+            .label(data.measured_label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        chart
+            .draw_series(
+                data.measured
+                    .iter()
+                    .map(|&p| Rectangle::new(square(pct(p), x1 - x0, y1 - y0), green.filled())),
+            )
+            .map_err(err)?;
+    }
+    let grey = RGBColor(90, 90, 90);
+    if !data.models.is_empty() {
+        let offsets = label_offsets(&data.models, x1 - x0, (y1 - y0) / 100.0);
+        chart
+            .draw_series(data.models.iter().zip(offsets).map(|((name, x, y), off)| {
+                EmptyElement::at(pct((*x, *y)))
+                    + TriangleMarker::new((0, 0), 6, grey.filled())
+                    + Text::new(name.clone(), off, (FONT, 12).into_font())
+            }))
+            .map_err(err)?
+            .label("single model (all requests)")
+            .legend(move |(x, y)| TriangleMarker::new((x + 12, y), 6, grey.filled()));
+    }
+    if let Some(o) = data.oracle {
+        let orange = RGBColor(255, 127, 14);
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at(pct(o))
+                    + Cross::new((0, 0), 7, orange.stroke_width(3))
+                    + Text::new("oracle", (9, 4), (FONT, 13).into_font()),
+            ))
+            .map_err(err)?
+            .label("oracle (cheapest model that succeeds)")
+            .legend(move |(x, y)| Cross::new((x + 12, y), 6, orange.stroke_width(3)));
+    }
+    if let Some(p) = data.policy {
+        let red = RGBColor(214, 39, 40);
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at(pct(p))
+                    + Circle::new((0, 0), 8, red.filled())
+                    + Text::new(
+                        "policy",
+                        (11, 4),
+                        (FONT, 14).into_font().style(FontStyle::Bold),
+                    ),
+            ))
+            .map_err(err)?
+            .label("this policy")
+            .legend(move |(x, y)| Circle::new((x + 12, y), 6, red.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Dollars with as many decimals as the axis needs.
+fn money(x: f64) -> String {
+    if x == 0.0 {
+        "$0".into()
+    } else if x.abs() >= 10.0 {
+        format!("${x:.0}")
+    } else if x.abs() >= 0.1 {
+        format!("${x:.2}")
+    } else {
+        format!("${x:.4}")
+    }
+}
+
+/// Pixel offsets of the model names: above right of the marker, moved
+/// below (then further) when an earlier label sits close by, so that
+/// nearby models stay readable.
+fn label_offsets(models: &[(String, f64, f64)], w: f64, h: f64) -> Vec<(i32, i32)> {
+    let mut placed: Vec<(f64, f64, i32)> = Vec::new();
+    models
+        .iter()
+        .map(|(_, x, y)| {
+            let near = placed
+                .iter()
+                .filter(|(px, py, _)| (px - x).abs() < w * 0.08 && (py - y).abs() < h * 0.04)
+                .count() as i32;
+            placed.push((*x, *y, near));
+            (8, -14 + 16 * near)
+        })
+        .collect()
+}
+
+/// A small square around `p` in data coordinates.
+fn square(p: (f64, f64), w: f64, h: f64) -> [(f64, f64); 2] {
+    let (dx, dy) = (w * 0.006, h * 0.012);
+    [(p.0 - dx, p.1 - dy), (p.0 + dx, p.1 + dy)]
+}
+
+/// The empirical CDF of `samples` (seconds → ms) as a step function: at
+/// most about `2n` vertices, from `(min, 0)` to `(max, 1)`.
+pub fn cdf_points(samples: &[f32], n: usize) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<f32> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let len = sorted.len();
+    let Some(&first) = sorted.first() else {
+        return Vec::new();
+    };
+    let step = (len / n.max(1)).max(1);
+    let mut out = vec![(f64::from(first) * 1000.0, 0.0)];
+    let mut level = 0.0;
+    let mut i = 0;
+    while i < len {
+        // The last sample of this stride, then every copy of its value.
+        let mut j = (i + step).min(len) - 1;
+        while j + 1 < len && sorted[j + 1] == sorted[j] {
+            j += 1;
+        }
+        let x = f64::from(sorted[j]) * 1000.0;
+        let f = (j + 1) as f64 / len as f64;
+        out.push((x, level));
+        out.push((x, f));
+        level = f;
+        i = j + 1;
+    }
+    out
+}
+
+fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
+    let curves: Vec<(usize, &String, Vec<(f64, f64)>)> = data
+        .latencies
+        .iter()
+        .enumerate()
+        .map(|(i, (name, s))| (i, name, cdf_points(s, 300)))
+        .filter(|(_, _, pts)| !pts.is_empty())
+        .collect();
+    // The x range ends at the largest p99.5 so one long tail does not
+    // squash every curve.
+    let mut x1: f64 = 0.0;
+    for (_, _, pts) in &curves {
+        let at = pts
+            .iter()
+            .find(|(_, f)| *f >= 0.995)
+            .or(pts.last())
+            .map_or(0.0, |p| p.0);
+        x1 = x1.max(at);
+    }
+    if x1 <= 0.0 {
+        x1 = 1000.0;
+    }
+    let mut chart = ChartBuilder::on(area)
+        .caption("Latency CDF per model (end to end)", (FONT, 19))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x1 * 1.05, 0.0..100.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (ms)")
+        .y_desc("% of requests at or below")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}%"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    if curves.is_empty() {
+        chart
+            .draw_series(std::iter::once(Text::new(
+                data.no_latency.clone(),
+                (x1 * 0.05, 55.0),
+                (FONT, 15).into_font(),
+            )))
+            .map_err(err)?;
+        return Ok(());
+    }
+    for (i, name, pts) in curves {
+        let c = color(i);
+        let style = ShapeStyle::from(&c).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                pts.into_iter().map(|(x, f)| (x.min(x1 * 1.05), f * 100.0)),
+                style,
+            ))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The frontier of the compiled policy, re-solved at
+/// [`FRONTIER_POINTS`] quality floors for the traffic the table was
+/// compiled for (the first declared; its records when it is a file), and
+/// that profile's name.
+fn frontier_of(p: &Pipeline, policy_path: &Path) -> (Vec<FrontierPoint>, String) {
+    let compiled_for = p.policy.traffic.first().map_or_else(
+        || "no traffic profile".to_owned(),
+        |t| format!("`{}`", t.name),
+    );
+    let records = evaluate::recorded_path(&p.policy, policy_path, 0)
+        .and_then(|path| evaluate::load_recorded(&p.policy, &path).ok());
+    let options = routec_opt::CompileOptions {
+        traffic: None,
+        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let points = frontier::frontier(
+        &p.policy,
+        &p.source,
+        &options,
+        records.as_ref(),
+        FRONTIER_POINTS,
+    );
+    (points, compiled_for)
+}
+
+fn policy_name(p: &Pipeline) -> String {
+    p.policy.name.clone().unwrap_or_else(|| p.name.clone())
+}
+
+/// Writes the plot of a sampled simulation: the predicted frontier, the
+/// simulated policy, each single model as predicted, and the simulated
+/// latencies of the requests each model answered.
+pub fn write_simulation(
+    p: &Pipeline,
+    policy_path: &Path,
+    out: &Path,
+    report: &Report,
+    run: &Run<'_>,
+) -> Result<(), String> {
+    let progress = Progress::new("plotting", 2);
+    let (points, compiled_for) = frontier_of(p, policy_path);
+    progress.update(1, 2);
+    let options = routec_opt::CompileOptions {
+        traffic: None,
+        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let records = evaluate::recorded_path(&p.policy, policy_path, 0)
+        .and_then(|path| evaluate::load_recorded(&p.policy, &path).ok());
+    let singles = frontier::single_models(&p.policy, &p.source, &options, records.as_ref());
+    drop(progress);
+    let data = PlotData {
+        title: format!("{}: cost, quality and latency", policy_name(p)),
+        subtitle: format!(
+            "policy point and latencies: {} simulated requests of `{}` (seed {}); frontier and single models: the optimizer's prediction for {compiled_for}; no oracle without labeled traffic",
+            report.requests, report.traffic, report.seed
+        ),
+        predicted: points
+            .iter()
+            .map(|f| (f.cost * 1000.0, f.quality))
+            .collect(),
+        predicted_label: "optimal routing as the quality floor rises (predicted)".into(),
+        policy: Some((report.metrics.cost_per_1k_requests, report.metrics.quality)),
+        models: singles
+            .iter()
+            .map(|m| (m.model.clone(), m.cost * 1000.0, m.quality))
+            .collect(),
+        latencies: p
+            .policy
+            .models
+            .iter()
+            .zip(&run.answered_latencies)
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(m, l)| (m.name.clone(), l.clone()))
+            .collect(),
+        no_latency: "no request was answered".into(),
+        ..PlotData::default()
+    };
+    write(out, &data)
+}
+
+/// Writes the plot of a replay: the frontier's tables replayed on the same
+/// records (and as predicted), the policy, every single model and the
+/// oracle as replayed, and the recorded latencies of each model.
+pub fn write_replay(
+    p: &Pipeline,
+    policy_path: &Path,
+    out: &Path,
+    replay: &Replay,
+    records: &BoundTraffic,
+) -> Result<(), String> {
+    let (points, compiled_for) = frontier_of(p, policy_path);
+    let progress = Progress::new("plotting", points.len() as u64);
+    let mut measured = Vec::new();
+    for (i, f) in points.iter().enumerate() {
+        if let Ok(r) = routec_sim::replay::replay(
+            &p.policy,
+            &f.table,
+            &replay.traffic,
+            records,
+            &mut |_, _| {},
+        ) {
+            measured.push((r.policy.cost_per_1k_requests, r.policy.accuracy));
+        }
+        progress.update(i as u64 + 1, points.len() as u64);
+    }
+    drop(progress);
+    measured.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let data = PlotData {
+        title: format!("{}: cost, quality and latency", policy_name(p)),
+        subtitle: format!(
+            "replay of the {} recorded requests of `{}` (recorded outcomes); the frontier's tables are optimized for {compiled_for}",
+            replay.requests, replay.traffic
+        ),
+        predicted: points
+            .iter()
+            .map(|f| (f.cost * 1000.0, f.quality))
+            .collect(),
+        predicted_label: format!(
+            "optimal routing as the quality floor rises (predicted for {compiled_for})"
+        ),
+        measured,
+        measured_label: format!("the same tables replayed on `{}`", replay.traffic),
+        policy: Some((replay.policy.cost_per_1k_requests, replay.policy.accuracy)),
+        models: replay
+            .models
+            .iter()
+            .filter(|m| m.outcomes.missing < m.outcomes.requests)
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.outcomes.cost_per_1k_requests,
+                    m.outcomes.accuracy,
+                )
+            })
+            .collect(),
+        oracle: Some((replay.oracle.cost_per_1k_requests, replay.oracle.accuracy)),
+        latencies: replay
+            .models
+            .iter()
+            .filter(|m| !m.latencies.is_empty())
+            .map(|m| (m.name.clone(), m.latencies.clone()))
+            .collect(),
+        no_latency: format!("no latency is recorded in `{}`", replay.traffic),
+    };
+    write(out, &data)
+}
+
+fn write(out: &Path, data: &PlotData) -> Result<(), String> {
+    let svg = render(data)?;
+    write_atomically(out, svg.as_bytes(), None).map_err(|e| {
+        format!(
+            "cannot write `{}`: {}",
+            out.display(),
+            crate::source::io_message(&e)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_points_end_at_one() {
+        let pts = cdf_points(&[0.3, 0.1, 0.2], 10);
+        let ms: Vec<(i64, f64)> = pts.iter().map(|(x, f)| (x.round() as i64, *f)).collect();
+        assert_eq!(
+            ms,
+            [
+                (100, 0.0),
+                (100, 0.0),
+                (100, 1.0 / 3.0),
+                (200, 1.0 / 3.0),
+                (200, 2.0 / 3.0),
+                (300, 2.0 / 3.0),
+                (300, 1.0)
+            ]
+        );
+        assert!(cdf_points(&[], 10).is_empty());
+    }
+}
