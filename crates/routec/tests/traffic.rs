@@ -202,3 +202,43 @@ fn an_unlabeled_file_is_compiled_and_simulated_from_its_requests() {
     let text = report.to_string();
     assert!(text.contains("\"sample\""), "{text}");
 }
+
+#[test]
+fn explain_shows_the_outcome_estimates_of_the_cell() {
+    let out = run_in(
+        &traffic_dir("compile"),
+        &[
+            "explain",
+            "recorded_demo.route",
+            "--request",
+            r#"{"task": "code", "lang": "en"}"#,
+            "--color",
+            "never",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(out.stdout);
+    let json = run_in(
+        &traffic_dir("compile"),
+        &[
+            "explain",
+            "recorded_demo.route",
+            "--request",
+            r#"{"task": "code", "lang": "en"}"#,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let small = &v["recorded"]["quality"][0];
+    assert_eq!(small["model"], "small");
+    assert_eq!(small["outcomes"], 95);
+    let (lo, est, hi) = (
+        small["low"].as_f64().unwrap(),
+        small["estimate"].as_f64().unwrap(),
+        small["high"].as_f64().unwrap(),
+    );
+    assert!(lo < est && est < hi && est < small["declared"].as_f64().unwrap());
+}

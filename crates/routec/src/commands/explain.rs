@@ -128,8 +128,35 @@ pub fn explain_json(p: &Pipeline, router: &Router, request: &routec_runtime::Req
         "invalid": names(decision.invalid),
         "path": path,
         "predicted": predicted,
+        "recorded": recorded_json(p, cell),
         "slos": slo_sensitivities(p),
     })
+}
+
+/// The outcome-based quality estimates of a cell (recorded profiles with
+/// outcomes only): per model, the declared quality, the shrunk estimate and
+/// its 95% interval, from how many outcomes (`docs/semantics.md`).
+fn recorded_json(p: &Pipeline, cell: Option<u32>) -> Json {
+    let (Some(est), Some(cell)) = (&p.compiled.recorded, cell) else {
+        return Json::Null;
+    };
+    let models: Vec<Json> = est
+        .quality
+        .iter()
+        .filter(|q| q.cell == cell as usize)
+        .map(|q| {
+            json!({
+                "model": p.policy.model(q.model).name,
+                "declared": round(q.rate.declared, 6),
+                "estimate": round(q.rate.estimate, 6),
+                "low": round(q.rate.low, 6),
+                "high": round(q.rate.high, 6),
+                "outcomes": q.rate.n,
+                "successes": q.rate.successes,
+            })
+        })
+        .collect();
+    json!({"traffic": est.profile, "requests": est.requests, "labeled": est.labeled, "quality": models})
 }
 
 /// The closest name within a small edit distance.
@@ -301,6 +328,27 @@ pub fn human(r: &Json) -> String {
             p["cost_per_1k_requests"].as_f64().unwrap_or(0.0),
             p["quality"].as_f64().unwrap_or(0.0) * 100.0,
         ));
+    }
+    if let Some(models) = r["recorded"]["quality"].as_array()
+        && !models.is_empty()
+    {
+        out.push_str(&format!(
+            "quality from the outcomes recorded in `{}` (95% interval):\n",
+            s(&r["recorded"]["traffic"])
+        ));
+        for m in models {
+            let pct = |k: &str| m[k].as_f64().unwrap_or(0.0) * 100.0;
+            out.push_str(&format!(
+                "  {}: {:.1}% [{:.1}%, {:.1}%] from {}/{} successes (declared {:.1}%)\n",
+                s(&m["model"]),
+                pct("estimate"),
+                pct("low"),
+                pct("high"),
+                m["successes"],
+                m["outcomes"],
+                pct("declared"),
+            ));
+        }
     }
     if let Some(slos) = r["slos"].as_array() {
         let binding: Vec<&Json> = slos.iter().filter(|x| x["binding"] == true).collect();
