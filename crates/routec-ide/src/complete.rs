@@ -172,6 +172,13 @@ impl Out<'_> {
             self.push(&t.name, CompletionKind::Traffic, None);
         }
     }
+    /// Drops candidates already written in this list (`in { a, b }`, a
+    /// table, a mix, `given`), except the word being typed.
+    fn drop_written(&mut self, stmt: &[Tk]) {
+        let written: Vec<&str> = stmt.iter().filter_map(Tk::word).collect();
+        self.list.retain(|c| !written.contains(&c.label.as_str()));
+    }
+
     /// The values of signal `name`: enum variants, or `true`/`false`.
     fn values_of(&mut self, name: &str) {
         let policy = self.policy;
@@ -252,7 +259,8 @@ pub(crate) fn completions(analysis: &Analysis, offset: usize) -> Vec<Completion>
                     .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
                     .unwrap_or(n.len());
                 out.replace = Span::new(last.span.start as usize + digits, offset);
-                number_units(&mut out, &tokens[..tokens.len() - 1]);
+                let (frames, stmt) = context(&tokens[..tokens.len() - 1]);
+                number_units(&mut out, &frames, &stmt);
                 return out.list;
             }
             Token::Money(m) => {
@@ -296,10 +304,21 @@ fn context<'s>(tokens: &[Tk<'s>]) -> (Vec<Frame<'s>>, Vec<Tk<'s>>) {
                 stmts.push(Vec::new());
             }
             Token::RBrace => {
-                if frames.pop().is_some() {
-                    stmts.pop();
-                }
+                // A block closed on the statement's line (`enum { a, b }`)
+                // stays part of the statement, braces included.
+                let inner = if frames.pop().is_some() {
+                    stmts.pop().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 if let Some(s) = stmts.last_mut() {
+                    if !s.is_empty() {
+                        s.push(Tk {
+                            token: Token::LBrace,
+                            span: t.span,
+                        });
+                        s.extend(inner);
+                    }
                     s.push(*t);
                 }
             }
@@ -324,43 +343,64 @@ fn context<'s>(tokens: &[Tk<'s>]) -> (Vec<Frame<'s>>, Vec<Tk<'s>>) {
     (frames, stmts.pop().unwrap_or_default())
 }
 
-/// The units a number can take here, from the statement before it.
-fn number_units(out: &mut Out, before: &[Tk]) {
-    let words: Vec<&str> = before.iter().rev().filter_map(Tk::word).take(4).collect();
-    // A comparison with a signal: that signal's units.
-    let cmp_signal = before.iter().rev().take(3).find_map(|t| {
-        t.word()
-            .and_then(|w| out.policy.signals.iter().find(|s| s.name == w))
-    });
-    if let Some(sig) = cmp_signal {
+/// The units a number can take here: from the signal it is compared with
+/// or given to, or from the block and statement it is in.
+fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
+    let signal_units = |out: &mut Out, name: &str| -> bool {
+        let Some(sig) = out.policy.signals.iter().find(|s| s.name == name) else {
+            return false;
+        };
         match sig.ty {
-            SignalType::Duration => return out.units(DURATION_UNITS),
-            SignalType::Ratio => return out.units(RATIO_UNITS),
-            SignalType::Tokens | SignalType::Int => return out.units(COUNT_UNITS),
-            _ => {}
+            SignalType::Duration => out.units(DURATION_UNITS),
+            SignalType::Ratio => out.units(RATIO_UNITS),
+            SignalType::Tokens | SignalType::Int => out.units(COUNT_UNITS),
+            _ => return false,
+        }
+        true
+    };
+    // `signal < 3`, `signal: 3`, `signal 3` (a traffic constant): that signal's units.
+    let n = stmt.len();
+    let before_op = match stmt.last().map(|t| t.token) {
+        Some(
+            Token::Lt
+            | Token::Le
+            | Token::Gt
+            | Token::Ge
+            | Token::EqEq
+            | Token::NotEq
+            | Token::Colon,
+        ) => n.checked_sub(2).and_then(|i| stmt[i].word()),
+        _ => None,
+    };
+    if let Some(name) = before_op
+        && signal_units(out, name)
+    {
+        return;
+    }
+    let first = stmt.first().and_then(Tk::word).unwrap_or("");
+    let outer = frames.first().map_or("", Frame::first);
+    let inner = frames.last().map_or("", Frame::first);
+    match (outer, first) {
+        ("slo", "ttft" | "latency") | ("model", "latency") | ("faults", _) => {
+            out.units(DURATION_UNITS)
+        }
+        ("slo", "quality" | "share") | ("model", "quality") => out.units(RATIO_UNITS),
+        ("model", "context") => {
+            out.units(COUNT_UNITS);
+            out.push("tokens", CompletionKind::Unit, Some("a token count".into()));
+        }
+        ("traffic", _) if frames.len() >= 2 => out.units(RATIO_UNITS),
+        ("traffic", "qps") => out.units(COUNT_UNITS),
+        ("traffic", name) if signal_units(out, name) => {}
+        ("learn", "explore") if stmt.len() <= 2 => out.units(RATIO_UNITS),
+        ("learn", _) => out.units(DURATION_UNITS),
+        _ if inner == "split" => out.units(RATIO_UNITS),
+        _ => {
+            out.units(RATIO_UNITS);
+            out.units(DURATION_UNITS);
+            out.units(COUNT_UNITS);
         }
     }
-    let first = words.first().copied().unwrap_or("");
-    if first.starts_with('p') && first[1..].chars().all(|c| c.is_ascii_digit()) && first.len() > 1
-        || matches!(
-            first,
-            "timeout" | "backoff" | "hedge" | "after" | "cooldown" | "over" | "cost"
-        )
-    {
-        // Quantiles of latency, timeouts: durations (a traffic quantile of
-        // tokens is also a count).
-        out.units(DURATION_UNITS);
-        out.units(COUNT_UNITS);
-        return;
-    }
-    if matches!(first, "context") {
-        out.units(COUNT_UNITS);
-        out.push("tokens", CompletionKind::Unit, None);
-        return;
-    }
-    out.units(RATIO_UNITS);
-    out.units(DURATION_UNITS);
-    out.units(COUNT_UNITS);
 }
 
 fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
@@ -387,6 +427,7 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
                 out.values_of(sig);
             }
         }
+        out.drop_written(stmt);
         return;
     }
     match outer {
@@ -395,7 +436,7 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
             _ if words.is_empty() => out.words(POLICY_PROPS, CompletionKind::Property),
             _ => {}
         },
-        "model" => model_block(out, frame, &words, last_word),
+        "model" => model_block(out, frame, stmt, &words, last_word),
         "slo" => slo_stmt(out, &words, last_word, last_tok),
         "route" => route_stmt(out, frame, stmt, &words, last_tok),
         "faults" => match last_word {
@@ -410,6 +451,7 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
                 // `task { chat 55%, ... }`: the mix of one signal.
                 if words.is_empty() || last_tok == Some(Token::Comma) {
                     out.values_of(frame.first());
+                    out.drop_written(stmt);
                 }
             } else if words.is_empty() {
                 out.words(&["qps"], CompletionKind::Property);
@@ -526,14 +568,16 @@ fn condition_tail(out: &mut Out, stmt: &[Tk], last_tok: Option<Token>) {
     }
 }
 
-fn model_block(out: &mut Out, frame: &Frame, words: &[&str], last_word: &str) {
+fn model_block(out: &mut Out, frame: &Frame, stmt: &[Tk], words: &[&str], last_word: &str) {
     // A table inside the model: `quality by task { ... }`, `adjust by lang { ... }`.
     let head = frame.words();
     if head.first() == Some(&"quality") {
         if let Some(pos) = head.iter().rposition(|w| *w == "by")
             && let Some(sig) = head.get(pos + 1)
+            && (words.is_empty() || last_word.is_empty())
         {
             out.values_of(sig);
+            out.drop_written(stmt);
         }
         return;
     }
@@ -679,7 +723,16 @@ fn test_stmt(
     if frames.len() >= 2 && frame.first() == "given" {
         // `given { signal: value, ... }`
         match last_tok {
-            None | Some(Token::Comma) => out.signals(|_| true),
+            None | Some(Token::Comma) => {
+                out.signals(|_| true);
+                // Keys already given (the words right before a `:`).
+                let given: Vec<&str> = stmt
+                    .windows(2)
+                    .filter(|w| w[1].token == Token::Colon)
+                    .filter_map(|w| w[0].word())
+                    .collect();
+                out.list.retain(|c| !given.contains(&c.label.as_str()));
+            }
             Some(Token::Colon) => {
                 if let Some(sig) = stmt.len().checked_sub(2).and_then(|i| stmt[i].word()) {
                     out.values_of(sig);

@@ -31,8 +31,12 @@ pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>
             SymbolKind::Model(m) => model(policy, m.index(), sim)?,
             SymbolKind::Slice(s) => slice(analysis, s.index(), sim)?,
             SymbolKind::Traffic(t) => {
-                let t = policy.traffic.get(t.index())?;
-                fence(&format!("traffic {}", t.name))
+                let def = policy.traffic.get(t.index())?;
+                let mut md = fence(&item_text(analysis, def.span));
+                if t.index() == 0 {
+                    md.push_str("\nthe first traffic profile: simulation hints use it\n");
+                }
+                md
             }
             SymbolKind::Variant(s, v) => {
                 let sig = policy.signals.get(s.index())?;
@@ -47,7 +51,7 @@ pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>
                     show::signal_type(&sig.ty)
                 )
             }
-            SymbolKind::Test(_) => fence(&format!("test {:?}", symbol.name)),
+            SymbolKind::Test(_) => fence(&item_text(analysis, range)),
             SymbolKind::Policy => policy_md(policy),
         };
         if let Some(doc) = &symbol.doc {
@@ -56,6 +60,23 @@ pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>
         return Some(Hover {
             range,
             markdown: md.trim_end().to_owned(),
+        });
+    }
+    if let Some(test) = analysis
+        .parse
+        .file
+        .items
+        .iter()
+        .find_map(|i| match &i.kind {
+            routec_syntax::ast::ItemKind::Test(t) if t.name.span.contains(offset) => Some(t),
+            _ => None,
+        })
+    {
+        return Some(Hover {
+            range: test.name.span,
+            markdown: fence(&item_text(analysis, test.name.span))
+                .trim_end()
+                .to_owned(),
         });
     }
     if let Some((i, slo)) = policy
@@ -81,6 +102,27 @@ pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>
         });
     }
     None
+}
+
+/// The source of the item around `name` (at most 20 lines).
+fn item_text(analysis: &Analysis, name: Span) -> String {
+    let text = analysis.text();
+    let Some(item) = analysis
+        .parse
+        .file
+        .items
+        .iter()
+        .find(|i| i.span.contains(name.start as usize))
+    else {
+        return name.text(text).to_owned();
+    };
+    let src = item.span.text(text);
+    let lines: Vec<&str> = src.lines().collect();
+    if lines.len() > 20 {
+        format!("{}\n  …", lines[..19].join("\n"))
+    } else {
+        src.to_owned()
+    }
 }
 
 fn fence(code: &str) -> String {
