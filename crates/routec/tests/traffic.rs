@@ -201,6 +201,10 @@ fn an_unlabeled_file_is_compiled_and_simulated_from_its_requests() {
     let report: Value = serde_json::from_str(&sim.stdout).unwrap();
     let text = report.to_string();
     assert!(text.contains("\"sample\""), "{text}");
+
+    let test = run_in(&dir, &["test", "unlabeled.route"], None);
+    assert_eq!(test.code, 0, "{}{}", test.stdout, test.stderr);
+    assert!(test.stdout.contains("1 passed"), "{}", test.stdout);
 }
 
 #[test]

@@ -144,7 +144,35 @@ pub fn run_file(p: &Pipeline) -> Vec<TestOutcome> {
                         routec_sim::describe_value(metric, *value)
                     );
                     let sim = sims.entry(traffic.0).or_insert_with(|| {
-                        match routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED) {
+                        // A recorded profile is simulated from its file's requests.
+                        let recorded = match pipeline::read_recorded(
+                            &p.policy,
+                            std::path::Path::new(&p.name),
+                            traffic.index(),
+                        ) {
+                            Ok(r) => r.map(|(_, b)| b),
+                            Err(pipeline::RecordedError::Io(m)) => {
+                                eprint(&format!("routec: {m}\n"));
+                                None
+                            }
+                            Err(pipeline::RecordedError::Lines { path, errors }) => {
+                                eprint(&pipeline::render_record_errors(&path, &errors));
+                                None
+                            }
+                        };
+                        let run = match &recorded {
+                            Some(b) => routec_sim::run_recorded(
+                                &p.policy,
+                                table,
+                                traffic,
+                                b,
+                                REQUESTS,
+                                SEED,
+                                &mut |_, _| {},
+                            ),
+                            None => routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED),
+                        };
+                        match run {
                             Ok(run) => Some(run),
                             Err(e) => {
                                 eprint(&format!("routec: cannot simulate `{tname}`: {e}\n"));
