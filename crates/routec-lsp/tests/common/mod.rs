@@ -28,9 +28,19 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// Removes the `$0` cursor marker from `text`; returns the text and the
-/// marker's LSP position (UTF-16 columns).
+/// marker's LSP position (UTF-16 columns). A `$0` followed by a digit or a
+/// `.` is money (`$0.1/Mtok`), not the marker.
 pub fn cursor(text: &str) -> (String, Value) {
-    let at = text.find("$0").expect("the fixture has no `$0` cursor");
+    let at = text
+        .match_indices("$0")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            !text[i + 2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        })
+        .expect("the fixture has no `$0` cursor");
     let before = &text[..at];
     let line = before.matches('\n').count();
     let col: usize = before
@@ -40,10 +50,9 @@ pub fn cursor(text: &str) -> (String, Value) {
         .chars()
         .map(char::len_utf16)
         .sum();
-    (
-        text.replacen("$0", "", 1),
-        json!({ "line": line, "character": col }),
-    )
+    let mut text = text.to_owned();
+    text.replace_range(at..at + 2, "");
+    (text, json!({ "line": line, "character": col }))
 }
 
 #[derive(Debug)]
@@ -125,20 +134,17 @@ impl Client {
         serde_json::from_slice(&body).unwrap()
     }
 
-    /// Reads one message; answers server-to-client requests on the way.
+    /// Reads one message. Requests from the server are answered (`null`)
+    /// and recorded in `server_requests`, then returned like the rest.
     async fn next_message(&mut self) -> Value {
-        loop {
-            let m = self.receive().await;
-            if m.get("method").is_some() && m.get("id").is_some() {
-                // A request from the server: answer it.
-                let id = m["id"].clone();
-                self.server_requests.push(m);
-                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }))
-                    .await;
-                continue;
-            }
-            return m;
+        let m = self.receive().await;
+        if m.get("method").is_some() && m.get("id").is_some() {
+            let id = m["id"].clone();
+            self.server_requests.push(m.clone());
+            self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }))
+                .await;
         }
+        m
     }
 
     /// Sends a request and returns the whole response (`result` or
@@ -150,10 +156,12 @@ impl Client {
             .await;
         loop {
             let m = self.next_message().await;
-            if m.get("id") == Some(&json!(id)) {
+            if m.get("id") == Some(&json!(id)) && m.get("method").is_none() {
                 return m;
             }
-            self.backlog.push_back(m);
+            if m.get("id").is_none() {
+                self.backlog.push_back(m);
+            }
         }
     }
 
@@ -188,6 +196,9 @@ impl Client {
         }
         loop {
             let m = self.next_message().await;
+            if m.get("id").is_some() {
+                continue;
+            }
             if m["method"] == method && pred(&m["params"]) {
                 return m["params"].clone();
             }
@@ -215,7 +226,9 @@ impl Client {
                 return self.server_requests.remove(i);
             }
             let m = self.next_message().await;
-            self.backlog.push_back(m);
+            if m.get("id").is_none() {
+                self.backlog.push_back(m);
+            }
         }
     }
 
@@ -262,4 +275,51 @@ pub fn refresh_capabilities() -> Value {
 /// `{ textDocument, position }` of the cursor in `URI`.
 pub fn at(position: &Value) -> Value {
     json!({ "textDocument": { "uri": URI }, "position": position })
+}
+
+/// The byte offset of an LSP position (UTF-16 columns) in `text`.
+pub fn offset(text: &str, position: &Value) -> usize {
+    let line = position["line"].as_u64().unwrap() as usize;
+    let col = position["character"].as_u64().unwrap() as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let mut units = 0;
+    for (i, c) in text[start..].char_indices() {
+        if units >= col || c == '\n' {
+            return start + i;
+        }
+        units += c.len_utf16();
+    }
+    text.len()
+}
+
+/// `text` with LSP `TextEdit`s applied (non-overlapping, any order).
+pub fn apply_edits(text: &str, edits: &Value) -> String {
+    let mut edits: Vec<(usize, usize, String)> = edits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                offset(text, &e["range"]["start"]),
+                offset(text, &e["range"]["end"]),
+                e["newText"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_owned();
+    for (start, end, new) in edits {
+        out.replace_range(start..end, &new);
+    }
+    out
+}
+
+/// The text an LSP range covers.
+pub fn slice<'t>(text: &'t str, range: &Value) -> &'t str {
+    &text[offset(text, &range["start"])..offset(text, &range["end"])]
+}
+
+/// The fixture's lines around `line` (0-based), numbered, for snapshots.
+pub fn line_of(text: &str, line: usize) -> String {
+    format!("{:>3} | {}", line + 1, text.lines().nth(line).unwrap_or(""))
 }
