@@ -1,6 +1,6 @@
 //! Every feature is total: random and mutated inputs, random offsets (past
 //! the end, inside multi-byte characters), never a panic.
-#![expect(clippy::disallowed_methods, reason = "reads the shipped example")]
+#![expect(clippy::disallowed_methods, reason = "reads the shipped examples")]
 
 use std::path::Path;
 
@@ -101,4 +101,85 @@ fn huge_and_deep_inputs() {
     let big = "x".repeat(routec_syntax::MAX_SOURCE_BYTES + 1);
     let a = Analysis::new(&big);
     every_feature(&a, 5, None);
+}
+
+/// Every shipped example: its simulation's per-rule shares sum to 1, the
+/// share-weighted per-rule costs add up to the compiler's overall cost, a
+/// one-rule route's p95 is the compiler's overall p95 (the same mixture),
+/// and every feature runs at many offsets with the simulation.
+#[test]
+fn simulations_of_every_example_agree_with_the_compiler() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|x| x == "route"));
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let a = Analysis::new(&text);
+        let Some(sim) = Simulation::compute(&a, &|| false) else {
+            continue;
+        };
+        let Ok(compiled) =
+            routec_opt::compile(a.policy(), &text, &routec_opt::CompileOptions::default())
+        else {
+            continue;
+        };
+        let predicted = compiled
+            .table
+            .assumed
+            .as_ref()
+            .map(|x| x.predicted.clone())
+            .unwrap_or_default();
+        let share: f64 = sim.rules().iter().map(|r| r.share).sum();
+        assert!(
+            (share - 1.0).abs() < 1e-6,
+            "{}: shares sum to {share}",
+            path.display()
+        );
+        let cost: f64 = sim.rules().iter().map(|r| r.share * r.cost_per_1k).sum();
+        assert!(
+            (cost - predicted.cost_per_1k_requests).abs()
+                <= 1e-6 * predicted.cost_per_1k_requests.max(1.0),
+            "{}: rules' cost {cost} vs overall {}",
+            path.display(),
+            predicted.cost_per_1k_requests
+        );
+        let slices = sim.slices().len();
+        assert_eq!(slices, a.policy().slices.len());
+        for offset in (0..text.len()).step_by(7) {
+            every_feature(&a, offset, Some(&sim));
+        }
+    }
+}
+
+#[test]
+fn a_single_rule_has_the_overall_p95() {
+    let text = support();
+    let start = text.find("route {").unwrap_or(0);
+    let end = start + text[start..].find("\n}\n").unwrap_or(0) + 3;
+    let one = format!(
+        "{}route {{\n  otherwise => optimize [small, medium, large] by task, plan\n}}\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let a = Analysis::new(&one);
+    assert!(a.checks(), "{:?}", a.diagnostics());
+    let sim = Simulation::compute(&a, &|| false).expect("compiles");
+    let compiled = routec_opt::compile(a.policy(), &one, &routec_opt::CompileOptions::default())
+        .expect("compiles");
+    let p95 = compiled
+        .table
+        .assumed
+        .map(|x| x.predicted.latency.p95)
+        .unwrap_or_default();
+    let rule = &sim.rules()[0];
+    assert!((rule.share - 1.0).abs() < 1e-9);
+    assert!(
+        (rule.p95 - p95).abs() <= 1e-6 * p95,
+        "{} vs {p95}",
+        rule.p95
+    );
 }
