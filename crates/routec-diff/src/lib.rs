@@ -44,6 +44,9 @@ pub struct Side<'a> {
     /// The traffic profile the side was compiled for; `None` when the
     /// policy declares none (the optimizer's uniform default).
     pub traffic: Option<&'a str>,
+    /// The records of the profile when it is a recorded file (what
+    /// `routec_opt::compile_recorded` was given).
+    pub recorded: Option<&'a routec_traffic::BoundTraffic>,
 }
 
 /// Why two policies cannot be compared.

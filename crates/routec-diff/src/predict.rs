@@ -14,6 +14,7 @@ use routec_check::ir::{MetricDef, PlanDef};
 use routec_opt::cells;
 use routec_opt::eval::{Evaluator, PlanEval};
 use routec_opt::plan_text;
+use routec_opt::recorded;
 use routec_opt::traffic::Traffic;
 use routec_syntax::ast::CmpOp;
 
@@ -86,6 +87,10 @@ pub struct Prediction {
     pub slices: Vec<(String, Option<f64>)>,
     /// Calls per request per model.
     pub models: Vec<(String, f64)>,
+    /// Whether `slices` and `models` could be computed (they are empty
+    /// otherwise): their aggregation must reproduce the table's overall
+    /// quality and cost.
+    pub breakdown: bool,
     slos: Vec<(String, Unit, SloSide)>,
 }
 
@@ -131,13 +136,34 @@ fn plans_by_text(policy: &Policy) -> HashMap<String, PlanDef> {
 /// Per-slice quality and calls per model (and, as a check, overall quality
 /// and cost) from the optimizer's estimates of each cell's plans.
 pub fn aggregate(side: &Side) -> Result<Aggregate, DiffError> {
-    let policy = side.policy;
     let table = &side.compiled.table;
     let mismatch = |why: &str| DiffError::Mismatch(why.to_owned());
-    let traffic = Traffic::for_policy(policy, side.traffic)
+    let traffic = Traffic::for_policy(side.policy, side.traffic)
         .map_err(|name| DiffError::Mismatch(format!("no traffic profile is named `{name}`")))?;
-    let part = cells::partition(policy, &traffic)
+    // A recorded profile: the same steps as `routec_opt::compile_recorded`
+    // (models re-estimated from the outcomes, the empirical mix, cell
+    // qualities from the outcomes).
+    let recorded = side.recorded.filter(|_| traffic.unreadable_file);
+    let (adjusted, traffic) = match recorded {
+        Some(bound) => {
+            let rows = recorded::Rows::of(side.policy, bound);
+            let (adjusted, _) = recorded::adjust_models(side.policy, bound, &rows);
+            let traffic = traffic.with_recorded(&adjusted, bound);
+            (Some(adjusted), traffic)
+        }
+        None => (None, traffic),
+    };
+    let policy = adjusted.as_ref().unwrap_or(side.policy);
+    let mut part = cells::partition(policy, &traffic)
         .map_err(|_| mismatch("the policy's cells cannot be rebuilt"))?;
+    if let Some(bound) = recorded {
+        let mut qualities: Vec<Vec<Option<f64>>> =
+            part.cells.iter().map(|c| c.quality.clone()).collect();
+        recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
+        for (c, q) in part.cells.iter_mut().zip(qualities) {
+            c.quality = q;
+        }
+    }
     let assumed = table
         .assumed
         .as_ref()
@@ -236,7 +262,16 @@ pub fn predict(side: &Side) -> Result<Prediction, DiffError> {
         .assumed
         .as_ref()
         .ok_or_else(|| DiffError::Mismatch("the table carries no predictions".to_owned()))?;
+    // The breakdown must reproduce the table's own overall figures; if it
+    // does not (a profile this crate cannot rebuild), it is left out rather
+    // than shown wrong.
     let agg = aggregate(side)?;
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs().max(1e-3);
+    let consistent = close(agg.quality, assumed.predicted.quality)
+        && close(
+            agg.cost_per_1k_requests,
+            assumed.predicted.cost_per_1k_requests,
+        );
     let slos = assumed
         .slos
         .iter()
@@ -273,8 +308,9 @@ pub fn predict(side: &Side) -> Result<Prediction, DiffError> {
     Ok(Prediction {
         traffic: assumed.traffic.clone(),
         metrics: assumed.predicted.clone(),
-        slices: agg.slices,
-        models: agg.models,
+        slices: if consistent { agg.slices } else { Vec::new() },
+        models: if consistent { agg.models } else { Vec::new() },
+        breakdown: consistent,
         slos,
     })
 }

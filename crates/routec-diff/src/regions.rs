@@ -114,6 +114,10 @@ struct SideView<'a> {
 struct Walker<'a> {
     dims: Vec<Dim>,
     sides: [SideView<'a>; 2],
+    /// With a recorded profile on the new side: each record's value per
+    /// dimension (defaults filled in); a piece's share is then the share of
+    /// records inside it, exactly.
+    records: Option<Vec<Vec<f64>>>,
     pieces: usize,
     total: f64,
     /// Changed pieces: `(box, old leaf, new leaf, share)`.
@@ -334,16 +338,24 @@ fn same_plans(a: &[(String, f64)], b: &[(String, f64)]) -> bool {
 pub fn regions(old: &Side, new: &Side) -> Result<Regions, DiffError> {
     let (dims, notes) = dims(old.policy, new.policy);
     let sides = [view(old, 0, &dims)?, view(new, 1, &dims)?];
+    let records = new
+        .recorded
+        .map(|bound| record_values(&dims, new, old, bound));
     let mut w = Walker {
         dims,
         sides,
+        records,
         pieces: 0,
         total: 0.0,
         changed: Vec::new(),
     };
     let mut bx: Vec<Con> = w.dims.iter().map(|d| full(&d.domain)).collect();
     let roots = [w.sides[0].table.diagram.root, w.sides[1].table.diagram.root];
-    w.walk(roots, &mut bx)?;
+    let all: Vec<u32> = match &w.records {
+        Some(r) => (0..r.len() as u32).collect(),
+        None => Vec::new(),
+    };
+    w.walk(roots, &mut bx, &all)?;
 
     // Group the changed pieces by change, merge each group's boxes.
     let mut groups: Vec<((String, String), Vec<Piece>)> = Vec::new();
@@ -387,6 +399,52 @@ pub fn regions(old: &Side, new: &Side) -> Result<Regions, DiffError> {
     })
 }
 
+/// Each record's value per dimension: the recorded value, else the
+/// side's default (the new side's, or the old side's for its own signals).
+fn record_values(
+    dims: &[Dim],
+    new: &Side,
+    old: &Side,
+    bound: &routec_traffic::BoundTraffic,
+) -> Vec<Vec<f64>> {
+    let default = |side: &Side, sig: usize| -> f64 {
+        side.compiled
+            .table
+            .signals
+            .get(sig)
+            .map_or(0.0, |s| s.default)
+    };
+    bound
+        .records
+        .iter()
+        .map(|r| {
+            dims.iter()
+                .map(|dim| match (dim.signal[1], dim.signal[0]) {
+                    (Some(sig), _) => match r.values.get(sig).and_then(Option::as_ref) {
+                        Some(routec_check::ir::Value::Bool(b)) => f64::from(u8::from(*b)),
+                        Some(routec_check::ir::Value::Enum(i)) => *i as f64,
+                        Some(routec_check::ir::Value::Number(x)) => *x,
+                        None => default(new, sig),
+                    },
+                    (None, Some(sig)) => {
+                        // Only the old side reads it: its default, in the
+                        // union's numbering for enums.
+                        let v = default(old, sig);
+                        match &dim.domain {
+                            Domain::Enum(_) => dim.values[0]
+                                .iter()
+                                .position(|x| *x == Some(v as usize))
+                                .map_or(v, |u| u as f64),
+                            _ => v,
+                        }
+                    }
+                    (None, None) => 0.0,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn view<'a>(side: &Side<'a>, s: usize, dims: &[Dim]) -> Result<SideView<'a>, DiffError> {
     let table = &side.compiled.table;
     if table.signals.len() != side.policy.signals.len() {
@@ -415,7 +473,39 @@ fn view<'a>(side: &Side<'a>, s: usize, dims: &[Dim]) -> Result<SideView<'a>, Dif
 }
 
 impl Walker<'_> {
-    fn walk(&mut self, refs: [NodeRef; 2], bx: &mut Vec<Con>) -> Result<(), DiffError> {
+    /// Whether a record's value lies in a constraint.
+    fn in_con(&self, d: usize, con: &Con, row: u32) -> bool {
+        let Some(v) = self
+            .records
+            .as_ref()
+            .and_then(|r| r.get(row as usize))
+            .and_then(|r| r.get(d))
+        else {
+            return false;
+        };
+        match con {
+            Con::Set(allowed) => allowed.get(*v as usize).copied().unwrap_or(false),
+            Con::Range { lo, hi, hi_incl } => *v >= *lo && (*v < *hi || (*hi_incl && *v <= *hi)),
+        }
+    }
+
+    /// The rows of `rows` inside `con` on dimension `d`.
+    fn rows_in(&self, d: usize, con: &Con, rows: &[u32]) -> Vec<u32> {
+        if self.records.is_none() {
+            return Vec::new();
+        }
+        rows.iter()
+            .copied()
+            .filter(|r| self.in_con(d, con, *r))
+            .collect()
+    }
+
+    fn walk(
+        &mut self,
+        refs: [NodeRef; 2],
+        bx: &mut Vec<Con>,
+        rows: &[u32],
+    ) -> Result<(), DiffError> {
         for s in 0..2 {
             let NodeRef::Node(n) = refs[s] else {
                 continue;
@@ -455,7 +545,8 @@ impl Walker<'_> {
                             hi_incl: bincl,
                         };
                         next[s] = *below;
-                        self.walk(next, bx)?;
+                        let inside = self.rows_in(d, &bx[d], rows);
+                        self.walk(next, bx, &inside)?;
                     }
                     let alo = lo.max(*cut);
                     if nonempty(integer, alo, *hi, *hi_incl) {
@@ -465,7 +556,8 @@ impl Walker<'_> {
                             hi_incl: *hi_incl,
                         };
                         next[s] = *at_or_above;
-                        self.walk(next, bx)?;
+                        let inside = self.rows_in(d, &bx[d], rows);
+                        self.walk(next, bx, &inside)?;
                     }
                 }
                 (Test::Enum { branches }, Con::Set(allowed)) => {
@@ -494,7 +586,8 @@ impl Walker<'_> {
                     for (target, set) in targets {
                         bx[d] = Con::Set(set);
                         next[s] = target;
-                        self.walk(next, bx)?;
+                        let inside = self.rows_in(d, &bx[d], rows);
+                        self.walk(next, bx, &inside)?;
                     }
                 }
                 (Test::Bool { if_false, if_true }, Con::Set(allowed)) => {
@@ -504,7 +597,8 @@ impl Walker<'_> {
                             set[v] = true;
                             bx[d] = Con::Set(set);
                             next[s] = target;
-                            self.walk(next, bx)?;
+                            let inside = self.rows_in(d, &bx[d], rows);
+                            self.walk(next, bx, &inside)?;
                         }
                     }
                 }
@@ -527,7 +621,10 @@ impl Walker<'_> {
             return Err(mismatch("a diagram leaf is out of range"));
         };
         let differs = !same_plans(&la.0, &lb.0);
-        let share = self.share(bx);
+        let share = match &self.records {
+            Some(all) if !all.is_empty() => rows.len() as f64 / all.len() as f64,
+            _ => self.share(bx),
+        };
         self.total += share;
         if differs {
             self.changed.push((bx.clone(), a, b, share));

@@ -51,6 +51,7 @@ fn side(b: &Built) -> Side<'_> {
         source: &b.source,
         compiled: &b.compiled,
         traffic: b.policy.traffic.first().map(|t| t.name.as_str()),
+        recorded: None,
     }
 }
 

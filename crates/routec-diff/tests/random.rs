@@ -106,16 +106,6 @@ fn build(source: &str) -> Option<Built> {
         .chain(&checked.diagnostics)
         .any(|d| d.is_error())
     {
-        if std::env::var_os("DIFF_DEBUG").is_some() {
-            for d in parsed
-                .diagnostics
-                .iter()
-                .chain(&checked.diagnostics)
-                .filter(|d| d.is_error())
-            {
-                eprintln!("skip: {}", d.message);
-            }
-        }
         return None;
     }
     let compiled = routec_opt::compile(
@@ -140,6 +130,7 @@ fn side(b: &Built) -> Side<'_> {
         source: &b.source,
         compiled: &b.compiled,
         traffic: Some("main"),
+        recorded: None,
     }
 }
 

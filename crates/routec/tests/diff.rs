@@ -150,6 +150,13 @@ fn every_example_request_routes_differently_under_explain() {
         let report: Json = serde_json::from_str(&out.stdout).unwrap();
         let regions = report["regions"].as_array().unwrap();
         assert_eq!(report["behavior_changed"], !regions.is_empty());
+        // The per-slice and per-model breakdown reproduced each table's
+        // overall figures (recorded profiles included).
+        assert!(
+            !report["notes"].to_string().contains("not available"),
+            "{name}: {}",
+            report["notes"]
+        );
         let sum: f64 = regions.iter().map(|r| r["share"].as_f64().unwrap()).sum();
         assert!(
             (sum - report["changed_share"].as_f64().unwrap()).abs() < 1e-5,

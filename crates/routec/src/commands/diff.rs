@@ -16,7 +16,7 @@ use routec_syntax::diagnostic::sort;
 use super::{eprint, print};
 use crate::analysis;
 use crate::cli::{ColorChoice, exit};
-use crate::pipeline::traffic_index;
+use crate::pipeline::{self, traffic_index};
 use crate::render::{diff as render, human};
 use crate::source;
 
@@ -91,6 +91,7 @@ struct Built {
     policy: routec_check::Policy,
     compiled: routec_opt::Compiled,
     traffic: Option<String>,
+    recorded: Option<routec_traffic::BoundTraffic>,
 }
 
 pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
@@ -131,8 +132,10 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
     };
     let old_built = compile(&args.old, old, old_policy, old_traffic, color);
     let new_built = compile(&args.new, new, new_policy, new_traffic, color);
-    let (Some(old_built), Some(new_built)) = (old_built, new_built) else {
-        return exit::FAILURE;
+    let (old_built, new_built) = match (old_built, new_built) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(a), Err(b)) => return super::worst(a, b),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     let diff = match routec_diff::diff(&old_built.side(), &new_built.side()) {
         Ok(d) => d,
@@ -168,6 +171,7 @@ impl Built {
             source: &self.source,
             compiled: &self.compiled,
             traffic: self.traffic.as_deref(),
+            recorded: self.recorded.as_ref(),
         }
     }
 }
@@ -257,30 +261,47 @@ fn check(name: &str, text: &str, color: ColorChoice) -> Option<routec_check::Pol
 }
 
 /// Compiles one checked side for `traffic`; renders its errors to standard
-/// error. Warnings are left to `routec check` and `routec compile`.
+/// error and returns the exit code on failure. A recorded profile's file is
+/// read from the working tree, relative to the side's path (for `REV:PATH`,
+/// to PATH). Warnings are left to `routec check` and `routec compile`.
 fn compile(
     name: &str,
     text: String,
     policy: routec_check::Policy,
     traffic: Option<String>,
     color: ColorChoice,
-) -> Option<Built> {
+) -> Result<Built, u8> {
+    let path = match name.split_once(':') {
+        Some((_, file)) if !Path::new(name).exists() => PathBuf::from(file),
+        _ => PathBuf::from(name),
+    };
+    let index = traffic
+        .as_ref()
+        .and_then(|t| policy.traffic.iter().position(|d| &d.name == t));
+    let recorded = match index {
+        Some(i) => match pipeline::read_recorded(&policy, &path, i) {
+            Ok(r) => r.map(|(_, bound)| bound),
+            Err(e) => return Err(e.report()),
+        },
+        None => None,
+    };
     let options = routec_opt::CompileOptions {
         traffic: traffic.clone(),
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    match routec_opt::compile(&policy, &text, &options) {
-        Ok(compiled) => Some(Built {
+    match routec_opt::compile_recorded(&policy, &text, &options, recorded.as_ref()) {
+        Ok(compiled) => Ok(Built {
             name: name.to_owned(),
             source: text,
             policy,
             compiled,
             traffic,
+            recorded,
         }),
         Err(mut errors) => {
             sort(&mut errors);
             eprint(&human::render(name, &text, &errors, color.stderr()));
-            None
+            Err(exit::FAILURE)
         }
     }
 }

@@ -109,6 +109,21 @@ fn union<'a>(
     out
 }
 
+/// The request-space notes, and a word when a side's per-slice and
+/// per-model breakdown could not be computed.
+fn notes(d: &Diff) -> Vec<String> {
+    let mut out = d.regions.notes.clone();
+    for (side, p) in [("old", &d.old), ("new", &d.new)] {
+        if !p.breakdown {
+            out.push(format!(
+                "quality per slice and calls per model are not available for the {side} policy's profile `{}`",
+                p.traffic
+            ));
+        }
+    }
+    out
+}
+
 /// The whole report as JSON.
 pub fn json(sides: &Sides, d: &Diff) -> Json {
     let regions: Vec<Json> = d
@@ -179,7 +194,7 @@ pub fn json(sides: &Sides, d: &Diff) -> Json {
         "behavior_changed": d.behavior_changed(),
         "changed_share": round(d.regions.changed_share, 6),
         "regions": regions,
-        "notes": d.regions.notes,
+        "notes": notes(d),
         "units": {"latency": "ms", "cost": "usd", "quality": "ratio", "share": "ratio"},
         "metrics": metrics,
         "slices": slices,
