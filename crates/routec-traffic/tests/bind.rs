@@ -90,11 +90,11 @@ proptest! {
         let signals: Vec<String> = names.iter().zip(&values).map(|(n, v)| format!("\"{n}\": {v}")).collect();
         let line = format!("{{\"signals\": {{{}}}, \"outcomes\": {{\"{}\": {{\"success\": true}}}}}}",
             signals.join(", "), names.first().copied().unwrap_or("big"));
-        if let Ok(records) = parse(&line) {
-            if let Err(es) = bind(&p, &records) {
-                for e in es {
-                    prop_assert!(e.line == 1 && e.column >= 1);
-                }
+        if let Ok(records) = parse(&line)
+            && let Err(es) = bind(&p, &records)
+        {
+            for e in es {
+                prop_assert!(e.line == 1 && e.column >= 1);
             }
         }
     }
