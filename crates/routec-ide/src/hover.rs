@@ -79,6 +79,9 @@ pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>
                 .to_owned(),
         });
     }
+    if let Some(h) = block_keyword(analysis, offset, sim) {
+        return Some(h);
+    }
     if let Some((i, slo)) = policy
         .slos
         .iter()
@@ -308,6 +311,9 @@ fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) 
                 let _ = writeln!(md, "| quality | {} |", percent(f.quality));
             }
         }
+        None if sim.is_some() => {
+            let _ = writeln!(md, "\n_no figures: the policy does not compile_");
+        }
         None => {
             let _ = writeln!(md, "\n_figures appear once the policy compiles_");
         }
@@ -327,7 +333,23 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
     };
     let rows: Vec<_> = sim.slos().iter().filter(|r| r.span == slo.span).collect();
     if rows.is_empty() {
-        let _ = writeln!(md, "\nthe compiler does not model this SLO");
+        let diags = sim.diagnostics();
+        let here: Vec<_> = diags
+            .iter()
+            .filter(|d| d.is_error() && slo.span.contains(d.span.start as usize))
+            .collect();
+        if !here.is_empty() {
+            for d in here {
+                let _ = writeln!(md, "\n**{}**", d.message);
+                if let Some(h) = &d.help {
+                    let _ = writeln!(md, "\n{h}");
+                }
+            }
+        } else if diags.iter().any(|d| d.is_error()) {
+            let _ = writeln!(md, "\n_no figures: the policy does not compile_");
+        } else {
+            let _ = writeln!(md, "\nthe compiler does not model this SLO");
+        }
         return md;
     }
     let upper = matches!(slo.op, CmpOp::Le | CmpOp::Lt);
@@ -383,4 +405,86 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
     }
     let _ = write!(md, "\n_predicted{}_", under(sim));
     md
+}
+
+/// Hover on the `route` or `slo` keyword: an overview of every rule or SLO.
+fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+    use routec_syntax::ast::ItemKind;
+    let text = analysis.text();
+    let item = analysis.parse.file.items.iter().find(|i| {
+        matches!(i.kind, ItemKind::Route(_) | ItemKind::Slo(_))
+            && Span::new(i.span.start as usize, i.span.start as usize + 5).contains(offset)
+    })?;
+    let keyword = match item.kind {
+        ItemKind::Route(_) => "route",
+        _ => "slo",
+    };
+    let range = Span::new(
+        item.span.start as usize,
+        item.span.start as usize + keyword.len(),
+    );
+    if range.text(text) != keyword || !range.contains(offset) {
+        return None;
+    }
+    let policy = analysis.policy();
+    let mut md = String::new();
+    if keyword == "route" {
+        let _ = writeln!(
+            md,
+            "**route**: {} rules, the first that matches wins",
+            policy.rules.len()
+        );
+        if let Some(sim) = sim.filter(|s| !s.rules().is_empty()) {
+            let _ = writeln!(
+                md,
+                "\n| rule | share | p95 | cost per 1k |\n|---|---|---|---|"
+            );
+            for f in sim.rules() {
+                let line = analysis.line_index().line_col(f.span.start as usize).line + 1;
+                let _ = writeln!(
+                    md,
+                    "| {} (line {line}) | {} | {} | {} |",
+                    f.rule + 1,
+                    percent(f.share),
+                    duration(f.p95),
+                    money(f.cost_per_1k)
+                );
+            }
+            let _ = write!(md, "\n_predicted{}_", under(sim));
+        }
+    } else {
+        let _ = writeln!(
+            md,
+            "**slo**: {} hard constraints over the whole traffic mix",
+            policy.slos.len()
+        );
+        if let Some(sim) = sim.filter(|s| !s.slos().is_empty()) {
+            let _ = writeln!(md, "\n| SLO | value | status |\n|---|---|---|");
+            for slo in &policy.slos {
+                for r in sim.slos().iter().filter(|r| r.span == slo.span) {
+                    let who = r
+                        .slice
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        md,
+                        "| `{}`{who} | {} | {} |",
+                        one_line(slo.span.text(text)),
+                        show::metric_value(&slo.metric, r.value),
+                        match (r.ok, &r.tightening) {
+                            (false, _) => "**violated**",
+                            (true, Some(_)) => "binding",
+                            (true, None) => "met",
+                        }
+                    );
+                }
+            }
+            let _ = write!(md, "\n_predicted{}_", under(sim));
+        }
+    }
+    Some(Hover {
+        range,
+        markdown: md.trim_end().to_owned(),
+    })
 }

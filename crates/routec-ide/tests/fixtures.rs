@@ -369,3 +369,37 @@ fn map_offset(offset: usize, edits: &[TextEdit]) -> usize {
     }
     (offset as isize + delta).max(0) as usize
 }
+
+/// An SLO no assignment can meet: the simulation carries the compiler's
+/// located error and no figures; hovers and hints fall back gracefully.
+#[test]
+fn infeasible_slo_gives_located_compiler_diagnostics() {
+    let text = support().replace("latency p95 <= 20s", "latency p95 <= 100ms");
+    let a = Analysis::new(&text);
+    assert!(a.checks(), "{:?}", a.diagnostics());
+    let sim = simulation(&a).expect("a checked file gives a simulation");
+    assert!(sim.rules().is_empty());
+    let mut out = String::new();
+    for d in sim.diagnostics() {
+        let _ = writeln!(
+            out,
+            "{} {} at {}: {}",
+            d.severity.as_str(),
+            d.code,
+            at(&a, d.span),
+            d.message
+        );
+        if let Some(h) = &d.help {
+            let _ = writeln!(out, "  help: {h}");
+        }
+    }
+    assert!(sim.diagnostics().iter().any(|d| d.is_error()));
+    let offset = text.find("latency p95 <= 100ms").unwrap_or(0);
+    let hover = a
+        .hover(offset, Some(&sim))
+        .map(|h| h.markdown)
+        .unwrap_or_default();
+    let _ = writeln!(out, "\nhover:\n{hover}");
+    assert!(a.inlay_hints(&sim, Span::new(0, text.len())).is_empty());
+    insta::assert_snapshot!(out);
+}
