@@ -71,7 +71,7 @@ impl fmt::Display for SimError {
             SimError::UnknownTraffic(id) => write!(f, "no traffic profile number {}", id.0),
             SimError::RecordedTraffic(name) => write!(
                 f,
-                "traffic `{name}` is a recorded file; the simulator replays declared profiles only"
+                "traffic `{name}` is a recorded file and its records were not supplied (or it has none)"
             ),
             SimError::Mismatch(why) => {
                 write!(f, "the table was not compiled from this policy: {why}")
@@ -201,6 +201,42 @@ pub fn run_with_progress<'p>(
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Run<'p>, SimError> {
+    run_impl(policy, table, traffic, None, requests, seed, progress)
+}
+
+/// [`run_with_progress`] for a recorded profile: requests are drawn
+/// uniformly, with replacement, from the file's records (`recorded`, bound
+/// to `policy`), each with all its signals (their joint distribution). A
+/// declared profile ignores `recorded`.
+pub fn run_recorded<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    recorded: &routec_traffic::BoundTraffic,
+    requests: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Run<'p>, SimError> {
+    run_impl(
+        policy,
+        table,
+        traffic,
+        Some(recorded),
+        requests,
+        seed,
+        progress,
+    )
+}
+
+fn run_impl<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    recorded: Option<&routec_traffic::BoundTraffic>,
+    requests: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Run<'p>, SimError> {
     if requests > MAX_REQUESTS {
         return Err(SimError::TooManyRequests(requests));
     }
@@ -208,10 +244,13 @@ pub fn run_with_progress<'p>(
         .traffic
         .get(traffic.index())
         .ok_or(SimError::UnknownTraffic(traffic))?;
-    let profile = Traffic::for_policy(policy, Some(&def.name))
+    let mut profile = Traffic::for_policy(policy, Some(&def.name))
         .map_err(|_| SimError::UnknownTraffic(traffic))?;
     if profile.unreadable_file {
-        return Err(SimError::RecordedTraffic(def.name.clone()));
+        match recorded {
+            Some(b) if !b.records.is_empty() => profile = profile.with_recorded(policy, b),
+            _ => return Err(SimError::RecordedTraffic(def.name.clone())),
+        }
     }
     let setup = Setup::new(policy, table)?;
     let sampler = RequestSampler::new(policy, &profile);
