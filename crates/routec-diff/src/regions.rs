@@ -79,6 +79,9 @@ enum Domain {
 #[derive(Clone, Debug)]
 struct Dim {
     name: String,
+    /// Built-in signals (`prompt_tokens`, ...) come after declared ones in
+    /// conditions and examples.
+    builtin: bool,
     ty: SignalType,
     domain: Domain,
     /// Per side (0 old, 1 new): the signal's index in the side's table.
@@ -177,6 +180,7 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
         };
         dims.push(Dim {
             name: s.name.clone(),
+            builtin: s.builtin,
             ty: s.ty.clone(),
             domain,
             signal: [None, Some(i)],
@@ -206,6 +210,7 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
             };
             dims.push(Dim {
                 name: s.name.clone(),
+                builtin: s.builtin,
                 ty: s.ty.clone(),
                 domain,
                 signal: [Some(i), None],
@@ -260,6 +265,8 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
             ));
         }
     }
+    // Declared signals first, as a policy writes its conditions.
+    dims.sort_by_key(|d| d.builtin);
     for d in &dims {
         if d.signal[0].is_none() {
             notes.push(format!(

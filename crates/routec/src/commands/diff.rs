@@ -54,7 +54,8 @@ summary table, then the details in collapsed sections).
 
 Exit codes:
   0  compared, whether or not the behavior changed
-  1  OLD or NEW has errors, or SLOs no routing can meet
+  1  OLD or NEW has errors, or SLOs no routing can meet (or the two tables
+     split the request space into more than 2,000,000 pieces)
   2  usage or IO errors: a missing file, an unknown git revision or a path
      not in it, an unknown traffic profile";
 
