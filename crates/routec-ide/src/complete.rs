@@ -218,9 +218,9 @@ impl Out<'_> {
 pub(crate) fn completions(analysis: &Analysis, offset: usize) -> Vec<Completion> {
     let text = analysis.text();
     let offset = clamp(text, offset);
-    // Completion only looks back at most this far: keeps it fast on huge
-    // files. A block opened further back is not seen.
-    let window = clamp(text, offset.saturating_sub(64 * 1024));
+    // Completion looks back at most 1 MiB (about 25,000 lines): keeps it
+    // fast on huge files; a block opened further back is not seen.
+    let window = clamp(text, offset.saturating_sub(1 << 20));
     let tokens: Vec<Tk> = lex(&text[window..offset])
         .into_iter()
         .map(|(token, span)| Tk {
