@@ -225,6 +225,13 @@ pub fn read_recorded(
     // Shape errors and binding errors of the good lines, in line order.
     let (records, mut errors) = routec_traffic::parse_all(&text);
     let bound = routec_traffic::bind(policy, &records);
+    if errors.is_empty() && records.is_empty() {
+        errors.push(RecordError::new(
+            1,
+            1,
+            "the file has no records: a recorded profile needs at least one request".into(),
+        ));
+    }
     match bound {
         Ok(bound) if errors.is_empty() => Ok(Some((shown, bound))),
         bound => {

@@ -157,6 +157,20 @@ fn an_unreadable_file_exits_2_naming_it() {
 }
 
 #[test]
+fn an_empty_file_is_an_error() {
+    let out = run_in(
+        &traffic_dir("cli"),
+        &["compile", "empty.route", "-o", "-"],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "empty.jsonl:1:1: error: the file has no records: a recorded profile needs at least one request\n"
+    );
+}
+
+#[test]
 fn check_warns_about_slices_with_few_labeled_requests() {
     let out = run_in(
         &traffic_dir("compile"),
