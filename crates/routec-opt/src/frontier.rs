@@ -1,7 +1,8 @@
 //! The cost-quality frontier of a policy: the optimum as a quality floor
 //! sweeps from the cheapest routing the policy allows to its best quality,
 //! each point a full re-solve of the linear program ([`compile_recorded`])
-//! with the objective `minimize cost`, the policy's own SLOs, and one more
+//! with the objective `minimize cost`, the policy's own SLOs except its
+//! floors on overall quality (which the sweep replaces), and the
 //! constraint `quality >= floor` over all traffic. Only the cells of
 //! `optimize` rules move; fixed rules are constants, as in every compile.
 //! Also the predicted figures of each single model routed all traffic.
@@ -59,6 +60,13 @@ pub fn predicted(compiled: &Compiled) -> (f64, f64) {
 fn with_objective(policy: &Policy, objective: ObjectiveDef, floor: Option<f64>) -> Policy {
     let mut p = policy.clone();
     p.objective = Some(objective);
+    // The sweep's floor replaces the policy's own floors on overall
+    // quality; every other SLO (latency, cost, slices, shares) stays.
+    p.slos.retain(|slo| {
+        !(slo.metric == MetricDef::Quality(None)
+            && slo.scope == SloScope::All
+            && matches!(slo.bound, BoundDef::Value(_)))
+    });
     if let Some(q) = floor {
         p.slos.push(SloDef {
             metric: MetricDef::Quality(None),

@@ -180,7 +180,8 @@ fn a_bad_recorded_line_is_a_located_error() {
         &["simulate", "labeled.route", "--traffic", "labeled"],
         None,
     );
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    // Bad lines are errors in the policy's data: exit 1, `file:line:col`.
+    assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("labeled.jsonl:2:"),
         "stderr: {}",
@@ -297,4 +298,91 @@ fn a_malformed_row_is_a_located_usage_error() {
     let out = common::run_in(&dir, &["convert", "routellm-mmlu", "nowhere"], None);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("nowhere"), "{}", out.stderr);
+}
+
+// ---------------------------------------------------------------- plots
+
+/// A structural summary of an SVG: it must parse as XML; then the count of
+/// each element kind and every text that is not a tick label.
+fn svg_summary(svg: &str) -> String {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not well-formed: {e}"));
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut texts = Vec::new();
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        *kinds.entry(node.tag_name().name().to_owned()).or_insert(0) += 1;
+        if node.tag_name().name() == "text" {
+            let t: String = node
+                .descendants()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+                .collect();
+            let t = t.trim().to_owned();
+            let tick = t
+                .trim_start_matches('$')
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .is_ok();
+            if !tick {
+                texts.push(t);
+            }
+        }
+    }
+    let kinds: Vec<String> = kinds
+        .into_iter()
+        .filter(|(k, _)| ["svg", "text", "polyline", "circle"].contains(&k.as_str()))
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect();
+    format!("{}\n---\n{}\n", kinds.join("\n"), texts.join("\n"))
+}
+
+fn plot(args: &[&str]) -> (String, Vec<String>) {
+    let dir = common::temp_dir("plot");
+    for f in ["labeled.route", "labeled.jsonl"] {
+        std::fs::copy(fixtures().join(f), dir.join(f)).unwrap();
+    }
+    let mut all = vec!["simulate", "labeled.route"];
+    all.extend(args);
+    all.extend(["--plot", "out/plot.svg"]);
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let out = common::run_in(&dir, &all, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = std::fs::read_to_string(dir.join("out/plot.svg")).unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    (svg, left)
+}
+
+#[test]
+fn the_replay_plot_shows_the_frontier_policy_models_oracle_and_latencies() {
+    let (svg, files) = plot(&["--traffic", "labeled"]);
+    // Written atomically: no temporary file is left behind.
+    assert_eq!(files, ["plot.svg"]);
+    insta::assert_snapshot!("plot_replay", svg_summary(&svg));
+}
+
+#[test]
+fn the_simulation_plot_marks_predicted_single_models_and_simulated_latencies() {
+    let (svg, _) = plot(&["--traffic", "mix", "--requests", "5000"]);
+    insta::assert_snapshot!("plot_simulation", svg_summary(&svg));
+}
+
+#[test]
+fn an_unwritable_plot_is_a_usage_error() {
+    let out = run(&[
+        "simulate",
+        "labeled.route",
+        "--traffic",
+        "labeled",
+        "--plot",
+        "no/such/dir/plot.svg",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("cannot write `no/such/dir/plot.svg`"),
+        "{}",
+        out.stderr
+    );
 }

@@ -4,73 +4,11 @@
 //! outcomes of the chosen plans reported next to every single model and
 //! the oracle (`docs/evaluation.md`).
 
-use std::path::{Path, PathBuf};
-
-use routec_check::Policy;
-use routec_check::ir::TrafficSource;
 use routec_sim::Percentiles;
 use routec_sim::replay::{Outcomes, Replay};
-use routec_traffic::BoundTraffic;
 use serde_json::{Value as Json, json};
 
-use super::eprint;
-use crate::cli::exit;
 use crate::pipeline::{ms, round};
-
-/// The file of recorded profile `traffic`, resolved against the directory
-/// of the policy at `policy_path`; `None` for a declared mix.
-pub fn recorded_path(policy: &Policy, policy_path: &Path, traffic: usize) -> Option<PathBuf> {
-    match &policy.traffic.get(traffic)?.source {
-        TrafficSource::File(f) => {
-            let f = Path::new(f);
-            Some(if f.is_absolute() {
-                f.to_path_buf()
-            } else {
-                policy_path
-                    .parent()
-                    .map_or_else(|| f.to_path_buf(), |dir| dir.join(f))
-            })
-        }
-        TrafficSource::Inline { .. } => None,
-    }
-}
-
-/// Reads, parses and binds a recorded file; errors are printed as
-/// `file:line:col: message` (at most the parser's limit) and give the
-/// usage exit code.
-pub fn load_recorded(policy: &Policy, path: &Path) -> Result<BoundTraffic, u8> {
-    let name = path.display().to_string();
-    let too_large = std::fs::metadata(path)
-        .map(|m| m.len() > routec_traffic::MAX_FILE_BYTES)
-        .unwrap_or(false);
-    if too_large {
-        eprint(&format!(
-            "routec: cannot read `{name}`: larger than {} MiB\n",
-            routec_traffic::MAX_FILE_BYTES / (1024 * 1024)
-        ));
-        return Err(exit::USAGE);
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprint(&format!(
-                "routec: cannot read recorded traffic `{name}`: {}\n",
-                crate::source::io_message(&e)
-            ));
-            return Err(exit::USAGE);
-        }
-    };
-    let report = |errors: Vec<routec_traffic::RecordError>| {
-        let mut out = String::new();
-        for e in errors {
-            out.push_str(&format!("{name}:{e}\n"));
-        }
-        eprint(&out);
-        exit::USAGE
-    };
-    let records = routec_traffic::parse(&text).map_err(report)?;
-    routec_traffic::bind(policy, &records).map_err(report)
-}
 
 fn finite(x: f64, digits: i32) -> Json {
     if x.is_finite() {

@@ -19,8 +19,8 @@ use routec_sim::{Report, Run};
 use routec_traffic::BoundTraffic;
 
 use super::progress::Progress;
-use super::{evaluate, write_atomically};
-use crate::pipeline::Pipeline;
+use super::write_atomically;
+use crate::pipeline::{self, Pipeline};
 
 /// Quality floors between the two ends of the frontier.
 pub const FRONTIER_POINTS: usize = 8;
@@ -74,7 +74,7 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 pub fn render(data: &PlotData) -> Result<String, String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (1400, 620)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1400, 700)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (top, body) = root.split_vertically(70);
         top.draw(&Text::new(
@@ -119,7 +119,54 @@ fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) 
     )
 }
 
-fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
+/// One entry of the frontier panel's legend.
+enum Glyph {
+    Line(RGBColor),
+    Triangle(RGBColor),
+    Cross(RGBColor),
+    Dot(RGBColor),
+}
+
+/// The legend, drawn under the chart in two columns so it never hides a
+/// point.
+fn legend(
+    area: &DrawingArea<SVGBackend, Shift>,
+    entries: &[(String, Glyph)],
+) -> Result<(), String> {
+    let (width, _) = area.dim_in_pixel();
+    let (mut x, mut y) = (80, 12);
+    for (label, glyph) in entries {
+        // Entries flow left to right and wrap; 13 pt is about 10.5 px.
+        let w = 32 + (label.chars().count() as f64 * 10.5 * 0.6).ceil() as i32 + 24;
+        if x > 80 && x + w > width as i32 {
+            (x, y) = (80, y + 22);
+        }
+        match glyph {
+            Glyph::Line(c) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 24, y)],
+                ShapeStyle::from(c).stroke_width(2),
+            )),
+            Glyph::Triangle(c) => area.draw(&TriangleMarker::new((x + 12, y), 6, c.filled())),
+            Glyph::Cross(c) => area.draw(&Cross::new((x + 12, y), 6, c.stroke_width(3))),
+            Glyph::Dot(c) => area.draw(&Circle::new((x + 12, y), 6, c.filled())),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x + 32, y - 7),
+            (FONT, 13).into_font(),
+        ))
+        .map_err(err)?;
+        x += w;
+    }
+    Ok(())
+}
+
+fn frontier(panel: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
+    let (_, h) = panel.dim_in_pixel();
+    let (area, legend_area) = panel.split_vertically(h.saturating_sub(80));
+    let area = &area;
+    let mut entries = Vec::new();
     let all = data
         .predicted
         .iter()
@@ -156,9 +203,8 @@ fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<()
                 data.predicted.iter().copied().map(pct),
                 style,
             ))
-            .map_err(err)?
-            .label(data.predicted_label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            .map_err(err)?;
+        entries.push((data.predicted_label.clone(), Glyph::Line(blue)));
         chart
             .draw_series(
                 data.predicted
@@ -175,9 +221,8 @@ fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<()
                 data.measured.iter().copied().map(pct),
                 style,
             ))
-            .map_err(err)?
-            .label(data.measured_label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            .map_err(err)?;
+        entries.push((data.measured_label.clone(), Glyph::Line(green)));
         chart
             .draw_series(
                 data.measured
@@ -188,16 +233,22 @@ fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<()
     }
     let grey = RGBColor(90, 90, 90);
     if !data.models.is_empty() {
-        let offsets = label_offsets(&data.models, x1 - x0, (y1 - y0) / 100.0);
+        let at: Vec<(i32, i32)> = data
+            .models
+            .iter()
+            .map(|(_, x, y)| chart.backend_coord(&pct((*x, *y))))
+            .collect();
+        let names: Vec<&str> = data.models.iter().map(|m| m.0.as_str()).collect();
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        let offsets = label_offsets(&names, &at, (xs.start, ys.start, xs.end, ys.end));
         chart
             .draw_series(data.models.iter().zip(offsets).map(|((name, x, y), off)| {
                 EmptyElement::at(pct((*x, *y)))
                     + TriangleMarker::new((0, 0), 6, grey.filled())
                     + Text::new(name.clone(), off, (FONT, 12).into_font())
             }))
-            .map_err(err)?
-            .label("single model (all requests)")
-            .legend(move |(x, y)| TriangleMarker::new((x + 12, y), 6, grey.filled()));
+            .map_err(err)?;
+        entries.push(("single model (all requests)".into(), Glyph::Triangle(grey)));
     }
     if let Some(o) = data.oracle {
         let orange = RGBColor(255, 127, 14);
@@ -207,9 +258,11 @@ fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<()
                     + Cross::new((0, 0), 7, orange.stroke_width(3))
                     + Text::new("oracle", (9, 4), (FONT, 13).into_font()),
             ))
-            .map_err(err)?
-            .label("oracle (cheapest model that succeeds)")
-            .legend(move |(x, y)| Cross::new((x + 12, y), 6, orange.stroke_width(3)));
+            .map_err(err)?;
+        entries.push((
+            "oracle (cheapest model that succeeds)".into(),
+            Glyph::Cross(orange),
+        ));
     }
     if let Some(p) = data.policy {
         let red = RGBColor(214, 39, 40);
@@ -223,18 +276,10 @@ fn frontier(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<()
                         (FONT, 14).into_font().style(FontStyle::Bold),
                     ),
             ))
-            .map_err(err)?
-            .label("this policy")
-            .legend(move |(x, y)| Circle::new((x + 12, y), 6, red.filled()));
+            .map_err(err)?;
+        entries.push(("this policy".into(), Glyph::Dot(red)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(err)?;
+    legend(&legend_area, &entries)?;
     Ok(())
 }
 
@@ -251,20 +296,53 @@ fn money(x: f64) -> String {
     }
 }
 
-/// Pixel offsets of the model names: above right of the marker, moved
-/// below (then further) when an earlier label sits close by, so that
-/// nearby models stay readable.
-fn label_offsets(models: &[(String, f64, f64)], w: f64, h: f64) -> Vec<(i32, i32)> {
-    let mut placed: Vec<(f64, f64, i32)> = Vec::new();
-    models
+/// A label's box in pixels: `(left, top, right, bottom)`.
+type PxBox = (i32, i32, i32, i32);
+
+fn overlaps(a: PxBox, b: PxBox) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Pixel offsets of the model names (markers at pixels `at`): each takes
+/// the first of a few places around its marker (right above, right below,
+/// left above, left below, further up or down) whose box overlaps no
+/// marker and no label placed before it, so nearby models stay readable.
+fn label_offsets(names: &[&str], at: &[(i32, i32)], area: PxBox) -> Vec<(i32, i32)> {
+    // plotters' SVG backend writes a 12 pt font as 9.7 px.
+    const H: i32 = 11;
+    let markers: Vec<PxBox> = at
         .iter()
-        .map(|(_, x, y)| {
-            let near = placed
+        .map(|&(x, y)| (x - 6, y - 6, x + 6, y + 6))
+        .collect();
+    let mut placed: Vec<PxBox> = Vec::new();
+    names
+        .iter()
+        .zip(at)
+        .map(|(name, &(x, y))| {
+            // About 0.6 em per character.
+            let w = (name.chars().count() as f64 * 9.7 * 0.6).ceil() as i32;
+            let mut candidates = Vec::new();
+            for dy in [-13, 3, -26, 16, -39, 29] {
+                candidates.extend([(8, dy), (-8 - w, dy)]);
+            }
+            // The fewest overlaps (ideally none), inside the plot area.
+            let clashes = |&(dx, dy): &(i32, i32)| {
+                let b = (x + dx, y + dy, x + dx + w, y + dy + H);
+                let outside = b.0 < area.0 || b.1 < area.1 || b.2 > area.2 || b.3 > area.3;
+                let n = placed
+                    .iter()
+                    .chain(&markers)
+                    .filter(|p| overlaps(b, **p))
+                    .count();
+                n + if outside { 100 } else { 0 }
+            };
+            let (dx, dy) = candidates
                 .iter()
-                .filter(|(px, py, _)| (px - x).abs() < w * 0.08 && (py - y).abs() < h * 0.04)
-                .count() as i32;
-            placed.push((*x, *y, near));
-            (8, -14 + 16 * near)
+                .copied()
+                .min_by_key(clashes)
+                .unwrap_or((8, -13));
+            placed.push((x + dx, y + dy, x + dx + w, y + dy + H));
+            (dx, dy)
         })
         .collect()
 }
@@ -386,8 +464,7 @@ fn frontier_of(p: &Pipeline, policy_path: &Path) -> (Vec<FrontierPoint>, String)
         || "no traffic profile".to_owned(),
         |t| format!("`{}`", t.name),
     );
-    let records = evaluate::recorded_path(&p.policy, policy_path, 0)
-        .and_then(|path| evaluate::load_recorded(&p.policy, &path).ok());
+    let records = compile_records(p, policy_path);
     let options = routec_opt::CompileOptions {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -400,6 +477,16 @@ fn frontier_of(p: &Pipeline, policy_path: &Path) -> (Vec<FrontierPoint>, String)
         FRONTIER_POINTS,
     );
     (points, compiled_for)
+}
+
+/// The records of the profile the table was compiled for (the first
+/// declared), when it is a recorded file; the compile already read it, so
+/// it reads again without error.
+fn compile_records(p: &Pipeline, policy_path: &Path) -> Option<BoundTraffic> {
+    pipeline::read_recorded(&p.policy, policy_path, 0)
+        .ok()
+        .flatten()
+        .map(|(_, b)| b)
 }
 
 fn policy_name(p: &Pipeline) -> String {
@@ -423,8 +510,7 @@ pub fn write_simulation(
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let records = evaluate::recorded_path(&p.policy, policy_path, 0)
-        .and_then(|path| evaluate::load_recorded(&p.policy, &path).ok());
+    let records = compile_records(p, policy_path);
     let singles = frontier::single_models(&p.policy, &p.source, &options, records.as_ref());
     drop(progress);
     let data = PlotData {

@@ -50,14 +50,14 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
             }
         },
     };
-    if let Some(path) = evaluate::recorded_path(&p.policy, &args.file, traffic) {
-        let bound = match evaluate::load_recorded(&p.policy, &path) {
-            Ok(b) => b,
-            Err(code) => return code,
-        };
-        if bound.labeled() > 0 {
-            return replay(args, &p, traffic, &bound);
-        }
+    let records = match pipeline::read_recorded(&p.policy, &args.file, traffic) {
+        Ok(r) => r.map(|(_, b)| b),
+        Err(e) => return e.report(),
+    };
+    if let Some(bound) = records
+        && bound.labeled() > 0
+    {
+        return replay(args, &p, traffic, &bound);
     }
     let progress = Progress::new("simulating", args.requests);
     let run = routec_sim::run_with_progress(
