@@ -239,3 +239,31 @@ fn equivalent_rewrites_have_no_behavioral_change() {
         );
     }
 }
+
+/// The conformance crate's generated large policies: against themselves no
+/// change; one more rule changes exactly the region of that rule.
+#[test]
+fn generated_policies() {
+    let a = build(&routec_conformance::generated_rules_policy(90));
+    let b = build(&routec_conformance::generated_rules_policy(90));
+    let d = check_examples(&a, &b);
+    assert!(!d.behavior_changed());
+    let c = build(&routec_conformance::generated_rules_policy(91));
+    let d = check_examples(&a, &c);
+    // Rule 91 (`tier == free and account >= 3000 and account < 3100 => m6`)
+    // takes requests that the 90-rule policy sent to `otherwise => m0`.
+    let changed: Vec<_> = d
+        .regions
+        .changed
+        .iter()
+        .map(|r| (r.condition.as_str(), r.old.as_str(), r.new.as_str()))
+        .collect();
+    assert_eq!(
+        changed,
+        [(
+            "account >= 3k and account < 3.1k and tier == free",
+            "m0",
+            "m6"
+        )]
+    );
+}

@@ -348,3 +348,40 @@ fn help_has_examples_and_exit_codes() {
     );
     assert!(out.stdout.contains("Exit codes:"));
 }
+
+#[test]
+fn colours_only_when_asked_or_on_a_terminal() {
+    let dir = fixtures().join("threshold");
+    let piped = run_in(&dir, &["diff", "old.route", "new.route"], None);
+    assert!(!piped.stdout.contains('\x1b'), "{}", piped.stdout);
+    let coloured = run_in(
+        &dir,
+        &["--color", "always", "diff", "old.route", "new.route"],
+        None,
+    );
+    assert!(
+        coloured
+            .stdout
+            .starts_with("\x1b[1m11.34% of traffic changes plan")
+    );
+    // Cost went up (red), quality went up (green).
+    assert!(coloured.stdout.contains("\x1b[31m  cost per 1k requests"));
+    assert!(coloured.stdout.contains("\x1b[32m  quality"));
+    // JSON and markdown never carry colours.
+    for format in ["json", "markdown"] {
+        let out = run_in(
+            &dir,
+            &[
+                "--color",
+                "always",
+                "diff",
+                "old.route",
+                "new.route",
+                "--format",
+                format,
+            ],
+            None,
+        );
+        assert!(!out.stdout.contains('\x1b'), "{format}");
+    }
+}
