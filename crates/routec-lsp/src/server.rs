@@ -38,6 +38,10 @@ struct Inner {
     /// diagnostics of an older generation can never be sent after those of
     /// a newer one.
     publish: tokio::sync::Mutex<()>,
+    /// One simulation at a time: a burst of edits to a file that checks
+    /// would otherwise start one compilation per edit on a small machine.
+    /// A waiting simulation whose text changed gives up without running.
+    simulations: tokio::sync::Semaphore,
 }
 
 /// The message of a task that panicked (or was cancelled).
@@ -76,6 +80,7 @@ impl Backend {
                 encoding: Mutex::new(Encoding::default()),
                 inlay_refresh: AtomicBool::new(false),
                 publish: tokio::sync::Mutex::new(()),
+                simulations: tokio::sync::Semaphore::new(1),
             }),
         }
     }
@@ -169,6 +174,12 @@ impl Backend {
         }
         // The compiler's half, off the typing path: cancelled as soon as
         // the text changes.
+        let Ok(permit) = self.inner.simulations.acquire().await else {
+            return;
+        };
+        if ticket.is_stale() {
+            return;
+        }
         let t = ticket.clone();
         let s = snap.clone();
         let sim = tokio::task::spawn_blocking(move || {
@@ -181,6 +192,7 @@ impl Backend {
             Some((Arc::new(sim), extra))
         })
         .await;
+        drop(permit);
         let (sim, extra) = match sim {
             Ok(Some(done)) => done,
             Ok(None) => return,
