@@ -238,8 +238,20 @@ pub fn read_recorded(
             if let Err(more) = bound {
                 errors.extend(more);
             }
+            errors.retain(|e| !e.message.starts_with("too many errors"));
             errors.sort_by_key(|e| (e.line, e.column));
-            errors.truncate(routec_traffic::MAX_ERRORS);
+            if errors.len() >= routec_traffic::MAX_ERRORS {
+                errors.truncate(routec_traffic::MAX_ERRORS);
+                let line = errors.last().map_or(1, |e| e.line);
+                errors.push(RecordError::new(
+                    line,
+                    1,
+                    format!(
+                        "too many errors ({}); the rest of the file was not checked",
+                        routec_traffic::MAX_ERRORS
+                    ),
+                ));
+            }
             Err(RecordedError::Lines {
                 path: shown,
                 errors,

@@ -157,6 +157,30 @@ fn an_unreadable_file_exits_2_naming_it() {
 }
 
 #[test]
+fn errors_stop_at_the_limit_with_a_note() {
+    let dir = common::temp_dir("traffic-many");
+    let policy = std::fs::read_to_string(traffic_dir("cli").join("unlabeled.route")).unwrap();
+    std::fs::write(dir.join("p.route"), policy).unwrap();
+    let line = "{\"signals\": {\"tsak\": 1}}\n";
+    std::fs::write(dir.join("unlabeled.jsonl"), line.repeat(150)).unwrap();
+    let out = run_in(&dir, &["compile", "p.route", "-o", "-"], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("error:"))
+        .collect();
+    assert_eq!(lines.len(), routec_traffic::MAX_ERRORS + 1);
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "unlabeled.jsonl:100:1: error: too many errors (100); the rest of the file was not checked"
+        )
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn an_empty_file_is_an_error() {
     let out = run_in(
         &traffic_dir("cli"),
