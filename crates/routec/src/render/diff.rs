@@ -713,10 +713,13 @@ fn md_table(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
 pub fn markdown(r: &Json) -> String {
     let mut out = format!("### routec diff: {}\n\n", md_code(s(&r["new"]["source"])));
     let head = headline(r);
+    let mut chars = head.chars();
+    let capitalized: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
     out.push_str(&format!(
-        "**{}{}** (against {}, traffic {})\n\n",
-        head[..1].to_uppercase(),
-        &head[1..],
+        "**{capitalized}** (against {}, traffic {})\n\n",
         md_code(s(&r["old"]["source"])),
         md_code(s(&r["new"]["traffic"]))
     ));
