@@ -297,7 +297,7 @@ fn run_impl<'p>(
     let mut key = [0u8; 16];
     let zero = vec![0u32; models];
     for i in 0..requests {
-        if i % PROGRESS_STEP == 0 && i > 0 {
+        if i > 0 && i.is_multiple_of(PROGRESS_STEP) {
             progress(i, requests);
         }
         let output_tokens = sampler.draw(&mut rng, &mut values);

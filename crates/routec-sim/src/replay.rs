@@ -454,7 +454,7 @@ pub fn replay(
         });
         oracle.add(&o, u64::from(o.missing), u64::from(o.unpriced));
         let done = i as u64 + 1;
-        if done % PROGRESS_STEP == 0 {
+        if done.is_multiple_of(PROGRESS_STEP) {
             progress(done, total);
         }
     }

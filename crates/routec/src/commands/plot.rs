@@ -382,8 +382,11 @@ pub fn cdf_points(samples: &[f32], n: usize) -> Vec<(f64, f64)> {
     out
 }
 
+/// A model's index (for its colour), its name and its CDF points.
+type Curve<'a> = (usize, &'a String, Vec<(f64, f64)>);
+
 fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
-    let curves: Vec<(usize, &String, Vec<(f64, f64)>)> = data
+    let curves: Vec<Curve<'_>> = data
         .latencies
         .iter()
         .enumerate()
