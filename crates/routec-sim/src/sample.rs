@@ -229,6 +229,27 @@ mod tests {
     }
 
     #[test]
+    fn recorded_rows_are_drawn_whole_and_uniformly() {
+        let rows = vec![vec![0.0, 812.0], vec![1.0, 90.0], vec![1.0, 4000.0]];
+        let sampler = RequestSampler {
+            signals: vec![Draw::Point(7.0), Draw::Point(7.0)],
+            output: Draw::Point(250.0),
+            rows: Some(rows.clone()),
+        };
+        let mut rng = Rng::new(3);
+        let mut counts = [0u32; 3];
+        let mut values = [0.0; 2];
+        for _ in 0..30_000 {
+            assert_eq!(sampler.draw(&mut rng, &mut values), 250.0);
+            let i = rows.iter().position(|r| r[..] == values[..]).unwrap();
+            counts[i] += 1;
+        }
+        for c in counts {
+            assert!((f64::from(c) / 30_000.0 - 1.0 / 3.0).abs() < 0.02, "{counts:?}");
+        }
+    }
+
+    #[test]
     fn same_seed_same_numbers() {
         let mut a = Rng::new(42);
         let mut b = Rng::new(42);
