@@ -236,15 +236,17 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
                 let added: Vec<&String> = news.iter().filter(|v| !olds.contains(v)).collect();
                 let removed: Vec<&String> = olds.iter().filter(|v| !news.contains(v)).collect();
                 if !added.is_empty() {
+                    let (them, values) = them_values(added.len());
                     notes.push(format!(
-                        "`{}` has new values {}: the old policy treats them as invalid and routes them as its default",
+                        "`{}` has new {values} {}: the old policy treats {them} as invalid and routes {them} as its default",
                         s.name,
                         list(&added)
                     ));
                 }
                 if !removed.is_empty() {
+                    let (them, values) = them_values(removed.len());
                     notes.push(format!(
-                        "`{}` lost values {}: the new policy treats them as invalid and routes them as its default",
+                        "`{}` lost {values} {}: the new policy treats {them} as invalid and routes {them} as its default",
                         s.name,
                         list(&removed)
                     ));
@@ -276,6 +278,15 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
         }
     }
     (dims, notes)
+}
+
+/// The pronoun and noun for `n` enum values.
+fn them_values(n: usize) -> (&'static str, &'static str) {
+    if n == 1 {
+        ("it", "value")
+    } else {
+        ("them", "values")
+    }
 }
 
 fn list(vs: &[&String]) -> String {
