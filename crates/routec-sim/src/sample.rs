@@ -245,7 +245,10 @@ mod tests {
             counts[i] += 1;
         }
         for c in counts {
-            assert!((f64::from(c) / 30_000.0 - 1.0 / 3.0).abs() < 0.02, "{counts:?}");
+            assert!(
+                (f64::from(c) / 30_000.0 - 1.0 / 3.0).abs() < 0.02,
+                "{counts:?}"
+            );
         }
     }
 
