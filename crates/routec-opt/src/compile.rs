@@ -154,7 +154,8 @@ pub fn compile_recorded(
     // outcomes replace the declared ones from here on.
     let adjusted;
     let mut estimates = None;
-    let recorded = recorded.filter(|_| traffic.unreadable_file);
+    // (An empty file has no mix: it is treated as not read.)
+    let recorded = recorded.filter(|b| traffic.unreadable_file && !b.records.is_empty());
     let policy = match recorded {
         Some(bound) => {
             let rows = crate::recorded::Rows::of(policy, bound);
