@@ -50,24 +50,38 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
             }
         },
     };
+    let mut recorded = None;
     let records = match pipeline::read_recorded(&p.policy, &args.file, traffic) {
         Ok(r) => r.map(|(_, b)| b),
         Err(e) => return e.report(),
     };
-    if let Some(bound) = records
-        && bound.labeled() > 0
-    {
-        return replay(args, &p, traffic, &bound);
+    if let Some(bound) = records {
+        if bound.labeled() > 0 {
+            return replay(args, &p, traffic, &bound);
+        }
+        // Unlabeled: sample requests from the file.
+        recorded = Some(bound);
     }
     let progress = Progress::new("simulating", args.requests);
-    let run = routec_sim::run_with_progress(
-        &p.policy,
-        &p.compiled.table,
-        TrafficId(traffic as u32),
-        args.requests,
-        args.seed,
-        &mut progress.callback(),
-    );
+    let run = match &recorded {
+        Some(bound) => routec_sim::run_recorded(
+            &p.policy,
+            &p.compiled.table,
+            TrafficId(traffic as u32),
+            bound,
+            args.requests,
+            args.seed,
+            &mut progress.callback(),
+        ),
+        None => routec_sim::run_with_progress(
+            &p.policy,
+            &p.compiled.table,
+            TrafficId(traffic as u32),
+            args.requests,
+            args.seed,
+            &mut progress.callback(),
+        ),
+    };
     drop(progress);
     let mut run = match run {
         Ok(r) => r,
