@@ -85,7 +85,10 @@ fn did_change_to_diagnostics_with_errors(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 40)]
 fn did_change_to_diagnostics_checks(bencher: divan::Bencher) {
     let a = policy();
-    assert!(Analysis::new(&a).checks(), "the generated policy must check");
+    assert!(
+        Analysis::new(&a).checks(),
+        "the generated policy must check"
+    );
     let b = a.replacen("qps 100", "qps 101", 1);
     assert_ne!(a, b);
     bench_changes(bencher, &a, &b);

@@ -133,7 +133,12 @@ impl Documents {
 
     /// Replaces a document's text. Returns `None` (and changes nothing) for
     /// unknown documents and for versions not newer than the current one.
-    pub fn change(&self, uri: &Uri, version: i32, edit: impl FnOnce(&str) -> String) -> Option<Ticket> {
+    pub fn change(
+        &self,
+        uri: &Uri,
+        version: i32,
+        edit: impl FnOnce(&str) -> String,
+    ) -> Option<Ticket> {
         let generation = self.generation();
         let mut docs = self.lock();
         let doc = docs.get_mut(uri)?;
@@ -172,7 +177,11 @@ impl Documents {
 
     /// Every open document's current generation.
     pub fn tickets(&self) -> Vec<Ticket> {
-        let mut all: Vec<Ticket> = self.lock().iter().map(|(uri, doc)| ticket(uri, doc)).collect();
+        let mut all: Vec<Ticket> = self
+            .lock()
+            .iter()
+            .map(|(uri, doc)| ticket(uri, doc))
+            .collect();
         all.sort_by(|a, b| a.uri.as_str().cmp(b.uri.as_str()));
         all
     }

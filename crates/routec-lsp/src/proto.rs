@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use routec_ide as ide;
 use routec_syntax::{Diagnostic, Severity, Span};
 use tower_lsp_server::ls_types::{
-    self as lsp, CodeActionOrCommand, CompletionItemKind, CompletionTextEdit, DiagnosticRelatedInformation,
-    DiagnosticSeverity, FoldingRangeKind, InsertTextFormat, Location, NumberOrString,
-    SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend, Uri, WorkspaceEdit,
+    self as lsp, CodeActionOrCommand, CompletionItemKind, CompletionTextEdit,
+    DiagnosticRelatedInformation, DiagnosticSeverity, FoldingRangeKind, InsertTextFormat, Location,
+    NumberOrString, SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend, Uri,
+    WorkspaceEdit,
 };
 
 use crate::convert::LineMap;
@@ -150,7 +151,11 @@ pub fn document_symbol(lines: &LineMap, s: ide::Symbol) -> lsp::DocumentSymbol {
         .collect();
     lsp::DocumentSymbol {
         // Clients reject empty names.
-        name: if s.name.is_empty() { "_".to_owned() } else { s.name },
+        name: if s.name.is_empty() {
+            "_".to_owned()
+        } else {
+            s.name
+        },
         detail: s.detail,
         kind: symbol_kind(s.kind),
         tags: None,
@@ -163,7 +168,11 @@ pub fn document_symbol(lines: &LineMap, s: ide::Symbol) -> lsp::DocumentSymbol {
 
 pub fn workspace_symbol(snap: &Snapshot, s: ide::Symbol) -> lsp::WorkspaceSymbol {
     lsp::WorkspaceSymbol {
-        name: if s.name.is_empty() { "_".to_owned() } else { s.name },
+        name: if s.name.is_empty() {
+            "_".to_owned()
+        } else {
+            s.name
+        },
         kind: symbol_kind(s.kind),
         tags: None,
         container_name: None,
@@ -176,7 +185,11 @@ pub fn workspace_symbol(snap: &Snapshot, s: ide::Symbol) -> lsp::WorkspaceSymbol
 /// start are deltas from the previous token's, lengths and columns in the
 /// negotiated unit. `routec-ide` gives sorted tokens that never span a
 /// line break.
-pub fn semantic_tokens(lines: &LineMap, text: &str, tokens: &[ide::SemanticToken]) -> Vec<lsp::SemanticToken> {
+pub fn semantic_tokens(
+    lines: &LineMap,
+    text: &str,
+    tokens: &[ide::SemanticToken],
+) -> Vec<lsp::SemanticToken> {
     let mut out = Vec::with_capacity(tokens.len());
     let (mut line, mut col) = (0u32, 0u32);
     for t in tokens {

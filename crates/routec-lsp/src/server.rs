@@ -53,7 +53,9 @@ pub(crate) fn panic_message(e: tokio::task::JoinError, what: &str) -> String {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_owned());
-        format!("routec: internal error in {what}: {text} (this is a bug in routec; please report it with the file)")
+        format!(
+            "routec: internal error in {what}: {text} (this is a bug in routec; please report it with the file)"
+        )
     } else {
         format!("routec: {what} was cancelled")
     }
@@ -240,7 +242,11 @@ impl Backend {
 
 /// Applies LSP content changes to `text` in order: a change without a range
 /// replaces the whole text; one with a range replaces that range.
-fn apply_changes(text: &str, changes: Vec<TextDocumentContentChangeEvent>, encoding: Encoding) -> String {
+fn apply_changes(
+    text: &str,
+    changes: Vec<TextDocumentContentChangeEvent>,
+    encoding: Encoding,
+) -> String {
     let mut text = text.to_owned();
     for change in changes {
         match change.range {
@@ -356,11 +362,9 @@ impl LanguageServer for Backend {
         let encoding = self.encoding();
         let doc = params.text_document;
         let changes = params.content_changes;
-        if let Some(ticket) = self
-            .inner
-            .docs
-            .change(&doc.uri, doc.version, |old| apply_changes(old, changes, encoding))
-        {
+        if let Some(ticket) = self.inner.docs.change(&doc.uri, doc.version, |old| {
+            apply_changes(old, changes, encoding)
+        }) {
             self.schedule(ticket);
         }
     }
@@ -376,26 +380,34 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let pos = params.text_document_position_params;
-        self.with_snapshot("textDocument/hover", &pos.text_document.uri, move |snap, sim| {
-            snap.analysis
-                .hover(Self::offset(snap, pos.position), sim)
-                .map(|h| proto::hover(&snap.lines, h))
-        })
+        self.with_snapshot(
+            "textDocument/hover",
+            &pos.text_document.uri,
+            move |snap, sim| {
+                snap.analysis
+                    .hover(Self::offset(snap, pos.position), sim)
+                    .map(|h| proto::hover(&snap.lines, h))
+            },
+        )
         .await
         .map(Option::flatten)
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let pos = params.text_document_position;
-        self.with_snapshot("textDocument/completion", &pos.text_document.uri, move |snap, _| {
-            let items = snap
-                .analysis
-                .completions(Self::offset(snap, pos.position))
-                .into_iter()
-                .map(|c| proto::completion(&snap.lines, c))
-                .collect();
-            CompletionResponse::Array(items)
-        })
+        self.with_snapshot(
+            "textDocument/completion",
+            &pos.text_document.uri,
+            move |snap, _| {
+                let items = snap
+                    .analysis
+                    .completions(Self::offset(snap, pos.position))
+                    .into_iter()
+                    .map(|c| proto::completion(&snap.lines, c))
+                    .collect();
+                CompletionResponse::Array(items)
+            },
+        )
         .await
     }
 
@@ -404,11 +416,15 @@ impl LanguageServer for Backend {
         params: GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>> {
         let pos = params.text_document_position_params;
-        self.with_snapshot("textDocument/definition", &pos.text_document.uri, move |snap, _| {
-            snap.analysis
-                .definition(Self::offset(snap, pos.position))
-                .map(|span| GotoDefinitionResponse::Scalar(proto::location(snap, span)))
-        })
+        self.with_snapshot(
+            "textDocument/definition",
+            &pos.text_document.uri,
+            move |snap, _| {
+                snap.analysis
+                    .definition(Self::offset(snap, pos.position))
+                    .map(|span| GotoDefinitionResponse::Scalar(proto::location(snap, span)))
+            },
+        )
         .await
         .map(Option::flatten)
     }
@@ -416,13 +432,17 @@ impl LanguageServer for Backend {
     async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
         let pos = params.text_document_position;
         let include = params.context.include_declaration;
-        self.with_snapshot("textDocument/references", &pos.text_document.uri, move |snap, _| {
-            snap.analysis
-                .references(Self::offset(snap, pos.position), include)
-                .into_iter()
-                .map(|span| proto::location(snap, span))
-                .collect()
-        })
+        self.with_snapshot(
+            "textDocument/references",
+            &pos.text_document.uri,
+            move |snap, _| {
+                snap.analysis
+                    .references(Self::offset(snap, pos.position), include)
+                    .into_iter()
+                    .map(|span| proto::location(snap, span))
+                    .collect()
+            },
+        )
         .await
     }
 
@@ -431,14 +451,20 @@ impl LanguageServer for Backend {
         params: TextDocumentPositionParams,
     ) -> Result<Option<PrepareRenameResponse>> {
         let answer = self
-            .with_snapshot("textDocument/prepareRename", &params.text_document.uri, move |snap, _| {
-                snap.analysis
-                    .prepare_rename(Self::offset(snap, params.position))
-                    .map(|(span, placeholder)| PrepareRenameResponse::RangeWithPlaceholder {
-                        range: snap.lines.range(span),
-                        placeholder,
-                    })
-            })
+            .with_snapshot(
+                "textDocument/prepareRename",
+                &params.text_document.uri,
+                move |snap, _| {
+                    snap.analysis
+                        .prepare_rename(Self::offset(snap, params.position))
+                        .map(
+                            |(span, placeholder)| PrepareRenameResponse::RangeWithPlaceholder {
+                                range: snap.lines.range(span),
+                                placeholder,
+                            },
+                        )
+                },
+            )
             .await?;
         match answer {
             None => Ok(None),
@@ -451,11 +477,15 @@ impl LanguageServer for Backend {
         let pos = params.text_document_position;
         let new_name = params.new_name;
         let answer = self
-            .with_snapshot("textDocument/rename", &pos.text_document.uri, move |snap, _| {
-                snap.analysis
-                    .rename(Self::offset(snap, pos.position), &new_name)
-                    .map(|edits| proto::workspace_edit(snap, edits))
-            })
+            .with_snapshot(
+                "textDocument/rename",
+                &pos.text_document.uri,
+                move |snap, _| {
+                    snap.analysis
+                        .rename(Self::offset(snap, pos.position), &new_name)
+                        .map(|edits| proto::workspace_edit(snap, edits))
+                },
+            )
             .await?;
         match answer {
             None => Ok(None),
@@ -465,15 +495,19 @@ impl LanguageServer for Backend {
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
-        self.with_snapshot("textDocument/formatting", &params.text_document.uri, |snap, _| {
-            let text = snap.analysis.text();
-            let formatted = snap.analysis.format()?;
-            if formatted == text {
-                return Some(Vec::new());
-            }
-            let whole = routec_syntax::Span::new(0, text.len());
-            Some(vec![TextEdit::new(snap.lines.range(whole), formatted)])
-        })
+        self.with_snapshot(
+            "textDocument/formatting",
+            &params.text_document.uri,
+            |snap, _| {
+                let text = snap.analysis.text();
+                let formatted = snap.analysis.format()?;
+                if formatted == text {
+                    return Some(Vec::new());
+                }
+                let whole = routec_syntax::Span::new(0, text.len());
+                Some(vec![TextEdit::new(snap.lines.range(whole), formatted)])
+            },
+        )
         .await
         .map(Option::flatten)
     }
@@ -482,15 +516,19 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
-        self.with_snapshot("textDocument/documentSymbol", &params.text_document.uri, |snap, _| {
-            DocumentSymbolResponse::Nested(
-                snap.analysis
-                    .document_symbols()
-                    .into_iter()
-                    .map(|s| proto::document_symbol(&snap.lines, s))
-                    .collect(),
-            )
-        })
+        self.with_snapshot(
+            "textDocument/documentSymbol",
+            &params.text_document.uri,
+            |snap, _| {
+                DocumentSymbolResponse::Nested(
+                    snap.analysis
+                        .document_symbols()
+                        .into_iter()
+                        .map(|s| proto::document_symbol(&snap.lines, s))
+                        .collect(),
+                )
+            },
+        )
         .await
     }
 
@@ -531,72 +569,94 @@ impl LanguageServer for Backend {
         &self,
         params: SemanticTokensParams,
     ) -> Result<Option<SemanticTokensResult>> {
-        self.with_snapshot("textDocument/semanticTokens/full", &params.text_document.uri, |snap, _| {
-            let tokens = snap.analysis.semantic_tokens();
-            SemanticTokensResult::Tokens(SemanticTokens {
-                result_id: None,
-                data: proto::semantic_tokens(&snap.lines, snap.analysis.text(), &tokens),
-            })
-        })
+        self.with_snapshot(
+            "textDocument/semanticTokens/full",
+            &params.text_document.uri,
+            |snap, _| {
+                let tokens = snap.analysis.semantic_tokens();
+                SemanticTokensResult::Tokens(SemanticTokens {
+                    result_id: None,
+                    data: proto::semantic_tokens(&snap.lines, snap.analysis.text(), &tokens),
+                })
+            },
+        )
         .await
     }
 
     async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
-        self.with_snapshot("textDocument/foldingRange", &params.text_document.uri, |snap, _| {
-            snap.analysis
-                .folding_ranges()
-                .into_iter()
-                .filter_map(|f| proto::folding_range(&snap.lines, snap.analysis.text(), f))
-                .collect()
-        })
+        self.with_snapshot(
+            "textDocument/foldingRange",
+            &params.text_document.uri,
+            |snap, _| {
+                snap.analysis
+                    .folding_ranges()
+                    .into_iter()
+                    .filter_map(|f| proto::folding_range(&snap.lines, snap.analysis.text(), f))
+                    .collect()
+            },
+        )
         .await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let range = params.range;
         let context = params.context.diagnostics;
-        self.with_snapshot("textDocument/codeAction", &params.text_document.uri, move |snap, _| {
-            snap.analysis
-                .code_actions(snap.lines.span(range))
-                .into_iter()
-                .map(|a| proto::code_action(snap, a, &context))
-                .collect()
-        })
+        self.with_snapshot(
+            "textDocument/codeAction",
+            &params.text_document.uri,
+            move |snap, _| {
+                snap.analysis
+                    .code_actions(snap.lines.span(range))
+                    .into_iter()
+                    .map(|a| proto::code_action(snap, a, &context))
+                    .collect()
+            },
+        )
         .await
     }
 
     async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
         let range = params.range;
-        self.with_snapshot("textDocument/inlayHint", &params.text_document.uri, move |snap, sim| {
-            // Only the simulation of this very text: until it lands, no
-            // hints (the client is asked to refresh when it does).
-            let Some(sim) = sim else {
-                return Vec::new();
-            };
-            snap.analysis
-                .inlay_hints(sim, snap.lines.span(range))
-                .into_iter()
-                .map(|h| proto::inlay_hint(&snap.lines, h))
-                .collect()
-        })
+        self.with_snapshot(
+            "textDocument/inlayHint",
+            &params.text_document.uri,
+            move |snap, sim| {
+                // Only the simulation of this very text: until it lands, no
+                // hints (the client is asked to refresh when it does).
+                let Some(sim) = sim else {
+                    return Vec::new();
+                };
+                snap.analysis
+                    .inlay_hints(sim, snap.lines.span(range))
+                    .into_iter()
+                    .map(|h| proto::inlay_hint(&snap.lines, h))
+                    .collect()
+            },
+        )
         .await
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
-        self.with_snapshot("textDocument/codeLens", &params.text_document.uri, |snap, _| {
-            snap.analysis
-                .code_lenses()
-                .into_iter()
-                .map(|l| proto::code_lens(snap, l))
-                .collect()
-        })
+        self.with_snapshot(
+            "textDocument/codeLens",
+            &params.text_document.uri,
+            |snap, _| {
+                snap.analysis
+                    .code_lenses()
+                    .into_iter()
+                    .map(|l| proto::code_lens(snap, l))
+                    .collect()
+            },
+        )
         .await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
         let command = params.command;
         if command != ide::COMMAND_SIMULATE && command != ide::COMMAND_RUN_TESTS {
-            return Err(Error::invalid_params(format!("unknown command `{command}`")));
+            return Err(Error::invalid_params(format!(
+                "unknown command `{command}`"
+            )));
         }
         let Some(uri) = params
             .arguments
@@ -635,7 +695,9 @@ impl LanguageServer for Backend {
                 self.client.show_message(MessageType::WARNING, &why).await;
                 Err(refused(why))
             }
-            Err(e) => Err(self.internal(panic_message(e, "workspace/executeCommand")).await),
+            Err(e) => Err(self
+                .internal(panic_message(e, "workspace/executeCommand"))
+                .await),
         }
     }
 }

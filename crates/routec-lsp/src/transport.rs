@@ -79,7 +79,11 @@ async fn read_headers<I: AsyncRead + Unpin>(input: &mut BufReader<I>) -> Headers
     let mut seen = false;
     loop {
         let mut line = Vec::new();
-        match (&mut *input).take(MAX_HEADER_LINE).read_until(b'\n', &mut line).await {
+        match (&mut *input)
+            .take(MAX_HEADER_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
             Ok(0) | Err(_) => return Headers::End,
             Ok(_) => {}
         }

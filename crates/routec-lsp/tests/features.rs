@@ -2,6 +2,13 @@
 //! with the cursor marked `$0`. Snapshots show the input (the line at the
 //! cursor, or the edited text) next to what the server answered.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
 mod common;
 
 use std::sync::Arc;
@@ -31,10 +38,6 @@ fn asked(marked: &str) -> String {
         .position(|l| l.contains("$0") && !l.contains("$0."))
         .unwrap();
     line_of(marked, line)
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap()
 }
 
 /// Waits until the simulation of the open document has landed (the server
@@ -71,7 +74,11 @@ async fn hover_on_a_signal_shows_its_type_source_and_default() {
     let hover = client.result("textDocument/hover", at(&position)).await;
     insta::assert_snapshot!(
         "hover_signal",
-        format!("{}\n---\n{}", asked(&marked), hover["contents"]["value"].as_str().unwrap())
+        format!(
+            "{}\n---\n{}",
+            asked(&marked),
+            hover["contents"]["value"].as_str().unwrap()
+        )
     );
     client.shutdown().await;
 }
@@ -86,7 +93,10 @@ fn completions(items: &Value) -> String {
                 "{} (kind {}{}) -> {:?} at {}",
                 i["label"].as_str().unwrap(),
                 i["kind"],
-                i["detail"].as_str().map(|d| format!(", {d}")).unwrap_or_default(),
+                i["detail"]
+                    .as_str()
+                    .map(|d| format!(", {d}"))
+                    .unwrap_or_default(),
                 i["textEdit"]["newText"].as_str().unwrap(),
                 i["textEdit"]["range"],
             )
@@ -100,7 +110,9 @@ async fn completion_offers_the_enum_values_of_the_compared_signal() {
     let mut client = Client::new().await;
     let marked = edited("  when task == code => smart", "  when task == c$0");
     let (_, position) = open_at(&mut client, &marked).await;
-    let items = client.result("textDocument/completion", at(&position)).await;
+    let items = client
+        .result("textDocument/completion", at(&position))
+        .await;
     insta::assert_snapshot!(
         "completion_enum_values",
         format!("{}\n---\n{}", asked(&marked), completions(&items))
@@ -113,14 +125,19 @@ async fn completion_offers_models_in_a_plan() {
     let mut client = Client::new().await;
     let marked = edited("otherwise => fast", "otherwise => $0");
     let (_, position) = open_at(&mut client, &marked).await;
-    let items = client.result("textDocument/completion", at(&position)).await;
+    let items = client
+        .result("textDocument/completion", at(&position))
+        .await;
     let labels: Vec<&str> = items
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["label"].as_str().unwrap())
         .collect();
-    assert!(labels.contains(&"fast") && labels.contains(&"smart"), "{labels:?}");
+    assert!(
+        labels.contains(&"fast") && labels.contains(&"smart"),
+        "{labels:?}"
+    );
     client.shutdown().await;
 }
 
@@ -129,7 +146,9 @@ async fn definition_and_references_of_a_model() {
     let mut client = Client::new().await;
     let marked = edited("=> smart\n", "=> sm$0art\n");
     let (text, position) = open_at(&mut client, &marked).await;
-    let definition = client.result("textDocument/definition", at(&position)).await;
+    let definition = client
+        .result("textDocument/definition", at(&position))
+        .await;
     assert_eq!(definition["uri"], URI);
     let def_line = definition["range"]["start"]["line"].as_u64().unwrap() as usize;
     let references = client
@@ -146,7 +165,11 @@ async fn definition_and_references_of_a_model() {
     );
     for r in references.as_array().unwrap() {
         let line = r["range"]["start"]["line"].as_u64().unwrap() as usize;
-        out.push_str(&format!("`{}` {}\n", slice(&text, &r["range"]), line_of(&text, line)));
+        out.push_str(&format!(
+            "`{}` {}\n",
+            slice(&text, &r["range"]),
+            line_of(&text, line)
+        ));
     }
     insta::assert_snapshot!("definition_references", out);
     client.shutdown().await;
@@ -157,13 +180,13 @@ async fn rename_renames_every_use_and_refuses_invalid_names() {
     let mut client = Client::new().await;
     let marked = edited("model fast {", "model fa$0st {");
     let (text, position) = open_at(&mut client, &marked).await;
-    let prepared = client.result("textDocument/prepareRename", at(&position)).await;
+    let prepared = client
+        .result("textDocument/prepareRename", at(&position))
+        .await;
     assert_eq!(prepared["placeholder"], "fast", "{prepared}");
     assert_eq!(slice(&text, &prepared["range"]), "fast");
 
-    let rename = |name: &str| {
-        json!({ "textDocument": { "uri": URI }, "position": position, "newName": name })
-    };
+    let rename = |name: &str| json!({ "textDocument": { "uri": URI }, "position": position, "newName": name });
     let edit = client.result("textDocument/rename", rename("quick")).await;
     let renamed = apply_edits(&text, &edit["changes"][URI]);
     assert_eq!(
@@ -184,7 +207,9 @@ async fn rename_renames_every_use_and_refuses_invalid_names() {
     }
     // Keywords are not symbols: nothing to rename there.
     let (_, on_keyword) = cursor(&edited("route {", "ro$0ute {"));
-    let response = client.request("textDocument/prepareRename", at(&on_keyword)).await;
+    let response = client
+        .request("textDocument/prepareRename", at(&on_keyword))
+        .await;
     refusals.push_str(&format!("prepareRename on `route`: {}\n", response));
     insta::assert_snapshot!("rename_refusals", refusals);
     client.shutdown().await;
@@ -193,17 +218,30 @@ async fn rename_renames_every_use_and_refuses_invalid_names() {
 #[tokio::test]
 async fn formatting_returns_the_formatted_text() {
     let mut client = Client::new().await;
-    let messy = edited("  owner \"tests\"\n", "      owner    \"tests\"\n")
-        .replacen("slice coders = task == code", "slice   coders=task==code", 1);
+    let messy = edited("  owner \"tests\"\n", "      owner    \"tests\"\n").replacen(
+        "slice coders = task == code",
+        "slice   coders=task==code",
+        1,
+    );
     client.open(URI, 1, &messy).await;
     let params = json!({ "textDocument": { "uri": URI }, "options": { "tabSize": 2, "insertSpaces": true } });
-    let edits = client.result("textDocument/formatting", params.clone()).await;
+    let edits = client
+        .result("textDocument/formatting", params.clone())
+        .await;
     assert_eq!(apply_edits(&messy, &edits), fixture("small.route"));
     // Formatted text needs no edits; a file with syntax errors gets none.
     client.change(URI, 2, &fixture("small.route")).await;
-    assert_eq!(client.result("textDocument/formatting", params.clone()).await, json!([]));
+    assert_eq!(
+        client
+            .result("textDocument/formatting", params.clone())
+            .await,
+        json!([])
+    );
     client.change(URI, 3, "policy {").await;
-    assert_eq!(client.result("textDocument/formatting", params).await, Value::Null);
+    assert_eq!(
+        client.result("textDocument/formatting", params).await,
+        Value::Null
+    );
     client.shutdown().await;
 }
 
@@ -214,7 +252,10 @@ fn symbol_tree(symbols: &Value, depth: usize, out: &mut String) {
             "  ".repeat(depth),
             s["name"].as_str().unwrap(),
             s["kind"],
-            s["detail"].as_str().map(|d| format!(" {d:?}")).unwrap_or_default(),
+            s["detail"]
+                .as_str()
+                .map(|d| format!(" {d:?}"))
+                .unwrap_or_default(),
             s["range"]["start"]["line"].as_u64().unwrap() + 1,
             s["range"]["end"]["line"].as_u64().unwrap() + 1,
         ));
@@ -230,14 +271,25 @@ async fn document_and_workspace_symbols() {
     client.open(URI, 1, &fixture("small.route")).await;
     let other = "file:///work/other.route";
     client
-        .open(other, 1, &fixture("small.route").replace("model fast", "model faster").replace("=> fast", "=> faster"))
+        .open(
+            other,
+            1,
+            &fixture("small.route")
+                .replace("model fast", "model faster")
+                .replace("=> fast", "=> faster"),
+        )
         .await;
     let symbols = client
-        .result("textDocument/documentSymbol", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     let mut tree = String::new();
     symbol_tree(&symbols, 0, &mut tree);
-    let found = client.result("workspace/symbol", json!({ "query": "fast" })).await;
+    let found = client
+        .result("workspace/symbol", json!({ "query": "fast" }))
+        .await;
     tree.push_str("--- workspace/symbol `fast`:\n");
     for s in found.as_array().unwrap() {
         tree.push_str(&format!(
@@ -260,10 +312,16 @@ async fn semantic_tokens_are_delta_encoded_in_utf16() {
     // Non-ASCII text before tokens on the same line: their columns must
     // count UTF-16 units (`é` is 1, `𝄞` is 2), or the decoded text below
     // would be shifted.
-    let text = edited(r#"header "x-task" default chat"#, r#"header "x-tâsk-𝄞" default chat"#);
+    let text = edited(
+        r#"header "x-task" default chat"#,
+        r#"header "x-tâsk-𝄞" default chat"#,
+    );
     client.open(URI, 1, &text).await;
     let tokens = client
-        .result("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/semanticTokens/full",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     let data: Vec<u64> = tokens["data"]
         .as_array()
@@ -295,7 +353,11 @@ async fn semantic_tokens_are_delta_encoded_in_utf16() {
             col,
             covered,
             legend["tokenTypes"][t[3] as usize].as_str().unwrap(),
-            if modifiers.is_empty() { String::new() } else { format!(" [{}]", modifiers.join(", ")) }
+            if modifiers.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", modifiers.join(", "))
+            }
         ));
     }
     insta::assert_snapshot!("semantic_tokens", out);
@@ -308,14 +370,23 @@ async fn folding_ranges_keep_the_closing_bracket_visible() {
     let text = fixture("small.route");
     client.open(URI, 1, &text).await;
     let folds = client
-        .result("textDocument/foldingRange", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/foldingRange",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     let mut out = String::new();
     for f in folds.as_array().unwrap() {
-        let (start, end) = (f["startLine"].as_u64().unwrap() as usize, f["endLine"].as_u64().unwrap() as usize);
+        let (start, end) = (
+            f["startLine"].as_u64().unwrap() as usize,
+            f["endLine"].as_u64().unwrap() as usize,
+        );
         out.push_str(&format!(
             "{}{}\n  ..\n{}\n",
-            f["kind"].as_str().map(|k| format!("[{k}] ")).unwrap_or_default(),
+            f["kind"]
+                .as_str()
+                .map(|k| format!("[{k}] "))
+                .unwrap_or_default(),
             line_of(&text, start),
             line_of(&text, end)
         ));
@@ -350,7 +421,14 @@ async fn code_actions_fix_a_misspelled_model() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| format!("{} ({}, preferred: {})", a["title"].as_str().unwrap(), a["kind"].as_str().unwrap(), a["isPreferred"]))
+        .map(|a| {
+            format!(
+                "{} ({}, preferred: {})",
+                a["title"].as_str().unwrap(),
+                a["kind"].as_str().unwrap(),
+                a["isPreferred"]
+            )
+        })
         .collect();
     insta::assert_snapshot!("code_actions", titles.join("\n"));
     client.shutdown().await;
@@ -361,25 +439,41 @@ async fn inlay_hints_show_the_simulation_once_it_has_landed() {
     let mut client = Client::new().await;
     let text = fixture("small.route");
     client.open(URI, 1, &text).await;
-    let whole = json!({ "start": { "line": 0, "character": 0 }, "end": { "line": 999, "character": 0 } });
+    let whole =
+        json!({ "start": { "line": 0, "character": 0 }, "end": { "line": 999, "character": 0 } });
     let params = json!({ "textDocument": { "uri": URI }, "range": whole });
     simulated(&mut client).await;
-    let hints = client.result("textDocument/inlayHint", params.clone()).await;
+    let hints = client
+        .result("textDocument/inlayHint", params.clone())
+        .await;
     let mut out = String::new();
     for h in hints.as_array().unwrap() {
         let line = h["position"]["line"].as_u64().unwrap() as usize;
         let col = h["position"]["character"].as_u64().unwrap() as usize;
         let source = text.lines().nth(line).unwrap();
-        assert_eq!(col, source.chars().map(char::len_utf16).sum::<usize>(), "hints go at the end of a line");
-        out.push_str(&format!("{}  ▸ {}\n", line_of(&text, line), h["label"].as_str().unwrap()));
+        assert_eq!(
+            col,
+            source.chars().map(char::len_utf16).sum::<usize>(),
+            "hints go at the end of a line"
+        );
+        out.push_str(&format!(
+            "{}  ▸ {}\n",
+            line_of(&text, line),
+            h["label"].as_str().unwrap()
+        ));
     }
     insta::assert_snapshot!("inlay_hints", out);
     // After a change, hints wait for the new simulation: none for the new
     // text until it lands.
-    client.change(URI, 2, &edited("otherwise => fast", "otherwise => smart")).await;
+    client
+        .change(URI, 2, &edited("otherwise => fast", "otherwise => smart"))
+        .await;
     simulated(&mut client).await;
     let after = client.result("textDocument/inlayHint", params).await;
-    assert_eq!(after.as_array().unwrap().len(), hints.as_array().unwrap().len());
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        hints.as_array().unwrap().len()
+    );
     assert_ne!(after, hints);
     client.shutdown().await;
 }
@@ -392,7 +486,10 @@ impl CommandRunner for Recorder {
         if text.is_empty() {
             return Err(format!("`{name}` is empty"));
         }
-        Ok(format!("{command} ran on {name} ({} lines)", text.lines().count()))
+        Ok(format!(
+            "{command} ran on {name} ({} lines)",
+            text.lines().count()
+        ))
     }
 }
 
@@ -406,12 +503,21 @@ async fn code_lenses_run_their_commands_through_execute_command() {
     let text = fixture("small.route");
     client.open(URI, 1, &text).await;
     let lenses = client
-        .result("textDocument/codeLens", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/codeLens",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     let mut out = String::new();
     for lens in lenses.as_array().unwrap() {
         let line = lens["range"]["start"]["line"].as_u64().unwrap() as usize;
-        out.push_str(&format!("{}\n  [{}] {} {}\n", line_of(&text, line), lens["command"]["title"].as_str().unwrap(), lens["command"]["command"], lens["command"]["arguments"]));
+        out.push_str(&format!(
+            "{}\n  [{}] {} {}\n",
+            line_of(&text, line),
+            lens["command"]["title"].as_str().unwrap(),
+            lens["command"]["command"],
+            lens["command"]["arguments"]
+        ));
         let result = client
             .result(
                 "workspace/executeCommand",
@@ -426,11 +532,20 @@ async fn code_lenses_run_their_commands_through_execute_command() {
 
     client.change(URI, 2, "").await;
     let failed = client
-        .request("workspace/executeCommand", json!({ "command": "routec.simulate", "arguments": [URI] }))
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "routec.simulate", "arguments": [URI] }),
+        )
         .await;
-    assert_eq!(failed["error"]["message"], "`/work/small.route` is empty", "{failed}");
+    assert_eq!(
+        failed["error"]["message"], "`/work/small.route` is empty",
+        "{failed}"
+    );
     let unknown = client
-        .request("workspace/executeCommand", json!({ "command": "routec.nope", "arguments": [URI] }))
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "routec.nope", "arguments": [URI] }),
+        )
         .await;
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     client.shutdown().await;
@@ -439,7 +554,10 @@ async fn code_lenses_run_their_commands_through_execute_command() {
     let (mut client, _) = Client::start(Config::default(), json!({})).await;
     client.open(URI, 1, &text).await;
     let unavailable = client
-        .request("workspace/executeCommand", json!({ "command": "routec.runTests", "arguments": [URI] }))
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "routec.runTests", "arguments": [URI] }),
+        )
         .await;
     assert_eq!(
         unavailable["error"]["message"],

@@ -3,6 +3,13 @@
 //! with their version, never stale), the compiler's diagnostics, robustness
 //! on junk and huge inputs, and a panic inside a request.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
 mod common;
 
 use common::{Client, URI, at, cursor, fixture, refresh_capabilities};
@@ -31,7 +38,11 @@ fn columns(text: &str, needle: &str) -> (usize, usize, usize) {
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let before = &text[line_start..at];
     let line = text[..at].matches('\n').count();
-    (line, before.len(), before.chars().map(char::len_utf16).sum())
+    (
+        line,
+        before.len(),
+        before.chars().map(char::len_utf16).sum(),
+    )
 }
 
 #[tokio::test]
@@ -107,7 +118,9 @@ async fn stale_diagnostics_never_overwrite_newer_ones() {
         client.change(URI, version, text).await;
     }
     // A change with an older version than the document's is ignored.
-    client.change(URI, 7, "junk that must never be analyzed").await;
+    client
+        .change(URI, 7, "junk that must never be analyzed")
+        .await;
     let last = client.diagnostics(URI, 40).await;
     assert_eq!(codes(&last), ["E0102"], "{last}");
     // Whatever was published before, versions only ever went up.
@@ -120,7 +133,10 @@ async fn stale_diagnostics_never_overwrite_newer_ones() {
     // The document is version 40: requests see its text, not the ignored
     // change's.
     let symbols = client
-        .result("textDocument/documentSymbol", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     assert_eq!(symbols[0]["name"], "small", "{symbols}");
     client.shutdown().await;
@@ -151,7 +167,10 @@ async fn closing_a_document_clears_its_diagnostics() {
     let first = client.diagnostics(URI, 1).await;
     assert!(!codes(&first).is_empty());
     client
-        .notify("textDocument/didClose", json!({ "textDocument": { "uri": URI } }))
+        .notify(
+            "textDocument/didClose",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     let cleared = client
         .notification_where("textDocument/publishDiagnostics", |p| {
@@ -161,7 +180,10 @@ async fn closing_a_document_clears_its_diagnostics() {
     assert_eq!(cleared["diagnostics"], json!([]));
     // Requests on a closed document answer nothing, without an error.
     let hover = client
-        .result("textDocument/hover", at(&json!({ "line": 0, "character": 0 })))
+        .result(
+            "textDocument/hover",
+            at(&json!({ "line": 0, "character": 0 })),
+        )
         .await;
     assert_eq!(hover, Value::Null);
     client.shutdown().await;
@@ -257,9 +279,7 @@ async fn junk_half_typed_and_huge_inputs_never_crash_the_server() {
         }
     }
     // A message that is not JSON gets a parse error; the server goes on.
-    client
-        .send_raw(b"Content-Length: 9\r\n\r\nnot json!")
-        .await;
+    client.send_raw(b"Content-Length: 9\r\n\r\nnot json!").await;
     // So do JSON that is not JSON-RPC, a header block without a length and
     // a length over the limit (its body is skipped whole).
     client.send_raw(b"Content-Length: 2\r\n\r\n{}").await;
@@ -286,13 +306,15 @@ async fn a_panic_in_a_request_is_reported_and_the_server_keeps_serving() {
         ..Config::default()
     };
     let (mut client, _) = Client::start(config, json!({})).await;
-    let (text, position) = cursor(&fixture("small.route").replace("otherwise => fast", "otherwise => f$0ast"));
+    let (text, position) =
+        cursor(&fixture("small.route").replace("otherwise => fast", "otherwise => f$0ast"));
     client.open(URI, 1, &text).await;
     let hover = client.request("textDocument/hover", at(&position)).await;
     assert_eq!(hover["error"]["code"], -32603, "{hover}");
     let message = hover["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("internal error in textDocument/hover: injected panic in textDocument/hover"),
+        message
+            .contains("internal error in textDocument/hover: injected panic in textDocument/hover"),
         "{message}"
     );
     let logged = client.notification("window/logMessage").await;
@@ -300,7 +322,10 @@ async fn a_panic_in_a_request_is_reported_and_the_server_keeps_serving() {
     assert_eq!(logged["message"], message);
     // The server is still there: other requests and diagnostics work.
     let symbols = client
-        .result("textDocument/documentSymbol", json!({ "textDocument": { "uri": URI } }))
+        .result(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": URI } }),
+        )
         .await;
     assert_eq!(symbols[0]["name"], "small", "{symbols}");
     client.change(URI, 2, "policy {").await;

@@ -6,6 +6,13 @@
 //!
 //! Needs `nvim` (0.7 or later): `scripts/setup-test-deps` installs it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,14 +107,23 @@ fn neovim_receives_the_diagnostics_and_a_hover() {
     let report = run_neovim(&policy, (line, col + "otherwise => f".len()), &scratch);
     let context = format!("{version}; report: {report:#}");
 
-    assert!(report.get("failure").is_none(), "the Lua client failed: {context}");
+    assert!(
+        report.get("failure").is_none(),
+        "the Lua client failed: {context}"
+    );
 
     // The server published with the document's version, as Neovim sent it.
     let published = report["published"].as_array().unwrap();
     assert!(!published.is_empty(), "{context}");
     for p in published {
-        assert!(p["version"].is_i64(), "published without a version: {context}");
-        assert!(p["uri"].as_str().unwrap().ends_with("/broken.route"), "{context}");
+        assert!(
+            p["version"].is_i64(),
+            "published without a version: {context}"
+        );
+        assert!(
+            p["uri"].as_str().unwrap().ends_with("/broken.route"),
+            "{context}"
+        );
     }
 
     // Both mistakes, where they are, as Neovim shows them.
@@ -120,13 +136,31 @@ fn neovim_receives_the_diagnostics_and_a_hover() {
     };
     let typo = find("unknown model `fsat`");
     let (typo_line, typo_col) = position_of(&text, "fsat");
-    assert_eq!((typo["lnum"].as_u64(), typo["col"].as_u64()), (Some(typo_line as u64), Some(typo_col as u64)), "{context}");
-    assert_eq!(typo["end_col"].as_u64(), Some(typo_col as u64 + 4), "{context}");
+    assert_eq!(
+        (typo["lnum"].as_u64(), typo["col"].as_u64()),
+        (Some(typo_line as u64), Some(typo_col as u64)),
+        "{context}"
+    );
+    assert_eq!(
+        typo["end_col"].as_u64(),
+        Some(typo_col as u64 + 4),
+        "{context}"
+    );
     assert_eq!(typo["severity"], 1, "an error: {context}");
     assert_eq!(typo["source"], "routec", "{context}");
-    assert!(typo["message"].as_str().unwrap().contains("did you mean `fast`?"), "{context}");
+    assert!(
+        typo["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `fast`?"),
+        "{context}"
+    );
     let weights = find("objective weights sum to 1.2, not 1");
-    assert_eq!(weights["lnum"].as_u64(), Some(position_of(&text, "objective weighted").0 as u64), "{context}");
+    assert_eq!(
+        weights["lnum"].as_u64(),
+        Some(position_of(&text, "objective weighted").0 as u64),
+        "{context}"
+    );
     assert_eq!(diagnostics.len(), 2, "{context}");
 
     // The hover on `fast` describes the model, in markdown.
@@ -135,7 +169,10 @@ fn neovim_receives_the_diagnostics_and_a_hover() {
     assert_eq!(hover["contents"]["kind"], "markdown", "{context}");
     let markdown = hover["contents"]["value"].as_str().unwrap();
     assert!(markdown.contains("model fast"), "{context}");
-    assert!(markdown.contains("A fast, cheap model."), "the doc comment: {context}");
+    assert!(
+        markdown.contains("A fast, cheap model."),
+        "the doc comment: {context}"
+    );
 
     // And the server shut down cleanly when Neovim stopped it.
     assert_eq!(report["server_exit"]["code"], 0, "{context}");

@@ -23,8 +23,11 @@ const LIMIT: Duration = Duration::from_secs(60);
 pub const URI: &str = "file:///work/small.route";
 
 pub fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Removes the `$0` cursor marker from `text`; returns the text and the
@@ -92,7 +95,9 @@ impl Client {
     /// A server with the default configuration and a client that supports
     /// inlay hint refreshes.
     pub async fn new() -> Client {
-        Client::start(Config::default(), refresh_capabilities()).await.0
+        Client::start(Config::default(), refresh_capabilities())
+            .await
+            .0
     }
 
     async fn send(&mut self, message: Value) {
@@ -222,7 +227,11 @@ impl Client {
     /// `null`); returns it.
     pub async fn server_request(&mut self, method: &str) -> Value {
         loop {
-            if let Some(i) = self.server_requests.iter().position(|r| r["method"] == method) {
+            if let Some(i) = self
+                .server_requests
+                .iter()
+                .position(|r| r["method"] == method)
+            {
                 return self.server_requests.remove(i);
             }
             let m = self.next_message().await;

@@ -31,7 +31,9 @@ pub fn run(_args: &LspArgs) -> u8 {
     match routec_lsp::run_stdio(config) {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprint(&format!("routec: the language server could not start: {e}\n"));
+            eprint(&format!(
+                "routec: the language server could not start: {e}\n"
+            ));
             exit::USAGE
         }
     }
@@ -138,6 +140,9 @@ mod tests {
         let err = Commands
             .run(routec_ide::COMMAND_SIMULATE, "x.route", "policy {")
             .unwrap_err();
-        assert!(err.starts_with("`x.route` has errors; fix them first:"), "{err}");
+        assert!(
+            err.starts_with("`x.route` has errors; fix them first:"),
+            "{err}"
+        );
     }
 }
