@@ -386,3 +386,44 @@ fn an_unwritable_plot_is_a_usage_error() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------- examples/eval
+
+#[test]
+fn the_evaluation_policies_check_and_are_formatted() {
+    let dir = common::repo_root().join("examples/eval");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "route") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The checker alone: the recorded files they name are made by
+        // scripts/eval-real-data and may be absent.
+        let parsed = routec_syntax::parse(&text);
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "{path:?}: {:#?}",
+            parsed.diagnostics
+        );
+        let checked = routec_check::check(&parsed.file);
+        assert!(
+            !checked.has_errors(),
+            "{path:?}: {:#?}",
+            checked.diagnostics
+        );
+        let out = common::run_in(&dir, &["fmt", "--check", &path.display().to_string()], None);
+        assert_eq!(out.code, 0, "{path:?} is not formatted: {}", out.stdout);
+        names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "routellm_gsm8k.route",
+            "routellm_mmlu.route",
+            "routerbench.route"
+        ]
+    );
+}
