@@ -216,3 +216,49 @@ fn ticket(uri: &Uri, doc: &Document) -> Ticket {
         snapshot: doc.snapshot.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri() -> Uri {
+        "file:///a.route".parse().unwrap()
+    }
+
+    #[test]
+    fn changes_make_older_tickets_stale_and_older_versions_are_ignored() {
+        let docs = Documents::default();
+        let first = docs.open(uri(), 1, "a".into());
+        assert!(!first.is_stale());
+        let second = docs.change(&uri(), 2, |_| "b".into()).unwrap();
+        assert!(first.is_stale());
+        assert!(!second.is_stale());
+        // Not newer than 2: nothing changes, the current ticket stays current.
+        assert!(docs.change(&uri(), 2, |_| "c".into()).is_none());
+        assert!(docs.change(&uri(), 1, |_| "c".into()).is_none());
+        assert!(!second.is_stale());
+        assert_eq!(&*docs.ticket(&uri()).unwrap().text, "b");
+        // Closing cancels; reopening starts afresh (version 1 again).
+        docs.close(&uri());
+        assert!(second.is_stale());
+        assert!(docs.ticket(&uri()).is_none());
+        let reopened = docs.open(uri(), 1, "d".into());
+        assert!(!reopened.is_stale() && second.is_stale());
+    }
+
+    #[test]
+    fn a_simulation_is_kept_only_for_the_current_generation() {
+        let text = include_str!("../tests/fixtures/small.route");
+        let sim = Arc::new(Simulation::compute(&Analysis::new(text), &|| false).unwrap());
+        let docs = Documents::default();
+        let old = docs.open(uri(), 1, text.into());
+        let new = docs.change(&uri(), 2, |t| format!("{t}\n")).unwrap();
+        assert!(!docs.set_simulation(&uri(), old.generation, sim.clone()));
+        assert!(docs.simulation(&uri(), new.generation).is_none());
+        assert!(docs.set_simulation(&uri(), new.generation, sim));
+        assert!(docs.simulation(&uri(), new.generation).is_some());
+        assert!(docs.simulation(&uri(), old.generation).is_none());
+        let newer = docs.change(&uri(), 3, |t| format!("{t}\n")).unwrap();
+        assert!(docs.simulation(&uri(), newer.generation).is_none());
+    }
+}
