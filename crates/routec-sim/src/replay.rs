@@ -368,14 +368,16 @@ pub fn replay(
     let mut tried = Vec::new();
     for (i, record) in traffic.records.iter().enumerate() {
         request.clear();
-        for (p, v) in values.iter_mut().enumerate() {
-            let given = record.values.get(p).and_then(Option::as_ref);
-            let default = policy.signals.get(p).and_then(|s| s.default.as_ref());
-            *v = given.or(default).map_or(0.0, number);
-        }
+        // Slices see what the runtime sees: recorded values, else the
+        // table's defaults.
+        values.fill(0.0);
         for &(p, t) in &links.signals {
-            if let Some(Some(v)) = record.values.get(p) {
-                request.set(t, number(v));
+            match record.values.get(p) {
+                Some(Some(v)) => {
+                    request.set(t, number(v));
+                    values[p] = number(v);
+                }
+                _ => values[p] = table.signals.get(t).map_or(0.0, |s| s.default),
             }
         }
         let key = match &record.id {

@@ -77,6 +77,11 @@ fn the_policy_replays_the_recorded_outcomes_of_its_plans() {
     assert_eq!(p["unpriced"], 0);
     assert_eq!(r["cascade_requests"], 3);
     assert_eq!(r["split_requests"], 2);
+    // Slice `coding`: c1, c2 right, c3 wrong; 0.002 + 0.022 + 0.022.
+    let coding = &r["slices"]["coding"];
+    assert_eq!(coding["requests"], 3);
+    close(&coding["accuracy"], 2.0 / 3.0);
+    close(&coding["cost"], 0.046);
 }
 
 #[test]

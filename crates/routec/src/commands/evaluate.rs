@@ -189,28 +189,35 @@ pub fn human(policy_name: &str, r: &Replay) -> String {
         ));
     }
     let mut notes = Vec::new();
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
     if r.policy.missing > 0 {
         notes.push(format!(
-            "{} calls had no recorded outcome for their model (counted as failures that cost nothing)",
-            r.policy.missing
+            "{} no recorded outcome for its model (counted as a failure that cost nothing)",
+            plural(r.policy.missing, "call had", "calls had")
         ));
     }
     if r.policy.unpriced > 0 {
         notes.push(format!(
-            "{} calls had neither a recorded cost nor tokens to price",
-            r.policy.unpriced
+            "{} neither a recorded cost nor tokens to price",
+            plural(r.policy.unpriced, "call had", "calls had")
         ));
     }
     if r.cascade_requests > 0 {
         notes.push(format!(
-            "{} requests went through a cascade, replayed with a perfect verifier (an upper bound)",
-            r.cascade_requests
+            "{} through a cascade, replayed with a perfect verifier (an upper bound)",
+            plural(r.cascade_requests, "request went", "requests went")
         ));
     }
     if r.split_requests > 0 {
         notes.push(format!(
-            "{} requests fell in split cells (sides chosen by the hash of each record's id)",
-            r.split_requests
+            "{} in split cells (sides chosen by the hash of each record's id)",
+            plural(r.split_requests, "request fell", "requests fell")
         ));
     }
     if !notes.is_empty() {

@@ -506,7 +506,7 @@ pub fn write_simulation(
     report: &Report,
     run: &Run<'_>,
 ) -> Result<(), String> {
-    let progress = Progress::new("plotting", 2);
+    let progress = Progress::new("plotting", 2, "steps");
     let (points, compiled_for) = frontier_of(p, policy_path);
     progress.update(1, 2);
     let options = routec_opt::CompileOptions {
@@ -557,7 +557,7 @@ pub fn write_replay(
     records: &BoundTraffic,
 ) -> Result<(), String> {
     let (points, compiled_for) = frontier_of(p, policy_path);
-    let progress = Progress::new("plotting", points.len() as u64);
+    let progress = Progress::new("plotting", points.len() as u64, "frontier points");
     let mut measured = Vec::new();
     for (i, f) in points.iter().enumerate() {
         if let Ok(r) = routec_sim::replay::replay(

@@ -14,21 +14,22 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar labelled `what` (e.g. `simulating`), shown only on a terminal.
-    pub fn new(what: &str, total: u64) -> Progress {
-        Progress::with_terminal(what, total, std::io::stderr().is_terminal())
+    /// A bar labelled `what` (e.g. `simulating`) counting `total` `unit`s
+    /// (e.g. `requests`), shown only on a terminal.
+    pub fn new(what: &str, total: u64, unit: &str) -> Progress {
+        Progress::with_terminal(what, total, unit, std::io::stderr().is_terminal())
     }
 
     /// As [`Progress::new`], with the terminal test given.
-    pub fn with_terminal(what: &str, total: u64, terminal: bool) -> Progress {
+    pub fn with_terminal(what: &str, total: u64, unit: &str, terminal: bool) -> Progress {
         if !terminal {
             return Progress { bar: None };
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {human_pos}/{human_len} requests ({percent}%, {eta} left)",
-        )
-        .map(|s| s.progress_chars("=> "));
+        let template = format!(
+            "{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{percent}}%, {{eta}} left)"
+        );
+        let style = ProgressStyle::with_template(&template).map(|s| s.progress_chars("=> "));
         if let Ok(style) = style {
             bar.set_style(style);
         }
@@ -69,7 +70,7 @@ mod tests {
 
     #[test]
     fn nothing_is_drawn_without_a_terminal() {
-        let p = Progress::with_terminal("simulating", 10, false);
+        let p = Progress::with_terminal("simulating", 10, "requests", false);
         assert!(!p.is_visible());
         let mut cb = p.callback();
         cb(5, 10);

@@ -62,7 +62,7 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
         // Unlabeled: sample requests from the file.
         recorded = Some(bound);
     }
-    let progress = Progress::new("simulating", args.requests);
+    let progress = Progress::new("simulating", args.requests, "requests");
     let run = match &recorded {
         Some(bound) => routec_sim::run_recorded(
             &p.policy,
@@ -121,7 +121,7 @@ fn replay(
         .traffic
         .get(traffic)
         .map_or_else(String::new, |t| t.name.clone());
-    let progress = Progress::new("replaying", bound.records.len() as u64);
+    let progress = Progress::new("replaying", bound.records.len() as u64, "requests");
     let result = routec_sim::replay::replay(
         &p.policy,
         &p.compiled.table,
