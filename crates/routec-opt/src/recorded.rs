@@ -436,6 +436,66 @@ pub fn adjust_models(
     (adjusted, estimates)
 }
 
+// ---------------------------------------------------------------- the model for simulation
+
+/// The model a labeled recorded profile was compiled with, for simulators
+/// that draw the file's requests: the policy with latency and prices
+/// re-estimated ([`adjust_models`]) and, per recorded request, each model's
+/// quality: the estimate of the request's cell ([`estimate_quality`], the
+/// same cells `compile` uses), `None` where the model has no figure.
+#[derive(Clone, Debug)]
+pub struct RecordedModel {
+    pub policy: Policy,
+    /// Per record, per model.
+    pub row_quality: Vec<Vec<Option<f64>>>,
+}
+
+/// [`RecordedModel`] of the recorded profile `name`; `None` when the file
+/// has no outcomes (the declared model is the model), the profile is not
+/// recorded, or the request space cannot be partitioned.
+pub fn recorded_model(policy: &Policy, name: &str, bound: &BoundTraffic) -> Option<RecordedModel> {
+    if bound.labeled() == 0 {
+        return None;
+    }
+    let rows = Rows::of(policy, bound);
+    let (adjusted, _) = adjust_models(policy, bound, &rows);
+    let traffic = crate::traffic::Traffic::for_policy(&adjusted, Some(name)).ok()?;
+    if !traffic.unreadable_file {
+        return None;
+    }
+    let traffic = traffic.with_recorded(&adjusted, bound);
+    let part = crate::cells::partition(&adjusted, &traffic).ok()?;
+    let mut qualities: Vec<Vec<Option<f64>>> =
+        part.cells.iter().map(|c| c.quality.clone()).collect();
+    estimate_quality(&adjusted, bound, &part.row_cells, &mut qualities);
+    let row_quality = part
+        .row_cells
+        .iter()
+        .zip(&rows.values)
+        .map(|(cell, values)| match cell.and_then(|c| qualities.get(c)) {
+            Some(q) => q.clone(),
+            None => adjusted
+                .models
+                .iter()
+                .map(|m| {
+                    model::quality(m, |s| {
+                        match adjusted.signals.get(s.index()).map(|d| &d.ty) {
+                            Some(SignalType::Enum(_) | SignalType::Bool) => {
+                                values.get(s.index()).map(|v| *v as usize)
+                            }
+                            _ => None,
+                        }
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    Some(RecordedModel {
+        policy: adjusted,
+        row_quality,
+    })
+}
+
 // ---------------------------------------------------------------- conditions and the sample check
 
 /// Whether a request (values in base units, indexed like `policy.signals`)

@@ -252,7 +252,14 @@ fn run_impl<'p>(
             _ => return Err(SimError::RecordedTraffic(def.name.clone())),
         }
     }
-    let setup = Setup::new(policy, table)?;
+    // A labeled recorded profile: the model the table was compiled with
+    // (outcome estimates; `docs/semantics.md`, "Recorded outcomes").
+    let estimated = recorded
+        .filter(|_| profile.rows.is_some())
+        .and_then(|b| routec_opt::recorded::recorded_model(policy, &def.name, b));
+    let model_policy = estimated.as_ref().map_or(policy, |e| &e.policy);
+    let row_quality = estimated.as_ref().map(|e| &e.row_quality);
+    let setup = Setup::new(model_policy, table)?;
     let sampler = RequestSampler::new(policy, &profile);
     let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
 
@@ -300,7 +307,7 @@ fn run_impl<'p>(
         if i > 0 && i.is_multiple_of(PROGRESS_STEP) {
             progress(i, requests);
         }
-        let output_tokens = sampler.draw(&mut rng, &mut values);
+        let (output_tokens, row) = sampler.draw_row(&mut rng, &mut values);
         request.clear();
         for &(p, t) in &setup.signal_map {
             request.set(t, values[p]);
@@ -319,6 +326,9 @@ fn run_impl<'p>(
                     .then(|| values.get(s.index()).map(|v| *v as usize))
                     .flatten()
             });
+        }
+        if let Some(q) = row.and_then(|r| row_quality.and_then(|rq| rq.get(r))) {
+            quality.clone_from(q);
         }
         let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
         calls.fill(0);

@@ -174,20 +174,29 @@ impl RequestSampler {
     /// values are variant indices) and returns the answer length.
     #[inline]
     pub fn draw(&self, rng: &mut Rng, values: &mut [f64]) -> f64 {
-        match self.rows.as_deref() {
+        self.draw_row(rng, values).0
+    }
+
+    /// [`RequestSampler::draw`], also returning the index of the recorded
+    /// request drawn (for a recorded profile).
+    #[inline]
+    pub fn draw_row(&self, rng: &mut Rng, values: &mut [f64]) -> (f64, Option<usize>) {
+        let row = match self.rows.as_deref() {
             Some(rows) if !rows.is_empty() => {
                 let i = ((rng.uniform() * rows.len() as f64) as usize).min(rows.len() - 1);
                 for (v, x) in values.iter_mut().zip(&rows[i]) {
                     *v = *x;
                 }
+                Some(i)
             }
             _ => {
                 for (v, d) in values.iter_mut().zip(&self.signals) {
                     *v = d.draw(rng);
                 }
+                None
             }
-        }
-        self.output.draw(rng).max(0.0)
+        };
+        (self.output.draw(rng).max(0.0), row)
     }
 }
 

@@ -284,3 +284,71 @@ fn explain_shows_the_outcome_estimates_of_the_cell() {
     );
     assert!(lo < est && est < hi && est < small["declared"].as_f64().unwrap());
 }
+
+/// On a labeled recorded profile, the simulator samples the model the table
+/// was compiled with (outcome estimates per cell, re-estimated latency and
+/// prices): its figures agree with the table's predictions, and differ from
+/// a simulation of the declared profiles.
+#[test]
+fn simulating_a_labeled_profile_agrees_with_the_compiled_prediction() {
+    let dir = traffic_dir("compile");
+    let source = std::fs::read_to_string(dir.join("recorded_demo.route")).unwrap();
+    let parsed = routec_syntax::parse(&source);
+    let policy = routec_check::check(&parsed.file).policy;
+    let text = std::fs::read_to_string(dir.join("recorded_demo.jsonl")).unwrap();
+    let bound = routec_traffic::bind(&policy, &routec_traffic::parse(&text).unwrap()).unwrap();
+    let options = routec_opt::CompileOptions {
+        traffic: Some("week".into()),
+        compiler_version: "test".into(),
+    };
+    let compiled = routec_opt::compile_recorded(&policy, &source, &options, Some(&bound)).unwrap();
+    let predicted = &compiled.table.assumed.as_ref().unwrap().predicted;
+    let week = routec_check::ir::TrafficId(0);
+    let run = |records: bool| {
+        let mut run = if records {
+            routec_sim::run_recorded(
+                &policy,
+                &compiled.table,
+                week,
+                &bound,
+                200_000,
+                1,
+                &mut |_, _| {},
+            )
+        } else {
+            // The same requests, but no outcomes: the declared model.
+            let mut unlabeled = bound.clone();
+            unlabeled
+                .records
+                .iter_mut()
+                .for_each(|r| r.outcomes.iter_mut().for_each(|o| *o = None));
+            routec_sim::run_recorded(
+                &policy,
+                &compiled.table,
+                week,
+                &unlabeled,
+                200_000,
+                1,
+                &mut |_, _| {},
+            )
+        }
+        .unwrap();
+        run.report().metrics
+    };
+    let sim = run(true);
+    assert!(
+        (sim.quality - predicted.quality).abs() < 0.01,
+        "simulated {} predicted {}",
+        sim.quality,
+        predicted.quality
+    );
+    let cost_ratio = sim.cost_per_1k_requests / predicted.cost_per_1k_requests;
+    assert!((cost_ratio - 1.0).abs() < 0.05, "{cost_ratio}");
+    let declared = run(false);
+    assert!(
+        declared.quality > sim.quality + 0.03,
+        "the declared model ({}) should be far more optimistic about `small` on code than the outcomes ({})",
+        declared.quality,
+        sim.quality
+    );
+}
