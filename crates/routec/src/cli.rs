@@ -239,7 +239,7 @@ headers); it is not meant to be run by hand. Configure your editor to run
 `routec lsp` for `.route` files:
   VS Code   the routec extension (editors/vscode); setting `routec.server.path`
   Neovim    vim.lsp.start({ name = 'routec', cmd = { 'routec', 'lsp' } })
-  Helix     [language-server.routec] command = \"routec\", args = [\"lsp\"]
+  Helix     languages.toml: [language-server.routec] with command = \"routec\", args = [\"lsp\"]
   Emacs     (add-to-list 'eglot-server-programs '(route-mode \"routec\" \"lsp\"))
 See editors/README.md for complete setups.
 
