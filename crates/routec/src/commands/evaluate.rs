@@ -171,6 +171,21 @@ pub fn human(policy_name: &str, r: &Replay) -> String {
     }
     out.push_str(&table(&rows));
     out.push_str("\n(answered: the share of requests each model answered under the policy)\n");
+    if let Some(best) = r.best.and_then(|b| r.models.get(b)) {
+        let points = (r.policy.accuracy - best.outcomes.accuracy) * 100.0;
+        let share = if best.outcomes.cost > 0.0 {
+            format!(
+                "{:.1}% of its cost",
+                r.policy.cost / best.outcomes.cost * 100.0
+            )
+        } else {
+            "no cost recorded".to_owned()
+        };
+        out.push_str(&format!(
+            "\nagainst the best single model `{}`: {points:+.2} accuracy points at {share}\n",
+            best.name
+        ));
+    }
     if let Some(c) = &r.cpt {
         let strong = &r.models[c.strong].name;
         let weak = &r.models[c.weak].name;
