@@ -95,15 +95,15 @@ fn slo_json(s: &SloDelta) -> Json {
 fn union<'a>(
     old: &'a [(String, Option<f64>)],
     new: &'a [(String, Option<f64>)],
-) -> Vec<(&'a str, Option<f64>, Option<f64>, bool, bool)> {
-    let mut out: Vec<(&str, Option<f64>, Option<f64>, bool, bool)> = Vec::new();
+) -> Vec<(&'a str, Option<f64>, Option<f64>)> {
+    let mut out = Vec::new();
     for (name, v) in new {
         let o = old.iter().find(|(n, _)| n == name);
-        out.push((name, o.and_then(|x| x.1), *v, o.is_some(), true));
+        out.push((name.as_str(), o.and_then(|x| x.1), *v));
     }
     for (name, v) in old {
         if !new.iter().any(|(n, _)| n == name) {
-            out.push((name, *v, None, true, false));
+            out.push((name.as_str(), *v, None));
         }
     }
     out
@@ -152,7 +152,7 @@ pub fn json(sides: &Sides, d: &Diff) -> Json {
     });
     let slices: Vec<Json> = union(&d.old.slices, &d.new.slices)
         .into_iter()
-        .map(|(name, a, b, _, _)| {
+        .map(|(name, a, b)| {
             let mut p = pair(a, b, 6);
             if let Some(obj) = p.as_object_mut() {
                 obj.insert("slice".into(), json!(name));
@@ -166,7 +166,7 @@ pub fn json(sides: &Sides, d: &Diff) -> Json {
     let (om, nm) = (wrap(&d.old.models), wrap(&d.new.models));
     let models: Vec<Json> = union(&om, &nm)
         .into_iter()
-        .map(|(name, a, b, _, _)| {
+        .map(|(name, a, b)| {
             let mut p = pair(a, b, 6);
             if let Some(obj) = p.as_object_mut() {
                 obj.insert("model".into(), json!(name));
