@@ -56,9 +56,10 @@ pub struct Config {
     /// error saying so.
     pub commands: Option<Arc<dyn CommandRunner>>,
     /// Test support: called with the LSP method name at the start of every
-    /// request, inside the same panic boundary as the analysis, so tests
-    /// can inject a panic and watch the server survive it. `None` in
-    /// production.
+    /// request, and with `textDocument/publishDiagnostics` before each set
+    /// of diagnostics is computed, inside the same panic boundary as the
+    /// analysis, so tests can inject a panic (or hold a computation back)
+    /// and watch the server cope. `None` in production.
     #[doc(hidden)]
     pub fault_injection: Option<fn(&str)>,
 }

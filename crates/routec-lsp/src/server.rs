@@ -154,7 +154,11 @@ impl Backend {
             }
         };
         let s = snap.clone();
+        let hook = self.inner.config.fault_injection;
         let base = tokio::task::spawn_blocking(move || {
+            if let Some(hook) = hook {
+                hook("textDocument/publishDiagnostics");
+            }
             s.analysis
                 .diagnostics()
                 .iter()

@@ -335,3 +335,80 @@ async fn a_panic_in_a_request_is_reported_and_the_server_keeps_serving() {
     assert_eq!(again["error"]["code"], -32603, "{again}");
     client.shutdown().await;
 }
+
+/// Holds back the first diagnostics computation until the test releases
+/// it; panics in the third.
+fn hold_first_diagnostics(method: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    if method != "textDocument/publishDiagnostics" {
+        return;
+    }
+    match CALLS.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            ENTERED.store(true, Ordering::SeqCst);
+            let (lock, released) = &RELEASE;
+            let mut go = lock.lock().unwrap();
+            while !*go {
+                go = released.wait(go).unwrap();
+            }
+        }
+        2 => panic!("injected panic in the diagnostics"),
+        _ => {}
+    }
+}
+
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static RELEASE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+#[tokio::test]
+async fn a_late_result_for_an_older_version_is_dropped() {
+    let config = Config {
+        fault_injection: Some(hold_first_diagnostics),
+        ..Config::default()
+    };
+    let (mut client, _) = Client::start(config, json!({})).await;
+    // Version 1's diagnostics are held back while version 2's are
+    // computed and published.
+    client.open(URI, 1, "policy {").await;
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !ENTERED.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("version 1's diagnostics never started");
+    client.change(URI, 2, &fixture("small.route")).await;
+    let second = client.diagnostics(URI, 2).await;
+    assert_eq!(codes(&second), Vec::<String>::new(), "{second}");
+    {
+        let (lock, released) = &RELEASE;
+        *lock.lock().unwrap() = true;
+        released.notify_all();
+    }
+    // Version 3's computation panics: logged, nothing published, and the
+    // server goes on with version 4.
+    client.change(URI, 3, "policy {").await;
+    let logged = client.notification("window/logMessage").await;
+    assert!(
+        logged["message"]
+            .as_str()
+            .unwrap()
+            .contains("injected panic in the diagnostics"),
+        "{logged}"
+    );
+    client.change(URI, 4, "policy {").await;
+    let fourth = client.diagnostics(URI, 4).await;
+    assert!(!codes(&fourth).is_empty());
+    let versions: Vec<i64> = client
+        .take_backlog("textDocument/publishDiagnostics")
+        .iter()
+        .map(|p| p["version"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !versions.contains(&1) && !versions.contains(&3),
+        "stale or failed versions were published: {versions:?}"
+    );
+    client.shutdown().await;
+}
