@@ -13,6 +13,8 @@
 //! - [`Simulation::compute`] compiles the policy with `routec-opt` under its
 //!   first traffic profile. It is heavy and belongs off the typing path; the
 //!   server runs it in the background and cancels it when the text changes.
+//!   [`Simulation::compute_with`] takes the text of a recorded first traffic
+//!   profile's file, which the caller reads (this crate does no IO).
 //!
 //! Architecture Invariant: every public function is total. Any text (half
 //! typed, binary junk, huge) and any offset (past the end, inside a
@@ -60,7 +62,8 @@ use routec_check::Checked;
 use routec_syntax::diagnostic::sort;
 use routec_syntax::{Diagnostic, LineIndex, Parse, Span};
 
-pub use sim::{ModelFigures, RuleFigures, Simulation, SliceFigures, SloFigures};
+pub use routec_traffic::MAX_FILE_BYTES as MAX_RECORDED_FILE_BYTES;
+pub use sim::{ModelFigures, RecordedInput, RuleFigures, Simulation, SliceFigures, SloFigures};
 pub use symbols::workspace_symbols;
 pub use tokens::{SEMANTIC_TOKEN_KINDS, SEMANTIC_TOKEN_MODIFIERS, SemanticTokenKind};
 
@@ -260,6 +263,17 @@ impl Analysis {
     /// The resolved policy (what could be resolved of a broken file).
     pub fn policy(&self) -> &routec_check::Policy {
         &self.checked.policy
+    }
+
+    /// The file of the first traffic profile when it is recorded
+    /// (`traffic NAME = file "x.jsonl"`), as written: the caller resolves it
+    /// against the policy's directory, reads it and passes it to
+    /// [`Simulation::compute_with`].
+    pub fn recorded_file(&self) -> Option<&str> {
+        match &self.policy().traffic.first()?.source {
+            routec_check::ir::TrafficSource::File(file) => Some(file),
+            _ => None,
+        }
     }
 
     /// True when the file has no syntax or checker errors, so it can be

@@ -2,15 +2,24 @@
 //! `routec-opt` under its first traffic profile and aggregates the
 //! compiler's predictions per rule, model, slice and SLO (see the crate
 //! docs for the exact aggregation). Inlay hints and code lenses live here.
+//!
+//! A recorded first profile (`traffic NAME = file "x.jsonl"`) is compiled
+//! with the records the caller read ([`RecordedInput`], through
+//! [`Simulation::compute_with`]), exactly as the CLI compiles it: the same
+//! parsing and binding (`routec_opt::recorded::file_diagnostics`), the same
+//! `E0515`/`W0513`, and `routec_opt::compile_recorded`.
+
+use std::borrow::Cow;
 
 use routec_check::Policy;
-use routec_check::ir::PlanDef;
+use routec_check::ir::{PlanDef, TrafficSource};
 use routec_opt::cells;
 use routec_opt::eval::{Evaluator, PlanEval};
 use routec_opt::optimize::Problem;
 use routec_opt::traffic::Traffic;
-use routec_opt::{CompileOptions, Compiled, plan_text};
+use routec_opt::{CompileOptions, Compiled, codes, plan_text};
 use routec_syntax::{Diagnostic, Span};
+use routec_traffic::BoundTraffic;
 
 use routec_syntax::ast::ItemKind;
 
@@ -69,11 +78,26 @@ pub struct SloFigures {
     pub tightening: Option<String>,
 }
 
+/// The recorded traffic file of the policy's first traffic profile, as the
+/// caller read it (this crate does no IO).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedInput {
+    /// The file's path as messages show it (resolved against the policy's
+    /// directory, like the CLI).
+    pub path_shown: String,
+    /// The file's text, or why it could not be read (`No such file or
+    /// directory`, a size limit): that becomes error `E0516` at the
+    /// profile's declaration.
+    pub text: Result<String, String>,
+}
+
 /// The compiled policy's predictions for one text.
 #[derive(Clone, Debug)]
 pub struct Simulation {
     text: String,
     traffic: Option<String>,
+    /// Requests in the recorded file the figures were computed on.
+    recorded: Option<usize>,
     diagnostics: Vec<Diagnostic>,
     rules: Vec<RuleFigures>,
     models: Vec<ModelFigures>,
@@ -82,11 +106,25 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Compiles `analysis`'s policy under its first traffic profile.
-    /// Returns `None` when the file does not check or `cancelled()` turned
-    /// true; an infeasible policy gives a simulation with the compiler's
-    /// errors and no figures.
+    /// Compiles `analysis`'s policy under its first traffic profile, without
+    /// recorded traffic: a recorded first profile is compiled with its
+    /// declared defaults and warning `W0512`. See [`Simulation::compute_with`].
     pub fn compute(analysis: &Analysis, cancelled: &dyn Fn() -> bool) -> Option<Simulation> {
+        Simulation::compute_with(analysis, None, cancelled)
+    }
+
+    /// Compiles `analysis`'s policy under its first traffic profile, with
+    /// `recorded`, the file of that profile when it is recorded (ignored
+    /// otherwise), as `routec compile` does. Returns `None` when the file
+    /// does not check or `cancelled()` turned true. An infeasible policy, a
+    /// recorded file with bad lines (`E0515`, one per line, at the
+    /// declaration) or one that could not be read (`E0516`) gives a
+    /// simulation with those errors and no figures.
+    pub fn compute_with(
+        analysis: &Analysis,
+        recorded: Option<&RecordedInput>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Option<Simulation> {
         if cancelled() || !analysis.checks() {
             return None;
         }
@@ -99,15 +137,60 @@ impl Simulation {
         let mut sim = Simulation {
             text: text.to_owned(),
             traffic: None,
+            recorded: None,
             diagnostics: Vec::new(),
             rules: Vec::new(),
             models: Vec::new(),
             slices: Vec::new(),
             slos: Vec::new(),
         };
-        let compiled = match routec_opt::compile(policy, text, &options) {
+        // The first profile's records, when it is a recorded file and the
+        // caller read it.
+        let mut file_warnings = Vec::new();
+        let mut bound = None;
+        if let (Some(input), Some(def)) = (recorded, policy.traffic.first())
+            && matches!(def.source, TrafficSource::File(_))
+        {
+            let text = match &input.text {
+                Ok(text) => text,
+                Err(why) => {
+                    sim.diagnostics = vec![
+                        Diagnostic::error(
+                            codes::RECORDED_FILE_UNREADABLE,
+                            def.span,
+                            format!(
+                                "cannot read the recorded traffic `{}` of profile `{}`: {why}",
+                                input.path_shown, def.name
+                            ),
+                        )
+                        .with_help(
+                            "the path is relative to the policy file's directory; no figures are shown until the file can be read",
+                        ),
+                    ];
+                    return (!cancelled()).then_some(sim);
+                }
+            };
+            match routec_opt::recorded::file_diagnostics(policy, 0, &input.path_shown, text) {
+                Some((Some(b), warnings)) => {
+                    bound = Some(b);
+                    file_warnings = warnings;
+                }
+                Some((None, errors)) => {
+                    sim.diagnostics = errors;
+                    return (!cancelled()).then_some(sim);
+                }
+                None => {}
+            }
+            if cancelled() {
+                return None;
+            }
+        }
+        let compiled = match routec_opt::compile_recorded(policy, text, &options, bound.as_ref()) {
             Ok(c) => c,
-            Err(errors) => {
+            Err(mut errors) => {
+                // The compiler's W0513 went with its warnings: keep the
+                // file's.
+                errors.extend(file_warnings);
                 sim.diagnostics = errors;
                 return (!cancelled()).then_some(sim);
             }
@@ -117,7 +200,8 @@ impl Simulation {
         }
         sim.diagnostics = compiled.diagnostics.clone();
         sim.traffic = compiled.table.assumed.as_ref().map(|a| a.traffic.clone());
-        figures(policy, &compiled, &mut sim, cancelled)?;
+        sim.recorded = compiled.recorded.as_ref().map(|r| r.requests);
+        figures(policy, bound.as_ref(), &compiled, &mut sim, cancelled)?;
         (!cancelled()).then_some(sim)
     }
 
@@ -130,6 +214,12 @@ impl Simulation {
     /// declares none, or did not compile).
     pub fn traffic(&self) -> Option<&str> {
         self.traffic.as_deref()
+    }
+
+    /// How many recorded requests the figures were computed on (`None`
+    /// unless the profile is a recorded file that was supplied and read).
+    pub fn recorded_requests(&self) -> Option<usize> {
+        self.recorded
     }
 
     /// Per rule, in rule order; empty when the policy did not compile.
@@ -164,12 +254,35 @@ impl Simulation {
 /// estimates, so that per-rule percentiles are exact mixtures.
 fn figures(
     policy: &Policy,
+    recorded: Option<&BoundTraffic>,
     compiled: &Compiled,
     sim: &mut Simulation,
     cancelled: &dyn Fn() -> bool,
 ) -> Option<()> {
-    let traffic = Traffic::for_policy(policy, None).ok()?;
-    let part = cells::partition(policy, &traffic).ok()?;
+    let mut traffic = Traffic::for_policy(policy, None).ok()?;
+    // With records, `compile_recorded` optimizes the policy with its models
+    // re-estimated from the outcomes, on the records' mix, with the cells'
+    // quality re-estimated: rebuild exactly that.
+    let recorded = recorded.filter(|b| traffic.unreadable_file && !b.records.is_empty());
+    let policy: Cow<'_, Policy> = match recorded {
+        Some(bound) => {
+            let rows = routec_opt::recorded::Rows::of(policy, bound);
+            let (adjusted, _) = routec_opt::recorded::adjust_models(policy, bound, &rows);
+            traffic = traffic.with_recorded(&adjusted, bound);
+            Cow::Owned(adjusted)
+        }
+        None => Cow::Borrowed(policy),
+    };
+    let policy: &Policy = &policy;
+    let mut part = cells::partition(policy, &traffic).ok()?;
+    if let Some(bound) = recorded {
+        let mut qualities: Vec<Vec<Option<f64>>> =
+            part.cells.iter().map(|c| c.quality.clone()).collect();
+        routec_opt::recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
+        for (c, q) in part.cells.iter_mut().zip(qualities) {
+            c.quality = q;
+        }
+    }
     if cancelled() {
         return None;
     }
@@ -320,10 +433,11 @@ fn figures(
 pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {
     let policy = analysis.policy();
     let mut out = Vec::new();
-    let traffic = sim
-        .traffic()
-        .map(|t| format!(" under traffic `{t}`"))
-        .unwrap_or_default();
+    let traffic = match (sim.traffic(), sim.recorded_requests()) {
+        (Some(t), Some(n)) => format!(" under traffic `{t}` ({n} recorded requests)"),
+        (Some(t), None) => format!(" under traffic `{t}`"),
+        _ => String::new(),
+    };
     for f in sim.rules() {
         if !touches(f.span, range) {
             continue;

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use routec_ide::{Analysis, Simulation, TextEdit};
+use routec_ide::{Analysis, RecordedInput, Simulation, TextEdit};
 use routec_syntax::Span;
 
 const CURSOR: &str = "$0";
@@ -402,4 +402,158 @@ fn infeasible_slo_gives_located_compiler_diagnostics() {
     let _ = writeln!(out, "\nhover:\n{hover}");
     assert!(a.inlay_hints(&sim, Span::new(0, text.len())).is_empty());
     insta::assert_snapshot!(out);
+}
+
+/// Renders a simulation: its diagnostics (located), then its hints.
+fn describe_simulation(out: &mut String, a: &Analysis, sim: &Simulation) {
+    for d in sim.diagnostics() {
+        let _ = writeln!(
+            out,
+            "{} {} at {}: {}",
+            d.severity.as_str(),
+            d.code,
+            at(a, d.span),
+            d.message
+        );
+        if let Some(h) = &d.help {
+            let _ = writeln!(out, "  help: {h}");
+        }
+    }
+    for h in a.inlay_hints(sim, Span::new(0, a.text().len())) {
+        let lc = a.line_index().line_col(h.offset);
+        let line = a.text().lines().nth(lc.line as usize).unwrap_or("");
+        let _ = writeln!(out, "{}  ⟨{}⟩", line.trim(), h.label);
+        if let Some(t) = h.tooltip.filter(|_| lc.line as usize == 0) {
+            let _ = writeln!(out, "  tooltip: {t}");
+        }
+    }
+    if let Some(r) = sim.rules().first() {
+        let _ = writeln!(out, "tooltip of rule 1: {:?}", {
+            let hints = a.inlay_hints(sim, r.span);
+            hints.first().and_then(|h| h.tooltip.clone())
+        });
+    }
+}
+
+/// A recorded first profile, with the file read next to the fixture (what
+/// the language server does) and without it (an untitled buffer): the
+/// snapshot shows the policy, then the simulation with the records
+/// (diagnostics, hints), then the one without (`W0512`, declared defaults).
+#[test]
+fn recorded() {
+    insta::glob!("fixtures/recorded/*.route", |path| {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+        let a = Analysis::new(&text);
+        assert!(a.checks(), "{:?}", a.diagnostics());
+        let file = a
+            .recorded_file()
+            .unwrap_or_else(|| panic!("{}: no recorded profile", path.display()));
+        let input = RecordedInput {
+            path_shown: file.to_owned(),
+            text: std::fs::read_to_string(path.with_file_name(file)).map_err(|e| e.to_string()),
+        };
+        let with = Simulation::compute_with(&a, Some(&input), &|| false)
+            .unwrap_or_else(|| panic!("{}: no simulation", path.display()));
+        let without = simulation(&a).unwrap_or_else(|| panic!("{}: no simulation", path.display()));
+        assert!(
+            with.diagnostics().iter().all(|d| d.code != "W0512"),
+            "the file was read: no W0512"
+        );
+        assert!(without.diagnostics().iter().any(|d| d.code == "W0512"));
+        let mut out = format!("{text}\n--- with `{file}` ---\n");
+        describe_simulation(&mut out, &a, &with);
+        let _ = writeln!(out, "\n--- without it (untitled) ---");
+        describe_simulation(&mut out, &a, &without);
+        insta::assert_snapshot!(out);
+    });
+}
+
+/// The rule shares are the file's mix: 30 of the 40 recorded requests are
+/// `paid`, where the declared default alone sends everything to `free`.
+#[test]
+fn recorded_figures_follow_the_file_mix() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded");
+    let text = std::fs::read_to_string(dir.join("mix.route")).unwrap_or_else(|e| panic!("{e}"));
+    let jsonl = std::fs::read_to_string(dir.join("mix.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let paid = jsonl.lines().filter(|l| l.contains("\"paid\"")).count() as f64
+        / jsonl.lines().count() as f64;
+    let a = Analysis::new(&text);
+    let input = RecordedInput {
+        path_shown: "mix.jsonl".into(),
+        text: Ok(jsonl.clone()),
+    };
+    let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+    assert_eq!(sim.recorded_requests(), Some(40));
+    assert!(
+        (sim.rules()[0].share - paid).abs() < 1e-9,
+        "{:?}",
+        sim.rules()
+    );
+    assert!((sim.rules()[1].share - (1.0 - paid)).abs() < 1e-9);
+    let slice = |name: &str| {
+        sim.slices()
+            .iter()
+            .find(|s| s.slice == name)
+            .map(|s| s.share)
+    };
+    assert!((slice("paid_users").unwrap_or(0.0) - paid).abs() < 1e-9);
+    let declared = simulation(&a).expect("compiles");
+    assert!(declared.rules()[0].share < 1e-9, "{:?}", declared.rules());
+    // A hover on the rule's slice shows the recorded share.
+    let offset = text.find("slice paid_users").unwrap_or(0) + "slice ".len();
+    let hover = a
+        .hover(offset, Some(&sim))
+        .map(|h| h.markdown)
+        .unwrap_or_default();
+    assert!(hover.contains("75"), "{hover}");
+
+    // A recorded profile that is not the first one is not read.
+    let second = text.replace(
+        "traffic week = file \"mix.jsonl\"",
+        "traffic steady { qps 10 }\ntraffic week = file \"mix.jsonl\"",
+    );
+    let b = Analysis::new(&second);
+    assert_eq!(b.recorded_file(), None);
+    let sim = Simulation::compute_with(&b, Some(&input), &|| false).expect("compiles");
+    assert_eq!(sim.recorded_requests(), None);
+
+    // Cancelled: nothing.
+    assert!(Simulation::compute_with(&a, Some(&input), &|| true).is_none());
+}
+
+/// A file the caller could not read is error `E0516` at the declaration,
+/// with no figures; an empty file is `E0515`, as in `routec check`.
+#[test]
+fn unreadable_or_empty_recorded_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded");
+    let text = std::fs::read_to_string(dir.join("mix.route")).unwrap_or_else(|e| panic!("{e}"));
+    let a = Analysis::new(&text);
+    let decl = text.find("traffic week").unwrap_or(0);
+    for (input, code, message) in [
+        (
+            Err("No such file or directory".to_owned()),
+            "E0516",
+            "cannot read the recorded traffic `/p/mix.jsonl` of profile `week`: No such file or directory",
+        ),
+        (
+            Ok(String::new()),
+            "E0515",
+            "`/p/mix.jsonl`:1:1: the file has no records: a recorded profile needs at least one request",
+        ),
+    ] {
+        let input = RecordedInput {
+            path_shown: "/p/mix.jsonl".into(),
+            text: input,
+        };
+        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("a simulation");
+        let d = sim.diagnostics();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].code, d[0].message.as_str()), (code, message));
+        // At the profile's declaration (its name).
+        assert!(d[0].span.start as usize >= decl, "{:?}", d[0].span);
+        assert!(d[0].span.text(&text).starts_with("week"), "{:?}", d[0].span);
+        assert!(d[0].is_error());
+        assert!(sim.rules().is_empty());
+        assert!(a.inlay_hints(&sim, Span::new(0, text.len())).is_empty());
+    }
 }

@@ -13,6 +13,12 @@
 //! `ARCHITECTURE.md` ("routec-lsp") for debounce, versioning and
 //! cancellation.
 //!
+//! The simulation of a `file://` policy whose first traffic profile is a
+//! recorded file reads that file (relative to the policy, with the CLI's
+//! size limit, cached by modification time) on the blocking pool and
+//! passes its text to [`routec_ide::Simulation::compute_with`]; see
+//! `recorded`.
+//!
 //! Architecture Invariant: document state changes synchronously at the top
 //! of each notification handler, before any `.await`; results computed for
 //! an older generation of a document are dropped, never published.
@@ -20,6 +26,7 @@
 pub mod convert;
 mod documents;
 mod proto;
+mod recorded;
 mod server;
 mod transport;
 

@@ -19,6 +19,7 @@ use crate::Config;
 use crate::convert::{Encoding, LineMap};
 use crate::documents::{Documents, Snapshot, Ticket};
 use crate::proto;
+use crate::recorded::RecordedFiles;
 
 /// The language server: cheap to clone (background tasks hold a clone).
 #[derive(Clone, Debug)]
@@ -42,6 +43,8 @@ struct Inner {
     /// would otherwise start one compilation per edit on a small machine.
     /// A waiting simulation whose text changed gives up without running.
     simulations: tokio::sync::Semaphore,
+    /// The recorded traffic files the simulations read, cached.
+    recorded: RecordedFiles,
 }
 
 /// The message of a task that panicked (or was cancelled).
@@ -83,6 +86,7 @@ impl Backend {
                 inlay_refresh: AtomicBool::new(false),
                 publish: tokio::sync::Mutex::new(()),
                 simulations: tokio::sync::Semaphore::new(1),
+                recorded: RecordedFiles::default(),
             }),
         }
     }
@@ -188,8 +192,15 @@ impl Backend {
         }
         let t = ticket.clone();
         let s = snap.clone();
+        let inner = self.inner.clone();
         let sim = tokio::task::spawn_blocking(move || {
-            let sim = Simulation::compute(&s.analysis, &|| t.is_stale())?;
+            // A recorded first profile's file, read here on the blocking
+            // pool (a `stat` when it is cached and unchanged).
+            let recorded = inner.recorded.load(&s.uri, &s.analysis);
+            if t.is_stale() {
+                return None;
+            }
+            let sim = Simulation::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
             let extra: Vec<Diagnostic> = sim
                 .diagnostics()
                 .iter()

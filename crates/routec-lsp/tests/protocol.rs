@@ -412,3 +412,131 @@ async fn a_late_result_for_an_older_version_is_dropped() {
     );
     client.shutdown().await;
 }
+
+/// A temporary directory of its own for one test, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("routec-lsp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn recorded_fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../routec-ide/tests/fixtures/recorded")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The compiler's diagnostics of `version`: the second publication (the
+/// first carries the checker's, empty here).
+async fn compiler_diagnostics(client: &mut Client, uri: &str, version: i64) -> Value {
+    let first = client.diagnostics(uri, version).await;
+    assert_eq!(codes(&first), Vec::<String>::new(), "{first}");
+    client
+        .notification_where("textDocument/publishDiagnostics", |p| {
+            p["uri"] == uri
+                && p["version"] == version
+                && !p["diagnostics"].as_array().unwrap().is_empty()
+        })
+        .await
+}
+
+/// A policy saved beside its recorded traffic: the server reads the file
+/// (relative to the policy), so there is no `W0512`, the recorded mix's
+/// `W0513` is there, and hints carry the recorded figures; after the file
+/// gets bad lines, the next change reports them (`E0515`); once it is
+/// gone, `E0516` says so. An untitled buffer keeps `W0512`.
+#[tokio::test]
+async fn a_recorded_traffic_file_beside_the_policy_is_read() {
+    let dir = TempDir::new("recorded");
+    let text = recorded_fixture("mix.route");
+    let jsonl = dir.0.join("mix.jsonl");
+    std::fs::write(&jsonl, recorded_fixture("mix.jsonl")).unwrap();
+    let policy = dir.0.join("policy.route");
+    std::fs::write(&policy, &text).unwrap();
+    let uri = format!("file://{}", policy.display());
+    let mut client = Client::start(Config::default(), refresh_capabilities())
+        .await
+        .0;
+
+    client.open(&uri, 1, &text).await;
+    let good = compiler_diagnostics(&mut client, &uri, 1).await;
+    assert_eq!(codes(&good), ["W0513"], "{good}");
+    client.server_request("workspace/inlayHint/refresh").await;
+    let hints = client
+        .result(
+            "textDocument/inlayHint",
+            json!({
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 60, "character": 0}},
+            }),
+        )
+        .await;
+    let labels: Vec<&str> = hints
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["label"].as_str().unwrap())
+        .collect();
+    // 30 of the 40 recorded requests are `paid` (the declared default is
+    // `free`, which would give the first rule no traffic).
+    assert!(labels.iter().any(|l| l.starts_with("75% ·")), "{labels:?}");
+
+    // Bad lines: read again on the next change.
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{}{{\"signals\": {{\"tear\": \"paid\"}}}}\n",
+            recorded_fixture("mix.jsonl")
+        ),
+    )
+    .unwrap();
+    let edited = format!("{text}\n");
+    client.change(&uri, 2, &edited).await;
+    let bad = compiler_diagnostics(&mut client, &uri, 2).await;
+    assert_eq!(codes(&bad), ["E0515"], "{bad}");
+    let message = bad["diagnostics"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("mix.jsonl`:41:14: unknown signal `tear`"),
+        "{message}"
+    );
+    // At the profile's declaration.
+    let line = bad["diagnostics"][0]["range"]["start"]["line"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(
+        text.lines().nth(line).unwrap().starts_with("traffic week"),
+        "{bad}"
+    );
+
+    // Missing: a clear error at the declaration, no crash.
+    std::fs::remove_file(&jsonl).unwrap();
+    client.change(&uri, 3, &text).await;
+    let missing = compiler_diagnostics(&mut client, &uri, 3).await;
+    assert_eq!(codes(&missing), ["E0516"], "{missing}");
+    let message = missing["diagnostics"][0]["message"].as_str().unwrap();
+    let expected = format!(
+        "cannot read the recorded traffic `{}` of profile `week`: No such file or directory",
+        jsonl.display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    assert_eq!(missing["diagnostics"][0]["severity"], 1);
+
+    // An untitled buffer has no directory: as before, W0512.
+    let untitled = "untitled:Untitled-1";
+    client.open(untitled, 1, &text).await;
+    let ignored = compiler_diagnostics(&mut client, untitled, 1).await;
+    assert!(codes(&ignored).contains(&"W0512".to_owned()), "{ignored}");
+    client.shutdown().await;
+}

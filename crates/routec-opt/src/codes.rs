@@ -16,6 +16,9 @@ pub const UNRESOLVED: &str = "E0514";
 /// A line of a recorded traffic file is malformed or does not fit the
 /// policy (reported by `routec check` at the profile's declaration).
 pub const BAD_RECORDED_LINE: &str = "E0515";
+/// A recorded traffic file could not be read (missing, too large, not
+/// UTF-8); reported by the editor at the profile's declaration.
+pub const RECORDED_FILE_UNREADABLE: &str = "E0516";
 
 /// A cascade's escalations alone exceed a latency SLO.
 pub const CASCADE_BREAKS_SLO: &str = "W0510";
@@ -35,6 +38,7 @@ pub const ALL: &[&str] = &[
     TOO_MANY_CELLS,
     UNRESOLVED,
     BAD_RECORDED_LINE,
+    RECORDED_FILE_UNREADABLE,
     CASCADE_BREAKS_SLO,
     SLO_NOT_MODELLED,
     TRAFFIC_FILE_IGNORED,

@@ -5,11 +5,11 @@
 //! `docs/semantics.md` ("Recorded outcomes").
 
 use routec_check::ir::{
-    BoundDef, Cond, MetricDef, ModelId, Policy, SignalType, SliceId, SloScope, Value,
+    BoundDef, Cond, MetricDef, ModelId, Policy, SignalType, SliceId, SloScope, TrafficSource, Value,
 };
 use routec_syntax::Diagnostic;
 use routec_syntax::ast::CmpOp;
-use routec_traffic::BoundTraffic;
+use routec_traffic::{BoundTraffic, RecordError};
 
 use crate::codes;
 use crate::model::{self, LatencyQuantiles, ModelLatency};
@@ -613,6 +613,93 @@ pub fn sample_warnings(
         }
     }
     out
+}
+
+/// Parses the text of a recorded file and binds it to `policy`: the bound
+/// records, or every problem in line order (shape errors and binding errors
+/// of the good lines; at most `routec_traffic::MAX_ERRORS`, then a note
+/// that the rest was not checked). A file without records is an error.
+pub fn load(policy: &Policy, text: &str) -> Result<BoundTraffic, Vec<RecordError>> {
+    let (records, mut errors) = routec_traffic::parse_all(text);
+    let bound = routec_traffic::bind(policy, &records);
+    if errors.is_empty() && records.is_empty() {
+        errors.push(RecordError::new(
+            1,
+            1,
+            "the file has no records: a recorded profile needs at least one request".into(),
+        ));
+    }
+    match bound {
+        Ok(bound) if errors.is_empty() => Ok(bound),
+        bound => {
+            if let Err(more) = bound {
+                errors.extend(more);
+            }
+            errors.retain(|e| !e.message.starts_with("too many errors"));
+            errors.sort_by_key(|e| (e.line, e.column));
+            if errors.len() >= routec_traffic::MAX_ERRORS {
+                errors.truncate(routec_traffic::MAX_ERRORS);
+                let line = errors.last().map_or(1, |e| e.line);
+                errors.push(RecordError::new(
+                    line,
+                    1,
+                    format!(
+                        "too many errors ({}); the rest of the file was not checked",
+                        routec_traffic::MAX_ERRORS
+                    ),
+                ));
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// Error `E0515` for each bad line of the recorded file `path` (as shown to
+/// the user), located at the declaration `span` of its profile:
+/// `` `path`:LINE:COL: message ``.
+pub fn line_diagnostics(
+    path: &str,
+    span: routec_syntax::Span,
+    errors: &[RecordError],
+) -> Vec<Diagnostic> {
+    errors
+        .iter()
+        .map(|e| {
+            let d = Diagnostic::error(
+                codes::BAD_RECORDED_LINE,
+                span,
+                format!("`{path}`:{}:{}: {}", e.line, e.column, e.message),
+            );
+            match &e.help {
+                Some(h) => d.with_help(h.clone()),
+                None => d,
+            }
+        })
+        .collect()
+}
+
+/// What `routec check` (and the editor) report for the recorded file of
+/// traffic profile `traffic`, given its text and its path as shown: the
+/// bound records and `W0513` for slices with too few samples, or `E0515`
+/// for each bad line (no records). `None` when the profile is not a
+/// recorded file.
+pub fn file_diagnostics(
+    policy: &Policy,
+    traffic: usize,
+    path: &str,
+    text: &str,
+) -> Option<(Option<BoundTraffic>, Vec<Diagnostic>)> {
+    let def = policy.traffic.get(traffic)?;
+    if !matches!(def.source, TrafficSource::File(_)) {
+        return None;
+    }
+    Some(match load(policy, text) {
+        Ok(bound) => {
+            let warnings = sample_warnings(policy, &def.name, def.span, &bound);
+            (Some(bound), warnings)
+        }
+        Err(errors) => (None, line_diagnostics(path, def.span, &errors)),
+    })
 }
 
 #[cfg(test)]

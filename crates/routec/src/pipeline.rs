@@ -223,40 +223,12 @@ pub fn read_recorded(
         ))
     })?;
     // Shape errors and binding errors of the good lines, in line order.
-    let (records, mut errors) = routec_traffic::parse_all(&text);
-    let bound = routec_traffic::bind(policy, &records);
-    if errors.is_empty() && records.is_empty() {
-        errors.push(RecordError::new(
-            1,
-            1,
-            "the file has no records: a recorded profile needs at least one request".into(),
-        ));
-    }
-    match bound {
-        Ok(bound) if errors.is_empty() => Ok(Some((shown, bound))),
-        bound => {
-            if let Err(more) = bound {
-                errors.extend(more);
-            }
-            errors.retain(|e| !e.message.starts_with("too many errors"));
-            errors.sort_by_key(|e| (e.line, e.column));
-            if errors.len() >= routec_traffic::MAX_ERRORS {
-                errors.truncate(routec_traffic::MAX_ERRORS);
-                let line = errors.last().map_or(1, |e| e.line);
-                errors.push(RecordError::new(
-                    line,
-                    1,
-                    format!(
-                        "too many errors ({}); the rest of the file was not checked",
-                        routec_traffic::MAX_ERRORS
-                    ),
-                ));
-            }
-            Err(RecordedError::Lines {
-                path: shown,
-                errors,
-            })
-        }
+    match routec_opt::recorded::load(policy, &text) {
+        Ok(bound) => Ok(Some((shown, bound))),
+        Err(errors) => Err(RecordedError::Lines {
+            path: shown,
+            errors,
+        }),
     }
 }
 
@@ -277,17 +249,9 @@ pub fn recorded_diagnostics(
             Ok(None) => {}
             Err(RecordedError::Io(message)) => return Err(message),
             Err(RecordedError::Lines { path, errors }) => {
-                out.extend(errors.iter().map(|e| {
-                    let d = Diagnostic::error(
-                        routec_opt::codes::BAD_RECORDED_LINE,
-                        def.span,
-                        format!("`{path}`:{}:{}: {}", e.line, e.column, e.message),
-                    );
-                    match &e.help {
-                        Some(h) => d.with_help(h.clone()),
-                        None => d,
-                    }
-                }));
+                out.extend(routec_opt::recorded::line_diagnostics(
+                    &path, def.span, &errors,
+                ));
             }
         }
     }
