@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use routec_ide::{Analysis, Simulation, workspace_symbols};
+use routec_ide::{Analysis, RecordedInput, Simulation, workspace_symbols};
 use routec_syntax::Span;
 
 fn support() -> String {
@@ -182,4 +182,96 @@ fn a_single_rule_has_the_overall_p95() {
         "{} vs {p95}",
         rule.p95
     );
+}
+
+fn recorded_fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/recorded")
+            .join(name),
+    )
+    .unwrap_or_default()
+}
+
+/// On a labeled recorded file, the figures are the ones `compile_recorded`
+/// optimized for: a one-rule route's p95 is the compiler's overall p95 (the
+/// mixture is rebuilt with the re-estimated models and the records' mix),
+/// and the share-weighted rule costs add up to its overall cost.
+#[test]
+fn recorded_figures_agree_with_compile_recorded() {
+    let text = recorded_fixture("labeled.route");
+    let start = text.find("route {").unwrap_or(0);
+    let end = start + text[start..].find("\n}\n").unwrap_or(0) + 3;
+    let one = format!(
+        "{}route {{\n  otherwise => optimize [small, large] by tier\n}}\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let jsonl = recorded_fixture("labeled.jsonl");
+    for source in [text, one] {
+        let a = Analysis::new(&source);
+        assert!(a.checks(), "{:?}", a.diagnostics());
+        let input = RecordedInput {
+            path_shown: "labeled.jsonl".into(),
+            text: Ok(jsonl.clone()),
+        };
+        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+        let bound = routec_opt::recorded::load(a.policy(), &jsonl).expect("binds");
+        let compiled = routec_opt::compile_recorded(
+            a.policy(),
+            &source,
+            &routec_opt::CompileOptions::default(),
+            Some(&bound),
+        )
+        .expect("compiles");
+        let predicted = compiled
+            .table
+            .assumed
+            .map(|x| x.predicted)
+            .unwrap_or_default();
+        let cost: f64 = sim.rules().iter().map(|r| r.share * r.cost_per_1k).sum();
+        assert!(
+            (cost - predicted.cost_per_1k_requests).abs()
+                <= 1e-6 * predicted.cost_per_1k_requests.max(1.0),
+            "{cost} vs {}",
+            predicted.cost_per_1k_requests
+        );
+        if let [rule] = sim.rules() {
+            let p95 = predicted.latency.p95;
+            assert!((rule.share - 1.0).abs() < 1e-9);
+            assert!(
+                (rule.p95 - p95).abs() <= 1e-6 * p95,
+                "{} vs {p95}",
+                rule.p95
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any recorded text (junk, cut or mutated lines) gives figures or
+    /// located errors at the declaration, never a panic.
+    #[test]
+    fn any_recorded_text_never_panics(
+        cut in 0usize..4000,
+        junk in "\\PC{0,200}",
+        offset in 0usize..2000,
+    ) {
+        let text = recorded_fixture("mix.route");
+        let a = Analysis::new(&text);
+        let jsonl = recorded_fixture("labeled.jsonl");
+        let cut = floor(&jsonl, cut.min(jsonl.len()));
+        let input = RecordedInput {
+            path_shown: "x.jsonl".into(),
+            text: Ok(format!("{}{junk}\n{}", &jsonl[..cut], &jsonl[cut..])),
+        };
+        let sim = Simulation::compute_with(&a, Some(&input), &|| false);
+        prop_assert!(sim.is_some());
+        if let Some(sim) = &sim {
+            prop_assert!(sim.diagnostics().iter().all(|d| d.code != "W0512"));
+            every_feature(&a, offset, Some(sim));
+        }
+    }
 }
