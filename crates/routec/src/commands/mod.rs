@@ -2,14 +2,14 @@
 
 pub mod check;
 pub mod compile;
-pub mod diff;
 pub mod convert;
+pub mod diff;
 pub mod evaluate;
 pub mod explain;
 pub mod fmt;
+pub mod lsp;
 pub mod plot;
 pub mod progress;
-pub mod lsp;
 pub mod simulate;
 pub mod test;
 
