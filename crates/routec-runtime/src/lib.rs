@@ -13,6 +13,7 @@
 //! default when the diagram reads them, and the decision records which.
 
 mod request;
+pub mod values;
 
 pub use request::{Request, RequestError, SignalValue};
 pub use routec_table::{LoadError, Table};

@@ -3,7 +3,7 @@
 
 use routec_table::SignalKind;
 
-use crate::Router;
+use crate::{Router, values};
 
 const PRESENT: u8 = 0;
 const MISSING: u8 = 1;
@@ -156,63 +156,15 @@ impl Router {
 }
 
 fn read_value(kind: &SignalKind, value: &serde_json::Value) -> Option<f64> {
-    use serde_json::Value as J;
-    match (kind, value) {
-        (SignalKind::Bool, J::Bool(b)) => Some(f64::from(u8::from(*b))),
-        (SignalKind::Bool, J::String(s)) => match s.as_str() {
-            "true" => Some(1.0),
-            "false" => Some(0.0),
-            _ => None,
-        },
-        (SignalKind::Enum { variants }, J::String(s)) => {
-            variants.iter().position(|v| v == s).map(|i| i as f64)
-        }
-        (SignalKind::Tokens, _) => number_or_unit(value, &[("", 1.0), ("k", 1e3), ("M", 1e6)])
-            .filter(|v| *v >= 0.0 && v.fract() == 0.0),
-        (SignalKind::Int, _) => {
-            number_or_unit(value, &[("", 1.0), ("k", 1e3), ("M", 1e6)]).filter(|v| v.fract() == 0.0)
-        }
-        (SignalKind::Ratio, J::Number(n)) => n.as_f64().filter(|v| (0.0..=1.0).contains(v)),
-        (SignalKind::Ratio, J::String(_)) => {
-            number_or_unit(value, &[("%", 0.01)]).filter(|v| (0.0..=1.0).contains(v))
-        }
-        (SignalKind::Duration, _) => number_or_unit(
-            value,
-            &[
-                ("", 1.0),
-                ("ms", 1e-3),
-                ("s", 1.0),
-                ("m", 60.0),
-                ("h", 3600.0),
-                ("d", 86400.0),
-            ],
-        )
-        .filter(|v| *v >= 0.0),
-        (SignalKind::Money, J::String(s)) => s
-            .strip_prefix('$')
-            .and_then(|rest| rest.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0),
-        (SignalKind::Money, J::Number(n)) => n.as_f64().filter(|v| *v >= 0.0),
-        _ => None,
+    match kind {
+        SignalKind::Bool => values::boolean(value).map(|b| f64::from(u8::from(b))),
+        SignalKind::Enum { variants } => values::variant(variants, value).map(|i| i as f64),
+        SignalKind::Tokens => values::tokens(value),
+        SignalKind::Int => values::int(value),
+        SignalKind::Ratio => values::ratio(value),
+        SignalKind::Duration => values::duration(value),
+        SignalKind::Money => values::money(value),
     }
-}
-
-/// A JSON number, or a string of a number and one of `units` (suffix, scale).
-fn number_or_unit(value: &serde_json::Value, units: &[(&str, f64)]) -> Option<f64> {
-    match value {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => {
-            let s = s.trim();
-            let split = s
-                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-                .unwrap_or(s.len());
-            let (number, unit) = s.split_at(split);
-            let scale = units.iter().find(|(u, _)| *u == unit.trim())?.1;
-            number.parse::<f64>().ok().map(|v| v * scale)
-        }
-        _ => None,
-    }
-    .filter(|v| v.is_finite())
 }
 
 #[cfg(test)]

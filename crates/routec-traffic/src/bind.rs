@@ -3,6 +3,7 @@
 //! that does not fit is an error here, not a default), model names to ids.
 
 use routec_check::ir::{ModelId, Policy, SignalType, Value};
+use routec_runtime::values;
 
 use crate::{Outcome, Record, RecordError, suggest};
 
@@ -126,71 +127,42 @@ fn short(v: &serde_json::Value) -> String {
     }
 }
 
-/// Reads one signal value as a request would carry it: enum variants as
+/// Reads one signal value as a request would carry it (the parsing is
+/// `routec_runtime::values`, shared with `explain --request`): enum variants as
 /// strings, bools as booleans, tokens and ints as whole numbers or strings
 /// like `"12k"`, ratios as numbers in `0..=1` or strings like `"10%"`,
 /// durations as seconds or strings like `"200ms"`, money as USD or strings
 /// like `"$0.5"`. `Err` is a help text saying what would be accepted.
 pub fn read_value(ty: &SignalType, value: &serde_json::Value) -> Result<Value, String> {
-    use serde_json::Value as J;
-    let scaled = [("", 1.0), ("k", 1e3), ("M", 1e6)];
-    match (ty, value) {
-        (SignalType::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
-        (SignalType::Bool, J::String(s)) if s == "true" || s == "false" => {
-            Ok(Value::Bool(s == "true"))
-        }
-        (SignalType::Bool, _) => Err("a bool signal takes `true` or `false`".into()),
-        (SignalType::Enum(vs), J::String(s)) => match vs.iter().position(|v| v == s) {
-            Some(i) => Ok(Value::Enum(i)),
-            None => Err(match suggest(s, vs.iter().map(String::as_str)) {
-                Some(x) => format!("did you mean `{x}`?"),
-                None => format!("the values are {}", list(vs)),
-            }),
+    match ty {
+        SignalType::Bool => values::boolean(value)
+            .map(Value::Bool)
+            .ok_or_else(|| "a bool signal takes `true` or `false`".into()),
+        SignalType::Enum(vs) => match (values::variant(vs, value), value) {
+            (Some(i), _) => Ok(Value::Enum(i)),
+            (None, serde_json::Value::String(s)) => {
+                Err(match suggest(s, vs.iter().map(String::as_str)) {
+                    Some(x) => format!("did you mean `{x}`?"),
+                    None => format!("the values are {}", list(vs)),
+                })
+            }
+            (None, _) => Err(format!("write one of {} as a string", list(vs))),
         },
-        (SignalType::Enum(vs), _) => Err(format!("write one of {} as a string", list(vs))),
-        (SignalType::Tokens, _) => number_or_unit(value, &scaled)
-            .filter(|v| *v >= 0.0 && v.fract() == 0.0)
+        SignalType::Tokens => values::tokens(value)
             .map(Value::Number)
             .ok_or_else(|| "tokens are a whole number >= 0 such as `812` or `\"12k\"`".into()),
-        (SignalType::Int, _) => number_or_unit(value, &scaled)
-            .filter(|v| v.fract() == 0.0)
+        SignalType::Int => values::int(value)
             .map(Value::Number)
             .ok_or_else(|| "an int signal takes a whole number such as `3` or `\"2k\"`".into()),
-        (SignalType::Ratio, J::Number(n)) => n
-            .as_f64()
-            .filter(|v| (0.0..=1.0).contains(v))
+        SignalType::Ratio => values::ratio(value)
             .map(Value::Number)
             .ok_or_else(|| "a ratio is a number from 0 to 1 or a string like `\"10%\"`".into()),
-        (SignalType::Ratio, _) => number_or_unit(value, &[("%", 0.01)])
-            .filter(|v| (0.0..=1.0).contains(v))
+        SignalType::Duration => values::duration(value)
             .map(Value::Number)
-            .ok_or_else(|| "a ratio is a number from 0 to 1 or a string like `\"10%\"`".into()),
-        (SignalType::Duration, _) => number_or_unit(
-            value,
-            &[
-                ("", 1.0),
-                ("ms", 1e-3),
-                ("s", 1.0),
-                ("m", 60.0),
-                ("h", 3600.0),
-                ("d", 86400.0),
-            ],
-        )
-        .filter(|v| *v >= 0.0)
-        .map(Value::Number)
-        .ok_or_else(|| "a duration is seconds >= 0 or a string like `\"200ms\"`".into()),
-        (SignalType::Money, J::String(s)) => s
-            .strip_prefix('$')
-            .and_then(|rest| rest.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| "a duration is seconds >= 0 or a string like `\"200ms\"`".into()),
+        SignalType::Money => values::money(value)
             .map(Value::Number)
             .ok_or_else(|| "money is USD >= 0 or a string like `\"$0.5\"`".into()),
-        (SignalType::Money, J::Number(n)) => n
-            .as_f64()
-            .filter(|v| *v >= 0.0)
-            .map(Value::Number)
-            .ok_or_else(|| "money is USD >= 0 or a string like `\"$0.5\"`".into()),
-        (SignalType::Money, _) => Err("money is USD >= 0 or a string like `\"$0.5\"`".into()),
     }
 }
 
@@ -199,22 +171,4 @@ fn list(vs: &[String]) -> String {
         .map(|v| format!("`{v}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A JSON number, or a string of a number and one of `units` (suffix, scale).
-fn number_or_unit(value: &serde_json::Value, units: &[(&str, f64)]) -> Option<f64> {
-    match value {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => {
-            let s = s.trim();
-            let split = s
-                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-                .unwrap_or(s.len());
-            let (number, unit) = s.split_at(split);
-            let scale = units.iter().find(|(u, _)| *u == unit.trim())?.1;
-            number.parse::<f64>().ok().map(|v| v * scale)
-        }
-        _ => None,
-    }
-    .filter(|v| v.is_finite())
 }
