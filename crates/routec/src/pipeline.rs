@@ -1,7 +1,7 @@
-//! The steps `compile`, `test`, `explain` and `simulate` share: read the
-//! file, check it (errors are rendered to standard error, exit 1), compile
-//! it (the optimizer's located diagnostics, exit 1), and print warnings to
-//! standard error. Standard output stays free for the command's product.
+//! The steps `compile`, `test`, `explain`, `simulate` and `diff` share:
+//! read the file, check it (errors are rendered to standard error, exit 1),
+//! compile it (the optimizer's located diagnostics, exit 1), and print
+//! warnings to standard error (`diff` leaves them unprinted). Standard output stays free for the command's product.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,9 @@ pub struct Pipeline {
     pub source: String,
     pub policy: Policy,
     pub compiled: routec_opt::Compiled,
+    /// The recorded traffic the table was compiled against, when the
+    /// selected profile is recorded.
+    pub recorded: Option<BoundTraffic>,
 }
 
 /// A checked policy (no errors).
@@ -34,6 +37,15 @@ pub struct Loaded {
     pub policy: Policy,
     /// The checker's warnings, not yet printed.
     pub warnings: Vec<Diagnostic>,
+}
+
+/// Whether a step renders the warnings along with its errors and its result
+/// (`compile`, `test`, `explain`, `simulate`) or leaves them unprinted
+/// (`diff`: warnings are left to `routec check` and `routec compile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warnings {
+    Print,
+    Omit,
 }
 
 /// Reads and checks `path`. On errors, renders every diagnostic to standard
@@ -47,14 +59,29 @@ pub fn load(path: &Path, color: ColorChoice) -> Result<Loaded, u8> {
             return Err(exit::USAGE);
         }
     };
+    check(name, source, Warnings::Print, color)
+}
+
+/// Checks the text `source` of the policy shown as `name`. On errors,
+/// renders them (and, with [`Warnings::Print`], the warnings) to standard
+/// error and returns the exit code.
+pub fn check(
+    name: String,
+    source: String,
+    warnings: Warnings,
+    color: ColorChoice,
+) -> Result<Loaded, u8> {
     let analyzed = analysis::analyze(&source);
     if analyzed.has_errors() {
-        eprint(&human::render(
-            &name,
-            &source,
-            &analyzed.diagnostics,
-            color.stderr(),
-        ));
+        let shown: Vec<Diagnostic> = match warnings {
+            Warnings::Print => analyzed.diagnostics,
+            Warnings::Omit => analyzed
+                .diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        };
+        eprint(&human::render(&name, &source, &shown, color.stderr()));
         return Err(exit::FAILURE);
     }
     Ok(Loaded {
@@ -93,6 +120,20 @@ pub fn traffic_index(policy: &Policy, name: &str) -> Result<usize, String> {
 /// first declared when `None`). Warnings of both steps go to standard error.
 pub fn compile(path: &Path, traffic: Option<&str>, color: ColorChoice) -> Result<Pipeline, u8> {
     let loaded = load(path, color)?;
+    compile_checked(loaded, path, traffic, Warnings::Print, color)
+}
+
+/// Compiles a checked policy for traffic profile `traffic` (the first
+/// declared when `None`; an unknown name is a usage error). A recorded
+/// profile's file is read relative to `path`. Errors, and with
+/// [`Warnings::Print`] the warnings of both steps, go to standard error.
+pub fn compile_checked(
+    loaded: Loaded,
+    path: &Path,
+    traffic: Option<&str>,
+    warnings: Warnings,
+    color: ColorChoice,
+) -> Result<Pipeline, u8> {
     if let Some(t) = traffic
         && let Err(why) = traffic_index(&loaded.policy, t)
     {
@@ -117,24 +158,29 @@ pub fn compile(path: &Path, traffic: Option<&str>, color: ColorChoice) -> Result
     match routec_opt::compile_recorded(&loaded.policy, &loaded.source, &options, recorded.as_ref())
     {
         Ok(compiled) => {
-            let mut warnings = loaded.warnings;
-            warnings.extend(compiled.diagnostics.iter().cloned());
-            sort(&mut warnings);
-            eprint(&human::render(
-                &loaded.name,
-                &loaded.source,
-                &warnings,
-                color.stderr(),
-            ));
+            if warnings == Warnings::Print {
+                let mut warnings = loaded.warnings;
+                warnings.extend(compiled.diagnostics.iter().cloned());
+                sort(&mut warnings);
+                eprint(&human::render(
+                    &loaded.name,
+                    &loaded.source,
+                    &warnings,
+                    color.stderr(),
+                ));
+            }
             Ok(Pipeline {
                 name: loaded.name,
                 source: loaded.source,
                 policy: loaded.policy,
                 compiled,
+                recorded,
             })
         }
         Err(mut errors) => {
-            errors.extend(loaded.warnings);
+            if warnings == Warnings::Print {
+                errors.extend(loaded.warnings);
+            }
             sort(&mut errors);
             eprint(&human::render(
                 &loaded.name,

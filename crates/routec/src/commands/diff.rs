@@ -11,13 +11,11 @@ use std::process::Command;
 
 use clap::ValueEnum;
 use routec_syntax::MAX_SOURCE_BYTES;
-use routec_syntax::diagnostic::sort;
 
 use super::{eprint, print};
-use crate::analysis;
 use crate::cli::{ColorChoice, exit};
-use crate::pipeline::{self, traffic_index};
-use crate::render::{diff as render, human};
+use crate::pipeline::{self, Pipeline, Warnings, traffic_index};
+use crate::render::diff as render;
 use crate::source;
 
 pub const HELP: &str = "\
@@ -87,12 +85,8 @@ pub enum DiffFormat {
 
 /// One side, checked and compiled.
 struct Built {
-    name: String,
-    source: String,
-    policy: routec_check::Policy,
-    compiled: routec_opt::Compiled,
+    pipeline: Pipeline,
     traffic: Option<String>,
-    recorded: Option<routec_traffic::BoundTraffic>,
 }
 
 pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
@@ -110,15 +104,16 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
             return exit::USAGE;
         }
     };
-    let old_checked = check(&args.old, &old, color);
-    let new_checked = check(&args.new, &new, color);
-    let (Some(old_policy), Some(new_policy)) = (old_checked, new_checked) else {
+    let old_checked = pipeline::check(args.old.clone(), old, Warnings::Omit, color);
+    let new_checked = pipeline::check(args.new.clone(), new, Warnings::Omit, color);
+    let (Ok(old_loaded), Ok(new_loaded)) = (old_checked, new_checked) else {
         return exit::FAILURE;
     };
+    let (old_policy, new_policy) = (&old_loaded.policy, &new_loaded.policy);
     // The profile: NEW's `--traffic` (or first); OLD's of the same name, or
     // its first.
     let new_traffic = match &args.traffic {
-        Some(name) => match traffic_index(&new_policy, name) {
+        Some(name) => match traffic_index(new_policy, name) {
             Ok(_) => Some(name.clone()),
             Err(why) => {
                 eprint(&format!("routec: {}: {why}\n", args.new));
@@ -131,8 +126,8 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
         Some(name) if old_policy.traffic.iter().any(|t| &t.name == name) => Some(name.clone()),
         _ => old_policy.traffic.first().map(|t| t.name.clone()),
     };
-    let old_built = compile(&args.old, old, old_policy, old_traffic, color);
-    let new_built = compile(&args.new, new, new_policy, new_traffic, color);
+    let old_built = compile(old_loaded, old_traffic, color);
+    let new_built = compile(new_loaded, new_traffic, color);
     let (old_built, new_built) = match (old_built, new_built) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(a), Err(b)) => return super::worst(a, b),
@@ -146,8 +141,8 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
         }
     };
     let sides = render::Sides {
-        old: &old_built.name,
-        new: &new_built.name,
+        old: &old_built.pipeline.name,
+        new: &new_built.pipeline.name,
         old_traffic: old_built.traffic.as_deref(),
         new_traffic: new_built.traffic.as_deref(),
     };
@@ -168,11 +163,11 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
 impl Built {
     fn side(&self) -> routec_diff::Side<'_> {
         routec_diff::Side {
-            policy: &self.policy,
-            source: &self.source,
-            compiled: &self.compiled,
+            policy: &self.pipeline.policy,
+            source: &self.pipeline.source,
+            compiled: &self.pipeline.compiled,
             traffic: self.traffic.as_deref(),
-            recorded: self.recorded.as_ref(),
+            recorded: self.pipeline.recorded.as_ref(),
         }
     }
 }
@@ -246,63 +241,21 @@ fn read_git(spec: &str, rev: &str, file: &str) -> Result<String, String> {
         .map_err(|_| format!("cannot read `{spec}`: {}", source::ReadError::NotUtf8))
 }
 
-/// Checks one side; renders its errors to standard error.
-fn check(name: &str, text: &str, color: ColorChoice) -> Option<routec_check::Policy> {
-    let analyzed = analysis::analyze(text);
-    if analyzed.has_errors() {
-        let errors: Vec<_> = analyzed
-            .diagnostics
-            .into_iter()
-            .filter(routec_syntax::Diagnostic::is_error)
-            .collect();
-        eprint(&human::render(name, text, &errors, color.stderr()));
-        return None;
-    }
-    Some(analyzed.policy)
-}
-
-/// Compiles one checked side for `traffic`; renders its errors to standard
-/// error and returns the exit code on failure. A recorded profile's file is
-/// read from the working tree, relative to the side's path (for `REV:PATH`,
-/// to PATH). Warnings are left to `routec check` and `routec compile`.
+/// Compiles one checked side for `traffic` (see
+/// [`pipeline::compile_checked`]). A recorded profile's file is read from
+/// the working tree, relative to the side's path (for `REV:PATH`, to PATH).
+/// Warnings are left to `routec check` and `routec compile`.
 fn compile(
-    name: &str,
-    text: String,
-    policy: routec_check::Policy,
+    loaded: pipeline::Loaded,
     traffic: Option<String>,
     color: ColorChoice,
 ) -> Result<Built, u8> {
+    let name = loaded.name.clone();
     let path = match name.split_once(':') {
-        Some((_, file)) if !Path::new(name).exists() => PathBuf::from(file),
-        _ => PathBuf::from(name),
+        Some((_, file)) if !Path::new(&name).exists() => PathBuf::from(file),
+        _ => PathBuf::from(&name),
     };
-    let index = traffic
-        .as_ref()
-        .and_then(|t| policy.traffic.iter().position(|d| &d.name == t));
-    let recorded = match index {
-        Some(i) => match pipeline::read_recorded(&policy, &path, i) {
-            Ok(r) => r.map(|(_, bound)| bound),
-            Err(e) => return Err(e.report()),
-        },
-        None => None,
-    };
-    let options = routec_opt::CompileOptions {
-        traffic: traffic.clone(),
-        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    match routec_opt::compile_recorded(&policy, &text, &options, recorded.as_ref()) {
-        Ok(compiled) => Ok(Built {
-            name: name.to_owned(),
-            source: text,
-            policy,
-            compiled,
-            traffic,
-            recorded,
-        }),
-        Err(mut errors) => {
-            sort(&mut errors);
-            eprint(&human::render(name, &text, &errors, color.stderr()));
-            Err(exit::FAILURE)
-        }
-    }
+    let pipeline =
+        pipeline::compile_checked(loaded, &path, traffic.as_deref(), Warnings::Omit, color)?;
+    Ok(Built { pipeline, traffic })
 }

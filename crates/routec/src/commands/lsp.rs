@@ -98,6 +98,7 @@ fn compile(name: &str, text: &str) -> Result<Pipeline, String> {
             source: text.to_owned(),
             policy: analyzed.policy,
             compiled,
+            recorded: None,
         }),
         Err(errors) => Err(format!(
             "`{name}` cannot be compiled:\n{}",
