@@ -9,6 +9,7 @@ use routec_sim::replay::{Outcomes, Replay};
 use serde_json::{Value as Json, json};
 
 use crate::pipeline::{ms, round};
+use crate::render::text_table;
 
 fn finite(x: f64, digits: i32) -> Json {
     if x.is_finite() {
@@ -112,36 +113,6 @@ fn row(label: String, o: &Outcomes, answered: Option<f64>) -> Vec<String> {
     ]
 }
 
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            let pad = widths[c].saturating_sub(cell.chars().count());
-            if c == 0 {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str("  ");
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// The human report of a replay.
 pub fn human(policy_name: &str, r: &Replay) -> String {
     let mut out = format!(
@@ -169,7 +140,7 @@ pub fn human(policy_name: &str, r: &Replay) -> String {
     for (name, o) in &r.slices {
         rows.push(row(format!("slice {name}"), o, None));
     }
-    out.push_str(&table(&rows));
+    out.push_str(&text_table(&rows, 1, ""));
     out.push_str("\n(answered: the share of requests each model answered under the policy)\n");
     if let Some(best) = r.best.and_then(|b| r.models.get(b)) {
         let points = (r.policy.accuracy - best.outcomes.accuracy) * 100.0;

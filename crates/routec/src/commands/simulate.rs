@@ -11,6 +11,7 @@ use super::{eprint, evaluate, plot, print};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 use crate::commands::explain::in_unit;
 use crate::pipeline::{self, ms, round};
+use crate::render::text_table;
 
 pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
     let p = match pipeline::compile(&args.file, None, color) {
@@ -265,39 +266,6 @@ fn row(label: &str, m: &Metrics) -> Vec<String> {
     ]
 }
 
-fn table(rows: &[Vec<String>], left: usize) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            let pad = widths[c].saturating_sub(cell.chars().count());
-            if c < left {
-                if c > 0 {
-                    line.push_str("  ");
-                }
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str("  ");
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// The compact human report.
 pub fn human(name: &str, r: &Report, json: &Json) -> String {
     let mut out = format!(
@@ -324,7 +292,7 @@ pub fn human(name: &str, r: &Report, json: &Json) -> String {
     for rule in &r.rules {
         rows.push(row(&format!("rule line {}", rule.line), &rule.metrics));
     }
-    out.push_str(&table(&rows, 1));
+    out.push_str(&text_table(&rows, 1, ""));
     let models: Vec<String> = r
         .models
         .iter()
@@ -350,7 +318,7 @@ pub fn human(name: &str, r: &Report, json: &Json) -> String {
                 ]
             })
             .collect();
-        out.push_str(&table(&slo_rows, 2));
+        out.push_str(&text_table(&slo_rows, 2, ""));
     }
     out
 }

@@ -5,6 +5,7 @@
 use routec_diff::{Diff, ExampleValue, SloDelta, SloSide, Unit};
 use serde_json::{Map, Value as Json, json};
 
+use super::text_table;
 use crate::pipeline::{ms, round};
 
 /// At most this many regions are listed in the human and markdown forms
@@ -452,38 +453,6 @@ fn predictions_differ(r: &Json) -> bool {
             .any(|x| x["changed"] == true)
 }
 
-fn table(rows: &[Vec<String>], right_from: usize) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in r.iter().enumerate() {
-            let pad = " ".repeat(widths[c].saturating_sub(cell.chars().count()));
-            if c > 0 {
-                line.push_str("  ");
-            }
-            if c < right_from {
-                line.push_str(cell);
-                line.push_str(&pad);
-            } else {
-                line.push_str(&pad);
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// An SLO's text, with the old bound when it changed.
 fn slo_label(x: &Json) -> String {
     match x["old_constraint"].as_str() {
@@ -635,7 +604,7 @@ pub fn human(r: &Json, color: bool) -> String {
         rows.push(vec![x.label, x.old, x.new, x.delta]);
         goods.push(x.good);
     }
-    let rendered = table(&rows, 1);
+    let rendered = text_table(&rows, 1, "  ");
     for (line, good) in rendered.lines().zip(goods) {
         match good {
             Some(true) => out.push_str(&paint(line, "32")),
@@ -654,7 +623,7 @@ pub fn human(r: &Json, color: bool) -> String {
             "delta".into(),
         ]];
         rows.extend(slices);
-        out.push_str(&table(&rows, 1));
+        out.push_str(&text_table(&rows, 1, "  "));
     }
     let mut models = vec![vec![
         "model".into(),
@@ -670,7 +639,7 @@ pub fn human(r: &Json, color: bool) -> String {
         &show_plain,
     ));
     out.push_str("\ncalls per request:\n");
-    out.push_str(&table(&models, 1));
+    out.push_str(&text_table(&models, 1, "  "));
     let slos = changed_slos(r);
     if !slos.is_empty() {
         out.push_str("\nSLOs whose status or slack changed:\n");
@@ -684,7 +653,7 @@ pub fn human(r: &Json, color: bool) -> String {
             let [old, new, slack] = slo_cells(x);
             rows.push(vec![slo_label(x), old, new, slack]);
         }
-        out.push_str(&table(&rows, 4));
+        out.push_str(&text_table(&rows, 4, "  "));
     }
     out
 }

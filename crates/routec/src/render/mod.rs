@@ -4,6 +4,9 @@
 //!
 //! Positions are computed here, at the boundary, from byte spans: 1-based
 //! lines and 1-based columns counted in characters.
+//!
+//! [`text_table`] aligns the tables of the human reports (`simulate`,
+//! `evaluate`, `diff`).
 
 pub mod diff;
 pub mod human;
@@ -62,4 +65,39 @@ pub fn count_summary(diagnostics: &[Diagnostic]) -> String {
         (e, 0) => plural(e, "error"),
         (e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
     }
+}
+
+/// Aligns `rows` into columns two spaces apart, each line after `indent`:
+/// the first `left` columns are left-aligned, the rest right-aligned.
+/// Trailing spaces are trimmed; every line ends with `\n`.
+pub fn text_table(rows: &[Vec<String>], left: usize, indent: &str) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from(indent);
+        for (c, cell) in r.iter().enumerate() {
+            let pad = " ".repeat(widths[c].saturating_sub(cell.chars().count()));
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if c < left {
+                line.push_str(cell);
+                line.push_str(&pad);
+            } else {
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
