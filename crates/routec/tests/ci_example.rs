@@ -17,28 +17,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{BIN, manifest_dir, repo_root, temp_dir};
+use common::{BIN, git, manifest_dir, repo_root, sarif_validator, temp_dir};
 use serde_json::Value as Json;
 
 fn ci_dir() -> PathBuf {
     repo_root().join("examples/ci")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 struct Run {
@@ -61,33 +44,6 @@ fn review(dir: &Path, base: &str) -> Run {
         code: out.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// The official schema minus its one malformed pattern (see `cli.rs`).
-fn sarif_validator() -> jsonschema::Validator {
-    const BROKEN: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
-    fn drop(value: &mut Json) {
-        match value {
-            Json::Object(map) => {
-                if map.get("pattern").and_then(Json::as_str) == Some(BROKEN) {
-                    map.remove("pattern");
-                }
-                map.values_mut().for_each(drop);
-            }
-            Json::Array(items) => items.iter_mut().for_each(drop),
-            _ => {}
-        }
-    }
-    let mut schema: Json = serde_json::from_str(
-        &std::fs::read_to_string(manifest_dir().join("tests/data/sarif-schema-2.1.0.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    drop(&mut schema);
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
 }
 
 /// A repository laid out as the README says: the script in `ci/`, the

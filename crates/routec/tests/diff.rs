@@ -13,9 +13,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{Output, manifest_dir, repo_root, run_in, temp_dir};
+use common::{Output, git, manifest_dir, repo_root, run_in, temp_dir};
 use serde_json::Value as Json;
 
 fn fixtures() -> PathBuf {
@@ -196,23 +195,6 @@ fn equivalent_policies_report_exactly_no_behavioral_change() {
             "{p}"
         );
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! Running the built `routec` binary from integration tests.
+//! Running the built `routec` binary from integration tests, and what
+//! several test crates share: `git` in a scratch repository, the SARIF
+//! schema validator.
 
 #![allow(dead_code, reason = "each test crate uses a different part")]
 
@@ -62,4 +64,62 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Runs `git` in `dir` with a fixed identity; the test fails if it does.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The official OASIS schema has a malformed `language` pattern (a stray `]`)
+/// that strict regex engines refuse; the copy in `tests/data` is kept
+/// verbatim and the pattern is dropped here, before compiling. routec never
+/// writes a `language` property.
+const BROKEN_LANGUAGE_PATTERN: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
+
+fn drop_broken_patterns(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.get("pattern").and_then(Value::as_str) == Some(BROKEN_LANGUAGE_PATTERN) {
+                map.remove("pattern");
+            }
+            map.values_mut().for_each(drop_broken_patterns);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_broken_patterns),
+        _ => {}
+    }
+}
+
+/// The SARIF 2.1.0 schema in `tests/data`, as JSON.
+pub fn sarif_schema() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(manifest_dir().join("tests/data/sarif-schema-2.1.0.json"))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A validator of the SARIF 2.1.0 schema (minus its broken pattern), with
+/// formats checked.
+pub fn sarif_validator() -> jsonschema::Validator {
+    let mut schema = sarif_schema();
+    drop_broken_patterns(&mut schema);
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
 }
