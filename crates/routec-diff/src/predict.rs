@@ -13,9 +13,9 @@ use routec_check::Policy;
 use routec_check::ir::{MetricDef, PlanDef};
 use routec_opt::cells;
 use routec_opt::eval::{Evaluator, PlanEval};
-use routec_opt::plan_text;
 use routec_opt::recorded;
 use routec_opt::traffic::Traffic;
+use routec_opt::{line_of, plan_text};
 use routec_syntax::ast::CmpOp;
 
 use crate::{DiffError, Side};
@@ -242,15 +242,6 @@ pub fn aggregate(side: &Side) -> Result<Aggregate, DiffError> {
             .map(|(m, c)| (m.name.clone(), norm(*c)))
             .collect(),
     })
-}
-
-fn line_of(source: &str, offset: u32) -> u32 {
-    let end = (offset as usize).min(source.len());
-    source.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count() as u32
-        + 1
 }
 
 /// A side's prediction: the table's figures and SLO statuses, and

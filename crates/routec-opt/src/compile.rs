@@ -90,8 +90,10 @@ pub struct RecordedEstimates {
     pub models: Vec<crate::recorded::ModelEstimate>,
 }
 
-fn line_of(source: &str, span: Span) -> u32 {
-    let end = (span.start as usize).min(source.len());
+/// The 1-based line of a byte offset: the `line` by which a table names its
+/// rules and SLOs (consumers find a table's SLO in the policy with it).
+pub fn line_of(source: &str, offset: u32) -> u32 {
+    let end = (offset as usize).min(source.len());
     source.as_bytes()[..end]
         .iter()
         .filter(|b| **b == b'\n')
@@ -277,7 +279,7 @@ pub fn compile_recorded(
         let line = policy
             .slos
             .get(row.slo)
-            .map_or(0, |s| line_of(source, s.span));
+            .map_or(0, |s| line_of(source, s.span.start));
         if !binding {
             sensitivity.push((line, slo_label(policy, source, row), None));
             fd_duals.push(Some(0.0));
@@ -1114,7 +1116,7 @@ fn build_table(
         .rules
         .iter()
         .map(|r| t::Rule {
-            line: line_of(source, r.span),
+            line: line_of(source, r.span.start),
             text: text_of(source, r.span),
         })
         .collect();
@@ -1211,7 +1213,7 @@ fn build_table(
             let slo = &policy.slos[row.slo];
             t::SloStatus {
                 constraint: slo_label(policy, source, row),
-                line: line_of(source, slo.span),
+                line: line_of(source, slo.span.start),
                 value: if value.is_finite() { value } else { 0.0 },
                 limit,
                 ok,

@@ -19,5 +19,5 @@ pub mod traffic;
 
 pub use compile::{
     CellInfo, CompileOptions, Compiled, RecordedEstimates, ValueSet, compile, compile_recorded,
-    plan_text,
+    line_of, plan_text,
 };

@@ -317,13 +317,3 @@ pub fn round(x: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (x * scale).round() / scale
 }
-
-/// A 1-based line of a byte offset.
-pub fn line_of(source: &str, offset: u32) -> u32 {
-    let end = (offset as usize).min(source.len());
-    source.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count() as u32
-        + 1
-}

@@ -1,13 +1,13 @@
 //! `routec explain FILE --request JSON [--key KEY] [--format human|json]`
 
 use routec_check::ir::MetricDef;
-use routec_opt::ValueSet;
+use routec_opt::{ValueSet, line_of};
 use routec_runtime::{Decision, Request, RequestError, Router, SignalValue, ValueOrigin};
 use serde_json::{Value as Json, json};
 
 use super::{eprint, print};
 use crate::cli::{ColorChoice, ExplainArgs, OutputFormat, exit};
-use crate::pipeline::{self, Pipeline, line_of, ms, round};
+use crate::pipeline::{self, Pipeline, ms, round};
 use crate::source;
 
 pub fn run(args: &ExplainArgs, color: ColorChoice) -> u8 {

@@ -9,13 +9,14 @@
 use std::collections::HashMap;
 
 use routec_check::ir::{PlanDef, Policy, TestDef, TestExpect, Value};
+use routec_opt::line_of;
 use routec_runtime::{Router, Table};
 use routec_table::PlanKind;
 use serde::Serialize;
 
 use super::{eprint, print, worst};
 use crate::cli::{ColorChoice, OutputFormat, TestArgs, exit};
-use crate::pipeline::{self, Pipeline, line_of};
+use crate::pipeline::{self, Pipeline};
 
 /// Requests simulated for each traffic profile a metric test names.
 pub const REQUESTS: u64 = 100_000;
