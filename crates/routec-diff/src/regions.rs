@@ -2,7 +2,7 @@
 //! diagrams over one request space, merged into few readable regions.
 
 use routec_check::Policy;
-use routec_check::ir::SignalType;
+use routec_check::ir::{SignalDef, SignalType};
 use routec_check::space::Atom;
 use routec_opt::cells::{number, trim};
 use routec_opt::traffic::Traffic;
@@ -167,25 +167,39 @@ fn nonempty(integer: bool, lo: f64, hi: f64, hi_incl: bool) -> bool {
     if hi_incl { lo <= hi } else { lo < hi }
 }
 
+const OLD: usize = 0;
+const NEW: usize = 1;
+
+impl Dim {
+    /// The dimension of signal `index` of one side (`OLD` or `NEW`) alone:
+    /// its domain, and for an enum its variants in that side's order.
+    fn of(s: &SignalDef, side: usize, index: usize) -> Dim {
+        let domain = domain_of(&s.ty);
+        let values = match &domain {
+            Domain::Enum(vs) => (0..vs.len()).map(Some).collect(),
+            _ => Vec::new(),
+        };
+        let mut dim = Dim {
+            name: s.name.clone(),
+            builtin: s.builtin,
+            ty: s.ty.clone(),
+            domain,
+            signal: [None, None],
+            values: [Vec::new(), Vec::new()],
+        };
+        dim.signal[side] = Some(index);
+        dim.values[side] = values;
+        dim
+    }
+}
+
 /// Builds the common dimensions: the new side's signals in order, then the
 /// old side's that the new one lacks (or types differently).
 fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
     let mut dims: Vec<Dim> = Vec::new();
     let mut notes = Vec::new();
     for (i, s) in new.signals.iter().enumerate() {
-        let domain = domain_of(&s.ty);
-        let values = match &domain {
-            Domain::Enum(vs) => (0..vs.len()).map(Some).collect(),
-            _ => Vec::new(),
-        };
-        dims.push(Dim {
-            name: s.name.clone(),
-            builtin: s.builtin,
-            ty: s.ty.clone(),
-            domain,
-            signal: [None, Some(i)],
-            values: [Vec::new(), values],
-        });
+        dims.push(Dim::of(s, NEW, i));
     }
     for (i, s) in old.signals.iter().enumerate() {
         let found = dims
@@ -203,19 +217,7 @@ fn dims(old: &Policy, new: &Policy) -> (Vec<Dim>, Vec<String>) {
                     s.name
                 ));
             }
-            let domain = domain_of(&s.ty);
-            let values = match &domain {
-                Domain::Enum(vs) => (0..vs.len()).map(Some).collect(),
-                _ => Vec::new(),
-            };
-            dims.push(Dim {
-                name: s.name.clone(),
-                builtin: s.builtin,
-                ty: s.ty.clone(),
-                domain,
-                signal: [Some(i), None],
-                values: [values, Vec::new()],
-            });
+            dims.push(Dim::of(s, OLD, i));
             continue;
         };
         let dim = &mut dims[d];
