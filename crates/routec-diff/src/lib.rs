@@ -32,7 +32,7 @@ use routec_check::Policy;
 use routec_opt::Compiled;
 
 pub use predict::{Aggregate, Prediction, SloDelta, SloSide, Unit, aggregate};
-pub use regions::{ExampleValue, MAX_PIECES, Region, Regions, regions};
+pub use regions::{ExampleValue, MAX_PIECES, Region, Regions, example_request, regions};
 
 /// One side of a diff: a checked policy, its text and its compilation.
 #[derive(Clone, Copy, Debug)]

@@ -30,6 +30,29 @@ pub enum ExampleValue {
     Number(f64),
 }
 
+impl ExampleValue {
+    /// The value as a JSON request carries it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ExampleValue::Enum(s) => serde_json::json!(s),
+            ExampleValue::Bool(b) => serde_json::json!(b),
+            ExampleValue::Integer(i) => serde_json::json!(i),
+            ExampleValue::Number(x) => serde_json::json!(x),
+        }
+    }
+}
+
+/// An example as a JSON request keyed by signal name, the form `routec
+/// explain --request` reads.
+pub fn example_request(example: &[(String, ExampleValue)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        example
+            .iter()
+            .map(|(name, v)| (name.clone(), v.to_json()))
+            .collect(),
+    )
+}
+
 /// One region of the request space whose plan changed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Region {

@@ -66,13 +66,7 @@ fn json_of(example: &[(String, ExampleValue)], router: &Router) -> serde_json::V
         if !router.table().signals.iter().any(|s| &s.name == name) {
             continue;
         }
-        let v = match v {
-            ExampleValue::Enum(s) => serde_json::json!(s),
-            ExampleValue::Bool(b) => serde_json::json!(b),
-            ExampleValue::Integer(i) => serde_json::json!(i),
-            ExampleValue::Number(x) => serde_json::json!(x),
-        };
-        map.insert(name.clone(), v);
+        map.insert(name.clone(), v.to_json());
     }
     serde_json::Value::Object(map)
 }

@@ -135,18 +135,8 @@ fn side(b: &Built) -> Side<'_> {
 }
 
 fn routed(router: &Router, example: &[(String, ExampleValue)]) -> Vec<(String, u64)> {
-    let mut map = serde_json::Map::new();
-    for (name, v) in example {
-        let v = match v {
-            ExampleValue::Enum(s) => serde_json::json!(s),
-            ExampleValue::Bool(b) => serde_json::json!(b),
-            ExampleValue::Integer(i) => serde_json::json!(i),
-            ExampleValue::Number(x) => serde_json::json!(x),
-        };
-        map.insert(name.clone(), v);
-    }
     let request = router
-        .request_from_json(&serde_json::Value::Object(map))
+        .request_from_json(&routec_diff::example_request(example))
         .unwrap();
     let d = router.decide(&request);
     let table = router.table();

@@ -2,8 +2,8 @@
 //! report; field names are documented in `docs/diff.md`), and the human and
 //! markdown forms made from it.
 
-use routec_diff::{Diff, ExampleValue, SloDelta, SloSide, Unit};
-use serde_json::{Map, Value as Json, json};
+use routec_diff::{Diff, SloDelta, SloSide, Unit};
+use serde_json::{Value as Json, json};
 
 use super::text_table;
 use crate::pipeline::{ms, round};
@@ -19,20 +19,6 @@ pub struct Sides<'a> {
     pub new: &'a str,
     pub old_traffic: Option<&'a str>,
     pub new_traffic: Option<&'a str>,
-}
-
-fn example_json(example: &[(String, ExampleValue)]) -> Json {
-    let mut map = Map::new();
-    for (name, v) in example {
-        let v = match v {
-            ExampleValue::Enum(s) => json!(s),
-            ExampleValue::Bool(b) => json!(b),
-            ExampleValue::Integer(i) => json!(i),
-            ExampleValue::Number(x) => json!(x),
-        };
-        map.insert(name.clone(), v);
-    }
-    Json::Object(map)
 }
 
 fn finite(x: f64, digits: i32) -> Json {
@@ -137,7 +123,7 @@ pub fn json(sides: &Sides, d: &Diff) -> Json {
                 "old": r.old,
                 "new": r.new,
                 "share": round(r.share, 6),
-                "example": example_json(&r.example),
+                "example": routec_diff::example_request(&r.example),
             })
         })
         .collect();
