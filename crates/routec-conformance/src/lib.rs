@@ -45,10 +45,10 @@ pub struct Fixture {
     pub compiled: Compiled,
 }
 
-/// Parses, checks and compiles a policy file; `Err` says why it could not.
-pub fn compile_file(path: &Path) -> Result<Fixture, String> {
-    let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let parse = routec_syntax::parse(&source);
+/// Parses and checks a policy's text: the checked policy, and the message of
+/// every error of both steps (none: the policy can be compiled).
+pub fn check_source(source: &str) -> (Policy, Vec<String>) {
+    let parse = routec_syntax::parse(source);
     let checked = routec_check::check(&parse.file);
     let errors: Vec<_> = parse
         .diagnostics
@@ -57,6 +57,13 @@ pub fn compile_file(path: &Path) -> Result<Fixture, String> {
         .filter(|d| d.is_error())
         .map(|d| d.message.clone())
         .collect();
+    (checked.policy, errors)
+}
+
+/// Parses, checks and compiles a policy file; `Err` says why it could not.
+pub fn compile_file(path: &Path) -> Result<Fixture, String> {
+    let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let (policy, errors) = check_source(&source);
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
@@ -64,7 +71,7 @@ pub fn compile_file(path: &Path) -> Result<Fixture, String> {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let compiled = routec_opt::compile(&checked.policy, &source, &options).map_err(|diags| {
+    let compiled = routec_opt::compile(&policy, &source, &options).map_err(|diags| {
         diags
             .iter()
             .map(|d| d.message.clone())
@@ -77,7 +84,7 @@ pub fn compile_file(path: &Path) -> Result<Fixture, String> {
     Ok(Fixture {
         name,
         source,
-        policy: checked.policy,
+        policy,
         compiled,
     })
 }

@@ -19,18 +19,10 @@ struct Built {
 }
 
 fn build(source: &str) -> Built {
-    let parsed = routec_syntax::parse(source);
-    let checked = routec_check::check(&parsed.file);
-    let errors: Vec<_> = parsed
-        .diagnostics
-        .iter()
-        .chain(&checked.diagnostics)
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
+    let (policy, errors) = routec_conformance::check_source(source);
     assert!(errors.is_empty(), "{errors:?}");
     let compiled = routec_opt::compile(
-        &checked.policy,
+        &policy,
         source,
         &CompileOptions {
             traffic: None,
@@ -40,7 +32,7 @@ fn build(source: &str) -> Built {
     .unwrap_or_else(|e| panic!("{:?}", e.iter().map(|d| &d.message).collect::<Vec<_>>()));
     Built {
         source: source.to_owned(),
-        policy: checked.policy,
+        policy,
         compiled,
     }
 }

@@ -98,18 +98,12 @@ struct Built {
 /// `None` when the policy does not check or compile (e.g. a rule shadowed
 /// by the ones before it): such inputs are skipped.
 fn build(source: &str) -> Option<Built> {
-    let parsed = routec_syntax::parse(source);
-    let checked = routec_check::check(&parsed.file);
-    if parsed
-        .diagnostics
-        .iter()
-        .chain(&checked.diagnostics)
-        .any(|d| d.is_error())
-    {
+    let (policy, errors) = routec_conformance::check_source(source);
+    if !errors.is_empty() {
         return None;
     }
     let compiled = routec_opt::compile(
-        &checked.policy,
+        &policy,
         source,
         &CompileOptions {
             traffic: None,
@@ -119,7 +113,7 @@ fn build(source: &str) -> Option<Built> {
     .ok()?;
     Some(Built {
         source: source.to_owned(),
-        policy: checked.policy,
+        policy,
         compiled,
     })
 }
@@ -172,15 +166,7 @@ fn checked_diff(old: &Built, new: &Built) -> Diff {
         );
         // The condition is a valid slice of the new policy.
         let with_slice = format!("{}\nslice region = {}\n", new.source, r.condition);
-        let parsed = routec_syntax::parse(&with_slice);
-        let checked = routec_check::check(&parsed.file);
-        let errors: Vec<_> = parsed
-            .diagnostics
-            .iter()
-            .chain(&checked.diagnostics)
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect();
+        let (_, errors) = routec_conformance::check_source(&with_slice);
         assert!(errors.is_empty(), "`{}`: {errors:?}", r.condition);
     }
     d
