@@ -7,16 +7,12 @@
     reason = "tests read fixtures and fail loudly"
 )]
 
-use routec_check::Policy;
-use routec_diff::{ExampleValue, Side, diff};
-use routec_opt::{CompileOptions, Compiled};
-use routec_runtime::Router;
+mod support;
 
-struct Built {
-    source: String,
-    policy: Policy,
-    compiled: Compiled,
-}
+use routec_diff::{ExampleValue, diff};
+use routec_opt::CompileOptions;
+use routec_runtime::Router;
+use support::{Built, routed, side};
 
 fn build(source: &str) -> Built {
     let (policy, errors) = routec_conformance::check_source(source);
@@ -37,16 +33,6 @@ fn build(source: &str) -> Built {
     }
 }
 
-fn side(b: &Built) -> Side<'_> {
-    Side {
-        policy: &b.policy,
-        source: &b.source,
-        compiled: &b.compiled,
-        traffic: b.policy.traffic.first().map(|t| t.name.as_str()),
-        recorded: None,
-    }
-}
-
 fn example(name: &str) -> String {
     let path = routec_conformance::root().join("examples").join(name);
     std::fs::read_to_string(path).unwrap()
@@ -61,25 +47,6 @@ fn json_of(example: &[(String, ExampleValue)], router: &Router) -> serde_json::V
         map.insert(name.clone(), v.to_json());
     }
     serde_json::Value::Object(map)
-}
-
-/// The plans of the leaf a request reaches, as `(text, share)` sorted.
-fn routed(router: &Router, json: &serde_json::Value) -> Vec<(String, u64)> {
-    let request = router.request_from_json(json).unwrap();
-    let d = router.decide(&request);
-    let table = router.table();
-    let mut out: Vec<(String, u64)> = table.leaves[d.leaf as usize]
-        .splits
-        .iter()
-        .map(|s| {
-            (
-                table.plans[s.plan as usize].text.clone(),
-                (s.share * 1e6).round() as u64,
-            )
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// Every changed region's example routes differently on the two tables, and

@@ -6,11 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 
+mod support;
+
 use proptest::prelude::*;
-use routec_check::Policy;
-use routec_diff::{Diff, ExampleValue, Side, diff};
-use routec_opt::{CompileOptions, Compiled};
+use routec_diff::{Diff, diff};
+use routec_opt::CompileOptions;
 use routec_runtime::Router;
+use support::{Built, routed, side};
 
 const TASKS: [&str; 4] = ["chat", "code", "math", "other"];
 
@@ -89,12 +91,6 @@ fn policy() -> impl Strategy<Value = String> {
         })
 }
 
-struct Built {
-    source: String,
-    policy: Policy,
-    compiled: Compiled,
-}
-
 /// `None` when the policy does not check or compile (e.g. a rule shadowed
 /// by the ones before it): such inputs are skipped.
 fn build(source: &str) -> Option<Built> {
@@ -118,36 +114,6 @@ fn build(source: &str) -> Option<Built> {
     })
 }
 
-fn side(b: &Built) -> Side<'_> {
-    Side {
-        policy: &b.policy,
-        source: &b.source,
-        compiled: &b.compiled,
-        traffic: Some("main"),
-        recorded: None,
-    }
-}
-
-fn routed(router: &Router, example: &[(String, ExampleValue)]) -> Vec<(String, u64)> {
-    let request = router
-        .request_from_json(&routec_diff::example_request(example))
-        .unwrap();
-    let d = router.decide(&request);
-    let table = router.table();
-    let mut out: Vec<(String, u64)> = table.leaves[d.leaf as usize]
-        .splits
-        .iter()
-        .map(|s| {
-            (
-                table.plans[s.plan as usize].text.clone(),
-                (s.share * 1e6).round() as u64,
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn checked_diff(old: &Built, new: &Built) -> Diff {
     let d = diff(&side(old), &side(new)).unwrap();
     assert!(
@@ -159,8 +125,8 @@ fn checked_diff(old: &Built, new: &Built) -> Diff {
     let rn = Router::new(new.compiled.table.clone()).unwrap();
     for r in &d.regions.changed {
         assert_ne!(
-            routed(&ro, &r.example),
-            routed(&rn, &r.example),
+            routed(&ro, &routec_diff::example_request(&r.example)),
+            routed(&rn, &routec_diff::example_request(&r.example)),
             "the example of `{}` routes the same",
             r.condition
         );
