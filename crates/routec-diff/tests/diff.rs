@@ -10,27 +10,11 @@
 mod support;
 
 use routec_diff::{ExampleValue, diff};
-use routec_opt::CompileOptions;
 use routec_runtime::Router;
-use support::{Built, routed, side};
+use support::{Built, routed, side, try_build};
 
 fn build(source: &str) -> Built {
-    let (policy, errors) = routec_conformance::check_source(source);
-    assert!(errors.is_empty(), "{errors:?}");
-    let compiled = routec_opt::compile(
-        &policy,
-        source,
-        &CompileOptions {
-            traffic: None,
-            compiler_version: "test".into(),
-        },
-    )
-    .unwrap_or_else(|e| panic!("{:?}", e.iter().map(|d| &d.message).collect::<Vec<_>>()));
-    Built {
-        source: source.to_owned(),
-        policy,
-        compiled,
-    }
+    try_build(source).unwrap_or_else(|errors| panic!("{errors:?}"))
 }
 
 fn example(name: &str) -> String {

@@ -10,9 +10,8 @@ mod support;
 
 use proptest::prelude::*;
 use routec_diff::{Diff, diff};
-use routec_opt::CompileOptions;
 use routec_runtime::Router;
-use support::{Built, routed, side};
+use support::{Built, routed, side, try_build};
 
 const TASKS: [&str; 4] = ["chat", "code", "math", "other"];
 
@@ -94,24 +93,7 @@ fn policy() -> impl Strategy<Value = String> {
 /// `None` when the policy does not check or compile (e.g. a rule shadowed
 /// by the ones before it): such inputs are skipped.
 fn build(source: &str) -> Option<Built> {
-    let (policy, errors) = routec_conformance::check_source(source);
-    if !errors.is_empty() {
-        return None;
-    }
-    let compiled = routec_opt::compile(
-        &policy,
-        source,
-        &CompileOptions {
-            traffic: None,
-            compiler_version: "test".into(),
-        },
-    )
-    .ok()?;
-    Some(Built {
-        source: source.to_owned(),
-        policy,
-        compiled,
-    })
+    try_build(source).ok()
 }
 
 fn checked_diff(old: &Built, new: &Built) -> Diff {

@@ -3,13 +3,36 @@
 
 use routec_check::Policy;
 use routec_diff::Side;
-use routec_opt::Compiled;
+use routec_opt::{CompileOptions, Compiled};
 use routec_runtime::Router;
 
 pub struct Built {
     pub source: String,
     pub policy: Policy,
     pub compiled: Compiled,
+}
+
+/// Checks and compiles `source`; `Err` is the message of every error of the
+/// step that failed.
+pub fn try_build(source: &str) -> Result<Built, Vec<String>> {
+    let (policy, errors) = routec_conformance::check_source(source);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let compiled = routec_opt::compile(
+        &policy,
+        source,
+        &CompileOptions {
+            traffic: None,
+            compiler_version: "test".into(),
+        },
+    )
+    .map_err(|e| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
+    Ok(Built {
+        source: source.to_owned(),
+        policy,
+        compiled,
+    })
 }
 
 /// A side for its first traffic profile, without recorded traffic.
