@@ -309,6 +309,15 @@ pub fn ms(seconds: f64) -> f64 {
     round(seconds * 1000.0, 3)
 }
 
+/// [`round`]ed for a JSON report, or `null` when not finite.
+pub fn finite(x: f64, digits: i32) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(round(x, digits))
+    } else {
+        serde_json::Value::Null
+    }
+}
+
 /// Rounds to `digits` decimals (reports only: keeps JSON short and stable).
 pub fn round(x: f64, digits: i32) -> f64 {
     if !x.is_finite() {

@@ -8,16 +8,8 @@ use routec_sim::Percentiles;
 use routec_sim::replay::{Outcomes, Replay};
 use serde_json::{Value as Json, json};
 
-use crate::pipeline::{ms, round};
+use crate::pipeline::{finite, ms, round};
 use crate::render::text_table;
-
-fn finite(x: f64, digits: i32) -> Json {
-    if x.is_finite() {
-        json!(round(x, digits))
-    } else {
-        Json::Null
-    }
-}
 
 fn percentiles(p: Option<Percentiles>) -> Json {
     p.map_or(

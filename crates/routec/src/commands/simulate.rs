@@ -10,7 +10,7 @@ use super::progress::Progress;
 use super::{eprint, evaluate, plot, print};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 use crate::commands::explain::in_unit;
-use crate::pipeline::{self, ms, round};
+use crate::pipeline::{self, finite, ms, round};
 use crate::render::text_table;
 
 pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
@@ -154,14 +154,6 @@ fn replay(
         OutputFormat::Human => print(&evaluate::human(&p.name, &r)),
     }
     exit::OK
-}
-
-fn finite(x: f64, digits: i32) -> Json {
-    if x.is_finite() {
-        json!(round(x, digits))
-    } else {
-        Json::Null
-    }
 }
 
 /// One group's metrics in report units: milliseconds, USD, ratios.

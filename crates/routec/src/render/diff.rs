@@ -6,7 +6,7 @@ use routec_diff::{Diff, SloDelta, SloSide, Unit};
 use serde_json::{Value as Json, json};
 
 use super::text_table;
-use crate::pipeline::{ms, round};
+use crate::pipeline::{finite, ms, round};
 
 /// At most this many regions are listed in the human and markdown forms
 /// (the JSON has them all).
@@ -19,14 +19,6 @@ pub struct Sides<'a> {
     pub new: &'a str,
     pub old_traffic: Option<&'a str>,
     pub new_traffic: Option<&'a str>,
-}
-
-fn finite(x: f64, digits: i32) -> Json {
-    if x.is_finite() {
-        json!(round(x, digits))
-    } else {
-        Json::Null
-    }
 }
 
 /// `{"old", "new", "delta"}` of one figure (already in report units).
