@@ -3,6 +3,7 @@
 //! compile it (the optimizer's located diagnostics, exit 1), and print
 //! warnings to standard error (`diff` leaves them unprinted). Standard output stays free for the command's product.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use routec_check::Policy;
@@ -24,9 +25,24 @@ pub struct Pipeline {
     pub source: String,
     pub policy: Policy,
     pub compiled: routec_opt::Compiled,
+    /// The index of the traffic profile the table was compiled for.
+    pub traffic: Option<usize>,
     /// The recorded traffic the table was compiled against, when the
     /// selected profile is recorded.
     pub recorded: Option<BoundTraffic>,
+}
+
+impl Pipeline {
+    /// The bound records of traffic profile `index` when it is recorded
+    /// (`None` for a declared mix): for the profile the table was compiled
+    /// for, the records the compile read; for another, read from its file
+    /// (relative to the policy's path).
+    pub fn records(&self, index: usize) -> Result<Option<Cow<'_, BoundTraffic>>, RecordedError> {
+        if self.traffic == Some(index) {
+            return Ok(self.recorded.as_ref().map(Cow::Borrowed));
+        }
+        Ok(read_recorded(&self.policy, Path::new(&self.name), index)?.map(|(_, b)| Cow::Owned(b)))
+    }
 }
 
 /// A checked policy (no errors).
@@ -174,6 +190,7 @@ pub fn compile_checked(
                 source: loaded.source,
                 policy: loaded.policy,
                 compiled,
+                traffic: selected,
                 recorded,
             })
         }

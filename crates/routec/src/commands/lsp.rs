@@ -98,6 +98,7 @@ fn compile(name: &str, text: &str) -> Result<Pipeline, String> {
             source: text.to_owned(),
             policy: analyzed.policy,
             compiled,
+            traffic: None,
             recorded: None,
         }),
         Err(errors) => Err(format!(

@@ -20,7 +20,7 @@ use routec_traffic::BoundTraffic;
 
 use super::progress::Progress;
 use super::write_atomically;
-use crate::pipeline::{self, Pipeline};
+use crate::pipeline::Pipeline;
 
 /// Quality floors between the two ends of the frontier.
 pub const FRONTIER_POINTS: usize = 8;
@@ -462,34 +462,18 @@ fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(),
 /// [`FRONTIER_POINTS`] quality floors for the traffic the table was
 /// compiled for (the first declared; its records when it is a file), and
 /// that profile's name.
-fn frontier_of(p: &Pipeline, policy_path: &Path) -> (Vec<FrontierPoint>, String) {
+fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
     let compiled_for = p.policy.traffic.first().map_or_else(
         || "no traffic profile".to_owned(),
         |t| format!("`{}`", t.name),
     );
-    let records = compile_records(p, policy_path);
+    let records = p.recorded.as_ref();
     let options = routec_opt::CompileOptions {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let points = frontier::frontier(
-        &p.policy,
-        &p.source,
-        &options,
-        records.as_ref(),
-        FRONTIER_POINTS,
-    );
+    let points = frontier::frontier(&p.policy, &p.source, &options, records, FRONTIER_POINTS);
     (points, compiled_for)
-}
-
-/// The records of the profile the table was compiled for (the first
-/// declared), when it is a recorded file; the compile already read it, so
-/// it reads again without error.
-fn compile_records(p: &Pipeline, policy_path: &Path) -> Option<BoundTraffic> {
-    pipeline::read_recorded(&p.policy, policy_path, 0)
-        .ok()
-        .flatten()
-        .map(|(_, b)| b)
 }
 
 fn policy_name(p: &Pipeline) -> String {
@@ -501,20 +485,19 @@ fn policy_name(p: &Pipeline) -> String {
 /// latencies of the requests each model answered.
 pub fn write_simulation(
     p: &Pipeline,
-    policy_path: &Path,
     out: &Path,
     report: &Report,
     run: &Run<'_>,
 ) -> Result<(), String> {
     let progress = Progress::new("plotting", 2, "steps");
-    let (points, compiled_for) = frontier_of(p, policy_path);
+    let (points, compiled_for) = frontier_of(p);
     progress.update(1, 2);
     let options = routec_opt::CompileOptions {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let records = compile_records(p, policy_path);
-    let singles = frontier::single_models(&p.policy, &p.source, &options, records.as_ref());
+    let records = p.recorded.as_ref();
+    let singles = frontier::single_models(&p.policy, &p.source, &options, records);
     drop(progress);
     let data = PlotData {
         title: format!("{}: cost, quality and latency", policy_name(p)),
@@ -551,12 +534,11 @@ pub fn write_simulation(
 /// oracle as replayed, and the recorded latencies of each model.
 pub fn write_replay(
     p: &Pipeline,
-    policy_path: &Path,
     out: &Path,
     replay: &Replay,
     records: &BoundTraffic,
 ) -> Result<(), String> {
-    let (points, compiled_for) = frontier_of(p, policy_path);
+    let (points, compiled_for) = frontier_of(p);
     let progress = Progress::new("plotting", points.len() as u64, "frontier points");
     let mut measured = Vec::new();
     for (i, f) in points.iter().enumerate() {

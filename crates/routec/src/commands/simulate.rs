@@ -52,8 +52,8 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
         },
     };
     let mut recorded = None;
-    let records = match pipeline::read_recorded(&p.policy, &args.file, traffic) {
-        Ok(r) => r.map(|(_, b)| b),
+    let records = match p.records(traffic) {
+        Ok(r) => r,
         Err(e) => return e.report(),
     };
     if let Some(bound) = records {
@@ -93,7 +93,7 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
     };
     let report = run.report();
     if let Some(out) = &args.plot
-        && let Err(why) = plot::write_simulation(&p, &args.file, out, &report, &run)
+        && let Err(why) = plot::write_simulation(&p, out, &report, &run)
     {
         eprint(&format!("routec: {why}\n"));
         return exit::USAGE;
@@ -139,7 +139,7 @@ fn replay(
         }
     };
     if let Some(out) = &args.plot
-        && let Err(why) = plot::write_replay(p, &args.file, out, &r, bound)
+        && let Err(why) = plot::write_replay(p, out, &r, bound)
     {
         eprint(&format!("routec: {why}\n"));
         return exit::USAGE;

@@ -146,12 +146,8 @@ pub fn run_file(p: &Pipeline) -> Vec<TestOutcome> {
                     );
                     let sim = sims.entry(traffic.0).or_insert_with(|| {
                         // A recorded profile is simulated from its file's requests.
-                        let recorded = match pipeline::read_recorded(
-                            &p.policy,
-                            std::path::Path::new(&p.name),
-                            traffic.index(),
-                        ) {
-                            Ok(r) => r.map(|(_, b)| b),
+                        let recorded = match p.records(traffic.index()) {
+                            Ok(r) => r,
                             Err(pipeline::RecordedError::Io(m)) => {
                                 eprint(&format!("routec: {m}\n"));
                                 None
