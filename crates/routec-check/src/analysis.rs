@@ -277,7 +277,7 @@ impl<'a> Cx<'a> {
                     if let RuleKind::When { plan, .. } | RuleKind::Otherwise { plan, .. } =
                         &ast_rule.kind
                     {
-                        self.check_serving(an, plan, &region, &covers);
+                        self.check_serving(an, plan, &region, &mut covers);
                     }
                 }
             }
@@ -326,7 +326,7 @@ impl<'a> Cx<'a> {
         an: &mut Analysis,
         plan: &ast::Plan,
         region: &Region,
-        covers: &CoverIndex,
+        covers: &mut CoverIndex,
     ) {
         let mut targets = Vec::new();
         direct_targets(plan, &mut targets);
@@ -396,11 +396,13 @@ impl<'a> Cx<'a> {
                 }
                 any_known = true;
                 // Serves nothing: every request that reaches the rule is in `cannot`.
-                let mut with_cannot = covers.clone();
+                let earlier = covers.cubes.len();
                 for c in &cannot.cubes {
-                    with_cannot.push(c.clone());
+                    covers.push(c.clone());
                 }
-                if an.space.witness_in(region, &with_cannot) == Witness::Empty {
+                let never = an.space.witness_in(region, covers) == Witness::Empty;
+                covers.truncate(earlier);
+                if never {
                     self.diags.push(d::candidate_never_serves(c.span));
                 }
                 nobody = an.space.intersect(&nobody, &cannot);

@@ -20,18 +20,28 @@
 //! policy (rules, slices, `optimize ... at`, context windows).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use routec_syntax::ast::CmpOp;
+
+/// The maps of this module have small keys (signal ids, a cube's sets):
+/// a fast fixed-seed hash, not SipHash (no untrusted keys here).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 use crate::ir::{Cond, Policy, SignalId, SignalType, Value};
 
 // ---------------------------------------------------------------- atom sets
 
 /// A set of atoms of one dimension: a bitset, inline up to 64 atoms.
+/// Larger sets share their words copy-on-write, so cloning a cube is a
+/// reference count per dimension, not a copy of every bitset; they keep
+/// their number of atoms, which overlap estimates and cube normalisation
+/// ask for again and again.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AtomSet {
     Small(u64),
-    Large(Box<[u64]>),
+    /// The words and how many bits they hold.
+    Large(Arc<[u64]>, usize),
 }
 
 impl AtomSet {
@@ -39,43 +49,67 @@ impl AtomSet {
         if n <= 64 {
             AtomSet::Small(0)
         } else {
-            AtomSet::Large(vec![0; n.div_ceil(64)].into_boxed_slice())
+            AtomSet::Large(Arc::from(vec![0; n.div_ceil(64)]), 0)
         }
     }
 
     pub fn full(n: usize) -> AtomSet {
-        let mut s = AtomSet::empty(n);
-        let words = s.words_mut();
-        let whole = n / 64;
-        for w in words.iter_mut().take(whole) {
-            *w = u64::MAX;
+        let word = AtomSet::full_word(n);
+        if n <= 64 {
+            AtomSet::Small(word(0))
+        } else {
+            AtomSet::Large((0..n.div_ceil(64)).map(word).collect(), n)
         }
-        if !n.is_multiple_of(64)
-            && let Some(w) = words.get_mut(whole)
-        {
-            *w = (1u64 << (n % 64)) - 1;
+    }
+
+    /// Word `i` of the full set of `n` atoms.
+    fn full_word(n: usize) -> impl Fn(usize) -> u64 {
+        move |i| {
+            if i < n / 64 {
+                u64::MAX
+            } else if i == n / 64 {
+                (1u64 << (n % 64)) - 1
+            } else {
+                0
+            }
         }
-        s
     }
 
     fn words(&self) -> &[u64] {
         match self {
             AtomSet::Small(w) => std::slice::from_ref(w),
-            AtomSet::Large(ws) => ws,
-        }
-    }
-
-    fn words_mut(&mut self) -> &mut [u64] {
-        match self {
-            AtomSet::Small(w) => std::slice::from_mut(w),
-            AtomSet::Large(ws) => ws,
+            AtomSet::Large(ws, _) => ws,
         }
     }
 
     pub fn insert(&mut self, i: usize) {
-        if let Some(w) = self.words_mut().get_mut(i / 64) {
-            *w |= 1 << (i % 64);
+        let bit = 1 << (i % 64);
+        match self {
+            AtomSet::Small(w) => {
+                if i < 64 {
+                    *w |= bit;
+                }
+            }
+            AtomSet::Large(ws, len) => {
+                if ws.get(i / 64).is_some_and(|w| w & bit == 0)
+                    && let Some(w) = Arc::make_mut(ws).get_mut(i / 64)
+                {
+                    *w |= bit;
+                    *len += 1;
+                }
+            }
         }
+    }
+
+    /// Whether the set holds every atom of a dimension with `n` atoms
+    /// (`AtomSet::full(n).and_not(self).is_empty()`, without allocating).
+    pub fn contains_all(&self, n: usize) -> bool {
+        let full = AtomSet::full_word(n);
+        let words = self.words();
+        (0..n.div_ceil(64).max(1)).all(|i| {
+            let f = full(i);
+            words.get(i).map_or(f == 0, |w| f & !w == 0)
+        })
     }
 
     pub fn contains(&self, i: usize) -> bool {
@@ -85,11 +119,14 @@ impl AtomSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.words().iter().all(|w| *w == 0)
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {
-        self.words().iter().map(|w| w.count_ones() as usize).sum()
+        match self {
+            AtomSet::Small(w) => w.count_ones() as usize,
+            AtomSet::Large(_, len) => *len,
+        }
     }
 
     pub fn first(&self) -> Option<usize> {
@@ -120,24 +157,56 @@ impl AtomSet {
         })
     }
 
-    fn zip(&self, other: &AtomSet, f: impl Fn(u64, u64) -> u64) -> AtomSet {
-        let mut out = self.clone();
-        for (a, b) in out.words_mut().iter_mut().zip(other.words()) {
-            *a = f(*a, *b);
+    /// `op` word by word. Sets of more than 64 atoms count `|self ∩ other|`
+    /// first: it gives the size of the result, and when the result is one
+    /// of the operands (a singleton inside a large set, disjoint sets) that
+    /// operand is shared instead of allocating a copy.
+    fn combine(&self, other: &AtomSet, op: Op) -> AtomSet {
+        let b = other.words();
+        match self {
+            AtomSet::Small(a) => AtomSet::Small(b.first().map_or(*a, |b| op.apply(*a, *b))),
+            AtomSet::Large(a, la) if a.len() == b.len() => {
+                let la = *la;
+                let lb = other.len();
+                let meet = self.and_count(other);
+                let (shared, len) = match op {
+                    Op::And if meet == lb => (Some(other), meet),
+                    Op::And if meet == la => (Some(self), meet),
+                    Op::And => (None, meet),
+                    Op::Or if meet == lb => (Some(self), la),
+                    Op::Or if meet == la => (Some(other), lb),
+                    Op::Or => (None, la + lb - meet),
+                    Op::AndNot if meet == 0 => (Some(self), la),
+                    Op::AndNot => (None, la - meet),
+                };
+                if let Some(s) = shared {
+                    return s.clone();
+                }
+                let words = a.iter().zip(b).map(|(&x, &y)| op.apply(x, y)).collect();
+                AtomSet::Large(words, len)
+            }
+            AtomSet::Large(a, _) => {
+                let words: Arc<[u64]> = a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| b.get(i).map_or(x, |&y| op.apply(x, y)))
+                    .collect();
+                let len = words.iter().map(|w| w.count_ones() as usize).sum();
+                AtomSet::Large(words, len)
+            }
         }
-        out
     }
 
     pub fn and(&self, other: &AtomSet) -> AtomSet {
-        self.zip(other, |a, b| a & b)
+        self.combine(other, Op::And)
     }
 
     pub fn or(&self, other: &AtomSet) -> AtomSet {
-        self.zip(other, |a, b| a | b)
+        self.combine(other, Op::Or)
     }
 
     pub fn and_not(&self, other: &AtomSet) -> AtomSet {
-        self.zip(other, |a, b| a & !b)
+        self.combine(other, Op::AndNot)
     }
 
     /// `|self ∩ other|` without allocating.
@@ -145,7 +214,9 @@ impl AtomSet {
         self.words()
             .iter()
             .zip(other.words())
-            .map(|(a, b)| (a & b).count_ones() as usize)
+            .map(|(a, b)| a & b)
+            .filter(|w| *w != 0)
+            .map(|w| w.count_ones() as usize)
             .sum()
     }
 
@@ -161,6 +232,24 @@ impl AtomSet {
             .iter()
             .zip(other.words())
             .all(|(a, b)| a & !b == 0)
+    }
+}
+
+/// A word-wise operation of [`AtomSet::combine`].
+#[derive(Clone, Copy)]
+enum Op {
+    And,
+    Or,
+    AndNot,
+}
+
+impl Op {
+    fn apply(self, a: u64, b: u64) -> u64 {
+        match self {
+            Op::And => a & b,
+            Op::Or => a | b,
+            Op::AndNot => a & !b,
+        }
     }
 }
 
@@ -252,7 +341,7 @@ struct DimBuild {
 #[derive(Debug, Default)]
 pub struct SpaceBuilder {
     dims: Vec<(SignalId, DimBuild)>,
-    by_signal: HashMap<SignalId, usize>,
+    by_signal: FastMap<SignalId, usize>,
 }
 
 fn floor_i64(t: f64) -> i64 {
@@ -358,7 +447,7 @@ impl SpaceBuilder {
 
     pub fn build(self) -> Space {
         let mut dims = Vec::with_capacity(self.dims.len());
-        let mut by_signal = HashMap::new();
+        let mut by_signal = FastMap::default();
         for (signal, b) in self.dims {
             let Some(ty) = b.ty else { continue };
             let atoms = atoms_for(&ty, &b.int_cuts, b.float_cuts);
@@ -508,7 +597,7 @@ const MAX_LOWER_DEPTH: usize = 256;
 #[derive(Clone, Debug, Default)]
 pub struct Space {
     pub dims: Vec<Dim>,
-    by_signal: HashMap<SignalId, DimId>,
+    by_signal: FastMap<SignalId, DimId>,
 }
 
 /// One concrete request in a region: a value per constrained signal.
@@ -709,18 +798,20 @@ impl Space {
         }
         let mut rest = a.clone();
         for (d, sb) in &b.dims {
-            let sa = rest
-                .get(*d)
-                .cloned()
-                .unwrap_or_else(|| AtomSet::full(self.size(*d)));
-            let outside = sa.and_not(sb);
+            let size = self.size(*d);
+            let (outside, inside) = match rest.get(*d) {
+                Some(sa) => (sa.and_not(sb), sa.and(sb)),
+                None => {
+                    let full = AtomSet::full(size);
+                    (full.and_not(sb), full.and(sb))
+                }
+            };
             if !outside.is_empty() {
                 let mut piece = rest.clone();
-                piece.set_dim(*d, outside, self.size(*d));
+                piece.set_dim(*d, outside, size);
                 out.push(piece);
             }
-            let inside = sa.and(sb);
-            rest.set_dim(*d, inside, self.size(*d));
+            rest.set_dim(*d, inside, size);
         }
     }
 
@@ -840,6 +931,11 @@ impl Space {
     }
 
     pub fn is_full(&self, a: &Region) -> bool {
+        // One cube is the whole space iff every set it lists is full; no
+        // need to build its complement.
+        if let [cube] = a.cubes.as_slice() {
+            return cube.dims.iter().all(|(d, s)| s.contains_all(self.size(*d)));
+        }
         self.complement(a).is_empty()
     }
 
@@ -867,7 +963,7 @@ impl Space {
             dims.dedup();
             let mut changed = false;
             for d in dims {
-                let mut seen: HashMap<Vec<(DimId, AtomSet)>, usize> = HashMap::new();
+                let mut seen: FastMap<Vec<(DimId, AtomSet)>, usize> = FastMap::default();
                 let mut keep: Vec<Cube> = Vec::with_capacity(r.cubes.len());
                 for cube in r.cubes.drain(..) {
                     let Some(pos) = cube.dims.iter().position(|x| x.0 == d) else {
@@ -990,6 +1086,12 @@ fn set_bit(words: &mut Vec<u64>, i: usize) {
     words[i / 64] |= 1 << (i % 64);
 }
 
+fn clear_bit(words: &mut [u64], i: usize) {
+    if let Some(w) = words.get_mut(i / 64) {
+        *w &= !(1 << (i % 64));
+    }
+}
+
 impl CoverIndex {
     pub fn new(space: &Space) -> CoverIndex {
         CoverIndex {
@@ -1017,6 +1119,28 @@ impl CoverIndex {
             }
         }
         self.cubes.push(cube);
+    }
+
+    /// Removes the cubes pushed after the first `len`, as if they had
+    /// never been pushed (so callers can extend the index for one query
+    /// instead of cloning it).
+    pub fn truncate(&mut self, len: usize) {
+        while self.cubes.len() > len {
+            let i = self.cubes.len() - 1;
+            if let Some(cube) = self.cubes.pop() {
+                for (d, set) in &cube.dims {
+                    let d = d.0 as usize;
+                    if let Some(c) = self.constrains.get_mut(d) {
+                        clear_bit(c, i);
+                    }
+                    for a in set.iter() {
+                        if let Some(words) = self.admits.get_mut(d).and_then(|x| x.get_mut(a)) {
+                            clear_bit(words, i);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Indices of the cubes that meet `q`, in insertion order.

@@ -411,3 +411,80 @@ proptest! {
         }
     }
 }
+
+/// A set of `n` atoms built bit by bit, the reference for the word-wise
+/// operations (which share operands and keep a cached size).
+fn set_of(n: usize, bits: &[usize]) -> AtomSet {
+    let mut s = AtomSet::empty(n);
+    for &b in bits {
+        if b < n {
+            s.insert(b);
+        }
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `and`, `or`, `and_not` and `contains_all` of sets of more than one
+    /// word agree with the same operations on the atoms, and a result that
+    /// shares an operand equals (and hashes as) the set built from scratch.
+    #[test]
+    fn large_atom_sets_match_their_atoms(
+        n in 65usize..300,
+        a in proptest::collection::vec(0usize..300, 0..40),
+        b in proptest::collection::vec(0usize..300, 0..40),
+        full_a in any::<bool>(),
+    ) {
+        let sa = if full_a { AtomSet::full(n) } else { set_of(n, &a) };
+        let sb = set_of(n, &b);
+        let xa: BTreeSet<usize> = sa.iter().collect();
+        let xb: BTreeSet<usize> = sb.iter().collect();
+        let cases = [
+            (sa.and(&sb), xa.intersection(&xb).copied().collect::<Vec<_>>()),
+            (sa.or(&sb), xa.union(&xb).copied().collect()),
+            (sa.and_not(&sb), xa.difference(&xb).copied().collect()),
+            (sb.and(&sa), xa.intersection(&xb).copied().collect()),
+            (sb.or(&sa), xa.union(&xb).copied().collect()),
+            (sb.and_not(&sa), xb.difference(&xa).copied().collect()),
+        ];
+        for (got, want) in cases {
+            prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.clone());
+            prop_assert_eq!(got.len(), want.len());
+            prop_assert_eq!(got.is_empty(), want.is_empty());
+            prop_assert_eq!(&got, &set_of(n, &want));
+            prop_assert_eq!(got.contains_all(n), want.len() == n);
+        }
+        prop_assert_eq!(sa.and_count(&sb), xa.intersection(&xb).count());
+    }
+}
+
+#[test]
+fn truncating_a_cover_index_forgets_the_cubes() {
+    let n = 100;
+    let dims = vec![Dim {
+        signal: TASK,
+        ty: SignalType::Enum((0..n).map(|i| format!("t{i}")).collect()),
+        atoms: (0..n).map(Atom::Value).collect(),
+    }];
+    let space = Space {
+        dims,
+        by_signal: FastMap::default(),
+    };
+    let cube = |bits: &[usize]| Cube {
+        dims: vec![(DimId(0), set_of(n, bits))],
+    };
+    let mut index = CoverIndex::new(&space);
+    index.push(cube(&[1, 2]));
+    index.push(Cube::default());
+    let queries = [cube(&[1]), cube(&[3, 70]), cube(&[99])];
+    let before: Vec<Vec<usize>> = queries.iter().map(|q| index.meeting(q)).collect();
+    index.push(cube(&[3, 99]));
+    index.push(cube(&[70]));
+    assert_eq!(index.meeting(&queries[1]), vec![1, 2, 3]);
+    index.truncate(2);
+    let after: Vec<Vec<usize>> = queries.iter().map(|q| index.meeting(q)).collect();
+    assert_eq!(before, after);
+    assert_eq!(index.cubes.len(), 2);
+}
