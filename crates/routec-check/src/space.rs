@@ -161,14 +161,15 @@ impl AtomSet {
     /// first: it gives the size of the result, and when the result is one
     /// of the operands (a singleton inside a large set, disjoint sets) that
     /// operand is shared instead of allocating a copy.
-    fn combine(&self, other: &AtomSet, op: Op) -> AtomSet {
+    /// `meet` is `|self ∩ other|` when the caller knows it.
+    fn combine(&self, other: &AtomSet, op: Op, meet: Option<usize>) -> AtomSet {
         let b = other.words();
         match self {
             AtomSet::Small(a) => AtomSet::Small(b.first().map_or(*a, |b| op.apply(*a, *b))),
             AtomSet::Large(a, la) if a.len() == b.len() => {
                 let la = *la;
                 let lb = other.len();
-                let meet = self.and_count(other);
+                let meet = meet.unwrap_or_else(|| self.and_count(other));
                 let (shared, len) = match op {
                     Op::And if meet == lb => (Some(other), meet),
                     Op::And if meet == la => (Some(self), meet),
@@ -198,19 +199,35 @@ impl AtomSet {
     }
 
     pub fn and(&self, other: &AtomSet) -> AtomSet {
-        self.combine(other, Op::And)
+        self.combine(other, Op::And, None)
     }
 
     pub fn or(&self, other: &AtomSet) -> AtomSet {
-        self.combine(other, Op::Or)
+        self.combine(other, Op::Or, None)
     }
 
     pub fn and_not(&self, other: &AtomSet) -> AtomSet {
-        self.combine(other, Op::AndNot)
+        self.combine(other, Op::AndNot, None)
+    }
+
+    /// `(self.and_not(other), self.and(other))`, counting their
+    /// intersection once.
+    pub fn split(&self, other: &AtomSet) -> (AtomSet, AtomSet) {
+        let meet = match self {
+            AtomSet::Large(..) => Some(self.and_count(other)),
+            AtomSet::Small(_) => None,
+        };
+        (
+            self.combine(other, Op::AndNot, meet),
+            self.combine(other, Op::And, meet),
+        )
     }
 
     /// `|self ∩ other|` without allocating.
     pub fn and_count(&self, other: &AtomSet) -> usize {
+        if let (AtomSet::Small(a), AtomSet::Small(b)) = (self, other) {
+            return (a & b).count_ones() as usize;
+        }
         self.words()
             .iter()
             .zip(other.words())
@@ -800,11 +817,8 @@ impl Space {
         for (d, sb) in &b.dims {
             let size = self.size(*d);
             let (outside, inside) = match rest.get(*d) {
-                Some(sa) => (sa.and_not(sb), sa.and(sb)),
-                None => {
-                    let full = AtomSet::full(size);
-                    (full.and_not(sb), full.and(sb))
-                }
+                Some(sa) => sa.split(sb),
+                None => AtomSet::full(size).split(sb),
             };
             if !outside.is_empty() {
                 let mut piece = rest.clone();
@@ -885,8 +899,14 @@ impl Space {
     /// `b` contains `a`), counting atoms per dimension.
     pub fn overlap(&self, a: &Cube, b: &Cube) -> f64 {
         let mut f = 1.0;
+        // Both lists are sorted by dimension: walk `a` alongside `b`.
+        let mut ai = 0;
         for (d, sb) in &b.dims {
-            let (inside, total) = match a.get(*d) {
+            while a.dims.get(ai).is_some_and(|(k, _)| k < d) {
+                ai += 1;
+            }
+            let sa = a.dims.get(ai).filter(|(k, _)| k == d).map(|(_, s)| s);
+            let (inside, total) = match sa {
                 Some(sa) => (sa.and_count(sb), sa.len()),
                 None => (sb.len(), self.size(*d)),
             };

@@ -457,6 +457,8 @@ proptest! {
             prop_assert_eq!(got.contains_all(n), want.len() == n);
         }
         prop_assert_eq!(sa.and_count(&sb), xa.intersection(&xb).count());
+        prop_assert_eq!(sa.split(&sb), (sa.and_not(&sb), sa.and(&sb)));
+        prop_assert_eq!(sb.split(&sa), (sb.and_not(&sa), sb.and(&sa)));
     }
 }
 
