@@ -6,6 +6,7 @@
 //! goes back to the editor as the command's result and a
 //! `window/showMessage`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use routec_check::ir::TrafficId;
@@ -16,7 +17,7 @@ use super::simulate::{human, report_json};
 use super::test::{human_file, human_summary, run_file};
 use crate::analysis;
 use crate::cli::{LspArgs, exit};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{self, Pipeline, RecordedError};
 use crate::render::human as render;
 
 /// Requests simulated by the "Simulate" code lens (as `routec simulate`).
@@ -64,14 +65,25 @@ impl CommandRunner for Commands {
                         p.name
                     ));
                 }
-                let report = routec_sim::simulate(
-                    &p.policy,
-                    &p.compiled.table,
-                    TrafficId(0),
-                    REQUESTS,
-                    SEED,
-                )
-                .map_err(|e| format!("cannot simulate `{}`: {e}", p.name))?;
+                // A recorded first profile is sampled from its file's
+                // requests, as `routec simulate` does for unlabeled files.
+                let run = match &p.recorded {
+                    Some(bound) => routec_sim::run_recorded(
+                        &p.policy,
+                        &p.compiled.table,
+                        TrafficId(0),
+                        bound,
+                        REQUESTS,
+                        SEED,
+                        &mut |_, _| {},
+                    ),
+                    None => {
+                        routec_sim::run(&p.policy, &p.compiled.table, TrafficId(0), REQUESTS, SEED)
+                    }
+                };
+                let report = run
+                    .map_err(|e| format!("cannot simulate `{}`: {e}", p.name))?
+                    .report();
                 Ok(human(&p.name, &report, &report_json(&p.policy, &report)))
             }
             other => Err(format!("unknown command `{other}`")),
@@ -88,18 +100,33 @@ fn compile(name: &str, text: &str) -> Result<Pipeline, String> {
             render::render(name, text, &analyzed.diagnostics, false)
         ));
     }
+    // The table is compiled for the first profile; when it is a recorded
+    // file and the document is saved, the file beside it is read, as
+    // `routec compile` does (an untitled text has no directory to read from).
+    let traffic = (!analyzed.policy.traffic.is_empty()).then_some(0);
+    let path = Path::new(name);
+    let recorded = match traffic {
+        Some(i) if path.is_file() => match pipeline::read_recorded(&analyzed.policy, path, i) {
+            Ok(r) => r.map(|(_, bound)| bound),
+            Err(RecordedError::Io(message)) => return Err(message),
+            Err(RecordedError::Lines { path, errors }) => {
+                return Err(pipeline::render_record_errors(&path, &errors));
+            }
+        },
+        _ => None,
+    };
     let options = routec_opt::CompileOptions {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    match routec_opt::compile(&analyzed.policy, text, &options) {
+    match routec_opt::compile_recorded(&analyzed.policy, text, &options, recorded.as_ref()) {
         Ok(compiled) => Ok(Pipeline {
             name: name.to_owned(),
             source: text.to_owned(),
             policy: analyzed.policy,
             compiled,
-            traffic: None,
-            recorded: None,
+            traffic,
+            recorded,
         }),
         Err(errors) => Err(format!(
             "`{name}` cannot be compiled:\n{}",
@@ -135,6 +162,40 @@ mod tests {
             .run(routec_ide::COMMAND_SIMULATE, "support.route", &example())
             .unwrap();
         assert!(out.starts_with("simulated 100000 requests of `"), "{out}");
+    }
+
+    fn traffic_fixture(file: &str) -> (String, String) {
+        let path = format!(
+            "{}/../../tests/traffic/cli/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        (path, text)
+    }
+
+    #[test]
+    fn a_saved_policy_runs_on_its_recorded_traffic() {
+        let (path, text) = traffic_fixture("unlabeled.route");
+        let out = Commands
+            .run(routec_ide::COMMAND_SIMULATE, &path, &text)
+            .unwrap();
+        assert!(
+            out.starts_with("simulated 100000 requests of `sample`"),
+            "{out}"
+        );
+        let out = Commands
+            .run(routec_ide::COMMAND_RUN_TESTS, &path, &text)
+            .unwrap();
+        assert!(out.contains("test result: ok."), "{out}");
+    }
+
+    #[test]
+    fn bad_recorded_lines_are_reported_with_their_location() {
+        let (path, text) = traffic_fixture("typos.route");
+        let err = Commands
+            .run(routec_ide::COMMAND_SIMULATE, &path, &text)
+            .unwrap_err();
+        assert!(err.contains("typos.jsonl:"), "{err}");
     }
 
     #[test]
