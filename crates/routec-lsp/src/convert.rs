@@ -46,9 +46,15 @@ pub struct LineMap {
 
 impl LineMap {
     pub fn new(text: &str, encoding: Encoding) -> LineMap {
+        LineMap::from_index(LineIndex::new(text), text.len(), encoding)
+    }
+
+    /// A map over an index already built for a text of `len` bytes (the
+    /// analysis's own), so a change does not index its text twice.
+    pub fn from_index(index: LineIndex, len: usize, encoding: Encoding) -> LineMap {
         LineMap {
-            index: LineIndex::new(text),
-            len: text.len(),
+            index,
+            len,
             encoding,
         }
     }
@@ -162,6 +168,24 @@ mod tests {
             LineMap::new(text, Encoding::Utf8).position(x),
             Position::new(1, 8)
         );
+    }
+
+    #[test]
+    fn a_map_over_a_shared_index_agrees_with_a_fresh_one() {
+        let text = "ab\nçé𝄞x\n\nlast";
+        for enc in [Encoding::Utf8, Encoding::Utf16] {
+            let fresh = LineMap::new(text, enc);
+            let shared = LineMap::from_index(LineIndex::new(text), text.len(), enc);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(shared.position(offset), fresh.position(offset), "{enc:?}");
+            }
+            for line in 0..6 {
+                for col in 0..10 {
+                    let pos = Position::new(line, col);
+                    assert_eq!(shared.offset(pos), fresh.offset(pos), "{enc:?} {pos:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -78,7 +78,11 @@ impl Ticket {
                 async move {
                     tokio::task::spawn_blocking(move || {
                         let analysis = Analysis::new(&ticket.text);
-                        let lines = LineMap::new(&ticket.text, encoding);
+                        let lines = LineMap::from_index(
+                            analysis.line_index().clone(),
+                            ticket.text.len(),
+                            encoding,
+                        );
                         Arc::new(Snapshot {
                             uri: ticket.uri,
                             analysis,
