@@ -152,6 +152,10 @@ fn the_progress_bar_is_silent_when_stderr_is_not_a_terminal() {
         "stderr: {}",
         out.stderr
     );
+    // The silence is not the silence of a run that did nothing.
+    let r = json(&out);
+    assert_eq!(r["mode"], "replay");
+    assert_eq!(r["requests"], 8);
     let out = run(&[
         "simulate",
         "labeled.route",
@@ -168,6 +172,7 @@ fn the_progress_bar_is_silent_when_stderr_is_not_a_terminal() {
         "stderr: {}",
         out.stderr
     );
+    assert_eq!(json(&out)["requests"], 20000);
 }
 
 #[test]
