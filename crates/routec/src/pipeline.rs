@@ -139,6 +139,15 @@ pub fn compile(path: &Path, traffic: Option<&str>, color: ColorChoice) -> Result
     compile_checked(loaded, path, traffic, Warnings::Print, color)
 }
 
+/// The options of a compile for traffic profile `traffic` (the first
+/// declared when `None`), stamped with this compiler's version.
+pub fn compile_options(traffic: Option<&str>) -> routec_opt::CompileOptions {
+    routec_opt::CompileOptions {
+        traffic: traffic.map(str::to_owned),
+        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
 /// Compiles a checked policy for traffic profile `traffic` (the first
 /// declared when `None`; an unknown name is a usage error). A recorded
 /// profile's file is read relative to `path`. Errors, and with
@@ -150,20 +159,17 @@ pub fn compile_checked(
     warnings: Warnings,
     color: ColorChoice,
 ) -> Result<Pipeline, u8> {
-    if let Some(t) = traffic
-        && let Err(why) = traffic_index(&loaded.policy, t)
-    {
-        eprint(&format!("routec: {why}\n"));
-        return Err(exit::USAGE);
-    }
-    let options = routec_opt::CompileOptions {
-        traffic: traffic.map(str::to_owned),
-        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
     let selected = match traffic {
-        Some(t) => traffic_index(&loaded.policy, t).ok(),
+        Some(t) => match traffic_index(&loaded.policy, t) {
+            Ok(i) => Some(i),
+            Err(why) => {
+                eprint(&format!("routec: {why}\n"));
+                return Err(exit::USAGE);
+            }
+        },
         None => (!loaded.policy.traffic.is_empty()).then_some(0),
     };
+    let options = compile_options(traffic);
     let recorded = match selected {
         Some(i) => match read_recorded(&loaded.policy, path, i) {
             Ok(r) => r.map(|(_, b)| b),

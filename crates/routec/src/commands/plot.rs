@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use routec_opt::frontier::{self, FrontierPoint};
 use routec_sim::replay::Replay;
@@ -20,7 +21,7 @@ use routec_traffic::BoundTraffic;
 
 use super::progress::Progress;
 use super::write_atomically;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, compile_options};
 
 /// Quality floors between the two ends of the frontier.
 pub const FRONTIER_POINTS: usize = 8;
@@ -197,13 +198,7 @@ fn frontier(panel: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(
     let pct = |(x, y): (f64, f64)| (x, y * 100.0);
     let blue = RGBColor(31, 119, 180);
     if !data.predicted.is_empty() {
-        let style = ShapeStyle::from(&blue).stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(
-                data.predicted.iter().copied().map(pct),
-                style,
-            ))
-            .map_err(err)?;
+        line(&mut chart, data.predicted.iter().copied().map(pct), blue)?;
         entries.push((data.predicted_label.clone(), Glyph::Line(blue)));
         chart
             .draw_series(
@@ -215,13 +210,7 @@ fn frontier(panel: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(
     }
     let green = RGBColor(44, 160, 44);
     if !data.measured.is_empty() {
-        let style = ShapeStyle::from(&green).stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(
-                data.measured.iter().copied().map(pct),
-                style,
-            ))
-            .map_err(err)?;
+        line(&mut chart, data.measured.iter().copied().map(pct), green)?;
         entries.push((data.measured_label.clone(), Glyph::Line(green)));
         chart
             .draw_series(
@@ -284,6 +273,21 @@ fn frontier(panel: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(
 }
 
 /// Dollars with as many decimals as the axis needs.
+/// A frontier curve: the points joined by a 2px line of `color`.
+fn line(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: impl Iterator<Item = (f64, f64)>,
+    color: RGBColor,
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(
+            points,
+            ShapeStyle::from(&color).stroke_width(2),
+        ))
+        .map_err(err)?;
+    Ok(())
+}
+
 fn money(x: f64) -> String {
     if x == 0.0 {
         "$0".into()
@@ -468,10 +472,7 @@ fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
         |t| format!("`{}`", t.name),
     );
     let records = p.recorded.as_ref();
-    let options = routec_opt::CompileOptions {
-        traffic: None,
-        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
+    let options = compile_options(None);
     let points = frontier::frontier(&p.policy, &p.source, &options, records, FRONTIER_POINTS);
     (points, compiled_for)
 }
@@ -492,10 +493,7 @@ pub fn write_simulation(
     let progress = Progress::new("plotting", 2, "steps");
     let (points, compiled_for) = frontier_of(p);
     progress.update(1, 2);
-    let options = routec_opt::CompileOptions {
-        traffic: None,
-        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
+    let options = compile_options(None);
     let records = p.recorded.as_ref();
     let singles = frontier::single_models(&p.policy, &p.source, &options, records);
     drop(progress);
