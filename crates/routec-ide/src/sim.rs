@@ -9,10 +9,17 @@
 //! parsing and binding (`routec_opt::recorded::file_diagnostics`), the same
 //! `E0515`/`W0513`, and `routec_opt::compile_recorded`.
 
+use std::borrow::Cow;
+
 use routec_check::Policy;
-use routec_check::ir::TrafficSource;
-use routec_opt::{CompileOptions, Compiled, codes};
+use routec_check::ir::{PlanDef, TrafficSource};
+use routec_opt::cells;
+use routec_opt::eval::{Evaluator, PlanEval};
+use routec_opt::optimize::Problem;
+use routec_opt::traffic::Traffic;
+use routec_opt::{CompileOptions, Compiled, codes, plan_text};
 use routec_syntax::{Diagnostic, Span};
+use routec_traffic::BoundTraffic;
 
 use routec_syntax::ast::ItemKind;
 
@@ -194,7 +201,7 @@ impl Simulation {
         sim.diagnostics = compiled.diagnostics.clone();
         sim.traffic = compiled.table.assumed.as_ref().map(|a| a.traffic.clone());
         sim.recorded = compiled.recorded.as_ref().map(|r| r.requests);
-        figures(policy, &compiled, &mut sim);
+        figures(policy, bound.as_ref(), &compiled, &mut sim, cancelled)?;
         (!cancelled()).then_some(sim)
     }
 
@@ -242,12 +249,82 @@ impl Simulation {
 }
 
 /// Aggregates the compiler's cells per rule, model and slice, and reads its
-/// SLO statuses. Per-rule p95s (exact mixtures of the cells' plan
-/// estimates), model calls, slice shares and SLO rows come from the
-/// compiler's [`routec_opt::Breakdown`].
-fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
+/// SLO statuses. Rebuilds the compiler's partition and problem (the same
+/// deterministic construction `compile` ran) to get each cell's plan
+/// estimates, so that per-rule percentiles are exact mixtures.
+fn figures(
+    policy: &Policy,
+    recorded: Option<&BoundTraffic>,
+    compiled: &Compiled,
+    sim: &mut Simulation,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<()> {
+    let mut traffic = Traffic::for_policy(policy, None).ok()?;
+    // With records, `compile_recorded` optimizes the policy with its models
+    // re-estimated from the outcomes, on the records' mix, with the cells'
+    // quality re-estimated: rebuild exactly that.
+    let recorded = recorded.filter(|b| traffic.unreadable_file && !b.records.is_empty());
+    let policy: Cow<'_, Policy> = match recorded {
+        Some(bound) => {
+            let rows = routec_opt::recorded::Rows::of(policy, bound);
+            let (adjusted, _) = routec_opt::recorded::adjust_models(policy, bound, &rows);
+            traffic = traffic.with_recorded(&adjusted, bound);
+            Cow::Owned(adjusted)
+        }
+        None => Cow::Borrowed(policy),
+    };
+    let policy: &Policy = &policy;
+    let mut part = cells::partition(policy, &traffic).ok()?;
+    if let Some(bound) = recorded {
+        let mut qualities: Vec<Vec<Option<f64>>> =
+            part.cells.iter().map(|c| c.quality.clone()).collect();
+        routec_opt::recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
+        for (c, q) in part.cells.iter_mut().zip(qualities) {
+            c.quality = q;
+        }
+    }
+    if cancelled() {
+        return None;
+    }
+    let mut ev = Evaluator::new(policy, traffic.output_dist());
+    let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
+    if cancelled() {
+        return None;
+    }
     let table = &compiled.table;
-    let breakdown = &compiled.breakdown;
+    let same = part.cells.len() == compiled.cells.len()
+        && part
+            .cells
+            .iter()
+            .zip(&compiled.cells)
+            .all(|(a, b)| a.rule == b.rule);
+    // Per cell: (weight of the split, index into problem.evals).
+    let mut parts_of: Vec<Vec<(f64, usize)>> = vec![Vec::new(); compiled.cells.len()];
+    if same {
+        for (c, info) in compiled.cells.iter().enumerate() {
+            let (Some(rule), Some(options)) = (policy.rules.get(info.rule), problem.options.get(c))
+            else {
+                continue;
+            };
+            for split in &info.splits {
+                let Some(plan) = table.plans.get(split.plan as usize) else {
+                    continue;
+                };
+                let option = options.iter().find(|o| {
+                    let def = match (&rule.plan, o.candidate) {
+                        (PlanDef::Optimize { candidates, .. }, Some(i)) => candidates.get(i),
+                        (plan, None) => Some(plan),
+                        _ => None,
+                    };
+                    def.is_some_and(|d| plan_text(policy, d) == plan.text)
+                });
+                if let Some(o) = option {
+                    parts_of[c].push((split.share, o.eval));
+                }
+            }
+        }
+    }
+
     // Rules.
     let cells_out = table
         .assumed
@@ -256,6 +333,7 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
         .unwrap_or(&[]);
     for (r, rule) in policy.rules.iter().enumerate() {
         let (mut w, mut k, mut q) = (0.0, 0.0, 0.0);
+        let mut mixture: Vec<(f64, f64, &PlanEval)> = Vec::new();
         let mut bound: f64 = 0.0;
         for (c, info) in compiled.cells.iter().enumerate() {
             if info.rule != r {
@@ -267,13 +345,19 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
             if let Some(cell) = cells_out.get(c) {
                 bound = bound.max(cell.predicted.latency.p95);
             }
+            if let Some(def) = part.cells.get(c) {
+                for (share, e) in &parts_of[c] {
+                    if let Some(e) = problem.evals.get(*e) {
+                        mixture.push((info.weight * share, def.shift, e));
+                    }
+                }
+            }
         }
-        let p95 = breakdown
-            .rule_p95
-            .get(r)
-            .copied()
-            .flatten()
-            .unwrap_or(bound);
+        let p95 = if same && !mixture.is_empty() {
+            ev.mixture_quantile(&mixture, 0.95, false)
+        } else {
+            bound
+        };
         let per = |x: f64| if w > 0.0 { x / w } else { 0.0 };
         sim.rules.push(RuleFigures {
             rule: r,
@@ -286,13 +370,25 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
     }
 
     // Models: expected calls per request, the measure of `share MODEL` SLOs.
+    let mut calls = vec![0.0; policy.models.len()];
+    for (c, info) in compiled.cells.iter().enumerate() {
+        for (share, e) in &parts_of[c] {
+            if let Some(e) = problem.evals.get(*e) {
+                for (m, n) in e.calls.iter().enumerate() {
+                    if let Some(slot) = calls.get_mut(m) {
+                        *slot += info.weight * share * n;
+                    }
+                }
+            }
+        }
+    }
     sim.models = policy
         .models
         .iter()
-        .enumerate()
-        .map(|(m, def)| ModelFigures {
-            model: def.name.clone(),
-            share: breakdown.model_calls.get(m).copied().unwrap_or(0.0),
+        .zip(calls)
+        .map(|(m, share)| ModelFigures {
+            model: m.name.clone(),
+            share,
         })
         .collect();
 
@@ -303,22 +399,22 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
         .enumerate()
         .map(|(s, def)| SliceFigures {
             slice: def.name.clone(),
-            share: breakdown.slice_weight.get(s).copied().unwrap_or(0.0),
+            share: problem.slice_weight.get(s).copied().unwrap_or(0.0),
         })
         .collect();
 
-    // SLO rows: the table's statuses are in the compiler's row order, like
+    // SLO rows: the table's statuses are in the problem's row order, like
     // the sensitivities.
     if let Some(assumed) = &table.assumed {
         for (k, status) in assumed.slos.iter().enumerate() {
-            let row = breakdown.rows.get(k);
+            let row = problem.rows.get(k);
             let span = row
-                .and_then(|(slo, _)| policy.slos.get(*slo))
+                .and_then(|r| policy.slos.get(r.slo))
                 .map(|s| s.span)
                 .unwrap_or_default();
             let slice = row
-                .and_then(|(_, slice)| *slice)
-                .and_then(|s| policy.slices.get(s))
+                .and_then(|r| r.slice)
+                .and_then(|s| policy.slices.get(s.index()))
                 .map(|s| s.name.clone());
             let tightening = compiled.sensitivity.get(k).and_then(|x| x.2.clone());
             sim.slos.push(SloFigures {
@@ -331,6 +427,7 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
             });
         }
     }
+    Some(())
 }
 
 pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {

@@ -72,33 +72,6 @@ pub struct Compiled {
     /// For a recorded profile compiled with its records: what the outcomes
     /// changed.
     pub recorded: Option<RecordedEstimates>,
-    /// Aggregates of the optimizer's own per-cell plan estimates, so that
-    /// consumers need not rebuild the partition and problem.
-    pub breakdown: Breakdown,
-}
-
-/// Per-rule, per-model, per-slice and per-row figures from the estimates
-/// `compile` optimized with.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Breakdown {
-    /// Per rule: the p95 latency of the mixture of its cells' chosen plans
-    /// (`None` when the rule has no estimated plan).
-    pub rule_p95: Vec<Option<f64>>,
-    /// Per model: expected calls per request.
-    pub model_calls: Vec<f64>,
-    /// Per slice: its share of traffic.
-    pub slice_weight: Vec<f64>,
-    /// Per SLO row, in the order of the table's statuses and
-    /// [`Compiled::sensitivity`]: `(SLO index, slice index)`.
-    pub rows: Vec<(usize, Option<usize>)>,
-    /// Over the cells with traffic, per request: quality and cost (they
-    /// equal the table's predictions).
-    pub quality: f64,
-    pub cost: f64,
-    /// Per slice: its quality (`None` without traffic).
-    pub slice_quality: Vec<Option<f64>>,
-    /// Per model: calls per request, over the cells with traffic.
-    pub calls_per_request: Vec<f64>,
 }
 
 /// What a recorded file's outcomes changed in the model the table was
@@ -370,7 +343,6 @@ pub fn compile_recorded(
         policy, source, options, &traffic, &part, &problem, &ev, &assign, &coefs, &fd_duals,
     );
     let cells_info = cell_infos(policy, &part, &problem, &assign, &table);
-    let breakdown = breakdown_of(policy, &part, &problem, &ev, &table, &cells_info);
     if let Err(e) = table.validate() {
         return Err(vec![
             Diagnostic::error(
@@ -387,124 +359,7 @@ pub fn compile_recorded(
         cells: cells_info,
         sensitivity,
         recorded: estimates,
-        breakdown,
     })
-}
-
-/// [`Breakdown`]: the chosen splits' estimates, aggregated.
-fn breakdown_of(
-    policy: &Policy,
-    part: &Partition,
-    problem: &Problem,
-    ev: &Evaluator,
-    table: &t::Table,
-    cells: &[CellInfo],
-) -> Breakdown {
-    // Per cell: (weight of the split, index into problem.evals).
-    let mut parts_of: Vec<Vec<(f64, usize)>> = vec![Vec::new(); cells.len()];
-    for (c, info) in cells.iter().enumerate() {
-        let (Some(rule), Some(options)) = (policy.rules.get(info.rule), problem.options.get(c))
-        else {
-            continue;
-        };
-        for split in &info.splits {
-            let Some(plan) = table.plans.get(split.plan as usize) else {
-                continue;
-            };
-            let option = options.iter().find(|o| {
-                let def = match (&rule.plan, o.candidate) {
-                    (PlanDef::Optimize { candidates, .. }, Some(i)) => candidates.get(i),
-                    (plan, None) => Some(plan),
-                    _ => None,
-                };
-                def.is_some_and(|d| plan_text(policy, d) == plan.text)
-            });
-            if let Some(o) = option {
-                parts_of[c].push((split.share, o.eval));
-            }
-        }
-    }
-    let rule_p95 = (0..policy.rules.len())
-        .map(|r| {
-            let mut mixture: Vec<(f64, f64, &PlanEval)> = Vec::new();
-            for (c, info) in cells.iter().enumerate() {
-                if info.rule != r {
-                    continue;
-                }
-                if let Some(def) = part.cells.get(c) {
-                    for (share, e) in &parts_of[c] {
-                        if let Some(e) = problem.evals.get(*e) {
-                            mixture.push((info.weight * share, def.shift, e));
-                        }
-                    }
-                }
-            }
-            (!mixture.is_empty()).then(|| ev.mixture_quantile(&mixture, 0.95, false))
-        })
-        .collect();
-    let mut model_calls = vec![0.0; policy.models.len()];
-    for (c, info) in cells.iter().enumerate() {
-        for (share, e) in &parts_of[c] {
-            if let Some(e) = problem.evals.get(*e) {
-                for (m, n) in e.calls.iter().enumerate() {
-                    if let Some(slot) = model_calls.get_mut(m) {
-                        *slot += info.weight * share * n;
-                    }
-                }
-            }
-        }
-    }
-    // Per request over the cells with traffic, and per slice.
-    let (mut total, mut quality, mut cost) = (0.0, 0.0, 0.0);
-    let mut calls = vec![0.0; policy.models.len()];
-    let mut slice_q = vec![0.0; policy.slices.len()];
-    let mut slice_w = vec![0.0; policy.slices.len()];
-    for (cell, parts) in part.cells.iter().zip(&parts_of) {
-        if cell.weight <= 0.0 {
-            continue;
-        }
-        total += cell.weight;
-        let mut cell_q = 0.0;
-        for (share, e) in parts {
-            let Some(e) = problem.evals.get(*e) else {
-                continue;
-            };
-            let w = cell.weight * share;
-            cell_q += share * e.quality;
-            cost += w * e.cost(cell.prompt_mean);
-            for (m, n) in e.calls.iter().enumerate() {
-                if let Some(slot) = calls.get_mut(m) {
-                    *slot += w * n;
-                }
-            }
-        }
-        quality += cell.weight * cell_q;
-        for (s, inside) in cell.slices.iter().enumerate() {
-            if *inside && s < slice_q.len() {
-                slice_q[s] += cell.weight * cell_q;
-                slice_w[s] += cell.weight;
-            }
-        }
-    }
-    let norm = |x: f64| if total > 0.0 { x / total } else { 0.0 };
-    Breakdown {
-        rule_p95,
-        model_calls,
-        quality: norm(quality),
-        cost: norm(cost),
-        slice_quality: slice_q
-            .iter()
-            .zip(&slice_w)
-            .map(|(q, w)| (*w > 0.0).then(|| q / w))
-            .collect(),
-        calls_per_request: calls.iter().map(|c| norm(*c)).collect(),
-        slice_weight: problem.slice_weight.clone(),
-        rows: problem
-            .rows
-            .iter()
-            .map(|r| (r.slo, r.slice.map(|s| s.index())))
-            .collect(),
-    }
 }
 
 fn money(x: f64) -> String {

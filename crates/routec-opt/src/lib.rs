@@ -18,6 +18,6 @@ pub mod recorded;
 pub mod traffic;
 
 pub use compile::{
-    Breakdown, CellInfo, CompileOptions, Compiled, RecordedEstimates, ValueSet, compile,
-    compile_recorded, line_of, plan_text,
+    CellInfo, CompileOptions, Compiled, RecordedEstimates, ValueSet, compile, compile_recorded,
+    line_of, plan_text,
 };
