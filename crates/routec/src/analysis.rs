@@ -1,24 +1,8 @@
 //! Everything the CLI knows about a policy's problems: the parser's
 //! diagnostics and the checker's, in one sorted list.
 
-use routec_syntax::ast::SourceFile;
 use routec_syntax::diagnostic::sort;
 use routec_syntax::{Diagnostic, parse};
-
-/// All diagnostics of one source text, sorted by position.
-pub fn diagnostics(source: &str) -> Vec<Diagnostic> {
-    let parsed = parse(source);
-    let mut all = parsed.diagnostics;
-    all.extend(semantic(&parsed.file));
-    sort(&mut all);
-    all
-}
-
-/// The checker's diagnostics. The checker keeps going past syntax errors
-/// (the AST has error nodes), so it runs on every file.
-fn semantic(file: &SourceFile) -> Vec<Diagnostic> {
-    routec_check::check(file).diagnostics
-}
 
 /// A policy that checks: its resolved form and its warnings.
 #[derive(Debug)]
@@ -34,7 +18,9 @@ impl Analyzed {
     }
 }
 
-/// Parses and checks a source text, keeping the resolved policy.
+/// Parses and checks a source text, keeping the resolved policy. The
+/// checker keeps going past syntax errors (the AST has error nodes), so it
+/// runs on every file.
 pub fn analyze(source: &str) -> Analyzed {
     let parsed = parse(source);
     let checked = routec_check::check(&parsed.file);
@@ -45,4 +31,9 @@ pub fn analyze(source: &str) -> Analyzed {
         diagnostics,
         policy: checked.policy,
     }
+}
+
+/// All diagnostics of one source text, sorted by position.
+pub fn diagnostics(source: &str) -> Vec<Diagnostic> {
+    analyze(source).diagnostics
 }

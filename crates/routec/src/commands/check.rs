@@ -20,10 +20,12 @@ pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
         let name = display_name(path);
         match read(path) {
             Ok(source) => {
-                let mut diagnostics = analysis::diagnostics(&source);
+                let analysis::Analyzed {
+                    mut diagnostics,
+                    policy,
+                } = analysis::analyze(&source);
                 // Recorded traffic files are read too (relative to the policy).
                 if !diagnostics.iter().any(Diagnostic::is_error) {
-                    let policy = analysis::analyze(&source).policy;
                     match crate::pipeline::recorded_diagnostics(&policy, path) {
                         Ok(more) => {
                             diagnostics.extend(more);
