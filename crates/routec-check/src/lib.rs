@@ -12,6 +12,7 @@ pub mod codes;
 mod diagnostics;
 pub mod index;
 pub mod ir;
+pub mod quantity;
 pub mod space;
 mod suggest;
 mod units;

@@ -38,7 +38,7 @@ pub fn interpret(policy: &Policy, compiled: &Compiled, values: &[f64]) -> Option
         PlanDef::Optimize { .. } => {
             let table = &compiled.table;
             let index_of = |name: &str| table.signals.iter().position(|s| s.name == name);
-            let cell = compiled.cells.iter().find(|c| {
+            let cell = compiled.cells().iter().find(|c| {
                 c.rule == rule
                     && c.boxes.iter().any(|b| {
                         b.iter().all(|(signal, set)| {

@@ -2,20 +2,12 @@
 //!
 //! Overall figures and SLO statuses are the table's own (`table.assumed`,
 //! computed by the optimizer). Per-slice quality and calls per model are not
-//! in the table; [`aggregate`] computes them from the optimizer's per-plan
-//! estimates (`routec_opt::eval`) of each cell's plans, weighted by the
-//! cells' shares exactly as the optimizer weighs them (a test checks that
-//! its overall quality and cost equal the table's).
+//! in the table; [`aggregate`] reads them from the compiled model, which
+//! aggregates the optimizer's own per-plan estimates of each cell's chosen
+//! plans (a test checks that its overall quality and cost equal the
+//! table's).
 
-use std::collections::HashMap;
-
-use routec_check::Policy;
-use routec_check::ir::{MetricDef, PlanDef};
-use routec_opt::cells;
-use routec_opt::eval::{Evaluator, PlanEval};
-use routec_opt::recorded;
-use routec_opt::traffic::Traffic;
-use routec_opt::{line_of, plan_text};
+use routec_check::ir::MetricDef;
 use routec_syntax::ast::CmpOp;
 
 use crate::{DiffError, Side};
@@ -103,145 +95,30 @@ pub struct Aggregate {
     pub models: Vec<(String, f64)>,
 }
 
-/// The plans a table can name, by their text.
-fn plans_by_text(policy: &Policy) -> HashMap<String, PlanDef> {
-    fn add(policy: &Policy, plan: &PlanDef, out: &mut HashMap<String, PlanDef>) {
-        match plan {
-            PlanDef::Split(es) => {
-                for (m, _) in es {
-                    add(policy, &PlanDef::Target(*m), out);
-                }
-            }
-            PlanDef::Optimize { candidates, .. } => {
-                for c in candidates {
-                    add(policy, c, out);
-                }
-            }
-            PlanDef::Error => {}
-            p => {
-                out.entry(plan_text(policy, p)).or_insert_with(|| p.clone());
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    for rule in &policy.rules {
-        add(policy, &rule.plan, &mut out);
-    }
-    if let Some(b) = policy.baseline {
-        add(policy, &PlanDef::Target(b), &mut out);
-    }
-    out
-}
-
 /// Per-slice quality and calls per model (and, as a check, overall quality
-/// and cost) from the optimizer's estimates of each cell's plans.
-pub fn aggregate(side: &Side) -> Result<Aggregate, DiffError> {
-    let table = &side.compiled.table;
-    let mismatch = |why: &str| DiffError::Mismatch(why.to_owned());
-    let traffic = Traffic::for_policy(side.policy, side.traffic)
-        .map_err(|name| DiffError::Mismatch(format!("no traffic profile is named `{name}`")))?;
-    // A recorded profile: the same steps as `routec_opt::compile_recorded`
-    // (models re-estimated from the outcomes, the empirical mix, cell
-    // qualities from the outcomes).
-    let recorded = side.recorded.filter(|_| traffic.unreadable_file);
-    let (adjusted, traffic) = match recorded {
-        Some(bound) => {
-            let rows = recorded::Rows::of(side.policy, bound);
-            let (adjusted, _) = recorded::adjust_models(side.policy, bound, &rows);
-            let traffic = traffic.with_recorded(&adjusted, bound);
-            (Some(adjusted), traffic)
-        }
-        None => (None, traffic),
-    };
-    let policy = adjusted.as_ref().unwrap_or(side.policy);
-    let mut part = cells::partition(policy, &traffic)
-        .map_err(|_| mismatch("the policy's cells cannot be rebuilt"))?;
-    if let Some(bound) = recorded {
-        let mut qualities: Vec<Vec<Option<f64>>> =
-            part.cells.iter().map(|c| c.quality.clone()).collect();
-        recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
-        for (c, q) in part.cells.iter_mut().zip(qualities) {
-            c.quality = q;
-        }
-    }
-    let assumed = table
-        .assumed
-        .as_ref()
-        .ok_or_else(|| mismatch("the table carries no predictions"))?;
-    if assumed.cells.len() != part.cells.len() {
-        return Err(mismatch("a table was not compiled from its policy"));
-    }
-    let defs = plans_by_text(policy);
-    let mut ev = Evaluator::new(policy, traffic.output_dist());
-    let mut memo: HashMap<(u32, Vec<u64>), PlanEval> = HashMap::new();
-    let n_models = policy.models.len();
-    let (mut total, mut quality, mut cost) = (0.0, 0.0, 0.0);
-    let mut calls = vec![0.0; n_models];
-    let mut slice_q = vec![0.0; policy.slices.len()];
-    let mut slice_w = vec![0.0; policy.slices.len()];
-    for (cell, out) in part.cells.iter().zip(&assumed.cells) {
-        if cell.weight <= 0.0 {
-            continue;
-        }
-        total += cell.weight;
-        let key_q: Vec<u64> = cell
-            .quality
-            .iter()
-            .map(|q| q.map_or(u64::MAX, f64::to_bits))
-            .collect();
-        let mut cell_q = 0.0;
-        for split in &out.splits {
-            let text = table
-                .plans
-                .get(split.plan as usize)
-                .map(|p| p.text.as_str())
-                .ok_or_else(|| mismatch("a split names no plan"))?;
-            let e = match memo.entry((split.plan, key_q.clone())) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let def = defs
-                        .get(text)
-                        .ok_or_else(|| mismatch("a table plan is not in its policy"))?;
-                    v.insert(ev.eval(def, &cell.quality))
-                }
-            };
-            let w = cell.weight * split.share;
-            cell_q += split.share * e.quality;
-            cost += w * e.cost(cell.prompt_mean);
-            for (m, c) in e.calls.iter().enumerate() {
-                if let Some(slot) = calls.get_mut(m) {
-                    *slot += w * c;
-                }
-            }
-        }
-        quality += cell.weight * cell_q;
-        for (s, inside) in cell.slices.iter().enumerate() {
-            if *inside && s < slice_q.len() {
-                slice_q[s] += cell.weight * cell_q;
-                slice_w[s] += cell.weight;
-            }
-        }
-    }
-    let norm = |x: f64| if total > 0.0 { x / total } else { 0.0 };
-    Ok(Aggregate {
-        quality: norm(quality),
-        cost_per_1k_requests: norm(cost) * 1000.0,
-        slices: policy
+/// and cost), as the optimizer aggregates its own per-plan estimates of
+/// each cell's chosen plans (`routec_opt::Compiled`).
+pub fn aggregate(side: &Side) -> Aggregate {
+    let compiled = side.compiled;
+    let (cost, quality) = compiled.overall();
+    Aggregate {
+        quality,
+        cost_per_1k_requests: cost * 1000.0,
+        slices: side
+            .policy
             .slices
             .iter()
-            .enumerate()
-            .map(|(s, def)| {
-                let q = (slice_w[s] > 0.0).then(|| slice_q[s] / slice_w[s]);
-                (def.name.clone(), q)
-            })
+            .zip(compiled.slices())
+            .map(|(def, f)| (def.name.clone(), f.quality))
             .collect(),
-        models: policy
+        models: side
+            .policy
             .models
             .iter()
-            .zip(&calls)
-            .map(|(m, c)| (m.name.clone(), norm(*c)))
+            .zip(compiled.model_calls())
+            .map(|(m, calls)| (m.name.clone(), calls))
             .collect(),
-    })
+    }
 }
 
 /// A side's prediction: the table's figures and SLO statuses, and
@@ -256,7 +133,7 @@ pub fn predict(side: &Side) -> Result<Prediction, DiffError> {
     // The breakdown must reproduce the table's own overall figures; if it
     // does not (a profile this crate cannot rebuild), it is left out rather
     // than shown wrong.
-    let agg = aggregate(side)?;
+    let agg = aggregate(side);
     let close = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs().max(1e-3);
     let consistent = close(agg.quality, assumed.predicted.quality)
         && close(
@@ -266,12 +143,9 @@ pub fn predict(side: &Side) -> Result<Prediction, DiffError> {
     let slos = assumed
         .slos
         .iter()
-        .map(|s| {
-            let def = side
-                .policy
-                .slos
-                .iter()
-                .find(|d| line_of(side.source, d.span.start) == s.line);
+        .zip(side.compiled.slos())
+        .map(|(s, row)| {
+            let def = side.policy.slos.get(row.slo);
             let unit = match def.map(|d| &d.metric) {
                 Some(MetricDef::Ttft(_) | MetricDef::Latency(_)) => Unit::Seconds,
                 Some(MetricDef::Cost(_) | MetricDef::Spend(_)) => Unit::Usd,

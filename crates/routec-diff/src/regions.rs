@@ -3,8 +3,8 @@
 
 use routec_check::Policy;
 use routec_check::ir::{SignalDef, SignalType};
+use routec_check::quantity::{literal as number, trim};
 use routec_check::space::Atom;
-use routec_opt::cells::{number, trim};
 use routec_opt::traffic::Traffic;
 use routec_table::{Leaf, NodeRef, Table, Test};
 

@@ -7,19 +7,13 @@
 //! with the records the caller read ([`RecordedInput`], through
 //! [`Simulation::compute_with`]), exactly as the CLI compiles it: the same
 //! parsing and binding (`routec_opt::recorded::file_diagnostics`), the same
-//! `E0515`/`W0513`, and `routec_opt::compile_recorded`.
-
-use std::borrow::Cow;
+//! `E0515`/`W0513`, and `routec_opt::compile_cancellable`, which stops as
+//! soon as `cancelled()` turns true.
 
 use routec_check::Policy;
-use routec_check::ir::{PlanDef, TrafficSource};
-use routec_opt::cells;
-use routec_opt::eval::{Evaluator, PlanEval};
-use routec_opt::optimize::Problem;
-use routec_opt::traffic::Traffic;
-use routec_opt::{CompileOptions, Compiled, codes, plan_text};
+use routec_check::ir::TrafficSource;
+use routec_opt::{CompileOptions, Compiled, Failure, codes};
 use routec_syntax::{Diagnostic, Span};
-use routec_traffic::BoundTraffic;
 
 use routec_syntax::ast::ItemKind;
 
@@ -185,9 +179,16 @@ impl Simulation {
                 return None;
             }
         }
-        let compiled = match routec_opt::compile_recorded(policy, text, &options, bound.as_ref()) {
+        let compiled = match routec_opt::compile_cancellable(
+            policy,
+            text,
+            &options,
+            bound.as_ref(),
+            cancelled,
+        ) {
             Ok(c) => c,
-            Err(mut errors) => {
+            Err(Failure::Cancelled) => return None,
+            Err(Failure::Errors(mut errors)) => {
                 // The compiler's W0513 went with its warnings: keep the
                 // file's.
                 errors.extend(file_warnings);
@@ -201,7 +202,7 @@ impl Simulation {
         sim.diagnostics = compiled.diagnostics.clone();
         sim.traffic = compiled.table.assumed.as_ref().map(|a| a.traffic.clone());
         sim.recorded = compiled.recorded.as_ref().map(|r| r.requests);
-        figures(policy, bound.as_ref(), &compiled, &mut sim, cancelled)?;
+        figures(policy, &compiled, &mut sim);
         (!cancelled()).then_some(sim)
     }
 
@@ -248,186 +249,58 @@ impl Simulation {
     }
 }
 
-/// Aggregates the compiler's cells per rule, model and slice, and reads its
-/// SLO statuses. Rebuilds the compiler's partition and problem (the same
-/// deterministic construction `compile` ran) to get each cell's plan
-/// estimates, so that per-rule percentiles are exact mixtures.
-fn figures(
-    policy: &Policy,
-    recorded: Option<&BoundTraffic>,
-    compiled: &Compiled,
-    sim: &mut Simulation,
-    cancelled: &dyn Fn() -> bool,
-) -> Option<()> {
-    let mut traffic = Traffic::for_policy(policy, None).ok()?;
-    // With records, `compile_recorded` optimizes the policy with its models
-    // re-estimated from the outcomes, on the records' mix, with the cells'
-    // quality re-estimated: rebuild exactly that.
-    let recorded = recorded.filter(|b| traffic.unreadable_file && !b.records.is_empty());
-    let policy: Cow<'_, Policy> = match recorded {
-        Some(bound) => {
-            let rows = routec_opt::recorded::Rows::of(policy, bound);
-            let (adjusted, _) = routec_opt::recorded::adjust_models(policy, bound, &rows);
-            traffic = traffic.with_recorded(&adjusted, bound);
-            Cow::Owned(adjusted)
-        }
-        None => Cow::Borrowed(policy),
-    };
-    let policy: &Policy = &policy;
-    let mut part = cells::partition(policy, &traffic).ok()?;
-    if let Some(bound) = recorded {
-        let mut qualities: Vec<Vec<Option<f64>>> =
-            part.cells.iter().map(|c| c.quality.clone()).collect();
-        routec_opt::recorded::estimate_quality(policy, bound, &part.row_cells, &mut qualities);
-        for (c, q) in part.cells.iter_mut().zip(qualities) {
-            c.quality = q;
-        }
-    }
-    if cancelled() {
-        return None;
-    }
-    let mut ev = Evaluator::new(policy, traffic.output_dist());
-    let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
-    if cancelled() {
-        return None;
-    }
-    let table = &compiled.table;
-    let same = part.cells.len() == compiled.cells.len()
-        && part
-            .cells
-            .iter()
-            .zip(&compiled.cells)
-            .all(|(a, b)| a.rule == b.rule);
-    // Per cell: (weight of the split, index into problem.evals).
-    let mut parts_of: Vec<Vec<(f64, usize)>> = vec![Vec::new(); compiled.cells.len()];
-    if same {
-        for (c, info) in compiled.cells.iter().enumerate() {
-            let (Some(rule), Some(options)) = (policy.rules.get(info.rule), problem.options.get(c))
-            else {
-                continue;
-            };
-            for split in &info.splits {
-                let Some(plan) = table.plans.get(split.plan as usize) else {
-                    continue;
-                };
-                let option = options.iter().find(|o| {
-                    let def = match (&rule.plan, o.candidate) {
-                        (PlanDef::Optimize { candidates, .. }, Some(i)) => candidates.get(i),
-                        (plan, None) => Some(plan),
-                        _ => None,
-                    };
-                    def.is_some_and(|d| plan_text(policy, d) == plan.text)
-                });
-                if let Some(o) = option {
-                    parts_of[c].push((split.share, o.eval));
-                }
-            }
-        }
-    }
-
-    // Rules.
-    let cells_out = table
-        .assumed
-        .as_ref()
-        .map(|a| a.cells.as_slice())
-        .unwrap_or(&[]);
-    for (r, rule) in policy.rules.iter().enumerate() {
-        let (mut w, mut k, mut q) = (0.0, 0.0, 0.0);
-        let mut mixture: Vec<(f64, f64, &PlanEval)> = Vec::new();
-        let mut bound: f64 = 0.0;
-        for (c, info) in compiled.cells.iter().enumerate() {
-            if info.rule != r {
-                continue;
-            }
-            w += info.weight;
-            k += info.weight * info.cost;
-            q += info.weight * info.quality;
-            if let Some(cell) = cells_out.get(c) {
-                bound = bound.max(cell.predicted.latency.p95);
-            }
-            if let Some(def) = part.cells.get(c) {
-                for (share, e) in &parts_of[c] {
-                    if let Some(e) = problem.evals.get(*e) {
-                        mixture.push((info.weight * share, def.shift, e));
-                    }
-                }
-            }
-        }
-        let p95 = if same && !mixture.is_empty() {
-            ev.mixture_quantile(&mixture, 0.95, false)
-        } else {
-            bound
-        };
-        let per = |x: f64| if w > 0.0 { x / w } else { 0.0 };
-        sim.rules.push(RuleFigures {
-            rule: r,
-            span: rule.span,
-            share: w,
-            p95,
-            cost_per_1k: per(k) * 1000.0,
-            quality: per(q),
-        });
-    }
-
-    // Models: expected calls per request, the measure of `share MODEL` SLOs.
-    let mut calls = vec![0.0; policy.models.len()];
-    for (c, info) in compiled.cells.iter().enumerate() {
-        for (share, e) in &parts_of[c] {
-            if let Some(e) = problem.evals.get(*e) {
-                for (m, n) in e.calls.iter().enumerate() {
-                    if let Some(slot) = calls.get_mut(m) {
-                        *slot += info.weight * share * n;
-                    }
-                }
-            }
-        }
-    }
+/// Reads the compiler's figures per rule, model, slice and SLO row from the
+/// compiled model (joined by index: rule, model, slice and SLO indices are
+/// the policy's).
+fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
+    sim.rules = compiled
+        .rules()
+        .into_iter()
+        .filter_map(|f| {
+            let rule = policy.rules.get(f.rule)?;
+            Some(RuleFigures {
+                rule: f.rule,
+                span: rule.span,
+                share: f.share,
+                p95: f.p95,
+                cost_per_1k: f.cost * 1000.0,
+                quality: f.quality,
+            })
+        })
+        .collect();
     sim.models = policy
         .models
         .iter()
-        .zip(calls)
+        .zip(compiled.model_calls())
         .map(|(m, share)| ModelFigures {
             model: m.name.clone(),
             share,
         })
         .collect();
-
-    // Slices.
     sim.slices = policy
         .slices
         .iter()
-        .enumerate()
-        .map(|(s, def)| SliceFigures {
+        .zip(compiled.slices())
+        .map(|(def, f)| SliceFigures {
             slice: def.name.clone(),
-            share: problem.slice_weight.get(s).copied().unwrap_or(0.0),
+            share: f.share,
         })
         .collect();
-
-    // SLO rows: the table's statuses are in the problem's row order, like
-    // the sensitivities.
-    if let Some(assumed) = &table.assumed {
-        for (k, status) in assumed.slos.iter().enumerate() {
-            let row = problem.rows.get(k);
-            let span = row
-                .and_then(|r| policy.slos.get(r.slo))
-                .map(|s| s.span)
-                .unwrap_or_default();
-            let slice = row
-                .and_then(|r| r.slice)
+    sim.slos = compiled
+        .slos()
+        .iter()
+        .map(|row| SloFigures {
+            span: policy.slos.get(row.slo).map(|s| s.span).unwrap_or_default(),
+            slice: row
+                .slice
                 .and_then(|s| policy.slices.get(s.index()))
-                .map(|s| s.name.clone());
-            let tightening = compiled.sensitivity.get(k).and_then(|x| x.2.clone());
-            sim.slos.push(SloFigures {
-                span,
-                slice,
-                value: status.value,
-                limit: status.limit,
-                ok: status.ok,
-                tightening,
-            });
-        }
-    }
-    Some(())
+                .map(|s| s.name.clone()),
+            value: row.value,
+            limit: row.limit,
+            ok: row.ok,
+            tightening: row.tightening.as_ref().map(ToString::to_string),
+        })
+        .collect();
 }
 
 pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {

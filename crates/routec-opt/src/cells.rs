@@ -19,6 +19,8 @@ use routec_syntax::ast::CmpOp;
 
 use crate::traffic::Traffic;
 
+pub(crate) use routec_check::quantity::{literal as number, trim};
+
 /// The most pieces a partition may have.
 pub const MAX_PIECES: usize = 1_000_000;
 
@@ -568,46 +570,6 @@ pub fn predicate(policy: &Policy, space: &Space, key: &[(DimId, usize)]) -> Stri
         "all requests".to_string()
     } else {
         parts.join(", ")
-    }
-}
-
-/// A number the way the language writes it: `8k`, `1.5M`, `30%`, `200ms`, `$0.05`.
-pub fn number(ty: &SignalType, x: f64) -> String {
-    match ty {
-        SignalType::Ratio => format!("{}%", trim(x * 100.0)),
-        SignalType::Duration => {
-            if x < 1.0 {
-                format!("{}ms", trim((x * 1e4).round() / 10.0))
-            } else {
-                format!("{}s", trim((x * 100.0).round() / 100.0))
-            }
-        }
-        SignalType::Money => format!("${}", trim(x)),
-        _ => {
-            if x.abs() >= 1e6 && (x / 1e6).fract().abs() < 1e-9 * x.abs() + 1e-12 {
-                format!("{}M", trim(x / 1e6))
-            } else if x.abs() >= 1000.0 && ((x / 1000.0) * 1000.0).fract() == 0.0 {
-                let k = x / 1000.0;
-                if (k * 10.0).fract() == 0.0 {
-                    format!("{}k", trim(k))
-                } else {
-                    trim(x)
-                }
-            } else {
-                trim(x)
-            }
-        }
-    }
-}
-
-/// Formats without trailing zeros (at most 6 decimals).
-pub fn trim(x: f64) -> String {
-    let s = format!("{x:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
     }
 }
 

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use routec_check::ir::{ModelId, PlanDef, Policy};
+use routec_check::ir::{ModelId, PlanDef, Policy, Price};
 
 use crate::model::{self, AttemptModel};
 use crate::traffic::OutputDist;
@@ -303,19 +303,17 @@ impl PlanEval {
     pub fn cost(&self, prompt_tokens: f64) -> f64 {
         self.cost_fixed + self.cost_per_input * prompt_tokens
     }
-
-    /// The share of failed requests.
-    pub fn failed(&self) -> f64 {
-        self.fails.iter().map(|f| f.w).sum()
-    }
 }
 
 type KernelKey = (u32, u64, u64, u64, u64);
 
 /// Evaluates plans against one policy and traffic (answer lengths).
 #[derive(Debug)]
-pub struct Evaluator<'p> {
-    policy: &'p Policy,
+pub struct Evaluator {
+    /// Per model: its fault fallback.
+    fallback: Vec<Option<ModelId>>,
+    /// Per model: its price.
+    prices: Vec<Price>,
     attempts: Vec<AttemptModel>,
     surv: Vec<Survival>,
     output: OutputDist,
@@ -338,14 +336,15 @@ struct Acc {
 /// `(share, seconds spent, seconds per output token spent)`.
 type Branch = (f64, f64, f64);
 
-impl<'p> Evaluator<'p> {
-    pub fn new(policy: &'p Policy, output: OutputDist) -> Evaluator<'p> {
+impl Evaluator {
+    pub fn new(policy: &Policy, output: OutputDist) -> Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
             .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
             .collect();
         let surv = attempts.iter().map(Survival::new).collect();
         Evaluator {
-            policy,
+            fallback: policy.models.iter().map(|m| m.fallback).collect(),
+            prices: policy.models.iter().map(|m| m.price.clone()).collect(),
             attempts,
             surv,
             output,
@@ -358,14 +357,6 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    pub fn policy(&self) -> &'p Policy {
-        self.policy
-    }
-
-    pub fn output(&self) -> &OutputDist {
-        &self.output
-    }
-
     /// Evaluates `plan` for requests where model `m` has quality
     /// `quality[m]` (`None`: no figure, counted as 0).
     pub fn eval(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
@@ -374,7 +365,7 @@ impl<'p> Evaluator<'p> {
             fails: Vec::new(),
             cost_fixed: 0.0,
             cost_per_input: 0.0,
-            calls: vec![0.0; self.policy.models.len()],
+            calls: vec![0.0; self.prices.len()],
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
@@ -449,7 +440,7 @@ impl<'p> Evaluator<'p> {
                     break;
                 }
                 out.push(c);
-                cur = self.policy.model(c).fallback;
+                cur = self.fallback.get(c.index()).copied().flatten();
             }
         };
         match plan {
@@ -774,7 +765,7 @@ impl<'p> Evaluator<'p> {
             for (mid, bw, bs) in pending {
                 visited.push(mid);
                 let exhausted = self.attempts_of(mid, piece, bw, bs, a0, answers, acc);
-                let fb = self.policy.model(mid).fallback;
+                let fb = self.fallback.get(mid.index()).copied().flatten();
                 for (ew, et) in exhausted {
                     match fb {
                         Some(f) if !visited.contains(&f) && ew >= PRUNE => next.push((f, ew, et)),
@@ -803,8 +794,7 @@ impl<'p> Evaluator<'p> {
         acc: &mut Acc,
     ) -> Vec<(f64, f64)> {
         let a = &self.attempts[m.index()];
-        let def = self.policy.model(m);
-        let price = &def.price;
+        let price = &self.prices[m.index()];
         // Within a piece the caps and failure probabilities do not depend
         // on N (transition pieces: taken at the piece's mean).
         let n = piece.mean;

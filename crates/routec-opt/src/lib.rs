@@ -2,22 +2,33 @@
 //! partition of the request space, the linear program that assigns plans to
 //! cells, and the reduction of the result to a decision table.
 //!
+//! [`compile`] returns one [`Compiled`] result: the table and the model it
+//! was optimized with. Every consumer (the editor's figures, `routec diff`,
+//! `explain`, the frontier) reads that result; the partition, the
+//! estimates and the LP stay private to this crate.
+//!
 //! Architecture Invariant: pure. No IO, clocks or environment (enforced by
 //! `clippy.toml`); the same policy and options always give the same table.
 
-pub mod cells;
+#[cfg(test)]
+mod brute_force_tests;
+mod cells;
 pub mod codes;
 mod compile;
-pub mod diagram;
-pub mod eval;
-pub mod frontier;
-pub mod lp;
+mod diagram;
+mod eval;
+mod lp;
 pub mod model;
-pub mod optimize;
+mod optimize;
 pub mod recorded;
+mod slos;
+mod solved;
+mod table;
 pub mod traffic;
 
 pub use compile::{
-    CellInfo, CompileOptions, Compiled, RecordedEstimates, ValueSet, compile, compile_recorded,
-    line_of, plan_text,
+    CellInfo, CompileOptions, Compiled, Failure, FrontierPoint, RecordedEstimates, ValueSet,
+    compile, compile_cancellable, compile_recorded, line_of,
 };
+pub use solved::{RuleFigures, SinglePoint, SliceFigures, SloRow, Tightening};
+pub use table::plan_text;

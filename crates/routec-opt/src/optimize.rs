@@ -85,7 +85,7 @@ pub enum RowKind {
 }
 
 /// Everything the LP and the reports need.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Problem {
     pub evals: Vec<PlanEval>,
     /// Per cell: its options.
@@ -704,21 +704,4 @@ pub fn conflict(
         }
     }
     set
-}
-
-/// The least value of one row's left-hand side any assignment reaches
-/// (every cell independently takes its smallest coefficient).
-pub fn row_min(part: &Partition, coefs: &[Vec<f64>], vars: &Vars, p: &Problem) -> f64 {
-    let mut s = 0.0;
-    for (c, cell) in part.cells.iter().enumerate() {
-        let v = if vars.first[c].is_some() {
-            coefs[c].iter().copied().fold(f64::INFINITY, f64::min)
-        } else {
-            coefs[c][fixed_choice(p, c)]
-        };
-        if v.is_finite() {
-            s += cell.weight * v;
-        }
-    }
-    s
 }

@@ -13,7 +13,7 @@ use routec_traffic::{BoundTraffic, RecordError};
 
 use crate::codes;
 use crate::model::{self, LatencyQuantiles, ModelLatency};
-use crate::traffic::{DEFAULT_PROMPT_TOKENS, Marginal};
+use crate::traffic::{DEFAULT_PROMPT_TOKENS, Marginal, Traffic};
 
 /// Pseudo-observations of the declared quality: the Beta prior of a
 /// (cell, model) success rate has mean `q_declared` and this weight.
@@ -219,9 +219,25 @@ pub struct CellQuality {
     pub rate: RateEstimate,
 }
 
+/// Replaces each cell's declared quality in `part` by its estimate where
+/// the cell has outcomes, and returns the estimates.
+pub(crate) fn requalify(
+    policy: &Policy,
+    bound: &BoundTraffic,
+    part: &mut crate::cells::Partition,
+) -> Vec<CellQuality> {
+    let mut qualities: Vec<Vec<Option<f64>>> =
+        part.cells.iter().map(|c| c.quality.clone()).collect();
+    let out = estimate_quality(policy, bound, &part.row_cells, &mut qualities);
+    for (c, q) in part.cells.iter_mut().zip(qualities) {
+        c.quality = q;
+    }
+    out
+}
+
 /// Replaces each cell's declared quality by its estimate where the cell has
 /// outcomes. `row_cells[r]` is the cell of recorded request `r`.
-pub fn estimate_quality(
+fn estimate_quality(
     policy: &Policy,
     bound: &BoundTraffic,
     row_cells: &[Option<usize>],
@@ -288,9 +304,31 @@ fn shrink_log(prior: f64, data: f64, n: usize, k: f64) -> f64 {
     ((k * lp + n as f64 * ld) / (k + n as f64)).exp()
 }
 
+/// A recorded profile fitted to its records: the policy with its models
+/// re-estimated from the outcomes, the records' mix, and what changed.
+pub(crate) struct Fit {
+    pub policy: Policy,
+    pub traffic: Traffic,
+    pub models: Vec<ModelEstimate>,
+}
+
+/// Fits the recorded profile `traffic` (selected from `policy`, its records
+/// not yet supplied) to `bound`: the one way a compile and the simulator's
+/// model of a labeled file adjust the declared model.
+pub(crate) fn fit(policy: &Policy, traffic: Traffic, bound: &BoundTraffic) -> Fit {
+    let rows = Rows::of(policy, bound);
+    let (adjusted, models) = adjust_models(policy, bound, &rows);
+    let traffic = traffic.with_recorded(&adjusted, bound);
+    Fit {
+        policy: adjusted,
+        traffic,
+        models,
+    }
+}
+
 /// Returns `policy` with each model's latency and prices re-estimated from
 /// the outcomes (models without outcomes are unchanged), and what changed.
-pub fn adjust_models(
+fn adjust_models(
     policy: &Policy,
     bound: &BoundTraffic,
     rows: &Rows,
@@ -457,17 +495,22 @@ pub fn recorded_model(policy: &Policy, name: &str, bound: &BoundTraffic) -> Opti
     if bound.labeled() == 0 {
         return None;
     }
-    let rows = Rows::of(policy, bound);
-    let (adjusted, _) = adjust_models(policy, bound, &rows);
-    let traffic = crate::traffic::Traffic::for_policy(&adjusted, Some(name)).ok()?;
-    if !traffic.unreadable_file {
+    let traffic = crate::traffic::Traffic::for_policy(policy, Some(name)).ok()?;
+    if !traffic.records_missing {
         return None;
     }
-    let traffic = traffic.with_recorded(&adjusted, bound);
-    let part = crate::cells::partition(&adjusted, &traffic).ok()?;
-    let mut qualities: Vec<Vec<Option<f64>>> =
-        part.cells.iter().map(|c| c.quality.clone()).collect();
-    estimate_quality(&adjusted, bound, &part.row_cells, &mut qualities);
+    let Fit {
+        policy: adjusted,
+        traffic,
+        ..
+    } = fit(policy, traffic, bound);
+    let rows = traffic
+        .rows
+        .clone()
+        .unwrap_or_else(|| Rows::of(&adjusted, bound));
+    let mut part = crate::cells::partition(&adjusted, &traffic).ok()?;
+    requalify(&adjusted, bound, &mut part);
+    let qualities: Vec<Vec<Option<f64>>> = part.cells.iter().map(|c| c.quality.clone()).collect();
     let row_quality = part
         .row_cells
         .iter()

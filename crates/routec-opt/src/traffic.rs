@@ -145,7 +145,7 @@ pub struct Traffic {
     pub output: Option<Marginal>,
     /// The profile is a recorded file whose records were not supplied (see
     /// [`Traffic::with_recorded`]): the declared defaults were used instead.
-    pub unreadable_file: bool,
+    pub records_missing: bool,
     /// The recorded requests of a recorded profile: cell weights and prompt
     /// means are counted over them (their joint distribution), and
     /// `marginals` are their empirical marginals.
@@ -213,10 +213,10 @@ impl Traffic {
             .collect();
         let mut output = None;
         let mut qps = None;
-        let mut unreadable_file = false;
+        let mut records_missing = false;
         if let Some(def) = def {
             match &def.source {
-                TrafficSource::File(_) => unreadable_file = true,
+                TrafficSource::File(_) => records_missing = true,
                 TrafficSource::Inline { qps: q, dists } => {
                     qps = *q;
                     for (var, dist) in dists {
@@ -243,7 +243,7 @@ impl Traffic {
             qps,
             marginals,
             output,
-            unreadable_file,
+            records_missing,
             rows: None,
         })
     }
@@ -263,7 +263,7 @@ impl Traffic {
         if let Some(o) = crate::recorded::output_marginal(bound) {
             self.output = Some(o);
         }
-        self.unreadable_file = false;
+        self.records_missing = false;
         self.rows = Some(rows);
         self
     }

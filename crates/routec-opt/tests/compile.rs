@@ -16,7 +16,7 @@ fn support() -> String {
 fn differential(compiled: &routec_opt::Compiled) {
     let router = Router::new(compiled.table.clone()).unwrap();
     let mut checked = 0;
-    for cell in &compiled.cells {
+    for cell in compiled.cells() {
         for (b, example) in cell.boxes.iter().zip(&cell.examples) {
             let mut req = router.request();
             for (s, v) in example {
@@ -25,7 +25,7 @@ fn differential(compiled: &routec_opt::Compiled) {
             // Signals the box leaves free take their defaults.
             let d = router.decide(&req);
             let leaf = &compiled.table.leaves[d.leaf as usize];
-            assert!(!b.is_empty() || compiled.cells.len() == 1 || d.rule as usize == cell.rule);
+            assert!(!b.is_empty() || compiled.cells().len() == 1 || d.rule as usize == cell.rule);
             assert_eq!(d.rule as usize, cell.rule, "cell `{}`", cell.predicate);
             assert_eq!(leaf.splits, cell.splits, "cell `{}`", cell.predicate);
             checked += 1;
@@ -105,12 +105,12 @@ fn support_slos_hold_when_recomputed_from_cells() {
     let a = compiled.table.assumed.as_ref().unwrap();
     // Cost per 1k requests and quality, from the cells alone.
     let cost: f64 = compiled
-        .cells
+        .cells()
         .iter()
         .map(|c| c.weight * c.cost)
         .sum::<f64>()
         * 1000.0;
-    let quality: f64 = compiled.cells.iter().map(|c| c.weight * c.quality).sum();
+    let quality: f64 = compiled.cells().iter().map(|c| c.weight * c.quality).sum();
     assert!((cost - a.predicted.cost_per_1k_requests).abs() < 1e-9 * cost.max(1.0));
     assert!((quality - a.predicted.quality).abs() < 1e-9);
     assert!(cost <= 5.0 + 1e-6, "{cost}");
@@ -119,7 +119,7 @@ fn support_slos_hold_when_recomputed_from_cells() {
     let lang = t.signals.iter().position(|s| s.name == "lang").unwrap();
     let en = 0usize;
     let mut by = [(0.0, 0.0); 2];
-    for c in &compiled.cells {
+    for c in compiled.cells() {
         let lang_of = c.boxes[0]
             .iter()
             .find(|(s, _)| *s == lang)

@@ -1,4 +1,4 @@
-//! The cost-quality frontier (`routec_opt::frontier`): on every example,
+//! The cost-quality frontier (`Compiled::frontier`): on every example,
 //! the points are optimal tables under rising quality floors, so along the
 //! frontier cost and quality rise together and each point meets its floor.
 
@@ -7,7 +7,6 @@
 mod common;
 
 use routec_opt::CompileOptions;
-use routec_opt::frontier::{frontier, predicted, single_models};
 
 fn options() -> CompileOptions {
     CompileOptions {
@@ -19,8 +18,8 @@ fn options() -> CompileOptions {
 #[test]
 fn frontiers_are_monotone_and_meet_their_floors() {
     for (name, source) in common::examples() {
-        let policy = common::check(&source);
-        let points = frontier(&policy, &source, &options(), None, 6);
+        let compiled = common::compile(&source).unwrap();
+        let points = compiled.frontier(&source, &options(), 6);
         assert!(points.len() >= 2, "{name}: {} points", points.len());
         for w in points.windows(2) {
             assert!(w[0].cost <= w[1].cost + 1e-12, "{name}: not sorted by cost");
@@ -50,18 +49,16 @@ fn no_table_of_the_policy_is_cheaper_than_the_frontier_start() {
     // The cheapest point minimizes cost under the policy's SLOs (less its
     // overall quality floors), which the compiled table also meets.
     let source = common::read(&common::workspace().join("examples/support.route"));
-    let policy = common::check(&source);
     let compiled = common::compile(&source).unwrap();
-    let (cost, _) = predicted(&compiled);
-    let points = frontier(&policy, &source, &options(), None, 4);
+    let (cost, _) = compiled.overall();
+    let points = compiled.frontier(&source, &options(), 4);
     assert!(points[0].cost <= cost + 1e-9, "{} > {cost}", points[0].cost);
 }
 
 #[test]
 fn every_model_alone_is_predicted() {
     let source = common::read(&common::workspace().join("examples/support.route"));
-    let policy = common::check(&source);
-    let singles = single_models(&policy, &source, &options(), None);
+    let singles = common::compile(&source).unwrap().single_models();
     let names: Vec<&str> = singles.iter().map(|s| s.model.as_str()).collect();
     assert_eq!(names, ["small", "medium", "medium_spec", "large", "search"]);
     let large = &singles[3];

@@ -18,7 +18,7 @@ use routec_check::ir::TrafficSource;
 use routec_opt::{CompileOptions, Compiled, compile_recorded};
 
 fn plans(c: &Compiled, cell: usize) -> String {
-    c.cells[cell]
+    c.cells()[cell]
         .splits
         .iter()
         .map(|s| {
@@ -37,7 +37,7 @@ fn describe(out: &mut String, c: &Compiled) {
     for d in &c.diagnostics {
         writeln!(out, "warning[{}]: {}", d.code, d.message).unwrap();
     }
-    for (i, cell) in c.cells.iter().enumerate() {
+    for (i, cell) in c.cells().iter().enumerate() {
         writeln!(
             out,
             "cell {i} [{}] weight {:.3} -> {} (quality {:.3})",

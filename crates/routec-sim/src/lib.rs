@@ -246,7 +246,7 @@ fn run_impl<'p>(
         .ok_or(SimError::UnknownTraffic(traffic))?;
     let mut profile = Traffic::for_policy(policy, Some(&def.name))
         .map_err(|_| SimError::UnknownTraffic(traffic))?;
-    if profile.unreadable_file {
+    if profile.records_missing {
         match recorded {
             Some(b) if !b.records.is_empty() => profile = profile.with_recorded(policy, b),
             _ => return Err(SimError::RecordedTraffic(def.name.clone())),

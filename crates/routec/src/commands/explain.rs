@@ -1,7 +1,7 @@
 //! `routec explain FILE --request JSON [--key KEY] [--format human|json]`
 
 use routec_check::ir::MetricDef;
-use routec_opt::{ValueSet, line_of};
+use routec_opt::ValueSet;
 use routec_runtime::{Decision, Request, RequestError, Router, SignalValue, ValueOrigin};
 use serde_json::{Value as Json, json};
 
@@ -198,7 +198,7 @@ fn find_cell(p: &Pipeline, router: &Router, request: &Request, d: &Decision) -> 
         }
     };
     p.compiled
-        .cells
+        .cells()
         .iter()
         .position(|c| {
             c.rule == d.rule as usize
@@ -214,25 +214,13 @@ pub fn slo_sensitivities(p: &Pipeline) -> Vec<Json> {
     let Some(assumed) = &p.compiled.table.assumed else {
         return Vec::new();
     };
-    let sens = &p.compiled.sensitivity;
     assumed
         .slos
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let tightening = if sens.len() == assumed.slos.len() {
-                sens.get(i).and_then(|x| x.2.clone())
-            } else {
-                sens.iter()
-                    .find(|x| x.0 == s.line && x.1 == s.constraint)
-                    .and_then(|x| x.2.clone())
-            };
-            let metric = p
-                .policy
-                .slos
-                .iter()
-                .find(|d| line_of(&p.source, d.span.start) == s.line)
-                .map(|d| &d.metric);
+        .zip(p.compiled.slos())
+        .map(|(s, row)| {
+            let tightening = row.tightening.as_ref().map(ToString::to_string);
+            let metric = p.policy.slos.get(row.slo).map(|d| &d.metric);
             let (value, limit, unit) = in_unit(metric, s.value, s.limit);
             json!({
                 "constraint": s.constraint,

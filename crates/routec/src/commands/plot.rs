@@ -14,7 +14,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use routec_opt::frontier::{self, FrontierPoint};
+use routec_opt::FrontierPoint;
 use routec_sim::replay::Replay;
 use routec_sim::{Report, Run};
 use routec_traffic::BoundTraffic;
@@ -471,9 +471,8 @@ fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
         || "no traffic profile".to_owned(),
         |t| format!("`{}`", t.name),
     );
-    let records = p.recorded.as_ref();
     let options = compile_options(None);
-    let points = frontier::frontier(&p.policy, &p.source, &options, records, FRONTIER_POINTS);
+    let points = p.compiled.frontier(&p.source, &options, FRONTIER_POINTS);
     (points, compiled_for)
 }
 
@@ -493,9 +492,7 @@ pub fn write_simulation(
     let progress = Progress::new("plotting", 2, "steps");
     let (points, compiled_for) = frontier_of(p);
     progress.update(1, 2);
-    let options = compile_options(None);
-    let records = p.recorded.as_ref();
-    let singles = frontier::single_models(&p.policy, &p.source, &options, records);
+    let singles = p.compiled.single_models();
     drop(progress);
     let data = PlotData {
         title: format!("{}: cost, quality and latency", policy_name(p)),

@@ -1,13 +1,28 @@
 //! The LP against enumeration: on small random instances the LP optimum is
 //! at least as good as the best pure assignment, never violates a row, and
-//! equals the best pure assignment when its solution is pure.
+//! equals the best pure assignment when its solution is pure. (In the crate:
+//! it reads the partition, the problem and the LP, which are private.)
 
-mod common;
+use crate::cells;
+use crate::eval::Evaluator;
+use crate::optimize::{self, Problem, Vars};
+use crate::traffic::Traffic;
 
-use routec_opt::cells;
-use routec_opt::eval::Evaluator;
-use routec_opt::optimize::{self, Problem, Vars};
-use routec_opt::traffic::Traffic;
+mod common {
+    pub fn check(source: &str) -> routec_check::ir::Policy {
+        let parse = routec_syntax::parse(source);
+        let checked = routec_check::check(&parse.file);
+        let errors: Vec<_> = parse
+            .diagnostics
+            .iter()
+            .chain(checked.diagnostics.iter())
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        checked.policy
+    }
+}
 
 struct Rng(u64);
 impl Rng {
