@@ -17,8 +17,8 @@ use crate::ir::{
     ObjectiveDef, Period, Retry, RetryOn, SignalType, SloDef, SloScope, TestDef, TestExpect,
     TrafficSource, TrafficVar, Value,
 };
-use crate::suggest;
 use crate::units::{self, Unit};
+use routec_syntax::suggest;
 
 const WEIGHT_KEYS: &[&str] = &["latency", "cost", "quality"];
 const PERIODS: &[&str] = &["hour", "day", "week", "month"];
@@ -169,7 +169,7 @@ impl<'a> Cx<'a> {
             "week" => Some(Period::Week),
             "month" => Some(Period::Month),
             other => {
-                let best = suggest::best(other, PERIODS.iter().copied());
+                let best = suggest::closest(other, PERIODS.iter().copied());
                 self.emit(d::unknown_word(w, "period", PERIODS, best));
                 None
             }
@@ -191,7 +191,7 @@ impl<'a> Cx<'a> {
                 for e in entries {
                     let key = e.key.text.as_str();
                     if !WEIGHT_KEYS.contains(&key) {
-                        let best = suggest::best(key, WEIGHT_KEYS.iter().copied());
+                        let best = suggest::closest(key, WEIGHT_KEYS.iter().copied());
                         self.emit(d::unknown_word(
                             &e.key,
                             "objective weight",
@@ -534,7 +534,7 @@ impl<'a> Cx<'a> {
                 } => {
                     let mut ok = true;
                     if measure.text != "kl" {
-                        let best = suggest::best(&measure.text, ["kl"]);
+                        let best = suggest::closest(&measure.text, ["kl"]);
                         self.emit(d::unknown_word(measure, "drift measure", &["kl"], best));
                         ok = false;
                     }
@@ -556,7 +556,7 @@ impl<'a> Cx<'a> {
                         "freeze" => Some(DriftAction::Freeze),
                         "rollback" => Some(DriftAction::Rollback),
                         other => {
-                            let best = suggest::best(other, ACTIONS.iter().copied());
+                            let best = suggest::closest(other, ACTIONS.iter().copied());
                             self.emit(d::unknown_word(action, "drift action", ACTIONS, best));
                             None
                         }
@@ -619,7 +619,7 @@ impl<'a> Cx<'a> {
                 match self.signal(name) {
                     Some(s) => TrafficVar::Signal(s),
                     None => {
-                        let best = suggest::best(
+                        let best = suggest::closest(
                             &name.text,
                             self.signal_names
                                 .keys()

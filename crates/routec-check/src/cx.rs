@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use routec_syntax::ast::{self, ItemKind, Lit, LitKind, Name, SourceFile, TypeKind};
 use routec_syntax::{Diagnostic, Span, diagnostic};
 
+use crate::BUILTIN_SIGNALS;
 use crate::diagnostics as d;
 use crate::index::{Symbol, SymbolKind};
 use crate::ir::{
@@ -14,7 +15,7 @@ use crate::ir::{
     Value,
 };
 use crate::units::{self, Unit};
-use crate::{BUILTIN_SIGNALS, suggest};
+use routec_syntax::suggest;
 
 /// Where a comparison was written, for the constant-comparison checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +153,7 @@ impl<'a> Cx<'a> {
     pub fn signal_or_report(&mut self, name: &Name) -> Option<SignalId> {
         let id = self.signal(name);
         if id.is_none() {
-            let best = suggest::best(&name.text, self.signal_names.keys().map(String::as_str));
+            let best = suggest::closest(&name.text, self.signal_names.keys().map(String::as_str));
             self.emit(d::unknown_signal(name, best));
         }
         id
@@ -167,7 +168,7 @@ impl<'a> Cx<'a> {
     pub fn model_or_report(&mut self, name: &Name) -> Option<ModelId> {
         let id = self.model(name);
         if id.is_none() {
-            let best = suggest::best(&name.text, self.model_names.keys().map(String::as_str));
+            let best = suggest::closest(&name.text, self.model_names.keys().map(String::as_str));
             self.emit(d::unknown_model(name, best));
         }
         id
@@ -180,7 +181,8 @@ impl<'a> Cx<'a> {
                 Some(id)
             }
             None => {
-                let best = suggest::best(&name.text, self.slice_names.keys().map(String::as_str));
+                let best =
+                    suggest::closest(&name.text, self.slice_names.keys().map(String::as_str));
                 self.emit(d::unknown_slice(name, best));
                 None
             }
@@ -194,7 +196,8 @@ impl<'a> Cx<'a> {
                 Some(id)
             }
             None => {
-                let best = suggest::best(&name.text, self.traffic_names.keys().map(String::as_str));
+                let best =
+                    suggest::closest(&name.text, self.traffic_names.keys().map(String::as_str));
                 self.emit(d::unknown_traffic(name, best));
                 None
             }
@@ -218,7 +221,7 @@ impl<'a> Cx<'a> {
                 Some(i)
             }
             None => {
-                let best = suggest::best(word, variants.iter().map(String::as_str));
+                let best = suggest::closest(word, variants.iter().map(String::as_str));
                 let diag = d::unknown_value(span, word, &def.name, variants, best);
                 self.emit(diag);
                 None
@@ -497,7 +500,7 @@ impl<'a> Cx<'a> {
                 "duration" => SignalType::Duration,
                 "money" => SignalType::Money,
                 other => {
-                    let best = suggest::best(other, TYPE_NAMES.iter().copied());
+                    let best = suggest::closest(other, TYPE_NAMES.iter().copied());
                     self.emit(d::unknown_type(n, best));
                     // An unknown type reads as an empty enum: no value fits,
                     // and no follow-up error mentions it.
@@ -569,7 +572,7 @@ impl<'a> Cx<'a> {
         let kind = src.kind.text.as_str();
         let key = src.key.as_ref().map(|k| k.value.clone());
         if !matches!(kind, "header" | "metadata" | "classifier") {
-            let best = suggest::best(kind, ["header", "metadata", "classifier"]);
+            let best = suggest::closest(kind, ["header", "metadata", "classifier"]);
             self.emit(d::unknown_word(
                 &src.kind,
                 "signal source",

@@ -8,8 +8,8 @@ use routec_syntax::{Diagnostic, Span};
 
 use crate::codes as c;
 use crate::ir::{CostBasis, MetricDef};
-use crate::suggest;
 use crate::units::{self, Found, Unit, UnitError};
+use routec_syntax::suggest;
 
 fn did_you_mean(diag: Diagnostic, span: Span, best: Option<&str>) -> Diagnostic {
     match best {
@@ -167,7 +167,7 @@ pub(crate) fn unknown_type(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_unit_word(name: &Name, known: &[&str]) -> Diagnostic {
-    let best = suggest::best(&name.text, known.iter().copied());
+    let best = suggest::closest(&name.text, known.iter().copied());
     let d = Diagnostic::error(
         c::UNKNOWN_UNIT,
         name.span,
@@ -313,7 +313,7 @@ pub(crate) fn nested_for(span: Span) -> Diagnostic {
 pub(crate) fn unit_error(lit: &Lit, unit: Unit, err: UnitError) -> Diagnostic {
     match err {
         UnitError::UnknownUnit { unit: word, known } => {
-            let best = suggest::best(&word, known.iter().copied().filter(|k| !k.is_empty()));
+            let best = suggest::closest(&word, known.iter().copied().filter(|k| !k.is_empty()));
             let d = Diagnostic::error(c::UNKNOWN_UNIT, lit.span, format!("unknown unit `{word}`"));
             match (best, &lit.kind) {
                 (Some(b), LitKind::Number { value, .. }) => {

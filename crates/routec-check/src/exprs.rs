@@ -7,8 +7,8 @@ use routec_syntax::ast::{CmpOp, Expr, ExprKind, Lit, LitKind, LogicOp};
 use crate::cx::{CmpSite, Cx, Owner, unit_of};
 use crate::diagnostics as d;
 use crate::ir::{Cond, SignalId, SignalType, SliceId};
-use crate::suggest;
 use crate::units::{self, Unit};
+use routec_syntax::suggest;
 
 /// Deeper expressions were already refused by the parser.
 const MAX_DEPTH: usize = 200;
@@ -148,7 +148,7 @@ impl Cx<'_> {
                         .filter(|(_, id)| self.p.signals[id.index()].ty == SignalType::Bool)
                         .map(|(n, _)| n.as_str())
                         .chain(self.slice_names.keys().map(String::as_str));
-                    let best = suggest::best(w, candidates);
+                    let best = suggest::closest(w, candidates);
                     self.emit(d::unknown_name(lit.span, w, best));
                     Cond::Unknown
                 }
@@ -189,7 +189,7 @@ impl Cx<'_> {
                 } else {
                     rhs.span
                 };
-                let best = suggest::best(w, self.signal_names.keys().map(String::as_str));
+                let best = suggest::closest(w, self.signal_names.keys().map(String::as_str));
                 self.emit(d::unknown_signal_at(span, w, best));
             }
             _ => self.emit(d::comparison_without_signal(lhs.span.cover(rhs.span))),

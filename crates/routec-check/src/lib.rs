@@ -14,7 +14,6 @@ pub mod index;
 pub mod ir;
 pub mod quantity;
 pub mod space;
-mod suggest;
 mod units;
 
 mod analysis;

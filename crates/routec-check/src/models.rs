@@ -12,8 +12,8 @@ use crate::ir::{
     Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
     Quantiles, SignalType, StrOrEnv,
 };
-use crate::suggest;
 use crate::units::Unit;
+use routec_syntax::suggest;
 
 pub(crate) fn empty_model(m: &ast::Model, item: &ast::Item) -> ModelDef {
     ModelDef {
@@ -344,7 +344,7 @@ impl Cx<'_> {
                             "images" => caps.images = true,
                             "tools" => caps.tools = true,
                             other => {
-                                let best = suggest::best(other, CAPABILITIES.iter().copied());
+                                let best = suggest::closest(other, CAPABILITIES.iter().copied());
                                 self.emit(d::unknown_word(w, "capability", CAPABILITIES, best));
                                 ok = false;
                             }
@@ -393,7 +393,7 @@ impl Cx<'_> {
                 _ => {
                     *broken = true;
                     if let Some(k) = &t.kind {
-                        let best = suggest::best(&k.text, ["input", "output"]);
+                        let best = suggest::closest(&k.text, ["input", "output"]);
                         self.emit(d::unknown_word(k, "price kind", &["input", "output"], best));
                     }
                 }

@@ -9,8 +9,8 @@ use routec_syntax::ast::{self, ItemKind, PlanKind, RuleKind};
 use crate::cx::{Cx, Owner, unit_of};
 use crate::diagnostics as d;
 use crate::ir::{AcceptDef, Cond, DimDef, PlanDef, RuleDef, SignalType};
-use crate::suggest;
 use crate::units::Unit;
+use routec_syntax::suggest;
 
 impl<'a> Cx<'a> {
     pub(crate) fn resolve_route(&mut self) {
@@ -168,7 +168,7 @@ impl<'a> Cx<'a> {
 
     fn accept(&mut self, a: &ast::Accept) -> Option<AcceptDef> {
         if a.measure.text != "confidence" {
-            let best = suggest::best(&a.measure.text, ["confidence"]);
+            let best = suggest::closest(&a.measure.text, ["confidence"]);
             self.emit(d::unknown_word(
                 &a.measure,
                 "acceptance measure",

@@ -13,7 +13,7 @@
 use routec_check::Policy;
 use routec_check::ir::TrafficSource;
 use routec_opt::{CompileOptions, Compiled, Failure, codes};
-use routec_syntax::{Diagnostic, Span};
+use routec_syntax::{Diagnostic, FileId, LineIndex, Span};
 
 use routec_syntax::ast::ItemKind;
 
@@ -72,6 +72,32 @@ pub struct SloFigures {
     pub tightening: Option<String>,
 }
 
+/// The [`FileId`] of the first profile's recorded file in the diagnostics
+/// of [`Simulation::recorded_diagnostics`].
+pub const RECORDED_FILE: FileId = FileId(1);
+
+/// A diagnostic located in the recorded file, moved to the profile's
+/// declaration in the policy (where its secondary label points), its
+/// message prefixed with `` `path`:LINE:COL: ``.
+fn at_declaration(d: &Diagnostic, path: &str, text: &str) -> Diagnostic {
+    let (line, col) = LineIndex::new(text).line_col_human(d.span.start as usize);
+    let span = d
+        .labels
+        .iter()
+        .find(|l| l.file == FileId::POLICY)
+        .map_or_else(Span::default, |l| l.span);
+    let moved = Diagnostic::new(
+        d.severity,
+        d.code,
+        span,
+        format!("`{path}`:{line}:{col}: {}", d.message),
+    );
+    match &d.help {
+        Some(h) => moved.with_help(h.clone()),
+        None => moved,
+    }
+}
+
 /// The recorded traffic file of the policy's first traffic profile, as the
 /// caller read it (this crate does no IO).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +119,7 @@ pub struct Simulation {
     /// Requests in the recorded file the figures were computed on.
     recorded: Option<usize>,
     diagnostics: Vec<Diagnostic>,
+    recorded_diagnostics: Vec<Diagnostic>,
     rules: Vec<RuleFigures>,
     models: Vec<ModelFigures>,
     slices: Vec<SliceFigures>,
@@ -133,6 +160,7 @@ impl Simulation {
             traffic: None,
             recorded: None,
             diagnostics: Vec::new(),
+            recorded_diagnostics: Vec::new(),
             rules: Vec::new(),
             models: Vec::new(),
             slices: Vec::new(),
@@ -164,13 +192,19 @@ impl Simulation {
                     return (!cancelled()).then_some(sim);
                 }
             };
-            match routec_opt::recorded::file_diagnostics(policy, 0, &input.path_shown, text) {
+            match routec_opt::recorded::file_diagnostics(policy, 0, RECORDED_FILE, text) {
                 Some((Some(b), warnings)) => {
                     bound = Some(b);
                     file_warnings = warnings;
                 }
                 Some((None, errors)) => {
-                    sim.diagnostics = errors;
+                    // In the policy, each bad line at the declaration; in
+                    // the file itself, where it is.
+                    sim.diagnostics = errors
+                        .iter()
+                        .map(|d| at_declaration(d, &input.path_shown, text))
+                        .collect();
+                    sim.recorded_diagnostics = errors;
                     return (!cancelled()).then_some(sim);
                 }
                 None => {}
@@ -206,9 +240,18 @@ impl Simulation {
         (!cancelled()).then_some(sim)
     }
 
-    /// The compiler's diagnostics (infeasible SLOs, warnings).
+    /// The compiler's diagnostics (infeasible SLOs, warnings), located in
+    /// the policy.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         self.diagnostics.clone()
+    }
+
+    /// The diagnostics located in the recorded traffic file of the first
+    /// profile ([`RECORDED_FILE`]; byte spans into the text the caller
+    /// supplied in [`RecordedInput`]): one per bad line, for an editor
+    /// that has that file open.
+    pub fn recorded_diagnostics(&self) -> &[Diagnostic] {
+        &self.recorded_diagnostics
     }
 
     /// The traffic profile the figures are for (`None` when the policy

@@ -7,8 +7,8 @@
 use routec_check::ir::{
     BoundDef, Cond, MetricDef, ModelId, Policy, SignalType, SliceId, SloScope, TrafficSource, Value,
 };
-use routec_syntax::Diagnostic;
 use routec_syntax::ast::CmpOp;
+use routec_syntax::{Diagnostic, FileId, Span};
 use routec_traffic::{BoundTraffic, RecordError};
 
 use crate::codes;
@@ -608,7 +608,7 @@ fn slo_slices(policy: &Policy, slo: &routec_check::ir::SloDef) -> Vec<SliceId> {
 pub fn sample_warnings(
     policy: &Policy,
     name: &str,
-    span: routec_syntax::Span,
+    span: Span,
     bound: &BoundTraffic,
 ) -> Vec<Diagnostic> {
     let rows = Rows::of(policy, bound);
@@ -697,21 +697,36 @@ pub fn load(policy: &Policy, text: &str) -> Result<BoundTraffic, Vec<RecordError
     }
 }
 
-/// Error `E0515` for each bad line of the recorded file `path` (as shown to
-/// the user), located at the declaration `span` of its profile:
-/// `` `path`:LINE:COL: message ``.
+/// Error `E0515` for each bad line of a recorded file: located in `file`
+/// (whose text is `text`) at the line and column of the problem, with a
+/// secondary label at the declaration of the profile `name` (`span`, in the
+/// policy).
 pub fn line_diagnostics(
-    path: &str,
-    span: routec_syntax::Span,
+    file: FileId,
+    text: &str,
+    (name, span): (&str, Span),
     errors: &[RecordError],
 ) -> Vec<Diagnostic> {
     errors
         .iter()
         .map(|e| {
+            let at = offset_of(text, e.line, e.column);
+            let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            let end = if text[at..end].contains('\n') {
+                at
+            } else {
+                end
+            };
             let d = Diagnostic::error(
                 codes::BAD_RECORDED_LINE,
+                Span::new(at, end),
+                e.message.clone(),
+            )
+            .in_file(file)
+            .with_secondary_in(
+                FileId::POLICY,
                 span,
-                format!("`{path}`:{}:{}: {}", e.line, e.column, e.message),
+                format!("the recorded traffic of `{name}`"),
             );
             match &e.help {
                 Some(h) => d.with_help(h.clone()),
@@ -721,15 +736,30 @@ pub fn line_diagnostics(
         .collect()
 }
 
+/// The byte offset of a 1-based line and 1-based character column, clamped
+/// to the text.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    text[start..line_end]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(line_end, |(i, _)| start + i)
+}
+
 /// What `routec check` (and the editor) report for the recorded file of
-/// traffic profile `traffic`, given its text and its path as shown: the
-/// bound records and `W0513` for slices with too few samples, or `E0515`
-/// for each bad line (no records). `None` when the profile is not a
-/// recorded file.
+/// traffic profile `traffic`, given its text and its [`FileId`] in the
+/// caller's source map: the bound records and `W0513` for slices with too
+/// few samples, or `E0515` for each bad line, located in the file (no
+/// records). `None` when the profile is not a recorded file.
 pub fn file_diagnostics(
     policy: &Policy,
     traffic: usize,
-    path: &str,
+    file: FileId,
     text: &str,
 ) -> Option<(Option<BoundTraffic>, Vec<Diagnostic>)> {
     let def = policy.traffic.get(traffic)?;
@@ -741,7 +771,10 @@ pub fn file_diagnostics(
             let warnings = sample_warnings(policy, &def.name, def.span, &bound);
             (Some(bound), warnings)
         }
-        Err(errors) => (None, line_diagnostics(path, def.span, &errors)),
+        Err(errors) => (
+            None,
+            line_diagnostics(file, text, (&def.name, def.span), &errors),
+        ),
     })
 }
 

@@ -12,7 +12,8 @@ pub mod fmt;
 pub mod lexer;
 pub mod parser;
 pub mod span;
+pub mod suggest;
 
-pub use diagnostic::{Diagnostic, Severity};
+pub use diagnostic::{Diagnostic, FileId, Severity, SourceMap};
 pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse};
 pub use span::{LineCol, LineIndex, Span};

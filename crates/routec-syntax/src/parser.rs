@@ -369,12 +369,7 @@ fn did_you_mean(word: &str, wanted: &[String]) -> Option<&'static str> {
             }
         }
     }
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|&(d, c)| d > 0 && d <= (c.len() / 3).max(1))
-        .min()
-        .map(|(_, c)| c)
+    crate::suggest::closest(word, candidates)
 }
 
 // ------------------------------------------------------------------ grammar

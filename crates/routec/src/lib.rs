@@ -1,15 +1,12 @@
-//! The routec command-line interface: argument parsing, file IO, exit codes,
-//! the renderers of diagnostics (human, JSON, SARIF) and of the reports of
-//! `compile`, `test`, `explain` and `simulate`.
+//! The routec command-line interface: argument parsing, calls into the
+//! driver (`routec-driver`), rendering (`routec-render`), writing outputs
+//! and exit codes.
 //!
-//! Architecture Invariant: this is the only crate (with the other binaries)
-//! that does IO or uses `anyhow`; the compiler crates stay pure.
+//! Architecture Invariant: holds no pipeline logic; with the other binaries
+//! it is the only crate that uses `anyhow`, and with the driver the only
+//! one that does IO; the compiler crates stay pure.
 
-pub mod analysis;
 pub mod cli;
 pub mod commands;
-pub mod pipeline;
-pub mod render;
-pub mod source;
 
 pub use cli::{exit, run};

@@ -3,16 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use routec::analysis::diagnostics;
-use routec::render::human;
+use routec_driver::pipeline::analyze;
+use routec_render::human;
+use routec_syntax::SourceMap;
 
 #[test]
 fn human_rendering() {
     insta::glob!("fixtures/broken", "*.route", |path| {
         let source = std::fs::read_to_string(path).unwrap();
         let name = format!("broken/{}", path.file_name().unwrap().to_string_lossy());
-        let diags = diagnostics(&source);
-        let rendered = human::render(&name, &source, &diags, false);
+        let diags = analyze(&source).diagnostics;
+        let rendered = human::render(&SourceMap::new(name.clone(), source.clone()), &diags, false);
         insta::assert_snapshot!(format!(
             "--- {name} ---\n{source}\n--- routec check ---\n{rendered}"
         ));

@@ -122,7 +122,7 @@ fn compile_reports_every_bad_line_and_exits_1() {
 }
 
 #[test]
-fn check_reports_bad_lines_at_the_declaration() {
+fn check_reports_bad_lines_in_the_recorded_file() {
     let out = run_in(
         &traffic_dir("cli"),
         &["check", "typos.route", "--format", "json"],
@@ -134,11 +134,40 @@ fn check_reports_bad_lines_at_the_declaration() {
         .iter()
         .filter(|d| d["code"] == "E0515")
         .map(|d| {
-            assert_eq!(d["line"], 29);
-            d["message"].as_str().unwrap().to_string()
+            // Located in the file, with the profile's declaration beside it.
+            assert_eq!(d["file"], "typos.jsonl");
+            assert_eq!(d["labels"][0]["file"], "typos.route");
+            assert_eq!(d["labels"][0]["line"], 29);
+            format!(
+                "{}:{}: {}",
+                d["line"],
+                d["column"],
+                d["message"].as_str().unwrap()
+            )
         })
         .collect();
     insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn sarif_locates_bad_lines_in_the_recorded_file() {
+    let out = run_in(
+        &traffic_dir("cli"),
+        &["check", "typos.route", "--format", "sarif"],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let log: Value = serde_json::from_str(&out.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let bad: Vec<&Value> = results.iter().filter(|r| r["ruleId"] == "E0515").collect();
+    assert_eq!(bad.len(), 9);
+    for r in bad {
+        let at = &r["locations"][0]["physicalLocation"];
+        assert_eq!(at["artifactLocation"]["uri"], "typos.jsonl");
+        let related = &r["relatedLocations"][0]["physicalLocation"];
+        assert_eq!(related["artifactLocation"]["uri"], "typos.route");
+        assert_eq!(related["region"]["startLine"], 29);
+    }
 }
 
 #[test]
@@ -168,14 +197,17 @@ fn errors_stop_at_the_limit_with_a_note() {
     let lines: Vec<&str> = out
         .stderr
         .lines()
-        .filter(|l| l.contains("error:"))
+        .filter(|l| l.starts_with("[E0515] Error:"))
         .collect();
     assert_eq!(lines.len(), routec_traffic::MAX_ERRORS + 1);
     assert_eq!(
         lines.last().copied(),
-        Some(
-            "unlabeled.jsonl:100:1: error: too many errors (100); the rest of the file was not checked"
-        )
+        Some("[E0515] Error: too many errors (100); the rest of the file was not checked")
+    );
+    assert!(
+        out.stderr.contains("╭─[ unlabeled.jsonl:100:1 ]"),
+        "{}",
+        out.stderr
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -188,9 +220,17 @@ fn an_empty_file_is_an_error() {
         None,
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        "empty.jsonl:1:1: error: the file has no records: a recorded profile needs at least one request\n"
+    assert!(
+        out.stderr.starts_with(
+            "[E0515] Error: the file has no records: a recorded profile needs at least one request\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("╭─[ empty.jsonl:1:1 ]"),
+        "{}",
+        out.stderr
     );
 }
 

@@ -1,50 +1,29 @@
 //! `routec check FILE... [--format human|json|sarif]`
 
+use routec_driver::Source;
+use routec_driver::pipeline::{CheckReport, check_report};
+use routec_render::{FileDiagnostics, human, json, sarif};
 use routec_syntax::Diagnostic;
 
-use super::{display_name, eprint, print, read};
-use crate::analysis;
+use super::{eprint, print};
 use crate::cli::{CheckArgs, ColorChoice, ReportFormat, exit};
-use crate::render::{FileDiagnostics, human, json, sarif};
-
-struct Checked {
-    path: String,
-    source: String,
-    diagnostics: Vec<Diagnostic>,
-}
 
 pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
     let mut io_failed = false;
-    let mut checked = Vec::new();
+    let mut checked: Vec<CheckReport> = Vec::new();
     for path in &args.files {
-        let name = display_name(path);
-        match read(path) {
+        match Source::file(path) {
             Ok(source) => {
-                let analysis::Analyzed {
-                    mut diagnostics,
-                    policy,
-                } = analysis::analyze(&source);
                 // Recorded traffic files are read too (relative to the policy).
-                if !diagnostics.iter().any(Diagnostic::is_error) {
-                    match crate::pipeline::recorded_diagnostics(&policy, path) {
-                        Ok(more) => {
-                            diagnostics.extend(more);
-                            routec_syntax::diagnostic::sort(&mut diagnostics);
-                        }
-                        Err(message) => {
-                            eprint(&format!("routec: {message}\n"));
-                            io_failed = true;
-                        }
-                    }
+                let report = check_report(&source);
+                for message in &report.unreadable {
+                    eprint(&format!("routec: {message}\n"));
+                    io_failed = true;
                 }
-                checked.push(Checked {
-                    path: name,
-                    source,
-                    diagnostics,
-                });
+                checked.push(report);
             }
             Err(e) => {
-                eprint(&format!("routec: cannot read `{name}`: {e}\n"));
+                eprint(&format!("routec: {e}\n"));
                 io_failed = true;
             }
         }
@@ -53,8 +32,7 @@ pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
     let files: Vec<FileDiagnostics<'_>> = checked
         .iter()
         .map(|c| FileDiagnostics {
-            path: &c.path,
-            source: &c.source,
+            files: &c.files,
             diagnostics: &c.diagnostics,
         })
         .collect();
@@ -63,7 +41,7 @@ pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
             let color = color.stdout();
             files
                 .iter()
-                .map(|f| human::render(f.path, f.source, f.diagnostics, color))
+                .map(|f| human::render(f.files, f.diagnostics, color))
                 .collect()
         }
         ReportFormat::Json => json::render(&files),

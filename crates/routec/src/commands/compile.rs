@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use routec_driver::source::io_message;
+
 use super::{eprint, is_stdin, print_bytes, write_atomically};
 use crate::cli::{ColorChoice, CompileArgs, TableFormat, exit};
-use crate::pipeline;
-use crate::source::io_message;
 
 /// Where the table goes by default: next to the policy, `NAME.route` →
 /// `NAME.table.json` (or `.table.bin`).
@@ -21,7 +21,7 @@ pub fn default_output(file: &Path, format: TableFormat) -> PathBuf {
 }
 
 pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
-    let p = match pipeline::compile(&args.file, args.traffic.as_deref(), color) {
+    let p = match super::compile(&args.file, args.traffic.as_deref(), color) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -7,9 +7,12 @@ use anyhow::Context;
 use routec_syntax::diagnostic::sort;
 use routec_syntax::fmt::{FormatError, format};
 
-use super::{display_name, eprint, is_stdin, print, read, worst, write_atomically};
+use routec_driver::source::read_file_or_stdin as read;
+use routec_render::human;
+use routec_syntax::SourceMap;
+
+use super::{display_name, eprint, is_stdin, print, worst, write_atomically};
 use crate::cli::{ColorChoice, FmtArgs, exit};
-use crate::render::human;
 
 pub fn run(args: &FmtArgs, color: ColorChoice) -> u8 {
     let mut code = exit::OK;
@@ -33,7 +36,11 @@ fn format_one(path: &Path, check: bool, color: ColorChoice) -> u8 {
         Ok(formatted) => formatted,
         Err(FormatError::Syntax(mut diagnostics)) => {
             sort(&mut diagnostics);
-            eprint(&human::render(&name, &source, &diagnostics, color.stderr()));
+            eprint(&human::render(
+                &SourceMap::new(name.clone(), source.clone()),
+                &diagnostics,
+                color.stderr(),
+            ));
             eprint(&format!(
                 "routec: not formatting `{name}`: fix its syntax errors first\n"
             ));

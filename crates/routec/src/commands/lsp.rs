@@ -9,16 +9,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use routec_check::ir::TrafficId;
+use routec_driver::simulate::{self, Simulation};
+use routec_driver::{CompiledPolicy, Failed, Source};
 use routec_lsp::{CommandRunner, Config};
+use routec_render::{evaluate, human, simulate as render_sim, test};
 
 use super::eprint;
-use super::simulate::{human, report_json};
-use super::test::{human_file, human_summary, run_file};
-use crate::analysis;
 use crate::cli::{LspArgs, exit};
-use crate::pipeline::{self, Pipeline, RecordedError};
-use crate::render::human as render;
 
 /// Requests simulated by the "Simulate" code lens (as `routec simulate`).
 const REQUESTS: u64 = 100_000;
@@ -49,90 +46,73 @@ impl CommandRunner for Commands {
         let p = compile(name, text)?;
         match command {
             routec_ide::COMMAND_RUN_TESTS => {
-                let results = run_file(&p);
-                let failed = results.iter().filter(|r| !r.passed).count();
-                let passed = results.len() - failed;
+                let run = routec_driver::tests::run(&p);
+                let failed = run.outcomes.iter().filter(|r| !r.passed).count();
+                let passed = run.outcomes.len() - failed;
+                let problems: String = run.problems.iter().map(plain).collect();
                 Ok(format!(
-                    "{}{}",
-                    human_file(&p.name, &results, false),
-                    human_summary(&results, passed, failed, false)
+                    "{problems}{}{}",
+                    test::human_file(&p.source.name, &run.outcomes, false),
+                    test::human_summary(&run.outcomes, passed, failed, false)
                 ))
             }
             routec_ide::COMMAND_SIMULATE => {
+                // The first profile; a recorded one is sampled from its
+                // file's requests, as `routec simulate` does.
                 if p.policy.traffic.is_empty() {
                     return Err(format!(
                         "`{}` declares no traffic profile to simulate; add a `traffic NAME {{ ... }}` block",
-                        p.name
+                        p.source.name
                     ));
                 }
-                // A recorded first profile is sampled from its file's
-                // requests, as `routec simulate` does for unlabeled files.
-                let run = match &p.recorded {
-                    Some(bound) => routec_sim::run_recorded(
-                        &p.policy,
-                        &p.compiled.table,
-                        TrafficId(0),
-                        bound,
-                        REQUESTS,
-                        SEED,
-                        &mut |_, _| {},
-                    ),
-                    None => {
-                        routec_sim::run(&p.policy, &p.compiled.table, TrafficId(0), REQUESTS, SEED)
+                match simulate::simulate(&p, 0, REQUESTS, SEED, &mut |_, _| {}) {
+                    Ok(Simulation::Sampled { report, .. }) => {
+                        Ok(render_sim::human(&p.source.name, &p.policy, &report))
                     }
-                };
-                let report = run
-                    .map_err(|e| format!("cannot simulate `{}`: {e}", p.name))?
-                    .report();
-                Ok(human(&p.name, &report, &report_json(&p.policy, &report)))
+                    Ok(Simulation::Replayed { replay, .. }) => {
+                        Ok(evaluate::human(&p.source.name, &replay))
+                    }
+                    Err(failed) => Err(plain(&failed)),
+                }
             }
             other => Err(format!("unknown command `{other}`")),
         }
     }
 }
 
+/// A failure as plain text (no colours).
+fn plain(failed: &Failed) -> String {
+    match failed {
+        Failed::Diagnostics { files, diagnostics } => human::render(files, diagnostics, false),
+        Failed::Policy(m) | Failed::Usage(m) => format!("{m}\n"),
+    }
+}
+
 /// Checks and compiles a text; errors come back as one plain-text report.
-fn compile(name: &str, text: &str) -> Result<Pipeline, String> {
-    let analyzed = analysis::analyze(text);
-    if analyzed.has_errors() {
-        return Err(format!(
+/// When the document is saved, its recorded traffic is read beside it, as
+/// `routec compile` does (an untitled text has no directory to read from).
+fn compile(name: &str, text: &str) -> Result<CompiledPolicy, String> {
+    let source = Source::buffer(name, text, Some(Path::new(name)));
+    let checked = routec_driver::check(source).map_err(|f| match f {
+        Failed::Diagnostics { files, diagnostics } => format!(
             "`{name}` has errors; fix them first:\n{}",
-            render::render(name, text, &analyzed.diagnostics, false)
-        ));
-    }
-    // The table is compiled for the first profile; when it is a recorded
-    // file and the document is saved, the file beside it is read, as
-    // `routec compile` does (an untitled text has no directory to read from).
-    let traffic = (!analyzed.policy.traffic.is_empty()).then_some(0);
-    let path = Path::new(name);
-    let recorded = match traffic {
-        Some(i) if path.is_file() => match pipeline::read_recorded(&analyzed.policy, path, i) {
-            Ok(r) => r.map(|(_, bound)| bound),
-            Err(RecordedError::Io(message)) => return Err(message),
-            Err(RecordedError::Lines { path, errors }) => {
-                return Err(pipeline::render_record_errors(&path, &errors));
-            }
-        },
-        _ => None,
-    };
-    let options = routec_opt::CompileOptions {
-        traffic: None,
-        compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    match routec_opt::compile_recorded(&analyzed.policy, text, &options, recorded.as_ref()) {
-        Ok(compiled) => Ok(Pipeline {
-            name: name.to_owned(),
-            source: text.to_owned(),
-            policy: analyzed.policy,
-            compiled,
-            traffic,
-            recorded,
-        }),
-        Err(errors) => Err(format!(
-            "`{name}` cannot be compiled:\n{}",
-            render::render(name, text, &errors, false)
-        )),
-    }
+            human::render(&files, &diagnostics, false)
+        ),
+        other => plain(&other),
+    })?;
+    routec_driver::compile(checked, None).map_err(|f| match f {
+        Failed::Diagnostics { files, diagnostics }
+            if diagnostics
+                .iter()
+                .all(|d| d.file == routec_syntax::FileId::POLICY) =>
+        {
+            format!(
+                "`{name}` cannot be compiled:\n{}",
+                human::render(&files, &diagnostics, false)
+            )
+        }
+        other => plain(&other),
+    })
 }
 
 #[cfg(test)]

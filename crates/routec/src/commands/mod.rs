@@ -4,7 +4,6 @@ pub mod check;
 pub mod compile;
 pub mod convert;
 pub mod diff;
-pub mod evaluate;
 pub mod explain;
 pub mod fmt;
 pub mod lsp;
@@ -17,29 +16,35 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::source::{self, ReadError, STDIN_NAME};
+use routec_driver::Failed;
+pub use routec_driver::source::{display_name, is_stdin};
+use routec_render::human;
 
-/// `-` stands for standard input.
-pub fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
+use crate::cli::{ColorChoice, exit};
 
-/// The name of a path as the user wrote it (standard input as `<stdin>`).
-pub fn display_name(path: &Path) -> String {
-    if is_stdin(path) {
-        STDIN_NAME.to_owned()
-    } else {
-        path.display().to_string()
+/// Renders why a step failed to standard error and returns its exit code:
+/// located diagnostics (exit 1) or a usage or IO error (exit 2).
+pub fn report(failed: &Failed, color: ColorChoice) -> u8 {
+    match failed {
+        Failed::Diagnostics { files, diagnostics } => {
+            eprint(&human::render(files, diagnostics, color.stderr()));
+            exit::FAILURE
+        }
+        Failed::Policy(message) => {
+            eprint(&format!("routec: {message}\n"));
+            exit::FAILURE
+        }
+        Failed::Usage(message) => {
+            eprint(&format!("routec: {message}\n"));
+            exit::USAGE
+        }
     }
 }
 
-/// Reads a file, or standard input for `-`.
-pub fn read(path: &Path) -> Result<String, ReadError> {
-    if is_stdin(path) {
-        source::read_stdin()
-    } else {
-        source::read(path)
-    }
+/// Prints a compiled policy's warnings (the checker's and the compiler's)
+/// to standard error.
+pub fn warn(p: &routec_driver::CompiledPolicy, color: ColorChoice) {
+    eprint(&human::render(&p.files, &p.warnings, color.stderr()));
 }
 
 /// Writes to standard output; a closed pipe is not an error worth reporting.
@@ -113,4 +118,22 @@ pub fn write_atomically(
 pub fn print_bytes(bytes: &[u8]) {
     let mut out = io::stdout().lock();
     let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// Reads, checks and compiles the policy at `path` for traffic profile
+/// `traffic` (the first declared when `None`), printing the warnings to
+/// standard error; on failure, renders why and returns the exit code.
+pub fn compile(
+    path: &Path,
+    traffic: Option<&str>,
+    color: ColorChoice,
+) -> Result<routec_driver::CompiledPolicy, u8> {
+    let source = routec_driver::Source::file(path).map_err(|e| report(&e.into(), color))?;
+    match routec_driver::compile_source(source, traffic) {
+        Ok(p) => {
+            warn(&p, color);
+            Ok(p)
+        }
+        Err(failed) => Err(report(&failed, color)),
+    }
 }

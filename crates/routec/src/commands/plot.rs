@@ -1,7 +1,7 @@
 //! `routec simulate --plot FILE.svg`: one SVG with two panels, drawn with
 //! plotters (SVG backend only):
 //! - the cost-quality frontier: the optimum as a quality floor sweeps
-//!   (`routec_opt::frontier`), with the policy, every single model and,
+//!   (`routec_opt::Compiled::frontier`), with the policy, every single model and,
 //!   for labeled traffic, the oracle marked;
 //! - the latency CDF of each model (simulated samples, or recorded
 //!   latencies for labeled traffic).
@@ -21,7 +21,8 @@ use routec_traffic::BoundTraffic;
 
 use super::progress::Progress;
 use super::write_atomically;
-use crate::pipeline::{Pipeline, compile_options};
+use routec_driver::CompiledPolicy as Pipeline;
+use routec_driver::pipeline::compile_options;
 
 /// Quality floors between the two ends of the frontier.
 pub const FRONTIER_POINTS: usize = 8;
@@ -472,12 +473,17 @@ fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
         |t| format!("`{}`", t.name),
     );
     let options = compile_options(None);
-    let points = p.compiled.frontier(&p.source, &options, FRONTIER_POINTS);
+    let points = p
+        .compiled
+        .frontier(&p.source.text, &options, FRONTIER_POINTS);
     (points, compiled_for)
 }
 
 fn policy_name(p: &Pipeline) -> String {
-    p.policy.name.clone().unwrap_or_else(|| p.name.clone())
+    p.policy
+        .name
+        .clone()
+        .unwrap_or_else(|| p.source.name.clone())
 }
 
 /// Writes the plot of a sampled simulation: the predicted frontier, the
@@ -596,7 +602,7 @@ fn write(out: &Path, data: &PlotData) -> Result<(), String> {
         format!(
             "cannot write `{}`: {}",
             out.display(),
-            crate::source::io_message(&e)
+            routec_driver::source::io_message(&e)
         )
     })
 }

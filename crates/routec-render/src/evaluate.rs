@@ -8,8 +8,7 @@ use routec_sim::Percentiles;
 use routec_sim::replay::{Outcomes, Replay};
 use serde_json::{Value as Json, json};
 
-use crate::pipeline::{finite, ms, round};
-use crate::render::text_table;
+use crate::{finite, ms, round, text_table};
 
 fn percentiles(p: Option<Percentiles>) -> Json {
     p.map_or(

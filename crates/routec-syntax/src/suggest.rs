@@ -1,10 +1,14 @@
-//! Did-you-mean: the closest known word to a misspelled one.
+//! Did-you-mean: the closest known word to a misspelled one. The one
+//! suggestion function of the compiler (the parser, the checker, recorded
+//! traffic, the driver); only the runtime, which may not depend on the
+//! compiler, has its own.
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(crate) fn best<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+/// The candidate closest to `word`, if it is close enough to be a likely
+/// typo: a case-insensitive Damerau-Levenshtein distance within a limit
+/// that grows with the word (1 up to 2 characters, 2 up to 5, a third of
+/// the word beyond), or a shared prefix of at least 3 characters. Ties go
+/// to the first candidate.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
@@ -33,7 +37,7 @@ pub(crate) fn best<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::best;
+    use super::closest as best;
 
     #[test]
     fn finds_typos() {

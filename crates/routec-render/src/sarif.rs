@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use routec_syntax::{LineIndex, Severity, Span};
+use routec_syntax::{FileId, LineIndex, Severity, Span};
 use serde::Serialize;
 
 use super::{FileDiagnostics, Region};
@@ -133,7 +133,7 @@ pub struct Content {
 }
 
 /// The diagnostics catalog: a `## CODE: title` heading for every code.
-const CATALOG: &str = include_str!("../../../../docs/diagnostics.md");
+const CATALOG: &str = include_str!("../../../docs/diagnostics.md");
 
 /// A short description of a diagnostic code, for the rule table: the title
 /// of its entry in `docs/diagnostics.md`.
@@ -211,10 +211,25 @@ pub fn log(files: &[FileDiagnostics<'_>]) -> Log {
         .collect();
 
     let mut results = Vec::new();
-    for file in files {
-        let index = LineIndex::new(file.source);
-        let uri = path_to_uri(file.path);
-        for d in file.diagnostics {
+    for unit in files {
+        let indexes: Vec<LineIndex> = unit
+            .files
+            .iter()
+            .map(|(_, _, text)| LineIndex::new(text))
+            .collect();
+        let empty = LineIndex::new("");
+        let index_of = |f: FileId| indexes.get(f.0 as usize).unwrap_or(&empty);
+        let at = |f: FileId, span: Span| {
+            physical(
+                &path_to_uri(unit.files.name(f)),
+                index_of(f),
+                unit.files.text(f),
+                span,
+            )
+        };
+        for d in unit.diagnostics {
+            let uri = path_to_uri(unit.files.name(d.file));
+            let (index, source) = (index_of(d.file), unit.files.text(d.file));
             let mut text = d.message.clone();
             if let Some(help) = &d.help {
                 text.push_str(&format!("\nhelp: {help}"));
@@ -226,7 +241,7 @@ pub fn log(files: &[FileDiagnostics<'_>]) -> Log {
                 message: Message { text },
                 locations: vec![Location {
                     id: None,
-                    physical_location: physical(&uri, &index, file.source, d.span),
+                    physical_location: at(d.file, d.span),
                     message: d.label.clone().map(|text| Message { text }),
                 }],
                 related_locations: d
@@ -235,7 +250,7 @@ pub fn log(files: &[FileDiagnostics<'_>]) -> Log {
                     .enumerate()
                     .map(|(i, l)| Location {
                         id: Some(i),
-                        physical_location: physical(&uri, &index, file.source, l.span),
+                        physical_location: at(l.file, l.span),
                         message: Some(Message {
                             text: l.message.clone(),
                         }),
@@ -255,7 +270,7 @@ pub fn log(files: &[FileDiagnostics<'_>]) -> Log {
                         artifact_changes: vec![ArtifactChange {
                             artifact_location: ArtifactLocation { uri: uri.clone() },
                             replacements: vec![Replacement {
-                                deleted_region: region(&index, file.source, s.span),
+                                deleted_region: region(index, source, s.span),
                                 inserted_content: Content {
                                     text: s.replacement.clone(),
                                 },

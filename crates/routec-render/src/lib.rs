@@ -1,27 +1,67 @@
-//! Renderers of diagnostics: `human` (ariadne), `json` and `sarif`. Each
-//! takes the diagnostics of one file with its path and text; the JSON and
-//! SARIF renderers also combine several files into one document.
+//! The renderers of routec: pure functions from typed values to text.
+//!
+//! - Diagnostics: `human` (ariadne), `json` and `sarif`. Each takes the
+//!   diagnostics of one policy with its [`SourceMap`] (the policy and the
+//!   files it reads: a diagnostic in a recorded traffic file is located in
+//!   that file); the JSON and SARIF renderers also combine several
+//!   policies into one document.
+//! - Reports: [`test`], [`simulate`], [`evaluate`] (offline replay),
+//!   [`explain`] and [`diff`], in human form and as JSON (and markdown for
+//!   `diff`).
 //!
 //! Positions are computed here, at the boundary, from byte spans: 1-based
-//! lines and 1-based columns counted in characters.
+//! lines and 1-based columns counted in characters. Numbers are rounded
+//! here too ([`round`], [`ms`], [`finite`]): the libraries keep raw values.
 //!
 //! [`text_table`] aligns the tables of the human reports (`simulate`,
 //! `evaluate`, `diff`).
 
 pub mod diff;
+pub mod evaluate;
+pub mod explain;
 pub mod human;
 pub mod json;
 pub mod sarif;
+pub mod simulate;
+pub mod test;
 
-use routec_syntax::{Diagnostic, LineIndex, Span};
+use routec_syntax::{Diagnostic, LineIndex, SourceMap, Span};
 
-/// The diagnostics of one file, with what the renderers need to locate them.
+/// The diagnostics of one policy, with the files they point into.
 #[derive(Clone, Copy, Debug)]
 pub struct FileDiagnostics<'a> {
-    /// The path as the user gave it.
-    pub path: &'a str,
-    pub source: &'a str,
+    pub files: &'a SourceMap,
     pub diagnostics: &'a [Diagnostic],
+}
+
+/// Milliseconds, for reports: seconds × 1000, rounded to 0.001 ms.
+pub fn ms(seconds: f64) -> f64 {
+    round(seconds * 1000.0, 3)
+}
+
+/// [`round`]ed for a JSON report, or `null` when not finite.
+pub fn finite(x: f64, digits: i32) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(round(x, digits))
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Rounds to `digits` decimals (reports only: keeps JSON short and stable).
+pub fn round(x: f64, digits: i32) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+/// Pretty JSON with a final newline.
+pub fn pretty(json: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(json).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// A span as 1-based lines and character columns; the end is exclusive.

@@ -1,7 +1,7 @@
 //! The JSON renderer: one flat array of diagnostics over all files, with
 //! 1-based lines and character columns (ends exclusive) and byte offsets.
 
-use routec_syntax::{Diagnostic, LineIndex, Span};
+use routec_syntax::{Diagnostic, FileId, LineIndex, SourceMap, Span};
 use serde::Serialize;
 
 use super::{FileDiagnostics, Region};
@@ -32,6 +32,9 @@ pub struct JsonDiagnostic {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct JsonLabel {
+    /// The label's file, when it is not the diagnostic's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     pub message: String,
     pub line: usize,
     pub column: usize,
@@ -69,15 +72,22 @@ fn locate(index: &LineIndex, source: &str, span: Span) -> Located {
     }
 }
 
-/// The JSON objects for the diagnostics of one file.
-pub fn diagnostics(path: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic> {
-    let index = LineIndex::new(source);
+/// The JSON objects for the diagnostics of one policy (each names its
+/// file).
+pub fn diagnostics(files: &SourceMap, diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    let indexes: Vec<LineIndex> = files
+        .iter()
+        .map(|(_, _, text)| LineIndex::new(text))
+        .collect();
+    let empty = LineIndex::new("");
+    let index_of = |f: FileId| indexes.get(f.0 as usize).unwrap_or(&empty);
     diagnostics
         .iter()
         .map(|d| {
-            let at = locate(&index, source, d.span);
+            let (index, source) = (index_of(d.file), files.text(d.file));
+            let at = locate(index, source, d.span);
             JsonDiagnostic {
-                file: path.to_owned(),
+                file: files.name(d.file).to_owned(),
                 severity: d.severity.as_str(),
                 code: d.code,
                 message: d.message.clone(),
@@ -93,8 +103,9 @@ pub fn diagnostics(path: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<
                     .labels
                     .iter()
                     .map(|l| {
-                        let at = locate(&index, source, l.span);
+                        let at = locate(index_of(l.file), files.text(l.file), l.span);
                         JsonLabel {
+                            file: (l.file != d.file).then(|| files.name(l.file).to_owned()),
                             message: l.message.clone(),
                             line: at.region.line,
                             column: at.region.column,
@@ -109,7 +120,7 @@ pub fn diagnostics(path: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<
                     .suggestions
                     .iter()
                     .map(|s| {
-                        let at = locate(&index, source, s.span);
+                        let at = locate(index, source, s.span);
                         JsonSuggestion {
                             message: s.message.clone(),
                             replacement: s.replacement.clone(),
@@ -131,7 +142,7 @@ pub fn diagnostics(path: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<
 pub fn render(files: &[FileDiagnostics<'_>]) -> String {
     let all: Vec<JsonDiagnostic> = files
         .iter()
-        .flat_map(|f| diagnostics(f.path, f.source, f.diagnostics))
+        .flat_map(|f| diagnostics(f.files, f.diagnostics))
         .collect();
     let mut text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".to_owned());
     text.push('\n');

@@ -6,7 +6,7 @@ use routec_diff::{Diff, SloDelta, SloSide, Unit};
 use serde_json::{Value as Json, json};
 
 use super::text_table;
-use crate::pipeline::{finite, ms, round};
+use crate::{finite, ms, round};
 
 /// At most this many regions are listed in the human and markdown forms
 /// (the JSON has them all).

@@ -1,23 +1,27 @@
-//! The human renderer: ariadne reports with byte spans, then a summary line
-//! such as `error: 2 errors, 1 warning in support.route`.
+//! The human renderer: ariadne reports with byte spans (a diagnostic and
+//! its labels may point into several files of the policy's source map),
+//! then a summary line such as `error: 2 errors, 1 warning in
+//! support.route`.
 
 use std::ops::Range;
 
-use ariadne::{Color, Config, IndexType, Label, Report, ReportKind, Source};
-use routec_syntax::{Diagnostic, Severity, Span};
+use ariadne::{Color, Config, IndexType, Label, Report, ReportKind};
+use routec_syntax::{Diagnostic, FileId, Severity, SourceMap, Span};
 
 use super::count_summary;
 
-/// Renders the diagnostics of one file. `color` turns ANSI colours on; pass
-/// `false` in tests and when the output is not a terminal or `NO_COLOR` is
-/// set. Returns an empty string when there is nothing to report.
-pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool) -> String {
+/// Renders the diagnostics of one policy (the summary names the policy's
+/// file). `color` turns ANSI colours on; pass `false` in tests and when the
+/// output is not a terminal or `NO_COLOR` is set. Returns an empty string
+/// when there is nothing to report.
+pub fn render(files: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> String {
     if diagnostics.is_empty() {
         return String::new();
     }
+    let path = files.name(FileId::POLICY);
     let mut out = Vec::new();
     for diagnostic in diagnostics {
-        write_report(&mut out, path, source, diagnostic, color);
+        write_report(&mut out, files, diagnostic, color);
     }
     let mut text = String::from_utf8_lossy(&out).into_owned();
     let severity = if diagnostics.iter().any(Diagnostic::is_error) {
@@ -60,8 +64,9 @@ fn clamp(span: Span, source: &str) -> Range<usize> {
     start..end
 }
 
-fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagnostic, color: bool) {
-    let id = path.to_owned();
+fn write_report(out: &mut Vec<u8>, files: &SourceMap, diagnostic: &Diagnostic, color: bool) {
+    let id = files.name(diagnostic.file).to_owned();
+    let source = files.text(diagnostic.file);
     let (kind, primary_color) = match diagnostic.severity {
         Severity::Error => (ReportKind::Error, Color::Red),
         Severity::Warning => (ReportKind::Warning, Color::Yellow),
@@ -86,7 +91,8 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
     report.add_label(label);
 
     for (i, secondary) in diagnostic.labels.iter().enumerate() {
-        let mut label = Label::new((id.clone(), clamp(secondary.span, source)))
+        let file = files.name(secondary.file).to_owned();
+        let mut label = Label::new((file, clamp(secondary.span, files.text(secondary.file))))
             .with_message(&secondary.message)
             .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX));
         if color {
@@ -127,7 +133,8 @@ fn write_report(out: &mut Vec<u8>, path: &str, source: &str, diagnostic: &Diagno
     }
     // Writing into a Vec cannot fail for IO reasons; a failure here would be
     // an ariadne bug, and the summary line still reports the count.
-    let written = report.finish().write((id, Source::from(source)), &mut *out);
+    let cache = ariadne::sources(files.iter().map(|(_, name, text)| (name.to_owned(), text)));
+    let written = report.finish().write(cache, &mut *out);
     if written.is_err() {
         out.extend_from_slice(
             format!(

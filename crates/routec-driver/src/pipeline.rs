@@ -1,0 +1,277 @@
+//! Check and compile: from a [`Source`] to a [`Checked`] policy, then to a
+//! [`CompiledPolicy`]. A recorded traffic profile's file is read here (one
+//! reader, one path resolution: [`Source::resolve`]); its bad lines are
+//! diagnostics located in that file.
+
+use std::borrow::Cow;
+
+use routec_check::Policy;
+use routec_check::ir::TrafficSource;
+use routec_opt::{CompileOptions, Compiled};
+use routec_syntax::diagnostic::sort;
+use routec_syntax::{Diagnostic, SourceMap, parse};
+use routec_traffic::BoundTraffic;
+
+use crate::source::{Source, read_traffic};
+use crate::{COMPILER_VERSION, Failed};
+
+/// Every diagnostic of a policy's text (the parser's and the checker's,
+/// sorted by position) and the resolved policy. The checker keeps going
+/// past syntax errors (the tree has error nodes), so it runs on every text.
+#[derive(Debug)]
+pub struct Analyzed {
+    pub diagnostics: Vec<Diagnostic>,
+    pub policy: Policy,
+}
+
+impl Analyzed {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and checks a text.
+pub fn analyze(text: &str) -> Analyzed {
+    let parsed = parse(text);
+    let checked = routec_check::check(&parsed.file);
+    let mut diagnostics = parsed.diagnostics;
+    diagnostics.extend(checked.diagnostics);
+    sort(&mut diagnostics);
+    Analyzed {
+        diagnostics,
+        policy: checked.policy,
+    }
+}
+
+/// What `routec check` reports for one source: the policy's diagnostics,
+/// and once it checks, those of its recorded traffic files (`E0515` in the
+/// file for each bad line, `W0513` for slices with too few samples).
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The policy and every recorded file read.
+    pub files: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+    /// A recorded file that could not be read (exit code 2).
+    pub unreadable: Vec<String>,
+}
+
+/// Checks a source and its recorded traffic files.
+pub fn check_report(source: &Source) -> CheckReport {
+    let mut files = SourceMap::new(source.name.clone(), source.text.clone());
+    let Analyzed {
+        mut diagnostics,
+        policy,
+    } = analyze(&source.text);
+    let mut unreadable = Vec::new();
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        for (i, def) in policy.traffic.iter().enumerate() {
+            match read_recorded(&policy, source, i, &mut files) {
+                Ok(Some(bound)) => diagnostics.extend(routec_opt::recorded::sample_warnings(
+                    &policy, &def.name, def.span, &bound,
+                )),
+                Ok(None) => {}
+                Err(Failed::Usage(message) | Failed::Policy(message)) => unreadable.push(message),
+                Err(Failed::Diagnostics {
+                    diagnostics: more, ..
+                }) => diagnostics.extend(more),
+            }
+        }
+        sort(&mut diagnostics);
+    }
+    CheckReport {
+        files,
+        diagnostics,
+        unreadable,
+    }
+}
+
+/// A policy that checks.
+#[derive(Debug)]
+pub struct Checked {
+    pub source: Source,
+    pub policy: Policy,
+    /// The checker's warnings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks a source: errors (with the warnings) are a [`Failed`].
+pub fn check(source: Source) -> Result<Checked, Failed> {
+    let analyzed = analyze(&source.text);
+    if analyzed.has_errors() {
+        return Err(Failed::Diagnostics {
+            files: SourceMap::new(source.name.clone(), source.text),
+            diagnostics: analyzed.diagnostics,
+        });
+    }
+    Ok(Checked {
+        source,
+        policy: analyzed.policy,
+        warnings: analyzed.diagnostics,
+    })
+}
+
+/// A checked and compiled policy.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub source: Source,
+    pub policy: Policy,
+    pub compiled: Compiled,
+    /// The index of the traffic profile the table was compiled for.
+    pub traffic: Option<usize>,
+    /// The records of that profile when it is recorded.
+    pub recorded: Option<BoundTraffic>,
+    /// The policy and the files the compile read.
+    pub files: SourceMap,
+    /// The checker's and the compiler's warnings, sorted.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The traffic profile named `name`, or a usage error naming the profiles.
+pub fn traffic_index(policy: &Policy, name: &str) -> Result<usize, String> {
+    if let Some(i) = policy.traffic.iter().position(|t| t.name == name) {
+        return Ok(i);
+    }
+    let names: Vec<&str> = policy.traffic.iter().map(|t| t.name.as_str()).collect();
+    Err(
+        match (
+            routec_syntax::suggest::closest(name, names.iter().copied()),
+            names.is_empty(),
+        ) {
+            (_, true) => format!("unknown traffic profile `{name}`: the policy declares none"),
+            (Some(s), _) => format!("unknown traffic profile `{name}`; did you mean `{s}`?"),
+            (None, _) => format!(
+                "unknown traffic profile `{name}`; the policy declares {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    )
+}
+
+/// The options of a compile for traffic profile `traffic` (the first
+/// declared when `None`), stamped with this compiler's version.
+pub fn compile_options(traffic: Option<&str>) -> CompileOptions {
+    CompileOptions {
+        traffic: traffic.map(str::to_owned),
+        compiler_version: COMPILER_VERSION.to_owned(),
+    }
+}
+
+/// Checks and compiles a source for traffic profile `traffic`.
+pub fn compile_source(source: Source, traffic: Option<&str>) -> Result<CompiledPolicy, Failed> {
+    compile(check(source)?, traffic)
+}
+
+/// Compiles a checked policy for traffic profile `traffic` (the first
+/// declared when `None`; an unknown name is a usage error). A recorded
+/// profile's file is read relative to the policy. On errors, the
+/// [`Failed`] carries the checker's warnings too.
+pub fn compile(checked: Checked, traffic: Option<&str>) -> Result<CompiledPolicy, Failed> {
+    let Checked {
+        source,
+        policy,
+        warnings,
+    } = checked;
+    let selected = match traffic {
+        Some(t) => Some(traffic_index(&policy, t).map_err(Failed::Usage)?),
+        None => (!policy.traffic.is_empty()).then_some(0),
+    };
+    let mut files = SourceMap::new(source.name.clone(), source.text.clone());
+    let recorded = match selected {
+        Some(i) => read_recorded(&policy, &source, i, &mut files)?,
+        None => None,
+    };
+    match routec_opt::compile_recorded(
+        &policy,
+        &source.text,
+        &compile_options(traffic),
+        recorded.as_ref(),
+    ) {
+        Ok(compiled) => {
+            let mut all = warnings;
+            all.extend(compiled.diagnostics.iter().cloned());
+            sort(&mut all);
+            Ok(CompiledPolicy {
+                source,
+                policy,
+                compiled,
+                traffic: selected,
+                recorded,
+                files,
+                warnings: all,
+            })
+        }
+        Err(mut errors) => {
+            errors.extend(warnings);
+            sort(&mut errors);
+            Err(Failed::Diagnostics {
+                files,
+                diagnostics: errors,
+            })
+        }
+    }
+}
+
+impl CompiledPolicy {
+    /// The bound records of traffic profile `index` when it is recorded
+    /// (`None` for a declared mix): for the profile the table was compiled
+    /// for, the records the compile read; for another, read from its file.
+    pub fn records(&self, index: usize) -> Result<Option<Cow<'_, BoundTraffic>>, Failed> {
+        if self.traffic == Some(index) {
+            return Ok(self.recorded.as_ref().map(Cow::Borrowed));
+        }
+        let mut files = self.files.clone();
+        Ok(read_recorded(&self.policy, &self.source, index, &mut files)?.map(Cow::Owned))
+    }
+
+    /// The profile's name, or `None` for an index out of range.
+    pub fn traffic_name(&self, index: usize) -> Option<&str> {
+        self.policy.traffic.get(index).map(|t| t.name.as_str())
+    }
+}
+
+/// Reads, parses and binds the file of traffic profile `traffic` when it is
+/// recorded (`Ok(None)` for a declared mix, or for an unsaved buffer, which
+/// has no directory to read from), adding it to `files`. Bad lines are
+/// `E0515` diagnostics located in the file; an unreadable file is a usage
+/// error.
+pub fn read_recorded(
+    policy: &Policy,
+    source: &Source,
+    traffic: usize,
+    files: &mut SourceMap,
+) -> Result<Option<BoundTraffic>, Failed> {
+    let Some(def) = policy.traffic.get(traffic) else {
+        return Ok(None);
+    };
+    let TrafficSource::File(file) = &def.source else {
+        return Ok(None);
+    };
+    let Some(path) = source.resolve(file) else {
+        return Ok(None);
+    };
+    let shown = path.display().to_string();
+    let text = read_traffic(&path).map_err(|e| {
+        Failed::Usage(format!(
+            "cannot read the recorded traffic `{shown}` of profile `{}`: {e}",
+            def.name
+        ))
+    })?;
+    let id = files.add(shown, text);
+    let text = files.text(id);
+    match routec_opt::recorded::load(policy, text) {
+        Ok(bound) => Ok(Some(bound)),
+        Err(errors) => Err(Failed::Diagnostics {
+            diagnostics: routec_opt::recorded::line_diagnostics(
+                id,
+                text,
+                (&def.name, def.span),
+                &errors,
+            ),
+            files: files.clone(),
+        }),
+    }
+}
