@@ -7,6 +7,7 @@ pub mod diff;
 pub mod evaluate;
 pub mod explain;
 pub mod fmt;
+pub mod import;
 pub mod lsp;
 pub mod plot;
 pub mod progress;
