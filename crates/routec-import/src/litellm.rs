@@ -310,6 +310,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     "supports_vision" => {
                         if info.get(k).and_then(Node::as_bool) == Some(true) {
                             m.supports.push("images".into());
+                            m.supports.push("tools".into());
                         }
                     }
                     "description" => {
@@ -330,6 +331,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             price.1 = price.1.or(e.output);
             if e.vision && !m.supports.iter().any(|s| s == "images") {
                 m.supports.push("images".into());
+                            m.supports.push("tools".into());
             }
         }
         if let (Some(i), Some(o)) = price {

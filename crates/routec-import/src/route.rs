@@ -120,3 +120,28 @@ fn finish(parts: Vec<Cond>, otherwise: bool) -> Option<Cond> {
         Some(Cond::and(parts))
     }
 }
+
+/// A copy of model `base` (made once per pair) whose `fallback` is
+/// `fallback`: how a chain becomes one entry of a split.
+pub(crate) fn copy_with_fallback(
+    base: &str,
+    fallback: &str,
+    copies: &mut HashMap<(String, String), String>,
+    extra: &mut Vec<crate::ir::Model>,
+    names: &mut crate::ir::Names,
+) -> String {
+    let key = (base.to_owned(), fallback.to_owned());
+    if let Some(n) = copies.get(&key) {
+        return n.clone();
+    }
+    let name = names.fresh(&format!("{base}_then_{fallback}"));
+    extra.push(crate::ir::Model {
+        name: name.clone(),
+        doc: vec![format!("`{base}`, falling back to `{fallback}`.")],
+        extends: Some(base.to_owned()),
+        fallback: Some(fallback.to_owned()),
+        ..crate::ir::Model::default()
+    });
+    copies.insert(key, name.clone());
+    name
+}
