@@ -747,10 +747,7 @@ mod tests {
         let t = "[b]\nz = 1\n[a]\nx = \"é\"\n";
         let n = parse_toml(t).unwrap();
         assert_eq!(n.entries()[0].key.as_str(), Some("b"));
-        assert_eq!(
-            n.get("a").unwrap().get("x").unwrap().span.text(t),
-            "\"é\""
-        );
+        assert_eq!(n.get("a").unwrap().get("x").unwrap().span.text(t), "\"é\"");
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct Rule {
     /// `None` is `otherwise`.
     pub cond: Option<Cond>,
     pub plan: Plan,
+    /// Where in the config the rule comes from (a decision, a group, a
+    /// condition), for diagnostics about it.
+    pub origin: Option<routec_syntax::Span>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,7 +263,11 @@ pub fn shares(weights: &[f64]) -> Option<Vec<u32>> {
 pub fn number(x: f64) -> String {
     let s = format!("{x:.9}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_owned() } else { s.to_owned() }
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Seconds as a duration literal (`200ms`, `30s`).

@@ -25,8 +25,8 @@ pub mod codes;
 pub mod doc;
 pub mod ir;
 mod litellm;
-mod route;
 mod portkey;
+mod route;
 mod semantic_router;
 mod tensorzero;
 
@@ -169,10 +169,8 @@ pub fn import(kind: SourceKind, text: &str, options: &Options<'_>) -> Imported {
             };
             return Imported::failed(
                 Outcome::Unreadable,
-                Diagnostic::error(codes::CONFIG_SYNTAX, e.span, e.message).with_help(format!(
-                    "`routec import {}` reads {format}",
-                    kind.name()
-                )),
+                Diagnostic::error(codes::CONFIG_SYNTAX, e.span, e.message)
+                    .with_help(format!("`routec import {}` reads {format}", kind.name())),
             );
         }
     };
@@ -209,12 +207,14 @@ pub fn import(kind: SourceKind, text: &str, options: &Options<'_>) -> Imported {
         });
     }
     cx.report.sort_by_key(|u| (u.span.start, u.span.end));
-    cx.report.dedup_by(|a, b| a.path == b.path && a.span == b.span);
+    cx.report
+        .dedup_by(|a, b| a.path == b.path && a.span == b.span);
     cx.note(FIGURES_NOTE);
     if options.catalog.is_none() && !cx.has_prices {
         cx.note(NO_CATALOG_NOTE);
     }
 
+    settle(&mut policy, &mut cx);
     policy.header = header(kind, options, &cx);
     let source = policy.to_source();
     let formatted = match routec_syntax::fmt::format(&source) {
@@ -431,4 +431,81 @@ pub(crate) fn find_cycle(adj: &[Vec<usize>]) -> Option<Vec<usize>> {
 /// A name's source text for messages: `` `x` ``.
 pub(crate) fn quoted(s: &str) -> String {
     format!("`{s}`")
+}
+
+/// Drops the rules the checker proves never apply (shadowed by earlier
+/// rules, or with a condition that never holds): the source router never
+/// uses them either, so each becomes a warning located at its origin in the
+/// config, and the policy checks without those errors.
+fn settle(policy: &mut ir::Policy, cx: &mut Cx<'_>) {
+    use routec_syntax::ast::ItemKind;
+    for _ in 0..16 {
+        let text = policy.to_source();
+        let parsed = routec_syntax::parse(&text);
+        let checked = routec_check::check(&parsed.file);
+        let Some(route) = parsed.file.items.iter().find_map(|i| match &i.kind {
+            ItemKind::Route(r) => Some(r),
+            _ => None,
+        }) else {
+            return;
+        };
+        let spans: Vec<Span> = route.body.items.iter().map(|r| r.span).collect();
+        if spans.len() != policy.rules.len() {
+            return;
+        }
+        let mut dead: Vec<(usize, bool)> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "E0303" || d.code == "E0302")
+            .filter_map(|d| {
+                let i = spans
+                    .iter()
+                    .position(|s| s.contains(d.span.start as usize))?;
+                Some((i, d.code == "E0302"))
+            })
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        dead.sort_unstable();
+        dead.dedup_by_key(|(i, _)| *i);
+        for &(i, never_true) in dead.iter().rev() {
+            let rule = policy.rules.remove(i);
+            // A rule split by prompt length documents only its first part.
+            let what = rule
+                .doc
+                .first()
+                .or_else(|| {
+                    policy.rules[..i]
+                        .iter()
+                        .rev()
+                        .find(|r| {
+                            r.origin == rule.origin && r.origin.is_some() && !r.doc.is_empty()
+                        })
+                        .and_then(|r| r.doc.first())
+                })
+                .map(|d| format!("(part of) {d}"))
+                .unwrap_or_else(|| format!("the route to `{}`", rule.plan.text()));
+            let why = if never_true {
+                "its condition can never hold"
+            } else {
+                "earlier routes take every request it admits"
+            };
+            match rule.origin {
+                Some(span) => cx.emit(
+                    Diagnostic::warning(codes::UNREACHABLE, span, format!("{what} never applies: {why}"))
+                        .with_help("the imported policy leaves it out; reorder or narrow the earlier routes if it should apply"),
+                ),
+                None => cx.note(&format!("{what} never applies ({why}); the policy leaves it out")),
+            }
+            if rule.cond.is_none()
+                && let Some(prev) = policy.rules.get_mut(i.saturating_sub(1))
+                && i > 0
+            {
+                // The earlier rules cover everything: the last of them is
+                // the `otherwise` now.
+                prev.cond = None;
+            }
+        }
+    }
 }

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use routec_syntax::{Diagnostic, Span};
 
 use crate::doc::{Entry, Node};
-use crate::ir::{self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value};
+use crate::ir::{
+    self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value,
+};
 use crate::route::{Windows, guarded};
 use crate::{Cx, SourceKind, closest, codes, find_cycle, quoted};
 
@@ -41,14 +43,22 @@ pub(crate) fn reason(path: &str) -> &'static str {
     let last = path.rsplit('.').next().unwrap_or("");
     match top {
         "general_settings" => "proxy server settings (auth, database, logging) are outside routing",
-        "environment_variables" => "environment variables are set by the deployment, not the policy",
+        "environment_variables" => {
+            "environment variables are set by the deployment, not the policy"
+        }
         "guardrails" | "policies" | "policy_attachments" => {
             "guardrails check content; routec routes requests and has no content checks"
         }
         "mcp_servers" | "search_tools" | "sandbox_tools" => "tools servers are outside routing",
-        "finetune_settings" | "files_settings" => "fine-tuning and file endpoints are outside routing",
+        "finetune_settings" | "files_settings" => {
+            "fine-tuning and file endpoints are outside routing"
+        }
         "litellm_settings" => match last {
-            "callbacks" | "success_callback" | "failure_callback" | "json_logs" | "set_verbose"
+            "callbacks"
+            | "success_callback"
+            | "failure_callback"
+            | "json_logs"
+            | "set_verbose"
             | "turn_off_message_logging" => "logging callbacks are outside routing",
             "cache" | "cache_params" => "response caching is not modelled",
             "drop_params" | "modify_params" => {
@@ -96,16 +106,41 @@ struct Fallbacks<'n> {
 
 pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     if !root.is_map() {
-        cx.wrong_kind(root.span, SourceKind::Litellm, "expected a mapping with `model_list`");
+        cx.wrong_kind(
+            root.span,
+            SourceKind::Litellm,
+            "expected a mapping with `model_list`",
+        );
         return None;
     }
-    let known = ["model_list", "router_settings", "litellm_settings", "general_settings"];
-    if !root.entries().iter().any(|e| e.key.as_str().is_some_and(|k| known.contains(&k))) {
-        let hint = if root.entries().iter().any(|e| matches!(e.key.as_str(), Some("targets" | "strategy"))) {
+    let known = [
+        "model_list",
+        "router_settings",
+        "litellm_settings",
+        "general_settings",
+    ];
+    if !root
+        .entries()
+        .iter()
+        .any(|e| e.key.as_str().is_some_and(|k| known.contains(&k)))
+    {
+        let hint = if root
+            .entries()
+            .iter()
+            .any(|e| matches!(e.key.as_str(), Some("targets" | "strategy")))
+        {
             " (this looks like a Portkey config)"
-        } else if root.entries().iter().any(|e| matches!(e.key.as_str(), Some("functions" | "models"))) {
+        } else if root
+            .entries()
+            .iter()
+            .any(|e| matches!(e.key.as_str(), Some("functions" | "models")))
+        {
             " (this looks like a TensorZero config)"
-        } else if root.entries().iter().any(|e| matches!(e.key.as_str(), Some("routing" | "providers" | "decisions"))) {
+        } else if root
+            .entries()
+            .iter()
+            .any(|e| matches!(e.key.as_str(), Some("routing" | "providers" | "decisions")))
+        {
             " (this looks like a vLLM semantic-router config)"
         } else {
             ""
@@ -152,7 +187,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         item.mark();
         let path = format!("model_list[{i}]");
         let Some(name_node) = item.get("model_name") else {
-            cx.emit(Diagnostic::error(codes::BAD_VALUE, item.span, "deployment without `model_name`"));
+            cx.emit(Diagnostic::error(
+                codes::BAD_VALUE,
+                item.span,
+                "deployment without `model_name`",
+            ));
             item.mark_all();
             continue;
         };
@@ -162,7 +201,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             continue;
         };
         let params = item.get("litellm_params");
-        let model = params.and_then(|p| p.get("model")).and_then(Node::as_str).map(str::to_owned);
+        let model = params
+            .and_then(|p| p.get("model"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
         let Some(model) = model else {
             cx.emit(
                 Diagnostic::error(
@@ -170,10 +212,16 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     name_node.span,
                     format!("deployment `{group_name}` has no `litellm_params.model`"),
                 )
-                .with_help("LiteLLM cannot call it: name the provider's model, such as `openai/gpt-4o`"),
+                .with_help(
+                    "LiteLLM cannot call it: name the provider's model, such as `openai/gpt-4o`",
+                ),
             );
             item.mark_all();
-            cx.unexpressed(&path, item.span, "a deployment without a model cannot be routed to");
+            cx.unexpressed(
+                &path,
+                item.span,
+                "a deployment without a model cannot be routed to",
+            );
             continue;
         };
         if group_name.contains('*') || model.contains('*') {
@@ -186,11 +234,23 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             continue;
         }
         let info = item.get("model_info");
-        let mode = info.and_then(|i| i.get("mode")).and_then(Node::as_str).map(str::to_owned);
-        let base = info.and_then(|i| i.get("base_model")).and_then(Node::as_str).map(str::to_owned);
-        let entry = cx.catalog.and_then(|c| c.lookup(base.as_deref().unwrap_or(&model)).or_else(|| c.lookup(&model)));
+        let mode = info
+            .and_then(|i| i.get("mode"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        let base = info
+            .and_then(|i| i.get("base_model"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        let entry = cx.catalog.and_then(|c| {
+            c.lookup(base.as_deref().unwrap_or(&model))
+                .or_else(|| c.lookup(&model))
+        });
         let mode = mode.or_else(|| entry.and_then(|e| e.mode.clone()));
-        if let Some(m) = mode.as_deref().filter(|m| !matches!(*m, "chat" | "completion" | "responses")) {
+        if let Some(m) = mode
+            .as_deref()
+            .filter(|m| !matches!(*m, "chat" | "completion" | "responses"))
+        {
             item.mark_all();
             cx.unexpressed(
                 &path,
@@ -217,11 +277,15 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         let num = |n: Option<&Node>| n.and_then(Node::as_f64);
         let (provider, upstream) = match model.split_once('/') {
             Some((p, rest)) => (Some(ir::ident(p)), rest.to_owned()),
-            None => (entry.and_then(|e| e.provider.as_deref()).map(ir::ident), model.clone()),
+            None => (
+                entry.and_then(|e| e.provider.as_deref()).map(ir::ident),
+                model.clone(),
+            ),
         };
         m.provider = provider;
         m.upstream = Some(upstream);
-        m.doc.push(format!("LiteLLM deployment `{group_name}`: `{model}`."));
+        m.doc
+            .push(format!("LiteLLM deployment `{group_name}`: `{model}`."));
         let mut dep = Deployment {
             group: g,
             item,
@@ -256,7 +320,9 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                                         e.value.span,
                                         "api key written in the config",
                                     )
-                                    .with_help("read it from the environment: `api_key: os.environ/NAME`"),
+                                    .with_help(
+                                        "read it from the environment: `api_key: os.environ/NAME`",
+                                    ),
                                 );
                                 cx.unexpressed(&kpath, e.value.span, "an inline key is never copied into a policy; use `os.environ/NAME`");
                             }
@@ -331,7 +397,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             price.1 = price.1.or(e.output);
             if e.vision && !m.supports.iter().any(|s| s == "images") {
                 m.supports.push("images".into());
-                            m.supports.push("tools".into());
+                m.supports.push("tools".into());
             }
         }
         if let (Some(i), Some(o)) = price {
@@ -348,7 +414,15 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         deps.push(dep);
         built.push((m, per));
     }
-    finish(cx, root, &setting, &mut names, &mut groups, &mut deps, built)
+    finish(
+        cx,
+        root,
+        &setting,
+        &mut names,
+        &mut groups,
+        &mut deps,
+        built,
+    )
 }
 
 fn retry_classes() -> Vec<String> {
@@ -378,7 +452,11 @@ fn param(cx: &mut Cx<'_>, m: &mut Model, e: &Entry, path: &str) {
         None => {
             e.key.mark_all();
             v.mark_all();
-            cx.unexpressed(path, e.key.span.cover(v.span), "a structured parameter: routec `params` hold single values");
+            cx.unexpressed(
+                path,
+                e.key.span.cover(v.span),
+                "a structured parameter: routec `params` hold single values",
+            );
         }
     }
 }
@@ -421,7 +499,9 @@ fn fallback_lists(cx: &mut Cx<'_>, node: &Node, groups: &[Group]) -> HashMap<usi
                     format!("fallback names model group `{s}`, which `model_list` does not define"),
                 );
                 if let Some(c) = closest(s, &names) {
-                    d = d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", n.span, c);
+                    d = d
+                        .with_help(format!("did you mean `{c}`?"))
+                        .with_suggestion("replace", n.span, c);
                 } else {
                     d = d.with_help("LiteLLM fails this fallback at request time; define the group or remove it");
                 }
@@ -435,7 +515,10 @@ fn fallback_lists(cx: &mut Cx<'_>, node: &Node, groups: &[Group]) -> HashMap<usi
         crate::doc::Kind::Seq(items) => maps.extend(items.iter()),
         crate::doc::Kind::Map(_) => maps.push(node),
         crate::doc::Kind::Null => {}
-        _ => cx.bad_value(node, "fallbacks must be a list of `{group: [fallback, ...]}`"),
+        _ => cx.bad_value(
+            node,
+            "fallbacks must be a list of `{group: [fallback, ...]}`",
+        ),
     }
     for m in maps {
         m.mark();
@@ -465,10 +548,15 @@ fn fallback_lists(cx: &mut Cx<'_>, node: &Node, groups: &[Group]) -> HashMap<usi
                         Diagnostic::warning(
                             codes::UNREACHABLE,
                             t.span,
-                            format!("fallback `{}` is listed twice for `{}`", groups[ti].source, groups[g].source),
+                            format!(
+                                "fallback `{}` is listed twice for `{}`",
+                                groups[ti].source, groups[g].source
+                            ),
                         )
                         .with_secondary(*first, "first listed here")
-                        .with_help("the second try of the same group fails for the same reason; remove it"),
+                        .with_help(
+                            "the second try of the same group fails for the same reason; remove it",
+                        ),
                     );
                     continue;
                 }
@@ -479,20 +567,32 @@ fn fallback_lists(cx: &mut Cx<'_>, node: &Node, groups: &[Group]) -> HashMap<usi
                     Diagnostic::warning(
                         codes::UNREACHABLE,
                         e.key.span,
-                        format!("fallbacks for `{}` are given twice; LiteLLM uses only the first list", groups[g].source),
+                        format!(
+                            "fallbacks for `{}` are given twice; LiteLLM uses only the first list",
+                            groups[g].source
+                        ),
                     )
                     .with_secondary(prev.key, "the list LiteLLM uses")
                     .with_help("merge the two lists"),
                 );
                 continue;
             }
-            out.insert(g, FallbackList { key: e.key.span, targets });
+            out.insert(
+                g,
+                FallbackList {
+                    key: e.key.span,
+                    targets,
+                },
+            );
         }
     }
     out
 }
 
-#[expect(clippy::too_many_lines, reason = "one pass over the settings, in the order of the mapping table")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over the settings, in the order of the mapping table"
+)]
 fn finish<'n>(
     cx: &mut Cx<'_>,
     root: &'n Node,
@@ -503,7 +603,9 @@ fn finish<'n>(
     built: Vec<(Model, FaultSet)>,
 ) -> Option<Policy> {
     if groups.is_empty() {
-        let span = root.entry("model_list").map_or(Span::new(0, 0), |e| e.key.span);
+        let span = root
+            .entry("model_list")
+            .map_or(Span::new(0, 0), |e| e.key.span);
         cx.emit(Diagnostic::error(
             codes::NOTHING_TO_ROUTE,
             span,
@@ -550,11 +652,17 @@ fn finish<'n>(
                     format!("unknown routing strategy `{s}`"),
                 );
                 d = match closest(s, STRATEGIES) {
-                    Some(c) => d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", v.span, c),
+                    Some(c) => d
+                        .with_help(format!("did you mean `{c}`?"))
+                        .with_suggestion("replace", v.span, c),
                     None => d.with_help(format!("LiteLLM knows {}", STRATEGIES.join(", "))),
                 };
                 cx.emit(d);
-                cx.unexpressed(&path, v.span, "an unknown strategy: the policy splits traffic as `simple-shuffle` does");
+                cx.unexpressed(
+                    &path,
+                    v.span,
+                    "an unknown strategy: the policy splits traffic as `simple-shuffle` does",
+                );
             }
             None => cx.bad_value(v, "`routing_strategy` must be a string"),
         }
@@ -570,7 +678,8 @@ fn finish<'n>(
         }
     }
     let pre_call = setting("enable_pre_call_checks").and_then(|(v, _)| v.as_bool()) == Some(true);
-    let tag_filtering = setting("enable_tag_filtering").and_then(|(v, _)| v.as_bool()) == Some(true);
+    let tag_filtering =
+        setting("enable_tag_filtering").and_then(|(v, _)| v.as_bool()) == Some(true);
 
     // ---------------------------------------------------------------- quotas and weights
     for g in groups.iter() {
@@ -593,7 +702,9 @@ fn finish<'n>(
                         // Under simple-shuffle `rpm`/`tpm` only weight the pick,
                         // and only when read from `litellm_params`.
                         let why = if where_ == "deployment" {
-                            format!("`{key}` beside `litellm_params` is neither a limit nor a weight under `{strategy}`")
+                            format!(
+                                "`{key}` beside `litellm_params` is neither a limit nor a weight under `{strategy}`"
+                            )
                         } else {
                             format!("`{key}` is not enforced under `{strategy}`")
                         };
@@ -614,7 +725,9 @@ fn finish<'n>(
                 }
             }
             if d != g.deployments[0] && dep.weight.is_some() && first.weight.is_none() {
-                let span = params.and_then(|p| p.entry("weight")).map_or(dep.item.span, |e| e.value.span);
+                let span = params
+                    .and_then(|p| p.entry("weight"))
+                    .map_or(dep.item.span, |e| e.value.span);
                 cx.emit(
                     Diagnostic::warning(
                         codes::QUOTA_NEVER_APPLIES,
@@ -633,7 +746,12 @@ fn finish<'n>(
             if first.weight.is_some() {
                 return dep.weight.unwrap_or(0.0);
             }
-            let p = |x: &Deployment<'_>, k: &str| x.item.get("litellm_params").and_then(|p| p.get(k)).and_then(Node::as_f64);
+            let p = |x: &Deployment<'_>, k: &str| {
+                x.item
+                    .get("litellm_params")
+                    .and_then(|p| p.get(k))
+                    .and_then(Node::as_f64)
+            };
             if p(first, "rpm").is_some() {
                 return p(dep, "rpm").unwrap_or(0.0);
             }
@@ -656,7 +774,10 @@ fn finish<'n>(
             .filter_map(|t| {
                 t.mark();
                 let s = t.as_str()?;
-                groups.iter().position(|g| g.source == s).map(|i| (i, t.span))
+                groups
+                    .iter()
+                    .position(|g| g.source == s)
+                    .map(|i| (i, t.span))
             })
             .collect();
         for g in 0..groups.len() {
@@ -672,9 +793,15 @@ fn finish<'n>(
     };
     if let Some((v, path)) = setting("content_policy_fallbacks") {
         v.mark_all();
-        cx.unexpressed(&path, v.span, "routec cannot tell a content-policy refusal from other failures");
+        cx.unexpressed(
+            &path,
+            v.span,
+            "routec cannot tell a content-policy refusal from other failures",
+        );
     }
-    let max_fallbacks = setting("max_fallbacks").and_then(|(v, _)| v.as_f64()).map_or(5, |x| x.max(0.0) as usize);
+    let max_fallbacks = setting("max_fallbacks")
+        .and_then(|(v, _)| v.as_f64())
+        .map_or(5, |x| x.max(0.0) as usize);
 
     // Cycles: each fallback edge that closes one is reported once.
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
@@ -683,12 +810,18 @@ fn finish<'n>(
     }
     let mut reported = 0;
     while let Some(cycle) = find_cycle(&adj) {
-        let (Some(&last), Some(&first)) = (cycle.last(), cycle.first()) else { break };
+        let (Some(&last), Some(&first)) = (cycle.last(), cycle.first()) else {
+            break;
+        };
         let span = fallbacks
             .get(&last)
             .and_then(|l| l.targets.iter().find(|(t, _)| *t == first))
             .map_or(Span::new(0, 0), |(_, s)| *s);
-        let path: Vec<String> = cycle.iter().chain(std::iter::once(&first)).map(|g| quoted(&groups[*g].source)).collect();
+        let path: Vec<String> = cycle
+            .iter()
+            .chain(std::iter::once(&first))
+            .map(|g| quoted(&groups[*g].source))
+            .collect();
         let mut d = Diagnostic::error(
             codes::FALLBACK_CYCLE,
             span,
@@ -699,8 +832,17 @@ fn finish<'n>(
              calling the same groups again; the policy tries each group once"
         ));
         for w in cycle.windows(2) {
-            if let Some((_, s)) = fallbacks.get(&w[0]).and_then(|l| l.targets.iter().find(|(t, _)| *t == w[1])) {
-                d = d.with_secondary(*s, format!("`{}` falls back to `{}`", groups[w[0]].source, groups[w[1]].source));
+            if let Some((_, s)) = fallbacks
+                .get(&w[0])
+                .and_then(|l| l.targets.iter().find(|(t, _)| *t == w[1]))
+            {
+                d = d.with_secondary(
+                    *s,
+                    format!(
+                        "`{}` falls back to `{}`",
+                        groups[w[0]].source, groups[w[1]].source
+                    ),
+                );
             }
         }
         cx.emit(d);
@@ -723,7 +865,8 @@ fn finish<'n>(
             oa.total_cmp(&ob)
         });
         let top = deps[ds[0]].order;
-        let (head, rest): (Vec<usize>, Vec<usize>) = ds.iter().partition(|d| deps[**d].order == top);
+        let (head, rest): (Vec<usize>, Vec<usize>) =
+            ds.iter().partition(|d| deps[**d].order == top);
         (head, rest)
     };
     // The groups a failure of `g` visits, depth first, each once.
@@ -742,7 +885,11 @@ fn finish<'n>(
         }
         out
     };
-    let mut plan_of = |cx: &mut Cx<'_>, g: usize, tail_groups: &[usize], names: &mut Names| -> Plan {
+    let mut plan_of = |cx: &mut Cx<'_>,
+                       g: usize,
+                       tail_groups: &[usize],
+                       names: &mut Names|
+     -> Plan {
         let (head, rest) = ordered(&groups[g]);
         let mut tail: Vec<String> = rest.iter().map(|d| deps[*d].name.clone()).collect();
         for h in tail_groups {
@@ -762,17 +909,30 @@ fn finish<'n>(
         if head.len() == 1 {
             let mut chain = head_names;
             chain.extend(tail);
-            return if chain.len() == 1 { Plan::Target(chain.remove(0)) } else { Plan::Chain(chain) };
+            return if chain.len() == 1 {
+                Plan::Target(chain.remove(0))
+            } else {
+                Plan::Chain(chain)
+            };
         }
         let weights: Vec<f64> = head.iter().map(|d| weight_of(&groups[g], *d)).collect();
-        let shares = ir::shares(&weights).unwrap_or_else(|| ir::shares(&vec![1.0; head.len()]).unwrap_or_default());
+        let shares = ir::shares(&weights)
+            .unwrap_or_else(|| ir::shares(&vec![1.0; head.len()]).unwrap_or_default());
         // A split cannot be followed by `else`: each entry becomes a copy of
         // its deployment whose `fallback` runs the tail (copies too).
         let mut next: Option<String> = None;
         for t in tail.iter().rev() {
             next = Some(match next {
                 None => t.clone(),
-                Some(n) => clone_with(t, &n, &mut clones, &mut extra_models, &mut extra_faults, &per_model, names),
+                Some(n) => clone_with(
+                    t,
+                    &n,
+                    &mut clones,
+                    &mut extra_models,
+                    &mut extra_faults,
+                    &per_model,
+                    names,
+                ),
             });
         }
         let entries = head_names
@@ -781,7 +941,15 @@ fn finish<'n>(
             .filter(|(_, s)| *s > 0)
             .map(|(m, s)| {
                 let name = match &next {
-                    Some(n) => clone_with(m, n, &mut clones, &mut extra_models, &mut extra_faults, &per_model, names),
+                    Some(n) => clone_with(
+                        m,
+                        n,
+                        &mut clones,
+                        &mut extra_models,
+                        &mut extra_faults,
+                        &per_model,
+                        names,
+                    ),
                     None => m.clone(),
                 };
                 (name, s)
@@ -831,7 +999,11 @@ fn finish<'n>(
         let mut group_rules: Vec<Rule> = Vec::new();
         // Context-window fallbacks.
         if let Some(l) = cw_lists.get(&gi) {
-            let own = groups[gi].deployments.iter().filter_map(|d| deps[*d].context).min();
+            let own = groups[gi]
+                .deployments
+                .iter()
+                .filter_map(|d| deps[*d].context)
+                .min();
             match own {
                 None => cx.unexpressed(
                     &format!("context_window_fallbacks.{}", groups[gi].source),
@@ -869,6 +1041,7 @@ fn finish<'n>(
                             doc: vec![format!("context_window_fallbacks: `{}` holds {w} tokens", groups[gi].source)],
                             cond: Some(cond),
                             plan,
+                            origin: Some(l.key),
                         });
                     }
                 }
@@ -876,7 +1049,12 @@ fn finish<'n>(
         }
         // Tag routing.
         for (t, value) in &tags {
-            let tagged: Vec<usize> = groups[gi].deployments.iter().copied().filter(|d| deps[*d].tags.contains(t)).collect();
+            let tagged: Vec<usize> = groups[gi]
+                .deployments
+                .iter()
+                .copied()
+                .filter(|d| deps[*d].tags.contains(t))
+                .collect();
             if tagged.is_empty() {
                 continue;
             }
@@ -885,13 +1063,21 @@ fn finish<'n>(
                 Plan::Target(names_[0].clone())
             } else {
                 let weights: Vec<f64> = tagged.iter().map(|d| weight_of(&groups[gi], *d)).collect();
-                let shares = ir::shares(&weights).unwrap_or_else(|| ir::shares(&vec![1.0; tagged.len()]).unwrap_or_default());
+                let shares = ir::shares(&weights)
+                    .unwrap_or_else(|| ir::shares(&vec![1.0; tagged.len()]).unwrap_or_default());
                 Plan::Split(names_.into_iter().zip(shares).collect())
             };
             group_rules.push(Rule {
                 doc: vec![format!("tag `{t}`")],
-                cond: Some(Cond::and(base_cond.iter().cloned().chain([Cond::Cmp("tag".into(), "==", value.clone())]).collect())),
+                cond: Some(Cond::and(
+                    base_cond
+                        .iter()
+                        .cloned()
+                        .chain([Cond::Cmp("tag".into(), "==", value.clone())])
+                        .collect(),
+                )),
                 plan,
+                origin: Some(groups[gi].span),
             });
         }
         let plan = plan_of(cx, gi, &cg[1..], names);
@@ -900,7 +1086,12 @@ fn finish<'n>(
             let via: Vec<String> = cg[1..].iter().map(|g| quoted(&groups[*g].source)).collect();
             doc.push(format!("falls back to {}", via.join(", ")));
         }
-        group_rules.push(Rule { doc, cond: base_cond, plan });
+        group_rules.push(Rule {
+            doc,
+            cond: base_cond,
+            plan,
+            origin: Some(groups[gi].span),
+        });
         if gi == 0 {
             default_rules = group_rules;
         } else {
@@ -910,13 +1101,20 @@ fn finish<'n>(
     // The default group last; its plain rule is `otherwise`.
     if let Some(last) = default_rules.last_mut() {
         last.cond = None;
-        last.doc.push("and requests for a model the config does not name (LiteLLM answers 400)".into());
+        last.doc
+            .push("and requests for a model the config does not name (LiteLLM answers 400)".into());
     }
     rules.extend(default_rules);
+    // Copies serve the prompts their base model serves.
+    for m in &extra_models {
+        if let Some(w) = m.extends.as_ref().and_then(|b| windows.get(b)).copied() {
+            windows.insert(m.name.clone(), w);
+        }
+    }
     let mut all_rules = Vec::new();
     let win = Windows { by_model: &windows };
     for r in rules {
-        all_rules.extend(guarded(r.doc, r.cond, r.plan, &win));
+        all_rules.extend(guarded(r, &win));
     }
 
     // ---------------------------------------------------------------- signals
@@ -953,7 +1151,9 @@ fn finish<'n>(
     if let Some((v, path)) = setting("stream_timeout") {
         cx.unexpressed(&path, v.span, "a separate timeout for streamed requests: routec has one `timeout` (and `ttft timeout`)");
     }
-    let backoff = setting("retry_after").and_then(|(v, _)| v.as_f64()).filter(|x| *x > 0.0);
+    let backoff = setting("retry_after")
+        .and_then(|(v, _)| v.as_f64())
+        .filter(|x| *x > 0.0);
     if let Some((v, _)) = setting("num_retries") {
         match v.as_f64() {
             Some(n) if n >= 0.0 && n.fract() == 0.0 => {
@@ -1006,7 +1206,11 @@ fn finish<'n>(
         _ => {}
     }
     if let Some((v, path)) = setting("max_end_user_budget") {
-        cx.unexpressed(&path, v.span, "a budget per end user: routec budgets the whole policy (`spend per day`)");
+        cx.unexpressed(
+            &path,
+            v.span,
+            "a budget per end user: routec budgets the whole policy (`spend per day`)",
+        );
         if let Some((d, p)) = setting("budget_duration") {
             cx.unexpressed(&p, d.span, "the period of the per-user budget");
         }
@@ -1021,7 +1225,10 @@ fn finish<'n>(
         models,
         slo,
         rules: all_rules,
-        faults: ir::Faults { defaults, per_model },
+        faults: ir::Faults {
+            defaults,
+            per_model,
+        },
     })
 }
 

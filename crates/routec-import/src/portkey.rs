@@ -15,11 +15,15 @@ use std::collections::HashMap;
 use routec_syntax::{Diagnostic, Span};
 
 use crate::doc::{Kind, Node};
-use crate::ir::{self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value};
+use crate::ir::{
+    self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value,
+};
 use crate::{Cx, SourceKind, closest, codes};
 
 const MODES: &[&str] = &["single", "loadbalance", "fallback", "conditional"];
-const OPERATORS: &[&str] = &["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$and", "$or"];
+const OPERATORS: &[&str] = &[
+    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$and", "$or",
+];
 /// Portkey retries these statuses when `on_status_codes` is not given.
 const DEFAULT_RETRY_STATUSES: &[&str] = &["429", "500", "502", "503", "504"];
 /// The most alternatives (chains in a split) or rules a config may expand to.
@@ -30,11 +34,14 @@ pub(crate) fn reason(path: &str) -> &'static str {
     let last = last.split('[').next().unwrap_or(last);
     match last {
         "cache" => "response caching is not modelled",
-        "virtual_key" => "Portkey virtual keys live in Portkey's vault: give the model `api_key env(\"NAME\")`",
-        "prompt_id" => "Portkey prompt templates are outside routing",
-        "before_request_hooks" | "after_request_hooks" | "input_guardrails" | "output_guardrails" => {
-            "guardrails check content; routec routes requests"
+        "virtual_key" => {
+            "Portkey virtual keys live in Portkey's vault: give the model `api_key env(\"NAME\")`"
         }
+        "prompt_id" => "Portkey prompt templates are outside routing",
+        "before_request_hooks"
+        | "after_request_hooks"
+        | "input_guardrails"
+        | "output_guardrails" => "guardrails check content; routec routes requests",
         "forward_headers" | "custom_host_headers" => "header forwarding happens in the gateway",
         _ => "not a Portkey config key the importer knows",
     }
@@ -70,13 +77,25 @@ enum Lit {
 
 pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     if !root.is_map() {
-        cx.wrong_kind(root.span, SourceKind::Portkey, "expected a JSON object with `strategy` and `targets`, or a single target");
+        cx.wrong_kind(
+            root.span,
+            SourceKind::Portkey,
+            "expected a JSON object with `strategy` and `targets`, or a single target",
+        );
         return None;
     }
     let looks = root.entries().iter().any(|e| {
         matches!(
             e.key.as_str(),
-            Some("strategy" | "targets" | "provider" | "virtual_key" | "override_params" | "retry" | "api_key")
+            Some(
+                "strategy"
+                    | "targets"
+                    | "provider"
+                    | "virtual_key"
+                    | "override_params"
+                    | "retry"
+                    | "api_key"
+            )
         )
     });
     if !looks {
@@ -85,7 +104,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         } else {
             ""
         };
-        cx.wrong_kind(root.span, SourceKind::Portkey, &format!("expected `strategy` and `targets`, or a target with `provider`{hint}"));
+        cx.wrong_kind(
+            root.span,
+            SourceKind::Portkey,
+            &format!("expected `strategy` and `targets`, or a target with `provider`{hint}"),
+        );
         return None;
     }
     let mut im = Importer {
@@ -99,7 +122,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     let mut defaults = FaultSet::default();
     let lowered = im.lower(root, "", 0, &mut defaults, true)?;
     if im.models.is_empty() {
-        im.cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, root.span, "the config has no target to route to"));
+        im.cx.emit(Diagnostic::error(
+            codes::NOTHING_TO_ROUTE,
+            root.span,
+            "the config has no target to route to",
+        ));
         return None;
     }
     // Signals.
@@ -128,6 +155,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             doc: Vec::new(),
             cond: if last { None } else { Some(cond) },
             plan,
+            origin: None,
         });
         if last {
             break;
@@ -135,7 +163,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     }
     let mut models = im.models;
     models.extend(extra);
-    let mut per_model: Vec<(String, FaultSet)> = im.faults.into_iter().filter(|(_, f)| *f != defaults).collect();
+    let mut per_model: Vec<(String, FaultSet)> = im
+        .faults
+        .into_iter()
+        .filter(|(_, f)| *f != defaults)
+        .collect();
     let copies: Vec<(String, FaultSet)> = models
         .iter()
         .filter_map(|m| {
@@ -153,15 +185,26 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         models,
         slo: Vec::new(),
         rules,
-        faults: ir::Faults { defaults, per_model },
+        faults: ir::Faults {
+            defaults,
+            per_model,
+        },
     })
 }
 
-fn signal_type(lits: &[Lit], name: &str, value_names: &mut HashMap<(String, String), String>) -> (SignalType, String) {
+fn signal_type(
+    lits: &[Lit],
+    name: &str,
+    value_names: &mut HashMap<(String, String), String>,
+) -> (SignalType, String) {
     if !lits.is_empty() && lits.iter().all(|l| matches!(l, Lit::Bool(_))) {
         return (SignalType::Bool, "false".into());
     }
-    if !lits.is_empty() && lits.iter().all(|l| matches!(l, Lit::Num(x) if x.fract() == 0.0)) {
+    if !lits.is_empty()
+        && lits
+            .iter()
+            .all(|l| matches!(l, Lit::Num(x) if x.fract() == 0.0))
+    {
         return (SignalType::Int, "0".into());
     }
     let mut names = Names::default();
@@ -226,10 +269,15 @@ fn plan_of(
     }
     if merged.len() == 1 {
         let mut chain = merged.remove(0).chain;
-        return if chain.len() == 1 { Plan::Target(chain.remove(0)) } else { Plan::Chain(chain) };
+        return if chain.len() == 1 {
+            Plan::Target(chain.remove(0))
+        } else {
+            Plan::Chain(chain)
+        };
     }
     let weights: Vec<f64> = merged.iter().map(|a| a.weight).collect();
-    let shares = ir::shares(&weights).unwrap_or_else(|| ir::shares(&vec![1.0; merged.len()]).unwrap_or_default());
+    let shares = ir::shares(&weights)
+        .unwrap_or_else(|| ir::shares(&vec![1.0; merged.len()]).unwrap_or_default());
     let mut entries: Vec<(String, u32)> = Vec::new();
     for (a, s) in merged.iter().zip(shares) {
         if s == 0 {
@@ -257,7 +305,14 @@ fn plan_of(
 
 impl Importer<'_, '_> {
     /// Lowers a target (or the whole config) into a first-match list.
-    fn lower(&mut self, node: &Node, path: &str, depth: usize, faults: &mut FaultSet, top: bool) -> Option<Lowered> {
+    fn lower(
+        &mut self,
+        node: &Node,
+        path: &str,
+        depth: usize,
+        faults: &mut FaultSet,
+        top: bool,
+    ) -> Option<Lowered> {
         node.mark();
         if depth > 16 {
             self.cx.emit(Diagnostic::error(
@@ -283,15 +338,29 @@ impl Importer<'_, '_> {
                 return None;
             }
             let name = self.leaf(node, path, faults, top)?;
-            return Some(vec![(Cond::True, vec![Alt { weight: 1.0, chain: vec![name] }])]);
+            return Some(vec![(
+                Cond::True,
+                vec![Alt {
+                    weight: 1.0,
+                    chain: vec![name],
+                }],
+            )]);
         };
         let mode_node = strategy.get("mode");
         let mode = mode_node.and_then(Node::as_str).unwrap_or("");
         if !MODES.contains(&mode) {
             let span = mode_node.map_or(strategy.span, |m| m.span);
-            let mut d = Diagnostic::error(codes::UNKNOWN_STRATEGY, span, format!("unknown strategy mode `{mode}`"));
+            let mut d = Diagnostic::error(
+                codes::UNKNOWN_STRATEGY,
+                span,
+                format!("unknown strategy mode `{mode}`"),
+            );
             d = match closest(mode, MODES) {
-                Some(c) => d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", span, format!("\"{c}\"")),
+                Some(c) => d.with_help(format!("did you mean `{c}`?")).with_suggestion(
+                    "replace",
+                    span,
+                    format!("\"{c}\""),
+                ),
                 None => d.with_help(format!("Portkey knows {}", MODES.join(", "))),
             };
             self.cx.emit(d);
@@ -322,7 +391,8 @@ impl Importer<'_, '_> {
                         "`single` mode uses only the first target; this one is never called",
                     ));
                     t.mark_all();
-                    self.cx.unexpressed(&tpath(i), t.span, "never called in `single` mode");
+                    self.cx
+                        .unexpressed(&tpath(i), t.span, "never called in `single` mode");
                 }
                 let mut f = faults.clone();
                 self.lower(&items[0], &tpath(0), depth + 1, &mut f, false)
@@ -335,7 +405,8 @@ impl Importer<'_, '_> {
                         Some(w) => match w.as_f64() {
                             Some(x) if x >= 0.0 => x,
                             _ => {
-                                self.cx.bad_value(w, "`weight` must be a number of at least 0");
+                                self.cx
+                                    .bad_value(w, "`weight` must be a number of at least 0");
                                 1.0
                             }
                         },
@@ -355,12 +426,21 @@ impl Importer<'_, '_> {
                 }
                 let total: f64 = parts.iter().map(|(w, _)| w).sum();
                 if parts.is_empty() || total <= 0.0 {
-                    self.cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, targets.span, "every target has weight 0"));
+                    self.cx.emit(Diagnostic::error(
+                        codes::NOTHING_TO_ROUTE,
+                        targets.span,
+                        "every target has weight 0",
+                    ));
                     return None;
                 }
                 self.product(&parts, targets.span, |ls| {
                     ls.iter()
-                        .flat_map(|(w, alts)| alts.iter().map(move |a| Alt { weight: a.weight * w / total, chain: a.chain.clone() }))
+                        .flat_map(|(w, alts)| {
+                            alts.iter().map(move |a| Alt {
+                                weight: a.weight * w / total,
+                                chain: a.chain.clone(),
+                            })
+                        })
                         .collect()
                 })
             }
@@ -379,14 +459,22 @@ impl Importer<'_, '_> {
                     parts.push((1.0, self.lower(t, &tpath(i), depth + 1, &mut f, false)?));
                 }
                 self.product(&parts, targets.span, |ls| {
-                    let mut acc = vec![Alt { weight: 1.0, chain: Vec::new() }];
+                    let mut acc = vec![Alt {
+                        weight: 1.0,
+                        chain: Vec::new(),
+                    }];
                     for (_, alts) in ls {
                         let mut next = Vec::new();
                         for a in &acc {
                             for b in alts {
                                 let mut chain = a.chain.clone();
-                                chain.extend(b.chain.iter().filter(|m| !a.chain.contains(m)).cloned());
-                                next.push(Alt { weight: a.weight * b.weight, chain });
+                                chain.extend(
+                                    b.chain.iter().filter(|m| !a.chain.contains(m)).cloned(),
+                                );
+                                next.push(Alt {
+                                    weight: a.weight * b.weight,
+                                    chain,
+                                });
                             }
                         }
                         acc = next;
@@ -435,7 +523,9 @@ impl Importer<'_, '_> {
                 self.cx.emit(Diagnostic::error(
                     codes::BAD_VALUE,
                     span,
-                    format!("the nested targets expand to more than {MAX_ALTERNATIVES} alternatives"),
+                    format!(
+                        "the nested targets expand to more than {MAX_ALTERNATIVES} alternatives"
+                    ),
                 ));
                 return None;
             }
@@ -444,7 +534,14 @@ impl Importer<'_, '_> {
         Some(out)
     }
 
-    fn conditional(&mut self, strategy: &Node, items: &[Node], path: &str, depth: usize, faults: &mut FaultSet) -> Option<Lowered> {
+    fn conditional(
+        &mut self,
+        strategy: &Node,
+        items: &[Node],
+        path: &str,
+        depth: usize,
+        faults: &mut FaultSet,
+    ) -> Option<Lowered> {
         // Targets by name.
         let mut by_name: HashMap<String, (usize, Span)> = HashMap::new();
         for (i, t) in items.iter().enumerate() {
@@ -455,9 +552,13 @@ impl Importer<'_, '_> {
                 };
                 if let Some((_, first)) = by_name.get(s) {
                     self.cx.emit(
-                        Diagnostic::error(codes::DUPLICATE_NAME, n.span, format!("two targets are named `{s}`"))
-                            .with_secondary(*first, "first named here")
-                            .with_help("conditions pick a target by name; rename one"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            n.span,
+                            format!("two targets are named `{s}`"),
+                        )
+                        .with_secondary(*first, "first named here")
+                        .with_help("conditions pick a target by name; rename one"),
                     );
                     continue;
                 }
@@ -468,40 +569,62 @@ impl Importer<'_, '_> {
         let mut referenced = vec![false; items.len()];
         let mut lowered_targets: HashMap<usize, Lowered> = HashMap::new();
         let tpath = |i: usize| format!("{}targets[{i}]", prefix(path));
-        let mut resolve = |this: &mut Self, n: &Node, referenced: &mut Vec<bool>| -> Option<Lowered> {
-            let s = n.as_str()?;
-            let Some((i, _)) = by_name.get(s).copied() else {
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                let mut d = Diagnostic::error(codes::UNKNOWN_REFERENCE, n.span, format!("no target is named `{s}`"));
-                if let Some(c) = closest(s, &refs) {
-                    d = d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", n.span, format!("\"{c}\""));
+        let mut resolve =
+            |this: &mut Self, n: &Node, referenced: &mut Vec<bool>| -> Option<Lowered> {
+                let s = n.as_str()?;
+                let Some((i, _)) = by_name.get(s).copied() else {
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_REFERENCE,
+                        n.span,
+                        format!("no target is named `{s}`"),
+                    );
+                    if let Some(c) = closest(s, &refs) {
+                        d = d.with_help(format!("did you mean `{c}`?")).with_suggestion(
+                            "replace",
+                            n.span,
+                            format!("\"{c}\""),
+                        );
+                    }
+                    this.cx.emit(d);
+                    return None;
+                };
+                referenced[i] = true;
+                if let Some(l) = lowered_targets.get(&i) {
+                    return Some(l.clone());
                 }
-                this.cx.emit(d);
-                return None;
+                let mut f = faults.clone();
+                let l = this.lower(&items[i], &tpath(i), depth + 1, &mut f, false)?;
+                lowered_targets.insert(i, l.clone());
+                Some(l)
             };
-            referenced[i] = true;
-            if let Some(l) = lowered_targets.get(&i) {
-                return Some(l.clone());
-            }
-            let mut f = faults.clone();
-            let l = this.lower(&items[i], &tpath(i), depth + 1, &mut f, false)?;
-            lowered_targets.insert(i, l.clone());
-            Some(l)
-        };
         let mut out: Lowered = Vec::new();
         let conditions = strategy.get("conditions");
-        for (ci, c) in conditions.map(Node::items).unwrap_or_default().iter().enumerate() {
+        for (ci, c) in conditions
+            .map(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             c.mark();
             let cpath = format!("{}strategy.conditions[{ci}]", prefix(path));
             let query = c.get("query");
             let then = c.get("then");
             let (Some(query), Some(then)) = (query, then) else {
-                self.cx.emit(Diagnostic::error(codes::BAD_VALUE, c.span, "a condition needs `query` and `then`"));
+                self.cx.emit(Diagnostic::error(
+                    codes::BAD_VALUE,
+                    c.span,
+                    "a condition needs `query` and `then`",
+                ));
                 c.mark_all();
                 continue;
             };
-            let Some(cond) = self.query(query, &cpath) else { continue };
-            let Some(target) = resolve(self, then, &mut referenced) else { continue };
+            let Some(cond) = self.query(query, &cpath) else {
+                continue;
+            };
+            let Some(target) = resolve(self, then, &mut referenced) else {
+                continue;
+            };
             if out.iter().any(|(prev, _)| *prev == cond) {
                 self.cx.emit(Diagnostic::warning(
                     codes::UNREACHABLE,
@@ -547,7 +670,11 @@ impl Importer<'_, '_> {
             out.truncate(p + 1);
         }
         if out.len() > MAX_ALTERNATIVES {
-            self.cx.emit(Diagnostic::error(codes::BAD_VALUE, strategy.span, format!("the conditions expand to more than {MAX_ALTERNATIVES} rules")));
+            self.cx.emit(Diagnostic::error(
+                codes::BAD_VALUE,
+                strategy.span,
+                format!("the conditions expand to more than {MAX_ALTERNATIVES} rules"),
+            ));
             return None;
         }
         Some(out)
@@ -571,20 +698,32 @@ impl Importer<'_, '_> {
                     subs.push(self.query(s, path)?);
                 }
                 if subs.is_empty() {
-                    self.cx.bad_value(&e.value, &format!("`{key}` needs a list of queries"));
+                    self.cx
+                        .bad_value(&e.value, &format!("`{key}` needs a list of queries"));
                     return None;
                 }
-                parts.push(if key == "$and" { Cond::and(subs) } else { Cond::Or(subs) });
+                parts.push(if key == "$and" {
+                    Cond::and(subs)
+                } else {
+                    Cond::Or(subs)
+                });
                 continue;
             }
             if key.starts_with('$') {
                 self.unknown_operator(&e.key, key);
                 return None;
             }
-            if !(key.starts_with("metadata.") || key.starts_with("params.") || key.starts_with("url.")) {
+            if !(key.starts_with("metadata.")
+                || key.starts_with("params.")
+                || key.starts_with("url."))
+            {
                 self.cx.emit(
-                    Diagnostic::error(codes::BAD_VALUE, e.key.span, format!("`{key}` is not a request field Portkey can test"))
-                        .with_help("conditions read `metadata.KEY` or `params.KEY`"),
+                    Diagnostic::error(
+                        codes::BAD_VALUE,
+                        e.key.span,
+                        format!("`{key}` is not a request field Portkey can test"),
+                    )
+                    .with_help("conditions read `metadata.KEY` or `params.KEY`"),
                 );
                 return None;
             }
@@ -605,9 +744,17 @@ impl Importer<'_, '_> {
     }
 
     fn unknown_operator(&mut self, at: &Node, op: &str) {
-        let mut d = Diagnostic::error(codes::UNKNOWN_STRATEGY, at.span, format!("unknown query operator `{op}`"));
+        let mut d = Diagnostic::error(
+            codes::UNKNOWN_STRATEGY,
+            at.span,
+            format!("unknown query operator `{op}`"),
+        );
         d = match closest(op, OPERATORS) {
-            Some(c) => d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", at.span, format!("\"{c}\"")),
+            Some(c) => d.with_help(format!("did you mean `{c}`?")).with_suggestion(
+                "replace",
+                at.span,
+                format!("\"{c}\""),
+            ),
             None => d.with_help(format!("Portkey knows {}", OPERATORS.join(", "))),
         };
         self.cx.emit(d);
@@ -619,7 +766,8 @@ impl Importer<'_, '_> {
             Kind::Num(x, _) => Lit::Num(*x),
             Kind::Bool(b) => Lit::Bool(*b),
             _ => {
-                self.cx.bad_value(n, "a query value must be a string, number or boolean");
+                self.cx
+                    .bad_value(n, "a query value must be a string, number or boolean");
                 return None;
             }
         };
@@ -631,7 +779,14 @@ impl Importer<'_, '_> {
         Some(lit)
     }
 
-    fn operator(&mut self, signal: &str, path: &str, op: &str, at: &Node, v: &Node) -> Option<Cond> {
+    fn operator(
+        &mut self,
+        signal: &str,
+        path: &str,
+        op: &str,
+        at: &Node,
+        v: &Node,
+    ) -> Option<Cond> {
         let cmp = |op: &'static str, l: Lit| Cond::Cmp(signal.to_owned(), op, lit_text(&l));
         Some(match op {
             "$eq" | "$ne" => {
@@ -639,7 +794,11 @@ impl Importer<'_, '_> {
                 match l {
                     Lit::Bool(b) => {
                         let is = Cond::Is(signal.to_owned());
-                        if b == (op == "$eq") { is } else { Cond::Not(Box::new(is)) }
+                        if b == (op == "$eq") {
+                            is
+                        } else {
+                            Cond::Not(Box::new(is))
+                        }
                     }
                     l => cmp(if op == "$eq" { "==" } else { "!=" }, l),
                 }
@@ -669,7 +828,11 @@ impl Importer<'_, '_> {
                 }
                 if vs.is_empty() {
                     // `$in []` never matches, `$nin []` always does.
-                    return Some(if op == "$in" { Cond::Not(Box::new(Cond::True)) } else { Cond::True });
+                    return Some(if op == "$in" {
+                        Cond::Not(Box::new(Cond::True))
+                    } else {
+                        Cond::True
+                    });
                 }
                 Cond::In(signal.to_owned(), vs, op == "$nin")
             }
@@ -687,7 +850,8 @@ impl Importer<'_, '_> {
         }
         let short = path.strip_prefix("metadata.").unwrap_or(path);
         let name = self.signal_names.fresh(short);
-        self.signals.push((path.to_owned(), name.clone(), Vec::new()));
+        self.signals
+            .push((path.to_owned(), name.clone(), Vec::new()));
         name
     }
 
@@ -695,7 +859,9 @@ impl Importer<'_, '_> {
     fn faults_of(&mut self, node: &Node, path: &str, faults: &mut FaultSet) {
         if let Some(r) = node.get("retry") {
             let attempts = r.get("attempts").or_else(|| r.get("count"));
-            let n = attempts.and_then(Node::as_f64).filter(|x| *x >= 0.0 && x.fract() == 0.0);
+            let n = attempts
+                .and_then(Node::as_f64)
+                .filter(|x| *x >= 0.0 && x.fract() == 0.0);
             let on: Vec<String> = match r.get("on_status_codes") {
                 Some(c) => c
                     .items()
@@ -705,16 +871,24 @@ impl Importer<'_, '_> {
                         s.as_f64().map(|x| ir::number(x))
                     })
                     .collect(),
-                None => DEFAULT_RETRY_STATUSES.iter().map(|s| (*s).to_owned()).collect(),
+                None => DEFAULT_RETRY_STATUSES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             };
             match n {
                 Some(n) if n > 0.0 && !on.is_empty() => faults.retry = Some((n as u32, on, None)),
                 Some(_) => {}
                 None => {
                     if let Some(a) = attempts {
-                        self.cx.bad_value(a, "`retry.attempts` must be a whole number");
+                        self.cx
+                            .bad_value(a, "`retry.attempts` must be a whole number");
                     } else {
-                        self.cx.emit(Diagnostic::error(codes::BAD_VALUE, r.span, "`retry` without `attempts`"));
+                        self.cx.emit(Diagnostic::error(
+                            codes::BAD_VALUE,
+                            r.span,
+                            "`retry` without `attempts`",
+                        ));
                     }
                 }
             }
@@ -722,7 +896,10 @@ impl Importer<'_, '_> {
         if let Some(t) = node.get("request_timeout") {
             match t.as_f64() {
                 Some(ms) if ms > 0.0 => faults.timeout = Some(ms / 1000.0),
-                _ => self.cx.bad_value(t, "`request_timeout` must be a positive number of milliseconds"),
+                _ => self.cx.bad_value(
+                    t,
+                    "`request_timeout` must be a positive number of milliseconds",
+                ),
             }
         }
         let _ = path;
@@ -731,10 +908,19 @@ impl Importer<'_, '_> {
     /// A leaf target as a model.
     fn leaf(&mut self, node: &Node, path: &str, faults: &FaultSet, top: bool) -> Option<String> {
         let mut m = Model::default();
-        let provider = node.get("provider").and_then(Node::as_str).map(str::to_owned);
-        let vk = node.get("virtual_key").and_then(Node::as_str).map(str::to_owned);
+        let provider = node
+            .get("provider")
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        let vk = node
+            .get("virtual_key")
+            .and_then(Node::as_str)
+            .map(str::to_owned);
         let overrides = node.get("override_params");
-        let model = overrides.and_then(|o| o.get("model")).and_then(Node::as_str).map(str::to_owned);
+        let model = overrides
+            .and_then(|o| o.get("model"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
         let name_hint = node
             .get("name")
             .and_then(Node::as_str)
@@ -742,7 +928,11 @@ impl Importer<'_, '_> {
             .or_else(|| model.clone())
             .or_else(|| vk.clone())
             .or_else(|| provider.clone())
-            .or_else(|| node.get("prompt_id").and_then(Node::as_str).map(str::to_owned))
+            .or_else(|| {
+                node.get("prompt_id")
+                    .and_then(Node::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| "target".to_owned());
         m.provider = provider.as_deref().map(ir::ident);
         m.upstream = model;
@@ -779,7 +969,11 @@ impl Importer<'_, '_> {
                     None => {
                         e.key.mark_all();
                         e.value.mark_all();
-                        self.cx.unexpressed(&format!("{}override_params.{k}", prefix(path)), e.key.span.cover(e.value.span), "a structured parameter: routec `params` hold single values");
+                        self.cx.unexpressed(
+                            &format!("{}override_params.{k}", prefix(path)),
+                            e.key.span.cover(e.value.span),
+                            "a structured parameter: routec `params` hold single values",
+                        );
                     }
                 }
             }

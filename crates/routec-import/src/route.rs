@@ -67,12 +67,18 @@ fn admitting(plan: &Plan, windows: &Windows<'_>, above: u64) -> Option<Plan> {
 
 /// The rules for `cond => plan`, split by prompt length so that no model
 /// gets a prompt longer than its window.
-pub(crate) fn guarded(doc: Vec<String>, cond: Option<Cond>, plan: Plan, windows: &Windows<'_>) -> Vec<Rule> {
+pub(crate) fn guarded(rule: Rule, windows: &Windows<'_>) -> Vec<Rule> {
     let mut out = Vec::new();
     let Some((largest, max)) = windows.largest() else {
-        out.push(Rule { doc, cond, plan });
+        out.push(rule);
         return out;
     };
+    let Rule {
+        doc,
+        cond,
+        plan,
+        origin,
+    } = rule;
     let mut lo: Option<u64> = None;
     let mut plan = plan;
     let mut doc = doc;
@@ -90,6 +96,7 @@ pub(crate) fn guarded(doc: Vec<String>, cond: Option<Cond>, plan: Plan, windows:
                 doc,
                 cond: finish(parts, cond.is_none()),
                 plan,
+                origin,
             });
             return out;
         }
@@ -98,6 +105,7 @@ pub(crate) fn guarded(doc: Vec<String>, cond: Option<Cond>, plan: Plan, windows:
             doc: std::mem::take(&mut doc),
             cond: finish(parts, false),
             plan: plan.clone(),
+            origin,
         });
         lo = Some(cap);
         plan = match admitting(&plan, windows, cap) {

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 use routec_syntax::Diagnostic;
 
 use crate::doc::Node;
-use crate::ir::{self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value};
+use crate::ir::{
+    self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value,
+};
 use crate::route::{Windows, guarded};
 use crate::{Cx, SourceKind, closest, codes};
 
@@ -34,7 +36,10 @@ pub(crate) fn reason(path: &str) -> &'static str {
         "global" | "listeners" | "version" => "router server settings are outside routing",
         "entrypoints" => "entrypoints map model names to recipes (the `recipe` signal)",
         _ => {
-            if parts.iter().any(|p| p.starts_with("signals") || p.starts_with("projections")) {
+            if parts
+                .iter()
+                .any(|p| p.starts_with("signals") || p.starts_with("projections"))
+            {
                 "how the router computes a signal: the policy reads its outcome from a classifier"
             } else {
                 "a semantic-router setting with no routec equivalent"
@@ -72,9 +77,21 @@ struct Signals {
 }
 
 pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
-    if !root.is_map() || (root.entry("routing").is_none() && root.entry("recipes").is_none() && root.entry("decisions").is_none()) {
-        let hint = if root.entry("model_list").is_some() { " (this looks like a LiteLLM config)" } else { "" };
-        cx.wrong_kind(root.span, SourceKind::SemanticRouter, &format!("expected `routing.decisions`{hint}"));
+    if !root.is_map()
+        || (root.entry("routing").is_none()
+            && root.entry("recipes").is_none()
+            && root.entry("decisions").is_none())
+    {
+        let hint = if root.entry("model_list").is_some() {
+            " (this looks like a LiteLLM config)"
+        } else {
+            ""
+        };
+        cx.wrong_kind(
+            root.span,
+            SourceKind::SemanticRouter,
+            &format!("expected `routing.decisions`{hint}"),
+        );
         return None;
     }
     let providers = root.get("providers");
@@ -86,11 +103,19 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         for (i, m) in ps.items().iter().enumerate() {
             m.mark();
             let Some(src) = m.get("name").and_then(Node::as_str) else {
-                cx.emit(Diagnostic::error(codes::BAD_VALUE, m.span, "a provider model without `name`"));
+                cx.emit(Diagnostic::error(
+                    codes::BAD_VALUE,
+                    m.span,
+                    "a provider model without `name`",
+                ));
                 continue;
             };
             if by_source.contains_key(src) {
-                cx.emit(Diagnostic::error(codes::DUPLICATE_NAME, m.get("name").map_or(m.span, |n| n.span), format!("model `{src}` is defined twice")));
+                cx.emit(Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    m.get("name").map_or(m.span, |n| n.span),
+                    format!("model `{src}` is defined twice"),
+                ));
                 m.mark_all();
                 continue;
             }
@@ -99,7 +124,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 name: name.clone(),
                 doc: vec![format!("semantic-router model `{src}`.")],
                 provider: m.get("api_format").and_then(Node::as_str).map(ir::ident),
-                upstream: m.get("provider_model_id").and_then(Node::as_str).map(str::to_owned),
+                upstream: m
+                    .get("provider_model_id")
+                    .and_then(Node::as_str)
+                    .map(str::to_owned),
                 ..Model::default()
             };
             if let Some(b) = m.get("backend_refs") {
@@ -114,7 +142,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 }
                 for (j, extra) in items.iter().enumerate().skip(1) {
                     extra.mark_all();
-                    cx.unexpressed(&format!("providers.models[{i}].backend_refs[{j}]"), extra.span, "a second backend of the same model: routec models have one endpoint");
+                    cx.unexpressed(
+                        &format!("providers.models[{i}].backend_refs[{j}]"),
+                        extra.span,
+                        "a second backend of the same model: routec models have one endpoint",
+                    );
                 }
             }
             if let Some(p) = m.get("pricing") {
@@ -132,16 +164,26 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     }
     let routing = root.get("routing");
     // Context windows from the model cards.
-    for r in routing.iter().copied().chain(recipe_routings(root).into_iter().map(|(_, r)| r)) {
+    for r in routing
+        .iter()
+        .copied()
+        .chain(recipe_routings(root).into_iter().map(|(_, r)| r))
+    {
         for card in r.get("modelCards").map(Node::items).unwrap_or_default() {
             card.mark();
-            let Some(src) = card.get("name").and_then(Node::as_str) else { continue };
+            let Some(src) = card.get("name").and_then(Node::as_str) else {
+                continue;
+            };
             let name = match by_source.get(src) {
                 Some(n) => n.clone(),
                 None => {
                     let n = names.of(src);
                     by_source.insert(src.to_owned(), n.clone());
-                    models.push(Model { name: n.clone(), doc: vec![format!("semantic-router model card `{src}`.")], ..Model::default() });
+                    models.push(Model {
+                        name: n.clone(),
+                        doc: vec![format!("semantic-router model card `{src}`.")],
+                        ..Model::default()
+                    });
                     n
                 }
             };
@@ -181,7 +223,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         routings.push((Some(name.clone()), r));
     }
     if routings.is_empty() {
-        cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, root.span, "the config has no `decisions`: there is nothing to route"));
+        cx.emit(Diagnostic::error(
+            codes::NOTHING_TO_ROUTE,
+            root.span,
+            "the config has no `decisions`: there is nothing to route",
+        ));
         return None;
     }
     let recipe_values: Vec<(String, String)> = {
@@ -197,7 +243,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         {
             cx.unexpressed("routing.strategy", r.entry("strategy").map_or(r.span, |e| e.value.span), format!("strategy `{s}` picks by classifier confidence; the policy takes decisions by priority"));
         }
-        let recipe_cond = recipe.as_ref().and_then(|n| recipe_values.iter().find(|(s, _)| s == n)).map(|(_, v)| Cond::Cmp("recipe".into(), "==", v.clone()));
+        let recipe_cond = recipe
+            .as_ref()
+            .and_then(|n| recipe_values.iter().find(|(s, _)| s == n))
+            .map(|(_, v)| Cond::Cmp("recipe".into(), "==", v.clone()));
         let decisions = r.get("decisions").map(Node::items).unwrap_or_default();
         let mut order: Vec<(f64, usize)> = Vec::new();
         let mut seen: HashMap<String, routec_syntax::Span> = HashMap::new();
@@ -206,7 +255,14 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             if let Some(n) = d.get("name") {
                 if let Some(s) = n.as_str() {
                     if let Some(first) = seen.get(s) {
-                        cx.emit(Diagnostic::error(codes::DUPLICATE_NAME, n.span, format!("two decisions are named `{s}`")).with_secondary(*first, "first named here"));
+                        cx.emit(
+                            Diagnostic::error(
+                                codes::DUPLICATE_NAME,
+                                n.span,
+                                format!("two decisions are named `{s}`"),
+                            )
+                            .with_secondary(*first, "first named here"),
+                        );
                     }
                     seen.insert(s.to_owned(), n.span);
                 }
@@ -218,7 +274,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         let mut done = false;
         for (p, i) in order {
             let d = &decisions[i];
-            let dname = d.get("name").and_then(Node::as_str).unwrap_or("?").to_owned();
+            let dname = d
+                .get("name")
+                .and_then(Node::as_str)
+                .unwrap_or("?")
+                .to_owned();
             d.get("description");
             d.get("tier");
             if done {
@@ -236,11 +296,19 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             let mut cands: Vec<String> = Vec::new();
             for mr in d.get("modelRefs").map(Node::items).unwrap_or_default() {
                 mr.mark();
-                let Some(mref) = mr.get("model") else { continue };
+                let Some(mref) = mr.get("model") else {
+                    continue;
+                };
                 let Some(src) = mref.as_str() else { continue };
                 let Some(base) = by_source.get(src).cloned() else {
                     let known: Vec<&str> = by_source.keys().map(String::as_str).collect();
-                    let mut diag = Diagnostic::error(codes::UNKNOWN_REFERENCE, mref.span, format!("decision `{dname}` names model `{src}`, which the config does not define"));
+                    let mut diag = Diagnostic::error(
+                        codes::UNKNOWN_REFERENCE,
+                        mref.span,
+                        format!(
+                            "decision `{dname}` names model `{src}`, which the config does not define"
+                        ),
+                    );
                     if let Some(c) = closest(src, &known) {
                         diag = diag.with_help(format!("did you mean `{c}`?"));
                     }
@@ -248,18 +316,33 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     continue;
                 };
                 let reasoning = mr.get("use_reasoning").and_then(Node::as_bool) == Some(true);
-                let effort = mr.get("reasoning_effort").and_then(Node::as_str).map(str::to_owned);
+                let effort = mr
+                    .get("reasoning_effort")
+                    .and_then(Node::as_str)
+                    .map(str::to_owned);
                 let name = if reasoning {
                     let key = (base.clone(), effort.clone().unwrap_or_default());
                     match variants.get(&key) {
                         Some(n) => n.clone(),
                         None => {
-                            let n = names.fresh(&format!("{base}_reasoning{}", effort.as_deref().map(|e| format!("_{e}")).unwrap_or_default()));
+                            let n = names.fresh(&format!(
+                                "{base}_reasoning{}",
+                                effort
+                                    .as_deref()
+                                    .map(|e| format!("_{e}"))
+                                    .unwrap_or_default()
+                            ));
                             let mut params = vec![("reasoning".to_owned(), Value::Bool(true))];
                             if let Some(e) = &effort {
                                 params.push(("reasoning_effort".into(), Value::Str(e.clone())));
                             }
-                            models.push(Model { name: n.clone(), doc: vec![format!("`{base}` with reasoning on.")], extends: Some(base.clone()), params, ..Model::default() });
+                            models.push(Model {
+                                name: n.clone(),
+                                doc: vec![format!("`{base}` with reasoning on.")],
+                                extends: Some(base.clone()),
+                                params,
+                                ..Model::default()
+                            });
                             if let Some(w) = windows.get(&base).copied() {
                                 windows.insert(n.clone(), w);
                             }
@@ -275,21 +358,44 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 }
             }
             if cands.is_empty() {
-                cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, d.get("name").map_or(d.span, |n| n.span), format!("decision `{dname}` has no model to route to")));
+                cx.emit(Diagnostic::error(
+                    codes::NOTHING_TO_ROUTE,
+                    d.get("name").map_or(d.span, |n| n.span),
+                    format!("decision `{dname}` has no model to route to"),
+                ));
                 continue;
             }
             if let Some(a) = d.entry("algorithm") {
                 let ty = a.value.get("type").and_then(Node::as_str).unwrap_or("");
                 if !ty.is_empty() && ty != "static" {
-                    cx.skip(&format!("decisions.{dname}.algorithm"), a, format!("`{ty}` selection: the policy tries the candidates in order"));
+                    cx.skip(
+                        &format!("decisions.{dname}.algorithm"),
+                        a,
+                        format!("`{ty}` selection: the policy tries the candidates in order"),
+                    );
                 }
             }
-            let plan = if cands.len() == 1 { Plan::Target(cands.remove(0)) } else { Plan::Chain(cands) };
+            let plan = if cands.len() == 1 {
+                Plan::Target(cands.remove(0))
+            } else {
+                Plan::Chain(cands)
+            };
             let doc = vec![format!("decision `{dname}` (priority {})", ir::number(p))];
+            let origin = Some(d.entry("name").map_or(d.span, |e| e.value.span));
             match cond {
-                Some(c) => rules.push(Rule { doc, cond: Some(Cond::and(recipe_cond.iter().cloned().chain([c]).collect())), plan }),
+                Some(c) => rules.push(Rule {
+                    doc,
+                    cond: Some(Cond::and(recipe_cond.iter().cloned().chain([c]).collect())),
+                    plan,
+                    origin,
+                }),
                 None => match &recipe_cond {
-                    Some(rc) => rules.push(Rule { doc, cond: Some(rc.clone()), plan }),
+                    Some(rc) => rules.push(Rule {
+                        doc,
+                        cond: Some(rc.clone()),
+                        plan,
+                        origin,
+                    }),
                     None => {
                         catch_all = Some(plan);
                         done = true;
@@ -308,17 +414,26 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     Plan::Target(m.name.clone())
                 }
                 None => {
-                    cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, root.span, "the config defines no model"));
+                    cx.emit(Diagnostic::error(
+                        codes::NOTHING_TO_ROUTE,
+                        root.span,
+                        "the config defines no model",
+                    ));
                     return None;
                 }
             },
         },
     };
-    rules.push(Rule { doc: vec!["requests no decision matches: `providers.defaults.default_model`".into()], cond: None, plan: otherwise });
+    rules.push(Rule {
+        doc: vec!["requests no decision matches: `providers.defaults.default_model`".into()],
+        cond: None,
+        plan: otherwise,
+        origin: None,
+    });
     let win = Windows { by_model: &windows };
     let mut all = Vec::new();
     for r in rules {
-        all.extend(guarded(r.doc, r.cond, r.plan, &win));
+        all.extend(guarded(r, &win));
     }
     let mut signals = sig.list;
     if !sig.domains.is_empty() {
@@ -331,7 +446,13 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             n.fresh("other")
         };
         vs.push(other.clone());
-        signals.push(Signal { name: "domain".into(), doc: vec!["The domain classifier's label.".into()], ty: SignalType::Enum(vs), source: SignalSource::Classifier("domain".into()), default: other });
+        signals.push(Signal {
+            name: "domain".into(),
+            doc: vec!["The domain classifier's label.".into()],
+            ty: SignalType::Enum(vs),
+            source: SignalSource::Classifier("domain".into()),
+            default: other,
+        });
     }
     if !recipe_values.is_empty() {
         signals.push(Signal {
@@ -342,7 +463,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             default: recipe_values[0].1.clone(),
         });
     }
-    if signals.iter().any(|s| matches!(s.source, SignalSource::Classifier(_))) {
+    if signals
+        .iter()
+        .any(|s| matches!(s.source, SignalSource::Classifier(_)))
+    {
         cx.note("semantic-router signals are computed by its classifiers: each became a `classifier` signal with `cost 0ms`; write each classifier's latency as its cost");
     }
     Some(Policy {
@@ -353,25 +477,36 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         models,
         slo: Vec::new(),
         rules: all,
-        faults: ir::Faults { defaults: FaultSet::default(), per_model: Vec::new() },
+        faults: ir::Faults {
+            defaults: FaultSet::default(),
+            per_model: Vec::new(),
+        },
     })
 }
 
 fn recipe_routings(root: &Node) -> Vec<(String, &Node)> {
-    let Some(recipes) = root.entry("recipes") else { return Vec::new() };
+    let Some(recipes) = root.entry("recipes") else {
+        return Vec::new();
+    };
     recipes.key.mark();
     recipes.value.mark();
-    recipes
-        .value
-        .entries()
-        .iter()
-        .filter_map(|e| {
-            e.key.mark();
-            e.value.mark();
-            let r = e.value.get("routing")?;
-            Some((e.key.as_str()?.to_owned(), r))
-        })
-        .collect()
+    let mut out = Vec::new();
+    // A list of `{name, routing}` or a mapping `name: {routing}`.
+    for item in recipes.value.items() {
+        item.mark();
+        if let (Some(n), Some(r)) = (item.get("name").and_then(Node::as_str), item.get("routing")) {
+            item.get("description");
+            out.push((n.to_owned(), r));
+        }
+    }
+    for e in recipes.value.entries() {
+        e.key.mark();
+        e.value.mark();
+        if let (Some(n), Some(r)) = (e.key.as_str(), e.value.get("routing")) {
+            out.push((n.to_owned(), r));
+        }
+    }
+    out
 }
 
 /// Declares the signals a routing's `signals` and `projections` define.
@@ -383,7 +518,9 @@ fn declare_signals(cx: &mut Cx<'_>, routing: &Node, sig: &mut Signals) {
             let ty = e.key.as_str().unwrap_or("");
             for item in e.value.items() {
                 item.mark();
-                let Some(name) = item.get("name").and_then(Node::as_str) else { continue };
+                let Some(name) = item.get("name").and_then(Node::as_str) else {
+                    continue;
+                };
                 if ty == "context" {
                     let lo = item.get("min_tokens").and_then(tokens);
                     let hi = item.get("max_tokens").and_then(tokens);
@@ -399,7 +536,9 @@ fn declare_signals(cx: &mut Cx<'_>, routing: &Node, sig: &mut Signals) {
     if let Some(p) = routing.get("projections") {
         for m in p.get("mappings").map(Node::items).unwrap_or_default() {
             m.mark();
-            let Some(mname) = m.get("name").and_then(Node::as_str) else { continue };
+            let Some(mname) = m.get("name").and_then(Node::as_str) else {
+                continue;
+            };
             let signal = sig.names.fresh(&format!("projection_{mname}"));
             let mut values = Vec::new();
             let mut vn = Names::default();
@@ -408,9 +547,14 @@ fn declare_signals(cx: &mut Cx<'_>, routing: &Node, sig: &mut Signals) {
                 if let Some(on) = o.get("name").and_then(Node::as_str) {
                     let v = vn.of(on);
                     if sig.outputs.contains_key(on) {
-                        cx.emit(Diagnostic::error(codes::DUPLICATE_NAME, o.span, format!("projection output `{on}` is defined twice")));
+                        cx.emit(Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            o.span,
+                            format!("projection output `{on}` is defined twice"),
+                        ));
                     }
-                    sig.outputs.insert(on.to_owned(), (signal.clone(), v.clone()));
+                    sig.outputs
+                        .insert(on.to_owned(), (signal.clone(), v.clone()));
                     values.push(v);
                 }
             }
@@ -434,7 +578,11 @@ fn declare_signals(cx: &mut Cx<'_>, routing: &Node, sig: &mut Signals) {
 fn rule_cond(cx: &mut Cx<'_>, n: &Node, sig: &mut Signals, depth: usize) -> Option<Cond> {
     n.mark();
     if depth > 32 {
-        cx.emit(Diagnostic::error(codes::BAD_VALUE, n.span, "rules are nested more than 32 levels deep"));
+        cx.emit(Diagnostic::error(
+            codes::BAD_VALUE,
+            n.span,
+            "rules are nested more than 32 levels deep",
+        ));
         return None;
     }
     if let Some(op) = n.get("operator") {
@@ -448,11 +596,19 @@ fn rule_cond(cx: &mut Cx<'_>, n: &Node, sig: &mut Signals, depth: usize) -> Opti
             "OR" if parts.len() == 1 => parts.pop(),
             "OR" => Some(Cond::Or(parts)),
             "NOT" => {
-                let inner = if parts.len() == 1 { parts.pop()? } else { Cond::Or(parts) };
+                let inner = if parts.len() == 1 {
+                    parts.pop()?
+                } else {
+                    Cond::Or(parts)
+                };
                 Some(Cond::Not(Box::new(inner)))
             }
             other => {
-                let mut d = Diagnostic::error(codes::UNKNOWN_STRATEGY, op.span, format!("unknown rule operator `{other}`"));
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_STRATEGY,
+                    op.span,
+                    format!("unknown rule operator `{other}`"),
+                );
                 if let Some(c) = closest(other, &["AND", "OR", "NOT"]) {
                     d = d.with_help(format!("did you mean `{c}`?"));
                 }
@@ -464,13 +620,21 @@ fn rule_cond(cx: &mut Cx<'_>, n: &Node, sig: &mut Signals, depth: usize) -> Opti
     let ty = n.get("type").and_then(Node::as_str).unwrap_or("");
     let name = n.get("name").and_then(Node::as_str).unwrap_or("");
     if ty.is_empty() || name.is_empty() {
-        cx.emit(Diagnostic::error(codes::BAD_VALUE, n.span, "a rule needs `operator` and `conditions`, or `type` and `name`"));
+        cx.emit(Diagnostic::error(
+            codes::BAD_VALUE,
+            n.span,
+            "a rule needs `operator` and `conditions`, or `type` and `name`",
+        ));
         return None;
     }
     match ty {
         "context" => {
             let Some((lo, hi)) = sig.contexts.get(name).copied() else {
-                cx.emit(Diagnostic::error(codes::UNKNOWN_REFERENCE, n.span, format!("no context signal is named `{name}`")));
+                cx.emit(Diagnostic::error(
+                    codes::UNKNOWN_REFERENCE,
+                    n.span,
+                    format!("no context signal is named `{name}`"),
+                ));
                 return None;
             };
             let mut parts = Vec::new();
@@ -485,7 +649,11 @@ fn rule_cond(cx: &mut Cx<'_>, n: &Node, sig: &mut Signals, depth: usize) -> Opti
         "projection" => match sig.outputs.get(name) {
             Some((s, v)) => Some(Cond::Cmp(s.clone(), "==", v.clone())),
             None => {
-                cx.emit(Diagnostic::error(codes::UNKNOWN_REFERENCE, n.span, format!("no projection mapping has an output named `{name}`")));
+                cx.emit(Diagnostic::error(
+                    codes::UNKNOWN_REFERENCE,
+                    n.span,
+                    format!("no projection mapping has an output named `{name}`"),
+                ));
                 None
             }
         },
@@ -493,7 +661,12 @@ fn rule_cond(cx: &mut Cx<'_>, n: &Node, sig: &mut Signals, depth: usize) -> Opti
             if !sig.domains.iter().any(|(s, _)| s == name) {
                 sig.domains.push((name.to_owned(), ir::ident(name)));
             }
-            let v = sig.domains.iter().find(|(s, _)| s == name).map(|(_, v)| v.clone()).unwrap_or_default();
+            let v = sig
+                .domains
+                .iter()
+                .find(|(s, _)| s == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             Some(Cond::Cmp("domain".into(), "==", v))
         }
         _ => {

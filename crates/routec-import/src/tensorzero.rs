@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use routec_syntax::{Diagnostic, Span};
 
 use crate::doc::{Kind, Node};
-use crate::ir::{self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value};
+use crate::ir::{
+    self, Cond, FaultSet, Model, Names, Plan, Policy, Rule, Signal, SignalSource, SignalType, Value,
+};
 use crate::route::{Windows, guarded};
 use crate::{Cx, SourceKind, closest, codes};
 
@@ -24,19 +26,21 @@ pub(crate) fn reason(path: &str) -> &'static str {
     let last = path.rsplit('.').next().unwrap_or(path);
     match top {
         "gateway" => "gateway server settings are outside routing",
-        "metrics" | "evaluations" | "optimizers" => "feedback metrics and evaluations are outside routing",
+        "metrics" | "evaluations" | "optimizers" => {
+            "feedback metrics and evaluations are outside routing"
+        }
         "tools" => "tool definitions travel with the request, not the routing",
         "embedding_models" => "embedding models are not routed for chat",
-        "object_storage" | "postgres" | "clickhouse" | "rate_limiting" | "provider_types" | "autopilot" => {
-            "a deployment setting with no routec equivalent"
-        }
+        "object_storage" | "postgres" | "clickhouse" | "rate_limiting" | "provider_types"
+        | "autopilot" => "a deployment setting with no routec equivalent",
         "functions" => match last {
-            "system_template" | "user_template" | "assistant_template" | "system_schema" | "user_schema"
-            | "assistant_schema" | "output_schema" | "input_wrappers" | "templates" | "schemas" => {
-                "prompt templates and schemas are outside routing"
-            }
+            "system_template" | "user_template" | "assistant_template" | "system_schema"
+            | "user_schema" | "assistant_schema" | "output_schema" | "input_wrappers"
+            | "templates" | "schemas" => "prompt templates and schemas are outside routing",
             "description" => "a description (kept out of the policy)",
-            "max_delay_s" => "TensorZero backs off exponentially up to this delay; routec retries without a backoff here",
+            "max_delay_s" => {
+                "TensorZero backs off exponentially up to this delay; routec retries without a backoff here"
+            }
             _ => "a function or variant setting with no routec equivalent",
         },
         "models" => "a model or provider setting with no routec equivalent",
@@ -59,7 +63,11 @@ struct Provider {
 fn timeouts(node: Option<&Node>, into: &mut FaultSet) {
     let Some(t) = node else { return };
     t.mark_all();
-    let ms = |a: &str, b: &str| t.entry(a).and_then(|e| e.value.entry(b)).and_then(|e| e.value.as_f64());
+    let ms = |a: &str, b: &str| {
+        t.entry(a)
+            .and_then(|e| e.value.entry(b))
+            .and_then(|e| e.value.as_f64())
+    };
     if let Some(x) = ms("non_streaming", "total_ms").filter(|x| *x > 0.0) {
         into.timeout = Some(into.timeout.map_or(x / 1000.0, |y| y.min(x / 1000.0)));
     }
@@ -93,17 +101,33 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         };
         if root.entry("models").is_some() || root.entry("gateway").is_some() {
             cx.emit(
-                Diagnostic::error(codes::NOTHING_TO_ROUTE, Span::new(0, 0), "the config defines no `[functions]`: there is nothing to route")
-                    .with_help("requests name a function; define `[functions.NAME]` with its variants"),
+                Diagnostic::error(
+                    codes::NOTHING_TO_ROUTE,
+                    Span::new(0, 0),
+                    "the config defines no `[functions]`: there is nothing to route",
+                )
+                .with_help("requests name a function; define `[functions.NAME]` with its variants"),
             );
         } else {
-            cx.wrong_kind(root.span, SourceKind::Tensorzero, &format!("expected `[functions.NAME]` tables{hint}"));
+            cx.wrong_kind(
+                root.span,
+                SourceKind::Tensorzero,
+                &format!("expected `[functions.NAME]` tables{hint}"),
+            );
         }
         return None;
     };
     // ---------------------------------------------------------------- models
     let mut tz_models: HashMap<String, (Vec<Provider>, FaultSet)> = HashMap::new();
-    let model_names: Vec<String> = root.get("models").map(|m| m.entries().iter().filter_map(|e| e.key.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let model_names: Vec<String> = root
+        .get("models")
+        .map(|m| {
+            m.entries()
+                .iter()
+                .filter_map(|e| e.key.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(models) = root.get("models") {
         for e in models.entries() {
             e.key.mark();
@@ -112,7 +136,9 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             let path = format!("models.{name}");
             let m = &e.value;
             let providers = m.get("providers");
-            let defined: Vec<&str> = providers.map(|p| p.entries().iter().filter_map(|e| e.key.as_str()).collect()).unwrap_or_default();
+            let defined: Vec<&str> = providers
+                .map(|p| p.entries().iter().filter_map(|e| e.key.as_str()).collect())
+                .unwrap_or_default();
             let mut order: Vec<(String, Span)> = Vec::new();
             match m.get("routing") {
                 Some(r) => {
@@ -123,18 +149,28 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                             let mut d = Diagnostic::error(
                                 codes::UNKNOWN_REFERENCE,
                                 item.span,
-                                format!("`routing` names provider `{p}`, which `[models.{name}.providers]` does not define"),
+                                format!(
+                                    "`routing` names provider `{p}`, which `[models.{name}.providers]` does not define"
+                                ),
                             );
                             if let Some(c) = closest(p, &defined) {
-                                d = d.with_help(format!("did you mean `{c}`?")).with_suggestion("replace", item.span, format!("\"{c}\""));
+                                d = d.with_help(format!("did you mean `{c}`?")).with_suggestion(
+                                    "replace",
+                                    item.span,
+                                    format!("\"{c}\""),
+                                );
                             }
                             cx.emit(d);
                             continue;
                         }
                         if let Some((_, first)) = order.iter().find(|(x, _)| x == p) {
                             cx.emit(
-                                Diagnostic::warning(codes::UNREACHABLE, item.span, format!("provider `{p}` is listed twice in `routing`"))
-                                    .with_secondary(*first, "first listed here"),
+                                Diagnostic::warning(
+                                    codes::UNREACHABLE,
+                                    item.span,
+                                    format!("provider `{p}` is listed twice in `routing`"),
+                                )
+                                .with_secondary(*first, "first listed here"),
                             );
                             continue;
                         }
@@ -147,14 +183,20 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             timeouts(m.get("timeouts"), &mut model_faults);
             let mut list = Vec::new();
             for pe in providers.map(Node::entries).unwrap_or_default() {
-                let Some(pname) = pe.key.as_str() else { continue };
+                let Some(pname) = pe.key.as_str() else {
+                    continue;
+                };
                 pe.key.mark();
                 pe.value.mark();
                 let ppath = format!("{path}.providers.{pname}");
                 if !order.iter().any(|(x, _)| x == pname) {
                     cx.emit(
-                        Diagnostic::warning(codes::UNREACHABLE, pe.key.span, format!("provider `{pname}` is not in `routing`; it is never called"))
-                            .with_help("add it to `routing`, or remove it"),
+                        Diagnostic::warning(
+                            codes::UNREACHABLE,
+                            pe.key.span,
+                            format!("provider `{pname}` is not in `routing`; it is never called"),
+                        )
+                        .with_help("add it to `routing`, or remove it"),
                     );
                     pe.value.mark_all();
                     continue;
@@ -172,7 +214,13 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                         });
                     }
                 }
-                for k in ["region", "deployment_id", "project_id", "location", "api_version"] {
+                for k in [
+                    "region",
+                    "deployment_id",
+                    "project_id",
+                    "location",
+                    "api_version",
+                ] {
                     if let Some(v) = p.get(k).and_then(Node::as_str) {
                         params.push((ir::ident(k), Value::Str(v.to_owned())));
                     }
@@ -194,7 +242,12 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     params,
                 });
             }
-            list.sort_by_key(|p| order.iter().position(|(x, _)| *x == p.name).unwrap_or(usize::MAX));
+            list.sort_by_key(|p| {
+                order
+                    .iter()
+                    .position(|(x, _)| *x == p.name)
+                    .unwrap_or(usize::MAX)
+            });
             tz_models.insert(name.to_owned(), (list, model_faults));
         }
     }
@@ -205,16 +258,20 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     let mut models: Vec<Model> = Vec::new();
     let mut per_model: Vec<(String, FaultSet)> = Vec::new();
     let mut windows: HashMap<String, u64> = HashMap::new();
-    let mut fn_rules: Vec<(String, String, Plan)> = Vec::new();
+    let mut fn_rules: Vec<(String, String, Plan, routec_syntax::Span)> = Vec::new();
     for fe in functions.entries() {
         fe.key.mark();
         fe.value.mark();
-        let Some(fname) = fe.key.as_str() else { continue };
+        let Some(fname) = fe.key.as_str() else {
+            continue;
+        };
         let fpath = format!("functions.{fname}");
         let f = &fe.value;
         f.get("type");
         let variants = f.get("variants");
-        let vnames: Vec<&str> = variants.map(|v| v.entries().iter().filter_map(|e| e.key.as_str()).collect()).unwrap_or_default();
+        let vnames: Vec<&str> = variants
+            .map(|v| v.entries().iter().filter_map(|e| e.key.as_str()).collect())
+            .unwrap_or_default();
         // Which variants serve, with which weights, and which are fallbacks.
         let mut weights: Vec<(String, f64)> = Vec::new();
         let mut fallback_variants: Vec<String> = Vec::new();
@@ -222,7 +279,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             if vnames.contains(&v) {
                 return true;
             }
-            let mut d = Diagnostic::error(codes::UNKNOWN_REFERENCE, n.span, format!("function `{fname}` has no variant `{v}`"));
+            let mut d = Diagnostic::error(
+                codes::UNKNOWN_REFERENCE,
+                n.span,
+                format!("function `{fname}` has no variant `{v}`"),
+            );
             if let Some(c) = closest(v, &vnames) {
                 d = d.with_help(format!("did you mean `{c}`?"));
             }
@@ -238,7 +299,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 }
                 other => {
                     let known = ["static_weights", "uniform", "track_and_stop"];
-                    let mut d = Diagnostic::error(codes::UNKNOWN_STRATEGY, x.entry("type").map_or(x.span, |e| e.value.span), format!("unknown experimentation type `{other}`"));
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_STRATEGY,
+                        x.entry("type").map_or(x.span, |e| e.value.span),
+                        format!("unknown experimentation type `{other}`"),
+                    );
                     if let Some(c) = closest(other, &known) {
                         d = d.with_help(format!("did you mean `{c}`?"));
                     }
@@ -253,7 +318,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                             e.value.mark();
                             let Some(v) = e.key.as_str() else { continue };
                             if check_ref(cx, &e.key, v) {
-                                let w = if ty == "static_weights" || ty == "static" { e.value.as_f64().unwrap_or(0.0) } else { 1.0 };
+                                let w = if ty == "static_weights" || ty == "static" {
+                                    e.value.as_f64().unwrap_or(0.0)
+                                } else {
+                                    1.0
+                                };
                                 weights.push((v.to_owned(), w));
                             }
                         }
@@ -273,7 +342,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             } else {
                 weights.extend(vnames.iter().map(|v| ((*v).to_owned(), 1.0)));
             }
-            for i in x.get("fallback_variants").map(Node::items).unwrap_or_default() {
+            for i in x
+                .get("fallback_variants")
+                .map(Node::items)
+                .unwrap_or_default()
+            {
                 i.mark();
                 if let Some(v) = i.as_str()
                     && check_ref(cx, i, v)
@@ -283,7 +356,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 }
             }
         } else if let Some(vs) = variants {
-            let any_weight = vs.entries().iter().any(|e| e.value.entry("weight").is_some());
+            let any_weight = vs
+                .entries()
+                .iter()
+                .any(|e| e.value.entry("weight").is_some());
             for e in vs.entries() {
                 let Some(v) = e.key.as_str() else { continue };
                 let w = e.value.get("weight").and_then(Node::as_f64);
@@ -300,17 +376,26 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         for ve in variants.map(Node::entries).unwrap_or_default() {
             ve.key.mark();
             ve.value.mark();
-            let Some(vname) = ve.key.as_str() else { continue };
+            let Some(vname) = ve.key.as_str() else {
+                continue;
+            };
             let vpath = format!("{fpath}.variants.{vname}");
             let v = &ve.value;
-            let vtype = v.get("type").and_then(Node::as_str).unwrap_or("chat_completion");
+            let vtype = v
+                .get("type")
+                .and_then(Node::as_str)
+                .unwrap_or("chat_completion");
             if vtype != "chat_completion" {
                 v.mark_all();
                 cx.unexpressed(&vpath, ve.key.span.cover(v.span), format!("a `{vtype}` variant calls several models per request; routec plans call one at a time"));
                 continue;
             }
             let Some(model_node) = v.get("model") else {
-                cx.emit(Diagnostic::error(codes::BAD_VALUE, ve.key.span, format!("variant `{vname}` has no `model`")));
+                cx.emit(Diagnostic::error(
+                    codes::BAD_VALUE,
+                    ve.key.span,
+                    format!("variant `{vname}` has no `model`"),
+                ));
                 continue;
             };
             let Some(model_ref) = model_node.as_str() else {
@@ -320,14 +405,32 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             let mut vf = FaultSet::default();
             timeouts(v.get("timeouts"), &mut vf);
             if let Some(r) = v.get("retries") {
-                if let Some(n) = r.get("num_retries").and_then(Node::as_f64).filter(|n| *n >= 1.0) {
-                    vf.retry = Some((n as u32, vec!["429".into(), "5xx".into(), "timeout".into()], None));
+                if let Some(n) = r
+                    .get("num_retries")
+                    .and_then(Node::as_f64)
+                    .filter(|n| *n >= 1.0)
+                {
+                    vf.retry = Some((
+                        n as u32,
+                        vec!["429".into(), "5xx".into(), "timeout".into()],
+                        None,
+                    ));
                 }
             }
             let mut params = Vec::new();
             for e in v.entries() {
                 let Some(k) = e.key.as_str() else { continue };
-                if !matches!(k, "temperature" | "top_p" | "max_tokens" | "seed" | "presence_penalty" | "frequency_penalty" | "json_mode" | "reasoning_effort") {
+                if !matches!(
+                    k,
+                    "temperature"
+                        | "top_p"
+                        | "max_tokens"
+                        | "seed"
+                        | "presence_penalty"
+                        | "frequency_penalty"
+                        | "json_mode"
+                        | "reasoning_effort"
+                ) {
                     continue;
                 }
                 let val = match &e.value.kind {
@@ -369,7 +472,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     .collect();
             } else {
                 let refs: Vec<&str> = model_names.iter().map(String::as_str).collect();
-                let mut d = Diagnostic::error(codes::UNKNOWN_REFERENCE, model_node.span, format!("model `{model_ref}` is not defined in `[models]`"));
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_REFERENCE,
+                    model_node.span,
+                    format!("model `{model_ref}` is not defined in `[models]`"),
+                );
                 d = match closest(model_ref, &refs) {
                     Some(c) => d.with_help(format!("did you mean `{c}`?")),
                     None => d.with_help("define `[models.NAME]`, or write `provider::model`"),
@@ -383,16 +490,28 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             let mut chain: Vec<String> = Vec::new();
             let n = providers.len();
             for (i, p) in providers.iter().enumerate() {
-                let base = if n == 1 { format!("{fname}_{vname}") } else { format!("{fname}_{vname}_{}", p.name) };
+                let base = if n == 1 {
+                    format!("{fname}_{vname}")
+                } else {
+                    format!("{fname}_{vname}_{}", p.name)
+                };
                 let name = names.fresh(&base);
                 let mut m = Model {
                     name: name.clone(),
-                    doc: vec![format!("Function `{fname}`, variant `{vname}`: model `{model_ref}`, provider `{}`.", p.name)],
+                    doc: vec![format!(
+                        "Function `{fname}`, variant `{vname}`: model `{model_ref}`, provider `{}`.",
+                        p.name
+                    )],
                     provider: p.provider.clone(),
                     upstream: p.upstream.clone(),
                     endpoint: p.endpoint.clone(),
                     api_key: p.api_key.clone(),
-                    params: p.params.iter().cloned().chain(params.iter().cloned()).collect(),
+                    params: p
+                        .params
+                        .iter()
+                        .cloned()
+                        .chain(params.iter().cloned())
+                        .collect(),
                     ..Model::default()
                 };
                 if let (Some(cat), Some(up)) = (cx.catalog, &p.upstream) {
@@ -440,9 +559,15 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         }
         // Fallback variants: the last provider of each candidate, then of
         // each fallback variant, continues with the next fallback variant.
-        let fb: Vec<&String> = fallback_variants.iter().filter(|v| first_of.contains_key(*v)).collect();
+        let fb: Vec<&String> = fallback_variants
+            .iter()
+            .filter(|v| first_of.contains_key(*v))
+            .collect();
         for (i, v) in fb.iter().enumerate() {
-            if let (Some(last), Some(next)) = (last_of.get(*v), fb.get(i + 1).and_then(|n| first_of.get(*n))) {
+            if let (Some(last), Some(next)) = (
+                last_of.get(*v),
+                fb.get(i + 1).and_then(|n| first_of.get(*n)),
+            ) {
                 set_fallback(&mut models, last, next);
             }
         }
@@ -456,10 +581,17 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                 }
             }
         }
-        let entries: Vec<(String, f64)> = weights.iter().filter_map(|(v, w)| first_of.get(v).map(|m| (m.clone(), *w))).collect();
+        let entries: Vec<(String, f64)> = weights
+            .iter()
+            .filter_map(|(v, w)| first_of.get(v).map(|m| (m.clone(), *w)))
+            .collect();
         for (v, w) in &weights {
             if *w == 0.0 && first_of.contains_key(v) && !fallback_variants.contains(v) {
-                cx.emit(Diagnostic::warning(codes::UNREACHABLE, f.span, format!("variant `{v}` has weight 0 and is no fallback: it is never sampled")));
+                cx.emit(Diagnostic::warning(
+                    codes::UNREACHABLE,
+                    f.span,
+                    format!("variant `{v}` has weight 0 and is no fallback: it is never sampled"),
+                ));
             }
         }
         let entries: Vec<(String, f64)> = entries.into_iter().filter(|(_, w)| *w > 0.0).collect();
@@ -467,7 +599,11 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             0 => match fb.first().and_then(|v| first_of.get(*v)) {
                 Some(m) => Plan::Target(m.clone()),
                 None => {
-                    cx.unexpressed(&fpath, fe.key.span, "the function has no variant routec can call");
+                    cx.unexpressed(
+                        &fpath,
+                        fe.key.span,
+                        "the function has no variant routec can call",
+                    );
                     continue;
                 }
             },
@@ -475,13 +611,23 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             _ => {
                 let ws: Vec<f64> = entries.iter().map(|(_, w)| *w).collect();
                 let shares = ir::shares(&ws).unwrap_or_default();
-                Plan::Split(entries.into_iter().zip(shares).map(|((m, _), s)| (m, s)).collect())
+                Plan::Split(
+                    entries
+                        .into_iter()
+                        .zip(shares)
+                        .map(|((m, _), s)| (m, s))
+                        .collect(),
+                )
             }
         };
-        fn_rules.push((fname.to_owned(), fn_values.of(fname), plan));
+        fn_rules.push((fname.to_owned(), fn_values.of(fname), plan, fe.key.span));
     }
     if fn_rules.is_empty() {
-        cx.emit(Diagnostic::error(codes::NOTHING_TO_ROUTE, functions.span, "no function has a variant routec can call"));
+        cx.emit(Diagnostic::error(
+            codes::NOTHING_TO_ROUTE,
+            functions.span,
+            "no function has a variant routec can call",
+        ));
         return None;
     }
     // Break fallback cycles among variants (a variant that is its own fallback).
@@ -491,16 +637,24 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
     let mut rules = Vec::new();
     let win = Windows { by_model: &windows };
     let default_value = fn_rules[0].1.clone();
-    let values: Vec<String> = fn_rules.iter().map(|(_, v, _)| v.clone()).collect();
+    let values: Vec<String> = fn_rules.iter().map(|(_, v, _, _)| v.clone()).collect();
     let first = fn_rules.remove(0);
-    for (fname, value, plan) in fn_rules.into_iter().chain(std::iter::once(first.clone())) {
+    for (fname, value, plan, span) in fn_rules.into_iter().chain(std::iter::once(first.clone())) {
         let is_default = value == first.1;
         let cond = (!is_default).then(|| Cond::Cmp("function".into(), "==", value.clone()));
         let mut doc = vec![format!("function `{fname}`")];
         if is_default && multi {
             doc.push("and requests naming no function the config defines".into());
         }
-        rules.extend(guarded(doc, cond, plan, &win));
+        rules.extend(guarded(
+            Rule {
+                doc,
+                cond,
+                plan,
+                origin: Some(span),
+            },
+            &win,
+        ));
     }
     let mut signals = Vec::new();
     if multi {
@@ -520,7 +674,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         models,
         slo: Vec::new(),
         rules,
-        faults: ir::Faults { defaults: FaultSet::default(), per_model },
+        faults: ir::Faults {
+            defaults: FaultSet::default(),
+            per_model,
+        },
     })
 }
 
@@ -538,10 +695,26 @@ fn set_fallback(models: &mut [Model], from: &str, to: &str) {
 /// Model-level fallbacks that loop (through fallback variants) are cut at
 /// the link that closes the loop.
 fn break_cycles(_cx: &mut Cx<'_>, models: &mut [Model]) {
-    let index: HashMap<String, usize> = models.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+    let index: HashMap<String, usize> = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.clone(), i))
+        .collect();
     loop {
-        let adj: Vec<Vec<usize>> = models.iter().map(|m| m.fallback.as_ref().and_then(|f| index.get(f)).copied().into_iter().collect()).collect();
-        let Some(cycle) = crate::find_cycle(&adj) else { break };
+        let adj: Vec<Vec<usize>> = models
+            .iter()
+            .map(|m| {
+                m.fallback
+                    .as_ref()
+                    .and_then(|f| index.get(f))
+                    .copied()
+                    .into_iter()
+                    .collect()
+            })
+            .collect();
+        let Some(cycle) = crate::find_cycle(&adj) else {
+            break;
+        };
         let Some(&last) = cycle.last() else { break };
         models[last].fallback = None;
     }

@@ -138,7 +138,10 @@ pub fn run(args: &ImportArgs, color: ColorChoice) -> u8 {
         Some(path) => match read_catalog(path) {
             Ok(c) => Some(c),
             Err(message) => {
-                eprint(&format!("routec: cannot read the catalog `{}`: {message}\n", path.display()));
+                eprint(&format!(
+                    "routec: cannot read the catalog `{}`: {message}\n",
+                    path.display()
+                ));
                 return exit::USAGE;
             }
         },
@@ -167,7 +170,11 @@ pub fn run(args: &ImportArgs, color: ColorChoice) -> u8 {
             &name,
             &text,
             &imported.diagnostics,
-            if to_stdout { color.stdout() } else { color.stderr() },
+            if to_stdout {
+                color.stdout()
+            } else {
+                color.stderr()
+            },
         ),
         ReportFormat::Json => json::render(&files),
         ReportFormat::Sarif => sarif::render(&files),
@@ -189,7 +196,11 @@ pub fn run(args: &ImportArgs, color: ColorChoice) -> u8 {
             return if usage { exit::USAGE } else { exit::FAILURE };
         }
     }
-    let code = if imported.has_errors() { exit::FAILURE } else { exit::OK };
+    let code = if imported.has_errors() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    };
     if args.check {
         return code;
     }
@@ -201,7 +212,11 @@ pub fn run(args: &ImportArgs, color: ColorChoice) -> u8 {
         Some(out) if is_stdin(out) => print(policy),
         Some(out) => {
             if let Err(e) = write_atomically(out, policy.as_bytes(), None) {
-                eprint(&format!("routec: cannot write `{}`: {}\n", out.display(), io_message(&e)));
+                eprint(&format!(
+                    "routec: cannot write `{}`: {}\n",
+                    out.display(),
+                    io_message(&e)
+                ));
                 return exit::USAGE;
             }
             eprint(&format!(
@@ -209,7 +224,11 @@ pub fn run(args: &ImportArgs, color: ColorChoice) -> u8 {
                 out.display(),
                 imported.report.len(),
                 imported.diagnostics.iter().filter(|d| d.is_error()).count(),
-                imported.diagnostics.iter().filter(|d| !d.is_error()).count(),
+                imported
+                    .diagnostics
+                    .iter()
+                    .filter(|d| !d.is_error())
+                    .count(),
             ));
         }
     }
@@ -252,13 +271,22 @@ pub fn guess(path: &Path, text: &str) -> Option<SourceKind> {
         .filter_map(|l| l.split(':').next())
         .map(str::trim)
         .collect();
-    if top.iter().any(|k| matches!(*k, "model_list" | "litellm_settings" | "router_settings")) {
+    if top
+        .iter()
+        .any(|k| matches!(*k, "model_list" | "litellm_settings" | "router_settings"))
+    {
         Some(SourceKind::Litellm)
-    } else if top.iter().any(|k| matches!(*k, "routing" | "decisions" | "providers")) {
+    } else if top
+        .iter()
+        .any(|k| matches!(*k, "routing" | "decisions" | "providers"))
+    {
         Some(SourceKind::SemanticRouter)
     } else if text.trim_start().starts_with('{') {
         Some(SourceKind::Portkey)
-    } else if top.iter().any(|k| k.starts_with("[functions") || k.starts_with("[models")) {
+    } else if top
+        .iter()
+        .any(|k| k.starts_with("[functions") || k.starts_with("[models"))
+    {
         Some(SourceKind::Tensorzero)
     } else {
         None
