@@ -222,12 +222,7 @@ fn walk_unused(node: &Node, path: &str, out: &mut Vec<Unused>) {
                 } else {
                     format!("{path}.{key}")
                 };
-                if !e.key.used() {
-                    out.push(Unused {
-                        path: p,
-                        span: e.key.span.cover(e.value.span),
-                    });
-                } else if !e.value.used() {
+                if !e.key.used() || !e.value.used() {
                     out.push(Unused {
                         path: p,
                         span: e.key.span.cover(e.value.span),

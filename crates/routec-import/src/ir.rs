@@ -222,9 +222,9 @@ impl Plan {
 
 /// `1234` hundredths -> `12.34`.
 fn hundredths(h: u32) -> String {
-    if h % 100 == 0 {
+    if h.is_multiple_of(100) {
         format!("{}", h / 100)
-    } else if h % 10 == 0 {
+    } else if h.is_multiple_of(10) {
         format!("{}.{}", h / 100, (h % 100) / 10)
     } else {
         format!("{}.{:02}", h / 100, h % 100)

@@ -78,10 +78,7 @@ pub(crate) fn reason(path: &str) -> &'static str {
 }
 
 struct Deployment<'n> {
-    group: usize,
     item: &'n Node,
-    /// The LiteLLM model string (`groq/llama-3.1-8b-instant`).
-    model: String,
     name: String,
     weight: Option<f64>,
     rpm: Option<f64>,
@@ -96,12 +93,6 @@ struct Group {
     value: String,
     span: Span,
     deployments: Vec<usize>,
-}
-
-struct Fallbacks<'n> {
-    /// group -> (targets, the span of the list, the span of each target)
-    by_group: HashMap<usize, (Vec<usize>, Vec<Span>)>,
-    _node: Option<&'n Node>,
 }
 
 pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
@@ -287,9 +278,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         m.doc
             .push(format!("LiteLLM deployment `{group_name}`: `{model}`."));
         let mut dep = Deployment {
-            group: g,
             item,
-            model: model.clone(),
             name: String::new(),
             weight: None,
             rpm: num(item.get("rpm")),
@@ -373,11 +362,9 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
                     }
                     "input_cost_per_token" => price.0 = price.0.or(num(info.get(k))),
                     "output_cost_per_token" => price.1 = price.1.or(num(info.get(k))),
-                    "supports_vision" => {
-                        if info.get(k).and_then(Node::as_bool) == Some(true) {
-                            m.supports.push("images".into());
-                            m.supports.push("tools".into());
-                        }
+                    "supports_vision" if info.get(k).and_then(Node::as_bool) == Some(true) => {
+                        m.supports.push("images".into());
+                        m.supports.push("tools".into());
                     }
                     "description" => {
                         if let Some(d) = info.get(k).and_then(Node::as_str) {
@@ -698,7 +685,7 @@ fn finish<'n>(
                             entry.value.span,
                             "a hard rate limit: routec has no per-model request quotas (use `slo { share MODEL <= X% }` for a capacity share)",
                         );
-                    } else if !pre_call && !(where_ == "litellm_params" && first.weight.is_none()) {
+                    } else if !(pre_call || where_ == "litellm_params" && first.weight.is_none()) {
                         // Under simple-shuffle `rpm`/`tpm` only weight the pick,
                         // and only when read from `litellm_params`.
                         let why = if where_ == "deployment" {

@@ -58,6 +58,9 @@ struct Alt {
 /// condition is `True`.
 type Lowered = Vec<(Cond, Vec<Alt>)>;
 
+/// The conditions chosen so far and the weighted alternatives they pick.
+type Combination = (Vec<Cond>, Vec<(f64, Vec<Alt>)>);
+
 struct Importer<'c, 'a> {
     cx: &'c mut Cx<'a>,
     models: Vec<Model>,
@@ -494,7 +497,7 @@ impl Importer<'_, '_> {
         span: Span,
         combine: impl Fn(&[(f64, Vec<Alt>)]) -> Vec<Alt>,
     ) -> Option<Lowered> {
-        let mut acc: Vec<(Vec<Cond>, Vec<(f64, Vec<Alt>)>)> = vec![(Vec::new(), Vec::new())];
+        let mut acc: Vec<Combination> = vec![(Vec::new(), Vec::new())];
         for (w, l) in parts {
             let mut next = Vec::new();
             for (conds, chosen) in &acc {
@@ -681,7 +684,7 @@ impl Importer<'_, '_> {
     }
 
     /// A `query` object as a condition.
-    fn query(&mut self, q: &Node, path: &str) -> Option<Cond> {
+    fn query(&mut self, q: &Node, _path: &str) -> Option<Cond> {
         if !q.is_map() {
             self.cx.bad_value(q, "a query must be an object");
             q.mark_all();
@@ -695,7 +698,7 @@ impl Importer<'_, '_> {
             if key == "$and" || key == "$or" {
                 let mut subs = Vec::new();
                 for s in e.value.items() {
-                    subs.push(self.query(s, path)?);
+                    subs.push(self.query(s, _path)?);
                 }
                 if subs.is_empty() {
                     self.cx
@@ -868,7 +871,7 @@ impl Importer<'_, '_> {
                     .iter()
                     .filter_map(|s| {
                         s.mark();
-                        s.as_f64().map(|x| ir::number(x))
+                        s.as_f64().map(ir::number)
                     })
                     .collect(),
                 None => DEFAULT_RETRY_STATUSES
@@ -936,14 +939,14 @@ impl Importer<'_, '_> {
             .unwrap_or_else(|| "target".to_owned());
         m.provider = provider.as_deref().map(ir::ident);
         m.upstream = model;
-        if let Some(k) = node.get("api_key") {
-            if k.as_str().is_some_and(|s| !s.trim().is_empty()) {
-                self.cx.emit(
+        if let Some(k) = node.get("api_key")
+            && k.as_str().is_some_and(|s| !s.trim().is_empty())
+        {
+            self.cx.emit(
                     Diagnostic::warning(codes::INLINE_SECRET, k.span, "api key written in the config")
                         .with_help("keep keys out of configs: use a Portkey virtual key, or an environment variable"),
                 );
-                self.cx.unexpressed(&format!("{}api_key", prefix(path)), k.span, "an inline key is never copied into a policy; give the model `api_key env(\"NAME\")`");
-            }
+            self.cx.unexpressed(&format!("{}api_key", prefix(path)), k.span, "an inline key is never copied into a policy; give the model `api_key env(\"NAME\")`");
         }
         if let Some(h) = node.get("custom_host").and_then(Node::as_str) {
             m.endpoint = Some(Value::Str(h.to_owned()));

@@ -214,10 +214,10 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
 
     let recipes = recipe_routings(root);
     let mut routings: Vec<(Option<String>, &Node)> = Vec::new();
-    if let Some(r) = routing {
-        if r.entry("decisions").is_some() {
-            routings.push((None, r));
-        }
+    if let Some(r) = routing
+        && r.entry("decisions").is_some()
+    {
+        routings.push((None, r));
     }
     for (name, r) in &recipes {
         routings.push((Some(name.clone()), r));
@@ -252,20 +252,20 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         let mut seen: HashMap<String, routec_syntax::Span> = HashMap::new();
         for (i, d) in decisions.iter().enumerate() {
             d.mark();
-            if let Some(n) = d.get("name") {
-                if let Some(s) = n.as_str() {
-                    if let Some(first) = seen.get(s) {
-                        cx.emit(
-                            Diagnostic::error(
-                                codes::DUPLICATE_NAME,
-                                n.span,
-                                format!("two decisions are named `{s}`"),
-                            )
-                            .with_secondary(*first, "first named here"),
-                        );
-                    }
-                    seen.insert(s.to_owned(), n.span);
+            if let Some(n) = d.get("name")
+                && let Some(s) = n.as_str()
+            {
+                if let Some(first) = seen.get(s) {
+                    cx.emit(
+                        Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            n.span,
+                            format!("two decisions are named `{s}`"),
+                        )
+                        .with_secondary(*first, "first named here"),
+                    );
                 }
+                seen.insert(s.to_owned(), n.span);
             }
             let p = d.get("priority").and_then(Node::as_f64).unwrap_or(0.0);
             order.push((p, i));

@@ -404,18 +404,17 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
             };
             let mut vf = FaultSet::default();
             timeouts(v.get("timeouts"), &mut vf);
-            if let Some(r) = v.get("retries") {
-                if let Some(n) = r
+            if let Some(r) = v.get("retries")
+                && let Some(n) = r
                     .get("num_retries")
                     .and_then(Node::as_f64)
                     .filter(|n| *n >= 1.0)
-                {
-                    vf.retry = Some((
-                        n as u32,
-                        vec!["429".into(), "5xx".into(), "timeout".into()],
-                        None,
-                    ));
-                }
+            {
+                vf.retry = Some((
+                    n as u32,
+                    vec!["429".into(), "5xx".into(), "timeout".into()],
+                    None,
+                ));
             }
             let mut params = Vec::new();
             for e in v.entries() {
@@ -573,7 +572,7 @@ pub(crate) fn import(cx: &mut Cx<'_>, root: &Node) -> Option<Policy> {
         }
         if let Some(head) = fb.first().and_then(|v| first_of.get(*v)) {
             for (v, _) in &weights {
-                if fb.iter().any(|x| *x == v) {
+                if fb.contains(&v) {
                     continue;
                 }
                 if let Some(last) = last_of.get(v) {

@@ -518,7 +518,7 @@ fn semantic_router_structure_matches_dsl() {
             .collect();
         routes.push((prio, name, when, models));
     }
-    routes.sort_by(|a, b| b.0.cmp(&a.0));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.0));
     // The first rule under each decision comment, without the guard on
     // prompt length the context windows add.
     let lines: Vec<&str> = p.lines().collect();
