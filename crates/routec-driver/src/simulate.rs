@@ -17,10 +17,13 @@ use crate::{CompiledPolicy, Failed, traffic_index};
 #[derive(Debug)]
 pub enum Simulation<'p> {
     /// A sampled profile: the report and the run (its samples, for plots).
-    Sampled { report: Report, run: Run<'p> },
+    Sampled {
+        report: Box<Report>,
+        run: Box<Run<'p>>,
+    },
     /// A labeled recorded profile, replayed with its outcomes.
     Replayed {
-        replay: Replay,
+        replay: Box<Replay>,
         records: Cow<'p, BoundTraffic>,
     },
 }
@@ -72,7 +75,7 @@ pub fn simulate<'p>(
             let replay = routec_sim::replay::replay(&p.policy, table, &name, &bound, progress)
                 .map_err(|e| Failed::Usage(format!("cannot replay: {e}")))?;
             return Ok(Simulation::Replayed {
-                replay,
+                replay: Box::new(replay),
                 records: bound,
             });
         }
@@ -84,7 +87,7 @@ pub fn simulate<'p>(
     };
     let mut run = run.map_err(|e| Failed::Usage(format!("cannot simulate: {e}")))?;
     Ok(Simulation::Sampled {
-        report: run.report(),
-        run,
+        report: Box::new(run.report()),
+        run: Box::new(run),
     })
 }

@@ -84,7 +84,7 @@ fn at_declaration(d: &Diagnostic, path: &str, text: &str) -> Diagnostic {
     let span = d
         .labels
         .iter()
-        .find(|l| l.file == FileId::POLICY)
+        .find(|l| l.file == FileId::MAIN)
         .map_or_else(Span::default, |l| l.span);
     let moved = Diagnostic::new(
         d.severity,

@@ -724,7 +724,7 @@ pub fn line_diagnostics(
             )
             .in_file(file)
             .with_secondary_in(
-                FileId::POLICY,
+                FileId::MAIN,
                 span,
                 format!("the recorded traffic of `{name}`"),
             );

@@ -18,7 +18,7 @@ pub fn render(files: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> Str
     if diagnostics.is_empty() {
         return String::new();
     }
-    let path = files.name(FileId::POLICY);
+    let path = files.name(FileId::MAIN);
     let mut out = Vec::new();
     for diagnostic in diagnostics {
         write_report(&mut out, files, diagnostic, color);

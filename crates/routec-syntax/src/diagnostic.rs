@@ -2,32 +2,34 @@
 //! CLI, the language server and the tests render them. Messages follow
 //! STYLE.md: lowercase, no trailing period, user input in backticks.
 //!
-//! A diagnostic knows its file: [`FileId::POLICY`] (the policy being
+//! A diagnostic knows its file: [`FileId::MAIN`] (the policy being
 //! checked or compiled, what every phase that reads only the policy
-//! produces) or another file of the caller's [`SourceMap`] (a recorded
-//! traffic file, an imported router config).
+//! produces; for `routec import`, the router config) or another file of
+//! the caller's [`SourceMap`] (a recorded traffic file).
 
 use crate::span::Span;
 
-/// A file of a [`SourceMap`]. The policy is always [`FileId::POLICY`].
+/// A file of a [`SourceMap`]. The main file (the policy) is always
+/// [`FileId::MAIN`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId(pub u32);
 
 impl FileId {
-    /// The policy a diagnostic is about, unless it says otherwise.
-    pub const POLICY: FileId = FileId(0);
+    /// The main file of a map: the policy a diagnostic is about, unless it
+    /// says otherwise (for `routec import`, the router config).
+    pub const MAIN: FileId = FileId(0);
 }
 
 /// The files one compile reads, by [`FileId`]: the policy first, then the
-/// files it names (recorded traffic) or was made from. Pure: the caller
-/// reads the files; renderers look names and texts up here.
+/// files it names (recorded traffic). Pure: the caller reads the files;
+/// renderers look names and texts up here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceMap {
     files: Vec<(String, String)>,
 }
 
 impl SourceMap {
-    /// A map whose [`FileId::POLICY`] is `name` with `text`.
+    /// A map whose main file ([`FileId::MAIN`]) is `name` with `text`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceMap {
         SourceMap {
             files: vec![(name.into(), text.into())],
@@ -132,7 +134,7 @@ impl Diagnostic {
             severity,
             code,
             message: message.into(),
-            file: FileId::POLICY,
+            file: FileId::MAIN,
             span,
             label: None,
             labels: Vec::new(),

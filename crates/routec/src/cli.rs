@@ -227,6 +227,9 @@ pub enum Command {
     /// Convert public per-query evaluation data to recorded traffic (JSON Lines).
     #[command(after_help = CONVERT_HELP)]
     Convert(ConvertArgs),
+    /// Import a LiteLLM, Portkey, vLLM semantic-router or TensorZero config as a policy.
+    #[command(after_help = commands::import::HELP)]
+    Import(commands::import::ImportArgs),
     /// Run the language server (LSP over standard input and output).
     #[command(after_help = LSP_HELP)]
     Lsp(LspArgs),
@@ -454,6 +457,7 @@ where
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
         Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Convert(args) => commands::convert::run(args),
+        Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),
     }
 }

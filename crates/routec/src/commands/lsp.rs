@@ -104,7 +104,7 @@ fn compile(name: &str, text: &str) -> Result<CompiledPolicy, String> {
         Failed::Diagnostics { files, diagnostics }
             if diagnostics
                 .iter()
-                .all(|d| d.file == routec_syntax::FileId::POLICY) =>
+                .all(|d| d.file == routec_syntax::FileId::MAIN) =>
         {
             format!(
                 "`{name}` cannot be compiled:\n{}",

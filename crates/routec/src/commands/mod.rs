@@ -6,6 +6,7 @@ pub mod convert;
 pub mod diff;
 pub mod explain;
 pub mod fmt;
+pub mod import;
 pub mod lsp;
 pub mod plot;
 pub mod progress;
