@@ -15,7 +15,9 @@
 mod request;
 pub mod values;
 
-pub use request::{Request, RequestError, SignalValue};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use request::{Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction};
 pub use routec_table::{LoadError, Table};
 
 use routec_table::{NodeRef, SignalKind, Test};
@@ -98,7 +100,7 @@ struct CompactLeaf {
 }
 
 /// A loaded, validated table in the compact form `decide` walks.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Router {
     table: Table,
     root: u32,
@@ -107,6 +109,24 @@ pub struct Router {
     cuts: Vec<f64>,
     leaves: Vec<CompactLeaf>,
     defaults: Vec<f64>,
+    /// Keyless split decisions so far: the index into the Weyl sequence
+    /// that places them ([`request::keyless_fraction`]).
+    keyless: AtomicU64,
+}
+
+impl Clone for Router {
+    fn clone(&self) -> Router {
+        Router {
+            table: self.table.clone(),
+            root: self.root,
+            nodes: self.nodes.clone(),
+            edges: self.edges.clone(),
+            cuts: self.cuts.clone(),
+            leaves: self.leaves.clone(),
+            defaults: self.defaults.clone(),
+            keyless: AtomicU64::new(self.keyless.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 fn encode(r: NodeRef) -> u32 {
@@ -200,6 +220,7 @@ impl Router {
             leaves,
             defaults,
             table,
+            keyless: AtomicU64::new(0),
         })
     }
 
@@ -213,6 +234,14 @@ impl Router {
     }
 
     /// Routes one request. Does not allocate.
+    ///
+    /// A split leaf sends a request with a key ([`Request::set_key`]) to the
+    /// plan whose cumulative share first exceeds the key's position
+    /// ([`key_hash`], [`fraction`]): the same key, the same plan. A request
+    /// without a key takes the position of this router's next keyless
+    /// decision in a low-discrepancy sequence ([`keyless_fraction`]), so
+    /// keyless traffic still splits by the compiled shares (not sticky;
+    /// thread-safe: one relaxed atomic increment per keyless split).
     pub fn decide(&self, request: &Request) -> Decision {
         let mut defaulted = SignalSet::default();
         let mut invalid = SignalSet::default();
@@ -255,7 +284,9 @@ impl Router {
         let plan = match leaf.splits.as_slice() {
             [(_, plan)] => *plan,
             splits => {
-                let u = request.key_fraction();
+                let u = request.key_fraction().unwrap_or_else(|| {
+                    request::keyless_fraction(self.keyless.fetch_add(1, Ordering::Relaxed))
+                });
                 splits
                     .iter()
                     .find(|(cumulative, _)| u < *cumulative)

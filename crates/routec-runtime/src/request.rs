@@ -23,7 +23,8 @@ pub enum SignalValue {
 pub struct Request {
     values: Vec<f64>,
     states: Vec<u8>,
-    key_hash: u64,
+    /// The hash of the sticky-split key, when the request has one.
+    key_hash: Option<u64>,
 }
 
 impl Request {
@@ -31,14 +32,14 @@ impl Request {
         Request {
             values: vec![0.0; signals],
             states: vec![MISSING; signals],
-            key_hash: 0,
+            key_hash: None,
         }
     }
 
     /// Forgets every value and the key, keeping the allocation.
     pub fn clear(&mut self) {
         self.states.fill(MISSING);
-        self.key_hash = 0;
+        self.key_hash = None;
     }
 
     /// Sets a signal's value in base units. Out-of-range indices are ignored.
@@ -67,13 +68,34 @@ impl Request {
     /// Sets the key sticky splits hash (a user or session id). Requests with
     /// the same key always take the same side of a split.
     pub fn set_key(&mut self, key: &str) {
-        self.key_hash = key_hash(key.as_bytes());
+        self.key_hash = Some(key_hash(key.as_bytes()));
     }
 
-    /// The key's position in `[0, 1)`.
-    pub fn key_fraction(&self) -> f64 {
-        (self.key_hash >> 11) as f64 / (1u64 << 53) as f64
+    /// Whether the request has a sticky-split key.
+    pub fn has_key(&self) -> bool {
+        self.key_hash.is_some()
     }
+
+    /// The key's position in `[0, 1)`; `None` without a key (the router
+    /// then draws the position: see [`crate::Router::decide`]).
+    pub fn key_fraction(&self) -> Option<f64> {
+        self.key_hash.map(fraction)
+    }
+}
+
+/// A 64-bit hash's position in `[0, 1)`: its top 53 bits.
+pub fn fraction(hash: u64) -> f64 {
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The position in `[0, 1)` of the `n`-th keyless decision of a router:
+/// the Weyl sequence `frac(n·φ)` in 64-bit fixed point (`n` times
+/// `0x9E37_79B9_7F4A_7C15`, wrapping, then [`fraction`]). Its points fill
+/// `[0, 1)` evenly (low discrepancy), so keyless requests take every split
+/// plan in its compiled share, even over a few dozen requests; every
+/// runtime implements it identically.
+pub fn keyless_fraction(n: u64) -> f64 {
+    fraction(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// The split hash every runtime implements identically: 64-bit FNV-1a over

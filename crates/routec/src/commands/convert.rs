@@ -79,12 +79,15 @@ pub fn model_ident(name: &str) -> String {
 }
 
 /// The deterministic split of data sets that have none: a record is in the
-/// test half when the key hash of its id (the runtime's sticky-split hash,
-/// FNV-1a and splitmix64, `Request::key_fraction`) falls in the upper half.
+/// test half when the hash of its id, salted with `split:` (the runtime's
+/// FNV-1a and splitmix64 over `split:ID`), falls in the upper half. The
+/// salt makes the split independent of the sticky-split position of the
+/// same id (`routec_runtime::key_hash(ID)`), which a replay uses: without
+/// it every held-out record would sit in the upper half of `[0, 1)` and
+/// fractional cells would over-send to their later plans.
 pub fn in_split(id: &str, split: Split) -> bool {
-    let mut request = routec_runtime::Request::new(0);
-    request.set_key(id);
-    let fraction = request.key_fraction();
+    let salted = format!("split:{id}");
+    let fraction = routec_runtime::fraction(routec_runtime::key_hash(salted.as_bytes()));
     match split {
         Split::All => true,
         Split::Train => fraction < 0.5,
