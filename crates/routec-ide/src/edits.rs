@@ -6,7 +6,9 @@
 //! non-whitespace tokens of its output are the input's), so the two texts
 //! are walked together: their non-whitespace characters are the same, one
 //! for one, and each whitespace run between two of them that differs
-//! becomes one edit. Should the texts differ elsewhere (a formatter bug),
+//! becomes one edit, of the part between the two runs' common prefix and
+//! suffix (`"\n    "` to `"\n  "` deletes two spaces, not the line
+//! break). Should the texts differ elsewhere (a formatter bug),
 //! one edit replaces what lies between their common prefix and suffix.
 
 use routec_syntax::Span;
@@ -35,10 +37,13 @@ fn whitespace_edits(old: &str, new: &str) -> Option<Vec<TextEdit>> {
     loop {
         let (oi, nj) = (skip_whitespace(old, i), skip_whitespace(new, j));
         if old[i..oi] != new[j..nj] {
-            edits.push(TextEdit {
-                span: Span::new(i, oi),
-                new_text: new[j..nj].to_owned(),
-            });
+            // Only the part of the run that differs: a re-indented line
+            // keeps the line break before it and the spaces it keeps.
+            let mut edit = middle_edit(&old[i..oi], &new[j..nj]);
+            for e in &mut edit {
+                e.span = Span::new(e.span.start as usize + i, e.span.end as usize + i);
+            }
+            edits.extend(edit);
         }
         (i, j) = (oi, nj);
         match (old[i..].chars().next(), new[j..].chars().next()) {
@@ -98,9 +103,10 @@ mod tests {
             .iter()
             .map(|e| (e.span.start, e.span.end, e.new_text.as_str()))
             .collect();
-        // `model  a`, the indentation of `price`, and the blank lines at
-        // the end; the `quality` line is untouched.
-        assert_eq!(spans, [(5, 7, " "), (10, 15, "\n  "), (36, 39, "\n")]);
+        // One of the spaces of `model  a`, two spaces of the indentation
+        // of `price`, and the blank lines at the end; the `quality` line is
+        // untouched.
+        assert_eq!(spans, [(6, 7, ""), (13, 15, ""), (37, 39, "")]);
         assert!(format_edits(new, new).is_empty());
     }
 

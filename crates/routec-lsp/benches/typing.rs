@@ -46,13 +46,23 @@ fn main() {
         ("support.route", &support, 100, Duration::from_millis(30)),
         ("5,000 lines", &large, 30, Duration::from_millis(100)),
     ] {
-        let r = typing(Config::default(), text, keys, every);
-        println!(
-            "{name} | baseline | {keys} at {every:?} | {:.2} s | {:.2} s | {:.2} s",
-            r.cpu_typing.as_secs_f64(),
-            r.cpu_total.as_secs_f64(),
-            r.wall_total.as_secs_f64()
-        );
+        for delay in [Some(Duration::ZERO), None] {
+            let config = match delay {
+                Some(d) => Config {
+                    simulation_delay: d,
+                    ..Config::default()
+                },
+                None => Config::default(),
+            };
+            let shown = config.simulation_delay;
+            let r = typing(config, text, keys, every);
+            println!(
+                "{name} | {shown:?} | {keys} at {every:?} | {:.2} s | {:.2} s | {:.2} s",
+                r.cpu_typing.as_secs_f64(),
+                r.cpu_total.as_secs_f64(),
+                r.wall_total.as_secs_f64()
+            );
+        }
     }
 }
 

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tower_lsp_server::{ClientSocket, LspService, Server};
 
-pub use server::Backend;
+pub use server::{Backend, SIMULATION_HOOK};
 
 /// How long after the last change diagnostics are computed. Short enough
 /// that diagnostics of a 2,000-line policy arrive well under 50 ms after a
@@ -73,8 +73,9 @@ pub struct Config {
     /// error saying so.
     pub commands: Option<Arc<dyn CommandRunner>>,
     /// Test support: called with the LSP method name at the start of every
-    /// request, and with `textDocument/publishDiagnostics` before each set
-    /// of diagnostics is computed, inside the same panic boundary as the
+    /// request, with `textDocument/publishDiagnostics` before each set
+    /// of diagnostics is computed and with [`SIMULATION_HOOK`] when a
+    /// background simulation starts, inside the same panic boundary as the
     /// analysis, so tests can inject a panic (or hold a computation back)
     /// and watch the server cope. `None` in production.
     #[doc(hidden)]

@@ -66,6 +66,10 @@ pub(crate) fn panic_message(e: tokio::task::JoinError, what: &str) -> String {
     }
 }
 
+/// What [`Config::fault_injection`] is called with when a background
+/// simulation starts.
+pub const SIMULATION_HOOK: &str = "$/routec/simulation";
+
 /// LSP 3.17 `RequestFailed`: a well-formed request the server refuses.
 const REQUEST_FAILED: i64 = -32803;
 
@@ -212,7 +216,11 @@ impl Backend {
         let t = ticket.clone();
         let s = snap.clone();
         let inner = self.inner.clone();
+        let hook = self.inner.config.fault_injection;
         let sim = tokio::task::spawn_blocking(move || {
+            if let Some(hook) = hook {
+                hook(SIMULATION_HOOK);
+            }
             // A recorded first profile's file, read here on the blocking
             // pool (a `stat` when it is cached and unchanged).
             let recorded = inner.recorded.load(&s.uri, &s.analysis);
