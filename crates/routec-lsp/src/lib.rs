@@ -127,18 +127,19 @@ where
     O: tokio::io::AsyncWrite + Unpin,
 {
     let (service, socket) = service(config);
-    let backend = service.inner().clone();
     let (replies, replies_rx) = tokio::sync::mpsc::unbounded_channel();
+    let shutdown = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // The server writes into a pipe; the pump copies its messages whole to
     // `output`, with the guard's error replies between them.
     let (server_output, pumped) = tokio::io::duplex(1 << 16);
-    let server = Server::new(transport::guard(input, replies), server_output, socket)
+    let input = transport::guard(input, replies, shutdown.clone());
+    let server = Server::new(input, server_output, socket)
         // Requests wait on the blocking pool; let enough of them be in
         // flight that a slow command never holds back a `didChange`.
         .concurrency_level(64)
         .serve(service);
     tokio::join!(server, transport::pump(pumped, output, replies_rx));
-    if backend.was_shut_down() {
+    if shutdown.load(std::sync::atomic::Ordering::Acquire) {
         Exit::Clean
     } else {
         Exit::WithoutShutdown

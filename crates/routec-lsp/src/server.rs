@@ -6,7 +6,6 @@
 //! is logged with `window/logMessage` and answered with an internal error,
 //! and the server keeps serving.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use routec_ide as ide;
@@ -35,8 +34,6 @@ struct Inner {
     docs: Documents,
     /// What the client supports, read at `initialize`.
     caps: Mutex<Arc<Caps>>,
-    /// `shutdown` was received: `exit` then ends the process with status 0.
-    shut_down: AtomicBool,
     /// Held while checking that a result is current and publishing it, so
     /// diagnostics of an older generation can never be sent after those of
     /// a newer one.
@@ -89,7 +86,6 @@ impl Backend {
                 config,
                 docs: Documents::default(),
                 caps: Mutex::new(Arc::new(Caps::default())),
-                shut_down: AtomicBool::new(false),
                 publish: tokio::sync::Mutex::new(()),
                 simulations: tokio::sync::Semaphore::new(1),
                 recorded: RecordedFiles::default(),
@@ -107,11 +103,6 @@ impl Backend {
 
     fn encoding(&self) -> Encoding {
         self.caps().encoding
-    }
-
-    /// True once the client has sent `shutdown`.
-    pub fn was_shut_down(&self) -> bool {
-        self.inner.shut_down.load(Ordering::Acquire)
     }
 
     /// Logs an internal error and turns it into the request's answer.
@@ -377,7 +368,6 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.inner.shut_down.store(true, Ordering::Release);
         self.inner.docs.cancel_all();
         Ok(())
     }

@@ -25,6 +25,8 @@
 //! guard's error replies between them, never inside one.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use tokio::io::{
@@ -46,13 +48,19 @@ const INVALID_REQUEST: i64 = -32600;
 pub type Reply = Value;
 
 /// Returns a reader that yields `input`'s well-formed messages, re-framed;
-/// error replies for the rest go to `replies`.
-pub fn guard<I>(input: I, replies: UnboundedSender<Reply>) -> DuplexStream
+/// error replies for the rest go to `replies`. `shutdown` turns true when a
+/// `shutdown` request has been read (the exit status depends on it, and a
+/// client may send `exit` right behind it, before the request is handled).
+pub fn guard<I>(
+    input: I,
+    replies: UnboundedSender<Reply>,
+    shutdown: Arc<AtomicBool>,
+) -> DuplexStream
 where
     I: AsyncRead + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::duplex(1 << 16);
-    tokio::spawn(forward(input, writer, replies));
+    tokio::spawn(forward(input, writer, replies, shutdown));
     reader
 }
 
@@ -65,6 +73,7 @@ async fn forward<I: AsyncRead + Unpin>(
     input: I,
     mut out: DuplexStream,
     replies: UnboundedSender<Reply>,
+    shutdown: Arc<AtomicBool>,
 ) {
     let mut input = BufReader::new(input);
     let mut resync = false;
@@ -102,7 +111,8 @@ async fn forward<I: AsyncRead + Unpin>(
             return;
         }
         match check(&body) {
-            Ok(()) => {}
+            Ok(Read::Shutdown) => shutdown.store(true, Ordering::Release),
+            Ok(Read::Other) => {}
             Err(Some(reply)) => {
                 let _ = replies.send(reply);
                 continue;
@@ -216,9 +226,16 @@ async fn read_headers<I: AsyncRead + Unpin>(input: &mut BufReader<I>, resync: bo
     }
 }
 
+/// What a well-formed message is, as far as the guard cares.
+#[derive(Debug, PartialEq)]
+enum Read {
+    Shutdown,
+    Other,
+}
+
 /// `Ok` when `tower-lsp-server` would decode this body; otherwise the
 /// error reply it deserves, if any.
-fn check(body: &[u8]) -> Result<(), Option<Reply>> {
+fn check(body: &[u8]) -> Result<Read, Option<Reply>> {
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(Some(error(
             Value::Null,
@@ -229,8 +246,15 @@ fn check(body: &[u8]) -> Result<(), Option<Reply>> {
             ),
         )));
     };
-    if Request::from_str(text).is_ok() || Response::from_str(text).is_ok() {
-        return Ok(());
+    if let Ok(request) = Request::from_str(text) {
+        return Ok(if request.method() == "shutdown" {
+            Read::Shutdown
+        } else {
+            Read::Other
+        });
+    }
+    if Response::from_str(text).is_ok() {
+        return Ok(Read::Other);
     }
     let value = match serde_json::from_str::<Value>(text) {
         Ok(value) => value,
@@ -287,7 +311,19 @@ pub async fn pump<O: AsyncWrite + Unpin>(
             Some(reply) = replies.recv() => Next::Reply(reply),
         };
         let body = match next {
-            Next::End => return,
+            Next::End => {
+                // Replies already queued still go out (the server may have
+                // stopped right after the message that earned one).
+                while let Ok(reply) = replies.try_recv() {
+                    if write_message(&mut output, &serde_json::to_vec(&reply).unwrap_or_default())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                return;
+            }
             Next::Reply(reply) => serde_json::to_vec(&reply).unwrap_or_default(),
             Next::Message => {
                 let Headers::Length(n) = read_headers(&mut server, false).await else {
@@ -300,14 +336,17 @@ pub async fn pump<O: AsyncWrite + Unpin>(
                 body
             }
         };
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        if output.write_all(header.as_bytes()).await.is_err()
-            || output.write_all(&body).await.is_err()
-            || output.flush().await.is_err()
-        {
+        if write_message(&mut output, &body).await.is_err() {
             return;
         }
     }
+}
+
+async fn write_message<O: AsyncWrite + Unpin>(output: &mut O, body: &[u8]) -> std::io::Result<()> {
+    let header = format!("Content-Length: {}\r\n\r\n", body.len());
+    output.write_all(header.as_bytes()).await?;
+    output.write_all(body).await?;
+    output.flush().await
 }
 
 #[cfg(test)]
@@ -316,7 +355,7 @@ mod tests {
 
     fn code(body: &[u8]) -> Option<(Value, i64)> {
         match check(body) {
-            Ok(()) => None,
+            Ok(_) => None,
             Err(None) => Some((Value::Null, 0)),
             Err(Some(reply)) => Some((
                 reply["id"].clone(),
@@ -328,6 +367,10 @@ mod tests {
     #[test]
     fn only_json_rpc_bodies_pass_and_the_rest_get_their_error_code() {
         assert_eq!(code(br#"{"jsonrpc":"2.0","method":"exit"}"#), None);
+        assert_eq!(
+            check(br#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#),
+            Ok(Read::Shutdown)
+        );
         assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"result":null}"#), None);
         assert_eq!(code(b"not json!"), Some((Value::Null, PARSE_ERROR)));
         assert_eq!(code(&[0xff, 0xfe]), Some((Value::Null, PARSE_ERROR)));
