@@ -488,3 +488,81 @@ fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -
         markdown: md.trim_end().to_owned(),
     })
 }
+
+/// The plain-text form of a hover's markdown (see
+/// [`Hover::plain_text`](crate::Hover::plain_text)). Handles what the
+/// hovers here write: fences, `**bold**`, whole-line `_italics_`, pipe
+/// tables and `---` rules; anything else (a doc comment's own markdown)
+/// is kept as written.
+pub(crate) fn plain_text(markdown: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let mut in_code = false;
+    let flush = |table: &mut Vec<Vec<String>>, out: &mut Vec<String>| {
+        let columns = table.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                table
+                    .iter()
+                    .filter_map(|row| row.get(c))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in table.drain(..) {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+            out.push(line.trim_end().to_owned());
+        }
+    };
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            out.push(line.to_owned());
+            continue;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with('|') {
+            let separator = trimmed.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '));
+            if !separator {
+                let inner = trimmed.trim_start_matches('|').trim_end_matches('|');
+                table.push(inner.split('|').map(|c| emphasis(c.trim())).collect());
+            }
+            continue;
+        }
+        flush(&mut table, &mut out);
+        if trimmed == "---" {
+            out.push(String::new());
+        } else {
+            out.push(emphasis(line));
+        }
+    }
+    flush(&mut table, &mut out);
+    // No runs of blank lines, none at either end.
+    let mut text = String::new();
+    for line in &out {
+        if line.is_empty() && (text.is_empty() || text.ends_with("\n\n")) {
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.trim_end().to_owned()
+}
+
+/// `line` without `**` and without the underscores of a whole-line
+/// `_italic_`.
+fn emphasis(line: &str) -> String {
+    let line = line.replace("**", "");
+    match line.strip_prefix('_').and_then(|l| l.strip_suffix('_')) {
+        Some(inner) if !inner.is_empty() => inner.to_owned(),
+        _ => line,
+    }
+}

@@ -49,6 +49,7 @@
 
 mod actions;
 mod complete;
+mod edits;
 mod folding;
 mod hover;
 mod nav;
@@ -62,6 +63,7 @@ use routec_check::Checked;
 use routec_syntax::diagnostic::sort;
 use routec_syntax::{Diagnostic, LineIndex, Parse, Span};
 
+pub use edits::format_edits;
 pub use routec_traffic::MAX_FILE_BYTES as MAX_RECORDED_FILE_BYTES;
 pub use sim::{ModelFigures, RecordedInput, RuleFigures, Simulation, SliceFigures, SloFigures};
 pub use symbols::workspace_symbols;
@@ -82,6 +84,16 @@ pub struct Hover {
     /// What the hover is about (a name, a rule, an SLO line).
     pub range: Span,
     pub markdown: String,
+}
+
+impl Hover {
+    /// The same content as plain text, for editors that cannot render
+    /// markdown: code fences and emphasis removed, tables laid out in
+    /// aligned columns, rules (`---`) as blank lines. Inline code keeps its
+    /// backticks, which read as quotes.
+    pub fn plain_text(&self) -> String {
+        hover::plain_text(&self.markdown)
+    }
 }
 
 /// What a completion item completes to.
@@ -118,6 +130,20 @@ pub struct Completion {
     /// (for units, only the suffix after the digits). Empty at the cursor
     /// when there is nothing to replace.
     pub replace: Span,
+}
+
+impl Completion {
+    /// The text to insert in an editor that takes only plain text: the
+    /// label, the insert text, or for a [`CompletionKind::Snippet`] the
+    /// snippet with every placeholder replaced by its default text
+    /// (`model ${1:name} {...}` inserts `model name {...}`).
+    pub fn plain_text(&self) -> String {
+        match (&self.insert_text, self.kind) {
+            (Some(snippet), CompletionKind::Snippet) => complete::snippet_plain_text(snippet),
+            (Some(text), _) => text.clone(),
+            (None, _) => self.label.clone(),
+        }
+    }
 }
 
 /// Replace `span` with `new_text`.
@@ -332,6 +358,12 @@ impl Analysis {
         routec_syntax::fmt::format(&self.text).ok()
     }
 
+    /// The formatting as small edits (see [`format_edits`]): empty when the
+    /// text is formatted, `None` when it cannot be formatted.
+    pub fn format_edits(&self) -> Option<Vec<TextEdit>> {
+        Some(format_edits(&self.text, &self.format()?))
+    }
+
     /// The items of the file and their parts, nested.
     pub fn document_symbols(&self) -> Vec<Symbol> {
         symbols::document_symbols(self)
@@ -359,6 +391,22 @@ impl Analysis {
             return Vec::new();
         }
         sim::inlay_hints(self, sim, range)
+    }
+
+    /// Simulation figures after each rule and SLO line that intersects
+    /// `range`, from `sim`, the simulation of `earlier`, an earlier text of
+    /// this document (the last one simulated): only for the items whose
+    /// text is unchanged since, labelled `was ...` unless the two texts
+    /// differ only in comments and whitespace. For the editor to keep
+    /// showing figures while the current text has errors or its own
+    /// simulation is pending. Empty when `sim` is not `earlier`'s.
+    pub fn earlier_inlay_hints(
+        &self,
+        earlier: &Analysis,
+        sim: &Simulation,
+        range: Span,
+    ) -> Vec<InlayHint> {
+        sim::earlier_inlay_hints(self, earlier, sim, range)
     }
 
     /// "Simulate" and "Run tests" above the policy item.

@@ -84,6 +84,49 @@ fn hover() {
     });
 }
 
+/// Hovers as plain text, for editors that do not render markdown: the
+/// same content without fences, emphasis or table pipes (snapshots for the
+/// hovers with tables and doc comments; every hover fixture is checked).
+#[test]
+fn hover_plain_text() {
+    insta::glob!(
+        "fixtures/hover/{route_keyword,slo_each_slice,model_medium_spec_doc,rule_cascade}.route",
+        |path| {
+            let (text, offset) = cursor(path);
+            let a = Analysis::new(&text);
+            let sim = simulation(&a);
+            let h = a
+                .hover(offset, sim.as_ref())
+                .unwrap_or_else(|| panic!("{}: no hover", path.display()));
+            insta::assert_snapshot!(format!(
+                "cursor: {}
+\n{}\n",
+                cursor_line(&text, offset),
+                h.plain_text()
+            ));
+        }
+    );
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hover"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let (text, offset) = cursor(&path);
+        let a = Analysis::new(&text);
+        let sim = simulation(&a);
+        if let Some(h) = a.hover(offset, sim.as_ref()) {
+            let plain = h.plain_text();
+            for markup in ["```", "**", "|---", "| "] {
+                assert!(
+                    !plain.contains(markup),
+                    "{}: `{markup}` in\n{plain}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn completion() {
     insta::glob!("fixtures/completion/*.route", |path| {
@@ -235,6 +278,55 @@ fn support_inlay_hints() {
     // A stale simulation gives no hints.
     let edited = Analysis::new(&format!("{}\n", support()));
     assert!(edited.inlay_hints(&sim, whole).is_empty());
+}
+
+/// While the text has errors (or its own simulation is pending), the last
+/// simulated text's figures stay on the rules and SLO lines whose text is
+/// unchanged, wherever they moved, marked `was`; edited items get none.
+/// An edit to comments and whitespace only keeps the figures unmarked.
+#[test]
+fn earlier_inlay_hints_follow_unchanged_items() {
+    let a = Analysis::new(support());
+    let sim = simulation(&a).expect("support.route compiles");
+    let render = |edited: &Analysis| {
+        let mut out = String::new();
+        for h in edited.earlier_inlay_hints(&a, &sim, Span::new(0, edited.text().len())) {
+            let lc = edited.line_index().line_col(h.offset);
+            let line = edited.text().lines().nth(lc.line as usize).unwrap_or("");
+            let _ = writeln!(out, "{}  ⟨{}⟩", line.trim(), h.label);
+        }
+        out
+    };
+    // An error in the third rule (a misspelt model), two lines inserted
+    // above the route block (everything below moves), an edited SLO.
+    let broken = support()
+        .replacen("=> search else small", "=> search else smal", 1)
+        .replacen("route {\n", "// typing...\n\nroute {\n", 1)
+        .replacen("latency p95 <= 20s", "latency p95 <= 15s", 1);
+    let edited = Analysis::new(&broken);
+    assert!(!edited.checks());
+    let mut out = String::from("with an error in rule 3, an edited SLO, moved lines:\n");
+    out.push_str(&render(&edited));
+    // Only a comment and blank lines changed: the figures are exact.
+    let comment = support().replacen("route {\n", "// a comment\n\nroute {\n", 1);
+    let fresh: Vec<String> = a
+        .inlay_hints(&sim, Span::new(0, support().len()))
+        .into_iter()
+        .map(|h| h.label)
+        .collect();
+    let kept: Vec<String> = Analysis::new(&comment)
+        .earlier_inlay_hints(&a, &sim, Span::new(0, comment.len()))
+        .into_iter()
+        .map(|h| h.label)
+        .collect();
+    assert_eq!(kept, fresh);
+    // A simulation of another text gives nothing.
+    assert!(
+        edited
+            .earlier_inlay_hints(&edited, &sim, Span::new(0, broken.len()))
+            .is_empty()
+    );
+    insta::assert_snapshot!(out);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use routec_ide::{Analysis, RecordedInput, Simulation, workspace_symbols};
+use routec_ide::{Analysis, RecordedInput, Simulation, TextEdit, format_edits, workspace_symbols};
 use routec_syntax::Span;
 
 fn support() -> String {
@@ -24,6 +24,7 @@ fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
     let _ = a.prepare_rename(offset);
     let _ = a.rename(offset, "renamed");
     let _ = a.format();
+    let _ = a.format_edits();
     let _ = a.document_symbols();
     let _ = a.semantic_tokens();
     let _ = a.folding_ranges();
@@ -31,6 +32,7 @@ fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
     let _ = a.code_actions(range);
     if let Some(sim) = sim {
         let _ = a.inlay_hints(sim, range);
+        let _ = a.earlier_inlay_hints(a, sim, range);
     }
     let _ = a.code_lenses();
     let _ = workspace_symbols(&[a], "a");
@@ -57,8 +59,60 @@ fn floor(t: &str, mut i: usize) -> usize {
     i
 }
 
+/// `text` with `edits` (sorted, not overlapping) applied.
+fn apply(text: &str, edits: &[TextEdit]) -> String {
+    let mut out = text.to_owned();
+    for e in edits.iter().rev() {
+        out.replace_range(e.span.range(), &e.new_text);
+    }
+    out
+}
+
+/// The example with its whitespace changed at random, line by line (other
+/// indentation, doubled spaces, trailing blanks, extra blank lines): what a
+/// user's unformatted text looks like to the formatter.
+fn respaced() -> impl Strategy<Value = String> {
+    let text = support();
+    proptest::collection::vec(0u8..8, 128).prop_map(move |picks| {
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            let pick = picks[i % picks.len()];
+            let line = match pick {
+                0 => format!("    {}", line.trim_start()),
+                1 => line.trim_start().to_owned(),
+                2 => line.replacen(' ', "   ", 2),
+                3 => format!("{line}  \t"),
+                4 => format!("{line}\n"),
+                5 => format!("\t{line}"),
+                _ => line.to_owned(),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Formatting edits applied to the text give the formatted text, and
+    /// touch only whitespace; so do the edits between any two texts.
+    #[test]
+    fn format_edits_give_the_formatted_text(text in respaced(), other in "[ a-c\n]{0,40}") {
+        let a = Analysis::new(&text);
+        // The example checks; whitespace does not change that.
+        prop_assert!(a.checks());
+        let (Some(formatted), Some(edits)) = (a.format(), a.format_edits()) else {
+            return Err(TestCaseError::fail("a text that checks formats"));
+        };
+        prop_assert_eq!(apply(&text, &edits), formatted);
+        for e in &edits {
+            prop_assert!(e.span.text(&text).trim().is_empty() && e.new_text.trim().is_empty());
+        }
+        prop_assert_eq!(apply(&text, &format_edits(&text, &other)), other.clone());
+        prop_assert_eq!(apply(&other, &format_edits(&other, &text)), text.clone());
+    }
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,300}", offset in 0usize..400) {

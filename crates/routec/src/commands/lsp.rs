@@ -27,7 +27,8 @@ pub fn run(_args: &LspArgs) -> u8 {
         ..Config::default()
     };
     match routec_lsp::run_stdio(config) {
-        Ok(()) => exit::OK,
+        // 1 when the client sent `exit` without `shutdown`, as LSP asks.
+        Ok(ended) => ended.code(),
         Err(e) => {
             eprint(&format!(
                 "routec: the language server could not start: {e}\n"
