@@ -27,9 +27,10 @@
 //! comparisons over its flattened cuts (the runtime's interval search).
 
 use routec_table::{NodeRef, Table, Test};
+use sha2::{Digest, Sha256};
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, CustomSection, DataSection, ExportKind, ExportSection,
-    Function, FunctionSection, InstructionSink, MemArg, MemorySection, MemoryType, Module,
+    Function, FunctionSection, InstructionSink, MemArg, MemorySection, MemoryType, Module, Section,
     TypeSection, ValType,
 };
 
@@ -38,7 +39,7 @@ use crate::layout::{
     RESULT_RULE,
 };
 use crate::meta::Meta;
-use crate::{ABI_VERSION, CompileError, MAX_FUNCTION_BYTES, SECTION};
+use crate::{ABI_VERSION, CHECKSUM_SECTION, CompileError, MAX_FUNCTION_BYTES, SECTION};
 
 /// Function indices (no imports, so these are also the definition order).
 const F_ABSENT: u32 = 0;
@@ -748,5 +749,14 @@ pub fn module(table: &Table, layout: &Layout, meta: &Meta) -> Result<Vec<u8>, Co
         .section(&exports)
         .section(&code)
         .section(&data);
-    Ok(module.finish())
+    let mut bytes = module.finish();
+    // Last, the SHA-256 of every byte before it: a host that has the bytes
+    // refuses a corrupt module (a flipped constant would still validate).
+    let digest = Sha256::digest(&bytes);
+    CustomSection {
+        name: CHECKSUM_SECTION.into(),
+        data: digest.as_slice().into(),
+    }
+    .append_to(&mut bytes);
+    Ok(bytes)
 }

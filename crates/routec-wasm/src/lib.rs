@@ -34,6 +34,12 @@ pub const ABI_VERSION: u32 = 1;
 /// The name of the custom section holding the module's metadata (JSON).
 pub const SECTION: &str = "routec";
 
+/// The name of the custom section that ends every module: the SHA-256 of
+/// all the bytes before it (32 bytes). A host with the module's bytes checks
+/// it ([`verify`]), so a corrupt or truncated module is refused even where it
+/// would still validate.
+pub const CHECKSUM_SECTION: &str = "routec.sha256";
+
 /// The largest function body the backend emits, in bytes: the limit V8 (Node,
 /// browsers, Cloudflare Workers) puts on one function.
 pub const MAX_FUNCTION_BYTES: usize = 7_654_321;
@@ -75,6 +81,7 @@ pub fn compile(table: &Table) -> Result<Vec<u8>, CompileError> {
     let meta = Meta::of(table, &layout);
     let bytes = codegen::module(table, &layout, &meta)?;
     validate(&bytes).map_err(CompileError::Internal)?;
+    verify(&bytes).map_err(CompileError::Internal)?;
     Ok(bytes)
 }
 
@@ -91,6 +98,47 @@ pub fn validate(bytes: &[u8]) -> Result<(), String> {
         .validate_all(bytes)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Checks a module's checksum section (the last section, see
+/// [`CHECKSUM_SECTION`]): `Err` says why the module is corrupt or truncated.
+pub fn verify(bytes: &[u8]) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let mut checksum = None;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(wasmparser::Payload::CustomSection(reader)) if reader.name() == CHECKSUM_SECTION => {
+                // The section's contents (name and digest) follow its id and size.
+                let range = reader.range();
+                let start = range
+                    .start
+                    .checked_sub(1 + leb_len(range.len() as u64))
+                    .ok_or("the checksum section is malformed")?;
+                checksum = Some((start, range.end, reader.data()));
+            }
+            Ok(wasmparser::Payload::End(_)) => {
+                let Some((start, end, digest)) = checksum else {
+                    return Err("the module has no checksum section (it is truncated, or routec did not write it)".into());
+                };
+                if end != bytes.len() || Sha256::digest(&bytes[..start]).as_slice() != digest {
+                    return Err("the module is corrupt: its checksum does not match".into());
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("the module is corrupt or truncated: {e}")),
+        }
+    }
+    Err("the module is truncated".into())
+}
+
+fn leb_len(mut x: u64) -> usize {
+    let mut n = 1;
+    while x >= 0x80 {
+        x >>= 7;
+        n += 1;
+    }
+    n
 }
 
 /// Reads the metadata section of a module this crate emitted; `None` when

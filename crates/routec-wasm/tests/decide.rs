@@ -281,3 +281,37 @@ fn an_inconsistent_table_is_refused() {
     );
     assert!(err.to_string().starts_with("the table is inconsistent: "));
 }
+
+#[test]
+fn the_checksum_catches_corrupt_and_truncated_modules() {
+    let table = compile_file(&root().join("examples/support.route"))
+        .unwrap()
+        .compiled
+        .table;
+    let bytes = routec_wasm::compile(&table).unwrap();
+    routec_wasm::verify(&bytes).unwrap();
+    // A flipped bit in a split share still validates, and still loads in an
+    // engine: only the checksum tells.
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 60;
+    flipped[at] ^= 0x10;
+    assert!(routec_wasm::validate(&flipped).is_ok() || Host::new(&flipped).is_err());
+    assert_eq!(
+        routec_wasm::verify(&flipped).unwrap_err(),
+        "the module is corrupt: its checksum does not match"
+    );
+    for cut in [
+        0,
+        8,
+        9,
+        100,
+        bytes.len() / 2,
+        bytes.len() - 33,
+        bytes.len() - 1,
+    ] {
+        assert!(routec_wasm::verify(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0, 0]);
+    assert!(routec_wasm::verify(&longer).is_err());
+}
