@@ -93,6 +93,12 @@ fn router(args: &DecideArgs, color: ColorChoice) -> Result<Router, u8> {
             eprint(&format!("routec: cannot read `{name}`: {e}\n"));
             exit::USAGE
         })?;
+        if bytes.starts_with(b"\0asm") {
+            eprint(&format!(
+                "routec: `{name}` is a WebAssembly module, not a decision table\n  = help: decide with the module through its JavaScript package or any wasm host (docs/wasm.md), or pass its policy or table here\n"
+            ));
+            return Err(exit::USAGE);
+        }
         return Router::load(&bytes).map_err(|e| {
             eprint(&format!(
                 "routec: `{name}` is not a usable decision table: {e}\n  = help: pass a `.route` policy, or a table written by `routec compile`\n"
@@ -162,7 +168,7 @@ pub fn run(args: &DecideArgs, color: ColorChoice) -> u8 {
             .collect();
         let mut request = match router.request_from_json(&serde_json::Value::Object(object)) {
             Ok(r) => r,
-            Err(RequestError::UnknownSignal { name, suggestion }) => {
+            Err(RequestError::UnknownSignal { name, .. }) => {
                 let column = record
                     .signals
                     .iter()
@@ -170,7 +176,10 @@ pub fn run(args: &DecideArgs, color: ColorChoice) -> u8 {
                     .map_or(1, |e| e.column);
                 let mut error =
                     RecordError::new(record.line, column, format!("unknown signal `{name}`"));
-                error.help = suggestion.map(|s| format!("did you mean `{s}`?"));
+                let names: Vec<&str> = table.signals.iter().map(|s| s.name.as_str()).collect();
+                error.help = super::explain::suggest(&name, &names)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| Some(format!("the signals are {}", names.join(", "))));
                 errors.push(error);
                 continue;
             }
