@@ -328,7 +328,10 @@ export class Router {
     });
   }
 
-  /** (Re)creates the memory views; a grown memory has a new buffer. */
+  /**
+   * (Re)creates the memory views. The module never grows its memory; only
+   * `#writeKey` does, and calls this after, so the views stay valid between.
+   */
   #views() {
     const buffer = this.#memory.buffer;
     if (buffer === this.#buffer) return;
@@ -345,10 +348,9 @@ export class Router {
     if (signals === null || typeof signals !== 'object' || Array.isArray(signals)) {
       throw new RoutecError('a request is an object keyed by signal name', 'request');
     }
-    this.#views();
     const values = this.#values;
     const states = this.#states;
-    states.fill(STATE_MISSING);
+    for (let i = 0; i < states.length; i++) states[i] = STATE_MISSING;
     for (const name of Object.keys(signals)) {
       const raw = signals[name];
       // `undefined` is no value (JSON.stringify drops it): the signal is missing.
@@ -381,6 +383,18 @@ export class Router {
   /** Writes `key` (UTF-8) into the key area, growing the memory if needed; returns its length. */
   #writeKey(key) {
     if (typeof key !== 'string') throw new RoutecError('the key must be a string', 'key');
+    // Short ASCII keys (the usual user or session ids) are copied directly:
+    // cheaper than a call to the encoder.
+    const area = this.#keyArea;
+    if (key.length <= 64 && key.length <= area.length) {
+      let i = 0;
+      for (; i < key.length; i++) {
+        const c = key.charCodeAt(i);
+        if (c >= 0x80) break;
+        area[i] = c;
+      }
+      if (i === key.length) return i;
+    }
     for (;;) {
       const { read, written } = UTF8.encodeInto(key, this.#keyArea);
       if (read === key.length) return written;
@@ -413,7 +427,6 @@ export class Router {
     const length = key === undefined || key === null ? KEYLESS : this.#writeKey(key);
     const plan = this.#decide(length);
     if (plan < 0) throw new RoutecError('the key does not fit the module memory', 'key');
-    this.#views();
     return plan;
   }
 
