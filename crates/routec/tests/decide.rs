@@ -260,3 +260,14 @@ fn decide_refuses_a_wasm_module_with_a_hint() {
         out.stderr
     );
 }
+
+#[test]
+fn decide_help_names_examples_and_exit_codes() {
+    let out = run(&["decide", "--help"]);
+    assert_eq!(out.code, 0);
+    for needle in ["Examples:", "Exit codes:", "--requests", "docs/traffic.md"] {
+        assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
+    }
+    let out = run(&["compile", "--help"]);
+    assert!(out.stdout.contains("--format wasm"), "{}", out.stdout);
+}
