@@ -28,14 +28,39 @@ const EXPLAINED: usize = 150;
 
 fn explanations(router: &Router, vectors: &Value) -> Value {
     let table = router.table();
-    let cases: Vec<Value> = vectors["vectors"]
-        .as_array()
-        .unwrap()
+    // The first vectors, every vector that lands in a split leaf, and
+    // requests of a split cell with and without keys.
+    let all = vectors["vectors"].as_array().unwrap();
+    let split = |v: &Value| {
+        let mut request = router.request_from_json(&v["request"]).unwrap();
+        request.set_key(v["key"].as_str().unwrap());
+        table.leaves[router.decide(&request).leaf as usize]
+            .splits
+            .len()
+            > 1
+    };
+    let extra: Vec<Value> = (0..6)
+        .map(|n| {
+            json!({
+                "request": {"task": "code", "plan": "pro", "lang": "es", "prompt_tokens": 9000 + n},
+                "key": if n == 0 { Value::Null } else { json!(format!("split-{n}")) },
+            })
+        })
+        .collect();
+    let chosen: Vec<&Value> = all
         .iter()
-        .take(EXPLAINED)
+        .enumerate()
+        .filter(|(i, v)| *i < EXPLAINED || split(v))
+        .map(|(_, v)| v)
+        .chain(&extra)
+        .collect();
+    let cases: Vec<Value> = chosen
+        .into_iter()
         .map(|v| {
             let mut request = router.request_from_json(&v["request"]).unwrap();
-            request.set_key(v["key"].as_str().unwrap());
+            if let Some(key) = v["key"].as_str() {
+                request.set_key(key);
+            }
             let d = router.decide(&request);
             let e = router.explain(&request, &d);
             let names = |set: routec_runtime::SignalSet| -> Vec<String> {
@@ -67,7 +92,7 @@ fn explanations(router: &Router, vectors: &Value) -> Value {
         })
         .collect();
     json!({
-        "about": "routec-runtime's explanations of the first shared vectors (tests/vectors/support.vectors.json); written by crates/routec-wasm/tests/js_fixtures.rs",
+        "about": "routec-runtime's explanations of the first shared vectors (tests/vectors/support.vectors.json), of every vector that lands in a split leaf, and of split-cell requests with and without keys (`key` null: none); written by crates/routec-wasm/tests/js_fixtures.rs",
         "explanations": cases,
     })
 }
