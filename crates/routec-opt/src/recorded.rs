@@ -707,27 +707,34 @@ pub fn line_diagnostics(
     (name, span): (&str, Span),
     errors: &[RecordError],
 ) -> Vec<Diagnostic> {
+    located(file, text, errors)
+        .into_iter()
+        .map(|d| {
+            d.with_secondary_in(
+                FileId::MAIN,
+                span,
+                format!("the recorded traffic of `{name}`"),
+            )
+        })
+        .collect()
+}
+
+/// Error `E0515` for each bad line of a file in the recorded-traffic
+/// format, located in `file` (whose text is `text`) at the problem's line
+/// and column.
+pub fn located(file: FileId, text: &str, errors: &[RecordError]) -> Vec<Diagnostic> {
     errors
         .iter()
         .map(|e| {
             let at = offset_of(text, e.line, e.column);
             let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
-            let end = if text[at..end].contains('\n') {
-                at
-            } else {
-                end
-            };
+            let end = if text[at..end].contains('\n') { at } else { end };
             let d = Diagnostic::error(
                 codes::BAD_RECORDED_LINE,
                 Span::new(at, end),
                 e.message.clone(),
             )
-            .in_file(file)
-            .with_secondary_in(
-                FileId::MAIN,
-                span,
-                format!("the recorded traffic of `{name}`"),
-            );
+            .in_file(file);
             match &e.help {
                 Some(h) => d.with_help(h.clone()),
                 None => d,
