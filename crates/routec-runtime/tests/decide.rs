@@ -13,7 +13,6 @@
 )]
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use routec_runtime::{Router, ValueOrigin};
 use serde_json::Value;
@@ -100,7 +99,7 @@ fn render(router: &Router, case: &Value) -> String {
 fn decisions_and_explanations() {
     insta::glob!("../../../tests/decide", "*.json", |path| {
         let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let table = Path::new(env!("CARGO_MANIFEST_DIR"))
+        let table = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests")
             .join(fixture["table"].as_str().unwrap());
         let router = Router::load(&std::fs::read(&table).unwrap()).unwrap();
