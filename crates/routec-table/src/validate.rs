@@ -211,7 +211,7 @@ impl Table {
                     }
                     if s.default.fract() != 0.0
                         || s.default < 0.0
-                        || s.default as usize >= variants.len()
+                        || (s.default as usize) >= variants.len()
                     {
                         return fail(
                             format_args!("{at}.default"),
@@ -264,7 +264,7 @@ impl Table {
                         );
                     }
                     for (k, &q) in plans.iter().enumerate() {
-                        if q as usize >= i {
+                        if (q as usize) >= i {
                             return fail(
                                 format_args!("{at}[{k}]"),
                                 format!(
