@@ -17,7 +17,7 @@ use crate::types::*;
 pub const MAX_SIGNALS: usize = 256;
 
 /// How far the shares of a split may sum from 1, to allow for rounding.
-pub const SHARE_SUM_TOLERANCE: f64 = 1e-6;
+const SHARE_SUM_TOLERANCE: f64 = 1e-6;
 
 /// How far above 1 one share may be, to allow for rounding.
 const SHARE_TOLERANCE: f64 = 1e-9;
