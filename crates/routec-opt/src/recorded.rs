@@ -728,7 +728,11 @@ pub fn located(file: FileId, text: &str, errors: &[RecordError]) -> Vec<Diagnost
         .map(|e| {
             let at = offset_of(text, e.line, e.column);
             let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
-            let end = if text[at..end].contains('\n') { at } else { end };
+            let end = if text[at..end].contains('\n') {
+                at
+            } else {
+                end
+            };
             let d = Diagnostic::error(
                 codes::BAD_RECORDED_LINE,
                 Span::new(at, end),

@@ -160,7 +160,7 @@ fn decide_errors_are_located_and_exit_2() {
                 "--requests",
                 "crates/routec/tests/fixtures/decide/malformed.jsonl",
             ],
-            "crates/routec/tests/fixtures/decide/malformed.jsonl:2:",
+            "╭─[ crates/routec/tests/fixtures/decide/malformed.jsonl:2:",
         ),
         (
             &[
@@ -169,7 +169,7 @@ fn decide_errors_are_located_and_exit_2() {
                 "--requests",
                 "crates/routec/tests/fixtures/decide/unknown.jsonl",
             ],
-            "unknown.jsonl:2:25: error: unknown signal `tsak`\n  = help: did you mean `task`?\n",
+            "[E0515] Error: unknown signal `tsak`\n   ╭─[ crates/routec/tests/fixtures/decide/unknown.jsonl:2:25 ]",
         ),
         (
             &[
