@@ -325,3 +325,108 @@ pub fn generated_checker_policy(lines: usize, tenants: bool) -> String {
     );
     s
 }
+
+/// The shapes of [`generated_tenant_policy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantShape {
+    /// One rule per tenant, each on its own tenant value: the shape of a
+    /// policy generated from a table of customers. No rule meets another
+    /// except the shared ones before and after them.
+    Disjoint,
+    /// The adversarial variant: each rule names three tenants, one of them
+    /// shared with the rule before and one with a rule seven places back,
+    /// with overlapping task and prompt-length conditions, so every rule
+    /// meets several earlier ones and some are shadowed.
+    Overlapping,
+}
+
+/// A policy of about `lines` lines generated from a table of customers:
+/// one model (the tenant's deployment) and one rule per tenant, about 11
+/// lines per tenant, after a few shared models and signals; long prompts
+/// and unknown tenants go to an `optimize` over the shared models.
+pub fn generated_tenant_policy(lines: usize, shape: TenantShape) -> String {
+    use std::fmt::Write as _;
+    const HEADER: usize = 50;
+    const PER_TENANT: usize = 11;
+    let tenants = lines.saturating_sub(HEADER).max(PER_TENANT) / PER_TENANT;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "/// Generated from the customer table.\npolicy gateway {{\n  owner \"platform\"\n  baseline large\n}}\n"
+    );
+    let names: Vec<String> = (0..tenants).map(|t| format!("t{t}")).collect();
+    let _ = writeln!(
+        s,
+        "signal task: enum {{ chat, code, factual, reasoning }} from header \"x-task\" default chat\nsignal tier: enum {{ free, pro, enterprise }} from metadata \"tier\" default free\nsignal tenant: enum {{ {}, unknown }} from header \"x-tenant\" default unknown\n",
+        names.join(", ")
+    );
+    for (name, ctx, p_in, p_out, ttft, q) in [
+        ("small", 128, 0.05, 0.08, 90, [84, 58, 71, 44]),
+        ("medium", 128, 0.30, 0.60, 180, [89, 76, 80, 66]),
+        ("large", 200, 3.0, 15.0, 600, [93, 90, 88, 86]),
+    ] {
+        let _ = writeln!(
+            s,
+            "model {name} {{\n  provider openai\n  endpoint env(\"{}_URL\")\n  context {ctx}k tokens\n  price input ${p_in}/Mtok, output ${p_out}/Mtok\n  latency ttft p50 {ttft}ms p95 {}ms p99 {}ms, decode 100 tok/s\n  quality by task {{ chat {}%, code {}%, factual {}%, reasoning {}% }}\n}}\n",
+            name.to_uppercase(),
+            ttft * 3,
+            ttft * 6,
+            q[0],
+            q[1],
+            q[2],
+            q[3]
+        );
+    }
+    let mut rules = Vec::with_capacity(tenants);
+    for t in 0..tenants {
+        let ctx = [32, 64, 128][t % 3];
+        let _ = writeln!(
+            s,
+            "/// The deployment of tenant t{t}.\nmodel m{t} {{\n  provider openai\n  endpoint env(\"T{t}_URL\")\n  context {ctx}k tokens\n  price input ${}/Mtok, output ${}/Mtok\n  latency ttft p50 {}ms p95 {}ms p99 {}ms, decode {} tok/s\n  quality by task {{ chat {}%, code {}%, factual {}%, reasoning {}% }}\n  fallback medium\n}}",
+            0.05 + (t % 17) as f64 * 0.05,
+            0.1 + (t % 13) as f64 * 0.1,
+            80 + t % 200,
+            3 * (80 + t % 200),
+            6 * (80 + t % 200),
+            60 + t % 120,
+            70 + t % 25,
+            60 + t % 30,
+            65 + t % 28,
+            50 + t % 40,
+        );
+        rules.push(match shape {
+            TenantShape::Disjoint => {
+                format!("  when tenant == t{t} and prompt_tokens <= {ctx}k => m{t}")
+            }
+            TenantShape::Overlapping => {
+                let group = [t, t.saturating_sub(1), t.saturating_sub(7)];
+                let mut group: Vec<String> = group.iter().map(|g| format!("t{g}")).collect();
+                group.dedup();
+                let task = ["chat", "code", "factual", "reasoning"][t % 4];
+                let tier = ["free", "pro", "enterprise"][(t / 4) % 3];
+                format!(
+                    "  when tenant in {{ {} }} and (task != {task} or tier == {tier}) and prompt_tokens <= {}k => m{t}",
+                    group.join(", "),
+                    [8, 16, 32][t % 3]
+                )
+            }
+        });
+    }
+    let _ = writeln!(
+        s,
+        "\nslice paying = tier in {{ pro, enterprise }}\nslice coding = task == code\n\nobjective weighted {{ latency 0.5, cost 0.3, quality 0.2 }}\n\nslo {{\n  ttft p95 <= 3s\n  quality >= 60% for each slice\n}}\n"
+    );
+    let _ = writeln!(s, "route {{\n  when has_images => large");
+    for r in &rules {
+        let _ = writeln!(s, "{r}");
+    }
+    let _ = writeln!(
+        s,
+        "  otherwise => optimize [small, medium, large] by task, prompt_tokens at [8k, 32k]\n}}\n"
+    );
+    let _ = writeln!(
+        s,
+        "traffic main {{\n  qps 500\n  task {{ chat 55%, code 20%, factual 15%, reasoning 10% }}\n  tier {{ free 50%, pro 40%, enterprise 10% }}\n  prompt_tokens lognormal p50 900 p95 12k\n  has_images 2%\n}}"
+    );
+    s
+}
