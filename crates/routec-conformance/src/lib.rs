@@ -336,7 +336,8 @@ pub enum TenantShape {
     /// The adversarial variant: each rule names three tenants, one of them
     /// shared with the rule before and one with a rule seven places back,
     /// with overlapping task and prompt-length conditions, so every rule
-    /// meets several earlier ones and some are shadowed.
+    /// meets several earlier ones; every fifth rule is mostly shadowed by
+    /// the union of two earlier ones. The policy checks without errors.
     Overlapping,
 }
 
@@ -379,7 +380,7 @@ pub fn generated_tenant_policy(lines: usize, shape: TenantShape) -> String {
     }
     let mut rules = Vec::with_capacity(tenants);
     for t in 0..tenants {
-        let ctx = [32, 64, 128][t % 3];
+        let ctx = [64, 128, 200][t % 3];
         let _ = writeln!(
             s,
             "/// The deployment of tenant t{t}.\nmodel m{t} {{\n  provider openai\n  endpoint env(\"T{t}_URL\")\n  context {ctx}k tokens\n  price input ${}/Mtok, output ${}/Mtok\n  latency ttft p50 {}ms p95 {}ms p99 {}ms, decode {} tok/s\n  quality by task {{ chat {}%, code {}%, factual {}%, reasoning {}% }}\n  fallback medium\n}}",
@@ -397,6 +398,16 @@ pub fn generated_tenant_policy(lines: usize, shape: TenantShape) -> String {
         rules.push(match shape {
             TenantShape::Disjoint => {
                 format!("  when tenant == t{t} and prompt_tokens <= {ctx}k => m{t}")
+            }
+            TenantShape::Overlapping if t % 5 == 4 => {
+                // Almost shadowed: tenant t-2 with the task its own rule
+                // leaves out is taken by rule t-1 (whose task differs) up
+                // to that rule's prompt bound; longer prompts reach this one.
+                let task = ["chat", "code", "factual", "reasoning"][(t - 2) % 4];
+                format!(
+                    "  when tenant == t{} and task == {task} and prompt_tokens <= {ctx}k => m{t}",
+                    t - 2
+                )
             }
             TenantShape::Overlapping => {
                 let group = [t, t.saturating_sub(1), t.saturating_sub(7)];
