@@ -4,7 +4,7 @@
 use crate::cx::Cx;
 use crate::diagnostics as d;
 use crate::index::SymbolKind;
-use crate::ir::{ModelId, SliceId, TrafficId};
+use crate::ir::{SliceId, TrafficId};
 
 impl Cx<'_> {
     pub(crate) fn lint(&mut self) {
@@ -20,19 +20,19 @@ impl Cx<'_> {
             }
             self.diags.push(d::unused_signal(sig.span, &sig.name));
         }
-        // Models: named anywhere but their own definition.
+        // Models: named anywhere but their own definition (one pass over
+        // the references, not one per model).
+        let mut named_elsewhere = vec![false; self.p.models.len()];
+        for r in &self.p.index.references {
+            if let SymbolKind::Model(id) = self.p.index.symbol(r.symbol).kind
+                && let Some(m) = self.p.models.get(id.index())
+                && !m.span.contains(r.span.start as usize)
+            {
+                named_elsewhere[id.index()] = true;
+            }
+        }
         for (i, m) in self.p.models.iter().enumerate() {
-            let used = self
-                .p
-                .index
-                .find(SymbolKind::Model(ModelId(i as u32)))
-                .is_some_and(|sym| {
-                    self.p
-                        .index
-                        .references
-                        .iter()
-                        .any(|r| r.symbol == sym && !m.span.contains(r.span.start as usize))
-                });
+            let used = named_elsewhere[i];
             if !used {
                 self.diags.push(d::unused_model(m.span, &m.name));
             }

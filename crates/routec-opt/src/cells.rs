@@ -12,6 +12,7 @@
 //! optimizer assigns and reports.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use routec_check::ir::{Cond, ModelId, PlanDef, Policy, SignalId, SignalType, Value};
 use routec_check::space::{Atom, AtomSet, Cube, DimId, Region, Space, SpaceBuilder};
@@ -42,8 +43,13 @@ pub struct CellDef {
     pub weight: f64,
     /// The mean prompt length in the cell (tokens).
     pub prompt_mean: f64,
-    /// Quality of each model in the cell (`None`: no figure).
-    pub quality: Vec<Option<f64>>,
+    /// Quality of each model in the cell (`None`: no figure). It depends
+    /// on the values of the quality tables' signals only, so cells share
+    /// one vector per combination of those values ([`share_qualities`]).
+    pub quality: Arc<[Option<f64>]>,
+    /// Cells with the same `quality_id` have the same `quality`, and
+    /// different ids mean different qualities.
+    pub quality_id: usize,
     /// Membership in each slice.
     pub slices: Vec<bool>,
     /// For an `optimize` rule: the candidates that can serve the cell.
@@ -373,7 +379,8 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                         key,
                         weight: 0.0,
                         prompt_mean: 0.0,
-                        quality: Vec::new(),
+                        quality: Arc::from([]),
+                        quality_id: 0,
                         slices: Vec::new(),
                         candidates: Vec::new(),
                         shift,
@@ -408,6 +415,11 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             acc.2 = Some(pm);
         }
     }
+    // Quality vectors, one per combination of the quality signals' values.
+    let mut quality_signals = quality_signals;
+    quality_signals.sort();
+    quality_signals.dedup();
+    let mut qualities: HashMap<Vec<Option<usize>>, Arc<[Option<f64>]>> = HashMap::new();
     let first_piece: HashMap<usize, usize> = pieces
         .iter()
         .enumerate()
@@ -425,11 +437,21 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                 _ => None,
             }
         };
-        c.quality = policy
-            .models
-            .iter()
-            .map(|m| crate::model::quality(m, value_of))
-            .collect();
+        let values: Vec<Option<usize>> = quality_signals.iter().map(|s| value_of(*s)).collect();
+        c.quality = qualities
+            .entry(values)
+            .or_insert_with_key(|values| {
+                let value_of = |sig: SignalId| {
+                    let i = quality_signals.binary_search(&sig).ok()?;
+                    values.get(i).copied().flatten()
+                };
+                policy
+                    .models
+                    .iter()
+                    .map(|m| crate::model::quality(m, value_of))
+                    .collect()
+            })
+            .clone();
         let piece = first_piece.get(&ci).map(|&i| &pieces[i].cube);
         c.slices = slice_regions
             .iter()
@@ -476,6 +498,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             }
         }
     }
+    share_qualities(&mut cells);
     let row_cells = groups
         .map(|g| g.row_group.iter().map(|&i| g.cell[i]).collect())
         .unwrap_or_default();
@@ -486,6 +509,33 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         order,
         row_cells,
     })
+}
+
+/// Numbers the cells' distinct quality vectors (`quality_id`, in order of
+/// first use) and makes equal vectors one shared vector.
+pub(crate) fn share_qualities(cells: &mut [CellDef]) {
+    let mut ids: HashMap<Vec<u64>, (usize, Arc<[Option<f64>]>)> = HashMap::new();
+    let mut by_ptr: HashMap<*const [Option<f64>], usize> = HashMap::new();
+    for c in cells {
+        // Cells already sharing a vector share its id without rehashing it.
+        if let Some(&id) = by_ptr.get(&Arc::as_ptr(&c.quality)) {
+            c.quality_id = id;
+            continue;
+        }
+        let bits: Vec<u64> = c
+            .quality
+            .iter()
+            .map(|q| q.map_or(u64::MAX, f64::to_bits))
+            .collect();
+        let next = ids.len();
+        let (id, shared) = ids
+            .entry(bits)
+            .or_insert_with(|| (next, c.quality.clone()))
+            .clone();
+        by_ptr.insert(Arc::as_ptr(&c.quality), id);
+        c.quality = shared;
+        c.quality_id = id;
+    }
 }
 
 /// The probability of a cube: the product of its constrained dimensions'

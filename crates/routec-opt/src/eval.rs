@@ -13,10 +13,12 @@
 //! `E_X[P(N > (y − X)/a)]`, the inner probability from the answer length's
 //! CDF in closed form and the outer expectation by a quadrature in the
 //! normal score of `X` ([`X_NODES`] nodes), tabulated once per distinct
-//! `(model, cap, a, piece)`. TTFT survival functions are tabulated once per
-//! model on a fine log-time grid.
+//! `(model, cap, a, piece)`. TTFT survival functions are tabulated on a fine
+//! log-time grid once per distinct TTFT distribution (models of the same
+//! kind share them, and the tables built on them), on first use.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use routec_check::ir::{ModelId, PlanDef, Policy, Price};
 
@@ -280,6 +282,36 @@ pub struct Fail {
     k: Option<u32>,
 }
 
+/// Expected calls per request to the models a plan calls, by model index.
+/// Sparse: a plan calls a few of the policy's models, and a policy with
+/// thousands of models has thousands of distinct plans, so a dense vector
+/// per plan would grow with the square of the policy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Calls(Vec<(usize, f64)>);
+
+impl Calls {
+    /// The expected calls to model `m`; `None` when the plan never calls it.
+    pub fn get(&self, m: usize) -> Option<&f64> {
+        self.0
+            .binary_search_by_key(&m, |e| e.0)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// `(model index, expected calls)` of every model the plan calls, in
+    /// model order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    fn add(&mut self, m: usize, n: f64) {
+        match self.0.binary_search_by_key(&m, |e| e.0) {
+            Ok(i) => self.0[i].1 += n,
+            Err(i) => self.0.insert(i, (m, n)),
+        }
+    }
+}
+
 /// The estimate of one plan for one kind of request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanEval {
@@ -290,8 +322,8 @@ pub struct PlanEval {
     pub cost_per_input: f64,
     /// Expected quality.
     pub quality: f64,
-    /// Expected calls per model (index by model id).
-    pub calls: Vec<f64>,
+    /// Expected calls per model the plan may call.
+    pub calls: Calls,
     pub mean_e2e: f64,
     pub mean_ttft: f64,
     /// The failures at fixed times: `(time, share failing at or after
@@ -315,7 +347,15 @@ pub struct Evaluator {
     /// Per model: its price.
     prices: Vec<Price>,
     attempts: Vec<AttemptModel>,
-    surv: Vec<Survival>,
+    /// Per model: its TTFT class. Models whose attempts have the same TTFT
+    /// distribution (same quantiles, same hedge) share one class, and the
+    /// tables below are kept per class, so a policy with thousands of
+    /// deployments of a few kinds tabulates a few distributions.
+    class: Vec<u32>,
+    /// Per class: a model of it.
+    class_model: Vec<u32>,
+    /// Per class: its TTFT survival, tabulated on first use.
+    surv: Vec<OnceLock<Survival>>,
     output: OutputDist,
     means: HashMap<(u32, u64), f64>,
     xnodes: HashMap<(u32, u64), Vec<(f64, f64)>>,
@@ -330,7 +370,7 @@ struct Acc {
     fails: Vec<Fail>,
     cost_fixed: f64,
     cost_per_input: f64,
-    calls: Vec<f64>,
+    calls: Calls,
 }
 
 /// `(share, seconds spent, seconds per output token spent)`.
@@ -341,11 +381,28 @@ impl Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
             .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
             .collect();
-        let surv = attempts.iter().map(Survival::new).collect();
+        let mut class = Vec::with_capacity(attempts.len());
+        let mut class_model = Vec::new();
+        let mut class_of: HashMap<Vec<u64>, u32> = HashMap::new();
+        for (m, a) in attempts.iter().enumerate() {
+            let mut key = match a.hedge {
+                None => vec![0],
+                Some(h) => vec![1, h.to_bits()],
+            };
+            a.latency.ttft.push_bits(&mut key);
+            let k = *class_of.entry(key).or_insert_with(|| {
+                class_model.push(m as u32);
+                (class_model.len() - 1) as u32
+            });
+            class.push(k);
+        }
+        let surv = class_model.iter().map(|_| OnceLock::new()).collect();
         Evaluator {
             fallback: policy.models.iter().map(|m| m.fallback).collect(),
             prices: policy.models.iter().map(|m| m.price.clone()).collect(),
             attempts,
+            class,
+            class_model,
             surv,
             output,
             means: HashMap::new(),
@@ -365,7 +422,7 @@ impl Evaluator {
             fails: Vec::new(),
             cost_fixed: 0.0,
             cost_per_input: 0.0,
-            calls: vec![0.0; self.prices.len()],
+            calls: Calls::default(),
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
@@ -517,11 +574,17 @@ impl Evaluator {
         out
     }
 
+    /// The TTFT survival of model `m`'s class, tabulated on first use.
+    fn surv(&self, m: u32) -> &Survival {
+        survival(&self.surv, &self.attempts, &self.class_model, self.class[m as usize])
+    }
+
     fn truncated_mean(&mut self, m: u32, cap: f64) -> f64 {
-        let surv = &self.surv[m as usize];
+        let k = self.class[m as usize];
+        let surv = survival(&self.surv, &self.attempts, &self.class_model, k);
         *self
             .means
-            .entry((m, cap.to_bits()))
+            .entry((k, cap.to_bits()))
             .or_insert_with(|| surv.truncated_mean(cap))
     }
 
@@ -533,16 +596,18 @@ impl Evaluator {
     }
 
     fn x_nodes(&mut self, m: u32, cap: f64) -> &[(f64, f64)] {
-        let surv = &self.surv[m as usize];
+        let k = self.class[m as usize];
+        let surv = survival(&self.surv, &self.attempts, &self.class_model, k);
         self.xnodes
-            .entry((m, cap.to_bits()))
+            .entry((k, cap.to_bits()))
             .or_insert_with(|| Self::nodes_of(surv, cap, X_NODES, X_Z))
     }
 
     fn escalation_nodes(&mut self, m: u32, cap: f64) -> Vec<(f64, f64)> {
-        let surv = &self.surv[m as usize];
+        let k = self.class[m as usize];
+        let surv = survival(&self.surv, &self.attempts, &self.class_model, k);
         self.escalation
-            .entry((m, cap.to_bits()))
+            .entry((k, cap.to_bits()))
             .or_insert_with(|| Self::nodes_of(surv, cap, ESCALATION_NODES, ESCALATION_Z))
             .clone()
     }
@@ -550,8 +615,9 @@ impl Evaluator {
     /// The tabulated `P(X + a·N > y)` for `N` in `(lo, hi]`, `X` model `m`'s
     /// TTFT below `cap` (`None`: `X = 0`).
     fn kernel(&mut self, m: Option<u32>, cap: f64, a: f64, lo: f64, hi: f64) -> u32 {
+        // Per class: the kernel depends on the model only through its TTFT.
         let key = (
-            m.unwrap_or(u32::MAX),
+            m.map_or(u32::MAX, |m| self.class[m as usize]),
             cap.to_bits(),
             a.to_bits(),
             lo.to_bits(),
@@ -814,7 +880,7 @@ impl Evaluator {
             n * price.output_per_token.unwrap_or(0.0) + price.per_request.unwrap_or(0.0);
         let per_input = price.input_per_token.unwrap_or(0.0);
         let s_cap = if cap.is_finite() {
-            self.surv[m.index()].at(cap)
+            self.surv(m.0).at(cap)
         } else {
             0.0
         };
@@ -826,7 +892,7 @@ impl Evaluator {
             for (bw, bs) in branches {
                 acc.cost_per_input += bw * (1.0 + hedge) * per_input;
                 acc.cost_fixed += bw * (p_ok + hedge) * full_fixed;
-                acc.calls[m.index()] += bw * (1.0 + hedge);
+                acc.calls.add(m.index(), bw * (1.0 + hedge));
                 if p_ok > 0.0 {
                     answers.push(Comp {
                         w: bw * p_ok,
@@ -881,7 +947,7 @@ impl Evaluator {
             let (a, k) = if ttft { (c.at, c.kt) } else { (c.ae, c.ke) };
             let s = match k {
                 Some(k) => self.kernels[k as usize].at(y),
-                None => self.surv[c.model as usize].truncated(y - a * c.lo, c.cap, c.s_cap),
+                None => self.surv(c.model).truncated(y - a * c.lo, c.cap, c.s_cap),
             };
             p += c.w * s;
         }
@@ -1001,6 +1067,17 @@ fn merge_branches(mut v: Vec<Branch>) -> Vec<Branch> {
         }
     }
     out
+}
+
+/// The survival table of TTFT class `k`, tabulated on first use from a model
+/// of the class.
+fn survival<'a>(
+    surv: &'a [OnceLock<Survival>],
+    attempts: &[AttemptModel],
+    class_model: &[u32],
+    k: u32,
+) -> &'a Survival {
+    surv[k as usize].get_or_init(|| Survival::new(&attempts[class_model[k as usize] as usize]))
 }
 
 /// Whether `x / mx` and `y / my` agree (densities over adjacent pieces).

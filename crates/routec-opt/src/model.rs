@@ -171,6 +171,17 @@ pub struct LatencyQuantiles {
 const MIN_SLOPE: f64 = 1e-6;
 
 impl LatencyQuantiles {
+    /// Appends the bits of every parameter: two distributions with the same
+    /// bits are the same distribution (for sharing tables between models).
+    pub fn push_bits(&self, out: &mut Vec<u64>) {
+        for (z, l) in &self.knots {
+            out.push(z.to_bits());
+            out.push(l.to_bits());
+        }
+        out.push(self.slope_low.to_bits());
+        out.push(self.slope_high.to_bits());
+    }
+
     /// Fits declared `(quantile in 0..1, seconds)` pairs. `None` when there
     /// is no usable pair.
     pub fn from_quantiles(quantiles: &[(f64, f64)]) -> Option<LatencyQuantiles> {

@@ -9,7 +9,7 @@ use routec_check::ir::{
 };
 use routec_syntax::ast::CmpOp;
 
-use crate::cells::Partition;
+use crate::cells::{CellDef, Partition};
 use crate::eval::{Evaluator, PlanEval};
 use crate::lp::{Lp, LpResult};
 use crate::model;
@@ -115,19 +115,15 @@ impl Problem {
         qps: Option<f64>,
     ) -> Problem {
         let mut evals: Vec<PlanEval> = Vec::new();
-        let mut memo: HashMap<(String, Vec<u64>), usize> = HashMap::new();
-        let mut eval_of = |plan: &PlanDef, quality: &[Option<f64>], ev: &mut Evaluator| -> usize {
-            let key = (
-                plan_key(plan),
-                quality
-                    .iter()
-                    .map(|q| q.map_or(u64::MAX, f64::to_bits))
-                    .collect(),
-            );
-            *memo.entry(key).or_insert_with(|| {
-                evals.push(ev.eval(plan, quality));
-                evals.len() - 1
-            })
+        // Cells with the same `quality_id` have the same qualities.
+        let mut memo: HashMap<(String, usize), usize> = HashMap::new();
+        let mut eval_of = |plan: &PlanDef, c: &CellDef, ev: &mut Evaluator| -> usize {
+            *memo
+                .entry((plan_key(plan), c.quality_id))
+                .or_insert_with(|| {
+                    evals.push(ev.eval(plan, &c.quality));
+                    evals.len() - 1
+                })
         };
         let mut options = Vec::with_capacity(part.cells.len());
         let mut baseline = Vec::with_capacity(part.cells.len());
@@ -139,19 +135,19 @@ impl Problem {
                     .iter()
                     .map(|&i| Opt {
                         candidate: Some(i),
-                        eval: eval_of(&candidates[i], &c.quality, ev),
+                        eval: eval_of(&candidates[i], c, ev),
                     })
                     .collect(),
                 plan => vec![Opt {
                     candidate: None,
-                    eval: eval_of(plan, &c.quality, ev),
+                    eval: eval_of(plan, c, ev),
                 }],
             };
             options.push(opts);
             baseline.push(
                 policy
                     .baseline
-                    .map(|b| eval_of(&PlanDef::Target(b), &c.quality, ev)),
+                    .map(|b| eval_of(&PlanDef::Target(b), c, ev)),
             );
         }
         let mut slice_weight = vec![0.0; policy.slices.len()];

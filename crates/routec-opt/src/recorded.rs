@@ -227,11 +227,12 @@ pub(crate) fn requalify(
     part: &mut crate::cells::Partition,
 ) -> Vec<CellQuality> {
     let mut qualities: Vec<Vec<Option<f64>>> =
-        part.cells.iter().map(|c| c.quality.clone()).collect();
+        part.cells.iter().map(|c| c.quality.to_vec()).collect();
     let out = estimate_quality(policy, bound, &part.row_cells, &mut qualities);
     for (c, q) in part.cells.iter_mut().zip(qualities) {
-        c.quality = q;
+        c.quality = q.into();
     }
+    crate::cells::share_qualities(&mut part.cells);
     out
 }
 
@@ -510,7 +511,7 @@ pub fn recorded_model(policy: &Policy, name: &str, bound: &BoundTraffic) -> Opti
         .unwrap_or_else(|| Rows::of(&adjusted, bound));
     let mut part = crate::cells::partition(&adjusted, &traffic).ok()?;
     requalify(&adjusted, bound, &mut part);
-    let qualities: Vec<Vec<Option<f64>>> = part.cells.iter().map(|c| c.quality.clone()).collect();
+    let qualities: Vec<Vec<Option<f64>>> = part.cells.iter().map(|c| c.quality.to_vec()).collect();
     let row_quality = part
         .row_cells
         .iter()

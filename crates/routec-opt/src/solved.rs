@@ -204,7 +204,7 @@ impl Solved {
         let mut total = 0.0;
         for (w, c, o) in self.chosen(&self.assign, |c| self.part.cells[c].weight > 0.0) {
             total += w;
-            for (m, n) in self.eval(c, o).calls.iter().enumerate() {
+            for (m, n) in self.eval(c, o).calls.iter() {
                 if let Some(slot) = calls.get_mut(m) {
                     *slot += w * n;
                 }

@@ -86,6 +86,27 @@ impl Plans {
     }
 }
 
+/// [`line_of`] for many offsets of one source: a binary search over the
+/// newlines instead of a count from the start each time.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(source: &str) -> Lines {
+        Lines(
+            source
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    fn of(&self, offset: u32) -> u32 {
+        self.0.partition_point(|&i| i < offset as usize) as u32 + 1
+    }
+}
+
 /// A plan in the language's syntax.
 pub fn plan_text(policy: &Policy, plan: &PlanDef) -> String {
     let name = |m: &ModelId| policy.model(*m).name.clone();
@@ -340,6 +361,7 @@ pub(crate) fn build(
         .map(|pc| (pc.cube.clone(), cell_leaf[pc.cell]))
         .collect();
     let (root, nodes) = crate::diagram::build(&s.part.space, &s.part.order, pieces);
+    let lines = Lines::new(source);
     t::Table {
         schema_version: t::SCHEMA_VERSION,
         language_version: t::LANGUAGE_VERSION.to_string(),
@@ -357,7 +379,7 @@ pub(crate) fn build(
             .rules
             .iter()
             .map(|r| t::Rule {
-                line: line_of(source, r.span.start),
+                line: lines.of(r.span.start),
                 text: text_of(source, r.span),
             })
             .collect(),
