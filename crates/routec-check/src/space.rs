@@ -37,11 +37,35 @@ use crate::ir::{Cond, Policy, SignalId, SignalType, Value};
 /// reference count per dimension, not a copy of every bitset; they keep
 /// their number of atoms, which overlap estimates and cube normalisation
 /// ask for again and again.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AtomSet {
     Small(u64),
     /// The words and how many bits they hold.
     Large(Arc<[u64]>, usize),
+}
+
+/// Hashes the non-zero words with their positions: a few tenants out of
+/// thousands hash as a few words, not as the whole bitset (sets of one
+/// dimension all have the same number of words, so equal sets hash alike).
+impl std::hash::Hash for AtomSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            AtomSet::Small(w) => {
+                state.write_u8(0);
+                state.write_u64(*w);
+            }
+            AtomSet::Large(words, len) => {
+                state.write_u8(1);
+                state.write_usize(*len);
+                for (i, w) in words.iter().enumerate() {
+                    if *w != 0 {
+                        state.write_usize(i);
+                        state.write_u64(*w);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl AtomSet {
@@ -1201,6 +1225,266 @@ impl CoverIndex {
             }
         }
         out
+    }
+}
+
+/// The union of a sequence of regions, kept as the very list of cubes that
+/// repeated [`Space::union`] builds (the same cubes in the same order), so
+/// that [`Union::subtract_from`] gives exactly what [`Space::subtract`]
+/// gives against it, at a cost that grows with the cubes a region meets
+/// rather than with the whole union. The cell partition takes each rule's
+/// region out of the earlier rules' union this way.
+///
+/// `Space::union(a, b)` is `simplify(a ++ (b \ a))`: passes over the
+/// dimensions in order, each merging the cubes that agree on every other
+/// dimension into the first of them, repeated until a whole round merges
+/// nothing. `a` came out of the same process, so in the first pass over a
+/// dimension no two of its cubes merge; only new cubes and cubes that
+/// changed since can. The union keeps, per dimension, its cubes by their
+/// other dimensions, and revisits only the changed ones, in list order, as
+/// the passes would.
+///
+/// Architecture Invariant: `union.add(r)` leaves `union.region()` equal
+/// (cube for cube) to `space.union(&before, &r)`; a property test checks it
+/// against `Space::union` and `Space::subtract` on random sequences.
+#[derive(Clone, Debug)]
+pub struct Union {
+    /// By position in the list; `None` once merged into an earlier cube.
+    cubes: Vec<Option<Cube>>,
+    /// The union is the whole space.
+    full: bool,
+    /// Per dimension: the cubes that constrain it, by their other
+    /// dimensions. An entry whose cube has since changed is stale; entries
+    /// are checked when found.
+    rests: Vec<FastMap<Vec<(DimId, AtomSet)>, usize>>,
+    /// Per dimension: positions of cubes that constrain it and whose other
+    /// dimensions changed (or that are new) since they were last entered.
+    dirty: Vec<BTreeSet<usize>>,
+    /// Per dimension and atom: positions of the cubes that constrain the
+    /// dimension and contain the atom (merged-away cubes included).
+    admits: Vec<Vec<Vec<u64>>>,
+    /// Per dimension: positions of the cubes that constrain it.
+    constrains: Vec<Vec<u64>>,
+}
+
+fn rest_without(cube: &Cube, d: DimId) -> Vec<(DimId, AtomSet)> {
+    cube.dims.iter().filter(|(k, _)| *k != d).cloned().collect()
+}
+
+impl Union {
+    /// The empty union over the dimensions of `space`.
+    pub fn new(space: &Space) -> Union {
+        let n = space.dims.len();
+        Union {
+            cubes: Vec::new(),
+            full: false,
+            rests: (0..n).map(|_| FastMap::default()).collect(),
+            dirty: vec![BTreeSet::new(); n],
+            admits: space
+                .dims
+                .iter()
+                .map(|d| vec![Vec::new(); d.atoms.len()])
+                .collect(),
+            constrains: vec![Vec::new(); n],
+        }
+    }
+
+    /// The union as a region.
+    pub fn region(&self) -> Region {
+        if self.full {
+            return Region::full();
+        }
+        Region {
+            cubes: self.cubes.iter().flatten().cloned().collect(),
+        }
+    }
+
+    /// The cubes of the union that meet `q`, in list order.
+    fn meeting(&self, q: &Cube) -> Vec<usize> {
+        let n = self.cubes.len();
+        let words = n.div_ceil(64);
+        let mut ok = vec![u64::MAX; words];
+        if let Some(last) = ok.last_mut()
+            && !n.is_multiple_of(64)
+        {
+            *last = (1u64 << (n % 64)) - 1;
+        }
+        for (d, set) in &q.dims {
+            let d = d.0 as usize;
+            let Some(cons) = self.constrains.get(d) else {
+                continue;
+            };
+            let mut admitted = vec![0u64; words];
+            for a in set.iter() {
+                if let Some(ws) = self.admits.get(d).and_then(|x| x.get(a)) {
+                    for (x, w) in admitted.iter_mut().zip(ws) {
+                        *x |= w;
+                    }
+                }
+            }
+            for (k, x) in ok.iter_mut().enumerate() {
+                let c = cons.get(k).copied().unwrap_or(0);
+                *x &= !c | admitted[k];
+            }
+        }
+        let mut out = Vec::new();
+        for (k, w) in ok.iter().enumerate() {
+            let mut w = *w;
+            while w != 0 {
+                let i = k * 64 + w.trailing_zeros() as usize;
+                if self.cubes.get(i).is_some_and(Option::is_some) {
+                    out.push(i);
+                }
+                w &= w - 1;
+            }
+        }
+        out
+    }
+
+    /// `space.subtract(a, &self.region())`, subtracting only the cubes
+    /// that meet `a` (the others leave every piece of `a` as it is).
+    pub fn subtract_from(&self, space: &Space, a: &Region) -> Region {
+        if self.full {
+            return Region::empty();
+        }
+        let mut positions: Vec<usize> = a.cubes.iter().flat_map(|c| self.meeting(c)).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        let cubes = positions
+            .iter()
+            .filter_map(|&i| self.cubes[i].clone())
+            .collect();
+        space.subtract(a, &Region { cubes })
+    }
+
+    /// Makes the union `space.union(&self.region(), r)`.
+    pub fn add(&mut self, space: &Space, r: &Region) {
+        if self.full {
+            return;
+        }
+        let extra = self.subtract_from(space, r);
+        self.append(space, extra);
+    }
+
+    /// What a rule takes of the request space when the union holds the
+    /// earlier rules: `a` less the union (as [`Union::subtract_from`]), which
+    /// is then added to the union (as [`Union::add`] would, without
+    /// subtracting it a second time: it is disjoint from the union and
+    /// already simplified).
+    pub fn take(&mut self, space: &Space, a: &Region) -> Region {
+        let region = self.subtract_from(space, a);
+        if !self.full {
+            self.append(space, region.clone());
+        }
+        region
+    }
+
+    /// Appends `extra` (disjoint from the union, as `Space::subtract`
+    /// returns it) and merges as `Space::union` does.
+    fn append(&mut self, space: &Space, extra: Region) {
+        if extra.cubes.iter().any(|c| c.dims.is_empty()) {
+            // `r` is the whole space and the union was empty.
+            self.full = true;
+            return;
+        }
+        for cube in extra.cubes {
+            let i = self.cubes.len();
+            for (d, set) in &cube.dims {
+                let k = d.0 as usize;
+                self.dirty[k].insert(i);
+                set_bit(&mut self.constrains[k], i);
+                for a in set.iter() {
+                    if let Some(words) = self.admits[k].get_mut(a) {
+                        set_bit(words, i);
+                    }
+                }
+            }
+            self.cubes.push(Some(cube));
+        }
+        // With fewer than two cubes `Space::union` does not simplify (and
+        // there is nothing to merge).
+        if self.cubes.iter().flatten().nth(1).is_some() {
+            self.settle(space);
+        }
+    }
+
+    /// Whether position `y` is a live cube constraining `d` whose other
+    /// dimensions are `rest`.
+    fn is_entry(&self, y: usize, d: DimId, rest: &[(DimId, AtomSet)]) -> bool {
+        self.cubes[y].as_ref().is_some_and(|c| {
+            c.get(d).is_some()
+                && c.dims.len() == rest.len() + 1
+                && c.dims
+                    .iter()
+                    .filter(|(k, _)| *k != d)
+                    .zip(rest)
+                    .all(|(a, b)| a == b)
+        })
+    }
+
+    /// The merge passes of [`Space::simplify`] over the changed cubes.
+    fn settle(&mut self, space: &Space) {
+        loop {
+            let mut changed = false;
+            for k in 0..self.dirty.len() {
+                let d = DimId(k as u32);
+                let size = space.size(d);
+                let todo = std::mem::take(&mut self.dirty[k]);
+                for x in todo {
+                    let Some(rest) = self.cubes[x]
+                        .as_ref()
+                        .filter(|c| c.get(d).is_some())
+                        .map(|c| rest_without(c, d))
+                    else {
+                        continue;
+                    };
+                    let other = self.rests[k]
+                        .get(&rest)
+                        .copied()
+                        .filter(|&y| y != x && self.is_entry(y, d, &rest));
+                    let Some(y) = other else {
+                        self.rests[k].insert(rest, x);
+                        continue;
+                    };
+                    // The first of the two in the list takes the other.
+                    let (keep, gone) = (x.min(y), x.max(y));
+                    let Some(gone_set) = self.cubes[gone].take().and_then(|c| c.get(d).cloned())
+                    else {
+                        continue;
+                    };
+                    let Some(cube) = self.cubes[keep].as_mut() else {
+                        continue;
+                    };
+                    let Some(merged) = cube.get(d).map(|s| s.or(&gone_set)) else {
+                        continue;
+                    };
+                    cube.set_dim(d, merged, size);
+                    changed = true;
+                    if cube.dims.is_empty() {
+                        self.full = true;
+                        return;
+                    }
+                    if cube.get(d).is_some() {
+                        for a in gone_set.iter() {
+                            if let Some(words) = self.admits[k].get_mut(a) {
+                                set_bit(words, keep);
+                            }
+                        }
+                        self.rests[k].insert(rest, keep);
+                    } else {
+                        clear_bit(&mut self.constrains[k], keep);
+                    }
+                    for (e, _) in &cube.dims {
+                        if *e != d {
+                            self.dirty[e.0 as usize].insert(keep);
+                        }
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
     }
 }
 

@@ -6,7 +6,10 @@
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a dev tool")]
-#![expect(clippy::disallowed_methods, reason = "a dev tool reads the file and the clock")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a dev tool reads the file and the clock"
+)]
 
 use std::time::{Duration, Instant};
 

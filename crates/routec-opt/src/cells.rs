@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use routec_check::ir::{Cond, ModelId, PlanDef, Policy, SignalId, SignalType, Value};
-use routec_check::space::{Atom, AtomSet, Cube, DimId, Region, Space, SpaceBuilder};
+use routec_check::space::{Atom, AtomSet, Cube, DimId, Region, Space, SpaceBuilder, Union};
 use routec_syntax::ast::CmpOp;
 
 use crate::traffic::Traffic;
@@ -312,14 +312,16 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
     let mut pieces = Vec::new();
     let mut cells: Vec<CellDef> = Vec::new();
     let mut cell_of: HashMap<(usize, Vec<(DimId, usize)>), usize> = HashMap::new();
-    let mut taken = Region::empty();
+    // The earlier rules' union, as `Space::union` would build it, so that
+    // each rule meets only the cubes it overlaps.
+    let mut taken = Union::new(&space);
+    let mut masses = Masses::default();
     let shifts = crate::model::classifier_costs(policy);
     for (ri, rule) in policy.rules.iter().enumerate() {
         let cond = space
             .lower(&rule.cond, &slice_conds)
             .ok_or(PartitionError::Unresolved)?;
-        let region = space.subtract(&cond, &taken);
-        taken = space.union(&taken, &region);
+        let region = taken.take(&space, &cond);
         let mut relevant = common.clone();
         if let Some((_, by)) = optimize_by(&rule.plan) {
             for d in by {
@@ -371,7 +373,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                     .collect();
                 let weight = match &groups {
                     Some(g) => g.stats(&c).0,
-                    None => cube_weight(&space, traffic, &c),
+                    None => masses.weight(&space, traffic, &c),
                 };
                 let idx = *cell_of.entry((ri, key.clone())).or_insert_with(|| {
                     cells.push(CellDef {
@@ -407,7 +409,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         let pm = groups
             .as_ref()
             .and_then(|g| g.stats(&p.cube).1)
-            .unwrap_or_else(|| prompt_mean(&space, traffic, prompt, &p.cube));
+            .unwrap_or_else(|| masses.prompt_mean(&space, traffic, prompt, &p.cube));
         let acc = &mut prompt_acc[p.cell];
         acc.0 += p.weight * pm;
         acc.1 += p.weight;
@@ -538,17 +540,46 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
     }
 }
 
-/// The probability of a cube: the product of its constrained dimensions'
-/// marginal masses.
-pub fn cube_weight(space: &Space, traffic: &Traffic, cube: &Cube) -> f64 {
-    let mut w = 1.0;
-    for (d, set) in &cube.dims {
-        let dim = space.dim(*d);
-        let m = &traffic.marginals[dim.signal.index()];
-        let p: f64 = set.iter().map(|a| m.atom(&dim.atoms[a])).sum();
-        w *= p;
+/// The marginal masses of atom sets and the mean prompt length of
+/// prompt-length sets, each computed once: pieces repeat the same sets (a
+/// set of thousands of tenants in every piece of an `otherwise`).
+#[derive(Default)]
+struct Masses {
+    mass: HashMap<(DimId, AtomSet), f64>,
+    prompt: HashMap<Option<AtomSet>, f64>,
+}
+
+impl Masses {
+    /// The probability of a cube: the product of its constrained
+    /// dimensions' marginal masses.
+    fn weight(&mut self, space: &Space, traffic: &Traffic, cube: &Cube) -> f64 {
+        let mut w = 1.0;
+        for (d, set) in &cube.dims {
+            let p = *self.mass.entry((*d, set.clone())).or_insert_with(|| {
+                let dim = space.dim(*d);
+                let m = &traffic.marginals[dim.signal.index()];
+                set.iter().map(|a| m.atom(&dim.atoms[a])).sum()
+            });
+            w *= p;
+        }
+        w
     }
-    w
+
+    fn prompt_mean(
+        &mut self,
+        space: &Space,
+        traffic: &Traffic,
+        prompt: Option<SignalId>,
+        cube: &Cube,
+    ) -> f64 {
+        let set = prompt
+            .and_then(|pt| space.dim_of(pt))
+            .and_then(|d| cube.get(d).cloned());
+        *self
+            .prompt
+            .entry(set)
+            .or_insert_with(|| prompt_mean(space, traffic, prompt, cube))
+    }
 }
 
 fn prompt_mean(space: &Space, traffic: &Traffic, prompt: Option<SignalId>, cube: &Cube) -> f64 {

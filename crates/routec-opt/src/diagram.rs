@@ -3,12 +3,23 @@
 //! shared (hash-consed), numeric dimensions as balanced binary searches
 //! over their cut points, so `decide` stays logarithmic in the number of
 //! intervals.
+//!
+//! The recursion splits the pieces by the atoms of one dimension at a time;
+//! a piece that does not constrain the dimension goes to every atom's
+//! bucket. Cubes are interned (each distinct cube, and each cube less one
+//! dimension, is built and hashed once), so a bucket is a list of ids and
+//! copying a piece into thousands of buckets (an enum of tenants) costs a
+//! few bytes each.
 
 use std::collections::HashMap;
 
 use routec_check::ir::SignalType;
 use routec_check::space::{Atom, Cube, DimId, Space};
 use routec_table::{Node, NodeRef, Test};
+
+/// The maps here have keys built by the compiler (no untrusted input): a
+/// fast fixed-seed hash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Builds the diagram of `pieces` (disjoint cubes covering the space, each
 /// with a leaf) over `order`. Returns the root and the nodes (children
@@ -18,19 +29,35 @@ pub fn build(space: &Space, order: &[DimId], pieces: Vec<(Cube, u32)>) -> (NodeR
         space,
         order,
         nodes: Vec::new(),
-        cons: HashMap::new(),
-        memo: HashMap::new(),
+        cons: FastMap::default(),
+        memo: FastMap::default(),
+        cubes: Vec::new(),
+        ids: FastMap::default(),
+        rests: FastMap::default(),
     };
+    let pieces = pieces
+        .into_iter()
+        .map(|(cube, leaf)| (b.intern(cube), leaf))
+        .collect();
     let root = b.go(pieces, 0);
     (root, b.nodes)
 }
+
+/// A piece: an interned cube and its leaf.
+type Piece = (u32, u32);
 
 struct Builder<'a> {
     space: &'a Space,
     order: &'a [DimId],
     nodes: Vec<Node>,
-    cons: HashMap<(u32, TestKey), u32>,
-    memo: HashMap<(usize, Vec<(Cube, u32)>), NodeRef>,
+    cons: FastMap<(u32, TestKey), u32>,
+    /// Equal lists of pieces at the same level give the same node.
+    memo: FastMap<(usize, Vec<Piece>), NodeRef>,
+    /// Interned cubes: equal cubes have equal ids.
+    cubes: Vec<Cube>,
+    ids: FastMap<Cube, u32>,
+    /// `(cube, dimension)` to the cube less that dimension.
+    rests: FastMap<(u32, DimId), u32>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -41,7 +68,33 @@ enum TestKey {
 }
 
 impl Builder<'_> {
-    fn go(&mut self, pieces: Vec<(Cube, u32)>, level: usize) -> NodeRef {
+    fn intern(&mut self, cube: Cube) -> u32 {
+        match self.ids.entry(cube) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let id = self.cubes.len() as u32;
+                self.cubes.push(e.key().clone());
+                e.insert(id);
+                id
+            }
+        }
+    }
+
+    /// The interned cube `id` less dimension `d` (which it constrains).
+    fn rest(&mut self, id: u32, d: DimId) -> u32 {
+        if let Some(&r) = self.rests.get(&(id, d)) {
+            return r;
+        }
+        let mut rest = self.cubes[id as usize].clone();
+        if let Ok(i) = rest.dims.binary_search_by_key(&d, |(k, _)| *k) {
+            rest.dims.remove(i);
+        }
+        let r = self.intern(rest);
+        self.rests.insert((id, d), r);
+        r
+    }
+
+    fn go(&mut self, pieces: Vec<Piece>, level: usize) -> NodeRef {
         let Some(first) = pieces.first().map(|p| p.1) else {
             return NodeRef::Leaf(0);
         };
@@ -57,7 +110,10 @@ impl Builder<'_> {
         let mut lv = level;
         while lv < self.order.len() {
             let d = self.order[lv];
-            if pieces.iter().any(|p| p.0.get(d).is_some()) {
+            if pieces
+                .iter()
+                .any(|p| self.cubes[p.0 as usize].get(d).is_some())
+            {
                 break;
             }
             lv += 1;
@@ -68,27 +124,26 @@ impl Builder<'_> {
         }
         let d = self.order[lv];
         let n = self.space.dim(d).atoms.len();
-        let mut buckets: Vec<Vec<(Cube, u32)>> = vec![Vec::new(); n];
-        for (cube, leaf) in &pieces {
-            let mut rest = cube.clone();
-            match rest.dims.binary_search_by_key(&d, |(k, _)| *k) {
-                Ok(i) => {
-                    let (_, set) = rest.dims.remove(i);
+        let mut buckets: Vec<Vec<Piece>> = vec![Vec::new(); n];
+        for &(id, leaf) in &pieces {
+            match self.cubes[id as usize].get(d).cloned() {
+                Some(set) => {
+                    let rest = self.rest(id, d);
                     for a in set.iter() {
                         if let Some(b) = buckets.get_mut(a) {
-                            b.push((rest.clone(), *leaf));
+                            b.push((rest, leaf));
                         }
                     }
                 }
-                Err(_) => {
+                None => {
                     for b in buckets.iter_mut() {
-                        b.push((rest.clone(), *leaf));
+                        b.push((id, leaf));
                     }
                 }
             }
         }
         let mut children: Vec<NodeRef> = Vec::with_capacity(n);
-        let mut prev: Option<(Vec<(Cube, u32)>, NodeRef)> = None;
+        let mut prev: Option<(Vec<Piece>, NodeRef)> = None;
         for bucket in buckets {
             if let Some((pb, pr)) = &prev
                 && *pb == bucket

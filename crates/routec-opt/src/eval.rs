@@ -576,7 +576,12 @@ impl Evaluator {
 
     /// The TTFT survival of model `m`'s class, tabulated on first use.
     fn surv(&self, m: u32) -> &Survival {
-        survival(&self.surv, &self.attempts, &self.class_model, self.class[m as usize])
+        survival(
+            &self.surv,
+            &self.attempts,
+            &self.class_model,
+            self.class[m as usize],
+        )
     }
 
     fn truncated_mean(&mut self, m: u32, cap: f64) -> f64 {

@@ -144,11 +144,7 @@ impl Problem {
                 }],
             };
             options.push(opts);
-            baseline.push(
-                policy
-                    .baseline
-                    .map(|b| eval_of(&PlanDef::Target(b), c, ev)),
-            );
+            baseline.push(policy.baseline.map(|b| eval_of(&PlanDef::Target(b), c, ev)));
         }
         let mut slice_weight = vec![0.0; policy.slices.len()];
         for c in &part.cells {

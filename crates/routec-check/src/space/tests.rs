@@ -490,3 +490,80 @@ fn truncating_a_cover_index_forgets_the_cubes() {
     assert_eq!(before, after);
     assert_eq!(index.cubes.len(), 2);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The incremental union is, cube for cube, what repeated
+    /// `Space::union` builds, and subtracting it is `Space::subtract`, as
+    /// the cell partition uses them: each region less the earlier ones,
+    /// then added to them.
+    #[test]
+    fn incremental_union_is_the_union(conds in proptest::collection::vec(arb_cond(), 1..12)) {
+        let refs: Vec<&Cond> = conds.iter().collect();
+        let space = space_for(&refs);
+        let mut taken = Region::empty();
+        let mut union = Union::new(&space);
+        for c in &conds {
+            let r = space.lower(c, &[]).unwrap();
+            let region = space.subtract(&r, &taken);
+            prop_assert_eq!(&union.subtract_from(&space, &r), &region);
+            taken = space.union(&taken, &region);
+            let mut added = union.clone();
+            added.add(&space, &region);
+            prop_assert_eq!(&added.region(), &taken);
+            prop_assert_eq!(&union.take(&space, &r), &region);
+            prop_assert_eq!(&union.region(), &taken);
+            // Adding a region that overlaps the union is `Space::union` too.
+            let overlapping = space.union(&taken, &r);
+            let mut copy = union.clone();
+            copy.add(&space, &r);
+            prop_assert_eq!(copy.region(), overlapping);
+        }
+    }
+}
+
+/// Regions that merge along several dimensions, in the shape of a policy
+/// generated from a table of customers (an enum of 200 values, so sets of
+/// more than one word): the incremental union matches `Space::union`.
+#[test]
+fn incremental_union_merges_like_the_union() {
+    let types = vec![
+        SignalType::Enum((0..200).map(|i| format!("t{i}")).collect()),
+        SignalType::Tokens,
+        SignalType::Enum(vec!["a".into(), "b".into(), "c".into()]),
+    ];
+    let (tenant, tokens, tier) = (SignalId(0), SignalId(1), SignalId(2));
+    let mut conds = Vec::new();
+    for i in 0..200usize {
+        let mut values = vec![i, (i * 7) % 200, (i + 1) % 200];
+        values.sort_unstable();
+        values.dedup();
+        conds.push(Cond::And(vec![
+            Cond::InSet {
+                signal: tenant,
+                values,
+            },
+            cmp(tokens, CmpOp::Le, [8000.0, 16000.0, 32000.0][i % 3]),
+            Cond::Not(Box::new(Cond::InSet {
+                signal: tier,
+                values: vec![i % 3],
+            })),
+        ]));
+    }
+    let mut b = SpaceBuilder::new();
+    for c in &conds {
+        b.add_cond(c, &types, &[]);
+    }
+    let space = b.build();
+    let mut taken = Region::empty();
+    let mut union = Union::new(&space);
+    for c in &conds {
+        let r = space.lower(c, &[]).unwrap();
+        let region = space.subtract(&r, &taken);
+        taken = space.union(&taken, &region);
+        assert_eq!(union.take(&space, &r), region);
+        assert_eq!(union.region(), taken);
+    }
+    assert!(taken.cubes.len() < 200, "{}", taken.cubes.len());
+}
