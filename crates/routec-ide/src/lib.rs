@@ -64,8 +64,9 @@ use routec_syntax::diagnostic::sort;
 use routec_syntax::{Diagnostic, LineIndex, Parse, Span};
 
 pub use edits::format_edits;
-pub use routec_traffic::MAX_FILE_BYTES as MAX_RECORDED_FILE_BYTES;
-pub use sim::{ModelFigures, RecordedInput, RuleFigures, Simulation, SliceFigures, SloFigures};
+pub use sim::{
+    ModelFigures, RECORDED_FILE, RecordedInput, RuleFigures, Simulation, SliceFigures, SloFigures,
+};
 pub use symbols::workspace_symbols;
 pub use tokens::{SEMANTIC_TOKEN_KINDS, SEMANTIC_TOKEN_MODIFIERS, SemanticTokenKind};
 

@@ -24,6 +24,7 @@
 //! an older generation of a document are dropped, never published.
 
 mod capabilities;
+mod commands;
 pub mod convert;
 mod documents;
 mod proto;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use tower_lsp_server::{ClientSocket, LspService, Server};
 
+pub use commands::DriverCommands;
 pub use server::{Backend, SIMULATION_HOOK};
 
 /// How long after the last change diagnostics are computed. Short enough
@@ -51,9 +53,9 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(15);
 /// (see BENCHMARKS.md, `typing`).
 pub const DEFAULT_SIMULATION_DELAY: Duration = Duration::from_millis(300);
 
-/// The commands code lenses run (`workspace/executeCommand`), implemented
-/// by the embedding binary: running the policy's tests and simulating it
-/// need the runtime and the simulator, which the CLI owns.
+/// The commands code lenses run (`workspace/executeCommand`): by default
+/// [`DriverCommands`] (the driver's test runner and simulator); tests
+/// inject their own.
 pub trait CommandRunner: Debug + Send + Sync + 'static {
     /// Runs `command` ([`routec_ide::COMMAND_SIMULATE`] or
     /// [`routec_ide::COMMAND_RUN_TESTS`]) on the text of the document
@@ -69,8 +71,8 @@ pub struct Config {
     pub debounce: Duration,
     /// See [`DEFAULT_SIMULATION_DELAY`].
     pub simulation_delay: Duration,
-    /// Runs the code lenses' commands; without one, they answer with an
-    /// error saying so.
+    /// Runs the code lenses' commands ([`DriverCommands`] by default);
+    /// without one, they answer with an error saying so.
     pub commands: Option<Arc<dyn CommandRunner>>,
     /// Test support: called with the LSP method name at the start of every
     /// request, with `textDocument/publishDiagnostics` before each set
@@ -87,7 +89,7 @@ impl Default for Config {
         Config {
             debounce: DEFAULT_DEBOUNCE,
             simulation_delay: DEFAULT_SIMULATION_DELAY,
-            commands: None,
+            commands: Some(Arc::new(DriverCommands)),
             fault_injection: None,
         }
     }

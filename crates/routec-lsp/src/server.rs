@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use routec_ide as ide;
-use routec_ide::Simulation;
+use routec_ide::{RecordedInput, Simulation};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
@@ -19,7 +19,7 @@ use crate::capabilities::Caps;
 use crate::convert::{Encoding, LineMap};
 use crate::documents::{Documents, Snapshot, Ticket};
 use crate::proto;
-use crate::recorded::RecordedFiles;
+use crate::recorded::{self, RecordedFiles};
 
 /// The language server: cheap to clone (background tasks hold a clone).
 #[derive(Clone, Debug)]
@@ -214,7 +214,8 @@ impl Backend {
             }
             // A recorded first profile's file, read here on the blocking
             // pool (a `stat` when it is cached and unchanged).
-            let recorded = inner.recorded.load(&s.uri, &s.analysis);
+            let path = recorded::locate(&s.uri, &s.analysis);
+            let recorded = path.as_deref().map(|p| inner.recorded.read(p));
             if t.is_stale() {
                 return None;
             }
@@ -224,11 +225,28 @@ impl Backend {
                 .iter()
                 .map(|d| proto::diagnostic(&s.uri, &s.lines, d, &caps))
                 .collect();
-            Some((Arc::new(sim), extra))
+            // The recorded file's own diagnostics (its bad lines, where they
+            // are), for an editor that has it open; an empty list clears
+            // them once the file is fixed.
+            let in_file = match (path, recorded.as_deref()) {
+                (Some(path), Some(RecordedInput { text: Ok(text), .. })) => {
+                    Uri::from_file_path(&path).map(|uri| {
+                        let lines = LineMap::new(text, caps.encoding);
+                        let diagnostics = sim
+                            .recorded_diagnostics()
+                            .iter()
+                            .map(|d| proto::diagnostic(&uri, &lines, d, &caps))
+                            .collect::<Vec<_>>();
+                        (uri, diagnostics)
+                    })
+                }
+                _ => None,
+            };
+            Some((Arc::new(sim), extra, in_file))
         })
         .await;
         drop(permit);
-        let (sim, extra) = match sim {
+        let (sim, extra, in_file) = match sim {
             Ok(Some(done)) => done,
             Ok(None) => return,
             Err(e) => {
@@ -248,6 +266,13 @@ impl Backend {
             let mut all = base;
             all.extend(extra);
             self.publish(&ticket, all).await;
+        }
+        if let Some((uri, diagnostics)) = in_file
+            && !ticket.is_stale()
+        {
+            self.client
+                .publish_diagnostics(uri, diagnostics, None)
+                .await;
         }
         if self.caps().inlay_refresh && !ticket.is_stale() {
             // The client asks again for the visible hints; an error (the
