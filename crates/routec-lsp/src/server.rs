@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use routec_ide as ide;
-use routec_ide::{RecordedInput, Simulation};
+use routec_ide::{Figures, RecordedInput};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
@@ -65,7 +65,7 @@ pub(crate) fn panic_message(e: tokio::task::JoinError, what: &str) -> String {
 
 /// What [`Config::fault_injection`] is called with when a background
 /// simulation starts.
-pub const SIMULATION_HOOK: &str = "$/routec/simulation";
+pub const COMPILE_HOOK: &str = "$/routec/simulation";
 
 /// LSP 3.17 `RequestFailed`: a well-formed request the server refuses.
 const REQUEST_FAILED: i64 = -32803;
@@ -121,7 +121,7 @@ impl Backend {
     async fn with_snapshot<T, F>(&self, method: &'static str, uri: &Uri, f: F) -> Result<Option<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Snapshot, Option<&Simulation>) -> T + Send + 'static,
+        F: FnOnce(&Snapshot, Option<&Figures>) -> T + Send + 'static,
     {
         let Some(ticket) = self.inner.docs.ticket(uri) else {
             return Ok(None);
@@ -191,10 +191,10 @@ impl Backend {
             return;
         }
         // The compiler's half, off the typing path: started only once the
-        // text has stayed unchanged for `simulation_delay` (typing never
+        // text has stayed unchanged for `compile_delay` (typing never
         // starts a compilation per keystroke), cancelled as soon as the
         // text changes.
-        tokio::time::sleep(self.inner.config.simulation_delay).await;
+        tokio::time::sleep(self.inner.config.compile_delay).await;
         if ticket.is_stale() {
             return;
         }
@@ -210,7 +210,7 @@ impl Backend {
         let hook = self.inner.config.fault_injection;
         let sim = tokio::task::spawn_blocking(move || {
             if let Some(hook) = hook {
-                hook(SIMULATION_HOOK);
+                hook(COMPILE_HOOK);
             }
             // A recorded first profile's file, read here on the blocking
             // pool (a `stat` when it is cached and unchanged).
@@ -219,7 +219,7 @@ impl Backend {
             if t.is_stale() {
                 return None;
             }
-            let sim = Simulation::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
+            let sim = Figures::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
             let extra: Vec<Diagnostic> = sim
                 .diagnostics()
                 .iter()
@@ -258,7 +258,7 @@ impl Backend {
         if !self
             .inner
             .docs
-            .set_simulation(&ticket.uri, ticket.generation, &snap, sim)
+            .set_figures(&ticket.uri, ticket.generation, &snap, sim)
         {
             return;
         }
