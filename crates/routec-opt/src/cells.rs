@@ -22,6 +22,10 @@ use crate::traffic::Traffic;
 
 pub(crate) use routec_check::quantity::{literal as number, trim};
 
+/// Maps keyed by the compiler's own data (no untrusted keys): a fast
+/// fixed-seed hash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// The most pieces a partition may have.
 pub const MAX_PIECES: usize = 1_000_000;
 
@@ -311,7 +315,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
 
     let mut pieces = Vec::new();
     let mut cells: Vec<CellDef> = Vec::new();
-    let mut cell_of: HashMap<(usize, Vec<(DimId, usize)>), usize> = HashMap::new();
+    let mut cell_of: FastMap<(usize, Vec<(DimId, usize)>), usize> = FastMap::default();
     // The earlier rules' union, as `Space::union` would build it, so that
     // each rule meets only the cubes it overlaps.
     let mut taken = Union::new(&space);
@@ -418,11 +422,10 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         }
     }
     // Quality vectors, one per combination of the quality signals' values.
-    let mut quality_signals = quality_signals;
     quality_signals.sort();
     quality_signals.dedup();
-    let mut qualities: HashMap<Vec<Option<usize>>, Arc<[Option<f64>]>> = HashMap::new();
-    let first_piece: HashMap<usize, usize> = pieces
+    let mut qualities: FastMap<Vec<Option<usize>>, Arc<[Option<f64>]>> = FastMap::default();
+    let first_piece: FastMap<usize, usize> = pieces
         .iter()
         .enumerate()
         .rev()
@@ -516,7 +519,8 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
 /// Numbers the cells' distinct quality vectors (`quality_id`, in order of
 /// first use) and makes equal vectors one shared vector.
 pub(crate) fn share_qualities(cells: &mut [CellDef]) {
-    let mut ids: HashMap<Vec<u64>, (usize, Arc<[Option<f64>]>)> = HashMap::new();
+    type Shared = (usize, Arc<[Option<f64>]>);
+    let mut ids: HashMap<Vec<u64>, Shared> = HashMap::new();
     let mut by_ptr: HashMap<*const [Option<f64>], usize> = HashMap::new();
     for c in cells {
         // Cells already sharing a vector share its id without rehashing it.
@@ -545,8 +549,8 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
 /// set of thousands of tenants in every piece of an `otherwise`).
 #[derive(Default)]
 struct Masses {
-    mass: HashMap<(DimId, AtomSet), f64>,
-    prompt: HashMap<Option<AtomSet>, f64>,
+    mass: FastMap<(DimId, AtomSet), f64>,
+    prompt: FastMap<Option<AtomSet>, f64>,
 }
 
 impl Masses {

@@ -6,7 +6,7 @@
 //! every cell's plans, solve the LP, price each binding SLO, and build the
 //! table. Cancellation is checked between steps and inside the long ones.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use routec_check::ir::Policy;
 use routec_syntax::{Diagnostic, Span};
@@ -77,7 +77,9 @@ pub struct Compiled {
     /// For a recorded profile compiled with its records: what the outcomes
     /// changed.
     pub recorded: Option<RecordedEstimates>,
-    cells: Vec<CellInfo>,
+    /// Built on first use: a compile for its table alone does not pay for
+    /// the boxes and examples of every cell.
+    cells: OnceLock<Vec<CellInfo>>,
     slos: Vec<SloRow>,
     solved: Arc<Solved>,
 }
@@ -111,7 +113,8 @@ pub enum Failure {
 impl Compiled {
     /// The optimizer's cells, in the table's order (`table.assumed.cells`).
     pub fn cells(&self) -> &[CellInfo] {
-        &self.cells
+        self.cells
+            .get_or_init(|| table::cell_infos(&self.solved, &self.table))
     }
 
     /// The SLO rows, in the table's order (`table.assumed.slos`), with
@@ -373,13 +376,12 @@ pub fn compile_cancellable(
             .with_help("this is a bug in routec; please report it with the policy"),
         ));
     }
-    let cells = table::cell_infos(&solved, &table);
     let slos = slos::rows(&solved, prices);
     Ok(Compiled {
         table,
         diagnostics: warnings,
         recorded: estimates,
-        cells,
+        cells: OnceLock::new(),
         slos,
         solved: Arc::new(solved),
     })

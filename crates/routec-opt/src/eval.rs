@@ -49,6 +49,10 @@ pub const PRUNE: f64 = 1e-9;
 /// A timeout probability below this counts as 0 (the cap as infinite).
 const NEGLIGIBLE: f64 = 1e-12;
 
+/// Mixtures of more parts than this share the exceedance of repeated
+/// parts ([`Evaluator::mixture_quantile`]).
+const DEDUPE_PARTS: usize = 16;
+
 const GRID: usize = 4096;
 const GRID_LO: f64 = -9.210_340_371_976_182; // ln 1e-4
 const GRID_HI: f64 = 16.118_095_650_958_32; // ln 1e7
@@ -99,10 +103,12 @@ struct Survival {
 impl Survival {
     fn new(a: &AttemptModel) -> Survival {
         let step = (GRID_HI - GRID_LO) / (GRID - 1) as f64;
-        let s = (0..GRID)
-            .map(|i| a.ttft_exceedance((GRID_LO + step * i as f64).exp()))
+        let ts: Vec<f64> = (0..GRID)
+            .map(|i| (GRID_LO + step * i as f64).exp())
             .collect();
-        Survival { s }
+        Survival {
+            s: a.ttft_exceedances(&ts),
+        }
     }
 
     fn at(&self, t: f64) -> f64 {
@@ -472,6 +478,33 @@ impl Evaluator {
         e.steps = steps;
         e.comps = comps;
         e.fails = fails;
+        e
+    }
+
+    /// Whether the latency, cost and calls of `plan` do not depend on the
+    /// models' qualities (only a cascade's acceptance does), so that
+    /// [`Evaluator::requalify`] can derive its estimates for other
+    /// qualities from one evaluation.
+    pub fn quality_free(plan: &PlanDef) -> bool {
+        match plan {
+            PlanDef::Cascade { .. } => false,
+            PlanDef::Chain(ps) => ps.iter().all(Self::quality_free),
+            PlanDef::Optimize { candidates, .. } => candidates.iter().all(Self::quality_free),
+            PlanDef::Target(_) | PlanDef::Split(_) | PlanDef::Error => true,
+        }
+    }
+
+    /// `self.eval(plan, quality)` from `base = self.eval(plan, other)` for
+    /// a [`Evaluator::quality_free`] plan, bit for bit: every answer's
+    /// quality is its model's, and nothing else depends on it (answers
+    /// merge by model, so their order does not depend on it either).
+    pub fn requalify(&self, base: &PlanEval, quality: &[Option<f64>]) -> PlanEval {
+        let mut e = base.clone();
+        e.quality = 0.0;
+        for c in &mut e.comps {
+            c.quality = quality_of(quality, c.model);
+            e.quality += c.w * c.quality;
+        }
         e
     }
 
@@ -968,11 +1001,43 @@ impl Evaluator {
             return 0.0;
         }
         let target = (1.0 - q) * total;
-        let f = |lt: f64| -> f64 {
-            let t = lt.exp();
+        // A large mixture repeats its (plan, shift) pairs (cells of one
+        // rule): each distinct pair's exceedance is computed once per step,
+        // then weighted and summed part by part, in order, as before.
+        let mut index: HashMap<(usize, u64), usize, foldhash::fast::FixedState> =
+            HashMap::default();
+        let mut distinct: Vec<(f64, &PlanEval)> = Vec::new();
+        let keys: Vec<usize> = if parts.len() > DEDUPE_PARTS {
             parts
                 .iter()
-                .map(|(w, s, e)| w * self.exceedance(e, t - s, ttft))
+                .map(|(_, s, e)| {
+                    let key = (std::ptr::from_ref(*e) as usize, s.to_bits());
+                    *index.entry(key).or_insert_with(|| {
+                        distinct.push((*s, e));
+                        distinct.len() - 1
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut values = vec![0.0; distinct.len()];
+        let mut f = |lt: f64| -> f64 {
+            let t = lt.exp();
+            if keys.is_empty() {
+                return parts
+                    .iter()
+                    .map(|(w, s, e)| w * self.exceedance(e, t - s, ttft))
+                    .sum::<f64>()
+                    - target;
+            }
+            for (v, (s, e)) in values.iter_mut().zip(&distinct) {
+                *v = self.exceedance(e, t - s, ttft);
+            }
+            parts
+                .iter()
+                .zip(&keys)
+                .map(|((w, _, _), &k)| w * values[k])
                 .sum::<f64>()
                 - target
         };

@@ -102,11 +102,17 @@ impl Space<'_> {
     }
 
     /// Per cell and option: `f(mean latency, cost, quality)` for cells in
-    /// `scope`, 0 elsewhere.
+    /// `scope`, 0 elsewhere. Only the LP's variable cells have
+    /// coefficients (an objective reads no others: the other cells' choice
+    /// is fixed), the others an empty list: a policy of thousands of fixed
+    /// rules and a small `optimize` pays for the `optimize`.
     fn coefs(&self, scope: Option<SliceId>, f: impl Fn(f64, f64, f64) -> f64) -> Vec<Vec<f64>> {
         let p = self.problem;
         (0..self.part.cells.len())
             .map(|c| {
+                if self.vars.first[c].is_none() {
+                    return Vec::new();
+                }
                 p.options[c]
                     .iter()
                     .map(|o| {
@@ -389,7 +395,19 @@ fn score(
     let base = space.baseline();
     let s_of = |a: &Assignment| model::composite_score(weights, space.means(a, None), base);
     let (a_w, b_w, g_w) = weights;
-    let per_cell = space.problem.objective.clone();
+    let per_cell: Vec<Vec<f64>> = space
+        .problem
+        .objective
+        .iter()
+        .zip(&space.vars.first)
+        .map(|(o, first)| {
+            if first.is_some() {
+                o.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let starts: Vec<Vec<Vec<f64>>> = vec![
         per_cell,
         space.coefs(None, |l, _, _| l),

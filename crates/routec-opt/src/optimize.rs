@@ -88,6 +88,10 @@ pub enum RowKind {
 #[derive(Clone, Debug)]
 pub struct Problem {
     pub evals: Vec<PlanEval>,
+    /// Per eval: the first eval with the same latency distribution (the
+    /// same plan for other qualities), or itself. Latency figures of one
+    /// are those of the other.
+    pub latency_of: Vec<usize>,
     /// Per cell: its options.
     pub options: Vec<Vec<Opt>>,
     /// Per cell: the baseline's estimate (if the policy has a baseline).
@@ -108,6 +112,20 @@ fn plan_key(p: &PlanDef) -> String {
     format!("{p:?}")
 }
 
+/// Numbers distinct plans (by their text), so that cells look their plans
+/// up by number instead of formatting them.
+#[derive(Default)]
+struct PlanIds {
+    ids: HashMap<String, usize>,
+}
+
+impl PlanIds {
+    fn id(&mut self, plan: &PlanDef) -> usize {
+        let next = self.ids.len();
+        *self.ids.entry(plan_key(plan)).or_insert(next)
+    }
+}
+
 impl Problem {
     pub fn build(
         policy: &Policy,
@@ -115,37 +133,70 @@ impl Problem {
         ev: &mut Evaluator,
         qps: Option<f64>,
     ) -> Problem {
+        // Per rule: the plan id of its plan (or of each candidate).
+        let mut ids = PlanIds::default();
+        let rule_plans: Vec<Vec<usize>> = policy
+            .rules
+            .iter()
+            .map(|r| match &r.plan {
+                PlanDef::Optimize { candidates, .. } => {
+                    candidates.iter().map(|c| ids.id(c)).collect()
+                }
+                plan => vec![ids.id(plan)],
+            })
+            .collect();
+        let baseline_plan = policy.baseline.map(|b| {
+            let plan = PlanDef::Target(b);
+            (ids.id(&plan), plan)
+        });
         let mut evals: Vec<PlanEval> = Vec::new();
-        // Cells with the same `quality_id` have the same qualities.
-        let mut memo: HashMap<(String, usize), usize> = HashMap::new();
-        let mut eval_of = |plan: &PlanDef, c: &CellDef, ev: &mut Evaluator| -> usize {
-            *memo
-                .entry((plan_key(plan), c.quality_id))
-                .or_insert_with(|| {
-                    evals.push(ev.eval(plan, &c.quality));
-                    evals.len() - 1
-                })
+        let mut latency_of: Vec<usize> = Vec::new();
+        // Cells with the same `quality_id` have the same qualities; a plan
+        // whose latency does not depend on them is evaluated once and
+        // requalified per quality vector.
+        let mut memo: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut shapes: HashMap<usize, usize> = HashMap::new();
+        let mut eval_of = |id: usize, plan: &PlanDef, c: &CellDef, ev: &mut Evaluator| -> usize {
+            if let Some(&e) = memo.get(&(id, c.quality_id)) {
+                return e;
+            }
+            let (e, first) = match shapes.get(&id) {
+                Some(&first) => (ev.requalify(&evals[first], &c.quality), first),
+                None => (ev.eval(plan, &c.quality), evals.len()),
+            };
+            latency_of.push(first);
+            if Evaluator::quality_free(plan) {
+                shapes.entry(id).or_insert(evals.len());
+            }
+            evals.push(e);
+            memo.insert((id, c.quality_id), evals.len() - 1);
+            evals.len() - 1
         };
         let mut options = Vec::with_capacity(part.cells.len());
         let mut baseline = Vec::with_capacity(part.cells.len());
         for c in &part.cells {
             let rule = &policy.rules[c.rule];
+            let ids = &rule_plans[c.rule];
             let opts = match &rule.plan {
                 PlanDef::Optimize { candidates, .. } => c
                     .candidates
                     .iter()
                     .map(|&i| Opt {
                         candidate: Some(i),
-                        eval: eval_of(&candidates[i], c, ev),
+                        eval: eval_of(ids[i], &candidates[i], c, ev),
                     })
                     .collect(),
                 plan => vec![Opt {
                     candidate: None,
-                    eval: eval_of(plan, c, ev),
+                    eval: eval_of(ids[0], plan, c, ev),
                 }],
             };
             options.push(opts);
-            baseline.push(policy.baseline.map(|b| eval_of(&PlanDef::Target(b), c, ev)));
+            baseline.push(
+                baseline_plan
+                    .as_ref()
+                    .map(|(id, plan)| eval_of(*id, plan, c, ev)),
+            );
         }
         let mut slice_weight = vec![0.0; policy.slices.len()];
         for c in &part.cells {
@@ -157,6 +208,7 @@ impl Problem {
         }
         let mut p = Problem {
             evals,
+            latency_of,
             options,
             baseline,
             objective: Vec::new(),

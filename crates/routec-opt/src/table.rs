@@ -21,6 +21,9 @@ use crate::slos::{self, text_of};
 use crate::solved::{Solved, score_weights};
 use crate::traffic::{Marginal, Traffic};
 
+/// Maps keyed by the compiler's own data: a fast fixed-seed hash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 struct Plans {
     list: Vec<t::Plan>,
     by_text: HashMap<String, u32>,
@@ -282,7 +285,9 @@ impl MetricsCx<'_> {
                 if *x <= 0.0 {
                     continue;
                 }
-                let e = &self.p.evals[self.p.options[c][o].eval];
+                // Evals of one latency: one part key for the mixture.
+                let eval = self.p.options[c][o].eval;
+                let e = &self.p.evals[self.p.latency_of[eval]];
                 parts.push((cw * x, cell.shift, e));
                 let (ll, kk, qq) = self.p.lcq(self.part, c, self.p.options[c][o].eval);
                 l += cw * x * ll;
@@ -462,7 +467,7 @@ fn models(policy: &Policy) -> Vec<t::Model> {
 /// One leaf per (rule, splits), with the cell when only one cell uses it;
 /// and each cell's leaf.
 fn leaves(part: &Partition, splits: &[Vec<t::Split>]) -> (Vec<t::Leaf>, Vec<u32>) {
-    let mut leaf_of: HashMap<(usize, Vec<(u32, u64)>), u32> = HashMap::new();
+    let mut leaf_of: FastMap<(usize, Vec<(u32, u64)>), u32> = FastMap::default();
     let mut leaves: Vec<t::Leaf> = Vec::new();
     let mut leaf_cells: Vec<Vec<usize>> = Vec::new();
     let mut cell_leaf = Vec::with_capacity(part.cells.len());
@@ -512,7 +517,7 @@ fn assumed(
         weights: score_weights(policy),
     };
     type Mix = Vec<(usize, u64, u64)>;
-    let mut quantile_memo: HashMap<Mix, (t::Quantiles, t::Quantiles)> = HashMap::new();
+    let mut quantile_memo: FastMap<Mix, (t::Quantiles, t::Quantiles)> = FastMap::default();
     let cells: Vec<t::Cell> = part
         .cells
         .iter()
