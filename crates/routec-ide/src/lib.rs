@@ -270,7 +270,18 @@ pub struct CodeLens {
 impl Analysis {
     /// Parses, checks and indexes `text`. Never compiles or simulates.
     pub fn new(text: &str) -> Analysis {
-        let parse = routec_syntax::parse(text);
+        Analysis::with_parse(text, routec_syntax::parse(text))
+    }
+
+    /// [`Analysis::new`] of `text`, an edit of `self`'s text: the items the
+    /// edit did not touch are taken from `self`'s parse
+    /// ([`routec_syntax::reparse`]), the rest is as `new`. What an editor
+    /// calls on every change.
+    pub fn update(&self, text: &str) -> Analysis {
+        Analysis::with_parse(text, routec_syntax::reparse(&self.parse, &self.text, text))
+    }
+
+    fn with_parse(text: &str, parse: routec_syntax::Parse) -> Analysis {
         let checked = routec_check::check(&parse.file);
         Analysis {
             text: text.to_owned(),

@@ -15,6 +15,14 @@
 //! after every keystroke's diagnostics, as before the debounce.
 //! Linux only (it reads `/proc`); a scenario, not a statistical benchmark:
 //! run it on a quiet machine and read the figures as such.
+//!
+//! Then, for the generated tenant policies of issue 17 (5,000, 20,000 and
+//! 50,000 lines; disjoint and overlapping rules): 20 changes one after the
+//! other (a digit typed into a number in the middle of the file, each
+//! change sent once the previous one's diagnostics arrived), with the
+//! process's CPU time per change and the median wall time from change to
+//! diagnostics. On a shared machine the CPU time plus the debounce is what
+//! the wall time is on a quiet one.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,6 +38,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, URI, refresh_capabilities};
+use routec_conformance::TenantShape;
 use routec_lsp::Config;
 
 fn main() {
@@ -39,13 +48,19 @@ fn main() {
     ))
     .unwrap();
     let large = routec_conformance::generated_front_end_policy(5_000);
+    // `cargo bench -p routec-lsp --bench typing -- changes`: the tenant
+    // policies only.
+    let typing_scenarios = !std::env::args().any(|a| a == "changes");
     println!(
         "scenario | simulation delay | keystrokes | CPU while typing | CPU until settled | wall until settled"
     );
     for (name, text, keys, every) in [
         ("support.route", &support, 100, Duration::from_millis(30)),
         ("5,000 lines", &large, 30, Duration::from_millis(100)),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| typing_scenarios)
+    {
         for delay in [Some(Duration::ZERO), None] {
             let config = match delay {
                 Some(d) => Config {
@@ -64,6 +79,71 @@ fn main() {
             );
         }
     }
+    println!();
+    println!("policy | lines | changes | CPU per change | median wall per change");
+    for (name, shape) in [
+        ("tenants", TenantShape::Disjoint),
+        ("tenants, overlapping", TenantShape::Overlapping),
+    ] {
+        for lines in [5_000, 20_000, 50_000] {
+            let text = routec_conformance::generated_tenant_policy(lines, shape);
+            let (cpu, wall) = changes(&text, 20);
+            println!(
+                "{name} | {lines} | 20 | {:.1} ms | {:.1} ms",
+                cpu.as_secs_f64() * 1e3,
+                wall.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+/// `n` changes of `text`, one at a time: CPU time per change (all
+/// threads, client included) and the median wall time to diagnostics. No
+/// simulation starts (the delay is beyond the run).
+fn changes(text: &str, n: usize) -> (Duration, Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let config = Config {
+        compile_delay: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let at = text.len() / 2 + text[text.len() / 2..].find("p99 ").unwrap() + 4;
+    let line = text[..at].matches('\n').count();
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let position = |c: usize| serde_json::json!({ "line": line, "character": c });
+    rt.block_on(async {
+        let (mut client, _) = Client::start(config, refresh_capabilities()).await;
+        client.open(URI, 1, text).await;
+        client.diagnostics(URI, 1).await;
+        let mut walls = Vec::new();
+        let cpu0 = cpu();
+        for version in 2..2 + n as i64 {
+            // A digit typed into a number, then deleted: edits, the
+            // server's sync kind.
+            let (range, typed) = if version % 2 == 0 {
+                (
+                    serde_json::json!({ "start": position(column), "end": position(column) }),
+                    "1",
+                )
+            } else {
+                (
+                    serde_json::json!({ "start": position(column), "end": position(column + 1) }),
+                    "",
+                )
+            };
+            let start = Instant::now();
+            client.edit(URI, version, &[(range, typed)]).await;
+            client.diagnostics(URI, version).await;
+            walls.push(start.elapsed());
+            client.take_backlog("textDocument/publishDiagnostics");
+        }
+        let per_change = (cpu() - cpu0) / n as u32;
+        client.shutdown().await;
+        walls.sort();
+        (per_change, walls[walls.len() / 2])
+    })
 }
 
 struct Run {

@@ -41,6 +41,10 @@ pub struct Document {
     /// The snapshot of this generation, built once by whoever needs it
     /// first (the diagnostics task or a request).
     pub snapshot: Arc<OnceCell<Built>>,
+    /// The newest snapshot built for this document, of any generation:
+    /// the next one re-parses only what changed since
+    /// ([`routec_ide::Analysis::update`]).
+    pub latest: Latest,
     /// The simulation of this generation, once computed.
     pub simulation: Option<Arc<Figures>>,
     /// The last simulation with figures, of this generation or an earlier
@@ -53,6 +57,9 @@ pub struct Document {
 
 /// A simulation and the snapshot of the text it was computed for.
 pub type Earlier = (Arc<Snapshot>, Arc<Figures>);
+
+/// A document's newest built snapshot and its generation.
+pub type Latest = Arc<Mutex<Option<(u64, Arc<Snapshot>)>>>;
 
 /// The store. The lock is never held across an `.await`.
 #[derive(Debug, Default)]
@@ -70,6 +77,7 @@ pub struct Ticket {
     pub text: Arc<str>,
     pub current: Arc<AtomicU64>,
     pub snapshot: Arc<OnceCell<Built>>,
+    pub latest: Latest,
 }
 
 impl Ticket {
@@ -86,17 +94,39 @@ impl Ticket {
                 let ticket = self.clone();
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        let analysis = Analysis::new(&ticket.text);
+                        let base = lock(&ticket.latest).clone();
+                        let analysis = match &base {
+                            Some((_, base)) => base.analysis.update(&ticket.text),
+                            None => Analysis::new(&ticket.text),
+                        };
+                        drop(base);
                         let lines = LineMap::from_index(
                             analysis.line_index().clone(),
                             ticket.text.len(),
                             encoding,
                         );
-                        Arc::new(Snapshot {
+                        let snap = Arc::new(Snapshot {
                             uri: ticket.uri,
                             analysis,
                             lines,
-                        })
+                        });
+                        let replaced = {
+                            let mut latest = lock(&ticket.latest);
+                            if latest.as_ref().is_none_or(|(g, _)| *g < ticket.generation) {
+                                latest.replace((ticket.generation, snap.clone()))
+                            } else {
+                                None
+                            }
+                        };
+                        // Freeing a large file's analysis takes a few
+                        // milliseconds: not before its successor's
+                        // diagnostics are out.
+                        if let Some(old) = replaced
+                            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                        {
+                            runtime.spawn_blocking(move || drop(old));
+                        }
+                        snap
                     })
                     .await
                     .map_err(|e| crate::server::panic_message(e, "analysis"))
@@ -137,6 +167,7 @@ impl Documents {
             generation,
             current,
             snapshot: Arc::new(OnceCell::new()),
+            latest: Latest::default(),
             simulation: None,
             last_good: None,
         };
@@ -245,7 +276,16 @@ fn ticket(uri: &Uri, doc: &Document) -> Ticket {
         text: doc.text.clone(),
         current: doc.current.clone(),
         snapshot: doc.snapshot.clone(),
+        latest: doc.latest.clone(),
     }
+}
+
+/// Locks a document's newest snapshot; a poisoned lock (a panic while it
+/// was held, which only assignments do) is still usable.
+fn lock(latest: &Latest) -> MutexGuard<'_, Option<(u64, Arc<Snapshot>)>> {
+    latest
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -337,7 +337,9 @@ impl LanguageServer for Backend {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
                     TextDocumentSyncOptions {
                         open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::FULL),
+                        // Edits, not the whole text: a keystroke in a large file is a
+                        // few bytes on the wire.
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
                         ..TextDocumentSyncOptions::default()
                     },
                 )),

@@ -102,6 +102,69 @@ async fn diagnostics_on_open_and_change_carry_the_document_version() {
     client.shutdown().await;
 }
 
+/// An LSP range on one line (UTF-16 columns).
+fn range(line: usize, start: usize, end: usize) -> Value {
+    json!({ "start": { "line": line, "character": start }, "end": { "line": line, "character": end } })
+}
+
+#[tokio::test]
+async fn incremental_changes_edit_the_text_they_name() {
+    // The server takes edits (sync kind 2); every analysis after the first
+    // re-parses only what changed. Columns are UTF-16 units: `𝄞` is two.
+    let text =
+        fixture("small.route").replace(r#"from header "x-task""#, r#"from header "x-𝄞-task""#);
+    let mut client = Client::new().await;
+    client.open(URI, 1, &text).await;
+    assert_eq!(
+        codes(&client.diagnostics(URI, 1).await),
+        Vec::<String>::new()
+    );
+    let (line, _, units) = columns(&text, "default chat");
+    let units = units + "default ".len();
+    let (ow, _, ow_units) = columns(&text, "otherwise => fast");
+    let ow_units = ow_units + "otherwise => ".len();
+    // Two edits in one change: the second's position is in the text the
+    // first left (the default's line got no shorter before `chat`).
+    client
+        .edit(
+            URI,
+            2,
+            &[
+                (range(line, units, units + 4), "chta"),
+                (range(ow, ow_units, ow_units + 4), "fsat"),
+            ],
+        )
+        .await;
+    let broken = client.diagnostics(URI, 2).await;
+    assert_eq!(
+        codes(&broken),
+        ["E0105", "E0102"].map(String::from),
+        "{broken}"
+    );
+    let d = &broken["diagnostics"][0];
+    assert_eq!(d["range"], range(line, units, units + 4), "{broken}");
+    // Insertions and deletions (empty ranges and empty texts) undo them.
+    client
+        .edit(
+            URI,
+            3,
+            &[
+                (range(line, units, units + 4), ""),
+                (range(line, units, units), "chat"),
+                (range(ow, ow_units + 1, ow_units + 3), "as"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        codes(&client.diagnostics(URI, 3).await),
+        Vec::<String>::new()
+    );
+    // A change without a range is still the whole text.
+    client.change(URI, 4, "policy {").await;
+    assert!(!codes(&client.diagnostics(URI, 4).await).is_empty());
+    client.shutdown().await;
+}
+
 #[tokio::test]
 async fn stale_diagnostics_never_overwrite_newer_ones() {
     // No debounce: every change starts its own analysis, racing the others.

@@ -11,9 +11,10 @@ pub mod diagnostic;
 pub mod fmt;
 pub mod lexer;
 pub mod parser;
+mod shift;
 pub mod span;
 pub mod suggest;
 
 pub use diagnostic::{Diagnostic, FileId, Severity, SourceMap};
-pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse};
+pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse, reparse};
 pub use span::{LineCol, LineIndex, Span};

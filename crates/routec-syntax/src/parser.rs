@@ -18,6 +18,7 @@ use crate::ast::*;
 use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::lexer::{Token, is_reserved_word, lex};
+use crate::shift::Shift;
 use crate::span::Span;
 
 /// Inputs larger than this are refused with one diagnostic.
@@ -47,10 +48,55 @@ pub const ITEM_KEYWORDS: &[&str] = &[
 pub struct Parse {
     pub file: SourceFile,
     pub diagnostics: Vec<Diagnostic>,
+    /// The top-level stretches the items were parsed from, for [`reparse`].
+    chunks: Vec<Chunk>,
+    /// Items [`reparse`] took from the earlier parse.
+    reused: usize,
+}
+
+impl Parse {
+    /// How many items [`reparse`] took from the earlier parse (for tests
+    /// and measurements).
+    #[doc(hidden)]
+    pub fn reused_items(&self) -> usize {
+        self.reused
+    }
+}
+
+/// A stretch of top-level tokens parsed on its own: from the first token
+/// of the file, or from an item keyword that starts a line outside any
+/// braces, to the next such keyword (the newline before it included).
+/// Items never span such a line and recovery never skips past one, so the
+/// stretches parse independently, and one whose text did not change parses
+/// the same wherever it moved.
+#[derive(Clone, Debug)]
+struct Chunk {
+    /// Its bytes, from its first token to the end of its last one.
+    bytes: std::ops::Range<usize>,
+    /// Bytes from its end to the end of input (only the last chunk reads
+    /// the end of input).
+    to_end: Option<usize>,
+    /// Its items, in `file.items`.
+    items: std::ops::Range<usize>,
+    /// The grammar's diagnostics on it.
+    diagnostics: Vec<Diagnostic>,
 }
 
 /// Parses a whole `.route` file.
 pub fn parse(source: &str) -> Parse {
+    parse_with(source, None)
+}
+
+/// Parses `source`, the text of `old` (parsed from `old_source`) after an
+/// edit: stretches of top-level items whose text did not change are taken
+/// from `old` (moved to their new place) instead of being parsed again.
+/// The result is the same as [`parse`]'s (a property test checks it); an
+/// editor re-parses a large file in the time the changed items take.
+pub fn reparse(old: &Parse, old_source: &str, source: &str) -> Parse {
+    parse_with(source, Some((old, old_source)))
+}
+
+fn parse_with(source: &str, old: Option<(&Parse, &str)>) -> Parse {
     let whole = Span::new(0, source.len());
     if source.len() > MAX_SOURCE_BYTES {
         let diag = Diagnostic::error(
@@ -69,12 +115,102 @@ pub fn parse(source: &str) -> Parse {
                 span: whole,
             },
             diagnostics: vec![diag],
+            chunks: Vec::new(),
+            reused: 0,
         };
     }
 
     let all = lex(source);
     let mut diagnostics = Vec::new();
-    let tokens = prepare(&all, &mut diagnostics);
+    let (tokens, starts) = prepare(&all, &mut diagnostics);
+    let parser = file_parser();
+    let mut items: Vec<Item> = Vec::new();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut reused_items = 0;
+    let delta = old.map_or(0, |(_, text)| source.len() as i64 - text.len() as i64);
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(tokens.len());
+        let (Some(first), Some(last)) = (tokens.get(start), tokens.get(end.wrapping_sub(1))) else {
+            continue;
+        };
+        let bytes = first.1.start..last.1.end;
+        let to_end = (end == tokens.len()).then(|| source.len() - bytes.end);
+        let reused = old.and_then(|(old, old_source)| {
+            let text = &source[bytes.clone()];
+            // Before the edit a stretch keeps its place; after it, it moves
+            // by the change in length.
+            [bytes.start as i64, bytes.start as i64 - delta]
+                .into_iter()
+                .find_map(|at| {
+                    let i = old
+                        .chunks
+                        .binary_search_by_key(&at, |c| c.bytes.start as i64)
+                        .ok()?;
+                    let c = &old.chunks[i];
+                    (old_source.get(c.bytes.clone()) == Some(text) && c.to_end == to_end)
+                        .then_some((old, c, bytes.start as i64 - at))
+                })
+        });
+        let first_item = items.len();
+        let chunk_diagnostics = match reused {
+            Some((old, c, moved)) => {
+                for item in &old.file.items[c.items.clone()] {
+                    let mut item = item.clone();
+                    item.shift(moved);
+                    items.push(item);
+                }
+                reused_items += c.items.len();
+                let mut ds = c.diagnostics.clone();
+                ds.shift(moved);
+                ds
+            }
+            None => {
+                let eoi = match to_end {
+                    Some(_) => source.len(),
+                    None => bytes.end,
+                };
+                let eoi = SimpleSpan::from(eoi..eoi);
+                let (output, errors) = parser
+                    .parse(tokens[start..end].split_token_span(eoi))
+                    .into_output_errors();
+                items.extend(output.unwrap_or_default());
+                errors.into_iter().map(to_diagnostic).collect()
+            }
+        };
+        diagnostics.extend(chunk_diagnostics.iter().cloned());
+        chunks.push(Chunk {
+            bytes,
+            to_end,
+            items: first_item..items.len(),
+            diagnostics: chunk_diagnostics,
+        });
+    }
+    // Doc comments sit before a stretch's first token: attach them afresh.
+    for item in &mut items {
+        item.doc = None;
+    }
+    attach_docs(&all, &mut items);
+    crate::diagnostic::sort(&mut diagnostics);
+    diagnostics.dedup();
+    Parse {
+        file: SourceFile { items, span: whole },
+        diagnostics,
+        chunks,
+        reused: reused_items,
+    }
+}
+
+/// The whole-file parse, in one piece: the reference [`parse`] is tested
+/// against (stretch by stretch, it must give the same tree and diagnostics).
+#[doc(hidden)]
+pub fn parse_in_one_piece(source: &str) -> Parse {
+    let whole = Span::new(0, source.len());
+    if source.len() > MAX_SOURCE_BYTES {
+        return parse(source);
+    }
+    let all = lex(source);
+    let mut diagnostics = Vec::new();
+    let (tokens, _) = prepare(&all, &mut diagnostics);
     let eoi = SimpleSpan::from(source.len()..source.len());
     let (output, errors) = file_parser()
         .parse(tokens.as_slice().split_token_span(eoi))
@@ -87,6 +223,8 @@ pub fn parse(source: &str) -> Parse {
     Parse {
         file: SourceFile { items, span: whole },
         diagnostics,
+        chunks: Vec::new(),
+        reused: 0,
     }
 }
 
@@ -96,10 +234,13 @@ pub fn parse(source: &str) -> Parse {
 /// error tokens (they are reported here), newlines only where they separate
 /// statements, at most one newline in a row, and no item nested deeper than
 /// [`MAX_DEPTH`].
+///
+/// Also returns where the parse may be cut into stretches ([`Chunk`]): the
+/// first token, and each item keyword that starts a line outside braces.
 fn prepare<'s>(
     all: &[(Token<'s>, Span)],
     diags: &mut Vec<Diagnostic>,
-) -> Vec<(Token<'s>, SimpleSpan)> {
+) -> (Vec<(Token<'s>, SimpleSpan)>, Vec<usize>) {
     let mut out: Vec<(Token<'s>, SimpleSpan)> = Vec::with_capacity(all.len());
     // The open delimiters, innermost last.
     let mut stack: Vec<(Token<'s>, Span)> = Vec::new();
@@ -108,6 +249,8 @@ fn prepare<'s>(
     // item has already been found too deep.
     let mut item_start = 0usize;
     let mut too_deep = false;
+    // Positions in `out` right after a newline outside any delimiter.
+    let mut line_starts: Vec<usize> = Vec::new();
 
     for &(token, span) in all {
         let sspan = SimpleSpan::from(span.range());
@@ -150,6 +293,7 @@ fn prepare<'s>(
                         too_deep = false;
                     }
                     item_start = out.len();
+                    line_starts.push(item_start);
                 }
                 not_run = 0;
                 continue;
@@ -198,6 +342,14 @@ fn prepare<'s>(
     if too_deep {
         out.truncate(item_start);
     }
+    let is_item_keyword = |t: &Token<'_>| matches!(t, Token::Ident(w) if ITEM_KEYWORDS.contains(w));
+    let mut starts = vec![0];
+    starts.extend(
+        line_starts
+            .into_iter()
+            .filter(|&i| i > 0 && out.get(i).is_some_and(|(t, _)| is_item_keyword(t))),
+    );
+    starts.dedup();
     for &(open, span) in stack.iter().take(3) {
         let close = match open {
             Token::LBrace => "}",
@@ -210,14 +362,22 @@ fn prepare<'s>(
                 .with_help(format!("add the missing `{close}`")),
         );
     }
-    out
+    (out, starts)
 }
 
 /// Attaches the `///` lines right above each item to it.
 fn attach_docs(all: &[(Token<'_>, Span)], items: &mut [Item]) {
+    // Items and tokens are both in source order: one pass finds each
+    // item's first token (a bisection per item would jump around the token
+    // list of a large file, a cache miss per step).
+    let mut first = 0;
     for item in items.iter_mut() {
-        // Tokens are in source order: find the item's first one by bisection.
-        let first = all.partition_point(|(_, span)| span.start < item.span.start);
+        while all
+            .get(first)
+            .is_some_and(|(_, span)| span.start < item.span.start)
+        {
+            first += 1;
+        }
         if first >= all.len() {
             continue;
         }
@@ -1387,9 +1547,11 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> + 't,
 {
     let item_keyword = select! { Token::Ident(s) if ITEM_KEYWORDS.contains(&s) => () };
-    // Skips to the next line that starts with an item keyword.
+    // Skips to the next line that starts with an item keyword, or to the
+    // newline that ends the input: a junk item never takes the newline
+    // before a stretch's end, in a stretch as in the whole file.
     let junk = any()
-        .and_is(nl().then(item_keyword).not())
+        .and_is(nl().then(item_keyword.or(end())).not())
         .repeated()
         .at_least(1)
         .to(ItemKind::Error);

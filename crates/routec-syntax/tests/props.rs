@@ -13,7 +13,8 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use routec_syntax::{Parse, parse};
+use routec_syntax::parser::parse_in_one_piece;
+use routec_syntax::{Parse, parse, reparse};
 
 fn examples() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -218,6 +219,113 @@ proptest! {
         let parse = parse(&source);
         assert_well_formed(&source, &parse);
         assert_formats(&source, &parse);
+    }
+}
+
+/// The parse, stretch by stretch, is the whole file's parse in one piece.
+fn assert_same_as_one_piece(source: &str) {
+    let parse = parse(source);
+    let whole = parse_in_one_piece(source);
+    assert_eq!(parse.file, whole.file, "items differ on {source:?}");
+    assert_eq!(
+        parse.diagnostics, whole.diagnostics,
+        "diagnostics differ on {source:?}"
+    );
+}
+
+/// Re-parsing after an edit is parsing the edited text.
+fn assert_reparses(before: &str, after: &str) {
+    let old = parse(before);
+    let again = reparse(&old, before, after);
+    let fresh = parse(after);
+    assert_eq!(
+        again.file, fresh.file,
+        "items differ after {before:?} -> {after:?}"
+    );
+    assert_eq!(
+        again.diagnostics, fresh.diagnostics,
+        "diagnostics differ after {before:?} -> {after:?}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn stretches_parse_as_the_whole_file(source in token_soup()) {
+        assert_same_as_one_piece(&source);
+    }
+
+    #[test]
+    fn edited_examples_parse_as_the_whole_file(
+        pick in any::<usize>(),
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let examples = examples();
+        let mut source = examples[pick % examples.len()].clone();
+        for e in &edits {
+            source = apply(&source, e);
+        }
+        assert_same_as_one_piece(&source);
+    }
+
+    #[test]
+    fn reparse_after_edits_is_parse(
+        pick in any::<usize>(),
+        earlier in prop::collection::vec(edit(), 0..4),
+        edits in prop::collection::vec(edit(), 1..4),
+    ) {
+        let examples = examples();
+        let mut before = examples[pick % examples.len()].clone();
+        for e in &earlier {
+            before = apply(&before, e);
+        }
+        let mut after = before.clone();
+        for e in &edits {
+            after = apply(&after, e);
+        }
+        assert_reparses(&before, &after);
+        assert_reparses(&after, &before);
+    }
+
+    #[test]
+    fn reparse_of_token_soup_is_parse(a in token_soup(), b in token_soup()) {
+        assert_reparses(&a, &b);
+        assert_reparses(&a, &format!("{a}{b}"));
+        assert_reparses(&a, &format!("{b}{a}"));
+    }
+}
+
+/// Every item of an unchanged stretch is taken from the earlier parse and
+/// moved: a tree parsed behind a prefix is the earlier tree, shifted (this
+/// checks that moving visits every span of every kind of node).
+#[test]
+fn reparse_moves_unchanged_items() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/parse");
+    let mut sources = examples();
+    for sub in ["ok", "err"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            sources.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+        }
+    }
+    for source in sources {
+        assert_same_as_one_piece(&source);
+        let old = parse(&source);
+        for prefix in ["\n", "// a comment\n\n", "   \n\n\n"] {
+            let moved = format!("{prefix}{source}");
+            let again = reparse(&old, &source, &moved);
+            let fresh = parse(&moved);
+            assert_eq!(again.file, fresh.file);
+            assert_eq!(again.diagnostics, fresh.diagnostics);
+            assert_eq!(again.reused_items(), old.file.items.len(), "{source}");
+        }
+        // An edit inside the first item re-parses that stretch only.
+        if let Some(first) = old.file.items.first() {
+            let at = first.span.end as usize;
+            let edited = format!("{} \n{}", &source[..at], &source[at..]);
+            let again = reparse(&old, &source, &edited);
+            assert_eq!(again.file, parse(&edited).file);
+        }
     }
 }
 

@@ -265,6 +265,20 @@ impl Client {
         .await;
     }
 
+    /// An incremental change: each `(range, text)` replaces the range
+    /// (LSP positions) of the text the previous ones left, in order.
+    pub async fn edit(&mut self, uri: &str, version: i64, edits: &[(Value, &str)]) {
+        let changes: Vec<Value> = edits
+            .iter()
+            .map(|(range, text)| json!({ "range": range, "text": text }))
+            .collect();
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": changes }),
+        )
+        .await;
+    }
+
     /// `shutdown`, then `exit`; the server must stop serving, cleanly.
     pub async fn shutdown(mut self) {
         let response = self.request("shutdown", Value::Null).await;
