@@ -56,7 +56,7 @@ impl<'a> Cx<'a> {
         // Constant comparisons, per site.
         let mut flagged_rules = vec![false; self.p.rules.len()];
         let mut flagged_slices = vec![false; self.p.slices.len()];
-        let sites = std::mem::take(&mut self.sites);
+        let sites = std::mem::take(&mut self.uses.sites);
         for site in &sites {
             if matches!(site.cond, Cond::Bool(_)) {
                 continue;
@@ -83,7 +83,7 @@ impl<'a> Cx<'a> {
                 Owner::Slice(i) => flagged_slices[i] = true,
             }
         }
-        self.sites = sites;
+        self.uses.sites = sites;
 
         // Slices that are empty or cover everything.
         for (i, s) in self.p.slices.iter().enumerate() {
@@ -93,7 +93,7 @@ impl<'a> Cx<'a> {
             let Some(r) = an.space.lower(&s.cond, &slice_refs) else {
                 continue;
             };
-            let span = self.slice_items[i].expr.span;
+            let span = self.items.slices[i].expr.span;
             if r.is_empty() {
                 self.diags.push(d::slice_never_true(span, &s.name));
             } else if an.space.is_full(&r) {
@@ -112,12 +112,12 @@ impl<'a> Cx<'a> {
             }
             if let crate::ir::SignalSource::Classifier { .. } = s.source
                 && !an.reachable_reads[i]
-                && self.signal_reads[i]
+                && self.uses.signal_reads[i]
             {
                 self.diags.push(d::classifier_not_read(s.span, &s.name));
             }
         }
-        self.reachable_reads = an.reachable_reads;
+        self.uses.reachable_reads = an.reachable_reads;
     }
 
     fn domain_words(&self, cond: &Cond) -> String {
@@ -143,24 +143,29 @@ impl<'a> Cx<'a> {
     fn model_limits(&self, space: &Space, max_context: Option<u64>) -> Vec<Vec<(Limit, Region)>> {
         let pt = self.p.signal_by_name("prompt_tokens");
         let mut out = Vec::with_capacity(self.p.models.len());
+        // Models share a few context windows: one region per window.
+        let mut too_long: crate::cx::FastMap<u64, Region> = crate::cx::FastMap::default();
         for (i, m) in self.p.models.iter().enumerate() {
             let mut limits = Vec::new();
             // A model with a property that did not resolve gets no limits:
             // its error is reported, follow-ups would only be noise.
-            if self.model_broken.get(i).copied().unwrap_or(true) {
+            if self.facts.model_broken.get(i).copied().unwrap_or(true) {
                 out.push(limits);
                 continue;
             }
             if let (Some(c), Some(max), Some(pt)) = (m.context, max_context, pt)
                 && c < max
             {
-                let above = space.cmp(pt, CmpOp::Gt, c as f64);
-                let within = space.cmp(pt, CmpOp::Le, max as f64);
-                if let (Some(a), Some(w)) = (above, within) {
-                    let r = space.intersect(&a, &w);
-                    if !r.is_empty() {
-                        limits.push((Limit::Context { context: c }, r));
+                let r = too_long.entry(c).or_insert_with(|| {
+                    let above = space.cmp(pt, CmpOp::Gt, c as f64);
+                    let within = space.cmp(pt, CmpOp::Le, max as f64);
+                    match (above, within) {
+                        (Some(a), Some(w)) => space.intersect(&a, &w),
+                        _ => Region::empty(),
                     }
+                });
+                if !r.is_empty() {
+                    limits.push((Limit::Context { context: c }, r.clone()));
                 }
             }
             if let Some(t) = &m.quality.by {
@@ -204,7 +209,7 @@ impl<'a> Cx<'a> {
     }
 
     fn analyse_rules(&mut self, an: &mut Analysis, slices: &[&Cond], flagged: &[bool]) {
-        let Some((route, route_span)) = self.route else {
+        let Some((route, route_span)) = self.items.route else {
             return;
         };
         // The regions of earlier reachable rules, as written (not disjoint):
@@ -221,7 +226,7 @@ impl<'a> Cx<'a> {
         let mut otherwise_at: Option<Span> = None;
         for (i, &flagged_rule) in flagged.iter().enumerate().take(self.p.rules.len()) {
             let rule = &self.p.rules[i];
-            let ast_rule = self.rule_items[i];
+            let ast_rule = self.items.rules[i];
             if let Some(ow) = otherwise_at {
                 self.diags
                     .push(d::rule_after_otherwise(self.rule_keyword(ast_rule), ow));
@@ -248,7 +253,7 @@ impl<'a> Cx<'a> {
                     self.rule_keyword(ast_rule),
                 ));
             }
-            match an.space.witness_in(&region, &covers) {
+            match an.space.covered_in(&region, &covers) {
                 Witness::Empty => {
                     // Name the earlier rules that take most of this one.
                     let mut meeting: Vec<(f64, usize)> = Vec::new();
@@ -319,6 +324,13 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Whether some request of `region` reaches the rule ([`Self::reaches`]
+    /// when the request itself is not needed; faster on rules that meet
+    /// many earlier ones).
+    fn is_reached(an: &Analysis, region: &Region, covers: &CoverIndex) -> bool {
+        matches!(an.space.covered_in(region, covers), Witness::Found(_))
+    }
+
     /// Checks that every model a rule sends requests to can serve them.
     /// `region` is the rule's condition; `covers` what earlier rules take.
     fn check_serving(
@@ -331,7 +343,7 @@ impl<'a> Cx<'a> {
         let mut targets = Vec::new();
         direct_targets(plan, &mut targets);
         for name in targets {
-            let Some(&m) = self.model_names.get(&name.text) else {
+            let Some(&m) = self.names.models.get(&name.text) else {
                 continue;
             };
             for (limit, lr) in an.limits[m.index()].clone() {
@@ -353,7 +365,7 @@ impl<'a> Cx<'a> {
                 continue;
             };
             for dim in by {
-                if let Some(&s) = self.signal_names.get(&dim.signal.text) {
+                if let Some(&s) = self.names.signals.get(&dim.signal.text) {
                     an.reachable_reads[s.index()] = true;
                 }
             }
@@ -366,7 +378,7 @@ impl<'a> Cx<'a> {
                 },
                 _ => region.clone(),
             };
-            if Self::reaches(an, region, covers).is_none() {
+            if !Self::is_reached(an, region, covers) {
                 continue;
             }
             let mut nobody = region.clone();
@@ -382,7 +394,7 @@ impl<'a> Cx<'a> {
                 let mut cannot = Region::empty();
                 let mut resolved = true;
                 for n in names {
-                    let Some(&m) = self.model_names.get(&n.text) else {
+                    let Some(&m) = self.names.models.get(&n.text) else {
                         resolved = false;
                         continue;
                     };
@@ -400,7 +412,7 @@ impl<'a> Cx<'a> {
                 for c in &cannot.cubes {
                     covers.push(c.clone());
                 }
-                let never = an.space.witness_in(region, covers) == Witness::Empty;
+                let never = an.space.covered_in(region, covers) == Witness::Empty;
                 covers.truncate(earlier);
                 if never {
                     self.diags.push(d::candidate_never_serves(c.span));
@@ -444,7 +456,7 @@ impl<'a> Cx<'a> {
                         if slab.is_empty() {
                             continue;
                         }
-                        if Self::reaches(an, &slab, covers).is_some() {
+                        if Self::is_reached(an, &slab, covers) {
                             if let Some(sup) = dim.atoms[k].sup() {
                                 admitted = admitted.min(sup);
                             }
@@ -462,7 +474,7 @@ impl<'a> Cx<'a> {
                         an.space
                             .in_set(*signal, &[**v])
                             .map(|r| an.space.intersect(bad, &r))
-                            .is_some_and(|r| Self::reaches(an, &r, covers).is_some())
+                            .is_some_and(|r| Self::is_reached(an, &r, covers))
                     })
                     .filter_map(|v| match &sig.ty {
                         crate::ir::SignalType::Enum(vs) => vs.get(*v).cloned(),

@@ -1,15 +1,13 @@
 //! The policy header, objective, SLOs, faults, learning, traffic profiles
 //! and tests.
 
-use std::collections::HashMap;
-
 use routec_syntax::Span;
 use routec_syntax::ast::{
     self, Bound, CmpOp, ConstraintKind, CostPer, FaultPropKind, ItemKind, LearnPropKind, LitKind,
     MetricKind, ObjectiveKind, PolicyPropKind, Scope, TestPropKind, TrafficKind, TrafficPropKind,
 };
 
-use crate::cx::{Cx, unit_of};
+use crate::cx::{Cx, FastMap, unit_of};
 use crate::diagnostics as d;
 use crate::index::SymbolKind;
 use crate::ir::{
@@ -48,7 +46,7 @@ impl<'a> Cx<'a> {
             item: Some(item.span),
             doc: self.p.doc.clone(),
         });
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: FastMap<&str, Span> = FastMap::default();
         for prop in &p.body.items {
             let key = match &prop.kind {
                 PolicyPropKind::Owner(_) => "owner",
@@ -64,8 +62,8 @@ impl<'a> Cx<'a> {
                 PolicyPropKind::Error => {}
             }
         }
-        self.policy_name_span = Some(p.name.span);
-        self.policy_has_baseline = seen.contains_key("baseline");
+        self.facts.policy_name_span = Some(p.name.span);
+        self.facts.has_baseline = seen.contains_key("baseline");
     }
 
     pub(crate) fn resolve_blocks(&mut self) {
@@ -88,16 +86,18 @@ impl<'a> Cx<'a> {
                 _ => {}
             }
         }
-        if !self.optimize_spans.is_empty() && self.p.objective.is_none() && !self.objective_written
+        if !self.uses.optimize_spans.is_empty()
+            && self.p.objective.is_none()
+            && !self.facts.objective_written
         {
-            let span = self.optimize_spans[0];
+            let span = self.uses.optimize_spans[0];
             self.emit(d::missing_objective(crate::cx::keyword_span(
                 span, "optimize",
             )));
         }
         if matches!(self.p.objective, Some(ObjectiveDef::Weighted { .. }))
-            && !self.policy_has_baseline
-            && let Some(span) = self.policy_name_span
+            && !self.facts.has_baseline
+            && let Some(span) = self.facts.policy_name_span
         {
             self.emit(d::missing_baseline(span));
         }
@@ -179,14 +179,14 @@ impl<'a> Cx<'a> {
     // ------------------------------------------------------------ objective
 
     fn objective(&mut self, o: &ast::Objective, span: Span) {
-        self.objective_written = true;
+        self.facts.objective_written = true;
         let keyword = crate::cx::keyword_span(span, "objective");
         match &o.kind {
             ObjectiveKind::Error => {}
             ObjectiveKind::Weighted(entries) => {
-                let mut w: HashMap<&str, f64> = HashMap::new();
+                let mut w: FastMap<&str, f64> = FastMap::default();
                 let mut spans: Vec<(Span, f64)> = Vec::new();
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut seen: FastMap<&str, Span> = FastMap::default();
                 let mut ok = true;
                 for e in entries {
                     let key = e.key.text.as_str();
@@ -291,7 +291,7 @@ impl<'a> Cx<'a> {
         let scope_def = match scope {
             None => SloScope::All,
             Some(Scope::EachSlice(span)) => {
-                self.each_slice_used = true;
+                self.uses.each_slice = true;
                 if self.p.slices.is_empty() {
                     self.emit(d::no_slices(*span));
                 }
@@ -389,8 +389,8 @@ impl<'a> Cx<'a> {
 
     fn fault_block(&mut self, body: &ast::Block<ast::FaultProp>, top: bool) -> FaultSettings {
         let mut s = FaultSettings::default();
-        let mut seen: HashMap<&'static str, Span> = HashMap::new();
-        let mut spans: HashMap<&'static str, Span> = HashMap::new();
+        let mut seen: FastMap<&'static str, Span> = FastMap::default();
+        let mut spans: FastMap<&'static str, Span> = FastMap::default();
         for prop in &body.items {
             let key = match &prop.kind {
                 FaultPropKind::Timeout(_) => "timeout",
@@ -578,7 +578,7 @@ impl<'a> Cx<'a> {
     // ------------------------------------------------------------ traffic
 
     fn traffic(&mut self, t: &ast::Traffic) {
-        let Some(&id) = self.traffic_names.get(&t.name.text) else {
+        let Some(&id) = self.names.traffic.get(&t.name.text) else {
             return;
         };
         let body = match &t.kind {
@@ -590,7 +590,7 @@ impl<'a> Cx<'a> {
         };
         let mut qps = None;
         let mut dists = Vec::new();
-        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut seen: FastMap<String, Span> = FastMap::default();
         for prop in &body.items {
             let signal_name = match &prop.kind {
                 TrafficPropKind::Qps(_) => None,
@@ -621,7 +621,8 @@ impl<'a> Cx<'a> {
                     None => {
                         let best = suggest::closest(
                             &name.text,
-                            self.signal_names
+                            self.names
+                                .signals
                                 .keys()
                                 .map(String::as_str)
                                 .chain(["output_tokens", "qps"]),
@@ -648,7 +649,7 @@ impl<'a> Cx<'a> {
                     let mut shares = vec![0.0; vs.len()];
                     let mut ok = true;
                     let mut sum = 0.0;
-                    let mut eseen: HashMap<&str, Span> = HashMap::new();
+                    let mut eseen: FastMap<&str, Span> = FastMap::default();
                     for e in entries {
                         if let Some(first) = eseen.get(e.key.text.as_str()) {
                             self.emit(d::duplicate_property(e.key.span, &e.key.text, *first));
@@ -780,7 +781,7 @@ impl<'a> Cx<'a> {
             }
             match &prop.kind {
                 TestPropKind::Given(params) => {
-                    let mut seen: HashMap<&str, Span> = HashMap::new();
+                    let mut seen: FastMap<&str, Span> = FastMap::default();
                     for p in params {
                         if let Some(first) = seen.get(p.key.text.as_str()) {
                             self.emit(d::duplicate_property(p.key.span, &p.key.text, *first));

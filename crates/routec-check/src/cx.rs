@@ -32,45 +32,80 @@ pub(crate) struct CmpSite {
     pub owner: Owner,
 }
 
+/// The checking context: what the passes read and build, in four parts
+/// besides the policy being built and the diagnostics.
 pub(crate) struct Cx<'a> {
     pub file: &'a SourceFile,
     pub diags: Vec<Diagnostic>,
     pub p: Policy,
-    pub signal_names: HashMap<String, SignalId>,
-    pub model_names: HashMap<String, ModelId>,
-    pub slice_names: HashMap<String, SliceId>,
-    pub traffic_names: HashMap<String, TrafficId>,
+    /// Name lookup (pass 1).
+    pub names: Names,
+    /// The AST behind each id.
+    pub items: Items<'a>,
+    /// What the policy reads and uses, for the analyses and the lints.
+    pub uses: Uses,
+    /// What the passes learned about the file that later ones ask about.
+    pub facts: Facts,
+}
+
+/// Names to ids, built by pass 1.
+#[derive(Default)]
+pub(crate) struct Names {
+    pub signals: FastMap<String, SignalId>,
+    pub models: FastMap<String, ModelId>,
+    pub slices: FastMap<String, SliceId>,
+    pub traffic: FastMap<String, TrafficId>,
+    /// Per enum signal, variant name to index.
+    pub variants: Vec<FastMap<String, usize>>,
+}
+
+/// The AST of what the ids name.
+pub(crate) struct Items<'a> {
     /// The AST of each model, by id.
-    pub model_items: Vec<&'a ast::Model>,
+    pub models: Vec<&'a ast::Model>,
     /// The AST of each slice, by id.
-    pub slice_items: Vec<&'a ast::Slice>,
-    /// The span of the `fallback` property each model got its fallback from.
-    pub fallback_spans: Vec<Option<Span>>,
-    /// Atomic comparisons of rules and slices.
-    pub sites: Vec<CmpSite>,
+    pub slices: Vec<&'a ast::Slice>,
     /// The ASTs of the rules, parallel to `p.rules`.
-    pub rule_items: Vec<&'a ast::Rule>,
+    pub rules: Vec<&'a ast::Rule>,
     /// The first `route` block, if any.
     pub route: Option<(&'a ast::Route, Span)>,
+    /// Per file item: left out because it repeats a block that may appear
+    /// once.
+    pub skipped: Vec<bool>,
+}
+
+/// What the policy reads and uses.
+#[derive(Default)]
+pub(crate) struct Uses {
+    /// Atomic comparisons of rules and slices.
+    pub sites: Vec<CmpSite>,
     /// Spans of `optimize` plans in rules.
     pub optimize_spans: Vec<Span>,
     /// Whether any `for each slice` scope was written.
-    pub each_slice_used: bool,
+    pub each_slice: bool,
     /// Signals read by slices, quality tables and optimize dims (rules are
     /// collected by the analysis).
     pub signal_reads: Vec<bool>,
+    /// Signals read by rules that can match (set by the analysis).
+    pub reachable_reads: Vec<bool>,
+}
+
+/// Facts about the file that later passes ask about.
+#[derive(Default)]
+pub(crate) struct Facts {
+    /// The span of the `fallback` property each model got its fallback from.
+    pub fallback_spans: Vec<Option<Span>>,
     /// Models with a property that could not be resolved (lints stay quiet).
     pub model_broken: Vec<bool>,
     pub policy_name_span: Option<Span>,
-    /// Per enum signal, variant name to index (built after pass 1).
-    pub variant_maps: Vec<HashMap<String, usize>>,
-    /// Signals read by rules that can match (set by the analysis).
-    pub reachable_reads: Vec<bool>,
-    pub policy_has_baseline: bool,
+    pub has_baseline: bool,
     pub objective_written: bool,
-    /// Items left out because they repeat a block that may appear once.
-    pub skipped: Vec<bool>,
 }
+
+/// Maps keyed by names of the file: a fast fixed-seed hash (and a fixed
+/// iteration order, so ties between did-you-mean candidates always go the
+/// same way).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 impl<'a> Cx<'a> {
     pub fn new(file: &'a SourceFile) -> Cx<'a> {
@@ -78,26 +113,16 @@ impl<'a> Cx<'a> {
             file,
             diags: Vec::new(),
             p: Policy::default(),
-            signal_names: HashMap::new(),
-            model_names: HashMap::new(),
-            slice_names: HashMap::new(),
-            traffic_names: HashMap::new(),
-            model_items: Vec::new(),
-            slice_items: Vec::new(),
-            fallback_spans: Vec::new(),
-            sites: Vec::new(),
-            rule_items: Vec::new(),
-            route: None,
-            optimize_spans: Vec::new(),
-            each_slice_used: false,
-            signal_reads: Vec::new(),
-            skipped: vec![false; file.items.len()],
-            model_broken: Vec::new(),
-            policy_name_span: None,
-            variant_maps: Vec::new(),
-            reachable_reads: Vec::new(),
-            policy_has_baseline: false,
-            objective_written: false,
+            names: Names::default(),
+            items: Items {
+                models: Vec::new(),
+                slices: Vec::new(),
+                rules: Vec::new(),
+                route: None,
+                skipped: vec![false; file.items.len()],
+            },
+            uses: Uses::default(),
+            facts: Facts::default(),
         }
     }
 
@@ -128,7 +153,7 @@ impl<'a> Cx<'a> {
     /// second occurrence; false when it is a duplicate to skip.
     pub fn first_property<'k>(
         &mut self,
-        seen: &mut HashMap<&'k str, Span>,
+        seen: &mut FastMap<&'k str, Span>,
         span: Span,
         key: &'k str,
     ) -> bool {
@@ -144,7 +169,7 @@ impl<'a> Cx<'a> {
     // ------------------------------------------------------------ lookups
 
     pub fn signal(&mut self, name: &Name) -> Option<SignalId> {
-        let id = self.signal_names.get(&name.text).copied()?;
+        let id = self.names.signals.get(&name.text).copied()?;
         self.p.index.reference(SymbolKind::Signal(id), name.span);
         Some(id)
     }
@@ -153,14 +178,14 @@ impl<'a> Cx<'a> {
     pub fn signal_or_report(&mut self, name: &Name) -> Option<SignalId> {
         let id = self.signal(name);
         if id.is_none() {
-            let best = suggest::closest(&name.text, self.signal_names.keys().map(String::as_str));
+            let best = suggest::closest(&name.text, self.names.signals.keys().map(String::as_str));
             self.emit(d::unknown_signal(name, best));
         }
         id
     }
 
     pub fn model(&mut self, name: &Name) -> Option<ModelId> {
-        let id = self.model_names.get(&name.text).copied()?;
+        let id = self.names.models.get(&name.text).copied()?;
         self.p.index.reference(SymbolKind::Model(id), name.span);
         Some(id)
     }
@@ -168,21 +193,21 @@ impl<'a> Cx<'a> {
     pub fn model_or_report(&mut self, name: &Name) -> Option<ModelId> {
         let id = self.model(name);
         if id.is_none() {
-            let best = suggest::closest(&name.text, self.model_names.keys().map(String::as_str));
+            let best = suggest::closest(&name.text, self.names.models.keys().map(String::as_str));
             self.emit(d::unknown_model(name, best));
         }
         id
     }
 
     pub fn slice_or_report(&mut self, name: &Name) -> Option<SliceId> {
-        match self.slice_names.get(&name.text).copied() {
+        match self.names.slices.get(&name.text).copied() {
             Some(id) => {
                 self.p.index.reference(SymbolKind::Slice(id), name.span);
                 Some(id)
             }
             None => {
                 let best =
-                    suggest::closest(&name.text, self.slice_names.keys().map(String::as_str));
+                    suggest::closest(&name.text, self.names.slices.keys().map(String::as_str));
                 self.emit(d::unknown_slice(name, best));
                 None
             }
@@ -190,14 +215,14 @@ impl<'a> Cx<'a> {
     }
 
     pub fn traffic_or_report(&mut self, name: &Name) -> Option<TrafficId> {
-        match self.traffic_names.get(&name.text).copied() {
+        match self.names.traffic.get(&name.text).copied() {
             Some(id) => {
                 self.p.index.reference(SymbolKind::Traffic(id), name.span);
                 Some(id)
             }
             None => {
                 let best =
-                    suggest::closest(&name.text, self.traffic_names.keys().map(String::as_str));
+                    suggest::closest(&name.text, self.names.traffic.keys().map(String::as_str));
                 self.emit(d::unknown_traffic(name, best));
                 None
             }
@@ -211,7 +236,8 @@ impl<'a> Cx<'a> {
             return None;
         };
         match self
-            .variant_maps
+            .names
+            .variants
             .get(signal.index())
             .and_then(|m| m.get(word))
             .copied()
@@ -285,7 +311,7 @@ impl<'a> Cx<'a> {
         file.items
             .iter()
             .enumerate()
-            .filter(|(i, _)| !self.skipped.get(*i).copied().unwrap_or(false))
+            .filter(|(i, _)| !self.items.skipped.get(*i).copied().unwrap_or(false))
             .map(|(_, item)| item)
     }
 
@@ -310,7 +336,7 @@ impl<'a> Cx<'a> {
                 }),
                 builtin: true,
             });
-            self.signal_names.insert((*name).to_owned(), id);
+            self.names.signals.insert((*name).to_owned(), id);
             self.p.index.add(Symbol {
                 kind: SymbolKind::Signal(id),
                 name: (*name).to_owned(),
@@ -320,8 +346,8 @@ impl<'a> Cx<'a> {
             });
         }
         let file = self.file;
-        let mut defs: HashMap<String, (Span, &'static str)> = HashMap::new();
-        let mut blocks: HashMap<&'static str, Span> = HashMap::new();
+        let mut defs: FastMap<(&str, &str), (Span, &'static str)> = FastMap::default();
+        let mut blocks: FastMap<&'static str, Span> = FastMap::default();
         for (item_index, item) in file.items.iter().enumerate() {
             let doc = item.doc.as_ref().map(|d| d.text.clone());
             let kind_name = match &item.kind {
@@ -347,7 +373,7 @@ impl<'a> Cx<'a> {
                 };
                 if let Some(first) = blocks.get(kind_name) {
                     self.emit(d::duplicate_block(span, kind_name, *first));
-                    self.skipped[item_index] = true;
+                    self.items.skipped[item_index] = true;
                     continue;
                 }
                 blocks.insert(kind_name, span);
@@ -359,12 +385,12 @@ impl<'a> Cx<'a> {
                 ItemKind::Traffic(t) => &t.name,
                 _ => continue,
             };
-            if let Some(&id) = self.signal_names.get(&name.text)
+            if let Some(&id) = self.names.signals.get(&name.text)
                 && kind_name == "signal"
                 && self.p.signals[id.index()].builtin
             {
                 self.emit(d::redefined_builtin(name));
-                self.skipped[item_index] = true;
+                self.items.skipped[item_index] = true;
                 continue;
             }
             // Signals and slices share the condition namespace; models and
@@ -373,10 +399,10 @@ impl<'a> Cx<'a> {
                 "signal" | "slice" => "condition",
                 other => other,
             };
-            let key = format!("{space}:{}", name.text);
+            let key = (space, name.text.as_str());
             if let Some((first, first_kind)) = defs.get(&key) {
                 self.emit(d::duplicate_definition(name, first_kind, *first));
-                self.skipped[item_index] = true;
+                self.items.skipped[item_index] = true;
                 continue;
             }
             defs.insert(key, (name.span, kind_name));
@@ -393,7 +419,7 @@ impl<'a> Cx<'a> {
                         default: None,
                         builtin: false,
                     });
-                    self.signal_names.insert(s.name.text.clone(), id);
+                    self.names.signals.insert(s.name.text.clone(), id);
                     self.p.index.add(Symbol {
                         kind: SymbolKind::Signal(id),
                         name: s.name.text.clone(),
@@ -402,7 +428,7 @@ impl<'a> Cx<'a> {
                         doc,
                     });
                     if let TypeKind::Enum(variants) = &s.ty.kind {
-                        let mut seen: HashMap<&str, Span> = HashMap::new();
+                        let mut seen: FastMap<&str, Span> = FastMap::default();
                         let mut index = 0;
                         for v in variants {
                             if seen.insert(&v.text, v.span).is_some() {
@@ -420,9 +446,9 @@ impl<'a> Cx<'a> {
                     }
                 }
                 ItemKind::Model(m) => {
-                    let id = ModelId(self.model_items.len() as u32);
-                    self.model_items.push(m);
-                    self.model_names.insert(m.name.text.clone(), id);
+                    let id = ModelId(self.items.models.len() as u32);
+                    self.items.models.push(m);
+                    self.names.models.insert(m.name.text.clone(), id);
                     self.p.index.add(Symbol {
                         kind: SymbolKind::Model(id),
                         name: m.name.text.clone(),
@@ -433,9 +459,9 @@ impl<'a> Cx<'a> {
                     self.p.models.push(crate::models::empty_model(m, item));
                 }
                 ItemKind::Slice(s) => {
-                    let id = SliceId(self.slice_items.len() as u32);
-                    self.slice_items.push(s);
-                    self.slice_names.insert(s.name.text.clone(), id);
+                    let id = SliceId(self.items.slices.len() as u32);
+                    self.items.slices.push(s);
+                    self.names.slices.insert(s.name.text.clone(), id);
                     self.p.index.add(Symbol {
                         kind: SymbolKind::Slice(id),
                         name: s.name.text.clone(),
@@ -452,7 +478,7 @@ impl<'a> Cx<'a> {
                 }
                 ItemKind::Traffic(t) => {
                     let id = TrafficId(self.p.traffic.len() as u32);
-                    self.traffic_names.insert(t.name.text.clone(), id);
+                    self.names.traffic.insert(t.name.text.clone(), id);
                     self.p.index.add(Symbol {
                         kind: SymbolKind::Traffic(id),
                         name: t.name.text.clone(),
@@ -470,8 +496,8 @@ impl<'a> Cx<'a> {
                 _ => {}
             }
         }
-        self.signal_reads = vec![false; self.p.signals.len()];
-        self.variant_maps = self
+        self.uses.signal_reads = vec![false; self.p.signals.len()];
+        self.names.variants = self
             .p
             .signals
             .iter()
@@ -479,7 +505,7 @@ impl<'a> Cx<'a> {
                 SignalType::Enum(vs) => {
                     vs.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect()
                 }
-                _ => HashMap::new(),
+                _ => FastMap::default(),
             })
             .collect();
         if !blocks.contains_key("policy") {
@@ -509,7 +535,7 @@ impl<'a> Cx<'a> {
             },
             TypeKind::Enum(variants) => {
                 let mut out: Vec<String> = Vec::new();
-                let mut first: HashMap<&str, Span> = HashMap::new();
+                let mut first: FastMap<&str, Span> = FastMap::default();
                 for v in variants {
                     if let Some(f) = first.get(v.text.as_str()) {
                         self.emit(d::duplicate_variant(v, *f));
@@ -534,7 +560,7 @@ impl<'a> Cx<'a> {
             let ItemKind::Signal(s) = &item.kind else {
                 continue;
             };
-            let Some(&id) = self.signal_names.get(&s.name.text) else {
+            let Some(&id) = self.names.signals.get(&s.name.text) else {
                 continue;
             };
             if self.p.signals[id.index()].builtin {

@@ -15,13 +15,13 @@ const MAX_DEPTH: usize = 200;
 
 impl Cx<'_> {
     pub(crate) fn resolve_slices(&mut self) {
-        let items = self.slice_items.clone();
+        let items = self.items.slices.clone();
         for (i, s) in items.iter().enumerate() {
             let cond = self.lower_expr(&s.expr, Some(Owner::Slice(i)), 0);
             let mut read = Vec::new();
             cond.signals(&mut read);
             for sig in read {
-                self.signal_reads[sig.index()] = true;
+                self.uses.signal_reads[sig.index()] = true;
             }
             self.p.slices[i].cond = cond;
         }
@@ -108,7 +108,7 @@ impl Cx<'_> {
         if let Some(owner) = owner
             && !cond.has_unknown()
         {
-            self.sites.push(CmpSite {
+            self.uses.sites.push(CmpSite {
                 cond: cond.clone(),
                 span,
                 owner,
@@ -120,8 +120,8 @@ impl Cx<'_> {
         match &lit.kind {
             LitKind::Bool(b) => Cond::Const(*b),
             LitKind::Ident(w) => {
-                if let Some(&id) = self.signal_names.get(w) {
-                    self.signal_reads[id.index()] = true;
+                if let Some(&id) = self.names.signals.get(w) {
+                    self.uses.signal_reads[id.index()] = true;
                     self.p
                         .index
                         .reference(crate::index::SymbolKind::Signal(id), lit.span);
@@ -136,18 +136,19 @@ impl Cx<'_> {
                         self.emit(d::signal_not_a_condition(lit.span, w, ty, &example));
                         Cond::Unknown
                     }
-                } else if let Some(&id) = self.slice_names.get(w) {
+                } else if let Some(&id) = self.names.slices.get(w) {
                     self.p
                         .index
                         .reference(crate::index::SymbolKind::Slice(id), lit.span);
                     Cond::Slice(SliceId(id.0))
                 } else {
                     let candidates = self
-                        .signal_names
+                        .names
+                        .signals
                         .iter()
                         .filter(|(_, id)| self.p.signals[id.index()].ty == SignalType::Bool)
                         .map(|(n, _)| n.as_str())
-                        .chain(self.slice_names.keys().map(String::as_str));
+                        .chain(self.names.slices.keys().map(String::as_str));
                     let best = suggest::closest(w, candidates);
                     self.emit(d::unknown_name(lit.span, w, best));
                     Cond::Unknown
@@ -171,15 +172,15 @@ impl Cx<'_> {
         rhs: &'l Lit,
     ) -> Option<(SignalId, Span, CmpOp, &'l Lit)> {
         let as_signal = |cx: &Self, lit: &Lit| match &lit.kind {
-            LitKind::Ident(w) => cx.signal_names.get(w).copied(),
+            LitKind::Ident(w) => cx.names.signals.get(w).copied(),
             _ => None,
         };
         if let Some(id) = as_signal(self, lhs) {
-            self.signal_reads[id.index()] = true;
+            self.uses.signal_reads[id.index()] = true;
             return Some((id, lhs.span, op, rhs));
         }
         if let Some(id) = as_signal(self, rhs) {
-            self.signal_reads[id.index()] = true;
+            self.uses.signal_reads[id.index()] = true;
             return Some((id, rhs.span, flip(op), lhs));
         }
         match (&lhs.kind, &rhs.kind) {
@@ -189,7 +190,7 @@ impl Cx<'_> {
                 } else {
                     rhs.span
                 };
-                let best = suggest::closest(w, self.signal_names.keys().map(String::as_str));
+                let best = suggest::closest(w, self.names.signals.keys().map(String::as_str));
                 self.emit(d::unknown_signal_at(span, w, best));
             }
             _ => self.emit(d::comparison_without_signal(lhs.span.cover(rhs.span))),
@@ -294,7 +295,7 @@ impl Cx<'_> {
         let Some(signal) = self.signal_or_report(&name) else {
             return Cond::Unknown;
         };
-        self.signal_reads[signal.index()] = true;
+        self.uses.signal_reads[signal.index()] = true;
         let ty = self.p.signals[signal.index()].ty.kind_only();
         if !matches!(ty, SignalType::Enum(_)) {
             self.emit(d::not_an_enum(&name, ty.describe(), "`in`"));

@@ -48,7 +48,7 @@ pub struct SymbolIndex {
     pub symbols: Vec<Symbol>,
     /// Every use of a symbol, in source order once [`SymbolIndex::finish`] ran.
     pub references: Vec<Reference>,
-    by_kind: HashMap<SymbolKind, SymbolId>,
+    by_kind: HashMap<SymbolKind, SymbolId, foldhash::fast::FixedState>,
 }
 
 impl SymbolIndex {

@@ -15,7 +15,7 @@ impl Cx<'_> {
         }
         // Signals: read by a rule, a slice, a quality table or an optimize.
         for (i, sig) in self.p.signals.iter().enumerate() {
-            if sig.builtin || self.signal_reads[i] {
+            if sig.builtin || self.uses.signal_reads[i] {
                 continue;
             }
             self.diags.push(d::unused_signal(sig.span, &sig.name));
@@ -36,7 +36,7 @@ impl Cx<'_> {
             if !used {
                 self.diags.push(d::unused_model(m.span, &m.name));
             }
-            if !self.model_broken.get(i).copied().unwrap_or(true) {
+            if !self.facts.model_broken.get(i).copied().unwrap_or(true) {
                 let mut missing = Vec::new();
                 if m.price.is_empty() {
                     missing.push("price");
@@ -54,7 +54,7 @@ impl Cx<'_> {
             }
         }
         // Slices: `for each slice` uses them all.
-        if !self.each_slice_used {
+        if !self.uses.each_slice {
             for (i, s) in self.p.slices.iter().enumerate() {
                 let used = self
                     .p

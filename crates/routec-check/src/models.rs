@@ -1,12 +1,10 @@
 //! Models: properties in base units, `extends` resolved (with cycles
 //! reported), fallback cycles, inline secrets.
 
-use std::collections::HashMap;
-
 use routec_syntax::Span;
 use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile};
 
-use crate::cx::Cx;
+use crate::cx::{Cx, FastMap};
 use crate::diagnostics as d;
 use crate::ir::{
     Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
@@ -58,7 +56,7 @@ const CAPABILITIES: &[&str] = &["images", "tools"];
 
 impl Cx<'_> {
     pub(crate) fn resolve_models(&mut self) {
-        let items = self.model_items.clone();
+        let items = self.items.models.clone();
         let mut own: Vec<Own> = Vec::with_capacity(items.len());
         let mut extends: Vec<Option<(ModelId, Span)>> = Vec::with_capacity(items.len());
         for m in &items {
@@ -110,7 +108,7 @@ impl Cx<'_> {
         // Merge in topological order (bases first).
         let mut done = vec![false; n];
         let mut own: Vec<Option<Own>> = own.into_iter().map(Some).collect();
-        self.fallback_spans = vec![None; n];
+        self.facts.fallback_spans = vec![None; n];
         let mut broken = vec![false; n];
         for start in 0..n {
             let mut chain = vec![start];
@@ -140,7 +138,7 @@ impl Cx<'_> {
                         def.name = self.p.models[i].name.clone();
                         def.span = self.p.models[i].span;
                         def.doc = self.p.models[i].doc.clone();
-                        self.fallback_spans[i] = self.fallback_spans[b.index()];
+                        self.facts.fallback_spans[i] = self.facts.fallback_spans[b.index()];
                         broken[i] = broken[b.index()];
                         def
                     }
@@ -180,7 +178,7 @@ impl Cx<'_> {
                 }
                 if let Some((f, span)) = o.fallback {
                     def.fallback = Some(f);
-                    self.fallback_spans[i] = Some(span);
+                    self.facts.fallback_spans[i] = Some(span);
                 }
                 if let Some(v) = o.supports {
                     def.supports = Some(v);
@@ -188,7 +186,7 @@ impl Cx<'_> {
                 self.p.models[i] = def;
             }
         }
-        self.model_broken = broken;
+        self.facts.model_broken = broken;
         self.check_fallback_cycles();
     }
 
@@ -211,7 +209,7 @@ impl Cx<'_> {
                         .map(|&c| self.p.models[c].name.as_str())
                         .collect();
                     let names = rotate(&names, cycle.iter().position(|&c| c == at).unwrap_or(0));
-                    if let Some(span) = self.fallback_spans[at] {
+                    if let Some(span) = self.facts.fallback_spans[at] {
                         self.emit(d::fallback_cycle(span, &names));
                     }
                     break;
@@ -228,7 +226,7 @@ impl Cx<'_> {
 
     fn model_props(&mut self, m: &ast::Model) -> Own {
         let mut own = Own::default();
-        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let mut seen: FastMap<&'static str, Span> = FastMap::default();
         for prop in &m.body.items {
             let key = match &prop.kind {
                 ModelPropKind::Provider(_) => "provider",
@@ -275,7 +273,7 @@ impl Cx<'_> {
                     _ => self.emit(d::expected_env(lit)),
                 },
                 ModelPropKind::Params(params) => {
-                    let mut keys: HashMap<&str, Span> = HashMap::new();
+                    let mut keys: FastMap<&str, Span> = FastMap::default();
                     for p in params {
                         if let Some(first) = keys.get(p.key.text.as_str()) {
                             self.emit(d::duplicate_property(p.key.span, &p.key.text, *first));
@@ -364,7 +362,7 @@ impl Cx<'_> {
 
     fn price(&mut self, terms: &[ast::PriceTerm], broken: &mut bool) -> Price {
         let mut price = Price::default();
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: FastMap<&str, Span> = FastMap::default();
         for t in terms {
             let (key, key_span) = match &t.kind {
                 Some(k) => (k.text.as_str(), k.span),
@@ -404,7 +402,7 @@ impl Cx<'_> {
 
     fn latency(&mut self, terms: &[ast::LatencyTerm], broken: &mut bool) -> Latency {
         let mut lat = Latency::default();
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: FastMap<&str, Span> = FastMap::default();
         for t in terms {
             let key = match &t.kind {
                 LatencyTermKind::Ttft(_) => "ttft",
@@ -540,7 +538,7 @@ impl Cx<'_> {
             *broken = true;
             return None;
         };
-        self.signal_reads[signal.index()] = true;
+        self.uses.signal_reads[signal.index()] = true;
         let n = match &self.p.signals[signal.index()].ty {
             SignalType::Enum(v) => v.len(),
             other => {
@@ -551,7 +549,7 @@ impl Cx<'_> {
             }
         };
         let mut values: Vec<Option<f64>> = vec![None; n];
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: FastMap<&str, Span> = FastMap::default();
         for e in &t.entries {
             if let Some(first) = seen.get(e.key.text.as_str()) {
                 self.emit(d::duplicate_property(e.key.span, &e.key.text, *first));

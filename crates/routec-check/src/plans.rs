@@ -1,12 +1,10 @@
 //! Plans and the `route` block: targets, fallback chains, cascades, splits
 //! and `optimize` resolved against the models and signals.
 
-use std::collections::HashMap;
-
 use routec_syntax::Span;
 use routec_syntax::ast::{self, ItemKind, PlanKind, RuleKind};
 
-use crate::cx::{Cx, Owner, unit_of};
+use crate::cx::{Cx, FastMap, Owner, unit_of};
 use crate::diagnostics as d;
 use crate::ir::{AcceptDef, Cond, DimDef, PlanDef, RuleDef, SignalType};
 use crate::units::Unit;
@@ -19,7 +17,7 @@ impl<'a> Cx<'a> {
             _ => None,
         });
         let Some((route, span)) = route else { return };
-        self.route = Some((route, span));
+        self.items.route = Some((route, span));
         for rule in &route.body.items {
             let i = self.p.rules.len();
             let (cond, cond_span, plan, otherwise) = match &rule.kind {
@@ -40,7 +38,7 @@ impl<'a> Cx<'a> {
                 cond_span,
                 otherwise,
             });
-            self.rule_items.push(rule);
+            self.items.rules.push(rule);
         }
     }
 
@@ -64,7 +62,7 @@ impl<'a> Cx<'a> {
             PlanKind::Cascade { stages, accept } => {
                 let mut ids = Vec::new();
                 let mut ok = true;
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut seen: FastMap<&str, Span> = FastMap::default();
                 for s in stages {
                     if let Some(first) = seen.get(s.text.as_str()) {
                         self.emit(d::cascade_repeats(s, *first));
@@ -100,7 +98,7 @@ impl<'a> Cx<'a> {
                 let mut out = Vec::new();
                 let mut ok = true;
                 let mut sum = 0.0;
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut seen: FastMap<&str, Span> = FastMap::default();
                 for e in entries {
                     if let Some(first) = seen.get(e.key.text.as_str()) {
                         self.emit(d::duplicate_property(e.key.span, &e.key.text, *first));
@@ -136,7 +134,7 @@ impl<'a> Cx<'a> {
                 candidates_span,
                 by,
             } => {
-                self.optimize_spans.push(plan.span);
+                self.uses.optimize_spans.push(plan.span);
                 if candidates.is_empty() {
                     self.emit(d::empty_optimize(*candidates_span));
                 } else if candidates.len() == 1 {
@@ -147,7 +145,7 @@ impl<'a> Cx<'a> {
                     .map(|c| self.lower_plan(c, in_route, depth + 1))
                     .collect();
                 let mut dims = Vec::new();
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut seen: FastMap<&str, Span> = FastMap::default();
                 for dim in by {
                     if let Some(first) = seen.get(dim.signal.text.as_str()) {
                         self.emit(d::dimension_repeated(&dim.signal, *first));
@@ -187,7 +185,7 @@ impl<'a> Cx<'a> {
 
     fn dimension(&mut self, dim: &ast::Dimension) -> Option<DimDef> {
         let signal = self.signal_or_report(&dim.signal)?;
-        self.signal_reads[signal.index()] = true;
+        self.uses.signal_reads[signal.index()] = true;
         let ty = self.p.signals[signal.index()].ty.kind_only();
         match ty {
             SignalType::Enum(_) | SignalType::Bool => {

@@ -412,6 +412,78 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// With many covers (so the probe of the least covered slice runs),
+    /// `covered_in` agrees with the materialised difference and with
+    /// `witness_in`, and its witness lies in the region, outside every
+    /// cover.
+    #[test]
+    fn covered_in_matches_difference(
+        a in arb_cond(),
+        covers in proptest::collection::vec(arb_cond(), 30..70),
+    ) {
+        let mut all: Vec<&Cond> = vec![&a];
+        all.extend(covers.iter());
+        let space = space_for(&all);
+        let ra = space.lower(&a, &[]).unwrap();
+        let mut union = Region::empty();
+        let mut index = CoverIndex::new(&space);
+        for c in &covers {
+            let r = space.lower(c, &[]).unwrap();
+            union = space.union(&union, &r);
+            for cube in r.cubes {
+                index.push(cube);
+            }
+        }
+        let diff = space.subtract(&ra, &union);
+        let exact = space.witness_in(&ra, &index);
+        match space.covered_in(&ra, &index) {
+            Witness::Empty => {
+                prop_assert!(diff.is_empty());
+                prop_assert_eq!(exact, Witness::Empty);
+            }
+            Witness::Found(w) => {
+                prop_assert!(!diff.is_empty());
+                prop_assert!(!matches!(exact, Witness::Empty));
+                let wr = Space::cube_region(w);
+                prop_assert!(space.intersect(&wr, &union).is_empty());
+                prop_assert!(space.is_subset(&wr, &ra));
+            }
+            Witness::GaveUp => prop_assert_ne!(exact, Witness::Empty),
+        }
+    }
+}
+
+/// A region of 2,000 single-value covers over a 2,001-value enum: the one
+/// value left is found by the probe, and the full cover by the search.
+#[test]
+fn covered_in_finds_the_value_no_cover_names() {
+    let n = 2_001;
+    let tenant = SignalType::Enum((0..n).map(|i| format!("t{i}")).collect());
+    let mut b = SpaceBuilder::new();
+    b.dim(SignalId(0), &tenant);
+    let space = b.build();
+    let mut index = CoverIndex::new(&space);
+    for v in 0..n - 1 {
+        for c in space.in_set(SignalId(0), &[v]).unwrap().cubes {
+            index.push(c);
+        }
+    }
+    let Witness::Found(w) = space.covered_in(&Region::full(), &index) else {
+        panic!("not found");
+    };
+    assert_eq!(
+        space.cube_example(&w),
+        vec![(SignalId(0), Value::Enum(n - 1))]
+    );
+    for c in space.in_set(SignalId(0), &[n - 1]).unwrap().cubes {
+        index.push(c);
+    }
+    assert_eq!(space.covered_in(&Region::full(), &index), Witness::Empty);
+}
+
 /// A set of `n` atoms built bit by bit, the reference for the word-wise
 /// operations (which share operands and keep a cached size).
 fn set_of(n: usize, bits: &[usize]) -> AtomSet {
