@@ -21,6 +21,7 @@
 pub mod decide;
 pub mod diff;
 pub mod explain;
+pub mod load;
 pub mod pipeline;
 pub mod simulate;
 pub mod source;

@@ -31,6 +31,13 @@ pub const TRAFFIC_FILE_IGNORED: &str = "W0512";
 /// A slice judged by an SLO has too few recorded (labeled) requests.
 pub const FEW_RECORDED_SAMPLES: &str = "W0513";
 
+/// The table meets its SLOs at the profile's `qps` but breaks some at the
+/// profile's declared `peak`.
+pub const PEAK_BREAKS_SLO: &str = "W0520";
+/// Models declare a capacity or rate limit, but the traffic profile has no
+/// `qps`: load is not modelled.
+pub const LOAD_WITHOUT_QPS: &str = "W0521";
+
 /// Every code above (each has a section in `docs/diagnostics.md`).
 pub const ALL: &[&str] = &[
     SLOS_CONFLICT,
@@ -44,4 +51,6 @@ pub const ALL: &[&str] = &[
     CASCADE_BREAKS_SLO,
     TRAFFIC_FILE_IGNORED,
     FEW_RECORDED_SAMPLES,
+    PEAK_BREAKS_SLO,
+    LOAD_WITHOUT_QPS,
 ];

@@ -290,8 +290,18 @@ pub struct PlanEval {
     pub cost_per_input: f64,
     /// Expected quality.
     pub quality: f64,
-    /// Expected calls per model (index by model id).
+    /// Expected calls per model (index by model id), refused ones
+    /// included.
     pub calls: Vec<f64>,
+    /// Per model: expected answer tokens of those calls (each call's
+    /// tokens are its prompt plus these; `crate::load`).
+    pub tokens_out: Vec<f64>,
+    /// Per model: expected seconds of service of those calls at light
+    /// load (`crate::load::Demand::busy`).
+    pub busy: Vec<f64>,
+    /// Per model: the part of the expected cost paid to it, as
+    /// `(fixed, per prompt token)` like `cost_fixed` and `cost_per_input`.
+    pub model_cost: Vec<(f64, f64)>,
     pub mean_e2e: f64,
     pub mean_ttft: f64,
     /// The failures at fixed times: `(time, share failing at or after
@@ -302,6 +312,24 @@ pub struct PlanEval {
 impl PlanEval {
     pub fn cost(&self, prompt_tokens: f64) -> f64 {
         self.cost_fixed + self.cost_per_input * prompt_tokens
+    }
+
+    /// The expected cost paid to model `m` for prompts of `prompt_tokens`.
+    pub fn cost_of(&self, m: usize, prompt_tokens: f64) -> f64 {
+        self.model_cost
+            .get(m)
+            .map_or(0.0, |(fixed, per)| fixed + per * prompt_tokens)
+    }
+
+    /// What one request of this plan asks of model `m` (calls, tokens,
+    /// busy seconds), for prompts of `prompt_tokens`.
+    pub fn demand(&self, m: usize, prompt_tokens: f64) -> crate::load::Demand {
+        let calls = self.calls.get(m).copied().unwrap_or(0.0);
+        crate::load::Demand {
+            calls,
+            tokens: calls * prompt_tokens + self.tokens_out.get(m).copied().unwrap_or(0.0),
+            busy: self.busy.get(m).copied().unwrap_or(0.0),
+        }
     }
 }
 
@@ -315,6 +343,8 @@ pub struct Evaluator {
     /// Per model: its price.
     prices: Vec<Price>,
     attempts: Vec<AttemptModel>,
+    /// Per model: its mean TTFT at light load (the busy time of a call).
+    ttft_light: Vec<f64>,
     surv: Vec<Survival>,
     output: OutputDist,
     means: HashMap<(u32, u64), f64>,
@@ -331,6 +361,9 @@ struct Acc {
     cost_fixed: f64,
     cost_per_input: f64,
     calls: Vec<f64>,
+    tokens_out: Vec<f64>,
+    busy: Vec<f64>,
+    model_cost: Vec<(f64, f64)>,
 }
 
 /// `(share, seconds spent, seconds per output token spent)`.
@@ -338,14 +371,40 @@ type Branch = (f64, f64, f64);
 
 impl Evaluator {
     pub fn new(policy: &Policy, output: OutputDist) -> Evaluator {
+        Evaluator::with_load(policy, output, &[])
+    }
+
+    /// An evaluator whose models are under the given loads (`loads[m]`;
+    /// missing entries: idle, the declared model).
+    pub fn with_load(
+        policy: &Policy,
+        output: OutputDist,
+        loads: &[crate::load::ModelLoad],
+    ) -> Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
-            .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
+            .map(|i| {
+                let a = AttemptModel::new(policy, ModelId(i as u32));
+                match loads.get(i) {
+                    Some(l) => a.under(l),
+                    None => a,
+                }
+            })
+            .collect();
+        let ttft_light = policy
+            .models
+            .iter()
+            .map(|m| {
+                model::ModelLatency::of(m)
+                    .ttft
+                    .partial_mean(0.0, f64::INFINITY)
+            })
             .collect();
         let surv = attempts.iter().map(Survival::new).collect();
         Evaluator {
             fallback: policy.models.iter().map(|m| m.fallback).collect(),
             prices: policy.models.iter().map(|m| m.price.clone()).collect(),
             attempts,
+            ttft_light,
             surv,
             output,
             means: HashMap::new(),
@@ -360,20 +419,51 @@ impl Evaluator {
     /// Evaluates `plan` for requests where model `m` has quality
     /// `quality[m]` (`None`: no figure, counted as 0).
     pub fn eval(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        self.finish(acc)
+    }
+
+    /// [`Evaluator::eval`] without the latency distribution: costs, calls,
+    /// demand and quality only (the load's fixed point needs no more).
+    pub fn eval_light(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        PlanEval {
+            cost_fixed: acc.cost_fixed,
+            cost_per_input: acc.cost_per_input,
+            quality: acc.comps.iter().map(|c| c.w * c.quality).sum(),
+            calls: acc.calls,
+            tokens_out: acc.tokens_out,
+            busy: acc.busy,
+            model_cost: acc.model_cost,
+            ..PlanEval::default()
+        }
+    }
+
+    fn accumulate(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> Acc {
         let mut acc = Acc {
             comps: Vec::new(),
             fails: Vec::new(),
             cost_fixed: 0.0,
             cost_per_input: 0.0,
             calls: vec![0.0; self.prices.len()],
+            tokens_out: vec![0.0; self.prices.len()],
+            busy: vec![0.0; self.prices.len()],
+            model_cost: vec![(0.0, 0.0); self.prices.len()],
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
         }
+        acc
+    }
+
+    fn finish(&mut self, acc: Acc) -> PlanEval {
         let mut e = PlanEval {
             cost_fixed: acc.cost_fixed,
             cost_per_input: acc.cost_per_input,
             calls: acc.calls,
+            tokens_out: acc.tokens_out,
+            busy: acc.busy,
+            model_cost: acc.model_cost,
             ..PlanEval::default()
         };
         let mut comps = merge_comps(&self.output, acc.comps);
@@ -818,15 +908,43 @@ impl Evaluator {
         } else {
             0.0
         };
+        // Refused attempts (`crate::load`): no cost, no time.
+        let throttle = a.throttle;
+        let retry_throttled = a.retry_throttled;
+        let service = self.ttft_light[m.index()] + n * rate;
         let mut exhausted = Vec::new();
         let mut branches = vec![(w, shift)];
         for attempt in 0..=a.retries {
             let last = attempt == a.retries;
             let mut next: Vec<(f64, f64)> = Vec::new();
             for (bw, bs) in branches {
+                let offered = bw;
+                // The admitted share of this branch.
+                let bw = if throttle > 0.0 {
+                    let fw = offered * throttle;
+                    if retry_throttled && !last && fw >= PRUNE {
+                        next.push((fw, bs + a.backoff));
+                    } else if fw > 0.0 {
+                        exhausted.push((fw, bs));
+                    }
+                    offered * (1.0 - throttle)
+                } else {
+                    offered
+                };
                 acc.cost_per_input += bw * (1.0 + hedge) * per_input;
                 acc.cost_fixed += bw * (p_ok + hedge) * full_fixed;
-                acc.calls[m.index()] += bw * (1.0 + hedge);
+                acc.model_cost[m.index()].0 += bw * (p_ok + hedge) * full_fixed;
+                acc.model_cost[m.index()].1 += bw * (1.0 + hedge) * per_input;
+                // Offered calls: refused ones, admitted ones and their
+                // hedged duplicates.
+                let calls = if throttle > 0.0 {
+                    offered - bw + bw * (1.0 + hedge)
+                } else {
+                    bw * (1.0 + hedge)
+                };
+                acc.calls[m.index()] += calls;
+                acc.tokens_out[m.index()] += calls * n;
+                acc.busy[m.index()] += calls * service;
                 if p_ok > 0.0 {
                     answers.push(Comp {
                         w: bw * p_ok,
@@ -1139,6 +1257,8 @@ mod tests {
             retry_timeouts: false,
             retry_errors: false,
             backoff: 0.0,
+            throttle: 0.0,
+            retry_throttled: false,
         };
         let s = Survival::new(&a);
         for &t in &[0.1, 0.6, 1.4, 2.5, 4.0] {

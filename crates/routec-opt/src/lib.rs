@@ -12,11 +12,13 @@
 
 #[cfg(test)]
 mod brute_force_tests;
+mod capacity;
 mod cells;
 pub mod codes;
 mod compile;
 mod diagram;
 mod eval;
+pub mod load;
 mod lp;
 pub mod model;
 mod objective;
@@ -31,5 +33,6 @@ pub use compile::{
     CellInfo, CompileOptions, Compiled, Failure, FrontierPoint, RecordedEstimates, ValueSet,
     compile, compile_cancellable, compile_recorded, line_of,
 };
+pub use capacity::LoadPoint;
 pub use solved::{RuleFigures, SinglePoint, SliceFigures, SloRow, Tightening};
 pub use table::plan_text;

@@ -494,6 +494,12 @@ pub struct AttemptModel {
     pub retry_errors: bool,
     /// Seconds waited before each retry.
     pub backoff: f64,
+    /// The share of attempts refused by the model's rate limit or full
+    /// queue (`429`, no cost, no time): 0 unless load is modelled
+    /// (`crate::load`).
+    pub throttle: f64,
+    /// Whether a refused attempt is retried (`429` or `4xx` in the list).
+    pub retry_throttled: bool,
 }
 
 impl AttemptModel {
@@ -513,6 +519,10 @@ impl AttemptModel {
             ),
             None => (0, false, false, 0.0),
         };
+        let retry_throttled = s.retry.as_ref().is_some_and(|r| {
+            r.on.iter()
+                .any(|o| matches!(o, RetryOn::Class(4) | RetryOn::Status(429)))
+        });
         AttemptModel {
             latency,
             ttft_timeout: s.ttft_timeout,
@@ -522,7 +532,19 @@ impl AttemptModel {
             retry_timeouts,
             retry_errors,
             backoff,
+            throttle: 0.0,
+            retry_throttled,
         }
+    }
+
+    /// The attempt under a load (`crate::load`): the latency at that load
+    /// and the share of attempts refused.
+    pub fn under(mut self, load: &crate::load::ModelLoad) -> AttemptModel {
+        if let Some(l) = &load.latency {
+            self.latency = l.clone();
+        }
+        self.throttle = load.throttle.clamp(0.0, 1.0);
+        self
     }
 
     /// `P(TTFT > t)` of the attempt, hedging included: with a hedge after
@@ -861,6 +883,8 @@ mod tests {
             retry_timeouts: true,
             retry_errors: true,
             backoff: 0.2,
+            throttle: 0.0,
+            retry_throttled: false,
         };
         let plain = a.ttft_exceedance(2.0);
         a.hedge = Some(1.5);

@@ -31,6 +31,12 @@ pub(crate) struct Solved {
     pub assign: Assignment,
     /// What the solution optimizes.
     pub goal: Goal,
+    /// The capacity rows (after the SLO rows in `coefs` and `rhs`) and the
+    /// load model.
+    pub caps: crate::capacity::Capacities,
+    /// Each model's load at the profile's qps under `assign` (empty when
+    /// load is not modelled).
+    pub load: Vec<crate::load::ModelLoad>,
 }
 
 /// The compiler's figures for one rule of the `route` block.
@@ -328,6 +334,10 @@ impl Solved {
             rhs.push(row.rhs);
             problem.rows.push(row);
         }
+        // The capacity rows (after the SLO rows) always hold.
+        let slo_rows = self.problem.rows.len();
+        coefs.extend(self.coefs.iter().skip(slo_rows).cloned());
+        rhs.extend(self.rhs.iter().skip(slo_rows).copied());
         let objective = problem.objective.clone();
         optimize::solve_linear(&problem, &self.part, &self.vars, &coefs, &rhs, &objective).ok()
     }

@@ -21,6 +21,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod human;
 pub mod json;
+pub mod load;
 pub mod sarif;
 pub mod simulate;
 pub mod test;

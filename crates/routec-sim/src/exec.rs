@@ -4,6 +4,7 @@
 //! chains and cascades with the confidence model.
 
 use routec_check::ir::{ModelId, Policy};
+use routec_opt::load::ModelLoad;
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
 
 use crate::sample::{Rng, draw_quantiles};
@@ -26,7 +27,17 @@ pub struct ModelRt {
 
 impl ModelRt {
     pub fn new(policy: &Policy, m: ModelId) -> ModelRt {
+        ModelRt::under(policy, m, None)
+    }
+
+    /// The model under a load (`routec_opt::load`): its latency at that
+    /// load and the share of attempts it refuses.
+    pub fn under(policy: &Policy, m: ModelId, load: Option<&ModelLoad>) -> ModelRt {
         let attempt = AttemptModel::new(policy, m);
+        let attempt = match load {
+            Some(l) => attempt.under(l),
+            None => attempt,
+        };
         let def = policy.model(m);
         let p_timeout_at_ttft_cap = match attempt.ttft_timeout {
             Some(t) if t > 0.0 => attempt.ttft_exceedance(t),
@@ -81,7 +92,21 @@ pub struct Job<'a> {
     /// Per model: calls made (retries, hedged duplicates, escalations and
     /// fallbacks included); the caller zeroes it.
     pub calls: &'a mut [u32],
+    /// Per model: calls refused (rate limit, full queue); the caller
+    /// zeroes it.
+    pub refused: &'a mut [u32],
     pub cost: f64,
+    /// Per model: cost paid to it, added to (may be empty: not kept).
+    pub model_cost: &'a mut [f64],
+}
+
+impl Job<'_> {
+    fn pay(&mut self, m: u32, usd: f64) {
+        self.cost += usd;
+        if let Some(c) = self.model_cost.get_mut(m as usize) {
+            *c += usd;
+        }
+    }
 }
 
 enum Attempt {
@@ -243,14 +268,25 @@ impl Executor {
         Call::Failed { time: at }
     }
 
-    /// One attempt: TTFT (hedged), then timeout, base error or success,
-    /// with the probabilities of `AttemptModel::failure`.
+    /// One attempt: refused (under load), else TTFT (hedged), then
+    /// timeout, base error or success, with the probabilities of
+    /// `AttemptModel::failure`.
     fn attempt(&self, m: u32, rt: &ModelRt, job: &mut Job<'_>, rng: &mut Rng) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
         let full = job.input_tokens * rt.input_price + n * rt.output_price + rt.request_price;
         if let Some(c) = job.calls.get_mut(m as usize) {
             *c += 1;
+        }
+        // Refused at admission (`429`): no cost, no time.
+        if a.throttle > 0.0 && rng.uniform() < a.throttle {
+            if let Some(r) = job.refused.get_mut(m as usize) {
+                *r += 1;
+            }
+            return Attempt::Failed {
+                time: 0.0,
+                retryable: a.retry_throttled,
+            };
         }
         let t1 = draw_quantiles(&a.latency.ttft, rng);
         let ttft = match a.hedge {
@@ -259,13 +295,13 @@ impl Executor {
                 if let Some(c) = job.calls.get_mut(m as usize) {
                     *c += 1;
                 }
-                job.cost += full;
+                job.pay(m, full);
                 t1.min(x + draw_quantiles(&a.latency.ttft, rng))
             }
             _ => t1,
         };
         // The attempt's input is always paid.
-        job.cost += job.input_tokens * rt.input_price;
+        job.pay(m, job.input_tokens * rt.input_price);
         let (cap, ttft_binds) = a.ttft_cap(n);
         if ttft > cap || cap <= 0.0 {
             return Attempt::Failed {
@@ -288,7 +324,7 @@ impl Executor {
                 retryable: a.retry_errors,
             };
         }
-        job.cost += n * rt.output_price + rt.request_price;
+        job.pay(m, n * rt.output_price + rt.request_price);
         Attempt::Ok { ttft }
     }
 }

@@ -342,6 +342,12 @@ pub struct SimulateArgs {
     /// each model into this SVG file (written atomically).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Simulate the table under its profile scaled to these loads
+    /// (multiples of its `qps`), such as `1x,2x,5x,10x`: latency, costs,
+    /// quality and each model's utilization at each load; with `--plot`,
+    /// cost and p95 against load.
+    #[arg(long, value_name = "LOADS")]
+    pub load: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
