@@ -582,14 +582,12 @@ pub fn peak_warning(s: &mut Solved, source: &str) -> Option<Diagnostic> {
     match first {
         Some((m, u)) => {
             let at = if u > 0.0 { 1.0 / u } else { f64::INFINITY };
-            let refused = loads.get(m).map_or(0.0, |l| l.throttle);
+            let state = loads.get(m).cloned().unwrap_or_default();
             d = d.with_label(format!(
-                "`{}` saturates first, at {}x the profile's qps ({}); at the peak it is at {} of its capacity and refuses {} of its calls",
+                "`{}` saturates first, at {}x the profile's qps ({})",
                 name(m),
                 cells::trim((at * 100.0).round() / 100.0),
                 rate_text(Kind::Requests, caps.qps * at),
-                pct(loads.get(m).map_or(0.0, ModelLoad::peak_utilization)),
-                pct(refused),
             ));
             // Where the refused calls go: the other models' extra calls
             // per request, and the extra failures.
@@ -598,20 +596,19 @@ pub fn peak_warning(s: &mut Solved, source: &str) -> Option<Diagnostic> {
                 .map(|k| format!("`{}` (+{} of requests)", name(k), pct(calls1[k] - calls0[k])))
                 .collect();
             if failed1 - failed0 > 0.001 {
-                to.push(format!("failure ({} of requests fail)", pct(failed1 - failed0)));
+                to.push(format!("failures (+{} of requests)", pct(failed1 - failed0)));
             }
-            let overflow = refused * calls1.get(m).copied().unwrap_or(0.0);
+            let at_peak = format!(
+                "at the peak `{}` is asked {} of what it sustains and refuses {} of its calls",
+                name(m),
+                pct(state.peak_utilization()),
+                pct(state.throttle),
+            );
             d = d.with_help(if to.is_empty() {
-                format!(
-                    "{} of requests meet a refusal at `{}` and wait for its retries; raise its capacity or route less traffic to it",
-                    pct(overflow),
-                    name(m)
-                )
+                format!("{at_peak}, which wait for its retries; raise its capacity, or route less traffic to it")
             } else {
                 format!(
-                    "{} of requests overflow from `{}` to {}; raise its capacity, or give the overflow a cheaper or faster fallback",
-                    pct(overflow),
-                    name(m),
+                    "{at_peak}; the overflow goes to {}; raise its capacity, or give the overflow a cheaper or faster fallback",
                     to.join(" and ")
                 )
             });
@@ -632,7 +629,7 @@ fn natural(policy: &Policy, row: &optimize::RowDef, v: f64) -> String {
     ) {
         (_, optimize::RowKind::Percentile { .. }) => cells::number(&SignalType::Duration, v),
         (Some(MetricDef::Cost(_) | MetricDef::Spend(_)), _) => {
-            format!("${}", cells::trim((v * 10_000.0).round() / 10_000.0))
+            format!("${}", crate::solved::money(v))
         }
         (Some(MetricDef::Quality(_) | MetricDef::Share(_)), _) => {
             format!("{}%", cells::trim((v * 1000.0).round() / 10.0))

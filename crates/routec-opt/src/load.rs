@@ -13,9 +13,10 @@
 //!    request takes the first slot that frees) and a waiting room of
 //!    [`QUEUE_PER_SLOT`]`·c` requests; a call that finds the room full is
 //!    refused. It is the M/M/c/K queue with `K = c + room`; its waiting
-//!    times are scaled by the Allen–Cunneen factor `(1 + C_s²)/2` for the
-//!    service time's variability, and the wait of a call that waits is
-//!    exponential with the queue's conditional mean;
+//!    times are scaled for the service time's variability (the
+//!    Allen–Cunneen factor `(1 + C_s²)/2`, fading to 1 as the queue fills:
+//!    [`spread_factor`]), and the wait of a call that waits is a Gamma with
+//!    the queue's conditional mean and spread;
 //! 3. its **latency** at the admitted load: the declared TTFT plus that
 //!    wait (the distribution is refitted through [`WAIT_KNOTS`]), or, when
 //!    the model declares latency measured at loads (`latency at 30 qps
@@ -77,6 +78,10 @@ pub struct QueueState {
     pub wait_probability: f64,
     /// The mean wait of an admitted arrival, in mean service times.
     pub mean_wait: f64,
+    /// The squared coefficient of variation of the wait of an arrival
+    /// that waits (1: exponential, as with an unbounded room; less when
+    /// the room is nearly full and every wait is many departures long).
+    pub wait_scv: f64,
 }
 
 /// The M/M/c/K queue with `c` servers, `room` waiting places and offered
@@ -89,6 +94,7 @@ pub fn mmck(c: usize, a: f64, room: usize) -> QueueState {
             blocking: 0.0,
             wait_probability: 0.0,
             mean_wait: 0.0,
+            wait_scv: 1.0,
         };
     }
     let k = c + room;
@@ -109,54 +115,78 @@ pub fn mmck(c: usize, a: f64, room: usize) -> QueueState {
     let p = |n: usize| (lp[n] - max).exp() / total;
     let blocking = p(k);
     let admitted = (1.0 - blocking).max(1e-300);
-    let (mut waits, mut wait_sum) = (0.0, 0.0);
+    let (mut waits, mut m1, mut m2) = (0.0, 0.0, 0.0);
+    let r = c as f64;
     for n in c..k {
         let pn = p(n);
         waits += pn;
-        // n − c + 1 departures, each at rate c / E[S].
-        wait_sum += pn * (n - c + 1) as f64 / c as f64;
+        // n − c + 1 departures, each at rate c / E[S]: an Erlang wait.
+        let j = (n - c + 1) as f64;
+        m1 += pn * j / r;
+        m2 += pn * j * (j + 1.0) / (r * r);
     }
+    let (c1, c2) = if waits > 0.0 {
+        (m1 / waits, m2 / waits)
+    } else {
+        (0.0, 0.0)
+    };
     QueueState {
         blocking,
         wait_probability: (waits / admitted).clamp(0.0, 1.0),
-        mean_wait: wait_sum / admitted,
+        mean_wait: m1 / admitted,
+        wait_scv: if c1 > 0.0 {
+            ((c2 - c1 * c1) / (c1 * c1)).clamp(1e-6, 1.0)
+        } else {
+            1.0
+        },
     }
 }
 
 /// The TTFT of a call that waits `W` before it starts: `W + T`, `W = 0`
-/// with probability `1 − p`, else exponential with mean `mean`; refitted
-/// through [`WAIT_KNOTS`]. `P(W + T > t) = (1 − p)·S(t) + p·(e^(−t/m) +
-/// ∫₀ᵗ S(t − w) e^(−w/m)/m dw)`, the integral by the midpoint rule in
-/// `v = 1 − e^(−w/m)`.
-pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64) -> LatencyQuantiles {
+/// with probability `1 − p`, else a Gamma with mean `mean` and squared
+/// coefficient of variation `scv` (moment-matched to the queue's mixture of
+/// Erlang waits; `scv = 1` is the exponential); refitted through
+/// [`WAIT_KNOTS`]. `P(W + T > t) = (1 − p)·S(t) + p·(P(W > t) + ∫₀ᵗ S(t −
+/// w) dF(w))`, the integral a Stieltjes sum over [`WAIT_NODES`] intervals
+/// of the wait's bulk.
+pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> LatencyQuantiles {
     if p <= 0.0 || mean <= 0.0 || !mean.is_finite() {
         return base.clone();
     }
     let p = p.min(1.0);
+    let shape = 1.0 / scv.clamp(1e-6, 1.0);
+    let scale = mean / shape;
+    let cdf = |w: f64| gamma_p(shape, w / scale);
+    let sd = mean / shape.sqrt();
+    let (bulk_lo, bulk_hi) = ((mean - 12.0 * sd).max(0.0), mean + 40.0 * sd);
     let exceed = |t: f64| -> f64 {
-        let tail = (-t / mean).exp();
-        let v_star = 1.0 - tail;
-        let h = v_star / WAIT_NODES as f64;
+        let hi = t.min(bulk_hi);
         let mut inner = 0.0;
-        for j in 0..WAIT_NODES {
-            let v = (j as f64 + 0.5) * h;
-            let w = -mean * (1.0 - v).ln();
-            inner += base.exceedance(t - w);
+        if hi > bulk_lo {
+            let h = (hi - bulk_lo) / WAIT_NODES as f64;
+            let mut f0 = cdf(bulk_lo);
+            for j in 0..WAIT_NODES {
+                let w1 = bulk_lo + (j as f64 + 1.0) * h;
+                let f1 = cdf(w1);
+                inner += base.exceedance(t - (w1 - h / 2.0)) * (f1 - f0);
+                f0 = f1;
+            }
         }
-        (1.0 - p) * base.exceedance(t) + p * (tail + inner * h)
+        let beyond = 1.0 - cdf(t);
+        (1.0 - p) * base.exceedance(t) + p * (beyond.max(0.0) + inner)
     };
     let lo = base.quantile(1e-6).ln();
     let knots: Vec<(f64, f64)> = WAIT_KNOTS
         .iter()
         .map(|&u| {
-            let target = 1.0 - u;
-            // P(W + T > 2x) <= P(T > x) + P(W > x): each below (1 − u)/4.
+            // P(W + T > 2x) <= P(T > x) + P(W > x): each below (1 − u)/4
+            // (Chebyshev-free: the wait's bound is its bulk's end).
             let quarter = (1.0 - u) / 4.0;
-            let hi_t = 2.0 * base.quantile(1.0 - quarter).max(-mean * quarter.ln());
+            let hi_t = 2.0 * base.quantile(1.0 - quarter).max(bulk_hi + mean * -quarter.ln());
             let (mut a, mut b) = (lo, hi_t.ln());
             for _ in 0..44 {
                 let m = (a + b) / 2.0;
-                if exceed(m.exp()) > target {
+                if exceed(m.exp()) > 1.0 - u {
                     a = m;
                 } else {
                     b = m;
@@ -167,6 +197,101 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64) -> LatencyQuantiles
         .collect();
     LatencyQuantiles::from_quantiles(&knots).unwrap_or_else(|| base.clone())
 }
+
+/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms: about 1e-15).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularized lower incomplete gamma `P(a, x)`: the series below
+/// `a + 1`, Lentz's continued fraction above, the Wilson–Hilferty normal
+/// approximation for `a > 2000` (relative error below 1e-4 there).
+pub fn gamma_p(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if !x.is_finite() {
+        return 1.0;
+    }
+    if a > 2000.0 {
+        let z = ((x / a).cbrt() - (1.0 - 1.0 / (9.0 * a))) / (1.0 / (9.0 * a)).sqrt();
+        return crate::model::norm_cdf(z);
+    }
+    let front = (-x + a * x.ln() - ln_gamma(a)).exp();
+    if x < a + 1.0 {
+        let (mut sum, mut term, mut n) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..10_000 {
+            n += 1.0;
+            term *= x / n;
+            sum += term;
+            if term < sum * 1e-15 {
+                break;
+            }
+        }
+        (sum * front).clamp(0.0, 1.0)
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        (1.0 - front * h).clamp(0.0, 1.0)
+    }
+}
+
+/// How the service time's spread scales the M/M/c/K wait: the Allen–Cunneen
+/// factor `(1 + C_s²)/2` at low utilization, fading to 1 as it nears 1
+/// (`+ (1 − (1 + C_s²)/2)·min(ρ, 1)^`[`SPREAD_FADE`]): a nearly full
+/// waiting room makes every wait a count of departures, whatever the
+/// service times' spread.
+pub fn spread_factor(scv: f64, rho: f64) -> f64 {
+    let ac = (1.0 + scv.max(0.0)) / 2.0;
+    ac + (1.0 - ac) * rho.clamp(0.0, 1.0).powf(SPREAD_FADE)
+}
+
+/// The exponent of [`spread_factor`]'s fade, chosen against the
+/// discrete-event simulation of `tests/queue.rs` (8 and 64 slots, 50% to
+/// 200% utilization).
+pub const SPREAD_FADE: f64 = 8.0;
 
 /// `E[X]` and `E[X²]` of a distribution given by its quantile function, by
 /// the midpoint rule in `u`.
@@ -263,10 +388,10 @@ impl ModelSpec {
             let q = mmck(slots as usize, passed * service, room as usize);
             out.throttle = 1.0 - (1.0 - out.throttle) * (1.0 - q.blocking);
             admitted = passed * (1.0 - q.blocking);
-            let mean = q.mean_wait * service * (1.0 + self.scv) / 2.0;
+            let mean = q.mean_wait * service * spread_factor(self.scv, out.utilization);
             out.wait_probability = q.wait_probability;
             out.mean_wait = mean;
-            wait = Some((q.wait_probability, mean));
+            wait = Some((q.wait_probability, mean, q.wait_scv));
         }
         out.admitted = admitted;
         // 3. Latency at the admitted load.
@@ -274,8 +399,8 @@ impl ModelSpec {
             Some(self.at_load(admitted))
         } else {
             match wait {
-                Some((p, mean)) if p > 0.0 && mean > 0.0 => Some(ModelLatency {
-                    ttft: with_wait(&self.base.ttft, p, mean / p),
+                Some((p, mean, scv)) if p > 0.0 && mean > 0.0 => Some(ModelLatency {
+                    ttft: with_wait(&self.base.ttft, p, mean / p, scv),
                     decode_rate: self.base.decode_rate,
                 }),
                 _ => None,
@@ -500,6 +625,32 @@ mod tests {
     }
 
     #[test]
+    fn incomplete_gamma() {
+        // P(1, x) = 1 − e^(−x); P(3, x) = 1 − e^(−x)(1 + x + x²/2).
+        for &x in &[0.1, 1.0, 2.5, 7.0] {
+            assert!(close(gamma_p(1.0, x), 1.0 - (-x).exp(), 1e-12), "{x}");
+            let p3 = 1.0 - (-x).exp() * (1.0 + x + x * x / 2.0);
+            assert!(close(gamma_p(3.0, x), p3, 1e-10), "{x}");
+        }
+        assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-13));
+        assert!(close(ln_gamma(0.5), std::f64::consts::PI.sqrt().ln(), 1e-13));
+        // Wilson–Hilferty (used beyond a = 2000) against the series.
+        let (a, x) = (1500.0f64, 1540.0f64);
+        let z = ((x / a).cbrt() - (1.0 - 1.0 / (9.0 * a))) / (1.0 / (9.0 * a)).sqrt();
+        let wh = crate::model::norm_cdf(z);
+        assert!((gamma_p(a, x) - wh).abs() < 1e-4, "{} {wh}", gamma_p(a, x));
+    }
+
+    #[test]
+    fn a_full_room_waits_about_its_length() {
+        // Twice the capacity: the room is nearly always full, so a wait is
+        // about `room` departures long with a small spread.
+        let q = mmck(10, 20.0, 10);
+        assert!(q.wait_scv < 0.2, "{}", q.wait_scv);
+        assert!((q.mean_wait - 1.0).abs() < 0.1, "{}", q.mean_wait);
+    }
+
+    #[test]
     fn overload_refuses_the_excess() {
         // Far beyond capacity the refused share tends to 1 − 1/ρ.
         let q = mmck(200, 600.0, 200);
@@ -509,10 +660,10 @@ mod tests {
     #[test]
     fn waiting_shifts_the_ttft() {
         let base = LatencyQuantiles::from_quantiles(&[(0.5, 0.1), (0.95, 0.3)]).unwrap();
-        assert_eq!(with_wait(&base, 0.0, 1.0), base);
+        assert_eq!(with_wait(&base, 0.0, 1.0, 1.0), base);
         // Everyone waits an exponential with mean 1s: the median of
         // W + T is about ln 2 + 0.1.
-        let l = with_wait(&base, 1.0, 1.0);
+        let l = with_wait(&base, 1.0, 1.0, 1.0);
         let m = l.quantile(0.5);
         assert!(m > 0.7 && m < 0.85, "{m}");
         // p99 of W alone is ln 100 = 4.6s.

@@ -26,10 +26,6 @@ pub struct ModelRt {
 }
 
 impl ModelRt {
-    pub fn new(policy: &Policy, m: ModelId) -> ModelRt {
-        ModelRt::under(policy, m, None)
-    }
-
     /// The model under a load (`routec_opt::load`): its latency at that
     /// load and the share of attempts it refuses.
     pub fn under(policy: &Policy, m: ModelId, load: Option<&ModelLoad>) -> ModelRt {
