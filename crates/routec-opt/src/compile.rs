@@ -131,6 +131,12 @@ impl Compiled {
         self.solved.model_calls()
     }
 
+    /// Expected cost per request paid to each model (USD), in declaration
+    /// order.
+    pub fn model_costs(&self) -> Vec<f64> {
+        self.solved.model_costs()
+    }
+
     /// Each model's load at the profile's qps, in declaration order (empty
     /// when no model declares a capacity, rate limit or latency at load, or
     /// the profile has no `qps`).

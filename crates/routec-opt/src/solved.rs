@@ -235,6 +235,24 @@ impl Solved {
         calls
     }
 
+    /// Expected cost per request paid to each model (USD; failed
+    /// attempts' prompts and hedged duplicates included).
+    pub fn model_costs(&self) -> Vec<f64> {
+        let mut costs = vec![0.0; self.policy.models.len()];
+        let mut total = 0.0;
+        for (w, c, o) in self.chosen(&self.assign, |c| self.part.cells[c].weight > 0.0) {
+            total += w;
+            let prompt = self.part.cells[c].prompt_mean;
+            for (m, slot) in costs.iter_mut().enumerate() {
+                *slot += w * self.eval(c, o).cost_of(m, prompt);
+            }
+        }
+        if total > 0.0 {
+            costs.iter_mut().for_each(|x| *x /= total);
+        }
+        costs
+    }
+
     pub fn slices(&self) -> Vec<SliceFigures> {
         (0..self.policy.slices.len())
             .map(|s| {
