@@ -148,6 +148,7 @@ pub(crate) const PROPERTIES: &[&str] = &[
     "kl",
     "latency",
     "lognormal",
+    "margin",
     "metadata",
     "output",
     "owner",
