@@ -277,7 +277,30 @@ impl<'a> Cx<'a> {
 
     // ------------------------------------------------------------ slo
 
+    /// The slo block's `margin`: a percentage below 50%, once.
+    fn slo_margin(&mut self, keyword: Span, value: &ast::Lit) {
+        let Some(v) = self.quantity(value, Unit::Ratio) else {
+            return;
+        };
+        if v >= 0.5 {
+            self.emit(d::out_of_range(
+                value.span,
+                "an SLO margin must be below 50% (`margin 5%` compiles every SLO 5% tighter)",
+            ));
+            return;
+        }
+        if let Some(first) = self.p.slo_settings.margin_span {
+            self.emit(d::duplicate_property(keyword, "margin", first));
+            return;
+        }
+        self.p.slo_settings.margin_span = Some(keyword);
+        self.p.slo_settings.margin = v;
+    }
+
     fn constraint(&mut self, c: &ast::Constraint) {
+        if let ConstraintKind::Margin { keyword, value } = &c.kind {
+            return self.slo_margin(*keyword, value);
+        }
         let ConstraintKind::Bound {
             metric,
             op,

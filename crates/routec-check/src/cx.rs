@@ -305,7 +305,8 @@ impl<'a> Cx<'a> {
                 ty,
                 source: SignalSource::Builtin,
                 default: Some(match *name {
-                    "prompt_tokens" | "max_output_tokens" => Value::Number(0.0),
+                    "prompt_tokens" => Value::Number(crate::DEFAULT_PROMPT_TOKENS),
+                    "max_output_tokens" => Value::Number(0.0),
                     _ => Value::Bool(false),
                 }),
                 builtin: true,

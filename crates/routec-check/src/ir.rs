@@ -57,6 +57,8 @@ pub struct Policy {
     pub slices: Vec<SliceDef>,
     pub objective: Option<ObjectiveDef>,
     pub slos: Vec<SloDef>,
+    /// The `slo` block's `margin` and `confidence`.
+    pub slo_settings: SloSettings,
     /// The rules of the `route` block in order; `otherwise` is a rule whose
     /// condition is `Cond::Const(true)`.
     pub rules: Vec<RuleDef>,
@@ -636,6 +638,18 @@ pub enum BoundDef {
     Value(f64),
     /// Another metric plus an offset in the metric's unit (`quality for B - 5%`).
     Metric { metric: MetricDef, offset: f64 },
+}
+
+/// How tightly the optimizer compiles the SLOs: the `slo` block's `margin`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SloSettings {
+    /// `margin 5%`: each SLO is compiled this share tighter than its limit,
+    /// on its bad side: a latency, cost, spend or upper share limit times
+    /// `1 − margin`; a quality floor `q` as `1 − (1 − q)·(1 − margin)` (the
+    /// failure rate it allows, times `1 − margin`); a lower share limit times
+    /// `1 + margin`. 0 when not declared.
+    pub margin: f64,
+    pub margin_span: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -157,6 +157,7 @@ pub fn compile_options(traffic: Option<&str>) -> CompileOptions {
     CompileOptions {
         traffic: traffic.map(str::to_owned),
         compiler_version: COMPILER_VERSION.to_owned(),
+        slo_margin: None,
     }
 }
 

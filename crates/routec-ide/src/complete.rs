@@ -644,7 +644,11 @@ fn model_block(out: &mut Out, frame: &Frame, stmt: &[Tk], words: &[&str], last_w
 
 fn slo_stmt(out: &mut Out, words: &[&str], last_word: &str, last_tok: Option<Token>) {
     match last_word {
-        _ if words.is_empty() => out.words(SLO_METRICS, CompletionKind::Property),
+        _ if words.is_empty() => {
+            out.words(SLO_METRICS, CompletionKind::Property);
+            out.words(&["margin"], CompletionKind::Property);
+        }
+        "margin" => out.units(RATIO_UNITS),
         "ttft" | "latency" => out.words(PERCENTILES, CompletionKind::Property),
         "share" => out.models(),
         "for" => {

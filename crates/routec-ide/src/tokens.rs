@@ -151,6 +151,7 @@ pub(crate) const PROPERTIES: &[&str] = &[
     "latency",
     "limit",
     "lognormal",
+    "margin",
     "metadata",
     "output",
     "owner",

@@ -35,6 +35,10 @@ pub struct CompileOptions {
     pub traffic: Option<String>,
     /// Written into the table.
     pub compiler_version: String,
+    /// Overrides the `slo` block's `margin` (`--slo-margin`): every SLO is
+    /// compiled this share tighter than its limit (see
+    /// [`routec_check::ir::SloSettings`]).
+    pub slo_margin: Option<f64>,
 }
 
 /// A set of values of one signal inside a cell's box.
@@ -314,12 +318,15 @@ pub fn compile_cancellable(
         ));
     }
     let Prepared {
-        policy: modelled,
+        policy: mut modelled,
         traffic,
         mut estimates,
         mut warnings,
         recorded,
     } = prepare(policy, options, recorded)?;
+    if let Some(margin) = options.slo_margin {
+        modelled.slo_settings.margin = margin;
+    }
     let policy = &modelled;
     let mut part = partition(policy, &traffic)?;
     if let (Some(bound), Some(est)) = (recorded, estimates.as_mut()) {

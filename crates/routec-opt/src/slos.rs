@@ -100,11 +100,10 @@ pub(crate) fn sensitivities(
                 }
                 coefs2[k] = optimize::row_coefs(problem, &s.ev, part, &rows2[k..=k]).remove(0);
             }
-            RowKind::CostPerSuccess { limit, .. } => {
-                let new = *limit - step;
+            RowKind::CostPerSuccess { .. } => {
                 for term in rows2[k].terms.iter_mut() {
                     if let optimize::Coef::CostMinusQuality(x) = &mut term.coef {
-                        *x = new;
+                        *x -= step;
                     }
                 }
                 coefs2[k] = optimize::row_coefs(problem, &s.ev, part, &rows2[k..=k]).remove(0);

@@ -38,6 +38,7 @@ use routec_check::ir::{
 use routec_opt::model;
 use routec_opt::traffic::Traffic;
 use routec_runtime::{Request, Router, Table};
+use routec_syntax::ast::CmpOp;
 use routec_table::PlanKind;
 
 use exec::{ExecPlan, Executor, Job, ModelRt};
@@ -138,7 +139,55 @@ pub struct SloReport {
     /// In the metric's base unit (seconds, USD, ratio).
     pub value: f64,
     pub limit: f64,
+    /// Whether the simulated value meets the limit.
     pub ok: bool,
+    /// The value's 95% sampling interval (the limit's uncertainty included
+    /// when the limit is another metric, as in parity SLOs), so a value a
+    /// hair over its limit can be told from a miss.
+    pub interval: (f64, f64),
+    pub verdict: Verdict,
+}
+
+/// An SLO's verdict on simulated traffic, given its sampling interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met, and the interval lies on the good side of the limit.
+    Met,
+    /// The limit is inside the interval: the simulation cannot tell a met
+    /// SLO from a missed one (more requests narrow the interval).
+    AtLimit,
+    /// Missed beyond sampling error.
+    Missed,
+}
+
+impl Verdict {
+    /// `value` against `limit` by `op`, with `half` the combined half-width
+    /// of the sampling interval of `value − limit`.
+    pub fn of(value: f64, op: CmpOp, limit: f64, half: f64) -> Verdict {
+        let tolerance = 1e-12 * limit.abs().max(1e-12);
+        let margin = match op {
+            CmpOp::Le | CmpOp::Lt => limit - value,
+            CmpOp::Ge | CmpOp::Gt => value - limit,
+            CmpOp::Eq => -(value - limit).abs(),
+            CmpOp::Ne => (value - limit).abs(),
+        };
+        if compare(value, op, limit) && margin > half + tolerance {
+            Verdict::Met
+        } else if margin < -half - tolerance {
+            Verdict::Missed
+        } else {
+            Verdict::AtLimit
+        }
+    }
+
+    /// `met`, `at limit` or `missed` (JSON: `met`, `at_limit`, `missed`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::AtLimit => "at_limit",
+            Verdict::Missed => "missed",
+        }
+    }
 }
 
 /// The result of a simulation. Quantities in base units.
@@ -588,6 +637,40 @@ impl Run<'_> {
         }
     }
 
+    /// The 95% sampling interval of [`Run::value`] (same scope rules).
+    pub fn interval(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<(f64, f64)> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        let qps = self.qps;
+        let g = self.group(scope)?;
+        if g.n == 0 {
+            return None;
+        }
+        let scaled = |(lo, hi): (f64, f64), k: f64| (lo * k, hi * k);
+        match metric {
+            MetricDef::Ttft(q) => stats::quantile_interval(&mut g.ttfts, *q),
+            MetricDef::Latency(q) => stats::quantile_interval(&mut g.e2es, *q),
+            MetricDef::Cost(CostBasis::PerRequests(k)) => Some(scaled(
+                stats::mean_interval(g.n, g.cost, g.cost_sq),
+                *k as f64,
+            )),
+            MetricDef::Cost(CostBasis::PerSuccess) => Some(stats::ratio_interval(g)),
+            MetricDef::Quality(_) => Some(stats::mean_interval(g.n, g.quality, g.quality_sq)),
+            MetricDef::Share(m) => {
+                let (sum, sq) = (*g.calls.get(m.index())?, *g.calls_sq.get(m.index())?);
+                Some(stats::mean_interval(g.n, sum as f64, sq as f64))
+            }
+            MetricDef::Spend(period) => qps.map(|qps| {
+                scaled(
+                    stats::mean_interval(g.n, g.cost, g.cost_sq),
+                    qps * period.seconds(),
+                )
+            }),
+        }
+    }
+
     /// Every SLO's status on the simulated traffic, one per slice for
     /// `for each slice`. Scopes that saw no request, and spend without a
     /// `qps`, are left out.
@@ -606,15 +689,26 @@ impl Run<'_> {
                 let Some(value) = self.value(&slo.metric, scope) else {
                     continue;
                 };
+                let (lo, hi) = self.interval(&slo.metric, scope).unwrap_or((value, value));
                 let limit = match &slo.bound {
-                    BoundDef::Value(x) => Some(*x),
+                    BoundDef::Value(x) => Some((*x, 0.0)),
                     BoundDef::Metric { metric, offset } => {
-                        self.value(metric, scope).map(|v| v + offset)
+                        let (llo, lhi) = self.interval(metric, scope).unwrap_or((0.0, 0.0));
+                        self.value(metric, scope)
+                            .map(|v| (v + offset, (lhi - llo).max(0.0) / 2.0))
                     }
                 };
-                let Some(limit) = limit else {
+                let Some((limit, limit_half)) = limit else {
                     continue;
                 };
+                // The half-width of value − limit on the side that matters:
+                // the interval's side toward the limit.
+                let value_half = if value <= limit {
+                    hi - value
+                } else {
+                    value - lo
+                };
+                let half = value_half.max(0.0).hypot(limit_half);
                 let slice_name = scope
                     .filter(|_| each)
                     .and_then(|s| policy.slices.get(s.index()))
@@ -626,6 +720,8 @@ impl Run<'_> {
                     value,
                     limit,
                     ok: compare(value, slo.op, limit),
+                    interval: (lo, hi),
+                    verdict: Verdict::of(value, slo.op, limit, half),
                 });
             }
         }

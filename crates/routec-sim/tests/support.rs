@@ -21,6 +21,7 @@ fn compiled(source: &str) -> (Policy, Table) {
         &CompileOptions {
             traffic: None,
             compiler_version: "test".into(),
+            slo_margin: None,
         },
     )
     .unwrap();
@@ -228,6 +229,63 @@ fn every_slo_has_a_status() {
     let parity = &report.slos[6];
     assert!((parity.limit - (report.slices[0].metrics.quality - 0.05)).abs() < 1e-12);
     assert!((parity.value - report.slices[1].metrics.quality).abs() < 1e-12);
+}
+
+/// The compiled table's predicted value of every SLO lies within the
+/// simulation's 95% interval over several seeds (a 95% interval misses one
+/// time in twenty: at least 85% must hold; deterministic for these seeds); a verdict is `Met` or `Missed` only
+/// when the whole interval is on that side of the limit.
+#[test]
+fn predictions_fall_within_the_simulated_intervals() {
+    let (policy, table) = support();
+    let predicted = &table.assumed.as_ref().unwrap().slos;
+    let (mut inside, mut total) = (0, 0);
+    for seed in 1..=5 {
+        let report = simulate(&policy, &table, TrafficId(0), 100_000, seed).unwrap();
+        assert_eq!(report.slos.len(), predicted.len());
+        for (s, p) in report.slos.iter().zip(predicted) {
+            let (lo, hi) = s.interval;
+            assert!(lo <= s.value && s.value <= hi, "{}: {s:?}", s.constraint);
+            // Parity's prediction is the slice's quality: compare values.
+            total += 1;
+            if (lo..=hi).contains(&p.value) {
+                inside += 1;
+            } else {
+                eprintln!(
+                    "{} (seed {seed}): predicted {} outside {lo}..{hi}",
+                    s.constraint, p.value
+                );
+            }
+            let limit = s.limit;
+            match s.verdict {
+                routec_sim::Verdict::Met => assert!(s.ok && !(lo..=hi).contains(&limit)),
+                routec_sim::Verdict::Missed => assert!(!s.ok && !(lo..=hi).contains(&limit)),
+                routec_sim::Verdict::AtLimit => {}
+            }
+        }
+    }
+    assert!(
+        inside as f64 >= 0.85 * total as f64,
+        "{inside} of {total} predictions within the simulated intervals"
+    );
+}
+
+#[test]
+fn verdicts_tell_a_miss_from_the_limit() {
+    use routec_sim::Verdict;
+    use routec_syntax::ast::CmpOp;
+    // `<= 3s`: 2.9 ± 0.05 is met; 3.01 ± 0.05 is at the limit; 3.2 is missed.
+    assert_eq!(Verdict::of(2.9, CmpOp::Le, 3.0, 0.05), Verdict::Met);
+    assert_eq!(Verdict::of(3.01, CmpOp::Le, 3.0, 0.05), Verdict::AtLimit);
+    assert_eq!(Verdict::of(2.99, CmpOp::Le, 3.0, 0.05), Verdict::AtLimit);
+    assert_eq!(Verdict::of(3.2, CmpOp::Le, 3.0, 0.05), Verdict::Missed);
+    // `>= 85%`: 84.997% ± 0.2% is at the limit.
+    assert_eq!(
+        Verdict::of(0.84997, CmpOp::Ge, 0.85, 0.002),
+        Verdict::AtLimit
+    );
+    assert_eq!(Verdict::of(0.84, CmpOp::Ge, 0.85, 0.002), Verdict::Missed);
+    assert_eq!(Verdict::of(0.86, CmpOp::Ge, 0.85, 0.002), Verdict::Met);
 }
 
 const ONE_MODEL: &str = r#"

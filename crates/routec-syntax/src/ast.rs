@@ -446,16 +446,17 @@ pub struct Constraint {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a policy has a handful of constraints; boxing would burden every consumer"
-)]
 pub enum ConstraintKind {
     Bound {
         metric: Metric,
         op: CmpOp,
         bound: Bound,
         scope: Option<Scope>,
+    },
+    /// `margin 5%`: every SLO is compiled this much tighter than its limit.
+    Margin {
+        keyword: Span,
+        value: Lit,
     },
     Error,
 }

@@ -1210,8 +1210,19 @@ where
         kind: ConstraintKind::Error,
         span,
     };
+    let setting = kw("margin")
+        .then(lit())
+        .map(|(keyword, value)| ConstraintKind::Margin { keyword, value })
+        .map_with(|kind, e| Constraint {
+            kind,
+            span: sp(e.span()),
+        });
     kw("slo")
-        .ignore_then(block(statement(constraint, "constraint", error)))
+        .ignore_then(block(statement(
+            setting.or(constraint),
+            "constraint",
+            error,
+        )))
         .map(|body| ItemKind::Slo(Slo { body }))
 }
 

@@ -282,6 +282,10 @@ pub struct CompileArgs {
     /// The traffic profile to optimize for (default: the first declared).
     #[arg(long, value_name = "NAME")]
     pub traffic: Option<String>,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -302,6 +306,10 @@ pub struct TestArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -348,6 +356,24 @@ pub struct SimulateArgs {
     /// cost and p95 against load.
     #[arg(long, value_name = "LOADS")]
     pub load: Option<String>,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
+}
+
+/// An SLO margin: a percentage below 50% (`5%`, or `0.05`).
+fn parse_margin(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a percentage (write `5%`)"))?;
+    if !(0.0..0.5).contains(&v) {
+        return Err(format!("`{s}`: an SLO margin must be from 0% to below 50%"));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, clap::Args)]

@@ -567,3 +567,32 @@ fn help_names_examples_and_exit_codes() {
         assert!(out.stdout.contains("Exit codes:"), "{cmd}");
     }
 }
+
+#[test]
+fn prompt_tokens_defaults_to_1000_everywhere() {
+    let policy = fixtures().join("prompt_default.route");
+    let policy = policy.to_str().unwrap();
+    // `test`: a given without prompt_tokens, and the optimizer's profile
+    // without a prompt_tokens marginal, both take 1,000 tokens.
+    let out = run(&["test", policy]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // `explain` reads the table's default and says so.
+    let out = run(&["explain", policy, "--request", "{}", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    assert_eq!(v["plan"], "large");
+    let step = &v["path"][0];
+    assert_eq!(step["signal"], "prompt_tokens");
+    assert_eq!(step["origin"], "default");
+    // The compiled table carries the default for every runtime.
+    let out = run(&["compile", policy, "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let table = json(&out);
+    let signal = table["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "prompt_tokens")
+        .unwrap();
+    assert_eq!(signal["default"], 1000.0);
+}

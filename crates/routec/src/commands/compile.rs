@@ -22,7 +22,7 @@ pub fn default_output(file: &Path, format: TableFormat) -> PathBuf {
 }
 
 pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
-    let p = match super::compile(&args.file, args.traffic.as_deref(), color) {
+    let p = match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -25,7 +25,7 @@ pub fn run(args: &ExplainArgs, color: ColorChoice) -> u8 {
             return exit::USAGE;
         }
     };
-    let p = match super::compile(&args.file, None, color) {
+    let p = match super::compile(&args.file, None, None, color) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -23,7 +23,7 @@ pub fn run(args: &SimulateArgs, loads: &str, color: ColorChoice) -> u8 {
         }
     };
     // The table compiled for the profile it is loaded with.
-    let p = match super::compile(&args.file, args.traffic.as_deref(), color) {
+    let p = match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -13,7 +13,7 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
     if let Some(loads) = &args.load {
         return super::load::run(args, loads, color);
     }
-    let p = match super::compile(&args.file, None, color) {
+    let p = match super::compile(&args.file, None, args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
     };
