@@ -9,8 +9,8 @@ use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile
 use crate::cx::Cx;
 use crate::diagnostics as d;
 use crate::ir::{
-    Capabilities, Capacity, Latency, LoadLatency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
-    Quantiles, SignalType, StrOrEnv,
+    Capabilities, Capacity, Latency, LoadLatency, ModelDef, ModelId, ParamValue, Price, QualityDef,
+    QualityTable, Quantiles, SignalType, StrOrEnv,
 };
 use crate::units::Unit;
 use routec_syntax::suggest;
@@ -481,7 +481,11 @@ impl Cx<'_> {
         }
         let qps = v * per_second;
         if let Some((_, first)) = own.load_latency.iter().find(|(r, _)| r.qps == qps) {
-            self.emit(d::duplicate_property(load.span, "latency at this load", *first));
+            self.emit(d::duplicate_property(
+                load.span,
+                "latency at this load",
+                *first,
+            ));
             return;
         }
         own.load_latency
@@ -491,12 +495,7 @@ impl Cx<'_> {
     /// The kind of a rate term and the factor that turns its amount into a
     /// rate per second; `None` (reported) for a unit that does not fit.
     /// `rate` refuses `concurrent` (rate limits and loads are rates).
-    fn load_unit(
-        &mut self,
-        t: &ast::RateTerm,
-        what: &str,
-        rate: bool,
-    ) -> Option<(LoadKind, f64)> {
+    fn load_unit(&mut self, t: &ast::RateTerm, what: &str, rate: bool) -> Option<(LoadKind, f64)> {
         let known: &[&str] = if rate {
             &["qps", "req/s", "req/m", "tok/s", "tok/m"]
         } else {

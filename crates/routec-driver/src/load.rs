@@ -120,7 +120,10 @@ pub fn sweep(
     let mut points = Vec::with_capacity(factors.len());
     for (i, &factor) in factors.iter().enumerate() {
         let predicted = p.compiled.load_at(factor);
-        let models = predicted.as_ref().map(|l| l.models.clone()).unwrap_or_default();
+        let models = predicted
+            .as_ref()
+            .map(|l| l.models.clone())
+            .unwrap_or_default();
         let done = requests.saturating_mul(i as u64);
         let run = routec_sim::run_loaded(
             &p.policy,

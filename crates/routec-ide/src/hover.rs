@@ -306,7 +306,11 @@ fn model(policy: &Policy, m: usize, sim: Option<&Figures>) -> Option<String> {
                 show::num(l.calls_per_second, 1)
             );
             if l.utilization > 0.0 {
-                let _ = writeln!(md, "| utilization of its capacity | {} |", percent(l.utilization));
+                let _ = writeln!(
+                    md,
+                    "| utilization of its capacity | {} |",
+                    percent(l.utilization)
+                );
                 let _ = writeln!(md, "| mean wait for a slot | {} |", duration(l.mean_wait));
             }
             if l.rate_limit_utilization > 0.0 {

@@ -398,7 +398,10 @@ pub(crate) fn load_label(f: &ModelFigures) -> Option<String> {
         parts.push(format!("{} of capacity", percent(l.utilization)));
     }
     if l.rate_limit_utilization > 0.0 {
-        parts.push(format!("{} of rate limit", percent(l.rate_limit_utilization)));
+        parts.push(format!(
+            "{} of rate limit",
+            percent(l.rate_limit_utilization)
+        ));
     }
     parts.push(format!("{} calls/request", crate::show::num(f.share, 2)));
     parts.push(format!("{}/1k", money(f.cost_per_1k)));

@@ -145,10 +145,7 @@ impl Capacities {
     /// The capacity as the policy writes it: `capacity of `small` (40
     /// qps)`, `rate limit of `large` (10k tok/m)`.
     pub fn label(&self, policy: &Policy, row: &CapRow) -> String {
-        let name = policy
-            .models
-            .get(row.model)
-            .map_or("", |m| m.name.as_str());
+        let name = policy.models.get(row.model).map_or("", |m| m.name.as_str());
         let what = if row.rate_limit {
             "rate limit"
         } else {
@@ -183,7 +180,8 @@ impl Capacities {
         rhs: &[f64],
     ) -> Vec<Diagnostic> {
         let n = p.rows.len();
-        let slo_only = || slos::infeasible(policy, source, part, p, ev, vars, &coefs[..n], &rhs[..n]);
+        let slo_only =
+            || slos::infeasible(policy, source, part, p, ev, vars, &coefs[..n], &rhs[..n]);
         if coefs.len() <= n {
             return slo_only();
         }
@@ -207,14 +205,19 @@ impl Capacities {
                 format!(" together with {}", others.join(" and "))
             };
             let d = if k < n {
-                let span = policy.slos.get(p.rows[k].slo).map_or(Span::default(), |s| s.span);
+                let span = policy
+                    .slos
+                    .get(p.rows[k].slo)
+                    .map_or(Span::default(), |s| s.span);
                 Diagnostic::error(
                     codes::SLOS_CONFLICT,
                     span,
                     format!("{} cannot be met{with}", label(k)),
                 )
                 .with_label("cannot hold together with the capacity")
-                .with_help("alone it can be met; raise the capacity, or route less traffic to the model")
+                .with_help(
+                    "alone it can be met; raise the capacity, or route less traffic to the model",
+                )
             } else {
                 let row = &self.rows[k - n];
                 // The least utilization any routing reaches: every cell
@@ -319,8 +322,16 @@ fn demand_with(
 }
 
 /// Every model's demand under `a` with the estimates of `p`.
-pub fn demand(policy: &Policy, part: &Partition, p: &Problem, a: &Assignment, qps: f64) -> Vec<Demand> {
-    demand_with(policy, part, &p.options, a, qps, |_, o| p.evals[o.eval].clone())
+pub fn demand(
+    policy: &Policy,
+    part: &Partition,
+    p: &Problem,
+    a: &Assignment,
+    qps: f64,
+) -> Vec<Demand> {
+    demand_with(policy, part, &p.options, a, qps, |_, o| {
+        p.evals[o.eval].clone()
+    })
 }
 
 /// Whether two demands are within `tol` of each other (relative).
@@ -356,11 +367,16 @@ pub fn settle(
                 .collect();
             let key = (part.cells[c].rule, o.candidate, quality);
             memo.entry(key)
-                .or_insert_with(|| ev.eval_light(plan_of(policy, part, c, o), &part.cells[c].quality))
+                .or_insert_with(|| {
+                    ev.eval_light(plan_of(policy, part, c, o), &part.cells[c].quality)
+                })
                 .clone()
         });
         let next = caps.load.state(&d);
-        if prev.as_ref().is_some_and(|p| close(p, &d, SETTLE_TOLERANCE)) {
+        if prev
+            .as_ref()
+            .is_some_and(|p| close(p, &d, SETTLE_TOLERANCE))
+        {
             return next;
         }
         prev = Some(d);
@@ -429,7 +445,14 @@ pub fn rounds(
             }
         }
     }
-    let settled = settle(&s.policy, caps, &s.part, &s.problem.options, &s.assign, caps.qps);
+    let settled = settle(
+        &s.policy,
+        caps,
+        &s.part,
+        &s.problem.options,
+        &s.assign,
+        caps.qps,
+    );
     rebuild(&mut s, caps, &settled);
     s.load = settled;
     Ok(s)
@@ -451,11 +474,20 @@ fn rebuild(s: &mut Solved, caps: &Capacities, state: &[ModelLoad]) {
 
 /// The table of `s` at `factor` times the profile's qps: each model's
 /// settled load, and the estimates of every option at that load.
-pub fn at_factor(s: &Solved, caps: &Capacities, factor: f64) -> (Vec<ModelLoad>, Problem, Evaluator) {
+pub fn at_factor(
+    s: &Solved,
+    caps: &Capacities,
+    factor: f64,
+) -> (Vec<ModelLoad>, Problem, Evaluator) {
     let qps = caps.qps * factor;
     let state = settle(&s.policy, caps, &s.part, &s.problem.options, &s.assign, qps);
     let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), &state);
-    let problem = Problem::build(&s.policy, &s.part, &mut ev, s.traffic.qps.map(|q| q * factor));
+    let problem = Problem::build(
+        &s.policy,
+        &s.part,
+        &mut ev,
+        s.traffic.qps.map(|q| q * factor),
+    );
     (state, problem, ev)
 }
 
@@ -490,7 +522,9 @@ pub fn without_qps(policy: &Policy, traffic: &Traffic, caps: &Capacities) -> Opt
     let profile = traffic
         .name
         .as_deref()
-        .map_or("no traffic profile".to_string(), |n| format!("traffic `{n}`"));
+        .map_or("no traffic profile".to_string(), |n| {
+            format!("traffic `{n}`")
+        });
     Some(
         Diagnostic::warning(
             codes::LOAD_WITHOUT_QPS,
@@ -593,10 +627,19 @@ pub fn peak_warning(s: &mut Solved, source: &str) -> Option<Diagnostic> {
             // per request, and the extra failures.
             let mut to: Vec<String> = (0..calls1.len())
                 .filter(|&k| k != m && calls1[k] - calls0[k] > 0.001)
-                .map(|k| format!("`{}` (+{} of requests)", name(k), pct(calls1[k] - calls0[k])))
+                .map(|k| {
+                    format!(
+                        "`{}` (+{} of requests)",
+                        name(k),
+                        pct(calls1[k] - calls0[k])
+                    )
+                })
                 .collect();
             if failed1 - failed0 > 0.001 {
-                to.push(format!("failures (+{} of requests)", pct(failed1 - failed0)));
+                to.push(format!(
+                    "failures (+{} of requests)",
+                    pct(failed1 - failed0)
+                ));
             }
             let at_peak = format!(
                 "at the peak `{}` is asked {} of what it sustains and refuses {} of its calls",
@@ -623,10 +666,7 @@ pub fn peak_warning(s: &mut Solved, source: &str) -> Option<Diagnostic> {
 /// A row's value in the metric's words.
 fn natural(policy: &Policy, row: &optimize::RowDef, v: f64) -> String {
     use routec_check::ir::{MetricDef, SignalType};
-    match (
-        policy.slos.get(row.slo).map(|s| &s.metric),
-        &row.kind,
-    ) {
+    match (policy.slos.get(row.slo).map(|s| &s.metric), &row.kind) {
         (_, optimize::RowKind::Percentile { .. }) => cells::number(&SignalType::Duration, v),
         (Some(MetricDef::Cost(_) | MetricDef::Spend(_)), _) => {
             format!("${}", crate::solved::money(v))

@@ -399,7 +399,11 @@ pub fn compile_cancellable(
         load: Vec::new(),
     };
     let mut solved = capacity::rounds(solved, source, cancelled)?;
-    warnings.extend(capacity::without_qps(&solved.policy, &solved.traffic, &solved.caps));
+    warnings.extend(capacity::without_qps(
+        &solved.policy,
+        &solved.traffic,
+        &solved.caps,
+    ));
     warnings.extend(capacity::peak_warning(&mut solved, source));
     warnings.extend(slos::cascade_warnings(&solved));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;

@@ -29,10 +29,10 @@ mod solved;
 mod table;
 pub mod traffic;
 
+pub use capacity::LoadPoint;
 pub use compile::{
     CellInfo, CompileOptions, Compiled, Failure, FrontierPoint, RecordedEstimates, ValueSet,
     compile, compile_cancellable, compile_recorded, line_of,
 };
-pub use capacity::LoadPoint;
 pub use solved::{RuleFigures, SinglePoint, SliceFigures, SloRow, Tightening};
 pub use table::plan_text;

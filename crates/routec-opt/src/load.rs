@@ -182,7 +182,10 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> Latenc
             // P(W + T > 2x) <= P(T > x) + P(W > x): each below (1 − u)/4
             // (Chebyshev-free: the wait's bound is its bulk's end).
             let quarter = (1.0 - u) / 4.0;
-            let hi_t = 2.0 * base.quantile(1.0 - quarter).max(bulk_hi + mean * -quarter.ln());
+            let hi_t = 2.0
+                * base
+                    .quantile(1.0 - quarter)
+                    .max(bulk_hi + mean * -quarter.ln());
             let (mut a, mut b) = (lo, hi_t.ln());
             for _ in 0..44 {
                 let m = (a + b) / 2.0;
@@ -633,7 +636,11 @@ mod tests {
             assert!(close(gamma_p(3.0, x), p3, 1e-10), "{x}");
         }
         assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-13));
-        assert!(close(ln_gamma(0.5), std::f64::consts::PI.sqrt().ln(), 1e-13));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-13
+        ));
         // Wilson–Hilferty (used beyond a = 2000) against the series.
         let (a, x) = (1500.0f64, 1540.0f64);
         let z = ((x / a).cbrt() - (1.0 - 1.0 / (9.0 * a))) / (1.0 / (9.0 * a)).sqrt();

@@ -55,7 +55,10 @@ fn the_optimizer_keeps_a_model_within_its_capacity() {
     // Without a capacity the cheap model takes everything.
     let free = common::compile(&two_models("", OPTIMIZE, "quality >= 70%", "qps 100")).unwrap();
     assert!(free.model_calls()[0] > 0.99, "{:?}", free.model_calls());
-    assert!(free.load().is_empty(), "no load figures: load is not modelled");
+    assert!(
+        free.load().is_empty(),
+        "no load figures: load is not modelled"
+    );
     // With 50 qps of capacity at 100 qps, at most half of the requests.
     let c = common::compile(&two_models(
         "capacity 50 qps",
@@ -172,7 +175,10 @@ fn the_peak_names_the_saturating_model_and_the_overflow() {
         d.message
     );
     let label = d.label.as_deref().unwrap_or("");
-    assert!(label.starts_with("`small` saturates first, at 2.9"), "{label}");
+    assert!(
+        label.starts_with("`small` saturates first, at 2.9"),
+        "{label}"
+    );
     let help = d.help.as_deref().unwrap_or("");
     assert!(help.contains("the overflow goes to `large`"), "{help}");
     // At 1x the table meets its SLOs: `small` is at a third of capacity.
@@ -183,7 +189,12 @@ fn the_peak_names_the_saturating_model_and_the_overflow() {
     let (p1, p2, p5) = (at(1.0), at(2.0), at(5.0));
     assert_eq!(p2.models[0].throttle, 0.0);
     assert!(p5.models[0].throttle > 0.5, "{:?}", p5.models[0]);
-    assert!(p5.calls[1] > p1.calls[1] + 0.25, "{:?} {:?}", p1.calls, p5.calls);
+    assert!(
+        p5.calls[1] > p1.calls[1] + 0.25,
+        "{:?} {:?}",
+        p1.calls,
+        p5.calls
+    );
     // Cost per request (and per token) rises with the overflow: each
     // request moved to `large` costs what a `large` call costs.
     let moved = p5.calls[1] - p1.calls[1];
@@ -194,7 +205,10 @@ fn the_peak_names_the_saturating_model_and_the_overflow() {
         "{} vs {predicted}",
         p5.cost
     );
-    assert!((p5.tokens - p1.tokens).abs() < 1e-9, "load does not change tokens");
+    assert!(
+        (p5.tokens - p1.tokens).abs() < 1e-9,
+        "load does not change tokens"
+    );
 }
 
 proptest! {

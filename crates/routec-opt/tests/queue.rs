@@ -22,8 +22,8 @@
 
 mod common;
 
-use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use routec_opt::load::{Demand, ModelSpec};
 use routec_opt::model::LatencyQuantiles;
@@ -178,9 +178,27 @@ fn batched_server_matches_a_discrete_event_simulation() {
                     0.03 * mean_service,
                     0.25,
                 ),
-                within("ttft p50", latency.quantile(0.5), quantile(&m.ttft, 0.5), 0.02, 0.15),
-                within("ttft p95", latency.quantile(0.95), quantile(&m.ttft, 0.95), 0.02, 0.15),
-                within("ttft p99", latency.quantile(0.99), quantile(&m.ttft, 0.99), 0.02, 0.25),
+                within(
+                    "ttft p50",
+                    latency.quantile(0.5),
+                    quantile(&m.ttft, 0.5),
+                    0.02,
+                    0.15,
+                ),
+                within(
+                    "ttft p95",
+                    latency.quantile(0.95),
+                    quantile(&m.ttft, 0.95),
+                    0.02,
+                    0.15,
+                ),
+                within(
+                    "ttft p99",
+                    latency.quantile(0.99),
+                    quantile(&m.ttft, 0.99),
+                    0.02,
+                    0.25,
+                ),
             ];
             for c in checks {
                 if let Err(e) = c {
@@ -208,9 +226,16 @@ fn a_measured_table_is_interpolated() {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-9);
     // At the rows.
     let l40 = at(40.0);
-    assert!(close(l40.ttft.quantile(0.5), 0.3), "{}", l40.ttft.quantile(0.5));
+    assert!(
+        close(l40.ttft.quantile(0.5), 0.3),
+        "{}",
+        l40.ttft.quantile(0.5)
+    );
     assert!(close(l40.ttft.quantile(0.95), 0.9));
-    assert!(close(l40.decode_rate.unwrap(), 100.0), "a row without decode keeps the declared one");
+    assert!(
+        close(l40.decode_rate.unwrap(), 100.0),
+        "a row without decode keeps the declared one"
+    );
     let l80 = at(80.0);
     assert!(close(l80.ttft.quantile(0.5), 0.6));
     assert!(close(l80.ttft.quantile(0.95), 2.0));
@@ -225,7 +250,10 @@ fn a_measured_table_is_interpolated() {
     assert!(close(l20.ttft.quantile(0.5), (0.2f64 * 0.3).sqrt()));
     // Beyond the last row: the last segment's slope continues.
     let l100 = at(100.0);
-    assert!(close(l100.ttft.quantile(0.5), 0.6 * (0.6f64 / 0.3).powf(0.5)));
+    assert!(close(
+        l100.ttft.quantile(0.5),
+        0.6 * (0.6f64 / 0.3).powf(0.5)
+    ));
     // The state takes the table at the admitted load, and adds no wait.
     let s = spec.state(Demand {
         calls: 60.0,
@@ -233,5 +261,9 @@ fn a_measured_table_is_interpolated() {
         busy: 60.0 * 2.0,
     });
     let l = s.latency.unwrap();
-    assert!(close(l.ttft.quantile(0.5), l60.ttft.quantile(0.5)), "{}", l.ttft.quantile(0.5));
+    assert!(
+        close(l.ttft.quantile(0.5), l60.ttft.quantile(0.5)),
+        "{}",
+        l.ttft.quantile(0.5)
+    );
 }

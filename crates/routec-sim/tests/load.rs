@@ -40,13 +40,25 @@ fn sampling_a_settled_load_reproduces_the_prediction() {
                 "{factor}x {what}: simulated {sim}, predicted {pred}"
             );
         };
-        near("cost per 1k", m.cost_per_1k_requests, p.cost * 1000.0, 0.0, 0.04);
+        near(
+            "cost per 1k",
+            m.cost_per_1k_requests,
+            p.cost * 1000.0,
+            0.0,
+            0.04,
+        );
         near("quality", m.quality, p.quality, 0.01, 0.0);
         near("failed", m.failed, p.failed, 0.01, 0.0);
         near("latency p50", m.latency.p50, p.latency[0], 0.0, 0.05);
         near("latency p95", m.latency.p95, p.latency[1], 0.0, 0.05);
         for (i, model) in r.models.iter().enumerate() {
-            near(&format!("{} calls", model.name), model.calls, p.calls[i], 0.01, 0.02);
+            near(
+                &format!("{} calls", model.name),
+                model.calls,
+                p.calls[i],
+                0.01,
+                0.02,
+            );
             near(
                 &format!("{} refused", model.name),
                 model.refused,

@@ -203,7 +203,10 @@ pub enum ModelPropKind {
     Capacity(Vec<RateTerm>),
     /// `rate limit 600 req/m, 200k tok/m`: the provider's limits (requests
     /// beyond them are refused with `429`); the span is `rate limit`'s.
-    RateLimit { keyword: Span, terms: Vec<RateTerm> },
+    RateLimit {
+        keyword: Span,
+        terms: Vec<RateTerm>,
+    },
     /// `latency at 30 qps ttft p50 150ms p95 500ms, decode 140 tok/s`: the
     /// latency measured at a load.
     LatencyAt {

@@ -36,8 +36,16 @@ fn the_sweep_shows_the_cheap_model_saturating_and_its_overflow() {
     let out = run(&args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // The compile's peak warning names the saturating model.
-    assert!(out.stderr.contains("warning[W0520]") || out.stderr.contains("[W0520]"), "{}", out.stderr);
-    assert!(out.stderr.contains("`small` saturates first, at 2.99x"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[W0520]") || out.stderr.contains("[W0520]"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`small` saturates first, at 2.99x"),
+        "{}",
+        out.stderr
+    );
     insta::assert_snapshot!(
         "load_sweep_capacity",
         format!("$ routec {}\n{}", args.join(" "), out.stdout)
@@ -73,7 +81,10 @@ fn overflow_and_cost_per_token_follow_the_model() {
         model(5.0, "small", "refused"),
         model(5.0, "small", "predicted_refused"),
     );
-    assert!(refused > 0.5 && (refused - predicted).abs() < 0.02, "{refused} vs {predicted}");
+    assert!(
+        refused > 0.5 && (refused - predicted).abs() < 0.02,
+        "{refused} vs {predicted}"
+    );
     let moved = model(5.0, "large", "calls") - model(1.0, "large", "calls");
     assert!(moved > 0.25, "{moved}");
     // Cost per token rises with the overflow, by what the model predicts
@@ -108,7 +119,12 @@ fn a_policy_without_load_figures_gives_the_same_figures_at_every_load() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("cost per token +0.0%, latency p95 +0.0%"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("cost per token +0.0%, latency p95 +0.0%"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -156,7 +172,11 @@ fn bad_loads_and_profiles_without_qps_are_usage_errors() {
     .unwrap();
     let out = common::run_in(&dir, &["simulate", "p.route", "--load", "2x"], None);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("traffic `t` declares no `qps`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("traffic `t` declares no `qps`"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("W0521"), "{}", out.stderr);
     let _ = std::fs::remove_dir_all(dir);
 }

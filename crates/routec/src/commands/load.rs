@@ -67,7 +67,12 @@ type Series = Vec<(f64, f64, Option<f64>)>;
 
 /// The SVG: cost per 1k requests and latency p95 against load (a log
 /// axis), simulated and as the model predicts.
-pub fn render_plot(title: &str, subtitle: &str, cost: &Series, p95: &Series) -> Result<String, String> {
+pub fn render_plot(
+    title: &str,
+    subtitle: &str,
+    cost: &Series,
+    p95: &Series,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1400, 620)).into_drawing_area();
@@ -133,12 +138,19 @@ fn panel(
         .map(|s| (s.0, s.1))
         .collect();
     chart
-        .draw_series(LineSeries::new(simulated.clone(), SIMULATED.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            simulated.clone(),
+            SIMULATED.stroke_width(2),
+        ))
         .map_err(err)?
         .label("simulated")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], SIMULATED.stroke_width(2)));
     chart
-        .draw_series(simulated.iter().map(|p| Circle::new(*p, 4, SIMULATED.filled())))
+        .draw_series(
+            simulated
+                .iter()
+                .map(|p| Circle::new(*p, 4, SIMULATED.filled())),
+        )
         .map_err(err)?;
     let predicted: Vec<(f64, f64)> = series
         .iter()
@@ -190,7 +202,11 @@ pub fn series(sweep: &Sweep) -> (Series, Series) {
 }
 
 fn write_plot(p: &routec_driver::CompiledPolicy, out: &Path, sweep: &Sweep) -> Result<(), String> {
-    let name = p.policy.name.clone().unwrap_or_else(|| p.source.name.clone());
+    let name = p
+        .policy
+        .name
+        .clone()
+        .unwrap_or_else(|| p.source.name.clone());
     let (cost, p95) = series(sweep);
     let svg = render_plot(
         &format!("{name}: cost and latency against load"),
