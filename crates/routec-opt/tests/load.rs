@@ -3,7 +3,7 @@
 //! can meet is `E0510`), the peak warning names the saturating model and
 //! where its overflow goes, and a policy whose load is not modelled
 //! compiles to exactly the table it compiles to without load declarations.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
