@@ -42,8 +42,9 @@ pub const MAX_SLOTS: f64 = 100_000.0;
 pub const WAIT_KNOTS: [f64; 11] = [
     0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999,
 ];
-/// Nodes of the convolution of the declared TTFT with the wait.
-const WAIT_NODES: usize = 96;
+/// Intervals of the wait's bulk in the convolution of the declared TTFT
+/// with the wait.
+const WAIT_NODES: usize = 256;
 /// Nodes of the moments of the declared TTFT and answer length.
 const MOMENT_NODES: usize = 2000;
 
@@ -148,7 +149,9 @@ pub fn mmck(c: usize, a: f64, room: usize) -> QueueState {
 /// Erlang waits; `scv = 1` is the exponential); refitted through
 /// [`WAIT_KNOTS`]. `P(W + T > t) = (1 − p)·S(t) + p·(P(W > t) + ∫₀ᵗ S(t −
 /// w) dF(w))`, the integral a Stieltjes sum over [`WAIT_NODES`] intervals
-/// of the wait's bulk.
+/// of the wait's bulk (its mean ± 12 standard deviations), tabulated at
+/// [`WAIT_GRID`] points in `ln t`; each knot is then refined by bisection
+/// in its grid cell.
 pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> LatencyQuantiles {
     if p <= 0.0 || mean <= 0.0 || !mean.is_finite() {
         return base.clone();
@@ -158,38 +161,44 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> Latenc
     let scale = mean / shape;
     let cdf = |w: f64| gamma_p(shape, w / scale);
     let sd = mean / shape.sqrt();
-    let (bulk_lo, bulk_hi) = ((mean - 12.0 * sd).max(0.0), mean + 40.0 * sd);
+    // The wait's bulk, cut into WAIT_NODES intervals whose masses are
+    // computed once.
+    let (bulk_lo, bulk_hi) = ((mean - 12.0 * sd).max(0.0), mean + 12.0 * sd);
+    let h = (bulk_hi - bulk_lo) / WAIT_NODES as f64;
+    let grid: Vec<f64> = (0..=WAIT_NODES).map(|j| cdf(bulk_lo + j as f64 * h)).collect();
     let exceed = |t: f64| -> f64 {
-        let hi = t.min(bulk_hi);
+        let f_t = cdf(t);
         let mut inner = 0.0;
-        if hi > bulk_lo {
-            let h = (hi - bulk_lo) / WAIT_NODES as f64;
-            let mut f0 = cdf(bulk_lo);
-            for j in 0..WAIT_NODES {
-                let w1 = bulk_lo + (j as f64 + 1.0) * h;
-                let f1 = cdf(w1);
-                inner += base.exceedance(t - (w1 - h / 2.0)) * (f1 - f0);
-                f0 = f1;
+        for j in 0..WAIT_NODES {
+            let w0 = bulk_lo + j as f64 * h;
+            if w0 >= t {
+                break;
             }
+            let (w1, f1) = if w0 + h <= t {
+                (w0 + h, grid[j + 1])
+            } else {
+                (t, f_t)
+            };
+            inner += base.exceedance(t - (w0 + w1) / 2.0) * (f1 - grid[j]).max(0.0);
         }
-        let beyond = 1.0 - cdf(t);
-        (1.0 - p) * base.exceedance(t) + p * (beyond.max(0.0) + inner)
+        (1.0 - p) * base.exceedance(t) + p * ((1.0 - f_t).max(0.0) + inner)
     };
+    // Tabulate in ln t, then refine each knot inside its grid cell.
     let lo = base.quantile(1e-6).ln();
+    let hi = (2.0 * base.quantile(1.0 - 2.5e-5).max(bulk_hi)).ln();
+    let ts: Vec<f64> = (0..=WAIT_GRID)
+        .map(|i| lo + (hi - lo) * i as f64 / WAIT_GRID as f64)
+        .collect();
+    let values: Vec<f64> = ts.iter().map(|l| exceed(l.exp())).collect();
     let knots: Vec<(f64, f64)> = WAIT_KNOTS
         .iter()
         .map(|&u| {
-            // P(W + T > 2x) <= P(T > x) + P(W > x): each below (1 − u)/4
-            // (Chebyshev-free: the wait's bound is its bulk's end).
-            let quarter = (1.0 - u) / 4.0;
-            let hi_t = 2.0
-                * base
-                    .quantile(1.0 - quarter)
-                    .max(bulk_hi + mean * -quarter.ln());
-            let (mut a, mut b) = (lo, hi_t.ln());
-            for _ in 0..44 {
+            let target = 1.0 - u;
+            let i = values.iter().position(|v| *v <= target).unwrap_or(WAIT_GRID);
+            let (mut a, mut b) = (ts[i.saturating_sub(1)], ts[i]);
+            for _ in 0..12 {
                 let m = (a + b) / 2.0;
-                if exceed(m.exp()) > 1.0 - u {
+                if exceed(m.exp()) > target {
                     a = m;
                 } else {
                     b = m;
@@ -200,6 +209,10 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> Latenc
         .collect();
     LatencyQuantiles::from_quantiles(&knots).unwrap_or_else(|| base.clone())
 }
+
+/// Points of the loaded TTFT's tabulated exceedance (in `ln t`), before
+/// each knot is refined by bisection.
+const WAIT_GRID: usize = 160;
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms: about 1e-15).
 fn ln_gamma(x: f64) -> f64 {
