@@ -165,7 +165,9 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> Latenc
     // computed once.
     let (bulk_lo, bulk_hi) = ((mean - 12.0 * sd).max(0.0), mean + 12.0 * sd);
     let h = (bulk_hi - bulk_lo) / WAIT_NODES as f64;
-    let grid: Vec<f64> = (0..=WAIT_NODES).map(|j| cdf(bulk_lo + j as f64 * h)).collect();
+    let grid: Vec<f64> = (0..=WAIT_NODES)
+        .map(|j| cdf(bulk_lo + j as f64 * h))
+        .collect();
     let exceed = |t: f64| -> f64 {
         let f_t = cdf(t);
         let mut inner = 0.0;
@@ -194,7 +196,10 @@ pub fn with_wait(base: &LatencyQuantiles, p: f64, mean: f64, scv: f64) -> Latenc
         .iter()
         .map(|&u| {
             let target = 1.0 - u;
-            let i = values.iter().position(|v| *v <= target).unwrap_or(WAIT_GRID);
+            let i = values
+                .iter()
+                .position(|v| *v <= target)
+                .unwrap_or(WAIT_GRID);
             let (mut a, mut b) = (ts[i.saturating_sub(1)], ts[i]);
             for _ in 0..12 {
                 let m = (a + b) / 2.0;

@@ -180,3 +180,42 @@ fn bad_loads_and_profiles_without_qps_are_usage_errors() {
     assert!(out.stderr.contains("W0521"), "{}", out.stderr);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A plain `simulate` of the profile the table was compiled for samples the
+/// load the table settles at, as the compiler predicts it: here calls wait
+/// for one of `small`'s 24 slots, so TTFT is well above the declared one.
+#[test]
+fn simulate_samples_the_compiled_load() {
+    let dir = common::manifest_dir().join("tests/fixtures/load");
+    let out = common::run_in(&dir, &["compile", "queue.route", "-o", "-"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let table = json(&out);
+    let predicted = &table["assumed"]["predicted"]["ttft"];
+    let out = common::run_in(
+        &dir,
+        &[
+            "simulate",
+            "queue.route",
+            "--requests",
+            "50000",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let simulated = &json(&out)["metrics"]["ttft"];
+    for q in ["p50", "p95", "p99"] {
+        let (p, s) = (
+            predicted[q].as_f64().unwrap() * 1000.0,
+            simulated[q].as_f64().unwrap(),
+        );
+        assert!(
+            (p - s).abs() < 0.05 * p,
+            "ttft {q}: predicted {p} ms, simulated {s} ms"
+        );
+    }
+    // The declared TTFT p50 of the traffic's mix is about 150 ms; waiting
+    // for a slot makes it about 280 ms.
+    assert!(simulated["p50"].as_f64().unwrap() > 250.0, "{simulated}");
+}
