@@ -20,9 +20,9 @@ use crate::ir::{
 use crate::units::{self, Unit};
 use routec_syntax::suggest;
 
-const WEIGHT_KEYS: &[&str] = &["latency", "cost", "quality"];
-const PERIODS: &[&str] = &["hour", "day", "week", "month"];
-const ACTIONS: &[&str] = &["alert", "freeze", "rollback"];
+const WEIGHT_KEYS: &[&str] = routec_syntax::words::WEIGHT_KEYS;
+const PERIODS: &[&str] = routec_syntax::words::PERIODS;
+const ACTIONS: &[&str] = routec_syntax::words::DRIFT_ACTIONS;
 
 /// Where a metric is used: the forms allowed differ.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -533,9 +533,10 @@ impl<'a> Cx<'a> {
                     action,
                 } => {
                     let mut ok = true;
-                    if measure.text != "kl" {
-                        let best = suggest::closest(&measure.text, ["kl"]);
-                        self.emit(d::unknown_word(measure, "drift measure", &["kl"], best));
+                    let measures = routec_syntax::words::DRIFT_MEASURES;
+                    if !measures.contains(&measure.text.as_str()) {
+                        let best = suggest::closest(&measure.text, measures.iter().copied());
+                        self.emit(d::unknown_word(measure, "drift measure", measures, best));
                         ok = false;
                     }
                     let mut scale = 1.0;

@@ -864,6 +864,38 @@ pub(crate) fn secret_like(span: Span, key: &str) -> Diagnostic {
     .with_help("read secrets with `env(\"NAME\")` instead of writing them in the policy")
 }
 
+pub(crate) fn tier_without_base(span: Span) -> Diagnostic {
+    Diagnostic::error(c::MISSING_PROPERTY, span, "a price tier needs a base `price`")
+        .with_help("write the rates of shorter prompts too, e.g. `price input $1.25/Mtok, output $5/Mtok`")
+}
+
+pub(crate) fn tier_operator(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::BAD_OPERATOR,
+        span,
+        "a price tier applies to prompts longer than a threshold",
+    )
+    .with_help("write `price for prompts > 128k tokens: input $2.50/Mtok`")
+    .with_suggestion("write `>`", span, ">")
+}
+
+pub(crate) fn tier_beyond_context(span: Span, model: &str, context: f64) -> Diagnostic {
+    Diagnostic::warning(
+        c::PRICE_TIER_NEVER_APPLIES,
+        span,
+        format!(
+            "this tier never applies: `{model}` has a context window of {} tokens",
+            units::tokens(context)
+        ),
+    )
+    .with_help("no prompt is longer than the context window; correct the threshold or remove the tier")
+}
+
+pub(crate) fn missing_reasoning_unit(span: Span) -> Diagnostic {
+    Diagnostic::error(c::UNKNOWN_UNIT, span, "a reasoning amount needs a unit")
+        .with_help("write a count, `reasoning 2k tokens`, or a share of the answer, `reasoning 300% of output`")
+}
+
 pub(crate) fn missing_rate_unit(span: Span) -> Diagnostic {
     Diagnostic::error(c::UNKNOWN_UNIT, span, "a decode rate needs a unit")
         .with_help("write it as tokens per second: `170 tok/s`")

@@ -3,7 +3,7 @@
 //! errors and hedges, retries, model-level fallbacks, plan-level fallback
 //! chains and cascades with the confidence model.
 
-use routec_check::ir::{ModelId, Policy};
+use routec_check::ir::{ModelId, Policy, Price};
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
 
 use crate::sample::{Rng, draw_quantiles};
@@ -15,13 +15,13 @@ const MAX_PLAN_DEPTH: usize = 16;
 #[derive(Clone, Debug)]
 pub struct ModelRt {
     pub attempt: AttemptModel,
-    pub input_price: f64,
-    pub output_price: f64,
-    pub request_price: f64,
+    /// Its price (a request pays the rates of its prompt's tier).
+    pub price: Price,
     pub fallback: Option<u32>,
     /// `P(timeout)` of an attempt when the TTFT timeout is the binding cap
-    /// (the common case), cached.
-    p_timeout_at_ttft_cap: f64,
+    /// (the common case), cached; `None` when the cap depends on the answer
+    /// length (reasoning tokens delay the first token).
+    p_timeout_at_ttft_cap: Option<f64>,
 }
 
 impl ModelRt {
@@ -29,15 +29,14 @@ impl ModelRt {
         let attempt = AttemptModel::new(policy, m);
         let def = policy.model(m);
         let p_timeout_at_ttft_cap = match attempt.ttft_timeout {
-            Some(t) if t > 0.0 => attempt.ttft_exceedance(t),
-            Some(_) => 1.0,
-            None => 0.0,
+            _ if def.reasoning.is_some() => None,
+            Some(t) if t > 0.0 => Some(attempt.ttft_exceedance(t)),
+            Some(_) => Some(1.0),
+            None => Some(0.0),
         };
         ModelRt {
             attempt,
-            input_price: def.price.input_per_token.unwrap_or(0.0),
-            output_price: def.price.output_per_token.unwrap_or(0.0),
-            request_price: def.price.per_request.unwrap_or(0.0),
+            price: def.price.clone(),
             fallback: def.fallback.map(|f| f.0),
             p_timeout_at_ttft_cap,
         }
@@ -219,6 +218,8 @@ impl Executor {
             for attempt in 0..=retries {
                 match self.attempt(current, rt, job, rng) {
                     Attempt::Ok { ttft } => {
+                        // Reasoning decodes before the answer's first token.
+                        let ttft = ttft + rt.attempt.reasoning_time(job.output_tokens);
                         let decode = rt.attempt.latency.decode_time(job.output_tokens);
                         return Call::Answer {
                             model: current,
@@ -248,7 +249,11 @@ impl Executor {
     fn attempt(&self, m: u32, rt: &ModelRt, job: &mut Job<'_>, rng: &mut Rng) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
-        let full = job.input_tokens * rt.input_price + n * rt.output_price + rt.request_price;
+        let rates = rt.price.rates(job.input_tokens);
+        let billed = model::billed_output(Some(&a.reasoning), n);
+        let full = job.input_tokens * rates.input_per_token
+            + billed * rates.output_per_token
+            + rates.per_request;
         if let Some(c) = job.calls.get_mut(m as usize) {
             *c += 1;
         }
@@ -265,7 +270,7 @@ impl Executor {
             _ => t1,
         };
         // The attempt's input is always paid.
-        job.cost += job.input_tokens * rt.input_price;
+        job.cost += job.input_tokens * rates.input_per_token;
         let (cap, ttft_binds) = a.ttft_cap(n);
         if ttft > cap || cap <= 0.0 {
             return Attempt::Failed {
@@ -276,10 +281,11 @@ impl Executor {
         // P(base error | no timeout) so that P(base error) = min(0.5%, 1 − P(timeout)).
         let p_to = if cap.is_infinite() {
             0.0
-        } else if ttft_binds {
-            rt.p_timeout_at_ttft_cap
         } else {
-            a.ttft_exceedance(cap)
+            match rt.p_timeout_at_ttft_cap {
+                Some(p) if ttft_binds => p,
+                _ => a.ttft_exceedance(cap),
+            }
         };
         let p_err = BASE_ERROR_RATE.min(1.0 - p_to);
         if p_err > 0.0 && rng.uniform() * (1.0 - p_to) < p_err {
@@ -288,7 +294,7 @@ impl Executor {
                 retryable: a.retry_errors,
             };
         }
-        job.cost += n * rt.output_price + rt.request_price;
+        job.cost += billed * rates.output_per_token + rates.per_request;
         Attempt::Ok { ttft }
     }
 }
