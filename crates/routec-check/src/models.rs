@@ -447,8 +447,11 @@ impl Cx<'_> {
         };
         let mut tiers: Vec<PriceTier> = own.tiers.iter().map(|(t, _)| t.clone()).collect();
         tiers.sort_by(|a, b| a.above.total_cmp(&b.above));
-        let (mut input, mut output, mut request) =
-            (price.input_per_token, price.output_per_token, price.per_request);
+        let (mut input, mut output, mut request) = (
+            price.input_per_token,
+            price.output_per_token,
+            price.per_request,
+        );
         for t in &mut tiers {
             input = t.input_per_token.or(input);
             output = t.output_per_token.or(output);
@@ -466,18 +469,19 @@ impl Cx<'_> {
         broken: &mut bool,
     ) -> Option<Reasoning> {
         let read = match unit {
-            Some(ast::ReasoningUnit::OfOutput(_)) => self
-                .quantity(amount, Unit::Multiple)
-                .map(|per_output_token| Reasoning {
-                    tokens: 0.0,
-                    per_output_token,
-                }),
-            Some(ast::ReasoningUnit::Word(w)) if w.text == "tokens" || w.text == "tok" => self
-                .quantity(amount, Unit::Tokens)
-                .map(|tokens| Reasoning {
+            Some(ast::ReasoningUnit::OfOutput(_)) => {
+                self.quantity(amount, Unit::Multiple)
+                    .map(|per_output_token| Reasoning {
+                        tokens: 0.0,
+                        per_output_token,
+                    })
+            }
+            Some(ast::ReasoningUnit::Word(w)) if w.text == "tokens" || w.text == "tok" => {
+                self.quantity(amount, Unit::Tokens).map(|tokens| Reasoning {
                     tokens,
                     per_output_token: 0.0,
-                }),
+                })
+            }
             Some(ast::ReasoningUnit::Word(w)) => {
                 self.emit(d::unknown_unit_word(w, &["tokens"]));
                 None

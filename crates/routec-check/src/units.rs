@@ -180,11 +180,7 @@ pub(crate) fn quantity(lit: &Lit, unit: Unit) -> Result<f64, UnitError> {
         (
             Unit::Duration | Unit::Money | Unit::Ratio | Unit::SignedRatio | Unit::Multiple,
             Found::Number(v),
-        )
-            if *v == 0.0 && matches!(lit.kind, LitKind::Number { .. }) =>
-        {
-            0.0
-        }
+        ) if *v == 0.0 && matches!(lit.kind, LitKind::Number { .. }) => 0.0,
         _ => {
             return Err(UnitError::Mismatch {
                 expected: unit,

@@ -923,12 +923,20 @@ mod tests {
         for (_, body) in ITEMS {
             let plain = snippet_plain_text(body);
             let parse = routec_syntax::parse(&plain);
-            assert!(parse.diagnostics.is_empty(), "{plain}: {:?}", parse.diagnostics);
+            assert!(
+                parse.diagnostics.is_empty(),
+                "{plain}: {:?}",
+                parse.diagnostics
+            );
         }
         for (_, body) in PLAN_FORMS {
             let plain = format!("route {{\n  otherwise => {}\n}}", snippet_plain_text(body));
             let parse = routec_syntax::parse(&plain);
-            assert!(parse.diagnostics.is_empty(), "{plain}: {:?}", parse.diagnostics);
+            assert!(
+                parse.diagnostics.is_empty(),
+                "{plain}: {:?}",
+                parse.diagnostics
+            );
         }
     }
 }

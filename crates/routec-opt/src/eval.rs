@@ -528,17 +528,14 @@ impl Evaluator {
             // and, when reasoning grows with the answer, the TTFT timeout.
             // The answer length where the cap is `x`:
             let (fixed, per_output) = (a.reasoning.tokens, a.reasoning.per_output_token);
-            let length = |limit: f64, x: f64, per_token: f64| {
-                (rate * (limit - x) - fixed) / per_token
-            };
+            let length =
+                |limit: f64, x: f64, per_token: f64| (rate * (limit - x) - fixed) / per_token;
             let x_eps = a.latency.ttft.ln_at_z(z_eps).exp();
             let mut lines: Vec<(f64, f64, f64)> = Vec::new();
             if let Some(total) = a.timeout {
                 // Below the start the TTFT cap binds (or the total timeout
                 // cannot bite).
-                let ttft_cap = a
-                    .ttft_timeout
-                    .map_or(f64::INFINITY, |t| t - fixed / rate);
+                let ttft_cap = a.ttft_timeout.map_or(f64::INFINITY, |t| t - fixed / rate);
                 let start = if per_output > 0.0 {
                     x_eps
                 } else {
@@ -895,7 +892,10 @@ impl Evaluator {
             .chain(self.tiers.iter().map(|&t| Some(t)))
             .map(|lower| {
                 let r = segment_rates(price, lower);
-                (billed * r.output_per_token + r.per_request, r.input_per_token)
+                (
+                    billed * r.output_per_token + r.per_request,
+                    r.input_per_token,
+                )
             })
             .unzip();
         let s_cap = if cap.is_finite() {

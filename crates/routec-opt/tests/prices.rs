@@ -154,9 +154,24 @@ fn reasoning_as_a_share_of_the_answer_delays_the_first_token_and_is_billed() {
     };
     close("ttft p50", p.ttft.p50, quantile(exceed(3.0), 0.5), 2e-3);
     close("ttft p95", p.ttft.p95, quantile(exceed(3.0), 0.95), 2e-3);
-    close("latency p50", p.latency.p50, quantile(exceed(4.0), 0.5), 2e-3);
-    close("latency p95", p.latency.p95, quantile(exceed(4.0), 0.95), 2e-3);
-    close("latency p99", p.latency.p99, quantile(exceed(4.0), 0.99), 3e-3);
+    close(
+        "latency p50",
+        p.latency.p50,
+        quantile(exceed(4.0), 0.5),
+        2e-3,
+    );
+    close(
+        "latency p95",
+        p.latency.p95,
+        quantile(exceed(4.0), 0.95),
+        2e-3,
+    );
+    close(
+        "latency p99",
+        p.latency.p99,
+        quantile(exceed(4.0), 0.99),
+        3e-3,
+    );
     let mean_n = expect_n(&ns, |n| n);
     let mean_in = 1000.0 * ((4.0f64.ln() / model::Z95).powi(2) / 2.0).exp();
     let cost = mean_in * 1e-6 + 0.995 * 4.0 * mean_n * 2e-6;
@@ -172,7 +187,10 @@ fn reasoning_as_a_share_of_the_answer_delays_the_first_token_and_is_billed() {
 /// (1 − S(cap))` below the cap.
 #[test]
 fn reasoning_tokens_count_against_the_timeout() {
-    let p = predicted(&policy("  reasoning 2k tokens", "faults {\n  timeout 30s\n}\n"));
+    let p = predicted(&policy(
+        "  reasoning 2k tokens",
+        "faults {\n  timeout 30s\n}\n",
+    ));
     let ttft = LatencyQuantiles::from_quantiles(&[(0.5, 0.1), (0.95, 0.3)]).unwrap();
     let s = |t: f64| ttft.exceedance(t);
     let ns = nodes();
@@ -193,13 +211,30 @@ fn reasoning_tokens_count_against_the_timeout() {
                 } else {
                     ((s(y) - s(cap)) / (1.0 - s(cap))).clamp(0.0, 1.0)
                 };
-                ok * answered + to * f64::from(u8::from(30.0 > t)) + err * f64::from(u8::from(0.1 > t))
+                ok * answered
+                    + to * f64::from(u8::from(30.0 > t))
+                    + err * f64::from(u8::from(0.1 > t))
             })
         }
     };
-    close("ttft p50", p.ttft.p50, quantile(exceed(20.0, 0.0), 0.5), 2e-3);
-    close("latency p50", p.latency.p50, quantile(exceed(20.0, 1.0), 0.5), 2e-3);
-    close("latency p95", p.latency.p95, quantile(exceed(20.0, 1.0), 0.95), 2e-3);
+    close(
+        "ttft p50",
+        p.ttft.p50,
+        quantile(exceed(20.0, 0.0), 0.5),
+        2e-3,
+    );
+    close(
+        "latency p50",
+        p.latency.p50,
+        quantile(exceed(20.0, 1.0), 0.5),
+        2e-3,
+    );
+    close(
+        "latency p95",
+        p.latency.p95,
+        quantile(exceed(20.0, 1.0), 0.95),
+        2e-3,
+    );
     let failed = expect_n(&ns, |n| {
         let (_, to, err, _) = split(n);
         to + err

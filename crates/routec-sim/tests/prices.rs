@@ -90,8 +90,18 @@ fn simulated_cost_follows_the_price_tiers() {
         cost,
         0.02,
     );
-    let predicted = table.assumed.as_ref().unwrap().predicted.cost_per_1k_requests;
-    close("cost against the table", report.metrics.cost_per_1k_requests, predicted, 0.02);
+    let predicted = table
+        .assumed
+        .as_ref()
+        .unwrap()
+        .predicted
+        .cost_per_1k_requests;
+    close(
+        "cost against the table",
+        report.metrics.cost_per_1k_requests,
+        predicted,
+        0.02,
+    );
 }
 
 /// `reasoning 300% of output`: `TTFT = X + 3N/R`, `E2E = X + 4N/R`, and
@@ -123,10 +133,30 @@ fn simulated_reasoning_delays_the_answer_and_is_billed() {
         }
         lo
     };
-    close("ttft p50", report.metrics.ttft.p50, quantile(0.5, 3.0), 0.01);
-    close("ttft p95", report.metrics.ttft.p95, quantile(0.95, 3.0), 0.02);
-    close("latency p50", report.metrics.latency.p50, quantile(0.5, 4.0), 0.01);
-    close("latency p95", report.metrics.latency.p95, quantile(0.95, 4.0), 0.02);
+    close(
+        "ttft p50",
+        report.metrics.ttft.p50,
+        quantile(0.5, 3.0),
+        0.01,
+    );
+    close(
+        "ttft p95",
+        report.metrics.ttft.p95,
+        quantile(0.95, 3.0),
+        0.02,
+    );
+    close(
+        "latency p50",
+        report.metrics.latency.p50,
+        quantile(0.5, 4.0),
+        0.01,
+    );
+    close(
+        "latency p95",
+        report.metrics.latency.p95,
+        quantile(0.95, 4.0),
+        0.02,
+    );
     let cost = mean(1000.0, 4000.0) * 1e-6 + 0.995 * 4.0 * mean(200.0, 1000.0) * 2e-6;
     close(
         "cost",
@@ -135,5 +165,10 @@ fn simulated_reasoning_delays_the_answer_and_is_billed() {
         0.02,
     );
     let predicted = &table.assumed.as_ref().unwrap().predicted;
-    close("latency p95 against the table", report.metrics.latency.p95, predicted.latency.p95, 0.02);
+    close(
+        "latency p95 against the table",
+        report.metrics.latency.p95,
+        predicted.latency.p95,
+        0.02,
+    );
 }

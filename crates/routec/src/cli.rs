@@ -69,15 +69,24 @@ Examples:
   routec test examples/*.route --format json
 
 Runs every `test` block of each policy against its compiled table (optimized
-for the first traffic profile):
-  given { ... } expect PLAN      the request (omitted signals take their
-                                 defaults) must be routed to PLAN; a cascade
-                                 without `accept` matches any threshold; a
-                                 split cell passes only if all its plans match
-  under T expect METRIC CMP X    the table is simulated under traffic T
-                                 (100000 requests, seed 0, the same as
-                                 `routec simulate --requests 100000 --seed 0`)
-                                 and the metric compared with X
+for the first traffic profile). A test routes one request, which must take
+the plan after `expect` (omitted signals take their defaults; a cascade
+without `accept` matches any threshold; a split cell passes only if all its
+plans match):
+
+  test \"free chat cascades\" {
+    given { plan: free, task: chat }
+    expect cascade small -> medium
+  }
+
+or simulates a traffic profile (100000 requests, seed 0, the same as
+`routec simulate --requests 100000 --seed 0`) and compares a metric:
+
+  test \"launch traffic meets the latency objective\" {
+    under launch
+    expect latency p95 <= 20s
+  }
+
 Each test prints `ok` or `FAILED`; failures say what was expected and what
 happened. The last line counts them: `N passed, M failed`.
 

@@ -45,7 +45,9 @@ fn grammar_is_valid_and_covers_the_reserved_words() {
     }
     // Every word the language's table highlights is highlighted here too.
     for w in routec_syntax::words::WORDS {
-        if w.highlight == routec_syntax::words::Highlight::None || w.text.starts_with('p') && w.text[1..].chars().all(|c| c.is_ascii_digit()) {
+        if w.highlight == routec_syntax::words::Highlight::None
+            || w.text.starts_with('p') && w.text[1..].chars().all(|c| c.is_ascii_digit())
+        {
             continue;
         }
         let word = w.text;
