@@ -408,8 +408,14 @@ impl<'a> Cx<'a> {
                 spans.insert(key, prop.span);
             }
             match &prop.kind {
-                FaultPropKind::Timeout(l) => s.timeout = self.quantity(l, Unit::Duration),
-                FaultPropKind::TtftTimeout(l) => s.ttft_timeout = self.quantity(l, Unit::Duration),
+                FaultPropKind::Timeout(l) => {
+                    s.timeout = self.quantity(l, Unit::Duration);
+                    s.timeout_span = Some(prop.span);
+                }
+                FaultPropKind::TtftTimeout(l) => {
+                    s.ttft_timeout = self.quantity(l, Unit::Duration);
+                    s.ttft_timeout_span = Some(prop.span);
+                }
                 FaultPropKind::Hedge(l) => s.hedge = self.quantity(l, Unit::Duration),
                 FaultPropKind::Retry { count, on, backoff } => {
                     let count = self.quantity(count, Unit::Count);

@@ -662,6 +662,9 @@ pub struct Retry {
 pub struct FaultSettings {
     pub timeout: Option<f64>,
     pub ttft_timeout: Option<f64>,
+    /// Where `timeout` and `ttft timeout` are written (the statement).
+    pub timeout_span: Option<Span>,
+    pub ttft_timeout_span: Option<Span>,
     pub retry: Option<Retry>,
     /// `cooldown D after N failures`
     pub cooldown: Option<(f64, u32)>,

@@ -299,6 +299,7 @@ pub fn compile_cancellable(
     check(cancelled)?;
 
     let mut ev = Evaluator::new(policy, traffic.output_dist());
+    warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     for (slo, why) in &problem.warnings {
         if let Some(s) = policy.slos.get(*slo) {

@@ -468,9 +468,11 @@ pub fn fault_settings(faults: &FaultsDef, model: ModelId) -> FaultSettings {
         if *m == model {
             if o.timeout.is_some() {
                 s.timeout = o.timeout;
+                s.timeout_span = o.timeout_span;
             }
             if o.ttft_timeout.is_some() {
                 s.ttft_timeout = o.ttft_timeout;
+                s.ttft_timeout_span = o.ttft_timeout_span;
             }
             if o.retry.is_some() {
                 s.retry = o.retry.clone();

@@ -165,6 +165,15 @@ Examples:
   routec check support.route
   routec check examples/*.route --format json
   routec check policies/*.route --format sarif > routec.sarif
+  routec check --no-compile support.route         parse and check only
+
+Each policy is parsed and checked; its recorded traffic files are read; and
+once all of that is clean, it is compiled for its first traffic profile, as
+`routec compile` does, so the compiler's diagnostics are reported too: SLOs
+no routing can meet (errors, with the best value each could reach), a
+cascade that breaks an SLO, a timeout that cuts a share of a model's answers.
+`--no-compile` stops after the checker (faster; what an editor needs while
+typing, not what CI needs).
 
 Reports are written to standard output: `human` (the default) renders each
 diagnostic with its source, `json` is one flat array over all files (1-based
@@ -173,7 +182,7 @@ log for code-scanning services.
 
 Exit codes:
   0  no errors (warnings allowed)
-  1  at least one error in a policy
+  1  at least one error in a policy, including SLOs no routing can meet
   2  usage or IO errors: a missing or unreadable file, not UTF-8, or larger than 8 MiB";
 
 const FMT_HELP: &str = "\
@@ -407,6 +416,11 @@ pub struct CheckArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// Only parse and check: do not compile the policies that check (their
+    /// compiler diagnostics, such as SLOs no routing can meet, are not
+    /// reported).
+    #[arg(long)]
+    pub no_compile: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
