@@ -94,6 +94,13 @@ pub fn json(e: &Explanation) -> Json {
         "cell": e.cell,
         "defaulted": e.defaulted,
         "invalid": e.invalid,
+        "invalid_values": e.invalid_values.iter().map(|v| json!({
+            "signal": v.signal,
+            "value": v.value,
+            "default": v.default,
+            "help": v.help,
+            "read": v.read,
+        })).collect::<Vec<_>>(),
         "path": e.path.iter().map(|s| json!({
             "signal": s.signal,
             "value": s.value,

@@ -107,6 +107,12 @@ or strings like \"10%\", durations like \"200ms\", money like \"$0.5\". Omitted
 signals take their defaults. `@FILE` reads the object from a file. `--key`
 is the request key sticky splits hash (a user or session id).
 
+A value that does not fit its signal (`\"task\": \"chatt\"`) is reported on
+standard error with what the signal accepts (`did you mean `chat`?`), and
+the explanation still shows the decision every runtime takes for that
+request: as if the signal were missing, with its default. The exit code is
+then 2.
+
 The explanation names the matching rule (and its line), the chosen plan,
 the split shares when the cell is split, the cell, the path through the
 decision diagram with the signals that were defaulted, the cell's predicted
@@ -115,7 +121,8 @@ figures and what tightening each SLO would cost.
 Exit codes:
   0  explained
   1  errors in the policy, or SLOs that no routing can meet
-  2  usage or IO errors: an unreadable file, a request that is not a JSON object, an unknown signal";
+  2  usage or IO errors: an unreadable file, a request that is not a JSON object, an unknown signal,
+     a value that does not fit its signal (the decision is still shown)";
 
 const SIMULATE_HELP: &str = "\
 Examples:
