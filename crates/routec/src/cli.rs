@@ -108,7 +108,7 @@ signals take their defaults. `@FILE` reads the object from a file. `--key`
 is the request key sticky splits hash (a user or session id).
 
 A value that does not fit its signal (`\"task\": \"chatt\"`) is reported on
-standard error with what the signal accepts (`did you mean `chat`?`), and
+standard error with what the signal accepts (\"did you mean `chat`?\"), and
 the explanation still shows the decision every runtime takes for that
 request: as if the signal were missing, with its default. The exit code is
 then 2.
