@@ -57,9 +57,9 @@ fn timeout_fixtures() {
 /// 10`, so the share is `E_N[P(X > 10 − N/100)]` (1 where `N ≥ 1000`).
 #[test]
 fn the_share_is_the_models_timeout_probability_over_the_answer_lengths() {
-    let source = common::read(&common::workspace().join(
-        "crates/routec-opt/tests/timeouts/long_answers.route",
-    ));
+    let source = common::read(
+        &common::workspace().join("crates/routec-opt/tests/timeouts/long_answers.route"),
+    );
     let compiled = common::compile(&source).unwrap();
     let warning = compiled
         .diagnostics
@@ -73,13 +73,19 @@ fn the_share_is_the_models_timeout_probability_over_the_answer_lengths() {
         .map(|i| {
             let n = out.quantile((i as f64 + 0.5) / k as f64);
             let cap = 10.0 - n / 100.0;
-            if cap <= 0.0 { 1.0 } else { ttft.exceedance(cap) }
+            if cap <= 0.0 {
+                1.0
+            } else {
+                ttft.exceedance(cap)
+            }
         })
         .sum::<f64>()
         / k as f64;
     let shown = format!("{:.2}%", share * 100.0);
     assert!(
-        warning.message.contains(&format!("cuts {shown} of `m`'s answers")),
+        warning
+            .message
+            .contains(&format!("cuts {shown} of `m`'s answers")),
         "{} (exact share {share})",
         warning.message
     );

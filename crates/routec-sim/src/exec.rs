@@ -68,6 +68,11 @@ pub struct Outcome {
     pub failed: bool,
     /// The model whose answer was returned.
     pub answered_by: Option<u32>,
+    /// Seconds the answering attempt took on that model (its TTFT,
+    /// reasoning and decoding), without the time spent before it (earlier
+    /// attempts, retries, fallbacks, cascade steps, classifiers); 0 for
+    /// failed requests.
+    pub answer_time: f64,
 }
 
 /// The request being executed.
@@ -89,8 +94,26 @@ enum Attempt {
 }
 
 enum Call {
-    Answer { model: u32, ttft: f64, e2e: f64 },
-    Failed { time: f64 },
+    /// Times since arrival; `own`: the answering attempt's own duration.
+    Answer {
+        model: u32,
+        ttft: f64,
+        e2e: f64,
+        own: f64,
+    },
+    Failed {
+        time: f64,
+    },
+}
+
+/// An answered plan: the model, times since arrival, the answering
+/// attempt's own duration and the answer's quality.
+struct Answered {
+    model: u32,
+    ttft: f64,
+    e2e: f64,
+    own: f64,
+    quality: f64,
 }
 
 /// Executes plans; immutable, shared by every request.
@@ -105,13 +128,14 @@ impl Executor {
     pub fn run(&self, plan: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         let result = self.plan(plan, job, shift, rng, 0);
         match result {
-            Ok((model, ttft, e2e, quality)) => Outcome {
-                ttft,
-                e2e,
-                quality,
+            Ok(a) => Outcome {
+                ttft: a.ttft,
+                e2e: a.e2e,
+                quality: a.quality,
                 cost: job.cost,
                 failed: false,
-                answered_by: Some(model),
+                answered_by: Some(a.model),
+                answer_time: a.own,
             },
             Err(time) => Outcome {
                 ttft: time,
@@ -120,6 +144,7 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
@@ -127,13 +152,19 @@ impl Executor {
     /// Runs one model (`Target`) for `job`: the baseline's plan.
     pub fn run_model(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         match self.call(m, job, shift, rng) {
-            Call::Answer { model, ttft, e2e } => Outcome {
+            Call::Answer {
+                model,
+                ttft,
+                e2e,
+                own,
+            } => Outcome {
                 ttft,
                 e2e,
                 quality: quality_of(job, model),
                 cost: job.cost,
                 failed: false,
                 answered_by: Some(model),
+                answer_time: own,
             },
             Call::Failed { time } => Outcome {
                 ttft: time,
@@ -142,11 +173,12 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
 
-    /// `Ok((answering model, ttft, e2e, quality))` or `Err(time spent)`.
+    /// The answer, or `Err(time spent)`.
     fn plan(
         &self,
         plan: u32,
@@ -154,7 +186,7 @@ impl Executor {
         shift: f64,
         rng: &mut Rng,
         depth: usize,
-    ) -> Result<(u32, f64, f64, f64), f64> {
+    ) -> Result<Answered, f64> {
         let Some(p) = self.plans.get(plan as usize) else {
             return Err(shift);
         };
@@ -163,7 +195,18 @@ impl Executor {
         }
         match p {
             ExecPlan::Target(m) => match self.call(*m, job, shift, rng) {
-                Call::Answer { model, ttft, e2e } => Ok((model, ttft, e2e, quality_of(job, model))),
+                Call::Answer {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                } => Ok(Answered {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                    quality: quality_of(job, model),
+                }),
                 Call::Failed { time } => Err(time),
             },
             ExecPlan::Chain(plans) => {
@@ -181,17 +224,29 @@ impl Executor {
                 let last = models.len().saturating_sub(1);
                 for (i, &m) in models.iter().enumerate() {
                     match self.call(m, job, at, rng) {
-                        Call::Answer { model, ttft, e2e } => {
+                        Call::Answer {
+                            model,
+                            ttft,
+                            e2e,
+                            own,
+                        } => {
                             let q = quality_of(job, model);
+                            let answered = |quality| Answered {
+                                model,
+                                ttft,
+                                e2e,
+                                own,
+                                quality,
+                            };
                             if i == last {
-                                return Ok((model, ttft, e2e, q));
+                                return Ok(answered(q));
                             }
                             // The answer is good with probability equal to
                             // its confidence: an accepted answer contributes
                             // its confidence (the conditional expectation).
                             let c = model::sample_confidence(q, rng.uniform());
                             if c >= *accept {
-                                return Ok((model, ttft, e2e, c));
+                                return Ok(answered(c));
                             }
                             at = e2e;
                         }
@@ -225,6 +280,7 @@ impl Executor {
                             model: current,
                             ttft: at + ttft,
                             e2e: at + ttft + decode,
+                            own: ttft + decode,
                         };
                     }
                     Attempt::Failed { time, retryable } => {

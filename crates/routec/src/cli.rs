@@ -135,7 +135,8 @@ table replays `--requests` requests drawn from traffic profile `--traffic`
 (required when the policy declares several). Each request is routed by the
 runtime, and its plan executed by sampling the compiler's model: latencies,
 faults, retries, fallbacks, hedges, cascades, classifier latency and costs.
-The report gives p50/p95/p99 of TTFT and end-to-end latency in milliseconds,
+The report gives p50/p95/p99 of TTFT and end-to-end latency (in the unit of
+their magnitude, `304ms`, `8.13s`, `8.95h`; milliseconds in JSON),
 cost per 1k requests and per success in USD, quality, the composite score
 against the baseline, per slice and per rule, calls per model, and each
 SLO's simulated value. The same seed always gives the same report.
@@ -364,7 +365,9 @@ pub struct SimulateArgs {
     pub format: OutputFormat,
     /// Also draw the cost-quality frontier (with the policy, every single
     /// model and, for labeled traffic, the oracle) and the latency CDF of
-    /// each model into this SVG file (written atomically).
+    /// each model (logarithmic axis; the time on the model alone, and end
+    /// to end with earlier fallback and cascade steps) into this SVG file
+    /// (written atomically).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 }

@@ -473,7 +473,14 @@ fn explain_reports_invalid_values_and_still_shows_the_decision() {
             out.stderr
         )
     );
-    let args = ["explain", "tiny.route", "--request", request, "--format", "json"];
+    let args = [
+        "explain",
+        "tiny.route",
+        "--request",
+        request,
+        "--format",
+        "json",
+    ];
     let out = run_in(&fixtures(), &args);
     assert_eq!(out.code, 2, "{}", out.stderr);
     let v = json(&out);
@@ -593,6 +600,26 @@ fn simulate_human_on_tiny() {
     let out = run_in(&fixtures(), &args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!("simulate_tiny", transcript(&args, &out));
+}
+
+/// Batch workloads: durations in hours, not `32210518ms`.
+#[test]
+fn human_reports_write_durations_in_the_unit_of_their_magnitude() {
+    let simulate = ["simulate", "batch.route", "--requests", "2000"];
+    let explain = ["explain", "batch.route", "--request", "{}"];
+    let (a, b) = (
+        run_in(&fixtures(), &simulate),
+        run_in(&fixtures(), &explain),
+    );
+    assert_eq!((a.code, b.code), (0, 0), "{}{}", a.stderr, b.stderr);
+    insta::assert_snapshot!(
+        "human_batch",
+        format!(
+            "{}\n{}",
+            transcript(&simulate, &a),
+            transcript(&explain, &b)
+        )
+    );
 }
 
 #[test]
