@@ -1,7 +1,7 @@
 //! Hover: signals (type, source, default), models (price, context, latency,
 //! quality, share of traffic), slices (share), rules (share, p95, cost per
 //! 1k), SLO lines (value, limit, slack, what tightening costs) and the doc
-//! comments of the item shown. Figures come from a [`Simulation`] of the
+//! comments of the item shown. Figures come from a [`Figures`] of the
 //! same text when there is one.
 
 use std::fmt::Write as _;
@@ -13,9 +13,9 @@ use routec_syntax::ast::CmpOp;
 
 use crate::show::{self, duration, money, percent};
 use crate::text::clamp;
-use crate::{Analysis, Hover, Simulation, nav};
+use crate::{Analysis, Figures, Hover, nav};
 
-pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Figures>) -> Option<Hover> {
     let text = analysis.text();
     let offset = clamp(text, offset);
     let policy = analysis.policy();
@@ -170,7 +170,7 @@ fn quantiles(q: &Quantiles) -> String {
         .join(" ")
 }
 
-fn model(policy: &Policy, m: usize, sim: Option<&Simulation>) -> Option<String> {
+fn model(policy: &Policy, m: usize, sim: Option<&Figures>) -> Option<String> {
     let def: &ModelDef = policy.models.get(m)?;
     let mut head = format!("model {}", def.name);
     if let Some(b) = def.extends.and_then(|b| policy.models.get(b.index())) {
@@ -293,13 +293,13 @@ fn model(policy: &Policy, m: usize, sim: Option<&Simulation>) -> Option<String> 
     Some(md)
 }
 
-fn under(sim: &Simulation) -> String {
+fn under(sim: &Figures) -> String {
     sim.traffic()
         .map(|t| format!(" under traffic `{t}`"))
         .unwrap_or_default()
 }
 
-fn slice(analysis: &Analysis, s: usize, sim: Option<&Simulation>) -> Option<String> {
+fn slice(analysis: &Analysis, s: usize, sim: Option<&Figures>) -> Option<String> {
     let def = analysis.policy().slices.get(s)?;
     let cond = analysis
         .parse
@@ -326,7 +326,7 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) -> String {
+fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Figures>) -> String {
     let n = analysis.policy().rules.len();
     let mut md = fence(&one_line(span.text(analysis.text())));
     let _ = writeln!(md, "rule {} of {n}", i + 1);
@@ -350,7 +350,7 @@ fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) 
     md
 }
 
-fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
+fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Figures>) -> String {
     let policy = analysis.policy();
     let Some(slo) = policy.slos.get(i) else {
         return String::new();
@@ -437,7 +437,7 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
 }
 
 /// Hover on the `route` or `slo` keyword: an overview of every rule or SLO.
-fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Figures>) -> Option<Hover> {
     use routec_syntax::ast::ItemKind;
     let text = analysis.text();
     let item = analysis.parse.file.items.iter().find(|i| {

@@ -1,11 +1,11 @@
-//! The heavy half: [`Simulation::compute`] compiles the policy with
+//! The heavy half: [`Figures::compute`] compiles the policy with
 //! `routec-opt` under its first traffic profile and aggregates the
 //! compiler's predictions per rule, model, slice and SLO (see the crate
 //! docs for the exact aggregation). Inlay hints and code lenses live here.
 //!
 //! A recorded first profile (`traffic NAME = file "x.jsonl"`) is compiled
 //! with the records the caller read ([`RecordedInput`], through
-//! [`Simulation::compute_with`]), exactly as the CLI compiles it: the same
+//! [`Figures::compute_with`]), exactly as the CLI compiles it: the same
 //! parsing and binding (`routec_opt::recorded::file_diagnostics`), the same
 //! `E0515`/`W0513`, and `routec_opt::compile_cancellable`, which stops as
 //! soon as `cancelled()` turns true.
@@ -74,7 +74,7 @@ pub struct SloFigures {
 }
 
 /// The [`FileId`] of the first profile's recorded file in the diagnostics
-/// of [`Simulation::recorded_diagnostics`].
+/// of [`Figures::recorded_diagnostics`].
 pub const RECORDED_FILE: FileId = FileId(1);
 
 /// A diagnostic located in the recorded file, moved to the profile's
@@ -114,7 +114,7 @@ pub struct RecordedInput {
 
 /// The compiled policy's predictions for one text.
 #[derive(Clone, Debug)]
-pub struct Simulation {
+pub struct Figures {
     text: String,
     traffic: Option<String>,
     /// Requests in the recorded file the figures were computed on.
@@ -127,12 +127,12 @@ pub struct Simulation {
     slos: Vec<SloFigures>,
 }
 
-impl Simulation {
+impl Figures {
     /// Compiles `analysis`'s policy under its first traffic profile, without
     /// recorded traffic: a recorded first profile is compiled with its
-    /// declared defaults and warning `W0512`. See [`Simulation::compute_with`].
-    pub fn compute(analysis: &Analysis, cancelled: &dyn Fn() -> bool) -> Option<Simulation> {
-        Simulation::compute_with(analysis, None, cancelled)
+    /// declared defaults and warning `W0512`. See [`Figures::compute_with`].
+    pub fn compute(analysis: &Analysis, cancelled: &dyn Fn() -> bool) -> Option<Figures> {
+        Figures::compute_with(analysis, None, cancelled)
     }
 
     /// Compiles `analysis`'s policy under its first traffic profile, with
@@ -146,7 +146,7 @@ impl Simulation {
         analysis: &Analysis,
         recorded: Option<&RecordedInput>,
         cancelled: &dyn Fn() -> bool,
-    ) -> Option<Simulation> {
+    ) -> Option<Figures> {
         if cancelled() || !analysis.checks() {
             return None;
         }
@@ -156,7 +156,7 @@ impl Simulation {
             traffic: None,
             compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let mut sim = Simulation {
+        let mut sim = Figures {
             text: text.to_owned(),
             traffic: None,
             recorded: None,
@@ -296,7 +296,7 @@ impl Simulation {
 /// Reads the compiler's figures per rule, model, slice and SLO row from the
 /// compiled model (joined by index: rule, model, slice and SLO indices are
 /// the policy's).
-fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
+fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Figures) {
     sim.rules = compiled
         .rules()
         .into_iter()
@@ -356,7 +356,7 @@ enum Item {
 
 /// The hints of `analysis`'s text from `sim` (computed for that text), each
 /// with the span of the item it follows. `range`: only items touching it.
-fn hint_items(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<(Item, Span, InlayHint)> {
+fn hint_items(analysis: &Analysis, sim: &Figures, range: Span) -> Vec<(Item, Span, InlayHint)> {
     let policy = analysis.policy();
     let mut out = Vec::new();
     let traffic = match (sim.traffic(), sim.recorded_requests()) {
@@ -424,7 +424,7 @@ fn hint_items(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<(Item, 
     out
 }
 
-pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {
+pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Figures, range: Span) -> Vec<InlayHint> {
     hint_items(analysis, sim, range)
         .into_iter()
         .map(|(_, _, h)| h)
@@ -456,7 +456,7 @@ fn key(text: &str) -> String {
 pub(crate) fn earlier_inlay_hints(
     analysis: &Analysis,
     earlier: &Analysis,
-    sim: &Simulation,
+    sim: &Figures,
     range: Span,
 ) -> Vec<InlayHint> {
     if !sim.is_for(earlier) {

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use routec_ide::{Analysis, RecordedInput, Simulation, TextEdit};
+use routec_ide::{Analysis, Figures, RecordedInput, TextEdit};
 use routec_syntax::Span;
 
 const CURSOR: &str = "$0";
@@ -63,8 +63,8 @@ fn apply(text: &str, edits: &[TextEdit]) -> String {
     out
 }
 
-fn simulation(a: &Analysis) -> Option<Simulation> {
-    Simulation::compute(a, &|| false)
+fn simulation(a: &Analysis) -> Option<Figures> {
+    Figures::compute(a, &|| false)
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn support_checks_clean_and_compiles() {
     let share: f64 = sim.rules().iter().map(|r| r.share).sum();
     assert!((share - 1.0).abs() < 1e-6, "rule shares sum to {share}");
     assert_eq!(sim.rules().len(), a.policy().rules.len());
-    assert!(Simulation::compute(&a, &|| true).is_none());
+    assert!(Figures::compute(&a, &|| true).is_none());
 }
 
 #[test]
@@ -497,7 +497,7 @@ fn infeasible_slo_gives_located_compiler_diagnostics() {
 }
 
 /// Renders a simulation: its diagnostics (located), then its hints.
-fn describe_simulation(out: &mut String, a: &Analysis, sim: &Simulation) {
+fn describe_simulation(out: &mut String, a: &Analysis, sim: &Figures) {
     for d in sim.diagnostics() {
         let _ = writeln!(
             out,
@@ -544,7 +544,7 @@ fn recorded() {
             path_shown: file.to_owned(),
             text: std::fs::read_to_string(path.with_file_name(file)).map_err(|e| e.to_string()),
         };
-        let with = Simulation::compute_with(&a, Some(&input), &|| false)
+        let with = Figures::compute_with(&a, Some(&input), &|| false)
             .unwrap_or_else(|| panic!("{}: no simulation", path.display()));
         let without = simulation(&a).unwrap_or_else(|| panic!("{}: no simulation", path.display()));
         assert!(
@@ -574,7 +574,7 @@ fn recorded_figures_follow_the_file_mix() {
         path_shown: "mix.jsonl".into(),
         text: Ok(jsonl.clone()),
     };
-    let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+    let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("compiles");
     assert_eq!(sim.recorded_requests(), Some(40));
     assert!(
         (sim.rules()[0].share - paid).abs() < 1e-9,
@@ -606,11 +606,11 @@ fn recorded_figures_follow_the_file_mix() {
     );
     let b = Analysis::new(&second);
     assert_eq!(b.recorded_file(), None);
-    let sim = Simulation::compute_with(&b, Some(&input), &|| false).expect("compiles");
+    let sim = Figures::compute_with(&b, Some(&input), &|| false).expect("compiles");
     assert_eq!(sim.recorded_requests(), None);
 
     // Cancelled: nothing.
-    assert!(Simulation::compute_with(&a, Some(&input), &|| true).is_none());
+    assert!(Figures::compute_with(&a, Some(&input), &|| true).is_none());
 }
 
 /// A file the caller could not read is error `E0516` at the declaration,
@@ -637,7 +637,7 @@ fn unreadable_or_empty_recorded_file() {
             path_shown: "/p/mix.jsonl".into(),
             text: input,
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("a simulation");
+        let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("a simulation");
         let d = sim.diagnostics();
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!((d[0].code, d[0].message.as_str()), (code, message));

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use routec_ide::{Analysis, RecordedInput, Simulation, TextEdit, format_edits, workspace_symbols};
+use routec_ide::{Analysis, Figures, RecordedInput, TextEdit, format_edits, workspace_symbols};
 use routec_syntax::Span;
 
 fn support() -> String {
@@ -15,7 +15,7 @@ fn support() -> String {
     .unwrap_or_default()
 }
 
-fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
+fn every_feature(a: &Analysis, offset: usize, sim: Option<&Figures>) {
     let _ = a.diagnostics();
     let _ = a.hover(offset, sim);
     let _ = a.completions(offset);
@@ -140,7 +140,7 @@ proptest! {
 fn every_offset_of_the_example_with_a_simulation() {
     let text = support();
     let a = Analysis::new(&text);
-    let sim = Simulation::compute(&a, &|| false);
+    let sim = Figures::compute(&a, &|| false);
     assert!(sim.is_some());
     for offset in 0..=text.len() + 3 {
         every_feature(&a, offset, sim.as_ref());
@@ -173,7 +173,7 @@ fn simulations_of_every_example_agree_with_the_compiler() {
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let a = Analysis::new(&text);
-        let Some(sim) = Simulation::compute(&a, &|| false) else {
+        let Some(sim) = Figures::compute(&a, &|| false) else {
             continue;
         };
         let Ok(compiled) =
@@ -221,7 +221,7 @@ fn a_single_rule_has_the_overall_p95() {
     );
     let a = Analysis::new(&one);
     assert!(a.checks(), "{:?}", a.diagnostics());
-    let sim = Simulation::compute(&a, &|| false).expect("compiles");
+    let sim = Figures::compute(&a, &|| false).expect("compiles");
     let compiled = routec_opt::compile(a.policy(), &one, &routec_opt::CompileOptions::default())
         .expect("compiles");
     let p95 = compiled
@@ -269,7 +269,7 @@ fn recorded_figures_agree_with_compile_recorded() {
             path_shown: "labeled.jsonl".into(),
             text: Ok(jsonl.clone()),
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+        let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("compiles");
         let bound = routec_opt::recorded::load(a.policy(), &jsonl).expect("binds");
         let compiled = routec_opt::compile_recorded(
             a.policy(),
@@ -321,7 +321,7 @@ proptest! {
             path_shown: "x.jsonl".into(),
             text: Ok(format!("{}{junk}\n{}", &jsonl[..cut], &jsonl[cut..])),
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false);
+        let sim = Figures::compute_with(&a, Some(&input), &|| false);
         prop_assert!(sim.is_some());
         if let Some(sim) = &sim {
             prop_assert!(sim.diagnostics().iter().all(|d| d.code != "W0512"));

@@ -11,7 +11,7 @@
 //! `/proc/self/stat`) and wall time from the first keystroke until the last
 //! version's simulation has landed (its inlay hint refresh), and the CPU
 //! time spent while typing. Each runs with the server's default settings
-//! and, for comparison, with `simulation_delay` zero: a simulation started
+//! and, for comparison, with `compile_delay` zero: a simulation started
 //! after every keystroke's diagnostics, as before the debounce.
 //! Linux only (it reads `/proc`); a scenario, not a statistical benchmark:
 //! run it on a quiet machine and read the figures as such.
@@ -49,12 +49,12 @@ fn main() {
         for delay in [Some(Duration::ZERO), None] {
             let config = match delay {
                 Some(d) => Config {
-                    simulation_delay: d,
+                    compile_delay: d,
                     ..Config::default()
                 },
                 None => Config::default(),
             };
-            let shown = config.simulation_delay;
+            let shown = config.compile_delay;
             let r = typing(config, text, keys, every);
             println!(
                 "{name} | {shown:?} | {keys} at {every:?} | {:.2} s | {:.2} s | {:.2} s",

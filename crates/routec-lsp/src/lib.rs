@@ -16,7 +16,7 @@
 //! The simulation of a `file://` policy whose first traffic profile is a
 //! recorded file reads that file (relative to the policy, with the CLI's
 //! size limit, cached by modification time) on the blocking pool and
-//! passes its text to [`routec_ide::Simulation::compute_with`]; see
+//! passes its text to [`routec_ide::Figures::compute_with`]; see
 //! `recorded`.
 //!
 //! Architecture Invariant: document state changes synchronously at the top
@@ -24,6 +24,7 @@
 //! an older generation of a document are dropped, never published.
 
 mod capabilities;
+mod commands;
 pub mod convert;
 mod documents;
 mod proto;
@@ -37,7 +38,8 @@ use std::time::Duration;
 
 use tower_lsp_server::{ClientSocket, LspService, Server};
 
-pub use server::{Backend, SIMULATION_HOOK};
+pub use commands::DriverCommands;
+pub use server::{Backend, COMPILE_HOOK};
 
 /// How long after the last change diagnostics are computed. Short enough
 /// that diagnostics of a 2,000-line policy arrive well under 50 ms after a
@@ -49,11 +51,11 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(15);
 /// Typing faster than this never starts one: at 30 ms a keystroke, 100
 /// keystrokes into `support.route` would otherwise start 100 compilations
 /// (see BENCHMARKS.md, `typing`).
-pub const DEFAULT_SIMULATION_DELAY: Duration = Duration::from_millis(300);
+pub const DEFAULT_COMPILE_DELAY: Duration = Duration::from_millis(300);
 
-/// The commands code lenses run (`workspace/executeCommand`), implemented
-/// by the embedding binary: running the policy's tests and simulating it
-/// need the runtime and the simulator, which the CLI owns.
+/// The commands code lenses run (`workspace/executeCommand`): by default
+/// [`DriverCommands`] (the driver's test runner and simulator); tests
+/// inject their own.
 pub trait CommandRunner: Debug + Send + Sync + 'static {
     /// Runs `command` ([`routec_ide::COMMAND_SIMULATE`] or
     /// [`routec_ide::COMMAND_RUN_TESTS`]) on the text of the document
@@ -67,14 +69,14 @@ pub trait CommandRunner: Debug + Send + Sync + 'static {
 pub struct Config {
     /// See [`DEFAULT_DEBOUNCE`].
     pub debounce: Duration,
-    /// See [`DEFAULT_SIMULATION_DELAY`].
-    pub simulation_delay: Duration,
-    /// Runs the code lenses' commands; without one, they answer with an
-    /// error saying so.
+    /// See [`DEFAULT_COMPILE_DELAY`].
+    pub compile_delay: Duration,
+    /// Runs the code lenses' commands ([`DriverCommands`] by default);
+    /// without one, they answer with an error saying so.
     pub commands: Option<Arc<dyn CommandRunner>>,
     /// Test support: called with the LSP method name at the start of every
     /// request, with `textDocument/publishDiagnostics` before each set
-    /// of diagnostics is computed and with [`SIMULATION_HOOK`] when a
+    /// of diagnostics is computed and with [`COMPILE_HOOK`] when a
     /// background simulation starts, inside the same panic boundary as the
     /// analysis, so tests can inject a panic (or hold a computation back)
     /// and watch the server cope. `None` in production.
@@ -86,8 +88,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             debounce: DEFAULT_DEBOUNCE,
-            simulation_delay: DEFAULT_SIMULATION_DELAY,
-            commands: None,
+            compile_delay: DEFAULT_COMPILE_DELAY,
+            commands: Some(Arc::new(DriverCommands)),
             fault_injection: None,
         }
     }

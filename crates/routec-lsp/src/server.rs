@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use routec_ide as ide;
-use routec_ide::Simulation;
+use routec_ide::{Figures, RecordedInput};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
@@ -19,7 +19,7 @@ use crate::capabilities::Caps;
 use crate::convert::{Encoding, LineMap};
 use crate::documents::{Documents, Snapshot, Ticket};
 use crate::proto;
-use crate::recorded::RecordedFiles;
+use crate::recorded::{self, RecordedFiles};
 
 /// The language server: cheap to clone (background tasks hold a clone).
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ pub(crate) fn panic_message(e: tokio::task::JoinError, what: &str) -> String {
 
 /// What [`Config::fault_injection`] is called with when a background
 /// simulation starts.
-pub const SIMULATION_HOOK: &str = "$/routec/simulation";
+pub const COMPILE_HOOK: &str = "$/routec/simulation";
 
 /// LSP 3.17 `RequestFailed`: a well-formed request the server refuses.
 const REQUEST_FAILED: i64 = -32803;
@@ -121,7 +121,7 @@ impl Backend {
     async fn with_snapshot<T, F>(&self, method: &'static str, uri: &Uri, f: F) -> Result<Option<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Snapshot, Option<&Simulation>) -> T + Send + 'static,
+        F: FnOnce(&Snapshot, Option<&Figures>) -> T + Send + 'static,
     {
         let Some(ticket) = self.inner.docs.ticket(uri) else {
             return Ok(None);
@@ -191,10 +191,10 @@ impl Backend {
             return;
         }
         // The compiler's half, off the typing path: started only once the
-        // text has stayed unchanged for `simulation_delay` (typing never
+        // text has stayed unchanged for `compile_delay` (typing never
         // starts a compilation per keystroke), cancelled as soon as the
         // text changes.
-        tokio::time::sleep(self.inner.config.simulation_delay).await;
+        tokio::time::sleep(self.inner.config.compile_delay).await;
         if ticket.is_stale() {
             return;
         }
@@ -210,25 +210,43 @@ impl Backend {
         let hook = self.inner.config.fault_injection;
         let sim = tokio::task::spawn_blocking(move || {
             if let Some(hook) = hook {
-                hook(SIMULATION_HOOK);
+                hook(COMPILE_HOOK);
             }
             // A recorded first profile's file, read here on the blocking
             // pool (a `stat` when it is cached and unchanged).
-            let recorded = inner.recorded.load(&s.uri, &s.analysis);
+            let path = recorded::locate(&s.uri, &s.analysis);
+            let recorded = path.as_deref().map(|p| inner.recorded.read(p));
             if t.is_stale() {
                 return None;
             }
-            let sim = Simulation::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
+            let sim = Figures::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
             let extra: Vec<Diagnostic> = sim
                 .diagnostics()
                 .iter()
                 .map(|d| proto::diagnostic(&s.uri, &s.lines, d, &caps))
                 .collect();
-            Some((Arc::new(sim), extra))
+            // The recorded file's own diagnostics (its bad lines, where they
+            // are), for an editor that has it open; an empty list clears
+            // them once the file is fixed.
+            let in_file = match (path, recorded.as_deref()) {
+                (Some(path), Some(RecordedInput { text: Ok(text), .. })) => {
+                    Uri::from_file_path(&path).map(|uri| {
+                        let lines = LineMap::new(text, caps.encoding);
+                        let diagnostics = sim
+                            .recorded_diagnostics()
+                            .iter()
+                            .map(|d| proto::diagnostic(&uri, &lines, d, &caps))
+                            .collect::<Vec<_>>();
+                        (uri, diagnostics)
+                    })
+                }
+                _ => None,
+            };
+            Some((Arc::new(sim), extra, in_file))
         })
         .await;
         drop(permit);
-        let (sim, extra) = match sim {
+        let (sim, extra, in_file) = match sim {
             Ok(Some(done)) => done,
             Ok(None) => return,
             Err(e) => {
@@ -240,7 +258,7 @@ impl Backend {
         if !self
             .inner
             .docs
-            .set_simulation(&ticket.uri, ticket.generation, &snap, sim)
+            .set_figures(&ticket.uri, ticket.generation, &snap, sim)
         {
             return;
         }
@@ -248,6 +266,13 @@ impl Backend {
             let mut all = base;
             all.extend(extra);
             self.publish(&ticket, all).await;
+        }
+        if let Some((uri, diagnostics)) = in_file
+            && !ticket.is_stale()
+        {
+            self.client
+                .publish_diagnostics(uri, diagnostics, None)
+                .await;
         }
         if self.caps().inlay_refresh && !ticket.is_stale() {
             // The client asks again for the visible hints; an error (the

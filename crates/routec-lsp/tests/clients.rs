@@ -439,7 +439,7 @@ async fn the_last_good_figures_stay_while_the_file_has_errors() {
 static SIMULATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn count_simulations(method: &str) {
-    if method == routec_lsp::SIMULATION_HOOK {
+    if method == routec_lsp::COMPILE_HOOK {
         SIMULATIONS.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -451,7 +451,7 @@ fn count_simulations(method: &str) {
 #[tokio::test]
 async fn the_simulation_starts_once_typing_pauses() {
     let config = Config {
-        simulation_delay: Duration::from_secs(2),
+        compile_delay: Duration::from_secs(2),
         fault_injection: Some(count_simulations),
         ..Config::default()
     };

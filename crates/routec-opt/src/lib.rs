@@ -20,6 +20,7 @@ mod eval;
 pub mod lints;
 mod lp;
 pub mod model;
+mod objective;
 mod optimize;
 pub mod recorded;
 mod slos;

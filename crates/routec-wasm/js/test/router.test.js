@@ -52,12 +52,28 @@ test('explanations are routec-runtime’s', async () => {
   }
 });
 
+/** A request that lands in a split leaf of the vectors' table (searched, so
+ * the tests do not depend on which cells the optimizer splits). */
+async function splitRequest() {
+  const router = await load(bytes);
+  for (const task of ['chat', 'code', 'factual', 'reasoning']) {
+    for (const plan of ['free', 'pro', 'enterprise']) {
+      for (const lang of ['en', 'es', 'de', 'ja', 'other']) {
+        for (const prompt_tokens of [500, 3000, 9000, 40000]) {
+          const request = { task, plan, lang, prompt_tokens, difficulty: '50%' };
+          if (router.explain(request).splits.length > 1) return request;
+        }
+      }
+    }
+  }
+  throw new Error('the table has no split leaf');
+}
+
 test('sticky splits: one key, one plan; the hash is the runtime’s', async () => {
   const router = await load(bytes);
   assert.equal(router.keyHash(''), 0xf52a15e9a9b5e89bn);
   assert.equal(router.keyHash('user-42'), 0x7a1596f0e94b5793n);
-  // A split cell (prompt_tokens in [8k, 32k), task = code, plan = pro, lang = es).
-  const request = { task: 'code', plan: 'pro', lang: 'es', prompt_tokens: 9000 };
+  const request = await splitRequest();
   const plans = new Set();
   for (let i = 0; i < 2000; i++) {
     const key = `user-${i}`;
@@ -79,7 +95,7 @@ test('keyless requests split by the compiled shares', async () => {
   // `explain` decides too (a keyless one takes a position): explain with
   // another instance, whose sequence is its own.
   const router = await load(bytes);
-  const request = { task: 'code', plan: 'pro', lang: 'es', prompt_tokens: 9000 };
+  const request = await splitRequest();
   const e = (await load(bytes)).explain(request);
   assert.ok(e.splits.length > 1);
   // routec-runtime's rule: the n-th keyless split decision of a router takes
