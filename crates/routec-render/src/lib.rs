@@ -7,7 +7,7 @@
 //!   policies into one document.
 //! - Reports: [`test`], [`simulate`], [`evaluate`] (offline replay),
 //!   [`explain`] and [`diff`], in human form and as JSON (and markdown for
-//!   `diff`).
+//!   `diff`); [`predicted`], the figures `compile` prints.
 //!
 //! Positions are computed here, at the boundary, from byte spans: 1-based
 //! lines and 1-based columns counted in characters. Numbers are rounded
@@ -23,6 +23,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod human;
 pub mod json;
+pub mod predicted;
 pub mod sarif;
 pub mod simulate;
 pub mod test;

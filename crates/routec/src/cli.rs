@@ -58,6 +58,12 @@ partial table, and nothing is left behind on failure. Errors (a policy that
 does not check, SLOs no routing can meet, with the best value each could
 reach) and warnings go to standard error.
 
+Once the table is written, standard error also gets the figures it was
+optimized for, in a few lines: TTFT and latency p95, cost per 1k requests
+and per success, quality and score; the quality of each slice; and each SLO
+with its predicted value and slack (what tightening it costs when it is
+binding). `routec simulate` checks them by sampling.
+
 Exit codes:
   0  the table was written (warnings allowed)
   1  errors in the policy, or SLOs that no routing can meet

@@ -83,6 +83,23 @@ fn compile_writes_a_json_table_next_to_the_policy() {
     assert!(table.assumed.is_some());
 }
 
+/// After the table, `compile` prints the figures it was optimized for.
+#[test]
+fn compile_prints_the_predicted_figures_and_each_slos_slack() {
+    let args = ["compile", "figures.route", "-o", "-"];
+    let out = run_in(&fixtures(), &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(Table::from_json(&out.stdout).is_ok());
+    insta::assert_snapshot!(
+        "compile_figures",
+        format!(
+            "$ routec {} 2>&1 >/dev/null\n{}",
+            args.join(" "),
+            out.stderr
+        )
+    );
+}
+
 #[test]
 fn compile_writes_a_binary_table() {
     let dir = temp_dir();
