@@ -539,7 +539,9 @@ fn every_fix_in_the_diagnostics_doc_parses() {
 /// `routec --help` and every subcommand's long help.
 fn helps() -> Vec<(String, String)> {
     use clap::CommandFactory;
-    let mut cmd = routec::cli::Cli::command();
+    // As written: a workspace build may enable clap's `wrap_help` (a
+    // benchmark dependency does), which would wrap lines at 100 columns.
+    let mut cmd = routec::cli::Cli::command().term_width(0);
     let mut out = vec![("routec".to_owned(), cmd.render_long_help().to_string())];
     let names: Vec<String> = cmd
         .get_subcommands()
