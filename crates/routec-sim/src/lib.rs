@@ -218,8 +218,13 @@ pub struct Run<'p> {
     rule_info: Vec<(u32, String)>,
     answered: Vec<u64>,
     /// Per model: the end-to-end latencies (seconds) of the requests it
-    /// answered, for latency CDFs.
+    /// answered, for latency CDFs: from arrival, so they include the time
+    /// spent before its answering attempt (classifiers, earlier attempts,
+    /// retries, fallbacks, cascade steps).
     pub answered_latencies: Vec<Vec<f32>>,
+    /// Per model, in the same order: the time its answering attempt took
+    /// (TTFT, reasoning and decoding): the time on this model alone.
+    pub answer_times: Vec<Vec<f32>>,
     weights: (f64, f64, f64),
     has_baseline: bool,
 }
@@ -328,6 +333,7 @@ fn run_impl<'p>(
             .collect(),
         answered: vec![0; models],
         answered_latencies: vec![Vec::new(); models],
+        answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
             Some(ObjectiveDef::Weighted {
                 latency,
@@ -435,6 +441,9 @@ fn run_impl<'p>(
             run.answered[m as usize] += 1;
             if let Some(l) = run.answered_latencies.get_mut(m as usize) {
                 l.push(out.e2e as f32);
+            }
+            if let Some(l) = run.answer_times.get_mut(m as usize) {
+                l.push(out.answer_time as f32);
             }
         }
     }
@@ -794,13 +803,14 @@ fn count(n: u64) -> String {
 /// A value of `metric` as the language writes it: `250ms`, `3s`, `$5`, `75%`.
 pub fn describe_value(metric: &MetricDef, x: f64) -> String {
     match metric {
-        MetricDef::Ttft(_) | MetricDef::Latency(_) => {
-            if x.abs() < 1.0 {
-                format!("{}ms", trim(x * 1000.0))
-            } else {
-                format!("{}s", trim(x))
-            }
-        }
+        // In the unit of its magnitude: `250ms`, `3s`, `12.5m`, `8.9474h`.
+        MetricDef::Ttft(_) | MetricDef::Latency(_) => match x.abs() {
+            a if a < 1.0 => format!("{}ms", trim(x * 1000.0)),
+            a if a < 60.0 => format!("{}s", trim(x)),
+            a if a < 3600.0 => format!("{}m", trim(x / 60.0)),
+            a if a < 86_400.0 => format!("{}h", trim(x / 3600.0)),
+            _ => format!("{}d", trim(x / 86_400.0)),
+        },
         MetricDef::Cost(_) | MetricDef::Spend(_) => format!("${}", trim(x)),
         MetricDef::Quality(_) | MetricDef::Share(_) => format!("{}%", trim(x * 100.0)),
     }
@@ -811,4 +821,24 @@ pub fn trim(x: f64) -> String {
     let s = format!("{x:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_described_in_the_unit_of_their_magnitude() {
+        let latency = MetricDef::Latency(0.95);
+        let cases = [
+            (0.25, "250ms"),
+            (3.0, "3s"),
+            (90.0, "1.5m"),
+            (32_210.518, "8.9474h"),
+            (172_800.0, "2d"),
+        ];
+        for (x, text) in cases {
+            assert_eq!(describe_value(&latency, x), text);
+        }
+    }
 }
