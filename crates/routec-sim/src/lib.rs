@@ -551,20 +551,23 @@ impl Run<'_> {
         }
     }
 
+    /// The group `metric` is measured on: `scope`'s, or the slice a metric
+    /// names (`quality for S`); `None` when it saw no request.
+    fn measured(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<&mut Group> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        self.group(scope).filter(|g| g.n > 0)
+    }
+
     /// The simulated value of `metric` over all requests or one slice, in
     /// base units; `None` when the scope saw no request (or, for spend, the
     /// profile has no `qps`). A metric naming a slice (`quality for S`)
     /// uses that slice.
     pub fn value(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<f64> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let n = g.n as f64;
         match metric {
             MetricDef::Ttft(q) => stats::quantile(&mut g.ttfts, *q),
@@ -581,15 +584,8 @@ impl Run<'_> {
 
     /// The 95% sampling interval of [`Run::value`] (same scope rules).
     pub fn interval(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<(f64, f64)> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let scaled = |(lo, hi): (f64, f64), k: f64| (lo * k, hi * k);
         match metric {
             MetricDef::Ttft(q) => stats::quantile_interval(&mut g.ttfts, *q),
