@@ -2,7 +2,7 @@
 //! `routec simulate --help`) and the compact human table.
 
 use routec_check::Policy;
-use routec_sim::{Metrics, Report};
+use routec_sim::{Metrics, Report, Verdict};
 use serde_json::{Map, Value as Json, json};
 
 use crate::explain::in_unit;
@@ -55,12 +55,15 @@ pub fn report_json(policy: &Policy, r: &Report) -> Json {
         .map(|s| {
             let metric = policy.slos.get(s.slo).map(|d| &d.metric);
             let (value, limit, unit) = in_unit(metric, s.value, s.limit);
+            let (lo, hi, _) = in_unit(metric, s.interval.0, s.interval.1);
             json!({
                 "constraint": s.constraint,
                 "value": value,
                 "limit": limit,
                 "unit": unit,
                 "ok": s.ok,
+                "interval": [lo, hi],
+                "verdict": s.verdict.key(),
             })
         })
         .collect();
@@ -151,14 +154,22 @@ pub fn human(name: &str, policy: &Policy, r: &Report) -> String {
                     (_, _, "usd") => format!("${:.4}", s.value),
                     _ => format!("{:.2}%", s.value * 100.0),
                 };
-                vec![
-                    format!("  {}", if s.ok { "ok" } else { "MISSED" }),
-                    s.constraint.clone(),
-                    value,
-                ]
+                let verdict = match s.verdict {
+                    Verdict::Met => "ok",
+                    Verdict::AtLimit if s.ok => "at limit",
+                    Verdict::AtLimit => "at limit (over)",
+                    Verdict::Missed => "MISSED",
+                };
+                vec![format!("  {verdict}"), s.constraint.clone(), value]
             })
             .collect();
         out.push_str(&text_table(&slo_rows, 2, ""));
+        if r.slos.iter().any(|s| s.verdict == Verdict::AtLimit) {
+            out.push_str(
+                "  at limit: the limit is inside the value's 95% sampling interval (--format json \
+                 gives it); more --requests narrow it, an slo `margin` gives headroom\n",
+            );
+        }
     }
     out
 }

@@ -571,6 +571,17 @@ fn simulate_json_shape_and_units() {
     assert_eq!(latency["unit"], "ms");
     assert_eq!(latency["value"], m["latency"]["p95"]);
     assert_eq!(latency["ok"], true);
+    // Far from its limit: met, its 95% interval around the value, in ms.
+    assert_eq!(latency["verdict"], "met");
+    let (lo, hi) = (
+        latency["interval"][0].as_f64().unwrap(),
+        latency["interval"][1].as_f64().unwrap(),
+    );
+    let value = latency["value"].as_f64().unwrap();
+    assert!(lo <= value && value <= hi && hi < 20000.0, "{latency}");
+    for slo in slos {
+        assert!(["met", "at_limit", "missed"].contains(&slo["verdict"].as_str().unwrap()));
+    }
 }
 
 #[test]
