@@ -609,8 +609,8 @@ impl<'a> Cx<'a> {
     }
 }
 
-pub(crate) const TYPE_NAMES: &[&str] = &["bool", "int", "tokens", "ratio", "duration", "money"];
-const SOURCE_WORDS: &[&str] = &["header", "metadata", "classifier"];
+pub(crate) const TYPE_NAMES: &[&str] = routec_syntax::words::SIGNAL_TYPES;
+const SOURCE_WORDS: &[&str] = routec_syntax::words::SIGNAL_SOURCES;
 
 /// The unit of a numeric signal's values.
 pub(crate) fn unit_of(ty: &SignalType) -> Unit {

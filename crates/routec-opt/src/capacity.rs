@@ -178,14 +178,27 @@ impl Capacities {
         vars: &Vars,
         coefs: &[Vec<Vec<f64>>],
         rhs: &[f64],
+        timeouts: &[Diagnostic],
     ) -> Vec<Diagnostic> {
         let n = p.rows.len();
-        let slo_only =
-            || slos::infeasible(policy, source, part, p, ev, vars, &coefs[..n], &rhs[..n]);
+        let slo_only = || {
+            slos::infeasible(
+                policy,
+                source,
+                part,
+                p,
+                ev,
+                vars,
+                &coefs[..n],
+                &rhs[..n],
+                timeouts,
+            )
+        };
         if coefs.len() <= n {
             return slo_only();
         }
-        let set = optimize::conflict(p, part, vars, coefs, rhs);
+        let all: Vec<usize> = (0..coefs.len()).collect();
+        let set = optimize::conflict(p, part, vars, coefs, rhs, &all);
         if set.iter().all(|&k| k < n) {
             return slo_only();
         }
@@ -430,7 +443,15 @@ pub fn rounds(
             Ok(a) => s.assign = a,
             Err(crate::lp::LpResult::Infeasible) => {
                 return Err(Failure::Errors(caps.infeasible(
-                    &s.policy, source, &s.part, &s.problem, &s.ev, &s.vars, &s.coefs, &s.rhs,
+                    &s.policy,
+                    source,
+                    &s.part,
+                    &s.problem,
+                    &s.ev,
+                    &s.vars,
+                    &s.coefs,
+                    &s.rhs,
+                    &[],
                 )));
             }
             Err(_) => {

@@ -335,6 +335,7 @@ pub fn compile_cancellable(
     check(cancelled)?;
 
     let mut ev = Evaluator::new(policy, traffic.output_dist());
+    warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     let unenforceable: Vec<Diagnostic> = problem
         .warnings
@@ -369,8 +370,13 @@ pub fn compile_cancellable(
     let assign = match objective::solve(&space, &goal, &coefs, &rhs) {
         Ok(assign) => assign,
         Err(crate::lp::LpResult::Infeasible) => {
+            let timeouts: Vec<Diagnostic> = warnings
+                .iter()
+                .filter(|w| w.code == codes::TIMEOUT_CUTS_ANSWERS)
+                .cloned()
+                .collect();
             return Err(Failure::Errors(caps.infeasible(
-                policy, source, &part, &problem, &ev, &vars, &coefs, &rhs,
+                policy, source, &part, &problem, &ev, &vars, &coefs, &rhs, &timeouts,
             )));
         }
         Err(_) => {
@@ -405,8 +411,8 @@ pub fn compile_cancellable(
         &solved.caps,
     ));
     warnings.extend(capacity::peak_warning(&mut solved, source));
-    warnings.extend(slos::cascade_warnings(&solved));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;
+    warnings.extend(slos::cascade_warnings(&solved, source, &prices));
     let duals: Vec<Option<f64>> = prices.iter().map(|p| p.1).collect();
     let table = table::build(&solved, source, options, &solved.assign, &duals);
     check(cancelled)?;

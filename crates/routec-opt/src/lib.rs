@@ -18,6 +18,7 @@ pub mod codes;
 mod compile;
 mod diagram;
 mod eval;
+pub mod lints;
 pub mod load;
 mod lp;
 pub mod model;

@@ -479,34 +479,7 @@ fn row_latency(declared: &Latency, row: &Latency) -> ModelLatency {
     if row.decode_rate.is_some() {
         merged.decode_rate = row.decode_rate;
     }
-    let def = ModelDef {
-        latency: merged,
-        ..placeholder()
-    };
-    ModelLatency::of(&def)
-}
-
-fn placeholder() -> ModelDef {
-    ModelDef {
-        name: String::new(),
-        span: Default::default(),
-        doc: None,
-        extends: None,
-        provider: None,
-        endpoint: None,
-        upstream: None,
-        api_key: None,
-        params: Vec::new(),
-        context: None,
-        price: Default::default(),
-        latency: Default::default(),
-        quality: Default::default(),
-        fallback: None,
-        supports: None,
-        capacity: Capacity::default(),
-        rate_limit: Capacity::default(),
-        load_latency: Vec::new(),
-    }
+    ModelLatency::from_latency(&merged)
 }
 
 /// The calls per second a capacity (or limit) admits for calls of the

@@ -754,15 +754,17 @@ pub fn feasible(
     !matches!(lp.solve(), LpResult::Infeasible)
 }
 
-/// A minimal set of rows that cannot hold together (deletion filter).
+/// A minimal set of rows among `rows` that cannot hold together
+/// (deletion filter).
 pub fn conflict(
     p: &Problem,
     part: &Partition,
     vars: &Vars,
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
+    rows: &[usize],
 ) -> Vec<usize> {
-    let mut set: Vec<usize> = (0..coefs.len()).collect();
+    let mut set: Vec<usize> = rows.to_vec();
     let mut i = 0;
     while i < set.len() {
         let mut without = set.clone();

@@ -3,7 +3,7 @@
 //! errors and hedges, retries, model-level fallbacks, plan-level fallback
 //! chains and cascades with the confidence model.
 
-use routec_check::ir::{ModelId, Policy};
+use routec_check::ir::{ModelId, Policy, Price};
 use routec_opt::load::ModelLoad;
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
 
@@ -16,13 +16,13 @@ const MAX_PLAN_DEPTH: usize = 16;
 #[derive(Clone, Debug)]
 pub struct ModelRt {
     pub attempt: AttemptModel,
-    pub input_price: f64,
-    pub output_price: f64,
-    pub request_price: f64,
+    /// Its price (a request pays the rates of its prompt's tier).
+    pub price: Price,
     pub fallback: Option<u32>,
     /// `P(timeout)` of an attempt when the TTFT timeout is the binding cap
-    /// (the common case), cached.
-    p_timeout_at_ttft_cap: f64,
+    /// (the common case), cached; `None` when the cap depends on the answer
+    /// length (reasoning tokens delay the first token).
+    p_timeout_at_ttft_cap: Option<f64>,
 }
 
 impl ModelRt {
@@ -36,15 +36,14 @@ impl ModelRt {
         };
         let def = policy.model(m);
         let p_timeout_at_ttft_cap = match attempt.ttft_timeout {
-            Some(t) if t > 0.0 => attempt.ttft_exceedance(t),
-            Some(_) => 1.0,
-            None => 0.0,
+            _ if def.reasoning.is_some() => None,
+            Some(t) if t > 0.0 => Some(attempt.ttft_exceedance(t)),
+            Some(_) => Some(1.0),
+            None => Some(0.0),
         };
         ModelRt {
             attempt,
-            input_price: def.price.input_per_token.unwrap_or(0.0),
-            output_price: def.price.output_per_token.unwrap_or(0.0),
-            request_price: def.price.per_request.unwrap_or(0.0),
+            price: def.price.clone(),
             fallback: def.fallback.map(|f| f.0),
             p_timeout_at_ttft_cap,
         }
@@ -76,6 +75,11 @@ pub struct Outcome {
     pub failed: bool,
     /// The model whose answer was returned.
     pub answered_by: Option<u32>,
+    /// Seconds the answering attempt took on that model (its TTFT,
+    /// reasoning and decoding), without the time spent before it (earlier
+    /// attempts, retries, fallbacks, cascade steps, classifiers); 0 for
+    /// failed requests.
+    pub answer_time: f64,
 }
 
 /// The request being executed.
@@ -111,8 +115,26 @@ enum Attempt {
 }
 
 enum Call {
-    Answer { model: u32, ttft: f64, e2e: f64 },
-    Failed { time: f64 },
+    /// Times since arrival; `own`: the answering attempt's own duration.
+    Answer {
+        model: u32,
+        ttft: f64,
+        e2e: f64,
+        own: f64,
+    },
+    Failed {
+        time: f64,
+    },
+}
+
+/// An answered plan: the model, times since arrival, the answering
+/// attempt's own duration and the answer's quality.
+struct Answered {
+    model: u32,
+    ttft: f64,
+    e2e: f64,
+    own: f64,
+    quality: f64,
 }
 
 /// Executes plans; immutable, shared by every request.
@@ -127,13 +149,14 @@ impl Executor {
     pub fn run(&self, plan: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         let result = self.plan(plan, job, shift, rng, 0);
         match result {
-            Ok((model, ttft, e2e, quality)) => Outcome {
-                ttft,
-                e2e,
-                quality,
+            Ok(a) => Outcome {
+                ttft: a.ttft,
+                e2e: a.e2e,
+                quality: a.quality,
                 cost: job.cost,
                 failed: false,
-                answered_by: Some(model),
+                answered_by: Some(a.model),
+                answer_time: a.own,
             },
             Err(time) => Outcome {
                 ttft: time,
@@ -142,6 +165,7 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
@@ -149,13 +173,19 @@ impl Executor {
     /// Runs one model (`Target`) for `job`: the baseline's plan.
     pub fn run_model(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         match self.call(m, job, shift, rng) {
-            Call::Answer { model, ttft, e2e } => Outcome {
+            Call::Answer {
+                model,
+                ttft,
+                e2e,
+                own,
+            } => Outcome {
                 ttft,
                 e2e,
                 quality: quality_of(job, model),
                 cost: job.cost,
                 failed: false,
                 answered_by: Some(model),
+                answer_time: own,
             },
             Call::Failed { time } => Outcome {
                 ttft: time,
@@ -164,11 +194,12 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
 
-    /// `Ok((answering model, ttft, e2e, quality))` or `Err(time spent)`.
+    /// The answer, or `Err(time spent)`.
     fn plan(
         &self,
         plan: u32,
@@ -176,7 +207,7 @@ impl Executor {
         shift: f64,
         rng: &mut Rng,
         depth: usize,
-    ) -> Result<(u32, f64, f64, f64), f64> {
+    ) -> Result<Answered, f64> {
         let Some(p) = self.plans.get(plan as usize) else {
             return Err(shift);
         };
@@ -185,7 +216,18 @@ impl Executor {
         }
         match p {
             ExecPlan::Target(m) => match self.call(*m, job, shift, rng) {
-                Call::Answer { model, ttft, e2e } => Ok((model, ttft, e2e, quality_of(job, model))),
+                Call::Answer {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                } => Ok(Answered {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                    quality: quality_of(job, model),
+                }),
                 Call::Failed { time } => Err(time),
             },
             ExecPlan::Chain(plans) => {
@@ -203,17 +245,29 @@ impl Executor {
                 let last = models.len().saturating_sub(1);
                 for (i, &m) in models.iter().enumerate() {
                     match self.call(m, job, at, rng) {
-                        Call::Answer { model, ttft, e2e } => {
+                        Call::Answer {
+                            model,
+                            ttft,
+                            e2e,
+                            own,
+                        } => {
                             let q = quality_of(job, model);
+                            let answered = |quality| Answered {
+                                model,
+                                ttft,
+                                e2e,
+                                own,
+                                quality,
+                            };
                             if i == last {
-                                return Ok((model, ttft, e2e, q));
+                                return Ok(answered(q));
                             }
                             // The answer is good with probability equal to
                             // its confidence: an accepted answer contributes
                             // its confidence (the conditional expectation).
                             let c = model::sample_confidence(q, rng.uniform());
                             if c >= *accept {
-                                return Ok((model, ttft, e2e, c));
+                                return Ok(answered(c));
                             }
                             at = e2e;
                         }
@@ -240,11 +294,14 @@ impl Executor {
             for attempt in 0..=retries {
                 match self.attempt(current, rt, job, rng) {
                     Attempt::Ok { ttft } => {
+                        // Reasoning decodes before the answer's first token.
+                        let ttft = ttft + rt.attempt.reasoning_time(job.output_tokens);
                         let decode = rt.attempt.latency.decode_time(job.output_tokens);
                         return Call::Answer {
                             model: current,
                             ttft: at + ttft,
                             e2e: at + ttft + decode,
+                            own: ttft + decode,
                         };
                     }
                     Attempt::Failed { time, retryable } => {
@@ -270,7 +327,11 @@ impl Executor {
     fn attempt(&self, m: u32, rt: &ModelRt, job: &mut Job<'_>, rng: &mut Rng) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
-        let full = job.input_tokens * rt.input_price + n * rt.output_price + rt.request_price;
+        let rates = rt.price.rates(job.input_tokens);
+        let billed = model::billed_output(Some(&a.reasoning), n);
+        let full = job.input_tokens * rates.input_per_token
+            + billed * rates.output_per_token
+            + rates.per_request;
         if let Some(c) = job.calls.get_mut(m as usize) {
             *c += 1;
         }
@@ -297,7 +358,7 @@ impl Executor {
             _ => t1,
         };
         // The attempt's input is always paid.
-        job.pay(m, job.input_tokens * rt.input_price);
+        job.pay(m, job.input_tokens * rates.input_per_token);
         let (cap, ttft_binds) = a.ttft_cap(n);
         if ttft > cap || cap <= 0.0 {
             return Attempt::Failed {
@@ -308,10 +369,11 @@ impl Executor {
         // P(base error | no timeout) so that P(base error) = min(0.5%, 1 − P(timeout)).
         let p_to = if cap.is_infinite() {
             0.0
-        } else if ttft_binds {
-            rt.p_timeout_at_ttft_cap
         } else {
-            a.ttft_exceedance(cap)
+            match rt.p_timeout_at_ttft_cap {
+                Some(p) if ttft_binds => p,
+                _ => a.ttft_exceedance(cap),
+            }
         };
         let p_err = BASE_ERROR_RATE.min(1.0 - p_to);
         if p_err > 0.0 && rng.uniform() * (1.0 - p_to) < p_err {
@@ -320,7 +382,7 @@ impl Executor {
                 retryable: a.retry_errors,
             };
         }
-        job.pay(m, n * rt.output_price + rt.request_price);
+        job.pay(m, billed * rates.output_per_token + rates.per_request);
         Attempt::Ok { ttft }
     }
 }

@@ -238,8 +238,13 @@ pub struct Run<'p> {
     /// Per model: total cost paid to it (USD).
     model_cost: Vec<f64>,
     /// Per model: the end-to-end latencies (seconds) of the requests it
-    /// answered, for latency CDFs.
+    /// answered, for latency CDFs: from arrival, so they include the time
+    /// spent before its answering attempt (classifiers, earlier attempts,
+    /// retries, fallbacks, cascade steps).
     pub answered_latencies: Vec<Vec<f32>>,
+    /// Per model, in the same order: the time its answering attempt took
+    /// (TTFT, reasoning and decoding): the time on this model alone.
+    pub answer_times: Vec<Vec<f32>>,
     weights: (f64, f64, f64),
     has_baseline: bool,
 }
@@ -379,6 +384,7 @@ fn run_impl<'p>(
         offered: vec![0; models],
         model_cost: vec![0.0; models],
         answered_latencies: vec![Vec::new(); models],
+        answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
             Some(ObjectiveDef::Weighted {
                 latency,
@@ -499,6 +505,9 @@ fn run_impl<'p>(
             if let Some(l) = run.answered_latencies.get_mut(m as usize) {
                 l.push(out.e2e as f32);
             }
+            if let Some(l) = run.answer_times.get_mut(m as usize) {
+                l.push(out.answer_time as f32);
+            }
         }
     }
     progress(requests, requests);
@@ -609,20 +618,23 @@ impl Run<'_> {
         }
     }
 
+    /// The group `metric` is measured on: `scope`'s, or the slice a metric
+    /// names (`quality for S`); `None` when it saw no request.
+    fn measured(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<&mut Group> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        self.group(scope).filter(|g| g.n > 0)
+    }
+
     /// The simulated value of `metric` over all requests or one slice, in
     /// base units; `None` when the scope saw no request (or, for spend, the
     /// profile has no `qps`). A metric naming a slice (`quality for S`)
     /// uses that slice.
     pub fn value(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<f64> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let n = g.n as f64;
         match metric {
             MetricDef::Ttft(q) => stats::quantile(&mut g.ttfts, *q),
@@ -639,15 +651,8 @@ impl Run<'_> {
 
     /// The 95% sampling interval of [`Run::value`] (same scope rules).
     pub fn interval(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<(f64, f64)> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let scaled = |(lo, hi): (f64, f64), k: f64| (lo * k, hi * k);
         match metric {
             MetricDef::Ttft(q) => stats::quantile_interval(&mut g.ttfts, *q),
@@ -867,13 +872,14 @@ fn count(n: u64) -> String {
 /// A value of `metric` as the language writes it: `250ms`, `3s`, `$5`, `75%`.
 pub fn describe_value(metric: &MetricDef, x: f64) -> String {
     match metric {
-        MetricDef::Ttft(_) | MetricDef::Latency(_) => {
-            if x.abs() < 1.0 {
-                format!("{}ms", trim(x * 1000.0))
-            } else {
-                format!("{}s", trim(x))
-            }
-        }
+        // In the unit of its magnitude: `250ms`, `3s`, `12.5m`, `8.9474h`.
+        MetricDef::Ttft(_) | MetricDef::Latency(_) => match x.abs() {
+            a if a < 1.0 => format!("{}ms", trim(x * 1000.0)),
+            a if a < 60.0 => format!("{}s", trim(x)),
+            a if a < 3600.0 => format!("{}m", trim(x / 60.0)),
+            a if a < 86_400.0 => format!("{}h", trim(x / 3600.0)),
+            _ => format!("{}d", trim(x / 86_400.0)),
+        },
         MetricDef::Cost(_) | MetricDef::Spend(_) => format!("${}", trim(x)),
         MetricDef::Quality(_) | MetricDef::Share(_) => format!("{}%", trim(x * 100.0)),
     }
@@ -884,4 +890,24 @@ pub fn trim(x: f64) -> String {
     let s = format!("{x:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_described_in_the_unit_of_their_magnitude() {
+        let latency = MetricDef::Latency(0.95);
+        let cases = [
+            (0.25, "250ms"),
+            (3.0, "3s"),
+            (90.0, "1.5m"),
+            (32_210.518, "8.9474h"),
+            (172_800.0, "2d"),
+        ];
+        for (x, text) in cases {
+            assert_eq!(describe_value(&latency, x), text);
+        }
+    }
 }

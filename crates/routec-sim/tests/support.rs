@@ -417,3 +417,58 @@ fn cascades_follow_the_confidence_model() {
     let cost = 0.995 * 0.001 + escalate * 0.995 * 0.01;
     close("cost", r.metrics.cost_per_1k_requests / 1000.0, cost, 0.02);
 }
+
+/// The latencies kept per answering model: end to end (from arrival) and
+/// the answering attempt's own time. After a cascade escalates, `b`'s end
+/// to end includes `a`'s attempt; its own time is `b`'s latency alone.
+#[test]
+fn answer_times_exclude_earlier_steps() {
+    let source = r#"
+policy p {
+  owner "t"
+  baseline b
+}
+model a {
+  price $0.001/request
+  latency p50 100ms p95 200ms
+  quality 60%
+}
+model b {
+  price $0.01/request
+  latency p50 1s p95 2s
+  quality 90%
+}
+route {
+  otherwise => cascade a -> b accept when confidence >= 70%
+}
+traffic t {
+  output_tokens lognormal p50 100 p95 200
+}
+"#;
+    let (policy, table) = compiled(source);
+    let run = routec_sim::run(&policy, &table, TrafficId(0), 20_000, 3).unwrap();
+    let (e2e, own) = (&run.answered_latencies, &run.answer_times);
+    for m in 0..2 {
+        assert_eq!(e2e[m].len(), own[m].len());
+        assert!(!own[m].is_empty(), "model {m} answered nothing");
+    }
+    // `a` answers first: nothing came before its attempt.
+    assert!(e2e[0].iter().zip(&own[0]).all(|(e, o)| e == o));
+    // `b` answers after `a` (about 100ms, at least a few ms) every time.
+    assert!(
+        e2e[1].iter().zip(&own[1]).all(|(e, o)| e - o > 0.005),
+        "b's end-to-end latency includes a's attempt"
+    );
+    let median = |xs: &[f32]| {
+        let mut v = xs.to_vec();
+        v.sort_by(f32::total_cmp);
+        f64::from(v[v.len() / 2])
+    };
+    close("b's own p50", median(&own[1]), 1.0, 0.05);
+    close(
+        "b's end-to-end p50 minus its own",
+        median(&e2e[1]) - median(&own[1]),
+        0.1,
+        0.3,
+    );
+}

@@ -213,6 +213,15 @@ pub enum ModelPropKind {
         load: RateTerm,
         terms: Vec<LatencyTerm>,
     },
+    /// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`:
+    /// the rates of requests whose prompt is longer than the threshold.
+    PriceTier(PriceTier),
+    /// `reasoning 2k tokens` or `reasoning 300% of output`: hidden
+    /// reasoning tokens a model bills and decodes before its answer.
+    Reasoning {
+        amount: Lit,
+        unit: Option<ReasoningUnit>,
+    },
     Error,
 }
 
@@ -232,6 +241,27 @@ pub enum LoadUnit {
     Word(Name),
     /// `tok/s`, `req/m`.
     Rate(RateUnit),
+}
+
+/// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceTier {
+    /// The comparison as written (the checker accepts only `>`).
+    pub op: CmpOp,
+    pub op_span: Span,
+    /// The prompt length, and its unit word (`tokens`).
+    pub threshold: Lit,
+    pub unit: Option<Name>,
+    pub terms: Vec<PriceTerm>,
+}
+
+/// What a `reasoning` amount counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReasoningUnit {
+    /// `of output`: a ratio of the answer's length.
+    OfOutput(Span),
+    /// A unit word: `tokens`, or a mistake the checker reports.
+    Word(Name),
 }
 
 #[derive(Clone, Debug, PartialEq)]
