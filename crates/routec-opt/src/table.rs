@@ -389,9 +389,16 @@ fn signals(policy: &Policy) -> Vec<t::Signal> {
             source: match &s.source {
                 SignalSource::Header(h) => t::Source::Header { name: h.clone() },
                 SignalSource::Metadata(k) => t::Source::Metadata { key: k.clone() },
-                SignalSource::Classifier { name, cost } => t::Source::Classifier {
+                SignalSource::Classifier {
+                    name,
+                    cost,
+                    endpoint,
+                    timeout,
+                } => t::Source::Classifier {
                     name: name.clone(),
                     cost: cost.unwrap_or(0.0),
+                    endpoint: endpoint.as_ref().map(endpoint_of),
+                    timeout: *timeout,
                 },
                 SignalSource::Builtin | SignalSource::Unknown => t::Source::Builtin,
             },
@@ -407,10 +414,7 @@ fn models(policy: &Policy) -> Vec<t::Model> {
         .map(|m| t::Model {
             name: m.name.clone(),
             provider: m.provider.clone(),
-            endpoint: m.endpoint.as_ref().map(|e| match e {
-                StrOrEnv::Str(u) => t::Endpoint::Url { url: u.clone() },
-                StrOrEnv::Env(v) => t::Endpoint::Env { var: v.clone() },
-            }),
+            endpoint: m.endpoint.as_ref().map(endpoint_of),
             upstream: m.upstream.clone(),
             api_key_env: match &m.api_key {
                 Some(StrOrEnv::Env(v)) => Some(v.clone()),
@@ -433,8 +437,20 @@ fn models(policy: &Policy) -> Vec<t::Model> {
                 .collect::<BTreeMap<_, _>>(),
             context_tokens: m.context,
             fallback: m.fallback.map(|f| f.0),
+            price: t::Price {
+                input_per_token: m.price.input_per_token,
+                output_per_token: m.price.output_per_token,
+                per_request: m.price.per_request,
+            },
         })
         .collect()
+}
+
+fn endpoint_of(e: &StrOrEnv) -> t::Endpoint {
+    match e {
+        StrOrEnv::Str(u) => t::Endpoint::Url { url: u.clone() },
+        StrOrEnv::Env(v) => t::Endpoint::Env { var: v.clone() },
+    }
 }
 
 /// One leaf per (rule, splits), with the cell when only one cell uses it;

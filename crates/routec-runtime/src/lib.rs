@@ -35,6 +35,12 @@ impl SignalSet {
         }
     }
 
+    pub fn remove(&mut self, i: usize) {
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word &= !(1 << (i % 64));
+        }
+    }
+
     pub fn contains(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
@@ -302,6 +308,35 @@ impl Router {
             defaulted,
             invalid,
         }
+    }
+
+    /// The first signal of `lazy` that the path of `request` through the
+    /// diagram tests while the request does not carry it, if any. A gateway
+    /// computes expensive signals (classifiers, token counts) only when this
+    /// names them: set the value (or leave it missing to take the default),
+    /// remove it from `lazy`, and ask again until `None`; then [`decide`]
+    /// walks exactly the path these answers chose. Does not allocate and,
+    /// unlike `decide`, never advances the keyless split sequence.
+    ///
+    /// [`decide`]: Router::decide
+    pub fn first_missing(&self, request: &Request, lazy: &SignalSet) -> Option<usize> {
+        let mut at = self.root;
+        for _ in 0..=self.nodes.len() {
+            if at & LEAF != 0 {
+                return None;
+            }
+            let node = self.nodes.get(at as usize)?;
+            let signal = node.signal as usize;
+            let value = match request.get(signal) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing if lazy.contains(signal) => return Some(signal),
+                SignalValue::Missing | SignalValue::Invalid => {
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+            };
+            at = self.branch(node.kind, value).0;
+        }
+        None
     }
 
     /// The child a node sends `value` to, and which branch that is (the

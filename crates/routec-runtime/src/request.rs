@@ -1,8 +1,6 @@
 //! Requests: one slot per signal of the table, each present, missing or
 //! invalid, plus the hash of the request key that makes splits sticky.
 
-use routec_table::SignalKind;
-
 use crate::{Router, values};
 
 const PRESENT: u8 = 0;
@@ -168,7 +166,7 @@ impl Router {
                     suggestion,
                 });
             };
-            match read_value(&self.table().signals[index].kind, value) {
+            match values::read(&self.table().signals[index].kind, value) {
                 Some(v) => request.set(index, v),
                 None => request.set_invalid(index),
             }
@@ -177,21 +175,11 @@ impl Router {
     }
 }
 
-fn read_value(kind: &SignalKind, value: &serde_json::Value) -> Option<f64> {
-    match kind {
-        SignalKind::Bool => values::boolean(value).map(|b| f64::from(u8::from(b))),
-        SignalKind::Enum { variants } => values::variant(variants, value).map(|i| i as f64),
-        SignalKind::Tokens => values::tokens(value),
-        SignalKind::Int => values::int(value),
-        SignalKind::Ratio => values::ratio(value),
-        SignalKind::Duration => values::duration(value),
-        SignalKind::Money => values::money(value),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::read as read_value;
+    use routec_table::SignalKind;
 
     #[test]
     fn key_hash_is_stable_across_releases() {

@@ -91,3 +91,18 @@ fn number_or_unit(value: &J, units: &[(&str, f64)]) -> Option<f64> {
     }
     .filter(|v| v.is_finite())
 }
+
+/// A value of a signal of kind `kind`, in base units (enum variants as
+/// indices, bools as 0 or 1), or `None` when it does not fit the kind.
+pub fn read(kind: &routec_table::SignalKind, value: &J) -> Option<f64> {
+    use routec_table::SignalKind;
+    match kind {
+        SignalKind::Bool => boolean(value).map(|b| f64::from(u8::from(b))),
+        SignalKind::Enum { variants } => variant(variants, value).map(|i| i as f64),
+        SignalKind::Tokens => tokens(value),
+        SignalKind::Int => int(value),
+        SignalKind::Ratio => ratio(value),
+        SignalKind::Duration => duration(value),
+        SignalKind::Money => money(value),
+    }
+}

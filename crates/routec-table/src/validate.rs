@@ -84,8 +84,11 @@ impl Table {
                 }
                 _ => {}
             }
-            if let Source::Classifier { cost, .. } = &s.source {
+            if let Source::Classifier { cost, timeout, .. } = &s.source {
                 finite("a classifier cost", *cost)?;
+                if let Some(t) = timeout {
+                    finite("a classifier timeout", *t)?;
+                }
             }
         }
         if let Some(b) = self.policy.baseline {
@@ -94,6 +97,19 @@ impl Table {
         for m in &self.models {
             if let Some(f) = m.fallback {
                 index("fallback model", f, self.models.len())?;
+            }
+            for price in [
+                m.price.input_per_token,
+                m.price.output_per_token,
+                m.price.per_request,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                finite("a price", price)?;
+                if price < 0.0 {
+                    return fail(format!("model `{}` has a negative price", m.name));
+                }
             }
         }
         for (i, p) in self.plans.iter().enumerate() {

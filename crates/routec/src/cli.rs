@@ -233,6 +233,9 @@ pub enum Command {
     /// Run the language server (LSP over standard input and output).
     #[command(after_help = LSP_HELP)]
     Lsp(LspArgs),
+    /// Serve an OpenAI-compatible gateway that routes with the compiled table.
+    #[command(after_help = commands::serve::HELP)]
+    Serve(commands::serve::ServeArgs),
 }
 
 const LSP_HELP: &str = "\
@@ -459,5 +462,6 @@ where
         Command::Convert(args) => commands::convert::run(args),
         Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),
+        Command::Serve(args) => commands::serve::run(args, cli.color),
     }
 }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod lsp;
 pub mod plot;
 pub mod progress;
+pub mod serve;
 pub mod simulate;
 pub mod test;
 
