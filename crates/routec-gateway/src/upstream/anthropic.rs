@@ -505,7 +505,11 @@ mod tests {
             "tool_choice": "required",
         });
         let out = translate_request(&model(), body.as_object().unwrap());
-        insta::assert_json_snapshot!(out);
+        insta::assert_snapshot!(format!(
+            "OpenAI request:\n{}\n\nAnthropic request:\n{}",
+            serde_json::to_string_pretty(&body).unwrap(),
+            serde_json::to_string_pretty(&out).unwrap()
+        ));
     }
 
     #[test]

@@ -185,6 +185,12 @@ fn reset() -> (Duration, Result<Bytes, std::io::Error>) {
     (Duration::ZERO, Err(std::io::Error::other("reset")))
 }
 
+/// A reset after what was sent so far reached the client (the server
+/// flushes before it breaks the connection).
+fn reset_later() -> (Duration, Result<Bytes, std::io::Error>) {
+    (Duration::from_millis(50), Err(std::io::Error::other("reset")))
+}
+
 fn error_status(code: u16, retry_after: Option<u32>) -> Response {
     let mut r = (
         StatusCode::from_u16(code).unwrap(),
@@ -245,7 +251,7 @@ async fn openai(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: B
         Act::StallMidStream | Act::ResetMidStream => {
             chunks.push((Duration::ZERO, Ok(chunk(json!({"role": "assistant", "content": ""}), J::Null))));
             chunks.push((Duration::ZERO, Ok(chunk(json!({"content": "partial "}), J::Null))));
-            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset() });
+            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset_later() });
         }
     }
     sse(chunks)
@@ -287,7 +293,7 @@ async fn anthropic(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body
         Act::StallMidStream | Act::ResetMidStream => {
             chunks.push((Duration::ZERO, Ok(start)));
             chunks.push((Duration::ZERO, Ok(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "partial "}})))));
-            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset() });
+            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset_later() });
         }
     }
     sse(chunks)
