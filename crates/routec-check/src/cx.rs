@@ -588,7 +588,7 @@ impl<'a> Cx<'a> {
         if kind != "classifier" {
             for clause in &src.clauses {
                 if clause.name.text == "cost" {
-                    self.emit(d::cost_not_classifier(clause.span, kind));
+                    self.emit(d::cost_not_classifier(clause.value.span, kind));
                 } else {
                     self.emit(d::clause_not_classifier(&clause.name, kind));
                 }

@@ -599,3 +599,48 @@ async fn over_the_concurrency_limit_is_503() {
     assert_eq!(first.await.unwrap(), 200);
     gw.stop().await.unwrap();
 }
+
+/// Decision-log lines validate against `docs/traffic.schema.json`, and the
+/// recorded-traffic reader parses and binds them to the policy (so
+/// `traffic prod = file "decisions.jsonl"` reads production).
+#[tokio::test]
+async fn decision_log_lines_are_recorded_traffic() {
+    let route = "when has_tools => big\n  when prompt_tokens > 1k => big\n  otherwise => search else small";
+    let w = world("declog", route, FAULTS).await;
+    w.search.then([Act::Status(503, None)]);
+    w.post(&chat("gw")).await;
+    let mut tools = chat("gw");
+    tools["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    tools["stream"] = json!(true);
+    w.post(&tools).await;
+    w.post(&chat("nope")).await;
+    w.small.always(Act::Status(500, None));
+    w.big.always(Act::Status(500, None));
+    w.search.always(Act::Status(500, None));
+    w.post(&chat("gw")).await;
+    let lines = w.finish().await;
+    assert_eq!(lines.len(), 3, "an unknown model is not a routed request");
+    let schema: J = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/traffic.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut text = String::new();
+    for line in &lines {
+        let errors: Vec<String> = validator.iter_errors(line).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    assert_eq!(lines[0]["signals"]["has_tools"], false);
+    assert!(lines[0]["signals"]["prompt_tokens"].as_u64().is_some());
+    assert_eq!(lines[1]["signals"]["has_tools"], true);
+    assert_eq!(lines[1]["decision"]["rule"], 1);
+    assert_eq!(lines[2]["decision"]["outcome"], "failed");
+    let records = routec_traffic::parse(&text).unwrap();
+    let source = policy(route, FAULTS);
+    let parsed = routec_syntax::parse(&source);
+    let checked = routec_check::check(&parsed.file);
+    let bound = routec_traffic::bind(&checked.policy, &records).unwrap();
+    assert_eq!(bound.records.len(), 3);
+}

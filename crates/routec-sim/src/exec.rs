@@ -1,7 +1,10 @@
 //! Executes one plan for one sampled request by sampling the model of
 //! `docs/semantics.md` (`routec_opt::model`): attempts with timeouts, base
 //! errors and hedges, retries, model-level fallbacks, plan-level fallback
-//! chains and cascades with the confidence model.
+//! chains and cascades with the confidence model. A streamed request
+//! (`stream`) is handed to the client at its first token, as the gateway
+//! does: an answer that then outlives the total timeout fails the request
+//! (no retry, no fallback).
 
 use routec_check::ir::{ModelId, Policy};
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
@@ -82,16 +85,38 @@ pub struct Job<'a> {
     /// fallbacks included); the caller zeroes it.
     pub calls: &'a mut [u32],
     pub cost: f64,
+    /// The client asked for a stream (the built-in signal `stream`).
+    pub stream: bool,
 }
 
 enum Attempt {
     Ok { ttft: f64 },
     Failed { time: f64, retryable: bool },
+    /// A streamed answer cut by the total timeout after its first token.
+    Interrupted { time: f64 },
 }
 
 enum Call {
     Answer { model: u32, ttft: f64, e2e: f64 },
     Failed { time: f64 },
+    Interrupted { time: f64 },
+}
+
+/// A failed plan: the time spent, and whether nothing may follow (a
+/// stream that failed after its first byte).
+#[derive(Clone, Copy)]
+struct Fail {
+    time: f64,
+    terminal: bool,
+}
+
+impl Fail {
+    fn at(time: f64) -> Fail {
+        Fail {
+            time,
+            terminal: false,
+        }
+    }
 }
 
 /// Executes plans; immutable, shared by every request.
@@ -114,7 +139,7 @@ impl Executor {
                 failed: false,
                 answered_by: Some(model),
             },
-            Err(time) => Outcome {
+            Err(Fail { time, .. }) => Outcome {
                 ttft: time,
                 e2e: time,
                 quality: 0.0,
@@ -127,7 +152,8 @@ impl Executor {
 
     /// Runs one model (`Target`) for `job`: the baseline's plan.
     pub fn run_model(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
-        match self.call(m, job, shift, rng) {
+        let streamed = job.stream;
+        match self.call(m, job, shift, rng, streamed) {
             Call::Answer { model, ttft, e2e } => Outcome {
                 ttft,
                 e2e,
@@ -136,7 +162,7 @@ impl Executor {
                 failed: false,
                 answered_by: Some(model),
             },
-            Call::Failed { time } => Outcome {
+            Call::Failed { time } | Call::Interrupted { time } => Outcome {
                 ttft: time,
                 e2e: time,
                 quality: 0.0,
@@ -147,7 +173,7 @@ impl Executor {
         }
     }
 
-    /// `Ok((answering model, ttft, e2e, quality))` or `Err(time spent)`.
+    /// `Ok((answering model, ttft, e2e, quality))` or the failure.
     fn plan(
         &self,
         plan: u32,
@@ -155,33 +181,40 @@ impl Executor {
         shift: f64,
         rng: &mut Rng,
         depth: usize,
-    ) -> Result<(u32, f64, f64, f64), f64> {
+    ) -> Result<(u32, f64, f64, f64), Fail> {
         let Some(p) = self.plans.get(plan as usize) else {
-            return Err(shift);
+            return Err(Fail::at(shift));
         };
         if depth > MAX_PLAN_DEPTH {
-            return Err(shift);
+            return Err(Fail::at(shift));
         }
+        let streamed = job.stream;
         match p {
-            ExecPlan::Target(m) => match self.call(*m, job, shift, rng) {
+            ExecPlan::Target(m) => match self.call(*m, job, shift, rng, streamed) {
                 Call::Answer { model, ttft, e2e } => Ok((model, ttft, e2e, quality_of(job, model))),
-                Call::Failed { time } => Err(time),
+                Call::Failed { time } => Err(Fail::at(time)),
+                Call::Interrupted { time } => Err(Fail {
+                    time,
+                    terminal: true,
+                }),
             },
             ExecPlan::Chain(plans) => {
                 let mut at = shift;
                 for &p in plans {
                     match self.plan(p, job, at, rng, depth + 1) {
                         Ok(done) => return Ok(done),
-                        Err(time) => at = time,
+                        Err(f) if f.terminal => return Err(f),
+                        Err(f) => at = f.time,
                     }
                 }
-                Err(at)
+                Err(Fail::at(at))
             }
             ExecPlan::Cascade { models, accept } => {
                 let mut at = shift;
                 let last = models.len().saturating_sub(1);
                 for (i, &m) in models.iter().enumerate() {
-                    match self.call(m, job, at, rng) {
+                    // Every stage but the last is held back until accepted.
+                    match self.call(m, job, at, rng, streamed && i == last) {
                         Call::Answer { model, ttft, e2e } => {
                             let q = quality_of(job, model);
                             if i == last {
@@ -197,16 +230,22 @@ impl Executor {
                             at = e2e;
                         }
                         Call::Failed { time } => at = time,
+                        Call::Interrupted { time } => {
+                            return Err(Fail {
+                                time,
+                                terminal: true,
+                            });
+                        }
                     }
                 }
-                Err(at)
+                Err(Fail::at(at))
             }
         }
     }
 
     /// One call of model `m`: attempts and retries, then its fallback chain
     /// (without revisiting a model, at most `MAX_FALLBACK_DEPTH` models).
-    fn call(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Call {
+    fn call(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng, streamed: bool) -> Call {
         let mut visited = [u32::MAX; MAX_FALLBACK_DEPTH];
         let mut at = shift;
         let mut current = m;
@@ -217,7 +256,7 @@ impl Executor {
             };
             let retries = rt.attempt.retries;
             for attempt in 0..=retries {
-                match self.attempt(current, rt, job, rng) {
+                match self.attempt(current, rt, job, rng, streamed) {
                     Attempt::Ok { ttft } => {
                         let decode = rt.attempt.latency.decode_time(job.output_tokens);
                         return Call::Answer {
@@ -226,6 +265,7 @@ impl Executor {
                             e2e: at + ttft + decode,
                         };
                     }
+                    Attempt::Interrupted { time } => return Call::Interrupted { time: at + time },
                     Attempt::Failed { time, retryable } => {
                         at += time;
                         if !(retryable && attempt < retries) {
@@ -245,7 +285,14 @@ impl Executor {
 
     /// One attempt: TTFT (hedged), then timeout, base error or success,
     /// with the probabilities of `AttemptModel::failure`.
-    fn attempt(&self, m: u32, rt: &ModelRt, job: &mut Job<'_>, rng: &mut Rng) -> Attempt {
+    fn attempt(
+        &self,
+        m: u32,
+        rt: &ModelRt,
+        job: &mut Job<'_>,
+        rng: &mut Rng,
+        streamed: bool,
+    ) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
         let full = job.input_tokens * rt.input_price + n * rt.output_price + rt.request_price;
@@ -266,10 +313,22 @@ impl Executor {
         };
         // The attempt's input is always paid.
         job.cost += job.input_tokens * rt.input_price;
-        let (cap, ttft_binds) = a.ttft_cap(n);
+        // A streamed attempt only has to produce its first token within
+        // the TTFT timeout (capped by the total); the total timeout then
+        // bounds the stream, after the first byte reached the client.
+        let (cap, ttft_binds) = if streamed {
+            match (a.ttft_timeout, a.timeout) {
+                (Some(t), Some(total)) if total < t => (total, false),
+                (Some(t), _) => (t, true),
+                (None, Some(total)) => (total, false),
+                (None, None) => (f64::INFINITY, true),
+            }
+        } else {
+            a.ttft_cap(n)
+        };
         if ttft > cap || cap <= 0.0 {
             return Attempt::Failed {
-                time: a.timeout_time(n),
+                time: if streamed { cap } else { a.timeout_time(n) },
                 retryable: a.retry_timeouts,
             };
         }
@@ -287,6 +346,19 @@ impl Executor {
                 time: a.error_time(),
                 retryable: a.retry_errors,
             };
+        }
+        if streamed && let Some(total) = a.timeout {
+            let decode = a.latency.decode_time(n);
+            if ttft + decode > total {
+                // The tokens produced before the cut are paid.
+                let share = if decode > 0.0 {
+                    ((total - ttft) / decode).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                job.cost += n * share * rt.output_price + rt.request_price;
+                return Attempt::Interrupted { time: total };
+            }
         }
         job.cost += n * rt.output_price + rt.request_price;
         Attempt::Ok { ttft }

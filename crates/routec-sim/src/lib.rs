@@ -331,6 +331,7 @@ fn run_impl<'p>(
             quality.clone_from(q);
         }
         let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
+        let stream = setup.stream.is_some_and(|s| values[s] != 0.0);
         calls.fill(0);
         let mut job = Job {
             input_tokens,
@@ -338,6 +339,7 @@ fn run_impl<'p>(
             quality: &quality,
             calls: &mut calls,
             cost: 0.0,
+            stream,
         };
         let out = setup.exec.run(
             setup.plan_map[decision.plan as usize],
@@ -353,6 +355,7 @@ fn run_impl<'p>(
                 quality: &quality,
                 calls: &mut base_calls,
                 cost: 0.0,
+                stream,
             };
             setup.exec.run_model(b, &mut job, shift, &mut rng)
         });
@@ -410,6 +413,8 @@ struct Setup {
     signal_map: Vec<(usize, usize)>,
     enum_signal: Vec<bool>,
     prompt: Option<usize>,
+    /// The built-in `stream` signal.
+    stream: Option<usize>,
     /// Table plan index → executor plan index (the same).
     plan_map: Vec<u32>,
     exec: Executor,
@@ -475,6 +480,7 @@ impl Setup {
                 .map(|s| matches!(s.ty, routec_check::ir::SignalType::Enum(_)))
                 .collect(),
             prompt: policy.signal_by_name("prompt_tokens").map(|s| s.index()),
+            stream: policy.signal_by_name("stream").map(|s| s.index()),
             plan_map: (0..plans.len() as u32).collect(),
             exec: Executor { models, plans },
             classifier: (0..policy.rules.len())
