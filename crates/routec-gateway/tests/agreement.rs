@@ -57,6 +57,7 @@ faults {
 
 traffic steady {
   qps 10
+  prompt_tokens 1000
 }
 "#;
 
@@ -64,8 +65,8 @@ traffic steady {
 const REQUESTS: usize = 600;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 12;
-/// The prompt's tokens: the traffic's default (1000), which the gateway's
-/// estimate of the prompt below also gives (so failed attempts cost the same).
+/// The prompt's tokens: the traffic's (1000), which the gateway's estimate
+/// of the prompt below also gives (so failed attempts cost the same).
 const PROMPT_TOKENS: u64 = 1000;
 
 #[derive(Debug)]
@@ -100,7 +101,9 @@ async fn behave(State(m): State<Arc<ModelFake>>, _body: Bytes) -> Response {
     }
     let ttft = Duration::from_secs_f64(m.ttft.sample(u_ttft));
     let n = DEFAULT_OUTPUT_TOKENS as u64;
-    let pieces = 10u64;
+    // The first token, then the rest after the decode time (one sleep:
+    // the timer's granularity would add up over many).
+    let pieces = 2u64;
     let decode = Duration::from_secs_f64(DEFAULT_OUTPUT_TOKENS / m.decode_rate);
     let chunk = |content: &str| -> Bytes {
         Bytes::from(format!(
@@ -111,7 +114,7 @@ async fn behave(State(m): State<Arc<ModelFake>>, _body: Bytes) -> Response {
     };
     let mut items: Vec<(Duration, Bytes)> = vec![(ttft, chunk("first "))];
     for _ in 1..pieces {
-        items.push((decode / pieces as u32, chunk("more ")));
+        items.push((decode / (pieces - 1) as u32, chunk("more ")));
     }
     items.push((
         Duration::ZERO,

@@ -71,13 +71,16 @@ async fn the_openai_python_client_talks_to_the_gateway() {
     let gw = gateway(TextLoader::new(POLICY), env, options()).await;
     let base = format!("http://{}/v1", gw.addr);
     let script = repo_root().join("tests/e2e/openai_client.py");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&base)
-        .arg("support")
-        .output()
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(&base)
+            .arg("support")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
