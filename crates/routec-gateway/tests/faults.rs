@@ -644,3 +644,34 @@ async fn decision_log_lines_are_recorded_traffic() {
     let bound = routec_traffic::bind(&checked.policy, &records).unwrap();
     assert_eq!(bound.records.len(), 3);
 }
+
+/// A client that goes away cancels the upstream work: the request is
+/// recorded as `cancelled` (not answered seconds later), once.
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_the_upstream_call() {
+    let w = world("disconnect", "otherwise => small", "ttft timeout 20s").await;
+    w.small.then([Act::slow_first_token(5000)]);
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(quick.post(w.url()).json(&chat("gw")).send().await.is_err());
+    assert_eq!(w.small.count(), 1);
+    // The gateway notices and accounts for it well before the upstream
+    // would have answered (bounded wait: the stop below drains otherwise).
+    let mut cancelled = 0.0;
+    for _ in 0..200 {
+        let m = w.metrics().await;
+        cancelled = metric(&m, r#"routec_requests_total{rule="1",plan="small",model="",outcome="cancelled"}"#);
+        if cancelled > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cancelled, 1.0);
+    let lines = w.finish().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["decision"]["outcome"], "cancelled");
+    assert_eq!(lines[0]["decision"]["status"], 499);
+    assert_eq!(attempts(&lines[0]), [a("small", "first", "cancelled")]);
+}
