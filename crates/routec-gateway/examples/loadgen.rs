@@ -1,10 +1,14 @@
 //! The gateway's load benchmark (not a test; see BENCHMARKS.md):
 //!
 //! ```sh
-//! cargo run --release -p routec-gateway --example loadgen -- fake 127.0.0.1:9000
-//! taskset -c 0 target/release/routec serve bench.route --listen 127.0.0.1:8080
-//! cargo run --release -p routec-gateway --example loadgen -- load URL MODEL RPS SECONDS [stream] [PID]
+//! loadgen fake 127.0.0.1:9000
+//! taskset -c 0 loadgen gateway TABLE.json 127.0.0.1:8080   # or: routec serve
+//! loadgen load URL MODEL RPS SECONDS [stream] [PID]
 //! ```
+//!
+//! `gateway` serves a compiled table exactly as `routec serve TABLE.json`
+//! does (the same crate and defaults), without building the compiler;
+//! `scripts/bench-gateway` runs the whole benchmark.
 //!
 //! `fake` serves an OpenAI-compatible upstream that answers at once (a
 //! short completion, streamed when asked). `load` is an open-loop
@@ -25,7 +29,7 @@ use futures_util::StreamExt;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen fake ADDR | loadgen load URL MODEL RPS SECONDS [stream] [PID]"
+        "usage: loadgen fake ADDR | loadgen gateway TABLE ADDR | loadgen load URL MODEL RPS SECONDS [stream] [PID]"
     );
     std::process::exit(2)
 }
@@ -57,6 +61,20 @@ async fn fake_answer(body: Bytes) -> Response {
                 "{\"id\":\"b\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"The answer is 42.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":4}}",
             ))
             .unwrap_or_default()
+    }
+}
+
+/// Reads a compiled table file (what `routec serve TABLE` does).
+#[derive(Debug)]
+struct TableFile(std::path::PathBuf);
+
+impl routec_gateway::Loader for TableFile {
+    fn load(&self) -> Result<routec_table::Table, String> {
+        let bytes = std::fs::read(&self.0).map_err(|e| e.to_string())?;
+        routec_table::Table::from_bytes(&bytes).map_err(|e| e.to_string())
+    }
+    fn watched(&self) -> Vec<std::path::PathBuf> {
+        vec![self.0.clone()]
     }
 }
 
@@ -200,6 +218,32 @@ fn main() {
                     .route("/v1/chat/completions", axum::routing::post(fake_answer));
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|_| usage());
                 let _ = axum::serve(listener, app).await;
+            });
+        }
+        Some("gateway") => {
+            let path = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| usage()));
+            let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| usage());
+            runtime.block_on(async move {
+                let options = routec_gateway::Options {
+                    listen: addr,
+                    watch_interval: None,
+                    ..routec_gateway::Options::default()
+                };
+                let env: routec_gateway::Env = std::sync::Arc::new(|k: &str| std::env::var(k).ok());
+                let running = routec_gateway::start(
+                    std::sync::Arc::new(TableFile(path)),
+                    options,
+                    env,
+                    std::sync::Arc::new(routec_gateway::LocalState::new()),
+                    true,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("loadgen: {e}");
+                    std::process::exit(1)
+                });
+                eprintln!("loadgen: gateway on http://{}", running.addr);
+                let _ = running.wait().await;
             });
         }
         Some("load") => {
