@@ -20,8 +20,26 @@ fn main() {
 /// About 10,000 tokens of English-like text.
 fn long_prompt() -> String {
     let words = [
-        "the", "router", "sends", "each", "request", "to", "a", "model", "that", "meets", "its",
-        "latency", "and", "cost", "objectives", "while", "quality", "stays", "above", "floor",
+        "the",
+        "router",
+        "sends",
+        "each",
+        "request",
+        "to",
+        "a",
+        "model",
+        "that",
+        "meets",
+        "its",
+        "latency",
+        "and",
+        "cost",
+        "objectives",
+        "while",
+        "quality",
+        "stays",
+        "above",
+        "floor",
     ];
     let mut text = String::new();
     for i in 0..10_000 {
@@ -77,7 +95,10 @@ fn estimate_10k_tokens(b: divan::Bencher) {
 /// lazy signals aside).
 #[divan::bench]
 fn read_signals_and_decide(b: divan::Bencher) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/tables/support.table.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/tables/support.table.json"
+    );
     let router = Router::load(&std::fs::read(path).unwrap()).unwrap();
     let table = router.table().clone();
     let readers: Vec<signals::Reader> = table.signals.iter().map(signals::Reader::of).collect();

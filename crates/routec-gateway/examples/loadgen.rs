@@ -121,7 +121,12 @@ async fn load(url: String, model: String, rps: f64, seconds: f64, stream: bool, 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
     // Warm the connection pool.
     for _ in 0..16 {
-        let _ = client.post(&url).body(body.clone()).header("content-type", "application/json").send().await;
+        let _ = client
+            .post(&url)
+            .body(body.clone())
+            .header("content-type", "application/json")
+            .send()
+            .await;
     }
     let before = pid.and_then(proc_stat);
     let start = Instant::now();
@@ -212,17 +217,25 @@ fn main() {
         .unwrap_or_else(|_| usage());
     match args.first().map(String::as_str) {
         Some("fake") => {
-            let addr: SocketAddr = args.get(1).and_then(|a| a.parse().ok()).unwrap_or_else(|| usage());
+            let addr: SocketAddr = args
+                .get(1)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| usage());
             runtime.block_on(async move {
                 let app = axum::Router::new()
                     .route("/v1/chat/completions", axum::routing::post(fake_answer));
-                let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|_| usage());
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .unwrap_or_else(|_| usage());
                 let _ = axum::serve(listener, app).await;
             });
         }
         Some("gateway") => {
             let path = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| usage()));
-            let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| usage());
+            let addr: SocketAddr = args
+                .get(2)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| usage());
             runtime.block_on(async move {
                 let options = routec_gateway::Options {
                     listen: addr,
@@ -249,8 +262,14 @@ fn main() {
         Some("load") => {
             let url = args.get(1).cloned().unwrap_or_else(|| usage());
             let model = args.get(2).cloned().unwrap_or_else(|| usage());
-            let rps: f64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or_else(|| usage());
-            let seconds: f64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or_else(|| usage());
+            let rps: f64 = args
+                .get(3)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| usage());
+            let seconds: f64 = args
+                .get(4)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| usage());
             let stream = args.iter().any(|a| a == "stream");
             let pid = args.iter().skip(5).find_map(|a| a.parse::<u32>().ok());
             runtime.block_on(load(url, model, rps, seconds, stream, pid));

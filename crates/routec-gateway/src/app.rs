@@ -94,7 +94,8 @@ pub fn log(message: &str) {
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Loads, validates and resolves a table (blocking).
@@ -195,7 +196,9 @@ impl App {
                 self.publish_table(Some(previous));
                 self.metrics
                     .reloads
-                    .get_or_create(&ResultLabels { result: "ok".into() })
+                    .get_or_create(&ResultLabels {
+                        result: "ok".into(),
+                    })
                     .inc();
                 log(&format!("reloaded ({why}): table {hash}"));
                 Ok(())

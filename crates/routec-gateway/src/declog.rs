@@ -106,7 +106,6 @@ impl DecisionLog {
         }
     }
 
-
     /// Waits until every line queued so far is written and flushed.
     pub fn sync(&self) {
         let (tx, rx) = std::sync::mpsc::channel();

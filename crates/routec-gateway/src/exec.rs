@@ -119,7 +119,9 @@ pub struct Started {
 
 impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Started").field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("Started")
+            .field("model", &self.model)
+            .finish_non_exhaustive()
     }
 }
 
@@ -267,7 +269,12 @@ fn push_record(ctx: &Ctx, model: u32, role: Role, status: &str) -> usize {
 }
 
 /// One attempt on model `m`, up to its first token.
-async fn attempt(ctx: &Arc<Ctx>, m: u32, role: Role, options: CallOptions) -> Result<Started, Fault> {
+async fn attempt(
+    ctx: &Arc<Ctx>,
+    m: u32,
+    role: Role,
+    options: CallOptions,
+) -> Result<Started, Fault> {
     let Some(model) = ctx.loaded.models.get(m as usize) else {
         return Err(Fault::Unconfigured);
     };
@@ -319,11 +326,15 @@ async fn attempt(ctx: &Arc<Ctx>, m: u32, role: Role, options: CallOptions) -> Re
             Ok(r) => r,
             Err(_) => {
                 // The total timeout can fire first when it is the shorter.
-                Err(if f.ttft_timeout.is_some_and(|t| deadline.is_none_or(|dl| t0 + secs(t) <= dl)) {
-                    Fault::TtftTimeout
-                } else {
-                    Fault::Timeout
-                })
+                Err(
+                    if f.ttft_timeout
+                        .is_some_and(|t| deadline.is_none_or(|dl| t0 + secs(t) <= dl))
+                    {
+                        Fault::TtftTimeout
+                    } else {
+                        Fault::Timeout
+                    },
+                )
             }
         },
         None => first.await,
@@ -358,7 +369,12 @@ async fn attempt(ctx: &Arc<Ctx>, m: u32, role: Role, options: CallOptions) -> Re
 /// An attempt with its hedge: when no token arrived `hedge after` the
 /// start, a duplicate goes to the same model; the first to produce a token
 /// wins and the other is dropped (its connection closed).
-async fn hedged(ctx: &Arc<Ctx>, m: u32, role: Role, options: CallOptions) -> Result<Started, Fault> {
+async fn hedged(
+    ctx: &Arc<Ctx>,
+    m: u32,
+    role: Role,
+    options: CallOptions,
+) -> Result<Started, Fault> {
     let hedge = ctx
         .loaded
         .models
@@ -484,11 +500,9 @@ pub fn finish_interrupted(ctx: &Ctx, record: usize, model: u32, t0: Instant, usa
     let input = usage
         .input
         .unwrap_or(ctx.prompt_tokens.max(0.0).round() as u64);
-    let cost = ctx
-        .loaded
-        .models
-        .get(model as usize)
-        .map_or(0.0, |m| m.price.call(input as f64, usage.output.unwrap_or(0) as f64));
+    let cost = ctx.loaded.models.get(model as usize).map_or(0.0, |m| {
+        m.price.call(input as f64, usage.output.unwrap_or(0) as f64)
+    });
     if let Ok(mut t) = ctx.trace.lock()
         && let Some(r) = t.attempts.get_mut(record)
     {
@@ -539,7 +553,8 @@ pub async fn call(
                 match result {
                     Ok(got) => return Ok(got),
                     Err(fault) => {
-                        let Some(r) = retry.filter(|r| n < retries && fault.retryable(&r.on)) else {
+                        let Some(r) = retry.filter(|r| n < retries && fault.retryable(&r.on))
+                        else {
                             last = fault;
                             break;
                         };
@@ -584,7 +599,13 @@ pub async fn call(
 type PlanFuture<'a> = Pin<Box<dyn Future<Output = Result<Got, Fault>> + Send + 'a>>;
 
 /// Runs plan `plan` of the table.
-pub fn run_plan(ctx: &Arc<Ctx>, plan: u32, need_complete: bool, role: Role, depth: usize) -> PlanFuture<'_> {
+pub fn run_plan(
+    ctx: &Arc<Ctx>,
+    plan: u32,
+    need_complete: bool,
+    role: Role,
+    depth: usize,
+) -> PlanFuture<'_> {
     Box::pin(async move {
         let Some(p) = ctx.loaded.table().plans.get(plan as usize) else {
             return Err(Fault::Unconfigured);
@@ -642,7 +663,14 @@ pub fn run_plan(ctx: &Arc<Ctx>, plan: u32, need_complete: bool, role: Role, dept
 /// Runs one model directly (a request that names a model): the same
 /// call, with its faults and fallbacks.
 pub async fn run_model(ctx: &Arc<Ctx>, model: u32, need_complete: bool) -> Result<Got, Fault> {
-    call(ctx, model, need_complete, CallOptions { logprobs: false }, Role::First).await
+    call(
+        ctx,
+        model,
+        need_complete,
+        CallOptions { logprobs: false },
+        Role::First,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -88,12 +88,7 @@ impl Finalizer {
         let app = &self.ctx.app;
         let m = &app.metrics;
         let latency = self.ctx.arrived.elapsed().as_secs_f64();
-        let mut trace: Trace = self
-            .ctx
-            .trace
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default();
+        let mut trace: Trace = self.ctx.trace.lock().map(|t| t.clone()).unwrap_or_default();
         // An answer still streaming when the client left.
         for a in &mut trace.attempts {
             if a.status == "pending" {
@@ -137,7 +132,9 @@ impl Finalizer {
         }
         for name in &trace.cooldowns {
             m.cooldowns_started
-                .get_or_create(&ModelLabels { model: name.clone() })
+                .get_or_create(&ModelLabels {
+                    model: name.clone(),
+                })
                 .inc();
         }
         for s in &self.defaulted {
@@ -198,7 +195,13 @@ impl Finalizer {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
                 && let Some(n) = input_tokens
-                && self.ctx.loaded.table().signals.iter().any(|s| s.name == "prompt_tokens")
+                && self
+                    .ctx
+                    .loaded
+                    .table()
+                    .signals
+                    .iter()
+                    .any(|s| s.name == "prompt_tokens")
             {
                 signals.insert("prompt_tokens".into(), J::from(n));
             }
@@ -496,7 +499,12 @@ pub async fn chat_completions(
     };
     let body: serde_json::Map<String, J> = match serde_json::from_slice::<J>(&bytes) {
         Ok(J::Object(o)) => o,
-        Ok(_) => return reject("malformed", ApiError::bad_request("the body must be a JSON object")),
+        Ok(_) => {
+            return reject(
+                "malformed",
+                ApiError::bad_request("the body must be a JSON object"),
+            );
+        }
         Err(e) => {
             return reject(
                 "malformed",
@@ -505,12 +513,15 @@ pub async fn chat_completions(
         }
     };
     let Some(requested) = body.get("model").and_then(J::as_str).map(str::to_owned) else {
-        return reject("malformed", ApiError::bad_request("`model` is required (a string)"));
+        return reject(
+            "malformed",
+            ApiError::bad_request("`model` is required (a string)"),
+        );
     };
-    if !body
+    if body
         .get("messages")
         .and_then(J::as_array)
-        .is_some_and(|m| !m.is_empty())
+        .is_none_or(Vec::is_empty)
     {
         return reject(
             "malformed",
@@ -567,7 +578,12 @@ pub async fn chat_completions(
                 .chain(decision.invalid.iter())
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
-            (Target::Routed(decision), signals_json, defaulted, prompt_tokens)
+            (
+                Target::Routed(decision),
+                signals_json,
+                defaulted,
+                prompt_tokens,
+            )
         }
     };
     let prompt_estimate = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
@@ -631,7 +647,10 @@ pub async fn chat_completions(
                 ),
             );
         };
-        let name = loaded.models.get(model as usize).map_or("", |m| m.name.as_str());
+        let name = loaded
+            .models
+            .get(model as usize)
+            .map_or("", |m| m.name.as_str());
         let body = upstream::aggregate(&c.chunks, name).to_string();
         fin.first_byte = Some(arrived.elapsed().as_secs_f64());
         let mut response = (
@@ -646,7 +665,10 @@ pub async fn chat_completions(
     }
     let mut response_headers = HeaderMap::new();
     routing_headers(&mut response_headers, &fin, Some(model));
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     fin.first_byte = Some(arrived.elapsed().as_secs_f64());
     let sse = SseState::new(ctx, fin, got, include_usage, keep_logprobs);
@@ -670,7 +692,13 @@ struct SseState {
 }
 
 impl SseState {
-    fn new(ctx: Arc<Ctx>, fin: Finalizer, got: Got, include_usage: bool, keep_logprobs: bool) -> SseState {
+    fn new(
+        ctx: Arc<Ctx>,
+        fin: Finalizer,
+        got: Got,
+        include_usage: bool,
+        keep_logprobs: bool,
+    ) -> SseState {
         let model = got.model();
         let mut s = SseState {
             ctx,
@@ -718,14 +746,20 @@ impl SseState {
                 o.remove("usage");
             }
             if !self.keep_logprobs {
-                for ch in o.get_mut("choices").and_then(J::as_array_mut).into_iter().flatten() {
+                for ch in o
+                    .get_mut("choices")
+                    .and_then(J::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(ch) = ch.as_object_mut() {
                         ch.remove("logprobs");
                     }
                 }
             }
         }
-        self.queue.push_back(Bytes::from(format!("data: {json}\n\n")));
+        self.queue
+            .push_back(Bytes::from(format!("data: {json}\n\n")));
     }
 
     fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -754,21 +788,39 @@ impl SseState {
                     }
                     None => {
                         if let Some(live) = s.live.take() {
-                            exec::finish_ok(&s.ctx, live.record, live.model, live.t0, s.usage, &s.seen, None);
+                            exec::finish_ok(
+                                &s.ctx,
+                                live.record,
+                                live.model,
+                                live.t0,
+                                s.usage,
+                                &s.seen,
+                                None,
+                            );
                         }
                         s.queue.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
                     }
                     Some(Err(fault)) => {
                         if let Some(live) = s.live.take() {
-                            exec::finish_interrupted(&s.ctx, live.record, live.model, live.t0, s.usage);
+                            exec::finish_interrupted(
+                                &s.ctx,
+                                live.record,
+                                live.model,
+                                live.t0,
+                                s.usage,
+                            );
                         }
                         let e = ApiError::new(
                             StatusCode::BAD_GATEWAY,
                             "upstream_error",
                             "stream_interrupted",
-                            format!("the upstream failed after the answer began: {}", fault.describe()),
+                            format!(
+                                "the upstream failed after the answer began: {}",
+                                fault.describe()
+                            ),
                         );
-                        s.queue.push_back(Bytes::from(format!("data: {}\n\n", e.body())));
+                        s.queue
+                            .push_back(Bytes::from(format!("data: {}\n\n", e.body())));
                         s.fin.finish(StatusCode::OK, "interrupted", Some(s.model));
                     }
                 }
@@ -776,4 +828,3 @@ impl SseState {
         })
     }
 }
-

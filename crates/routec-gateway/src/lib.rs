@@ -102,7 +102,10 @@ pub async fn start(
         background.push(tokio::spawn(server::reload_on_sighup(app.clone())));
     }
     if let Some(interval) = watch {
-        background.push(tokio::spawn(server::reload_on_change(app.clone(), interval)));
+        background.push(tokio::spawn(server::reload_on_change(
+            app.clone(),
+            interval,
+        )));
     }
     let shutdown = async move {
         if signals {

@@ -162,21 +162,20 @@ impl Loaded {
                     Param::Number(x) => serde_json::Number::from_f64(*x)
                         .map(serde_json::Value::Number)
                         .unwrap_or(serde_json::Value::Null),
-                    Param::String(s) => match s
-                        .strip_prefix("env(\"")
-                        .and_then(|r| r.strip_suffix("\")"))
-                    {
-                        Some(var) => match env(var) {
-                            Some(x) => serde_json::Value::String(x),
-                            None => {
-                                errors.push(format!(
+                    Param::String(s) => {
+                        match s.strip_prefix("env(\"").and_then(|r| r.strip_suffix("\")")) {
+                            Some(var) => match env(var) {
+                                Some(x) => serde_json::Value::String(x),
+                                None => {
+                                    errors.push(format!(
                                     "{owner}: environment variable `{var}` (param `{k}`) is not set"
                                 ));
-                                continue;
-                            }
-                        },
-                        None => serde_json::Value::String(s.clone()),
-                    },
+                                    continue;
+                                }
+                            },
+                            None => serde_json::Value::String(s.clone()),
+                        }
+                    }
                 };
                 params.insert(k.clone(), value);
             }

@@ -168,12 +168,32 @@ impl Metrics {
             "Upstream attempts, by model and status (ok, an HTTP status, timeout, ...)",
             m.attempts.clone(),
         );
-        registry.register("tokens", "Tokens billed, by model and kind (input, output)", m.tokens.clone());
-        registry.register("cost_usd", "Cost of upstream calls in USD, by model", m.cost.clone());
-        registry.register("fallbacks", "Fallbacks taken (model fallbacks), by rule", m.fallbacks.clone());
+        registry.register(
+            "tokens",
+            "Tokens billed, by model and kind (input, output)",
+            m.tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Cost of upstream calls in USD, by model",
+            m.cost.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Fallbacks taken (model fallbacks), by rule",
+            m.fallbacks.clone(),
+        );
         registry.register("retries", "Retries made, by rule", m.retries.clone());
-        registry.register("hedges", "Hedged duplicates sent, by rule", m.hedges.clone());
-        registry.register("escalations", "Cascade escalations, by rule", m.escalations.clone());
+        registry.register(
+            "hedges",
+            "Hedged duplicates sent, by rule",
+            m.hedges.clone(),
+        );
+        registry.register(
+            "escalations",
+            "Cascade escalations, by rule",
+            m.escalations.clone(),
+        );
         registry.register(
             "cascade_unscored",
             "Cascade answers whose confidence could not be computed (escalated), by rule",
@@ -184,7 +204,11 @@ impl Metrics {
             "Cooldowns started, by model",
             m.cooldowns_started.clone(),
         );
-        registry.register("cooling", "1 while a model is cooling down", m.cooling.clone());
+        registry.register(
+            "cooling",
+            "1 while a model is cooling down",
+            m.cooling.clone(),
+        );
         registry.register(
             "defaulted_signals",
             "Signals that took their default (missing, invalid or unavailable), by signal",
@@ -205,7 +229,11 @@ impl Metrics {
             "When the loaded table was loaded (Unix time)",
             m.table_loaded.clone(),
         );
-        registry.register("reloads", "Table reloads, by result (ok, refused)", m.reloads.clone());
+        registry.register(
+            "reloads",
+            "Table reloads, by result (ok, refused)",
+            m.reloads.clone(),
+        );
         registry.register(
             "rejected",
             "Requests refused before routing, by reason",

@@ -132,7 +132,10 @@ async fn models(State(app): State<Arc<App>>) -> Response {
             "id": m.name, "object": "model", "created": 0, "owned_by": "routec",
         }));
     }
-    json(StatusCode::OK, serde_json::json!({"object": "list", "data": data}))
+    json(
+        StatusCode::OK,
+        serde_json::json!({"object": "list", "data": data}),
+    )
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
@@ -233,9 +236,10 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             let _ = tokio::signal::ctrl_c().await;
             return;
         };

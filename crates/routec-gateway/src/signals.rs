@@ -114,9 +114,11 @@ pub fn is_stream(body: &serde_json::Map<String, J>) -> bool {
 }
 
 fn has_tools(body: &serde_json::Map<String, J>) -> bool {
-    ["tools", "functions"]
-        .iter()
-        .any(|k| body.get(*k).and_then(J::as_array).is_some_and(|a| !a.is_empty()))
+    ["tools", "functions"].iter().any(|k| {
+        body.get(*k)
+            .and_then(J::as_array)
+            .is_some_and(|a| !a.is_empty())
+    })
 }
 
 fn messages(body: &serde_json::Map<String, J>) -> &[J] {
@@ -127,16 +129,14 @@ fn messages(body: &serde_json::Map<String, J>) -> &[J] {
 
 fn has_images(body: &serde_json::Map<String, J>) -> bool {
     messages(body).iter().any(|m| {
-        m.get("content")
-            .and_then(J::as_array)
-            .is_some_and(|parts| {
-                parts.iter().any(|p| {
-                    matches!(
-                        p.get("type").and_then(J::as_str),
-                        Some("image_url" | "image" | "input_image")
-                    )
-                })
+        m.get("content").and_then(J::as_array).is_some_and(|parts| {
+            parts.iter().any(|p| {
+                matches!(
+                    p.get("type").and_then(J::as_str),
+                    Some("image_url" | "image" | "input_image")
+                )
             })
+        })
     })
 }
 
@@ -223,10 +223,22 @@ mod tests {
         }));
         let h = HeaderMap::new();
         let tokens = SignalKind::Tokens;
-        assert_eq!(read_cheap(&Reader::MaxOutputTokens, &tokens, &h, &b), Some(Ok(300.0)));
-        assert_eq!(read_cheap(&Reader::HasImages, &SignalKind::Bool, &h, &b), Some(Ok(1.0)));
-        assert_eq!(read_cheap(&Reader::HasTools, &SignalKind::Bool, &h, &b), Some(Ok(1.0)));
-        assert_eq!(read_cheap(&Reader::Stream, &SignalKind::Bool, &h, &b), Some(Ok(1.0)));
+        assert_eq!(
+            read_cheap(&Reader::MaxOutputTokens, &tokens, &h, &b),
+            Some(Ok(300.0))
+        );
+        assert_eq!(
+            read_cheap(&Reader::HasImages, &SignalKind::Bool, &h, &b),
+            Some(Ok(1.0))
+        );
+        assert_eq!(
+            read_cheap(&Reader::HasTools, &SignalKind::Bool, &h, &b),
+            Some(Ok(1.0))
+        );
+        assert_eq!(
+            read_cheap(&Reader::Stream, &SignalKind::Bool, &h, &b),
+            Some(Ok(1.0))
+        );
         assert!(count_tokens(&b) > REPLY_PRIMING_TOKENS);
     }
 
@@ -237,7 +249,10 @@ mod tests {
         h.insert("x-t", "code".parse().unwrap());
         let b = body(serde_json::json!({"metadata": {"plan": "pro", "n": "12k"}}));
         let ratio = Reader::Header("x-d".parse().unwrap());
-        assert_eq!(read_cheap(&ratio, &SignalKind::Ratio, &h, &b), Some(Ok(0.25)));
+        assert_eq!(
+            read_cheap(&ratio, &SignalKind::Ratio, &h, &b),
+            Some(Ok(0.25))
+        );
         let variants = SignalKind::Enum {
             variants: vec!["chat".into(), "code".into()],
         };
@@ -246,8 +261,14 @@ mod tests {
         let plan = Reader::Metadata("plan".into());
         assert_eq!(read_cheap(&plan, &variants, &h, &b), Some(Err(())));
         let n = Reader::Metadata("n".into());
-        assert_eq!(read_cheap(&n, &SignalKind::Tokens, &h, &b), Some(Ok(12_000.0)));
-        assert_eq!(read_cheap(&Reader::Metadata("zz".into()), &SignalKind::Tokens, &h, &b), None);
+        assert_eq!(
+            read_cheap(&n, &SignalKind::Tokens, &h, &b),
+            Some(Ok(12_000.0))
+        );
+        assert_eq!(
+            read_cheap(&Reader::Metadata("zz".into()), &SignalKind::Tokens, &h, &b),
+            None
+        );
     }
 
     #[test]

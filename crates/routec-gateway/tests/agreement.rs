@@ -7,7 +7,12 @@
 //! same policy, within bounds derived from the sample size (plus a slack
 //! for the gateway's own overhead on a shared machine).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 mod common;
 
@@ -233,9 +238,20 @@ async fn the_simulator_predicts_the_gateway() {
         .map(|l| l["decision"]["latency_ms"].as_f64().unwrap() / 1000.0)
         .collect();
     latencies.sort_by(f64::total_cmp);
-    let retries: f64 = lines.iter().map(|l| l["decision"]["retries"].as_f64().unwrap()).sum::<f64>() / n;
-    let fallbacks: f64 = lines.iter().map(|l| l["decision"]["fallbacks"].as_f64().unwrap()).sum::<f64>() / n;
-    let costs: Vec<f64> = lines.iter().map(|l| l["decision"]["cost_usd"].as_f64().unwrap()).collect();
+    let retries: f64 = lines
+        .iter()
+        .map(|l| l["decision"]["retries"].as_f64().unwrap())
+        .sum::<f64>()
+        / n;
+    let fallbacks: f64 = lines
+        .iter()
+        .map(|l| l["decision"]["fallbacks"].as_f64().unwrap())
+        .sum::<f64>()
+        / n;
+    let costs: Vec<f64> = lines
+        .iter()
+        .map(|l| l["decision"]["cost_usd"].as_f64().unwrap())
+        .collect();
     let cost = costs.iter().sum::<f64>() / n;
     let cost_sd = (costs.iter().map(|c| (c - cost).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
 
@@ -260,18 +276,38 @@ async fn the_simulator_predicts_the_gateway() {
     // jitter around the 60 ms TTFT cap on a shared machine.
     let band = |p: f64| 4.0 * (p.max(0.01) * (1.0 - p.min(0.99)) / n).sqrt() + 0.02;
     // Retries are the extra calls to the primary; fallbacks the calls to the backup.
-    assert!((g_p_calls - p_calls).abs() <= band(p_calls - 1.0), "primary calls\n{report}");
-    assert!((retries - (p_calls - 1.0)).abs() <= band(p_calls - 1.0), "retries\n{report}");
-    assert!((g_b_calls - b_calls).abs() <= band(b_calls), "backup calls\n{report}");
-    assert!((fallbacks - b_calls).abs() <= band(b_calls), "fallbacks\n{report}");
+    assert!(
+        (g_p_calls - p_calls).abs() <= band(p_calls - 1.0),
+        "primary calls\n{report}"
+    );
+    assert!(
+        (retries - (p_calls - 1.0)).abs() <= band(p_calls - 1.0),
+        "retries\n{report}"
+    );
+    assert!(
+        (g_b_calls - b_calls).abs() <= band(b_calls),
+        "backup calls\n{report}"
+    );
+    assert!(
+        (fallbacks - b_calls).abs() <= band(b_calls),
+        "fallbacks\n{report}"
+    );
     // Percentiles: the predicted p50 (p95) must lie where the observed
     // sample puts the 50% (95%) quantile, within four standard errors of
     // the empirical CDF there, after allowing the gateway 15 ms of overhead.
     for (q, predicted_q) in [(0.5, predicted.latency.p50), (0.95, predicted.latency.p95)] {
         let se = 4.0 * (q * (1.0 - q) / n).sqrt();
         let slack = 0.015;
-        assert!(ecdf(&latencies, predicted_q + slack) >= q - se, "p{}\n{report}", q * 100.0);
-        assert!(ecdf(&latencies, predicted_q - slack) <= q + se, "p{}\n{report}", q * 100.0);
+        assert!(
+            ecdf(&latencies, predicted_q + slack) >= q - se,
+            "p{}\n{report}",
+            q * 100.0
+        );
+        assert!(
+            ecdf(&latencies, predicted_q - slack) <= q + se,
+            "p{}\n{report}",
+            q * 100.0
+        );
     }
     // Cost per request: four standard errors of the mean.
     let predicted_cost = predicted.cost_per_1k_requests / 1000.0;
@@ -279,5 +315,8 @@ async fn the_simulator_predicts_the_gateway() {
         (cost - predicted_cost).abs() <= 4.0 * cost_sd / n.sqrt() + 1e-6,
         "cost\n{report}"
     );
-    assert!(statuses.iter().all(|&s| s == 200 || s == 502 || s == 504), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 502 || s == 504),
+        "{statuses:?}"
+    );
 }

@@ -67,7 +67,8 @@ faults {{
     )
 }
 
-const FAULTS: &str = "timeout 2s\n  ttft timeout 400ms\n  retry 1 on [429, 5xx, timeout] backoff 10ms";
+const FAULTS: &str =
+    "timeout 2s\n  ttft timeout 400ms\n  retry 1 on [429, 5xx, timeout] backoff 10ms";
 
 struct World {
     small: Fake,
@@ -186,11 +187,19 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
     assert_eq!(status, 200, "{body}");
     let j: J = serde_json::from_str(&body).unwrap();
     assert_eq!(j["object"], "chat.completion");
-    assert_eq!(j["choices"][0]["message"]["content"], "hello from the fake ");
+    assert_eq!(
+        j["choices"][0]["message"]["content"],
+        "hello from the fake "
+    );
     assert_eq!(j["usage"]["prompt_tokens"], 10);
     assert_eq!(headers["x-routec-model"], "small");
     assert_eq!(headers["x-routec-plan"], "small");
-    assert!(headers["x-routec-rule"].to_str().unwrap().starts_with("1: "));
+    assert!(
+        headers["x-routec-rule"]
+            .to_str()
+            .unwrap()
+            .starts_with("1: ")
+    );
     let id = headers["x-request-id"].to_str().unwrap().to_owned();
     // The upstream got the upstream name, a stream request, and no client key.
     let seen = w.small.seen();
@@ -209,11 +218,17 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
     let m = w.metrics().await;
     assert!(!m.contains("sk-ant-secret-value") && !m.contains("client-secret"));
     assert_eq!(
-        metric(&m, r#"routec_requests_total{rule="1",plan="small",model="small",outcome="ok"}"#),
+        metric(
+            &m,
+            r#"routec_requests_total{rule="1",plan="small",model="small",outcome="ok"}"#
+        ),
         1.0
     );
     assert_eq!(
-        metric(&m, r#"routec_requests_total{rule="direct",plan="big",model="big",outcome="ok"}"#),
+        metric(
+            &m,
+            r#"routec_requests_total{rule="direct",plan="big",model="big",outcome="ok"}"#
+        ),
         1.0
     );
     let lines = w.finish().await;
@@ -362,7 +377,8 @@ async fn every_plan_failing_is_an_openai_error_listing_the_attempts() {
 async fn chains_cascades_and_http_backends() {
     // `search else small`: the http backend fails, the chain's next plan answers.
     let w = world("chain", "otherwise => search else small", FAULTS).await;
-    w.search.then([Act::Status(500, None), Act::Status(500, None)]);
+    w.search
+        .then([Act::Status(500, None), Act::Status(500, None)]);
     let (status, headers, _) = w.post(&chat("gw")).await;
     assert_eq!(status, 200);
     assert_eq!(headers["x-routec-plan"], "search else small");
@@ -398,7 +414,12 @@ async fn chains_cascades_and_http_backends() {
     let m = w.metrics().await;
     assert_eq!(metric(&m, r#"routec_escalations_total{rule="1"}"#), 1.0);
     let lines = w.finish().await;
-    assert_eq!(lines[0]["decision"]["attempts"][0]["confidence"].as_f64().map(|c| (c * 100.0).round()), Some(95.0));
+    assert_eq!(
+        lines[0]["decision"]["attempts"][0]["confidence"]
+            .as_f64()
+            .map(|c| (c * 100.0).round()),
+        Some(95.0)
+    );
     assert_eq!(
         attempts(&lines[1]),
         [a("small", "first", "ok"), a("big", "escalation", "ok")]
@@ -426,7 +447,10 @@ async fn chains_cascades_and_http_backends() {
     let (_, headers, _) = w2.post(&chat("gw")).await;
     assert_eq!(headers["x-routec-model"], "small");
     let m = w2.metrics().await;
-    assert_eq!(metric(&m, r#"routec_cascade_unscored_total{rule="1"}"#), 1.0);
+    assert_eq!(
+        metric(&m, r#"routec_cascade_unscored_total{rule="1"}"#),
+        1.0
+    );
     w.finish().await;
     w2.finish().await;
 }
@@ -445,7 +469,11 @@ async fn streaming_answers_and_failures_after_the_first_byte() {
     let content: String = data
         .iter()
         .filter_map(|d| serde_json::from_str::<J>(d).ok())
-        .filter_map(|j| j["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|j| {
+            j["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(content, "hello from the fake ");
     assert!(data.iter().any(|d| d.contains("\"usage\"")));
@@ -455,7 +483,10 @@ async fn streaming_answers_and_failures_after_the_first_byte() {
     let (_, _, text) = w.post(&body).await;
     let data = sse_data(&text);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    assert!(data.iter().any(|d| d.contains("\"finish_reason\":\"stop\"")));
+    assert!(
+        data.iter()
+            .any(|d| d.contains("\"finish_reason\":\"stop\""))
+    );
 
     // A reset after the first byte ends the stream with an error event; no retry.
     body["model"] = json!("gw");
@@ -469,7 +500,10 @@ async fn streaming_answers_and_failures_after_the_first_byte() {
     assert_eq!(w.small.count(), before + 1);
     let m = w.metrics().await;
     assert_eq!(
-        metric(&m, r#"routec_requests_total{rule="1",plan="small",model="small",outcome="interrupted"}"#),
+        metric(
+            &m,
+            r#"routec_requests_total{rule="1",plan="small",model="small",outcome="interrupted"}"#
+        ),
         1.0
     );
     let lines = w.finish().await;
@@ -498,7 +532,10 @@ async fn cooldown_skips_a_failing_model_and_its_fallback_serves() {
     assert_eq!(metric(&m, r#"routec_cooling{model="small"}"#), 1.0);
     assert_eq!(metric(&m, r#"routec_cooldowns_total{model="small"}"#), 1.0);
     let lines = w.finish().await;
-    assert_eq!(attempts(&lines[3]), [a("small", "first", "cooldown"), a("big", "fallback", "ok")]);
+    assert_eq!(
+        attempts(&lines[3]),
+        [a("small", "first", "cooldown"), a("big", "fallback", "ok")]
+    );
 }
 
 #[tokio::test]
@@ -520,7 +557,10 @@ async fn hedges_race_the_first_token() {
     let lines = w.finish().await;
     let mut got = attempts(&lines[0]);
     got.sort();
-    assert_eq!(got, [a("small", "first", "cancelled"), a("small", "hedge", "ok")]);
+    assert_eq!(
+        got,
+        [a("small", "first", "cancelled"), a("small", "hedge", "ok")]
+    );
 }
 
 #[tokio::test]
@@ -530,7 +570,12 @@ async fn bad_requests_get_openai_errors() {
     assert_eq!(status, 404);
     let j: J = serde_json::from_str(&body).unwrap();
     assert_eq!(j["error"]["code"], "model_not_found");
-    assert!(j["error"]["message"].as_str().unwrap().contains("gw, small, big, search"));
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gw, small, big, search")
+    );
     let r = client()
         .post(w.url())
         .body("{not json")
@@ -544,7 +589,9 @@ async fn bad_requests_get_openai_errors() {
     let r = client()
         .post(w.url())
         .header("content-type", "application/json")
-        .body(format!("{{\"model\":\"gw\",\"messages\":[{{\"role\":\"user\",\"content\":\"{big}\"}}]}}"))
+        .body(format!(
+            "{{\"model\":\"gw\",\"messages\":[{{\"role\":\"user\",\"content\":\"{big}\"}}]}}"
+        ))
         .send()
         .await;
     if let Ok(r) = r {
@@ -583,7 +630,16 @@ async fn over_the_concurrency_limit_is_503() {
     let url = format!("http://{}/v1/chat/completions", gw.addr);
     let first = tokio::spawn({
         let url = url.clone();
-        async move { client().post(url).json(&chat("gw")).send().await.unwrap().status().as_u16() }
+        async move {
+            client()
+                .post(url)
+                .json(&chat("gw"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     });
     // Wait until the first request reached the fake.
     for _ in 0..200 {
@@ -605,12 +661,14 @@ async fn over_the_concurrency_limit_is_503() {
 /// `traffic prod = file "decisions.jsonl"` reads production).
 #[tokio::test]
 async fn decision_log_lines_are_recorded_traffic() {
-    let route = "when has_tools => big\n  when prompt_tokens > 1k => big\n  otherwise => search else small";
+    let route =
+        "when has_tools => big\n  when prompt_tokens > 1k => big\n  otherwise => search else small";
     let w = world("declog", route, FAULTS).await;
     w.search.then([Act::Status(503, None)]);
     w.post(&chat("gw")).await;
     let mut tools = chat("gw");
-    tools["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    tools["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
     tools["stream"] = json!(true);
     w.post(&tools).await;
     w.post(&chat("nope")).await;
@@ -621,7 +679,11 @@ async fn decision_log_lines_are_recorded_traffic() {
     let lines = w.finish().await;
     assert_eq!(lines.len(), 3, "an unknown model is not a routed request");
     let schema: J = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/traffic.schema.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/traffic.schema.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -662,7 +724,10 @@ async fn a_client_that_disconnects_cancels_the_upstream_call() {
     let mut cancelled = 0.0;
     for _ in 0..200 {
         let m = w.metrics().await;
-        cancelled = metric(&m, r#"routec_requests_total{rule="1",plan="small",model="",outcome="cancelled"}"#);
+        cancelled = metric(
+            &m,
+            r#"routec_requests_total{rule="1",plan="small",model="",outcome="cancelled"}"#,
+        );
         if cancelled > 0.0 {
             break;
         }

@@ -3,7 +3,12 @@
 //! upstreams. Needs `target/venv-openai` (or `ROUTEC_OPENAI_VENV`), which
 //! `scripts/setup-test-deps` creates from `tests/e2e/requirements-openai.txt`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 mod common;
 
@@ -93,14 +98,22 @@ async fn the_openai_python_client_talks_to_the_gateway() {
     assert_eq!(got["completion"]["model_header"], "large");
     assert_eq!(got["completion"]["finish_reason"], "stop");
     assert_eq!(got["completion"]["prompt_tokens"], 12);
-    assert!(got["completion"]["request_id"].as_str().unwrap().starts_with("req-"));
+    assert!(
+        got["completion"]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("req-")
+    );
     // The stream went to `small`.
     assert_eq!(got["stream"]["content"], "hello from the fake ");
     assert_eq!(got["stream"]["finish_reason"], "stop");
     assert_eq!(got["stream"]["completion_tokens"], 4);
     assert_eq!(got["error"]["status"], 404);
     assert_eq!(got["error"]["code"], "model_not_found");
-    assert_eq!(got["models"], serde_json::json!(["large", "small", "support"]));
+    assert_eq!(
+        got["models"],
+        serde_json::json!(["large", "small", "support"])
+    );
     assert_eq!(large.count(), 1);
     assert_eq!(small.count(), 1);
     // The client's key was not forwarded upstream.

@@ -3,7 +3,12 @@
 //! tables are refused (and counted) while the old one keeps serving, and
 //! the good tables take effect.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 mod common;
 
@@ -40,7 +45,8 @@ route {{
     )
 }
 
-const BROKEN: &str = "policy gw {\n  owner \"tests\"\n  baseline a\n}\nroute {\n  otherwise => nowhere\n}\n";
+const BROKEN: &str =
+    "policy gw {\n  owner \"tests\"\n  baseline a\n}\nroute {\n  otherwise => nowhere\n}\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_under_load_never_fail_a_request() {
@@ -97,7 +103,11 @@ async fn reloads_under_load_never_fail_a_request() {
         let before = (a.count(), b.count());
         for _ in 0..200 {
             let now = (a.count(), b.count());
-            let moved = if target == "b" { now.1 > before.1 } else { now.0 > before.0 };
+            let moved = if target == "b" {
+                now.1 > before.1
+            } else {
+                now.0 > before.0
+            };
             if moved {
                 if target == "b" {
                     served_b_after_swap = true;
@@ -123,7 +133,10 @@ async fn reloads_under_load_never_fail_a_request() {
         .text()
         .await
         .unwrap();
-    assert_eq!(metric(&m, r#"routec_reloads_total{result="refused"}"#), f64::from(refused));
+    assert_eq!(
+        metric(&m, r#"routec_reloads_total{result="refused"}"#),
+        f64::from(refused)
+    );
     assert_eq!(metric(&m, r#"routec_reloads_total{result="ok"}"#), 6.0);
     let answered: f64 = m
         .lines()

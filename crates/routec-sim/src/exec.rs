@@ -90,10 +90,17 @@ pub struct Job<'a> {
 }
 
 enum Attempt {
-    Ok { ttft: f64 },
-    Failed { time: f64, retryable: bool },
+    Ok {
+        ttft: f64,
+    },
+    Failed {
+        time: f64,
+        retryable: bool,
+    },
     /// A streamed answer cut by the total timeout after its first token.
-    Interrupted { time: f64 },
+    Interrupted {
+        time: f64,
+    },
 }
 
 enum Call {

@@ -259,8 +259,15 @@ fn version_1_tables_keep_loading() {
     assert!(from_json.models.iter().all(|m| m.price == Price::default()));
     assert!(from_json.signals.iter().any(|s| matches!(
         &s.source,
-        Source::Classifier { endpoint: None, timeout: None, .. }
+        Source::Classifier {
+            endpoint: None,
+            timeout: None,
+            ..
+        }
     )));
     // Re-encoded, it is a current table.
-    assert_eq!(Table::from_bytes(&from_json.to_binary()).unwrap(), from_json);
+    assert_eq!(
+        Table::from_bytes(&from_json.to_binary()).unwrap(),
+        from_json
+    );
 }

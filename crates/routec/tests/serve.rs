@@ -23,7 +23,18 @@ fn compile_errors_are_printed_as_compile_prints_them() {
     )
     .unwrap();
     let compile = run_in(&dir, &["compile", "bad.route", "--color", "never"], None);
-    let serve = run_in(&dir, &["serve", "bad.route", "--color", "never", "--listen", "127.0.0.1:0"], None);
+    let serve = run_in(
+        &dir,
+        &[
+            "serve",
+            "bad.route",
+            "--color",
+            "never",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
     assert_eq!(compile.code, 1);
     assert_eq!(serve.code, 1);
     assert_eq!(serve.stderr, compile.stderr);
@@ -48,11 +59,18 @@ fn a_missing_environment_variable_names_the_model() {
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -71,12 +89,25 @@ fn a_table_is_served_reloaded_and_drained() {
     let table = dir.join("support.table.bin");
     let out = run_in(
         &repo_root(),
-        &["compile", "examples/support.route", "--format", "bin", "-o", table.to_str().unwrap()],
+        &[
+            "compile",
+            "examples/support.route",
+            "--format",
+            "bin",
+            "-o",
+            table.to_str().unwrap(),
+        ],
         None,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut child = Command::new(BIN)
-        .args(["serve", table.to_str().unwrap(), "--listen", "127.0.0.1:0", "--no-watch"])
+        .args([
+            "serve",
+            table.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ])
         .env("SMALL_URL", "http://127.0.0.1:9/v1")
         .env("MEDIUM_URL", "http://127.0.0.1:9/v1")
         .env("SEARCH_URL", "http://127.0.0.1:9/search")
@@ -98,9 +129,19 @@ fn a_table_is_served_reloaded_and_drained() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = get(&addr, "/readyz");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"classifiers_without_endpoint\":[\"difficulty\"]"), "{body}");
+    assert!(
+        body.contains("\"classifiers_without_endpoint\":[\"difficulty\"]"),
+        "{body}"
+    );
     let (_, body) = get(&addr, "/v1/models");
-    for name in ["support_chat", "small", "medium", "medium_spec", "large", "search"] {
+    for name in [
+        "support_chat",
+        "small",
+        "medium",
+        "medium_spec",
+        "large",
+        "search",
+    ] {
         assert!(body.contains(&format!("\"id\":\"{name}\"")), "{body}");
     }
     signal(child.id(), "HUP");
@@ -108,7 +149,10 @@ fn a_table_is_served_reloaded_and_drained() {
     stderr.read_line(&mut reloaded).unwrap();
     assert!(reloaded.contains("reloaded (SIGHUP)"), "{reloaded}");
     let (_, metrics) = get(&addr, "/metrics");
-    assert!(metrics.contains("routec_reloads_total{result=\"ok\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("routec_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
     assert!(!metrics.contains("sk-ant-test"));
     signal(child.id(), "TERM");
     let status = child.wait().unwrap();

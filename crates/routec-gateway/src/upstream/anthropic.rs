@@ -65,11 +65,11 @@ fn blocks(content: Option<&J>) -> Vec<J> {
 }
 
 fn image(url: &str) -> J {
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let media = meta.strip_suffix(";base64").unwrap_or(meta);
-            return json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}});
-        }
+    if let Some(rest) = url.strip_prefix("data:")
+        && let Some((meta, data)) = rest.split_once(',')
+    {
+        let media = meta.strip_suffix(";base64").unwrap_or(meta);
+        return json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}});
     }
     json!({"type": "image", "source": {"type": "url", "url": url}})
 }
@@ -87,12 +87,22 @@ pub fn translate_request(model: &ModelRt, body: &serde_json::Map<String, J>) -> 
             _ => turns.push((role.to_owned(), content)),
         }
     };
-    for m in body.get("messages").and_then(J::as_array).into_iter().flatten() {
+    for m in body
+        .get("messages")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+    {
         match m.get("role").and_then(J::as_str) {
             Some("system" | "developer") => system.push(text_of(m.get("content"))),
             Some("assistant") => {
                 let mut content = blocks(m.get("content"));
-                for tc in m.get("tool_calls").and_then(J::as_array).into_iter().flatten() {
+                for tc in m
+                    .get("tool_calls")
+                    .and_then(J::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let f = tc.get("function");
                     let args = f
                         .and_then(|f| f.get("arguments"))
@@ -153,7 +163,11 @@ pub fn translate_request(model: &ModelRt, body: &serde_json::Map<String, J>) -> 
         }
         _ => {}
     }
-    if let Some(tools) = body.get("tools").and_then(J::as_array).filter(|t| !t.is_empty()) {
+    if let Some(tools) = body
+        .get("tools")
+        .and_then(J::as_array)
+        .filter(|t| !t.is_empty())
+    {
         let tools: Vec<J> = tools
             .iter()
             .filter_map(|t| {
@@ -165,7 +179,9 @@ pub fn translate_request(model: &ModelRt, body: &serde_json::Map<String, J>) -> 
                 }
                 tool.insert(
                     "input_schema".into(),
-                    f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
+                    f.get("parameters")
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"})),
                 );
                 Some(J::Object(tool))
             })
@@ -269,7 +285,10 @@ impl Translator {
                     .to_owned();
                 let u = m.and_then(|m| m.get("usage"));
                 self.usage.input = u.and_then(|u| u.get("input_tokens")).and_then(J::as_u64);
-                Some(chunk(self.chunk(json!({"role": "assistant", "content": ""}), None), false))
+                Some(chunk(
+                    self.chunk(json!({"role": "assistant", "content": ""}), None),
+                    false,
+                ))
             }
             "content_block_start" => {
                 let block = data.get("content_block");
@@ -305,8 +324,14 @@ impl Translator {
                 let index = data.get("index").and_then(J::as_u64).unwrap_or(0);
                 match d.and_then(|d| d.get("type")).and_then(J::as_str) {
                     Some("text_delta") => {
-                        let text = d.and_then(|d| d.get("text")).and_then(J::as_str).unwrap_or("");
-                        Some(chunk(self.chunk(json!({"content": text}), None), !text.is_empty()))
+                        let text = d
+                            .and_then(|d| d.get("text"))
+                            .and_then(J::as_str)
+                            .unwrap_or("");
+                        Some(chunk(
+                            self.chunk(json!({"content": text}), None),
+                            !text.is_empty(),
+                        ))
                     }
                     Some("input_json_delta") => {
                         let k = self
@@ -318,7 +343,8 @@ impl Translator {
                             .and_then(|d| d.get("partial_json"))
                             .and_then(J::as_str)
                             .unwrap_or("");
-                        let delta = json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]});
+                        let delta =
+                            json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]});
                         Some(chunk(self.chunk(delta, None), true))
                     }
                     _ => None,
@@ -359,7 +385,10 @@ impl Translator {
             }
             "error" => {
                 let e = data.get("error");
-                let kind = e.and_then(|e| e.get("type")).and_then(J::as_str).unwrap_or("");
+                let kind = e
+                    .and_then(|e| e.get("type"))
+                    .and_then(J::as_str)
+                    .unwrap_or("");
                 let code = match kind {
                     "overloaded_error" => 529,
                     "rate_limit_error" => 429,
@@ -389,14 +418,22 @@ impl Translator {
 pub fn message_chunks(j: &J) -> Result<Vec<Chunk>, Fault> {
     let mut t = Translator::default();
     let mut out = Vec::new();
-    let start = json!({"message": {"id": j.get("id"), "model": j.get("model"), "usage": j.get("usage")}});
+    let start =
+        json!({"message": {"id": j.get("id"), "model": j.get("model"), "usage": j.get("usage")}});
     out.extend(t.event("message_start", &start)?);
-    for (i, block) in j.get("content").and_then(J::as_array).into_iter().flatten().enumerate() {
+    for (i, block) in j
+        .get("content")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         match block.get("type").and_then(J::as_str) {
             Some("text") => {
                 let start = json!({"index": i, "content_block": {"type": "text", "text": ""}});
                 out.extend(t.event("content_block_start", &start)?);
-                let d = json!({"index": i, "delta": {"type": "text_delta", "text": block.get("text")}});
+                let d =
+                    json!({"index": i, "delta": {"type": "text_delta", "text": block.get("text")}});
                 out.extend(t.event("content_block_delta", &d)?);
             }
             Some("tool_use") => {
@@ -417,7 +454,8 @@ pub fn message_chunks(j: &J) -> Result<Vec<Chunk>, Fault> {
 
 pub fn chunks(bytes: ByteStream) -> ChunkStream {
     struct St {
-        events: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<sse::Event, Fault>> + Send>>,
+        events:
+            std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<sse::Event, Fault>> + Send>>,
         t: Translator,
         done: bool,
     }
@@ -435,7 +473,9 @@ pub fn chunks(bytes: ByteStream) -> ChunkStream {
                 None => {
                     st.done = true;
                     return Some((
-                        Err(Fault::Connection("the stream ended before message_stop".into())),
+                        Err(Fault::Connection(
+                            "the stream ended before message_stop".into(),
+                        )),
                         st,
                     ));
                 }
@@ -448,7 +488,10 @@ pub fn chunks(bytes: ByteStream) -> ChunkStream {
                         Ok(j) => j,
                         Err(err) => {
                             st.done = true;
-                            return Some((Err(Fault::Malformed(format!("bad JSON event: {err}"))), st));
+                            return Some((
+                                Err(Fault::Malformed(format!("bad JSON event: {err}"))),
+                                st,
+                            ));
                         }
                     };
                     let kind = e

@@ -40,9 +40,12 @@ pub fn build(
 
 /// The answer as one chunk.
 pub fn answer_chunk(text: &[u8]) -> Result<Chunk, Fault> {
-    let j: J = serde_json::from_slice(text).map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))?;
+    let j: J =
+        serde_json::from_slice(text).map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))?;
     let Some(content) = j.get("content").and_then(J::as_str) else {
-        return Err(Fault::Malformed("the answer has no string `content`".into()));
+        return Err(Fault::Malformed(
+            "the answer has no string `content`".into(),
+        ));
     };
     let confidence = j
         .get("confidence")

@@ -260,10 +260,7 @@ pub fn chunks(provider: Provider, response: reqwest::Response) -> ChunkStream {
 }
 
 /// Reads a whole body, then yields the chunks `read` makes of it.
-fn whole(
-    mut bytes: ByteStream,
-    read: fn(&[u8]) -> Result<Vec<Chunk>, Fault>,
-) -> ChunkStream {
+fn whole(mut bytes: ByteStream, read: fn(&[u8]) -> Result<Vec<Chunk>, Fault>) -> ChunkStream {
     use futures_util::StreamExt;
     let all = futures_util::stream::once(async move {
         let mut buf = Vec::new();
@@ -345,10 +342,10 @@ pub fn join(endpoint: &str, suffixes: &[&str]) -> String {
     if base.ends_with(full) {
         return base.to_owned();
     }
-    if base.ends_with("/v1") {
-        if let Some(rest) = full.strip_prefix("/v1") {
-            return format!("{base}{rest}");
-        }
+    if base.ends_with("/v1")
+        && let Some(rest) = full.strip_prefix("/v1")
+    {
+        return format!("{base}{rest}");
     }
     format!("{base}{full}")
 }
@@ -393,7 +390,12 @@ pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
                 if let Some(t) = d.get("refusal").and_then(J::as_str) {
                     slot.refusal.get_or_insert_with(String::new).push_str(t);
                 }
-                for tc in d.get("tool_calls").and_then(J::as_array).into_iter().flatten() {
+                for tc in d
+                    .get("tool_calls")
+                    .and_then(J::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let i = tc.get("index").and_then(J::as_u64).unwrap_or(0);
                     let call = slot.tool_calls.entry(i).or_default();
                     if let Some(tid) = tc.get("id").and_then(J::as_str) {
@@ -421,11 +423,11 @@ pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
         .into_iter()
         .map(|(index, c)| {
             let mut message = serde_json::Map::new();
-            message.insert("role".into(), J::String(c.role.unwrap_or_else(|| "assistant".into())));
             message.insert(
-                "content".into(),
-                c.content.map_or(J::Null, J::String),
+                "role".into(),
+                J::String(c.role.unwrap_or_else(|| "assistant".into())),
             );
+            message.insert("content".into(), c.content.map_or(J::Null, J::String));
             if let Some(r) = c.refusal {
                 message.insert("refusal".into(), J::String(r));
             }
@@ -473,7 +475,10 @@ mod tests {
 
     #[test]
     fn retry_classes() {
-        let on: Vec<String> = ["429", "5xx", "timeout"].iter().map(|s| s.to_string()).collect();
+        let on: Vec<String> = ["429", "5xx", "timeout"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let status = |code| Fault::Status {
             code,
             retry_after: None,
@@ -491,8 +496,14 @@ mod tests {
     #[test]
     fn endpoints_join_paths_once() {
         let s = ["/v1/chat/completions"];
-        assert_eq!(join("http://h:8000", &s), "http://h:8000/v1/chat/completions");
-        assert_eq!(join("http://h:8000/v1/", &s), "http://h:8000/v1/chat/completions");
+        assert_eq!(
+            join("http://h:8000", &s),
+            "http://h:8000/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h:8000/v1/", &s),
+            "http://h:8000/v1/chat/completions"
+        );
         assert_eq!(
             join("http://h/v1/chat/completions", &s),
             "http://h/v1/chat/completions"

@@ -49,10 +49,10 @@ pub fn completion_as_chunk(j: &J) -> J {
         .flatten()
         .map(|c| {
             let mut c = c.clone();
-            if let Some(o) = c.as_object_mut() {
-                if let Some(m) = o.remove("message") {
-                    o.insert("delta".into(), m);
-                }
+            if let Some(o) = c.as_object_mut()
+                && let Some(m) = o.remove("message")
+            {
+                o.insert("delta".into(), m);
             }
             c
         })
@@ -67,7 +67,8 @@ pub fn completion_as_chunk(j: &J) -> J {
 
 pub fn chunks(bytes: ByteStream) -> ChunkStream {
     struct St {
-        events: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<sse::Event, Fault>> + Send>>,
+        events:
+            std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<sse::Event, Fault>> + Send>>,
         done: bool,
     }
     let st = St {
@@ -103,7 +104,10 @@ pub fn chunks(bytes: ByteStream) -> ChunkStream {
                         Ok(j) => j,
                         Err(err) => {
                             st.done = true;
-                            return Some((Err(Fault::Malformed(format!("bad JSON chunk: {err}"))), st));
+                            return Some((
+                                Err(Fault::Malformed(format!("bad JSON chunk: {err}"))),
+                                st,
+                            ));
                         }
                     };
                     if let Some(err) = json.get("error") {

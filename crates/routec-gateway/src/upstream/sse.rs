@@ -144,7 +144,9 @@ mod tests {
     async fn events_split_across_reads() {
         let parts: Vec<Result<Bytes, reqwest::Error>> = vec![
             Ok(Bytes::from_static(b"event: a\ndata: {\"x\"")),
-            Ok(Bytes::from_static(b":1}\n\n: comment\n\ndata: two\ndata: lines\r\n\r\n")),
+            Ok(Bytes::from_static(
+                b":1}\n\n: comment\n\ndata: two\ndata: lines\r\n\r\n",
+            )),
             Ok(Bytes::from_static(b"data: [DONE]")),
         ];
         let stream: ByteStream = Box::pin(futures_util::stream::iter(parts));

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use routec_gateway::{Env, LocalState, Loader, Options, Running};
+use routec_gateway::{Env, Loader, LocalState, Options, Running};
 use routec_table::Table;
 use serde_json::{Value as J, json};
 
@@ -145,7 +145,12 @@ impl Fake {
         self.script.lock().unwrap().seen.len()
     }
 
-    fn next(&self, path: &str, headers: &HeaderMap, body: &Bytes) -> (Act, String, f64, Option<f64>) {
+    fn next(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> (Act, String, f64, Option<f64>) {
         let mut s = self.script.lock().unwrap();
         s.seen.push(Seen {
             path: path.into(),
@@ -188,7 +193,10 @@ fn reset() -> (Duration, Result<Bytes, std::io::Error>) {
 /// A reset after what was sent so far reached the client (the server
 /// flushes before it breaks the connection).
 fn reset_later() -> (Duration, Result<Bytes, std::io::Error>) {
-    (Duration::from_millis(50), Err(std::io::Error::other("reset")))
+    (
+        Duration::from_millis(50),
+        Err(std::io::Error::other("reset")),
+    )
 }
 
 fn error_status(code: u16, retry_after: Option<u32>) -> Response {
@@ -239,31 +247,52 @@ async fn openai(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: B
         }
         Act::Reset => chunks.push(reset()),
         Act::Answer { ttft, gap } => {
-            chunks.push((ttft, Ok(chunk(json!({"role": "assistant", "content": ""}), J::Null))));
+            chunks.push((
+                ttft,
+                Ok(chunk(json!({"role": "assistant", "content": ""}), J::Null)),
+            ));
             for (i, w) in words.iter().enumerate() {
                 let d = if i == 0 { Duration::ZERO } else { gap };
                 chunks.push((d, Ok(chunk(json!({"content": w}), J::Null))));
             }
-            chunks.push((Duration::ZERO, Ok(chunk(json!({}), J::String("stop".into())))));
+            chunks.push((
+                Duration::ZERO,
+                Ok(chunk(json!({}), J::String("stop".into()))),
+            ));
             chunks.push((Duration::ZERO, Ok(usage)));
             chunks.push((Duration::ZERO, Ok(Bytes::from_static(b"data: [DONE]\n\n"))));
         }
         Act::StallMidStream | Act::ResetMidStream => {
-            chunks.push((Duration::ZERO, Ok(chunk(json!({"role": "assistant", "content": ""}), J::Null))));
-            chunks.push((Duration::ZERO, Ok(chunk(json!({"content": "partial "}), J::Null))));
-            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset_later() });
+            chunks.push((
+                Duration::ZERO,
+                Ok(chunk(json!({"role": "assistant", "content": ""}), J::Null)),
+            ));
+            chunks.push((
+                Duration::ZERO,
+                Ok(chunk(json!({"content": "partial "}), J::Null)),
+            ));
+            chunks.push(if matches!(act, Act::StallMidStream) {
+                stall()
+            } else {
+                reset_later()
+            });
         }
     }
     sse(chunks)
 }
 
-async fn anthropic(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn anthropic(
+    State(s): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let fake = Fake {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         script: s,
     };
     let (act, text, _, _) = fake.next("/v1/messages", &headers, &body);
-    let ev = |name: &str, data: J| -> Bytes { Bytes::from(format!("event: {name}\ndata: {data}\n\n")) };
+    let ev =
+        |name: &str, data: J| -> Bytes { Bytes::from(format!("event: {name}\ndata: {data}\n\n")) };
     let mut chunks: Chunks = Vec::new();
     let start = ev(
         "message_start",
@@ -286,20 +315,37 @@ async fn anthropic(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body
                 let d = if i == 0 { Duration::ZERO } else { gap };
                 chunks.push((d, Ok(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})))));
             }
-            chunks.push((Duration::ZERO, Ok(ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})))));
+            chunks.push((
+                Duration::ZERO,
+                Ok(ev(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": 0}),
+                )),
+            ));
             chunks.push((Duration::ZERO, Ok(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": words.len()}})))));
-            chunks.push((Duration::ZERO, Ok(ev("message_stop", json!({"type": "message_stop"})))));
+            chunks.push((
+                Duration::ZERO,
+                Ok(ev("message_stop", json!({"type": "message_stop"}))),
+            ));
         }
         Act::StallMidStream | Act::ResetMidStream => {
             chunks.push((Duration::ZERO, Ok(start)));
             chunks.push((Duration::ZERO, Ok(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "partial "}})))));
-            chunks.push(if matches!(act, Act::StallMidStream) { stall() } else { reset_later() });
+            chunks.push(if matches!(act, Act::StallMidStream) {
+                stall()
+            } else {
+                reset_later()
+            });
         }
     }
     sse(chunks)
 }
 
-async fn http_backend(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_backend(
+    State(s): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let fake = Fake {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         script: s,
@@ -357,7 +403,10 @@ impl Loader for TextLoader {
 }
 
 pub fn env(vars: &[(&str, String)]) -> Env {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     Arc::new(move |k: &str| map.get(k).cloned())
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use routec_gateway::{Env, LocalState, Loader, Options};
+use routec_gateway::{Env, Loader, LocalState, Options};
 use routec_table::Table;
 
 use super::{eprint, report};
@@ -182,7 +182,10 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         primed: Mutex::new(primed),
     });
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprint(&format!("routec: cannot start the runtime: {e}\n"));
@@ -190,21 +193,16 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         }
     };
     runtime.block_on(async move {
-        let running = match routec_gateway::start(
-            loader,
-            options,
-            env,
-            Arc::new(LocalState::new()),
-            true,
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprint(&format!("routec: {e}\n"));
-                return exit::USAGE;
-            }
-        };
+        let running =
+            match routec_gateway::start(loader, options, env, Arc::new(LocalState::new()), true)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprint(&format!("routec: {e}\n"));
+                    return exit::USAGE;
+                }
+            };
         eprint(&format!(
             "routec: serving `{}` on http://{} (table {})\n",
             running.app.table.load().policy,
