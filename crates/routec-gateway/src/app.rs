@@ -79,6 +79,8 @@ pub struct App {
     ids: AtomicU64,
     id_prefix: String,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Held while `/metrics` refreshes the cooldown gauges and encodes.
+    pub scrape_lock: std::sync::Mutex<()>,
     pub started: Instant,
 }
 
@@ -142,6 +144,7 @@ impl App {
             ids: AtomicU64::new(0),
             id_prefix: format!("{:08x}", prefix >> 32),
             reload_lock: tokio::sync::Mutex::new(()),
+            scrape_lock: std::sync::Mutex::new(()),
             started: Instant::now(),
         };
         app.publish_table(None);

@@ -182,15 +182,6 @@ impl Finalizer {
                 output_tokens = a.output_tokens.or(output_tokens);
             }
         }
-        let now = Instant::now();
-        for model in &self.ctx.loaded.models {
-            let cooling = !app.state.available(&model.name, now);
-            m.cooling
-                .get_or_create(&ModelLabels {
-                    model: model.name.clone(),
-                })
-                .set(i64::from(cooling));
-        }
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known

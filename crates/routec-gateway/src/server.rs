@@ -173,12 +173,33 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // The cooldown gauges are read from the shared state when scraped, not
+    // kept up to date on the request path: one gauge per model of the
+    // loaded table (a model a reload removed disappears). Scrapes take
+    // turns so one never encodes the gauges another is rewriting.
+    let text = {
+        let _one_at_a_time = app
+            .scrape_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cooling = app.state.cooling(std::time::Instant::now());
+        app.metrics.cooling.clear();
+        for model in &app.table.load().models {
+            app.metrics
+                .cooling
+                .get_or_create(&crate::metrics::ModelLabels {
+                    model: model.name.clone(),
+                })
+                .set(i64::from(cooling.contains(&model.name)));
+        }
+        app.metrics.encode()
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        app.metrics.encode(),
+        text,
     )
         .into_response()
 }

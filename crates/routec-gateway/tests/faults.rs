@@ -530,6 +530,9 @@ async fn cooldown_skips_a_failing_model_and_its_fallback_serves() {
     assert_eq!(w.big.count(), 4);
     let m = w.metrics().await;
     assert_eq!(metric(&m, r#"routec_cooling{model="small"}"#), 1.0);
+    // Every model of the table has its gauge, read when scraped.
+    assert!(m.contains("routec_cooling{model=\"big\"} 0\n"), "{m}");
+    assert!(m.contains("routec_cooling{model=\"search\"} 0\n"), "{m}");
     assert_eq!(metric(&m, r#"routec_cooldowns_total{model="small"}"#), 1.0);
     let lines = w.finish().await;
     assert_eq!(
