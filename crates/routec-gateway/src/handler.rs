@@ -462,6 +462,32 @@ async fn count_tokens(body: &serde_json::Map<String, J>) -> f64 {
         .unwrap_or_else(|_| signals::estimate_tokens(body) as f64)
 }
 
+/// The request's id: the client's `x-request-id` when it sent a printable
+/// one of at most 128 characters, else a new one.
+pub fn request_id(app: &App, headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| app.next_id(), str::to_owned)
+}
+
+/// A request refused before routing: counted by reason, answered with the
+/// error and its `x-request-id` (not written to the decision log).
+pub fn rejected(app: &App, reason: &str, error: ApiError, id: &str) -> Response {
+    app.metrics
+        .rejected
+        .get_or_create(&crate::metrics::ReasonLabels {
+            reason: reason.into(),
+        })
+        .inc();
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert("x-request-id", header_text(id));
+    response
+}
+
 /// The handler.
 pub async fn chat_completions(
     State(app): State<Arc<App>>,
@@ -472,15 +498,8 @@ pub async fn chat_completions(
     let time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let reject = |reason: &str, e: ApiError| {
-        app.metrics
-            .rejected
-            .get_or_create(&crate::metrics::ReasonLabels {
-                reason: reason.into(),
-            })
-            .inc();
-        e.into_response()
-    };
+    let id = request_id(&app, &headers);
+    let reject = |reason: &str, e: ApiError| rejected(&app, reason, e, &id);
     let bytes = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -537,11 +556,6 @@ pub async fn chat_completions(
             ),
         );
     }
-    let id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-        .map_or_else(|| app.next_id(), str::to_owned);
     let stream = signals::is_stream(&body);
     let counting_model = direct.or(loaded.count_with);
     let openai_tokens = counting_model
@@ -642,7 +656,7 @@ pub async fn chat_completions(
             .models
             .get(model as usize)
             .map_or("", |m| m.name.as_str());
-        let body = upstream::aggregate(&c.chunks, name).to_string();
+        let body = upstream::aggregate(&c.chunks, name, keep_logprobs).to_string();
         fin.first_byte = Some(arrived.elapsed().as_secs_f64());
         let mut response = (
             StatusCode::OK,

@@ -58,13 +58,8 @@ async fn concurrency_limit(
         return next.run(request).await;
     }
     let Ok(permit) = limit.try_acquire_owned() else {
-        app.metrics
-            .rejected
-            .get_or_create(&crate::metrics::ReasonLabels {
-                reason: "overloaded".into(),
-            })
-            .inc();
-        return ApiError::overloaded().into_response();
+        let id = handler::request_id(&app, request.headers());
+        return handler::rejected(&app, "overloaded", ApiError::overloaded(), &id);
     };
     app.metrics.in_flight.inc();
     let guard = InFlight {
@@ -105,13 +100,8 @@ async fn inbound_key(State(app): State<Arc<App>>, request: Request, next: Next) 
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
-                app.metrics
-                    .rejected
-                    .get_or_create(&crate::metrics::ReasonLabels {
-                        reason: "unauthorized".into(),
-                    })
-                    .inc();
-                return ApiError::unauthorized().into_response();
+                let id = handler::request_id(&app, request.headers());
+                return handler::rejected(&app, "unauthorized", ApiError::unauthorized(), &id);
             }
         }
     }

@@ -96,6 +96,16 @@ fn temp_dir(name: &str) -> TempDir {
 }
 
 async fn world(name: &str, route: &str, faults: &str) -> World {
+    world_with(name, route, faults, |_| {}).await
+}
+
+/// A world whose gateway options `tune` adjusts.
+async fn world_with(
+    name: &str,
+    route: &str,
+    faults: &str,
+    tune: impl FnOnce(&mut routec_gateway::Options),
+) -> World {
     let small = Fake::start().await;
     let big = Fake::start().await;
     let search = Fake::start().await;
@@ -103,6 +113,7 @@ async fn world(name: &str, route: &str, faults: &str) -> World {
     let log = dir.0.join("decisions.jsonl");
     let mut opts = options();
     opts.decision_log = Some(log.clone());
+    tune(&mut opts);
     let env = env(&[
         ("SMALL_URL", format!("{}/v1", small.url())),
         ("BIG_URL", big.url()),
@@ -207,6 +218,7 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
     assert_eq!(seen[0].body["model"], "gpt-4o-mini");
     assert_eq!(seen[0].body["stream"], true);
     assert!(seen[0].headers.get("authorization").is_none());
+    assert_eq!(w.small.abandoned(), 0, "a whole answer is read to its end");
     // The model named directly is served by it.
     let (status, headers, _) = w.post(&chat("big")).await;
     assert_eq!(status, 200);
@@ -408,6 +420,14 @@ async fn chains_cascades_and_http_backends() {
     // The client did not ask for log-probabilities: none are returned.
     let j: J = serde_json::from_str(&body).unwrap();
     assert_eq!(j["choices"][0]["logprobs"], J::Null);
+    // A client that asks for them gets them, joined as OpenAI returns them.
+    let mut asks = chat("small");
+    asks["logprobs"] = json!(true);
+    let (_, _, body) = w.post(&asks).await;
+    let j: J = serde_json::from_str(&body).unwrap();
+    let lp = j["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert_eq!(lp.len(), 4, "{body}");
+    assert_eq!(lp[0]["logprob"], -0.05);
     w.small.logprob(-1.0); // 37%
     let (_, headers, _) = w.post(&chat("gw")).await;
     assert_eq!(headers["x-routec-model"], "big");
@@ -420,8 +440,9 @@ async fn chains_cascades_and_http_backends() {
             .map(|c| (c * 100.0).round()),
         Some(95.0)
     );
+    assert_eq!(attempts(&lines[1]), [a("small", "first", "ok")]);
     assert_eq!(
-        attempts(&lines[1]),
+        attempts(&lines[2]),
         [a("small", "first", "ok"), a("big", "escalation", "ok")]
     );
 
@@ -557,6 +578,8 @@ async fn hedges_race_the_first_token() {
     assert_eq!(w.small.count(), 2);
     let m = w.metrics().await;
     assert_eq!(metric(&m, r#"routec_hedges_total{rule="1"}"#), 1.0);
+    // The losing call was cancelled and its connection closed.
+    assert_eq!(w.small.wait_abandoned(1).await, 1);
     let lines = w.finish().await;
     let mut got = attempts(&lines[0]);
     got.sort();
@@ -737,9 +760,225 @@ async fn a_client_that_disconnects_cancels_the_upstream_call() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(cancelled, 1.0);
+    // The upstream's answer was abandoned: the gateway closed its connection.
+    assert_eq!(w.small.wait_abandoned(1).await, 1);
     let lines = w.finish().await;
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["decision"]["outcome"], "cancelled");
     assert_eq!(lines[0]["decision"]["status"], 499);
     assert_eq!(attempts(&lines[0]), [a("small", "first", "cancelled")]);
+}
+
+fn stream(model: &str) -> J {
+    let mut body = chat(model);
+    body["stream"] = json!(true);
+    body
+}
+
+/// The text of a streamed answer's content deltas.
+fn streamed_text(text: &str) -> String {
+    sse_data(text)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<J>(d).ok())
+        .filter_map(|j| {
+            j["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Before the first byte reaches the client, a streamed request is retried,
+/// falls back and hedges like any other.
+#[tokio::test]
+async fn streamed_requests_retry_and_fall_back_before_the_first_byte() {
+    let w = world("stream-retry", "otherwise => small", FAULTS).await;
+    w.big.text("from big");
+    // A 503 is retried; the retry streams.
+    w.small.then([Act::Status(503, None)]);
+    let (status, headers, text) = w.post(&stream("gw")).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["x-routec-model"], "small");
+    assert_eq!(streamed_text(&text), "hello from the fake ");
+    assert_eq!(sse_data(&text).last().map(String::as_str), Some("[DONE]"));
+    // Two TTFT stalls: the fallback (Anthropic, translated) streams.
+    w.small
+        .then([Act::slow_first_token(1500), Act::slow_first_token(1500)]);
+    let (status, headers, text) = w.post(&stream("gw")).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["x-routec-model"], "big");
+    assert_eq!(streamed_text(&text), "from big ");
+    assert_eq!(w.small.count(), 4);
+    assert_eq!(w.big.count(), 1);
+    // Every model failing before the first byte: an error status, not a stream.
+    w.small.always(Act::Status(500, None));
+    w.big.always(Act::Status(500, None));
+    let (status, headers, text) = w.post(&stream("gw")).await;
+    assert_eq!(status, 502, "{text}");
+    assert_eq!(headers["content-type"], "application/json");
+    let j: J = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["error"]["code"], "all_plans_failed");
+    let lines = w.finish().await;
+    assert_eq!(
+        attempts(&lines[0]),
+        [a("small", "first", "503"), a("small", "retry", "ok")]
+    );
+    assert_eq!(
+        attempts(&lines[1]),
+        [
+            a("small", "first", "ttft_timeout"),
+            a("small", "retry", "ttft_timeout"),
+            a("big", "fallback", "ok")
+        ]
+    );
+    assert_eq!(lines[2]["decision"]["outcome"], "failed");
+    assert!(lines.iter().all(|l| l["decision"]["stream"] == true));
+}
+
+/// A streamed cascade holds its first stage back until it is accepted: an
+/// accepted answer is streamed, an escalated one never reaches the client.
+#[tokio::test]
+async fn a_streamed_cascade_holds_the_first_stage_back() {
+    let w = world(
+        "stream-cascade",
+        "otherwise => cascade small -> big accept when confidence >= 70%",
+        FAULTS,
+    )
+    .await;
+    w.small.text("cheap answer");
+    w.big.text("expensive answer");
+    w.small.logprob(-0.05);
+    let (status, headers, text) = w.post(&stream("gw")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-routec-model"], "small");
+    assert_eq!(streamed_text(&text), "cheap answer ");
+    assert_eq!(sse_data(&text).last().map(String::as_str), Some("[DONE]"));
+    // Log-probabilities were asked for the cascade, not by the client: none leak.
+    assert!(!text.contains("logprob"), "{text}");
+    w.small.logprob(-1.0);
+    let (_, headers, text) = w.post(&stream("gw")).await;
+    assert_eq!(headers["x-routec-model"], "big");
+    assert_eq!(streamed_text(&text), "expensive answer ");
+    assert!(!text.contains("cheap"), "{text}");
+    let lines = w.finish().await;
+    assert_eq!(
+        attempts(&lines[1]),
+        [a("small", "first", "ok"), a("big", "escalation", "ok")]
+    );
+    assert_eq!(lines[1]["decision"]["escalations"], 1);
+}
+
+/// With an inbound key, every route but the probes needs it; the client's
+/// key is never what reaches the upstream.
+#[tokio::test]
+async fn an_inbound_bearer_key_is_required() {
+    let w = world_with("inbound-key", "otherwise => big", FAULTS, |o| {
+        o.api_key = Some("gw-secret".into());
+    })
+    .await;
+    let url = w.url();
+    let send = |key: Option<&'static str>| {
+        let url = url.clone();
+        async move {
+            let mut r = client().post(url).json(&chat("gw"));
+            if let Some(k) = key {
+                r = r.header("authorization", format!("Bearer {k}"));
+            }
+            let r = r.send().await.unwrap();
+            let id = r.headers().get("x-request-id").cloned();
+            (r.status().as_u16(), id, r.text().await.unwrap())
+        }
+    };
+    for key in [None, Some("wrong"), Some("gw-secre")] {
+        let (status, id, body) = send(key).await;
+        assert_eq!(status, 401, "{key:?}");
+        assert!(id.is_some());
+        let j: J = serde_json::from_str(&body).unwrap();
+        assert_eq!(j["error"]["code"], "invalid_api_key");
+    }
+    let (status, _, body) = send(Some("gw-secret")).await;
+    assert_eq!(status, 200, "{body}");
+    // The upstream got its own key, not the client's.
+    let seen = w.big.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["x-api-key"], "sk-ant-secret-value");
+    assert!(seen[0].headers.get("authorization").is_none());
+    // Probes stay open; the metrics need the key.
+    let get = |path: &str, key: bool| {
+        let mut r = client().get(format!("http://{}{path}", w.gw.addr));
+        if key {
+            r = r.header("authorization", "Bearer gw-secret");
+        }
+        r.send()
+    };
+    assert_eq!(get("/healthz", false).await.unwrap().status().as_u16(), 200);
+    assert_eq!(get("/readyz", false).await.unwrap().status().as_u16(), 200);
+    assert_eq!(get("/metrics", false).await.unwrap().status().as_u16(), 401);
+    let m = get("/metrics", true).await.unwrap().text().await.unwrap();
+    assert_eq!(
+        metric(&m, r#"routec_rejected_total{reason="unauthorized"}"#),
+        4.0
+    );
+    assert!(!m.contains("gw-secret"));
+    let lines = w.finish().await;
+    assert_eq!(lines.len(), 1, "refused requests are not logged");
+}
+
+/// A client that does not finish sending its headers within the header
+/// read timeout is disconnected.
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world_with("slow-headers", "otherwise => small", FAULTS, |o| {
+        o.header_read_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let mut s = tokio::net::TcpStream::connect(w.gw.addr).await.unwrap();
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The gateway closes the connection (bounded wait: far beyond the timeout).
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "the connection stayed open"
+    );
+    assert_eq!(w.small.count(), 0);
+    w.finish().await;
+}
+
+/// Every answer carries an `x-request-id`: the client's own when it sent
+/// one (and the decision log records it under that id), errors included.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let w = world("request-id", "otherwise => small", FAULTS).await;
+    let r = client()
+        .post(w.url())
+        .header("x-request-id", "trace-42")
+        .json(&chat("gw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-request-id"], "trace-42");
+    for (body, status) in [
+        (chat("nope").to_string(), 404),
+        ("{not json".to_owned(), 400),
+        (json!({"model": "gw", "messages": []}).to_string(), 400),
+    ] {
+        let r = client()
+            .post(w.url())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let id = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(id.starts_with("req-"), "{id}");
+    }
+    let lines = w.finish().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["id"], "trace-42");
 }

@@ -171,3 +171,72 @@ async fn shutdown_drains_requests_in_flight() {
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Compiles the policy in a file (as `routec serve POLICY.route` does).
+#[derive(Debug)]
+struct FileLoader(std::path::PathBuf);
+
+impl routec_gateway::Loader for FileLoader {
+    fn load(&self) -> Result<routec_table::Table, String> {
+        let text = std::fs::read_to_string(&self.0).map_err(|e| e.to_string())?;
+        common::compile(&text)
+    }
+    fn watched(&self) -> Vec<std::path::PathBuf> {
+        vec![self.0.clone()]
+    }
+}
+
+/// Waits (bounded) until the metrics show `n` reloads with `result`.
+async fn reloads(addr: std::net::SocketAddr, result: &str, n: f64) -> f64 {
+    let name = format!(r#"routec_reloads_total{{result="{result}"}}"#);
+    let mut got = 0.0;
+    for _ in 0..1000 {
+        let m = client()
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        got = metric(&m, &name);
+        if got >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    got
+}
+
+/// A change to the watched file reloads the table; a broken version is
+/// refused and the previous table keeps serving.
+#[tokio::test]
+async fn a_changed_file_is_reloaded_and_a_broken_one_refused() {
+    let a = Fake::start().await;
+    let b = Fake::start().await;
+    let dir = std::env::temp_dir().join(format!("routec-gw-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gw.route");
+    std::fs::write(&file, policy("a")).unwrap();
+    let mut opts = options();
+    opts.watch_interval = Some(Duration::from_millis(20));
+    let env = env(&[("A_URL", a.url()), ("B_URL", b.url())]);
+    let gw = gateway(Arc::new(FileLoader(file.clone())), env, opts).await;
+    let url = format!("http://{}/v1/chat/completions", gw.addr);
+    let served = |url: String| async move {
+        let r = client().post(url).json(&chat("gw")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.headers()["x-routec-model"].to_str().unwrap().to_owned()
+    };
+    assert_eq!(served(url.clone()).await, "a");
+    std::fs::write(&file, BROKEN).unwrap();
+    assert_eq!(reloads(gw.addr, "refused", 1.0).await, 1.0);
+    assert_eq!(served(url.clone()).await, "a");
+    // Different from the first version in length, so the change is seen
+    // even where modification times are coarse.
+    std::fs::write(&file, policy("b") + "\n// v2\n").unwrap();
+    assert_eq!(reloads(gw.addr, "ok", 1.0).await, 1.0);
+    assert_eq!(served(url.clone()).await, "b");
+    gw.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

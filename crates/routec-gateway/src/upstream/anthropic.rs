@@ -285,10 +285,13 @@ impl Translator {
                     .to_owned();
                 let u = m.and_then(|m| m.get("usage"));
                 self.usage.input = u.and_then(|u| u.get("input_tokens")).and_then(J::as_u64);
-                Some(chunk(
+                let mut c = chunk(
                     self.chunk(json!({"role": "assistant", "content": ""}), None),
                     false,
-                ))
+                );
+                // Known from the start: an answer cut short still costs it.
+                c.usage.input = self.usage.input;
+                Some(c)
             }
             "content_block_start" => {
                 let block = data.get("content_block");
@@ -563,7 +566,7 @@ mod tests {
             "usage": {"input_tokens": 12, "output_tokens": 3},
         });
         let chunks = message_chunks(&answer).unwrap();
-        let agg = super::super::aggregate(&chunks, "large");
+        let agg = super::super::aggregate(&chunks, "large", false);
         assert_eq!(agg["choices"][0]["message"]["content"], "Hello");
         assert_eq!(agg["choices"][0]["finish_reason"], "stop");
         assert_eq!(agg["usage"]["prompt_tokens"], 12);

@@ -301,17 +301,32 @@ pub fn forwarded_body(
     out
 }
 
-/// Reads an error response: its status, `Retry-After` (seconds or an HTTP
-/// date is not supported: seconds only) and a short message.
+/// The wait a `Retry-After` value asks for at `now`: delay-seconds
+/// (`120`, fractions accepted) or an HTTP date (`Wed, 21 Oct 2015 07:28:00
+/// GMT`; a date in the past is no wait). At most a day; `None` when the
+/// value is neither.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s.min(86_400.0)),
+        Ok(_) => return None,
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(Duration::from_secs(86_400)))
+}
+
+/// Reads an error response: its status, `Retry-After` ([`retry_after`])
+/// and a short message.
 pub async fn fault_of(response: reqwest::Response) -> Fault {
     let code = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
     let text = tokio::time::timeout(Duration::from_millis(500), response.text())
         .await
         .ok()
@@ -351,8 +366,11 @@ pub fn join(endpoint: &str, suffixes: &[&str]) -> String {
 }
 
 /// The aggregated answer of a non-streaming client: one
-/// `chat.completion` built from the chunks.
-pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
+/// `chat.completion` built from the chunks. With `logprobs`, each
+/// choice's token log-probabilities (`logprobs.content`) are joined as
+/// OpenAI returns them; without, `logprobs` is `null` (the gateway may
+/// have asked for them for a cascade the client knows nothing of).
+pub fn aggregate(chunks: &[Chunk], model_name: &str, logprobs: bool) -> J {
     use std::collections::BTreeMap;
     #[derive(Default)]
     struct Choice {
@@ -361,6 +379,7 @@ pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
         refusal: Option<String>,
         tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
         finish: Option<J>,
+        logprobs: Vec<J>,
     }
     let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
     let mut id = None;
@@ -414,6 +433,14 @@ pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
             if let Some(f) = ch.get("finish_reason").filter(|f| !f.is_null()) {
                 slot.finish = Some(f.clone());
             }
+            if logprobs
+                && let Some(lp) = ch
+                    .get("logprobs")
+                    .and_then(|l| l.get("content"))
+                    .and_then(J::as_array)
+            {
+                slot.logprobs.extend(lp.iter().cloned());
+            }
         }
     }
     if choices.is_empty() {
@@ -449,7 +476,11 @@ pub fn aggregate(chunks: &[Chunk], model_name: &str) -> J {
                 "index": index,
                 "message": message,
                 "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
-                "logprobs": J::Null,
+                "logprobs": if c.logprobs.is_empty() {
+                    J::Null
+                } else {
+                    serde_json::json!({"content": c.logprobs})
+                },
             })
         })
         .collect();
@@ -491,6 +522,28 @@ mod tests {
         assert!(Fault::Connection("reset".into()).retryable(&on));
         assert!(!Fault::Cooldown.retryable(&on));
         assert!(!status(503).retryable(&["429".to_string()]));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_400);
+        // 2015-10-21 07:26:40 UTC; the date below is 80 seconds later.
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(80))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after("0.5", now), Some(Duration::from_millis(500)));
+        assert_eq!(
+            retry_after("9999999", now),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

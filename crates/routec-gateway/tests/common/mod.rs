@@ -79,6 +79,11 @@ struct Script {
     /// The log-probability of every token (cascade confidence).
     logprob: f64,
     confidence: Option<f64>,
+    /// Answers whose body was dropped before it ended: the gateway closed
+    /// the connection (a cancelled hedge, a client that went away).
+    abandoned: usize,
+    /// What the classifier route answers as `value`.
+    class_value: J,
 }
 
 /// A fake upstream.
@@ -98,6 +103,7 @@ impl Fake {
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
             .route("/http", post(http_backend))
+            .route("/classify", post(classify))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -137,6 +143,28 @@ impl Fake {
         self
     }
 
+    /// The value the classifier route answers.
+    pub fn class_value(&self, value: J) -> &Fake {
+        self.script.lock().unwrap().class_value = value;
+        self
+    }
+
+    /// Answers abandoned by the gateway before they ended.
+    pub fn abandoned(&self) -> usize {
+        self.script.lock().unwrap().abandoned
+    }
+
+    /// Waits (bounded, 10 s) until `n` answers were abandoned; returns the count.
+    pub async fn wait_abandoned(&self, n: usize) -> usize {
+        for _ in 0..1000 {
+            if self.abandoned() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.abandoned()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.script.lock().unwrap().seen.clone()
     }
@@ -168,14 +196,47 @@ impl Fake {
 
 type Chunks = Vec<(Duration, Result<Bytes, std::io::Error>)>;
 
-fn sse(chunks: Chunks) -> Response {
-    let stream = futures_util::stream::unfold(chunks.into_iter(), |mut it| async move {
-        let (delay, item) = it.next()?;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+/// Counts an answer as abandoned when its body is dropped before its end.
+struct Watch {
+    /// `None` once the answer ended.
+    script: Option<Arc<Mutex<Script>>>,
+}
+
+impl Watch {
+    fn end(&mut self) {
+        drop(self.script.take());
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(s) = self.script.take() {
+            s.lock().unwrap().abandoned += 1;
         }
-        Some((item, it))
-    });
+    }
+}
+
+fn sse(chunks: Chunks, script: &Arc<Mutex<Script>>) -> Response {
+    let watch = Watch {
+        script: Some(script.clone()),
+    };
+    let stream = futures_util::stream::unfold(
+        (chunks.into_iter(), watch),
+        |(mut it, mut watch)| async move {
+            let Some((delay, item)) = it.next() else {
+                watch.end();
+                return None;
+            };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if item.is_err() {
+                // A scripted reset is not the gateway's doing.
+                watch.end();
+            }
+            Some((item, (it, watch)))
+        },
+    );
     Response::builder()
         .header("content-type", "text/event-stream")
         .body(Body::from_stream(stream))
@@ -220,7 +281,11 @@ async fn openai(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: B
     let (act, text, logprob, _) = fake.next("/v1/chat/completions", &headers, &body);
     let words: Vec<String> = text.split(' ').map(|w| format!("{w} ")).collect();
     let chunk = |delta: J, finish: J| -> Bytes {
-        let lp: Vec<J> = if delta.get("content").is_some() {
+        let lp: Vec<J> = if delta
+            .get("content")
+            .and_then(J::as_str)
+            .is_some_and(|c| !c.is_empty())
+        {
             vec![json!({"token": "x", "logprob": logprob})]
         } else {
             vec![]
@@ -278,7 +343,7 @@ async fn openai(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: B
             });
         }
     }
-    sse(chunks)
+    sse(chunks, &fake.script)
 }
 
 async fn anthropic(
@@ -338,7 +403,7 @@ async fn anthropic(
             });
         }
     }
-    sse(chunks)
+    sse(chunks, &fake.script)
 }
 
 async fn http_backend(
@@ -362,8 +427,32 @@ async fn http_backend(
             }
             (StatusCode::OK, j.to_string()).into_response()
         }
-        Act::Reset | Act::ResetMidStream => sse(vec![reset()]),
-        Act::StallMidStream => sse(vec![stall()]),
+        Act::Reset | Act::ResetMidStream => sse(vec![reset()], &fake.script),
+        Act::StallMidStream => sse(vec![stall()], &fake.script),
+    }
+}
+
+/// A classifier: `{"value": V}` after the act's TTFT, or the act's status.
+async fn classify(
+    State(s): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fake = Fake {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        script: s,
+    };
+    let (act, ..) = fake.next("/classify", &headers, &body);
+    let value = fake.script.lock().unwrap().class_value.clone();
+    match act {
+        Act::Status(code, ra) => error_status(code, ra),
+        Act::Malformed => (StatusCode::OK, "{not json").into_response(),
+        Act::Answer { ttft, .. } => {
+            tokio::time::sleep(ttft).await;
+            (StatusCode::OK, json!({ "value": value }).to_string()).into_response()
+        }
+        Act::Reset | Act::ResetMidStream => sse(vec![reset()], &fake.script),
+        Act::StallMidStream => sse(vec![stall()], &fake.script),
     }
 }
 
