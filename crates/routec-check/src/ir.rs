@@ -68,7 +68,58 @@ pub struct Policy {
     pub index: SymbolIndex,
 }
 
+/// `a OP b`.
+pub fn compare(a: f64, op: CmpOp, b: f64) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
 impl Policy {
+    /// Whether a request satisfies `cond`: the one evaluation of conditions
+    /// on concrete values (the simulator's slices, recorded traffic's
+    /// slices). `values` are in base units and indexed like
+    /// [`Policy::signals`], defaults already applied (enum variant index,
+    /// bool 0/1); a signal past its end has no value, and every test of it
+    /// is false. Unresolved parts are false. Nesting deeper than 64 slices
+    /// is false (the checker refuses cycles).
+    pub fn holds(&self, cond: &Cond, values: &[f64]) -> bool {
+        self.holds_at(cond, values, 0)
+    }
+
+    fn holds_at(&self, cond: &Cond, values: &[f64], depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let value = |s: SignalId| values.get(s.index()).copied();
+        match cond {
+            Cond::Const(b) => *b,
+            Cond::Bool(s) => value(*s).is_some_and(|v| v != 0.0),
+            Cond::InSet {
+                signal,
+                values: set,
+            } => value(*signal).is_some_and(|v| set.contains(&(v as usize))),
+            Cond::Cmp {
+                signal,
+                op,
+                value: x,
+            } => value(*signal).is_some_and(|v| compare(v, *op, *x)),
+            Cond::Slice(s) => self
+                .slices
+                .get(s.index())
+                .is_some_and(|d| self.holds_at(&d.cond, values, depth + 1)),
+            Cond::Not(c) => !self.holds_at(c, values, depth + 1),
+            Cond::And(cs) => cs.iter().all(|c| self.holds_at(c, values, depth + 1)),
+            Cond::Or(cs) => cs.iter().any(|c| self.holds_at(c, values, depth + 1)),
+            Cond::Unknown => false,
+        }
+    }
+
     pub fn signal(&self, id: SignalId) -> &SignalDef {
         &self.signals[id.index()]
     }

@@ -18,6 +18,7 @@
 //! every result is a typed value or a [`Failed`] with located diagnostics;
 //! renderers (the `routec-render` crate) turn them into text.
 
+pub mod decide;
 pub mod diff;
 pub mod explain;
 pub mod pipeline;

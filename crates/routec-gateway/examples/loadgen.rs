@@ -69,9 +69,9 @@ async fn fake_answer(body: Bytes) -> Response {
 struct TableFile(std::path::PathBuf);
 
 impl routec_gateway::Loader for TableFile {
-    fn load(&self) -> Result<routec_table::Table, String> {
+    fn load(&self) -> Result<routec_runtime::Router, String> {
         let bytes = std::fs::read(&self.0).map_err(|e| e.to_string())?;
-        routec_table::Table::from_bytes(&bytes).map_err(|e| e.to_string())
+        routec_runtime::Router::load(&bytes).map_err(|e| e.to_string())
     }
     fn watched(&self) -> Vec<std::path::PathBuf> {
         vec![self.0.clone()]

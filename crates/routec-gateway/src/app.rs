@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use routec_runtime::Router;
-use routec_table::Table;
 
 use crate::declog::DecisionLog;
 use crate::loaded::{Env, Loaded};
@@ -20,8 +19,9 @@ use crate::state::SharedState;
 /// reading a table file. Called at start and on every reload, on a
 /// blocking thread, never on the request path.
 pub trait Loader: Send + Sync + 'static {
-    /// The table, or why there is none (rendered for a terminal).
-    fn load(&self) -> Result<Table, String>;
+    /// The table, validated into a router, or why there is none (rendered
+    /// for a terminal).
+    fn load(&self) -> Result<Router, String>;
     /// The files whose change triggers a reload.
     fn watched(&self) -> Vec<PathBuf>;
 }
@@ -102,8 +102,7 @@ fn unix_seconds(t: SystemTime) -> f64 {
 
 /// Loads, validates and resolves a table (blocking).
 pub fn load_table(loader: &dyn Loader, env: &Env) -> Result<Loaded, String> {
-    let table = loader.load()?;
-    let router = Router::new(table).map_err(|e| e.to_string())?;
+    let router = loader.load()?;
     Loaded::new(router, env, SystemTime::now()).map_err(|errors| errors.join("\n"))
 }
 

@@ -177,9 +177,9 @@ async fn shutdown_drains_requests_in_flight() {
 struct FileLoader(std::path::PathBuf);
 
 impl routec_gateway::Loader for FileLoader {
-    fn load(&self) -> Result<routec_table::Table, String> {
+    fn load(&self) -> Result<routec_runtime::Router, String> {
         let text = std::fs::read_to_string(&self.0).map_err(|e| e.to_string())?;
-        common::compile(&text)
+        routec_runtime::Router::new(common::compile(&text)?).map_err(|e| e.to_string())
     }
     fn watched(&self) -> Vec<std::path::PathBuf> {
         vec![self.0.clone()]

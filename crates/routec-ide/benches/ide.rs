@@ -6,7 +6,7 @@
 //!   server has from a change to published diagnostics)
 //! - `semantic_tokens_2000_lines`, `completion_2000_lines`,
 //!   `hover_2000_lines`: requests on the same file
-//! - `simulation_support`: `Simulation::compute` of the normative example
+//! - `simulation_support`: `Figures::compute` of the normative example
 //!   (off the typing path)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmarks")]
@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use routec_ide::{Analysis, Simulation};
+use routec_ide::{Analysis, Figures};
 
 fn main() {
     divan::main();
@@ -62,5 +62,5 @@ fn simulation_support(bencher: divan::Bencher) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/support.route");
     let text = std::fs::read_to_string(path).unwrap();
     let a = Analysis::new(&text);
-    bencher.bench(|| black_box(Simulation::compute(&a, &|| false).is_some()));
+    bencher.bench(|| black_box(Figures::compute(&a, &|| false).is_some()));
 }

@@ -776,3 +776,147 @@ fn test_stmt(
         }
     }
 }
+
+/// The text a snippet inserts in an editor without snippet support: each
+/// placeholder's default (nested ones resolved, the first of a choice),
+/// tabstops and escapes removed, and the trailing blanks of lines that held
+/// only a tabstop dropped. `model ${1:name} {\n  $0\n}` becomes
+/// `model name {\n\n}`. Total: malformed snippet syntax is kept as text.
+pub(crate) fn snippet_plain_text(snippet: &str) -> String {
+    let chars: Vec<char> = snippet.chars().collect();
+    let mut out = String::with_capacity(snippet.len());
+    let mut i = 0;
+    expand(&chars, &mut i, &mut out, false);
+    out.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if snippet.ends_with('\n') { "\n" } else { "" }
+}
+
+/// Expands snippet text from `chars[*i]` into `out`, up to the end, or up
+/// to an unescaped `}` when `nested` (left unconsumed).
+fn expand(chars: &[char], i: &mut usize, out: &mut String, nested: bool) {
+    while let Some(&c) = chars.get(*i) {
+        match c {
+            '\\' if matches!(chars.get(*i + 1), Some('$' | '}' | '\\' | ',' | '|')) => {
+                if let Some(&next) = chars.get(*i + 1) {
+                    out.push(next);
+                }
+                *i += 2;
+            }
+            '}' if nested => return,
+            '$' => {
+                let start = *i;
+                if !tabstop(chars, i, out) {
+                    // Not snippet syntax: keep the `$` as text.
+                    *i = start + 1;
+                    out.push('$');
+                }
+            }
+            c => {
+                out.push(c);
+                *i += 1;
+            }
+        }
+    }
+}
+
+/// Reads a tabstop or placeholder at `chars[*i]` (a `$`) and writes its
+/// default text; false (with `*i` unspecified) when it is not one.
+fn tabstop(chars: &[char], i: &mut usize, out: &mut String) -> bool {
+    *i += 1;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while chars.get(*i).is_some_and(char::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if digits(i) {
+        return true; // `$1`, `$0`
+    }
+    if chars.get(*i) != Some(&'{') {
+        return false;
+    }
+    *i += 1;
+    if !digits(i) {
+        return false;
+    }
+    match chars.get(*i) {
+        Some('}') => {
+            *i += 1;
+            true
+        }
+        Some(':') => {
+            *i += 1;
+            let mut inner = String::new();
+            expand(chars, i, &mut inner, true);
+            if chars.get(*i) != Some(&'}') {
+                return false;
+            }
+            *i += 1;
+            out.push_str(&inner);
+            true
+        }
+        Some('|') => {
+            // A choice: the first option.
+            *i += 1;
+            let mut first = String::new();
+            let mut done = false;
+            while let Some(&c) = chars.get(*i) {
+                *i += 1;
+                match c {
+                    '\\' => {
+                        if let Some(&next) = chars.get(*i) {
+                            if !done {
+                                first.push(next);
+                            }
+                            *i += 1;
+                        }
+                    }
+                    ',' => done = true,
+                    '|' if chars.get(*i) == Some(&'}') => {
+                        *i += 1;
+                        out.push_str(&first);
+                        return true;
+                    }
+                    c if !done => first.push(c),
+                    _ => {}
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_become_their_default_text() {
+        for (snippet, plain) in [
+            (
+                "model ${1:name} {\n  provider ${2:openai}\n  $0\n}",
+                "model name {\n  provider openai\n\n}",
+            ),
+            (
+                "signal ${1:name}: ${2:enum { ${3:a, b} }} from header \"${4:x-header}\" default ${5:a}",
+                "signal name: enum { a, b } from header \"x-header\" default a",
+            ),
+            ("when ${1:condition} => ${2:plan}", "when condition => plan"),
+            ("${1|fast,slow|} \\$5 \\} \\\\", "fast $5 } \\"),
+            ("${1} and ${2:${3:deep}}$0", " and deep"),
+            // Not snippet syntax: kept as written.
+            ("$ ${x} ${1:open", "$ ${x} ${1:open"),
+        ] {
+            assert_eq!(snippet_plain_text(snippet), plain, "{snippet}");
+        }
+        for (_, body) in ITEMS.iter().chain(PLAN_FORMS) {
+            let plain = snippet_plain_text(body);
+            assert!(!plain.contains('$'), "{body} -> {plain}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Hover: signals (type, source, default), models (price, context, latency,
 //! quality, share of traffic), slices (share), rules (share, p95, cost per
 //! 1k), SLO lines (value, limit, slack, what tightening costs) and the doc
-//! comments of the item shown. Figures come from a [`Simulation`] of the
+//! comments of the item shown. Figures come from a [`Figures`] of the
 //! same text when there is one.
 
 use std::fmt::Write as _;
@@ -13,9 +13,9 @@ use routec_syntax::ast::CmpOp;
 
 use crate::show::{self, duration, money, percent};
 use crate::text::clamp;
-use crate::{Analysis, Hover, Simulation, nav};
+use crate::{Analysis, Figures, Hover, nav};
 
-pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+pub(crate) fn hover(analysis: &Analysis, offset: usize, sim: Option<&Figures>) -> Option<Hover> {
     let text = analysis.text();
     let offset = clamp(text, offset);
     let policy = analysis.policy();
@@ -170,7 +170,7 @@ fn quantiles(q: &Quantiles) -> String {
         .join(" ")
 }
 
-fn model(policy: &Policy, m: usize, sim: Option<&Simulation>) -> Option<String> {
+fn model(policy: &Policy, m: usize, sim: Option<&Figures>) -> Option<String> {
     let def: &ModelDef = policy.models.get(m)?;
     let mut head = format!("model {}", def.name);
     if let Some(b) = def.extends.and_then(|b| policy.models.get(b.index())) {
@@ -264,13 +264,13 @@ fn model(policy: &Policy, m: usize, sim: Option<&Simulation>) -> Option<String> 
     Some(md)
 }
 
-fn under(sim: &Simulation) -> String {
+fn under(sim: &Figures) -> String {
     sim.traffic()
         .map(|t| format!(" under traffic `{t}`"))
         .unwrap_or_default()
 }
 
-fn slice(analysis: &Analysis, s: usize, sim: Option<&Simulation>) -> Option<String> {
+fn slice(analysis: &Analysis, s: usize, sim: Option<&Figures>) -> Option<String> {
     let def = analysis.policy().slices.get(s)?;
     let cond = analysis
         .parse
@@ -297,7 +297,7 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) -> String {
+fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Figures>) -> String {
     let n = analysis.policy().rules.len();
     let mut md = fence(&one_line(span.text(analysis.text())));
     let _ = writeln!(md, "rule {} of {n}", i + 1);
@@ -321,7 +321,7 @@ fn rule_md(analysis: &Analysis, i: usize, span: Span, sim: Option<&Simulation>) 
     md
 }
 
-fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
+fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Figures>) -> String {
     let policy = analysis.policy();
     let Some(slo) = policy.slos.get(i) else {
         return String::new();
@@ -408,7 +408,7 @@ fn slo_md(analysis: &Analysis, i: usize, sim: Option<&Simulation>) -> String {
 }
 
 /// Hover on the `route` or `slo` keyword: an overview of every rule or SLO.
-fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Figures>) -> Option<Hover> {
     use routec_syntax::ast::ItemKind;
     let text = analysis.text();
     let item = analysis.parse.file.items.iter().find(|i| {
@@ -487,4 +487,82 @@ fn block_keyword(analysis: &Analysis, offset: usize, sim: Option<&Simulation>) -
         range,
         markdown: md.trim_end().to_owned(),
     })
+}
+
+/// The plain-text form of a hover's markdown (see
+/// [`Hover::plain_text`](crate::Hover::plain_text)). Handles what the
+/// hovers here write: fences, `**bold**`, whole-line `_italics_`, pipe
+/// tables and `---` rules; anything else (a doc comment's own markdown)
+/// is kept as written.
+pub(crate) fn plain_text(markdown: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let mut in_code = false;
+    let flush = |table: &mut Vec<Vec<String>>, out: &mut Vec<String>| {
+        let columns = table.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                table
+                    .iter()
+                    .filter_map(|row| row.get(c))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in table.drain(..) {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+            out.push(line.trim_end().to_owned());
+        }
+    };
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            out.push(line.to_owned());
+            continue;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with('|') {
+            let separator = trimmed.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '));
+            if !separator {
+                let inner = trimmed.trim_start_matches('|').trim_end_matches('|');
+                table.push(inner.split('|').map(|c| emphasis(c.trim())).collect());
+            }
+            continue;
+        }
+        flush(&mut table, &mut out);
+        if trimmed == "---" {
+            out.push(String::new());
+        } else {
+            out.push(emphasis(line));
+        }
+    }
+    flush(&mut table, &mut out);
+    // No runs of blank lines, none at either end.
+    let mut text = String::new();
+    for line in &out {
+        if line.is_empty() && (text.is_empty() || text.ends_with("\n\n")) {
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.trim_end().to_owned()
+}
+
+/// `line` without `**` and without the underscores of a whole-line
+/// `_italic_`.
+fn emphasis(line: &str) -> String {
+    let line = line.replace("**", "");
+    match line.strip_prefix('_').and_then(|l| l.strip_suffix('_')) {
+        Some(inner) if !inner.is_empty() => inner.to_owned(),
+        _ => line,
+    }
 }

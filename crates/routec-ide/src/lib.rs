@@ -10,10 +10,10 @@
 //! Two levels of work:
 //! - [`Analysis::new`] parses, checks and indexes a text. It is cheap enough
 //!   to run on every keystroke and never compiles or simulates.
-//! - [`Simulation::compute`] compiles the policy with `routec-opt` under its
+//! - [`Figures::compute`] compiles the policy with `routec-opt` under its
 //!   first traffic profile. It is heavy and belongs off the typing path; the
 //!   server runs it in the background and cancels it when the text changes.
-//!   [`Simulation::compute_with`] takes the text of a recorded first traffic
+//!   [`Figures::compute_with`] takes the text of a recorded first traffic
 //!   profile's file, which the caller reads (this crate does no IO).
 //!
 //! Architecture Invariant: every public function is total. Any text (half
@@ -21,7 +21,7 @@
 //! multi-byte character) gives an answer, possibly empty, never a panic.
 //! A property test runs every feature on random inputs and offsets.
 //!
-//! # Simulation figures
+//! # Compiled figures
 //!
 //! The figures come from the compiler's own predictions, the ones it
 //! optimized for: the cells of the request space ([`routec_opt::CellInfo`]
@@ -34,8 +34,9 @@
 //! - *quality* of a rule: `sum(w_c * quality_c) / sum(w_c)`;
 //! - *p95* of a rule: the 95th percentile of the mixture of its cells'
 //!   latency distributions (weights `w_c` times each split's share), solved
-//!   by the compiler's own evaluator (`Evaluator::mixture_quantile`), the
-//!   same computation behind the overall p95 and the SLO values;
+//!   by the compiler's own evaluator, which the compiled result keeps
+//!   (`routec_opt::Compiled::rules`), the same computation behind the
+//!   overall p95 and the SLO values;
 //! - *share of a model*: expected calls to it per request,
 //!   `sum(w_c * split share * calls_m)` over cells and their splits, where
 //!   `calls_m` is the plan estimate's expected calls to the model (cascade
@@ -49,6 +50,7 @@
 
 mod actions;
 mod complete;
+mod edits;
 mod folding;
 mod hover;
 mod nav;
@@ -62,8 +64,10 @@ use routec_check::Checked;
 use routec_syntax::diagnostic::sort;
 use routec_syntax::{Diagnostic, LineIndex, Parse, Span};
 
-pub use routec_traffic::MAX_FILE_BYTES as MAX_RECORDED_FILE_BYTES;
-pub use sim::{ModelFigures, RecordedInput, RuleFigures, Simulation, SliceFigures, SloFigures};
+pub use edits::format_edits;
+pub use sim::{
+    Figures, ModelFigures, RECORDED_FILE, RecordedInput, RuleFigures, SliceFigures, SloFigures,
+};
 pub use symbols::workspace_symbols;
 pub use tokens::{SEMANTIC_TOKEN_KINDS, SEMANTIC_TOKEN_MODIFIERS, SemanticTokenKind};
 
@@ -82,6 +86,16 @@ pub struct Hover {
     /// What the hover is about (a name, a rule, an SLO line).
     pub range: Span,
     pub markdown: String,
+}
+
+impl Hover {
+    /// The same content as plain text, for editors that cannot render
+    /// markdown: code fences and emphasis removed, tables laid out in
+    /// aligned columns, rules (`---`) as blank lines. Inline code keeps its
+    /// backticks, which read as quotes.
+    pub fn plain_text(&self) -> String {
+        hover::plain_text(&self.markdown)
+    }
 }
 
 /// What a completion item completes to.
@@ -118,6 +132,20 @@ pub struct Completion {
     /// (for units, only the suffix after the digits). Empty at the cursor
     /// when there is nothing to replace.
     pub replace: Span,
+}
+
+impl Completion {
+    /// The text to insert in an editor that takes only plain text: the
+    /// label, the insert text, or for a [`CompletionKind::Snippet`] the
+    /// snippet with every placeholder replaced by its default text
+    /// (`model ${1:name} {...}` inserts `model name {...}`).
+    pub fn plain_text(&self) -> String {
+        match (&self.insert_text, self.kind) {
+            (Some(snippet), CompletionKind::Snippet) => complete::snippet_plain_text(snippet),
+            (Some(text), _) => text.clone(),
+            (None, _) => self.label.clone(),
+        }
+    }
 }
 
 /// Replace `span` with `new_text`.
@@ -268,7 +296,7 @@ impl Analysis {
     /// The file of the first traffic profile when it is recorded
     /// (`traffic NAME = file "x.jsonl"`), as written: the caller resolves it
     /// against the policy's directory, reads it and passes it to
-    /// [`Simulation::compute_with`].
+    /// [`Figures::compute_with`].
     pub fn recorded_file(&self) -> Option<&str> {
         match &self.policy().traffic.first()?.source {
             routec_check::ir::TrafficSource::File(file) => Some(file),
@@ -283,7 +311,7 @@ impl Analysis {
     }
 
     /// The syntax and checker diagnostics, sorted by position. The compiler's
-    /// come from [`Simulation::diagnostics`].
+    /// come from [`Figures::diagnostics`].
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut all = self.parse.diagnostics.clone();
         all.extend(self.checked.diagnostics.iter().cloned());
@@ -293,7 +321,7 @@ impl Analysis {
 
     /// What to show when hovering `offset`. With a simulation of this same
     /// text, hovers on models, slices, rules and SLO lines add its figures.
-    pub fn hover(&self, offset: usize, sim: Option<&Simulation>) -> Option<Hover> {
+    pub fn hover(&self, offset: usize, sim: Option<&Figures>) -> Option<Hover> {
         hover::hover(self, offset, sim.filter(|s| s.is_for(self)))
     }
 
@@ -332,6 +360,12 @@ impl Analysis {
         routec_syntax::fmt::format(&self.text).ok()
     }
 
+    /// The formatting as small edits (see [`format_edits`]): empty when the
+    /// text is formatted, `None` when it cannot be formatted.
+    pub fn format_edits(&self) -> Option<Vec<TextEdit>> {
+        Some(format_edits(&self.text, &self.format()?))
+    }
+
     /// The items of the file and their parts, nested.
     pub fn document_symbols(&self) -> Vec<Symbol> {
         symbols::document_symbols(self)
@@ -352,13 +386,29 @@ impl Analysis {
         actions::code_actions(self, range)
     }
 
-    /// Simulation figures after each rule and SLO line that intersects
+    /// Compiled figures after each rule and SLO line that intersects
     /// `range`. Empty when `sim` was computed for another text.
-    pub fn inlay_hints(&self, sim: &Simulation, range: Span) -> Vec<InlayHint> {
+    pub fn inlay_hints(&self, sim: &Figures, range: Span) -> Vec<InlayHint> {
         if !sim.is_for(self) {
             return Vec::new();
         }
         sim::inlay_hints(self, sim, range)
+    }
+
+    /// Compiled figures after each rule and SLO line that intersects
+    /// `range`, from `sim`, the simulation of `earlier`, an earlier text of
+    /// this document (the last one simulated): only for the items whose
+    /// text is unchanged since, labelled `was ...` unless the two texts
+    /// differ only in comments and whitespace. For the editor to keep
+    /// showing figures while the current text has errors or its own
+    /// simulation is pending. Empty when `sim` is not `earlier`'s.
+    pub fn earlier_inlay_hints(
+        &self,
+        earlier: &Analysis,
+        sim: &Figures,
+        range: Span,
+    ) -> Vec<InlayHint> {
+        sim::earlier_inlay_hints(self, earlier, sim, range)
     }
 
     /// "Simulate" and "Run tests" above the policy item.

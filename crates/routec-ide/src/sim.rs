@@ -1,11 +1,11 @@
-//! The heavy half: [`Simulation::compute`] compiles the policy with
+//! The heavy half: [`Figures::compute`] compiles the policy with
 //! `routec-opt` under its first traffic profile and aggregates the
 //! compiler's predictions per rule, model, slice and SLO (see the crate
 //! docs for the exact aggregation). Inlay hints and code lenses live here.
 //!
 //! A recorded first profile (`traffic NAME = file "x.jsonl"`) is compiled
 //! with the records the caller read ([`RecordedInput`], through
-//! [`Simulation::compute_with`]), exactly as the CLI compiles it: the same
+//! [`Figures::compute_with`]), exactly as the CLI compiles it: the same
 //! parsing and binding (`routec_opt::recorded::file_diagnostics`), the same
 //! `E0515`/`W0513`, and `routec_opt::compile_cancellable`, which stops as
 //! soon as `cancelled()` turns true.
@@ -16,6 +16,7 @@ use routec_opt::{CompileOptions, Compiled, Failure, codes};
 use routec_syntax::{Diagnostic, FileId, LineIndex, Span};
 
 use routec_syntax::ast::ItemKind;
+use routec_syntax::lexer::{Token, lex};
 
 use crate::show::{duration, metric_value, money, percent};
 use crate::text::touches;
@@ -73,7 +74,7 @@ pub struct SloFigures {
 }
 
 /// The [`FileId`] of the first profile's recorded file in the diagnostics
-/// of [`Simulation::recorded_diagnostics`].
+/// of [`Figures::recorded_diagnostics`].
 pub const RECORDED_FILE: FileId = FileId(1);
 
 /// A diagnostic located in the recorded file, moved to the profile's
@@ -113,7 +114,7 @@ pub struct RecordedInput {
 
 /// The compiled policy's predictions for one text.
 #[derive(Clone, Debug)]
-pub struct Simulation {
+pub struct Figures {
     text: String,
     traffic: Option<String>,
     /// Requests in the recorded file the figures were computed on.
@@ -126,12 +127,12 @@ pub struct Simulation {
     slos: Vec<SloFigures>,
 }
 
-impl Simulation {
+impl Figures {
     /// Compiles `analysis`'s policy under its first traffic profile, without
     /// recorded traffic: a recorded first profile is compiled with its
-    /// declared defaults and warning `W0512`. See [`Simulation::compute_with`].
-    pub fn compute(analysis: &Analysis, cancelled: &dyn Fn() -> bool) -> Option<Simulation> {
-        Simulation::compute_with(analysis, None, cancelled)
+    /// declared defaults and warning `W0512`. See [`Figures::compute_with`].
+    pub fn compute(analysis: &Analysis, cancelled: &dyn Fn() -> bool) -> Option<Figures> {
+        Figures::compute_with(analysis, None, cancelled)
     }
 
     /// Compiles `analysis`'s policy under its first traffic profile, with
@@ -145,7 +146,7 @@ impl Simulation {
         analysis: &Analysis,
         recorded: Option<&RecordedInput>,
         cancelled: &dyn Fn() -> bool,
-    ) -> Option<Simulation> {
+    ) -> Option<Figures> {
         if cancelled() || !analysis.checks() {
             return None;
         }
@@ -155,7 +156,7 @@ impl Simulation {
             traffic: None,
             compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let mut sim = Simulation {
+        let mut sim = Figures {
             text: text.to_owned(),
             traffic: None,
             recorded: None,
@@ -295,7 +296,7 @@ impl Simulation {
 /// Reads the compiler's figures per rule, model, slice and SLO row from the
 /// compiled model (joined by index: rule, model, slice and SLO indices are
 /// the policy's).
-fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
+fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Figures) {
     sim.rules = compiled
         .rules()
         .into_iter()
@@ -346,7 +347,16 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Simulation) {
         .collect();
 }
 
-pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) -> Vec<InlayHint> {
+/// What a hint is about: a rule, or a line of the `slo` block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Item {
+    Rule,
+    Slo,
+}
+
+/// The hints of `analysis`'s text from `sim` (computed for that text), each
+/// with the span of the item it follows. `range`: only items touching it.
+fn hint_items(analysis: &Analysis, sim: &Figures, range: Span) -> Vec<(Item, Span, InlayHint)> {
     let policy = analysis.policy();
     let mut out = Vec::new();
     let traffic = match (sim.traffic(), sim.recorded_requests()) {
@@ -368,14 +378,18 @@ pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) ->
         } else {
             "no traffic".to_owned()
         };
-        out.push(InlayHint {
-            offset: f.span.end as usize,
-            label,
-            tooltip: Some(format!(
-                "rule {}: share of traffic, latency p95 and cost per 1k requests predicted{traffic}",
-                f.rule + 1
-            )),
-        });
+        out.push((
+            Item::Rule,
+            f.span,
+            InlayHint {
+                offset: f.span.end as usize,
+                label,
+                tooltip: Some(format!(
+                    "rule {}: share of traffic, latency p95 and cost per 1k requests predicted{traffic}",
+                    f.rule + 1
+                )),
+            },
+        ));
     }
     for slo in &policy.slos {
         if !touches(slo.span, range) || slo.span.is_empty() {
@@ -393,13 +407,113 @@ pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Simulation, range: Span) ->
                 None => format!("{v}{mark}"),
             }
         };
+        out.push((
+            Item::Slo,
+            slo.span,
+            InlayHint {
+                offset: slo.span.end as usize,
+                label: format!(
+                    "= {}",
+                    rows.iter().map(|r| fmt(r)).collect::<Vec<_>>().join(", ")
+                ),
+                tooltip: Some(format!("predicted value{traffic}")),
+            },
+        ));
+    }
+    out.sort_by_key(|(_, _, h)| h.offset);
+    out
+}
+
+pub(crate) fn inlay_hints(analysis: &Analysis, sim: &Figures, range: Span) -> Vec<InlayHint> {
+    hint_items(analysis, sim, range)
+        .into_iter()
+        .map(|(_, _, h)| h)
+        .collect()
+}
+
+/// The tokens of `text` other than comments and line breaks, each as
+/// written, joined by one space: what the compiler reads of it, so two
+/// texts with the same key compile the same way.
+fn key(text: &str) -> String {
+    lex(text)
+        .into_iter()
+        .filter(|(t, _)| !matches!(t, Token::Comment(_) | Token::DocComment(_) | Token::Newline))
+        .map(|(_, span)| span.text(text))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Hints for `analysis` from `sim`, the simulation of an `earlier` text of
+/// the same document (the last one that compiled), for the rules and SLO
+/// lines whose tokens are unchanged since (matched by their text, in order
+/// among equal ones, wherever they moved).
+///
+/// When the two texts differ in more than comments and whitespace, the
+/// figures are labelled `was ...` and the tooltip says they are from an
+/// earlier version: an edit elsewhere (a model's price, an earlier rule)
+/// can change a rule's figures even though its text did not change. Items
+/// whose text changed get no hint.
+pub(crate) fn earlier_inlay_hints(
+    analysis: &Analysis,
+    earlier: &Analysis,
+    sim: &Figures,
+    range: Span,
+) -> Vec<InlayHint> {
+    if !sim.is_for(earlier) {
+        return Vec::new();
+    }
+    let same = key(analysis.text()) == key(earlier.text());
+    let old_text = earlier.text();
+    let old = hint_items(earlier, sim, Span::new(0, old_text.len()));
+    let mut taken = vec![false; old.len()];
+    let text = analysis.text();
+    let policy = analysis.policy();
+    let items = policy
+        .rules
+        .iter()
+        .map(|r| (Item::Rule, r.span))
+        .chain(policy.slos.iter().map(|s| (Item::Slo, s.span)));
+    let mut out = Vec::new();
+    for (item, span) in items {
+        if span.is_empty() {
+            continue;
+        }
+        let k = key(span.text(text));
+        // The first unmatched earlier item of the same kind and text.
+        let Some(i) = old
+            .iter()
+            .enumerate()
+            .position(|(i, (it, sp, _))| !taken[i] && *it == item && key(sp.text(old_text)) == k)
+        else {
+            continue;
+        };
+        taken[i] = true;
+        if !touches(span, range) {
+            continue;
+        }
+        let hint = &old[i].2;
+        let (label, tooltip) = if same {
+            (hint.label.clone(), hint.tooltip.clone())
+        } else {
+            let figures = hint.label.strip_prefix("= ").unwrap_or(&hint.label);
+            (
+                format!("was {figures}"),
+                Some(format!(
+                    "{}, for an earlier version of this file (the last one simulated): \
+                     this {} is unchanged since, but edits elsewhere can change its figures; \
+                     fresh figures replace these once the current text compiles",
+                    hint.tooltip.as_deref().unwrap_or("predicted"),
+                    match item {
+                        Item::Rule => "rule",
+                        Item::Slo => "SLO",
+                    }
+                )),
+            )
+        };
         out.push(InlayHint {
-            offset: slo.span.end as usize,
-            label: format!(
-                "= {}",
-                rows.iter().map(|r| fmt(r)).collect::<Vec<_>>().join(", ")
-            ),
-            tooltip: Some(format!("predicted value{traffic}")),
+            offset: span.end as usize,
+            label,
+            tooltip,
         });
     }
     out.sort_by_key(|h| h.offset);

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use routec_ide::{Analysis, RecordedInput, Simulation, TextEdit};
+use routec_ide::{Analysis, Figures, RecordedInput, TextEdit};
 use routec_syntax::Span;
 
 const CURSOR: &str = "$0";
@@ -63,8 +63,8 @@ fn apply(text: &str, edits: &[TextEdit]) -> String {
     out
 }
 
-fn simulation(a: &Analysis) -> Option<Simulation> {
-    Simulation::compute(a, &|| false)
+fn simulation(a: &Analysis) -> Option<Figures> {
+    Figures::compute(a, &|| false)
 }
 
 #[test]
@@ -82,6 +82,49 @@ fn hover() {
         }
         insta::assert_snapshot!(out);
     });
+}
+
+/// Hovers as plain text, for editors that do not render markdown: the
+/// same content without fences, emphasis or table pipes (snapshots for the
+/// hovers with tables and doc comments; every hover fixture is checked).
+#[test]
+fn hover_plain_text() {
+    insta::glob!(
+        "fixtures/hover/{route_keyword,slo_each_slice,model_medium_spec_doc,rule_cascade}.route",
+        |path| {
+            let (text, offset) = cursor(path);
+            let a = Analysis::new(&text);
+            let sim = simulation(&a);
+            let h = a
+                .hover(offset, sim.as_ref())
+                .unwrap_or_else(|| panic!("{}: no hover", path.display()));
+            insta::assert_snapshot!(format!(
+                "cursor: {}
+\n{}\n",
+                cursor_line(&text, offset),
+                h.plain_text()
+            ));
+        }
+    );
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hover"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let (text, offset) = cursor(&path);
+        let a = Analysis::new(&text);
+        let sim = simulation(&a);
+        if let Some(h) = a.hover(offset, sim.as_ref()) {
+            let plain = h.plain_text();
+            for markup in ["```", "**", "|---", "| "] {
+                assert!(
+                    !plain.contains(markup),
+                    "{}: `{markup}` in\n{plain}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -206,7 +249,7 @@ fn support_checks_clean_and_compiles() {
     let share: f64 = sim.rules().iter().map(|r| r.share).sum();
     assert!((share - 1.0).abs() < 1e-6, "rule shares sum to {share}");
     assert_eq!(sim.rules().len(), a.policy().rules.len());
-    assert!(Simulation::compute(&a, &|| true).is_none());
+    assert!(Figures::compute(&a, &|| true).is_none());
 }
 
 #[test]
@@ -235,6 +278,55 @@ fn support_inlay_hints() {
     // A stale simulation gives no hints.
     let edited = Analysis::new(&format!("{}\n", support()));
     assert!(edited.inlay_hints(&sim, whole).is_empty());
+}
+
+/// While the text has errors (or its own simulation is pending), the last
+/// simulated text's figures stay on the rules and SLO lines whose text is
+/// unchanged, wherever they moved, marked `was`; edited items get none.
+/// An edit to comments and whitespace only keeps the figures unmarked.
+#[test]
+fn earlier_inlay_hints_follow_unchanged_items() {
+    let a = Analysis::new(support());
+    let sim = simulation(&a).expect("support.route compiles");
+    let render = |edited: &Analysis| {
+        let mut out = String::new();
+        for h in edited.earlier_inlay_hints(&a, &sim, Span::new(0, edited.text().len())) {
+            let lc = edited.line_index().line_col(h.offset);
+            let line = edited.text().lines().nth(lc.line as usize).unwrap_or("");
+            let _ = writeln!(out, "{}  ⟨{}⟩", line.trim(), h.label);
+        }
+        out
+    };
+    // An error in the third rule (a misspelt model), two lines inserted
+    // above the route block (everything below moves), an edited SLO.
+    let broken = support()
+        .replacen("=> search else small", "=> search else smal", 1)
+        .replacen("route {\n", "// typing...\n\nroute {\n", 1)
+        .replacen("latency p95 <= 20s", "latency p95 <= 15s", 1);
+    let edited = Analysis::new(&broken);
+    assert!(!edited.checks());
+    let mut out = String::from("with an error in rule 3, an edited SLO, moved lines:\n");
+    out.push_str(&render(&edited));
+    // Only a comment and blank lines changed: the figures are exact.
+    let comment = support().replacen("route {\n", "// a comment\n\nroute {\n", 1);
+    let fresh: Vec<String> = a
+        .inlay_hints(&sim, Span::new(0, support().len()))
+        .into_iter()
+        .map(|h| h.label)
+        .collect();
+    let kept: Vec<String> = Analysis::new(&comment)
+        .earlier_inlay_hints(&a, &sim, Span::new(0, comment.len()))
+        .into_iter()
+        .map(|h| h.label)
+        .collect();
+    assert_eq!(kept, fresh);
+    // A simulation of another text gives nothing.
+    assert!(
+        edited
+            .earlier_inlay_hints(&edited, &sim, Span::new(0, broken.len()))
+            .is_empty()
+    );
+    insta::assert_snapshot!(out);
 }
 
 #[test]
@@ -405,7 +497,7 @@ fn infeasible_slo_gives_located_compiler_diagnostics() {
 }
 
 /// Renders a simulation: its diagnostics (located), then its hints.
-fn describe_simulation(out: &mut String, a: &Analysis, sim: &Simulation) {
+fn describe_simulation(out: &mut String, a: &Analysis, sim: &Figures) {
     for d in sim.diagnostics() {
         let _ = writeln!(
             out,
@@ -452,7 +544,7 @@ fn recorded() {
             path_shown: file.to_owned(),
             text: std::fs::read_to_string(path.with_file_name(file)).map_err(|e| e.to_string()),
         };
-        let with = Simulation::compute_with(&a, Some(&input), &|| false)
+        let with = Figures::compute_with(&a, Some(&input), &|| false)
             .unwrap_or_else(|| panic!("{}: no simulation", path.display()));
         let without = simulation(&a).unwrap_or_else(|| panic!("{}: no simulation", path.display()));
         assert!(
@@ -482,7 +574,7 @@ fn recorded_figures_follow_the_file_mix() {
         path_shown: "mix.jsonl".into(),
         text: Ok(jsonl.clone()),
     };
-    let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+    let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("compiles");
     assert_eq!(sim.recorded_requests(), Some(40));
     assert!(
         (sim.rules()[0].share - paid).abs() < 1e-9,
@@ -514,11 +606,11 @@ fn recorded_figures_follow_the_file_mix() {
     );
     let b = Analysis::new(&second);
     assert_eq!(b.recorded_file(), None);
-    let sim = Simulation::compute_with(&b, Some(&input), &|| false).expect("compiles");
+    let sim = Figures::compute_with(&b, Some(&input), &|| false).expect("compiles");
     assert_eq!(sim.recorded_requests(), None);
 
     // Cancelled: nothing.
-    assert!(Simulation::compute_with(&a, Some(&input), &|| true).is_none());
+    assert!(Figures::compute_with(&a, Some(&input), &|| true).is_none());
 }
 
 /// A file the caller could not read is error `E0516` at the declaration,
@@ -545,7 +637,7 @@ fn unreadable_or_empty_recorded_file() {
             path_shown: "/p/mix.jsonl".into(),
             text: input,
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("a simulation");
+        let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("a simulation");
         let d = sim.diagnostics();
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!((d[0].code, d[0].message.as_str()), (code, message));

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use routec_ide::{Analysis, RecordedInput, Simulation, workspace_symbols};
+use routec_ide::{Analysis, Figures, RecordedInput, TextEdit, format_edits, workspace_symbols};
 use routec_syntax::Span;
 
 fn support() -> String {
@@ -15,7 +15,7 @@ fn support() -> String {
     .unwrap_or_default()
 }
 
-fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
+fn every_feature(a: &Analysis, offset: usize, sim: Option<&Figures>) {
     let _ = a.diagnostics();
     let _ = a.hover(offset, sim);
     let _ = a.completions(offset);
@@ -24,6 +24,7 @@ fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
     let _ = a.prepare_rename(offset);
     let _ = a.rename(offset, "renamed");
     let _ = a.format();
+    let _ = a.format_edits();
     let _ = a.document_symbols();
     let _ = a.semantic_tokens();
     let _ = a.folding_ranges();
@@ -31,6 +32,7 @@ fn every_feature(a: &Analysis, offset: usize, sim: Option<&Simulation>) {
     let _ = a.code_actions(range);
     if let Some(sim) = sim {
         let _ = a.inlay_hints(sim, range);
+        let _ = a.earlier_inlay_hints(a, sim, range);
     }
     let _ = a.code_lenses();
     let _ = workspace_symbols(&[a], "a");
@@ -57,8 +59,60 @@ fn floor(t: &str, mut i: usize) -> usize {
     i
 }
 
+/// `text` with `edits` (sorted, not overlapping) applied.
+fn apply(text: &str, edits: &[TextEdit]) -> String {
+    let mut out = text.to_owned();
+    for e in edits.iter().rev() {
+        out.replace_range(e.span.range(), &e.new_text);
+    }
+    out
+}
+
+/// The example with its whitespace changed at random, line by line (other
+/// indentation, doubled spaces, trailing blanks, extra blank lines): what a
+/// user's unformatted text looks like to the formatter.
+fn respaced() -> impl Strategy<Value = String> {
+    let text = support();
+    proptest::collection::vec(0u8..8, 128).prop_map(move |picks| {
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            let pick = picks[i % picks.len()];
+            let line = match pick {
+                0 => format!("    {}", line.trim_start()),
+                1 => line.trim_start().to_owned(),
+                2 => line.replacen(' ', "   ", 2),
+                3 => format!("{line}  \t"),
+                4 => format!("{line}\n"),
+                5 => format!("\t{line}"),
+                _ => line.to_owned(),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Formatting edits applied to the text give the formatted text, and
+    /// touch only whitespace; so do the edits between any two texts.
+    #[test]
+    fn format_edits_give_the_formatted_text(text in respaced(), other in "[ a-c\n]{0,40}") {
+        let a = Analysis::new(&text);
+        // The example checks; whitespace does not change that.
+        prop_assert!(a.checks());
+        let (Some(formatted), Some(edits)) = (a.format(), a.format_edits()) else {
+            return Err(TestCaseError::fail("a text that checks formats"));
+        };
+        prop_assert_eq!(apply(&text, &edits), formatted);
+        for e in &edits {
+            prop_assert!(e.span.text(&text).trim().is_empty() && e.new_text.trim().is_empty());
+        }
+        prop_assert_eq!(apply(&text, &format_edits(&text, &other)), other.clone());
+        prop_assert_eq!(apply(&other, &format_edits(&other, &text)), text.clone());
+    }
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,300}", offset in 0usize..400) {
@@ -86,7 +140,7 @@ proptest! {
 fn every_offset_of_the_example_with_a_simulation() {
     let text = support();
     let a = Analysis::new(&text);
-    let sim = Simulation::compute(&a, &|| false);
+    let sim = Figures::compute(&a, &|| false);
     assert!(sim.is_some());
     for offset in 0..=text.len() + 3 {
         every_feature(&a, offset, sim.as_ref());
@@ -119,7 +173,7 @@ fn simulations_of_every_example_agree_with_the_compiler() {
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let a = Analysis::new(&text);
-        let Some(sim) = Simulation::compute(&a, &|| false) else {
+        let Some(sim) = Figures::compute(&a, &|| false) else {
             continue;
         };
         let Ok(compiled) =
@@ -167,7 +221,7 @@ fn a_single_rule_has_the_overall_p95() {
     );
     let a = Analysis::new(&one);
     assert!(a.checks(), "{:?}", a.diagnostics());
-    let sim = Simulation::compute(&a, &|| false).expect("compiles");
+    let sim = Figures::compute(&a, &|| false).expect("compiles");
     let compiled = routec_opt::compile(a.policy(), &one, &routec_opt::CompileOptions::default())
         .expect("compiles");
     let p95 = compiled
@@ -215,7 +269,7 @@ fn recorded_figures_agree_with_compile_recorded() {
             path_shown: "labeled.jsonl".into(),
             text: Ok(jsonl.clone()),
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false).expect("compiles");
+        let sim = Figures::compute_with(&a, Some(&input), &|| false).expect("compiles");
         let bound = routec_opt::recorded::load(a.policy(), &jsonl).expect("binds");
         let compiled = routec_opt::compile_recorded(
             a.policy(),
@@ -267,7 +321,7 @@ proptest! {
             path_shown: "x.jsonl".into(),
             text: Ok(format!("{}{junk}\n{}", &jsonl[..cut], &jsonl[cut..])),
         };
-        let sim = Simulation::compute_with(&a, Some(&input), &|| false);
+        let sim = Figures::compute_with(&a, Some(&input), &|| false);
         prop_assert!(sim.is_some());
         if let Some(sim) = &sim {
             prop_assert!(sim.diagnostics().iter().all(|d| d.code != "W0512"));

@@ -6,10 +6,11 @@
 //!   `textDocument/publishDiagnostics` for that version, over the real
 //!   server and JSON-RPC framing in process (target: < 50 ms, debounce
 //!   included). `with_errors`: every version has an error (no simulation
-//!   starts); `checks`: every version checks, so each change also starts
-//!   the background simulation of the previous one, which the change
-//!   cancels: what typing in a correct file costs.
-//! - `simulation_2000_lines`: `Simulation::compute` alone on that policy
+//!   starts); `checks`: every version checks, as when typing in a correct
+//!   file (changes come back to back, well within the simulation delay, so
+//!   no simulation starts between them; `benches/typing.rs` measures what
+//!   typing costs with and without that delay).
+//! - `simulation_2000_lines`: `Figures::compute` alone on that policy
 //!   (informational: it runs off the typing path).
 
 #![allow(
@@ -25,7 +26,7 @@ mod common;
 use std::hint::black_box;
 
 use common::{Client, URI};
-use routec_ide::{Analysis, Simulation};
+use routec_ide::{Analysis, Figures};
 use tokio::runtime::Runtime;
 
 fn main() {
@@ -97,5 +98,5 @@ fn did_change_to_diagnostics_checks(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 5)]
 fn simulation_2000_lines(bencher: divan::Bencher) {
     let analysis = Analysis::new(&policy());
-    bencher.bench(|| black_box(Simulation::compute(&analysis, &|| false).is_some()));
+    bencher.bench(|| black_box(Figures::compute(&analysis, &|| false).is_some()));
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use routec_ide::{Analysis, Simulation};
+use routec_ide::{Analysis, Figures};
 use tokio::sync::OnceCell;
 use tower_lsp_server::ls_types::Uri;
 
@@ -42,8 +42,17 @@ pub struct Document {
     /// first (the diagnostics task or a request).
     pub snapshot: Arc<OnceCell<Built>>,
     /// The simulation of this generation, once computed.
-    pub simulation: Option<Arc<Simulation>>,
+    pub simulation: Option<Arc<Figures>>,
+    /// The last simulation with figures, of this generation or an earlier
+    /// one, with the snapshot it was computed for: inlay hints fall back
+    /// on it while the current text has errors or its own simulation is
+    /// pending (`routec_ide::Analysis::earlier_inlay_hints`). Kept across
+    /// changes, dropped on close.
+    pub last_good: Option<Earlier>,
 }
+
+/// A simulation and the snapshot of the text it was computed for.
+pub type Earlier = (Arc<Snapshot>, Arc<Figures>);
 
 /// The store. The lock is never held across an `.await`.
 #[derive(Debug, Default)]
@@ -129,6 +138,7 @@ impl Documents {
             current,
             snapshot: Arc::new(OnceCell::new()),
             simulation: None,
+            last_good: None,
         };
         let ticket = ticket(&uri, &doc);
         docs.insert(uri, doc);
@@ -190,10 +200,21 @@ impl Documents {
         all
     }
 
-    /// Stores the simulation of `generation` if it is still current.
-    pub fn set_simulation(&self, uri: &Uri, generation: u64, sim: Arc<Simulation>) -> bool {
+    /// Stores the simulation of `generation` (computed on `snap`) if it is
+    /// still current; with figures, it also becomes the document's last
+    /// good one.
+    pub fn set_figures(
+        &self,
+        uri: &Uri,
+        generation: u64,
+        snap: &Arc<Snapshot>,
+        sim: Arc<Figures>,
+    ) -> bool {
         match self.lock().get_mut(uri) {
             Some(doc) if doc.generation == generation => {
+                if !sim.rules().is_empty() || !sim.slos().is_empty() {
+                    doc.last_good = Some((snap.clone(), sim.clone()));
+                }
                 doc.simulation = Some(sim);
                 true
             }
@@ -201,8 +222,14 @@ impl Documents {
         }
     }
 
+    /// The last simulation with figures of an open document, and the
+    /// snapshot it was computed for (see [`Document::last_good`]).
+    pub fn last_good(&self, uri: &Uri) -> Option<Earlier> {
+        self.lock().get(uri).and_then(|doc| doc.last_good.clone())
+    }
+
     /// The simulation of the current generation, if it has landed.
-    pub fn simulation(&self, uri: &Uri, generation: u64) -> Option<Arc<Simulation>> {
+    pub fn simulation(&self, uri: &Uri, generation: u64) -> Option<Arc<Figures>> {
         match self.lock().get(uri) {
             Some(doc) if doc.generation == generation => doc.simulation.clone(),
             _ => None,
@@ -253,16 +280,27 @@ mod tests {
     #[test]
     fn a_simulation_is_kept_only_for_the_current_generation() {
         let text = include_str!("../tests/fixtures/small.route");
-        let sim = Arc::new(Simulation::compute(&Analysis::new(text), &|| false).unwrap());
+        let sim = Arc::new(Figures::compute(&Analysis::new(text), &|| false).unwrap());
+        let snap = Arc::new(Snapshot {
+            uri: uri(),
+            analysis: Analysis::new(text),
+            lines: LineMap::new(text, Encoding::Utf16),
+        });
         let docs = Documents::default();
         let old = docs.open(uri(), 1, text.into());
         let new = docs.change(&uri(), 2, |t| format!("{t}\n")).unwrap();
-        assert!(!docs.set_simulation(&uri(), old.generation, sim.clone()));
+        assert!(!docs.set_figures(&uri(), old.generation, &snap, sim.clone()));
         assert!(docs.simulation(&uri(), new.generation).is_none());
-        assert!(docs.set_simulation(&uri(), new.generation, sim));
+        assert!(docs.last_good(&uri()).is_none());
+        assert!(docs.set_figures(&uri(), new.generation, &snap, sim));
         assert!(docs.simulation(&uri(), new.generation).is_some());
         assert!(docs.simulation(&uri(), old.generation).is_none());
         let newer = docs.change(&uri(), 3, |t| format!("{t}\n")).unwrap();
         assert!(docs.simulation(&uri(), newer.generation).is_none());
+        // The last good one survives changes, not a close.
+        assert!(docs.last_good(&uri()).is_some());
+        docs.close(&uri());
+        docs.open(uri(), 1, text.into());
+        assert!(docs.last_good(&uri()).is_none());
     }
 }

@@ -12,6 +12,7 @@ use tower_lsp_server::ls_types::{
     WorkspaceEdit,
 };
 
+use crate::capabilities::Caps;
 use crate::convert::LineMap;
 use crate::documents::Snapshot;
 
@@ -30,10 +31,24 @@ pub fn legend() -> SemanticTokensLegend {
     }
 }
 
-pub fn diagnostic(uri: &Uri, lines: &LineMap, d: &Diagnostic) -> lsp::Diagnostic {
+/// A diagnostic; its secondary labels become related information, or, for
+/// a client without `relatedInformation`, lines of the message
+/// (`12:5: first defined here`, 1-based, in the negotiated columns).
+pub fn diagnostic(uri: &Uri, lines: &LineMap, d: &Diagnostic, caps: &Caps) -> lsp::Diagnostic {
     let mut message = d.message.clone();
     if let Some(label) = &d.label {
         message.push_str(&format!("\n{label}"));
+    }
+    if !caps.related_information {
+        for l in &d.labels {
+            let at = lines.position(l.span.start as usize);
+            message.push_str(&format!(
+                "\n{}:{}: {}",
+                at.line + 1,
+                at.character + 1,
+                l.message
+            ));
+        }
     }
     if let Some(help) = &d.help {
         message.push_str(&format!("\nhelp: {help}"));
@@ -55,22 +70,30 @@ pub fn diagnostic(uri: &Uri, lines: &LineMap, d: &Diagnostic) -> lsp::Diagnostic
         code: Some(NumberOrString::String(d.code.to_owned())),
         source: Some("routec".to_owned()),
         message,
-        related_information: (!related.is_empty()).then_some(related),
+        related_information: (caps.related_information && !related.is_empty()).then_some(related),
         ..lsp::Diagnostic::default()
     }
 }
 
-pub fn hover(lines: &LineMap, h: ide::Hover) -> lsp::Hover {
+/// A hover in markdown, or in plain text for a client that does not list
+/// markdown first in `hover.contentFormat`.
+pub fn hover(lines: &LineMap, h: ide::Hover, caps: &Caps) -> lsp::Hover {
+    let (kind, value) = if caps.hover_markdown {
+        (lsp::MarkupKind::Markdown, h.markdown.clone())
+    } else {
+        (lsp::MarkupKind::PlainText, h.plain_text())
+    };
     lsp::Hover {
-        contents: lsp::HoverContents::Markup(lsp::MarkupContent {
-            kind: lsp::MarkupKind::Markdown,
-            value: h.markdown,
-        }),
+        contents: lsp::HoverContents::Markup(lsp::MarkupContent { kind, value }),
         range: Some(lines.range(h.range)),
     }
 }
 
-pub fn completion(lines: &LineMap, c: ide::Completion) -> lsp::CompletionItem {
+/// A completion item. Snippets go as snippets only to a client with
+/// `snippetSupport`; the others get their plain text (placeholders
+/// replaced by their defaults). Kinds the client does not know are
+/// replaced (see [`Caps::completion_kind`]).
+pub fn completion(lines: &LineMap, c: ide::Completion, caps: &Caps) -> lsp::CompletionItem {
     let kind = match c.kind {
         ide::CompletionKind::Keyword => CompletionItemKind::KEYWORD,
         ide::CompletionKind::Property => CompletionItemKind::PROPERTY,
@@ -82,10 +105,14 @@ pub fn completion(lines: &LineMap, c: ide::Completion) -> lsp::CompletionItem {
         ide::CompletionKind::Unit => CompletionItemKind::UNIT,
         ide::CompletionKind::Snippet => CompletionItemKind::SNIPPET,
     };
-    let snippet = c.kind == ide::CompletionKind::Snippet;
-    let new_text = c.insert_text.clone().unwrap_or_else(|| c.label.clone());
+    let snippet = c.kind == ide::CompletionKind::Snippet && caps.snippets;
+    let new_text = if snippet {
+        c.insert_text.clone().unwrap_or_else(|| c.label.clone())
+    } else {
+        c.plain_text()
+    };
     lsp::CompletionItem {
-        kind: Some(kind),
+        kind: caps.completion_kind(kind),
         detail: c.detail,
         insert_text_format: Some(if snippet {
             InsertTextFormat::SNIPPET
@@ -143,11 +170,11 @@ fn symbol_kind(kind: ide::SymbolKind) -> lsp::SymbolKind {
     deprecated,
     reason = "`DocumentSymbol::deprecated` must still be written; `tags` replaces it"
 )]
-pub fn document_symbol(lines: &LineMap, s: ide::Symbol) -> lsp::DocumentSymbol {
+pub fn document_symbol(lines: &LineMap, s: ide::Symbol, caps: &Caps) -> lsp::DocumentSymbol {
     let children: Vec<lsp::DocumentSymbol> = s
         .children
         .into_iter()
-        .map(|c| document_symbol(lines, c))
+        .map(|c| document_symbol(lines, c, caps))
         .collect();
     lsp::DocumentSymbol {
         // Clients reject empty names.
@@ -157,7 +184,7 @@ pub fn document_symbol(lines: &LineMap, s: ide::Symbol) -> lsp::DocumentSymbol {
             s.name
         },
         detail: s.detail,
-        kind: symbol_kind(s.kind),
+        kind: caps.symbol_kind(symbol_kind(s.kind), false),
         tags: None,
         deprecated: None,
         range: lines.range(s.span),
@@ -166,14 +193,57 @@ pub fn document_symbol(lines: &LineMap, s: ide::Symbol) -> lsp::DocumentSymbol {
     }
 }
 
-pub fn workspace_symbol(snap: &Snapshot, s: ide::Symbol) -> lsp::WorkspaceSymbol {
+/// Document symbols as a flat list, for a client without
+/// `hierarchicalDocumentSymbolSupport`: every symbol, parents before their
+/// children, each child naming its parent as its container.
+#[expect(
+    deprecated,
+    reason = "`SymbolInformation::deprecated` must still be written; `tags` replaces it"
+)]
+pub fn flat_symbols(
+    snap: &Snapshot,
+    symbols: Vec<ide::Symbol>,
+    caps: &Caps,
+) -> Vec<lsp::SymbolInformation> {
+    fn walk(
+        snap: &Snapshot,
+        s: ide::Symbol,
+        container: Option<&str>,
+        caps: &Caps,
+        out: &mut Vec<lsp::SymbolInformation>,
+    ) {
+        let name = if s.name.is_empty() {
+            "_".to_owned()
+        } else {
+            s.name
+        };
+        out.push(lsp::SymbolInformation {
+            name: name.clone(),
+            kind: caps.symbol_kind(symbol_kind(s.kind), false),
+            tags: None,
+            deprecated: None,
+            location: location(snap, s.span),
+            container_name: container.map(str::to_owned),
+        });
+        for c in s.children {
+            walk(snap, c, Some(&name), caps, out);
+        }
+    }
+    let mut out = Vec::new();
+    for s in symbols {
+        walk(snap, s, None, caps, &mut out);
+    }
+    out
+}
+
+pub fn workspace_symbol(snap: &Snapshot, s: ide::Symbol, caps: &Caps) -> lsp::WorkspaceSymbol {
     lsp::WorkspaceSymbol {
         name: if s.name.is_empty() {
             "_".to_owned()
         } else {
             s.name
         },
-        kind: symbol_kind(s.kind),
+        kind: caps.symbol_kind(symbol_kind(s.kind), true),
         tags: None,
         container_name: None,
         location: lsp::OneOf::Left(location(snap, s.selection)),

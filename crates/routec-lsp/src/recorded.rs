@@ -1,9 +1,11 @@
 //! Reading the recorded traffic file of a policy's first traffic profile
-//! (`traffic NAME = file "x.jsonl"`) for the background simulation, as the
-//! CLI reads it: relative to the policy file's directory, at most
-//! [`routec_ide::MAX_RECORDED_FILE_BYTES`], UTF-8. A file that cannot be
-//! read becomes the reason in [`RecordedInput::text`] (the ide turns it into
-//! a diagnostic at the declaration), never a failure of the server.
+//! (`traffic NAME = file "x.jsonl"`) for the background simulation, with the
+//! driver's reader and path resolution (`routec_driver::source`: relative
+//! to the policy file's directory, the recorded-traffic size limit, UTF-8),
+//! so the editor and the CLI read the same file the same way. A file that
+//! cannot be read becomes the reason in [`RecordedInput::text`] (the ide
+//! turns it into a diagnostic at the declaration), never a failure of the
+//! server.
 //!
 //! Only `file://` documents have a directory; other documents (an untitled
 //! buffer) are simulated without the file, as before (`W0512`).
@@ -14,12 +16,13 @@
 //! simulation's task.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use routec_ide::{Analysis, MAX_RECORDED_FILE_BYTES, RecordedInput};
+use routec_driver::Source;
+use routec_driver::source::{io_message, read_traffic};
+use routec_ide::{Analysis, RecordedInput};
 use tower_lsp_server::ls_types::Uri;
 
 /// How many files the cache keeps (one per open policy, usually).
@@ -46,25 +49,16 @@ pub fn locate(uri: &Uri, analysis: &Analysis) -> Option<PathBuf> {
         return None;
     }
     let file = analysis.recorded_file()?;
-    let f = Path::new(file);
-    if f.is_absolute() {
-        return Some(f.to_path_buf());
-    }
     let document = uri.to_file_path()?;
-    Some(match document.parent() {
-        Some(dir) => dir.join(f),
-        None => f.to_path_buf(),
-    })
+    let policy = Source {
+        name: String::new(),
+        text: String::new(),
+        dir: Some(document.parent().map(Path::to_path_buf).unwrap_or_default()),
+    };
+    policy.resolve(file)
 }
 
 impl RecordedFiles {
-    /// The recorded file for `analysis` of document `uri` (see [`locate`]),
-    /// read or taken from the cache. `None` when there is none to read.
-    pub fn load(&self, uri: &Uri, analysis: &Analysis) -> Option<Arc<RecordedInput>> {
-        let path = locate(uri, analysis)?;
-        Some(self.read(&path))
-    }
-
     /// Reads `path`, or returns the cached text when its modification time
     /// and length did not change. Errors are not cached.
     pub fn read(&self, path: &Path) -> Arc<RecordedInput> {
@@ -90,7 +84,7 @@ impl RecordedFiles {
         {
             return hit.input.clone();
         }
-        let input = match read_limited(path) {
+        let input = match read_traffic(path).map_err(|e| e.to_string()) {
             Ok(text) => Arc::new(RecordedInput {
                 path_shown: path_shown.clone(),
                 text: Ok(text),
@@ -124,42 +118,6 @@ impl RecordedFiles {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// Reads a recorded file with the CLI's limit; the error is the message
-/// shown after the path.
-fn read_limited(path: &Path) -> Result<String, String> {
-    let too_large = || {
-        format!(
-            "the file is larger than the limit of {} MiB for recorded traffic",
-            MAX_RECORDED_FILE_BYTES / (1024 * 1024)
-        )
-    };
-    let file = std::fs::File::open(path).map_err(|e| io_message(&e))?;
-    let meta = file.metadata().map_err(|e| io_message(&e))?;
-    if meta.is_dir() {
-        return Err("is a directory".to_owned());
-    }
-    if meta.len() > MAX_RECORDED_FILE_BYTES {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORDED_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_message(&e))?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_RECORDED_FILE_BYTES {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes).map_err(|_| "the file is not valid UTF-8".to_owned())
-}
-
-/// An IO error's message without the `(os error N)` suffix.
-fn io_message(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error ") {
-        Some(i) if text.ends_with(')') => text[..i].to_owned(),
-        _ => text,
     }
 }
 

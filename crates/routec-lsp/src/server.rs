@@ -6,20 +6,20 @@
 //! is logged with `window/logMessage` and answered with an internal error,
 //! and the server keeps serving.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use routec_ide as ide;
-use routec_ide::Simulation;
+use routec_ide::{Figures, RecordedInput};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use crate::Config;
+use crate::capabilities::Caps;
 use crate::convert::{Encoding, LineMap};
 use crate::documents::{Documents, Snapshot, Ticket};
 use crate::proto;
-use crate::recorded::RecordedFiles;
+use crate::recorded::{self, RecordedFiles};
 
 /// The language server: cheap to clone (background tasks hold a clone).
 #[derive(Clone, Debug)]
@@ -32,9 +32,8 @@ pub struct Backend {
 struct Inner {
     config: Config,
     docs: Documents,
-    encoding: Mutex<Encoding>,
-    /// The client answers `workspace/inlayHint/refresh`.
-    inlay_refresh: AtomicBool,
+    /// What the client supports, read at `initialize`.
+    caps: Mutex<Arc<Caps>>,
     /// Held while checking that a result is current and publishing it, so
     /// diagnostics of an older generation can never be sent after those of
     /// a newer one.
@@ -64,6 +63,10 @@ pub(crate) fn panic_message(e: tokio::task::JoinError, what: &str) -> String {
     }
 }
 
+/// What [`Config::fault_injection`] is called with when a background
+/// simulation starts.
+pub const COMPILE_HOOK: &str = "$/routec/simulation";
+
 /// LSP 3.17 `RequestFailed`: a well-formed request the server refuses.
 const REQUEST_FAILED: i64 = -32803;
 
@@ -82,8 +85,7 @@ impl Backend {
             inner: Arc::new(Inner {
                 config,
                 docs: Documents::default(),
-                encoding: Mutex::new(Encoding::default()),
-                inlay_refresh: AtomicBool::new(false),
+                caps: Mutex::new(Arc::new(Caps::default())),
                 publish: tokio::sync::Mutex::new(()),
                 simulations: tokio::sync::Semaphore::new(1),
                 recorded: RecordedFiles::default(),
@@ -91,12 +93,16 @@ impl Backend {
         }
     }
 
-    fn encoding(&self) -> Encoding {
-        *self
-            .inner
-            .encoding
+    fn caps(&self) -> Arc<Caps> {
+        self.inner
+            .caps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.caps().encoding
     }
 
     /// Logs an internal error and turns it into the request's answer.
@@ -115,7 +121,7 @@ impl Backend {
     async fn with_snapshot<T, F>(&self, method: &'static str, uri: &Uri, f: F) -> Result<Option<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Snapshot, Option<&Simulation>) -> T + Send + 'static,
+        F: FnOnce(&Snapshot, Option<&Figures>) -> T + Send + 'static,
     {
         let Some(ticket) = self.inner.docs.ticket(uri) else {
             return Ok(None);
@@ -159,6 +165,8 @@ impl Backend {
         };
         let s = snap.clone();
         let hook = self.inner.config.fault_injection;
+        let caps = self.caps();
+        let c = caps.clone();
         let base = tokio::task::spawn_blocking(move || {
             if let Some(hook) = hook {
                 hook("textDocument/publishDiagnostics");
@@ -166,7 +174,7 @@ impl Backend {
             s.analysis
                 .diagnostics()
                 .iter()
-                .map(|d| proto::diagnostic(&s.uri, &s.lines, d))
+                .map(|d| proto::diagnostic(&s.uri, &s.lines, d, &c))
                 .collect::<Vec<_>>()
         })
         .await;
@@ -182,8 +190,14 @@ impl Backend {
         if !snap.analysis.checks() || ticket.is_stale() {
             return;
         }
-        // The compiler's half, off the typing path: cancelled as soon as
-        // the text changes.
+        // The compiler's half, off the typing path: started only once the
+        // text has stayed unchanged for `compile_delay` (typing never
+        // starts a compilation per keystroke), cancelled as soon as the
+        // text changes.
+        tokio::time::sleep(self.inner.config.compile_delay).await;
+        if ticket.is_stale() {
+            return;
+        }
         let Ok(permit) = self.inner.simulations.acquire().await else {
             return;
         };
@@ -193,24 +207,46 @@ impl Backend {
         let t = ticket.clone();
         let s = snap.clone();
         let inner = self.inner.clone();
+        let hook = self.inner.config.fault_injection;
         let sim = tokio::task::spawn_blocking(move || {
+            if let Some(hook) = hook {
+                hook(COMPILE_HOOK);
+            }
             // A recorded first profile's file, read here on the blocking
             // pool (a `stat` when it is cached and unchanged).
-            let recorded = inner.recorded.load(&s.uri, &s.analysis);
+            let path = recorded::locate(&s.uri, &s.analysis);
+            let recorded = path.as_deref().map(|p| inner.recorded.read(p));
             if t.is_stale() {
                 return None;
             }
-            let sim = Simulation::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
+            let sim = Figures::compute_with(&s.analysis, recorded.as_deref(), &|| t.is_stale())?;
             let extra: Vec<Diagnostic> = sim
                 .diagnostics()
                 .iter()
-                .map(|d| proto::diagnostic(&s.uri, &s.lines, d))
+                .map(|d| proto::diagnostic(&s.uri, &s.lines, d, &caps))
                 .collect();
-            Some((Arc::new(sim), extra))
+            // The recorded file's own diagnostics (its bad lines, where they
+            // are), for an editor that has it open; an empty list clears
+            // them once the file is fixed.
+            let in_file = match (path, recorded.as_deref()) {
+                (Some(path), Some(RecordedInput { text: Ok(text), .. })) => {
+                    Uri::from_file_path(&path).map(|uri| {
+                        let lines = LineMap::new(text, caps.encoding);
+                        let diagnostics = sim
+                            .recorded_diagnostics()
+                            .iter()
+                            .map(|d| proto::diagnostic(&uri, &lines, d, &caps))
+                            .collect::<Vec<_>>();
+                        (uri, diagnostics)
+                    })
+                }
+                _ => None,
+            };
+            Some((Arc::new(sim), extra, in_file))
         })
         .await;
         drop(permit);
-        let (sim, extra) = match sim {
+        let (sim, extra, in_file) = match sim {
             Ok(Some(done)) => done,
             Ok(None) => return,
             Err(e) => {
@@ -222,7 +258,7 @@ impl Backend {
         if !self
             .inner
             .docs
-            .set_simulation(&ticket.uri, ticket.generation, sim)
+            .set_figures(&ticket.uri, ticket.generation, &snap, sim)
         {
             return;
         }
@@ -231,7 +267,14 @@ impl Backend {
             all.extend(extra);
             self.publish(&ticket, all).await;
         }
-        if self.inner.inlay_refresh.load(Ordering::Relaxed) && !ticket.is_stale() {
+        if let Some((uri, diagnostics)) = in_file
+            && !ticket.is_stale()
+        {
+            self.client
+                .publish_diagnostics(uri, diagnostics, None)
+                .await;
+        }
+        if self.caps().inlay_refresh && !ticket.is_stale() {
             // The client asks again for the visible hints; an error (the
             // client went away) changes nothing here.
             let _ = self.client.inlay_hint_refresh().await;
@@ -277,26 +320,13 @@ fn apply_changes(
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        let encoding = Encoding::negotiate(
-            params
-                .capabilities
-                .general
-                .as_ref()
-                .and_then(|g| g.position_encodings.as_deref()),
-        );
+        let caps = Caps::from_client(&params.capabilities);
+        let encoding = caps.encoding;
         *self
             .inner
-            .encoding
+            .caps
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = encoding;
-        let refresh = params
-            .capabilities
-            .workspace
-            .as_ref()
-            .and_then(|w| w.inlay_hint.as_ref())
-            .and_then(|i| i.refresh_support)
-            .unwrap_or(false);
-        self.inner.inlay_refresh.store(refresh, Ordering::Relaxed);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(caps);
         Ok(InitializeResult {
             server_info: Some(ServerInfo {
                 name: "routec".to_owned(),
@@ -395,13 +425,14 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let pos = params.text_document_position_params;
+        let caps = self.caps();
         self.with_snapshot(
             "textDocument/hover",
             &pos.text_document.uri,
             move |snap, sim| {
                 snap.analysis
                     .hover(Self::offset(snap, pos.position), sim)
-                    .map(|h| proto::hover(&snap.lines, h))
+                    .map(|h| proto::hover(&snap.lines, h, &caps))
             },
         )
         .await
@@ -410,6 +441,7 @@ impl LanguageServer for Backend {
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let pos = params.text_document_position;
+        let caps = self.caps();
         self.with_snapshot(
             "textDocument/completion",
             &pos.text_document.uri,
@@ -418,7 +450,7 @@ impl LanguageServer for Backend {
                     .analysis
                     .completions(Self::offset(snap, pos.position))
                     .into_iter()
-                    .map(|c| proto::completion(&snap.lines, c))
+                    .map(|c| proto::completion(&snap.lines, c, &caps))
                     .collect();
                 CompletionResponse::Array(items)
             },
@@ -514,13 +546,15 @@ impl LanguageServer for Backend {
             "textDocument/formatting",
             &params.text_document.uri,
             |snap, _| {
-                let text = snap.analysis.text();
-                let formatted = snap.analysis.format()?;
-                if formatted == text {
-                    return Some(Vec::new());
-                }
-                let whole = routec_syntax::Span::new(0, text.len());
-                Some(vec![TextEdit::new(snap.lines.range(whole), formatted)])
+                // Small edits (only the whitespace that changes), so the
+                // editor keeps its marks on the lines left alone.
+                let edits = snap.analysis.format_edits()?;
+                Some(
+                    edits
+                        .into_iter()
+                        .map(|e| proto::text_edit(&snap.lines, e))
+                        .collect(),
+                )
             },
         )
         .await
@@ -531,15 +565,19 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
+        let caps = self.caps();
         self.with_snapshot(
             "textDocument/documentSymbol",
             &params.text_document.uri,
-            |snap, _| {
+            move |snap, _| {
+                let symbols = snap.analysis.document_symbols();
+                if !caps.hierarchical_symbols {
+                    return DocumentSymbolResponse::Flat(proto::flat_symbols(snap, symbols, &caps));
+                }
                 DocumentSymbolResponse::Nested(
-                    snap.analysis
-                        .document_symbols()
+                    symbols
                         .into_iter()
-                        .map(|s| proto::document_symbol(&snap.lines, s))
+                        .map(|s| proto::document_symbol(&snap.lines, s, &caps))
                         .collect(),
                 )
             },
@@ -560,6 +598,7 @@ impl LanguageServer for Backend {
         }
         let hook = self.inner.config.fault_injection;
         let query = params.query;
+        let caps = self.caps();
         let task = tokio::task::spawn_blocking(move || {
             if let Some(hook) = hook {
                 hook("workspace/symbol");
@@ -570,7 +609,7 @@ impl LanguageServer for Backend {
                 .filter_map(|w| {
                     snaps
                         .get(w.file)
-                        .map(|snap| proto::workspace_symbol(snap, w.symbol))
+                        .map(|snap| proto::workspace_symbol(snap, w.symbol, &caps))
                 })
                 .collect::<Vec<_>>()
         });
@@ -616,10 +655,17 @@ impl LanguageServer for Backend {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let range = params.range;
         let context = params.context.diagnostics;
+        let caps = self.caps();
         self.with_snapshot(
             "textDocument/codeAction",
             &params.text_document.uri,
             move |snap, _| {
+                // Every action here is an edit, which a client without
+                // `codeActionLiteralSupport` cannot take (it takes only
+                // commands): it gets none.
+                if !caps.code_action_literals {
+                    return Vec::new();
+                }
                 snap.analysis
                     .code_actions(snap.lines.span(range))
                     .into_iter()
@@ -632,17 +678,26 @@ impl LanguageServer for Backend {
 
     async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
         let range = params.range;
+        let earlier = self.inner.docs.last_good(&params.text_document.uri);
         self.with_snapshot(
             "textDocument/inlayHint",
             &params.text_document.uri,
             move |snap, sim| {
-                // Only the simulation of this very text: until it lands, no
-                // hints (the client is asked to refresh when it does).
-                let Some(sim) = sim else {
-                    return Vec::new();
+                let range = snap.lines.span(range);
+                let hints = match (sim, &earlier) {
+                    // The simulation of this very text.
+                    (Some(sim), _) => snap.analysis.inlay_hints(sim, range),
+                    // Until it lands (or while the text has errors), the
+                    // last good figures of the items left unchanged, marked
+                    // as earlier ones; the client is asked to refresh when
+                    // fresh figures land.
+                    (None, Some((esnap, esim))) => {
+                        snap.analysis
+                            .earlier_inlay_hints(&esnap.analysis, esim, range)
+                    }
+                    (None, None) => Vec::new(),
                 };
-                snap.analysis
-                    .inlay_hints(sim, snap.lines.span(range))
+                hints
                     .into_iter()
                     .map(|h| proto::inlay_hint(&snap.lines, h))
                     .collect()

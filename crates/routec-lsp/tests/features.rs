@@ -550,8 +550,13 @@ async fn code_lenses_run_their_commands_through_execute_command() {
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     client.shutdown().await;
 
-    // Without a runner (a library embedding), the commands say so.
-    let (mut client, _) = Client::start(Config::default(), json!({})).await;
+    // Without a runner (an embedding that turns them off), the commands say
+    // so.
+    let config = Config {
+        commands: None,
+        ..Config::default()
+    };
+    let (mut client, _) = Client::start(config, json!({})).await;
     client.open(URI, 1, &text).await;
     let unavailable = client
         .request(

@@ -519,6 +519,21 @@ async fn a_recorded_traffic_file_beside_the_policy_is_read() {
         text.lines().nth(line).unwrap().starts_with("traffic week"),
         "{bad}"
     );
+    // And in the traffic file itself, where the bad line is (for an editor
+    // that has it open).
+    let jsonl_uri = format!("file://{}", jsonl.display());
+    let in_file = client
+        .notification_where("textDocument/publishDiagnostics", |p| {
+            p["uri"] == jsonl_uri.as_str() && !p["diagnostics"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(codes(&in_file), ["E0515"], "{in_file}");
+    assert_eq!(in_file["diagnostics"][0]["range"]["start"]["line"], 40);
+    assert_eq!(in_file["diagnostics"][0]["range"]["start"]["character"], 13);
+    assert_eq!(
+        in_file["diagnostics"][0]["message"],
+        "unknown signal `tear`\nhelp: did you mean `tier`?"
+    );
 
     // Missing: a clear error at the declaration, no crash.
     std::fs::remove_file(&jsonl).unwrap();

@@ -19,11 +19,12 @@ pub const BAD_RECORDED_LINE: &str = "E0515";
 /// A recorded traffic file could not be read (missing, too large, not
 /// UTF-8); reported by the editor at the profile's declaration.
 pub const RECORDED_FILE_UNREADABLE: &str = "E0516";
+/// An SLO the optimizer cannot enforce (no table is compiled that would
+/// silently ignore it).
+pub const SLO_NOT_ENFORCEABLE: &str = "E0517";
 
 /// A cascade's escalations alone exceed a latency SLO.
 pub const CASCADE_BREAKS_SLO: &str = "W0510";
-/// An SLO the optimizer cannot express (skipped).
-pub const SLO_NOT_MODELLED: &str = "W0511";
 /// The traffic profile is a recorded file that was not loaded (the caller
 /// compiled without its records).
 pub const TRAFFIC_FILE_IGNORED: &str = "W0512";
@@ -39,8 +40,8 @@ pub const ALL: &[&str] = &[
     UNRESOLVED,
     BAD_RECORDED_LINE,
     RECORDED_FILE_UNREADABLE,
+    SLO_NOT_ENFORCEABLE,
     CASCADE_BREAKS_SLO,
-    SLO_NOT_MODELLED,
     TRAFFIC_FILE_IGNORED,
     FEW_RECORDED_SAMPLES,
 ];

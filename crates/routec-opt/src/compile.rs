@@ -16,6 +16,7 @@ use routec_traffic::BoundTraffic;
 use crate::cells::{self, Partition};
 use crate::codes;
 use crate::eval::Evaluator;
+use crate::objective::{self, Goal, Space};
 use crate::optimize::{self, Problem, Vars};
 use crate::recorded::{self, CellQuality, ModelEstimate};
 use crate::slos;
@@ -300,22 +301,35 @@ pub fn compile_cancellable(
 
     let mut ev = Evaluator::new(policy, traffic.output_dist());
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
-    for (slo, why) in &problem.warnings {
-        if let Some(s) = policy.slos.get(*slo) {
-            warnings.push(Diagnostic::warning(
-                codes::SLO_NOT_MODELLED,
-                s.span,
-                why.clone(),
-            ));
-        }
+    let unenforceable: Vec<Diagnostic> = problem
+        .warnings
+        .iter()
+        .filter_map(|(slo, why)| {
+            let s = policy.slos.get(*slo)?;
+            Some(
+                Diagnostic::error(codes::SLO_NOT_ENFORCEABLE, s.span, why.clone()).with_help(
+                    "a table that ignored it could break it unseen; rewrite the slo, or remove it",
+                ),
+            )
+        })
+        .collect();
+    if !unenforceable.is_empty() {
+        return Err(Failure::Errors(unenforceable));
     }
     let vars = Vars::new(&part, &problem);
     let coefs = optimize::row_coefs(&problem, &ev, &part, &problem.rows);
     let rhs: Vec<f64> = problem.rows.iter().map(|r| r.rhs).collect();
     check(cancelled)?;
 
-    let assign = match optimize::solve(&problem, &part, &vars, &coefs, &rhs) {
-        Ok((assign, _, _)) => assign,
+    let goal = Goal::of(policy);
+    let space = Space {
+        problem: &problem,
+        part: &part,
+        ev: &ev,
+        vars: &vars,
+    };
+    let assign = match objective::solve(&space, &goal, &coefs, &rhs) {
+        Ok(assign) => assign,
         Err(crate::lp::LpResult::Infeasible) => {
             return Err(Failure::Errors(slos::infeasible(
                 policy, source, &part, &problem, &ev, &vars, &coefs, &rhs,
@@ -342,6 +356,7 @@ pub fn compile_cancellable(
         coefs,
         rhs,
         assign,
+        goal,
     };
     warnings.extend(slos::cascade_warnings(&solved));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;

@@ -19,6 +19,7 @@ mod diagram;
 mod eval;
 mod lp;
 pub mod model;
+mod objective;
 mod optimize;
 pub mod recorded;
 mod slos;

@@ -670,17 +670,28 @@ pub fn classifier_costs(policy: &Policy) -> Vec<f64> {
 
 // ---------------------------------------------------------------- the composite score
 
+/// The most one ratio of the composite score counts: a routing ten times
+/// cheaper (faster, better) than the baseline scores as well as a free
+/// (instant, perfect) one, so a free or nearly free model keeps the score
+/// finite and meaningful.
+pub const SCORE_RATIO_CAP: f64 = 10.0;
+
 /// The `weighted` objective's composite score against the baseline:
-/// `S = a·L_base/L + b·C_base/C + g·Q/Q_base`. Ratios whose denominator is
-/// zero count as 1 (no change).
+/// `S = a·min(L_base/L, 10) + b·min(C_base/C, 10) + g·min(Q/Q_base, 10)`
+/// ([`SCORE_RATIO_CAP`]). A ratio `0/0` (a free routing against a free
+/// baseline, say) is 1 (no change); `x/0` with `x > 0` is the cap.
 pub fn composite_score(
     weights: (f64, f64, f64),
     (latency, cost, quality): (f64, f64, f64),
     (base_latency, base_cost, base_quality): (f64, f64, f64),
 ) -> f64 {
     let ratio = |num: f64, den: f64| {
-        if den > 0.0 && num.is_finite() {
-            num / den
+        if !num.is_finite() || !den.is_finite() || num < 0.0 || den < 0.0 {
+            1.0
+        } else if den > 0.0 {
+            (num / den).min(SCORE_RATIO_CAP)
+        } else if num > 0.0 {
+            SCORE_RATIO_CAP
         } else {
             1.0
         }

@@ -97,6 +97,7 @@ pub struct Problem {
     pub rows: Vec<RowDef>,
     /// Slice weights.
     pub slice_weight: Vec<f64>,
+    /// SLOs that cannot be enforced, with why: errors (`E0517`).
     pub warnings: Vec<(usize, String)>,
 }
 
@@ -213,6 +214,23 @@ impl Problem {
                                     base,
                                 )
                             }
+                            // A slice's quality: only its cells count; the
+                            // rest take their cheapest options (a vanishing
+                            // cost term breaks their ties).
+                            ObjectiveDef::Minimize(MetricDef::Quality(Some(s)))
+                            | ObjectiveDef::Maximize(MetricDef::Quality(Some(s))) => {
+                                let inside = part.cells[c]
+                                    .slices
+                                    .get(s.index())
+                                    .copied()
+                                    .unwrap_or(false);
+                                let sign = if matches!(obj, ObjectiveDef::Minimize(_)) {
+                                    1.0
+                                } else {
+                                    -1.0
+                                };
+                                (if inside { sign * q } else { 0.0 }) + 1e-9 * k
+                            }
                             ObjectiveDef::Minimize(m) => metric_proxy(m, e, l, k, q),
                             ObjectiveDef::Maximize(m) => -metric_proxy(m, e, l, k, q),
                         }
@@ -312,12 +330,20 @@ impl Problem {
                     RowKind::Linear { sign, limit: *x },
                 ),
                 (
-                    MetricDef::Quality(Some(a)),
+                    MetricDef::Quality(left),
                     BoundDef::Metric {
                         metric: MetricDef::Quality(Some(b)),
                         offset,
                     },
-                ) => {
+                ) if left.or(scope).is_some() => {
+                    // `quality for A >= quality for B - x`, or per slice:
+                    // `quality >= quality for B - x for each slice`.
+                    let Some(a) = left.as_ref().or(scope.as_ref()) else {
+                        continue;
+                    };
+                    if a == b {
+                        continue;
+                    }
                     let (wa, wb) = (sw(*a), sw(*b));
                     if wa <= 0.0 || wb <= 0.0 {
                         continue;
@@ -357,7 +383,7 @@ impl Problem {
                     let Some(qps) = qps else {
                         warnings.push((
                             i,
-                            "the traffic profile has no `qps`, so spend cannot be predicted"
+                            "spend cannot be predicted: the traffic profile declares no `qps`"
                                 .to_string(),
                         ));
                         continue;
@@ -373,10 +399,15 @@ impl Problem {
                     );
                 }
                 _ => {
+                    let on = slice
+                        .and_then(|s| policy.slices.get(s.index()))
+                        .map(|d| format!(" (for slice `{}`)", d.name))
+                        .unwrap_or_default();
                     warnings.push((
                         i,
-                        "the optimizer cannot express this constraint; it is not enforced"
-                            .to_string(),
+                        format!(
+                            "this slo cannot be enforced{on}: only quality can be bounded by another slice's quality"
+                        ),
                     ));
                 }
             }
@@ -417,8 +448,16 @@ impl Problem {
     }
 }
 
+/// A metric's value for one option of one cell: what cells outside the LP
+/// (no traffic, or a single option) are chosen by, and the linear
+/// objectives' coefficients. Percentile objectives rank a cell's options
+/// by their mean; cost per success by the cell's own ratio (a large finite
+/// number when the option never succeeds).
 fn metric_proxy(m: &MetricDef, e: &PlanEval, l: f64, k: f64, q: f64) -> f64 {
     match m {
+        MetricDef::Cost(routec_check::ir::CostBasis::PerSuccess) => {
+            model::cost_per_success(k, q).min(1e12)
+        }
         MetricDef::Cost(_) | MetricDef::Spend(_) => k,
         MetricDef::Latency(_) => l,
         MetricDef::Ttft(_) => e.mean_ttft,
@@ -484,7 +523,9 @@ pub fn best_option(p: &Problem, c: usize) -> usize {
     best
 }
 
-/// Builds the LP over `active` rows with right-hand sides `rhs`.
+/// Builds the LP over `active` rows with right-hand sides `rhs`,
+/// minimizing `objective` (per cell and option, per unit weight) when
+/// given, else only testing feasibility.
 pub fn build_lp(
     p: &Problem,
     part: &Partition,
@@ -492,7 +533,7 @@ pub fn build_lp(
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
     active: &[usize],
-    with_objective: bool,
+    objective: Option<&[Vec<f64>]>,
 ) -> Lp {
     let n = vars.list.len();
     let mut lp = Lp {
@@ -501,9 +542,9 @@ pub fn build_lp(
         le: Vec::new(),
         eq: Vec::new(),
     };
-    if with_objective {
+    if let Some(obj) = objective {
         for (j, &(c, o)) in vars.list.iter().enumerate() {
-            lp.objective[j] = part.cells[c].weight * p.objective[c][o];
+            lp.objective[j] = part.cells[c].weight * obj[c][o];
         }
     }
     for (c, f) in vars.first.iter().enumerate() {
@@ -576,21 +617,22 @@ pub fn row_value(part: &Partition, coefs: &[Vec<f64>], a: &Assignment) -> f64 {
     s
 }
 
-pub fn objective_value(p: &Problem, part: &Partition, a: &Assignment) -> f64 {
+/// `Σ_c w_c Σ_o a_co objective_co`.
+pub fn linear_value(objective: &[Vec<f64>], part: &Partition, a: &Assignment) -> f64 {
     let mut s = 0.0;
     for (c, cell) in part.cells.iter().enumerate() {
         for (o, x) in a[c].iter().enumerate() {
-            s += cell.weight * x * p.objective[c][o];
+            s += cell.weight * x * objective[c][o];
         }
     }
     s
 }
 
 /// Snaps tiny shares, renormalises, then makes fractional cells pure on
-/// their best option when every row still holds.
+/// their best option by `objective` when every row still holds.
 pub fn clean(
-    p: &Problem,
     part: &Partition,
+    objective: &[Vec<f64>],
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
     a: &mut Assignment,
@@ -617,7 +659,7 @@ pub fn clean(
     for c in fractional {
         let w = part.cells[c].weight;
         let mut support: Vec<usize> = (0..a[c].len()).filter(|&o| a[c][o] > 0.0).collect();
-        support.sort_by(|x, y| p.objective[c][*x].total_cmp(&p.objective[c][*y]));
+        support.sort_by(|x, y| objective[c][*x].total_cmp(&objective[c][*y]));
         for o in support {
             let delta: Vec<f64> = coefs
                 .iter()
@@ -635,9 +677,9 @@ pub fn clean(
             let obj_old: f64 = a[c]
                 .iter()
                 .enumerate()
-                .map(|(k, x)| x * p.objective[c][k])
+                .map(|(k, x)| x * objective[c][k])
                 .sum();
-            if ok && p.objective[c][o] <= obj_old + 1e-9 {
+            if ok && objective[c][o] <= obj_old + 1e-9 {
                 for (v, d) in values.iter_mut().zip(&delta) {
                     *v += d;
                 }
@@ -649,23 +691,23 @@ pub fn clean(
     }
 }
 
-/// Solves with the given rows; returns the cleaned assignment, the
-/// objective and the solver's duals.
-pub fn solve(
+/// Minimizes the linear `objective` under the rows; returns the cleaned
+/// assignment.
+pub fn solve_linear(
     p: &Problem,
     part: &Partition,
     vars: &Vars,
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
-) -> Result<(Assignment, f64, Vec<f64>), LpResult> {
+    objective: &[Vec<f64>],
+) -> Result<Assignment, LpResult> {
     let active: Vec<usize> = (0..coefs.len()).collect();
-    let lp = build_lp(p, part, vars, coefs, rhs, &active, true);
+    let lp = build_lp(p, part, vars, coefs, rhs, &active, Some(objective));
     match lp.solve() {
-        LpResult::Optimal { x, duals, .. } => {
+        LpResult::Optimal { x, .. } => {
             let mut a = assignment(p, vars, &x);
-            clean(p, part, coefs, rhs, &mut a);
-            let obj = objective_value(p, part, &a);
-            Ok((a, obj, duals))
+            clean(part, objective, coefs, rhs, &mut a);
+            Ok(a)
         }
         other => Err(other),
     }
@@ -680,7 +722,7 @@ pub fn feasible(
     rhs: &[f64],
     subset: &[usize],
 ) -> bool {
-    let lp = build_lp(p, part, vars, coefs, rhs, subset, false);
+    let lp = build_lp(p, part, vars, coefs, rhs, subset, None);
     !matches!(lp.solve(), LpResult::Infeasible)
 }
 

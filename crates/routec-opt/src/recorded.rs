@@ -5,9 +5,8 @@
 //! `docs/semantics.md` ("Recorded outcomes").
 
 use routec_check::ir::{
-    BoundDef, Cond, MetricDef, ModelId, Policy, SignalType, SliceId, SloScope, TrafficSource, Value,
+    BoundDef, MetricDef, ModelId, Policy, SignalType, SliceId, SloScope, TrafficSource, Value,
 };
-use routec_syntax::ast::CmpOp;
 use routec_syntax::{Diagnostic, FileId, Span};
 use routec_traffic::{BoundTraffic, RecordError};
 
@@ -541,43 +540,6 @@ pub fn recorded_model(policy: &Policy, name: &str, bound: &BoundTraffic) -> Opti
 
 // ---------------------------------------------------------------- conditions and the sample check
 
-/// Whether a request (values in base units, indexed like `policy.signals`)
-/// satisfies `cond`. Unknown parts are false.
-pub fn holds(policy: &Policy, cond: &Cond, values: &[f64]) -> bool {
-    holds_at(policy, cond, values, 0)
-}
-
-fn holds_at(policy: &Policy, cond: &Cond, values: &[f64], depth: usize) -> bool {
-    if depth > 64 {
-        return false;
-    }
-    let v = |s: routec_check::ir::SignalId| values.get(s.index()).copied().unwrap_or(0.0);
-    match cond {
-        Cond::Const(b) => *b,
-        Cond::Bool(s) => v(*s) != 0.0,
-        Cond::InSet { signal, values: vs } => vs.contains(&(v(*signal) as usize)),
-        Cond::Cmp { signal, op, value } => {
-            let x = v(*signal);
-            match op {
-                CmpOp::Lt => x < *value,
-                CmpOp::Le => x <= *value,
-                CmpOp::Gt => x > *value,
-                CmpOp::Ge => x >= *value,
-                CmpOp::Eq => x == *value,
-                CmpOp::Ne => x != *value,
-            }
-        }
-        Cond::Slice(s) => policy
-            .slices
-            .get(s.index())
-            .is_some_and(|d| holds_at(policy, &d.cond, values, depth + 1)),
-        Cond::Not(c) => !holds_at(policy, c, values, depth + 1),
-        Cond::And(cs) => cs.iter().all(|c| holds_at(policy, c, values, depth + 1)),
-        Cond::Or(cs) => cs.iter().any(|c| holds_at(policy, c, values, depth + 1)),
-        Cond::Unknown => false,
-    }
-}
-
 /// The slices an SLO judges: its scope, and the slices of quality metrics on
 /// either side.
 fn slo_slices(policy: &Policy, slo: &routec_check::ir::SloDef) -> Vec<SliceId> {
@@ -627,7 +589,7 @@ pub fn sample_warnings(
                 .values
                 .iter()
                 .zip(&bound.records)
-                .filter(|(v, r)| (!labeled || r.is_labeled()) && holds(policy, &def.cond, v))
+                .filter(|(v, r)| (!labeled || r.is_labeled()) && policy.holds(&def.cond, v))
                 .count();
             if count < MIN_LABELED_SAMPLES {
                 warned.push(s);
@@ -707,6 +669,22 @@ pub fn line_diagnostics(
     (name, span): (&str, Span),
     errors: &[RecordError],
 ) -> Vec<Diagnostic> {
+    located(file, text, errors)
+        .into_iter()
+        .map(|d| {
+            d.with_secondary_in(
+                FileId::MAIN,
+                span,
+                format!("the recorded traffic of `{name}`"),
+            )
+        })
+        .collect()
+}
+
+/// Error `E0515` for each bad line of a file in the recorded-traffic
+/// format, located in `file` (whose text is `text`) at the problem's line
+/// and column.
+pub fn located(file: FileId, text: &str, errors: &[RecordError]) -> Vec<Diagnostic> {
     errors
         .iter()
         .map(|e| {
@@ -722,12 +700,7 @@ pub fn line_diagnostics(
                 Span::new(at, end),
                 e.message.clone(),
             )
-            .in_file(file)
-            .with_secondary_in(
-                FileId::MAIN,
-                span,
-                format!("the recorded traffic of `{name}`"),
-            );
+            .in_file(file);
             match &e.help {
                 Some(h) => d.with_help(h.clone()),
                 None => d,

@@ -9,6 +9,7 @@ use crate::cells::{self, Partition};
 use crate::codes;
 use crate::eval::{Evaluator, PlanEval};
 use crate::model;
+use crate::objective;
 use crate::optimize::{self, Assignment, Problem, RowDef, RowKind, Vars};
 use crate::solved::{SloRow, Solved, Tightening};
 
@@ -66,7 +67,8 @@ pub(crate) fn sensitivities(
     cancelled: &dyn Fn() -> bool,
 ) -> Option<Vec<(Option<Tightening>, Option<f64>)>> {
     let (problem, part) = (&s.problem, &s.part);
-    let objective = optimize::objective_value(problem, part, &s.assign);
+    let space = s.space();
+    let objective = objective::value(&space, &s.goal, &s.assign);
     let (base_cost, base_quality) = totals(s, &s.assign);
     let mut out = Vec::with_capacity(problem.rows.len());
     for (k, row) in problem.rows.iter().enumerate() {
@@ -111,27 +113,26 @@ pub(crate) fn sensitivities(
                 rhs2[k] -= step;
             }
         }
-        out.push(
-            match optimize::solve(problem, part, &s.vars, &coefs2, &rhs2) {
-                Ok((a2, obj2, _)) => {
-                    let (cost, quality) = totals(s, &a2);
-                    (
-                        Some(Tightening {
-                            step: step_text,
-                            change: Some(((cost - base_cost) * 1000.0, quality - base_quality)),
-                        }),
-                        Some((obj2 - objective).abs() / step),
-                    )
-                }
-                Err(_) => (
+        out.push(match objective::solve(&space, &s.goal, &coefs2, &rhs2) {
+            Ok(a2) => {
+                let obj2 = objective::value(&space, &s.goal, &a2);
+                let (cost, quality) = totals(s, &a2);
+                (
                     Some(Tightening {
                         step: step_text,
-                        change: None,
+                        change: Some(((cost - base_cost) * 1000.0, quality - base_quality)),
                     }),
-                    None,
-                ),
-            },
-        );
+                    Some((obj2 - objective).abs() / step),
+                )
+            }
+            Err(_) => (
+                Some(Tightening {
+                    step: step_text,
+                    change: None,
+                }),
+                None,
+            ),
+        });
     }
     Some(out)
 }

@@ -7,6 +7,7 @@
 
 use crate::cells::Partition;
 use crate::eval::{Evaluator, PlanEval};
+use crate::objective::{Goal, Space};
 use crate::optimize::{self, Assignment, Coef, Problem, RowDef, RowKind, Term, Vars};
 use crate::traffic::Traffic;
 use routec_check::ir::{
@@ -28,6 +29,8 @@ pub(crate) struct Solved {
     pub coefs: Vec<Vec<Vec<f64>>>,
     pub rhs: Vec<f64>,
     pub assign: Assignment,
+    /// What the solution optimizes.
+    pub goal: Goal,
 }
 
 /// The compiler's figures for one rule of the `route` block.
@@ -124,6 +127,16 @@ pub struct SinglePoint {
 }
 
 impl Solved {
+    /// The state the objective is optimized over.
+    pub fn space(&self) -> Space<'_> {
+        Space {
+            problem: &self.problem,
+            part: &self.part,
+            ev: &self.ev,
+            vars: &self.vars,
+        }
+    }
+
     /// The estimate of option `o` of cell `c`.
     fn eval(&self, c: usize, o: usize) -> &PlanEval {
         &self.problem.evals[self.problem.options[c][o].eval]
@@ -315,9 +328,8 @@ impl Solved {
             rhs.push(row.rhs);
             problem.rows.push(row);
         }
-        optimize::solve(&problem, &self.part, &self.vars, &coefs, &rhs)
-            .ok()
-            .map(|(a, _, _)| a)
+        let objective = problem.objective.clone();
+        optimize::solve_linear(&problem, &self.part, &self.vars, &coefs, &rhs, &objective).ok()
     }
 }
 

@@ -33,13 +33,11 @@ pub mod stats;
 use std::fmt;
 
 use routec_check::ir::{
-    BoundDef, Cond, CostBasis, MetricDef, ModelId, ObjectiveDef, Policy, SliceId, SloScope,
-    TrafficId,
+    BoundDef, CostBasis, MetricDef, ModelId, ObjectiveDef, Policy, SliceId, SloScope, TrafficId,
 };
 use routec_opt::model;
 use routec_opt::traffic::Traffic;
 use routec_runtime::{Request, Router, Table};
-use routec_syntax::ast::CmpOp;
 use routec_table::PlanKind;
 
 use exec::{ExecPlan, Executor, Job, ModelRt};
@@ -383,7 +381,7 @@ fn run_impl<'p>(
             g.add(&s, &calls);
         }
         for (i, slice) in policy.slices.iter().enumerate() {
-            if holds(policy, &slice.cond, &values, 0) {
+            if policy.holds(&slice.cond, &values) {
                 run.slices[i].add(&s, &calls);
             }
         }
@@ -491,45 +489,7 @@ impl Setup {
     }
 }
 
-/// Whether a request with signal values `values` satisfies `cond`.
-fn holds(policy: &Policy, cond: &Cond, values: &[f64], depth: usize) -> bool {
-    if depth > 64 {
-        return false;
-    }
-    match cond {
-        Cond::Const(b) => *b,
-        Cond::Bool(s) => values.get(s.index()).is_some_and(|v| *v != 0.0),
-        Cond::InSet {
-            signal,
-            values: set,
-        } => values
-            .get(signal.index())
-            .is_some_and(|v| set.contains(&(*v as usize))),
-        Cond::Cmp { signal, op, value } => values
-            .get(signal.index())
-            .is_some_and(|v| compare(*v, *op, *value)),
-        Cond::Slice(s) => policy
-            .slices
-            .get(s.index())
-            .is_some_and(|d| holds(policy, &d.cond, values, depth + 1)),
-        Cond::Not(c) => !holds(policy, c, values, depth + 1),
-        Cond::And(cs) => cs.iter().all(|c| holds(policy, c, values, depth + 1)),
-        Cond::Or(cs) => cs.iter().any(|c| holds(policy, c, values, depth + 1)),
-        Cond::Unknown => false,
-    }
-}
-
-/// `a OP b`.
-pub fn compare(a: f64, op: CmpOp, b: f64) -> bool {
-    match op {
-        CmpOp::Eq => a == b,
-        CmpOp::Ne => a != b,
-        CmpOp::Lt => a < b,
-        CmpOp::Le => a <= b,
-        CmpOp::Gt => a > b,
-        CmpOp::Ge => a >= b,
-    }
-}
+pub use routec_check::ir::compare;
 
 impl Run<'_> {
     fn group(&mut self, scope: Option<SliceId>) -> Option<&mut Group> {

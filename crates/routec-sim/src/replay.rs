@@ -40,8 +40,8 @@ use routec_runtime::{Request, Router, Table};
 use routec_table::PlanKind;
 use routec_traffic::{BoundRecord, BoundTraffic, Outcome};
 
+use crate::SimError;
 use crate::stats::{Percentiles, quantile};
-use crate::{SimError, holds};
 
 /// How often (in records) the progress callback is called.
 pub const PROGRESS_STEP: u64 = 4096;
@@ -422,7 +422,7 @@ pub fn replay(
             if policy
                 .slices
                 .get(s)
-                .is_some_and(|d| holds(policy, &d.cond, &values, 0))
+                .is_some_and(|d| policy.holds(&d.cond, &values))
             {
                 acc.add(&out, missing, unpriced);
             }

@@ -1,6 +1,14 @@
 //! Whole-table validation: every index in range, the diagram acyclic, every
-//! split a distribution. A table that passes can be executed without a
+//! test fitting its signal, every split a distribution, every number a
+//! runtime reads finite. A table that passes can be executed without a
 //! bounds check failing.
+//!
+//! Each error is located by the path of the offending field in the JSON
+//! encoding (`leaves[1].splits[0].plan`), so a reader can find it in the
+//! file. `tests/tables/invalid/` holds one table per rule that breaks only
+//! that rule, with the error it gets.
+
+use std::fmt::Display;
 
 use crate::types::*;
 
@@ -8,6 +16,14 @@ use crate::types::*;
 /// fixed-size bit set of this many bits.
 pub const MAX_SIGNALS: usize = 256;
 
+/// How far the shares of a split may sum from 1, to allow for rounding.
+const SHARE_SUM_TOLERANCE: f64 = 1e-6;
+
+/// How far above 1 one share may be, to allow for rounding.
+const SHARE_TOLERANCE: f64 = 1e-9;
+
+/// Why a table is inconsistent: the path of the field, a colon, and what is
+/// wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationError(pub String);
 
@@ -19,179 +35,317 @@ impl std::fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-fn fail<T>(why: impl Into<String>) -> Result<T, ValidationError> {
-    Err(ValidationError(why.into()))
+fn fail<T>(at: impl Display, why: impl Display) -> Result<T, ValidationError> {
+    Err(ValidationError(format!("{at}: {why}")))
 }
 
-fn index(what: &str, i: u32, len: usize) -> Result<(), ValidationError> {
+/// `3 plans`, `1 plan`, `no plans`, `2 branches`, `5 leaves`.
+fn count(n: usize, what: &str) -> String {
+    let plural = match what {
+        "leaf" => "leaves".to_owned(),
+        _ if what.ends_with("ch") => format!("{what}es"),
+        _ => format!("{what}s"),
+    };
+    match n {
+        0 => format!("no {plural}"),
+        1 => format!("1 {what}"),
+        n => format!("{n} {plural}"),
+    }
+}
+
+/// Checks that `i` indexes one of the `len` items called `what` (`plan`).
+fn index(at: impl Display, what: &str, i: u32, len: usize) -> Result<(), ValidationError> {
     if (i as usize) < len {
         Ok(())
     } else {
-        fail(format!("{what} {i} is out of range (there are {len})"))
+        fail(
+            at,
+            format!(
+                "{what} {i} is out of range (the table has {})",
+                count(len, what)
+            ),
+        )
     }
 }
 
-fn finite(what: &str, x: f64) -> Result<(), ValidationError> {
+fn finite(at: impl Display, x: f64) -> Result<(), ValidationError> {
     if x.is_finite() {
         Ok(())
     } else {
-        fail(format!("{what} is not a finite number"))
+        fail(at, format!("`{x}` is not a finite number"))
     }
 }
 
-fn splits(what: &str, splits: &[Split], plans: usize) -> Result<(), ValidationError> {
+/// Checks that `splits` (at `at`) is a distribution over `plans` plans.
+fn splits(at: &str, splits: &[Split], plans: usize) -> Result<(), ValidationError> {
     if splits.is_empty() {
-        return fail(format!("{what} has no plan"));
+        return fail(at, "no plan to route to");
     }
     let mut total = 0.0;
-    for s in splits {
-        index("plan", s.plan, plans)?;
-        if !(s.share.is_finite() && (0.0..=1.0 + 1e-9).contains(&s.share)) {
-            return fail(format!("{what} has a share outside 0..1"));
+    for (k, s) in splits.iter().enumerate() {
+        index(format_args!("{at}[{k}].plan"), "plan", s.plan, plans)?;
+        // Written so that NaN is outside too.
+        if !(0.0..=1.0 + SHARE_TOLERANCE).contains(&s.share) {
+            return fail(
+                format_args!("{at}[{k}].share"),
+                format!("the share {} is outside 0..1", s.share),
+            );
         }
         total += s.share;
     }
-    if (total - 1.0).abs() > 1e-6 {
-        return fail(format!("{what} has shares summing to {total}, not 1"));
+    if (total - 1.0).abs() > SHARE_SUM_TOLERANCE {
+        return fail(at, format!("the shares sum to {total}, not 1"));
     }
     Ok(())
 }
 
+/// The name of a test, as the JSON encoding tags it.
+fn test_name(test: &Test) -> &'static str {
+    match test {
+        Test::Enum { .. } => "an enum",
+        Test::Bool { .. } => "a bool",
+        Test::Threshold { .. } => "a threshold",
+    }
+}
+
+fn kind_name(kind: &SignalKind) -> &'static str {
+    match kind {
+        SignalKind::Bool => "a bool",
+        SignalKind::Int => "an int",
+        SignalKind::Tokens => "a tokens",
+        SignalKind::Ratio => "a ratio",
+        SignalKind::Duration => "a duration",
+        SignalKind::Money => "a money",
+        SignalKind::Enum { .. } => "an enum",
+    }
+}
+
 impl Table {
+    /// Checks every rule of the format; the first broken one is the error.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.schema_version != crate::SCHEMA_VERSION {
-            return fail(format!("unexpected schema version {}", self.schema_version));
+            return fail(
+                "schema_version",
+                format!(
+                    "unexpected schema version {} (this routec reads {})",
+                    self.schema_version,
+                    crate::SCHEMA_VERSION
+                ),
+            );
         }
+        self.validate_signals()?;
+        let models = self.models.len();
+        if let Some(b) = self.policy.baseline {
+            index("policy.baseline", "model", b, models)?;
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if let Some(f) = m.fallback {
+                index(format_args!("models[{i}].fallback"), "model", f, models)?;
+            }
+            for (field, price) in [
+                ("input_per_token", m.price.input_per_token),
+                ("output_per_token", m.price.output_per_token),
+                ("per_request", m.price.per_request),
+            ] {
+                let Some(price) = price else { continue };
+                let at = format!("models[{i}].price.{field}");
+                finite(&at, price)?;
+                if price < 0.0 {
+                    return fail(
+                        at,
+                        format!("model `{}` has a negative price ({price})", m.name),
+                    );
+                }
+            }
+        }
+        self.validate_plans()?;
+        self.validate_diagram()?;
+        let cells = self.assumed.as_ref().map_or(0, |a| a.cells.len());
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            index(
+                format_args!("leaves[{i}].rule"),
+                "rule",
+                leaf.rule,
+                self.rules.len(),
+            )?;
+            if let Some(c) = leaf.cell {
+                index(format_args!("leaves[{i}].cell"), "cell", c, cells)?;
+            }
+            splits(
+                &format!("leaves[{i}].splits"),
+                &leaf.splits,
+                self.plans.len(),
+            )?;
+        }
+        if let Some(assumed) = &self.assumed {
+            for (i, m) in assumed.marginals.iter().enumerate() {
+                let at = format!("assumed.marginals[{i}]");
+                index(
+                    format_args!("{at}.signal"),
+                    "signal",
+                    m.signal,
+                    self.signals.len(),
+                )?;
+                for (k, &c) in m.cuts.iter().enumerate() {
+                    finite(format_args!("{at}.cuts[{k}]"), c)?;
+                }
+                for (k, &s) in m.shares.iter().enumerate() {
+                    finite(format_args!("{at}.shares[{k}]"), s)?;
+                }
+            }
+            for (i, c) in assumed.cells.iter().enumerate() {
+                let at = format!("assumed.cells[{i}]");
+                index(format_args!("{at}.rule"), "rule", c.rule, self.rules.len())?;
+                finite(format_args!("{at}.share"), c.share)?;
+                splits(&format!("{at}.splits"), &c.splits, self.plans.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_signals(&self) -> Result<(), ValidationError> {
         if self.signals.len() > MAX_SIGNALS {
-            return fail(format!("more than {MAX_SIGNALS} signals"));
+            return fail(
+                "signals",
+                format!(
+                    "the table has {} signals, more than the {MAX_SIGNALS} a runtime tracks",
+                    self.signals.len()
+                ),
+            );
         }
-        for s in &self.signals {
-            finite("a signal default", s.default)?;
+        for (i, s) in self.signals.iter().enumerate() {
+            let at = format!("signals[{i}]");
+            finite(format_args!("{at}.default"), s.default)?;
             match &s.kind {
                 SignalKind::Enum { variants } => {
                     if variants.is_empty() {
-                        return fail(format!("enum signal `{}` has no variants", s.name));
+                        return fail(
+                            format_args!("{at}.kind.enum.variants"),
+                            format!("enum signal `{}` has no variants", s.name),
+                        );
                     }
                     if s.default.fract() != 0.0
                         || s.default < 0.0
-                        || s.default as usize >= variants.len()
+                        || (s.default as usize) >= variants.len()
                     {
-                        return fail(format!("signal `{}` has an invalid default", s.name));
+                        return fail(
+                            format_args!("{at}.default"),
+                            format!(
+                                "the default {} of enum signal `{}` is not a variant index (0 to {})",
+                                s.default,
+                                s.name,
+                                variants.len() - 1
+                            ),
+                        );
                     }
                 }
                 SignalKind::Bool if s.default != 0.0 && s.default != 1.0 => {
-                    return fail(format!("signal `{}` has an invalid default", s.name));
+                    return fail(
+                        format_args!("{at}.default"),
+                        format!(
+                            "the default {} of bool signal `{}` is neither 0 nor 1",
+                            s.default, s.name
+                        ),
+                    );
                 }
                 _ => {}
             }
             if let Source::Classifier { cost, timeout, .. } = &s.source {
-                finite("a classifier cost", *cost)?;
+                finite(format_args!("{at}.source.classifier.cost"), *cost)?;
                 if let Some(t) = timeout {
-                    finite("a classifier timeout", *t)?;
+                    finite(format_args!("{at}.source.classifier.timeout"), *t)?;
                 }
             }
         }
-        if let Some(b) = self.policy.baseline {
-            index("baseline model", b, self.models.len())?;
-        }
-        for m in &self.models {
-            if let Some(f) = m.fallback {
-                index("fallback model", f, self.models.len())?;
-            }
-            for price in [
-                m.price.input_per_token,
-                m.price.output_per_token,
-                m.price.per_request,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                finite("a price", price)?;
-                if price < 0.0 {
-                    return fail(format!("model `{}` has a negative price", m.name));
-                }
-            }
-        }
+        Ok(())
+    }
+
+    fn validate_plans(&self) -> Result<(), ValidationError> {
+        let models = self.models.len();
         for (i, p) in self.plans.iter().enumerate() {
             match &p.kind {
-                PlanKind::Target { model } => index("model", *model, self.models.len())?,
+                PlanKind::Target { model } => index(
+                    format_args!("plans[{i}].kind.target.model"),
+                    "model",
+                    *model,
+                    models,
+                )?,
                 PlanKind::Chain { plans } => {
+                    let at = format!("plans[{i}].kind.chain.plans");
                     if plans.len() < 2 {
-                        return fail("a fallback chain needs two plans or more");
+                        return fail(
+                            at,
+                            format!(
+                                "a fallback chain needs two plans or more, not {}",
+                                plans.len()
+                            ),
+                        );
                     }
-                    for &q in plans {
-                        if q as usize >= i {
-                            return fail("a fallback chain may only refer to earlier plans");
+                    for (k, &q) in plans.iter().enumerate() {
+                        if (q as usize) >= i {
+                            return fail(
+                                format_args!("{at}[{k}]"),
+                                format!(
+                                    "plan {q} is not before plan {i}, and a fallback chain may only refer to earlier plans"
+                                ),
+                            );
                         }
                     }
                 }
-                PlanKind::Cascade { models, accept } => {
-                    if models.is_empty() {
-                        return fail("a cascade has no model");
+                PlanKind::Cascade {
+                    models: steps,
+                    accept,
+                } => {
+                    let at = format!("plans[{i}].kind.cascade");
+                    if steps.is_empty() {
+                        return fail(format_args!("{at}.models"), "a cascade needs a model");
                     }
-                    for &m in models {
-                        index("model", m, self.models.len())?;
+                    for (k, &m) in steps.iter().enumerate() {
+                        index(format_args!("{at}.models[{k}]"), "model", m, models)?;
                     }
                     if !(0.0..=1.0).contains(accept) {
-                        return fail("a cascade threshold is outside 0..1");
+                        return fail(
+                            format_args!("{at}.accept"),
+                            format!("the threshold {accept} is outside 0..1"),
+                        );
                     }
                 }
-            }
-        }
-        self.validate_diagram()?;
-        let cells = self.assumed.as_ref().map_or(0, |a| a.cells.len());
-        for leaf in &self.leaves {
-            index("rule", leaf.rule, self.rules.len())?;
-            if let Some(c) = leaf.cell {
-                index("cell", c, cells)?;
-            }
-            splits("a leaf", &leaf.splits, self.plans.len())?;
-        }
-        if let Some(assumed) = &self.assumed {
-            for m in &assumed.marginals {
-                index("signal", m.signal, self.signals.len())?;
-                for &c in &m.cuts {
-                    finite("a marginal cut", c)?;
-                }
-                for &s in &m.shares {
-                    finite("a marginal share", s)?;
-                }
-            }
-            for c in &assumed.cells {
-                index("rule", c.rule, self.rules.len())?;
-                finite("a cell share", c.share)?;
-                splits("a cell", &c.splits, self.plans.len())?;
             }
         }
         Ok(())
     }
 
     fn validate_diagram(&self) -> Result<(), ValidationError> {
-        let node_ref = |r: NodeRef, limit: usize| -> Result<(), ValidationError> {
-            match r {
-                NodeRef::Node(n) if (n as usize) < limit => Ok(()),
-                NodeRef::Node(n) => fail(format!(
-                    "diagram node refers to node {n}, which is not below it"
-                )),
-                NodeRef::Leaf(l) => index("leaf", l, self.leaves.len()),
-            }
-        };
-        node_ref(self.diagram.root, self.diagram.nodes.len())?;
+        self.node_ref(&"diagram.root", self.diagram.root, None)?;
         for (i, node) in self.diagram.nodes.iter().enumerate() {
-            index("signal", node.signal, self.signals.len())?;
-            let kind = &self.signals[node.signal as usize].kind;
-            match (&node.test, kind) {
+            let at = format!("diagram.nodes[{i}]");
+            index(
+                format_args!("{at}.signal"),
+                "signal",
+                node.signal,
+                self.signals.len(),
+            )?;
+            let signal = &self.signals[node.signal as usize];
+            match (&node.test, &signal.kind) {
                 (Test::Enum { branches }, SignalKind::Enum { variants }) => {
                     if branches.len() != variants.len() {
-                        return fail("an enum test needs one branch per variant");
+                        return fail(
+                            format_args!("{at}.test.enum.branches"),
+                            format!(
+                                "{} for the {} of `{}`; an enum test needs one per variant",
+                                count(branches.len(), "branch"),
+                                count(variants.len(), "variant"),
+                                signal.name
+                            ),
+                        );
                     }
-                    for &b in branches {
-                        node_ref(b, i)?;
+                    for (k, &b) in branches.iter().enumerate() {
+                        self.node_ref(&format_args!("{at}.test.enum.branches[{k}]"), b, Some(i))?;
                     }
                 }
                 (Test::Bool { if_false, if_true }, SignalKind::Bool) => {
-                    node_ref(*if_false, i)?;
-                    node_ref(*if_true, i)?;
+                    self.node_ref(&format_args!("{at}.test.bool.if_false"), *if_false, Some(i))?;
+                    self.node_ref(&format_args!("{at}.test.bool.if_true"), *if_true, Some(i))?;
                 }
                 (
                     Test::Threshold {
@@ -205,13 +359,47 @@ impl Table {
                     | SignalKind::Duration
                     | SignalKind::Money,
                 ) => {
-                    finite("a threshold", *cut)?;
-                    node_ref(*below, i)?;
-                    node_ref(*at_or_above, i)?;
+                    finite(format_args!("{at}.test.threshold.cut"), *cut)?;
+                    self.node_ref(&format_args!("{at}.test.threshold.below"), *below, Some(i))?;
+                    self.node_ref(
+                        &format_args!("{at}.test.threshold.at_or_above"),
+                        *at_or_above,
+                        Some(i),
+                    )?;
                 }
-                _ => return fail("a diagram test does not fit its signal's type"),
+                (test, kind) => {
+                    return fail(
+                        at,
+                        format!(
+                            "{} test does not fit `{}`, {} signal",
+                            test_name(test),
+                            signal.name,
+                            kind_name(kind)
+                        ),
+                    );
+                }
             }
         }
         Ok(())
+    }
+
+    /// Checks a reference to a node or leaf, made by node `from` (which may
+    /// only refer to nodes below it, so that the diagram is acyclic) or by
+    /// the root (`None`, which may refer to any node).
+    fn node_ref(
+        &self,
+        at: &dyn Display,
+        r: NodeRef,
+        from: Option<usize>,
+    ) -> Result<(), ValidationError> {
+        match (r, from) {
+            (NodeRef::Leaf(l), _) => index(at, "leaf", l, self.leaves.len()),
+            (NodeRef::Node(n), None) => index(at, "node", n, self.diagram.nodes.len()),
+            (NodeRef::Node(n), Some(i)) if (n as usize) < i => Ok(()),
+            (NodeRef::Node(n), Some(i)) => fail(
+                at,
+                format!("node {n} is not below node {i}, so the diagram could loop"),
+            ),
+        }
     }
 }

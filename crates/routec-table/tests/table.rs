@@ -271,3 +271,31 @@ fn version_1_tables_keep_loading() {
         from_json
     );
 }
+
+/// The smallest envelope (a header, no payload, a checksum) is read up to
+/// its payload: the checksum is checked, then the empty payload refused.
+#[test]
+fn the_smallest_envelope_is_read_up_to_its_payload() {
+    use sha2::{Digest, Sha256};
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    let digest = Sha256::digest(&bytes);
+    bytes.extend_from_slice(&digest);
+    assert_eq!(bytes.len(), 48);
+    let err = Table::from_binary(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Malformed(why) if why.starts_with("invalid payload")),
+        "{err}"
+    );
+    bytes[47] ^= 1;
+    assert!(matches!(
+        Table::from_binary(&bytes).unwrap_err(),
+        LoadError::Checksum
+    ));
+    assert!(matches!(
+        Table::from_binary(&bytes[..47]).unwrap_err(),
+        LoadError::Malformed(_)
+    ));
+}

@@ -42,13 +42,16 @@ const COMPILE_HELP: &str = "\
 Examples:
   routec compile support.route                    writes support.table.json
   routec compile support.route --format bin       writes support.table.bin
+  routec compile support.route --format wasm      writes support.wasm (docs/wasm.md)
   routec compile support.route -o - | jq .assumed the JSON table on standard output
   routec compile support.route --traffic launch -o build/support.table.json
 
 The policy is checked, then optimized for a traffic profile (`--traffic`, by
 default the first one declared) and the decision table is written. Without
 `-o`, the table goes next to the policy: `NAME.route` becomes
-`NAME.table.json` (or `NAME.table.bin` with `--format bin`); `-o -` writes it
+`NAME.table.json` (or `NAME.table.bin` with `--format bin`, `NAME.wasm` with
+`--format wasm`: a self-contained WebAssembly module that decides, for any
+wasm host; see docs/wasm.md); `-o -` writes it
 to standard output. Files are written atomically: a temporary file in the
 target directory is renamed over the target, so a reader never sees a
 partial table, and nothing is left behind on failure. Errors (a policy that
@@ -224,6 +227,9 @@ pub enum Command {
     /// Compare two policies' behavior: changed routes and predicted metrics.
     #[command(after_help = commands::diff::HELP)]
     Diff(commands::diff::DiffArgs),
+    /// Decide a batch of requests (JSON Lines) with a policy or a table.
+    #[command(after_help = commands::decide::HELP)]
+    Decide(commands::decide::DecideArgs),
     /// Convert public per-query evaluation data to recorded traffic (JSON Lines).
     #[command(after_help = CONVERT_HELP)]
     Convert(ConvertArgs),
@@ -287,6 +293,8 @@ pub enum TableFormat {
     Json,
     /// The compact checksummed binary, for runtimes.
     Bin,
+    /// A self-contained WebAssembly module that decides (docs/wasm.md).
+    Wasm,
 }
 
 #[derive(Debug, clap::Args)]
@@ -459,6 +467,7 @@ where
         Command::Explain(args) => commands::explain::run(args, cli.color),
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
         Command::Diff(args) => commands::diff::run(args, cli.color),
+        Command::Decide(args) => commands::decide::run(args, cli.color),
         Command::Convert(args) => commands::convert::run(args),
         Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),

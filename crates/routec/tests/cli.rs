@@ -24,12 +24,21 @@ fn temp_dir() -> PathBuf {
     common::temp_dir("cli")
 }
 
+/// Every policy under `examples/`, at any depth: each must check clean on
+/// a fresh clone (what CI and the README promise).
 fn examples() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "route"))
-        .collect();
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "route") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo_root().join("examples"), &mut files);
     files.sort();
     assert!(files.len() >= 5, "expected the examples, found {files:?}");
     files

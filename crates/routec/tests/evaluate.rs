@@ -397,11 +397,11 @@ fn an_unwritable_plot_is_a_usage_error() {
     );
 }
 
-// ---------------------------------------------------------------- examples/eval
+// ---------------------------------------------------------------- benchmarks/real-data
 
 #[test]
 fn the_evaluation_policies_check_and_are_formatted() {
-    let dir = common::repo_root().join("examples/eval");
+    let dir = common::repo_root().join("benchmarks/real-data");
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -41,18 +41,18 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// A temporary copy of `examples/eval/NAME.route` at `TMP/examples/eval/`,
+/// A temporary copy of `benchmarks/real-data/NAME.route` at `TMP/benchmarks/real-data/`,
 /// so that its `../../target/routec-eval/` files land in `TMP/target/`.
 /// Returns the policy path and the data directory.
 fn workspace(name: &str) -> (PathBuf, PathBuf) {
     let tmp = common::temp_dir("real-data");
-    let eval = tmp.join("examples/eval");
+    let eval = tmp.join("benchmarks/real-data");
     let target = tmp.join("target/routec-eval");
     std::fs::create_dir_all(&eval).unwrap();
     std::fs::create_dir_all(&target).unwrap();
     let policy = eval.join(format!("{name}.route"));
     std::fs::copy(
-        repo_root().join(format!("examples/eval/{name}.route")),
+        repo_root().join(format!("benchmarks/real-data/{name}.route")),
         &policy,
     )
     .unwrap();

@@ -482,9 +482,9 @@ pub fn compile(text: &str) -> Result<Table, String> {
 }
 
 impl Loader for TextLoader {
-    fn load(&self) -> Result<Table, String> {
+    fn load(&self) -> Result<routec_runtime::Router, String> {
         let text = self.text.lock().unwrap().clone();
-        compile(&text)
+        routec_runtime::Router::new(compile(&text)?).map_err(|e| e.to_string())
     }
     fn watched(&self) -> Vec<std::path::PathBuf> {
         Vec::new()

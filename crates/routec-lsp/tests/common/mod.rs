@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use routec_lsp::Config;
+use routec_lsp::{Config, Exit};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::task::JoinHandle;
@@ -67,7 +67,7 @@ pub struct Client {
     backlog: VecDeque<Value>,
     /// Requests the server sent us (answered already).
     pub server_requests: Vec<Value>,
-    server: JoinHandle<()>,
+    server: JoinHandle<Exit>,
 }
 
 impl Client {
@@ -265,20 +265,58 @@ impl Client {
         .await;
     }
 
-    /// `shutdown`, then `exit`; the server must stop serving.
+    /// `shutdown`, then `exit`; the server must stop serving, cleanly.
     pub async fn shutdown(mut self) {
         let response = self.request("shutdown", Value::Null).await;
         assert_eq!(response["result"], Value::Null, "{response}");
+        assert_eq!(self.exit().await, Exit::Clean);
+    }
+
+    /// `exit` (with or without `shutdown` before it); how the server says
+    /// the session ended.
+    pub async fn exit(mut self) -> Exit {
         self.notify("exit", Value::Null).await;
         tokio::time::timeout(LIMIT, self.server)
             .await
             .expect("the server did not stop after `exit`")
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Reads the next message, whatever it is (requests from the server
+    /// are answered and recorded as usual).
+    pub async fn next(&mut self) -> Value {
+        self.next_message().await
     }
 }
 
+/// The capabilities of a client like VS Code: inlay hint refreshes,
+/// markdown hovers, snippets, every completion and symbol kind, nested
+/// symbols, related information and code action literals.
 pub fn refresh_capabilities() -> Value {
-    json!({ "workspace": { "inlayHint": { "refreshSupport": true } } })
+    let kinds = |n: u32| (1..=n).collect::<Vec<u32>>();
+    json!({
+        "workspace": {
+            "inlayHint": { "refreshSupport": true },
+            "symbol": { "symbolKind": { "valueSet": kinds(26) } },
+        },
+        "textDocument": {
+            "hover": { "contentFormat": ["markdown", "plaintext"] },
+            "completion": {
+                "completionItem": { "snippetSupport": true },
+                "completionItemKind": { "valueSet": kinds(25) },
+            },
+            "documentSymbol": {
+                "hierarchicalDocumentSymbolSupport": true,
+                "symbolKind": { "valueSet": kinds(26) },
+            },
+            "publishDiagnostics": { "relatedInformation": true },
+            "codeAction": {
+                "codeActionLiteralSupport": {
+                    "codeActionKind": { "valueSet": ["quickfix", "refactor.rewrite"] }
+                }
+            },
+        },
+    })
 }
 
 /// `{ textDocument, position }` of the cursor in `URI`.

@@ -13,6 +13,7 @@ pub fn default_output(file: &Path, format: TableFormat) -> PathBuf {
     let ext = match format {
         TableFormat::Json => "table.json",
         TableFormat::Bin => "table.bin",
+        TableFormat::Wasm => "wasm",
     };
     if is_stdin(file) {
         return PathBuf::from(format!("policy.{ext}"));
@@ -29,6 +30,15 @@ pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
     let bytes = match args.format {
         TableFormat::Json => table.to_json().into_bytes(),
         TableFormat::Bin => table.to_binary(),
+        TableFormat::Wasm => match routec_wasm::compile(table) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprint(&format!(
+                    "routec: cannot compile the table to WebAssembly: {e}\n"
+                ));
+                return exit::FAILURE;
+            }
+        },
     };
     let out = args
         .output

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compile;
 pub mod convert;
+pub mod decide;
 pub mod diff;
 pub mod explain;
 pub mod fmt;

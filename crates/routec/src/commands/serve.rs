@@ -5,12 +5,14 @@
 //! listening); reloads compile it again off the request path.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use routec_driver::Failed;
+use routec_driver::decide::{is_policy, load_router};
 use routec_gateway::{Env, Loader, LocalState, Options};
-use routec_table::Table;
+use routec_runtime::Router;
 
 use super::{eprint, report};
 use crate::cli::{ColorChoice, exit};
@@ -35,9 +37,9 @@ accepting and drain requests in flight. See docs/proxy.md.
 
 Exit codes:
   0  shut down after SIGTERM or SIGINT
-  1  the policy has errors, or the table cannot be loaded
-  2  usage or IO errors: unreadable file, missing environment variable,
-     address in use";
+  1  the policy has errors
+  2  usage or IO errors: an unreadable file, a file that is not a decision
+     table, a missing environment variable, an address in use";
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -79,38 +81,35 @@ pub struct ServeArgs {
     pub log_bodies: bool,
 }
 
-fn is_policy(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "route")
-}
-
-/// Compiles a `.route` or reads a table file.
+/// Compiles a `.route` (as `routec compile` does) or reads a table file
+/// (as `routec decide` does), through the driver.
 #[derive(Debug)]
 struct FileLoader {
     path: PathBuf,
     traffic: Option<String>,
-    /// The table compiled at start, served by the first `load`.
-    primed: Mutex<Option<Table>>,
+    /// The router built at start, served by the first `load`.
+    primed: Mutex<Option<Router>>,
+}
+
+/// Why a reload failed, as `routec compile` would print it (no colour: it
+/// goes to the log).
+fn failure_text(failed: &Failed) -> String {
+    match failed {
+        Failed::Diagnostics { files, diagnostics } => {
+            routec_render::human::render(files, diagnostics, false)
+        }
+        Failed::Policy(m) | Failed::Usage(m) => m.clone(),
+    }
 }
 
 impl Loader for FileLoader {
-    fn load(&self) -> Result<Table, String> {
-        if let Some(t) = self.primed.lock().ok().and_then(|mut p| p.take()) {
-            return Ok(t);
+    fn load(&self) -> Result<Router, String> {
+        if let Some(r) = self.primed.lock().ok().and_then(|mut p| p.take()) {
+            return Ok(r);
         }
-        if is_policy(&self.path) {
-            let source = routec_driver::Source::file(&self.path).map_err(|e| e.to_string())?;
-            match routec_driver::compile_source(source, self.traffic.as_deref()) {
-                Ok(p) => Ok(p.compiled.table),
-                Err(routec_driver::Failed::Diagnostics { files, diagnostics }) => {
-                    Err(routec_render::human::render(&files, &diagnostics, false))
-                }
-                Err(routec_driver::Failed::Policy(m) | routec_driver::Failed::Usage(m)) => Err(m),
-            }
-        } else {
-            let bytes = std::fs::read(&self.path)
-                .map_err(|e| format!("cannot read `{}`: {e}", self.path.display()))?;
-            Table::from_bytes(&bytes).map_err(|e| format!("`{}`: {e}", self.path.display()))
-        }
+        load_router(&self.path, self.traffic.as_deref())
+            .map(|l| l.router)
+            .map_err(|f| failure_text(&f))
     }
 
     fn watched(&self) -> Vec<PathBuf> {
@@ -119,30 +118,27 @@ impl Loader for FileLoader {
 }
 
 pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
+    // A policy is compiled (its warnings and errors printed) as `routec
+    // compile` does; a table is read and validated as `routec decide` does.
     let primed = if is_policy(&args.file) {
         match super::compile(&args.file, args.traffic.as_deref(), color) {
-            Ok(p) => Some(p.compiled.table),
+            Ok(p) => match Router::new(p.compiled.table) {
+                Ok(r) => r,
+                Err(e) => {
+                    return report(
+                        &Failed::Policy(format!(
+                            "the compiled table does not load: {e} (this is a bug in routec)"
+                        )),
+                        color,
+                    );
+                }
+            },
             Err(code) => return code,
         }
     } else {
-        match std::fs::read(&args.file) {
-            Ok(bytes) => match Table::from_bytes(&bytes) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    eprint(&format!("routec: `{}`: {e}\n", args.file.display()));
-                    return exit::FAILURE;
-                }
-            },
-            Err(e) => {
-                return report(
-                    &routec_driver::Failed::Usage(format!(
-                        "cannot read `{}`: {}",
-                        args.file.display(),
-                        routec_driver::source::io_message(&e)
-                    )),
-                    color,
-                );
-            }
+        match load_router(&args.file, args.traffic.as_deref()) {
+            Ok(l) => l.router,
+            Err(failed) => return report(&failed, color),
         }
     };
     let api_key = match &args.api_key_env {
@@ -179,7 +175,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
     let loader = Arc::new(FileLoader {
         path: args.file.clone(),
         traffic: args.traffic.clone(),
-        primed: Mutex::new(primed),
+        primed: Mutex::new(Some(primed)),
     });
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
