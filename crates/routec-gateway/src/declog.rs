@@ -56,6 +56,9 @@ pub struct Decision {
     /// Signals the routing read that took their default (missing, invalid,
     /// or a classifier that was unavailable or failed).
     pub defaulted: Vec<String>,
+    /// The policy's slices the request belongs to (by the values read,
+    /// defaults for the rest).
+    pub slices: Vec<String>,
     pub retries: u32,
     pub fallbacks: u32,
     pub hedges: u32,

@@ -23,7 +23,7 @@ use crate::exec::{self, Ctx, Got, Role, Trace};
 use crate::loaded::Loaded;
 use crate::metrics::{
     AttemptLabels, ClassifierLabels, ModelLabels, RequestLabels, RuleLabels, SignalLabels,
-    TokenLabels,
+    SliceLabels, SliceOutcomeLabels, SliceTokenLabels, TokenLabels,
 };
 use crate::signals::{self, Reader};
 use crate::upstream::{self, Chunk, Fault, Usage};
@@ -48,6 +48,8 @@ struct Finalizer {
     signals: serde_json::Map<String, J>,
     prompt_tokens_known: bool,
     defaulted: Vec<String>,
+    /// The slices (indices into the table's) the request belongs to.
+    slices: Vec<usize>,
     time_ms: u64,
     /// Seconds from arrival to the first byte of the answer.
     first_byte: Option<f64>,
@@ -182,6 +184,42 @@ impl Finalizer {
                 output_tokens = a.output_tokens.or(output_tokens);
             }
         }
+        let slice_names: Vec<String> = self
+            .slices
+            .iter()
+            .filter_map(|&i| self.ctx.loaded.table().slices.get(i))
+            .map(|s| s.name.clone())
+            .collect();
+        let (mut input_billed, mut output_billed) = (0, 0);
+        for a in &trace.attempts {
+            input_billed += a.input_tokens.unwrap_or(0);
+            output_billed += a.output_tokens.unwrap_or(0);
+        }
+        for name in &slice_names {
+            m.slice_requests
+                .get_or_create(&SliceOutcomeLabels {
+                    slice: name.clone(),
+                    outcome: outcome.to_owned(),
+                })
+                .inc();
+            for (kind, n) in [("input", input_billed), ("output", output_billed)] {
+                if n > 0 {
+                    m.slice_tokens
+                        .get_or_create(&SliceTokenLabels {
+                            slice: name.clone(),
+                            kind: kind.into(),
+                        })
+                        .inc_by(n);
+                }
+            }
+            if cost > 0.0 {
+                m.slice_cost
+                    .get_or_create(&SliceLabels {
+                        slice: name.clone(),
+                    })
+                    .inc_by(cost);
+            }
+        }
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -218,6 +256,7 @@ impl Finalizer {
                     input_tokens,
                     output_tokens,
                     defaulted: self.defaulted.clone(),
+                    slices: slice_names,
                     retries: trace.retries,
                     fallbacks: trace.fallbacks,
                     hedges: trace.hedges,
@@ -407,23 +446,7 @@ async fn route(
     body: &serde_json::Map<String, J>,
     tokenizer_openai: bool,
 ) -> (Request, Decision, Option<f64>) {
-    let table = loaded.table();
-    let mut request = loaded.router.request();
-    for (i, (reader, s)) in loaded.readers.iter().zip(&table.signals).enumerate() {
-        match signals::read_cheap(reader, &s.kind, headers, body) {
-            Some(Ok(v)) => request.set(i, v),
-            Some(Err(())) => request.set_invalid(i),
-            None => {}
-        }
-    }
-    let key = headers
-        .get(&app.options.key_header)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| body.get("user").and_then(J::as_str).map(str::to_owned));
-    if let Some(k) = key.filter(|k| !k.is_empty()) {
-        request.set_key(&k);
-    }
+    let mut request = read_cheap(app, loaded, headers, body);
     let mut lazy = loaded.lazy;
     let mut prompt_tokens = None;
     while let Some(signal) = loaded.router.first_missing(&request, &lazy) {
@@ -447,6 +470,55 @@ async fn route(
     }
     let decision = loaded.router.decide(&request);
     (request, decision, prompt_tokens)
+}
+
+/// The request's cheap signals (headers, metadata, the body's built-ins)
+/// and its sticky-split key; lazy signals are left missing.
+fn read_cheap(
+    app: &App,
+    loaded: &Loaded,
+    headers: &HeaderMap,
+    body: &serde_json::Map<String, J>,
+) -> Request {
+    let table = loaded.table();
+    let mut request = loaded.router.request();
+    for (i, (reader, s)) in loaded.readers.iter().zip(&table.signals).enumerate() {
+        match signals::read_cheap(reader, &s.kind, headers, body) {
+            Some(Ok(v)) => request.set(i, v),
+            Some(Err(())) => request.set_invalid(i),
+            None => {}
+        }
+    }
+    let key = headers
+        .get(&app.options.key_header)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| body.get("user").and_then(J::as_str))
+        .filter(|k| !k.is_empty());
+    if let Some(k) = key {
+        request.set_key(k);
+    }
+    request
+}
+
+/// The request's signal values as recorded traffic writes them.
+fn signals_json(loaded: &Loaded, request: &Request) -> serde_json::Map<String, J> {
+    let mut out = serde_json::Map::new();
+    for (i, s) in loaded.table().signals.iter().enumerate() {
+        if let SignalValue::Present(v) = request.get(i) {
+            let value = traffic_value(&s.kind, v);
+            if !value.is_null() {
+                out.insert(s.name.clone(), value);
+            }
+        }
+    }
+    out
+}
+
+/// The indices of the slices the request belongs to.
+fn slices_of(loaded: &Loaded, request: &Request) -> Vec<usize> {
+    (0..loaded.table().slices.len())
+        .filter(|&i| loaded.router.in_slice(i, request))
+        .collect()
 }
 
 /// Counts with the tokenizer; long prompts on the blocking pool.
@@ -562,35 +634,30 @@ pub async fn chat_completions(
         .and_then(|m| loaded.models.get(m as usize))
         .is_some_and(|m| m.openai_family);
 
-    let (target, signals_json, defaulted, prompt_tokens) = match direct {
-        Some(m) => (Target::Model(m), serde_json::Map::new(), Vec::new(), None),
+    let (target, request, defaulted, prompt_tokens) = match direct {
+        // A named model is not routed, but its cheap signals are read (for
+        // the slices and the decision log).
+        Some(m) => (
+            Target::Model(m),
+            read_cheap(&app, &loaded, &headers, &body),
+            Vec::new(),
+            None,
+        ),
         None => {
             let (request, decision, prompt_tokens) =
                 route(&app, &loaded, &headers, &body, openai_tokens).await;
             let table = loaded.table();
-            let mut signals_json = serde_json::Map::new();
-            for (i, s) in table.signals.iter().enumerate() {
-                if let SignalValue::Present(v) = request.get(i) {
-                    let value = traffic_value(&s.kind, v);
-                    if !value.is_null() {
-                        signals_json.insert(s.name.clone(), value);
-                    }
-                }
-            }
             let defaulted: Vec<String> = decision
                 .defaulted
                 .iter()
                 .chain(decision.invalid.iter())
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
-            (
-                Target::Routed(decision),
-                signals_json,
-                defaulted,
-                prompt_tokens,
-            )
+            (Target::Routed(decision), request, defaulted, prompt_tokens)
         }
     };
+    let signals_json = signals_json(&loaded, &request);
+    let slices = slices_of(&loaded, &request);
     let prompt_estimate = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
     let include_usage = body
         .get("stream_options")
@@ -615,6 +682,7 @@ pub async fn chat_completions(
         signals: signals_json,
         prompt_tokens_known: prompt_tokens.is_some(),
         defaulted,
+        slices,
         time_ms,
         first_byte: None,
         done: false,

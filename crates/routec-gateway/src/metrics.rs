@@ -54,6 +54,23 @@ pub struct ClassifierLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceLabels {
+    pub slice: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceOutcomeLabels {
+    pub slice: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceTokenLabels {
+    pub slice: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
     pub policy: String,
     pub hash: String,
@@ -92,6 +109,9 @@ pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
     pub tokens: Family<TokenLabels, Counter>,
     pub cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    pub slice_requests: Family<SliceOutcomeLabels, Counter>,
+    pub slice_tokens: Family<SliceTokenLabels, Counter>,
+    pub slice_cost: Family<SliceLabels, Counter<f64, AtomicU64>>,
     pub fallbacks: Family<RuleLabels, Counter>,
     pub retries: Family<RuleLabels, Counter>,
     pub hedges: Family<RuleLabels, Counter>,
@@ -121,6 +141,9 @@ impl Metrics {
             attempts: Family::default(),
             tokens: Family::default(),
             cost: Family::default(),
+            slice_requests: Family::default(),
+            slice_tokens: Family::default(),
+            slice_cost: Family::default(),
             fallbacks: Family::default(),
             retries: Family::default(),
             hedges: Family::default(),
@@ -177,6 +200,21 @@ impl Metrics {
             "cost_usd",
             "Cost of upstream calls in USD, by model",
             m.cost.clone(),
+        );
+        registry.register(
+            "slice_requests",
+            "Requests, once each when they end, by slice (a request is counted in every slice it belongs to) and outcome",
+            m.slice_requests.clone(),
+        );
+        registry.register(
+            "slice_tokens",
+            "Tokens billed, by slice and kind (input, output)",
+            m.slice_tokens.clone(),
+        );
+        registry.register(
+            "slice_cost_usd",
+            "Cost of upstream calls in USD, by slice",
+            m.slice_cost.clone(),
         );
         registry.register(
             "fallbacks",

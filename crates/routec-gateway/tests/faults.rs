@@ -731,6 +731,32 @@ async fn decision_log_lines_are_recorded_traffic() {
     let checked = routec_check::check(&parsed.file);
     let bound = routec_traffic::bind(&checked.policy, &records).unwrap();
     assert_eq!(bound.records.len(), 3);
+    // And `routec compile` / `routec simulate` (the driver behind them) take
+    // the log as the policy's traffic profile.
+    let dir = temp_dir("declog-replay");
+    std::fs::write(dir.0.join("decisions.jsonl"), &text).unwrap();
+    let policy_file = dir.0.join("gw.route");
+    std::fs::write(
+        &policy_file,
+        format!("{source}\ntraffic prod = file \"decisions.jsonl\"\n"),
+    )
+    .unwrap();
+    let compiled = routec_driver::compile_source(
+        routec_driver::Source::file(&policy_file).unwrap(),
+        Some("prod"),
+    )
+    .unwrap();
+    assert_eq!(
+        compiled.compiled.table.assumed.as_ref().unwrap().traffic,
+        "prod"
+    );
+    let prod = routec_driver::traffic_index(&compiled.policy, "prod").unwrap();
+    let simulated =
+        routec_driver::simulate::simulate(&compiled, prod, 2_000, 7, &mut |_, _| {}).unwrap();
+    let routec_driver::simulate::Simulation::Sampled { report, .. } = simulated else {
+        panic!("an unlabeled log is sampled, not replayed");
+    };
+    assert_eq!(report.requests, 2_000);
 }
 
 /// A client that goes away cancels the upstream work: the request is

@@ -2,7 +2,7 @@
 //! body, `prompt_tokens` counted (OpenAI's tokenizer or the estimate) and
 //! classifiers called only when the request's path through the diagram
 //! tests them (with a timeout; on failure the default applies and is
-//! recorded), and sticky and keyless splits.
+//! recorded), sticky and keyless splits, and per-slice accounting.
 
 #![allow(
     clippy::unwrap_used,
@@ -32,10 +32,14 @@ policy gw {{
 signal tier: enum {{ free, gold }} from metadata "tier" default free
 signal difficulty: ratio from classifier "difficulty-v1" cost 5ms endpoint env("CLS_URL") timeout 300ms default 50%
 
+slice gold = tier == gold
+slice free = tier == free
+
 model small {{
   provider openai
   endpoint env("SMALL_URL")
   upstream "gpt-4o-mini"
+  price input $1/Mtok, output $2/Mtok
   quality 80%
 }}
 
@@ -291,4 +295,72 @@ async fn sticky_and_keyless_splits() {
     assert!((68..=72).contains(&small), "{keyless:?}");
     assert_eq!(w.small.count() + w.big.count(), 11 + 6 + 400 + 100);
     w.finish().await;
+}
+
+/// Every request is counted in the slices it belongs to (tokens and cost
+/// too), named models included, and the decision log names them.
+#[tokio::test]
+async fn requests_are_accounted_per_slice() {
+    let w = world("slices", "small", "otherwise => small").await;
+    let mut gold = chat("gw");
+    gold["metadata"] = json!({"tier": "gold"});
+    let mut gold_direct = chat("small");
+    gold_direct["metadata"] = json!({"tier": "gold"});
+    for body in [&gold, &gold, &gold_direct, &chat("gw")] {
+        assert_eq!(w.post(body, None).await, (200, "small".into()));
+    }
+    // A failed request counts too (no tokens, its input's cost).
+    w.small.then([Act::Status(400, None)]);
+    assert_eq!(w.post(&gold, None).await.0, 502);
+    let m = w.metrics().await;
+    let get = |name: &str| metric(&m, name);
+    assert_eq!(
+        get(r#"routec_slice_requests_total{slice="gold",outcome="ok"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"routec_slice_requests_total{slice="gold",outcome="failed"}"#),
+        1.0
+    );
+    // No metadata: the default, `free`.
+    assert_eq!(
+        get(r#"routec_slice_requests_total{slice="free",outcome="ok"}"#),
+        1.0
+    );
+    // The fake bills 10 input and 4 output tokens per answer.
+    assert_eq!(
+        get(r#"routec_slice_tokens_total{slice="gold",kind="input"}"#),
+        30.0
+    );
+    assert_eq!(
+        get(r#"routec_slice_tokens_total{slice="gold",kind="output"}"#),
+        12.0
+    );
+    assert_eq!(
+        get(r#"routec_slice_tokens_total{slice="free",kind="output"}"#),
+        4.0
+    );
+    // $1/Mtok in, $2/Mtok out; the failed attempt pays its estimated input.
+    let failed_input = routec_gateway::signals::estimate_tokens(gold.as_object().unwrap()) as f64;
+    let expected = 3.0 * (10.0e-6 + 4.0 * 2.0e-6) + failed_input * 1e-6;
+    let cost = get(r#"routec_slice_cost_usd_total{slice="gold"}"#);
+    assert!((cost - expected).abs() < 1e-12, "{cost} != {expected}\n{m}");
+    let lines = w.finish().await;
+    let slices: Vec<J> = lines
+        .iter()
+        .map(|l| l["decision"]["slices"].clone())
+        .collect();
+    assert_eq!(
+        slices,
+        [
+            json!(["gold"]),
+            json!(["gold"]),
+            json!(["gold"]),
+            json!(["free"]),
+            json!(["gold"])
+        ]
+    );
+    // The named model's request carries the signals it was read with.
+    assert_eq!(lines[2]["signals"]["tier"], "gold");
+    assert_eq!(lines[2]["decision"]["rule"], J::Null);
 }

@@ -366,7 +366,40 @@ pub(crate) fn build(
         faults: faults(policy),
         learn: learn(policy),
         assumed: Some(assumed(s, source, a, &splits, duals)),
+        slices: slices(s),
     }
+}
+
+/// Each slice as a diagram over the partition: the cells are refined by
+/// every slice's tests, so each piece is wholly in or out of a slice
+/// (leaf 1 or 0), and the diagram keeps only the tests that decide it.
+fn slices(s: &Solved) -> Vec<t::Slice> {
+    let part = &s.part;
+    s.policy
+        .slices
+        .iter()
+        .enumerate()
+        .map(|(i, slice)| {
+            let pieces: Vec<(Cube, u32)> = part
+                .pieces
+                .iter()
+                .map(|pc| {
+                    let inside = part
+                        .cells
+                        .get(pc.cell)
+                        .and_then(|c| c.slices.get(i))
+                        .copied()
+                        .unwrap_or(false);
+                    (pc.cube.clone(), u32::from(inside))
+                })
+                .collect();
+            let (root, nodes) = crate::diagram::build(&part.space, &part.order, pieces);
+            t::Slice {
+                name: slice.name.clone(),
+                diagram: t::Diagram { root, nodes },
+            }
+        })
+        .collect()
 }
 
 fn signals(policy: &Policy) -> Vec<t::Signal> {

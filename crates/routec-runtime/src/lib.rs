@@ -339,6 +339,64 @@ impl Router {
         None
     }
 
+    /// Whether `request` belongs to slice `slice` of the table (a named
+    /// user segment, `table.slices[slice]`): its diagram is walked with the
+    /// values `decide` uses (a missing or invalid signal takes its
+    /// default). Does not allocate; `false` for a slice the table lacks.
+    pub fn in_slice(&self, slice: usize, request: &Request) -> bool {
+        let Some(diagram) = self.table.slices.get(slice).map(|s| &s.diagram) else {
+            return false;
+        };
+        let mut at = diagram.root;
+        // Children are below their parents: at most one step per node.
+        for _ in 0..=diagram.nodes.len() {
+            let NodeRef::Node(n) = at else { break };
+            let Some(node) = diagram.nodes.get(n as usize) else {
+                return false;
+            };
+            let signal = node.signal as usize;
+            let value = match request.get(signal) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing | SignalValue::Invalid => {
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+            };
+            at = match &node.test {
+                Test::Enum { branches } => {
+                    // As `decide`: a value outside the variants takes the first.
+                    let i = if value >= 0.0 && (value as usize) < branches.len() {
+                        value as usize
+                    } else {
+                        0
+                    };
+                    match branches.get(i) {
+                        Some(b) => *b,
+                        None => return false,
+                    }
+                }
+                Test::Bool { if_false, if_true } => {
+                    if value != 0.0 {
+                        *if_true
+                    } else {
+                        *if_false
+                    }
+                }
+                Test::Threshold {
+                    cut,
+                    below,
+                    at_or_above,
+                } => {
+                    if value >= *cut {
+                        *at_or_above
+                    } else {
+                        *below
+                    }
+                }
+            };
+        }
+        at == NodeRef::Leaf(1)
+    }
+
     /// The child a node sends `value` to, and which branch that is (the
     /// enum variant, 0/1 for bools, the interval index for thresholds).
     fn branch(&self, kind: Kind, value: f64) -> (u32, usize) {

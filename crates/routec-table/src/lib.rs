@@ -22,8 +22,8 @@ pub use validate::ValidationError;
 
 use sha2::{Digest, Sha256};
 
-/// The schema version this crate writes. Version 2 added models' `price`
-/// and classifiers' `endpoint` and `timeout`.
+/// The schema version this crate writes. Version 2 added models' `price`,
+/// classifiers' `endpoint` and `timeout`, and the policy's `slices`.
 pub const SCHEMA_VERSION: u32 = 2;
 /// The oldest schema version this crate still reads (and upgrades).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;

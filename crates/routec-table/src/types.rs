@@ -37,6 +37,22 @@ pub struct Table {
     pub learn: Learn,
     /// The traffic the table was optimized for, and what it predicts.
     pub assumed: Option<Assumed>,
+    /// The policy's slices (named user segments), so a runtime can say
+    /// which slices a request belongs to (schema version 2; per-slice
+    /// accounting in the gateway).
+    #[serde(default)]
+    pub slices: Vec<Slice>,
+}
+
+/// A named user segment, `slice NAME = EXPR`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slice {
+    pub name: String,
+    /// Membership as a decision diagram over the signals (missing and
+    /// invalid values take the signal's default, as in routing): it ends
+    /// in `leaf` 1 for a request in the slice and `leaf` 0 for one outside.
+    pub diagram: Diagram,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -112,6 +112,7 @@ impl Table {
             faults: self.faults,
             learn: self.learn,
             assumed: self.assumed,
+            slices: Vec::new(),
         })
     }
 }

@@ -129,6 +129,18 @@ pub fn sample() -> Table {
         faults: Faults::default(),
         learn: Learn::default(),
         assumed: None,
+        slices: vec![Slice {
+            name: "coders".into(),
+            diagram: Diagram {
+                root: NodeRef::Node(0),
+                nodes: vec![Node {
+                    signal: 1,
+                    test: Test::Enum {
+                        branches: vec![NodeRef::Leaf(0), NodeRef::Leaf(1)],
+                    },
+                }],
+            },
+        }],
     }
 }
 

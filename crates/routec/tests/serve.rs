@@ -159,3 +159,36 @@ fn a_table_is_served_reloaded_and_drained() {
     assert_eq!(status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file that is not a decision table is refused as `routec decide`
+/// refuses it (exit 2, before listening): a WebAssembly module, a corrupt
+/// table, `--traffic` with a table.
+#[test]
+fn files_that_are_not_tables_are_refused() {
+    let dir = temp_dir("serve-not-tables");
+    std::fs::write(dir.join("policy.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.join("broken.table.json"), "{\"schema_version\": 2}").unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["serve", "policy.wasm"],
+            "is a WebAssembly module, not a decision table",
+        ),
+        (
+            &["serve", "broken.table.json"],
+            "is not a usable decision table",
+        ),
+        (
+            &["serve", "broken.table.json", "--traffic", "launch"],
+            "`--traffic` applies to a policy, not to a compiled table",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut args = args.to_vec();
+        args.extend(["--listen", "127.0.0.1:0", "--color", "never"]);
+        let out = run_in(&dir, &args, None);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("serving"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
