@@ -131,17 +131,25 @@ async fn load(url: String, model: String, rps: f64, seconds: f64, stream: bool, 
     let before = pid.and_then(proc_stat);
     let start = Instant::now();
     let mut peak_rss = before.map_or(0, |b| b.1);
+    // Resident memory: the peak (sampled every 200 ms) and a reading every
+    // 10 seconds, to see whether it stays flat over a long run.
     let sampler = pid.map(|p| {
         tokio::spawn(async move {
             let mut peak = 0;
+            let mut series = Vec::new();
+            let mut next = start;
             loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
                 if let Some((_, rss)) = proc_stat(p) {
                     peak = peak.max(rss);
+                    if Instant::now() >= next {
+                        series.push(rss);
+                        next += Duration::from_secs(10);
+                    }
                 }
-                if Instant::now() > start + Duration::from_secs_f64(seconds + 5.0) {
-                    return peak;
+                if Instant::now() > start + Duration::from_secs_f64(seconds + 2.0) {
+                    return (peak, series);
                 }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
     });
@@ -185,8 +193,12 @@ async fn load(url: String, model: String, rps: f64, seconds: f64, stream: bool, 
     }
     let elapsed = start.elapsed().as_secs_f64();
     let after = pid.and_then(proc_stat);
-    if let Some(s) = sampler {
-        peak_rss = peak_rss.max(s.await.unwrap_or(0));
+    let mut series = Vec::new();
+    if let Some(s) = sampler
+        && let Ok((peak, samples)) = s.await
+    {
+        peak_rss = peak_rss.max(peak);
+        series = samples;
     }
     latencies.sort_unstable();
     let cpu = match (before, after) {
@@ -195,7 +207,7 @@ async fn load(url: String, model: String, rps: f64, seconds: f64, stream: bool, 
     };
     println!(
         "rps={rps} seconds={seconds} stream={stream} sent={total} ok={} errors={errors} achieved_rps={:.0} \
-         p50_us={} p90_us={} p99_us={} p999_us={} max_us={} cpu_us_per_req={cpu} rss_start_kb={} rss_peak_kb={} rss_end_kb={}",
+         p50_us={} p90_us={} p99_us={} p999_us={} max_us={} cpu_us_per_req={cpu} rss_start_kb={} rss_peak_kb={} rss_end_kb={} rss_every_10s_kb={series:?}",
         latencies.len(),
         total as f64 / elapsed,
         pct(&latencies, 0.5),

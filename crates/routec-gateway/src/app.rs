@@ -37,6 +37,8 @@ pub struct Options {
     pub max_concurrency: usize,
     /// A client must send its request headers within this time.
     pub header_read_timeout: Duration,
+    /// ... and its request body within this time (else 408).
+    pub body_read_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// The bearer key clients must present, when set.
@@ -57,6 +59,7 @@ impl Default for Options {
             max_body_bytes: 16 << 20,
             max_concurrency: 1024,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             api_key: None,
             key_header: axum::http::HeaderName::from_static("x-routec-key"),

@@ -48,6 +48,18 @@ impl ApiError {
         )
     }
 
+    pub fn body_timeout(limit: std::time::Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} seconds",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn overloaded() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

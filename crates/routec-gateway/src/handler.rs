@@ -564,20 +564,34 @@ pub fn rejected(app: &App, reason: &str, error: ApiError, id: &str) -> Response 
 pub async fn chat_completions(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    use axum::extract::FromRequest;
     let arrived = Instant::now();
     let time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let id = request_id(&app, &headers);
     let reject = |reason: &str, e: ApiError| rejected(&app, reason, e, &id);
+    // The body must arrive within the body timeout (a client trickling it
+    // would hold a concurrency slot), and within the size limit.
+    let body = tokio::time::timeout(
+        app.options.body_read_timeout,
+        Bytes::from_request(request, &()),
+    )
+    .await;
     let bytes = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        Err(_) => {
+            return reject(
+                "body_timeout",
+                ApiError::body_timeout(app.options.body_read_timeout),
+            );
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return reject("too_large", ApiError::too_large(app.options.max_body_bytes));
         }
-        Err(e) => return reject("malformed", ApiError::bad_request(e.body_text())),
+        Ok(Err(e)) => return reject("malformed", ApiError::bad_request(e.body_text())),
     };
     let body: serde_json::Map<String, J> = match serde_json::from_slice::<J>(&bytes) {
         Ok(J::Object(o)) => o,

@@ -1008,3 +1008,66 @@ async fn every_answer_carries_a_request_id() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["id"], "trace-42");
 }
+
+/// A client that sends its headers but not its whole body within the body
+/// timeout gets 408 (it would otherwise hold a concurrency slot).
+#[tokio::test]
+async fn a_body_that_does_not_arrive_is_refused_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world_with("slow-body", "otherwise => small", FAULTS, |o| {
+        o.body_read_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let mut s = tokio::net::TcpStream::connect(w.gw.addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "no answer");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    assert!(text.contains("x-request-id: req-"), "{text}");
+    assert_eq!(w.small.count(), 0);
+    let m = w.metrics().await;
+    assert_eq!(
+        metric(&m, r#"routec_rejected_total{reason="body_timeout"}"#),
+        1.0
+    );
+    w.finish().await;
+}
+
+/// A client that goes away in the middle of a stream: the upstream's
+/// connection is closed, the request is recorded once as cancelled.
+#[tokio::test]
+async fn a_client_leaving_mid_stream_cancels_the_upstream() {
+    use futures_util::StreamExt;
+    let w = world("leave-mid-stream", "otherwise => small", "timeout 20s").await;
+    w.small.then([Act::slow_body(1000)]);
+    let r = client()
+        .post(w.url())
+        .json(&stream("gw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut body = r.bytes_stream();
+    // The role chunk and the first word, then leave.
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(body);
+    assert_eq!(w.small.wait_abandoned(1).await, 1);
+    let lines = w.finish().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["decision"]["outcome"], "cancelled");
+    assert_eq!(attempts(&lines[0]), [a("small", "first", "cancelled")]);
+    // Its first token had arrived.
+    assert!(
+        lines[0]["decision"]["attempts"][0]["ttft_ms"]
+            .as_f64()
+            .is_some()
+    );
+}

@@ -38,7 +38,11 @@ fn member(r: &Router, values: &[(usize, f64)], invalid: &[usize]) -> Vec<&'stati
 }
 
 /// Values set, signals marked invalid, and the slices expected.
-type Case = (&'static [(usize, f64)], &'static [usize], &'static [&'static str]);
+type Case = (
+    &'static [(usize, f64)],
+    &'static [usize],
+    &'static [&'static str],
+);
 
 #[test]
 fn requests_belong_to_the_slices_their_values_select() {

@@ -192,3 +192,22 @@ fn files_that_are_not_tables_are_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Timeouts are numbers of seconds; anything else is a usage error.
+#[test]
+fn timeouts_must_be_seconds() {
+    for value in ["nan", "-1", "inf", "soon", "100000"] {
+        let flag = format!("--header-timeout={value}");
+        let out = run_in(
+            &repo_root(),
+            &["serve", "examples/support.route", &flag],
+            None,
+        );
+        assert_eq!(out.code, 2, "{value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is not a number of seconds"),
+            "{value}: {}",
+            out.stderr
+        );
+    }
+}

@@ -68,10 +68,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_concurrency: usize,
     /// Seconds a client has to send its request headers.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
     pub header_timeout: f64,
+    /// Seconds a client has to send its request body (else 408).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds)]
+    pub body_timeout: f64,
     /// Seconds shutdown waits for requests in flight.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds)]
     pub drain_timeout: f64,
     /// Do not reload when the file changes (SIGHUP still reloads).
     #[arg(long)]
@@ -79,6 +82,16 @@ pub struct ServeArgs {
     /// Log the bodies of failed requests to standard error.
     #[arg(long)]
     pub log_bodies: bool,
+}
+
+/// A number of seconds: finite, not negative, at most a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to 86400"
+        )),
+    }
 }
 
 /// Compiles a `.route` (as `routec compile` does) or reads a table file
@@ -165,8 +178,9 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         decision_log: args.decision_log.clone(),
         max_body_bytes: args.max_body,
         max_concurrency: args.max_concurrency,
-        header_read_timeout: Duration::from_secs_f64(args.header_timeout.clamp(0.1, 3600.0)),
-        drain_timeout: Duration::from_secs_f64(args.drain_timeout.clamp(0.0, 86_400.0)),
+        header_read_timeout: Duration::from_secs_f64(args.header_timeout.max(0.1)),
+        body_read_timeout: Duration::from_secs_f64(args.body_timeout.max(0.1)),
+        drain_timeout: Duration::from_secs_f64(args.drain_timeout),
         api_key,
         key_header,
         watch_interval: (!args.no_watch).then_some(Duration::from_secs(1)),
