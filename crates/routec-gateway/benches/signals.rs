@@ -91,8 +91,8 @@ fn estimate_10k_tokens(b: divan::Bencher) {
 }
 
 /// Every cheap signal of the support table read from headers and body,
-/// then `decide` (what a routed request costs before any upstream call,
-/// lazy signals aside).
+/// then `decide` and the slices the request belongs to (what a routed
+/// request costs before any upstream call, lazy signals aside).
 #[divan::bench]
 fn read_signals_and_decide(b: divan::Bencher) {
     let path = concat!(
@@ -119,6 +119,9 @@ fn read_signals_and_decide(b: divan::Bencher) {
         }
         request.set(0, 900.0);
         request.set_key("user-42");
-        black_box(router.decide(&request))
+        let slices = (0..table.slices.len())
+            .filter(|&i| router.in_slice(i, &request))
+            .count();
+        black_box((router.decide(&request), slices))
     });
 }

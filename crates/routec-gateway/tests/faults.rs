@@ -161,14 +161,44 @@ impl World {
     }
 
     /// Stops the gateway (flushing the decision log) and reads the log.
+    /// Stops the gateway (flushing the decision log), reads the log, and
+    /// checks that the metrics and the log account for the same requests,
+    /// each once: as many log lines as requests counted, the same number
+    /// per outcome, and one attempt counted per attempt logged.
     async fn finish(self) -> Vec<J> {
         let log = self.log.clone();
+        let app = self.gw.app.clone();
         self.gw.stop().await.unwrap();
-        std::fs::read_to_string(&log)
+        let lines: Vec<J> = std::fs::read_to_string(&log)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+            .collect();
+        let m = app.metrics.encode();
+        let sum = |prefix: &str, filter: &str| -> f64 {
+            m.lines()
+                .filter(|l| l.starts_with(prefix) && l.contains(filter))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum()
+        };
+        for outcome in ["ok", "failed", "interrupted", "cancelled"] {
+            let logged = lines
+                .iter()
+                .filter(|l| l["decision"]["outcome"] == outcome)
+                .count();
+            assert_eq!(
+                sum("routec_requests_total{", &format!("outcome=\"{outcome}\"")),
+                logged as f64,
+                "{outcome}: metrics and decision log disagree\n{m}"
+            );
+        }
+        assert_eq!(sum("routec_requests_total{", ""), lines.len() as f64, "{m}");
+        let attempts: usize = lines
+            .iter()
+            .map(|l| l["decision"]["attempts"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(sum("routec_attempts_total{", ""), attempts as f64, "{m}");
+        lines
     }
 }
 
