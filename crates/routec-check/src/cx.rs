@@ -305,7 +305,8 @@ impl<'a> Cx<'a> {
                 ty,
                 source: SignalSource::Builtin,
                 default: Some(match *name {
-                    "prompt_tokens" | "max_output_tokens" => Value::Number(0.0),
+                    "prompt_tokens" => Value::Number(crate::DEFAULT_PROMPT_TOKENS),
+                    "max_output_tokens" => Value::Number(0.0),
                     _ => Value::Bool(false),
                 }),
                 builtin: true,
@@ -649,10 +650,10 @@ impl<'a> Cx<'a> {
     }
 }
 
-pub(crate) const TYPE_NAMES: &[&str] = &["bool", "int", "tokens", "ratio", "duration", "money"];
+pub(crate) const TYPE_NAMES: &[&str] = routec_syntax::words::SIGNAL_TYPES;
 /// The clauses a `classifier` source takes.
-pub(crate) const CLASSIFIER_CLAUSES: &[&str] = &["cost", "endpoint", "timeout"];
-const SOURCE_WORDS: &[&str] = &["header", "metadata", "classifier"];
+pub(crate) const CLASSIFIER_CLAUSES: &[&str] = routec_syntax::words::CLASSIFIER_CLAUSES;
+const SOURCE_WORDS: &[&str] = routec_syntax::words::SIGNAL_SOURCES;
 
 /// The unit of a numeric signal's values.
 pub(crate) fn unit_of(ty: &SignalType) -> Unit {

@@ -9,8 +9,8 @@ use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile
 use crate::cx::Cx;
 use crate::diagnostics as d;
 use crate::ir::{
-    Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
-    Quantiles, SignalType, StrOrEnv,
+    Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, PriceTier, QualityDef,
+    QualityTable, Quantiles, Reasoning, SignalType, StrOrEnv,
 };
 use crate::units::Unit;
 use routec_syntax::suggest;
@@ -28,6 +28,7 @@ pub(crate) fn empty_model(m: &ast::Model, item: &ast::Item) -> ModelDef {
         params: Vec::new(),
         context: None,
         price: Price::default(),
+        reasoning: None,
         latency: Latency::default(),
         quality: QualityDef::default(),
         fallback: None,
@@ -45,6 +46,10 @@ struct Own {
     params: Vec<(String, ParamValue)>,
     context: Option<u64>,
     price: Option<Price>,
+    /// The price tiers written, with their threshold spans (sorted into
+    /// `price` once every property is read).
+    tiers: Vec<(PriceTier, Span)>,
+    reasoning: Option<Reasoning>,
     latency: Option<Latency>,
     quality: Option<QualityDef>,
     fallback: Option<(ModelId, Span)>,
@@ -54,7 +59,7 @@ struct Own {
     broken: bool,
 }
 
-const CAPABILITIES: &[&str] = &["images", "tools"];
+const CAPABILITIES: &[&str] = routec_syntax::words::CAPABILITIES;
 
 impl Cx<'_> {
     pub(crate) fn resolve_models(&mut self) {
@@ -172,6 +177,16 @@ impl Cx<'_> {
                 if let Some(v) = o.price {
                     def.price = v;
                 }
+                if let Some(ctx) = def.context {
+                    for (tier, span) in &o.tiers {
+                        if tier.above >= ctx as f64 {
+                            self.emit(d::tier_beyond_context(*span, &def.name, ctx as f64));
+                        }
+                    }
+                }
+                if let Some(v) = o.reasoning {
+                    def.reasoning = Some(v);
+                }
                 if let Some(v) = o.latency {
                     def.latency = v;
                 }
@@ -242,6 +257,11 @@ impl Cx<'_> {
                 ModelPropKind::Quality(_) => "quality",
                 ModelPropKind::Fallback(_) => "fallback",
                 ModelPropKind::Supports(_) => "supports",
+                ModelPropKind::Reasoning { .. } => "reasoning",
+                ModelPropKind::PriceTier(tier) => {
+                    self.price_tier(tier, &mut own);
+                    continue;
+                }
                 ModelPropKind::Error => continue,
             };
             if !self.first_property(&mut seen, prop.span, key) {
@@ -356,10 +376,123 @@ impl Cx<'_> {
                         own.supports = Some(caps);
                     }
                 }
-                ModelPropKind::Error => {}
+                ModelPropKind::Reasoning { amount, unit } => {
+                    own.reasoning = self.reasoning(amount, unit.as_ref(), &mut own.broken);
+                }
+                ModelPropKind::PriceTier(_) | ModelPropKind::Error => {}
             }
         }
+        self.settle_tiers(m, &mut own);
         own
+    }
+
+    /// Reads one `price for prompts > N tokens: ...` line into `own.tiers`.
+    fn price_tier(&mut self, tier: &ast::PriceTier, own: &mut Own) {
+        if tier.op != ast::CmpOp::Gt {
+            own.broken = true;
+            self.emit(d::tier_operator(tier.op_span));
+        }
+        if let Some(u) = &tier.unit
+            && u.text != "tokens"
+            && u.text != "tok"
+        {
+            self.emit(d::unknown_unit_word(u, &["tokens"]));
+        }
+        let Some(above) = self.quantity(&tier.threshold, Unit::Tokens) else {
+            own.broken = true;
+            return;
+        };
+        let span = tier.threshold.span;
+        if let Some((_, first)) = own.tiers.iter().find(|(t, _)| t.above == above) {
+            let first = *first;
+            let key = format!("price for prompts > {}", crate::units::tokens(above));
+            self.emit(d::duplicate_property(span, &key, first));
+            return;
+        }
+        if let Some((last, last_span)) = own.tiers.last()
+            && last.above > above
+        {
+            let last_span = *last_span;
+            self.emit(d::unsorted_thresholds(span, false, last_span));
+        }
+        let rates = self.price(&tier.terms, &mut own.broken);
+        own.tiers.push((
+            PriceTier {
+                above,
+                input_per_token: rates.input_per_token,
+                output_per_token: rates.output_per_token,
+                per_request: rates.per_request,
+            },
+            span,
+        ));
+    }
+
+    /// Sorts the tiers into the base price, each taking the rates it does
+    /// not write from the tier below.
+    fn settle_tiers(&mut self, m: &ast::Model, own: &mut Own) {
+        if own.tiers.is_empty() {
+            return;
+        }
+        let Some(price) = own.price.as_mut() else {
+            let at = m
+                .body
+                .items
+                .iter()
+                .find(|p| matches!(p.kind, ModelPropKind::PriceTier(_)))
+                .map_or(m.name.span, |p| crate::cx::keyword_span(p.span, "price"));
+            own.broken = true;
+            self.emit(d::tier_without_base(at));
+            own.tiers.clear();
+            return;
+        };
+        let mut tiers: Vec<PriceTier> = own.tiers.iter().map(|(t, _)| t.clone()).collect();
+        tiers.sort_by(|a, b| a.above.total_cmp(&b.above));
+        let (mut input, mut output, mut request) = (
+            price.input_per_token,
+            price.output_per_token,
+            price.per_request,
+        );
+        for t in &mut tiers {
+            input = t.input_per_token.or(input);
+            output = t.output_per_token.or(output);
+            request = t.per_request.or(request);
+            (t.input_per_token, t.output_per_token, t.per_request) = (input, output, request);
+        }
+        price.tiers = tiers;
+    }
+
+    /// `reasoning 2k tokens` or `reasoning 300% of output`.
+    fn reasoning(
+        &mut self,
+        amount: &ast::Lit,
+        unit: Option<&ast::ReasoningUnit>,
+        broken: &mut bool,
+    ) -> Option<Reasoning> {
+        let read = match unit {
+            Some(ast::ReasoningUnit::OfOutput(_)) => {
+                self.quantity(amount, Unit::Multiple)
+                    .map(|per_output_token| Reasoning {
+                        tokens: 0.0,
+                        per_output_token,
+                    })
+            }
+            Some(ast::ReasoningUnit::Word(w)) if w.text == "tokens" || w.text == "tok" => {
+                self.quantity(amount, Unit::Tokens).map(|tokens| Reasoning {
+                    tokens,
+                    per_output_token: 0.0,
+                })
+            }
+            Some(ast::ReasoningUnit::Word(w)) => {
+                self.emit(d::unknown_unit_word(w, &["tokens"]));
+                None
+            }
+            None => {
+                self.emit(d::missing_reasoning_unit(amount.span));
+                None
+            }
+        };
+        *broken |= read.is_none();
+        read
     }
 
     fn price(&mut self, terms: &[ast::PriceTerm], broken: &mut bool) -> Price {
@@ -393,8 +526,9 @@ impl Cx<'_> {
                 _ => {
                     *broken = true;
                     if let Some(k) = &t.kind {
-                        let best = suggest::closest(&k.text, ["input", "output"]);
-                        self.emit(d::unknown_word(k, "price kind", &["input", "output"], best));
+                        let kinds = routec_syntax::words::PRICE_KINDS;
+                        let best = suggest::closest(&k.text, kinds.iter().copied());
+                        self.emit(d::unknown_word(k, "price kind", kinds, best));
                     }
                 }
             }

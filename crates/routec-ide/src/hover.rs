@@ -194,6 +194,35 @@ fn model(policy: &Policy, m: usize, sim: Option<&Figures>) -> Option<String> {
     if !parts.is_empty() {
         let _ = writeln!(md, "- price: {}", parts.join(", "));
     }
+    for t in &price.tiers {
+        let mut parts = Vec::new();
+        if let Some(x) = t.input_per_token {
+            parts.push(format!("input {}/Mtok", money(x * 1e6)));
+        }
+        if let Some(x) = t.output_per_token {
+            parts.push(format!("output {}/Mtok", money(x * 1e6)));
+        }
+        if let Some(x) = t.per_request {
+            parts.push(format!("{}/request", money(x)));
+        }
+        let _ = writeln!(
+            md,
+            "- price for prompts > {} tokens: {}",
+            show::tokens(t.above),
+            parts.join(", ")
+        );
+    }
+    if let Some(r) = &def.reasoning {
+        let amount = if r.per_output_token > 0.0 {
+            format!("{} of output", percent(r.per_output_token))
+        } else {
+            format!("{} tokens", show::tokens(r.tokens))
+        };
+        let _ = writeln!(
+            md,
+            "- reasoning: {amount} (billed as output, decoded before the answer)"
+        );
+    }
     if let Some(c) = def.context {
         let _ = writeln!(md, "- context: {} tokens", show::tokens(c as f64));
     }

@@ -155,6 +155,7 @@ impl Figures {
         let options = CompileOptions {
             traffic: None,
             compiler_version: env!("CARGO_PKG_VERSION").to_owned(),
+            slo_margin: None,
         };
         let mut sim = Figures {
             text: text.to_owned(),

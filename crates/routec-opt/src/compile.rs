@@ -34,6 +34,10 @@ pub struct CompileOptions {
     pub traffic: Option<String>,
     /// Written into the table.
     pub compiler_version: String,
+    /// Overrides the `slo` block's `margin` (`--slo-margin`): every SLO is
+    /// compiled this share tighter than its limit (see
+    /// [`routec_check::ir::SloSettings`]).
+    pub slo_margin: Option<f64>,
 }
 
 /// A set of values of one signal inside a cell's box.
@@ -286,12 +290,15 @@ pub fn compile_cancellable(
         ));
     }
     let Prepared {
-        policy: modelled,
+        policy: mut modelled,
         traffic,
         mut estimates,
         mut warnings,
         recorded,
     } = prepare(policy, options, recorded)?;
+    if let Some(margin) = options.slo_margin {
+        modelled.slo_settings.margin = margin;
+    }
     let policy = &modelled;
     let mut part = partition(policy, &traffic)?;
     if let (Some(bound), Some(est)) = (recorded, estimates.as_mut()) {
@@ -300,6 +307,7 @@ pub fn compile_cancellable(
     check(cancelled)?;
 
     let mut ev = Evaluator::new(policy, traffic.output_dist());
+    warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     let unenforceable: Vec<Diagnostic> = problem
         .warnings
@@ -331,8 +339,13 @@ pub fn compile_cancellable(
     let assign = match objective::solve(&space, &goal, &coefs, &rhs) {
         Ok(assign) => assign,
         Err(crate::lp::LpResult::Infeasible) => {
+            let timeouts: Vec<Diagnostic> = warnings
+                .iter()
+                .filter(|w| w.code == codes::TIMEOUT_CUTS_ANSWERS)
+                .cloned()
+                .collect();
             return Err(Failure::Errors(slos::infeasible(
-                policy, source, &part, &problem, &ev, &vars, &coefs, &rhs,
+                policy, source, &part, &problem, &ev, &vars, &coefs, &rhs, &timeouts,
             )));
         }
         Err(_) => {
@@ -358,8 +371,8 @@ pub fn compile_cancellable(
         assign,
         goal,
     };
-    warnings.extend(slos::cascade_warnings(&solved));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;
+    warnings.extend(slos::cascade_warnings(&solved, source, &prices));
     let duals: Vec<Option<f64>> = prices.iter().map(|p| p.1).collect();
     let table = table::build(&solved, source, options, &solved.assign, &duals);
     check(cancelled)?;

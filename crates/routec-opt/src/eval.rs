@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use routec_check::ir::{ModelId, PlanDef, Policy, Price};
+use routec_check::ir::{ModelId, PlanDef, Policy, Price, Rates};
 
 use crate::model::{self, AttemptModel};
 use crate::traffic::OutputDist;
@@ -285,9 +285,14 @@ pub struct Fail {
 pub struct PlanEval {
     pub comps: Vec<Comp>,
     pub fails: Vec<Fail>,
-    /// Expected cost = `cost_fixed + cost_per_input × prompt tokens`.
+    /// Expected cost = `cost_fixed + cost_per_input × prompt tokens` for
+    /// prompts below every price tier's threshold.
     pub cost_fixed: f64,
     pub cost_per_input: f64,
+    /// `(threshold, cost_fixed, cost_per_input)` for prompts longer than
+    /// each threshold of the models' price tiers (sorted): cost is linear
+    /// in the prompt length between two thresholds. Empty without tiers.
+    pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
     /// Expected calls per model (index by model id).
@@ -300,8 +305,29 @@ pub struct PlanEval {
 }
 
 impl PlanEval {
+    /// The expected cost of a request with `prompt_tokens` tokens of
+    /// prompt. Exact for a cell's mean prompt length: cells never straddle
+    /// a price tier's threshold (`cells.rs` cuts there).
     pub fn cost(&self, prompt_tokens: f64) -> f64 {
-        self.cost_fixed + self.cost_per_input * prompt_tokens
+        match self.tier_costs.iter().rev().find(|t| prompt_tokens > t.0) {
+            Some(&(_, fixed, per_input)) => fixed + per_input * prompt_tokens,
+            None => self.cost_fixed + self.cost_per_input * prompt_tokens,
+        }
+    }
+}
+
+/// The rates of `price` for prompts longer than `lower` tokens (`None`:
+/// the shortest prompts) and no longer than the next threshold of any
+/// model: the model's tier with the largest threshold at most `lower`.
+fn segment_rates(price: &Price, lower: Option<f64>) -> Rates {
+    let tier = lower.and_then(|l| price.tiers.iter().rev().find(|t| t.above <= l));
+    match tier {
+        Some(t) => Rates {
+            input_per_token: t.input_per_token.unwrap_or(0.0),
+            output_per_token: t.output_per_token.unwrap_or(0.0),
+            per_request: t.per_request.unwrap_or(0.0),
+        },
+        None => price.rates(0.0),
     }
 }
 
@@ -314,6 +340,9 @@ pub struct Evaluator {
     fallback: Vec<Option<ModelId>>,
     /// Per model: its price.
     prices: Vec<Price>,
+    /// Every price tier's threshold (tokens), sorted, once each: the
+    /// prompt-length segments costs are kept for.
+    tiers: Vec<f64>,
     attempts: Vec<AttemptModel>,
     surv: Vec<Survival>,
     output: OutputDist,
@@ -328,8 +357,10 @@ pub struct Evaluator {
 struct Acc {
     comps: Vec<Comp>,
     fails: Vec<Fail>,
-    cost_fixed: f64,
-    cost_per_input: f64,
+    /// Per prompt-length segment (below the first tier threshold, then
+    /// above each).
+    cost_fixed: Vec<f64>,
+    cost_per_input: Vec<f64>,
     calls: Vec<f64>,
 }
 
@@ -342,9 +373,17 @@ impl Evaluator {
             .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
             .collect();
         let surv = attempts.iter().map(Survival::new).collect();
+        let mut tiers: Vec<f64> = policy
+            .models
+            .iter()
+            .flat_map(|m| m.price.thresholds())
+            .collect();
+        tiers.sort_by(f64::total_cmp);
+        tiers.dedup();
         Evaluator {
             fallback: policy.models.iter().map(|m| m.fallback).collect(),
             prices: policy.models.iter().map(|m| m.price.clone()).collect(),
+            tiers,
             attempts,
             surv,
             output,
@@ -360,19 +399,26 @@ impl Evaluator {
     /// Evaluates `plan` for requests where model `m` has quality
     /// `quality[m]` (`None`: no figure, counted as 0).
     pub fn eval(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let segments = self.tiers.len() + 1;
         let mut acc = Acc {
             comps: Vec::new(),
             fails: Vec::new(),
-            cost_fixed: 0.0,
-            cost_per_input: 0.0,
+            cost_fixed: vec![0.0; segments],
+            cost_per_input: vec![0.0; segments],
             calls: vec![0.0; self.prices.len()],
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
         }
         let mut e = PlanEval {
-            cost_fixed: acc.cost_fixed,
-            cost_per_input: acc.cost_per_input,
+            cost_fixed: acc.cost_fixed[0],
+            cost_per_input: acc.cost_per_input[0],
+            tier_costs: self
+                .tiers
+                .iter()
+                .enumerate()
+                .map(|(j, &t)| (t, acc.cost_fixed[j + 1], acc.cost_per_input[j + 1]))
+                .collect(),
             calls: acc.calls,
             ..PlanEval::default()
         };
@@ -473,28 +519,53 @@ impl Evaluator {
         let z_eps = -model::norm_inv(NEGLIGIBLE);
         for m in models {
             let a = &self.attempts[m.index()];
-            let (Some(rate), Some(total)) = (a.latency.decode_rate, a.timeout) else {
+            let Some(rate) = a.latency.decode_rate else {
                 continue;
             };
-            // Below `n1` the TTFT cap does not depend on N (or the total
-            // timeout cannot bite); beyond `n2` every attempt times out.
+            // A cap on the first-token time X that falls linearly with N:
+            // `X <= limit − (reasoning tokens + per_token·N)/R`, for the
+            // total timeout (`per_token` = 1 + reasoning per output token)
+            // and, when reasoning grows with the answer, the TTFT timeout.
+            // The answer length where the cap is `x`:
+            let (fixed, per_output) = (a.reasoning.tokens, a.reasoning.per_output_token);
+            let length =
+                |limit: f64, x: f64, per_token: f64| (rate * (limit - x) - fixed) / per_token;
             let x_eps = a.latency.ttft.ln_at_z(z_eps).exp();
-            let c0 = a.ttft_timeout.unwrap_or(f64::INFINITY).min(x_eps);
-            let n2 = rate * total;
-            let n1 = (rate * (total - c0)).max(0.0);
-            // Between n1 and n2 the cap `total − N/R` sweeps the TTFT
-            // distribution: cut where its normal score steps by
-            // TRANSITION_STEP, down to TRANSITION_Z_MIN.
-            let mut z = a.latency.ttft.z_at(c0);
-            let mut transition = vec![n1, n2];
-            while z > TRANSITION_Z_MIN {
-                let x = a.latency.ttft.ln_at_z(z).exp();
-                transition.push(rate * (total - x));
-                z -= TRANSITION_STEP;
+            let mut lines: Vec<(f64, f64, f64)> = Vec::new();
+            if let Some(total) = a.timeout {
+                // Below the start the TTFT cap binds (or the total timeout
+                // cannot bite).
+                let ttft_cap = a.ttft_timeout.map_or(f64::INFINITY, |t| t - fixed / rate);
+                let start = if per_output > 0.0 {
+                    x_eps
+                } else {
+                    ttft_cap.min(x_eps)
+                };
+                lines.push((total, 1.0 + per_output, start));
             }
-            for c in transition {
-                if c > lo && c < hi {
-                    cuts.push(c);
+            if per_output > 0.0
+                && let Some(t) = a.ttft_timeout
+            {
+                lines.push((t, per_output, x_eps));
+            }
+            for (limit, per_token, c0) in lines {
+                // Below `n1` the cap does not bite; beyond `n2` every
+                // attempt times out. In between the cap sweeps the TTFT
+                // distribution: cut where its normal score steps by
+                // TRANSITION_STEP, down to TRANSITION_Z_MIN.
+                let n2 = length(limit, 0.0, per_token);
+                let n1 = length(limit, c0, per_token).max(0.0);
+                let mut z = a.latency.ttft.z_at(c0);
+                let mut transition = vec![n1, n2];
+                while z > TRANSITION_Z_MIN {
+                    let x = a.latency.ttft.ln_at_z(z).exp();
+                    transition.push(length(limit, x, per_token));
+                    z -= TRANSITION_STEP;
+                }
+                for c in transition {
+                    if c > lo && c < hi {
+                        cuts.push(c);
+                    }
                 }
             }
         }
@@ -799,6 +870,11 @@ impl Evaluator {
         // on N (transition pieces: taken at the piece's mean).
         let n = piece.mean;
         let rate = a.latency.decode_time(1.0);
+        // Reasoning decodes before the first token: a constant and a share
+        // of the answer's length.
+        let pre_fixed = a.latency.decode_time(a.reasoning.tokens);
+        let pre_per_token = a.latency.decode_time(a.reasoning.per_output_token);
+        let billed = model::billed_output(Some(&a.reasoning), n);
         let (mut cap, _) = a.ttft_cap(n);
         let mut p_to = a.timeout_probability(n).clamp(0.0, 1.0);
         if cap > 0.0 && p_to < NEGLIGIBLE {
@@ -810,9 +886,18 @@ impl Evaluator {
         let t_to = a.timeout_time(n);
         let t_err = a.error_time();
         let hedge = a.hedge_probability();
-        let full_fixed =
-            n * price.output_per_token.unwrap_or(0.0) + price.per_request.unwrap_or(0.0);
-        let per_input = price.input_per_token.unwrap_or(0.0);
+        // Per prompt-length segment: the price of a full answer (billed
+        // output and the per-request price) and of an input token.
+        let (full_fixed, per_input): (Vec<f64>, Vec<f64>) = std::iter::once(None)
+            .chain(self.tiers.iter().map(|&t| Some(t)))
+            .map(|lower| {
+                let r = segment_rates(price, lower);
+                (
+                    billed * r.output_per_token + r.per_request,
+                    r.input_per_token,
+                )
+            })
+            .unzip();
         let s_cap = if cap.is_finite() {
             self.surv[m.index()].at(cap)
         } else {
@@ -824,15 +909,17 @@ impl Evaluator {
             let last = attempt == a.retries;
             let mut next: Vec<(f64, f64)> = Vec::new();
             for (bw, bs) in branches {
-                acc.cost_per_input += bw * (1.0 + hedge) * per_input;
-                acc.cost_fixed += bw * (p_ok + hedge) * full_fixed;
+                for (j, (fixed, input)) in full_fixed.iter().zip(&per_input).enumerate() {
+                    acc.cost_per_input[j] += bw * (1.0 + hedge) * input;
+                    acc.cost_fixed[j] += bw * (p_ok + hedge) * fixed;
+                }
                 acc.calls[m.index()] += bw * (1.0 + hedge);
                 if p_ok > 0.0 {
                     answers.push(Comp {
                         w: bw * p_ok,
-                        shift: bs,
-                        at: a0,
-                        ae: a0 + rate,
+                        shift: bs + pre_fixed,
+                        at: a0 + pre_per_token,
+                        ae: a0 + rate + pre_per_token,
                         lo: piece.lo,
                         hi: piece.hi,
                         model: m.0,
@@ -1139,6 +1226,7 @@ mod tests {
             retry_timeouts: false,
             retry_errors: false,
             backoff: 0.0,
+            reasoning: routec_check::ir::Reasoning::default(),
         };
         let s = Survival::new(&a);
         for &t in &[0.1, 0.6, 1.4, 2.5, 4.0] {

@@ -17,6 +17,7 @@ pub mod codes;
 mod compile;
 mod diagram;
 mod eval;
+pub mod lints;
 mod lp;
 pub mod model;
 mod objective;

@@ -17,7 +17,9 @@ pub mod values;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use request::{Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction};
+pub use request::{
+    InvalidValue, Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction,
+};
 pub use routec_table::{LoadError, Table};
 
 use routec_table::{NodeRef, SignalKind, Test};

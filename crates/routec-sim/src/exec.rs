@@ -6,7 +6,7 @@
 //! does: an answer that then outlives the total timeout fails the request
 //! (no retry, no fallback).
 
-use routec_check::ir::{ModelId, Policy};
+use routec_check::ir::{ModelId, Policy, Price};
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
 
 use crate::sample::{Rng, draw_quantiles};
@@ -18,13 +18,13 @@ const MAX_PLAN_DEPTH: usize = 16;
 #[derive(Clone, Debug)]
 pub struct ModelRt {
     pub attempt: AttemptModel,
-    pub input_price: f64,
-    pub output_price: f64,
-    pub request_price: f64,
+    /// Its price (a request pays the rates of its prompt's tier).
+    pub price: Price,
     pub fallback: Option<u32>,
     /// `P(timeout)` of an attempt when the TTFT timeout is the binding cap
-    /// (the common case), cached.
-    p_timeout_at_ttft_cap: f64,
+    /// (the common case), cached; `None` when the cap depends on the answer
+    /// length (reasoning tokens delay the first token).
+    p_timeout_at_ttft_cap: Option<f64>,
 }
 
 impl ModelRt {
@@ -32,15 +32,14 @@ impl ModelRt {
         let attempt = AttemptModel::new(policy, m);
         let def = policy.model(m);
         let p_timeout_at_ttft_cap = match attempt.ttft_timeout {
-            Some(t) if t > 0.0 => attempt.ttft_exceedance(t),
-            Some(_) => 1.0,
-            None => 0.0,
+            _ if def.reasoning.is_some() => None,
+            Some(t) if t > 0.0 => Some(attempt.ttft_exceedance(t)),
+            Some(_) => Some(1.0),
+            None => Some(0.0),
         };
         ModelRt {
             attempt,
-            input_price: def.price.input_per_token.unwrap_or(0.0),
-            output_price: def.price.output_per_token.unwrap_or(0.0),
-            request_price: def.price.per_request.unwrap_or(0.0),
+            price: def.price.clone(),
             fallback: def.fallback.map(|f| f.0),
             p_timeout_at_ttft_cap,
         }
@@ -72,6 +71,11 @@ pub struct Outcome {
     pub failed: bool,
     /// The model whose answer was returned.
     pub answered_by: Option<u32>,
+    /// Seconds the answering attempt took on that model (its TTFT,
+    /// reasoning and decoding), without the time spent before it (earlier
+    /// attempts, retries, fallbacks, cascade steps, classifiers); 0 for
+    /// failed requests.
+    pub answer_time: f64,
 }
 
 /// The request being executed.
@@ -104,9 +108,20 @@ enum Attempt {
 }
 
 enum Call {
-    Answer { model: u32, ttft: f64, e2e: f64 },
-    Failed { time: f64 },
-    Interrupted { time: f64 },
+    /// Times since arrival; `own`: the answering attempt's own duration.
+    Answer {
+        model: u32,
+        ttft: f64,
+        e2e: f64,
+        own: f64,
+    },
+    Failed {
+        time: f64,
+    },
+    /// A streamed answer that failed after its first byte.
+    Interrupted {
+        time: f64,
+    },
 }
 
 /// A failed plan: the time spent, and whether nothing may follow (a
@@ -126,6 +141,16 @@ impl Fail {
     }
 }
 
+/// An answered plan: the model, times since arrival, the answering
+/// attempt's own duration and the answer's quality.
+struct Answered {
+    model: u32,
+    ttft: f64,
+    e2e: f64,
+    own: f64,
+    quality: f64,
+}
+
 /// Executes plans; immutable, shared by every request.
 #[derive(Clone, Debug)]
 pub struct Executor {
@@ -138,13 +163,14 @@ impl Executor {
     pub fn run(&self, plan: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         let result = self.plan(plan, job, shift, rng, 0);
         match result {
-            Ok((model, ttft, e2e, quality)) => Outcome {
-                ttft,
-                e2e,
-                quality,
+            Ok(a) => Outcome {
+                ttft: a.ttft,
+                e2e: a.e2e,
+                quality: a.quality,
                 cost: job.cost,
                 failed: false,
-                answered_by: Some(model),
+                answered_by: Some(a.model),
+                answer_time: a.own,
             },
             Err(Fail { time, .. }) => Outcome {
                 ttft: time,
@@ -153,6 +179,7 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
@@ -161,13 +188,19 @@ impl Executor {
     pub fn run_model(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
         let streamed = job.stream;
         match self.call(m, job, shift, rng, streamed) {
-            Call::Answer { model, ttft, e2e } => Outcome {
+            Call::Answer {
+                model,
+                ttft,
+                e2e,
+                own,
+            } => Outcome {
                 ttft,
                 e2e,
                 quality: quality_of(job, model),
                 cost: job.cost,
                 failed: false,
                 answered_by: Some(model),
+                answer_time: own,
             },
             Call::Failed { time } | Call::Interrupted { time } => Outcome {
                 ttft: time,
@@ -176,11 +209,12 @@ impl Executor {
                 cost: job.cost,
                 failed: true,
                 answered_by: None,
+                answer_time: 0.0,
             },
         }
     }
 
-    /// `Ok((answering model, ttft, e2e, quality))` or the failure.
+    /// The answer, or the failure.
     fn plan(
         &self,
         plan: u32,
@@ -188,7 +222,7 @@ impl Executor {
         shift: f64,
         rng: &mut Rng,
         depth: usize,
-    ) -> Result<(u32, f64, f64, f64), Fail> {
+    ) -> Result<Answered, Fail> {
         let Some(p) = self.plans.get(plan as usize) else {
             return Err(Fail::at(shift));
         };
@@ -198,7 +232,18 @@ impl Executor {
         let streamed = job.stream;
         match p {
             ExecPlan::Target(m) => match self.call(*m, job, shift, rng, streamed) {
-                Call::Answer { model, ttft, e2e } => Ok((model, ttft, e2e, quality_of(job, model))),
+                Call::Answer {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                } => Ok(Answered {
+                    model,
+                    ttft,
+                    e2e,
+                    own,
+                    quality: quality_of(job, model),
+                }),
                 Call::Failed { time } => Err(Fail::at(time)),
                 Call::Interrupted { time } => Err(Fail {
                     time,
@@ -222,17 +267,29 @@ impl Executor {
                 for (i, &m) in models.iter().enumerate() {
                     // Every stage but the last is held back until accepted.
                     match self.call(m, job, at, rng, streamed && i == last) {
-                        Call::Answer { model, ttft, e2e } => {
+                        Call::Answer {
+                            model,
+                            ttft,
+                            e2e,
+                            own,
+                        } => {
                             let q = quality_of(job, model);
+                            let answered = |quality| Answered {
+                                model,
+                                ttft,
+                                e2e,
+                                own,
+                                quality,
+                            };
                             if i == last {
-                                return Ok((model, ttft, e2e, q));
+                                return Ok(answered(q));
                             }
                             // The answer is good with probability equal to
                             // its confidence: an accepted answer contributes
                             // its confidence (the conditional expectation).
                             let c = model::sample_confidence(q, rng.uniform());
                             if c >= *accept {
-                                return Ok((model, ttft, e2e, c));
+                                return Ok(answered(c));
                             }
                             at = e2e;
                         }
@@ -265,11 +322,14 @@ impl Executor {
             for attempt in 0..=retries {
                 match self.attempt(current, rt, job, rng, streamed) {
                     Attempt::Ok { ttft } => {
+                        // Reasoning decodes before the answer's first token.
+                        let ttft = ttft + rt.attempt.reasoning_time(job.output_tokens);
                         let decode = rt.attempt.latency.decode_time(job.output_tokens);
                         return Call::Answer {
                             model: current,
                             ttft: at + ttft,
                             e2e: at + ttft + decode,
+                            own: ttft + decode,
                         };
                     }
                     Attempt::Interrupted { time } => return Call::Interrupted { time: at + time },
@@ -302,7 +362,11 @@ impl Executor {
     ) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
-        let full = job.input_tokens * rt.input_price + n * rt.output_price + rt.request_price;
+        let rates = rt.price.rates(job.input_tokens);
+        let billed = model::billed_output(Some(&a.reasoning), n);
+        let full = job.input_tokens * rates.input_per_token
+            + billed * rates.output_per_token
+            + rates.per_request;
         if let Some(c) = job.calls.get_mut(m as usize) {
             *c += 1;
         }
@@ -319,33 +383,48 @@ impl Executor {
             _ => t1,
         };
         // The attempt's input is always paid.
-        job.cost += job.input_tokens * rt.input_price;
-        // A streamed attempt only has to produce its first token within
-        // the TTFT timeout (capped by the total); the total timeout then
-        // bounds the stream, after the first byte reached the client.
+        job.cost += job.input_tokens * rates.input_per_token;
+        // A streamed attempt only has to produce its first token (after
+        // its reasoning) within the TTFT timeout, capped by the total; the
+        // total timeout then bounds the stream, after the first byte
+        // reached the client.
+        let pre = a.reasoning_time(n);
         let (cap, ttft_binds) = if streamed {
-            match (a.ttft_timeout, a.timeout) {
-                (Some(t), Some(total)) if total < t => (total, false),
-                (Some(t), _) => (t, true),
-                (None, Some(total)) => (total, false),
-                (None, None) => (f64::INFINITY, true),
+            let by_ttft = a.ttft_timeout.map_or(f64::INFINITY, |t| t - pre);
+            let by_total = a.timeout.map_or(f64::INFINITY, |t| t - pre);
+            if by_ttft <= by_total {
+                (by_ttft, true)
+            } else {
+                (by_total, false)
             }
         } else {
             a.ttft_cap(n)
         };
         if ttft > cap || cap <= 0.0 {
+            // The timeout that fires.
+            let time = if streamed {
+                if ttft_binds {
+                    a.ttft_timeout
+                } else {
+                    a.timeout
+                }
+                .unwrap_or(0.0)
+            } else {
+                a.timeout_time(n)
+            };
             return Attempt::Failed {
-                time: if streamed { cap } else { a.timeout_time(n) },
+                time,
                 retryable: a.retry_timeouts,
             };
         }
         // P(base error | no timeout) so that P(base error) = min(0.5%, 1 − P(timeout)).
         let p_to = if cap.is_infinite() {
             0.0
-        } else if ttft_binds {
-            rt.p_timeout_at_ttft_cap
         } else {
-            a.ttft_exceedance(cap)
+            match rt.p_timeout_at_ttft_cap {
+                Some(p) if ttft_binds => p,
+                _ => a.ttft_exceedance(cap),
+            }
         };
         let p_err = BASE_ERROR_RATE.min(1.0 - p_to);
         if p_err > 0.0 && rng.uniform() * (1.0 - p_to) < p_err {
@@ -356,18 +435,20 @@ impl Executor {
         }
         if streamed && let Some(total) = a.timeout {
             let decode = a.latency.decode_time(n);
-            if ttft + decode > total {
-                // The tokens produced before the cut are paid.
+            if ttft + pre + decode > total {
+                // The reasoning and the answer's tokens produced before the
+                // cut are paid.
                 let share = if decode > 0.0 {
-                    ((total - ttft) / decode).clamp(0.0, 1.0)
+                    ((total - ttft - pre) / decode).clamp(0.0, 1.0)
                 } else {
                     0.0
                 };
-                job.cost += n * share * rt.output_price + rt.request_price;
+                let paid = (billed - n) + n * share;
+                job.cost += paid * rates.output_per_token + rates.per_request;
                 return Attempt::Interrupted { time: total };
             }
         }
-        job.cost += n * rt.output_price + rt.request_price;
+        job.cost += billed * rates.output_per_token + rates.per_request;
         Attempt::Ok { ttft }
     }
 }

@@ -38,6 +38,7 @@ use routec_check::ir::{
 use routec_opt::model;
 use routec_opt::traffic::Traffic;
 use routec_runtime::{Request, Router, Table};
+use routec_syntax::ast::CmpOp;
 use routec_table::PlanKind;
 
 use exec::{ExecPlan, Executor, Job, ModelRt};
@@ -123,7 +124,55 @@ pub struct SloReport {
     /// In the metric's base unit (seconds, USD, ratio).
     pub value: f64,
     pub limit: f64,
+    /// Whether the simulated value meets the limit.
     pub ok: bool,
+    /// The value's 95% sampling interval (the limit's uncertainty included
+    /// when the limit is another metric, as in parity SLOs), so a value a
+    /// hair over its limit can be told from a miss.
+    pub interval: (f64, f64),
+    pub verdict: Verdict,
+}
+
+/// An SLO's verdict on simulated traffic, given its sampling interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met, and the interval lies on the good side of the limit.
+    Met,
+    /// The limit is inside the interval: the simulation cannot tell a met
+    /// SLO from a missed one (more requests narrow the interval).
+    AtLimit,
+    /// Missed beyond sampling error.
+    Missed,
+}
+
+impl Verdict {
+    /// `value` against `limit` by `op`, with `half` the combined half-width
+    /// of the sampling interval of `value − limit`.
+    pub fn of(value: f64, op: CmpOp, limit: f64, half: f64) -> Verdict {
+        let tolerance = 1e-12 * limit.abs().max(1e-12);
+        let margin = match op {
+            CmpOp::Le | CmpOp::Lt => limit - value,
+            CmpOp::Ge | CmpOp::Gt => value - limit,
+            CmpOp::Eq => -(value - limit).abs(),
+            CmpOp::Ne => (value - limit).abs(),
+        };
+        if compare(value, op, limit) && margin > half + tolerance {
+            Verdict::Met
+        } else if margin < -half - tolerance {
+            Verdict::Missed
+        } else {
+            Verdict::AtLimit
+        }
+    }
+
+    /// `met`, `at limit` or `missed` (JSON: `met`, `at_limit`, `missed`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::AtLimit => "at_limit",
+            Verdict::Missed => "missed",
+        }
+    }
 }
 
 /// The result of a simulation. Quantities in base units.
@@ -169,8 +218,13 @@ pub struct Run<'p> {
     rule_info: Vec<(u32, String)>,
     answered: Vec<u64>,
     /// Per model: the end-to-end latencies (seconds) of the requests it
-    /// answered, for latency CDFs.
+    /// answered, for latency CDFs: from arrival, so they include the time
+    /// spent before its answering attempt (classifiers, earlier attempts,
+    /// retries, fallbacks, cascade steps).
     pub answered_latencies: Vec<Vec<f32>>,
+    /// Per model, in the same order: the time its answering attempt took
+    /// (TTFT, reasoning and decoding): the time on this model alone.
+    pub answer_times: Vec<Vec<f32>>,
     weights: (f64, f64, f64),
     has_baseline: bool,
 }
@@ -279,6 +333,7 @@ fn run_impl<'p>(
             .collect(),
         answered: vec![0; models],
         answered_latencies: vec![Vec::new(); models],
+        answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
             Some(ObjectiveDef::Weighted {
                 latency,
@@ -390,6 +445,9 @@ fn run_impl<'p>(
             if let Some(l) = run.answered_latencies.get_mut(m as usize) {
                 l.push(out.e2e as f32);
             }
+            if let Some(l) = run.answer_times.get_mut(m as usize) {
+                l.push(out.answer_time as f32);
+            }
         }
     }
     progress(requests, requests);
@@ -499,20 +557,23 @@ impl Run<'_> {
         }
     }
 
+    /// The group `metric` is measured on: `scope`'s, or the slice a metric
+    /// names (`quality for S`); `None` when it saw no request.
+    fn measured(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<&mut Group> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        self.group(scope).filter(|g| g.n > 0)
+    }
+
     /// The simulated value of `metric` over all requests or one slice, in
     /// base units; `None` when the scope saw no request (or, for spend, the
     /// profile has no `qps`). A metric naming a slice (`quality for S`)
     /// uses that slice.
     pub fn value(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<f64> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let n = g.n as f64;
         match metric {
             MetricDef::Ttft(q) => stats::quantile(&mut g.ttfts, *q),
@@ -524,6 +585,33 @@ impl Run<'_> {
             MetricDef::Quality(_) => Some(g.quality / n),
             MetricDef::Share(m) => g.calls.get(m.index()).map(|c| *c as f64 / n),
             MetricDef::Spend(period) => qps.map(|qps| qps * period.seconds() * g.cost / n),
+        }
+    }
+
+    /// The 95% sampling interval of [`Run::value`] (same scope rules).
+    pub fn interval(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<(f64, f64)> {
+        let qps = self.qps;
+        let g = self.measured(metric, scope)?;
+        let scaled = |(lo, hi): (f64, f64), k: f64| (lo * k, hi * k);
+        match metric {
+            MetricDef::Ttft(q) => stats::quantile_interval(&mut g.ttfts, *q),
+            MetricDef::Latency(q) => stats::quantile_interval(&mut g.e2es, *q),
+            MetricDef::Cost(CostBasis::PerRequests(k)) => Some(scaled(
+                stats::mean_interval(g.n, g.cost, g.cost_sq),
+                *k as f64,
+            )),
+            MetricDef::Cost(CostBasis::PerSuccess) => Some(stats::ratio_interval(g)),
+            MetricDef::Quality(_) => Some(stats::mean_interval(g.n, g.quality, g.quality_sq)),
+            MetricDef::Share(m) => {
+                let (sum, sq) = (*g.calls.get(m.index())?, *g.calls_sq.get(m.index())?);
+                Some(stats::mean_interval(g.n, sum as f64, sq as f64))
+            }
+            MetricDef::Spend(period) => qps.map(|qps| {
+                scaled(
+                    stats::mean_interval(g.n, g.cost, g.cost_sq),
+                    qps * period.seconds(),
+                )
+            }),
         }
     }
 
@@ -545,15 +633,26 @@ impl Run<'_> {
                 let Some(value) = self.value(&slo.metric, scope) else {
                     continue;
                 };
+                let (lo, hi) = self.interval(&slo.metric, scope).unwrap_or((value, value));
                 let limit = match &slo.bound {
-                    BoundDef::Value(x) => Some(*x),
+                    BoundDef::Value(x) => Some((*x, 0.0)),
                     BoundDef::Metric { metric, offset } => {
-                        self.value(metric, scope).map(|v| v + offset)
+                        let (llo, lhi) = self.interval(metric, scope).unwrap_or((0.0, 0.0));
+                        self.value(metric, scope)
+                            .map(|v| (v + offset, (lhi - llo).max(0.0) / 2.0))
                     }
                 };
-                let Some(limit) = limit else {
+                let Some((limit, limit_half)) = limit else {
                     continue;
                 };
+                // The half-width of value − limit on the side that matters:
+                // the interval's side toward the limit.
+                let value_half = if value <= limit {
+                    hi - value
+                } else {
+                    value - lo
+                };
+                let half = value_half.max(0.0).hypot(limit_half);
                 let slice_name = scope
                     .filter(|_| each)
                     .and_then(|s| policy.slices.get(s.index()))
@@ -565,6 +664,8 @@ impl Run<'_> {
                     value,
                     limit,
                     ok: compare(value, slo.op, limit),
+                    interval: (lo, hi),
+                    verdict: Verdict::of(value, slo.op, limit, half),
                 });
             }
         }
@@ -704,13 +805,14 @@ fn count(n: u64) -> String {
 /// A value of `metric` as the language writes it: `250ms`, `3s`, `$5`, `75%`.
 pub fn describe_value(metric: &MetricDef, x: f64) -> String {
     match metric {
-        MetricDef::Ttft(_) | MetricDef::Latency(_) => {
-            if x.abs() < 1.0 {
-                format!("{}ms", trim(x * 1000.0))
-            } else {
-                format!("{}s", trim(x))
-            }
-        }
+        // In the unit of its magnitude: `250ms`, `3s`, `12.5m`, `8.9474h`.
+        MetricDef::Ttft(_) | MetricDef::Latency(_) => match x.abs() {
+            a if a < 1.0 => format!("{}ms", trim(x * 1000.0)),
+            a if a < 60.0 => format!("{}s", trim(x)),
+            a if a < 3600.0 => format!("{}m", trim(x / 60.0)),
+            a if a < 86_400.0 => format!("{}h", trim(x / 3600.0)),
+            _ => format!("{}d", trim(x / 86_400.0)),
+        },
         MetricDef::Cost(_) | MetricDef::Spend(_) => format!("${}", trim(x)),
         MetricDef::Quality(_) | MetricDef::Share(_) => format!("{}%", trim(x * 100.0)),
     }
@@ -721,4 +823,24 @@ pub fn trim(x: f64) -> String {
     let s = format!("{x:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_described_in_the_unit_of_their_magnitude() {
+        let latency = MetricDef::Latency(0.95);
+        let cases = [
+            (0.25, "250ms"),
+            (3.0, "3s"),
+            (90.0, "1.5m"),
+            (32_210.518, "8.9474h"),
+            (172_800.0, "2d"),
+        ];
+        for (x, text) in cases {
+            assert_eq!(describe_value(&latency, x), text);
+        }
+    }
 }

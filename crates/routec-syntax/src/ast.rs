@@ -214,7 +214,37 @@ pub enum ModelPropKind {
     /// `supports images, tools`: capabilities; a model without the property
     /// is assumed to support everything.
     Supports(Vec<Name>),
+    /// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`:
+    /// the rates of requests whose prompt is longer than the threshold.
+    PriceTier(PriceTier),
+    /// `reasoning 2k tokens` or `reasoning 300% of output`: hidden
+    /// reasoning tokens a model bills and decodes before its answer.
+    Reasoning {
+        amount: Lit,
+        unit: Option<ReasoningUnit>,
+    },
     Error,
+}
+
+/// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceTier {
+    /// The comparison as written (the checker accepts only `>`).
+    pub op: CmpOp,
+    pub op_span: Span,
+    /// The prompt length, and its unit word (`tokens`).
+    pub threshold: Lit,
+    pub unit: Option<Name>,
+    pub terms: Vec<PriceTerm>,
+}
+
+/// What a `reasoning` amount counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReasoningUnit {
+    /// `of output`: a ratio of the answer's length.
+    OfOutput(Span),
+    /// A unit word: `tokens`, or a mistake the checker reports.
+    Word(Name),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -432,16 +462,17 @@ pub struct Constraint {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a policy has a handful of constraints; boxing would burden every consumer"
-)]
 pub enum ConstraintKind {
     Bound {
         metric: Metric,
         op: CmpOp,
         bound: Bound,
         scope: Option<Scope>,
+    },
+    /// `margin 5%`: every SLO is compiled this much tighter than its limit.
+    Margin {
+        keyword: Span,
+        value: Lit,
     },
     Error,
 }

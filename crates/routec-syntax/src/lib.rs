@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod parser;
 pub mod span;
 pub mod suggest;
+pub mod words;
 
 pub use diagnostic::{Diagnostic, FileId, Severity, SourceMap};
 pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse};

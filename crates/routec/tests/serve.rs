@@ -168,7 +168,7 @@ fn files_that_are_not_tables_are_refused() {
     let dir = temp_dir("serve-not-tables");
     std::fs::write(dir.join("policy.wasm"), b"\0asm\x01\0\0\0").unwrap();
     std::fs::write(dir.join("broken.table.json"), "{\"schema_version\": 2}").unwrap();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["serve", "policy.wasm"],
             "is a WebAssembly module, not a decision table",
@@ -180,6 +180,10 @@ fn files_that_are_not_tables_are_refused() {
         (
             &["serve", "broken.table.json", "--traffic", "launch"],
             "`--traffic` applies to a policy, not to a compiled table",
+        ),
+        (
+            &["serve", "broken.table.json", "--slo-margin", "5%"],
+            "`--slo-margin` applies to a policy, not to a compiled table",
         ),
     ];
     for (args, message) in cases {

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// The traffic profile to compile a `.route` for (default: the first declared).
     #[arg(long, value_name = "NAME")]
     pub traffic: Option<String>,
+    /// Compile a `.route` with every SLO this much tighter than its limit (`5%`), as
+    /// `routec compile --slo-margin` does (reloads too).
+    #[arg(long, value_name = "PERCENT", value_parser = crate::cli::parse_margin)]
+    pub slo_margin: Option<f64>,
     /// Append one JSON line per request to this file (recorded-traffic format).
     #[arg(long, value_name = "PATH")]
     pub decision_log: Option<PathBuf>,
@@ -100,8 +104,23 @@ fn seconds(text: &str) -> Result<f64, String> {
 struct FileLoader {
     path: PathBuf,
     traffic: Option<String>,
+    slo_margin: Option<f64>,
     /// The router built at start, served by the first `load`.
     primed: Mutex<Option<Router>>,
+}
+
+/// Compiles the policy at `path` as `routec compile` does (with the SLO
+/// margin given on the command line, if any).
+fn compile_policy(
+    path: &std::path::Path,
+    traffic: Option<&str>,
+    slo_margin: Option<f64>,
+) -> Result<routec_driver::CompiledPolicy, Failed> {
+    let mut checked = routec_driver::check(routec_driver::Source::file(path)?)?;
+    if let Some(margin) = slo_margin {
+        checked.policy.slo_settings.margin = margin;
+    }
+    routec_driver::compile(checked, traffic)
 }
 
 /// Why a reload failed, as `routec compile` would print it (no colour: it
@@ -120,6 +139,13 @@ impl Loader for FileLoader {
         if let Some(r) = self.primed.lock().ok().and_then(|mut p| p.take()) {
             return Ok(r);
         }
+        if is_policy(&self.path) {
+            let compiled = compile_policy(&self.path, self.traffic.as_deref(), self.slo_margin)
+                .map_err(|f| failure_text(&f))?;
+            return Router::new(compiled.compiled.table).map_err(|e| {
+                format!("the compiled table does not load: {e} (this is a bug in routec)")
+            });
+        }
         load_router(&self.path, self.traffic.as_deref())
             .map(|l| l.router)
             .map_err(|f| failure_text(&f))
@@ -134,7 +160,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
     // A policy is compiled (its warnings and errors printed) as `routec
     // compile` does; a table is read and validated as `routec decide` does.
     let primed = if is_policy(&args.file) {
-        match super::compile(&args.file, args.traffic.as_deref(), color) {
+        match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
             Ok(p) => match Router::new(p.compiled.table) {
                 Ok(r) => r,
                 Err(e) => {
@@ -148,6 +174,11 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
             },
             Err(code) => return code,
         }
+    } else if args.slo_margin.is_some() {
+        return report(
+            &Failed::Usage("`--slo-margin` applies to a policy, not to a compiled table".into()),
+            color,
+        );
     } else {
         match load_router(&args.file, args.traffic.as_deref()) {
             Ok(l) => l.router,
@@ -189,6 +220,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
     let loader = Arc::new(FileLoader {
         path: args.file.clone(),
         traffic: args.traffic.clone(),
+        slo_margin: args.slo_margin,
         primed: Mutex::new(Some(primed)),
     });
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
