@@ -309,6 +309,18 @@ pub(crate) fn cost_not_classifier(span: Span, kind: &str) -> Diagnostic {
     .with_help("only classifiers add latency; remove the `cost`")
 }
 
+pub(crate) fn clause_not_classifier(word: &Name, kind: &str) -> Diagnostic {
+    Diagnostic::error(
+        c::MISPLACED_PROPERTY,
+        word.span,
+        format!("a `{kind}` signal has no `{}`", word.text),
+    )
+    .with_help(format!(
+        "only classifiers have clauses (`cost`, `endpoint`, `timeout`); remove `{} ...`",
+        word.text
+    ))
+}
+
 pub(crate) fn nested_for(span: Span) -> Diagnostic {
     Diagnostic::error(c::MISPLACED_PROPERTY, span, "`for MODEL` cannot be nested")
         .with_help("write per-model overrides at the top of `faults`")

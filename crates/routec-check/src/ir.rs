@@ -240,6 +240,10 @@ pub enum SignalSource {
     Classifier {
         name: String,
         cost: Option<f64>,
+        /// Where the gateway calls it (`endpoint "..."` or `env("...")`).
+        endpoint: Option<StrOrEnv>,
+        /// How long the gateway waits for it (seconds).
+        timeout: Option<f64>,
     },
     /// The source could not be resolved (already reported).
     Unknown,

@@ -520,9 +520,20 @@ fn top_level(out: &mut Out, stmt: &[Tk], words: &[&str], last_tok: Option<Token>
                 out.words(&["from"], CompletionKind::Keyword);
             } else if words.contains(&"from")
                 && !words.contains(&"default")
-                && matches!(last_tok, Some(Token::Str(_) | Token::Number(_)))
+                && matches!(
+                    last_tok,
+                    Some(Token::Str(_) | Token::Number(_) | Token::RParen)
+                )
             {
-                out.words(&["default", "cost"], CompletionKind::Keyword);
+                out.words(&["default"], CompletionKind::Keyword);
+                if words.contains(&"classifier") {
+                    // The clauses not written yet.
+                    for &clause in routec_syntax::words::CLASSIFIER_CLAUSES {
+                        if !words.contains(&clause) {
+                            out.push(clause, CompletionKind::Keyword, None);
+                        }
+                    }
+                }
             }
         }
         "model" => {

@@ -2,7 +2,7 @@
 //! their magnitude, money with `$`, ratios as percentages, trimmed of
 //! needless zeros.
 
-use routec_check::ir::{CostBasis, MetricDef, SignalSource, SignalType, Value};
+use routec_check::ir::{CostBasis, MetricDef, SignalSource, SignalType, StrOrEnv, Value};
 
 /// `x` with at most `digits` decimals, trailing zeros dropped.
 pub(crate) fn num(x: f64, digits: usize) -> String {
@@ -94,10 +94,26 @@ pub(crate) fn source(src: &SignalSource) -> String {
         SignalSource::Builtin => "built in".to_owned(),
         SignalSource::Header(h) => format!("header {h:?}"),
         SignalSource::Metadata(k) => format!("metadata {k:?}"),
-        SignalSource::Classifier { name, cost } => match cost {
-            Some(c) => format!("classifier {name:?} cost {}", duration(*c)),
-            None => format!("classifier {name:?}"),
-        },
+        SignalSource::Classifier {
+            name,
+            cost,
+            endpoint,
+            timeout,
+        } => {
+            let mut text = format!("classifier {name:?}");
+            if let Some(c) = cost {
+                text.push_str(&format!(" cost {}", duration(*c)));
+            }
+            match endpoint {
+                Some(StrOrEnv::Str(url)) => text.push_str(&format!(" endpoint {url:?}")),
+                Some(StrOrEnv::Env(var)) => text.push_str(&format!(" endpoint env({var:?})")),
+                None => {}
+            }
+            if let Some(t) = timeout {
+                text.push_str(&format!(" timeout {}", duration(*t)));
+            }
+            text
+        }
         SignalSource::Unknown => "unknown".to_owned(),
     }
 }

@@ -1,7 +1,10 @@
 //! Executes one plan for one sampled request by sampling the model of
 //! `docs/semantics.md` (`routec_opt::model`): attempts with timeouts, base
 //! errors and hedges, retries, model-level fallbacks, plan-level fallback
-//! chains and cascades with the confidence model.
+//! chains and cascades with the confidence model. A streamed request
+//! (`stream`) is handed to the client at its first token, as the gateway
+//! does: an answer that then outlives the total timeout fails the request
+//! (no retry, no fallback).
 
 use routec_check::ir::{ModelId, Policy, Price};
 use routec_opt::load::ModelLoad;
@@ -98,6 +101,8 @@ pub struct Job<'a> {
     pub cost: f64,
     /// Per model: cost paid to it, added to (may be empty: not kept).
     pub model_cost: &'a mut [f64],
+    /// The client asked for a stream (the built-in signal `stream`).
+    pub stream: bool,
 }
 
 impl Job<'_> {
@@ -110,8 +115,17 @@ impl Job<'_> {
 }
 
 enum Attempt {
-    Ok { ttft: f64 },
-    Failed { time: f64, retryable: bool },
+    Ok {
+        ttft: f64,
+    },
+    Failed {
+        time: f64,
+        retryable: bool,
+    },
+    /// A streamed answer cut by the total timeout after its first token.
+    Interrupted {
+        time: f64,
+    },
 }
 
 enum Call {
@@ -125,6 +139,27 @@ enum Call {
     Failed {
         time: f64,
     },
+    /// A streamed answer that failed after its first byte.
+    Interrupted {
+        time: f64,
+    },
+}
+
+/// A failed plan: the time spent, and whether nothing may follow (a
+/// stream that failed after its first byte).
+#[derive(Clone, Copy)]
+struct Fail {
+    time: f64,
+    terminal: bool,
+}
+
+impl Fail {
+    fn at(time: f64) -> Fail {
+        Fail {
+            time,
+            terminal: false,
+        }
+    }
 }
 
 /// An answered plan: the model, times since arrival, the answering
@@ -158,7 +193,7 @@ impl Executor {
                 answered_by: Some(a.model),
                 answer_time: a.own,
             },
-            Err(time) => Outcome {
+            Err(Fail { time, .. }) => Outcome {
                 ttft: time,
                 e2e: time,
                 quality: 0.0,
@@ -172,7 +207,8 @@ impl Executor {
 
     /// Runs one model (`Target`) for `job`: the baseline's plan.
     pub fn run_model(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Outcome {
-        match self.call(m, job, shift, rng) {
+        let streamed = job.stream;
+        match self.call(m, job, shift, rng, streamed) {
             Call::Answer {
                 model,
                 ttft,
@@ -187,7 +223,7 @@ impl Executor {
                 answered_by: Some(model),
                 answer_time: own,
             },
-            Call::Failed { time } => Outcome {
+            Call::Failed { time } | Call::Interrupted { time } => Outcome {
                 ttft: time,
                 e2e: time,
                 quality: 0.0,
@@ -199,7 +235,7 @@ impl Executor {
         }
     }
 
-    /// The answer, or `Err(time spent)`.
+    /// The answer, or the failure.
     fn plan(
         &self,
         plan: u32,
@@ -207,15 +243,16 @@ impl Executor {
         shift: f64,
         rng: &mut Rng,
         depth: usize,
-    ) -> Result<Answered, f64> {
+    ) -> Result<Answered, Fail> {
         let Some(p) = self.plans.get(plan as usize) else {
-            return Err(shift);
+            return Err(Fail::at(shift));
         };
         if depth > MAX_PLAN_DEPTH {
-            return Err(shift);
+            return Err(Fail::at(shift));
         }
+        let streamed = job.stream;
         match p {
-            ExecPlan::Target(m) => match self.call(*m, job, shift, rng) {
+            ExecPlan::Target(m) => match self.call(*m, job, shift, rng, streamed) {
                 Call::Answer {
                     model,
                     ttft,
@@ -228,23 +265,29 @@ impl Executor {
                     own,
                     quality: quality_of(job, model),
                 }),
-                Call::Failed { time } => Err(time),
+                Call::Failed { time } => Err(Fail::at(time)),
+                Call::Interrupted { time } => Err(Fail {
+                    time,
+                    terminal: true,
+                }),
             },
             ExecPlan::Chain(plans) => {
                 let mut at = shift;
                 for &p in plans {
                     match self.plan(p, job, at, rng, depth + 1) {
                         Ok(done) => return Ok(done),
-                        Err(time) => at = time,
+                        Err(f) if f.terminal => return Err(f),
+                        Err(f) => at = f.time,
                     }
                 }
-                Err(at)
+                Err(Fail::at(at))
             }
             ExecPlan::Cascade { models, accept } => {
                 let mut at = shift;
                 let last = models.len().saturating_sub(1);
                 for (i, &m) in models.iter().enumerate() {
-                    match self.call(m, job, at, rng) {
+                    // Every stage but the last is held back until accepted.
+                    match self.call(m, job, at, rng, streamed && i == last) {
                         Call::Answer {
                             model,
                             ttft,
@@ -272,16 +315,22 @@ impl Executor {
                             at = e2e;
                         }
                         Call::Failed { time } => at = time,
+                        Call::Interrupted { time } => {
+                            return Err(Fail {
+                                time,
+                                terminal: true,
+                            });
+                        }
                     }
                 }
-                Err(at)
+                Err(Fail::at(at))
             }
         }
     }
 
     /// One call of model `m`: attempts and retries, then its fallback chain
     /// (without revisiting a model, at most `MAX_FALLBACK_DEPTH` models).
-    fn call(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng) -> Call {
+    fn call(&self, m: u32, job: &mut Job<'_>, shift: f64, rng: &mut Rng, streamed: bool) -> Call {
         let mut visited = [u32::MAX; MAX_FALLBACK_DEPTH];
         let mut at = shift;
         let mut current = m;
@@ -292,7 +341,7 @@ impl Executor {
             };
             let retries = rt.attempt.retries;
             for attempt in 0..=retries {
-                match self.attempt(current, rt, job, rng) {
+                match self.attempt(current, rt, job, rng, streamed) {
                     Attempt::Ok { ttft } => {
                         // Reasoning decodes before the answer's first token.
                         let ttft = ttft + rt.attempt.reasoning_time(job.output_tokens);
@@ -304,6 +353,7 @@ impl Executor {
                             own: ttft + decode,
                         };
                     }
+                    Attempt::Interrupted { time } => return Call::Interrupted { time: at + time },
                     Attempt::Failed { time, retryable } => {
                         at += time;
                         if !(retryable && attempt < retries) {
@@ -324,7 +374,14 @@ impl Executor {
     /// One attempt: refused (under load), else TTFT (hedged), then
     /// timeout, base error or success, with the probabilities of
     /// `AttemptModel::failure`.
-    fn attempt(&self, m: u32, rt: &ModelRt, job: &mut Job<'_>, rng: &mut Rng) -> Attempt {
+    fn attempt(
+        &self,
+        m: u32,
+        rt: &ModelRt,
+        job: &mut Job<'_>,
+        rng: &mut Rng,
+        streamed: bool,
+    ) -> Attempt {
         let a = &rt.attempt;
         let n = job.output_tokens;
         let rates = rt.price.rates(job.input_tokens);
@@ -359,10 +416,36 @@ impl Executor {
         };
         // The attempt's input is always paid.
         job.pay(m, job.input_tokens * rates.input_per_token);
-        let (cap, ttft_binds) = a.ttft_cap(n);
+        // A streamed attempt only has to produce its first token (after
+        // its reasoning) within the TTFT timeout, capped by the total; the
+        // total timeout then bounds the stream, after the first byte
+        // reached the client.
+        let pre = a.reasoning_time(n);
+        let (cap, ttft_binds) = if streamed {
+            let by_ttft = a.ttft_timeout.map_or(f64::INFINITY, |t| t - pre);
+            let by_total = a.timeout.map_or(f64::INFINITY, |t| t - pre);
+            if by_ttft <= by_total {
+                (by_ttft, true)
+            } else {
+                (by_total, false)
+            }
+        } else {
+            a.ttft_cap(n)
+        };
         if ttft > cap || cap <= 0.0 {
+            // The timeout that fires.
+            let time = if streamed {
+                if ttft_binds {
+                    a.ttft_timeout
+                } else {
+                    a.timeout
+                }
+                .unwrap_or(0.0)
+            } else {
+                a.timeout_time(n)
+            };
             return Attempt::Failed {
-                time: a.timeout_time(n),
+                time,
                 retryable: a.retry_timeouts,
             };
         }
@@ -381,6 +464,21 @@ impl Executor {
                 time: a.error_time(),
                 retryable: a.retry_errors,
             };
+        }
+        if streamed && let Some(total) = a.timeout {
+            let decode = a.latency.decode_time(n);
+            if ttft + pre + decode > total {
+                // The reasoning and the answer's tokens produced before the
+                // cut are paid.
+                let share = if decode > 0.0 {
+                    ((total - ttft - pre) / decode).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let paid = (billed - n) + n * share;
+                job.pay(m, paid * rates.output_per_token + rates.per_request);
+                return Attempt::Interrupted { time: total };
+            }
         }
         job.pay(m, billed * rates.output_per_token + rates.per_request);
         Attempt::Ok { ttft }

@@ -437,6 +437,7 @@ fn run_impl<'p>(
             quality.clone_from(q);
         }
         let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
+        let stream = setup.stream.is_some_and(|s| values[s] != 0.0);
         calls.fill(0);
         refused.fill(0);
         let mut job = Job {
@@ -447,6 +448,7 @@ fn run_impl<'p>(
             refused: &mut refused,
             cost: 0.0,
             model_cost: &mut run.model_cost,
+            stream,
         };
         let out = setup.exec.run(
             setup.plan_map[decision.plan as usize],
@@ -465,6 +467,7 @@ fn run_impl<'p>(
                 refused: &mut base_refused,
                 cost: 0.0,
                 model_cost: &mut [],
+                stream,
             };
             setup.exec.run_model(b, &mut job, shift, &mut rng)
         });
@@ -529,6 +532,8 @@ struct Setup {
     signal_map: Vec<(usize, usize)>,
     enum_signal: Vec<bool>,
     prompt: Option<usize>,
+    /// The built-in `stream` signal.
+    stream: Option<usize>,
     /// Table plan index → executor plan index (the same).
     plan_map: Vec<u32>,
     exec: Executor,
@@ -598,6 +603,7 @@ impl Setup {
                 .map(|s| matches!(s.ty, routec_check::ir::SignalType::Enum(_)))
                 .collect(),
             prompt: policy.signal_by_name("prompt_tokens").map(|s| s.index()),
+            stream: policy.signal_by_name("stream").map(|s| s.index()),
             plan_map: (0..plans.len() as u32).collect(),
             exec: Executor { models, plans },
             classifier: (0..policy.rules.len())

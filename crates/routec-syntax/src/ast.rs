@@ -148,9 +148,25 @@ pub struct Source {
     pub kind: Name,
     /// The header name, metadata key or classifier name.
     pub key: Option<Str>,
-    /// `cost DURATION`, for classifiers.
-    pub cost: Option<Lit>,
+    /// `cost DURATION`, `endpoint env("URL")`, `timeout DURATION`, ... in
+    /// the order written (classifiers only; the checker says which are known).
+    pub clauses: Vec<SourceClause>,
     pub span: Span,
+}
+
+/// One `WORD VALUE` clause of a signal source, e.g. `cost 4ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceClause {
+    pub name: Name,
+    pub value: Lit,
+    pub span: Span,
+}
+
+impl Source {
+    /// The first clause called `word`.
+    pub fn clause(&self, word: &str) -> Option<&SourceClause> {
+        self.clauses.iter().find(|c| c.name.text == word)
+    }
 }
 
 // ---------------------------------------------------------------- model

@@ -1032,13 +1032,26 @@ where
         span: sp(e.span()),
     })
     .labelled("type");
+    // Any `WORD VALUE` pair up to `default` is a clause; the checker knows
+    // which words a source takes (`cost`, `endpoint`, `timeout`).
+    let clause = select! { Token::Ident(s) if !is_reserved_word(s) && s != "default" => s }
+        .map_with(|s, e| Name {
+            text: s.to_owned(),
+            span: sp(e.span()),
+        })
+        .then(lit())
+        .map_with(|(name, value), e| SourceClause {
+            name,
+            value,
+            span: sp(e.span()),
+        });
     let source = name()
         .then(string().or_not())
-        .then(kw("cost").ignore_then(lit()).or_not())
-        .map_with(|((kind, key), cost), e| Source {
+        .then(clause.repeated().collect::<Vec<_>>())
+        .map_with(|((kind, key), clauses), e| Source {
             kind,
             key,
-            cost,
+            clauses,
             span: sp(e.span()),
         })
         .labelled("signal source");

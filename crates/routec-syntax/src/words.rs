@@ -36,6 +36,8 @@ pub enum Context {
     SignalType,
     /// `from SOURCE` of a signal.
     SignalSource,
+    /// A clause of a `classifier` source (`cost 4ms endpoint env("URL") timeout 50ms`).
+    ClassifierClause,
     /// A metric of an SLO, an objective or a test.
     Metric,
     /// A rule of `route { ... }`.
@@ -122,17 +124,21 @@ pub const WORDS: &[Word] = &[
     // model NAME extends BASE { ... }
     w("extends", K, &[C::Structure]),
     w("provider", P, &[C::ModelProperty]),
-    w("endpoint", P, &[C::ModelProperty]),
+    w("endpoint", P, &[C::ModelProperty, C::ClassifierClause]),
     w("upstream", P, &[C::ModelProperty]),
     w("api_key", P, &[C::ModelProperty]),
     w("params", P, &[C::ModelProperty]),
     w("context", P, &[C::ModelProperty]),
     w("price", P, &[C::ModelProperty]),
     // Faults come before the metrics: `timeout` then `ttft` there.
-    w("timeout", P, &[C::FaultSetting]),
+    w("timeout", P, &[C::FaultSetting, C::ClassifierClause]),
     w("ttft", P, &[C::Metric, C::FaultSetting, C::Structure]),
     w("latency", P, &[C::ModelProperty, C::Metric, C::WeightKey]),
-    w("cost", P, &[C::Metric, C::WeightKey, C::Structure]),
+    w(
+        "cost",
+        P,
+        &[C::Metric, C::WeightKey, C::Structure, C::ClassifierClause],
+    ),
     w("quality", P, &[C::ModelProperty, C::Metric, C::WeightKey]),
     w("share", P, &[C::Metric]),
     w("spend", P, &[C::Metric]),
@@ -348,6 +354,10 @@ words_of!(
 words_of!(
     /// The scalar signal types (the other form is `enum { ... }`).
     SIGNAL_TYPES = SignalType
+);
+words_of!(
+    /// The clauses a `classifier` source takes.
+    CLASSIFIER_CLAUSES = ClassifierClause
 );
 words_of!(
     /// The sources of a signal.

@@ -271,6 +271,9 @@ pub enum Command {
     /// Run the language server (LSP over standard input and output).
     #[command(after_help = LSP_HELP)]
     Lsp(LspArgs),
+    /// Serve an OpenAI-compatible gateway that routes with the compiled table.
+    #[command(after_help = commands::serve::HELP)]
+    Serve(commands::serve::ServeArgs),
 }
 
 const LSP_HELP: &str = "\
@@ -397,7 +400,7 @@ pub struct SimulateArgs {
 }
 
 /// An SLO margin: a percentage below 50% (`5%`, or `0.05`).
-fn parse_margin(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_margin(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
@@ -539,5 +542,6 @@ where
         Command::Convert(args) => commands::convert::run(args),
         Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),
+        Command::Serve(args) => commands::serve::run(args, cli.color),
     }
 }

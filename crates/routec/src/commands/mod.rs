@@ -12,6 +12,7 @@ pub mod load;
 pub mod lsp;
 pub mod plot;
 pub mod progress;
+pub mod serve;
 pub mod simulate;
 pub mod test;
 
