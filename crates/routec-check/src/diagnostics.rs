@@ -316,7 +316,7 @@ pub(crate) fn clause_not_classifier(word: &Name, kind: &str) -> Diagnostic {
         format!("a `{kind}` signal has no `{}`", word.text),
     )
     .with_help(format!(
-        "only classifiers have clauses (`cost`, `endpoint`, `timeout`); remove `{} ...`",
+        "only classifiers have clauses (`cost`, `endpoint`, `timeout`); remove the `{}` clause",
         word.text
     ))
 }
