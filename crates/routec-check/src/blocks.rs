@@ -18,9 +18,9 @@ use crate::ir::{
 use crate::units::{self, Unit};
 use routec_syntax::suggest;
 
-const WEIGHT_KEYS: &[&str] = &["latency", "cost", "quality"];
-const PERIODS: &[&str] = &["hour", "day", "week", "month"];
-const ACTIONS: &[&str] = &["alert", "freeze", "rollback"];
+const WEIGHT_KEYS: &[&str] = routec_syntax::words::WEIGHT_KEYS;
+const PERIODS: &[&str] = routec_syntax::words::PERIODS;
+const ACTIONS: &[&str] = routec_syntax::words::DRIFT_ACTIONS;
 
 /// Where a metric is used: the forms allowed differ.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -277,7 +277,30 @@ impl<'a> Cx<'a> {
 
     // ------------------------------------------------------------ slo
 
+    /// The slo block's `margin`: a percentage below 50%, once.
+    fn slo_margin(&mut self, keyword: Span, value: &ast::Lit) {
+        let Some(v) = self.quantity(value, Unit::Ratio) else {
+            return;
+        };
+        if v >= 0.5 {
+            self.emit(d::out_of_range(
+                value.span,
+                "an SLO margin must be below 50% (`margin 5%` compiles every SLO 5% tighter)",
+            ));
+            return;
+        }
+        if let Some(first) = self.p.slo_settings.margin_span {
+            self.emit(d::duplicate_property(keyword, "margin", first));
+            return;
+        }
+        self.p.slo_settings.margin_span = Some(keyword);
+        self.p.slo_settings.margin = v;
+    }
+
     fn constraint(&mut self, c: &ast::Constraint) {
+        if let ConstraintKind::Margin { keyword, value } = &c.kind {
+            return self.slo_margin(*keyword, value);
+        }
         let ConstraintKind::Bound {
             metric,
             op,
@@ -408,8 +431,14 @@ impl<'a> Cx<'a> {
                 spans.insert(key, prop.span);
             }
             match &prop.kind {
-                FaultPropKind::Timeout(l) => s.timeout = self.quantity(l, Unit::Duration),
-                FaultPropKind::TtftTimeout(l) => s.ttft_timeout = self.quantity(l, Unit::Duration),
+                FaultPropKind::Timeout(l) => {
+                    s.timeout = self.quantity(l, Unit::Duration);
+                    s.timeout_span = Some(prop.span);
+                }
+                FaultPropKind::TtftTimeout(l) => {
+                    s.ttft_timeout = self.quantity(l, Unit::Duration);
+                    s.ttft_timeout_span = Some(prop.span);
+                }
                 FaultPropKind::Hedge(l) => s.hedge = self.quantity(l, Unit::Duration),
                 FaultPropKind::Retry { count, on, backoff } => {
                     let count = self.quantity(count, Unit::Count);
@@ -533,9 +562,10 @@ impl<'a> Cx<'a> {
                     action,
                 } => {
                     let mut ok = true;
-                    if measure.text != "kl" {
-                        let best = suggest::closest(&measure.text, ["kl"]);
-                        self.emit(d::unknown_word(measure, "drift measure", &["kl"], best));
+                    let measures = routec_syntax::words::DRIFT_MEASURES;
+                    if !measures.contains(&measure.text.as_str()) {
+                        let best = suggest::closest(&measure.text, measures.iter().copied());
+                        self.emit(d::unknown_word(measure, "drift measure", measures, best));
                         ok = false;
                     }
                     let mut scale = 1.0;
@@ -589,11 +619,21 @@ impl<'a> Cx<'a> {
             TrafficKind::Inline(b) => b,
         };
         let mut qps = None;
+        let mut peak: Option<(&ast::Lit, Span, Span)> = None;
         let mut dists = Vec::new();
         let mut seen: FastMap<String, Span> = FastMap::default();
         for prop in &body.items {
             let signal_name = match &prop.kind {
                 TrafficPropKind::Qps(_) => None,
+                TrafficPropKind::Peak(l) => {
+                    let at = crate::cx::keyword_span(prop.span, "peak");
+                    if let Some((_, first, _)) = &peak {
+                        self.emit(d::duplicate_property(at, "peak", *first));
+                    } else {
+                        peak = Some((l, at, prop.span));
+                    }
+                    continue;
+                }
                 TrafficPropKind::Mix { signal, .. }
                 | TrafficPropKind::Lognormal { signal, .. }
                 | TrafficPropKind::Uniform { signal, .. }
@@ -736,11 +776,38 @@ impl<'a> Cx<'a> {
                         None => continue,
                     }
                 }
-                TrafficPropKind::Qps(_) | TrafficPropKind::Error => continue,
+                TrafficPropKind::Qps(_) | TrafficPropKind::Peak(_) | TrafficPropKind::Error => {
+                    continue;
+                }
             };
             dists.push((var, dist));
         }
+        if let Some((lit, at, span)) = peak {
+            self.p.traffic[id.index()].peak = self.peak(lit, at, qps).map(|v| (v, span));
+        }
         self.p.traffic[id.index()].source = TrafficSource::Inline { qps, dists };
+    }
+
+    /// `peak 3x` (a multiple of `qps`) or `peak 2400` (requests per
+    /// second), in requests per second; it needs `qps` and may not be
+    /// below it.
+    fn peak(&mut self, lit: &ast::Lit, keyword: Span, qps: Option<f64>) -> Option<f64> {
+        let Some(qps) = qps else {
+            self.emit(d::peak_needs_qps(keyword));
+            return None;
+        };
+        let value = match &lit.kind {
+            LitKind::Number { value, suffix } if suffix == "x" => value * qps,
+            _ => self.quantity(lit, Unit::Number)?,
+        };
+        if value < qps {
+            self.emit(d::out_of_range(
+                lit.span,
+                "a peak must be at least the profile's `qps` (write a multiple such as `3x`, or requests per second)",
+            ));
+            return None;
+        }
+        Some(value)
     }
 
     // ------------------------------------------------------------ tests

@@ -161,6 +161,8 @@ pub const SECRET_LIKE_STRING: &str = "W0400";
 pub const CANDIDATE_NEVER_SERVES: &str = "W0401";
 /// A model without a price, latency or quality figure.
 pub const INCOMPLETE_MODEL: &str = "W0402";
+/// A price tier for prompts no model context window admits.
+pub const PRICE_TIER_NEVER_APPLIES: &str = "W0403";
 /// `for each slice` in a policy that declares no slices.
 pub const NO_SLICES: &str = "W0500";
 /// An SLO bound that points the unusual way (a floor on latency).
@@ -236,6 +238,7 @@ pub const ALL: &[&str] = &[
     SECRET_LIKE_STRING,
     CANDIDATE_NEVER_SERVES,
     INCOMPLETE_MODEL,
+    PRICE_TIER_NEVER_APPLIES,
     NO_SLICES,
     SLO_DIRECTION,
     FAULT_TIMING,

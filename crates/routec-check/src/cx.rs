@@ -11,8 +11,8 @@ use crate::BUILTIN_SIGNALS;
 use crate::diagnostics as d;
 use crate::index::{Symbol, SymbolKind};
 use crate::ir::{
-    ModelId, Policy, SignalDef, SignalId, SignalSource, SignalType, SliceDef, SliceId, TrafficId,
-    Value,
+    ModelId, Policy, SignalDef, SignalId, SignalSource, SignalType, SliceDef, SliceId, StrOrEnv,
+    TrafficId, Value,
 };
 use crate::units::{self, Unit};
 use routec_syntax::suggest;
@@ -331,7 +331,8 @@ impl<'a> Cx<'a> {
                 ty,
                 source: SignalSource::Builtin,
                 default: Some(match *name {
-                    "prompt_tokens" | "max_output_tokens" => Value::Number(0.0),
+                    "prompt_tokens" => Value::Number(crate::DEFAULT_PROMPT_TOKENS),
+                    "max_output_tokens" => Value::Number(0.0),
                     _ => Value::Bool(false),
                 }),
                 builtin: true,
@@ -491,6 +492,7 @@ impl<'a> Cx<'a> {
                         span: t.name.span,
                         doc,
                         source: crate::ir::TrafficSource::File(String::new()),
+                        peak: None,
                     });
                 }
                 _ => {}
@@ -611,30 +613,74 @@ impl<'a> Cx<'a> {
             self.emit(d::missing_source_key(&src.kind));
             return SignalSource::Unknown;
         };
-        if kind != "classifier"
-            && let Some(cost) = &src.cost
-        {
-            self.emit(d::cost_not_classifier(cost.span, kind));
+        if kind != "classifier" {
+            for clause in &src.clauses {
+                if clause.name.text == "cost" {
+                    self.emit(d::cost_not_classifier(clause.value.span, kind));
+                } else {
+                    self.emit(d::clause_not_classifier(&clause.name, kind));
+                }
+            }
         }
         match kind {
             "header" => SignalSource::Header(key),
             "metadata" => SignalSource::Metadata(key),
             _ => {
-                let cost = match &src.cost {
-                    Some(c) => self.quantity(c, Unit::Duration),
-                    None => {
-                        self.emit(d::missing_classifier_cost(src.kind.span));
-                        None
+                let mut seen: Vec<(&str, Span)> = Vec::new();
+                let mut cost = None;
+                let mut endpoint = None;
+                let mut timeout = None;
+                for clause in &src.clauses {
+                    let word = clause.name.text.as_str();
+                    if !CLASSIFIER_CLAUSES.contains(&word) {
+                        let best = suggest::closest(word, CLASSIFIER_CLAUSES.iter().copied());
+                        self.emit(d::unknown_word(
+                            &clause.name,
+                            "classifier clause",
+                            CLASSIFIER_CLAUSES,
+                            best,
+                        ));
+                        continue;
                     }
-                };
-                SignalSource::Classifier { name: key, cost }
+                    if let Some(&(_, first)) = seen.iter().find(|(w, _)| *w == word) {
+                        self.emit(d::duplicate_property(clause.span, word, first));
+                        continue;
+                    }
+                    seen.push((word, clause.span));
+                    let lit = &clause.value;
+                    match word {
+                        "cost" => cost = self.quantity(lit, Unit::Duration),
+                        "timeout" => timeout = self.quantity(lit, Unit::Duration),
+                        _ => match &lit.kind {
+                            LitKind::String(s) => {
+                                if crate::models::looks_secret(s) {
+                                    self.emit(d::secret_like(lit.span, "endpoint"));
+                                }
+                                endpoint = Some(StrOrEnv::Str(s.clone()));
+                            }
+                            LitKind::Env(v) => endpoint = Some(StrOrEnv::Env(v.clone())),
+                            _ => self.emit(d::expected_string_or_env(lit, "endpoint")),
+                        },
+                    }
+                }
+                if !seen.iter().any(|(w, _)| *w == "cost") {
+                    self.emit(d::missing_classifier_cost(src.kind.span));
+                }
+                SignalSource::Classifier {
+                    name: key,
+                    cost,
+                    endpoint,
+                    timeout,
+                }
             }
         }
     }
 }
 
-pub(crate) const TYPE_NAMES: &[&str] = &["bool", "int", "tokens", "ratio", "duration", "money"];
-const SOURCE_WORDS: &[&str] = &["header", "metadata", "classifier"];
+pub(crate) const TYPE_NAMES: &[&str] = routec_syntax::words::SIGNAL_TYPES;
+/// The clauses a `classifier` source takes.
+pub(crate) const CLASSIFIER_CLAUSES: &[&str] = routec_syntax::words::CLASSIFIER_CLAUSES;
+const SOURCE_WORDS: &[&str] = routec_syntax::words::SIGNAL_SOURCES;
 
 /// The unit of a numeric signal's values.
 pub(crate) fn unit_of(ty: &SignalType) -> Unit {

@@ -33,7 +33,7 @@ fn unknown(
     let d = Diagnostic::error(code, span, format!("unknown {what} `{word}`"));
     match best {
         Some(_) => did_you_mean(d, span, best),
-        None => d.with_help(format!("declare it: `{declare}`")),
+        None => d.with_help(declare),
     }
 }
 
@@ -74,12 +74,15 @@ pub(crate) fn unknown_signal(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_signal_at(span: Span, word: &str, best: Option<&str>) -> Diagnostic {
-    let declare = format!("signal {word}: TYPE from SOURCE default VALUE");
+    let declare = format!("declare it: `signal {word}: TYPE from SOURCE default VALUE`");
     unknown(c::UNKNOWN_SIGNAL, span, "signal", word, best, declare)
 }
 
 pub(crate) fn unknown_model(name: &Name, best: Option<&str>) -> Diagnostic {
-    let declare = format!("model {} {{{{ ... }}}}", name.text);
+    let declare = format!(
+        "declare it, with its price, latency and quality: `model {} {{ provider openai }}`",
+        name.text
+    );
     unknown(
         c::UNKNOWN_MODEL,
         name.span,
@@ -91,7 +94,7 @@ pub(crate) fn unknown_model(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_slice(name: &Name, best: Option<&str>) -> Diagnostic {
-    let declare = format!("slice {} = CONDITION", name.text);
+    let declare = format!("declare it: `slice {} = CONDITION`", name.text);
     unknown(
         c::UNKNOWN_SLICE,
         name.span,
@@ -103,7 +106,10 @@ pub(crate) fn unknown_slice(name: &Name, best: Option<&str>) -> Diagnostic {
 }
 
 pub(crate) fn unknown_traffic(name: &Name, best: Option<&str>) -> Diagnostic {
-    let declare = format!("traffic {} {{{{ ... }}}}", name.text);
+    let declare = format!(
+        "declare it, with the mix of each signal: `traffic {} {{ qps 100 }}`",
+        name.text
+    );
     unknown(
         c::UNKNOWN_TRAFFIC,
         name.span,
@@ -160,7 +166,7 @@ pub(crate) fn unknown_type(name: &Name, best: Option<&str>) -> Diagnostic {
     match best {
         Some(_) => did_you_mean(d, name.span, best),
         None => d.with_help(format!(
-            "expected {} or `enum {{ ... }}`",
+            "expected {} or `enum {{ a, b }}`",
             list(crate::cx::TYPE_NAMES)
         )),
     }
@@ -223,8 +229,9 @@ pub(crate) fn duplicate_variant(name: &Name, first: Span) -> Diagnostic {
 }
 
 pub(crate) fn missing_policy() -> Diagnostic {
-    Diagnostic::error(c::MISSING_POLICY, Span::at(0), "the file has no `policy`")
-        .with_help("add `policy NAME { owner \"team\" baseline MODEL }`")
+    Diagnostic::error(c::MISSING_POLICY, Span::at(0), "the file has no `policy`").with_help(
+        "add `policy NAME { baseline MODEL }` (and `owner \"team\"` on a line of its own)",
+    )
 }
 
 pub(crate) fn duplicate_block(span: Span, kind: &str, first: Span) -> Diagnostic {
@@ -285,7 +292,7 @@ pub(crate) fn budget_needs_period(span: Span) -> Diagnostic {
 
 pub(crate) fn test_without_expect(span: Span) -> Diagnostic {
     Diagnostic::error(c::MISSING_PROPERTY, span, "the test has no `expect`")
-        .with_help("add `expect PLAN` after `given { ... }`, or `expect METRIC <= VALUE` after `under TRAFFIC`")
+        .with_help("add `expect PLAN` after `given { signal: value }`, or `expect latency p95 <= 3s` after `under TRAFFIC`")
 }
 
 pub(crate) fn missing_route() -> Diagnostic {
@@ -299,7 +306,19 @@ pub(crate) fn cost_not_classifier(span: Span, kind: &str) -> Diagnostic {
         span,
         format!("a `{kind}` signal has no cost"),
     )
-    .with_help("only classifiers add latency; remove `cost ...`")
+    .with_help("only classifiers add latency; remove the `cost`")
+}
+
+pub(crate) fn clause_not_classifier(word: &Name, kind: &str) -> Diagnostic {
+    Diagnostic::error(
+        c::MISPLACED_PROPERTY,
+        word.span,
+        format!("a `{kind}` signal has no `{}`", word.text),
+    )
+    .with_help(format!(
+        "only classifiers have clauses (`cost`, `endpoint`, `timeout`); remove the `{}` clause",
+        word.text
+    ))
 }
 
 pub(crate) fn nested_for(span: Span) -> Diagnostic {
@@ -483,7 +502,7 @@ pub(crate) fn bad_operator(span: Span, op: CmpOp, signal: &str, ty: &str) -> Dia
     )
     .with_help(match ty {
         "bool" => format!("test it directly: `{signal}` or `not {signal}`"),
-        _ => "compare with `==`, `!=` or `in { ... }`".to_string(),
+        _ => format!("compare with `==`, `!=` or `in`: `{signal} in {{ a, b }}`"),
     })
 }
 
@@ -699,7 +718,7 @@ pub(crate) fn thresholds_on_finite(span: Span, signal: &str, ty: &str) -> Diagno
             article(ty)
         ),
     )
-    .with_help("the optimizer already splits on every value; remove `at [...]`")
+    .with_help("the optimizer already splits on every value; remove `at` and its list")
 }
 
 pub(crate) fn dimension_needs_thresholds(name: &Name, ty: &str) -> Diagnostic {
@@ -712,7 +731,16 @@ pub(crate) fn dimension_needs_thresholds(name: &Name, ty: &str) -> Diagnostic {
             article(ty)
         ),
     )
-    .with_help(format!("add the cut points: `{} at [...]`", name.text))
+    .with_help(format!(
+        "add the cut points, e.g. `{} at [{}]`",
+        name.text,
+        match ty {
+            "ratio" => "30%, 70%",
+            "duration" => "1s, 5s",
+            "money" => "$1, $10",
+            _ => "2k, 8k, 32k",
+        }
+    ))
 }
 
 pub(crate) fn slice_cycle(span: Span, names: &[String]) -> Diagnostic {
@@ -747,7 +775,7 @@ pub(crate) fn context_too_small(
     )
     .with_secondary(model_span, format!("`{model}` is defined here"))
     .with_help(format!(
-        "route longer prompts elsewhere first, e.g. `when prompt_tokens > {} => ...`",
+        "route longer prompts elsewhere first, e.g. `when prompt_tokens > {} => MODEL` before this rule",
         units::tokens(context)
     ))
 }
@@ -846,7 +874,7 @@ pub(crate) fn inline_secret(span: Span, var: &str) -> Diagnostic {
     )
     .with_label("a secret written in the policy")
     .with_help(
-        "policies are committed and reviewed; read the key with `env(...)` and revoke this one",
+        "policies are committed and reviewed; read the key with `env(\"NAME\")` and revoke this one",
     )
     .with_suggestion(
         format!("read it from `{var}`"),
@@ -862,6 +890,72 @@ pub(crate) fn secret_like(span: Span, key: &str) -> Diagnostic {
         format!("`{key}` looks like it contains a secret"),
     )
     .with_help("read secrets with `env(\"NAME\")` instead of writing them in the policy")
+}
+
+pub(crate) fn missing_load_unit(span: Span, what: &str, rate: bool) -> Diagnostic {
+    Diagnostic::error(c::UNKNOWN_UNIT, span, format!("{what} needs a unit")).with_help(if rate {
+        "write requests or tokens per second or minute: `40 qps`, `600 req/m`, `200k tok/m`"
+    } else {
+        "write requests per second (`40 qps`), tokens per second (`30k tok/s`) or requests in flight (`64 concurrent`)"
+    })
+}
+
+pub(crate) fn load_not_requests(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::TYPE_MISMATCH,
+        span,
+        "a load is measured in requests per second",
+    )
+    .with_help("write the load the latency was measured at as `30 qps` or `1800 req/m`")
+}
+
+pub(crate) fn peak_needs_qps(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::MISSING_PROPERTY,
+        span,
+        "a peak needs the profile's `qps`",
+    )
+    .with_help("declare the load the profile is optimized for, such as `qps 800`, beside the peak")
+}
+
+pub(crate) fn tier_without_base(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::MISSING_PROPERTY,
+        span,
+        "a price tier needs a base `price`",
+    )
+    .with_help(
+        "write the rates of shorter prompts too, e.g. `price input $1.25/Mtok, output $5/Mtok`",
+    )
+}
+
+pub(crate) fn tier_operator(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::BAD_OPERATOR,
+        span,
+        "a price tier applies to prompts longer than a threshold",
+    )
+    .with_help("write `price for prompts > 128k tokens: input $2.50/Mtok`")
+    .with_suggestion("write `>`", span, ">")
+}
+
+pub(crate) fn tier_beyond_context(span: Span, model: &str, context: f64) -> Diagnostic {
+    Diagnostic::warning(
+        c::PRICE_TIER_NEVER_APPLIES,
+        span,
+        format!(
+            "this tier never applies: `{model}` has a context window of {} tokens",
+            units::tokens(context)
+        ),
+    )
+    .with_help(
+        "no prompt is longer than the context window; correct the threshold or remove the tier",
+    )
+}
+
+pub(crate) fn missing_reasoning_unit(span: Span) -> Diagnostic {
+    Diagnostic::error(c::UNKNOWN_UNIT, span, "a reasoning amount needs a unit")
+        .with_help("write a count, `reasoning 2k tokens`, or a share of the answer, `reasoning 300% of output`")
 }
 
 pub(crate) fn missing_rate_unit(span: Span) -> Diagnostic {
@@ -887,17 +981,60 @@ pub(crate) fn weights_sum(span: Span, sum: f64, values: &[(Span, f64)]) -> Diagn
         format!("objective weights sum to {}, not 1", units::num(sum)),
     );
     if sum > 0.0 {
-        let normalized: Vec<String> = values.iter().map(|(_, v)| units::num(v / sum)).collect();
+        let raw: Vec<f64> = values.iter().map(|(_, v)| *v).collect();
+        let normalized = normalized_weights(&raw);
         d = d.with_help(format!("normalized, they are {}", normalized.join(", ")));
-        for ((s, v), _) in values.iter().zip(&normalized) {
-            d = d.with_suggestion(
-                "normalize the weights",
-                *s,
-                units::num((v / sum * 1e4).round() / 1e4),
-            );
+        for ((s, _), n) in values.iter().zip(&normalized) {
+            d = d.with_suggestion("normalize the weights", *s, n.clone());
         }
     }
     d
+}
+
+/// Non-negative weights scaled to sum to 1, written with as few decimals
+/// as represent them exactly (`3, 1, 1` → `0.6, 0.2, 0.2`), else with four
+/// decimals rounded by the largest remainder so that the written numbers
+/// sum to exactly 1 (`5, 3, 3` → `0.4546, 0.2727, 0.2727`): the suggestion,
+/// applied, checks.
+pub(crate) fn normalized_weights(values: &[f64]) -> Vec<String> {
+    let sum: f64 = values.iter().sum();
+    if sum <= 0.0 || !sum.is_finite() {
+        return values.iter().map(|v| units::num(*v)).collect();
+    }
+    let write = |units: &[u64], scale: u64| -> Vec<String> {
+        units
+            .iter()
+            .map(|&u| units::num(u as f64 / scale as f64))
+            .collect()
+    };
+    for decimals in 1..=4u32 {
+        let scale = 10u64.pow(decimals);
+        let exact: Vec<f64> = values.iter().map(|v| v / sum * scale as f64).collect();
+        if exact.iter().all(|x| (x - x.round()).abs() < 1e-9) {
+            let rounded: Vec<u64> = exact.iter().map(|x| x.round() as u64).collect();
+            if rounded.iter().sum::<u64>() == scale {
+                return write(&rounded, scale);
+            }
+        }
+    }
+    let scale = 10_000u64;
+    let exact: Vec<f64> = values.iter().map(|v| v / sum * scale as f64).collect();
+    let mut units: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut short = scale.saturating_sub(units.iter().sum::<u64>());
+    // The largest remainders get the missing units (ties: the first).
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order {
+        if short == 0 {
+            break;
+        }
+        units[i] += 1;
+        short -= 1;
+    }
+    write(&units, scale)
 }
 
 pub(crate) fn bad_objective(span: Span, maximize: bool, metric: &MetricDef) -> Diagnostic {
@@ -1125,5 +1262,48 @@ fn basis(b: CostBasis) -> String {
     match b {
         CostBasis::PerRequests(n) => format!("per {n} requests"),
         CostBasis::PerSuccess => "per success".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_weights;
+
+    /// The written weights, in units of 1e-4, sum to exactly 1.
+    fn units(written: &[String]) -> u64 {
+        written
+            .iter()
+            .map(|w| (w.parse::<f64>().unwrap_or(f64::NAN) * 1e4).round() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn normalized_weights_are_short_and_sum_to_one() {
+        assert_eq!(normalized_weights(&[3.0, 1.0, 1.0]), ["0.6", "0.2", "0.2"]);
+        assert_eq!(normalized_weights(&[1.0, 1.0]), ["0.5", "0.5"]);
+        assert_eq!(
+            normalized_weights(&[5.0, 3.0, 3.0]),
+            ["0.4546", "0.2727", "0.2727"]
+        );
+        assert_eq!(
+            normalized_weights(&[1.0, 1.0, 1.0]),
+            ["0.3334", "0.3333", "0.3333"]
+        );
+        // Every combination of small integer weights: the suggestion sums
+        // to 1 exactly as written, and each weight moves less than 1e-4.
+        for a in 0..12u32 {
+            for b in 0..12u32 {
+                for c in 1..12u32 {
+                    let w = [f64::from(a), f64::from(b), f64::from(c)];
+                    let written = normalized_weights(&w);
+                    assert_eq!(units(&written), 10_000, "{w:?} -> {written:?}");
+                    let sum: f64 = w.iter().sum();
+                    for (x, s) in w.iter().zip(&written) {
+                        let v: f64 = s.parse().unwrap_or(f64::NAN);
+                        assert!((v - x / sum).abs() < 1e-4, "{w:?} -> {written:?}");
+                    }
+                }
+            }
+        }
     }
 }

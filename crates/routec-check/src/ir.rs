@@ -57,6 +57,8 @@ pub struct Policy {
     pub slices: Vec<SliceDef>,
     pub objective: Option<ObjectiveDef>,
     pub slos: Vec<SloDef>,
+    /// The `slo` block's `margin` and `confidence`.
+    pub slo_settings: SloSettings,
     /// The rules of the `route` block in order; `otherwise` is a rule whose
     /// condition is `Cond::Const(true)`.
     pub rules: Vec<RuleDef>,
@@ -238,6 +240,10 @@ pub enum SignalSource {
     Classifier {
         name: String,
         cost: Option<f64>,
+        /// Where the gateway calls it (`endpoint "..."` or `env("...")`).
+        endpoint: Option<StrOrEnv>,
+        /// How long the gateway waits for it (seconds).
+        timeout: Option<f64>,
     },
     /// The source could not be resolved (already reported).
     Unknown,
@@ -282,12 +288,36 @@ pub enum ParamValue {
     Env(String),
 }
 
-/// Prices in USD.
+/// Prices in USD: the base rates, and the rates of longer prompts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Price {
     pub input_per_token: Option<f64>,
     pub output_per_token: Option<f64>,
     pub per_request: Option<f64>,
+    /// `price for prompts > N tokens: ...`, sorted by threshold, each
+    /// threshold once. A tier's rates are complete: a rate the tier does
+    /// not write is the one of the tier below (or the base rate).
+    pub tiers: Vec<PriceTier>,
+}
+
+/// The rates of requests whose prompt is longer than `above` tokens (the
+/// whole request, as providers bill them: Gemini 1.5 Pro's input costs
+/// $2.50/Mtok for every token of a prompt over 128k).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PriceTier {
+    /// Tokens: the tier applies when `prompt_tokens > above`.
+    pub above: f64,
+    pub input_per_token: Option<f64>,
+    pub output_per_token: Option<f64>,
+    pub per_request: Option<f64>,
+}
+
+/// The rates that apply to one request, in USD (missing rates are 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rates {
+    pub input_per_token: f64,
+    pub output_per_token: f64,
+    pub per_request: f64,
 }
 
 impl Price {
@@ -295,6 +325,67 @@ impl Price {
         self.input_per_token.is_none()
             && self.output_per_token.is_none()
             && self.per_request.is_none()
+            && self.tiers.is_empty()
+    }
+
+    /// The rates of a request with `prompt_tokens` tokens of input: the
+    /// tier with the largest threshold below the prompt length, else the
+    /// base rates.
+    pub fn rates(&self, prompt_tokens: f64) -> Rates {
+        match self.tiers.iter().rev().find(|t| prompt_tokens > t.above) {
+            Some(t) => Rates {
+                input_per_token: t.input_per_token.unwrap_or(0.0),
+                output_per_token: t.output_per_token.unwrap_or(0.0),
+                per_request: t.per_request.unwrap_or(0.0),
+            },
+            None => Rates {
+                input_per_token: self.input_per_token.unwrap_or(0.0),
+                output_per_token: self.output_per_token.unwrap_or(0.0),
+                per_request: self.per_request.unwrap_or(0.0),
+            },
+        }
+    }
+
+    /// The prompt lengths where the rates change (the tiers' thresholds).
+    pub fn thresholds(&self) -> impl Iterator<Item = f64> + '_ {
+        self.tiers.iter().map(|t| t.above)
+    }
+
+    /// Every rate, base and tiers, multiplied by `factor`.
+    pub fn scale(&mut self, factor: f64) {
+        let scale = |r: &mut Option<f64>| {
+            if let Some(v) = r {
+                *v *= factor;
+            }
+        };
+        scale(&mut self.input_per_token);
+        scale(&mut self.output_per_token);
+        scale(&mut self.per_request);
+        for t in &mut self.tiers {
+            scale(&mut t.input_per_token);
+            scale(&mut t.output_per_token);
+            scale(&mut t.per_request);
+        }
+    }
+}
+
+/// Hidden reasoning tokens a model generates before its answer (`reasoning
+/// 2k tokens`, `reasoning 300% of output`): billed as output and decoded
+/// before the first token of the answer. For an answer of `n` tokens the
+/// model reasons `tokens + per_output_token × n` tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reasoning {
+    pub tokens: f64,
+    pub per_output_token: f64,
+}
+
+impl Reasoning {
+    /// The reasoning tokens of an answer of `output_tokens` tokens.
+    pub fn for_answer(&self, output_tokens: f64) -> f64 {
+        if self.per_output_token == 0.0 {
+            return self.tokens;
+        }
+        self.tokens + self.per_output_token * output_tokens.max(0.0)
     }
 }
 
@@ -356,6 +447,35 @@ impl QualityDef {
     }
 }
 
+/// What a deployment sustains (`capacity`), or a provider's limits (`rate
+/// limit`), in base units: per second.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Capacity {
+    /// Requests per second.
+    pub requests: Option<f64>,
+    /// Tokens (prompt and answer) per second.
+    pub tokens: Option<f64>,
+    /// Requests in flight at once (`capacity` only).
+    pub concurrent: Option<f64>,
+    /// The property's span (empty when not written).
+    pub span: Span,
+}
+
+impl Capacity {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_none() && self.tokens.is_none() && self.concurrent.is_none()
+    }
+}
+
+/// The latency a model was measured at under a load: `latency at 30 qps
+/// ttft p50 150ms ...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadLatency {
+    /// Calls per second to the model.
+    pub qps: f64,
+    pub latency: Latency,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
     pub images: bool,
@@ -378,11 +498,28 @@ pub struct ModelDef {
     /// Context window in tokens; `None` for backends without one.
     pub context: Option<u64>,
     pub price: Price,
+    /// Hidden reasoning tokens; `None`: the model does not reason.
+    pub reasoning: Option<Reasoning>,
     pub latency: Latency,
     pub quality: QualityDef,
     pub fallback: Option<ModelId>,
     /// `None`: the model supports every kind of input.
     pub supports: Option<Capabilities>,
+    /// What the deployment sustains; empty: unlimited.
+    pub capacity: Capacity,
+    /// The provider's rate limits; empty: none.
+    pub rate_limit: Capacity,
+    /// Latency measured at loads, sorted by load (the `latency` property is
+    /// the latency at light load).
+    pub load_latency: Vec<LoadLatency>,
+}
+
+impl ModelDef {
+    /// Whether the model's latency or admission depends on load: it
+    /// declares a capacity, a rate limit or latency at a load.
+    pub fn load_aware(&self) -> bool {
+        !self.capacity.is_empty() || !self.rate_limit.is_empty() || !self.load_latency.is_empty()
+    }
 }
 
 // ---------------------------------------------------------------- conditions
@@ -594,6 +731,18 @@ pub enum BoundDef {
     Metric { metric: MetricDef, offset: f64 },
 }
 
+/// How tightly the optimizer compiles the SLOs: the `slo` block's `margin`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SloSettings {
+    /// `margin 5%`: each SLO is compiled this share tighter than its limit,
+    /// on its bad side: a latency, cost, spend or upper share limit times
+    /// `1 − margin`; a quality floor `q` as `1 − (1 − q)·(1 − margin)` (the
+    /// failure rate it allows, times `1 − margin`); a lower share limit times
+    /// `1 + margin`. 0 when not declared.
+    pub margin: f64,
+    pub margin_span: Option<Span>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SloDef {
     pub metric: MetricDef,
@@ -626,6 +775,9 @@ pub struct Retry {
 pub struct FaultSettings {
     pub timeout: Option<f64>,
     pub ttft_timeout: Option<f64>,
+    /// Where `timeout` and `ttft timeout` are written (the statement).
+    pub timeout_span: Option<Span>,
+    pub ttft_timeout_span: Option<Span>,
     pub retry: Option<Retry>,
     /// `cooldown D after N failures`
     pub cooldown: Option<(f64, u32)>,
@@ -708,6 +860,9 @@ pub struct TrafficDef {
     pub span: Span,
     pub doc: Option<String>,
     pub source: TrafficSource,
+    /// `peak ...`: the requests per second the policy must survive, and the
+    /// statement's span.
+    pub peak: Option<(f64, Span)>,
 }
 
 // ---------------------------------------------------------------- tests

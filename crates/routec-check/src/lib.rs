@@ -31,6 +31,11 @@ pub use index::{Reference, Symbol, SymbolId, SymbolIndex, SymbolKind};
 pub use ir::Policy;
 pub use space::{Region, Space};
 
+/// The prompt length (tokens) a request without `prompt_tokens` has: the
+/// built-in signal's default, used by the optimizer, the simulator, recorded
+/// traffic and every runtime (through the table).
+pub const DEFAULT_PROMPT_TOKENS: f64 = 1000.0;
+
 /// The signals every policy has, with their types.
 pub const BUILTIN_SIGNALS: &[(&str, &str)] = &[
     ("prompt_tokens", "tokens"),

@@ -7,8 +7,8 @@ use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile
 use crate::cx::{Cx, FastMap};
 use crate::diagnostics as d;
 use crate::ir::{
-    Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, QualityDef, QualityTable,
-    Quantiles, SignalType, StrOrEnv,
+    Capabilities, Capacity, Latency, LoadLatency, ModelDef, ModelId, ParamValue, Price, PriceTier,
+    QualityDef, QualityTable, Quantiles, Reasoning, SignalType, StrOrEnv,
 };
 use crate::units::Unit;
 use routec_syntax::suggest;
@@ -26,10 +26,14 @@ pub(crate) fn empty_model(m: &ast::Model, item: &ast::Item) -> ModelDef {
         params: Vec::new(),
         context: None,
         price: Price::default(),
+        reasoning: None,
         latency: Latency::default(),
         quality: QualityDef::default(),
         fallback: None,
         supports: None,
+        capacity: Capacity::default(),
+        rate_limit: Capacity::default(),
+        load_latency: Vec::new(),
     }
 }
 
@@ -43,16 +47,32 @@ struct Own {
     params: Vec<(String, ParamValue)>,
     context: Option<u64>,
     price: Option<Price>,
+    /// The price tiers written, with their threshold spans (sorted into
+    /// `price` once every property is read).
+    tiers: Vec<(PriceTier, Span)>,
+    reasoning: Option<Reasoning>,
     latency: Option<Latency>,
     quality: Option<QualityDef>,
     fallback: Option<(ModelId, Span)>,
     supports: Option<Capabilities>,
+    capacity: Option<Capacity>,
+    rate_limit: Option<Capacity>,
+    /// `latency at LOAD ...` lines, with the span of each load.
+    load_latency: Vec<(LoadLatency, Span)>,
     /// Whether a property was written but could not be resolved: then
     /// "missing" lints stay quiet.
     broken: bool,
 }
 
-const CAPABILITIES: &[&str] = &["images", "tools"];
+const CAPABILITIES: &[&str] = routec_syntax::words::CAPABILITIES;
+
+/// What a rate term measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadKind {
+    Requests,
+    Tokens,
+    Concurrent,
+}
 
 impl Cx<'_> {
     pub(crate) fn resolve_models(&mut self) {
@@ -170,6 +190,16 @@ impl Cx<'_> {
                 if let Some(v) = o.price {
                     def.price = v;
                 }
+                if let Some(ctx) = def.context {
+                    for (tier, span) in &o.tiers {
+                        if tier.above >= ctx as f64 {
+                            self.emit(d::tier_beyond_context(*span, &def.name, ctx as f64));
+                        }
+                    }
+                }
+                if let Some(v) = o.reasoning {
+                    def.reasoning = Some(v);
+                }
                 if let Some(v) = o.latency {
                     def.latency = v;
                 }
@@ -182,6 +212,18 @@ impl Cx<'_> {
                 }
                 if let Some(v) = o.supports {
                     def.supports = Some(v);
+                }
+                if let Some(v) = o.capacity {
+                    def.capacity = v;
+                }
+                if let Some(v) = o.rate_limit {
+                    def.rate_limit = v;
+                }
+                if !o.load_latency.is_empty() {
+                    let mut rows: Vec<LoadLatency> =
+                        o.load_latency.into_iter().map(|(row, _)| row).collect();
+                    rows.sort_by(|a, b| a.qps.total_cmp(&b.qps));
+                    def.load_latency = rows;
                 }
                 self.p.models[i] = def;
             }
@@ -240,6 +282,17 @@ impl Cx<'_> {
                 ModelPropKind::Quality(_) => "quality",
                 ModelPropKind::Fallback(_) => "fallback",
                 ModelPropKind::Supports(_) => "supports",
+                ModelPropKind::Capacity(_) => "capacity",
+                ModelPropKind::RateLimit { .. } => "rate limit",
+                ModelPropKind::LatencyAt { load, terms } => {
+                    self.latency_at(load, terms, &mut own);
+                    continue;
+                }
+                ModelPropKind::Reasoning { .. } => "reasoning",
+                ModelPropKind::PriceTier(tier) => {
+                    self.price_tier(tier, &mut own);
+                    continue;
+                }
                 ModelPropKind::Error => continue,
             };
             if !self.first_property(&mut seen, prop.span, key) {
@@ -354,10 +407,267 @@ impl Cx<'_> {
                         own.supports = Some(caps);
                     }
                 }
-                ModelPropKind::Error => {}
+                ModelPropKind::Capacity(terms) => {
+                    let mut c = self.capacity(terms, false, &mut own.broken);
+                    c.span = prop.span;
+                    own.capacity = Some(c);
+                }
+                ModelPropKind::RateLimit { terms, .. } => {
+                    let mut c = self.capacity(terms, true, &mut own.broken);
+                    c.span = prop.span;
+                    own.rate_limit = Some(c);
+                }
+                ModelPropKind::Reasoning { amount, unit } => {
+                    own.reasoning = self.reasoning(amount, unit.as_ref(), &mut own.broken);
+                }
+                ModelPropKind::LatencyAt { .. }
+                | ModelPropKind::PriceTier(_)
+                | ModelPropKind::Error => {}
             }
         }
+        self.settle_tiers(m, &mut own);
         own
+    }
+
+    /// `capacity 40 qps, 64 concurrent, 30k tok/s` or, with `limit`,
+    /// `rate limit 600 req/m, 200k tok/m`: each kind once, in base units.
+    fn capacity(&mut self, terms: &[ast::RateTerm], limit: bool, broken: &mut bool) -> Capacity {
+        let mut out = Capacity::default();
+        let mut seen: FastMap<&'static str, Span> = FastMap::default();
+        let what = if limit { "a rate limit" } else { "a capacity" };
+        for t in terms {
+            let Some((kind, per_second)) = self.load_unit(t, what, limit) else {
+                *broken = true;
+                continue;
+            };
+            let key = match kind {
+                LoadKind::Requests => "requests per second",
+                LoadKind::Tokens => "tokens per second",
+                LoadKind::Concurrent => "concurrent",
+            };
+            if let Some(first) = seen.get(key) {
+                self.emit(d::duplicate_property(t.span, key, *first));
+                continue;
+            }
+            seen.insert(key, t.span);
+            let unit = if kind == LoadKind::Concurrent {
+                Unit::Count
+            } else {
+                Unit::Number
+            };
+            let Some(v) = self.quantity(&t.amount, unit) else {
+                *broken = true;
+                continue;
+            };
+            if v <= 0.0 {
+                *broken = true;
+                self.emit(d::out_of_range(
+                    t.amount.span,
+                    &format!("{what} must be positive"),
+                ));
+                continue;
+            }
+            let slot = match kind {
+                LoadKind::Requests => &mut out.requests,
+                LoadKind::Tokens => &mut out.tokens,
+                LoadKind::Concurrent => &mut out.concurrent,
+            };
+            *slot = Some(v * per_second);
+        }
+        out
+    }
+
+    /// `latency at 30 qps ttft ...`: one row of the latency-at-load table.
+    fn latency_at(&mut self, load: &ast::RateTerm, terms: &[ast::LatencyTerm], own: &mut Own) {
+        let what = "a load";
+        let kind = self.load_unit(load, what, true);
+        let latency = self.latency(terms, &mut own.broken);
+        let Some((kind, per_second)) = kind else {
+            own.broken = true;
+            return;
+        };
+        if kind != LoadKind::Requests {
+            own.broken = true;
+            self.emit(d::load_not_requests(load.span));
+            return;
+        }
+        let Some(v) = self.quantity(&load.amount, Unit::Number) else {
+            own.broken = true;
+            return;
+        };
+        if v <= 0.0 {
+            own.broken = true;
+            self.emit(d::out_of_range(
+                load.amount.span,
+                "a load must be positive (the `latency` property is the latency at light load)",
+            ));
+            return;
+        }
+        let qps = v * per_second;
+        if let Some((_, first)) = own.load_latency.iter().find(|(r, _)| r.qps == qps) {
+            self.emit(d::duplicate_property(
+                load.span,
+                "latency at this load",
+                *first,
+            ));
+            return;
+        }
+        own.load_latency
+            .push((LoadLatency { qps, latency }, load.span));
+    }
+
+    /// The kind of a rate term and the factor that turns its amount into a
+    /// rate per second; `None` (reported) for a unit that does not fit.
+    /// `rate` refuses `concurrent` (rate limits and loads are rates).
+    fn load_unit(&mut self, t: &ast::RateTerm, what: &str, rate: bool) -> Option<(LoadKind, f64)> {
+        let known: &[&str] = if rate {
+            &["qps", "req/s", "req/m", "tok/s", "tok/m"]
+        } else {
+            &["qps", "concurrent", "req/s", "req/m", "tok/s", "tok/m"]
+        };
+        match &t.unit {
+            None => {
+                self.emit(d::missing_load_unit(t.amount.span, what, rate));
+                None
+            }
+            Some(ast::LoadUnit::Word(w)) => match w.text.as_str() {
+                "qps" => Some((LoadKind::Requests, 1.0)),
+                "concurrent" if !rate => Some((LoadKind::Concurrent, 1.0)),
+                _ => {
+                    self.emit(d::unknown_unit_word(w, known));
+                    None
+                }
+            },
+            Some(ast::LoadUnit::Rate(u)) => {
+                let kind = match u.numerator.text.as_str() {
+                    "req" | "requests" => LoadKind::Requests,
+                    "tok" | "tokens" => LoadKind::Tokens,
+                    _ => {
+                        self.emit(d::unknown_unit_word(&u.numerator, &["req", "tok"]));
+                        return None;
+                    }
+                };
+                let per = match u.denominator.text.as_str() {
+                    "s" => 1.0,
+                    "m" => 1.0 / 60.0,
+                    "h" => 1.0 / 3600.0,
+                    _ => {
+                        self.emit(d::unknown_unit_word(&u.denominator, &["s", "m", "h"]));
+                        return None;
+                    }
+                };
+                Some((kind, per))
+            }
+        }
+    }
+
+    /// Reads one `price for prompts > N tokens: ...` line into `own.tiers`.
+    fn price_tier(&mut self, tier: &ast::PriceTier, own: &mut Own) {
+        if tier.op != ast::CmpOp::Gt {
+            own.broken = true;
+            self.emit(d::tier_operator(tier.op_span));
+        }
+        if let Some(u) = &tier.unit
+            && u.text != "tokens"
+            && u.text != "tok"
+        {
+            self.emit(d::unknown_unit_word(u, &["tokens"]));
+        }
+        let Some(above) = self.quantity(&tier.threshold, Unit::Tokens) else {
+            own.broken = true;
+            return;
+        };
+        let span = tier.threshold.span;
+        if let Some((_, first)) = own.tiers.iter().find(|(t, _)| t.above == above) {
+            let first = *first;
+            let key = format!("price for prompts > {}", crate::units::tokens(above));
+            self.emit(d::duplicate_property(span, &key, first));
+            return;
+        }
+        if let Some((last, last_span)) = own.tiers.last()
+            && last.above > above
+        {
+            let last_span = *last_span;
+            self.emit(d::unsorted_thresholds(span, false, last_span));
+        }
+        let rates = self.price(&tier.terms, &mut own.broken);
+        own.tiers.push((
+            PriceTier {
+                above,
+                input_per_token: rates.input_per_token,
+                output_per_token: rates.output_per_token,
+                per_request: rates.per_request,
+            },
+            span,
+        ));
+    }
+
+    /// Sorts the tiers into the base price, each taking the rates it does
+    /// not write from the tier below.
+    fn settle_tiers(&mut self, m: &ast::Model, own: &mut Own) {
+        if own.tiers.is_empty() {
+            return;
+        }
+        let Some(price) = own.price.as_mut() else {
+            let at = m
+                .body
+                .items
+                .iter()
+                .find(|p| matches!(p.kind, ModelPropKind::PriceTier(_)))
+                .map_or(m.name.span, |p| crate::cx::keyword_span(p.span, "price"));
+            own.broken = true;
+            self.emit(d::tier_without_base(at));
+            own.tiers.clear();
+            return;
+        };
+        let mut tiers: Vec<PriceTier> = own.tiers.iter().map(|(t, _)| t.clone()).collect();
+        tiers.sort_by(|a, b| a.above.total_cmp(&b.above));
+        let (mut input, mut output, mut request) = (
+            price.input_per_token,
+            price.output_per_token,
+            price.per_request,
+        );
+        for t in &mut tiers {
+            input = t.input_per_token.or(input);
+            output = t.output_per_token.or(output);
+            request = t.per_request.or(request);
+            (t.input_per_token, t.output_per_token, t.per_request) = (input, output, request);
+        }
+        price.tiers = tiers;
+    }
+
+    /// `reasoning 2k tokens` or `reasoning 300% of output`.
+    fn reasoning(
+        &mut self,
+        amount: &ast::Lit,
+        unit: Option<&ast::ReasoningUnit>,
+        broken: &mut bool,
+    ) -> Option<Reasoning> {
+        let read = match unit {
+            Some(ast::ReasoningUnit::OfOutput(_)) => {
+                self.quantity(amount, Unit::Multiple)
+                    .map(|per_output_token| Reasoning {
+                        tokens: 0.0,
+                        per_output_token,
+                    })
+            }
+            Some(ast::ReasoningUnit::Word(w)) if w.text == "tokens" || w.text == "tok" => {
+                self.quantity(amount, Unit::Tokens).map(|tokens| Reasoning {
+                    tokens,
+                    per_output_token: 0.0,
+                })
+            }
+            Some(ast::ReasoningUnit::Word(w)) => {
+                self.emit(d::unknown_unit_word(w, &["tokens"]));
+                None
+            }
+            None => {
+                self.emit(d::missing_reasoning_unit(amount.span));
+                None
+            }
+        };
+        *broken |= read.is_none();
+        read
     }
 
     fn price(&mut self, terms: &[ast::PriceTerm], broken: &mut bool) -> Price {
@@ -391,8 +701,9 @@ impl Cx<'_> {
                 _ => {
                     *broken = true;
                     if let Some(k) = &t.kind {
-                        let best = suggest::closest(&k.text, ["input", "output"]);
-                        self.emit(d::unknown_word(k, "price kind", &["input", "output"], best));
+                        let kinds = routec_syntax::words::PRICE_KINDS;
+                        let best = suggest::closest(&k.text, kinds.iter().copied());
+                        self.emit(d::unknown_word(k, "price kind", kinds, best));
                     }
                 }
             }

@@ -165,12 +165,13 @@ impl<'a> Cx<'a> {
     }
 
     fn accept(&mut self, a: &ast::Accept) -> Option<AcceptDef> {
-        if a.measure.text != "confidence" {
-            let best = suggest::closest(&a.measure.text, ["confidence"]);
+        let measures = routec_syntax::words::ACCEPT_MEASURES;
+        if !measures.contains(&a.measure.text.as_str()) {
+            let best = suggest::closest(&a.measure.text, measures.iter().copied());
             self.emit(d::unknown_word(
                 &a.measure,
                 "acceptance measure",
-                &["confidence"],
+                measures,
                 best,
             ));
             return None;

@@ -15,6 +15,9 @@ pub(crate) enum Unit {
     Ratio,
     /// `-9%`, in `-1..=1`: a quality adjustment or an offset.
     SignedRatio,
+    /// `300%`: a multiple written as a percentage, never negative, may
+    /// exceed 100% (reasoning tokens per output token).
+    Multiple,
     /// `128k`: a whole number of tokens, never negative.
     Tokens,
     /// A whole number, never negative (retries, failures, requests).
@@ -34,7 +37,7 @@ impl Unit {
         match self {
             Unit::Duration => "a duration",
             Unit::Money => "money",
-            Unit::Ratio | Unit::SignedRatio => "a percentage",
+            Unit::Ratio | Unit::SignedRatio | Unit::Multiple => "a percentage",
             Unit::Tokens => "a token count",
             Unit::Count | Unit::Int => "a whole number",
             Unit::Number => "a number",
@@ -50,6 +53,7 @@ impl Unit {
             Unit::Money => "`$5`",
             Unit::Ratio => "`70%`",
             Unit::SignedRatio => "`-5%`",
+            Unit::Multiple => "`300%`",
             Unit::Tokens => "`900` or `128k`",
             Unit::Count | Unit::Int => "`3`",
             Unit::Number => "`0.5`",
@@ -168,16 +172,15 @@ pub(crate) fn quantity(lit: &Lit, unit: Unit) -> Result<f64, UnitError> {
     let value = match (unit, &found) {
         (Unit::Duration, Found::Duration(v))
         | (Unit::Money, Found::Money(v))
-        | (Unit::Ratio | Unit::SignedRatio, Found::Percent(v))
+        | (Unit::Ratio | Unit::SignedRatio | Unit::Multiple, Found::Percent(v))
         | (Unit::Tokens | Unit::Count | Unit::Int | Unit::Number, Found::Number(v))
         | (Unit::PricePerToken, Found::PricePerToken(v))
         | (Unit::PricePerRequest, Found::PricePerRequest(v)) => *v,
         // A literal zero needs no unit.
-        (Unit::Duration | Unit::Money | Unit::Ratio | Unit::SignedRatio, Found::Number(v))
-            if *v == 0.0 && matches!(lit.kind, LitKind::Number { .. }) =>
-        {
-            0.0
-        }
+        (
+            Unit::Duration | Unit::Money | Unit::Ratio | Unit::SignedRatio | Unit::Multiple,
+            Found::Number(v),
+        ) if *v == 0.0 && matches!(lit.kind, LitKind::Number { .. }) => 0.0,
         _ => {
             return Err(UnitError::Mismatch {
                 expected: unit,
@@ -214,6 +217,10 @@ fn check_range(value: f64, unit: Unit) -> Result<(), UnitError> {
                 reason: "an amount of money cannot be negative",
             })
         }
+        Unit::Multiple if negative => Err(UnitError::OutOfRange {
+            value,
+            reason: "a percentage cannot be negative",
+        }),
         Unit::Tokens | Unit::Count | Unit::Number if negative => Err(UnitError::OutOfRange {
             value,
             reason: "this number cannot be negative",

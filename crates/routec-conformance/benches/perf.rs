@@ -116,6 +116,7 @@ fn compile_example(bencher: divan::Bencher, name: &str) {
     let options = routec_opt::CompileOptions {
         traffic: None,
         compiler_version: "bench".into(),
+        slo_margin: None,
     };
     bencher.bench(|| {
         let parse = routec_syntax::parse(&source);

@@ -54,6 +54,7 @@ fn main() {
             let options = routec_opt::CompileOptions {
                 traffic: None,
                 compiler_version: "phases".into(),
+                slo_margin: None,
             };
             let compiled = routec_opt::compile(&checked.policy, &text, &options).unwrap();
             std::hint::black_box(compiled.table.rules.len());

@@ -70,6 +70,7 @@ pub fn compile_file(path: &Path) -> Result<Fixture, String> {
     let options = CompileOptions {
         traffic: None,
         compiler_version: env!("CARGO_PKG_VERSION").into(),
+        slo_margin: None,
     };
     let compiled = routec_opt::compile(&policy, &source, &options).map_err(|diags| {
         diags

@@ -6,7 +6,9 @@
 
 use routec_check::ir::MetricDef;
 use routec_opt::ValueSet;
-use routec_runtime::{Decision, Request, RequestError, Router, SignalValue, ValueOrigin};
+use routec_runtime::{
+    Decision, InvalidValue, Request, RequestError, Router, SignalValue, ValueOrigin,
+};
 
 use crate::{CompiledPolicy, Failed};
 
@@ -27,6 +29,9 @@ pub struct Explanation {
     pub defaulted: Vec<String>,
     /// Signals the diagram read whose value was invalid (and defaulted).
     pub invalid: Vec<String>,
+    /// Every value of the request that does not fit its signal, read by
+    /// the diagram or not, with what the signal accepts.
+    pub invalid_values: Vec<InvalidInput>,
     /// The tests taken through the diagram.
     pub path: Vec<Step>,
     /// The cell's predicted figures and its share of traffic.
@@ -36,6 +41,46 @@ pub struct Explanation {
     pub recorded: Option<RecordedQuality>,
     /// Every SLO row with its status and the price of tightening it.
     pub slos: Vec<SloSensitivity>,
+}
+
+/// A value of the request that does not fit its signal. Every runtime
+/// routes such a request as if the signal were missing: with its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidInput {
+    pub signal: String,
+    /// The value as the request carried it.
+    pub value: serde_json::Value,
+    /// The default routed instead, as the language writes it.
+    pub default: String,
+    /// What the signal accepts: the runtime's did-you-mean for a misspelled
+    /// enum variant, else the forms it reads.
+    pub help: String,
+    /// Whether the decision diagram read the signal on this request's path
+    /// (so the default took part in the decision).
+    pub read: bool,
+}
+
+impl InvalidInput {
+    /// One line: `` `task` is `"chatt"`: did you mean `chat`? (routed as its default, `chat`) ``.
+    pub fn message(&self) -> String {
+        let consequence = if self.read {
+            format!("routed as its default, `{}`", self.default)
+        } else {
+            "this request's route does not read it".to_owned()
+        };
+        format!(
+            "invalid value `{}` for signal `{}`: {} ({consequence})",
+            self.value, self.signal, self.help
+        )
+    }
+}
+
+/// A request read from JSON: the values every runtime routes with, and the
+/// values that did not fit their signals (defaulted).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadRequest {
+    pub request: Request,
+    pub invalid: Vec<InvalidValue>,
 }
 
 /// One test on the path through the decision diagram.
@@ -109,9 +154,10 @@ pub struct SloSensitivity {
 
 /// Parses a request given as a JSON object keyed by signal name (values as
 /// `explain --request` takes them). An unknown signal is a usage error with
-/// a did-you-mean.
-pub fn request(router: &Router, json: &serde_json::Value) -> Result<Request, Failed> {
-    router.request_from_json(json).map_err(|e| match e {
+/// a did-you-mean; a value that does not fit its signal is kept in
+/// [`ReadRequest::invalid`] (the runtime defaults it).
+pub fn request(router: &Router, json: &serde_json::Value) -> Result<ReadRequest, Failed> {
+    let request = router.request_from_json(json).map_err(|e| match e {
         RequestError::UnknownSignal { name, .. } => {
             let names: Vec<&str> = router
                 .table()
@@ -125,6 +171,10 @@ pub fn request(router: &Router, json: &serde_json::Value) -> Result<Request, Fai
             Failed::Usage(format!("unknown signal `{name}` in the request{hint}"))
         }
         e => Failed::Usage(e.to_string()),
+    })?;
+    Ok(ReadRequest {
+        request,
+        invalid: router.invalid_values(json),
     })
 }
 
@@ -137,8 +187,9 @@ pub fn router(p: &CompiledPolicy) -> Result<Router, Failed> {
     })
 }
 
-/// Explains how `router` (the table of `p`) routes `request`.
-pub fn explain(p: &CompiledPolicy, router: &Router, request: &Request) -> Explanation {
+/// Explains how `router` (the table of `p`) routes `read`.
+pub fn explain(p: &CompiledPolicy, router: &Router, read: &ReadRequest) -> Explanation {
+    let request = &read.request;
     let table = router.table();
     let decision = router.decide(request);
     let e = router.explain(request, &decision);
@@ -160,6 +211,25 @@ pub fn explain(p: &CompiledPolicy, router: &Router, request: &Request) -> Explan
             .or(e.cell),
         defaulted: names(decision.defaulted),
         invalid: names(decision.invalid),
+        invalid_values: read
+            .invalid
+            .iter()
+            .map(|v| InvalidInput {
+                signal: table
+                    .signals
+                    .get(v.signal)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
+                value: v.value.clone(),
+                default: table
+                    .signals
+                    .get(v.signal)
+                    .map(|s| router.show_value(v.signal, s.default))
+                    .unwrap_or_default(),
+                help: v.help.clone(),
+                read: decision.invalid.contains(v.signal),
+            })
+            .collect(),
         path: e
             .path
             .into_iter()

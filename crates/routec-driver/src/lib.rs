@@ -11,7 +11,8 @@
 //!   [`CompiledPolicy`]: the policy, the compiler's [`routec_opt::Compiled`]
 //!   result and every file it read, in one [`routec_syntax::SourceMap`].
 //! - [`tests`], [`simulate`], [`explain`], [`diff`]: the other commands, as
-//!   functions from a compiled policy to a typed report.
+//!   functions from a compiled policy to a typed report; [`predicted`]: the
+//!   figures a table was optimized for (what `compile` prints).
 //!
 //! Architecture Invariant: the driver does IO (reading sources and recorded
 //! files, `git cat-file`) but never renders and never parses arguments:
@@ -21,7 +22,9 @@
 pub mod decide;
 pub mod diff;
 pub mod explain;
+pub mod load;
 pub mod pipeline;
+pub mod predicted;
 pub mod simulate;
 pub mod source;
 pub mod tests;

@@ -45,7 +45,9 @@ pub fn analyze(text: &str) -> Analyzed {
 
 /// What `routec check` reports for one source: the policy's diagnostics,
 /// and once it checks, those of its recorded traffic files (`E0515` in the
-/// file for each bad line, `W0513` for slices with too few samples).
+/// file for each bad line, `W0513` for slices with too few samples) and,
+/// unless [`CheckOptions::compile`] is off, the compiler's (SLOs no routing
+/// can meet, timeouts that cut answers, ...).
 #[derive(Debug)]
 pub struct CheckReport {
     /// The policy and every recorded file read.
@@ -55,8 +57,31 @@ pub struct CheckReport {
     pub unreadable: Vec<String>,
 }
 
-/// Checks a source and its recorded traffic files.
+/// What [`check_report_with`] runs beyond the parser and the checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Once the policy checks (and its recorded files read), compile it for
+    /// its first traffic profile, as `routec compile` does, and report the
+    /// compiler's diagnostics too. On by default: CI and editors run
+    /// `check`, and SLOs no routing can meet are errors of the policy.
+    pub compile: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions { compile: true }
+    }
+}
+
+/// Checks a source, its recorded traffic files and (once they check) its
+/// compilation: [`check_report_with`] with the default options.
 pub fn check_report(source: &Source) -> CheckReport {
+    check_report_with(source, CheckOptions::default())
+}
+
+/// Checks a source and its recorded traffic files, and with
+/// [`CheckOptions::compile`] compiles it once they check.
+pub fn check_report_with(source: &Source, options: CheckOptions) -> CheckReport {
     let mut files = SourceMap::new(source.name.clone(), source.text.clone());
     let Analyzed {
         mut diagnostics,
@@ -64,11 +89,18 @@ pub fn check_report(source: &Source) -> CheckReport {
     } = analyze(&source.text);
     let mut unreadable = Vec::new();
     if !diagnostics.iter().any(Diagnostic::is_error) {
+        // The records of the first profile, for the compile.
+        let mut first: Option<BoundTraffic> = None;
         for (i, def) in policy.traffic.iter().enumerate() {
             match read_recorded(&policy, source, i, &mut files) {
-                Ok(Some(bound)) => diagnostics.extend(routec_opt::recorded::sample_warnings(
-                    &policy, &def.name, def.span, &bound,
-                )),
+                Ok(Some(bound)) => {
+                    diagnostics.extend(routec_opt::recorded::sample_warnings(
+                        &policy, &def.name, def.span, &bound,
+                    ));
+                    if i == 0 {
+                        first = Some(bound);
+                    }
+                }
                 Ok(None) => {}
                 Err(Failed::Usage(message) | Failed::Policy(message)) => unreadable.push(message),
                 Err(Failed::Diagnostics {
@@ -76,7 +108,22 @@ pub fn check_report(source: &Source) -> CheckReport {
                 }) => diagnostics.extend(more),
             }
         }
+        let clean = unreadable.is_empty() && !diagnostics.iter().any(Diagnostic::is_error);
+        if options.compile && clean {
+            let compiled = routec_opt::compile_recorded(
+                &policy,
+                &source.text,
+                &compile_options(None),
+                first.as_ref(),
+            );
+            match compiled {
+                Ok(c) => diagnostics.extend(c.diagnostics),
+                Err(errors) => diagnostics.extend(errors),
+            }
+        }
         sort(&mut diagnostics);
+        // The compiler repeats the recorded files' sample warnings.
+        diagnostics.dedup();
     }
     CheckReport {
         files,
@@ -157,6 +204,7 @@ pub fn compile_options(traffic: Option<&str>) -> CompileOptions {
     CompileOptions {
         traffic: traffic.map(str::to_owned),
         compiler_version: COMPILER_VERSION.to_owned(),
+        slo_margin: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! as a runtime would (no request key: a split cell takes its first plan,
 //! so split cells are judged on all their plans). Metric tests simulate the
 //! table under their traffic profile with [`REQUESTS`] requests and seed
-//! [`SEED`].
+//! [`SEED`]; a value whose 95% sampling interval contains the limit passes
+//! and says it is at the limit (only a miss beyond sampling error fails).
 
 use std::collections::HashMap;
 
@@ -122,7 +123,21 @@ pub fn run(p: &CompiledPolicy) -> TestRun {
                                 SEED,
                                 &mut |_, _| {},
                             ),
-                            None => routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED),
+                            None => match crate::simulate::settled_load(p, traffic.index()) {
+                                Some(load) => routec_sim::run_loaded(
+                                    &p.policy,
+                                    table,
+                                    traffic,
+                                    routec_sim::Load {
+                                        qps: load.qps,
+                                        models: &load.models,
+                                    },
+                                    REQUESTS,
+                                    SEED,
+                                    &mut |_, _| {},
+                                ),
+                                None => routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED),
+                            },
                         };
                         match run {
                             Ok(run) => Some(run),
@@ -139,12 +154,25 @@ pub fn run(p: &CompiledPolicy) -> TestRun {
                     };
                     match run.value(metric, None) {
                         Some(v) => {
-                            o.passed = routec_sim::compare(v, *op, *value);
+                            // A value within sampling error of the limit
+                            // passes, and says so: the simulation cannot
+                            // tell it from a met expectation.
+                            let (lo, hi) = run.interval(metric, None).unwrap_or((v, v));
+                            let half = if v <= *value { hi - v } else { v - lo };
+                            let verdict = routec_sim::Verdict::of(v, *op, *value, half.max(0.0));
+                            o.passed = verdict != routec_sim::Verdict::Missed;
                             o.actual = format!(
                                 "{} = {}",
                                 metric_text(&p.policy, metric),
                                 routec_sim::describe_value(metric, v)
                             );
+                            if verdict == routec_sim::Verdict::AtLimit {
+                                o.actual.push_str(&format!(
+                                    " (at the limit, within sampling error: 95% interval {} to {})",
+                                    routec_sim::describe_value(metric, lo),
+                                    routec_sim::describe_value(metric, hi)
+                                ));
+                            }
                         }
                         None => o.actual = "no value (no requests, or no `qps` for spend)".into(),
                     }

@@ -7,6 +7,7 @@
 use routec_check::ir::{Policy, SignalType};
 use routec_syntax::Span;
 use routec_syntax::lexer::{Token, lex};
+use routec_syntax::words;
 
 use crate::show;
 use crate::text::clamp;
@@ -15,7 +16,7 @@ use crate::{Analysis, Completion, CompletionKind};
 const ITEMS: &[(&str, &str)] = &[
     (
         "policy",
-        "policy ${1:name} {\n  owner \"${2:team}\"\n  baseline ${3:model}\n}",
+        "policy ${1:name} {\n  owner \"${2:team}\"\n  baseline ${3:large}\n}",
     ),
     (
         "signal",
@@ -33,7 +34,7 @@ const ITEMS: &[(&str, &str)] = &[
     ("slo", "slo {\n  $0\n}"),
     (
         "route",
-        "route {\n  when ${1:condition} => ${2:model}\n  otherwise => ${3:model}\n}",
+        "route {\n  when ${1:condition} => ${2:small}\n  otherwise => ${3:large}\n}",
     ),
     ("faults", "faults {\n  $0\n}"),
     ("learn", "learn {\n  $0\n}"),
@@ -41,28 +42,31 @@ const ITEMS: &[(&str, &str)] = &[
     ("test", "test \"${1:name}\" {\n  $0\n}"),
 ];
 
-const MODEL_PROPS: &[&str] = &[
-    "provider", "endpoint", "upstream", "api_key", "params", "context", "price", "latency",
-    "quality", "fallback", "supports",
+// The words come from the language's one table (`routec_syntax::words`).
+const MODEL_PROPS: &[&str] = words::MODEL_PROPERTIES;
+const POLICY_PROPS: &[&str] = words::POLICY_PROPERTIES;
+const SLO_METRICS: &[&str] = words::METRICS;
+const FAULT_PROPS: &[&str] = words::FAULT_SETTINGS;
+const LEARN_PROPS: &[&str] = words::LEARN_SETTINGS;
+const TEST_PROPS: &[&str] = words::TEST_STATEMENTS;
+const SOURCES: &[&str] = words::SIGNAL_SOURCES;
+/// Units of a capacity (`40 qps`), a rate limit or a load.
+const LOAD_UNITS: &[(&str, &str)] = &[
+    ("qps", "requests per second"),
+    ("req/s", "requests per second"),
+    ("req/m", "requests per minute"),
+    ("tok/s", "tokens (prompt and answer) per second"),
+    ("tok/m", "tokens (prompt and answer) per minute"),
 ];
-const POLICY_PROPS: &[&str] = &["owner", "baseline"];
-const SLO_METRICS: &[&str] = &["ttft", "latency", "cost", "quality", "share", "spend"];
-const FAULT_PROPS: &[&str] = &["timeout", "ttft", "retry", "cooldown", "hedge", "for"];
-const LEARN_PROPS: &[&str] = &["explore", "drift"];
-const TEST_PROPS: &[&str] = &["given", "expect", "under"];
-const TYPES: &[&str] = &[
-    "bool", "int", "tokens", "ratio", "duration", "money", "enum",
-];
-const SOURCES: &[&str] = &["header", "metadata", "classifier"];
 const PLAN_FORMS: &[(&str, &str)] = &[
     (
         "cascade",
         "cascade ${1:small} -> ${2:large} accept when confidence >= ${3:70%}",
     ),
     ("split", "split { ${1:a} ${2:50%}, ${3:b} ${4:50%} }"),
-    ("optimize", "optimize [${1:a}, ${2:b}] by ${3:signal}"),
+    ("optimize", "optimize [${1:a}, ${2:b}] by ${3:task}"),
 ];
-const PERCENTILES: &[&str] = &["p50", "p95", "p99"];
+const PERCENTILES: &[&str] = words::PERCENTILES;
 
 /// Units by what they measure.
 const DURATION_UNITS: &[(&str, &str)] = &[
@@ -381,10 +385,15 @@ fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
     let outer = frames.first().map_or("", Frame::first);
     let inner = frames.last().map_or("", Frame::first);
     match (outer, first) {
+        ("model", "latency") if stmt.get(1).and_then(Tk::word) == Some("at") && n <= 2 => {
+            out.units(COUNT_UNITS)
+        }
         ("slo", "ttft" | "latency") | ("model", "latency") | ("faults", _) => {
             out.units(DURATION_UNITS)
         }
         ("slo", "quality" | "share") | ("model", "quality") => out.units(RATIO_UNITS),
+        // `capacity 40k`: the scale; the unit is a word after a space.
+        ("model", "capacity" | "rate") => out.units(COUNT_UNITS),
         ("model", "context") => {
             out.units(COUNT_UNITS);
             out.push("tokens", CompletionKind::Unit, Some("a token count".into()));
@@ -454,7 +463,7 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
                     out.drop_written(stmt);
                 }
             } else if words.is_empty() {
-                out.words(&["qps"], CompletionKind::Property);
+                out.words(&["qps", "peak"], CompletionKind::Property);
                 out.signals(|_| true);
             } else if words.len() == 1 && last_tok.is_some_and(|t| matches!(t, Token::Ident(_))) {
                 out.words(&["lognormal", "uniform"], CompletionKind::Keyword);
@@ -485,7 +494,8 @@ fn top_level(out: &mut Out, stmt: &[Tk], words: &[&str], last_tok: Option<Token>
     match first {
         "signal" => {
             if last_tok == Some(Token::Colon) {
-                out.words(TYPES, CompletionKind::Keyword);
+                out.words(words::SIGNAL_TYPES, CompletionKind::Keyword);
+                out.words(&["enum"], CompletionKind::Keyword);
             } else if last_word == "from" {
                 out.words(SOURCES, CompletionKind::Keyword);
             } else if last_word == "default" {
@@ -510,9 +520,20 @@ fn top_level(out: &mut Out, stmt: &[Tk], words: &[&str], last_tok: Option<Token>
                 out.words(&["from"], CompletionKind::Keyword);
             } else if words.contains(&"from")
                 && !words.contains(&"default")
-                && matches!(last_tok, Some(Token::Str(_) | Token::Number(_)))
+                && matches!(
+                    last_tok,
+                    Some(Token::Str(_) | Token::Number(_) | Token::RParen)
+                )
             {
-                out.words(&["default", "cost"], CompletionKind::Keyword);
+                out.words(&["default"], CompletionKind::Keyword);
+                if words.contains(&"classifier") {
+                    // The clauses not written yet.
+                    for &clause in routec_syntax::words::CLASSIFIER_CLAUSES {
+                        if !words.contains(&clause) {
+                            out.push(clause, CompletionKind::Keyword, None);
+                        }
+                    }
+                }
             }
         }
         "model" => {
@@ -584,18 +605,45 @@ fn model_block(out: &mut Out, frame: &Frame, stmt: &[Tk], words: &[&str], last_w
     if head.first() == Some(&"params") {
         return;
     }
+    // `capacity 40 |`, `rate limit 600 |`, `latency at 30 |`: the unit.
+    if matches!(stmt.last().map(|t| t.token), Some(Token::Number(_))) {
+        match words {
+            ["capacity", ..] => {
+                out.units(LOAD_UNITS);
+                out.push(
+                    "concurrent",
+                    CompletionKind::Unit,
+                    Some("requests in flight at once".into()),
+                );
+            }
+            ["rate", "limit", ..] => out.units(LOAD_UNITS),
+            ["latency", "at"] => out.units(&LOAD_UNITS[..3]),
+            _ => {}
+        }
+        if !out.list.is_empty() {
+            return;
+        }
+    }
     match last_word {
         "fallback" | "extends" => out.models(),
         "by" => out.signals(|t| matches!(t, SignalType::Enum(_))),
         "quality" => out.words(&["by"], CompletionKind::Keyword),
         "latency" => {
-            out.words(&["ttft"], CompletionKind::Property);
+            out.words(&["ttft", "at"], CompletionKind::Property);
             out.words(PERCENTILES, CompletionKind::Property);
         }
+        "rate" => out.words(&["limit"], CompletionKind::Keyword),
         "ttft" => out.words(PERCENTILES, CompletionKind::Property),
-        "price" => out.words(&["input", "output"], CompletionKind::Property),
-        "provider" => out.words(&["openai", "anthropic", "http"], CompletionKind::Keyword),
-        "supports" => out.words(&["images", "tools"], CompletionKind::Keyword),
+        "price" => {
+            out.words(words::PRICE_KINDS, CompletionKind::Property);
+            out.words(&["for"], CompletionKind::Keyword);
+        }
+        "for" if words.first() == Some(&"price") => {
+            out.words(&["prompts"], CompletionKind::Keyword)
+        }
+        "reasoning" => {}
+        "provider" => out.words(words::PROVIDERS, CompletionKind::Keyword),
+        "supports" => out.words(words::CAPABILITIES, CompletionKind::Keyword),
         "endpoint" | "api_key" => out.words(&["env"], CompletionKind::Keyword),
         _ if words.is_empty() => out.words(MODEL_PROPS, CompletionKind::Property),
         _ => {
@@ -611,7 +659,11 @@ fn model_block(out: &mut Out, frame: &Frame, stmt: &[Tk], words: &[&str], last_w
 
 fn slo_stmt(out: &mut Out, words: &[&str], last_word: &str, last_tok: Option<Token>) {
     match last_word {
-        _ if words.is_empty() => out.words(SLO_METRICS, CompletionKind::Property),
+        _ if words.is_empty() => {
+            out.words(SLO_METRICS, CompletionKind::Property);
+            out.words(&["margin"], CompletionKind::Property);
+        }
+        "margin" => out.units(RATIO_UNITS),
         "ttft" | "latency" => out.words(PERCENTILES, CompletionKind::Property),
         "share" => out.models(),
         "for" => {
@@ -906,6 +958,33 @@ mod tests {
         for (_, body) in ITEMS.iter().chain(PLAN_FORMS) {
             let plain = snippet_plain_text(body);
             assert!(!plain.contains('$'), "{body} -> {plain}");
+        }
+    }
+
+    #[test]
+    fn snippets_cover_the_word_table_and_parse() {
+        let labels = |l: &[(&'static str, &'static str)]| -> Vec<&'static str> {
+            l.iter().map(|(w, _)| *w).collect()
+        };
+        assert_eq!(labels(ITEMS), words::ITEMS);
+        assert_eq!(labels(PLAN_FORMS), words::PLAN_FORMS);
+        for (_, body) in ITEMS {
+            let plain = snippet_plain_text(body);
+            let parse = routec_syntax::parse(&plain);
+            assert!(
+                parse.diagnostics.is_empty(),
+                "{plain}: {:?}",
+                parse.diagnostics
+            );
+        }
+        for (_, body) in PLAN_FORMS {
+            let plain = format!("route {{\n  otherwise => {}\n}}", snippet_plain_text(body));
+            let parse = routec_syntax::parse(&plain);
+            assert!(
+                parse.diagnostics.is_empty(),
+                "{plain}: {:?}",
+                parse.diagnostics
+            );
         }
     }
 }

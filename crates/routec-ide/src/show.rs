@@ -1,7 +1,8 @@
-//! How figures read in hovers and inlay hints: durations in ms or s, money
-//! with `$`, ratios as percentages, trimmed of needless zeros.
+//! How figures read in hovers and inlay hints: durations in the unit of
+//! their magnitude, money with `$`, ratios as percentages, trimmed of
+//! needless zeros.
 
-use routec_check::ir::{CostBasis, MetricDef, SignalSource, SignalType, Value};
+use routec_check::ir::{CostBasis, MetricDef, SignalSource, SignalType, StrOrEnv, Value};
 
 /// `x` with at most `digits` decimals, trailing zeros dropped.
 pub(crate) fn num(x: f64, digits: usize) -> String {
@@ -16,12 +17,15 @@ pub(crate) fn num(x: f64, digits: usize) -> String {
     }
 }
 
-/// Seconds as `250ms` or `1.4s`.
+/// Seconds in the unit of their magnitude: `250ms`, `1.4s`, `12.5m`,
+/// `8.95h`, `2.1d`.
 pub(crate) fn duration(seconds: f64) -> String {
-    if seconds.abs() < 1.0 {
-        format!("{}ms", num(seconds * 1000.0, 0))
-    } else {
-        format!("{}s", num(seconds, 2))
+    match seconds.abs() {
+        a if a < 1.0 => format!("{}ms", num(seconds * 1000.0, 0)),
+        a if a < 60.0 => format!("{}s", num(seconds, 2)),
+        a if a < 3600.0 => format!("{}m", num(seconds / 60.0, 2)),
+        a if a < 86_400.0 => format!("{}h", num(seconds / 3600.0, 2)),
+        _ => format!("{}d", num(seconds / 86_400.0, 2)),
     }
 }
 
@@ -90,10 +94,40 @@ pub(crate) fn source(src: &SignalSource) -> String {
         SignalSource::Builtin => "built in".to_owned(),
         SignalSource::Header(h) => format!("header {h:?}"),
         SignalSource::Metadata(k) => format!("metadata {k:?}"),
-        SignalSource::Classifier { name, cost } => match cost {
-            Some(c) => format!("classifier {name:?} cost {}", duration(*c)),
-            None => format!("classifier {name:?}"),
-        },
+        SignalSource::Classifier {
+            name,
+            cost,
+            endpoint,
+            timeout,
+        } => {
+            let mut text = format!("classifier {name:?}");
+            if let Some(c) = cost {
+                text.push_str(&format!(" cost {}", duration(*c)));
+            }
+            match endpoint {
+                Some(StrOrEnv::Str(url)) => text.push_str(&format!(" endpoint {url:?}")),
+                Some(StrOrEnv::Env(var)) => text.push_str(&format!(" endpoint env({var:?})")),
+                None => {}
+            }
+            if let Some(t) = timeout {
+                text.push_str(&format!(" timeout {}", duration(*t)));
+            }
+            text
+        }
         SignalSource::Unknown => "unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_take_the_unit_of_their_magnitude() {
+        assert_eq!(duration(0.25), "250ms");
+        assert_eq!(duration(1.4), "1.4s");
+        assert_eq!(duration(750.0), "12.5m");
+        assert_eq!(duration(32_210.518), "8.95h");
+        assert_eq!(duration(181_440.0), "2.1d");
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use routec_check::SymbolKind;
 use routec_syntax::lexer::{Token, lex};
+use routec_syntax::words::{self, Highlight};
 
 use crate::{Analysis, SemanticToken};
 
@@ -71,116 +72,6 @@ impl SemanticTokenKind {
     }
 }
 
-/// Words that structure items, rules and plans.
-pub(crate) const KEYWORDS: &[&str] = &[
-    "accept",
-    "adjust",
-    "after",
-    "and",
-    "at",
-    "by",
-    "cascade",
-    "default",
-    "each",
-    "else",
-    "env",
-    "expect",
-    "extends",
-    "false",
-    "faults",
-    "file",
-    "for",
-    "from",
-    "given",
-    "in",
-    "learn",
-    "maximize",
-    "minimize",
-    "model",
-    "not",
-    "objective",
-    "optimize",
-    "or",
-    "otherwise",
-    "over",
-    "per",
-    "policy",
-    "route",
-    "signal",
-    "slice",
-    "slo",
-    "split",
-    "test",
-    "traffic",
-    "true",
-    "under",
-    "weighted",
-    "when",
-];
-
-/// Type words of signals.
-pub(crate) const TYPES: &[&str] = &[
-    "bool", "duration", "enum", "int", "money", "ratio", "tokens",
-];
-
-/// Property and measure words inside blocks.
-pub(crate) const PROPERTIES: &[&str] = &[
-    "alert",
-    "api_key",
-    "backoff",
-    "baseline",
-    "budget",
-    "classifier",
-    "confidence",
-    "context",
-    "cooldown",
-    "cost",
-    "decode",
-    "drift",
-    "endpoint",
-    "explore",
-    "failures",
-    "fallback",
-    "freeze",
-    "header",
-    "hedge",
-    "input",
-    "kl",
-    "latency",
-    "lognormal",
-    "metadata",
-    "output",
-    "owner",
-    "p50",
-    "p90",
-    "p95",
-    "p99",
-    "p999",
-    "params",
-    "price",
-    "provider",
-    "qps",
-    "quality",
-    "retry",
-    "rollback",
-    "share",
-    "spend",
-    "success",
-    "supports",
-    "timeout",
-    "ttft",
-    "uniform",
-    "upstream",
-    "requests",
-    "request",
-    "day",
-    "hour",
-    "week",
-    "month",
-    "images",
-    "tools",
-];
-
 const DECLARATION: u32 = 1 << 0;
 const DOCUMENTATION: u32 = 1 << 1;
 const DEFAULT_LIBRARY: u32 = 1 << 2;
@@ -230,10 +121,13 @@ pub(crate) fn semantic_tokens(analysis: &Analysis) -> Vec<SemanticToken> {
             Token::Number(_) | Token::Money(_) => (SemanticTokenKind::Number, 0),
             Token::Ident(word) => match names.get(&(span.start, span.end)) {
                 Some(k) => *k,
-                None if KEYWORDS.contains(&word) => (SemanticTokenKind::Keyword, 0),
-                None if TYPES.contains(&word) => (SemanticTokenKind::Type, 0),
-                None if PROPERTIES.contains(&word) => (SemanticTokenKind::Property, 0),
-                None => continue,
+                // How the language's word table highlights it.
+                None => match words::highlight(word) {
+                    Highlight::Keyword => (SemanticTokenKind::Keyword, 0),
+                    Highlight::Type => (SemanticTokenKind::Type, 0),
+                    Highlight::Property => (SemanticTokenKind::Property, 0),
+                    Highlight::None => continue,
+                },
             },
             Token::EqEq
             | Token::NotEq

@@ -4,10 +4,11 @@
 //! `by` dimensions of each `optimize`, the signals of the models' quality
 //! tables and, where a model lacks a capability, `has_images`/`has_tools`;
 //! numeric dimensions are cut at every threshold (rules, slices, `at`
-//! lists, context windows). Each rule's region (its condition minus the
-//! earlier rules) is cut into *pieces*: cubes whose relevant dimensions
-//! (quality and slice dimensions, and for an `optimize` its `by`
-//! dimensions, `prompt_tokens` and the capabilities) hold a single atom.
+//! lists, context windows, price tiers). Each rule's region (its condition
+//! minus the earlier rules) is cut into *pieces*: cubes whose relevant
+//! dimensions (quality and slice dimensions, `prompt_tokens` when a model
+//! has price tiers, and for an `optimize` its `by` dimensions,
+//! `prompt_tokens` and the capabilities) hold a single atom.
 //! Pieces with the same rule and the same atoms form a *cell*, the unit the
 //! optimizer assigns and reports.
 
@@ -267,6 +268,15 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             capability_signals.push(s);
         }
     }
+    // Price tiers: a cell never straddles a tier's threshold, so a plan's
+    // cost at the cell's mean prompt length is exact (`PlanEval::cost`).
+    let tiered = policy.models.iter().any(|m| !m.price.tiers.is_empty());
+    if tiered && let Some(pt) = prompt {
+        b.dim(pt, &types[pt.index()]);
+        for t in policy.models.iter().flat_map(|m| m.price.thresholds()) {
+            b.cut(pt, &types[pt.index()], CmpOp::Gt, t);
+        }
+    }
     let space = b.build();
     let mut groups = traffic
         .rows
@@ -327,6 +337,9 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             .ok_or(PartitionError::Unresolved)?;
         let region = taken.take(&space, &cond);
         let mut relevant = common.clone();
+        if tiered && let Some(x) = prompt.and_then(|p| space.dim_of(p)) {
+            relevant.push(x);
+        }
         if let Some((_, by)) = optimize_by(&rule.plan) {
             for d in by {
                 if let Some(x) = space.dim_of(d.signal) {

@@ -1,6 +1,6 @@
 //! Stable codes of the optimizer's diagnostics (`E051x`/`W051x`: objective
-//! and SLOs, after the checker's `E050x`). `docs/diagnostics.md` describes
-//! each one.
+//! and SLOs, after the checker's `E050x`; `W0601`: faults, after the
+//! checker's `W0600`). `docs/diagnostics.md` describes each one.
 
 /// The SLOs cannot all be met by any assignment of plans to cells.
 pub const SLOS_CONFLICT: &str = "E0510";
@@ -30,6 +30,16 @@ pub const CASCADE_BREAKS_SLO: &str = "W0510";
 pub const TRAFFIC_FILE_IGNORED: &str = "W0512";
 /// A slice judged by an SLO has too few recorded (labeled) requests.
 pub const FEW_RECORDED_SAMPLES: &str = "W0513";
+/// A `timeout` or `ttft timeout` cuts a share of a routed model's answers
+/// under the traffic profile.
+pub const TIMEOUT_CUTS_ANSWERS: &str = "W0601";
+
+/// The table meets its SLOs at the profile's `qps` but breaks some at the
+/// profile's declared `peak`.
+pub const PEAK_BREAKS_SLO: &str = "W0520";
+/// Models declare a capacity or rate limit, but the traffic profile has no
+/// `qps`: load is not modelled.
+pub const LOAD_WITHOUT_QPS: &str = "W0521";
 
 /// Every code above (each has a section in `docs/diagnostics.md`).
 pub const ALL: &[&str] = &[
@@ -44,4 +54,7 @@ pub const ALL: &[&str] = &[
     CASCADE_BREAKS_SLO,
     TRAFFIC_FILE_IGNORED,
     FEW_RECORDED_SAMPLES,
+    PEAK_BREAKS_SLO,
+    LOAD_WITHOUT_QPS,
+    TIMEOUT_CUTS_ANSWERS,
 ];

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use routec_check::ir::{ModelId, PlanDef, Policy, Price};
+use routec_check::ir::{ModelId, PlanDef, Policy, Price, Rates};
 
 use crate::model::{self, AttemptModel};
 use crate::traffic::OutputDist;
@@ -288,16 +288,38 @@ pub struct Fail {
     k: Option<u32>,
 }
 
-/// Expected calls per request to the models a plan calls, by model index.
-/// Sparse: a plan calls a few of the policy's models, and a policy with
-/// thousands of models has thousands of distinct plans, so a dense vector
-/// per plan would grow with the square of the policy.
+/// What one request of a plan asks of and pays to one model.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Calls(Vec<(usize, f64)>);
+pub struct ModelUse {
+    /// Expected calls, refused ones included.
+    pub calls: f64,
+    /// Expected answer tokens of those calls (each call's tokens are its
+    /// prompt plus these; `crate::load`).
+    pub tokens_out: f64,
+    /// Expected seconds of service of those calls at light load
+    /// (`crate::load::Demand::busy`).
+    pub busy: f64,
+    /// Per prompt-length segment (below the first tier, then above each,
+    /// like [`PlanEval::tier_costs`]): the part of the expected cost paid
+    /// to it, as `(fixed, per prompt token)`.
+    pub cost: Vec<(f64, f64)>,
+}
+
+/// What a plan asks of each model it may call, by model index. Sparse: a
+/// plan calls a few of the policy's models, and a policy with thousands of
+/// models has thousands of distinct plans, so a dense vector per plan would
+/// grow with the square of the policy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Calls(Vec<(usize, ModelUse)>);
 
 impl Calls {
     /// The expected calls to model `m`; `None` when the plan never calls it.
     pub fn get(&self, m: usize) -> Option<&f64> {
+        self.of(m).map(|u| &u.calls)
+    }
+
+    /// What the plan asks of model `m`; `None` when it never calls it.
+    pub fn of(&self, m: usize) -> Option<&ModelUse> {
         self.0
             .binary_search_by_key(&m, |e| e.0)
             .ok()
@@ -307,14 +329,23 @@ impl Calls {
     /// `(model index, expected calls)` of every model the plan calls, in
     /// model order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
-        self.0.iter().copied()
+        self.0.iter().map(|(m, u)| (*m, u.calls))
     }
 
-    fn add(&mut self, m: usize, n: f64) {
-        match self.0.binary_search_by_key(&m, |e| e.0) {
-            Ok(i) => self.0[i].1 += n,
-            Err(i) => self.0.insert(i, (m, n)),
-        }
+    /// The entry of model `m`, created with `segments` cost segments.
+    fn entry(&mut self, m: usize, segments: usize) -> &mut ModelUse {
+        let i = match self.0.binary_search_by_key(&m, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                let fresh = ModelUse {
+                    cost: vec![(0.0, 0.0); segments],
+                    ..ModelUse::default()
+                };
+                self.0.insert(i, (m, fresh));
+                i
+            }
+        };
+        &mut self.0[i].1
     }
 }
 
@@ -323,12 +354,17 @@ impl Calls {
 pub struct PlanEval {
     pub comps: Vec<Comp>,
     pub fails: Vec<Fail>,
-    /// Expected cost = `cost_fixed + cost_per_input × prompt tokens`.
+    /// Expected cost = `cost_fixed + cost_per_input × prompt tokens` for
+    /// prompts below every price tier's threshold.
     pub cost_fixed: f64,
     pub cost_per_input: f64,
+    /// `(threshold, cost_fixed, cost_per_input)` for prompts longer than
+    /// each threshold of the models' price tiers (sorted): cost is linear
+    /// in the prompt length between two thresholds. Empty without tiers.
+    pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
-    /// Expected calls per model the plan may call.
+    /// Per model the plan may call: what it asks of and pays to it.
     pub calls: Calls,
     pub mean_e2e: f64,
     pub mean_ttft: f64,
@@ -338,8 +374,56 @@ pub struct PlanEval {
 }
 
 impl PlanEval {
+    /// The expected cost of a request with `prompt_tokens` tokens of
+    /// prompt. Exact for a cell's mean prompt length: cells never straddle
+    /// a price tier's threshold (`cells.rs` cuts there).
     pub fn cost(&self, prompt_tokens: f64) -> f64 {
-        self.cost_fixed + self.cost_per_input * prompt_tokens
+        match self.tier_costs.iter().rev().find(|t| prompt_tokens > t.0) {
+            Some(&(_, fixed, per_input)) => fixed + per_input * prompt_tokens,
+            None => self.cost_fixed + self.cost_per_input * prompt_tokens,
+        }
+    }
+
+    /// The expected cost paid to model `m` for prompts of `prompt_tokens`
+    /// (its part of [`PlanEval::cost`]).
+    pub fn cost_of(&self, m: usize, prompt_tokens: f64) -> f64 {
+        let segment = self
+            .tier_costs
+            .iter()
+            .rposition(|t| prompt_tokens > t.0)
+            .map_or(0, |j| j + 1);
+        self.calls
+            .of(m)
+            .and_then(|u| u.cost.get(segment))
+            .map_or(0.0, |(fixed, per)| fixed + per * prompt_tokens)
+    }
+
+    /// What one request of this plan asks of model `m` (calls, tokens,
+    /// busy seconds), for prompts of `prompt_tokens`.
+    pub fn demand(&self, m: usize, prompt_tokens: f64) -> crate::load::Demand {
+        match self.calls.of(m) {
+            Some(u) => crate::load::Demand {
+                calls: u.calls,
+                tokens: u.calls * prompt_tokens + u.tokens_out,
+                busy: u.busy,
+            },
+            None => crate::load::Demand::default(),
+        }
+    }
+}
+
+/// The rates of `price` for prompts longer than `lower` tokens (`None`:
+/// the shortest prompts) and no longer than the next threshold of any
+/// model: the model's tier with the largest threshold at most `lower`.
+fn segment_rates(price: &Price, lower: Option<f64>) -> Rates {
+    let tier = lower.and_then(|l| price.tiers.iter().rev().find(|t| t.above <= l));
+    match tier {
+        Some(t) => Rates {
+            input_per_token: t.input_per_token.unwrap_or(0.0),
+            output_per_token: t.output_per_token.unwrap_or(0.0),
+            per_request: t.per_request.unwrap_or(0.0),
+        },
+        None => price.rates(0.0),
     }
 }
 
@@ -362,6 +446,11 @@ pub struct Evaluator {
     class_model: Vec<u32>,
     /// Per class: its TTFT survival, tabulated on first use.
     surv: Vec<OnceLock<Survival>>,
+    /// Every price tier's threshold (tokens), sorted, once each: the
+    /// prompt-length segments costs are kept for.
+    tiers: Vec<f64>,
+    /// Per model: its mean TTFT at light load (the busy time of a call).
+    ttft_light: Vec<f64>,
     output: OutputDist,
     means: HashMap<(u32, u64), f64>,
     xnodes: HashMap<(u32, u64), Vec<(f64, f64)>>,
@@ -374,8 +463,10 @@ pub struct Evaluator {
 struct Acc {
     comps: Vec<Comp>,
     fails: Vec<Fail>,
-    cost_fixed: f64,
-    cost_per_input: f64,
+    /// Per prompt-length segment (below the first tier threshold, then
+    /// above each).
+    cost_fixed: Vec<f64>,
+    cost_per_input: Vec<f64>,
     calls: Calls,
 }
 
@@ -384,8 +475,33 @@ type Branch = (f64, f64, f64);
 
 impl Evaluator {
     pub fn new(policy: &Policy, output: OutputDist) -> Evaluator {
+        Evaluator::with_load(policy, output, &[])
+    }
+
+    /// An evaluator whose models are under the given loads (`loads[m]`;
+    /// missing entries: idle, the declared model).
+    pub fn with_load(
+        policy: &Policy,
+        output: OutputDist,
+        loads: &[crate::load::ModelLoad],
+    ) -> Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
-            .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
+            .map(|i| {
+                let a = AttemptModel::new(policy, ModelId(i as u32));
+                match loads.get(i) {
+                    Some(l) => a.under(l),
+                    None => a,
+                }
+            })
+            .collect();
+        let ttft_light = policy
+            .models
+            .iter()
+            .map(|m| {
+                model::ModelLatency::of(m)
+                    .ttft
+                    .partial_mean(0.0, f64::INFINITY)
+            })
             .collect();
         let mut class = Vec::with_capacity(attempts.len());
         let mut class_model = Vec::new();
@@ -403,12 +519,21 @@ impl Evaluator {
             class.push(k);
         }
         let surv = class_model.iter().map(|_| OnceLock::new()).collect();
+        let mut tiers: Vec<f64> = policy
+            .models
+            .iter()
+            .flat_map(|m| m.price.thresholds())
+            .collect();
+        tiers.sort_by(f64::total_cmp);
+        tiers.dedup();
         Evaluator {
             fallback: policy.models.iter().map(|m| m.fallback).collect(),
             prices: policy.models.iter().map(|m| m.price.clone()).collect(),
             attempts,
             class,
             class_model,
+            tiers,
+            ttft_light,
             surv,
             output,
             means: HashMap::new(),
@@ -423,19 +548,53 @@ impl Evaluator {
     /// Evaluates `plan` for requests where model `m` has quality
     /// `quality[m]` (`None`: no figure, counted as 0).
     pub fn eval(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        self.finish(acc)
+    }
+
+    /// [`Evaluator::eval`] without the latency distribution: costs, calls,
+    /// demand and quality only (the load's fixed point needs no more).
+    pub fn eval_light(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        PlanEval {
+            cost_fixed: acc.cost_fixed[0],
+            cost_per_input: acc.cost_per_input[0],
+            tier_costs: self.tier_costs(&acc),
+            quality: acc.comps.iter().map(|c| c.w * c.quality).sum(),
+            calls: acc.calls,
+            ..PlanEval::default()
+        }
+    }
+
+    fn accumulate(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> Acc {
+        let segments = self.tiers.len() + 1;
         let mut acc = Acc {
             comps: Vec::new(),
             fails: Vec::new(),
-            cost_fixed: 0.0,
-            cost_per_input: 0.0,
+            cost_fixed: vec![0.0; segments],
+            cost_per_input: vec![0.0; segments],
             calls: Calls::default(),
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
         }
+        acc
+    }
+
+    /// `(threshold, cost_fixed, cost_per_input)` above each tier.
+    fn tier_costs(&self, acc: &Acc) -> Vec<(f64, f64, f64)> {
+        self.tiers
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| (t, acc.cost_fixed[j + 1], acc.cost_per_input[j + 1]))
+            .collect()
+    }
+
+    fn finish(&mut self, acc: Acc) -> PlanEval {
         let mut e = PlanEval {
-            cost_fixed: acc.cost_fixed,
-            cost_per_input: acc.cost_per_input,
+            cost_fixed: acc.cost_fixed[0],
+            cost_per_input: acc.cost_per_input[0],
+            tier_costs: self.tier_costs(&acc),
             calls: acc.calls,
             ..PlanEval::default()
         };
@@ -563,28 +722,53 @@ impl Evaluator {
         let z_eps = -model::norm_inv(NEGLIGIBLE);
         for m in models {
             let a = &self.attempts[m.index()];
-            let (Some(rate), Some(total)) = (a.latency.decode_rate, a.timeout) else {
+            let Some(rate) = a.latency.decode_rate else {
                 continue;
             };
-            // Below `n1` the TTFT cap does not depend on N (or the total
-            // timeout cannot bite); beyond `n2` every attempt times out.
+            // A cap on the first-token time X that falls linearly with N:
+            // `X <= limit − (reasoning tokens + per_token·N)/R`, for the
+            // total timeout (`per_token` = 1 + reasoning per output token)
+            // and, when reasoning grows with the answer, the TTFT timeout.
+            // The answer length where the cap is `x`:
+            let (fixed, per_output) = (a.reasoning.tokens, a.reasoning.per_output_token);
+            let length =
+                |limit: f64, x: f64, per_token: f64| (rate * (limit - x) - fixed) / per_token;
             let x_eps = a.latency.ttft.ln_at_z(z_eps).exp();
-            let c0 = a.ttft_timeout.unwrap_or(f64::INFINITY).min(x_eps);
-            let n2 = rate * total;
-            let n1 = (rate * (total - c0)).max(0.0);
-            // Between n1 and n2 the cap `total − N/R` sweeps the TTFT
-            // distribution: cut where its normal score steps by
-            // TRANSITION_STEP, down to TRANSITION_Z_MIN.
-            let mut z = a.latency.ttft.z_at(c0);
-            let mut transition = vec![n1, n2];
-            while z > TRANSITION_Z_MIN {
-                let x = a.latency.ttft.ln_at_z(z).exp();
-                transition.push(rate * (total - x));
-                z -= TRANSITION_STEP;
+            let mut lines: Vec<(f64, f64, f64)> = Vec::new();
+            if let Some(total) = a.timeout {
+                // Below the start the TTFT cap binds (or the total timeout
+                // cannot bite).
+                let ttft_cap = a.ttft_timeout.map_or(f64::INFINITY, |t| t - fixed / rate);
+                let start = if per_output > 0.0 {
+                    x_eps
+                } else {
+                    ttft_cap.min(x_eps)
+                };
+                lines.push((total, 1.0 + per_output, start));
             }
-            for c in transition {
-                if c > lo && c < hi {
-                    cuts.push(c);
+            if per_output > 0.0
+                && let Some(t) = a.ttft_timeout
+            {
+                lines.push((t, per_output, x_eps));
+            }
+            for (limit, per_token, c0) in lines {
+                // Below `n1` the cap does not bite; beyond `n2` every
+                // attempt times out. In between the cap sweeps the TTFT
+                // distribution: cut where its normal score steps by
+                // TRANSITION_STEP, down to TRANSITION_Z_MIN.
+                let n2 = length(limit, 0.0, per_token);
+                let n1 = length(limit, c0, per_token).max(0.0);
+                let mut z = a.latency.ttft.z_at(c0);
+                let mut transition = vec![n1, n2];
+                while z > TRANSITION_Z_MIN {
+                    let x = a.latency.ttft.ln_at_z(z).exp();
+                    transition.push(length(limit, x, per_token));
+                    z -= TRANSITION_STEP;
+                }
+                for c in transition {
+                    if c > lo && c < hi {
+                        cuts.push(c);
+                    }
                 }
             }
         }
@@ -903,6 +1087,11 @@ impl Evaluator {
         // on N (transition pieces: taken at the piece's mean).
         let n = piece.mean;
         let rate = a.latency.decode_time(1.0);
+        // Reasoning decodes before the first token: a constant and a share
+        // of the answer's length.
+        let pre_fixed = a.latency.decode_time(a.reasoning.tokens);
+        let pre_per_token = a.latency.decode_time(a.reasoning.per_output_token);
+        let billed = model::billed_output(Some(&a.reasoning), n);
         let (mut cap, _) = a.ttft_cap(n);
         let mut p_to = a.timeout_probability(n).clamp(0.0, 1.0);
         if cap > 0.0 && p_to < NEGLIGIBLE {
@@ -914,29 +1103,70 @@ impl Evaluator {
         let t_to = a.timeout_time(n);
         let t_err = a.error_time();
         let hedge = a.hedge_probability();
-        let full_fixed =
-            n * price.output_per_token.unwrap_or(0.0) + price.per_request.unwrap_or(0.0);
-        let per_input = price.input_per_token.unwrap_or(0.0);
+        // Per prompt-length segment: the price of a full answer (billed
+        // output and the per-request price) and of an input token.
+        let (full_fixed, per_input): (Vec<f64>, Vec<f64>) = std::iter::once(None)
+            .chain(self.tiers.iter().map(|&t| Some(t)))
+            .map(|lower| {
+                let r = segment_rates(price, lower);
+                (
+                    billed * r.output_per_token + r.per_request,
+                    r.input_per_token,
+                )
+            })
+            .unzip();
         let s_cap = if cap.is_finite() {
             self.surv(m.0).at(cap)
         } else {
             0.0
         };
+        // Refused attempts (`crate::load`): no cost, no time.
+        let throttle = a.throttle;
+        let retry_throttled = a.retry_throttled;
+        let service = self.ttft_light[m.index()] + pre_fixed + n * (rate + pre_per_token);
         let mut exhausted = Vec::new();
         let mut branches = vec![(w, shift)];
         for attempt in 0..=a.retries {
             let last = attempt == a.retries;
             let mut next: Vec<(f64, f64)> = Vec::new();
             for (bw, bs) in branches {
-                acc.cost_per_input += bw * (1.0 + hedge) * per_input;
-                acc.cost_fixed += bw * (p_ok + hedge) * full_fixed;
-                acc.calls.add(m.index(), bw * (1.0 + hedge));
+                let offered = bw;
+                // The admitted share of this branch.
+                let bw = if throttle > 0.0 {
+                    let fw = offered * throttle;
+                    if retry_throttled && !last && fw >= PRUNE {
+                        next.push((fw, bs + a.backoff));
+                    } else if fw > 0.0 {
+                        exhausted.push((fw, bs));
+                    }
+                    offered * (1.0 - throttle)
+                } else {
+                    offered
+                };
+                // Offered calls: refused ones, admitted ones and their
+                // hedged duplicates.
+                let calls = if throttle > 0.0 {
+                    offered - bw + bw * (1.0 + hedge)
+                } else {
+                    bw * (1.0 + hedge)
+                };
+                let used = acc.calls.entry(m.index(), full_fixed.len());
+                used.calls += calls;
+                used.tokens_out += calls * billed;
+                used.busy += calls * service;
+                for (j, (fixed, input)) in full_fixed.iter().zip(&per_input).enumerate() {
+                    acc.cost_per_input[j] += bw * (1.0 + hedge) * input;
+                    acc.cost_fixed[j] += bw * (p_ok + hedge) * fixed;
+                    let paid = &mut used.cost[j];
+                    paid.0 += bw * (p_ok + hedge) * fixed;
+                    paid.1 += bw * (1.0 + hedge) * input;
+                }
                 if p_ok > 0.0 {
                     answers.push(Comp {
                         w: bw * p_ok,
-                        shift: bs,
-                        at: a0,
-                        ae: a0 + rate,
+                        shift: bs + pre_fixed,
+                        at: a0 + pre_per_token,
+                        ae: a0 + rate + pre_per_token,
                         lo: piece.lo,
                         hi: piece.hi,
                         model: m.0,
@@ -1286,6 +1516,9 @@ mod tests {
             retry_timeouts: false,
             retry_errors: false,
             backoff: 0.0,
+            throttle: 0.0,
+            retry_throttled: false,
+            reasoning: routec_check::ir::Reasoning::default(),
         };
         let s = Survival::new(&a);
         for &t in &[0.1, 0.6, 1.4, 2.5, 4.0] {

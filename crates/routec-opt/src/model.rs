@@ -8,8 +8,8 @@
 //! callers choose (and seed) the random number generator.
 
 use routec_check::ir::{
-    FaultSettings, FaultsDef, ModelDef, ModelId, PlanDef, Policy, Price, RetryOn, RuleDef,
-    SignalId, SignalSource,
+    FaultSettings, FaultsDef, ModelDef, ModelId, PlanDef, Policy, Price, Reasoning, RetryOn,
+    RuleDef, SignalId, SignalSource,
 };
 
 // ---------------------------------------------------------------- constants
@@ -406,7 +406,12 @@ pub const UNKNOWN_DECODE_RATE: f64 = 50.0;
 
 impl ModelLatency {
     pub fn of(model: &ModelDef) -> ModelLatency {
-        let l = &model.latency;
+        ModelLatency::from_latency(&model.latency)
+    }
+
+    /// The latency profile of declared figures (`latency ...`, or one
+    /// `latency at` row).
+    pub fn from_latency(l: &routec_check::ir::Latency) -> ModelLatency {
         if let Some(ttft) = LatencyQuantiles::from_quantiles(&l.ttft) {
             return ModelLatency {
                 ttft,
@@ -443,17 +448,27 @@ impl ModelLatency {
 // ---------------------------------------------------------------- cost and quality
 
 /// The USD cost of one successful call:
-/// `input × input price + output × output price + per-request price`.
+/// `input × input price + output × output price + per-request price`, at
+/// the rates of the price tier of `input_tokens` (the rates of the longest
+/// tier whose threshold the prompt exceeds, else the base rates).
+/// `output_tokens` are the billed output tokens: the answer's and the
+/// reasoning tokens ([`billed_output`]).
 pub fn call_cost(price: &Price, input_tokens: f64, output_tokens: f64) -> f64 {
-    input_tokens * price.input_per_token.unwrap_or(0.0)
-        + output_tokens * price.output_per_token.unwrap_or(0.0)
-        + price.per_request.unwrap_or(0.0)
+    let r = price.rates(input_tokens);
+    input_tokens * r.input_per_token + output_tokens * r.output_per_token + r.per_request
 }
 
 /// The USD cost of a failed attempt: its input tokens only (the per-request
-/// price and output are not charged).
+/// price and output are not charged), at the prompt's tier.
 pub fn failed_attempt_cost(price: &Price, input_tokens: f64) -> f64 {
-    input_tokens * price.input_per_token.unwrap_or(0.0)
+    input_tokens * price.rates(input_tokens).input_per_token
+}
+
+/// The output tokens billed for an answer of `output_tokens`: the answer
+/// plus the model's reasoning tokens (`reasoning 2k tokens`: 2000 more;
+/// `reasoning 300% of output`: 3 × the answer more).
+pub fn billed_output(reasoning: Option<&Reasoning>, output_tokens: f64) -> f64 {
+    output_tokens + reasoning.map_or(0.0, |r| r.for_answer(output_tokens))
 }
 
 /// The quality (probability of a good answer) of `model` for a request
@@ -512,9 +527,11 @@ pub fn fault_settings(faults: &FaultsDef, model: ModelId) -> FaultSettings {
         if *m == model {
             if o.timeout.is_some() {
                 s.timeout = o.timeout;
+                s.timeout_span = o.timeout_span;
             }
             if o.ttft_timeout.is_some() {
                 s.ttft_timeout = o.ttft_timeout;
+                s.ttft_timeout_span = o.ttft_timeout_span;
             }
             if o.retry.is_some() {
                 s.retry = o.retry.clone();
@@ -548,6 +565,14 @@ pub struct AttemptModel {
     pub retry_errors: bool,
     /// Seconds waited before each retry.
     pub backoff: f64,
+    /// The share of attempts refused by the model's rate limit or full
+    /// queue (`429`, no cost, no time): 0 unless load is modelled
+    /// (`crate::load`).
+    pub throttle: f64,
+    /// Whether a refused attempt is retried (`429` or `4xx` in the list).
+    pub retry_throttled: bool,
+    /// Hidden reasoning tokens decoded before the answer's first token.
+    pub reasoning: Reasoning,
 }
 
 impl AttemptModel {
@@ -567,6 +592,10 @@ impl AttemptModel {
             ),
             None => (0, false, false, 0.0),
         };
+        let retry_throttled = s.retry.as_ref().is_some_and(|r| {
+            r.on.iter()
+                .any(|o| matches!(o, RetryOn::Class(4) | RetryOn::Status(429)))
+        });
         AttemptModel {
             latency,
             ttft_timeout: s.ttft_timeout,
@@ -576,7 +605,28 @@ impl AttemptModel {
             retry_timeouts,
             retry_errors,
             backoff,
+            throttle: 0.0,
+            retry_throttled,
+            reasoning: policy.model(model).reasoning.unwrap_or_default(),
         }
+    }
+
+    /// The attempt under a load (`crate::load`): the latency at that load
+    /// and the share of attempts refused.
+    pub fn under(mut self, load: &crate::load::ModelLoad) -> AttemptModel {
+        if let Some(l) = &load.latency {
+            self.latency = l.clone();
+        }
+        self.throttle = load.throttle.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The seconds spent decoding reasoning tokens before the first token
+    /// of an answer of `output_tokens`: `reasoning tokens / rate` (0 for a
+    /// model without a decode rate, whose declared quantiles include it).
+    pub fn reasoning_time(&self, output_tokens: f64) -> f64 {
+        self.latency
+            .decode_time(self.reasoning.for_answer(output_tokens))
     }
 
     /// `P(TTFT > t)` of the attempt, hedging included: with a hedge after
@@ -613,13 +663,16 @@ impl AttemptModel {
         }
     }
 
-    /// The largest TTFT a successful attempt can have for `output_tokens`:
-    /// `min(ttft timeout, timeout − decode time)`, and which timeout fires
-    /// beyond it (`true`: the TTFT timeout).
+    /// The largest first-token time `X` (the model's TTFT distribution,
+    /// before reasoning) a successful attempt can have for `output_tokens`:
+    /// `min(ttft timeout − reasoning time, timeout − reasoning time −
+    /// decode time)`, and which timeout fires beyond it (`true`: the TTFT
+    /// timeout). The answer's first token arrives at `X + reasoning time`.
     pub fn ttft_cap(&self, output_tokens: f64) -> (f64, bool) {
         let d = self.latency.decode_time(output_tokens);
-        let by_total = self.timeout.map_or(f64::INFINITY, |t| t - d);
-        let by_ttft = self.ttft_timeout.unwrap_or(f64::INFINITY);
+        let pre = self.reasoning_time(output_tokens);
+        let by_total = self.timeout.map_or(f64::INFINITY, |t| t - pre - d);
+        let by_ttft = self.ttft_timeout.map_or(f64::INFINITY, |t| t - pre);
         if by_ttft <= by_total {
             (by_ttft, true)
         } else {
@@ -887,6 +940,7 @@ mod tests {
             input_per_token: Some(3e-6),
             output_per_token: Some(15e-6),
             per_request: None,
+            tiers: Vec::new(),
         };
         assert!(close(call_cost(&p, 1000.0, 100.0), 0.0045, 1e-12));
         assert!(close(failed_attempt_cost(&p, 1000.0), 0.003, 1e-12));
@@ -929,6 +983,9 @@ mod tests {
             retry_timeouts: true,
             retry_errors: true,
             backoff: 0.2,
+            throttle: 0.0,
+            retry_throttled: false,
+            reasoning: Reasoning::default(),
         };
         let plain = a.ttft_exceedance(2.0);
         a.hedge = Some(1.5);
@@ -988,6 +1045,9 @@ mod tests {
                 retry_timeouts: false,
                 retry_errors: false,
                 backoff: 0.0,
+                throttle: 0.0,
+                retry_throttled: false,
+                reasoning: routec_check::ir::Reasoning::default(),
             };
             let ts: Vec<f64> = xs.iter().map(|x| x.abs() / 4.0).collect();
             for (t, e) in ts.iter().zip(a.ttft_exceedances(&ts)) {

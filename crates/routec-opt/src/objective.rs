@@ -191,7 +191,7 @@ impl Space<'_> {
         self.ev.mixture_quantile(&parts, q, ttft)
     }
 
-    fn linear(
+    pub(crate) fn linear(
         &self,
         coefs: &[Vec<Vec<f64>>],
         rhs: &[f64],

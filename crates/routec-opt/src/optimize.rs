@@ -302,6 +302,24 @@ impl Problem {
         };
         let upper = matches!(slo.op, CmpOp::Le | CmpOp::Lt | CmpOp::Eq);
         let sign = if upper { 1.0 } else { -1.0 };
+        // The `margin`: rows are built on the tightened limit; their kinds
+        // keep the declared one (reports compare with what the user wrote).
+        let margin = policy.slo_settings.margin;
+        let tight = |x: f64| {
+            if upper {
+                x * (1.0 - margin)
+            } else {
+                x * (1.0 + margin)
+            }
+        };
+        // A quality floor allows `1 − q` failures: the margin tightens that.
+        let tight_quality = |q: f64| {
+            if upper {
+                q * (1.0 - margin)
+            } else {
+                1.0 - (1.0 - q) * (1.0 - margin)
+            }
+        };
         for (scope, slice) in scopes {
             let ws = self.scope_weight(scope);
             if ws <= 0.0 {
@@ -325,7 +343,7 @@ impl Problem {
                     let ttft = matches!(slo.metric, MetricDef::Ttft(_));
                     push(
                         vec![Term {
-                            coef: Coef::Exceed { t: *t, ttft },
+                            coef: Coef::Exceed { t: tight(*t), ttft },
                             scale: sign / ws,
                             scope,
                         }],
@@ -348,14 +366,14 @@ impl Problem {
                                 scale: sign * n / ws,
                                 scope,
                             }],
-                            sign * x,
+                            sign * tight(*x),
                             RowKind::Linear { sign, limit: *x },
                         );
                     }
                     routec_check::ir::CostBasis::PerSuccess => {
                         push(
                             vec![Term {
-                                coef: Coef::CostMinusQuality(*x),
+                                coef: Coef::CostMinusQuality(tight(*x)),
                                 scale: sign / ws,
                                 scope,
                             }],
@@ -370,7 +388,7 @@ impl Problem {
                         scale: sign / ws,
                         scope,
                     }],
-                    sign * x,
+                    sign * tight_quality(*x),
                     RowKind::Linear { sign, limit: *x },
                 ),
                 (
@@ -392,7 +410,17 @@ impl Problem {
                     if wa <= 0.0 || wb <= 0.0 {
                         continue;
                     }
-                    // upper: A <= B + off  ⇔  A/wa·Σ − B/wb·Σ <= off
+                    // upper: A <= B + off  ⇔  A/wa·Σ − B/wb·Σ <= off.
+                    // With a margin m, the limit B + off is tightened like
+                    // any limit: upper A <= (1−m)(B + off); lower, A's
+                    // failures at most (1−m) of those B + off allows:
+                    // 1 − A <= (1−m)(1 − B − off).
+                    let keep = 1.0 - margin;
+                    let rhs = if upper {
+                        keep * offset
+                    } else {
+                        -margin - keep * offset
+                    };
                     push(
                         vec![
                             Term {
@@ -402,11 +430,11 @@ impl Problem {
                             },
                             Term {
                                 coef: Coef::Quality,
-                                scale: -sign / wb,
+                                scale: -sign * keep / wb,
                                 scope: Some(*b),
                             },
                         ],
-                        sign * offset,
+                        rhs,
                         RowKind::Parity {
                             a: *a,
                             b: *b,
@@ -420,7 +448,7 @@ impl Problem {
                         scale: sign / ws,
                         scope,
                     }],
-                    sign * x,
+                    sign * tight(*x),
                     RowKind::Linear { sign, limit: *x },
                 ),
                 (MetricDef::Spend(period), BoundDef::Value(x)) => {
@@ -438,7 +466,7 @@ impl Problem {
                             scale: sign * qps * period.seconds(),
                             scope,
                         }],
-                        sign * x,
+                        sign * tight(*x),
                         RowKind::Linear { sign, limit: *x },
                     );
                 }
@@ -770,15 +798,17 @@ pub fn feasible(
     !matches!(lp.solve(), LpResult::Infeasible)
 }
 
-/// A minimal set of rows that cannot hold together (deletion filter).
+/// A minimal set of rows among `rows` that cannot hold together
+/// (deletion filter).
 pub fn conflict(
     p: &Problem,
     part: &Partition,
     vars: &Vars,
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
+    rows: &[usize],
 ) -> Vec<usize> {
-    let mut set: Vec<usize> = (0..coefs.len()).collect();
+    let mut set: Vec<usize> = rows.to_vec();
     let mut i = 0;
     while i < set.len() {
         let mut without = set.clone();

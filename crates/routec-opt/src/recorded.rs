@@ -443,7 +443,12 @@ fn adjust_models(
                     .and_then(|p| rows.values.get(*r).and_then(|v| v.get(p.index())).copied())
                     .unwrap_or(DEFAULT_PROMPT_TOKENS)
             });
-            let output = o.output_tokens.map_or(mean_output, |t| t as f64);
+            // Recorded output tokens are billed tokens (providers count
+            // reasoning tokens in them); the mean answer is not.
+            let output = o.output_tokens.map_or_else(
+                || model::billed_output(policy.models[mi].reasoning.as_ref(), mean_output),
+                |t| t as f64,
+            );
             obs += c;
             pred += model::call_cost(&policy.models[mi].price, input, output);
             n += 1;
@@ -452,16 +457,7 @@ fn adjust_models(
             let k = COST_PRIOR_WEIGHT;
             if pred > 0.0 {
                 let f = (k + n as f64 * (obs / pred)) / (k + n as f64);
-                let p = &mut def.price;
-                for x in [
-                    &mut p.input_per_token,
-                    &mut p.output_per_token,
-                    &mut p.per_request,
-                ] {
-                    if let Some(v) = x.as_mut() {
-                        *v *= f;
-                    }
-                }
+                def.price.scale(f);
                 est.cost_factor = Some((f, n));
             } else if obs > 0.0 {
                 let per = obs / (k + n as f64);

@@ -100,11 +100,10 @@ pub(crate) fn sensitivities(
                 }
                 coefs2[k] = optimize::row_coefs(problem, &s.ev, part, &rows2[k..=k]).remove(0);
             }
-            RowKind::CostPerSuccess { limit, .. } => {
-                let new = *limit - step;
+            RowKind::CostPerSuccess { .. } => {
                 for term in rows2[k].terms.iter_mut() {
                     if let optimize::Coef::CostMinusQuality(x) = &mut term.coef {
-                        *x = new;
+                        *x -= step;
                     }
                 }
                 coefs2[k] = optimize::row_coefs(problem, &s.ev, part, &rows2[k..=k]).remove(0);
@@ -281,7 +280,25 @@ fn money_plain(v: f64) -> String {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "the whole problem")]
+/// At most this many independent conflicting sets are reported in one run.
+const MAX_CONFLICT_SETS: usize = 8;
+
+/// A fixed rule is named as the cause of a conflict when, at the best
+/// routing for the SLO, its requests alone use at least this share of what
+/// the SLO allows.
+const FIXED_RULE_CAUSE: f64 = 0.5;
+
+/// The diagnosis of SLOs no routing can meet. Every independent
+/// conflicting set is found in one run (a minimal set by the deletion
+/// filter, its rows set aside, again while the rest is infeasible); each
+/// SLO of a set gets one located `E0510` (a `for each slice` SLO once,
+/// naming its slices) with the best value its metric reaches while the
+/// other SLOs are kept (the rows outside every set, and the rest of its
+/// own set), and, when there is one, the cause: a fixed rule whose requests
+/// alone use up the SLO (a cascade's gets `W0510` on the rule), or a
+/// timeout that cuts answers (`timeouts`: the compile's `W0601` warnings,
+/// reported beside).
+#[expect(clippy::too_many_arguments, reason = "the solved problem's parts")]
 pub(crate) fn infeasible(
     policy: &Policy,
     source: &str,
@@ -291,54 +308,188 @@ pub(crate) fn infeasible(
     vars: &Vars,
     coefs: &[Vec<Vec<f64>>],
     rhs: &[f64],
+    timeouts: &[Diagnostic],
 ) -> Vec<Diagnostic> {
-    let set = optimize::conflict(p, part, vars, coefs, rhs);
-    let labels: Vec<String> = set
-        .iter()
-        .map(|&k| slo_label(policy, source, &p.rows[k]))
-        .collect();
-    let mut out = Vec::new();
-    for (i, &k) in set.iter().enumerate() {
-        let row = &p.rows[k];
-        let Some(slo) = policy.slos.get(row.slo) else {
-            continue;
-        };
-        let best = best_alone(policy, part, p, ev, vars, coefs, k);
-        let others: Vec<String> = labels
+    let space = objective::Space {
+        problem: p,
+        part,
+        ev,
+        vars,
+    };
+    let mut remaining: Vec<usize> = (0..coefs.len()).collect();
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    while sets.len() < MAX_CONFLICT_SETS
+        && !optimize::feasible(p, part, vars, coefs, rhs, &remaining)
+    {
+        let set = optimize::conflict(p, part, vars, coefs, rhs, &remaining);
+        if set.is_empty() {
+            break;
+        }
+        remaining.retain(|k| !set.contains(k));
+        sets.push(set);
+    }
+    // A total `timeout` that cuts answers counts against latency, quality
+    // and cost; a `ttft timeout` against every metric.
+    let timeout_note = |row: &RowDef| -> String {
+        let ttft_row = matches!(row.kind, RowKind::Percentile { ttft: true, .. });
+        timeouts
             .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, l)| format!("`{l}`"))
-            .collect();
-        let message = if others.is_empty() {
-            format!("`{}` cannot be met by any routing", labels[i])
-        } else {
-            format!(
-                "slos cannot all be met: `{}` conflicts with {}",
-                labels[i],
-                others.join(" and ")
-            )
-        };
-        let mut d = Diagnostic::error(codes::SLOS_CONFLICT, slo.span, message)
-            .with_label(if others.is_empty() {
-                "no assignment meets this".to_string()
-            } else {
-                "cannot hold together with the others".to_string()
+            .filter(|t| !ttft_row || t.message.starts_with("`ttft timeout"))
+            .map(|t| {
+                format!(
+                    "; on line {}, {} (W0601): those attempts fail or fall back, which lowers quality and adds latency and cost",
+                    crate::compile::line_of(source, t.span.start),
+                    t.message
+                )
             })
-            .with_help(format!(
-                "alone, the best value any routing reaches is {best}"
-            ));
-        for &j in &set {
-            if j != k
-                && let Some(o) = policy.slos.get(p.rows[j].slo)
-                && o.span != slo.span
-            {
-                d = d.with_secondary(o.span, "conflicts with this");
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut cascades_named: Vec<(usize, usize)> = Vec::new();
+    for set in &sets {
+        // The set's rows grouped by SLO, in order.
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &k in set {
+            let slo = p.rows[k].slo;
+            match groups.iter_mut().find(|(s, _)| *s == slo) {
+                Some((_, rows)) => rows.push(k),
+                None => groups.push((slo, vec![k])),
             }
         }
-        out.push(d);
+        let labels: Vec<String> = groups
+            .iter()
+            .map(|(_, rows)| group_label(policy, source, p, rows))
+            .collect();
+        for (i, (slo_index, rows)) in groups.iter().enumerate() {
+            let Some(slo) = policy.slos.get(*slo_index) else {
+                continue;
+            };
+            let others: Vec<String> = labels
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, l)| format!("`{l}`"))
+                .collect();
+            let message = if others.is_empty() {
+                format!("`{}` cannot be met by any routing", labels[i])
+            } else {
+                format!(
+                    "slos cannot all be met: `{}` conflicts with {}",
+                    labels[i],
+                    others.join(" and ")
+                )
+            };
+            // The other SLOs kept: everything outside the sets, and the
+            // rest of this set.
+            let kept: Vec<usize> = remaining
+                .iter()
+                .copied()
+                .chain(set.iter().copied().filter(|k| !rows.contains(k)))
+                .collect();
+            let mut bests = Vec::new();
+            let mut causes = Vec::new();
+            for &k in rows {
+                let row = &p.rows[k];
+                let best = best_kept(&space, coefs, rhs, &kept, k);
+                let (value, assign) = match best {
+                    Some((v, a)) => (show(policy, row, v), Some(a)),
+                    None => (best_alone(policy, part, p, ev, vars, coefs, k), None),
+                };
+                let slice = row
+                    .slice
+                    .and_then(|s| policy.slices.get(s.index()))
+                    .map(|s| s.name.as_str());
+                bests.push((slice, value, assign.is_some()));
+                if let Some(a) = assign
+                    && let Some((rule, share)) = fixed_cause(policy, part, vars, coefs, rhs, k, &a)
+                    && !causes.iter().any(|(r, _)| *r == rule)
+                {
+                    causes.push((rule, share));
+                }
+            }
+            let kept_note = if bests.iter().all(|(_, _, kept)| *kept) {
+                if others.is_empty() && kept.is_empty() {
+                    "the best value any routing reaches is"
+                } else {
+                    "with the other SLOs kept, the best value any routing reaches is"
+                }
+            } else {
+                "alone, the best value any routing reaches is"
+            };
+            let best_text = match bests.as_slice() {
+                [(_, v, _)] => format!("{kept_note} {v}"),
+                _ => format!(
+                    "{kept_note}: {}",
+                    bests
+                        .iter()
+                        .map(|(s, v, _)| format!("{} {v}", s.unwrap_or("all")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let mut help = best_text;
+            for (rule, share) in &causes {
+                let r = &policy.rules[*rule];
+                help.push_str(&format!(
+                    "; the fixed rule on line {} (`{}`) alone uses {} what this SLO allows",
+                    crate::compile::line_of(source, r.span.start),
+                    text_of(source, r.span),
+                    share_of(*share)
+                ));
+            }
+            if let Some(&k) = rows.first() {
+                help.push_str(&timeout_note(&p.rows[k]));
+            }
+            let mut d = Diagnostic::error(codes::SLOS_CONFLICT, slo.span, message)
+                .with_label(if others.is_empty() {
+                    "no assignment meets this".to_string()
+                } else {
+                    "cannot hold together with the others".to_string()
+                })
+                .with_help(help);
+            for (j, (o, _)) in groups.iter().enumerate() {
+                if j != i
+                    && let Some(o) = policy.slos.get(*o)
+                    && o.span != slo.span
+                {
+                    d = d.with_secondary(o.span, "conflicts with this");
+                }
+            }
+            for (rule, _) in &causes {
+                d = d.with_secondary(policy.rules[*rule].span, "a fixed rule that uses it up");
+            }
+            out.push(d);
+            for (rule, share) in causes {
+                let r = &policy.rules[rule];
+                if matches!(r.plan, PlanDef::Cascade { .. })
+                    && !cascades_named.contains(&(rule, *slo_index))
+                {
+                    cascades_named.push((rule, *slo_index));
+                    out.push(
+                        Diagnostic::warning(
+                            codes::CASCADE_BREAKS_SLO,
+                            r.span,
+                            format!(
+                                "this cascade makes `{}` unmeetable: its requests alone use {} what it allows",
+                                labels[i],
+                                share_of(share)
+                            ),
+                        )
+                        .with_label("escalated requests pay every stage's latency and cost")
+                        .with_secondary(slo.span, "the slo it breaks")
+                        .with_help(
+                            "lower the cascade's `accept when confidence >=` (fewer escalations), \
+                             route part of its traffic elsewhere, or relax the slo",
+                        ),
+                    );
+                }
+            }
+        }
     }
-    if out.is_empty() {
+    // In source order, errors first.
+    out.sort_by_key(|d| (d.code != codes::SLOS_CONFLICT, d.span.start));
+    out.extend(timeouts.iter().cloned());
+    if out.iter().all(|d| d.code != codes::SLOS_CONFLICT) {
         out.push(Diagnostic::error(
             codes::SLOS_CONFLICT,
             Span::new(0, 0),
@@ -346,6 +497,111 @@ pub(crate) fn infeasible(
         ));
     }
     out
+}
+
+/// `text` of an SLO, with the slices of a `for each slice` group.
+fn group_label(policy: &Policy, source: &str, p: &Problem, rows: &[usize]) -> String {
+    let Some(first) = rows.first().map(|&k| &p.rows[k]) else {
+        return String::new();
+    };
+    if rows.len() == 1 {
+        return slo_label(policy, source, first);
+    }
+    let text = policy
+        .slos
+        .get(first.slo)
+        .map(|s| text_of(source, s.span))
+        .unwrap_or_default();
+    let names: Vec<&str> = rows
+        .iter()
+        .filter_map(|&k| p.rows[k].slice)
+        .filter_map(|s| policy.slices.get(s.index()))
+        .map(|s| s.name.as_str())
+        .collect();
+    format!("{text}: {}", names.join(", "))
+}
+
+/// The best value of row `k`'s metric while the rows `kept` hold, and the
+/// routing that reaches it; `None` when they cannot hold.
+fn best_kept(
+    space: &objective::Space,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+    kept: &[usize],
+    k: usize,
+) -> Option<(f64, Assignment)> {
+    let c: Vec<Vec<Vec<f64>>> = kept.iter().map(|&j| coefs[j].clone()).collect();
+    let r: Vec<f64> = kept.iter().map(|&j| rhs[j]).collect();
+    let row = &space.problem.rows[k];
+    let goal = match &row.kind {
+        RowKind::Percentile {
+            q,
+            ttft,
+            scope,
+            upper: true,
+            ..
+        } => Some(objective::Goal::Percentile {
+            q: *q,
+            ttft: *ttft,
+            scope: *scope,
+        }),
+        RowKind::CostPerSuccess { scope, .. } if row.terms.iter().all(|t| t.scale > 0.0) => {
+            Some(objective::Goal::CostPerSuccess { scope: *scope })
+        }
+        _ => None,
+    };
+    let a = match goal {
+        Some(goal) => objective::solve(space, &goal, &c, &r).ok()?,
+        // The row's own left-hand side, minimized.
+        None => space.linear(&c, &r, &coefs[k]).ok()?,
+    };
+    let (v, _) = row_natural(space.part, space.problem, space.ev, &coefs[k], row, &a);
+    Some((v, a))
+}
+
+/// The fixed rule whose requests alone use the largest share of what row
+/// `k` allows under `a`, when that share is at least [`FIXED_RULE_CAUSE`]
+/// (upper limits with room only: latency tails, cost, share, spend).
+fn fixed_cause(
+    policy: &Policy,
+    part: &Partition,
+    vars: &Vars,
+    coefs: &[Vec<Vec<f64>>],
+    rhs: &[f64],
+    k: usize,
+    a: &Assignment,
+) -> Option<(usize, f64)> {
+    // Without any choice to make, every rule is fixed: no rule is the cause.
+    if rhs[k] <= 0.0 || vars.first.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut by_rule = vec![0.0; policy.rules.len()];
+    for (c, cell) in part.cells.iter().enumerate() {
+        if vars.first[c].is_some() {
+            continue;
+        }
+        for (o, x) in a[c].iter().enumerate() {
+            if let Some(s) = by_rule.get_mut(cell.rule) {
+                *s += cell.weight * x * coefs[k][c][o];
+            }
+        }
+    }
+    by_rule
+        .iter()
+        .enumerate()
+        .map(|(r, s)| (r, s / rhs[k]))
+        .filter(|(_, share)| *share >= FIXED_RULE_CAUSE)
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+}
+
+/// A share of an SLO's allowance, to precede "what it allows": `45% of`,
+/// or `14.8 times` from twice on.
+fn share_of(x: f64) -> String {
+    if x >= 2.0 {
+        format!("{} times", cells::trim((x * 10.0).round() / 10.0))
+    } else {
+        format!("{}% of", cells::trim((x * 1000.0).round() / 10.0))
+    }
 }
 
 /// The best value of a row's metric alone (every cell picks its best option).
@@ -446,8 +702,20 @@ fn best_alone(
     }
 }
 
-/// Warns when the cells of a fixed cascade rule alone exceed a latency SLO.
-pub(crate) fn cascade_warnings(solved: &Solved) -> Vec<Diagnostic> {
+/// A cascade is named beside a binding SLO when its requests use at least
+/// this share of what the SLO allows.
+const CASCADE_BINDING_SHARE: f64 = 0.25;
+
+/// `W0510` on a fixed cascade rule whose requests use a large share
+/// ([`CASCADE_BINDING_SHARE`]) of what a binding SLO allows (an upper limit:
+/// a latency tail, cost, share or spend), naming the SLO and what
+/// tightening it costs (`prices`, per row, from [`sensitivities`]). The
+/// cascades that make an SLO unmeetable are named by [`infeasible`].
+pub(crate) fn cascade_warnings(
+    solved: &Solved,
+    source: &str,
+    prices: &[(Option<Tightening>, Option<f64>)],
+) -> Vec<Diagnostic> {
     let (policy, part, p, coefs, a) = (
         &solved.policy,
         &solved.part,
@@ -457,12 +725,19 @@ pub(crate) fn cascade_warnings(solved: &Solved) -> Vec<Diagnostic> {
     );
     let mut out = Vec::new();
     for (k, row) in p.rows.iter().enumerate() {
-        if !matches!(row.kind, RowKind::Percentile { upper: true, .. }) {
+        if row.rhs <= 0.0 {
             continue;
         }
+        let lhs = optimize::row_value(part, &coefs[k], a);
+        let binding = lhs >= row.rhs - 1e-6 * row.rhs.abs().max(1e-3);
+        if !binding {
+            continue;
+        }
+        let Some(slo) = policy.slos.get(row.slo) else {
+            continue;
+        };
         for (ri, rule) in policy.rules.iter().enumerate() {
-            let is_cascade = matches!(rule.plan, PlanDef::Cascade { .. });
-            if !is_cascade {
+            if !matches!(rule.plan, PlanDef::Cascade { .. }) {
                 continue;
             }
             let mut s = 0.0;
@@ -473,21 +748,41 @@ pub(crate) fn cascade_warnings(solved: &Solved) -> Vec<Diagnostic> {
                     }
                 }
             }
-            if s > row.rhs + 1e-12
-                && let Some(slo) = policy.slos.get(row.slo)
-            {
-                {
-                    out.push(
-                        Diagnostic::warning(
-                            codes::CASCADE_BREAKS_SLO,
-                            rule.span,
-                            "this cascade alone breaks a latency slo",
-                        )
-                        .with_label("escalated requests pay both latencies")
-                        .with_secondary(slo.span, "the slo it breaks"),
-                    );
-                }
+            let share = s / row.rhs;
+            if share < CASCADE_BINDING_SHARE {
+                continue;
             }
+            let label = slo_label(policy, source, row);
+            let cost = match prices.get(k).and_then(|t| t.0.as_ref()) {
+                Some(Tightening {
+                    step,
+                    change: Some((dcost, dq)),
+                }) => format!(
+                    "the slo is binding: {step} would change cost by {}{}/1k requests and quality by {:+} points",
+                    if *dcost < 0.0 { "-$" } else { "+$" },
+                    money_plain(dcost.abs()),
+                    (dq * 1000.0).round() / 10.0
+                ),
+                Some(Tightening { step, change: None }) => {
+                    format!("the slo is binding: {step} would leave no routing")
+                }
+                None => "the slo is binding".to_string(),
+            };
+            out.push(
+                Diagnostic::warning(
+                    codes::CASCADE_BREAKS_SLO,
+                    rule.span,
+                    format!(
+                        "this cascade uses {} what `{label}` allows, and that slo is binding",
+                        share_of(share)
+                    ),
+                )
+                .with_label("escalated requests pay every stage's latency and cost")
+                .with_secondary(slo.span, "the binding slo")
+                .with_help(format!(
+                    "{cost}; a lower `accept when confidence >=` escalates less, or route part of this traffic elsewhere"
+                )),
+            );
         }
     }
     out

@@ -393,7 +393,40 @@ pub(crate) fn build(
         faults: faults(policy),
         learn: learn(policy),
         assumed: Some(assumed(s, source, a, &splits, duals)),
+        slices: slices(s),
     }
+}
+
+/// Each slice as a diagram over the partition: the cells are refined by
+/// every slice's tests, so each piece is wholly in or out of a slice
+/// (leaf 1 or 0), and the diagram keeps only the tests that decide it.
+fn slices(s: &Solved) -> Vec<t::Slice> {
+    let part = &s.part;
+    s.policy
+        .slices
+        .iter()
+        .enumerate()
+        .map(|(i, slice)| {
+            let pieces: Vec<(Cube, u32)> = part
+                .pieces
+                .iter()
+                .map(|pc| {
+                    let inside = part
+                        .cells
+                        .get(pc.cell)
+                        .and_then(|c| c.slices.get(i))
+                        .copied()
+                        .unwrap_or(false);
+                    (pc.cube.clone(), u32::from(inside))
+                })
+                .collect();
+            let (root, nodes) = crate::diagram::build(&part.space, &part.order, pieces);
+            t::Slice {
+                name: slice.name.clone(),
+                diagram: t::Diagram { root, nodes },
+            }
+        })
+        .collect()
 }
 
 fn signals(policy: &Policy) -> Vec<t::Signal> {
@@ -416,9 +449,16 @@ fn signals(policy: &Policy) -> Vec<t::Signal> {
             source: match &s.source {
                 SignalSource::Header(h) => t::Source::Header { name: h.clone() },
                 SignalSource::Metadata(k) => t::Source::Metadata { key: k.clone() },
-                SignalSource::Classifier { name, cost } => t::Source::Classifier {
+                SignalSource::Classifier {
+                    name,
+                    cost,
+                    endpoint,
+                    timeout,
+                } => t::Source::Classifier {
                     name: name.clone(),
                     cost: cost.unwrap_or(0.0),
+                    endpoint: endpoint.as_ref().map(endpoint_of),
+                    timeout: *timeout,
                 },
                 SignalSource::Builtin | SignalSource::Unknown => t::Source::Builtin,
             },
@@ -434,10 +474,7 @@ fn models(policy: &Policy) -> Vec<t::Model> {
         .map(|m| t::Model {
             name: m.name.clone(),
             provider: m.provider.clone(),
-            endpoint: m.endpoint.as_ref().map(|e| match e {
-                StrOrEnv::Str(u) => t::Endpoint::Url { url: u.clone() },
-                StrOrEnv::Env(v) => t::Endpoint::Env { var: v.clone() },
-            }),
+            endpoint: m.endpoint.as_ref().map(endpoint_of),
             upstream: m.upstream.clone(),
             api_key_env: match &m.api_key {
                 Some(StrOrEnv::Env(v)) => Some(v.clone()),
@@ -460,8 +497,20 @@ fn models(policy: &Policy) -> Vec<t::Model> {
                 .collect::<BTreeMap<_, _>>(),
             context_tokens: m.context,
             fallback: m.fallback.map(|f| f.0),
+            price: t::Price {
+                input_per_token: m.price.input_per_token,
+                output_per_token: m.price.output_per_token,
+                per_request: m.price.per_request,
+            },
         })
         .collect()
+}
+
+fn endpoint_of(e: &StrOrEnv) -> t::Endpoint {
+    match e {
+        StrOrEnv::Str(u) => t::Endpoint::Url { url: u.clone() },
+        StrOrEnv::Env(v) => t::Endpoint::Env { var: v.clone() },
+    }
 }
 
 /// One leaf per (rule, splits), with the cell when only one cell uses it;

@@ -6,8 +6,7 @@ use routec_check::space::Atom;
 
 use crate::model::LatencyQuantiles;
 
-/// The prompt length assumed when nothing says otherwise (tokens).
-pub const DEFAULT_PROMPT_TOKENS: f64 = 1000.0;
+pub use routec_check::DEFAULT_PROMPT_TOKENS;
 
 /// The marginal distribution of one signal.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,6 +12,7 @@ fn options() -> CompileOptions {
     CompileOptions {
         traffic: None,
         compiler_version: "test".into(),
+        slo_margin: None,
     }
 }
 

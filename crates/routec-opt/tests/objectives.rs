@@ -231,3 +231,33 @@ fn a_free_model_keeps_the_score_finite() {
     assert_eq!(only_plan(&c), "a");
     assert!(score <= routec_opt::model::SCORE_RATIO_CAP, "{score}");
 }
+
+/// `margin` compiles every SLO that much tighter: a quality floor of 70%
+/// with a 10% margin allows 27% failures, so the mix of `a` (50%) and `b`
+/// (90%) lands at 73%, not 70%; the reports keep the declared limit.
+#[test]
+fn a_margin_tightens_every_slo() {
+    let slo = |margin: &str| {
+        two_models(&format!(
+            "objective minimize cost\nslo {{\n  {margin}\n  quality >= 70%\n  cost per 1k requests <= $1.3\n}}"
+        ))
+    };
+    let quality = |c: &routec_opt::Compiled| c.table.assumed.as_ref().unwrap().predicted.quality;
+    let loose = common::compile(&slo("")).unwrap();
+    assert!((quality(&loose) - 0.70).abs() < 1e-6, "{}", quality(&loose));
+    let tight = common::compile(&slo("margin 10%")).unwrap();
+    assert!((quality(&tight) - 0.73).abs() < 1e-6, "{}", quality(&tight));
+    let rows = tight.slos();
+    assert_eq!(rows[0].limit, 0.70, "the declared limit is reported");
+    assert!(rows.iter().all(|r| r.ok));
+    // 10% off a $1.20 budget is $1.08: below the $1.115 the 73% mix costs.
+    let broke = two_models(
+        "objective minimize cost\nslo {\n  margin 10%\n  quality >= 70%\n  cost per 1k requests <= $1.2\n}",
+    );
+    assert!(
+        common::compile(&broke).is_err(),
+        "the margin leaves no routing"
+    );
+    let fits = broke.replace("margin 10%", "margin 1%");
+    assert!(common::compile(&fits).is_ok());
+}

@@ -75,6 +75,7 @@ fn fixtures() {
             let options = CompileOptions {
                 traffic: Some(def.name.clone()),
                 compiler_version: "test".into(),
+                slo_margin: None,
             };
             let declared = compile_recorded(&policy, &source, &options, None).unwrap();
             let recorded = compile_recorded(&policy, &source, &options, Some(&bound)).unwrap();

@@ -11,6 +11,7 @@ fn compile_times() {
         let options = routec_opt::CompileOptions {
             traffic: None,
             compiler_version: "test".into(),
+            slo_margin: None,
         };
         let start = std::time::Instant::now();
         let result = routec_opt::compile(&policy, &source, &options);

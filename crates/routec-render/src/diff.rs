@@ -6,7 +6,7 @@ use routec_diff::{Diff, SloDelta, SloSide, Unit};
 use serde_json::{Value as Json, json};
 
 use super::text_table;
-use crate::{finite, ms, round};
+use crate::{duration_with, finite, ms, round};
 
 /// At most this many regions are listed in the human and markdown forms
 /// (the JSON has them all).
@@ -272,8 +272,9 @@ fn row(label: &str, p: &Json, show: Show, base: usize, better: Better, relative:
     }
 }
 
+/// Milliseconds (the JSON report's unit) in the unit of their magnitude.
 fn show_ms(x: f64, d: usize) -> String {
-    format!("{x:.d$} ms")
+    duration_with(x / 1000.0, d)
 }
 
 fn show_usd(x: f64, d: usize) -> String {
@@ -481,7 +482,7 @@ fn figure_rows(list: &Json, key: &str, show: Show, base: usize, delta: Show) -> 
 /// An SLO's figure in its unit.
 fn slo_show(unit: &str) -> fn(f64, usize) -> String {
     match unit {
-        "ms" => |x, d| format!("{x:.d$}ms"),
+        "ms" => show_ms,
         "usd" => |x, d| format!("${x:.d$}"),
         _ => |x, d| format!("{:.d$}%", x * 100.0),
     }

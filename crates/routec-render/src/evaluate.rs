@@ -8,7 +8,7 @@ use routec_sim::Percentiles;
 use routec_sim::replay::{Outcomes, Replay};
 use serde_json::{Value as Json, json};
 
-use crate::{finite, ms, round, text_table};
+use crate::{duration, finite, ms, round, text_table};
 
 fn percentiles(p: Option<Percentiles>) -> Json {
     p.map_or(
@@ -94,10 +94,10 @@ fn row(label: String, o: &Outcomes, answered: Option<f64>) -> Vec<String> {
         },
         o.latency.map_or("-".into(), |p| {
             format!(
-                "{:.0} / {:.0} / {:.0}",
-                p.p50 * 1000.0,
-                p.p95 * 1000.0,
-                p.p99 * 1000.0
+                "{} / {} / {}",
+                duration(p.p50),
+                duration(p.p95),
+                duration(p.p99)
             )
         }),
         answered.map_or(String::new(), pct),
@@ -115,7 +115,7 @@ pub fn human(policy_name: &str, r: &Replay) -> String {
         "accuracy".into(),
         "$/1k req".into(),
         "$/success".into(),
-        "latency p50/p95/p99 ms".into(),
+        "latency p50/p95/p99".into(),
         "answered".into(),
     ]];
     rows.push(row("policy".into(), &r.policy, None));

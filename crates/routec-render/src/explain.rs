@@ -7,7 +7,7 @@ use routec_driver::explain::{Explanation, SloUnit};
 use routec_runtime::ValueOrigin;
 use serde_json::{Value as Json, json};
 
-use crate::{ms, round};
+use crate::{duration, ms, round};
 
 /// Latencies in milliseconds, the rest as they are, with the unit's name.
 pub fn in_unit(metric: Option<&MetricDef>, value: f64, limit: f64) -> (f64, f64, &'static str) {
@@ -94,6 +94,13 @@ pub fn json(e: &Explanation) -> Json {
         "cell": e.cell,
         "defaulted": e.defaulted,
         "invalid": e.invalid,
+        "invalid_values": e.invalid_values.iter().map(|v| json!({
+            "signal": v.signal,
+            "value": v.value,
+            "default": v.default,
+            "help": v.help,
+            "read": v.read,
+        })).collect::<Vec<_>>(),
         "path": e.path.iter().map(|s| json!({
             "signal": s.signal,
             "value": s.value,
@@ -136,10 +143,10 @@ pub fn human(e: &Explanation) -> String {
     }
     if let Some((m, share)) = &e.predicted {
         out.push_str(&format!(
-            "predicted for this cell ({:.2}% of traffic): ttft p95 {:.0}ms, latency p95 {:.0}ms, ${:.3}/1k requests, quality {:.1}%\n",
+            "predicted for this cell ({:.2}% of traffic): ttft p95 {}, latency p95 {}, ${:.3}/1k requests, quality {:.1}%\n",
             round(*share, 6) * 100.0,
-            ms(m.ttft.p95),
-            ms(m.latency.p95),
+            duration(m.ttft.p95),
+            duration(m.latency.p95),
             round(m.cost_per_1k_requests, 6),
             round(m.quality, 6) * 100.0,
         ));

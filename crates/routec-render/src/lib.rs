@@ -7,11 +7,13 @@
 //!   policies into one document.
 //! - Reports: [`test`], [`simulate`], [`evaluate`] (offline replay),
 //!   [`explain`] and [`diff`], in human form and as JSON (and markdown for
-//!   `diff`).
+//!   `diff`); [`predicted`], the figures `compile` prints.
 //!
 //! Positions are computed here, at the boundary, from byte spans: 1-based
 //! lines and 1-based columns counted in characters. Numbers are rounded
 //! here too ([`round`], [`ms`], [`finite`]): the libraries keep raw values.
+//! Human reports write durations in the unit their magnitude calls for
+//! ([`duration`]: `304ms`, `8.13s`, `8.95h`, never `32210518ms`).
 //!
 //! [`text_table`] aligns the tables of the human reports (`simulate`,
 //! `evaluate`, `diff`).
@@ -21,6 +23,8 @@ pub mod evaluate;
 pub mod explain;
 pub mod human;
 pub mod json;
+pub mod load;
+pub mod predicted;
 pub mod sarif;
 pub mod simulate;
 pub mod test;
@@ -37,6 +41,47 @@ pub struct FileDiagnostics<'a> {
 /// Milliseconds, for reports: seconds × 1000, rounded to 0.001 ms.
 pub fn ms(seconds: f64) -> f64 {
     round(seconds * 1000.0, 3)
+}
+
+/// A duration for a human report, in the unit its magnitude calls for:
+/// `0.42ms`, `99ms`, `304ms`, `1.00s`, `15.5s`, `12.5m`, `8.95h`, `2.10d`:
+/// three significant digits (whole milliseconds from 10ms to 1s). JSON reports keep one fixed unit (milliseconds).
+pub fn duration(seconds: f64) -> String {
+    duration_with(seconds, 0)
+}
+
+/// [`duration`] with `extra` more decimals (to tell apart two figures that
+/// round to the same text).
+pub fn duration_with(seconds: f64, extra: usize) -> String {
+    if !seconds.is_finite() {
+        return "-".into();
+    }
+    let x = seconds.abs();
+    let (value, unit) = if x == 0.0 {
+        (0.0, "ms")
+    } else if x < 0.9995 {
+        (seconds * 1e3, "ms")
+    } else if x < 59.95 {
+        (seconds, "s")
+    } else if x < 3597.0 {
+        (seconds / 60.0, "m")
+    } else if x < 86_220.0 {
+        (seconds / 3600.0, "h")
+    } else {
+        (seconds / 86_400.0, "d")
+    };
+    let v = value.abs();
+    let decimals = if v < 10.0 {
+        2
+    } else if v < 100.0 && unit != "ms" {
+        1
+    } else {
+        0
+    } + extra;
+    if value == 0.0 {
+        return "0ms".into();
+    }
+    format!("{value:.decimals$}{unit}")
 }
 
 /// [`round`]ed for a JSON report, or `null` when not finite.
@@ -140,4 +185,36 @@ pub fn text_table(rows: &[Vec<String>], left: usize, indent: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration, duration_with};
+
+    #[test]
+    fn durations_take_the_unit_of_their_magnitude() {
+        let cases = [
+            (0.0, "0ms"),
+            (0.00042, "0.42ms"),
+            (0.0031, "3.10ms"),
+            (0.304, "304ms"),
+            (0.0993, "99ms"),
+            (0.99949, "999ms"),
+            (0.9996, "1.00s"),
+            (8.128, "8.13s"),
+            (15.455, "15.5s"),
+            (30.0, "30.0s"),
+            (59.96, "1.00m"),
+            (750.0, "12.5m"),
+            (32_210.518, "8.95h"),
+            (181_440.0, "2.10d"),
+            (-0.25, "-250ms"),
+            (f64::NAN, "-"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(duration(seconds), text, "{seconds}s");
+        }
+        assert_eq!(duration_with(8.128, 1), "8.128s");
+        assert_eq!(duration_with(0.304, 1), "304.0ms");
+    }
 }

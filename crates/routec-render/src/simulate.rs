@@ -2,11 +2,11 @@
 //! `routec simulate --help`) and the compact human table.
 
 use routec_check::Policy;
-use routec_sim::{Metrics, Report};
+use routec_sim::{Metrics, Report, Verdict};
 use serde_json::{Map, Value as Json, json};
 
 use crate::explain::in_unit;
-use crate::{finite, ms, round, text_table};
+use crate::{duration, finite, ms, round, text_table};
 
 /// One group's metrics in report units: milliseconds, USD, ratios.
 pub fn metrics_json(m: &Metrics) -> Json {
@@ -55,12 +55,15 @@ pub fn report_json(policy: &Policy, r: &Report) -> Json {
         .map(|s| {
             let metric = policy.slos.get(s.slo).map(|d| &d.metric);
             let (value, limit, unit) = in_unit(metric, s.value, s.limit);
+            let (lo, hi, _) = in_unit(metric, s.interval.0, s.interval.1);
             json!({
                 "constraint": s.constraint,
                 "value": value,
                 "limit": limit,
                 "unit": unit,
                 "ok": s.ok,
+                "interval": [lo, hi],
+                "verdict": s.verdict.key(),
             })
         })
         .collect();
@@ -79,25 +82,21 @@ pub fn report_json(policy: &Policy, r: &Report) -> Json {
     })
 }
 
-fn ms_text(seconds: f64) -> String {
-    format!("{:.0}", seconds * 1000.0)
-}
-
 fn row(label: &str, m: &Metrics) -> Vec<String> {
     vec![
         label.to_owned(),
         format!("{:.1}%", m.share * 100.0),
         format!(
             "{} / {} / {}",
-            ms_text(m.ttft.p50),
-            ms_text(m.ttft.p95),
-            ms_text(m.ttft.p99)
+            duration(m.ttft.p50),
+            duration(m.ttft.p95),
+            duration(m.ttft.p99)
         ),
         format!(
             "{} / {} / {}",
-            ms_text(m.latency.p50),
-            ms_text(m.latency.p95),
-            ms_text(m.latency.p99)
+            duration(m.latency.p50),
+            duration(m.latency.p95),
+            duration(m.latency.p99)
         ),
         format!("{:.3}", m.cost_per_1k_requests),
         if m.cost_per_success.is_finite() {
@@ -119,8 +118,8 @@ pub fn human(name: &str, policy: &Policy, r: &Report) -> String {
     let mut rows = vec![vec![
         String::new(),
         "share".into(),
-        "ttft p50/p95/p99 ms".into(),
-        "latency p50/p95/p99 ms".into(),
+        "ttft p50/p95/p99".into(),
+        "latency p50/p95/p99".into(),
         "$/1k req".into(),
         "$/success".into(),
         "quality".into(),
@@ -151,18 +150,26 @@ pub fn human(name: &str, policy: &Policy, r: &Report) -> String {
             .map(|s| {
                 let metric = policy.slos.get(s.slo).map(|d| &d.metric);
                 let value = match in_unit(metric, s.value, s.limit) {
-                    (v, _, "ms") => format!("{}ms", v.round()),
+                    (_, _, "ms") => duration(s.value),
                     (_, _, "usd") => format!("${:.4}", s.value),
                     _ => format!("{:.2}%", s.value * 100.0),
                 };
-                vec![
-                    format!("  {}", if s.ok { "ok" } else { "MISSED" }),
-                    s.constraint.clone(),
-                    value,
-                ]
+                let verdict = match s.verdict {
+                    Verdict::Met => "ok",
+                    Verdict::AtLimit if s.ok => "at limit",
+                    Verdict::AtLimit => "at limit (over)",
+                    Verdict::Missed => "MISSED",
+                };
+                vec![format!("  {verdict}"), s.constraint.clone(), value]
             })
             .collect();
         out.push_str(&text_table(&slo_rows, 2, ""));
+        if r.slos.iter().any(|s| s.verdict == Verdict::AtLimit) {
+            out.push_str(
+                "  at limit: the limit is inside the value's 95% sampling interval (--format json \
+                 gives it); more --requests narrow it, an slo `margin` gives headroom\n",
+            );
+        }
     }
     out
 }

@@ -17,7 +17,9 @@ pub mod values;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use request::{Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction};
+pub use request::{
+    InvalidValue, Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction,
+};
 pub use routec_table::{LoadError, Table};
 
 use routec_table::{NodeRef, SignalKind, Test};
@@ -32,6 +34,12 @@ impl SignalSet {
     pub fn insert(&mut self, i: usize) {
         if let Some(word) = self.0.get_mut(i / 64) {
             *word |= 1 << (i % 64);
+        }
+    }
+
+    pub fn remove(&mut self, i: usize) {
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word &= !(1 << (i % 64));
         }
     }
 
@@ -302,6 +310,93 @@ impl Router {
             defaulted,
             invalid,
         }
+    }
+
+    /// The first signal of `lazy` that the path of `request` through the
+    /// diagram tests while the request does not carry it, if any. A gateway
+    /// computes expensive signals (classifiers, token counts) only when this
+    /// names them: set the value (or leave it missing to take the default),
+    /// remove it from `lazy`, and ask again until `None`; then [`decide`]
+    /// walks exactly the path these answers chose. Does not allocate and,
+    /// unlike `decide`, never advances the keyless split sequence.
+    ///
+    /// [`decide`]: Router::decide
+    pub fn first_missing(&self, request: &Request, lazy: &SignalSet) -> Option<usize> {
+        let mut at = self.root;
+        for _ in 0..=self.nodes.len() {
+            if at & LEAF != 0 {
+                return None;
+            }
+            let node = self.nodes.get(at as usize)?;
+            let signal = node.signal as usize;
+            let value = match request.get(signal) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing if lazy.contains(signal) => return Some(signal),
+                SignalValue::Missing | SignalValue::Invalid => {
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+            };
+            at = self.branch(node.kind, value).0;
+        }
+        None
+    }
+
+    /// Whether `request` belongs to slice `slice` of the table (a named
+    /// user segment, `table.slices[slice]`): its diagram is walked with the
+    /// values `decide` uses (a missing or invalid signal takes its
+    /// default). Does not allocate; `false` for a slice the table lacks.
+    pub fn in_slice(&self, slice: usize, request: &Request) -> bool {
+        let Some(diagram) = self.table.slices.get(slice).map(|s| &s.diagram) else {
+            return false;
+        };
+        let mut at = diagram.root;
+        // Children are below their parents: at most one step per node.
+        for _ in 0..=diagram.nodes.len() {
+            let NodeRef::Node(n) = at else { break };
+            let Some(node) = diagram.nodes.get(n as usize) else {
+                return false;
+            };
+            let signal = node.signal as usize;
+            let value = match request.get(signal) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing | SignalValue::Invalid => {
+                    self.defaults.get(signal).copied().unwrap_or(0.0)
+                }
+            };
+            at = match &node.test {
+                Test::Enum { branches } => {
+                    // As `decide`: a value outside the variants takes the first.
+                    let i = if value >= 0.0 && (value as usize) < branches.len() {
+                        value as usize
+                    } else {
+                        0
+                    };
+                    match branches.get(i) {
+                        Some(b) => *b,
+                        None => return false,
+                    }
+                }
+                Test::Bool { if_false, if_true } => {
+                    if value != 0.0 {
+                        *if_true
+                    } else {
+                        *if_false
+                    }
+                }
+                Test::Threshold {
+                    cut,
+                    below,
+                    at_or_above,
+                } => {
+                    if value >= *cut {
+                        *at_or_above
+                    } else {
+                        *below
+                    }
+                }
+            };
+        }
+        at == NodeRef::Leaf(1)
     }
 
     /// The child a node sends `value` to, and which branch that is (the

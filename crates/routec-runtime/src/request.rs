@@ -1,8 +1,6 @@
 //! Requests: one slot per signal of the table, each present, missing or
 //! invalid, plus the hash of the request key that makes splits sticky.
 
-use routec_table::SignalKind;
-
 use crate::{Router, values};
 
 const PRESENT: u8 = 0;
@@ -153,24 +151,15 @@ impl Router {
         let mut request = self.request();
         for (name, value) in object {
             let Some(index) = self.table().signals.iter().position(|s| &s.name == name) else {
-                let suggestion = self
-                    .table()
-                    .signals
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .map(|s| (strsim::damerau_levenshtein(s, name), s))
-                    // `name` is none of the signals, so every distance is
-                    // at least 1.
-                    .filter(|&(d, s)| d <= (s.len() / 3).max(1))
-                    .min()
-                    .map(|(_, s)| s)
-                    .map(str::to_owned);
+                let suggestion =
+                    values::closest(name, self.table().signals.iter().map(|s| &s.name))
+                        .map(str::to_owned);
                 return Err(RequestError::UnknownSignal {
                     name: name.clone(),
                     suggestion,
                 });
             };
-            match read_value(&self.table().signals[index].kind, value) {
+            match values::read(&self.table().signals[index].kind, value) {
                 Some(v) => request.set(index, v),
                 None => request.set_invalid(index),
             }
@@ -179,20 +168,50 @@ impl Router {
     }
 }
 
-fn read_value(kind: &SignalKind, value: &serde_json::Value) -> Option<f64> {
-    match kind {
-        SignalKind::Bool => values::boolean(value).map(|b| f64::from(u8::from(b))),
-        SignalKind::Enum { variants } => values::variant(variants, value).map(|i| i as f64),
-        SignalKind::Tokens => values::tokens(value),
-        SignalKind::Int => values::int(value),
-        SignalKind::Ratio => values::ratio(value),
-        SignalKind::Duration => values::duration(value),
-        SignalKind::Money => values::money(value),
+/// A value in a request that does not fit its signal: every runtime
+/// routes as if the signal were missing (its default), and says so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidValue {
+    /// Index into `table.signals`.
+    pub signal: usize,
+    /// The value as the request carried it.
+    pub value: serde_json::Value,
+    /// What the signal accepts, with a did-you-mean for a misspelled enum
+    /// variant ([`values::expected`]).
+    pub help: String,
+}
+
+impl Router {
+    /// The values of a request (a JSON object keyed by signal name, as
+    /// [`Router::request_from_json`] reads it) that do not fit their
+    /// signals, in the object's order, with what each signal accepts.
+    /// Unknown names are not listed (`request_from_json` rejects them).
+    pub fn invalid_values(&self, json: &serde_json::Value) -> Vec<InvalidValue> {
+        let Some(object) = json.as_object() else {
+            return Vec::new();
+        };
+        object
+            .iter()
+            .filter_map(|(name, value)| {
+                let signal = self.table().signals.iter().position(|s| &s.name == name)?;
+                let kind = &self.table().signals[signal].kind;
+                match values::read(kind, value) {
+                    Some(_) => None,
+                    None => Some(InvalidValue {
+                        signal,
+                        value: value.clone(),
+                        help: values::expected(kind, value),
+                    }),
+                }
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use routec_table::SignalKind;
+
     use super::*;
 
     #[test]
@@ -208,22 +227,53 @@ mod tests {
     #[test]
     fn values_parse_with_units() {
         let v = |s: &str| serde_json::Value::String(s.into());
-        assert_eq!(read_value(&SignalKind::Ratio, &v("10%")), Some(0.1));
+        assert_eq!(values::read(&SignalKind::Ratio, &v("10%")), Some(0.1));
         assert_eq!(
-            read_value(&SignalKind::Ratio, &serde_json::json!(0.3)),
+            values::read(&SignalKind::Ratio, &serde_json::json!(0.3)),
             Some(0.3)
         );
-        assert_eq!(read_value(&SignalKind::Ratio, &serde_json::json!(30)), None);
-        assert_eq!(read_value(&SignalKind::Duration, &v("200ms")), Some(0.2));
-        assert_eq!(read_value(&SignalKind::Tokens, &v("12k")), Some(12_000.0));
         assert_eq!(
-            read_value(&SignalKind::Tokens, &serde_json::json!(-3)),
+            values::read(&SignalKind::Ratio, &serde_json::json!(30)),
             None
         );
-        assert_eq!(read_value(&SignalKind::Money, &v("$0.5")), Some(0.5));
+        assert_eq!(values::read(&SignalKind::Duration, &v("200ms")), Some(0.2));
+        assert_eq!(values::read(&SignalKind::Tokens, &v("12k")), Some(12_000.0));
         assert_eq!(
-            read_value(&SignalKind::Bool, &serde_json::json!(true)),
+            values::read(&SignalKind::Tokens, &serde_json::json!(-3)),
+            None
+        );
+        assert_eq!(values::read(&SignalKind::Money, &v("$0.5")), Some(0.5));
+        assert_eq!(
+            values::read(&SignalKind::Bool, &serde_json::json!(true)),
             Some(1.0)
+        );
+    }
+
+    #[test]
+    fn invalid_values_say_what_the_signal_accepts() {
+        let variants = SignalKind::Enum {
+            variants: vec!["chat".into(), "code".into(), "summarize".into()],
+        };
+        let v = |s: &str| serde_json::Value::String(s.into());
+        assert_eq!(
+            values::expected(&variants, &v("chatt")),
+            "did you mean `chat`?"
+        );
+        assert_eq!(
+            values::expected(&variants, &v("Code")),
+            "did you mean `code`?"
+        );
+        assert_eq!(
+            values::expected(&variants, &v("poetry")),
+            "the values are `chat`, `code`, `summarize`"
+        );
+        assert_eq!(
+            values::expected(&variants, &serde_json::json!(3)),
+            "write one of `chat`, `code`, `summarize` as a string"
+        );
+        assert_eq!(
+            values::expected(&SignalKind::Ratio, &serde_json::json!(30)),
+            "a ratio is a number from 0 to 1 or a string like `\"10%\"`"
         );
     }
 }

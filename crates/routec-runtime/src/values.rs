@@ -3,7 +3,65 @@
 //! and the runtime defaults it); recorded traffic binds with the same
 //! functions but turns `None` into an error.
 
+use routec_table::SignalKind;
 use serde_json::Value as J;
+
+/// Reads a value of a signal of `kind` (`None`: it does not fit).
+pub fn read(kind: &SignalKind, value: &J) -> Option<f64> {
+    match kind {
+        SignalKind::Bool => boolean(value).map(|b| f64::from(u8::from(b))),
+        SignalKind::Enum { variants } => variant(variants, value).map(|i| i as f64),
+        SignalKind::Tokens => tokens(value),
+        SignalKind::Int => int(value),
+        SignalKind::Ratio => ratio(value),
+        SignalKind::Duration => duration(value),
+        SignalKind::Money => money(value),
+    }
+}
+
+/// What a signal of `kind` accepts, said for a `value` that did not fit:
+/// for an enum, the closest variant (`did you mean `chat`?`) or the list of
+/// variants; for the rest, the forms [`read`] takes.
+pub fn expected(kind: &SignalKind, value: &J) -> String {
+    match kind {
+        SignalKind::Enum { variants } => match value {
+            J::String(s) => match closest(s, variants) {
+                Some(x) => format!("did you mean `{x}`?"),
+                None => format!("the values are {}", list(variants)),
+            },
+            _ => format!("write one of {} as a string", list(variants)),
+        },
+        SignalKind::Bool => "a bool signal takes `true` or `false`".into(),
+        SignalKind::Tokens => "tokens are a whole number >= 0 such as `812` or `\"12k\"`".into(),
+        SignalKind::Int => "an int signal takes a whole number such as `3` or `\"2k\"`".into(),
+        SignalKind::Ratio => "a ratio is a number from 0 to 1 or a string like `\"10%\"`".into(),
+        SignalKind::Duration => "a duration is seconds >= 0 or a string like `\"200ms\"`".into(),
+        SignalKind::Money => "money is USD >= 0 or a string like `\"$0.5\"`".into(),
+    }
+}
+
+/// The runtime's did-you-mean (it may not depend on the compiler's): the
+/// candidate within a Damerau-Levenshtein distance of a third of its length
+/// (at least 1), ignoring case; the nearest, ties to the first.
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a String>,
+) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&c.to_lowercase(), &lower), c))
+        .filter(|&(d, c)| c != word && d <= (c.chars().count() / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c.as_str())
+}
+
+fn list(vs: &[String]) -> String {
+    vs.iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// `true`/`false`, as booleans or strings.
 pub fn boolean(value: &J) -> Option<bool> {

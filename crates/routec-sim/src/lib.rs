@@ -38,6 +38,7 @@ use routec_check::ir::{
 use routec_opt::model;
 use routec_opt::traffic::Traffic;
 use routec_runtime::{Request, Router, Table};
+use routec_syntax::ast::CmpOp;
 use routec_table::PlanKind;
 
 use exec::{ExecPlan, Executor, Job, ModelRt};
@@ -109,6 +110,21 @@ pub struct ModelReport {
     pub calls: f64,
     /// The share of requests whose answer came from this model.
     pub answered: f64,
+    /// The share of its calls the model refused (under a [`Load`]; 0
+    /// otherwise).
+    pub refused: f64,
+    /// Cost per request paid to this model (USD).
+    pub cost: f64,
+}
+
+/// The load a simulation runs at (`routec_opt::Compiled::load_at`): the
+/// requests per second and each model's state at them (latency at that
+/// load, share of calls refused), which every attempt samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Load<'a> {
+    pub qps: f64,
+    /// Per model, in declaration order.
+    pub models: &'a [routec_opt::load::ModelLoad],
 }
 
 /// One SLO (one slice of a `for each slice` SLO) on the simulated traffic.
@@ -123,7 +139,55 @@ pub struct SloReport {
     /// In the metric's base unit (seconds, USD, ratio).
     pub value: f64,
     pub limit: f64,
+    /// Whether the simulated value meets the limit.
     pub ok: bool,
+    /// The value's 95% sampling interval (the limit's uncertainty included
+    /// when the limit is another metric, as in parity SLOs), so a value a
+    /// hair over its limit can be told from a miss.
+    pub interval: (f64, f64),
+    pub verdict: Verdict,
+}
+
+/// An SLO's verdict on simulated traffic, given its sampling interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met, and the interval lies on the good side of the limit.
+    Met,
+    /// The limit is inside the interval: the simulation cannot tell a met
+    /// SLO from a missed one (more requests narrow the interval).
+    AtLimit,
+    /// Missed beyond sampling error.
+    Missed,
+}
+
+impl Verdict {
+    /// `value` against `limit` by `op`, with `half` the combined half-width
+    /// of the sampling interval of `value − limit`.
+    pub fn of(value: f64, op: CmpOp, limit: f64, half: f64) -> Verdict {
+        let tolerance = 1e-12 * limit.abs().max(1e-12);
+        let margin = match op {
+            CmpOp::Le | CmpOp::Lt => limit - value,
+            CmpOp::Ge | CmpOp::Gt => value - limit,
+            CmpOp::Eq => -(value - limit).abs(),
+            CmpOp::Ne => (value - limit).abs(),
+        };
+        if compare(value, op, limit) && margin > half + tolerance {
+            Verdict::Met
+        } else if margin < -half - tolerance {
+            Verdict::Missed
+        } else {
+            Verdict::AtLimit
+        }
+    }
+
+    /// `met`, `at limit` or `missed` (JSON: `met`, `at_limit`, `missed`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::AtLimit => "at_limit",
+            Verdict::Missed => "missed",
+        }
+    }
 }
 
 /// The result of a simulation. Quantities in base units.
@@ -168,9 +232,19 @@ pub struct Run<'p> {
     rules: Vec<Group>,
     rule_info: Vec<(u32, String)>,
     answered: Vec<u64>,
+    /// Per model: calls refused and calls offered (under a [`Load`]).
+    refused: Vec<u64>,
+    offered: Vec<u64>,
+    /// Per model: total cost paid to it (USD).
+    model_cost: Vec<f64>,
     /// Per model: the end-to-end latencies (seconds) of the requests it
-    /// answered, for latency CDFs.
+    /// answered, for latency CDFs: from arrival, so they include the time
+    /// spent before its answering attempt (classifiers, earlier attempts,
+    /// retries, fallbacks, cascade steps).
     pub answered_latencies: Vec<Vec<f32>>,
+    /// Per model, in the same order: the time its answering attempt took
+    /// (TTFT, reasoning and decoding): the time on this model alone.
+    pub answer_times: Vec<Vec<f32>>,
     weights: (f64, f64, f64),
     has_baseline: bool,
 }
@@ -199,7 +273,32 @@ pub fn run_with_progress<'p>(
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Run<'p>, SimError> {
-    run_impl(policy, table, traffic, None, requests, seed, progress)
+    run_impl(policy, table, traffic, None, None, requests, seed, progress)
+}
+
+/// [`run_with_progress`] under a load: the profile at `load.qps` requests
+/// per second, every attempt on a model sampling that model's state
+/// (`docs/semantics.md`, "Load"): refused with its share of refusals,
+/// else its latency at that load.
+pub fn run_loaded<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    load: Load<'_>,
+    requests: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Run<'p>, SimError> {
+    run_impl(
+        policy,
+        table,
+        traffic,
+        None,
+        Some(load),
+        requests,
+        seed,
+        progress,
+    )
 }
 
 /// [`run_with_progress`] for a recorded profile: requests are drawn
@@ -220,17 +319,20 @@ pub fn run_recorded<'p>(
         table,
         traffic,
         Some(recorded),
+        None,
         requests,
         seed,
         progress,
     )
 }
 
+#[expect(clippy::too_many_arguments, reason = "every way to run")]
 fn run_impl<'p>(
     policy: &'p Policy,
     table: &Table,
     traffic: TrafficId,
     recorded: Option<&routec_traffic::BoundTraffic>,
+    load: Option<Load<'_>>,
     requests: u64,
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
@@ -257,7 +359,7 @@ fn run_impl<'p>(
         .and_then(|b| routec_opt::recorded::recorded_model(policy, &def.name, b));
     let model_policy = estimated.as_ref().map_or(policy, |e| &e.policy);
     let row_quality = estimated.as_ref().map(|e| &e.row_quality);
-    let setup = Setup::new(model_policy, table)?;
+    let setup = Setup::new(model_policy, table, load.map(|l| l.models))?;
     let sampler = RequestSampler::new(policy, &profile);
     let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
 
@@ -267,7 +369,7 @@ fn run_impl<'p>(
         traffic: def.name.clone(),
         requests,
         seed,
-        qps: profile.qps,
+        qps: load.map(|l| l.qps).or(profile.qps),
         all: Group::new(models),
         base: Group::new(models),
         slices: vec![Group::new(models); policy.slices.len()],
@@ -278,7 +380,11 @@ fn run_impl<'p>(
             .map(|r| (r.line, r.text.clone()))
             .collect(),
         answered: vec![0; models],
+        refused: vec![0; models],
+        offered: vec![0; models],
+        model_cost: vec![0.0; models],
         answered_latencies: vec![Vec::new(); models],
+        answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
             Some(ObjectiveDef::Weighted {
                 latency,
@@ -298,7 +404,9 @@ fn run_impl<'p>(
     let mut request: Request = router.request();
     let mut quality: Vec<Option<f64>> = vec![None; models];
     let mut calls = vec![0u32; models];
+    let mut refused = vec![0u32; models];
     let mut base_calls = vec![0u32; models];
+    let mut base_refused = vec![0u32; models];
     let mut key = [0u8; 16];
     let zero = vec![0u32; models];
     for i in 0..requests {
@@ -329,13 +437,18 @@ fn run_impl<'p>(
             quality.clone_from(q);
         }
         let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
+        let stream = setup.stream.is_some_and(|s| values[s] != 0.0);
         calls.fill(0);
+        refused.fill(0);
         let mut job = Job {
             input_tokens,
             output_tokens,
             quality: &quality,
             calls: &mut calls,
+            refused: &mut refused,
             cost: 0.0,
+            model_cost: &mut run.model_cost,
+            stream,
         };
         let out = setup.exec.run(
             setup.plan_map[decision.plan as usize],
@@ -345,12 +458,16 @@ fn run_impl<'p>(
         );
         let base = setup.baseline.map(|b| {
             base_calls.fill(0);
+            base_refused.fill(0);
             let mut job = Job {
                 input_tokens,
                 output_tokens,
                 quality: &quality,
                 calls: &mut base_calls,
+                refused: &mut base_refused,
                 cost: 0.0,
+                model_cost: &mut [],
+                stream,
             };
             setup.exec.run_model(b, &mut job, shift, &mut rng)
         });
@@ -363,6 +480,10 @@ fn run_impl<'p>(
             base: base.map(|b| (b.e2e, b.cost, b.quality)),
         };
         run.all.add(&s, &calls);
+        for m in 0..models {
+            run.offered[m] += u64::from(calls[m]);
+            run.refused[m] += u64::from(refused[m]);
+        }
         if let Some(b) = &base {
             let bs = Sample {
                 ttft: b.ttft,
@@ -387,6 +508,9 @@ fn run_impl<'p>(
             if let Some(l) = run.answered_latencies.get_mut(m as usize) {
                 l.push(out.e2e as f32);
             }
+            if let Some(l) = run.answer_times.get_mut(m as usize) {
+                l.push(out.answer_time as f32);
+            }
         }
     }
     progress(requests, requests);
@@ -408,6 +532,8 @@ struct Setup {
     signal_map: Vec<(usize, usize)>,
     enum_signal: Vec<bool>,
     prompt: Option<usize>,
+    /// The built-in `stream` signal.
+    stream: Option<usize>,
     /// Table plan index → executor plan index (the same).
     plan_map: Vec<u32>,
     exec: Executor,
@@ -417,7 +543,11 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(policy: &Policy, table: &Table) -> Result<Setup, SimError> {
+    fn new(
+        policy: &Policy,
+        table: &Table,
+        load: Option<&[routec_opt::load::ModelLoad]>,
+    ) -> Result<Setup, SimError> {
         let mut signal_map = Vec::new();
         for (t, s) in table.signals.iter().enumerate() {
             let p = policy
@@ -463,7 +593,7 @@ impl Setup {
             )));
         }
         let models = (0..policy.models.len())
-            .map(|m| ModelRt::new(policy, ModelId(m as u32)))
+            .map(|m| ModelRt::under(policy, ModelId(m as u32), load.and_then(|l| l.get(m))))
             .collect();
         Ok(Setup {
             signal_map,
@@ -473,6 +603,7 @@ impl Setup {
                 .map(|s| matches!(s.ty, routec_check::ir::SignalType::Enum(_)))
                 .collect(),
             prompt: policy.signal_by_name("prompt_tokens").map(|s| s.index()),
+            stream: policy.signal_by_name("stream").map(|s| s.index()),
             plan_map: (0..plans.len() as u32).collect(),
             exec: Executor { models, plans },
             classifier: (0..policy.rules.len())
@@ -493,20 +624,23 @@ impl Run<'_> {
         }
     }
 
+    /// The group `metric` is measured on: `scope`'s, or the slice a metric
+    /// names (`quality for S`); `None` when it saw no request.
+    fn measured(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<&mut Group> {
+        let scope = match metric {
+            MetricDef::Quality(Some(s)) => Some(*s),
+            _ => scope,
+        };
+        self.group(scope).filter(|g| g.n > 0)
+    }
+
     /// The simulated value of `metric` over all requests or one slice, in
     /// base units; `None` when the scope saw no request (or, for spend, the
     /// profile has no `qps`). A metric naming a slice (`quality for S`)
     /// uses that slice.
     pub fn value(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<f64> {
-        let scope = match metric {
-            MetricDef::Quality(Some(s)) => Some(*s),
-            _ => scope,
-        };
         let qps = self.qps;
-        let g = self.group(scope)?;
-        if g.n == 0 {
-            return None;
-        }
+        let g = self.measured(metric, scope)?;
         let n = g.n as f64;
         match metric {
             MetricDef::Ttft(q) => stats::quantile(&mut g.ttfts, *q),
@@ -518,6 +652,33 @@ impl Run<'_> {
             MetricDef::Quality(_) => Some(g.quality / n),
             MetricDef::Share(m) => g.calls.get(m.index()).map(|c| *c as f64 / n),
             MetricDef::Spend(period) => qps.map(|qps| qps * period.seconds() * g.cost / n),
+        }
+    }
+
+    /// The 95% sampling interval of [`Run::value`] (same scope rules).
+    pub fn interval(&mut self, metric: &MetricDef, scope: Option<SliceId>) -> Option<(f64, f64)> {
+        let qps = self.qps;
+        let g = self.measured(metric, scope)?;
+        let scaled = |(lo, hi): (f64, f64), k: f64| (lo * k, hi * k);
+        match metric {
+            MetricDef::Ttft(q) => stats::quantile_interval(&mut g.ttfts, *q),
+            MetricDef::Latency(q) => stats::quantile_interval(&mut g.e2es, *q),
+            MetricDef::Cost(CostBasis::PerRequests(k)) => Some(scaled(
+                stats::mean_interval(g.n, g.cost, g.cost_sq),
+                *k as f64,
+            )),
+            MetricDef::Cost(CostBasis::PerSuccess) => Some(stats::ratio_interval(g)),
+            MetricDef::Quality(_) => Some(stats::mean_interval(g.n, g.quality, g.quality_sq)),
+            MetricDef::Share(m) => {
+                let (sum, sq) = (*g.calls.get(m.index())?, *g.calls_sq.get(m.index())?);
+                Some(stats::mean_interval(g.n, sum as f64, sq as f64))
+            }
+            MetricDef::Spend(period) => qps.map(|qps| {
+                scaled(
+                    stats::mean_interval(g.n, g.cost, g.cost_sq),
+                    qps * period.seconds(),
+                )
+            }),
         }
     }
 
@@ -539,15 +700,26 @@ impl Run<'_> {
                 let Some(value) = self.value(&slo.metric, scope) else {
                     continue;
                 };
+                let (lo, hi) = self.interval(&slo.metric, scope).unwrap_or((value, value));
                 let limit = match &slo.bound {
-                    BoundDef::Value(x) => Some(*x),
+                    BoundDef::Value(x) => Some((*x, 0.0)),
                     BoundDef::Metric { metric, offset } => {
-                        self.value(metric, scope).map(|v| v + offset)
+                        let (llo, lhi) = self.interval(metric, scope).unwrap_or((0.0, 0.0));
+                        self.value(metric, scope)
+                            .map(|v| (v + offset, (lhi - llo).max(0.0) / 2.0))
                     }
                 };
-                let Some(limit) = limit else {
+                let Some((limit, limit_half)) = limit else {
                     continue;
                 };
+                // The half-width of value − limit on the side that matters:
+                // the interval's side toward the limit.
+                let value_half = if value <= limit {
+                    hi - value
+                } else {
+                    value - lo
+                };
+                let half = value_half.max(0.0).hypot(limit_half);
                 let slice_name = scope
                     .filter(|_| each)
                     .and_then(|s| policy.slices.get(s.index()))
@@ -559,6 +731,8 @@ impl Run<'_> {
                     value,
                     limit,
                     ok: compare(value, slo.op, limit),
+                    interval: (lo, hi),
+                    verdict: Verdict::of(value, slo.op, limit, half),
                 });
             }
         }
@@ -599,6 +773,12 @@ impl Run<'_> {
                 name: m.name.clone(),
                 calls: metrics.calls.get(i).copied().unwrap_or(0.0),
                 answered: self.answered[i] as f64 / total.max(1) as f64,
+                refused: if self.offered[i] > 0 {
+                    self.refused[i] as f64 / self.offered[i] as f64
+                } else {
+                    0.0
+                },
+                cost: self.model_cost[i] / total.max(1) as f64,
             })
             .collect();
         let slos = self.slos();
@@ -698,13 +878,14 @@ fn count(n: u64) -> String {
 /// A value of `metric` as the language writes it: `250ms`, `3s`, `$5`, `75%`.
 pub fn describe_value(metric: &MetricDef, x: f64) -> String {
     match metric {
-        MetricDef::Ttft(_) | MetricDef::Latency(_) => {
-            if x.abs() < 1.0 {
-                format!("{}ms", trim(x * 1000.0))
-            } else {
-                format!("{}s", trim(x))
-            }
-        }
+        // In the unit of its magnitude: `250ms`, `3s`, `12.5m`, `8.9474h`.
+        MetricDef::Ttft(_) | MetricDef::Latency(_) => match x.abs() {
+            a if a < 1.0 => format!("{}ms", trim(x * 1000.0)),
+            a if a < 60.0 => format!("{}s", trim(x)),
+            a if a < 3600.0 => format!("{}m", trim(x / 60.0)),
+            a if a < 86_400.0 => format!("{}h", trim(x / 3600.0)),
+            _ => format!("{}d", trim(x / 86_400.0)),
+        },
         MetricDef::Cost(_) | MetricDef::Spend(_) => format!("${}", trim(x)),
         MetricDef::Quality(_) | MetricDef::Share(_) => format!("{}%", trim(x * 100.0)),
     }
@@ -715,4 +896,24 @@ pub fn trim(x: f64) -> String {
     let s = format!("{x:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_described_in_the_unit_of_their_magnitude() {
+        let latency = MetricDef::Latency(0.95);
+        let cases = [
+            (0.25, "250ms"),
+            (3.0, "3s"),
+            (90.0, "1.5m"),
+            (32_210.518, "8.9474h"),
+            (172_800.0, "2d"),
+        ];
+        for (x, text) in cases {
+            assert_eq!(describe_value(&latency, x), text);
+        }
+    }
 }

@@ -25,6 +25,7 @@ fn compiled() -> (Policy, Table) {
         &CompileOptions {
             traffic: None,
             compiler_version: "test".into(),
+            slo_margin: None,
         },
     )
     .unwrap();

@@ -148,9 +148,25 @@ pub struct Source {
     pub kind: Name,
     /// The header name, metadata key or classifier name.
     pub key: Option<Str>,
-    /// `cost DURATION`, for classifiers.
-    pub cost: Option<Lit>,
+    /// `cost DURATION`, `endpoint env("URL")`, `timeout DURATION`, ... in
+    /// the order written (classifiers only; the checker says which are known).
+    pub clauses: Vec<SourceClause>,
     pub span: Span,
+}
+
+/// One `WORD VALUE` clause of a signal source, e.g. `cost 4ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceClause {
+    pub name: Name,
+    pub value: Lit,
+    pub span: Span,
+}
+
+impl Source {
+    /// The first clause called `word`.
+    pub fn clause(&self, word: &str) -> Option<&SourceClause> {
+        self.clauses.iter().find(|c| c.name.text == word)
+    }
 }
 
 // ---------------------------------------------------------------- model
@@ -198,7 +214,70 @@ pub enum ModelPropKind {
     /// `supports images, tools`: capabilities; a model without the property
     /// is assumed to support everything.
     Supports(Vec<Name>),
+    /// `capacity 40 qps, 64 concurrent, 30k tok/s`: what the deployment
+    /// sustains.
+    Capacity(Vec<RateTerm>),
+    /// `rate limit 600 req/m, 200k tok/m`: the provider's limits (requests
+    /// beyond them are refused with `429`); the span is `rate limit`'s.
+    RateLimit {
+        keyword: Span,
+        terms: Vec<RateTerm>,
+    },
+    /// `latency at 30 qps ttft p50 150ms p95 500ms, decode 140 tok/s`: the
+    /// latency measured at a load.
+    LatencyAt {
+        load: RateTerm,
+        terms: Vec<LatencyTerm>,
+    },
+    /// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`:
+    /// the rates of requests whose prompt is longer than the threshold.
+    PriceTier(PriceTier),
+    /// `reasoning 2k tokens` or `reasoning 300% of output`: hidden
+    /// reasoning tokens a model bills and decodes before its answer.
+    Reasoning {
+        amount: Lit,
+        unit: Option<ReasoningUnit>,
+    },
     Error,
+}
+
+/// `40 qps`, `64 concurrent`, `30k tok/s`, `600 req/m`: an amount and its
+/// unit (a word, or a rate written as two words around a slash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateTerm {
+    pub amount: Lit,
+    pub unit: Option<LoadUnit>,
+    pub span: Span,
+}
+
+/// The unit of a [`RateTerm`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadUnit {
+    /// `qps`, `concurrent`.
+    Word(Name),
+    /// `tok/s`, `req/m`.
+    Rate(RateUnit),
+}
+
+/// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceTier {
+    /// The comparison as written (the checker accepts only `>`).
+    pub op: CmpOp,
+    pub op_span: Span,
+    /// The prompt length, and its unit word (`tokens`).
+    pub threshold: Lit,
+    pub unit: Option<Name>,
+    pub terms: Vec<PriceTerm>,
+}
+
+/// What a `reasoning` amount counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReasoningUnit {
+    /// `of output`: a ratio of the answer's length.
+    OfOutput(Span),
+    /// A unit word: `tokens`, or a mistake the checker reports.
+    Word(Name),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -416,16 +495,17 @@ pub struct Constraint {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a policy has a handful of constraints; boxing would burden every consumer"
-)]
 pub enum ConstraintKind {
     Bound {
         metric: Metric,
         op: CmpOp,
         bound: Bound,
         scope: Option<Scope>,
+    },
+    /// `margin 5%`: every SLO is compiled this much tighter than its limit.
+    Margin {
+        keyword: Span,
+        value: Lit,
     },
     Error,
 }
@@ -632,6 +712,9 @@ pub struct TrafficProp {
 pub enum TrafficPropKind {
     /// `qps 800`
     Qps(Lit),
+    /// `peak 3x` (a multiple of `qps`) or `peak 2400` (requests per second):
+    /// the load the policy must survive.
+    Peak(Lit),
     /// `task { chat 55%, code 20% }`: the mix of an enum signal.
     Mix {
         signal: Name,

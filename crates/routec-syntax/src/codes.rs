@@ -16,6 +16,9 @@ pub const RESERVED_NAME: &str = "E0006";
 /// A number that cannot be read (too large, or malformed).
 pub const BAD_NUMBER: &str = "E0007";
 
+/// A name written with `-` (`gpt-4o-mini`).
+pub const HYPHEN_IN_NAME: &str = "E0008";
+
 /// Every syntax code, for documentation and coverage tests.
 pub const ALL: &[&str] = &[
     SYNTAX,
@@ -25,4 +28,5 @@ pub const ALL: &[&str] = &[
     TOO_LARGE,
     RESERVED_NAME,
     BAD_NUMBER,
+    HYPHEN_IN_NAME,
 ];

@@ -32,6 +32,10 @@ pub enum Token<'src> {
     /// `// text`
     #[regex(r"//[^\n]*", allow_greedy = true)]
     Comment(&'src str),
+    /// `# text`: not a comment in this language (comments start with
+    /// `//`); lexed to the end of the line so the parser reports it once.
+    #[regex(r"#[^\n]*", allow_greedy = true)]
+    HashComment(&'src str),
     #[token("\n")]
     Newline,
     #[token("{")]
@@ -93,37 +97,12 @@ impl Token<'_> {
     }
 }
 
-/// Words that cannot be used as names: the item keywords and the words that
-/// structure rules and plans.
-pub const RESERVED_WORDS: &[&str] = &[
-    "and",
-    "cascade",
-    "else",
-    "env",
-    "false",
-    "faults",
-    "in",
-    "learn",
-    "model",
-    "not",
-    "objective",
-    "optimize",
-    "or",
-    "otherwise",
-    "policy",
-    "route",
-    "signal",
-    "slice",
-    "slo",
-    "split",
-    "test",
-    "traffic",
-    "true",
-    "when",
-];
+/// Words that cannot be used as names (sorted): derived from the one table
+/// of the language's words, [`crate::words`].
+pub const RESERVED_WORDS: &[&str] = crate::words::RESERVED_WORDS;
 
 pub fn is_reserved_word(word: &str) -> bool {
-    RESERVED_WORDS.binary_search(&word).is_ok()
+    crate::words::is_reserved(word)
 }
 
 impl fmt::Display for Token<'_> {
@@ -134,6 +113,7 @@ impl fmt::Display for Token<'_> {
             }
             Token::UnterminatedString(_) => f.write_str("unterminated string"),
             Token::DocComment(_) => f.write_str("doc comment"),
+            Token::HashComment(_) => f.write_str("`#`"),
             Token::Comment(_) => f.write_str("comment"),
             Token::Newline => f.write_str("end of line"),
             Token::Error(s) => write!(f, "`{s}`"),

@@ -14,6 +14,7 @@ pub mod parser;
 mod shift;
 pub mod span;
 pub mod suggest;
+pub mod words;
 
 pub use diagnostic::{Diagnostic, FileId, Severity, SourceMap};
 pub use parser::{MAX_DEPTH, MAX_SOURCE_BYTES, Parse, parse, reparse};

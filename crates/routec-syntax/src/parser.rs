@@ -20,6 +20,7 @@ use crate::diagnostic::Diagnostic;
 use crate::lexer::{Token, is_reserved_word, lex};
 use crate::shift::Shift;
 use crate::span::Span;
+use crate::words;
 
 /// Inputs larger than this are refused with one diagnostic.
 pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
@@ -29,19 +30,7 @@ pub const MAX_DEPTH: usize = 64;
 
 /// The words that start an item; error recovery resumes at a line starting
 /// with one of them.
-pub const ITEM_KEYWORDS: &[&str] = &[
-    "faults",
-    "learn",
-    "model",
-    "objective",
-    "policy",
-    "route",
-    "signal",
-    "slice",
-    "slo",
-    "test",
-    "traffic",
-];
+pub const ITEM_KEYWORDS: &[&str] = crate::words::ITEMS;
 
 /// The result of parsing: always a tree, plus the syntax diagnostics.
 #[derive(Clone, Debug)]
@@ -122,7 +111,9 @@ fn parse_with(source: &str, old: Option<(&Parse, &str)>) -> Parse {
 
     let all = lex(source);
     let mut diagnostics = Vec::new();
-    let (tokens, starts) = prepare(&all, &mut diagnostics);
+    let joined = join_hyphenated(source, &all, &mut diagnostics);
+    hash_comments(&joined, &mut diagnostics);
+    let (tokens, starts) = prepare(&joined, &mut diagnostics);
     let parser = file_parser();
     let mut items: Vec<Item> = Vec::new();
     let mut chunks: Vec<Chunk> = Vec::new();
@@ -210,7 +201,9 @@ pub fn parse_in_one_piece(source: &str) -> Parse {
     }
     let all = lex(source);
     let mut diagnostics = Vec::new();
-    let (tokens, _) = prepare(&all, &mut diagnostics);
+    let joined = join_hyphenated(source, &all, &mut diagnostics);
+    hash_comments(&joined, &mut diagnostics);
+    let (tokens, _) = prepare(&joined, &mut diagnostics);
     let eoi = SimpleSpan::from(source.len()..source.len());
     let (output, errors) = file_parser()
         .parse(tokens.as_slice().split_token_span(eoi))
@@ -229,6 +222,113 @@ pub fn parse_in_one_piece(source: &str) -> Parse {
 }
 
 // ------------------------------------------------------------------ preparation
+
+/// Number suffixes that make `a-5%` an offset, not a name.
+const QUANTITY_SUFFIXES: &[&str] = &["%", "ms", "s", "m", "h", "d"];
+
+/// Joins what users type as a model name, `gpt-4o-mini` (words and numbers
+/// joined by `-` with no spaces), into one name token, and reports each such
+/// name once, at its first occurrence, with the fix applied to every
+/// occurrence: names are identifiers (`gpt_4o_mini`); the provider's own
+/// name is a string (`upstream "gpt-4o-mini"`). `-` stays subtraction and
+/// the minus of offsets (`quality for b - 5%`, `ja -9%`). The rest of the
+/// file then parses and checks as if the name were valid, so the user sees
+/// one error instead of one per token and per reference.
+fn join_hyphenated<'s>(
+    source: &'s str,
+    all: &[(Token<'s>, Span)],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(Token<'s>, Span)> {
+    let part = |t: Token<'_>| match t {
+        Token::Ident(_) => true,
+        Token::Number(text) => {
+            let (_, suffix) = split_number(text);
+            !QUANTITY_SUFFIXES.contains(&suffix.as_str())
+        }
+        _ => false,
+    };
+    let mut out = Vec::with_capacity(all.len());
+    // Each joined name, with every span it occurs at, in order.
+    let mut names: Vec<(&'s str, Vec<Span>)> = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let (token, span) = all[i];
+        let mut end = i;
+        if let Token::Ident(word) = token
+            && !is_reserved_word(word)
+        {
+            while end + 2 < all.len()
+                && all[end + 1].0 == Token::Minus
+                && all[end + 1].1.start == all[end].1.end
+                && all[end + 2].1.start == all[end + 1].1.end
+                && part(all[end + 2].0)
+            {
+                end += 2;
+            }
+        }
+        if end == i {
+            out.push((token, span));
+            i += 1;
+            continue;
+        }
+        let joined = Span::new(span.start as usize, all[end].1.end as usize);
+        let text = &source[joined.range()];
+        match names.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, spans)) => spans.push(joined),
+            None => names.push((text, vec![joined])),
+        }
+        out.push((Token::Ident(text), joined));
+        i = end + 1;
+    }
+    for (text, spans) in names {
+        let fixed = text.replace(['-', '.'], "_");
+        let mut d = Diagnostic::error(
+            codes::HYPHEN_IN_NAME,
+            spans[0],
+            format!("`{text}` is not a name: names cannot contain `-`"),
+        )
+        .with_label("`-` is subtraction in this language")
+        .with_help(format!(
+            "write `{fixed}`; a provider's own model name goes in a string, `upstream \"{text}\"`"
+        ));
+        for span in &spans[1..] {
+            d = d.with_secondary(*span, "also written here");
+        }
+        for span in &spans {
+            d = d.with_suggestion(format!("rename to `{fixed}` everywhere"), *span, &fixed);
+        }
+        diags.push(d);
+    }
+    out
+}
+
+/// Reports `#` comments once: one error at the first, naming the others,
+/// with the fix (`//`) for each. [`prepare`] then drops them like comments.
+fn hash_comments(all: &[(Token<'_>, Span)], diags: &mut Vec<Diagnostic>) {
+    let spans: Vec<Span> = all
+        .iter()
+        .filter(|(t, _)| matches!(t, Token::HashComment(_)))
+        .map(|&(_, s)| s)
+        .collect();
+    let Some(first) = spans.first() else {
+        return;
+    };
+    let mut d = Diagnostic::error(
+        codes::UNKNOWN_CHARACTER,
+        *first,
+        "`#` does not start a comment",
+    )
+    .with_label("comments start with `//`")
+    .with_help("use `//` for comments (and `///` for documentation)");
+    for span in &spans[1..] {
+        d = d.with_secondary(*span, "another `#` comment");
+    }
+    for span in &spans {
+        let hash = Span::new(span.start as usize, span.start as usize + 1);
+        d = d.with_suggestion("use `//` for comments", hash, "//");
+    }
+    diags.push(d);
+}
 
 /// Turns the full token list into what the grammar sees: no comments, no
 /// error tokens (they are reported here), newlines only where they separate
@@ -255,7 +355,7 @@ fn prepare<'s>(
     for &(token, span) in all {
         let sspan = SimpleSpan::from(span.range());
         let token = match token {
-            Token::Comment(_) | Token::DocComment(_) => continue,
+            Token::Comment(_) | Token::DocComment(_) | Token::HashComment(_) => continue,
             Token::Error(text) => {
                 diags.push(
                     Diagnostic::error(
@@ -490,30 +590,15 @@ fn to_diagnostic(err: Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
 
 /// The keywords a labelled statement can start with, for did-you-mean.
 const STATEMENT_KEYWORDS: &[(&str, &[&str])] = &[
-    ("policy property", &["owner", "baseline"]),
-    (
-        "model property",
-        &[
-            "provider", "endpoint", "upstream", "api_key", "params", "context", "price", "latency",
-            "quality", "fallback", "supports",
-        ],
-    ),
-    (
-        "constraint",
-        &["ttft", "latency", "cost", "quality", "share", "spend"],
-    ),
-    (
-        "metric",
-        &["ttft", "latency", "cost", "quality", "share", "spend"],
-    ),
-    ("rule", &["when", "otherwise"]),
-    (
-        "fault setting",
-        &["timeout", "ttft", "retry", "cooldown", "hedge", "for"],
-    ),
-    ("learn setting", &["explore", "drift"]),
-    ("test statement", &["given", "under", "expect"]),
-    ("plan", &["cascade", "split", "optimize"]),
+    ("policy property", words::POLICY_PROPERTIES),
+    ("model property", words::MODEL_PROPERTIES),
+    ("constraint", words::METRICS),
+    ("metric", words::METRICS),
+    ("rule", words::RULES),
+    ("fault setting", words::FAULT_SETTINGS),
+    ("learn setting", words::LEARN_SETTINGS),
+    ("test statement", words::TEST_STATEMENTS),
+    ("plan", words::PLAN_FORMS),
 ];
 
 /// The closest keyword to `word` among those the expected labels allow.
@@ -1109,13 +1194,26 @@ where
         span: sp(e.span()),
     })
     .labelled("type");
+    // Any `WORD VALUE` pair up to `default` is a clause; the checker knows
+    // which words a source takes (`cost`, `endpoint`, `timeout`).
+    let clause = select! { Token::Ident(s) if !is_reserved_word(s) && s != "default" => s }
+        .map_with(|s, e| Name {
+            text: s.to_owned(),
+            span: sp(e.span()),
+        })
+        .then(lit())
+        .map_with(|(name, value), e| SourceClause {
+            name,
+            value,
+            span: sp(e.span()),
+        });
     let source = name()
         .then(string().or_not())
-        .then(kw("cost").ignore_then(lit()).or_not())
-        .map_with(|((kind, key), cost), e| Source {
+        .then(clause.repeated().collect::<Vec<_>>())
+        .map_with(|((kind, key), clauses), e| Source {
             kind,
             key,
-            cost,
+            clauses,
             span: sp(e.span()),
         })
         .labelled("signal source");
@@ -1153,6 +1251,17 @@ where
         .map_with(|(numerator, denominator), e| RateUnit {
             numerator,
             denominator,
+            span: sp(e.span()),
+        });
+    let load_unit = choice((
+        rate_unit.clone().map(LoadUnit::Rate),
+        name().map(LoadUnit::Word),
+    ));
+    let rate_term = lit()
+        .then(load_unit.or_not())
+        .map_with(|(amount, unit), e| RateTerm {
+            amount,
+            unit,
             span: sp(e.span()),
         });
     let latency_term = choice((
@@ -1215,6 +1324,29 @@ where
             .then(name().or_not())
             .map(|(size, unit)| ModelPropKind::Context { size, unit }),
         kw("price")
+            .ignore_then(kw("for"))
+            .ignore_then(kw("prompts"))
+            .ignore_then(cmp_op().map_with(|op, e| (op, sp(e.span()))))
+            .then(lit())
+            .then(name().or_not())
+            .then_ignore(just(Token::Colon))
+            .then(
+                price_term
+                    .clone()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(|((((op, op_span), threshold), unit), terms)| {
+                ModelPropKind::PriceTier(PriceTier {
+                    op,
+                    op_span,
+                    threshold,
+                    unit,
+                    terms,
+                })
+            }),
+        kw("price")
             .ignore_then(
                 price_term
                     .separated_by(just(Token::Comma))
@@ -1222,6 +1354,17 @@ where
                     .collect(),
             )
             .map(ModelPropKind::Price),
+        kw("latency")
+            .ignore_then(kw("at"))
+            .ignore_then(rate_term.clone())
+            .then(
+                latency_term
+                    .clone()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(|(load, terms)| ModelPropKind::LatencyAt { load, terms }),
         kw("latency")
             .ignore_then(
                 latency_term
@@ -1244,6 +1387,37 @@ where
                     .collect(),
             )
             .map(ModelPropKind::Supports),
+        kw("capacity")
+            .ignore_then(
+                rate_term
+                    .clone()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(ModelPropKind::Capacity),
+        kw("rate")
+            .then(kw("limit"))
+            .map(|(a, b)| Span::new(a.start as usize, b.end as usize))
+            .then(
+                rate_term
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(|(keyword, terms)| ModelPropKind::RateLimit { keyword, terms }),
+        kw("reasoning")
+            .ignore_then(lit())
+            .then(
+                choice((
+                    kw("of")
+                        .then(kw("output"))
+                        .map_with(|_, e| ReasoningUnit::OfOutput(sp(e.span()))),
+                    name().map(ReasoningUnit::Word),
+                ))
+                .or_not(),
+            )
+            .map(|(amount, unit)| ModelPropKind::Reasoning { amount, unit }),
     ))
     .map_with(|kind, e| ModelProp {
         kind,
@@ -1329,8 +1503,19 @@ where
         kind: ConstraintKind::Error,
         span,
     };
+    let setting = kw("margin")
+        .then(lit())
+        .map(|(keyword, value)| ConstraintKind::Margin { keyword, value })
+        .map_with(|kind, e| Constraint {
+            kind,
+            span: sp(e.span()),
+        });
     kw("slo")
-        .ignore_then(block(statement(constraint, "constraint", error)))
+        .ignore_then(block(statement(
+            setting.or(constraint),
+            "constraint",
+            error,
+        )))
         .map(|body| ItemKind::Slo(Slo { body }))
 }
 
@@ -1479,6 +1664,7 @@ where
 {
     let prop = choice((
         kw("qps").ignore_then(lit()).map(TrafficPropKind::Qps),
+        kw("peak").ignore_then(lit()).map(TrafficPropKind::Peak),
         name()
             .then(entries())
             .map(|(signal, (entries, _))| TrafficPropKind::Mix { signal, entries }),

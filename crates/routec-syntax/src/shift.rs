@@ -84,7 +84,10 @@ shift_fields! {
     PolicyProp { kind, span }
     Signal { name, ty, source, default }
     Type { kind, span }
-    Source { kind, key, cost, span }
+    Source { kind, key, clauses, span }
+    SourceClause { name, value, span }
+    RateTerm { amount, unit, span }
+    PriceTier { op_span, threshold, unit, terms }
     Model { name, extends, body }
     ModelProp { kind, span }
     Param { key, value, span }
@@ -171,7 +174,39 @@ impl Shift for ModelPropKind {
             ModelPropKind::Latency(ts) => ts.shift(delta),
             ModelPropKind::Quality(q) => q.shift(delta),
             ModelPropKind::Supports(ns) => ns.shift(delta),
+            ModelPropKind::Capacity(ts) => ts.shift(delta),
+            ModelPropKind::RateLimit { keyword, terms } => {
+                keyword.shift(delta);
+                terms.shift(delta);
+            }
+            ModelPropKind::LatencyAt { load, terms } => {
+                load.shift(delta);
+                terms.shift(delta);
+            }
+            ModelPropKind::PriceTier(t) => t.shift(delta),
+            ModelPropKind::Reasoning { amount, unit } => {
+                amount.shift(delta);
+                unit.shift(delta);
+            }
             ModelPropKind::Error => {}
+        }
+    }
+}
+
+impl Shift for LoadUnit {
+    fn shift(&mut self, delta: i64) {
+        match self {
+            LoadUnit::Word(n) => n.shift(delta),
+            LoadUnit::Rate(r) => r.shift(delta),
+        }
+    }
+}
+
+impl Shift for ReasoningUnit {
+    fn shift(&mut self, delta: i64) {
+        match self {
+            ReasoningUnit::OfOutput(s) => s.shift(delta),
+            ReasoningUnit::Word(n) => n.shift(delta),
         }
     }
 }
@@ -254,6 +289,10 @@ impl Shift for ConstraintKind {
                 metric.shift(delta);
                 bound.shift(delta);
                 scope.shift(delta);
+            }
+            ConstraintKind::Margin { keyword, value } => {
+                keyword.shift(delta);
+                value.shift(delta);
             }
             ConstraintKind::Error => {}
         }
@@ -393,7 +432,7 @@ impl Shift for TrafficKind {
 impl Shift for TrafficPropKind {
     fn shift(&mut self, delta: i64) {
         match self {
-            TrafficPropKind::Qps(l) => l.shift(delta),
+            TrafficPropKind::Qps(l) | TrafficPropKind::Peak(l) => l.shift(delta),
             TrafficPropKind::Mix { signal, entries } => {
                 signal.shift(delta);
                 entries.shift(delta);

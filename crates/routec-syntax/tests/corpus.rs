@@ -143,3 +143,72 @@ fn long_flat_chains_do_not_nest() {
     let parse = parse(&source);
     assert!(parse.diagnostics.is_empty());
 }
+
+/// Applies every suggestion of `diags` (non-overlapping edits).
+fn apply(source: &str, diags: &[routec_syntax::Diagnostic]) -> String {
+    let mut edits: Vec<(usize, usize, &str)> = diags
+        .iter()
+        .flat_map(|d| &d.suggestions)
+        .map(|s| {
+            (
+                s.span.start as usize,
+                s.span.end as usize,
+                s.replacement.as_str(),
+            )
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = source.to_owned();
+    for (start, end, text) in edits {
+        out.replace_range(start..end, text);
+    }
+    out
+}
+
+#[test]
+fn hyphenated_names_and_hash_comments_are_reported_once_with_their_fix() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/parse/err/names.route");
+    let source = std::fs::read_to_string(path).unwrap();
+    let parsed = parse(&source);
+    // One error per distinct name and one for every `#` comment, nothing else:
+    // references to the names parse, and the offset `free-5%` is no name.
+    let found: Vec<(&str, &str)> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("E0003", "`#` does not start a comment"),
+            ("E0008", "`gpt-4o` is not a name: names cannot contain `-`"),
+            (
+                "E0008",
+                "`gpt-4o-mini` is not a name: names cannot contain `-`"
+            ),
+            (
+                "E0008",
+                "`claude-3.5-sonnet` is not a name: names cannot contain `-`"
+            ),
+        ]
+    );
+    let names = &parsed.diagnostics[1];
+    assert_eq!(names.suggestions.len(), 5, "gpt-4o is written five times");
+    assert!(names.suggestions.iter().all(|s| s.replacement == "gpt_4o"));
+    assert_eq!(names.labels.len(), 4);
+    // The fixes applied together give a file without syntax errors.
+    let fixed = apply(&source, &parsed.diagnostics);
+    assert!(fixed.contains("model claude_3_5_sonnet {"), "{fixed}");
+    assert!(
+        fixed.contains("// the provider's name is a string"),
+        "{fixed}"
+    );
+    assert!(fixed.contains("upstream \"gpt-4o-mini\""), "{fixed}");
+    let again = routec_syntax::parse(&fixed);
+    assert!(
+        again.diagnostics.is_empty(),
+        "{fixed}\n{:#?}",
+        again.diagnostics
+    );
+}

@@ -1,6 +1,7 @@
 //! Keeps `grammar/route.ebnf` and the parser in sync: every example in the
-//! grammar parses without a syntax error, and the reserved words listed there
-//! are the lexer's.
+//! grammar parses without a syntax error, the reserved words listed there
+//! are the lexer's, and the words its productions quote are the language's
+//! word table (`routec_syntax::words`), both ways.
 
 #![allow(
     clippy::unwrap_used,
@@ -79,6 +80,67 @@ fn every_item_keyword_has_a_production() {
         assert!(
             text.contains(&production),
             "no production starts with `{keyword}`"
+        );
+    }
+}
+
+/// The grammar's productions, without comments (which hold the examples).
+fn productions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("(*") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("*)").unwrap() + start;
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_grammar_quotes_exactly_the_word_table() {
+    use routec_syntax::words::{Context, WORDS};
+    // `'"'` quotes a double quote (in STRING); it opens no literal.
+    let text = productions(&grammar()).replace("'\"'", "");
+    let mut quoted: Vec<&str> = text
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    quoted.sort_unstable();
+    quoted.dedup();
+    for word in &quoted {
+        assert!(
+            WORDS.iter().any(|w| w.text == *word),
+            "the grammar quotes `{word}`, which the word table (routec_syntax::words) lacks"
+        );
+    }
+    for w in WORDS {
+        // Completion's suggestions (percentiles, providers), highlighted
+        // percentiles and the words the grammar reads as a `name` that the
+        // checker validates (capabilities, periods, drift measures and
+        // actions, acceptance measures) are values, not productions.
+        let value_only = w.contexts.is_empty()
+            || w.contexts.iter().all(|c| {
+                matches!(
+                    c,
+                    Context::Percentile
+                        | Context::Provider
+                        | Context::Capability
+                        | Context::Period
+                        | Context::DriftMeasure
+                        | Context::DriftAction
+                        | Context::AcceptMeasure
+                )
+            });
+        if value_only {
+            continue;
+        }
+        assert!(
+            quoted.contains(&w.text),
+            "the word table has `{}`, which no production of the grammar quotes",
+            w.text
         );
     }
 }

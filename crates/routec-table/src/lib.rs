@@ -14,6 +14,7 @@
 //! is their JSON Schema.
 
 mod types;
+mod v1;
 mod validate;
 
 pub use types::*;
@@ -21,8 +22,11 @@ pub use validate::ValidationError;
 
 use sha2::{Digest, Sha256};
 
-/// The schema version this crate reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this crate writes. Version 2 added models' `price`,
+/// classifiers' `endpoint` and `timeout`, and the policy's `slices`.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version this crate still reads (and upgrades).
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// The version of the `.route` language the compiler accepts.
 pub const LANGUAGE_VERSION: &str = "0.1";
 /// The four bytes every binary table starts with.
@@ -124,8 +128,10 @@ impl Table {
             return Err(LoadError::Malformed("`schema_version` is missing".into()));
         };
         check_version(version)?;
-        let table: Table = serde_json::from_str(text)
+        let mut table: Table = serde_json::from_str(text)
             .map_err(|e| LoadError::Malformed(format!("invalid table: {e}")))?;
+        // Version 1 JSON is version 2 without the fields that default.
+        table.schema_version = SCHEMA_VERSION;
         table.validate().map_err(LoadError::Invalid)?;
         Ok(table)
     }
@@ -153,9 +159,21 @@ impl Table {
         if digest.as_slice() != &bytes[body_end..] {
             return Err(LoadError::Checksum);
         }
-        let table: Table = postcard::from_bytes(&bytes[HEADER..body_end])
-            .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?;
-        if table.schema_version != version {
+        let payload = &bytes[HEADER..body_end];
+        let table: Table = if version == 1 {
+            postcard::from_bytes::<v1::Table>(payload)
+                .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?
+                .upgrade()
+                .ok_or_else(|| {
+                    LoadError::Malformed(
+                        "the payload's schema version differs from the header's".into(),
+                    )
+                })?
+        } else {
+            postcard::from_bytes(payload)
+                .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?
+        };
+        if version != 1 && table.schema_version != version {
             return Err(LoadError::Malformed(
                 "the payload's schema version differs from the header's".into(),
             ));
@@ -179,7 +197,7 @@ fn check_version(version: u32) -> Result<(), LoadError> {
             found: version,
             supported: SCHEMA_VERSION,
         })
-    } else if version < SCHEMA_VERSION {
+    } else if version < OLDEST_SCHEMA_VERSION {
         Err(LoadError::UnsupportedVersion {
             found: version,
             supported: SCHEMA_VERSION,

@@ -37,6 +37,22 @@ pub struct Table {
     pub learn: Learn,
     /// The traffic the table was optimized for, and what it predicts.
     pub assumed: Option<Assumed>,
+    /// The policy's slices (named user segments), so a runtime can say
+    /// which slices a request belongs to (schema version 2; per-slice
+    /// accounting in the gateway).
+    #[serde(default)]
+    pub slices: Vec<Slice>,
+}
+
+/// A named user segment, `slice NAME = EXPR`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slice {
+    pub name: String,
+    /// Membership as a decision diagram over the signals (missing and
+    /// invalid values take the signal's default, as in routing): it ends
+    /// in `leaf` 1 for a request in the slice and `leaf` 0 for one outside.
+    pub diagram: Diagram,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -84,9 +100,18 @@ pub enum Source {
         key: String,
     },
     /// A classifier run before routing; `cost` is its latency in seconds.
+    /// The gateway calls `endpoint` (when set) only when a request's path
+    /// through the diagram tests this signal, waiting at most `timeout`
+    /// seconds; without an endpoint, or on failure, the default applies.
     Classifier {
         name: String,
         cost: f64,
+        /// Where the classifier is served (schema version 2).
+        #[serde(default)]
+        endpoint: Option<Endpoint>,
+        /// Seconds the gateway waits for an answer (schema version 2).
+        #[serde(default)]
+        timeout: Option<f64>,
     },
 }
 
@@ -103,6 +128,36 @@ pub struct Model {
     pub context_tokens: Option<u64>,
     /// Index into `models`: where faults go next.
     pub fallback: Option<u32>,
+    /// What a call costs, for the gateway's cost accounting (schema
+    /// version 2; absent prices are zero).
+    #[serde(default)]
+    pub price: Price,
+}
+
+/// A model's prices in USD.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// USD per input (prompt) token.
+    pub input_per_token: Option<f64>,
+    /// USD per output (completion) token.
+    pub output_per_token: Option<f64>,
+    /// USD per call.
+    pub per_request: Option<f64>,
+}
+
+impl Price {
+    /// The cost of one answered call.
+    pub fn call(&self, input_tokens: f64, output_tokens: f64) -> f64 {
+        input_tokens * self.input_per_token.unwrap_or(0.0)
+            + output_tokens * self.output_per_token.unwrap_or(0.0)
+            + self.per_request.unwrap_or(0.0)
+    }
+
+    /// The cost of a failed call: its input only (as `docs/semantics.md`).
+    pub fn failed(&self, input_tokens: f64) -> f64 {
+        input_tokens * self.input_per_token.unwrap_or(0.0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -142,9 +142,28 @@ impl Table {
             if let Some(f) = m.fallback {
                 index(format_args!("models[{i}].fallback"), "model", f, models)?;
             }
+            for (field, price) in [
+                ("input_per_token", m.price.input_per_token),
+                ("output_per_token", m.price.output_per_token),
+                ("per_request", m.price.per_request),
+            ] {
+                let Some(price) = price else { continue };
+                let at = format!("models[{i}].price.{field}");
+                finite(&at, price)?;
+                if price < 0.0 {
+                    return fail(
+                        at,
+                        format!("model `{}` has a negative price ({price})", m.name),
+                    );
+                }
+            }
         }
         self.validate_plans()?;
-        self.validate_diagram()?;
+        self.validate_diagram(&self.diagram, "diagram", self.leaves.len())?;
+        for (i, slice) in self.slices.iter().enumerate() {
+            // Its terminals: 0 (outside the slice) and 1 (inside).
+            self.validate_diagram(&slice.diagram, &format!("slices[{i}].diagram"), 2)?;
+        }
         let cells = self.assumed.as_ref().map_or(0, |a| a.cells.len());
         for (i, leaf) in self.leaves.iter().enumerate() {
             index(
@@ -235,8 +254,11 @@ impl Table {
                 }
                 _ => {}
             }
-            if let Source::Classifier { cost, .. } = &s.source {
+            if let Source::Classifier { cost, timeout, .. } = &s.source {
                 finite(format_args!("{at}.source.classifier.cost"), *cost)?;
+                if let Some(t) = timeout {
+                    finite(format_args!("{at}.source.classifier.timeout"), *t)?;
+                }
             }
         }
         Ok(())
@@ -297,10 +319,25 @@ impl Table {
         Ok(())
     }
 
-    fn validate_diagram(&self) -> Result<(), ValidationError> {
-        self.node_ref(&"diagram.root", self.diagram.root, None)?;
-        for (i, node) in self.diagram.nodes.iter().enumerate() {
-            let at = format!("diagram.nodes[{i}]");
+    /// Checks `diagram` (found at `path`), whose terminals are `leaves`
+    /// leaves: the table's diagram, or a slice's.
+    fn validate_diagram(
+        &self,
+        diagram: &Diagram,
+        path: &str,
+        leaves: usize,
+    ) -> Result<(), ValidationError> {
+        let owner = if path == "diagram" {
+            "the table"
+        } else {
+            "the slice"
+        };
+        let node_ref = |at: &dyn Display, r: NodeRef, from: Option<usize>| {
+            node_ref(at, r, from, (diagram.nodes.len(), leaves), owner)
+        };
+        node_ref(&format_args!("{path}.root"), diagram.root, None)?;
+        for (i, node) in diagram.nodes.iter().enumerate() {
+            let at = format!("{path}.nodes[{i}]");
             index(
                 format_args!("{at}.signal"),
                 "signal",
@@ -322,12 +359,12 @@ impl Table {
                         );
                     }
                     for (k, &b) in branches.iter().enumerate() {
-                        self.node_ref(&format_args!("{at}.test.enum.branches[{k}]"), b, Some(i))?;
+                        node_ref(&format_args!("{at}.test.enum.branches[{k}]"), b, Some(i))?;
                     }
                 }
                 (Test::Bool { if_false, if_true }, SignalKind::Bool) => {
-                    self.node_ref(&format_args!("{at}.test.bool.if_false"), *if_false, Some(i))?;
-                    self.node_ref(&format_args!("{at}.test.bool.if_true"), *if_true, Some(i))?;
+                    node_ref(&format_args!("{at}.test.bool.if_false"), *if_false, Some(i))?;
+                    node_ref(&format_args!("{at}.test.bool.if_true"), *if_true, Some(i))?;
                 }
                 (
                     Test::Threshold {
@@ -342,8 +379,8 @@ impl Table {
                     | SignalKind::Money,
                 ) => {
                     finite(format_args!("{at}.test.threshold.cut"), *cut)?;
-                    self.node_ref(&format_args!("{at}.test.threshold.below"), *below, Some(i))?;
-                    self.node_ref(
+                    node_ref(&format_args!("{at}.test.threshold.below"), *below, Some(i))?;
+                    node_ref(
                         &format_args!("{at}.test.threshold.at_or_above"),
                         *at_or_above,
                         Some(i),
@@ -364,24 +401,39 @@ impl Table {
         }
         Ok(())
     }
+}
 
-    /// Checks a reference to a node or leaf, made by node `from` (which may
-    /// only refer to nodes below it, so that the diagram is acyclic) or by
-    /// the root (`None`, which may refer to any node).
-    fn node_ref(
-        &self,
-        at: &dyn Display,
-        r: NodeRef,
-        from: Option<usize>,
-    ) -> Result<(), ValidationError> {
-        match (r, from) {
-            (NodeRef::Leaf(l), _) => index(at, "leaf", l, self.leaves.len()),
-            (NodeRef::Node(n), None) => index(at, "node", n, self.diagram.nodes.len()),
-            (NodeRef::Node(n), Some(i)) if (n as usize) < i => Ok(()),
-            (NodeRef::Node(n), Some(i)) => fail(
+/// Checks a reference to a node or leaf of a diagram with `nodes` nodes and
+/// `leaves` leaves (`owner`'s), made by node `from` (which may only refer
+/// to nodes below it, so that the diagram is acyclic) or by the root
+/// (`None`, which may refer to any node).
+fn node_ref(
+    at: &dyn Display,
+    r: NodeRef,
+    from: Option<usize>,
+    (nodes, leaves): (usize, usize),
+    owner: &str,
+) -> Result<(), ValidationError> {
+    let range = |what: &str, i: u32, len: usize| {
+        if (i as usize) < len {
+            Ok(())
+        } else {
+            fail(
                 at,
-                format!("node {n} is not below node {i}, so the diagram could loop"),
-            ),
+                format!(
+                    "{what} {i} is out of range ({owner} has {})",
+                    count(len, what)
+                ),
+            )
         }
+    };
+    match (r, from) {
+        (NodeRef::Leaf(l), _) => range("leaf", l, leaves),
+        (NodeRef::Node(n), None) => range("node", n, nodes),
+        (NodeRef::Node(n), Some(i)) if (n as usize) < i => Ok(()),
+        (NodeRef::Node(n), Some(i)) => fail(
+            at,
+            format!("node {n} is not below node {i}, so the diagram could loop"),
+        ),
     }
 }

@@ -55,6 +55,7 @@ pub fn sample() -> Table {
                 api_key_env: None,
                 params: BTreeMap::from([("quantization".into(), Param::String("fp8".into()))]),
                 context_tokens: Some(128_000),
+                price: Price::default(),
                 fallback: Some(1),
             },
             Model {
@@ -67,6 +68,7 @@ pub fn sample() -> Table {
                 api_key_env: Some("KEY".into()),
                 params: BTreeMap::new(),
                 context_tokens: None,
+                price: Price::default(),
                 fallback: None,
             },
         ],
@@ -127,6 +129,18 @@ pub fn sample() -> Table {
         faults: Faults::default(),
         learn: Learn::default(),
         assumed: None,
+        slices: vec![Slice {
+            name: "coders".into(),
+            diagram: Diagram {
+                root: NodeRef::Node(0),
+                nodes: vec![Node {
+                    signal: 1,
+                    test: Test::Enum {
+                        branches: vec![NodeRef::Leaf(0), NodeRef::Leaf(1)],
+                    },
+                }],
+            },
+        }],
     }
 }
 
@@ -237,6 +251,36 @@ fn committed_json_schema_is_current() {
         committed == current,
         "schema/table.schema.json is stale; regenerate it with \
          `ROUTEC_UPDATE_SCHEMA=1 cargo test -p routec-table` and review the diff"
+    );
+}
+
+/// Tables written by schema version 1 (before prices and classifier
+/// endpoints), committed in `tests/tables/v1/` as that routec wrote them,
+/// keep loading in both encodings, upgraded to the current version, and
+/// decode to the same table.
+#[test]
+fn version_1_tables_keep_loading() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tables/v1");
+    let json = std::fs::read(dir.join("support.table.json")).unwrap();
+    let bin = std::fs::read(dir.join("support.table.bin")).unwrap();
+    assert_eq!(u32::from_le_bytes([bin[4], bin[5], bin[6], bin[7]]), 1);
+    let from_json = Table::from_bytes(&json).unwrap();
+    let from_bin = Table::from_bytes(&bin).unwrap();
+    assert_eq!(from_json.schema_version, SCHEMA_VERSION);
+    assert_eq!(from_json, from_bin);
+    assert!(from_json.models.iter().all(|m| m.price == Price::default()));
+    assert!(from_json.signals.iter().any(|s| matches!(
+        &s.source,
+        Source::Classifier {
+            endpoint: None,
+            timeout: None,
+            ..
+        }
+    )));
+    // Re-encoded, it is a current table.
+    assert_eq!(
+        Table::from_bytes(&from_json.to_binary()).unwrap(),
+        from_json
     );
 }
 

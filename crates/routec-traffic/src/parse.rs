@@ -16,7 +16,7 @@ pub const MAX_ERRORS: usize = 100;
 /// The longest line read, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-const RECORD_FIELDS: &[&str] = &["id", "signals", "outcomes"];
+const RECORD_FIELDS: &[&str] = &["id", "signals", "outcomes", "decision"];
 const OUTCOME_FIELDS: &[&str] = &[
     "success",
     "score",
@@ -266,6 +266,13 @@ impl<'a> LineCx<'a> {
                 },
                 "signals" => signals = self.signals(v),
                 "outcomes" => outcomes = self.outcomes(v).unwrap_or_default(),
+                // What `routec serve` did with the request (a decision log
+                // line): described by the schema, not read by the compiler.
+                "decision" => {
+                    if describe(v) != "an object" {
+                        self.wrong_type(v, "`decision`", "an object");
+                    }
+                }
                 other => {
                     let at = self.key_offset(k, v);
                     self.unknown_field(at, other, "a record", RECORD_FIELDS);

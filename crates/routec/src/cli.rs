@@ -58,6 +58,12 @@ partial table, and nothing is left behind on failure. Errors (a policy that
 does not check, SLOs no routing can meet, with the best value each could
 reach) and warnings go to standard error.
 
+Once the table is written, standard error also gets the figures it was
+optimized for, in a few lines: TTFT and latency p95, cost per 1k requests
+and per success, quality and score; the quality of each slice; and each SLO
+with its predicted value and slack (what tightening it costs when it is
+binding). `routec simulate` checks them by sampling.
+
 Exit codes:
   0  the table was written (warnings allowed)
   1  errors in the policy, or SLOs that no routing can meet
@@ -69,15 +75,24 @@ Examples:
   routec test examples/*.route --format json
 
 Runs every `test` block of each policy against its compiled table (optimized
-for the first traffic profile):
-  given { ... } expect PLAN      the request (omitted signals take their
-                                 defaults) must be routed to PLAN; a cascade
-                                 without `accept` matches any threshold; a
-                                 split cell passes only if all its plans match
-  under T expect METRIC CMP X    the table is simulated under traffic T
-                                 (100000 requests, seed 0, the same as
-                                 `routec simulate --requests 100000 --seed 0`)
-                                 and the metric compared with X
+for the first traffic profile). A test routes one request, which must take
+the plan after `expect` (omitted signals take their defaults; a cascade
+without `accept` matches any threshold; a split cell passes only if all its
+plans match):
+
+  test \"free chat cascades\" {
+    given { plan: free, task: chat }
+    expect cascade small -> medium
+  }
+
+or simulates a traffic profile (100000 requests, seed 0, the same as
+`routec simulate --requests 100000 --seed 0`) and compares a metric:
+
+  test \"launch traffic meets the latency objective\" {
+    under launch
+    expect latency p95 <= 20s
+  }
+
 Each test prints `ok` or `FAILED`; failures say what was expected and what
 happened. The last line counts them: `N passed, M failed`.
 
@@ -98,6 +113,12 @@ or strings like \"10%\", durations like \"200ms\", money like \"$0.5\". Omitted
 signals take their defaults. `@FILE` reads the object from a file. `--key`
 is the request key sticky splits hash (a user or session id).
 
+A value that does not fit its signal (`\"task\": \"chatt\"`) is reported on
+standard error with what the signal accepts (\"did you mean `chat`?\"), and
+the explanation still shows the decision every runtime takes for that
+request: as if the signal were missing, with its default. The exit code is
+then 2.
+
 The explanation names the matching rule (and its line), the chosen plan,
 the split shares when the cell is split, the cell, the path through the
 decision diagram with the signals that were defaulted, the cell's predicted
@@ -106,7 +127,8 @@ figures and what tightening each SLO would cost.
 Exit codes:
   0  explained
   1  errors in the policy, or SLOs that no routing can meet
-  2  usage or IO errors: an unreadable file, a request that is not a JSON object, an unknown signal";
+  2  usage or IO errors: an unreadable file, a request that is not a JSON object, an unknown signal,
+     a value that does not fit its signal (the decision is still shown)";
 
 const SIMULATE_HELP: &str = "\
 Examples:
@@ -119,7 +141,8 @@ table replays `--requests` requests drawn from traffic profile `--traffic`
 (required when the policy declares several). Each request is routed by the
 runtime, and its plan executed by sampling the compiler's model: latencies,
 faults, retries, fallbacks, hedges, cascades, classifier latency and costs.
-The report gives p50/p95/p99 of TTFT and end-to-end latency in milliseconds,
+The report gives p50/p95/p99 of TTFT and end-to-end latency (in the unit of
+their magnitude, `304ms`, `8.13s`, `8.95h`; milliseconds in JSON),
 cost per 1k requests and per success in USD, quality, the composite score
 against the baseline, per slice and per rule, calls per model, and each
 SLO's simulated value. The same seed always gives the same report.
@@ -156,6 +179,15 @@ Examples:
   routec check support.route
   routec check examples/*.route --format json
   routec check policies/*.route --format sarif > routec.sarif
+  routec check --no-compile support.route         parse and check only
+
+Each policy is parsed and checked; its recorded traffic files are read; and
+once all of that is clean, it is compiled for its first traffic profile, as
+`routec compile` does, so the compiler's diagnostics are reported too: SLOs
+no routing can meet (errors, with the best value each could reach), a
+cascade that breaks an SLO, a timeout that cuts a share of a model's answers.
+`--no-compile` stops after the checker (faster; what an editor needs while
+typing, not what CI needs).
 
 Reports are written to standard output: `human` (the default) renders each
 diagnostic with its source, `json` is one flat array over all files (1-based
@@ -164,7 +196,7 @@ log for code-scanning services.
 
 Exit codes:
   0  no errors (warnings allowed)
-  1  at least one error in a policy
+  1  at least one error in a policy, including SLOs no routing can meet
   2  usage or IO errors: a missing or unreadable file, not UTF-8, or larger than 8 MiB";
 
 const FMT_HELP: &str = "\
@@ -239,6 +271,9 @@ pub enum Command {
     /// Run the language server (LSP over standard input and output).
     #[command(after_help = LSP_HELP)]
     Lsp(LspArgs),
+    /// Serve an OpenAI-compatible gateway that routes with the compiled table.
+    #[command(after_help = commands::serve::HELP)]
+    Serve(commands::serve::ServeArgs),
 }
 
 const LSP_HELP: &str = "\
@@ -282,6 +317,10 @@ pub struct CompileArgs {
     /// The traffic profile to optimize for (default: the first declared).
     #[arg(long, value_name = "NAME")]
     pub traffic: Option<String>,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -302,6 +341,10 @@ pub struct TestArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -339,9 +382,35 @@ pub struct SimulateArgs {
     pub format: OutputFormat,
     /// Also draw the cost-quality frontier (with the policy, every single
     /// model and, for labeled traffic, the oracle) and the latency CDF of
-    /// each model into this SVG file (written atomically).
+    /// each model (logarithmic axis; the time on the model alone, and end
+    /// to end with earlier fallback and cascade steps) into this SVG file
+    /// (written atomically).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Simulate the table under its profile scaled to these loads
+    /// (multiples of its `qps`), such as `1x,2x,5x,10x`: latency, costs,
+    /// quality and each model's utilization at each load; with `--plot`,
+    /// cost and p95 against load.
+    #[arg(long, value_name = "LOADS")]
+    pub load: Option<String>,
+    /// Compile every SLO this much tighter than its limit (`5%`), overriding
+    /// the `slo` block's `margin`: headroom against sampling error and drift.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
+    pub slo_margin: Option<f64>,
+}
+
+/// An SLO margin: a percentage below 50% (`5%`, or `0.05`).
+pub(crate) fn parse_margin(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a percentage (write `5%`)"))?;
+    if !(0.0..0.5).contains(&v) {
+        return Err(format!("`{s}`: an SLO margin must be from 0% to below 50%"));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, clap::Args)]
@@ -398,6 +467,11 @@ pub struct CheckArgs {
     /// The report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// Only parse and check: do not compile the policies that check (their
+    /// compiler diagnostics, such as SLOs no routing can meet, are not
+    /// reported).
+    #[arg(long)]
+    pub no_compile: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -468,5 +542,6 @@ where
         Command::Convert(args) => commands::convert::run(args),
         Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),
+        Command::Serve(args) => commands::serve::run(args, cli.color),
     }
 }

@@ -83,6 +83,23 @@ fn compile_writes_a_json_table_next_to_the_policy() {
     assert!(table.assumed.is_some());
 }
 
+/// After the table, `compile` prints the figures it was optimized for.
+#[test]
+fn compile_prints_the_predicted_figures_and_each_slos_slack() {
+    let args = ["compile", "figures.route", "-o", "-"];
+    let out = run_in(&fixtures(), &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(Table::from_json(&out.stdout).is_ok());
+    insta::assert_snapshot!(
+        "compile_figures",
+        format!(
+            "$ routec {} 2>&1 >/dev/null\n{}",
+            args.join(" "),
+            out.stderr
+        )
+    );
+}
+
 #[test]
 fn compile_writes_a_binary_table() {
     let dir = temp_dir();
@@ -116,7 +133,7 @@ fn compile_to_stdout_prints_json_only() {
     let out = run(&["compile", "examples/support.route", "-o", "-"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v = json(&out);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["assumed"]["traffic"], "launch");
     let bin = run(&[
         "compile",
@@ -434,9 +451,12 @@ fn explain_bad_requests_are_usage_errors() {
         r#"{"tsk": "chat"}"#,
     ]);
     assert_eq!(out.code, 2);
-    assert_eq!(
-        out.stderr,
-        "routec: unknown signal `tsk` in the request; did you mean `task`?\n"
+    // After the compiler's warnings (W0601 on the timeout).
+    assert!(
+        out.stderr
+            .ends_with("\nroutec: unknown signal `tsk` in the request; did you mean `task`?\n"),
+        "{}",
+        out.stderr
     );
     let out = run(&["explain", "examples/support.route", "--request", "[1]"]);
     assert_eq!(out.code, 2);
@@ -452,6 +472,47 @@ fn explain_human_on_tiny() {
     let out = run_in(&fixtures(), &args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!("explain_tiny_paid", transcript(&args, &out));
+}
+
+#[test]
+fn explain_reports_invalid_values_and_still_shows_the_decision() {
+    // `tier` is misspelled (the diagram reads it: the default decides);
+    // `prompt_tokens` is negative (this route does not read it).
+    let request = r#"{"tier": "payd", "prompt_tokens": -5}"#;
+    let args = ["explain", "tiny.route", "--request", request];
+    let out = run_in(&fixtures(), &args);
+    insta::assert_snapshot!(
+        "explain_tiny_invalid",
+        format!(
+            "{}exit {}\n--- stderr ---\n{}",
+            transcript(&args, &out),
+            out.code,
+            out.stderr
+        )
+    );
+    let args = [
+        "explain",
+        "tiny.route",
+        "--request",
+        request,
+        "--format",
+        "json",
+    ];
+    let out = run_in(&fixtures(), &args);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let v = json(&out);
+    assert_eq!(v["plan"], "little", "{v:#}");
+    assert_eq!(v["invalid"], serde_json::json!(["tier"]));
+    assert_eq!(
+        v["invalid_values"],
+        serde_json::json!([
+            {"signal": "prompt_tokens", "value": -5, "default": "1000",
+             "help": "tokens are a whole number >= 0 such as `812` or `\"12k\"`", "read": false},
+            {"signal": "tier", "value": "payd", "default": "free",
+             "help": "did you mean `paid`?", "read": true},
+        ]),
+        "{v:#}"
+    );
 }
 
 // ---------------------------------------------------------------- simulate
@@ -510,6 +571,17 @@ fn simulate_json_shape_and_units() {
     assert_eq!(latency["unit"], "ms");
     assert_eq!(latency["value"], m["latency"]["p95"]);
     assert_eq!(latency["ok"], true);
+    // Far from its limit: met, its 95% interval around the value, in ms.
+    assert_eq!(latency["verdict"], "met");
+    let (lo, hi) = (
+        latency["interval"][0].as_f64().unwrap(),
+        latency["interval"][1].as_f64().unwrap(),
+    );
+    let value = latency["value"].as_f64().unwrap();
+    assert!(lo <= value && value <= hi && hi < 20000.0, "{latency}");
+    for slo in slos {
+        assert!(["met", "at_limit", "missed"].contains(&slo["verdict"].as_str().unwrap()));
+    }
 }
 
 #[test]
@@ -558,6 +630,26 @@ fn simulate_human_on_tiny() {
     insta::assert_snapshot!("simulate_tiny", transcript(&args, &out));
 }
 
+/// Batch workloads: durations in hours, not `32210518ms`.
+#[test]
+fn human_reports_write_durations_in_the_unit_of_their_magnitude() {
+    let simulate = ["simulate", "batch.route", "--requests", "2000"];
+    let explain = ["explain", "batch.route", "--request", "{}"];
+    let (a, b) = (
+        run_in(&fixtures(), &simulate),
+        run_in(&fixtures(), &explain),
+    );
+    assert_eq!((a.code, b.code), (0, 0), "{}{}", a.stderr, b.stderr);
+    insta::assert_snapshot!(
+        "human_batch",
+        format!(
+            "{}\n{}",
+            transcript(&simulate, &a),
+            transcript(&explain, &b)
+        )
+    );
+}
+
 #[test]
 fn help_names_examples_and_exit_codes() {
     for cmd in ["compile", "test", "explain", "simulate"] {
@@ -566,4 +658,33 @@ fn help_names_examples_and_exit_codes() {
         assert!(out.stdout.contains("Examples:"), "{cmd}");
         assert!(out.stdout.contains("Exit codes:"), "{cmd}");
     }
+}
+
+#[test]
+fn prompt_tokens_defaults_to_1000_everywhere() {
+    let policy = fixtures().join("prompt_default.route");
+    let policy = policy.to_str().unwrap();
+    // `test`: a given without prompt_tokens, and the optimizer's profile
+    // without a prompt_tokens marginal, both take 1,000 tokens.
+    let out = run(&["test", policy]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // `explain` reads the table's default and says so.
+    let out = run(&["explain", policy, "--request", "{}", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    assert_eq!(v["plan"], "large");
+    let step = &v["path"][0];
+    assert_eq!(step["signal"], "prompt_tokens");
+    assert_eq!(step["origin"], "default");
+    // The compiled table carries the default for every runtime.
+    let out = run(&["compile", policy, "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let table = json(&out);
+    let signal = table["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "prompt_tokens")
+        .unwrap();
+    assert_eq!(signal["default"], 1000.0);
 }

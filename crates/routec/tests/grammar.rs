@@ -43,6 +43,23 @@ fn grammar_is_valid_and_covers_the_reserved_words() {
             "`{word}` is not highlighted"
         );
     }
+    // Every word the language's table highlights is highlighted here too.
+    for w in routec_syntax::words::WORDS {
+        if w.highlight == routec_syntax::words::Highlight::None
+            || w.text.starts_with('p') && w.text[1..].chars().all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        let word = w.text;
+        assert!(
+            text.contains(&format!("|{word}|"))
+                || text.contains(&format!("(?:{word}|"))
+                || text.contains(&format!("|{word})"))
+                || text.contains(&format!("({word})"))
+                || text.contains(&format!("({word}|")),
+            "`{word}` is highlighted by the language server but not by the TextMate grammar"
+        );
+    }
     // Every repository rule that is included exists.
     let repository = grammar["repository"].as_object().unwrap();
     let mut includes = Vec::new();

@@ -340,6 +340,7 @@ fn simulating_a_labeled_profile_agrees_with_the_compiled_prediction() {
     let options = routec_opt::CompileOptions {
         traffic: Some("week".into()),
         compiler_version: "test".into(),
+        slo_margin: None,
     };
     let compiled = routec_opt::compile_recorded(&policy, &source, &options, Some(&bound)).unwrap();
     let predicted = &compiled.table.assumed.as_ref().unwrap().predicted;

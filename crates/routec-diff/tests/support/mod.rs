@@ -25,6 +25,7 @@ pub fn try_build(source: &str) -> Result<Built, Vec<String>> {
         &CompileOptions {
             traffic: None,
             compiler_version: "test".into(),
+            slo_margin: None,
         },
     )
     .map_err(|e| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;

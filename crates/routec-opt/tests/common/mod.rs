@@ -42,6 +42,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
         &CompileOptions {
             traffic: None,
             compiler_version: "test".into(),
+            slo_margin: None,
         },
     )
 }

@@ -1,7 +1,7 @@
 //! `routec check FILE... [--format human|json|sarif]`
 
 use routec_driver::Source;
-use routec_driver::pipeline::{CheckReport, check_report};
+use routec_driver::pipeline::{CheckOptions, CheckReport, check_report_with};
 use routec_render::{FileDiagnostics, human, json, sarif};
 use routec_syntax::Diagnostic;
 
@@ -15,7 +15,10 @@ pub fn run(args: &CheckArgs, color: ColorChoice) -> u8 {
         match Source::file(path) {
             Ok(source) => {
                 // Recorded traffic files are read too (relative to the policy).
-                let report = check_report(&source);
+                let options = CheckOptions {
+                    compile: !args.no_compile,
+                };
+                let report = check_report_with(&source, options);
                 for message in &report.unreadable {
                     eprint(&format!("routec: {message}\n"));
                     io_failed = true;

@@ -22,7 +22,7 @@ pub fn default_output(file: &Path, format: TableFormat) -> PathBuf {
 }
 
 pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
-    let p = match super::compile(&args.file, args.traffic.as_deref(), color) {
+    let p = match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -44,8 +44,15 @@ pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&args.file, args.format));
+    // What the table was optimized for, after it is written.
+    let predicted = || {
+        if let Some(predicted) = routec_driver::predicted::predicted(&p) {
+            eprint(&routec_render::predicted::human(&predicted));
+        }
+    };
     if is_stdin(&out) {
         print_bytes(&bytes);
+        predicted();
         return exit::OK;
     }
     match write_atomically(&out, &bytes, None) {
@@ -58,6 +65,7 @@ pub fn run(args: &CompileArgs, color: ColorChoice) -> u8 {
                 table.rules.len(),
                 bytes.len()
             ));
+            predicted();
             exit::OK
         }
         Err(e) => {

@@ -25,7 +25,7 @@ pub fn run(args: &ExplainArgs, color: ColorChoice) -> u8 {
             return exit::USAGE;
         }
     };
-    let p = match super::compile(&args.file, None, color) {
+    let p = match super::compile(&args.file, None, None, color) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -33,17 +33,26 @@ pub fn run(args: &ExplainArgs, color: ColorChoice) -> u8 {
         Ok(r) => r,
         Err(failed) => return report(&failed, color),
     };
-    let mut request = match explain::request(&router, &json) {
+    let mut read = match explain::request(&router, &json) {
         Ok(r) => r,
         Err(failed) => return report(&failed, color),
     };
     if let Some(key) = &args.key {
-        request.set_key(key);
+        read.request.set_key(key);
     }
-    let explanation = explain::explain(&p, &router, &request);
+    let explanation = explain::explain(&p, &router, &read);
     match args.format {
         OutputFormat::Json => print(&routec_render::pretty(&render::json(&explanation))),
         OutputFormat::Human => print(&render::human(&explanation)),
     }
-    exit::OK
+    // The decision is shown (it is what every runtime does with this
+    // request), but a request with values that do not fit is a usage error.
+    for invalid in &explanation.invalid_values {
+        eprint(&format!("routec: {}\n", invalid.message()));
+    }
+    if explanation.invalid_values.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
+    }
 }

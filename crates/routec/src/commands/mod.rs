@@ -8,9 +8,11 @@ pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod import;
+pub mod load;
 pub mod lsp;
 pub mod plot;
 pub mod progress;
+pub mod serve;
 pub mod simulate;
 pub mod test;
 
@@ -123,15 +125,23 @@ pub fn print_bytes(bytes: &[u8]) {
 }
 
 /// Reads, checks and compiles the policy at `path` for traffic profile
-/// `traffic` (the first declared when `None`), printing the warnings to
+/// `traffic` (the first declared when `None`), with `slo_margin` (when
+/// given) instead of the `slo` block's margin, printing the warnings to
 /// standard error; on failure, renders why and returns the exit code.
 pub fn compile(
     path: &Path,
     traffic: Option<&str>,
+    slo_margin: Option<f64>,
     color: ColorChoice,
 ) -> Result<routec_driver::CompiledPolicy, u8> {
     let source = routec_driver::Source::file(path).map_err(|e| report(&e.into(), color))?;
-    match routec_driver::compile_source(source, traffic) {
+    let compiled = routec_driver::check(source).and_then(|mut checked| {
+        if let Some(margin) = slo_margin {
+            checked.policy.slo_settings.margin = margin;
+        }
+        routec_driver::compile(checked, traffic)
+    });
+    match compiled {
         Ok(p) => {
             warn(&p, color);
             Ok(p)

@@ -3,8 +3,12 @@
 //! - the cost-quality frontier: the optimum as a quality floor sweeps
 //!   (`routec_opt::Compiled::frontier`), with the policy, every single model and,
 //!   for labeled traffic, the oracle marked;
-//! - the latency CDF of each model (simulated samples, or recorded
-//!   latencies for labeled traffic).
+//! - the latency CDF of each model on a logarithmic time axis: for a
+//!   simulation, the time the answering attempt took on each model (solid)
+//!   and, dashed where it differs, the end-to-end latency of the requests
+//!   it answered (with the time spent before: earlier attempts, fallbacks,
+//!   cascade steps, classifiers); for a replay, each model's recorded
+//!   latencies (the model alone).
 //!
 //! Everything is labelled in the picture: titles, axis names with units,
 //! a legend, and model names next to their points.
@@ -44,8 +48,15 @@ pub struct PlotData {
     pub policy: Option<(f64, f64)>,
     pub models: Vec<(String, f64, f64)>,
     pub oracle: Option<(f64, f64)>,
-    /// Per model: latency samples in seconds.
+    /// Per model: latency samples in seconds (solid lines).
     pub latencies: Vec<(String, Vec<f32>)>,
+    /// Per model, in the order of `latencies`: end-to-end samples drawn
+    /// dashed when they differ from the model's own (empty: none).
+    pub end_to_end: Vec<Vec<f32>>,
+    /// The latency panel's title, and one line under it saying what the
+    /// lines show.
+    pub latency_title: String,
+    pub latency_note: String,
     /// What the latency panel says when no model has samples.
     pub no_latency: String,
 }
@@ -387,43 +398,116 @@ pub fn cdf_points(samples: &[f32], n: usize) -> Vec<(f64, f64)> {
     out
 }
 
-/// A model's index (for its colour), its name and its CDF points.
-type Curve<'a> = (usize, &'a String, Vec<(f64, f64)>);
+/// A model's index (for its colour), its name, its CDF points and those of
+/// its end-to-end latencies (when they differ).
+type Curve<'a> = (usize, &'a String, Vec<(f64, f64)>, Option<Vec<(f64, f64)>>);
+
+/// The time axis: from the power of ten at or below the fastest sample to
+/// the slowest curve's p99.5 (so one long tail does not squash every
+/// curve), in milliseconds.
+fn time_range(curves: &[Curve<'_>]) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi: f64 = 0.0;
+    for (_, _, own, e2e) in curves {
+        for pts in std::iter::once(own).chain(e2e) {
+            if let Some(&(x, _)) = pts.iter().find(|(x, _)| *x > 0.0) {
+                lo = lo.min(x);
+            }
+            let at = pts
+                .iter()
+                .find(|(_, f)| *f >= 0.995)
+                .or(pts.last())
+                .map_or(0.0, |p| p.0);
+            hi = hi.max(at);
+        }
+    }
+    if !lo.is_finite() || lo <= 0.0 {
+        lo = 1.0;
+    }
+    let lo = 10f64.powf(lo.log10().floor());
+    let hi = (hi * 1.1).max(lo * 10.0);
+    (lo, hi)
+}
+
+/// Tick marks for a logarithmic axis over `[lo, hi]`: 1, 2 and 5 times the
+/// powers of ten, or only the powers of ten when the range is too wide
+/// for that to stay readable.
+pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi && ticks.len() < 100 {
+        for m in [1.0, 2.0, 5.0] {
+            let t = decade * m;
+            if t >= lo * (1.0 - 1e-9) && t <= hi {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    if ticks.len() > 10 {
+        ticks.retain(|t| {
+            let l = t.log10();
+            (l - l.round()).abs() < 1e-9
+        });
+    }
+    ticks
+}
+
+/// A tick of the time axis (milliseconds) without trailing zeros: `200ms`,
+/// `1s`, `2.5s`.
+fn tick_label(ms: f64) -> String {
+    let text = routec_render::duration(ms / 1000.0);
+    let unit_at = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let number = if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    };
+    format!("{number}{unit}")
+}
 
 fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(), String> {
     let curves: Vec<Curve<'_>> = data
         .latencies
         .iter()
         .enumerate()
-        .map(|(i, (name, s))| (i, name, cdf_points(s, 300)))
-        .filter(|(_, _, pts)| !pts.is_empty())
+        .map(|(i, (name, s))| {
+            let e2e = data
+                .end_to_end
+                .get(i)
+                .filter(|e| !e.is_empty() && e.as_slice() != s.as_slice())
+                .map(|e| cdf_points(e, 300));
+            (i, name, cdf_points(s, 300), e2e)
+        })
+        .filter(|(_, _, pts, _)| !pts.is_empty())
         .collect();
-    // The x range ends at the largest p99.5 so one long tail does not
-    // squash every curve.
-    let mut x1: f64 = 0.0;
-    for (_, _, pts) in &curves {
-        let at = pts
-            .iter()
-            .find(|(_, f)| *f >= 0.995)
-            .or(pts.last())
-            .map_or(0.0, |p| p.0);
-        x1 = x1.max(at);
-    }
-    if x1 <= 0.0 {
-        x1 = 1000.0;
-    }
-    let mut chart = ChartBuilder::on(area)
-        .caption("Latency CDF per model (end to end)", (FONT, 19))
+    let (x0, x1) = time_range(&curves);
+    let (_, h) = area.dim_in_pixel();
+    let (note, area) = area.split_vertically(h.min(48));
+    note.draw(&Text::new(
+        data.latency_note.clone(),
+        (20, 30),
+        (FONT, 13).into_font().color(&RGBColor(80, 80, 80)),
+    ))
+    .map_err(err)?;
+    let mut chart = ChartBuilder::on(&area)
+        .caption(data.latency_title.clone(), (FONT, 19))
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x1 * 1.05, 0.0..100.0)
+        .build_cartesian_2d(
+            (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+            0.0..100.0,
+        )
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("latency (ms)")
+        .x_desc("latency (logarithmic scale)")
         .y_desc("% of requests at or below")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| tick_label(*x))
         .y_label_formatter(&|y| format!("{y:.0}%"))
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
@@ -434,23 +518,39 @@ fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(),
         chart
             .draw_series(std::iter::once(Text::new(
                 data.no_latency.clone(),
-                (x1 * 0.05, 55.0),
+                (x0 * 1.5, 55.0),
                 (FONT, 15).into_font(),
             )))
             .map_err(err)?;
         return Ok(());
     }
-    for (i, name, pts) in curves {
+    // Log axes cannot show 0: a zero sample sits at the axis' start.
+    let clip = move |(x, f): (f64, f64)| (x.clamp(x0, x1), f * 100.0);
+    for (i, name, pts, e2e) in curves {
         let c = color(i);
         let style = ShapeStyle::from(&c).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(
-                pts.into_iter().map(|(x, f)| (x.min(x1 * 1.05), f * 100.0)),
-                style,
-            ))
+            .draw_series(LineSeries::new(pts.into_iter().map(clip), style))
             .map_err(err)?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        if let Some(e2e) = e2e {
+            let dashed = ShapeStyle::from(&c).stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    e2e.into_iter().map(clip),
+                    6,
+                    4,
+                    dashed,
+                ))
+                .map_err(err)?
+                .label(format!("{name}, end to end"))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (8, 0)], dashed)
+                        + PathElement::new(vec![(12, 0), (20, 0)], dashed)
+                });
+        }
     }
     chart
         .configure_series_labels()
@@ -500,6 +600,10 @@ pub fn write_simulation(
     progress.update(1, 2);
     let singles = p.compiled.single_models();
     drop(progress);
+    // The models that answered a request.
+    let answered: Vec<usize> = (0..p.policy.models.len())
+        .filter(|&m| run.answer_times.get(m).is_some_and(|l| !l.is_empty()))
+        .collect();
     let data = PlotData {
         title: format!("{}: cost, quality and latency", policy_name(p)),
         subtitle: format!(
@@ -516,14 +620,16 @@ pub fn write_simulation(
             .iter()
             .map(|m| (m.model.clone(), m.cost * 1000.0, m.quality))
             .collect(),
-        latencies: p
-            .policy
-            .models
+        latencies: answered
             .iter()
-            .zip(&run.answered_latencies)
-            .filter(|(_, l)| !l.is_empty())
-            .map(|(m, l)| (m.name.clone(), l.clone()))
+            .map(|&m| (p.policy.models[m].name.clone(), run.answer_times[m].clone()))
             .collect(),
+        end_to_end: answered
+            .iter()
+            .map(|&m| run.answered_latencies[m].clone())
+            .collect(),
+        latency_title: "Latency per answering model".into(),
+        latency_note: "solid: the attempt that answered, on the model alone; dashed: end to end, with the time before it (earlier attempts, fallbacks, cascade steps)".into(),
         no_latency: "no request was answered".into(),
         ..PlotData::default()
     };
@@ -591,6 +697,12 @@ pub fn write_replay(
             .filter(|m| !m.latencies.is_empty())
             .map(|m| (m.name.clone(), m.latencies.clone()))
             .collect(),
+        latency_title: "Recorded latency per model".into(),
+        latency_note: format!(
+            "each model's recorded latencies in `{}`: the model alone, on every request with an outcome for it",
+            replay.traffic
+        ),
+        end_to_end: Vec::new(),
         no_latency: format!("no latency is recorded in `{}`", replay.traffic),
     };
     write(out, &data)
@@ -610,6 +722,26 @@ fn write(out: &Path, data: &PlotData) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_read_as_durations() {
+        assert_eq!(tick_label(200.0), "200ms");
+        assert_eq!(tick_label(1000.0), "1s");
+        assert_eq!(tick_label(2500.0), "2.5s");
+        assert_eq!(tick_label(3.6e6), "1h");
+    }
+
+    #[test]
+    fn log_ticks_are_one_two_five_or_decades() {
+        assert_eq!(
+            log_ticks(100.0, 3000.0),
+            [100.0, 200.0, 500.0, 1000.0, 2000.0]
+        );
+        assert_eq!(
+            log_ticks(10.0, 40_000_000.0),
+            [10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7]
+        );
+    }
 
     #[test]
     fn cdf_points_end_at_one() {

@@ -10,7 +10,10 @@ use super::{plot, print, report};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 
 pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
-    let p = match super::compile(&args.file, None, color) {
+    if let Some(loads) = &args.load {
+        return super::load::run(args, loads, color);
+    }
+    let p = match super::compile(&args.file, None, args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -12,7 +12,7 @@ pub fn run(args: &TestArgs, color: ColorChoice) -> u8 {
     let mut code = exit::OK;
     let paint = color.stdout() && args.format == OutputFormat::Human;
     for path in &args.files {
-        let p = match super::compile(path, None, color) {
+        let p = match super::compile(path, None, args.slo_margin, color) {
             Ok(p) => p,
             Err(c) => {
                 errors.push(super::display_name(path));

@@ -1,0 +1,225 @@
+//! The gateway's shared state: the loaded table (swapped whole on reload),
+//! the upstream client, per-model state, metrics and the decision log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use routec_runtime::Router;
+
+use crate::declog::DecisionLog;
+use crate::loaded::{Env, Loaded};
+use crate::metrics::{Metrics, ResultLabels, TableLabels};
+use crate::state::SharedState;
+
+/// Where tables come from: compiling a `.route` (the CLI's compiler) or
+/// reading a table file. Called at start and on every reload, on a
+/// blocking thread, never on the request path.
+pub trait Loader: Send + Sync + 'static {
+    /// The table, validated into a router, or why there is none (rendered
+    /// for a terminal).
+    fn load(&self) -> Result<Router, String>;
+    /// The files whose change triggers a reload.
+    fn watched(&self) -> Vec<PathBuf>;
+}
+
+/// How the gateway serves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub decision_log: Option<PathBuf>,
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// More requests at once are refused with 503.
+    pub max_concurrency: usize,
+    /// A client must send its request headers within this time.
+    pub header_read_timeout: Duration,
+    /// ... and its request body within this time (else 408).
+    pub body_read_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
+    /// The bearer key clients must present, when set.
+    pub api_key: Option<String>,
+    /// The header carrying the sticky-split key (else the body's `user`).
+    pub key_header: axum::http::HeaderName,
+    /// How often watched files are checked for changes (`None`: never).
+    pub watch_interval: Option<Duration>,
+    /// Log request bodies on failures (off by default).
+    pub log_bodies: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            decision_log: None,
+            max_body_bytes: 16 << 20,
+            max_concurrency: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            api_key: None,
+            key_header: axum::http::HeaderName::from_static("x-routec-key"),
+            watch_interval: Some(Duration::from_secs(1)),
+            log_bodies: false,
+        }
+    }
+}
+
+/// Everything requests share.
+pub struct App {
+    pub table: ArcSwap<Loaded>,
+    pub client: reqwest::Client,
+    pub state: Arc<dyn SharedState>,
+    pub metrics: Metrics,
+    pub declog: Option<DecisionLog>,
+    pub options: Options,
+    pub env: Env,
+    pub loader: Arc<dyn Loader>,
+    ids: AtomicU64,
+    id_prefix: String,
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Held while `/metrics` refreshes the cooldown gauges and encodes.
+    pub scrape_lock: std::sync::Mutex<()>,
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// Logs a line to standard error (the gateway's only log sink).
+pub fn log(message: &str) {
+    eprintln!("routec serve: {message}");
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Loads, validates and resolves a table (blocking).
+pub fn load_table(loader: &dyn Loader, env: &Env) -> Result<Loaded, String> {
+    let router = loader.load()?;
+    Loaded::new(router, env, SystemTime::now()).map_err(|errors| errors.join("\n"))
+}
+
+impl App {
+    /// Builds the state around a first table.
+    pub fn new(
+        loaded: Loaded,
+        options: Options,
+        env: Env,
+        loader: Arc<dyn Loader>,
+        state: Arc<dyn SharedState>,
+    ) -> Result<App, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let declog = match &options.decision_log {
+            Some(path) => Some(
+                DecisionLog::open(path)
+                    .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let now = SystemTime::now();
+        let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let prefix = routec_runtime::key_hash(format!("{}-{nanos}", std::process::id()).as_bytes());
+        let app = App {
+            metrics: Metrics::new(),
+            table: ArcSwap::from_pointee(loaded),
+            client,
+            state,
+            declog,
+            options,
+            env,
+            loader,
+            ids: AtomicU64::new(0),
+            id_prefix: format!("{:08x}", prefix >> 32),
+            reload_lock: tokio::sync::Mutex::new(()),
+            scrape_lock: std::sync::Mutex::new(()),
+            started: Instant::now(),
+        };
+        app.publish_table(None);
+        Ok(app)
+    }
+
+    /// A new request id: `req-PREFIX-N` (unique per process; the prefix is
+    /// random per start).
+    pub fn next_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        format!("req-{}-{n}", self.id_prefix)
+    }
+
+    fn publish_table(&self, previous: Option<TableLabels>) {
+        let loaded = self.table.load();
+        if let Some(old) = previous {
+            self.metrics.table_info.remove(&old);
+        }
+        self.metrics
+            .table_info
+            .get_or_create(&TableLabels {
+                policy: loaded.policy.clone(),
+                hash: loaded.hash.clone(),
+            })
+            .set(1);
+        self.metrics
+            .table_loaded
+            .set(unix_seconds(loaded.loaded_at));
+    }
+
+    /// Compiles or reads the table again (off the request path) and swaps
+    /// it in; a table that fails is refused, logged and counted, and the
+    /// old one keeps serving. Requests in flight keep the table they
+    /// started with.
+    pub async fn reload(self: &Arc<App>, why: &str) -> Result<(), String> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let loader = self.loader.clone();
+        let env = self.env.clone();
+        let result = tokio::task::spawn_blocking(move || load_table(loader.as_ref(), &env))
+            .await
+            .map_err(|e| format!("the reload task failed: {e}"))
+            .and_then(|r| r);
+        match result {
+            Ok(loaded) => {
+                let old = self.table.load();
+                let previous = TableLabels {
+                    policy: old.policy.clone(),
+                    hash: old.hash.clone(),
+                };
+                let hash = loaded.hash.clone();
+                self.table.store(Arc::new(loaded));
+                self.publish_table(Some(previous));
+                self.metrics
+                    .reloads
+                    .get_or_create(&ResultLabels {
+                        result: "ok".into(),
+                    })
+                    .inc();
+                log(&format!("reloaded ({why}): table {hash}"));
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .reloads
+                    .get_or_create(&ResultLabels {
+                        result: "refused".into(),
+                    })
+                    .inc();
+                log(&format!(
+                    "reload ({why}) refused; the previous table keeps serving:\n{e}"
+                ));
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text), through
+//! `prometheus-client`. Every request is counted once, when it ends (see
+//! `docs/proxy.md` for the list). No label ever carries a key, a prompt
+//! or a header value; model, rule and plan labels come from the table.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub rule: String,
+    pub plan: String,
+    pub model: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub model: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub model: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    pub signal: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassifierLabels {
+    pub signal: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceLabels {
+    pub slice: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceOutcomeLabels {
+    pub slice: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceTokenLabels {
+    pub slice: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub policy: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    ]
+    .into_iter()
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(latency_buckets())
+}
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_latency: Family<RuleLabels, Histogram, fn() -> Histogram>,
+    pub request_ttft: Family<RuleLabels, Histogram, fn() -> Histogram>,
+    pub model_latency: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    pub model_ttft: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    pub attempts: Family<AttemptLabels, Counter>,
+    pub tokens: Family<TokenLabels, Counter>,
+    pub cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    pub slice_requests: Family<SliceOutcomeLabels, Counter>,
+    pub slice_tokens: Family<SliceTokenLabels, Counter>,
+    pub slice_cost: Family<SliceLabels, Counter<f64, AtomicU64>>,
+    pub fallbacks: Family<RuleLabels, Counter>,
+    pub retries: Family<RuleLabels, Counter>,
+    pub hedges: Family<RuleLabels, Counter>,
+    pub escalations: Family<RuleLabels, Counter>,
+    pub unscored: Family<RuleLabels, Counter>,
+    pub cooldowns_started: Family<ModelLabels, Counter>,
+    pub cooling: Family<ModelLabels, Gauge>,
+    pub defaulted: Family<SignalLabels, Counter>,
+    pub classifier_calls: Family<ClassifierLabels, Counter>,
+    pub table_info: Family<TableLabels, Gauge>,
+    pub table_loaded: Gauge<f64, AtomicU64>,
+    pub reloads: Family<ResultLabels, Counter>,
+    pub rejected: Family<ReasonLabels, Counter>,
+    pub in_flight: Gauge,
+    pub decision_log_dropped: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("routec");
+        let m = Metrics {
+            requests: Family::default(),
+            request_latency: Family::new_with_constructor(histogram),
+            request_ttft: Family::new_with_constructor(histogram),
+            model_latency: Family::new_with_constructor(histogram),
+            model_ttft: Family::new_with_constructor(histogram),
+            attempts: Family::default(),
+            tokens: Family::default(),
+            cost: Family::default(),
+            slice_requests: Family::default(),
+            slice_tokens: Family::default(),
+            slice_cost: Family::default(),
+            fallbacks: Family::default(),
+            retries: Family::default(),
+            hedges: Family::default(),
+            escalations: Family::default(),
+            unscored: Family::default(),
+            cooldowns_started: Family::default(),
+            cooling: Family::default(),
+            defaulted: Family::default(),
+            classifier_calls: Family::default(),
+            table_info: Family::default(),
+            table_loaded: Gauge::default(),
+            reloads: Family::default(),
+            rejected: Family::default(),
+            in_flight: Gauge::default(),
+            decision_log_dropped: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "Requests answered, by rule, plan, answering model and outcome",
+            m.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "End-to-end latency of answered requests, by rule",
+            m.request_latency.clone(),
+        );
+        registry.register(
+            "request_ttft_seconds",
+            "Time to the first byte of the answer, by rule",
+            m.request_ttft.clone(),
+        );
+        registry.register(
+            "model_duration_seconds",
+            "Latency of successful upstream attempts, by model",
+            m.model_latency.clone(),
+        );
+        registry.register(
+            "model_ttft_seconds",
+            "Time to first token of upstream attempts, by model",
+            m.model_ttft.clone(),
+        );
+        registry.register(
+            "attempts",
+            "Upstream attempts, by model and status (ok, an HTTP status, timeout, ...)",
+            m.attempts.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens billed, by model and kind (input, output)",
+            m.tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Cost of upstream calls in USD, by model",
+            m.cost.clone(),
+        );
+        registry.register(
+            "slice_requests",
+            "Requests, once each when they end, by slice (a request is counted in every slice it belongs to) and outcome",
+            m.slice_requests.clone(),
+        );
+        registry.register(
+            "slice_tokens",
+            "Tokens billed, by slice and kind (input, output)",
+            m.slice_tokens.clone(),
+        );
+        registry.register(
+            "slice_cost_usd",
+            "Cost of upstream calls in USD, by slice",
+            m.slice_cost.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Fallbacks taken (model fallbacks), by rule",
+            m.fallbacks.clone(),
+        );
+        registry.register("retries", "Retries made, by rule", m.retries.clone());
+        registry.register(
+            "hedges",
+            "Hedged duplicates sent, by rule",
+            m.hedges.clone(),
+        );
+        registry.register(
+            "escalations",
+            "Cascade escalations, by rule",
+            m.escalations.clone(),
+        );
+        registry.register(
+            "cascade_unscored",
+            "Cascade answers whose confidence could not be computed (escalated), by rule",
+            m.unscored.clone(),
+        );
+        registry.register(
+            "cooldowns",
+            "Cooldowns started, by model",
+            m.cooldowns_started.clone(),
+        );
+        registry.register(
+            "cooling",
+            "1 while a model is cooling down",
+            m.cooling.clone(),
+        );
+        registry.register(
+            "defaulted_signals",
+            "Signals that took their default (missing, invalid or unavailable), by signal",
+            m.defaulted.clone(),
+        );
+        registry.register(
+            "classifier_calls",
+            "Classifier calls, by signal and outcome (ok, error, timeout, invalid, unavailable)",
+            m.classifier_calls.clone(),
+        );
+        registry.register(
+            "table_info",
+            "The loaded table: 1 for its policy and source hash",
+            m.table_info.clone(),
+        );
+        registry.register(
+            "table_loaded_timestamp_seconds",
+            "When the loaded table was loaded (Unix time)",
+            m.table_loaded.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Table reloads, by result (ok, refused)",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Requests refused before routing, by reason",
+            m.rejected.clone(),
+        );
+        registry.register("in_flight", "Requests being served", m.in_flight.clone());
+        registry.register(
+            "decision_log_dropped",
+            "Decision log lines dropped because the writer fell behind",
+            m.decision_log_dropped.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,306 @@
+//! The HTTP server: routes, the tower layers around them (inbound key,
+//! concurrency limit, body limit), the accept loop with a header read
+//! timeout, reload on SIGHUP and on file changes, and graceful shutdown on
+//! SIGTERM and SIGINT.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router as Routes;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::{App, log};
+use crate::error::ApiError;
+use crate::handler;
+
+pub use axum::http::HeaderName;
+
+/// The routes with their layers.
+pub fn routes(app: Arc<App>) -> Routes {
+    let limit = Arc::new(Semaphore::new(app.options.max_concurrency.max(1)));
+    Routes::new()
+        .route("/v1/chat/completions", post(handler::chat_completions))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(app.options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            (app.clone(), limit),
+            concurrency_limit,
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), inbound_key))
+        .with_state(app)
+}
+
+/// Refuses requests over the concurrency limit with 503. The permit is
+/// held until the response body ends (a stream counts while it streams).
+async fn concurrency_limit(
+    State((app, limit)): State<(Arc<App>, Arc<Semaphore>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let Ok(permit) = limit.try_acquire_owned() else {
+        let id = handler::request_id(&app, request.headers());
+        return handler::rejected(&app, "overloaded", ApiError::overloaded(), &id);
+    };
+    app.metrics.in_flight.inc();
+    let guard = InFlight {
+        app: app.clone(),
+        _permit: permit,
+    };
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let stream = body.into_data_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+struct InFlight {
+    app: Arc<App>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.app.metrics.in_flight.dec();
+    }
+}
+
+/// With `--api-key-env`, every route but the probes requires
+/// `Authorization: Bearer KEY`. The client's `Authorization` is never
+/// forwarded upstream.
+async fn inbound_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if let Some(key) = &app.options.api_key {
+        let path = request.uri().path();
+        if !matches!(path, "/healthz" | "/readyz") {
+            let given = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+                let id = handler::request_id(&app, request.headers());
+                return handler::rejected(&app, "unauthorized", ApiError::unauthorized(), &id);
+            }
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+    let loaded = app.table.load();
+    let mut data = vec![serde_json::json!({
+        "id": loaded.policy, "object": "model", "created": 0, "owned_by": "routec",
+    })];
+    for m in &loaded.models {
+        data.push(serde_json::json!({
+            "id": m.name, "object": "model", "created": 0, "owned_by": "routec",
+        }));
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({"object": "list", "data": data}),
+    )
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    json(StatusCode::OK, serde_json::json!({"status": "alive"}))
+}
+
+/// Ready when a table is loaded and every model has an endpoint; reports
+/// classifiers without an endpoint (ready: their default applies).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let loaded = app.table.load();
+    let (models, classifiers) = loaded.unconfigured();
+    let ready = models.is_empty();
+    let body = serde_json::json!({
+        "ready": ready,
+        "policy": loaded.policy,
+        "table": loaded.hash,
+        "unconfigured_models": models,
+        "classifiers_without_endpoint": classifiers,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, body)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // The cooldown gauges are read from the shared state when scraped, not
+    // kept up to date on the request path: one gauge per model of the
+    // loaded table (a model a reload removed disappears). Scrapes take
+    // turns so one never encodes the gauges another is rewriting.
+    let text = {
+        let _one_at_a_time = app
+            .scrape_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cooling = app.state.cooling(std::time::Instant::now());
+        app.metrics.cooling.clear();
+        for model in &app.table.load().models {
+            app.metrics
+                .cooling
+                .get_or_create(&crate::metrics::ModelLabels {
+                    model: model.name.clone(),
+                })
+                .set(i64::from(cooling.contains(&model.name)));
+        }
+        app.metrics.encode()
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and drains the
+/// requests in flight for up to `drain_timeout`.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let service = routes(app.clone());
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.options.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        log(&format!("accept failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(service.clone());
+                let conn = http.serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    log("shutting down: draining requests in flight");
+    match tokio::time::timeout(app.options.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => log("drained"),
+        Err(_) => log("drain deadline reached; closing the remaining connections"),
+    }
+    if let Some(dl) = &app.declog {
+        dl.sync();
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Reloads on SIGHUP, forever.
+pub async fn reload_on_sighup(app: Arc<App>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = app.reload("SIGHUP").await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = app;
+    }
+}
+
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Polls the watched files every `interval` and reloads when one changed
+/// (modification time or length).
+pub async fn reload_on_change(app: Arc<App>, interval: Duration) {
+    let paths = app.loader.watched();
+    let mut last: Vec<_> = paths.iter().map(stamp).collect();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now: Vec<_> = paths.iter().map(stamp).collect();
+        if now != last {
+            last = now;
+            let _ = app.reload("file changed").await;
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! Upstream adapters. Every provider's answer becomes a stream of
+//! [`Chunk`]s in OpenAI's `chat.completion.chunk` shape, whatever the
+//! client asked: streaming upstreams are always called with `stream: true`
+//! (so the gateway sees the first token, enforces TTFT timeouts and hedges),
+//! and non-streaming clients get the chunks aggregated ([`aggregate`]).
+//!
+//! - `openai` (and no provider): OpenAI-compatible `POST
+//!   {endpoint}/chat/completions` (OpenAI, vLLM, TGI, Together, Groq...).
+//! - `anthropic`: the Messages API, translated both ways ([`anthropic`]).
+//! - `http`: a non-LLM backend with a small JSON contract ([`http`]).
+
+pub mod anthropic;
+pub mod http;
+pub mod openai;
+pub mod sse;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::Value as J;
+
+/// Which adapter talks to a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Anthropic,
+    Http,
+}
+
+impl Provider {
+    /// `openai` and unknown or absent providers speak OpenAI's API.
+    pub fn parse(provider: Option<&str>) -> Provider {
+        match provider {
+            Some("anthropic") => Provider::Anthropic,
+            Some("http") => Provider::Http,
+            _ => Provider::OpenAi,
+        }
+    }
+
+    /// Where a model without `endpoint` is served.
+    pub fn default_endpoint(self) -> Option<&'static str> {
+        match self {
+            Provider::OpenAi => Some("https://api.openai.com/v1"),
+            Provider::Anthropic => Some("https://api.anthropic.com"),
+            Provider::Http => None,
+        }
+    }
+}
+
+/// Tokens billed for one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
+}
+
+impl Usage {
+    pub fn merge(&mut self, other: Usage) {
+        if other.input.is_some() {
+            self.input = other.input;
+        }
+        if other.output.is_some() {
+            self.output = other.output;
+        }
+    }
+}
+
+/// One piece of an answer, as an OpenAI `chat.completion.chunk`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    pub json: J,
+    /// Carries at least one output token (text or a tool call).
+    pub token: bool,
+    /// The log-probabilities of the chunk's tokens, when the upstream gave them.
+    pub logprobs: Vec<f64>,
+    pub usage: Usage,
+    /// A confidence the backend stated (`provider http`).
+    pub confidence: Option<f64>,
+}
+
+impl Chunk {
+    /// Reads an OpenAI chunk.
+    pub fn from_openai(json: J) -> Chunk {
+        let mut token = false;
+        let mut logprobs = Vec::new();
+        if let Some(choices) = json.get("choices").and_then(J::as_array) {
+            for c in choices {
+                let delta = c.get("delta");
+                let content = delta.and_then(|d| d.get("content")).and_then(J::as_str);
+                let tools = delta
+                    .and_then(|d| d.get("tool_calls"))
+                    .and_then(J::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                let refusal = delta.and_then(|d| d.get("refusal")).and_then(J::as_str);
+                if content.is_some_and(|s| !s.is_empty())
+                    || tools
+                    || refusal.is_some_and(|s| !s.is_empty())
+                {
+                    token = true;
+                }
+                if let Some(lp) = c
+                    .get("logprobs")
+                    .and_then(|l| l.get("content"))
+                    .and_then(J::as_array)
+                {
+                    logprobs.extend(lp.iter().filter_map(|t| t.get("logprob")?.as_f64()));
+                }
+            }
+        }
+        let usage = json.get("usage").map_or_else(Usage::default, |u| Usage {
+            input: u.get("prompt_tokens").and_then(J::as_u64),
+            output: u.get("completion_tokens").and_then(J::as_u64),
+        });
+        Chunk {
+            json,
+            token,
+            logprobs,
+            usage,
+            confidence: None,
+        }
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The upstream answered with an error status.
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// No first token within the TTFT timeout.
+    TtftTimeout,
+    /// The answer did not end within the total timeout.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    Connection(String),
+    /// The answer could not be read (bad JSON, bad events).
+    Malformed(String),
+    /// The model is cooling down; it was not called.
+    Cooldown,
+    /// The model has no endpoint.
+    Unconfigured,
+}
+
+impl Fault {
+    /// The label metrics and decision logs use: the status code, or
+    /// `ttft_timeout`, `timeout`, `connection`, `malformed`, `cooldown`,
+    /// `unconfigured`.
+    pub fn label(&self) -> String {
+        match self {
+            Fault::Status { code, .. } => code.to_string(),
+            Fault::TtftTimeout => "ttft_timeout".into(),
+            Fault::Timeout => "timeout".into(),
+            Fault::Connection(_) => "connection".into(),
+            Fault::Malformed(_) => "malformed".into(),
+            Fault::Cooldown => "cooldown".into(),
+            Fault::Unconfigured => "unconfigured".into(),
+        }
+    }
+
+    /// Whether a `retry ... on [...]` list covers this fault: a status code
+    /// (`429`), a class (`5xx`, `4xx`) or `timeout` (TTFT or total). A
+    /// connection failure or a malformed answer counts as a `5xx` (the
+    /// model's base errors). Cooldowns and missing endpoints are never
+    /// retried.
+    pub fn retryable(&self, on: &[String]) -> bool {
+        on.iter().any(|class| {
+            let class = class.trim().to_ascii_lowercase();
+            match self {
+                Fault::Status { code, .. } => {
+                    class == code.to_string()
+                        || (class.len() == 3
+                            && class.ends_with("xx")
+                            && class.as_bytes()[0] == b'0' + (code / 100) as u8)
+                }
+                Fault::TtftTimeout | Fault::Timeout => class == "timeout",
+                Fault::Connection(_) | Fault::Malformed(_) => class == "5xx",
+                Fault::Cooldown | Fault::Unconfigured => false,
+            }
+        })
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Fault::TtftTimeout | Fault::Timeout)
+    }
+
+    /// A short description for error messages (never the upstream's body
+    /// beyond 200 characters).
+    pub fn describe(&self) -> String {
+        match self {
+            Fault::Status { code, message, .. } if message.is_empty() => format!("status {code}"),
+            Fault::Status { code, message, .. } => {
+                let m: String = message.chars().take(200).collect();
+                format!("status {code}: {m}")
+            }
+            Fault::TtftTimeout => "no first token within the TTFT timeout".into(),
+            Fault::Timeout => "timed out".into(),
+            Fault::Connection(e) => format!("connection failed: {e}"),
+            Fault::Malformed(e) => format!("malformed answer: {e}"),
+            Fault::Cooldown => "cooling down".into(),
+            Fault::Unconfigured => "no endpoint configured".into(),
+        }
+    }
+}
+
+/// The chunks of one upstream answer.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Fault>> + Send>>;
+
+/// The byte stream of a response body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+/// What an attempt needs from the request.
+#[derive(Clone, Copy, Debug)]
+pub struct CallOptions {
+    /// Ask for token log-probabilities (a cascade stage that is not last).
+    pub logprobs: bool,
+}
+
+/// Builds the upstream request for `model`.
+pub fn build(
+    client: &reqwest::Client,
+    model: &crate::loaded::ModelRt,
+    body: &serde_json::Map<String, J>,
+    options: CallOptions,
+) -> Result<reqwest::RequestBuilder, Fault> {
+    let Some(endpoint) = model.endpoint.as_deref() else {
+        return Err(Fault::Unconfigured);
+    };
+    Ok(match model.provider {
+        Provider::OpenAi => openai::build(client, endpoint, model, body, options),
+        Provider::Anthropic => anthropic::build(client, endpoint, model, body),
+        Provider::Http => http::build(client, endpoint, model, body),
+    })
+}
+
+/// Reads a successful response as chunks. A streaming provider that
+/// answers with `application/json` (one whole answer) is read as such.
+pub fn chunks(provider: Provider, response: reqwest::Response) -> ChunkStream {
+    let json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let bytes: ByteStream = Box::pin(response.bytes_stream());
+    match provider {
+        Provider::OpenAi if json => whole(bytes, |b| openai::json_chunk(b).map(|c| vec![c])),
+        Provider::Anthropic if json => whole(bytes, |b| {
+            let j: J = serde_json::from_slice(b)
+                .map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))?;
+            anthropic::message_chunks(&j)
+        }),
+        Provider::OpenAi => openai::chunks(bytes),
+        Provider::Anthropic => anthropic::chunks(bytes),
+        Provider::Http => http::chunks(bytes),
+    }
+}
+
+/// Reads a whole body, then yields the chunks `read` makes of it.
+fn whole(mut bytes: ByteStream, read: fn(&[u8]) -> Result<Vec<Chunk>, Fault>) -> ChunkStream {
+    use futures_util::StreamExt;
+    let all = futures_util::stream::once(async move {
+        let mut buf = Vec::new();
+        while let Some(part) = bytes.next().await {
+            let part = part.map_err(|e| Fault::Connection(sse::short(e)))?;
+            buf.extend_from_slice(&part);
+            if buf.len() > http::MAX_ANSWER_BYTES {
+                return Err(Fault::Malformed("the answer is too large".into()));
+            }
+        }
+        read(&buf)
+    });
+    Box::pin(all.flat_map(|r| {
+        let items: Vec<Result<Chunk, Fault>> = match r {
+            Ok(chunks) => chunks.into_iter().map(Ok).collect(),
+            Err(f) => vec![Err(f)],
+        };
+        futures_util::stream::iter(items)
+    }))
+}
+
+/// The request body for an OpenAI-shaped upstream: the client's body with
+/// `model` replaced by the model's `upstream` (when set) and its `params`
+/// merged in; `metadata` (read by routing) is not forwarded.
+pub fn forwarded_body(
+    model: &crate::loaded::ModelRt,
+    body: &serde_json::Map<String, J>,
+) -> serde_json::Map<String, J> {
+    let mut out = body.clone();
+    out.remove("metadata");
+    out.insert(
+        "model".into(),
+        J::String(model.upstream.clone().unwrap_or_else(|| model.name.clone())),
+    );
+    for (k, v) in &model.params {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// The wait a `Retry-After` value asks for at `now`: delay-seconds
+/// (`120`, fractions accepted) or an HTTP date (`Wed, 21 Oct 2015 07:28:00
+/// GMT`; a date in the past is no wait). At most a day; `None` when the
+/// value is neither.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s.min(86_400.0)),
+        Ok(_) => return None,
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(Duration::from_secs(86_400)))
+}
+
+/// Reads an error response: its status, `Retry-After` ([`retry_after`])
+/// and a short message.
+pub async fn fault_of(response: reqwest::Response) -> Fault {
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
+    let text = tokio::time::timeout(Duration::from_millis(500), response.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let message = serde_json::from_str::<J>(&text)
+        .ok()
+        .and_then(|j| {
+            j.get("error")
+                .and_then(|e| e.get("message").or(Some(e)))
+                .and_then(J::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    Fault::Status {
+        code,
+        retry_after,
+        message,
+    }
+}
+
+/// Joins an endpoint and a path unless the endpoint already ends with it.
+pub fn join(endpoint: &str, suffixes: &[&str]) -> String {
+    let base = endpoint.trim_end_matches('/');
+    // `suffixes` go from the full path to the shortest: `/v1/chat/completions`,
+    // then what follows `/v1`.
+    let full = suffixes.first().copied().unwrap_or("");
+    if base.ends_with(full) {
+        return base.to_owned();
+    }
+    if base.ends_with("/v1")
+        && let Some(rest) = full.strip_prefix("/v1")
+    {
+        return format!("{base}{rest}");
+    }
+    format!("{base}{full}")
+}
+
+/// The aggregated answer of a non-streaming client: one
+/// `chat.completion` built from the chunks. With `logprobs`, each
+/// choice's token log-probabilities (`logprobs.content`) are joined as
+/// OpenAI returns them; without, `logprobs` is `null` (the gateway may
+/// have asked for them for a cascade the client knows nothing of).
+pub fn aggregate(chunks: &[Chunk], model_name: &str, logprobs: bool) -> J {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Choice {
+        role: Option<String>,
+        content: Option<String>,
+        refusal: Option<String>,
+        tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
+        finish: Option<J>,
+        logprobs: Vec<J>,
+    }
+    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
+    let mut id = None;
+    let mut created = None;
+    let mut model = None;
+    let mut usage = None;
+    let mut fingerprint = None;
+    for c in chunks {
+        let j = &c.json;
+        id = id.or_else(|| j.get("id").cloned());
+        created = created.or_else(|| j.get("created").cloned());
+        model = model.or_else(|| j.get("model").cloned());
+        fingerprint = fingerprint.or_else(|| j.get("system_fingerprint").cloned());
+        if let Some(u) = j.get("usage").filter(|u| !u.is_null()) {
+            usage = Some(u.clone());
+        }
+        for ch in j.get("choices").and_then(J::as_array).into_iter().flatten() {
+            let index = ch.get("index").and_then(J::as_u64).unwrap_or(0);
+            let slot = choices.entry(index).or_default();
+            if let Some(d) = ch.get("delta") {
+                if let Some(r) = d.get("role").and_then(J::as_str) {
+                    slot.role = Some(r.to_owned());
+                }
+                if let Some(t) = d.get("content").and_then(J::as_str) {
+                    slot.content.get_or_insert_with(String::new).push_str(t);
+                }
+                if let Some(t) = d.get("refusal").and_then(J::as_str) {
+                    slot.refusal.get_or_insert_with(String::new).push_str(t);
+                }
+                for tc in d
+                    .get("tool_calls")
+                    .and_then(J::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let i = tc.get("index").and_then(J::as_u64).unwrap_or(0);
+                    let call = slot.tool_calls.entry(i).or_default();
+                    if let Some(tid) = tc.get("id").and_then(J::as_str) {
+                        call.0 = Some(tid.to_owned());
+                    }
+                    if let Some(f) = tc.get("function") {
+                        if let Some(n) = f.get("name").and_then(J::as_str) {
+                            call.1.push_str(n);
+                        }
+                        if let Some(a) = f.get("arguments").and_then(J::as_str) {
+                            call.2.push_str(a);
+                        }
+                    }
+                }
+            }
+            if let Some(f) = ch.get("finish_reason").filter(|f| !f.is_null()) {
+                slot.finish = Some(f.clone());
+            }
+            if logprobs
+                && let Some(lp) = ch
+                    .get("logprobs")
+                    .and_then(|l| l.get("content"))
+                    .and_then(J::as_array)
+            {
+                slot.logprobs.extend(lp.iter().cloned());
+            }
+        }
+    }
+    if choices.is_empty() {
+        choices.insert(0, Choice::default());
+    }
+    let choices: Vec<J> = choices
+        .into_iter()
+        .map(|(index, c)| {
+            let mut message = serde_json::Map::new();
+            message.insert(
+                "role".into(),
+                J::String(c.role.unwrap_or_else(|| "assistant".into())),
+            );
+            message.insert("content".into(), c.content.map_or(J::Null, J::String));
+            if let Some(r) = c.refusal {
+                message.insert("refusal".into(), J::String(r));
+            }
+            if !c.tool_calls.is_empty() {
+                let calls: Vec<J> = c
+                    .tool_calls
+                    .into_iter()
+                    .map(|(i, (tid, name, args))| {
+                        serde_json::json!({
+                            "id": tid.unwrap_or_else(|| format!("call_{i}")),
+                            "type": "function",
+                            "function": {"name": name, "arguments": args},
+                        })
+                    })
+                    .collect();
+                message.insert("tool_calls".into(), J::Array(calls));
+            }
+            serde_json::json!({
+                "index": index,
+                "message": message,
+                "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
+                "logprobs": if c.logprobs.is_empty() {
+                    J::Null
+                } else {
+                    serde_json::json!({"content": c.logprobs})
+                },
+            })
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "id": id.unwrap_or_else(|| J::String("chatcmpl-routec".into())),
+        "object": "chat.completion",
+        "created": created.unwrap_or(J::from(0)),
+        "model": model.unwrap_or_else(|| J::String(model_name.to_owned())),
+        "choices": choices,
+    });
+    if let (Some(u), Some(o)) = (usage, out.as_object_mut()) {
+        o.insert("usage".into(), u);
+    }
+    if let (Some(f), Some(o)) = (fingerprint, out.as_object_mut()) {
+        o.insert("system_fingerprint".into(), f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classes() {
+        let on: Vec<String> = ["429", "5xx", "timeout"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let status = |code| Fault::Status {
+            code,
+            retry_after: None,
+            message: String::new(),
+        };
+        assert!(status(429).retryable(&on));
+        assert!(status(503).retryable(&on));
+        assert!(!status(400).retryable(&on));
+        assert!(Fault::TtftTimeout.retryable(&on));
+        assert!(Fault::Connection("reset".into()).retryable(&on));
+        assert!(!Fault::Cooldown.retryable(&on));
+        assert!(!status(503).retryable(&["429".to_string()]));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_400);
+        // 2015-10-21 07:26:40 UTC; the date below is 80 seconds later.
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(80))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after("0.5", now), Some(Duration::from_millis(500)));
+        assert_eq!(
+            retry_after("9999999", now),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn endpoints_join_paths_once() {
+        let s = ["/v1/chat/completions"];
+        assert_eq!(
+            join("http://h:8000", &s),
+            "http://h:8000/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h:8000/v1/", &s),
+            "http://h:8000/v1/chat/completions"
+        );
+        assert_eq!(
+            join("http://h/v1/chat/completions", &s),
+            "http://h/v1/chat/completions"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! OpenAI-compatible upstreams: `POST {endpoint}/chat/completions` with
+//! `stream: true` and `stream_options.include_usage`, read as SSE chunks
+//! until `data: [DONE]`. A stream that ends without `[DONE]` failed
+//! (the connection broke). An upstream that answers with one JSON
+//! completion instead of a stream is accepted too.
+
+use futures_util::StreamExt;
+use serde_json::Value as J;
+
+use super::{ByteStream, CallOptions, Chunk, ChunkStream, Fault, forwarded_body, join, sse};
+use crate::loaded::ModelRt;
+
+pub fn build(
+    client: &reqwest::Client,
+    endpoint: &str,
+    model: &ModelRt,
+    body: &serde_json::Map<String, J>,
+    options: CallOptions,
+) -> reqwest::RequestBuilder {
+    let mut out = forwarded_body(model, body);
+    out.insert("stream".into(), J::Bool(true));
+    let mut so = out
+        .get("stream_options")
+        .and_then(J::as_object)
+        .cloned()
+        .unwrap_or_default();
+    so.insert("include_usage".into(), J::Bool(true));
+    out.insert("stream_options".into(), J::Object(so));
+    if options.logprobs {
+        out.insert("logprobs".into(), J::Bool(true));
+    }
+    let mut req = client
+        .post(join(endpoint, &["/v1/chat/completions"]))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .body(J::Object(out).to_string());
+    if let Some(key) = &model.api_key {
+        req = req.bearer_auth(key);
+    }
+    req
+}
+
+/// A whole `chat.completion` as one chunk.
+pub fn completion_as_chunk(j: &J) -> J {
+    let choices: Vec<J> = j
+        .get("choices")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut c = c.clone();
+            if let Some(o) = c.as_object_mut()
+                && let Some(m) = o.remove("message")
+            {
+                o.insert("delta".into(), m);
+            }
+            c
+        })
+        .collect();
+    let mut out = j.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("object".into(), J::String("chat.completion.chunk".into()));
+        o.insert("choices".into(), J::Array(choices));
+    }
+    out
+}
+
+pub fn chunks(bytes: ByteStream) -> ChunkStream {
+    struct St {
+        events:
+            std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<sse::Event, Fault>> + Send>>,
+        done: bool,
+    }
+    let st = St {
+        events: Box::pin(sse::events(bytes)),
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            match st.events.next().await {
+                None => {
+                    st.done = true;
+                    return Some((
+                        Err(Fault::Connection("the stream ended before [DONE]".into())),
+                        st,
+                    ));
+                }
+                Some(Err(f)) => {
+                    st.done = true;
+                    return Some((Err(f), st));
+                }
+                Some(Ok(e)) => {
+                    let data = e.data.trim();
+                    if data == "[DONE]" {
+                        return None;
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let json: J = match serde_json::from_str(data) {
+                        Ok(j) => j,
+                        Err(err) => {
+                            st.done = true;
+                            return Some((
+                                Err(Fault::Malformed(format!("bad JSON chunk: {err}"))),
+                                st,
+                            ));
+                        }
+                    };
+                    if let Some(err) = json.get("error") {
+                        st.done = true;
+                        let message = err
+                            .get("message")
+                            .and_then(J::as_str)
+                            .unwrap_or("error event")
+                            .to_owned();
+                        return Some((
+                            Err(Fault::Status {
+                                code: 500,
+                                retry_after: None,
+                                message,
+                            }),
+                            st,
+                        ));
+                    }
+                    if json.get("object").and_then(J::as_str) == Some("chat.completion") {
+                        // Not a stream after all: one completion.
+                        st.done = true;
+                        return Some((Ok(Chunk::from_openai(completion_as_chunk(&json))), st));
+                    }
+                    return Some((Ok(Chunk::from_openai(json)), st));
+                }
+            }
+        }
+    }))
+}
+
+/// Reads a JSON (non-SSE) body as one chunk.
+pub fn json_chunk(text: &[u8]) -> Result<Chunk, Fault> {
+    let json: J =
+        serde_json::from_slice(text).map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))?;
+    Ok(Chunk::from_openai(completion_as_chunk(&json)))
+}

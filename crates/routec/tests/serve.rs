@@ -1,0 +1,217 @@
+//! `routec serve` as a process: a policy with errors is reported exactly as
+//! `routec compile` reports it (exit 1, before listening); a missing
+//! environment variable names the model and the variable (exit 2); a table
+//! is served (probes, model list), reloads on SIGHUP and drains on SIGTERM
+//! (exit 0).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::{BIN, repo_root, run_in, temp_dir};
+
+#[test]
+fn compile_errors_are_printed_as_compile_prints_them() {
+    let dir = temp_dir("serve-errors");
+    std::fs::write(
+        dir.join("bad.route"),
+        "policy p {\n  owner \"t\"\n  baseline nowhere\n}\nroute {\n  otherwise => nowhere\n}\n",
+    )
+    .unwrap();
+    let compile = run_in(&dir, &["compile", "bad.route", "--color", "never"], None);
+    let serve = run_in(
+        &dir,
+        &[
+            "serve",
+            "bad.route",
+            "--color",
+            "never",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_eq!(compile.code, 1);
+    assert_eq!(serve.code, 1);
+    assert_eq!(serve.stderr, compile.stderr);
+    assert!(!serve.stderr.contains("serving"));
+}
+
+#[test]
+fn a_missing_environment_variable_names_the_model() {
+    let out = Command::new(BIN)
+        .args(["serve", "examples/support.route", "--listen", "127.0.0.1:0"])
+        .current_dir(repo_root())
+        .env_remove("SMALL_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("model `small`: environment variable `SMALL_URL` is not set"),
+        "{stderr}"
+    );
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn a_table_is_served_reloaded_and_drained() {
+    let dir = temp_dir("serve-table");
+    let table = dir.join("support.table.bin");
+    let out = run_in(
+        &repo_root(),
+        &[
+            "compile",
+            "examples/support.route",
+            "--format",
+            "bin",
+            "-o",
+            table.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            table.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ])
+        .env("SMALL_URL", "http://127.0.0.1:9/v1")
+        .env("MEDIUM_URL", "http://127.0.0.1:9/v1")
+        .env("SEARCH_URL", "http://127.0.0.1:9/search")
+        .env("ANTHROPIC_API_KEY", "sk-ant-test")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("serving `support_chat` on http://"), "{line}");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (status, body) = get(&addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&addr, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"classifiers_without_endpoint\":[\"difficulty\"]"),
+        "{body}"
+    );
+    let (_, body) = get(&addr, "/v1/models");
+    for name in [
+        "support_chat",
+        "small",
+        "medium",
+        "medium_spec",
+        "large",
+        "search",
+    ] {
+        assert!(body.contains(&format!("\"id\":\"{name}\"")), "{body}");
+    }
+    signal(child.id(), "HUP");
+    let mut reloaded = String::new();
+    stderr.read_line(&mut reloaded).unwrap();
+    assert!(reloaded.contains("reloaded (SIGHUP)"), "{reloaded}");
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("routec_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("sk-ant-test"));
+    signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A file that is not a decision table is refused as `routec decide`
+/// refuses it (exit 2, before listening): a WebAssembly module, a corrupt
+/// table, `--traffic` with a table.
+#[test]
+fn files_that_are_not_tables_are_refused() {
+    let dir = temp_dir("serve-not-tables");
+    std::fs::write(dir.join("policy.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.join("broken.table.json"), "{\"schema_version\": 2}").unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["serve", "policy.wasm"],
+            "is a WebAssembly module, not a decision table",
+        ),
+        (
+            &["serve", "broken.table.json"],
+            "is not a usable decision table",
+        ),
+        (
+            &["serve", "broken.table.json", "--traffic", "launch"],
+            "`--traffic` applies to a policy, not to a compiled table",
+        ),
+        (
+            &["serve", "broken.table.json", "--slo-margin", "5%"],
+            "`--slo-margin` applies to a policy, not to a compiled table",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut args = args.to_vec();
+        args.extend(["--listen", "127.0.0.1:0", "--color", "never"]);
+        let out = run_in(&dir, &args, None);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("serving"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Timeouts are numbers of seconds; anything else is a usage error.
+#[test]
+fn timeouts_must_be_seconds() {
+    for value in ["nan", "-1", "inf", "soon", "100000"] {
+        let flag = format!("--header-timeout={value}");
+        let out = run_in(
+            &repo_root(),
+            &["serve", "examples/support.route", &flag],
+            None,
+        );
+        assert_eq!(out.code, 2, "{value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is not a number of seconds"),
+            "{value}: {}",
+            out.stderr
+        );
+    }
+}
