@@ -220,6 +220,12 @@ impl Finalizer {
                     .inc_by(cost);
             }
         }
+        let attempts_for_feedback: Vec<exec::AttemptRecord> = trace
+            .attempts
+            .iter()
+            .filter(|a| a.status == "ok" || a.status == "interrupted")
+            .cloned()
+            .collect();
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -266,8 +272,36 @@ impl Finalizer {
             };
             if !dl.write(&line) {
                 m.decision_log_dropped.inc();
+                // Its feedback would have no line to join: not taken.
+                return;
             }
         }
+        // Feedback is taken once the request is recorded (its decision-log
+        // line queued first, so the feedback line follows it).
+        let answer = answered_attempt(&self.ctx, answered, &attempts_for_feedback);
+        app.recent.insert(&self.id, answer);
+    }
+}
+
+/// What feedback on a request will record: the answering model and its
+/// answering call's figures (the last successful or interrupted attempt of
+/// that model).
+fn answered_attempt(
+    ctx: &Ctx,
+    answered: Option<u32>,
+    attempts: &[exec::AttemptRecord],
+) -> crate::feedback::Answered {
+    let Some(model) = answered.and_then(|a| ctx.loaded.models.get(a as usize)) else {
+        return crate::feedback::Answered::default();
+    };
+    let call = attempts.iter().rev().find(|a| a.model == model.name);
+    crate::feedback::Answered {
+        model: Some(model.name.clone()),
+        latency_ms: call.and_then(|a| a.latency_ms),
+        ttft_ms: call.and_then(|a| a.ttft_ms),
+        input_tokens: call.and_then(|a| a.input_tokens),
+        output_tokens: call.and_then(|a| a.output_tokens),
+        cost_usd: call.map(|a| a.cost_usd),
     }
 }
 

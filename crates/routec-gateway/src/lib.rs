@@ -10,6 +10,7 @@
 //! - [`signals`]: reading signals; [`loaded`]: a table resolved against
 //!   the environment; [`state`]: per-model state behind a trait;
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
+//! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
 //! - [`server`]: routes, tower layers, accept loop, signals, reload.
 //!
 //! Architecture Invariant: nothing on the request path compiles or reads a
@@ -24,6 +25,7 @@ pub mod app;
 pub mod declog;
 pub mod error;
 pub mod exec;
+pub mod feedback;
 pub mod handler;
 pub mod loaded;
 pub mod metrics;

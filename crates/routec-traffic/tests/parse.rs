@@ -38,6 +38,44 @@ fn blank_lines_bom_and_crlf() {
     assert_eq!(r[1].line, 4);
 }
 
+/// Feedback lines join the nearest earlier request with their id, as an
+/// outcome of the model they name; later feedback on the same model
+/// replaces earlier; an orphan is a located error.
+#[test]
+fn feedback_joins_its_request() {
+    let text = [
+        r#"{"id": "a", "signals": {"task": "code"}, "outcomes": {"big": {"success": true}}}"#,
+        r#"{"id": "b", "signals": {}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "success": false, "latency_ms": 900}}"#,
+        r#"{"id": "a", "signals": {"task": "chat"}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "score": 0.9}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "score": 0.2}}"#,
+        r#"{"id": "b", "feedback": {"model": "big", "success": true}}"#,
+    ]
+    .join("\n");
+    let records = parse(&text).unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| !r.feedback));
+    let outcomes = |r: &routec_traffic::Record| {
+        r.outcomes
+            .iter()
+            .map(|o| format!("{}@{}:{}", o.model, o.line, o.outcome.succeeded()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(&records[0]), ["big@1:true", "small@3:false"]);
+    assert_eq!(records[0].outcomes[1].outcome.latency_ms, Some(900.0));
+    assert_eq!(outcomes(&records[1]), ["big@7:true"]);
+    // The second `a` (line 4) takes the feedback after it; the last wins.
+    assert_eq!(outcomes(&records[2]), ["small@6:false"]);
+    assert_eq!(records[2].outcomes[0].outcome.score, Some(0.2));
+
+    let orphan = "{\"id\": \"x\", \"feedback\": {\"model\": \"m\", \"success\": true}}\n{\"id\": \"x\", \"signals\": {}}";
+    assert_eq!(
+        errors(orphan),
+        "1:1: feedback for `x`, which no earlier line records (feedback joins the nearest earlier valid line with the same `id`)\n"
+    );
+}
+
 /// Every line of a fixture with the errors it gives (source, then output).
 #[test]
 fn fixtures() {
