@@ -701,6 +701,7 @@ pub async fn chat_completions(
                 .chain(decision.invalid.iter())
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
+            crate::drift::observe(&app, &loaded, decision.leaf);
             (Target::Routed(decision), request, defaulted, prompt_tokens)
         }
     };

@@ -11,6 +11,7 @@
 //!   the environment; [`state`]: per-model state behind a trait;
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
 //! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
+//! - [`drift`]: the traffic-mix drift monitor's gauge and alerts;
 //! - [`server`]: routes, tower layers, accept loop, signals, reload.
 //!
 //! Architecture Invariant: nothing on the request path compiles or reads a
@@ -23,6 +24,7 @@
 
 pub mod app;
 pub mod declog;
+pub mod drift;
 pub mod error;
 pub mod exec;
 pub mod feedback;

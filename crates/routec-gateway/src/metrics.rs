@@ -303,6 +303,21 @@ impl Metrics {
             m.decision_log_dropped.clone(),
         );
         registry.register(
+            "drift_kl_nats",
+            "KL divergence (nats) of the drift window's traffic mix from the table's assumed mix",
+            m.drift_kl.clone(),
+        );
+        registry.register(
+            "drift_window_requests",
+            "Routed requests in the drift window",
+            m.drift_window_requests.clone(),
+        );
+        registry.register(
+            "drift_alerts",
+            "Times the drift window crossed the declared `drift kl` threshold",
+            m.drift_alerts.clone(),
+        );
+        registry.register(
             "feedback",
             "Outcome feedback accepted (POST /v1/feedback), by answering model and success",
             m.feedback.clone(),

@@ -183,6 +183,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 })
                 .set(i64::from(cooling.contains(&model.name)));
         }
+        crate::drift::refresh(&app);
         app.metrics.encode()
     };
     (

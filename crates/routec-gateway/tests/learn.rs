@@ -407,3 +407,65 @@ async fn feedback_is_taken_for_the_last_requests_only() {
     assert_eq!(post(&ids[2]).await.unwrap().status().as_u16(), 202);
     gw.stop().await.unwrap();
 }
+
+/// The drift gauge through the real gateway: routed requests in the assumed
+/// mix (80% chat, 20% code) keep `routec_drift_kl_nats` near 0 and raise no
+/// alert; a shift to code crosses `drift kl > 0.1 nats` and counts one
+/// alert, once per crossing. Named-model requests are not routed and do not
+/// count.
+#[tokio::test]
+async fn the_drift_gauge_follows_the_routed_mix() {
+    let fake = Fake::start().await;
+    let env = env(&[
+        ("SMALL_URL", format!("{}/v1", fake.url())),
+        ("BIG_URL", format!("{}/v1", fake.url())),
+    ]);
+    let policy = format!(
+        "{POLICY}\nlearn {{\n  drift kl > 0.1 nats over 1h => alert\n}}\n\ntraffic mix {{\n  task {{ chat 80%, code 20% }}\n}}\n"
+    );
+    let gw = gateway(TextLoader::new(&policy), env, options()).await;
+    let send = |task: &'static str, model: &'static str| {
+        client()
+            .post(format!("http://{}/v1/chat/completions", gw.addr))
+            .header("x-task", task)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let scrape = || async {
+        client()
+            .get(format!("http://{}/metrics", gw.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    for i in 0..150 {
+        let task = if i % 5 == 0 { "code" } else { "chat" };
+        assert_eq!(send(task, "loop").await.unwrap().status().as_u16(), 200);
+    }
+    for _ in 0..20 {
+        assert_eq!(send("code", "small").await.unwrap().status().as_u16(), 200);
+    }
+    let m = scrape().await;
+    assert_eq!(metric(&m, "routec_drift_window_requests"), 150.0);
+    assert!(metric(&m, "routec_drift_kl_nats") < 0.001, "{m}");
+    assert_eq!(metric(&m, "routec_drift_alerts_total"), 0.0);
+    for _ in 0..150 {
+        assert_eq!(send("code", "loop").await.unwrap().status().as_u16(), 200);
+    }
+    let m = scrape().await;
+    assert_eq!(metric(&m, "routec_drift_window_requests"), 300.0);
+    // 60% code against 20% assumed: 0.6 ln 3 + 0.4 ln 0.5 = 0.382 nats.
+    let kl = metric(&m, "routec_drift_kl_nats");
+    assert!((kl - 0.382).abs() < 0.002, "{kl}");
+    assert_eq!(metric(&m, "routec_drift_alerts_total"), 1.0);
+    let m = scrape().await;
+    assert_eq!(
+        metric(&m, "routec_drift_alerts_total"),
+        1.0,
+        "once per crossing"
+    );
+    gw.stop().await.unwrap();
+}
