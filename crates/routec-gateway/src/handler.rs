@@ -220,12 +220,7 @@ impl Finalizer {
                     .inc_by(cost);
             }
         }
-        let attempts_for_feedback: Vec<exec::AttemptRecord> = trace
-            .attempts
-            .iter()
-            .filter(|a| a.status == "ok" || a.status == "interrupted")
-            .cloned()
-            .collect();
+        let answer = answered_attempt(&self.ctx, answered, &trace.attempts);
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -278,7 +273,6 @@ impl Finalizer {
         }
         // Feedback is taken once the request is recorded (its decision-log
         // line queued first, so the feedback line follows it).
-        let answer = answered_attempt(&self.ctx, answered, &attempts_for_feedback);
         app.recent.insert(&self.id, answer);
     }
 }
@@ -294,7 +288,10 @@ fn answered_attempt(
     let Some(model) = answered.and_then(|a| ctx.loaded.models.get(a as usize)) else {
         return crate::feedback::Answered::default();
     };
-    let call = attempts.iter().rev().find(|a| a.model == model.name);
+    let call = attempts
+        .iter()
+        .rev()
+        .find(|a| a.model == model.name && (a.status == "ok" || a.status == "interrupted"));
     crate::feedback::Answered {
         model: Some(model.name.clone()),
         latency_ms: call.and_then(|a| a.latency_ms),

@@ -98,18 +98,16 @@ pub fn parse_all(text: &str) -> (Vec<Record>, Vec<RecordError>) {
                 }
                 records.push(r);
             }
-            Err(mut e) => {
-                errors.append(&mut e);
-                if errors.len() >= MAX_ERRORS {
-                    errors.truncate(MAX_ERRORS);
-                    errors.push(RecordError::new(
-                        i + 1,
-                        1,
-                        format!("too many errors ({MAX_ERRORS}); stopped reading"),
-                    ));
-                    break;
-                }
-            }
+            Err(mut e) => errors.append(&mut e),
+        }
+        if errors.len() >= MAX_ERRORS {
+            errors.truncate(MAX_ERRORS);
+            errors.push(RecordError::new(
+                i + 1,
+                1,
+                format!("too many errors ({MAX_ERRORS}); stopped reading"),
+            ));
+            break;
         }
     }
     (records, errors)

@@ -69,6 +69,15 @@ fn feedback_joins_its_request() {
     assert_eq!(outcomes(&records[2]), ["small@6:false"]);
     assert_eq!(records[2].outcomes[0].outcome.score, Some(0.2));
 
+    // Orphans count toward the error limit like any bad line.
+    let many = "{\"id\": \"x\", \"feedback\": {\"model\": \"m\", \"success\": true}}\n".repeat(150);
+    let errs = parse(&many).unwrap_err();
+    assert_eq!(errs.len(), routec_traffic::MAX_ERRORS + 1);
+    assert_eq!(
+        errs[100].to_string(),
+        "100:1: too many errors (100); stopped reading"
+    );
+
     let orphan = "{\"id\": \"x\", \"feedback\": {\"model\": \"m\", \"success\": true}}\n{\"id\": \"x\", \"signals\": {}}";
     assert_eq!(
         errors(orphan),
