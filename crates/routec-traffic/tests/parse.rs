@@ -85,6 +85,37 @@ fn feedback_joins_its_request() {
     );
 }
 
+/// The library's feedback writer (`routec_runtime::write_feedback`)
+/// writes lines this reader joins: an embedder's own decision log is
+/// labeled traffic too.
+#[test]
+fn the_runtime_writes_feedback_this_reader_joins() {
+    let mut log: Vec<u8> = b"{\"id\": \"req-9\", \"signals\": {\"task\": \"code\"}}\n".to_vec();
+    let feedback = routec_runtime::Feedback {
+        model: "small".into(),
+        score: Some(0.75),
+        latency_ms: Some(812.5),
+        input_tokens: Some(100),
+        cost_usd: Some(0.001),
+        ..routec_runtime::Feedback::default()
+    };
+    routec_runtime::write_feedback(&mut log, "req-9", &feedback).unwrap();
+    let records = parse(std::str::from_utf8(&log).unwrap()).unwrap();
+    assert_eq!(records.len(), 1);
+    let o = &records[0].outcomes[0];
+    assert_eq!((o.model.as_str(), o.line), ("small", 2));
+    assert_eq!(
+        o.outcome,
+        routec_traffic::Outcome {
+            score: Some(0.75),
+            latency_ms: Some(812.5),
+            input_tokens: Some(100),
+            cost_usd: Some(0.001),
+            ..routec_traffic::Outcome::default()
+        }
+    );
+}
+
 /// Every line of a fixture with the errors it gives (source, then output).
 #[test]
 fn fixtures() {
@@ -126,6 +157,7 @@ proptest! {
                 Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"),
                 Just("\"signals\""), Just("\"outcomes\""), Just("\"id\""), Just("\"success\""),
                 Just("\"score\""), Just("\"latency_ms\""), Just("\"input_tokens\""), Just("\"m\""),
+                Just("\"feedback\""), Just("\"model\""), Just("\"decision\""),
                 Just("1"), Just("-2.5"), Just("1e999"), Just("true"), Just("null"), Just("\"\\u00e9\""),
                 Just("\n"), Just(" "), Just("\"é\""),
             ],
