@@ -619,11 +619,21 @@ impl<'a> Cx<'a> {
             TrafficKind::Inline(b) => b,
         };
         let mut qps = None;
+        let mut peak: Option<(&ast::Lit, Span, Span)> = None;
         let mut dists = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
         for prop in &body.items {
             let signal_name = match &prop.kind {
                 TrafficPropKind::Qps(_) => None,
+                TrafficPropKind::Peak(l) => {
+                    let at = crate::cx::keyword_span(prop.span, "peak");
+                    if let Some((_, first, _)) = &peak {
+                        self.emit(d::duplicate_property(at, "peak", *first));
+                    } else {
+                        peak = Some((l, at, prop.span));
+                    }
+                    continue;
+                }
                 TrafficPropKind::Mix { signal, .. }
                 | TrafficPropKind::Lognormal { signal, .. }
                 | TrafficPropKind::Uniform { signal, .. }
@@ -765,11 +775,38 @@ impl<'a> Cx<'a> {
                         None => continue,
                     }
                 }
-                TrafficPropKind::Qps(_) | TrafficPropKind::Error => continue,
+                TrafficPropKind::Qps(_) | TrafficPropKind::Peak(_) | TrafficPropKind::Error => {
+                    continue;
+                }
             };
             dists.push((var, dist));
         }
+        if let Some((lit, at, span)) = peak {
+            self.p.traffic[id.index()].peak = self.peak(lit, at, qps).map(|v| (v, span));
+        }
         self.p.traffic[id.index()].source = TrafficSource::Inline { qps, dists };
+    }
+
+    /// `peak 3x` (a multiple of `qps`) or `peak 2400` (requests per
+    /// second), in requests per second; it needs `qps` and may not be
+    /// below it.
+    fn peak(&mut self, lit: &ast::Lit, keyword: Span, qps: Option<f64>) -> Option<f64> {
+        let Some(qps) = qps else {
+            self.emit(d::peak_needs_qps(keyword));
+            return None;
+        };
+        let value = match &lit.kind {
+            LitKind::Number { value, suffix } if suffix == "x" => value * qps,
+            _ => self.quantity(lit, Unit::Number)?,
+        };
+        if value < qps {
+            self.emit(d::out_of_range(
+                lit.span,
+                "a peak must be at least the profile's `qps` (write a multiple such as `3x`, or requests per second)",
+            ));
+            return None;
+        }
+        Some(value)
     }
 
     // ------------------------------------------------------------ tests

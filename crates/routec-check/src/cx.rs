@@ -466,6 +466,7 @@ impl<'a> Cx<'a> {
                         span: t.name.span,
                         doc,
                         source: crate::ir::TrafficSource::File(String::new()),
+                        peak: None,
                     });
                 }
                 _ => {}

@@ -892,6 +892,32 @@ pub(crate) fn secret_like(span: Span, key: &str) -> Diagnostic {
     .with_help("read secrets with `env(\"NAME\")` instead of writing them in the policy")
 }
 
+pub(crate) fn missing_load_unit(span: Span, what: &str, rate: bool) -> Diagnostic {
+    Diagnostic::error(c::UNKNOWN_UNIT, span, format!("{what} needs a unit")).with_help(if rate {
+        "write requests or tokens per second or minute: `40 qps`, `600 req/m`, `200k tok/m`"
+    } else {
+        "write requests per second (`40 qps`), tokens per second (`30k tok/s`) or requests in flight (`64 concurrent`)"
+    })
+}
+
+pub(crate) fn load_not_requests(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::TYPE_MISMATCH,
+        span,
+        "a load is measured in requests per second",
+    )
+    .with_help("write the load the latency was measured at as `30 qps` or `1800 req/m`")
+}
+
+pub(crate) fn peak_needs_qps(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        c::MISSING_PROPERTY,
+        span,
+        "a peak needs the profile's `qps`",
+    )
+    .with_help("declare the load the profile is optimized for, such as `qps 800`, beside the peak")
+}
+
 pub(crate) fn tier_without_base(span: Span) -> Diagnostic {
     Diagnostic::error(
         c::MISSING_PROPERTY,

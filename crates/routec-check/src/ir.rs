@@ -447,6 +447,35 @@ impl QualityDef {
     }
 }
 
+/// What a deployment sustains (`capacity`), or a provider's limits (`rate
+/// limit`), in base units: per second.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Capacity {
+    /// Requests per second.
+    pub requests: Option<f64>,
+    /// Tokens (prompt and answer) per second.
+    pub tokens: Option<f64>,
+    /// Requests in flight at once (`capacity` only).
+    pub concurrent: Option<f64>,
+    /// The property's span (empty when not written).
+    pub span: Span,
+}
+
+impl Capacity {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_none() && self.tokens.is_none() && self.concurrent.is_none()
+    }
+}
+
+/// The latency a model was measured at under a load: `latency at 30 qps
+/// ttft p50 150ms ...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadLatency {
+    /// Calls per second to the model.
+    pub qps: f64,
+    pub latency: Latency,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
     pub images: bool,
@@ -476,6 +505,21 @@ pub struct ModelDef {
     pub fallback: Option<ModelId>,
     /// `None`: the model supports every kind of input.
     pub supports: Option<Capabilities>,
+    /// What the deployment sustains; empty: unlimited.
+    pub capacity: Capacity,
+    /// The provider's rate limits; empty: none.
+    pub rate_limit: Capacity,
+    /// Latency measured at loads, sorted by load (the `latency` property is
+    /// the latency at light load).
+    pub load_latency: Vec<LoadLatency>,
+}
+
+impl ModelDef {
+    /// Whether the model's latency or admission depends on load: it
+    /// declares a capacity, a rate limit or latency at a load.
+    pub fn load_aware(&self) -> bool {
+        !self.capacity.is_empty() || !self.rate_limit.is_empty() || !self.load_latency.is_empty()
+    }
 }
 
 // ---------------------------------------------------------------- conditions
@@ -816,6 +860,9 @@ pub struct TrafficDef {
     pub span: Span,
     pub doc: Option<String>,
     pub source: TrafficSource,
+    /// `peak ...`: the requests per second the policy must survive, and the
+    /// statement's span.
+    pub peak: Option<(f64, Span)>,
 }
 
 // ---------------------------------------------------------------- tests

@@ -9,8 +9,8 @@ use routec_syntax::ast::{self, LatencyTermKind, LitKind, ModelPropKind, Quantile
 use crate::cx::Cx;
 use crate::diagnostics as d;
 use crate::ir::{
-    Capabilities, Latency, ModelDef, ModelId, ParamValue, Price, PriceTier, QualityDef,
-    QualityTable, Quantiles, Reasoning, SignalType, StrOrEnv,
+    Capabilities, Capacity, Latency, LoadLatency, ModelDef, ModelId, ParamValue, Price, PriceTier,
+    QualityDef, QualityTable, Quantiles, Reasoning, SignalType, StrOrEnv,
 };
 use crate::units::Unit;
 use routec_syntax::suggest;
@@ -33,6 +33,9 @@ pub(crate) fn empty_model(m: &ast::Model, item: &ast::Item) -> ModelDef {
         quality: QualityDef::default(),
         fallback: None,
         supports: None,
+        capacity: Capacity::default(),
+        rate_limit: Capacity::default(),
+        load_latency: Vec::new(),
     }
 }
 
@@ -54,12 +57,24 @@ struct Own {
     quality: Option<QualityDef>,
     fallback: Option<(ModelId, Span)>,
     supports: Option<Capabilities>,
+    capacity: Option<Capacity>,
+    rate_limit: Option<Capacity>,
+    /// `latency at LOAD ...` lines, with the span of each load.
+    load_latency: Vec<(LoadLatency, Span)>,
     /// Whether a property was written but could not be resolved: then
     /// "missing" lints stay quiet.
     broken: bool,
 }
 
 const CAPABILITIES: &[&str] = routec_syntax::words::CAPABILITIES;
+
+/// What a rate term measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadKind {
+    Requests,
+    Tokens,
+    Concurrent,
+}
 
 impl Cx<'_> {
     pub(crate) fn resolve_models(&mut self) {
@@ -200,6 +215,18 @@ impl Cx<'_> {
                 if let Some(v) = o.supports {
                     def.supports = Some(v);
                 }
+                if let Some(v) = o.capacity {
+                    def.capacity = v;
+                }
+                if let Some(v) = o.rate_limit {
+                    def.rate_limit = v;
+                }
+                if !o.load_latency.is_empty() {
+                    let mut rows: Vec<LoadLatency> =
+                        o.load_latency.into_iter().map(|(row, _)| row).collect();
+                    rows.sort_by(|a, b| a.qps.total_cmp(&b.qps));
+                    def.load_latency = rows;
+                }
                 self.p.models[i] = def;
             }
         }
@@ -257,6 +284,12 @@ impl Cx<'_> {
                 ModelPropKind::Quality(_) => "quality",
                 ModelPropKind::Fallback(_) => "fallback",
                 ModelPropKind::Supports(_) => "supports",
+                ModelPropKind::Capacity(_) => "capacity",
+                ModelPropKind::RateLimit { .. } => "rate limit",
+                ModelPropKind::LatencyAt { load, terms } => {
+                    self.latency_at(load, terms, &mut own);
+                    continue;
+                }
                 ModelPropKind::Reasoning { .. } => "reasoning",
                 ModelPropKind::PriceTier(tier) => {
                     self.price_tier(tier, &mut own);
@@ -376,14 +409,158 @@ impl Cx<'_> {
                         own.supports = Some(caps);
                     }
                 }
+                ModelPropKind::Capacity(terms) => {
+                    let mut c = self.capacity(terms, false, &mut own.broken);
+                    c.span = prop.span;
+                    own.capacity = Some(c);
+                }
+                ModelPropKind::RateLimit { terms, .. } => {
+                    let mut c = self.capacity(terms, true, &mut own.broken);
+                    c.span = prop.span;
+                    own.rate_limit = Some(c);
+                }
                 ModelPropKind::Reasoning { amount, unit } => {
                     own.reasoning = self.reasoning(amount, unit.as_ref(), &mut own.broken);
                 }
-                ModelPropKind::PriceTier(_) | ModelPropKind::Error => {}
+                ModelPropKind::LatencyAt { .. }
+                | ModelPropKind::PriceTier(_)
+                | ModelPropKind::Error => {}
             }
         }
         self.settle_tiers(m, &mut own);
         own
+    }
+
+    /// `capacity 40 qps, 64 concurrent, 30k tok/s` or, with `limit`,
+    /// `rate limit 600 req/m, 200k tok/m`: each kind once, in base units.
+    fn capacity(&mut self, terms: &[ast::RateTerm], limit: bool, broken: &mut bool) -> Capacity {
+        let mut out = Capacity::default();
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let what = if limit { "a rate limit" } else { "a capacity" };
+        for t in terms {
+            let Some((kind, per_second)) = self.load_unit(t, what, limit) else {
+                *broken = true;
+                continue;
+            };
+            let key = match kind {
+                LoadKind::Requests => "requests per second",
+                LoadKind::Tokens => "tokens per second",
+                LoadKind::Concurrent => "concurrent",
+            };
+            if let Some(first) = seen.get(key) {
+                self.emit(d::duplicate_property(t.span, key, *first));
+                continue;
+            }
+            seen.insert(key, t.span);
+            let unit = if kind == LoadKind::Concurrent {
+                Unit::Count
+            } else {
+                Unit::Number
+            };
+            let Some(v) = self.quantity(&t.amount, unit) else {
+                *broken = true;
+                continue;
+            };
+            if v <= 0.0 {
+                *broken = true;
+                self.emit(d::out_of_range(
+                    t.amount.span,
+                    &format!("{what} must be positive"),
+                ));
+                continue;
+            }
+            let slot = match kind {
+                LoadKind::Requests => &mut out.requests,
+                LoadKind::Tokens => &mut out.tokens,
+                LoadKind::Concurrent => &mut out.concurrent,
+            };
+            *slot = Some(v * per_second);
+        }
+        out
+    }
+
+    /// `latency at 30 qps ttft ...`: one row of the latency-at-load table.
+    fn latency_at(&mut self, load: &ast::RateTerm, terms: &[ast::LatencyTerm], own: &mut Own) {
+        let what = "a load";
+        let kind = self.load_unit(load, what, true);
+        let latency = self.latency(terms, &mut own.broken);
+        let Some((kind, per_second)) = kind else {
+            own.broken = true;
+            return;
+        };
+        if kind != LoadKind::Requests {
+            own.broken = true;
+            self.emit(d::load_not_requests(load.span));
+            return;
+        }
+        let Some(v) = self.quantity(&load.amount, Unit::Number) else {
+            own.broken = true;
+            return;
+        };
+        if v <= 0.0 {
+            own.broken = true;
+            self.emit(d::out_of_range(
+                load.amount.span,
+                "a load must be positive (the `latency` property is the latency at light load)",
+            ));
+            return;
+        }
+        let qps = v * per_second;
+        if let Some((_, first)) = own.load_latency.iter().find(|(r, _)| r.qps == qps) {
+            self.emit(d::duplicate_property(
+                load.span,
+                "latency at this load",
+                *first,
+            ));
+            return;
+        }
+        own.load_latency
+            .push((LoadLatency { qps, latency }, load.span));
+    }
+
+    /// The kind of a rate term and the factor that turns its amount into a
+    /// rate per second; `None` (reported) for a unit that does not fit.
+    /// `rate` refuses `concurrent` (rate limits and loads are rates).
+    fn load_unit(&mut self, t: &ast::RateTerm, what: &str, rate: bool) -> Option<(LoadKind, f64)> {
+        let known: &[&str] = if rate {
+            &["qps", "req/s", "req/m", "tok/s", "tok/m"]
+        } else {
+            &["qps", "concurrent", "req/s", "req/m", "tok/s", "tok/m"]
+        };
+        match &t.unit {
+            None => {
+                self.emit(d::missing_load_unit(t.amount.span, what, rate));
+                None
+            }
+            Some(ast::LoadUnit::Word(w)) => match w.text.as_str() {
+                "qps" => Some((LoadKind::Requests, 1.0)),
+                "concurrent" if !rate => Some((LoadKind::Concurrent, 1.0)),
+                _ => {
+                    self.emit(d::unknown_unit_word(w, known));
+                    None
+                }
+            },
+            Some(ast::LoadUnit::Rate(u)) => {
+                let kind = match u.numerator.text.as_str() {
+                    "req" | "requests" => LoadKind::Requests,
+                    "tok" | "tokens" => LoadKind::Tokens,
+                    _ => {
+                        self.emit(d::unknown_unit_word(&u.numerator, &["req", "tok"]));
+                        return None;
+                    }
+                };
+                let per = match u.denominator.text.as_str() {
+                    "s" => 1.0,
+                    "m" => 1.0 / 60.0,
+                    "h" => 1.0 / 3600.0,
+                    _ => {
+                        self.emit(d::unknown_unit_word(&u.denominator, &["s", "m", "h"]));
+                        return None;
+                    }
+                };
+                Some((kind, per))
+            }
+        }
     }
 
     /// Reads one `price for prompts > N tokens: ...` line into `own.tiers`.

@@ -22,6 +22,7 @@
 pub mod decide;
 pub mod diff;
 pub mod explain;
+pub mod load;
 pub mod pipeline;
 pub mod predicted;
 pub mod simulate;

@@ -1,6 +1,8 @@
 //! `simulate`: the compiled table under a traffic profile. A declared
 //! profile, or a recorded file without outcomes, is sampled with the
-//! compiler's model (`routec_sim::run`); a labeled recorded file is
+//! compiler's model (`routec_sim::run`; under the load the table settles
+//! at, `routec_sim::run_loaded`, when load is modelled); a labeled recorded
+//! file is
 //! replayed: its very requests with their recorded outcomes, next to every
 //! single model and the oracle (`routec_sim::replay`, `docs/evaluation.md`).
 
@@ -56,6 +58,18 @@ pub fn profile(p: &CompiledPolicy, name: Option<&str>) -> Result<usize, Failed> 
     }
 }
 
+/// The load the table settles at under profile `traffic`'s qps, when load
+/// is modelled (a model declares a capacity, a rate limit or latency at a
+/// load) and `traffic` is the profile the table was compiled for: what a
+/// simulation of that profile samples (`docs/semantics.md`, "Load"). Other
+/// profiles are simulated with the models as declared.
+pub fn settled_load(p: &CompiledPolicy, traffic: usize) -> Option<routec_opt::LoadPoint> {
+    if p.traffic != Some(traffic) {
+        return None;
+    }
+    p.compiled.load_at(1.0)
+}
+
 /// Simulates `requests` requests of profile `traffic` with `seed` (or
 /// replays it when it is a labeled recorded file), reporting progress as
 /// `(done, total)`.
@@ -83,7 +97,21 @@ pub fn simulate<'p>(
         Some(bound) => {
             routec_sim::run_recorded(&p.policy, table, id, &bound, requests, seed, progress)
         }
-        None => routec_sim::run_with_progress(&p.policy, table, id, requests, seed, progress),
+        None => match settled_load(p, traffic) {
+            Some(load) => routec_sim::run_loaded(
+                &p.policy,
+                table,
+                id,
+                routec_sim::Load {
+                    qps: load.qps,
+                    models: &load.models,
+                },
+                requests,
+                seed,
+                progress,
+            ),
+            None => routec_sim::run_with_progress(&p.policy, table, id, requests, seed, progress),
+        },
     };
     let mut run = run.map_err(|e| Failed::Usage(format!("cannot simulate: {e}")))?;
     Ok(Simulation::Sampled {

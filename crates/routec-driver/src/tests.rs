@@ -123,7 +123,21 @@ pub fn run(p: &CompiledPolicy) -> TestRun {
                                 SEED,
                                 &mut |_, _| {},
                             ),
-                            None => routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED),
+                            None => match crate::simulate::settled_load(p, traffic.index()) {
+                                Some(load) => routec_sim::run_loaded(
+                                    &p.policy,
+                                    table,
+                                    traffic,
+                                    routec_sim::Load {
+                                        qps: load.qps,
+                                        models: &load.models,
+                                    },
+                                    REQUESTS,
+                                    SEED,
+                                    &mut |_, _| {},
+                                ),
+                                None => routec_sim::run(&p.policy, table, traffic, REQUESTS, SEED),
+                            },
                         };
                         match run {
                             Ok(run) => Some(run),

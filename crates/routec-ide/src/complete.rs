@@ -50,6 +50,14 @@ const FAULT_PROPS: &[&str] = words::FAULT_SETTINGS;
 const LEARN_PROPS: &[&str] = words::LEARN_SETTINGS;
 const TEST_PROPS: &[&str] = words::TEST_STATEMENTS;
 const SOURCES: &[&str] = words::SIGNAL_SOURCES;
+/// Units of a capacity (`40 qps`), a rate limit or a load.
+const LOAD_UNITS: &[(&str, &str)] = &[
+    ("qps", "requests per second"),
+    ("req/s", "requests per second"),
+    ("req/m", "requests per minute"),
+    ("tok/s", "tokens (prompt and answer) per second"),
+    ("tok/m", "tokens (prompt and answer) per minute"),
+];
 const PLAN_FORMS: &[(&str, &str)] = &[
     (
         "cascade",
@@ -377,10 +385,15 @@ fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
     let outer = frames.first().map_or("", Frame::first);
     let inner = frames.last().map_or("", Frame::first);
     match (outer, first) {
+        ("model", "latency") if stmt.get(1).and_then(Tk::word) == Some("at") && n <= 2 => {
+            out.units(COUNT_UNITS)
+        }
         ("slo", "ttft" | "latency") | ("model", "latency") | ("faults", _) => {
             out.units(DURATION_UNITS)
         }
         ("slo", "quality" | "share") | ("model", "quality") => out.units(RATIO_UNITS),
+        // `capacity 40k`: the scale; the unit is a word after a space.
+        ("model", "capacity" | "rate") => out.units(COUNT_UNITS),
         ("model", "context") => {
             out.units(COUNT_UNITS);
             out.push("tokens", CompletionKind::Unit, Some("a token count".into()));
@@ -450,7 +463,7 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
                     out.drop_written(stmt);
                 }
             } else if words.is_empty() {
-                out.words(&["qps"], CompletionKind::Property);
+                out.words(&["qps", "peak"], CompletionKind::Property);
                 out.signals(|_| true);
             } else if words.len() == 1 && last_tok.is_some_and(|t| matches!(t, Token::Ident(_))) {
                 out.words(&["lognormal", "uniform"], CompletionKind::Keyword);
@@ -592,14 +605,34 @@ fn model_block(out: &mut Out, frame: &Frame, stmt: &[Tk], words: &[&str], last_w
     if head.first() == Some(&"params") {
         return;
     }
+    // `capacity 40 |`, `rate limit 600 |`, `latency at 30 |`: the unit.
+    if matches!(stmt.last().map(|t| t.token), Some(Token::Number(_))) {
+        match words {
+            ["capacity", ..] => {
+                out.units(LOAD_UNITS);
+                out.push(
+                    "concurrent",
+                    CompletionKind::Unit,
+                    Some("requests in flight at once".into()),
+                );
+            }
+            ["rate", "limit", ..] => out.units(LOAD_UNITS),
+            ["latency", "at"] => out.units(&LOAD_UNITS[..3]),
+            _ => {}
+        }
+        if !out.list.is_empty() {
+            return;
+        }
+    }
     match last_word {
         "fallback" | "extends" => out.models(),
         "by" => out.signals(|t| matches!(t, SignalType::Enum(_))),
         "quality" => out.words(&["by"], CompletionKind::Keyword),
         "latency" => {
-            out.words(&["ttft"], CompletionKind::Property);
+            out.words(&["ttft", "at"], CompletionKind::Property);
             out.words(PERCENTILES, CompletionKind::Property);
         }
+        "rate" => out.words(&["limit"], CompletionKind::Keyword),
         "ttft" => out.words(PERCENTILES, CompletionKind::Property),
         "price" => {
             out.words(words::PRICE_KINDS, CompletionKind::Property);

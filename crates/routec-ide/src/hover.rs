@@ -280,15 +280,77 @@ fn model(policy: &Policy, m: usize, sim: Option<&Figures>) -> Option<String> {
     if let Some(f) = def.fallback.and_then(|f| policy.models.get(f.index())) {
         let _ = writeln!(md, "- fallback: `{}`", f.name);
     }
+    let rates = |c: &routec_check::ir::Capacity| -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = c.requests {
+            parts.push(format!("{} qps", show::num(r, 2)));
+        }
+        if let Some(t) = c.tokens {
+            parts.push(format!("{} tok/s", show::num(t, 0)));
+        }
+        if let Some(n) = c.concurrent {
+            parts.push(format!("{} concurrent", show::num(n, 0)));
+        }
+        parts.join(", ")
+    };
+    if !def.capacity.is_empty() {
+        let _ = writeln!(md, "- capacity: {}", rates(&def.capacity));
+    }
+    if !def.rate_limit.is_empty() {
+        let _ = writeln!(md, "- rate limit: {}", rates(&def.rate_limit));
+    }
+    for row in &def.load_latency {
+        let mut parts = Vec::new();
+        if !row.latency.ttft.is_empty() {
+            parts.push(format!("ttft {}", quantiles(&row.latency.ttft)));
+        }
+        if !row.latency.total.is_empty() {
+            parts.push(quantiles(&row.latency.total));
+        }
+        if let Some(r) = row.latency.decode_rate {
+            parts.push(format!("decode {} tok/s", show::num(r, 1)));
+        }
+        let _ = writeln!(
+            md,
+            "- latency at {} qps: {}",
+            show::num(row.qps, 2),
+            parts.join(", ")
+        );
+    }
     if let Some(sim) = sim
         && let Some(fig) = sim.models().get(m)
     {
         let _ = writeln!(
             md,
-            "\n**{}** of requests call it{}",
+            "\n**{}** of requests call it{}, **{}** per 1k requests",
             percent(fig.share),
-            under(sim)
+            under(sim),
+            money(fig.cost_per_1k)
         );
+        if let Some(l) = &fig.load {
+            let _ = writeln!(
+                md,
+                "\n| load{} | |\n|---|---|\n| calls per second | {} |",
+                under(sim),
+                show::num(l.calls_per_second, 1)
+            );
+            if l.utilization > 0.0 {
+                let _ = writeln!(
+                    md,
+                    "| utilization of its capacity | {} |",
+                    percent(l.utilization)
+                );
+                let _ = writeln!(md, "| mean wait for a slot | {} |", duration(l.mean_wait));
+            }
+            if l.rate_limit_utilization > 0.0 {
+                let _ = writeln!(
+                    md,
+                    "| share of its rate limit | {} |",
+                    percent(l.rate_limit_utilization)
+                );
+            }
+            let _ = writeln!(md, "| calls refused | {} |", percent(l.refused));
+        }
     }
     Some(md)
 }

@@ -66,7 +66,8 @@ use routec_syntax::{Diagnostic, LineIndex, Parse, Span};
 
 pub use edits::format_edits;
 pub use sim::{
-    Figures, ModelFigures, RECORDED_FILE, RecordedInput, RuleFigures, SliceFigures, SloFigures,
+    Figures, ModelFigures, ModelLoadFigures, RECORDED_FILE, RecordedInput, RuleFigures,
+    SliceFigures, SloFigures,
 };
 pub use symbols::workspace_symbols;
 pub use tokens::{SEMANTIC_TOKEN_KINDS, SEMANTIC_TOKEN_MODIFIERS, SemanticTokenKind};

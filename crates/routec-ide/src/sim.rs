@@ -41,11 +41,32 @@ pub struct RuleFigures {
 
 /// How much traffic a model gets: expected calls to it per request
 /// (cascade escalations, fallbacks and retries included), the measure the
-/// compiler constrains in `share MODEL <= x` SLOs.
+/// compiler constrains in `share MODEL <= x` SLOs; what it costs; and,
+/// when load is modelled (the model declares a capacity, a rate limit or
+/// latency at a load, and the profile a `qps`), its load.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFigures {
     pub model: String,
     pub share: f64,
+    /// Expected cost per 1,000 requests paid to this model, USD.
+    pub cost_per_1k: f64,
+    /// Its load at the profile's qps; `None` when load is not modelled.
+    pub load: Option<ModelLoadFigures>,
+}
+
+/// A model's load at the profile's qps (`docs/semantics.md`, "Load").
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelLoadFigures {
+    /// Calls per second offered to it.
+    pub calls_per_second: f64,
+    /// Offered calls over what its capacity sustains (0 without one).
+    pub utilization: f64,
+    /// Offered calls over its provider's rate limit (0 without one).
+    pub rate_limit_utilization: f64,
+    /// The share of its calls refused.
+    pub refused: f64,
+    /// Mean wait for a slot of an admitted call, seconds.
+    pub mean_wait: f64,
 }
 
 /// The share of traffic inside a slice.
@@ -313,13 +334,24 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Figures) {
             })
         })
         .collect();
+    let costs = compiled.model_costs();
+    let load = compiled.load();
     sim.models = policy
         .models
         .iter()
         .zip(compiled.model_calls())
-        .map(|(m, share)| ModelFigures {
+        .enumerate()
+        .map(|(i, (m, share))| ModelFigures {
             model: m.name.clone(),
             share,
+            cost_per_1k: costs.get(i).copied().unwrap_or(0.0) * 1000.0,
+            load: load.get(i).map(|l| ModelLoadFigures {
+                calls_per_second: l.demand.calls,
+                utilization: l.utilization,
+                rate_limit_utilization: l.limit_utilization,
+                refused: l.throttle,
+                mean_wait: l.mean_wait,
+            }),
         })
         .collect();
     sim.slices = policy
@@ -348,11 +380,35 @@ fn figures(policy: &Policy, compiled: &Compiled, sim: &mut Figures) {
         .collect();
 }
 
-/// What a hint is about: a rule, or a line of the `slo` block.
+/// What a hint is about: a rule, a line of the `slo` block, or a model
+/// whose load is modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Item {
     Rule,
     Slo,
+    Model,
+}
+
+/// A model's load hint: `34% of capacity · 0.80 calls/request · $0.07/1k`
+/// (the rate limit's share when it binds more, refusals when any).
+pub(crate) fn load_label(f: &ModelFigures) -> Option<String> {
+    let l = f.load.as_ref()?;
+    let mut parts = Vec::new();
+    if l.utilization > 0.0 {
+        parts.push(format!("{} of capacity", percent(l.utilization)));
+    }
+    if l.rate_limit_utilization > 0.0 {
+        parts.push(format!(
+            "{} of rate limit",
+            percent(l.rate_limit_utilization)
+        ));
+    }
+    parts.push(format!("{} calls/request", crate::show::num(f.share, 2)));
+    parts.push(format!("{}/1k", money(f.cost_per_1k)));
+    if l.refused > 0.0005 {
+        parts.push(format!("{} refused", percent(l.refused)));
+    }
+    Some(parts.join(" · "))
 }
 
 /// The hints of `analysis`'s text from `sim` (computed for that text), each
@@ -388,6 +444,26 @@ fn hint_items(analysis: &Analysis, sim: &Figures, range: Span) -> Vec<(Item, Spa
                 tooltip: Some(format!(
                     "rule {}: share of traffic, latency p95 and cost per 1k requests predicted{traffic}",
                     f.rule + 1
+                )),
+            },
+        ));
+    }
+    for (m, def) in policy.models.iter().enumerate() {
+        if !touches(def.span, range) || def.span.is_empty() || !def.load_aware() {
+            continue;
+        }
+        let Some(label) = sim.models().get(m).and_then(load_label) else {
+            continue;
+        };
+        out.push((
+            Item::Model,
+            def.span,
+            InlayHint {
+                offset: def.span.end as usize,
+                label,
+                tooltip: Some(format!(
+                    "`{}`: utilization of its capacity and rate limit, calls per request and cost per 1k requests predicted{traffic}",
+                    def.name
                 )),
             },
         ));
@@ -507,6 +583,7 @@ pub(crate) fn earlier_inlay_hints(
                     match item {
                         Item::Rule => "rule",
                         Item::Slo => "SLO",
+                        Item::Model => "model",
                     }
                 )),
             )

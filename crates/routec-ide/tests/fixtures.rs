@@ -649,3 +649,20 @@ fn unreadable_or_empty_recorded_file() {
         assert!(a.inlay_hints(&sim, Span::new(0, text.len())).is_empty());
     }
 }
+
+/// A policy whose load is modelled (`examples/capacity.route`): each model
+/// that declares a capacity or rate limit gets a hint with its utilization
+/// at the profile's qps, calls per request and cost; the peak warning is a
+/// compiler diagnostic like the others.
+#[test]
+fn capacity_inlay_hints() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/capacity.route"),
+    )
+    .unwrap_or_else(|e| panic!("examples/capacity.route: {e}"));
+    let a = Analysis::new(&text);
+    let sim = simulation(&a).expect("capacity.route compiles");
+    let mut out = String::new();
+    describe_simulation(&mut out, &a, &sim);
+    insta::assert_snapshot!(out);
+}

@@ -34,6 +34,13 @@ pub const FEW_RECORDED_SAMPLES: &str = "W0513";
 /// under the traffic profile.
 pub const TIMEOUT_CUTS_ANSWERS: &str = "W0601";
 
+/// The table meets its SLOs at the profile's `qps` but breaks some at the
+/// profile's declared `peak`.
+pub const PEAK_BREAKS_SLO: &str = "W0520";
+/// Models declare a capacity or rate limit, but the traffic profile has no
+/// `qps`: load is not modelled.
+pub const LOAD_WITHOUT_QPS: &str = "W0521";
+
 /// Every code above (each has a section in `docs/diagnostics.md`).
 pub const ALL: &[&str] = &[
     SLOS_CONFLICT,
@@ -47,5 +54,7 @@ pub const ALL: &[&str] = &[
     CASCADE_BREAKS_SLO,
     TRAFFIC_FILE_IGNORED,
     FEW_RECORDED_SAMPLES,
+    PEAK_BREAKS_SLO,
+    LOAD_WITHOUT_QPS,
     TIMEOUT_CUTS_ANSWERS,
 ];

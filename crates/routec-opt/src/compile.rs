@@ -13,6 +13,7 @@ use routec_syntax::{Diagnostic, Span};
 use routec_table as t;
 use routec_traffic::BoundTraffic;
 
+use crate::capacity::{self, Capacities};
 use crate::cells::{self, Partition};
 use crate::codes;
 use crate::eval::Evaluator;
@@ -132,6 +133,33 @@ impl Compiled {
     /// Expected calls per request to each model, in declaration order.
     pub fn model_calls(&self) -> Vec<f64> {
         self.solved.model_calls()
+    }
+
+    /// Expected cost per request paid to each model (USD), in declaration
+    /// order.
+    pub fn model_costs(&self) -> Vec<f64> {
+        self.solved.model_costs()
+    }
+
+    /// Each model's load at the profile's qps, in declaration order (empty
+    /// when no model declares a capacity, rate limit or latency at load, or
+    /// the profile has no `qps`).
+    pub fn load(&self) -> &[crate::load::ModelLoad] {
+        &self.solved.load
+    }
+
+    /// The table at `factor` times the profile's qps, as the model predicts
+    /// it: each model's settled load, cost, quality and latency (`None`
+    /// when load is not modelled).
+    pub fn load_at(&self, factor: f64) -> Option<capacity::LoadPoint> {
+        capacity::point(&self.solved, factor)
+    }
+
+    /// The load model the table was compiled with (`None` when load is not
+    /// modelled): what the simulator samples at a multiple of the qps
+    /// ([`Compiled::load_at`] gives each model's state).
+    pub fn load_modelled(&self) -> bool {
+        self.solved.caps.active()
     }
 
     /// Per slice, in declaration order.
@@ -325,8 +353,11 @@ pub fn compile_cancellable(
         return Err(Failure::Errors(unenforceable));
     }
     let vars = Vars::new(&part, &problem);
-    let coefs = optimize::row_coefs(&problem, &ev, &part, &problem.rows);
-    let rhs: Vec<f64> = problem.rows.iter().map(|r| r.rhs).collect();
+    let mut coefs = optimize::row_coefs(&problem, &ev, &part, &problem.rows);
+    let mut rhs: Vec<f64> = problem.rows.iter().map(|r| r.rhs).collect();
+    // Capacity rows follow the SLO rows (`capacity.rs`).
+    let caps = Capacities::of(policy, &traffic);
+    caps.append(&problem, &part, &mut coefs, &mut rhs);
     check(cancelled)?;
 
     let goal = Goal::of(policy);
@@ -344,7 +375,7 @@ pub fn compile_cancellable(
                 .filter(|w| w.code == codes::TIMEOUT_CUTS_ANSWERS)
                 .cloned()
                 .collect();
-            return Err(Failure::Errors(slos::infeasible(
+            return Err(Failure::Errors(caps.infeasible(
                 policy, source, &part, &problem, &ev, &vars, &coefs, &rhs, &timeouts,
             )));
         }
@@ -370,7 +401,16 @@ pub fn compile_cancellable(
         rhs,
         assign,
         goal,
+        caps,
+        load: Vec::new(),
     };
+    let mut solved = capacity::rounds(solved, source, cancelled)?;
+    warnings.extend(capacity::without_qps(
+        &solved.policy,
+        &solved.traffic,
+        &solved.caps,
+    ));
+    warnings.extend(capacity::peak_warning(&mut solved, source));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;
     warnings.extend(slos::cascade_warnings(&solved, source, &prices));
     let duals: Vec<Option<f64>> = prices.iter().map(|p| p.1).collect();

@@ -295,8 +295,19 @@ pub struct PlanEval {
     pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
-    /// Expected calls per model (index by model id).
+    /// Expected calls per model (index by model id), refused ones
+    /// included.
     pub calls: Vec<f64>,
+    /// Per model: expected answer tokens of those calls (each call's
+    /// tokens are its prompt plus these; `crate::load`).
+    pub tokens_out: Vec<f64>,
+    /// Per model: expected seconds of service of those calls at light
+    /// load (`crate::load::Demand::busy`).
+    pub busy: Vec<f64>,
+    /// Per model, per prompt-length segment (below the first tier, then
+    /// above each, like `tier_costs`): the part of the expected cost paid
+    /// to it, as `(fixed, per prompt token)`.
+    pub model_cost: Vec<Vec<(f64, f64)>>,
     pub mean_e2e: f64,
     pub mean_ttft: f64,
     /// The failures at fixed times: `(time, share failing at or after
@@ -312,6 +323,31 @@ impl PlanEval {
         match self.tier_costs.iter().rev().find(|t| prompt_tokens > t.0) {
             Some(&(_, fixed, per_input)) => fixed + per_input * prompt_tokens,
             None => self.cost_fixed + self.cost_per_input * prompt_tokens,
+        }
+    }
+
+    /// The expected cost paid to model `m` for prompts of `prompt_tokens`
+    /// (its part of [`PlanEval::cost`]).
+    pub fn cost_of(&self, m: usize, prompt_tokens: f64) -> f64 {
+        let segment = self
+            .tier_costs
+            .iter()
+            .rposition(|t| prompt_tokens > t.0)
+            .map_or(0, |j| j + 1);
+        self.model_cost
+            .get(m)
+            .and_then(|per| per.get(segment))
+            .map_or(0.0, |(fixed, per)| fixed + per * prompt_tokens)
+    }
+
+    /// What one request of this plan asks of model `m` (calls, tokens,
+    /// busy seconds), for prompts of `prompt_tokens`.
+    pub fn demand(&self, m: usize, prompt_tokens: f64) -> crate::load::Demand {
+        let calls = self.calls.get(m).copied().unwrap_or(0.0);
+        crate::load::Demand {
+            calls,
+            tokens: calls * prompt_tokens + self.tokens_out.get(m).copied().unwrap_or(0.0),
+            busy: self.busy.get(m).copied().unwrap_or(0.0),
         }
     }
 }
@@ -340,10 +376,12 @@ pub struct Evaluator {
     fallback: Vec<Option<ModelId>>,
     /// Per model: its price.
     prices: Vec<Price>,
+    attempts: Vec<AttemptModel>,
     /// Every price tier's threshold (tokens), sorted, once each: the
     /// prompt-length segments costs are kept for.
     tiers: Vec<f64>,
-    attempts: Vec<AttemptModel>,
+    /// Per model: its mean TTFT at light load (the busy time of a call).
+    ttft_light: Vec<f64>,
     surv: Vec<Survival>,
     output: OutputDist,
     means: HashMap<(u32, u64), f64>,
@@ -362,6 +400,10 @@ struct Acc {
     cost_fixed: Vec<f64>,
     cost_per_input: Vec<f64>,
     calls: Vec<f64>,
+    tokens_out: Vec<f64>,
+    busy: Vec<f64>,
+    /// Per model, per segment: `(fixed, per input token)` paid to it.
+    model_cost: Vec<Vec<(f64, f64)>>,
 }
 
 /// `(share, seconds spent, seconds per output token spent)`.
@@ -369,8 +411,33 @@ type Branch = (f64, f64, f64);
 
 impl Evaluator {
     pub fn new(policy: &Policy, output: OutputDist) -> Evaluator {
+        Evaluator::with_load(policy, output, &[])
+    }
+
+    /// An evaluator whose models are under the given loads (`loads[m]`;
+    /// missing entries: idle, the declared model).
+    pub fn with_load(
+        policy: &Policy,
+        output: OutputDist,
+        loads: &[crate::load::ModelLoad],
+    ) -> Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
-            .map(|i| AttemptModel::new(policy, ModelId(i as u32)))
+            .map(|i| {
+                let a = AttemptModel::new(policy, ModelId(i as u32));
+                match loads.get(i) {
+                    Some(l) => a.under(l),
+                    None => a,
+                }
+            })
+            .collect();
+        let ttft_light = policy
+            .models
+            .iter()
+            .map(|m| {
+                model::ModelLatency::of(m)
+                    .ttft
+                    .partial_mean(0.0, f64::INFINITY)
+            })
             .collect();
         let surv = attempts.iter().map(Survival::new).collect();
         let mut tiers: Vec<f64> = policy
@@ -383,8 +450,9 @@ impl Evaluator {
         Evaluator {
             fallback: policy.models.iter().map(|m| m.fallback).collect(),
             prices: policy.models.iter().map(|m| m.price.clone()).collect(),
-            tiers,
             attempts,
+            tiers,
+            ttft_light,
             surv,
             output,
             means: HashMap::new(),
@@ -399,6 +467,28 @@ impl Evaluator {
     /// Evaluates `plan` for requests where model `m` has quality
     /// `quality[m]` (`None`: no figure, counted as 0).
     pub fn eval(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        self.finish(acc)
+    }
+
+    /// [`Evaluator::eval`] without the latency distribution: costs, calls,
+    /// demand and quality only (the load's fixed point needs no more).
+    pub fn eval_light(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> PlanEval {
+        let acc = self.accumulate(plan, quality);
+        PlanEval {
+            cost_fixed: acc.cost_fixed[0],
+            cost_per_input: acc.cost_per_input[0],
+            tier_costs: self.tier_costs(&acc),
+            quality: acc.comps.iter().map(|c| c.w * c.quality).sum(),
+            calls: acc.calls,
+            tokens_out: acc.tokens_out,
+            busy: acc.busy,
+            model_cost: acc.model_cost,
+            ..PlanEval::default()
+        }
+    }
+
+    fn accumulate(&mut self, plan: &PlanDef, quality: &[Option<f64>]) -> Acc {
         let segments = self.tiers.len() + 1;
         let mut acc = Acc {
             comps: Vec::new(),
@@ -406,20 +496,34 @@ impl Evaluator {
             cost_fixed: vec![0.0; segments],
             cost_per_input: vec![0.0; segments],
             calls: vec![0.0; self.prices.len()],
+            tokens_out: vec![0.0; self.prices.len()],
+            busy: vec![0.0; self.prices.len()],
+            model_cost: vec![vec![(0.0, 0.0); segments]; self.prices.len()],
         };
         for piece in self.pieces(plan) {
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
         }
+        acc
+    }
+
+    /// `(threshold, cost_fixed, cost_per_input)` above each tier.
+    fn tier_costs(&self, acc: &Acc) -> Vec<(f64, f64, f64)> {
+        self.tiers
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| (t, acc.cost_fixed[j + 1], acc.cost_per_input[j + 1]))
+            .collect()
+    }
+
+    fn finish(&mut self, acc: Acc) -> PlanEval {
         let mut e = PlanEval {
             cost_fixed: acc.cost_fixed[0],
             cost_per_input: acc.cost_per_input[0],
-            tier_costs: self
-                .tiers
-                .iter()
-                .enumerate()
-                .map(|(j, &t)| (t, acc.cost_fixed[j + 1], acc.cost_per_input[j + 1]))
-                .collect(),
+            tier_costs: self.tier_costs(&acc),
             calls: acc.calls,
+            tokens_out: acc.tokens_out,
+            busy: acc.busy,
+            model_cost: acc.model_cost,
             ..PlanEval::default()
         };
         let mut comps = merge_comps(&self.output, acc.comps);
@@ -903,17 +1007,46 @@ impl Evaluator {
         } else {
             0.0
         };
+        // Refused attempts (`crate::load`): no cost, no time.
+        let throttle = a.throttle;
+        let retry_throttled = a.retry_throttled;
+        let service = self.ttft_light[m.index()] + pre_fixed + n * (rate + pre_per_token);
         let mut exhausted = Vec::new();
         let mut branches = vec![(w, shift)];
         for attempt in 0..=a.retries {
             let last = attempt == a.retries;
             let mut next: Vec<(f64, f64)> = Vec::new();
             for (bw, bs) in branches {
+                let offered = bw;
+                // The admitted share of this branch.
+                let bw = if throttle > 0.0 {
+                    let fw = offered * throttle;
+                    if retry_throttled && !last && fw >= PRUNE {
+                        next.push((fw, bs + a.backoff));
+                    } else if fw > 0.0 {
+                        exhausted.push((fw, bs));
+                    }
+                    offered * (1.0 - throttle)
+                } else {
+                    offered
+                };
                 for (j, (fixed, input)) in full_fixed.iter().zip(&per_input).enumerate() {
                     acc.cost_per_input[j] += bw * (1.0 + hedge) * input;
                     acc.cost_fixed[j] += bw * (p_ok + hedge) * fixed;
+                    let paid = &mut acc.model_cost[m.index()][j];
+                    paid.0 += bw * (p_ok + hedge) * fixed;
+                    paid.1 += bw * (1.0 + hedge) * input;
                 }
-                acc.calls[m.index()] += bw * (1.0 + hedge);
+                // Offered calls: refused ones, admitted ones and their
+                // hedged duplicates.
+                let calls = if throttle > 0.0 {
+                    offered - bw + bw * (1.0 + hedge)
+                } else {
+                    bw * (1.0 + hedge)
+                };
+                acc.calls[m.index()] += calls;
+                acc.tokens_out[m.index()] += calls * billed;
+                acc.busy[m.index()] += calls * service;
                 if p_ok > 0.0 {
                     answers.push(Comp {
                         w: bw * p_ok,
@@ -1226,6 +1359,8 @@ mod tests {
             retry_timeouts: false,
             retry_errors: false,
             backoff: 0.0,
+            throttle: 0.0,
+            retry_throttled: false,
             reasoning: routec_check::ir::Reasoning::default(),
         };
         let s = Survival::new(&a);

@@ -12,12 +12,14 @@
 
 #[cfg(test)]
 mod brute_force_tests;
+mod capacity;
 mod cells;
 pub mod codes;
 mod compile;
 mod diagram;
 mod eval;
 pub mod lints;
+pub mod load;
 mod lp;
 pub mod model;
 mod objective;
@@ -28,6 +30,7 @@ mod solved;
 mod table;
 pub mod traffic;
 
+pub use capacity::LoadPoint;
 pub use compile::{
     CellInfo, CompileOptions, Compiled, Failure, FrontierPoint, RecordedEstimates, ValueSet,
     compile, compile_cancellable, compile_recorded, line_of,

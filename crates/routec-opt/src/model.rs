@@ -352,7 +352,12 @@ pub const UNKNOWN_DECODE_RATE: f64 = 50.0;
 
 impl ModelLatency {
     pub fn of(model: &ModelDef) -> ModelLatency {
-        let l = &model.latency;
+        ModelLatency::from_latency(&model.latency)
+    }
+
+    /// The latency profile of declared figures (`latency ...`, or one
+    /// `latency at` row).
+    pub fn from_latency(l: &routec_check::ir::Latency) -> ModelLatency {
         if let Some(ttft) = LatencyQuantiles::from_quantiles(&l.ttft) {
             return ModelLatency {
                 ttft,
@@ -506,6 +511,12 @@ pub struct AttemptModel {
     pub retry_errors: bool,
     /// Seconds waited before each retry.
     pub backoff: f64,
+    /// The share of attempts refused by the model's rate limit or full
+    /// queue (`429`, no cost, no time): 0 unless load is modelled
+    /// (`crate::load`).
+    pub throttle: f64,
+    /// Whether a refused attempt is retried (`429` or `4xx` in the list).
+    pub retry_throttled: bool,
     /// Hidden reasoning tokens decoded before the answer's first token.
     pub reasoning: Reasoning,
 }
@@ -527,6 +538,10 @@ impl AttemptModel {
             ),
             None => (0, false, false, 0.0),
         };
+        let retry_throttled = s.retry.as_ref().is_some_and(|r| {
+            r.on.iter()
+                .any(|o| matches!(o, RetryOn::Class(4) | RetryOn::Status(429)))
+        });
         AttemptModel {
             latency,
             ttft_timeout: s.ttft_timeout,
@@ -536,8 +551,20 @@ impl AttemptModel {
             retry_timeouts,
             retry_errors,
             backoff,
+            throttle: 0.0,
+            retry_throttled,
             reasoning: policy.model(model).reasoning.unwrap_or_default(),
         }
+    }
+
+    /// The attempt under a load (`crate::load`): the latency at that load
+    /// and the share of attempts refused.
+    pub fn under(mut self, load: &crate::load::ModelLoad) -> AttemptModel {
+        if let Some(l) = &load.latency {
+            self.latency = l.clone();
+        }
+        self.throttle = load.throttle.clamp(0.0, 1.0);
+        self
     }
 
     /// The seconds spent decoding reasoning tokens before the first token
@@ -888,6 +915,8 @@ mod tests {
             retry_timeouts: true,
             retry_errors: true,
             backoff: 0.2,
+            throttle: 0.0,
+            retry_throttled: false,
             reasoning: Reasoning::default(),
         };
         let plain = a.ttft_exceedance(2.0);

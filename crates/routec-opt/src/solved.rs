@@ -31,6 +31,12 @@ pub(crate) struct Solved {
     pub assign: Assignment,
     /// What the solution optimizes.
     pub goal: Goal,
+    /// The capacity rows (after the SLO rows in `coefs` and `rhs`) and the
+    /// load model.
+    pub caps: crate::capacity::Capacities,
+    /// Each model's load at the profile's qps under `assign` (empty when
+    /// load is not modelled).
+    pub load: Vec<crate::load::ModelLoad>,
 }
 
 /// The compiler's figures for one rule of the `route` block.
@@ -229,6 +235,24 @@ impl Solved {
         calls
     }
 
+    /// Expected cost per request paid to each model (USD; failed
+    /// attempts' prompts and hedged duplicates included).
+    pub fn model_costs(&self) -> Vec<f64> {
+        let mut costs = vec![0.0; self.policy.models.len()];
+        let mut total = 0.0;
+        for (w, c, o) in self.chosen(&self.assign, |c| self.part.cells[c].weight > 0.0) {
+            total += w;
+            let prompt = self.part.cells[c].prompt_mean;
+            for (m, slot) in costs.iter_mut().enumerate() {
+                *slot += w * self.eval(c, o).cost_of(m, prompt);
+            }
+        }
+        if total > 0.0 {
+            costs.iter_mut().for_each(|x| *x /= total);
+        }
+        costs
+    }
+
     pub fn slices(&self) -> Vec<SliceFigures> {
         (0..self.policy.slices.len())
             .map(|s| {
@@ -328,6 +352,10 @@ impl Solved {
             rhs.push(row.rhs);
             problem.rows.push(row);
         }
+        // The capacity rows (after the SLO rows) always hold.
+        let slo_rows = self.problem.rows.len();
+        coefs.extend(self.coefs.iter().skip(slo_rows).cloned());
+        rhs.extend(self.rhs.iter().skip(slo_rows).copied());
         let objective = problem.objective.clone();
         optimize::solve_linear(&problem, &self.part, &self.vars, &coefs, &rhs, &objective).ok()
     }

@@ -127,6 +127,8 @@ fn total_timeouts_on_long_answers_are_exact() {
         retry_timeouts: false,
         retry_errors: false,
         backoff: 0.0,
+        throttle: 0.0,
+        retry_throttled: false,
         reasoning: Default::default(),
     };
     let ok = |n: f64| {

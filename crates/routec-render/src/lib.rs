@@ -23,6 +23,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod human;
 pub mod json;
+pub mod load;
 pub mod predicted;
 pub mod sarif;
 pub mod simulate;

@@ -7,6 +7,7 @@
 //! (no retry, no fallback).
 
 use routec_check::ir::{ModelId, Policy, Price};
+use routec_opt::load::ModelLoad;
 use routec_opt::model::{self, AttemptModel, BASE_ERROR_RATE, MAX_FALLBACK_DEPTH};
 
 use crate::sample::{Rng, draw_quantiles};
@@ -28,8 +29,14 @@ pub struct ModelRt {
 }
 
 impl ModelRt {
-    pub fn new(policy: &Policy, m: ModelId) -> ModelRt {
+    /// The model under a load (`routec_opt::load`): its latency at that
+    /// load and the share of attempts it refuses.
+    pub fn under(policy: &Policy, m: ModelId, load: Option<&ModelLoad>) -> ModelRt {
         let attempt = AttemptModel::new(policy, m);
+        let attempt = match load {
+            Some(l) => attempt.under(l),
+            None => attempt,
+        };
         let def = policy.model(m);
         let p_timeout_at_ttft_cap = match attempt.ttft_timeout {
             _ if def.reasoning.is_some() => None,
@@ -88,9 +95,23 @@ pub struct Job<'a> {
     /// Per model: calls made (retries, hedged duplicates, escalations and
     /// fallbacks included); the caller zeroes it.
     pub calls: &'a mut [u32],
+    /// Per model: calls refused (rate limit, full queue); the caller
+    /// zeroes it.
+    pub refused: &'a mut [u32],
     pub cost: f64,
+    /// Per model: cost paid to it, added to (may be empty: not kept).
+    pub model_cost: &'a mut [f64],
     /// The client asked for a stream (the built-in signal `stream`).
     pub stream: bool,
+}
+
+impl Job<'_> {
+    fn pay(&mut self, m: u32, usd: f64) {
+        self.cost += usd;
+        if let Some(c) = self.model_cost.get_mut(m as usize) {
+            *c += usd;
+        }
+    }
 }
 
 enum Attempt {
@@ -350,8 +371,9 @@ impl Executor {
         Call::Failed { time: at }
     }
 
-    /// One attempt: TTFT (hedged), then timeout, base error or success,
-    /// with the probabilities of `AttemptModel::failure`.
+    /// One attempt: refused (under load), else TTFT (hedged), then
+    /// timeout, base error or success, with the probabilities of
+    /// `AttemptModel::failure`.
     fn attempt(
         &self,
         m: u32,
@@ -370,6 +392,16 @@ impl Executor {
         if let Some(c) = job.calls.get_mut(m as usize) {
             *c += 1;
         }
+        // Refused at admission (`429`): no cost, no time.
+        if a.throttle > 0.0 && rng.uniform() < a.throttle {
+            if let Some(r) = job.refused.get_mut(m as usize) {
+                *r += 1;
+            }
+            return Attempt::Failed {
+                time: 0.0,
+                retryable: a.retry_throttled,
+            };
+        }
         let t1 = draw_quantiles(&a.latency.ttft, rng);
         let ttft = match a.hedge {
             Some(x) if t1 > x => {
@@ -377,13 +409,13 @@ impl Executor {
                 if let Some(c) = job.calls.get_mut(m as usize) {
                     *c += 1;
                 }
-                job.cost += full;
+                job.pay(m, full);
                 t1.min(x + draw_quantiles(&a.latency.ttft, rng))
             }
             _ => t1,
         };
         // The attempt's input is always paid.
-        job.cost += job.input_tokens * rates.input_per_token;
+        job.pay(m, job.input_tokens * rates.input_per_token);
         // A streamed attempt only has to produce its first token (after
         // its reasoning) within the TTFT timeout, capped by the total; the
         // total timeout then bounds the stream, after the first byte
@@ -444,11 +476,11 @@ impl Executor {
                     0.0
                 };
                 let paid = (billed - n) + n * share;
-                job.cost += paid * rates.output_per_token + rates.per_request;
+                job.pay(m, paid * rates.output_per_token + rates.per_request);
                 return Attempt::Interrupted { time: total };
             }
         }
-        job.cost += billed * rates.output_per_token + rates.per_request;
+        job.pay(m, billed * rates.output_per_token + rates.per_request);
         Attempt::Ok { ttft }
     }
 }

@@ -110,6 +110,21 @@ pub struct ModelReport {
     pub calls: f64,
     /// The share of requests whose answer came from this model.
     pub answered: f64,
+    /// The share of its calls the model refused (under a [`Load`]; 0
+    /// otherwise).
+    pub refused: f64,
+    /// Cost per request paid to this model (USD).
+    pub cost: f64,
+}
+
+/// The load a simulation runs at (`routec_opt::Compiled::load_at`): the
+/// requests per second and each model's state at them (latency at that
+/// load, share of calls refused), which every attempt samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Load<'a> {
+    pub qps: f64,
+    /// Per model, in declaration order.
+    pub models: &'a [routec_opt::load::ModelLoad],
 }
 
 /// One SLO (one slice of a `for each slice` SLO) on the simulated traffic.
@@ -217,6 +232,11 @@ pub struct Run<'p> {
     rules: Vec<Group>,
     rule_info: Vec<(u32, String)>,
     answered: Vec<u64>,
+    /// Per model: calls refused and calls offered (under a [`Load`]).
+    refused: Vec<u64>,
+    offered: Vec<u64>,
+    /// Per model: total cost paid to it (USD).
+    model_cost: Vec<f64>,
     /// Per model: the end-to-end latencies (seconds) of the requests it
     /// answered, for latency CDFs: from arrival, so they include the time
     /// spent before its answering attempt (classifiers, earlier attempts,
@@ -253,7 +273,32 @@ pub fn run_with_progress<'p>(
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Run<'p>, SimError> {
-    run_impl(policy, table, traffic, None, requests, seed, progress)
+    run_impl(policy, table, traffic, None, None, requests, seed, progress)
+}
+
+/// [`run_with_progress`] under a load: the profile at `load.qps` requests
+/// per second, every attempt on a model sampling that model's state
+/// (`docs/semantics.md`, "Load"): refused with its share of refusals,
+/// else its latency at that load.
+pub fn run_loaded<'p>(
+    policy: &'p Policy,
+    table: &Table,
+    traffic: TrafficId,
+    load: Load<'_>,
+    requests: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Run<'p>, SimError> {
+    run_impl(
+        policy,
+        table,
+        traffic,
+        None,
+        Some(load),
+        requests,
+        seed,
+        progress,
+    )
 }
 
 /// [`run_with_progress`] for a recorded profile: requests are drawn
@@ -274,17 +319,20 @@ pub fn run_recorded<'p>(
         table,
         traffic,
         Some(recorded),
+        None,
         requests,
         seed,
         progress,
     )
 }
 
+#[expect(clippy::too_many_arguments, reason = "every way to run")]
 fn run_impl<'p>(
     policy: &'p Policy,
     table: &Table,
     traffic: TrafficId,
     recorded: Option<&routec_traffic::BoundTraffic>,
+    load: Option<Load<'_>>,
     requests: u64,
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
@@ -311,7 +359,7 @@ fn run_impl<'p>(
         .and_then(|b| routec_opt::recorded::recorded_model(policy, &def.name, b));
     let model_policy = estimated.as_ref().map_or(policy, |e| &e.policy);
     let row_quality = estimated.as_ref().map(|e| &e.row_quality);
-    let setup = Setup::new(model_policy, table)?;
+    let setup = Setup::new(model_policy, table, load.map(|l| l.models))?;
     let sampler = RequestSampler::new(policy, &profile);
     let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
 
@@ -321,7 +369,7 @@ fn run_impl<'p>(
         traffic: def.name.clone(),
         requests,
         seed,
-        qps: profile.qps,
+        qps: load.map(|l| l.qps).or(profile.qps),
         all: Group::new(models),
         base: Group::new(models),
         slices: vec![Group::new(models); policy.slices.len()],
@@ -332,6 +380,9 @@ fn run_impl<'p>(
             .map(|r| (r.line, r.text.clone()))
             .collect(),
         answered: vec![0; models],
+        refused: vec![0; models],
+        offered: vec![0; models],
+        model_cost: vec![0.0; models],
         answered_latencies: vec![Vec::new(); models],
         answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
@@ -353,7 +404,9 @@ fn run_impl<'p>(
     let mut request: Request = router.request();
     let mut quality: Vec<Option<f64>> = vec![None; models];
     let mut calls = vec![0u32; models];
+    let mut refused = vec![0u32; models];
     let mut base_calls = vec![0u32; models];
+    let mut base_refused = vec![0u32; models];
     let mut key = [0u8; 16];
     let zero = vec![0u32; models];
     for i in 0..requests {
@@ -386,12 +439,15 @@ fn run_impl<'p>(
         let input_tokens = setup.prompt.map_or(0.0, |p| values[p]);
         let stream = setup.stream.is_some_and(|s| values[s] != 0.0);
         calls.fill(0);
+        refused.fill(0);
         let mut job = Job {
             input_tokens,
             output_tokens,
             quality: &quality,
             calls: &mut calls,
+            refused: &mut refused,
             cost: 0.0,
+            model_cost: &mut run.model_cost,
             stream,
         };
         let out = setup.exec.run(
@@ -402,12 +458,15 @@ fn run_impl<'p>(
         );
         let base = setup.baseline.map(|b| {
             base_calls.fill(0);
+            base_refused.fill(0);
             let mut job = Job {
                 input_tokens,
                 output_tokens,
                 quality: &quality,
                 calls: &mut base_calls,
+                refused: &mut base_refused,
                 cost: 0.0,
+                model_cost: &mut [],
                 stream,
             };
             setup.exec.run_model(b, &mut job, shift, &mut rng)
@@ -421,6 +480,10 @@ fn run_impl<'p>(
             base: base.map(|b| (b.e2e, b.cost, b.quality)),
         };
         run.all.add(&s, &calls);
+        for m in 0..models {
+            run.offered[m] += u64::from(calls[m]);
+            run.refused[m] += u64::from(refused[m]);
+        }
         if let Some(b) = &base {
             let bs = Sample {
                 ttft: b.ttft,
@@ -480,7 +543,11 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(policy: &Policy, table: &Table) -> Result<Setup, SimError> {
+    fn new(
+        policy: &Policy,
+        table: &Table,
+        load: Option<&[routec_opt::load::ModelLoad]>,
+    ) -> Result<Setup, SimError> {
         let mut signal_map = Vec::new();
         for (t, s) in table.signals.iter().enumerate() {
             let p = policy
@@ -526,7 +593,7 @@ impl Setup {
             )));
         }
         let models = (0..policy.models.len())
-            .map(|m| ModelRt::new(policy, ModelId(m as u32)))
+            .map(|m| ModelRt::under(policy, ModelId(m as u32), load.and_then(|l| l.get(m))))
             .collect();
         Ok(Setup {
             signal_map,
@@ -706,6 +773,12 @@ impl Run<'_> {
                 name: m.name.clone(),
                 calls: metrics.calls.get(i).copied().unwrap_or(0.0),
                 answered: self.answered[i] as f64 / total.max(1) as f64,
+                refused: if self.offered[i] > 0 {
+                    self.refused[i] as f64 / self.offered[i] as f64
+                } else {
+                    0.0
+                },
+                cost: self.model_cost[i] / total.max(1) as f64,
             })
             .collect();
         let slos = self.slos();

@@ -214,6 +214,21 @@ pub enum ModelPropKind {
     /// `supports images, tools`: capabilities; a model without the property
     /// is assumed to support everything.
     Supports(Vec<Name>),
+    /// `capacity 40 qps, 64 concurrent, 30k tok/s`: what the deployment
+    /// sustains.
+    Capacity(Vec<RateTerm>),
+    /// `rate limit 600 req/m, 200k tok/m`: the provider's limits (requests
+    /// beyond them are refused with `429`); the span is `rate limit`'s.
+    RateLimit {
+        keyword: Span,
+        terms: Vec<RateTerm>,
+    },
+    /// `latency at 30 qps ttft p50 150ms p95 500ms, decode 140 tok/s`: the
+    /// latency measured at a load.
+    LatencyAt {
+        load: RateTerm,
+        terms: Vec<LatencyTerm>,
+    },
     /// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`:
     /// the rates of requests whose prompt is longer than the threshold.
     PriceTier(PriceTier),
@@ -224,6 +239,24 @@ pub enum ModelPropKind {
         unit: Option<ReasoningUnit>,
     },
     Error,
+}
+
+/// `40 qps`, `64 concurrent`, `30k tok/s`, `600 req/m`: an amount and its
+/// unit (a word, or a rate written as two words around a slash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateTerm {
+    pub amount: Lit,
+    pub unit: Option<LoadUnit>,
+    pub span: Span,
+}
+
+/// The unit of a [`RateTerm`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadUnit {
+    /// `qps`, `concurrent`.
+    Word(Name),
+    /// `tok/s`, `req/m`.
+    Rate(RateUnit),
 }
 
 /// `price for prompts > 128k tokens: input $2.50/Mtok, output $10/Mtok`
@@ -679,6 +712,9 @@ pub struct TrafficProp {
 pub enum TrafficPropKind {
     /// `qps 800`
     Qps(Lit),
+    /// `peak 3x` (a multiple of `qps`) or `peak 2400` (requests per second):
+    /// the load the policy must survive.
+    Peak(Lit),
     /// `task { chat 55%, code 20% }`: the mix of an enum signal.
     Mix {
         signal: Name,

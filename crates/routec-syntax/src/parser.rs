@@ -1091,6 +1091,17 @@ where
             denominator,
             span: sp(e.span()),
         });
+    let load_unit = choice((
+        rate_unit.clone().map(LoadUnit::Rate),
+        name().map(LoadUnit::Word),
+    ));
+    let rate_term = lit()
+        .then(load_unit.or_not())
+        .map_with(|(amount, unit), e| RateTerm {
+            amount,
+            unit,
+            span: sp(e.span()),
+        });
     let latency_term = choice((
         kw("ttft")
             .ignore_then(quantiles())
@@ -1182,6 +1193,17 @@ where
             )
             .map(ModelPropKind::Price),
         kw("latency")
+            .ignore_then(kw("at"))
+            .ignore_then(rate_term.clone())
+            .then(
+                latency_term
+                    .clone()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(|(load, terms)| ModelPropKind::LatencyAt { load, terms }),
+        kw("latency")
             .ignore_then(
                 latency_term
                     .separated_by(just(Token::Comma))
@@ -1203,6 +1225,25 @@ where
                     .collect(),
             )
             .map(ModelPropKind::Supports),
+        kw("capacity")
+            .ignore_then(
+                rate_term
+                    .clone()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(ModelPropKind::Capacity),
+        kw("rate")
+            .then(kw("limit"))
+            .map(|(a, b)| Span::new(a.start as usize, b.end as usize))
+            .then(
+                rate_term
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect(),
+            )
+            .map(|(keyword, terms)| ModelPropKind::RateLimit { keyword, terms }),
         kw("reasoning")
             .ignore_then(lit())
             .then(
@@ -1461,6 +1502,7 @@ where
 {
     let prop = choice((
         kw("qps").ignore_then(lit()).map(TrafficPropKind::Qps),
+        kw("peak").ignore_then(lit()).map(TrafficPropKind::Peak),
         name()
             .then(entries())
             .map(|(signal, (entries, _))| TrafficPropKind::Mix { signal, entries }),

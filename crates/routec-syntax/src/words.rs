@@ -145,6 +145,8 @@ pub const WORDS: &[Word] = &[
     w("fallback", P, &[C::ModelProperty]),
     w("supports", P, &[C::ModelProperty]),
     w("reasoning", P, &[C::ModelProperty]),
+    w("capacity", P, &[C::ModelProperty]),
+    w("rate", P, &[C::ModelProperty]),
     w("retry", P, &[C::FaultSetting]),
     w("cooldown", P, &[C::FaultSetting]),
     w("hedge", P, &[C::FaultSetting]),
@@ -162,6 +164,9 @@ pub const WORDS: &[Word] = &[
     w("openai", N, &[C::Provider]),
     w("anthropic", N, &[C::Provider]),
     w("http", N, &[C::Provider]),
+    // Load: `capacity 40 qps, 64 concurrent`, `rate limit ...`.
+    w("limit", P, &[C::Structure]),
+    w("concurrent", P, &[C::Structure]),
     // Signals.
     w("from", K, &[C::Structure]),
     w("default", K, &[C::Structure]),
@@ -229,6 +234,7 @@ pub const WORDS: &[Word] = &[
     // Traffic.
     w("file", K, &[C::Structure]),
     w("qps", P, &[C::Structure]),
+    w("peak", P, &[C::Structure]),
     w("lognormal", P, &[C::Structure]),
     w("margin", P, &[C::Structure]),
     w("uniform", P, &[C::Structure]),

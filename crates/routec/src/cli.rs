@@ -387,6 +387,12 @@ pub struct SimulateArgs {
     /// (written atomically).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Simulate the table under its profile scaled to these loads
+    /// (multiples of its `qps`), such as `1x,2x,5x,10x`: latency, costs,
+    /// quality and each model's utilization at each load; with `--plot`,
+    /// cost and p95 against load.
+    #[arg(long, value_name = "LOADS")]
+    pub load: Option<String>,
     /// Compile every SLO this much tighter than its limit (`5%`), overriding
     /// the `slo` block's `margin`: headroom against sampling error and drift.
     #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]

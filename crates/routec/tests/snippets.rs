@@ -43,6 +43,7 @@ const CONTEXTS: &[&str] = &[
     "model m {\nlatency \u{1}\n}",
     "model m {\nlatency decode \u{1}\n}",
     "model m {\ncontext \u{1}\n}",
+    "model m {\ncapacity 1 \u{1}\n}",
     "slo {\n\u{1}\n}",
     "slo {\n\u{1} <= 3s\n}",
     "slo {\nquality >= 80% \u{1}\n}",

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod import;
+pub mod load;
 pub mod lsp;
 pub mod plot;
 pub mod progress;

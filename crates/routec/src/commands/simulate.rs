@@ -10,6 +10,9 @@ use super::{plot, print, report};
 use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 
 pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
+    if let Some(loads) = &args.load {
+        return super::load::run(args, loads, color);
+    }
     let p = match super::compile(&args.file, None, args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
