@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use routec_runtime::Router;
 
 use crate::declog::DecisionLog;
+use crate::feedback::Recent;
 use crate::loaded::{Env, Loaded};
 use crate::metrics::{Metrics, ResultLabels, TableLabels};
 use crate::state::SharedState;
@@ -49,6 +50,8 @@ pub struct Options {
     pub watch_interval: Option<Duration>,
     /// Log request bodies on failures (off by default).
     pub log_bodies: bool,
+    /// How many recent request ids `POST /v1/feedback` accepts feedback for.
+    pub feedback_ids: usize,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             key_header: axum::http::HeaderName::from_static("x-routec-key"),
             watch_interval: Some(Duration::from_secs(1)),
             log_bodies: false,
+            feedback_ids: 100_000,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct App {
     pub options: Options,
     pub env: Env,
     pub loader: Arc<dyn Loader>,
+    /// The last recorded requests, for their feedback.
+    pub recent: Recent,
     ids: AtomicU64,
     id_prefix: String,
     reload_lock: tokio::sync::Mutex<()>,
@@ -131,6 +137,7 @@ impl App {
             ),
             None => None,
         };
+        let options_feedback_ids = options.feedback_ids;
         let now = SystemTime::now();
         let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let prefix = routec_runtime::key_hash(format!("{}-{nanos}", std::process::id()).as_bytes());
@@ -143,6 +150,7 @@ impl App {
             options,
             env,
             loader,
+            recent: Recent::new(options_feedback_ids),
             ids: AtomicU64::new(0),
             id_prefix: format!("{:08x}", prefix >> 32),
             reload_lock: tokio::sync::Mutex::new(()),

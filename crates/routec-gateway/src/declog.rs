@@ -8,6 +8,9 @@
 //! queue is full the line is dropped and counted
 //! (`routec_decision_log_dropped_total`), so a slow disk never slows
 //! requests. Keys and prompts are never written.
+//!
+//! Feedback lines (`{"id": ..., "feedback": {...}}`, `crate::feedback`) go
+//! through the same queue, after their request's line.
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
@@ -104,6 +107,15 @@ impl DecisionLog {
             return false;
         };
         match self.tx.try_send(Msg::Line(text)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Queues a line already written as JSON (a feedback line,
+    /// `routec_runtime::Feedback::line`); `false` when it was dropped.
+    pub fn write_raw(&self, line: String) -> bool {
+        match self.tx.try_send(Msg::Line(line)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }

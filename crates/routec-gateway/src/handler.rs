@@ -220,6 +220,7 @@ impl Finalizer {
                     .inc_by(cost);
             }
         }
+        let answer = answered_attempt(&self.ctx, answered, &trace.attempts);
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -266,8 +267,38 @@ impl Finalizer {
             };
             if !dl.write(&line) {
                 m.decision_log_dropped.inc();
+                // Its feedback would have no line to join: not taken.
+                return;
             }
         }
+        // Feedback is taken once the request is recorded (its decision-log
+        // line queued first, so the feedback line follows it).
+        app.recent.insert(&self.id, answer);
+    }
+}
+
+/// What feedback on a request will record: the answering model and its
+/// answering call's figures (the last successful or interrupted attempt of
+/// that model).
+fn answered_attempt(
+    ctx: &Ctx,
+    answered: Option<u32>,
+    attempts: &[exec::AttemptRecord],
+) -> crate::feedback::Answered {
+    let Some(model) = answered.and_then(|a| ctx.loaded.models.get(a as usize)) else {
+        return crate::feedback::Answered::default();
+    };
+    let call = attempts
+        .iter()
+        .rev()
+        .find(|a| a.model == model.name && (a.status == "ok" || a.status == "interrupted"));
+    crate::feedback::Answered {
+        model: Some(model.name.clone()),
+        latency_ms: call.and_then(|a| a.latency_ms),
+        ttft_ms: call.and_then(|a| a.ttft_ms),
+        input_tokens: call.and_then(|a| a.input_tokens),
+        output_tokens: call.and_then(|a| a.output_tokens),
+        cost_usd: call.map(|a| a.cost_usd),
     }
 }
 
@@ -667,6 +698,7 @@ pub async fn chat_completions(
                 .chain(decision.invalid.iter())
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
+            crate::drift::observe(&app, &loaded, decision.leaf);
             (Target::Routed(decision), request, defaulted, prompt_tokens)
         }
     };

@@ -10,6 +10,8 @@
 //! - [`signals`]: reading signals; [`loaded`]: a table resolved against
 //!   the environment; [`state`]: per-model state behind a trait;
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
+//! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
+//! - [`drift`]: the traffic-mix drift monitor's gauge and alerts;
 //! - [`server`]: routes, tower layers, accept loop, signals, reload.
 //!
 //! Architecture Invariant: nothing on the request path compiles or reads a
@@ -22,8 +24,10 @@
 
 pub mod app;
 pub mod declog;
+pub mod drift;
 pub mod error;
 pub mod exec;
+pub mod feedback;
 pub mod handler;
 pub mod loaded;
 pub mod metrics;

@@ -80,6 +80,9 @@ pub struct Loaded {
     /// The model whose tokenizer counts `prompt_tokens` for policy
     /// requests: the baseline, else the first model.
     pub count_with: Option<u32>,
+    /// The traffic-mix drift monitor of this table (`None` when the table
+    /// carries no assumed mix); a reload starts a new window.
+    pub drift: Option<std::sync::Mutex<routec_runtime::DriftMonitor>>,
 }
 
 /// The fault settings of `model`: the defaults, with its `for` block
@@ -249,6 +252,7 @@ impl Loaded {
             classifiers,
             lazy,
             count_with,
+            drift: routec_runtime::DriftMonitor::new(router.table()).map(std::sync::Mutex::new),
             router,
         })
     }

@@ -82,6 +82,13 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedbackLabels {
+    pub model: String,
+    /// `true` or `false`: the reported success (else `score >= 0.5`).
+    pub success: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
 }
@@ -127,6 +134,13 @@ pub struct Metrics {
     pub rejected: Family<ReasonLabels, Counter>,
     pub in_flight: Gauge,
     pub decision_log_dropped: Counter,
+    pub feedback: Family<FeedbackLabels, Counter>,
+    pub feedback_rejected: Family<ReasonLabels, Counter>,
+    /// KL(observed || assumed) of the drift window, in nats.
+    pub drift_kl: Gauge<f64, AtomicU64>,
+    /// Requests in the drift window.
+    pub drift_window_requests: Gauge,
+    pub drift_alerts: Counter,
 }
 
 impl Metrics {
@@ -158,6 +172,11 @@ impl Metrics {
             reloads: Family::default(),
             rejected: Family::default(),
             in_flight: Gauge::default(),
+            feedback: Family::default(),
+            feedback_rejected: Family::default(),
+            drift_kl: Gauge::default(),
+            drift_window_requests: Gauge::default(),
+            drift_alerts: Counter::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -282,6 +301,31 @@ impl Metrics {
             "decision_log_dropped",
             "Decision log lines dropped because the writer fell behind",
             m.decision_log_dropped.clone(),
+        );
+        registry.register(
+            "drift_kl_nats",
+            "KL divergence (nats) of the drift window's traffic mix from the table's assumed mix",
+            m.drift_kl.clone(),
+        );
+        registry.register(
+            "drift_window_requests",
+            "Routed requests in the drift window",
+            m.drift_window_requests.clone(),
+        );
+        registry.register(
+            "drift_alerts",
+            "Times the drift window crossed the declared `drift kl` threshold",
+            m.drift_alerts.clone(),
+        );
+        registry.register(
+            "feedback",
+            "Outcome feedback accepted (POST /v1/feedback), by answering model and success",
+            m.feedback.clone(),
+        );
+        registry.register(
+            "feedback_rejected",
+            "Outcome feedback refused, by reason (malformed, unknown_request, no_answer, too_large, body_timeout)",
+            m.feedback_rejected.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -33,6 +33,7 @@ pub fn routes(app: Arc<App>) -> Routes {
     let limit = Arc::new(Semaphore::new(app.options.max_concurrency.max(1)));
     Routes::new()
         .route("/v1/chat/completions", post(handler::chat_completions))
+        .route("/v1/feedback", post(crate::feedback::post_feedback))
         .route("/v1/models", get(models))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -182,6 +183,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 })
                 .set(i64::from(cooling.contains(&model.name)));
         }
+        crate::drift::refresh(&app);
         app.metrics.encode()
     };
     (

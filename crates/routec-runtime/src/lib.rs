@@ -12,11 +12,15 @@
 //! Missing or invalid signal values are replaced by the signal's declared
 //! default when the diagram reads them, and the decision records which.
 
+pub mod drift;
+pub mod feedback;
 mod request;
 pub mod values;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use drift::{DriftMonitor, DriftStatus};
+pub use feedback::{Feedback, write_feedback};
 pub use request::{
     InvalidValue, Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction,
 };

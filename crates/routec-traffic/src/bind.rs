@@ -87,7 +87,7 @@ pub fn bind(policy: &Policy, records: &[Record]) -> Result<BoundTraffic, Vec<Rec
                 Some(id) => outcomes[id.index()] = Some(o.outcome.clone()),
                 None => {
                     let mut e =
-                        RecordError::new(r.line, o.column, format!("unknown model `{}`", o.model));
+                        RecordError::new(o.line, o.column, format!("unknown model `{}`", o.model));
                     e.help = suggest(&o.model, policy.models.iter().map(|m| m.name.as_str()))
                         .map(|x| format!("did you mean `{x}`?"));
                     errors.push(e);

@@ -9,6 +9,12 @@
 //! which the optimizer and the simulator read. Every error carries its 1-based
 //! line and column.
 //!
+//! Feedback lines (`{"id": ..., "feedback": {"model": ..., "success": ...}}`,
+//! written by `routec serve` for `POST /v1/feedback` or by
+//! `routec_runtime::write_feedback`) are joined by [`parse_all`] onto the
+//! nearest earlier request with the same `id`, as an outcome of the model
+//! they name: a decision log with feedback is labeled traffic.
+//!
 //! Architecture Invariant: no IO, clocks or environment (`clippy.toml`); the
 //! parser never panics on any input (a property test feeds it arbitrary
 //! bytes).
@@ -34,8 +40,14 @@ pub struct Record {
     pub id: Option<String>,
     /// In the order written.
     pub signals: Vec<SignalEntry>,
-    /// In the order written.
+    /// In the order written (after [`parse_all`], the outcomes of feedback
+    /// lines joined onto this request follow).
     pub outcomes: Vec<OutcomeEntry>,
+    /// Whether this line is feedback (`{"id": ..., "feedback": {...}}`):
+    /// no signals, one outcome. [`parse_all`] joins feedback lines onto
+    /// their requests and returns only requests; [`parse_line`] returns
+    /// either.
+    pub feedback: bool,
 }
 
 /// One `signals` entry: a string, number or boolean, read against the
@@ -53,6 +65,8 @@ pub struct SignalEntry {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutcomeEntry {
     pub model: String,
+    /// 1-based line where it was written (a feedback line's, when joined).
+    pub line: usize,
     /// 1-based column of the key.
     pub column: usize,
     pub outcome: Outcome,

@@ -3,6 +3,7 @@
 //! its 1-based line and column. Knows nothing of any policy.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -16,8 +17,18 @@ pub const MAX_ERRORS: usize = 100;
 /// The longest line read, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-const RECORD_FIELDS: &[&str] = &["id", "signals", "outcomes", "decision"];
+const RECORD_FIELDS: &[&str] = &["id", "signals", "outcomes", "decision", "feedback"];
 const OUTCOME_FIELDS: &[&str] = &[
+    "success",
+    "score",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+];
+const FEEDBACK_FIELDS: &[&str] = &[
+    "model",
     "success",
     "score",
     "latency_ms",
@@ -43,27 +54,60 @@ pub fn parse(text: &str) -> Result<Vec<Record>, Vec<RecordError>> {
 /// can bind them and report every problem at once).
 pub fn parse_all(text: &str) -> (Vec<Record>, Vec<RecordError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
     let mut errors = Vec::new();
+    // The latest request line of each id, for the feedback that follows.
+    let mut by_id: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
         match parse_line(i + 1, line) {
-            Ok(r) => records.push(r),
-            Err(mut e) => {
-                errors.append(&mut e);
-                if errors.len() >= MAX_ERRORS {
-                    errors.truncate(MAX_ERRORS);
-                    errors.push(RecordError::new(
-                        i + 1,
-                        1,
-                        format!("too many errors ({MAX_ERRORS}); stopped reading"),
-                    ));
-                    break;
+            Ok(r) if r.feedback => {
+                let target = r.id.as_ref().and_then(|id| by_id.get(id)).copied();
+                match (
+                    target.and_then(|t| records.get_mut(t)),
+                    r.outcomes.into_iter().next(),
+                ) {
+                    (Some(request), Some(outcome)) => {
+                        // Later feedback on the same model replaces earlier.
+                        request.outcomes.retain(|o| o.model != outcome.model);
+                        request.outcomes.push(outcome);
+                    }
+                    _ => {
+                        let mut e = RecordError::new(
+                            i + 1,
+                            1,
+                            format!(
+                                "feedback for `{}`, which no earlier line records",
+                                r.id.as_deref().unwrap_or_default()
+                            ),
+                        );
+                        e.help = Some(
+                            "feedback joins the nearest earlier valid line with the same `id`"
+                                .into(),
+                        );
+                        errors.push(e);
+                    }
                 }
             }
+            Ok(r) => {
+                if let Some(id) = &r.id {
+                    by_id.insert(id.clone(), records.len());
+                }
+                records.push(r);
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+        if errors.len() >= MAX_ERRORS {
+            errors.truncate(MAX_ERRORS);
+            errors.push(RecordError::new(
+                i + 1,
+                1,
+                format!("too many errors ({MAX_ERRORS}); stopped reading"),
+            ));
+            break;
         }
     }
     (records, errors)
@@ -258,6 +302,7 @@ impl<'a> LineCx<'a> {
         let mut id = None;
         let mut signals = None;
         let mut outcomes = Vec::new();
+        let mut feedback = None;
         for (k, v) in &entries {
             match k.text.as_ref() {
                 "id" => match serde_json::from_str::<String>(v.get()) {
@@ -266,6 +311,7 @@ impl<'a> LineCx<'a> {
                 },
                 "signals" => signals = self.signals(v),
                 "outcomes" => outcomes = self.outcomes(v).unwrap_or_default(),
+                "feedback" => feedback = self.feedback(v),
                 // What `routec serve` did with the request (a decision log
                 // line): described by the schema, not read by the compiler.
                 "decision" => {
@@ -278,6 +324,37 @@ impl<'a> LineCx<'a> {
                     self.unknown_field(at, other, "a record", RECORD_FIELDS);
                 }
             }
+        }
+        if entries.iter().any(|(k, _)| k.text == "feedback") {
+            for (k, v) in &entries {
+                let name = k.text.as_ref();
+                if matches!(name, "signals" | "outcomes" | "decision") {
+                    let at = self.key_offset(k, v);
+                    self.error_at(
+                        at,
+                        format!("`{name}` does not belong on a feedback line"),
+                        Some(
+                            "a feedback line is `{\"id\": ..., \"feedback\": {...}}`, after its request's line"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+            if id.is_none() {
+                let at = text.len() - text.trim_start().len();
+                self.error_at(
+                    at,
+                    "a feedback line needs the `id` of its request".into(),
+                    Some("write `\"id\": \"req-...\"`, the request's `x-request-id`".into()),
+                );
+            }
+            return Some(Record {
+                line: self.line,
+                id,
+                signals: Vec::new(),
+                outcomes: feedback.into_iter().collect(),
+                feedback: true,
+            });
         }
         if !entries.iter().any(|(k, _)| k.text == "signals") {
             let at = text.len() - text.trim_start().len();
@@ -292,6 +369,7 @@ impl<'a> LineCx<'a> {
             id,
             signals: signals.unwrap_or_default(),
             outcomes,
+            feedback: false,
         })
     }
 
@@ -371,9 +449,11 @@ impl<'a> LineCx<'a> {
                 self.wrong_type(val, &format!("the outcome of `{}`", k.text), "an object");
                 continue;
             }
-            if let Some(outcome) = self.outcome(val, &k.text) {
+            let within = format!("the outcome of `{}`", k.text);
+            if let Some((_, outcome)) = self.outcome(val, &within, false) {
                 out.push(OutcomeEntry {
                     model: k.text.into_owned(),
+                    line: self.line,
                     column,
                     outcome,
                 });
@@ -382,15 +462,52 @@ impl<'a> LineCx<'a> {
         Some(out)
     }
 
-    fn outcome(&mut self, v: &'a RawValue, model: &str) -> Option<Outcome> {
-        let within = format!("the outcome of `{model}`");
-        let entries = self.entries(v.get(), &within)?;
+    /// A `feedback` object: an outcome naming its model.
+    fn feedback(&mut self, v: &'a RawValue) -> Option<OutcomeEntry> {
+        if !v.get().starts_with('{') {
+            self.wrong_type(v, "`feedback`", "an object");
+            return None;
+        }
+        let (model, outcome) = self.outcome(v, "the feedback", true)?;
+        let (model, column) = model?;
+        Some(OutcomeEntry {
+            model,
+            line: self.line,
+            column,
+            outcome,
+        })
+    }
+
+    /// The fields of an outcome (and, for `feedback`, its `model` with the
+    /// column of its value).
+    fn outcome(
+        &mut self,
+        v: &'a RawValue,
+        within: &str,
+        feedback: bool,
+    ) -> Option<(Option<(String, usize)>, Outcome)> {
+        let entries = self.entries(v.get(), within)?;
         let mut o = Outcome::default();
+        let mut model = None;
         let before = self.errors.len();
         for (k, val) in &entries {
             let field = k.text.as_ref();
             let what = format!("`{field}`");
             match field {
+                "model" if feedback => match serde_json::from_str::<String>(val.get()) {
+                    Ok(m) if !m.is_empty() => {
+                        model = Some((m, self.column(self.offset_of(val.get()))));
+                    }
+                    Ok(_) => {
+                        let at = self.offset_of(val.get());
+                        self.error_at(
+                            at,
+                            "`model` is empty".into(),
+                            Some("name the model whose answer is judged".into()),
+                        );
+                    }
+                    Err(_) => self.wrong_type(val, "`model`", "a model's name (a string)"),
+                },
                 "success" => match serde_json::from_str::<bool>(val.get()) {
                     Ok(b) => o.success = Some(b),
                     Err(_) => self.wrong_type(val, &what, "a boolean"),
@@ -427,9 +544,22 @@ impl<'a> LineCx<'a> {
                 }
                 other => {
                     let at = self.key_offset(k, val);
-                    self.unknown_field(at, other, &within, OUTCOME_FIELDS);
+                    let known = if feedback {
+                        FEEDBACK_FIELDS
+                    } else {
+                        OUTCOME_FIELDS
+                    };
+                    self.unknown_field(at, other, within, known);
                 }
             }
+        }
+        if feedback && !entries.iter().any(|(k, _)| k.text == "model") {
+            let at = self.offset_of(v.get());
+            self.error_at(
+                at,
+                "the feedback has no `model`".into(),
+                Some("name the model whose answer is judged: `\"model\": \"small\"`".into()),
+            );
         }
         if o.success.is_none() && o.score.is_none() && self.errors.len() == before {
             let at = self.offset_of(v.get());
@@ -439,7 +569,7 @@ impl<'a> LineCx<'a> {
                 Some("add `\"success\": true|false` or `\"score\": 0..1`".into()),
             );
         }
-        Some(o)
+        Some((model, o))
     }
 
     fn number(

@@ -71,6 +71,20 @@ fn bad_names_and_values_are_located_with_suggestions() {
     insta::assert_snapshot!(format!("{text}\n---\n{}", shown.join("\n")));
 }
 
+/// A feedback line's unknown model is reported on the feedback line, where
+/// the name was written.
+#[test]
+fn an_unknown_model_in_feedback_is_located_on_its_line() {
+    let p = policy();
+    let text = "{\"id\": \"r\", \"signals\": {}}\n{\"id\": \"r\", \"feedback\": {\"model\": \"smal\", \"success\": true}}";
+    let errors = bind(&p, &parse(text).unwrap()).unwrap_err();
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["2:35: unknown model `smal` (did you mean `small`?)"]
+    );
+}
+
 proptest! {
     #[test]
     fn binding_never_panics(

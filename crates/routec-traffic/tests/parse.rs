@@ -38,6 +38,84 @@ fn blank_lines_bom_and_crlf() {
     assert_eq!(r[1].line, 4);
 }
 
+/// Feedback lines join the nearest earlier request with their id, as an
+/// outcome of the model they name; later feedback on the same model
+/// replaces earlier; an orphan is a located error.
+#[test]
+fn feedback_joins_its_request() {
+    let text = [
+        r#"{"id": "a", "signals": {"task": "code"}, "outcomes": {"big": {"success": true}}}"#,
+        r#"{"id": "b", "signals": {}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "success": false, "latency_ms": 900}}"#,
+        r#"{"id": "a", "signals": {"task": "chat"}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "score": 0.9}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "score": 0.2}}"#,
+        r#"{"id": "b", "feedback": {"model": "big", "success": true}}"#,
+    ]
+    .join("\n");
+    let records = parse(&text).unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| !r.feedback));
+    let outcomes = |r: &routec_traffic::Record| {
+        r.outcomes
+            .iter()
+            .map(|o| format!("{}@{}:{}", o.model, o.line, o.outcome.succeeded()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(&records[0]), ["big@1:true", "small@3:false"]);
+    assert_eq!(records[0].outcomes[1].outcome.latency_ms, Some(900.0));
+    assert_eq!(outcomes(&records[1]), ["big@7:true"]);
+    // The second `a` (line 4) takes the feedback after it; the last wins.
+    assert_eq!(outcomes(&records[2]), ["small@6:false"]);
+    assert_eq!(records[2].outcomes[0].outcome.score, Some(0.2));
+
+    // Orphans count toward the error limit like any bad line.
+    let many = "{\"id\": \"x\", \"feedback\": {\"model\": \"m\", \"success\": true}}\n".repeat(150);
+    let errs = parse(&many).unwrap_err();
+    assert_eq!(errs.len(), routec_traffic::MAX_ERRORS + 1);
+    assert_eq!(
+        errs[100].to_string(),
+        "100:1: too many errors (100); stopped reading"
+    );
+
+    let orphan = "{\"id\": \"x\", \"feedback\": {\"model\": \"m\", \"success\": true}}\n{\"id\": \"x\", \"signals\": {}}";
+    assert_eq!(
+        errors(orphan),
+        "1:1: feedback for `x`, which no earlier line records (feedback joins the nearest earlier valid line with the same `id`)\n"
+    );
+}
+
+/// The library's feedback writer (`routec_runtime::write_feedback`)
+/// writes lines this reader joins: an embedder's own decision log is
+/// labeled traffic too.
+#[test]
+fn the_runtime_writes_feedback_this_reader_joins() {
+    let mut log: Vec<u8> = b"{\"id\": \"req-9\", \"signals\": {\"task\": \"code\"}}\n".to_vec();
+    let feedback = routec_runtime::Feedback {
+        model: "small".into(),
+        score: Some(0.75),
+        latency_ms: Some(812.5),
+        input_tokens: Some(100),
+        cost_usd: Some(0.001),
+        ..routec_runtime::Feedback::default()
+    };
+    routec_runtime::write_feedback(&mut log, "req-9", &feedback).unwrap();
+    let records = parse(std::str::from_utf8(&log).unwrap()).unwrap();
+    assert_eq!(records.len(), 1);
+    let o = &records[0].outcomes[0];
+    assert_eq!((o.model.as_str(), o.line), ("small", 2));
+    assert_eq!(
+        o.outcome,
+        routec_traffic::Outcome {
+            score: Some(0.75),
+            latency_ms: Some(812.5),
+            input_tokens: Some(100),
+            cost_usd: Some(0.001),
+            ..routec_traffic::Outcome::default()
+        }
+    );
+}
+
 /// Every line of a fixture with the errors it gives (source, then output).
 #[test]
 fn fixtures() {
@@ -79,6 +157,7 @@ proptest! {
                 Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"),
                 Just("\"signals\""), Just("\"outcomes\""), Just("\"id\""), Just("\"success\""),
                 Just("\"score\""), Just("\"latency_ms\""), Just("\"input_tokens\""), Just("\"m\""),
+                Just("\"feedback\""), Just("\"model\""), Just("\"decision\""),
                 Just("1"), Just("-2.5"), Just("1e999"), Just("true"), Just("null"), Just("\"\\u00e9\""),
                 Just("\n"), Just(" "), Just("\"é\""),
             ],

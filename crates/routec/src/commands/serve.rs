@@ -86,6 +86,9 @@ pub struct ServeArgs {
     /// Log the bodies of failed requests to standard error.
     #[arg(long)]
     pub log_bodies: bool,
+    /// How many recent request ids `POST /v1/feedback` takes feedback for.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub feedback_ids: usize,
 }
 
 /// A number of seconds: finite, not negative, at most a day.
@@ -216,6 +219,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         key_header,
         watch_interval: (!args.no_watch).then_some(Duration::from_secs(1)),
         log_bodies: args.log_bodies,
+        feedback_ids: args.feedback_ids,
     };
     let loader = Arc::new(FileLoader {
         path: args.file.clone(),
