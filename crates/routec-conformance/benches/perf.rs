@@ -7,6 +7,11 @@
 //!   (< 100 ns median per decision), on the normative example and on a
 //!   generated policy with 10,000 rules
 //! - `compile_example`: `routec compile` of each example without IO (< 200 ms)
+//! - `check_tenants*` and `compile_tenants*` (issue 17): parse + check, and
+//!   parse + check + compile, of the generated tenant policies (one model
+//!   and one rule per tenant; `_overlapping`: the adversarial variant whose
+//!   rules overlap) of 5,000, 20,000 and 50,000 lines (targets at 50,000
+//!   lines: check < 250 ms, compile < 2 s)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmarks")]
 
@@ -51,6 +56,66 @@ fn check_5000_lines_overlapping(bencher: divan::Bencher) {
         let checked = routec_check::check(&parse.file);
         black_box(checked.diagnostics.len())
     });
+}
+
+/// Lines of the generated tenant policies.
+const TENANT_LINES: [usize; 3] = [5_000, 20_000, 50_000];
+
+fn bench_check(bencher: divan::Bencher, text: &str) {
+    bencher.bench(|| {
+        let parse = routec_syntax::parse(black_box(text));
+        let checked = routec_check::check(&parse.file);
+        black_box(checked.diagnostics.len())
+    });
+}
+
+fn bench_compile(bencher: divan::Bencher, text: &str) {
+    let options = routec_opt::CompileOptions {
+        traffic: None,
+        compiler_version: "bench".into(),
+        slo_margin: None,
+    };
+    bencher.bench(|| {
+        let parse = routec_syntax::parse(black_box(text));
+        let checked = routec_check::check(&parse.file);
+        routec_opt::compile(&checked.policy, text, &options).unwrap()
+    });
+}
+
+#[divan::bench(args = TENANT_LINES, sample_count = 5)]
+fn check_tenants(bencher: divan::Bencher, lines: usize) {
+    use routec_conformance::TenantShape;
+    bench_check(
+        bencher,
+        &routec_conformance::generated_tenant_policy(lines, TenantShape::Disjoint),
+    );
+}
+
+#[divan::bench(args = TENANT_LINES, sample_count = 5)]
+fn check_tenants_overlapping(bencher: divan::Bencher, lines: usize) {
+    use routec_conformance::TenantShape;
+    bench_check(
+        bencher,
+        &routec_conformance::generated_tenant_policy(lines, TenantShape::Overlapping),
+    );
+}
+
+#[divan::bench(args = TENANT_LINES, sample_count = 3)]
+fn compile_tenants(bencher: divan::Bencher, lines: usize) {
+    use routec_conformance::TenantShape;
+    bench_compile(
+        bencher,
+        &routec_conformance::generated_tenant_policy(lines, TenantShape::Disjoint),
+    );
+}
+
+#[divan::bench(args = TENANT_LINES, sample_count = 3)]
+fn compile_tenants_overlapping(bencher: divan::Bencher, lines: usize) {
+    use routec_conformance::TenantShape;
+    bench_compile(
+        bencher,
+        &routec_conformance::generated_tenant_policy(lines, TenantShape::Overlapping),
+    );
 }
 
 /// A router and 4,096 random requests for it (missing, invalid and values

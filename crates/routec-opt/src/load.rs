@@ -27,7 +27,7 @@
 //! retry when `429` (or `4xx`) is in the model's `retry` list, else its
 //! fallback. Everything here is pure arithmetic on the declared figures.
 
-use routec_check::ir::{Capacity, Latency, ModelDef, ModelId, Policy};
+use routec_check::ir::{Capacity, Latency, ModelDef, Policy};
 
 use crate::model::{LatencyQuantiles, ModelLatency, norm_inv};
 use crate::traffic::OutputDist;
@@ -316,6 +316,11 @@ pub const SPREAD_FADE: f64 = 8.0;
 
 /// `E[X]` and `E[X²]` of a distribution given by its quantile function, by
 /// the midpoint rule in `u`.
+/// The answer length's first two moments.
+fn output_moments(output: &OutputDist) -> (f64, f64) {
+    moments(|u| output.isf(1.0 - u))
+}
+
 fn moments(quantile: impl Fn(f64) -> f64) -> (f64, f64) {
     let (mut m1, mut m2) = (0.0, 0.0);
     for i in 0..MOMENT_NODES {
@@ -335,8 +340,6 @@ pub struct ModelSpec {
     pub base: ModelLatency,
     /// `latency at` rows: `(calls per second, latency)`, sorted.
     pub table: Vec<(f64, ModelLatency)>,
-    /// The mean TTFT at light load (seconds).
-    pub ttft_mean: f64,
     /// The squared coefficient of variation of a call's service time
     /// (TTFT plus decode) under the traffic's answer lengths.
     pub scv: f64,
@@ -344,24 +347,36 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn new(def: &ModelDef, output: &OutputDist) -> ModelSpec {
+        ModelSpec::with_output(def, output_moments(output))
+    }
+
+    /// [`ModelSpec::new`] with the answer length's first two moments
+    /// (the same for every model of a policy: computed once).
+    fn with_output(def: &ModelDef, (n1, n2): (f64, f64)) -> ModelSpec {
         let base = ModelLatency::of(def);
-        let (t1, t2) = moments(|u| base.ttft.quantile(u));
-        let (n1, n2) = moments(|u| output.isf(1.0 - u));
-        let per_token = base.decode_time(1.0);
-        let mean = t1 + per_token * n1;
-        let var = (t2 - t1 * t1).max(0.0) + per_token * per_token * (n2 - n1 * n1).max(0.0);
-        let scv = if mean > 0.0 { var / (mean * mean) } else { 1.0 };
-        let table = def
+        let table: Vec<(f64, ModelLatency)> = def
             .load_latency
             .iter()
             .map(|row| (row.qps, row_latency(&def.latency, &row.latency)))
             .collect();
+        // The service time's variability matters only to a model whose
+        // behaviour depends on load; a policy of thousands of models
+        // without load figures does not pay for it.
+        let aware = !def.capacity.is_empty() || !def.rate_limit.is_empty() || !table.is_empty();
+        let scv = if aware {
+            let (t1, t2) = moments(|u| base.ttft.quantile(u));
+            let per_token = base.decode_time(1.0);
+            let mean = t1 + per_token * n1;
+            let var = (t2 - t1 * t1).max(0.0) + per_token * per_token * (n2 - n1 * n1).max(0.0);
+            if mean > 0.0 { var / (mean * mean) } else { 1.0 }
+        } else {
+            1.0
+        };
         ModelSpec {
             capacity: def.capacity.clone(),
             rate_limit: def.rate_limit.clone(),
             base,
             table,
-            ttft_mean: t1,
             scv,
         }
     }
@@ -544,11 +559,12 @@ pub struct LoadModel {
 
 impl LoadModel {
     pub fn new(policy: &Policy, output: &OutputDist) -> LoadModel {
+        let moments = output_moments(output);
         LoadModel {
             specs: policy
                 .models
                 .iter()
-                .map(|m| ModelSpec::new(m, output))
+                .map(|m| ModelSpec::with_output(m, moments))
                 .collect(),
         }
     }
@@ -570,11 +586,6 @@ impl LoadModel {
             .enumerate()
             .map(|(m, s)| s.state(demand.get(m).copied().unwrap_or_default()))
             .collect()
-    }
-
-    /// The light-load mean TTFT of model `m`.
-    pub fn ttft_mean(&self, m: ModelId) -> f64 {
-        self.specs.get(m.index()).map_or(0.0, |s| s.ttft_mean)
     }
 }
 
