@@ -247,6 +247,14 @@ impl Explorer {
         }
     }
 
+    /// Takes over `from`'s period, spend and explored count (a reloaded
+    /// table keeps the budget already spent).
+    pub fn carry_budget(&mut self, from: &Explorer) {
+        self.period_index = from.period_index;
+        self.spent = from.spent;
+        self.explored = from.explored;
+    }
+
     /// Adds an explored request's actual cost to the period of `now`.
     pub fn spend(&mut self, cost: f64, now: f64) {
         self.roll(now);
