@@ -9,7 +9,7 @@
 //! and survives reloads; the bandit's outcome counts start over with a new
 //! table (its leaves are new).
 
-use routec_runtime::{Choice, Decision};
+use routec_runtime::{Choice, Decision, Request};
 
 use crate::app::App;
 use crate::loaded::Loaded;
@@ -20,7 +20,13 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The plan a routed request runs, whether it explores, and the
 /// probability of that choice.
-pub fn choose(app: &App, loaded: &Loaded, decision: &Decision) -> Choice {
+pub fn choose(
+    app: &App,
+    loaded: &Loaded,
+    request: &Request,
+    decision: &Decision,
+    prompt_tokens: f64,
+) -> Choice {
     let Some(explorer) = &loaded.explore else {
         return Choice {
             plan: decision.plan,
@@ -34,7 +40,7 @@ pub fn choose(app: &App, loaded: &Loaded, decision: &Decision) -> Choice {
     };
     let (u, v) = (app.uniform(), app.uniform());
     let now = app.options.clock.now();
-    lock(explorer).choose(decision, u, v, now)
+    lock(explorer).choose(request, decision, Some(prompt_tokens), u, v, now)
 }
 
 /// Counts an explored request that ended having cost `cost` (USD) against

@@ -717,7 +717,8 @@ pub async fn chat_completions(
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
             crate::drift::observe(&app, &loaded, decision.leaf);
-            let choice = crate::explore::choose(&app, &loaded, &decision);
+            let tokens = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
+            let choice = crate::explore::choose(&app, &loaded, &request, &decision, tokens);
             let decision = Decision {
                 plan: choice.plan,
                 ..decision

@@ -4,10 +4,13 @@
 //! **Candidates.** A leaf's exploration candidates are the plans the
 //! compiler put in the splits of *other* leaves of the same rule and not in
 //! this leaf's splits (for an `optimize` rule, the options it chose for
-//! sibling cells; for a `split`, nothing new). The checker verified every
-//! plan of a rule against the rule's whole token range and tasks, so a
-//! candidate can serve the leaf's requests. A leaf whose rule has no other
-//! plan (`when has_images => large`) is never explored.
+//! sibling cells; for a `split`, nothing new). A leaf whose rule has no
+//! other plan (`when has_images => large`) is never explored. A sibling
+//! cell's plan may not serve this leaf's requests (the solver leaves an
+//! option out of the cells it cannot serve), and the table does not say
+//! which inputs a model supports, so per request: a candidate with a model
+//! whose context window is below the request's prompt tokens is skipped,
+//! and a request with images or tools is not explored.
 //!
 //! **Bandit.** With probability `share` (while the period's budget lasts) a
 //! request of a leaf with candidates goes to a candidate drawn with
@@ -31,9 +34,9 @@
 //! The caller passes the time (seconds since the Unix epoch), so the
 //! explorer is pure and tests choose the clock.
 
-use routec_table::Table;
+use routec_table::{PlanKind, Table};
 
-use crate::Decision;
+use crate::{Decision, Request, SignalValue};
 
 /// What the explorer decided for one request.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,6 +82,11 @@ pub struct Explorer {
     splits: Vec<Vec<(u32, f64)>>,
     /// Per leaf: candidate plans and the outcomes observed for each.
     candidates: Vec<Vec<(u32, u64)>>,
+    /// Per plan: the smallest context window of the models it may call
+    /// (infinite when none declares one).
+    context: Vec<f64>,
+    /// The `has_images` and `has_tools` signals, when the table has them.
+    special_inputs: Vec<usize>,
     /// The current period (`floor(now / period)`), its spend and count.
     period_index: f64,
     spent: f64,
@@ -139,7 +147,30 @@ impl Explorer {
                 plans.into_iter().map(|p| (p, 0)).collect()
             })
             .collect();
+        let context = (0..table.plans.len())
+            .map(|p| {
+                let mut models = Vec::new();
+                plan_models(table, p as u32, &mut models, 0);
+                models
+                    .iter()
+                    .filter_map(|&m| table.models.get(m as usize)?.context_tokens)
+                    .map(|c| c as f64)
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let special_inputs = table
+            .signals
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matches!(s.source, routec_table::Source::Builtin)
+                    && (s.name == "has_images" || s.name == "has_tools")
+            })
+            .map(|(i, _)| i)
+            .collect();
         Ok(Some(Explorer {
+            context,
+            special_inputs,
             share: e.share,
             budget: e.budget,
             period,
@@ -190,11 +221,30 @@ impl Explorer {
         (self.explored, self.spent)
     }
 
-    /// Chooses the plan of a request `decide` routed as `decision`. `u` and
-    /// `v` are independent uniform draws in `[0, 1)` (the caller's random
-    /// source): `u` decides whether to explore, `v` which candidate.
-    pub fn choose(&mut self, decision: &Decision, u: f64, v: f64, now: f64) -> Choice {
+    /// Chooses the plan of `request`, which `decide` routed as `decision`.
+    /// `prompt_tokens` is the request's prompt size when known (the
+    /// signal's value, or the caller's estimate). `u` and `v` are
+    /// independent uniform draws in `[0, 1)` (the caller's random source):
+    /// `u` decides whether to explore, `v` which candidate.
+    pub fn choose(
+        &mut self,
+        request: &Request,
+        decision: &Decision,
+        prompt_tokens: Option<f64>,
+        u: f64,
+        v: f64,
+        now: f64,
+    ) -> Choice {
         self.roll(now);
+        let special = self
+            .special_inputs
+            .iter()
+            .any(|&i| matches!(request.get(i), SignalValue::Present(x) if x != 0.0));
+        let tokens = prompt_tokens.unwrap_or(0.0);
+        let context = &self.context;
+        let fits = |plan: u32| {
+            !special && context.get(plan as usize).is_none_or(|&c| tokens <= c)
+        };
         let leaf = decision.leaf as usize;
         let share_of = |plan: u32| -> f64 {
             self.splits.get(leaf).map_or(1.0, |s| {
@@ -205,7 +255,17 @@ impl Explorer {
             })
         };
         let s = share_of(decision.plan);
-        let candidates = self.candidates.get(leaf).map_or(&[][..], Vec::as_slice);
+        let all = self.candidates.get(leaf).map_or(&[][..], Vec::as_slice);
+        // At most a handful of plans per rule: a fixed buffer, no allocation.
+        let mut buf = [(0u32, 0u64); 16];
+        let mut k = 0;
+        for &c in all {
+            if k < buf.len() && fits(c.0) {
+                buf[k] = c;
+                k += 1;
+            }
+        }
+        let candidates = &buf[..k];
         let budget_left = self.budget.is_none_or(|b| self.spent < b);
         if candidates.is_empty() || !budget_left {
             return Choice {
@@ -273,5 +333,22 @@ impl Explorer {
         {
             c.1 = c.1.saturating_add(1);
         }
+    }
+}
+
+/// The models `plan` may call, through chains and cascades (depth-capped).
+fn plan_models(table: &Table, plan: u32, out: &mut Vec<u32>, depth: u32) {
+    if depth > 16 {
+        return;
+    }
+    match table.plans.get(plan as usize).map(|p| &p.kind) {
+        Some(PlanKind::Target { model }) => out.push(*model),
+        Some(PlanKind::Cascade { models, .. }) => out.extend(models),
+        Some(PlanKind::Chain { plans }) => {
+            for &p in plans {
+                plan_models(table, p, out, depth + 1);
+            }
+        }
+        None => {}
     }
 }

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use routec_runtime::explore::{Explorer, split_share};
-use routec_runtime::{Decision, Router, SignalSet, Table};
+use routec_runtime::{Decision, Request, Router, SignalSet, Table};
 
 fn table() -> Table {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/support.table.json");
@@ -72,13 +72,14 @@ fn candidates_are_the_other_plans_of_the_leafs_rule() {
 #[test]
 fn the_explored_share_and_the_propensities_are_the_declared_ones() {
     let t = table();
+    let req = Request::new(t.signals.len());
     let mut e = Explorer::new(&t).unwrap().unwrap();
     let mut rng = Uniform(7);
     let d = decision(&t, 4, 2);
     let n = 100_000;
     let mut explored = 0;
     for _ in 0..n {
-        let c = e.choose(&d, rng.next(), rng.next(), T0 + 10.0);
+        let c = e.choose(&req, &d, None, rng.next(), rng.next(), T0 + 10.0);
         if c.explored {
             explored += 1;
             assert_eq!(c.plan, 6);
@@ -93,7 +94,7 @@ fn the_explored_share_and_the_propensities_are_the_declared_ones() {
     assert_eq!(e.period_totals(T0 + 10.0).0, explored);
     // A split leaf without candidates: the split share, unexplored.
     let split = decision(&t, 6, 6);
-    let c = e.choose(&split, 0.0, 0.0, T0 + 10.0);
+    let c = e.choose(&req, &split, None, 0.0, 0.0, T0 + 10.0);
     assert!(!c.explored);
     assert!((c.propensity - split_share(&t, 6, 6)).abs() < 1e-12);
 }
@@ -106,6 +107,7 @@ fn the_bandit_favors_plans_with_few_outcomes() {
     let mut t = table();
     // Give rule 5 a third plan (`medium`, plan 5) in leaf 5's place.
     t.leaves[5].splits[0].plan = 5;
+    let req = Request::new(t.signals.len());
     let mut e = Explorer::new(&t).unwrap().unwrap();
     assert_eq!(e.candidates(4).collect::<Vec<_>>(), [5, 6]);
     for _ in 0..3 {
@@ -117,7 +119,7 @@ fn the_bandit_favors_plans_with_few_outcomes() {
     let mut rng = Uniform(11);
     let n = 200_000;
     for _ in 0..n {
-        let c = e.choose(&d, rng.next(), rng.next(), T0);
+        let c = e.choose(&req, &d, None, rng.next(), rng.next(), T0);
         let p = seen.entry(c.plan).or_insert((0u32, c.propensity));
         p.0 += 1;
         assert!((p.1 - c.propensity).abs() < 1e-12);
@@ -141,24 +143,25 @@ fn the_bandit_favors_plans_with_few_outcomes() {
 #[test]
 fn the_budget_stops_exploration_until_the_next_period() {
     let t = table();
+    let req = Request::new(t.signals.len());
     let mut e = Explorer::new(&t).unwrap().unwrap();
     let d = decision(&t, 4, 2);
     assert_eq!(e.remaining(T0), Some(20.0));
     // u = 0 always explores while the budget lasts.
-    let c = e.choose(&d, 0.0, 0.5, T0 + 1.0);
+    let c = e.choose(&req, &d, None, 0.0, 0.5, T0 + 1.0);
     assert!(c.explored);
     e.spend(15.0, T0 + 2.0);
     assert_eq!(e.remaining(T0 + 2.0), Some(5.0));
-    assert!(e.choose(&d, 0.0, 0.5, T0 + 3.0).explored);
+    assert!(e.choose(&req, &d, None, 0.0, 0.5, T0 + 3.0).explored);
     e.spend(5.0, T0 + 4.0);
     assert_eq!(e.remaining(T0 + 4.0), Some(0.0));
     // Spent: routed with the split share, not `(1 - share) * s`.
-    let c = e.choose(&d, 0.0, 0.5, T0 + 5.0);
+    let c = e.choose(&req, &d, None, 0.0, 0.5, T0 + 5.0);
     assert_eq!((c.plan, c.explored, c.propensity), (2, false, 1.0));
     assert_eq!(e.period_totals(T0 + 5.0), (2, 20.0));
     // The next day starts a new budget.
     assert_eq!(e.remaining(T0 + DAY), Some(20.0));
-    assert!(e.choose(&d, 0.0, 0.5, T0 + DAY + 1.0).explored);
+    assert!(e.choose(&req, &d, None, 0.0, 0.5, T0 + DAY + 1.0).explored);
     assert_eq!(e.period_totals(T0 + DAY + 1.0), (1, 0.0));
 }
 
@@ -179,4 +182,30 @@ fn bad_settings_are_errors_and_a_zero_share_explores_nothing() {
     assert!(Explorer::new(&t).unwrap().is_none());
     t.learn.explore = None;
     assert!(Explorer::new(&t).unwrap().is_none());
+}
+
+/// A candidate whose context window is below the request's prompt is
+/// skipped (here the only one: the request is not explored), and requests
+/// with images or tools are never explored (the table does not say which
+/// models take them).
+#[test]
+fn candidates_must_fit_the_request() {
+    let mut t = table();
+    // `medium_spec` (plan 6) with a 4k window.
+    let medium_spec = t.models.iter().position(|m| m.name == "medium_spec").unwrap();
+    t.models[medium_spec].context_tokens = Some(4_000);
+    let mut e = Explorer::new(&t).unwrap().unwrap();
+    let d = decision(&t, 4, 2);
+    let mut req = Request::new(t.signals.len());
+    assert!(e.choose(&req, &d, Some(3_000.0), 0.0, 0.5, T0).explored);
+    let c = e.choose(&req, &d, Some(5_000.0), 0.0, 0.5, T0);
+    assert_eq!((c.plan, c.explored, c.propensity), (2, false, 1.0));
+    req.set(2, 1.0); // has_images
+    let c = e.choose(&req, &d, Some(10.0), 0.0, 0.5, T0);
+    assert_eq!((c.plan, c.explored, c.propensity), (2, false, 1.0));
+    req.set(2, 0.0);
+    req.set(3, 1.0); // has_tools
+    assert!(!e.choose(&req, &d, Some(10.0), 0.0, 0.5, T0).explored);
+    req.set(3, 0.0);
+    assert!(e.choose(&req, &d, Some(10.0), 0.0, 0.5, T0).explored);
 }
