@@ -249,7 +249,7 @@ async fn exploration_stops_when_the_periods_budget_is_spent() {
     let day1 = metric(&m, r#"routec_explored_total{rule="1"}"#);
     let spent = metric(&m, "routec_explore_cost_usd_total");
     assert!((5.0..=6.0).contains(&day1), "{day1}");
-    assert!(spent >= 0.05 - 1e-9 && spent <= 0.06 + 1e-9, "{spent}");
+    assert!((0.05 - 1e-9..=0.06 + 1e-9).contains(&spent), "{spent}");
     assert!(metric(&m, "routec_explore_budget_remaining_usd") < 1e-9);
     // The next day.
     w.clock.fetch_add(86_400, Ordering::Relaxed);

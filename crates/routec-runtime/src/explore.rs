@@ -123,7 +123,9 @@ impl Explorer {
                 return Err("the exploration budget has no period".into());
             }
             (Some(_), Some(p)) => period_seconds(p).ok_or_else(|| {
-                format!("unknown exploration budget period `{p}` (expected hour, day, week or month)")
+                format!(
+                    "unknown exploration budget period `{p}` (expected hour, day, week or month)"
+                )
             })?,
         };
         let splits: Vec<Vec<(u32, f64)>> = table
@@ -242,16 +244,11 @@ impl Explorer {
             .any(|&i| matches!(request.get(i), SignalValue::Present(x) if x != 0.0));
         let tokens = prompt_tokens.unwrap_or(0.0);
         let context = &self.context;
-        let fits = |plan: u32| {
-            !special && context.get(plan as usize).is_none_or(|&c| tokens <= c)
-        };
+        let fits = |plan: u32| !special && context.get(plan as usize).is_none_or(|&c| tokens <= c);
         let leaf = decision.leaf as usize;
         let share_of = |plan: u32| -> f64 {
             self.splits.get(leaf).map_or(1.0, |s| {
-                s.iter()
-                    .filter(|(p, _)| *p == plan)
-                    .map(|(_, sh)| sh)
-                    .sum()
+                s.iter().filter(|(p, _)| *p == plan).map(|(_, sh)| sh).sum()
             })
         };
         let s = share_of(decision.plan);

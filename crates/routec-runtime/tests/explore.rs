@@ -192,7 +192,11 @@ fn bad_settings_are_errors_and_a_zero_share_explores_nothing() {
 fn candidates_must_fit_the_request() {
     let mut t = table();
     // `medium_spec` (plan 6) with a 4k window.
-    let medium_spec = t.models.iter().position(|m| m.name == "medium_spec").unwrap();
+    let medium_spec = t
+        .models
+        .iter()
+        .position(|m| m.name == "medium_spec")
+        .unwrap();
     t.models[medium_spec].context_tokens = Some(4_000);
     let mut e = Explorer::new(&t).unwrap().unwrap();
     let d = decision(&t, 4, 2);

@@ -300,10 +300,8 @@ impl<'a> LineCx<'a> {
                     }
                     Err(_) => self.wrong_type(v, "`propensity`", "a number or null"),
                 },
-                "explored" => {
-                    if serde_json::from_str::<bool>(v.get()).is_err() {
-                        self.wrong_type(v, "`explored`", "a boolean");
-                    }
+                "explored" if serde_json::from_str::<bool>(v.get()).is_err() => {
+                    self.wrong_type(v, "`explored`", "a boolean");
                 }
                 _ => {}
             }
