@@ -81,6 +81,7 @@ fn temp_dir(name: &str) -> TempDir {
 const NOON: u64 = 1_796_558_400;
 
 struct World {
+    loader: Arc<TextLoader>,
     _small: Fake,
     big: Fake,
     gw: routec_gateway::Running,
@@ -103,8 +104,10 @@ impl World {
             ("BIG_URL", format!("{}/v1", big.url())),
         ]);
         let policy = format!("{POLICY}\nlearn {{\n  {learn}\n}}\n");
-        let gw = gateway(TextLoader::new(&policy), env, opts).await;
+        let loader = TextLoader::new(&policy);
+        let gw = gateway(loader.clone(), env, opts).await;
         World {
+            loader,
             _small: small,
             big,
             gw,
@@ -236,7 +239,8 @@ async fn a_share_of_routed_requests_is_explored_with_its_propensity() {
 /// exploration stops once the day's explored spend reaches the budget
 /// (the request that crosses it may overshoot by its own cost), routed
 /// requests then carry their plain split share, and the next day (the
-/// test clock moves) starts a new budget.
+/// test clock moves) starts a new budget. A reloaded table takes over the
+/// day's spend.
 #[tokio::test]
 async fn exploration_stops_when_the_periods_budget_is_spent() {
     let w = World::start("budget", "explore 50% budget $0.05 per day").await;
@@ -261,7 +265,24 @@ async fn exploration_stops_when_the_periods_budget_is_spent() {
     let m = w.metrics().await;
     let both = metric(&m, r#"routec_explored_total{rule="1"}"#);
     assert!((10.0..=12.0).contains(&both), "{both}");
+    // A new table (another share, another hash) in the same day: the day's
+    // budget stays spent.
+    w.loader
+        .set(&format!("{POLICY}\nlearn {{\n  explore 60% budget $0.05 per day\n}}\n"));
+    w.gw.app.reload("test").await.unwrap();
+    for _ in 0..30 {
+        w.chat("chat").await;
+    }
+    let m = w.metrics().await;
+    assert_eq!(metric(&m, r#"routec_explored_total{rule="1"}"#), both);
+    assert!(metric(&m, "routec_explore_budget_remaining_usd") < 1e-9);
     let (lines, big) = w.stop().await;
+    assert_eq!(lines.len(), 150);
+    for l in &lines[120..] {
+        assert_eq!(l["decision"]["explored"], false, "{l}");
+        assert_eq!(l["decision"]["propensity"], 1.0, "{l}");
+    }
+    let lines = &lines[..120];
     assert_eq!(big.count() as f64, both, "only explored requests reach big");
     // Per day: explored lines first while the budget lasts (0.5 / 0.5),
     // then only the table's plan with propensity 1.
