@@ -267,8 +267,9 @@ async fn exploration_stops_when_the_periods_budget_is_spent() {
     assert!((10.0..=12.0).contains(&both), "{both}");
     // A new table (another share, another hash) in the same day: the day's
     // budget stays spent.
-    w.loader
-        .set(&format!("{POLICY}\nlearn {{\n  explore 60% budget $0.05 per day\n}}\n"));
+    w.loader.set(&format!(
+        "{POLICY}\nlearn {{\n  explore 60% budget $0.05 per day\n}}\n"
+    ));
     w.gw.app.reload("test").await.unwrap();
     for _ in 0..30 {
         w.chat("chat").await;
