@@ -230,7 +230,7 @@ impl Finalizer {
             Target::Model(_) => (None, false),
         };
         if explored {
-            crate::explore::spend(app, &rule_label_text(rule), cost);
+            crate::explore::spend(app, &rl.rule, cost);
         }
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
@@ -288,10 +288,6 @@ impl Finalizer {
         // line queued first, so the feedback line follows it).
         app.recent.insert(&self.id, answer);
     }
-}
-
-fn rule_label_text(rule: Option<u32>) -> String {
-    rule.map_or_else(|| "direct".to_owned(), |r| r.to_string())
 }
 
 /// What feedback on a request will record: the answering model and its
