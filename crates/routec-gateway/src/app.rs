@@ -52,6 +52,37 @@ pub struct Options {
     pub log_bodies: bool,
     /// How many recent request ids `POST /v1/feedback` accepts feedback for.
     pub feedback_ids: usize,
+    /// The wall clock of exploration budget periods (the system's by
+    /// default; tests set their own).
+    pub clock: Clock,
+}
+
+/// Seconds since the Unix epoch: the system clock, or a test's.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<dyn Fn() -> f64 + Send + Sync>>);
+
+impl Clock {
+    /// A clock reading `now`.
+    pub fn new(now: impl Fn() -> f64 + Send + Sync + 'static) -> Clock {
+        Clock(Some(Arc::new(now)))
+    }
+
+    pub fn now(&self) -> f64 {
+        match &self.0 {
+            Some(f) => f(),
+            None => unix_seconds(SystemTime::now()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(custom)"
+        } else {
+            "Clock(system)"
+        })
+    }
 }
 
 impl Default for Options {
@@ -69,6 +100,7 @@ impl Default for Options {
             watch_interval: Some(Duration::from_secs(1)),
             log_bodies: false,
             feedback_ids: 100_000,
+            clock: Clock::default(),
         }
     }
 }
@@ -91,6 +123,8 @@ pub struct App {
     /// Held while `/metrics` refreshes the cooldown gauges and encodes.
     pub scrape_lock: std::sync::Mutex<()>,
     pub started: Instant,
+    /// The state of the uniform draws of exploration (splitmix64).
+    draws: AtomicU64,
 }
 
 impl std::fmt::Debug for App {
@@ -156,6 +190,7 @@ impl App {
             reload_lock: tokio::sync::Mutex::new(()),
             scrape_lock: std::sync::Mutex::new(()),
             started: Instant::now(),
+            draws: AtomicU64::new(prefix ^ (nanos as u64)),
         };
         app.publish_table(None);
         Ok(app)
@@ -166,6 +201,18 @@ impl App {
     pub fn next_id(&self) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
         format!("req-{}-{n}", self.id_prefix)
+    }
+
+    /// A uniform draw in `[0, 1)` (splitmix64 over a shared counter:
+    /// lock-free, not cryptographic).
+    pub fn uniform(&self) -> f64 {
+        let mut z = self
+            .draws
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn publish_table(&self, previous: Option<TableLabels>) {
@@ -205,6 +252,7 @@ impl App {
                     hash: old.hash.clone(),
                 };
                 let hash = loaded.hash.clone();
+                crate::explore::carry(&old, &loaded);
                 self.table.store(Arc::new(loaded));
                 self.publish_table(Some(previous));
                 self.metrics

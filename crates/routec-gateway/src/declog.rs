@@ -43,6 +43,12 @@ pub struct Decision {
     /// The plan in the language's syntax (the model's name for a request
     /// that named one).
     pub plan: String,
+    /// The probability with which `plan` was chosen (the split share, and
+    /// the exploration probability while exploring is on); `null` for a
+    /// request that named a model.
+    pub propensity: Option<f64>,
+    /// Whether `plan` was an exploration candidate, not the table's choice.
+    pub explored: bool,
     /// The model whose answer was returned.
     pub model: Option<String>,
     pub stream: bool,

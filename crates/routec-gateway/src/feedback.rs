@@ -37,6 +37,9 @@ pub struct Answered {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cost_usd: Option<f64>,
+    /// For a routed request: the table's hash, the leaf and the plan run,
+    /// so feedback counts as an outcome for exploration (`crate::explore`).
+    pub routed: Option<(String, u32, u32)>,
 }
 
 /// The last `capacity` recorded requests by id (a later request with the
@@ -278,6 +281,9 @@ pub async fn post_feedback(
             success: good.to_string(),
         })
         .inc();
+    if let Some((hash, leaf, plan)) = &answered.routed {
+        crate::explore::outcome(&app, hash, *leaf, *plan);
+    }
     (
         StatusCode::ACCEPTED,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

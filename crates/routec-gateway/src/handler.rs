@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use routec_runtime::{Decision, Request, SignalValue};
+use routec_runtime::{Choice, Decision, Request, SignalValue};
 use routec_table::SignalKind;
 use serde_json::Value as J;
 
@@ -31,8 +31,9 @@ use crate::upstream::{self, Chunk, Fault, Usage};
 /// What the request is routed by.
 #[derive(Clone, Debug)]
 enum Target {
-    /// The policy's table decided.
-    Routed(Decision),
+    /// The policy's table decided (`plan` is the plan run: the table's, or
+    /// an exploration candidate's, as `Choice` says).
+    Routed(Decision, Choice),
     /// The client named a model.
     Model(u32),
 }
@@ -60,7 +61,7 @@ impl Finalizer {
     fn rule(&self) -> (Option<u32>, Option<String>, Option<u32>, String) {
         let table = self.ctx.loaded.table();
         match &self.target {
-            Target::Routed(d) => (
+            Target::Routed(d, _) => (
                 Some(d.rule + 1),
                 table.rules.get(d.rule as usize).map(|r| r.text.clone()),
                 d.cell,
@@ -100,7 +101,7 @@ impl Finalizer {
         }
         let (rule, rule_text, cell, plan) = self.rule();
         let rule_label = match (&self.target, rule) {
-            (Target::Routed(_), Some(r)) => r.to_string(),
+            (Target::Routed(..), Some(r)) => r.to_string(),
             _ => "direct".to_owned(),
         };
         let model_name = answered
@@ -220,7 +221,17 @@ impl Finalizer {
                     .inc_by(cost);
             }
         }
-        let answer = answered_attempt(&self.ctx, answered, &trace.attempts);
+        let mut answer = answered_attempt(&self.ctx, answered, &trace.attempts);
+        let (propensity, explored) = match &self.target {
+            Target::Routed(d, c) => {
+                answer.routed = Some((self.ctx.loaded.hash.clone(), d.leaf, d.plan));
+                (Some(c.propensity), c.explored)
+            }
+            Target::Model(_) => (None, false),
+        };
+        if explored {
+            crate::explore::spend(app, &rl.rule, cost);
+        }
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -247,6 +258,8 @@ impl Finalizer {
                     rule_text,
                     cell,
                     plan,
+                    propensity,
+                    explored,
                     model: model_name,
                     stream: self.stream,
                     status: status.as_u16(),
@@ -299,6 +312,7 @@ fn answered_attempt(
         input_tokens: call.and_then(|a| a.input_tokens),
         output_tokens: call.and_then(|a| a.output_tokens),
         cost_usd: call.map(|a| a.cost_usd),
+        routed: None,
     }
 }
 
@@ -699,7 +713,18 @@ pub async fn chat_completions(
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
             crate::drift::observe(&app, &loaded, decision.leaf);
-            (Target::Routed(decision), request, defaulted, prompt_tokens)
+            let tokens = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
+            let choice = crate::explore::choose(&app, &loaded, &request, &decision, tokens);
+            let decision = Decision {
+                plan: choice.plan,
+                ..decision
+            };
+            (
+                Target::Routed(decision, choice),
+                request,
+                defaulted,
+                prompt_tokens,
+            )
         }
     };
     let signals_json = signals_json(&loaded, &request);
@@ -734,7 +759,7 @@ pub async fn chat_completions(
         done: false,
     };
     let result = match &target {
-        Target::Routed(d) => exec::run_plan(&ctx, d.plan, !stream, Role::First, 0).await,
+        Target::Routed(d, _) => exec::run_plan(&ctx, d.plan, !stream, Role::First, 0).await,
         Target::Model(m) => exec::run_model(&ctx, *m, !stream).await,
     };
     let got = match result {

@@ -27,6 +27,7 @@ pub mod declog;
 pub mod drift;
 pub mod error;
 pub mod exec;
+pub mod explore;
 pub mod feedback;
 pub mod handler;
 pub mod loaded;
@@ -39,7 +40,7 @@ pub mod upstream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use app::{App, Loader, Options};
+pub use app::{App, Clock, Loader, Options};
 pub use loaded::Env;
 pub use state::{LocalState, SharedState};
 

@@ -83,6 +83,9 @@ pub struct Loaded {
     /// The traffic-mix drift monitor of this table (`None` when the table
     /// carries no assumed mix); a reload starts a new window.
     pub drift: Option<std::sync::Mutex<routec_runtime::DriftMonitor>>,
+    /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
+    /// without it. A reload carries the period's spend over.
+    pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
 }
 
 /// The fault settings of `model`: the defaults, with its `for` block
@@ -242,7 +245,11 @@ impl Loaded {
             .policy
             .baseline
             .or(if models.is_empty() { None } else { Some(0) });
+        let explore = routec_runtime::Explorer::new(table)
+            .map_err(|e| vec![format!("learn: {e}")])?
+            .map(std::sync::Mutex::new);
         Ok(Loaded {
+            explore,
             hash: table.source_hash.clone(),
             policy: table.policy.name.clone(),
             loaded_at,

@@ -141,6 +141,13 @@ pub struct Metrics {
     /// Requests in the drift window.
     pub drift_window_requests: Gauge,
     pub drift_alerts: Counter,
+    /// Requests sent to an exploration candidate, by the rule that matched.
+    pub explored: Family<RuleLabels, Counter>,
+    /// What explored requests cost, USD.
+    pub explore_cost: Counter<f64, AtomicU64>,
+    /// The exploration budget left in the current period, USD (only with
+    /// a budget).
+    pub explore_budget_remaining: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -177,6 +184,9 @@ impl Metrics {
             drift_kl: Gauge::default(),
             drift_window_requests: Gauge::default(),
             drift_alerts: Counter::default(),
+            explored: Family::default(),
+            explore_cost: Counter::default(),
+            explore_budget_remaining: Gauge::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -316,6 +326,21 @@ impl Metrics {
             "drift_alerts",
             "Times the drift window crossed the declared `drift kl` threshold",
             m.drift_alerts.clone(),
+        );
+        registry.register(
+            "explored",
+            "Requests routed to an exploration candidate (learn { explore }), by rule",
+            m.explored.clone(),
+        );
+        registry.register(
+            "explore_cost_usd",
+            "What explored requests cost, USD",
+            m.explore_cost.clone(),
+        );
+        registry.register(
+            "explore_budget_remaining_usd",
+            "The exploration budget left in the current period, USD",
+            m.explore_budget_remaining.clone(),
         );
         registry.register(
             "feedback",

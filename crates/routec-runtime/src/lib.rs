@@ -13,6 +13,7 @@
 //! default when the diagram reads them, and the decision records which.
 
 pub mod drift;
+pub mod explore;
 pub mod feedback;
 mod request;
 pub mod values;
@@ -20,6 +21,7 @@ pub mod values;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use drift::{DriftMonitor, DriftStatus};
+pub use explore::{Choice, Explorer};
 pub use feedback::{Feedback, write_feedback};
 pub use request::{
     InvalidValue, Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction,

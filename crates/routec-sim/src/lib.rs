@@ -26,6 +26,7 @@
 //! (xoshiro256++ seeded by `seed`).
 
 mod exec;
+pub mod offpolicy;
 pub mod replay;
 pub mod sample;
 pub mod stats;

@@ -279,6 +279,35 @@ impl<'a> LineCx<'a> {
         }
     }
 
+    /// Checks the fields of a decision the off-policy estimates read:
+    /// `propensity` (a probability above 0, or null) and `explored`.
+    fn decision(&mut self, raw: &'a RawValue) {
+        let Some(entries) = self.entries(raw.get(), "`decision`") else {
+            return;
+        };
+        for (k, v) in entries {
+            match k.text.as_ref() {
+                "propensity" => match serde_json::from_str::<Option<f64>>(v.get()) {
+                    Ok(None) => {}
+                    Ok(Some(p)) if p > 0.0 && p <= 1.0 => {}
+                    Ok(Some(p)) => {
+                        let at = self.offset_of(v.get());
+                        self.error_at(
+                            at,
+                            format!("`propensity` must be within (0, 1], got {p}"),
+                            Some("the probability with which the plan was chosen".into()),
+                        );
+                    }
+                    Err(_) => self.wrong_type(v, "`propensity`", "a number or null"),
+                },
+                "explored" if serde_json::from_str::<bool>(v.get()).is_err() => {
+                    self.wrong_type(v, "`explored`", "a boolean");
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn record(&mut self) -> Option<Record> {
         // The whole line must be valid JSON before its shape is looked at.
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(self.text) {
@@ -315,7 +344,9 @@ impl<'a> LineCx<'a> {
                 // What `routec serve` did with the request (a decision log
                 // line): described by the schema, not read by the compiler.
                 "decision" => {
-                    if describe(v) != "an object" {
+                    if describe(v) == "an object" {
+                        self.decision(v);
+                    } else {
                         self.wrong_type(v, "`decision`", "an object");
                     }
                 }

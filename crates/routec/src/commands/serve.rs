@@ -220,6 +220,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         watch_interval: (!args.no_watch).then_some(Duration::from_secs(1)),
         log_bodies: args.log_bodies,
         feedback_ids: args.feedback_ids,
+        clock: routec_gateway::Clock::default(),
     };
     let loader = Arc::new(FileLoader {
         path: args.file.clone(),

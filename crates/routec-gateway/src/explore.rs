@@ -1,0 +1,97 @@
+//! Exploration in the gateway (`learn { explore 2% budget $20 per day }`,
+//! `docs/learn.md`): each routed request asks the table's
+//! `routec_runtime::Explorer` (under a short lock) whether to run the
+//! table's plan or an exploration candidate, with two uniform draws from
+//! the process's generator and the time from `Options::clock`. An explored
+//! request's actual cost is added to the budget when it ends, and feedback
+//! on a request of the served table counts as an outcome of its plan in
+//! its leaf (fewer outcomes, more exploration). The budget is per process
+//! and survives reloads; the bandit's outcome counts start over with a new
+//! table (its leaves are new).
+
+use routec_runtime::{Choice, Decision, Request};
+
+use crate::app::App;
+use crate::loaded::Loaded;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The plan a routed request runs, whether it explores, and the
+/// probability of that choice.
+pub fn choose(
+    app: &App,
+    loaded: &Loaded,
+    request: &Request,
+    decision: &Decision,
+    prompt_tokens: f64,
+) -> Choice {
+    let Some(explorer) = &loaded.explore else {
+        return Choice {
+            plan: decision.plan,
+            explored: false,
+            propensity: routec_runtime::explore::split_share(
+                loaded.table(),
+                decision.leaf,
+                decision.plan,
+            ),
+        };
+    };
+    let (u, v) = (app.uniform(), app.uniform());
+    let now = app.options.clock.now();
+    lock(explorer).choose(request, decision, Some(prompt_tokens), u, v, now)
+}
+
+/// Counts an explored request that ended having cost `cost` (USD) against
+/// the budget of the table serving now.
+pub fn spend(app: &App, rule: &str, cost: f64) {
+    app.metrics
+        .explored
+        .get_or_create(&crate::metrics::RuleLabels {
+            rule: rule.to_owned(),
+        })
+        .inc();
+    if cost > 0.0 && cost.is_finite() {
+        app.metrics.explore_cost.inc_by(cost);
+    }
+    let loaded = app.table.load();
+    if let Some(explorer) = &loaded.explore {
+        let now = app.options.clock.now();
+        let mut e = lock(explorer);
+        e.spend(cost, now);
+        if let Some(left) = e.remaining(now) {
+            app.metrics.explore_budget_remaining.set(left);
+        }
+    }
+}
+
+/// Counts feedback on a request routed by table `hash` to `plan` in
+/// `leaf`, when that table still serves.
+pub fn outcome(app: &App, hash: &str, leaf: u32, plan: u32) {
+    let loaded = app.table.load();
+    if loaded.hash != hash {
+        return;
+    }
+    if let Some(explorer) = &loaded.explore {
+        lock(explorer).outcome(leaf, plan);
+    }
+}
+
+/// Sets the budget gauge now (at a scrape: a new period refills it).
+pub fn refresh(app: &App) {
+    let loaded = app.table.load();
+    if let Some(explorer) = &loaded.explore
+        && let Some(left) = lock(explorer).remaining(app.options.clock.now())
+    {
+        app.metrics.explore_budget_remaining.set(left);
+    }
+}
+
+/// Carries the period's spend from the serving table to a reloaded one.
+pub fn carry(old: &Loaded, new: &Loaded) {
+    if let (Some(o), Some(n)) = (&old.explore, &new.explore) {
+        let from = lock(o).clone();
+        lock(n).carry_budget(&from);
+    }
+}
