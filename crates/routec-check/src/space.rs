@@ -1302,43 +1302,56 @@ impl CoverIndex {
 
     /// Indices of the cubes that meet `q`, in insertion order.
     pub fn meeting(&self, q: &Cube) -> Vec<usize> {
-        let n = self.cubes.len();
-        let words = n.div_ceil(64);
-        let mut ok = vec![u64::MAX; words];
-        if let Some(last) = ok.last_mut()
-            && !n.is_multiple_of(64)
-        {
-            *last = (1u64 << (n % 64)) - 1;
-        }
-        for (d, set) in &q.dims {
-            let d = d.0 as usize;
-            let Some(cons) = self.constrains.get(d) else {
-                continue;
-            };
-            // Cubes that constrain `d` and admit one of the query's atoms.
-            let mut admitted = vec![0u64; words];
-            for a in set.iter() {
-                if let Some(ws) = self.admits.get(d).and_then(|x| x.get(a)) {
-                    for (x, w) in admitted.iter_mut().zip(ws) {
-                        *x |= w;
-                    }
+        meeting_bits(self.cubes.len(), &self.constrains, &self.admits, q).collect()
+    }
+}
+
+/// The indices below `n` of the cubes that meet `q`, in order, from the
+/// bitsets of a cover index: per dimension, the cubes that constrain it
+/// (`constrains[d]`) and, per atom, the cubes that admit it
+/// (`admits[d][atom]`). A cube meets `q` when, on every dimension `q`
+/// constrains, it leaves the dimension free or admits one of `q`'s atoms.
+fn meeting_bits(
+    n: usize,
+    constrains: &[Vec<u64>],
+    admits: &[Vec<Vec<u64>>],
+    q: &Cube,
+) -> impl Iterator<Item = usize> + use<> {
+    let words = n.div_ceil(64);
+    let mut ok = vec![u64::MAX; words];
+    if let Some(last) = ok.last_mut()
+        && !n.is_multiple_of(64)
+    {
+        *last = (1u64 << (n % 64)) - 1;
+    }
+    for (d, set) in &q.dims {
+        let d = d.0 as usize;
+        let Some(cons) = constrains.get(d) else {
+            continue;
+        };
+        // Cubes that constrain `d` and admit one of the query's atoms.
+        let mut admitted = vec![0u64; words];
+        for a in set.iter() {
+            if let Some(ws) = admits.get(d).and_then(|x| x.get(a)) {
+                for (x, w) in admitted.iter_mut().zip(ws) {
+                    *x |= w;
                 }
             }
-            for (k, x) in ok.iter_mut().enumerate() {
-                let c = cons.get(k).copied().unwrap_or(0);
-                *x &= !c | admitted[k];
-            }
         }
-        let mut out = Vec::new();
-        for (k, w) in ok.iter().enumerate() {
-            let mut w = *w;
-            while w != 0 {
-                out.push(k * 64 + w.trailing_zeros() as usize);
-                w &= w - 1;
-            }
+        for (k, x) in ok.iter_mut().enumerate() {
+            let c = cons.get(k).copied().unwrap_or(0);
+            *x &= !c | admitted[k];
         }
-        out
     }
+    ok.into_iter().enumerate().flat_map(|(k, mut w)| {
+        std::iter::from_fn(move || {
+            (w != 0).then(|| {
+                let i = k * 64 + w.trailing_zeros() as usize;
+                w &= w - 1;
+                i
+            })
+        })
+    })
 }
 
 /// The union of a sequence of regions, kept as the very list of cubes that
@@ -1414,44 +1427,9 @@ impl Union {
 
     /// The cubes of the union that meet `q`, in list order.
     fn meeting(&self, q: &Cube) -> Vec<usize> {
-        let n = self.cubes.len();
-        let words = n.div_ceil(64);
-        let mut ok = vec![u64::MAX; words];
-        if let Some(last) = ok.last_mut()
-            && !n.is_multiple_of(64)
-        {
-            *last = (1u64 << (n % 64)) - 1;
-        }
-        for (d, set) in &q.dims {
-            let d = d.0 as usize;
-            let Some(cons) = self.constrains.get(d) else {
-                continue;
-            };
-            let mut admitted = vec![0u64; words];
-            for a in set.iter() {
-                if let Some(ws) = self.admits.get(d).and_then(|x| x.get(a)) {
-                    for (x, w) in admitted.iter_mut().zip(ws) {
-                        *x |= w;
-                    }
-                }
-            }
-            for (k, x) in ok.iter_mut().enumerate() {
-                let c = cons.get(k).copied().unwrap_or(0);
-                *x &= !c | admitted[k];
-            }
-        }
-        let mut out = Vec::new();
-        for (k, w) in ok.iter().enumerate() {
-            let mut w = *w;
-            while w != 0 {
-                let i = k * 64 + w.trailing_zeros() as usize;
-                if self.cubes.get(i).is_some_and(Option::is_some) {
-                    out.push(i);
-                }
-                w &= w - 1;
-            }
-        }
-        out
+        meeting_bits(self.cubes.len(), &self.constrains, &self.admits, q)
+            .filter(|&i| self.cubes.get(i).is_some_and(Option::is_some))
+            .collect()
     }
 
     /// `space.subtract(a, &self.region())`, subtracting only the cubes

@@ -466,7 +466,7 @@ pub fn rounds(
             }
         }
     }
-    let settled = settle(
+    let mut settled = settle(
         &s.policy,
         caps,
         &s.part,
@@ -474,9 +474,87 @@ pub fn rounds(
         &s.assign,
         caps.qps,
     );
+    // The settled load can still exceed a capacity the rows kept: close to
+    // a capacity a finite queue refuses some calls, and their retries add
+    // demand the estimates of the last round did not carry. The rows of the
+    // models over a limit are tightened by their overshoot and the LP
+    // solved again, until no model is over (no table overloads a model).
+    let mut scale = vec![1.0; caps.rows.len()];
+    for _ in 0..MAX_ROUNDS {
+        let mut over = false;
+        for (r, row) in caps.rows.iter().enumerate() {
+            let l = &settled[row.model];
+            let u = if row.rate_limit {
+                l.limit_utilization
+            } else {
+                l.utilization
+            };
+            if u > 1.0 + OVERLOAD_TOLERANCE {
+                scale[r] /= u * (1.0 + OVERLOAD_TOLERANCE);
+                over = true;
+            }
+        }
+        if !over {
+            break;
+        }
+        if cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        rebuild(&mut s, caps, &settled);
+        scale_rows(&mut s, &scale);
+        let space = s.space();
+        match objective::solve(&space, &s.goal, &s.coefs, &s.rhs) {
+            Ok(a) => s.assign = a,
+            Err(crate::lp::LpResult::Infeasible) => {
+                return Err(Failure::Errors(caps.infeasible(
+                    &s.policy,
+                    source,
+                    &s.part,
+                    &s.problem,
+                    &s.ev,
+                    &s.vars,
+                    &s.coefs,
+                    &s.rhs,
+                    &[],
+                )));
+            }
+            Err(_) => {
+                return Err(Failure::Errors(vec![
+                    Diagnostic::error(
+                        codes::SOLVER_FAILED,
+                        Span::new(0, 0),
+                        "the optimizer did not converge on this policy",
+                    )
+                    .with_help("this is a bug in routec; please report it with the policy"),
+                ]));
+            }
+        }
+        settled = settle(
+            &s.policy,
+            caps,
+            &s.part,
+            &s.problem.options,
+            &s.assign,
+            caps.qps,
+        );
+    }
     rebuild(&mut s, caps, &settled);
+    scale_rows(&mut s, &scale);
     s.load = settled;
     Ok(s)
+}
+
+/// How far over a limit a settled load may be (rounding of the fixed
+/// point); beyond it the capacity rows are tightened.
+const OVERLOAD_TOLERANCE: f64 = 1e-5;
+
+/// Multiplies the bounds of the capacity rows (the last rows of `s`) by
+/// `scale`.
+fn scale_rows(s: &mut Solved, scale: &[f64]) {
+    let first = s.rhs.len() - scale.len();
+    for (rhs, k) in s.rhs[first..].iter_mut().zip(scale) {
+        *rhs *= k;
+    }
 }
 
 /// Re-estimates every option of `s` with the models under `state` (the
