@@ -693,7 +693,11 @@ pub async fn chat_completions(
         .and_then(|m| loaded.models.get(m as usize))
         .is_some_and(|m| m.openai_family);
 
-    let (target, request, defaulted, prompt_tokens) = match direct {
+    // `prompt_tokens` when a path read it (counted), and the prompt's size
+    // for the rest (an estimate when it was not counted), computed once.
+    let estimate =
+        |counted: Option<f64>| counted.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
+    let (target, request, defaulted, prompt_tokens, prompt_estimate) = match direct {
         // A named model is not routed, but its cheap signals are read (for
         // the slices and the decision log).
         Some(m) => (
@@ -701,6 +705,7 @@ pub async fn chat_completions(
             read_cheap(&app, &loaded, &headers, &body),
             Vec::new(),
             None,
+            estimate(None),
         ),
         None => {
             let (request, decision, prompt_tokens) =
@@ -713,8 +718,9 @@ pub async fn chat_completions(
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
             crate::drift::observe(&app, &loaded, decision.leaf);
-            let tokens = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
-            let choice = crate::explore::choose(&app, &loaded, &request, &decision, tokens);
+            let prompt_estimate = estimate(prompt_tokens);
+            let choice =
+                crate::explore::choose(&app, &loaded, &request, &decision, prompt_estimate);
             let decision = Decision {
                 plan: choice.plan,
                 ..decision
@@ -724,12 +730,12 @@ pub async fn chat_completions(
                 request,
                 defaulted,
                 prompt_tokens,
+                prompt_estimate,
             )
         }
     };
     let signals_json = signals_json(&loaded, &request);
     let slices = slices_of(&loaded, &request);
-    let prompt_estimate = prompt_tokens.unwrap_or_else(|| signals::estimate_tokens(&body) as f64);
     let include_usage = body
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))

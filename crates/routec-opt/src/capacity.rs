@@ -438,33 +438,7 @@ pub fn rounds(
         assumed = next;
         let state = caps.load.state(&assumed);
         rebuild(&mut s, caps, &state);
-        let space = s.space();
-        match objective::solve(&space, &s.goal, &s.coefs, &s.rhs) {
-            Ok(a) => s.assign = a,
-            Err(crate::lp::LpResult::Infeasible) => {
-                return Err(Failure::Errors(caps.infeasible(
-                    &s.policy,
-                    source,
-                    &s.part,
-                    &s.problem,
-                    &s.ev,
-                    &s.vars,
-                    &s.coefs,
-                    &s.rhs,
-                    &[],
-                )));
-            }
-            Err(_) => {
-                return Err(Failure::Errors(vec![
-                    Diagnostic::error(
-                        codes::SOLVER_FAILED,
-                        Span::new(0, 0),
-                        "the optimizer did not converge on this policy",
-                    )
-                    .with_help("this is a bug in routec; please report it with the policy"),
-                ]));
-            }
-        }
+        resolve(&mut s, caps, source)?;
     }
     let mut settled = settle(
         &s.policy,
@@ -502,33 +476,7 @@ pub fn rounds(
         }
         rebuild(&mut s, caps, &settled);
         scale_rows(&mut s, &scale);
-        let space = s.space();
-        match objective::solve(&space, &s.goal, &s.coefs, &s.rhs) {
-            Ok(a) => s.assign = a,
-            Err(crate::lp::LpResult::Infeasible) => {
-                return Err(Failure::Errors(caps.infeasible(
-                    &s.policy,
-                    source,
-                    &s.part,
-                    &s.problem,
-                    &s.ev,
-                    &s.vars,
-                    &s.coefs,
-                    &s.rhs,
-                    &[],
-                )));
-            }
-            Err(_) => {
-                return Err(Failure::Errors(vec![
-                    Diagnostic::error(
-                        codes::SOLVER_FAILED,
-                        Span::new(0, 0),
-                        "the optimizer did not converge on this policy",
-                    )
-                    .with_help("this is a bug in routec; please report it with the policy"),
-                ]));
-            }
-        }
+        resolve(&mut s, caps, source)?;
         settled = settle(
             &s.policy,
             caps,
@@ -554,6 +502,32 @@ fn scale_rows(s: &mut Solved, scale: &[f64]) {
     let first = s.rhs.len() - scale.len();
     for (rhs, k) in s.rhs[first..].iter_mut().zip(scale) {
         *rhs *= k;
+    }
+}
+
+/// Solves the LP of `s` again (its estimates or bounds changed) and takes
+/// the new assignment; a capacity no routing can meet is `E0510`.
+fn resolve(s: &mut Solved, caps: &Capacities, source: &str) -> Result<(), Failure> {
+    let space = s.space();
+    match objective::solve(&space, &s.goal, &s.coefs, &s.rhs) {
+        Ok(a) => {
+            s.assign = a;
+            Ok(())
+        }
+        Err(crate::lp::LpResult::Infeasible) => Err(Failure::Errors(caps.infeasible(
+            &s.policy,
+            source,
+            &s.part,
+            &s.problem,
+            &s.ev,
+            &s.vars,
+            &s.coefs,
+            &s.rhs,
+            &[],
+        ))),
+        Err(_) => Err(Failure::Errors(vec![crate::compile::solver_failed(
+            Span::new(0, 0),
+        )])),
     }
 }
 

@@ -383,14 +383,7 @@ pub fn compile_cancellable(
             )));
         }
         Err(_) => {
-            return Err(error(
-                Diagnostic::error(
-                    codes::SOLVER_FAILED,
-                    whole,
-                    "the optimizer did not converge on this policy",
-                )
-                .with_help("this is a bug in routec; please report it with the policy"),
-            ));
+            return Err(error(solver_failed(whole)));
         }
     };
     let solved = Solved {
@@ -550,4 +543,15 @@ fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Failure> {
             .with_help("use fewer `by` dimensions or thresholds in `optimize`"),
         }])
     })
+}
+
+/// `SOLVER_FAILED`: the LP solver gave up (neither a solution nor a proof
+/// of infeasibility), which is a bug to report.
+pub(crate) fn solver_failed(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        codes::SOLVER_FAILED,
+        span,
+        "the optimizer did not converge on this policy",
+    )
+    .with_help("this is a bug in routec; please report it with the policy")
 }
