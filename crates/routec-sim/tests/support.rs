@@ -373,8 +373,8 @@ fn one_model_latency_matches_quadrature() {
     close("score", report.metrics.score.unwrap(), 1.0, 0.02);
 }
 
-fn cascade_report() -> Report {
-    let source = r#"
+/// Two models and a cascade from the cheap one to the good one.
+const CASCADE: &str = r#"
 policy p {
   owner "t"
   baseline b
@@ -396,6 +396,9 @@ traffic t {
   output_tokens lognormal p50 100 p95 200
 }
 "#;
+
+fn cascade_report() -> Report {
+    let source = CASCADE;
     let (policy, table) = compiled(source);
     simulate(&policy, &table, TrafficId(0), 200_000, 2).unwrap()
 }
@@ -423,28 +426,7 @@ fn cascades_follow_the_confidence_model() {
 /// to end includes `a`'s attempt; its own time is `b`'s latency alone.
 #[test]
 fn answer_times_exclude_earlier_steps() {
-    let source = r#"
-policy p {
-  owner "t"
-  baseline b
-}
-model a {
-  price $0.001/request
-  latency p50 100ms p95 200ms
-  quality 60%
-}
-model b {
-  price $0.01/request
-  latency p50 1s p95 2s
-  quality 90%
-}
-route {
-  otherwise => cascade a -> b accept when confidence >= 70%
-}
-traffic t {
-  output_tokens lognormal p50 100 p95 200
-}
-"#;
+    let source = CASCADE;
     let (policy, table) = compiled(source);
     let run = routec_sim::run(&policy, &table, TrafficId(0), 20_000, 3).unwrap();
     let (e2e, own) = (&run.answered_latencies, &run.answer_times);
