@@ -10,7 +10,7 @@
 //!   its bad lines become diagnostics located in that file), giving a
 //!   [`CompiledPolicy`]: the policy, the compiler's [`routec_opt::Compiled`]
 //!   result and every file it read, in one [`routec_syntax::SourceMap`].
-//! - [`tests`], [`simulate`], [`explain`], [`diff`]: the other commands, as
+//! - [`tests`], [`simulate`], [`offpolicy`], [`explain`], [`diff`]: the other commands, as
 //!   functions from a compiled policy to a typed report; [`predicted`]: the
 //!   figures a table was optimized for (what `compile` prints).
 //!
@@ -23,6 +23,7 @@ pub mod decide;
 pub mod diff;
 pub mod explain;
 pub mod load;
+pub mod offpolicy;
 pub mod pipeline;
 pub mod predicted;
 pub mod simulate;

@@ -6,6 +6,7 @@
 //!   that file); the JSON and SARIF renderers also combine several
 //!   policies into one document.
 //! - Reports: [`test`], [`simulate`], [`evaluate`] (offline replay),
+//!   [`offpolicy`] (estimates from a decision log),
 //!   [`explain`] and [`diff`], in human form and as JSON (and markdown for
 //!   `diff`); [`predicted`], the figures `compile` prints.
 //!
@@ -24,6 +25,7 @@ pub mod explain;
 pub mod human;
 pub mod json;
 pub mod load;
+pub mod offpolicy;
 pub mod predicted;
 pub mod sarif;
 pub mod simulate;

@@ -1,22 +1,23 @@
-//! Off-policy estimators over a logged sample (issue 13; not yet wired to
-//! `routec simulate`, see `docs/learn.md`): what a *candidate* policy's
-//! mean outcome (success rate, or cost per request) would have been on
-//! requests a *logging* policy routed, from each request's logged
-//! propensity.
+//! Off-policy estimators over a logged sample (`routec simulate CANDIDATE
+//! --off-policy LOG`, `docs/learn.md`): what a *candidate* policy's mean
+//! outcome (success rate, or cost per request) would have been on requests
+//! a *logging* policy routed, from each request's logged propensity.
 //!
-//! For request `i`: `m_i` says whether the candidate would have run the
-//! plan that was logged, `p_i` is that plan's logged propensity, `y_i` the
-//! observed outcome, and `d_i` an outcome model's prediction for the
-//! candidate's plan on that request (the candidate table's predicted
-//! figure for the request's cell).
+//! For request `i`: `m_i` is the probability that the candidate runs the
+//! plan that was logged (1 or 0 for a deterministic choice, the split share
+//! in a split), `p_i` that plan's logged propensity, `y_i` the observed
+//! outcome, and `d_i` an outcome model's prediction for the candidate on
+//! that request (the candidate table's predicted figure for the request's
+//! cell). With `w_i = m_i / p_i`:
 //!
-//! - IPS: `mean(m_i y_i / p_i)`, unbiased when every plan the candidate
-//!   picks had a positive logged propensity.
-//! - SNIPS: `Σ m_i y_i / p_i / Σ m_i / p_i`, biased but with far less
-//!   variance; equals the plain on-policy mean when the candidate is the
-//!   logging policy and every propensity is 1.
-//! - Doubly robust: `mean(d_i + m_i (y_i − d_i) / p_i)`, unbiased when either
-//!   the propensities or the outcome model are right.
+//! - IPS: `mean(w_i y_i)`, unbiased when every plan the candidate picks had
+//!   a positive logged propensity.
+//! - SNIPS: `Σ w_i y_i / Σ w_i`, biased but with far less variance; equals
+//!   the plain on-policy mean when the candidate is the logging policy and
+//!   every propensity is 1.
+//! - Doubly robust: `mean(d_i + w_i (y_i − d_i))`, unbiased when either the
+//!   propensities or the outcome model are right (for any fixed `d`, when
+//!   the propensities are: `E[w (y − d)] = Σ_a π(a) q(a) − d`).
 //!
 //! Intervals are normal approximations: the estimate ± `z` standard errors
 //! of the per-request terms' mean (for SNIPS, the delta method on the
@@ -25,8 +26,9 @@
 /// One logged request, as the estimators read it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Logged {
-    /// Whether the candidate would have run the logged plan.
-    pub matches: bool,
+    /// The probability that the candidate runs the logged plan, in
+    /// `[0, 1]` (`m`).
+    pub candidate: f64,
     /// The logged plan's propensity, in `(0, 1]`.
     pub propensity: f64,
     /// The observed outcome (1/0 success, or a cost).
@@ -49,7 +51,8 @@ pub struct OffPolicy {
     pub ips: Estimate,
     pub snips: Estimate,
     pub dr: Estimate,
-    /// Logged requests the candidate would have routed alike.
+    /// Logged requests whose plan the candidate runs with a positive
+    /// probability.
     pub matched: usize,
     pub requests: usize,
 }
@@ -80,7 +83,8 @@ fn mean_interval(terms: impl Iterator<Item = f64> + Clone, z: f64) -> Estimate {
 /// The estimates of the candidate's mean outcome, with `z`-standard-error
 /// intervals (1.96 for 95%); NaN for an empty log (and SNIPS when no
 /// request matches). `Err` names the first request with a
-/// propensity outside `(0, 1]` or a non-finite figure.
+/// propensity outside `(0, 1]`, a candidate probability outside `[0, 1]`
+/// or a non-finite figure.
 pub fn estimate(logs: &[Logged], z: f64) -> Result<OffPolicy, String> {
     for (i, l) in logs.iter().enumerate() {
         if !(l.propensity > 0.0 && l.propensity <= 1.0) {
@@ -90,11 +94,18 @@ pub fn estimate(logs: &[Logged], z: f64) -> Result<OffPolicy, String> {
                 l.propensity
             ));
         }
+        if !(0.0..=1.0).contains(&l.candidate) {
+            return Err(format!(
+                "request {}: the candidate's probability {} is not within [0, 1]",
+                i + 1,
+                l.candidate
+            ));
+        }
         if !l.outcome.is_finite() || !l.predicted.is_finite() {
             return Err(format!("request {}: an outcome is not a number", i + 1));
         }
     }
-    let w = |l: &Logged| if l.matches { 1.0 / l.propensity } else { 0.0 };
+    let w = |l: &Logged| l.candidate / l.propensity;
     let ips = mean_interval(logs.iter().map(|l| w(l) * l.outcome), z);
     let dr = mean_interval(
         logs.iter()
@@ -129,7 +140,7 @@ pub fn estimate(logs: &[Logged], z: f64) -> Result<OffPolicy, String> {
         ips,
         snips,
         dr,
-        matched: logs.iter().filter(|l| l.matches).count(),
+        matched: logs.iter().filter(|l| l.candidate > 0.0).count(),
         requests: logs.len(),
     })
 }

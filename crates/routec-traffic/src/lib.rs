@@ -48,6 +48,28 @@ pub struct Record {
     /// their requests and returns only requests; [`parse_line`] returns
     /// either.
     pub feedback: bool,
+    /// What `routec serve` did with the request, on a decision-log line.
+    pub decision: Option<LoggedDecision>,
+}
+
+/// The fields of a decision-log line's `decision` that off-policy
+/// estimates read (`docs/learn.md`); the others are described by the
+/// schema and not read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoggedDecision {
+    /// The plan that ran, in the language's syntax.
+    pub plan: String,
+    /// The probability with which `plan` was chosen, in `(0, 1]`; `None`
+    /// for a request that named a model (not routed by the table).
+    pub propensity: Option<f64>,
+    /// Whether `plan` was an exploration candidate.
+    pub explored: bool,
+    /// The model whose answer was returned (its feedback names it).
+    pub model: Option<String>,
+    /// What the request cost, USD.
+    pub cost_usd: Option<f64>,
+    /// End-to-end latency, milliseconds.
+    pub latency_ms: Option<f64>,
 }
 
 /// One `signals` entry: a string, number or boolean, read against the

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::{Outcome, OutcomeEntry, Record, RecordError, SignalEntry, suggest};
+use crate::{LoggedDecision, Outcome, OutcomeEntry, Record, RecordError, SignalEntry, suggest};
 
 /// The most errors [`parse`] reports before it stops reading.
 pub const MAX_ERRORS: usize = 100;
@@ -279,17 +279,22 @@ impl<'a> LineCx<'a> {
         }
     }
 
-    /// Checks the fields of a decision the off-policy estimates read:
-    /// `propensity` (a probability above 0, or null) and `explored`.
-    fn decision(&mut self, raw: &'a RawValue) {
-        let Some(entries) = self.entries(raw.get(), "`decision`") else {
-            return;
-        };
+    /// Reads the fields of a decision that off-policy estimates read
+    /// (`plan`, `propensity`, `explored`, `model`, `cost_usd`,
+    /// `latency_ms`), checking their types; the others are the schema's.
+    fn decision(&mut self, raw: &'a RawValue) -> Option<LoggedDecision> {
+        let entries = self.entries(raw.get(), "`decision`")?;
+        let mut d = LoggedDecision::default();
+        let mut plan = None;
         for (k, v) in entries {
             match k.text.as_ref() {
+                "plan" => match serde_json::from_str::<String>(v.get()) {
+                    Ok(p) => plan = Some(p),
+                    Err(_) => self.wrong_type(v, "`plan`", "a plan (a string)"),
+                },
                 "propensity" => match serde_json::from_str::<Option<f64>>(v.get()) {
                     Ok(None) => {}
-                    Ok(Some(p)) if p > 0.0 && p <= 1.0 => {}
+                    Ok(Some(p)) if p > 0.0 && p <= 1.0 => d.propensity = Some(p),
                     Ok(Some(p)) => {
                         let at = self.offset_of(v.get());
                         self.error_at(
@@ -300,12 +305,33 @@ impl<'a> LineCx<'a> {
                     }
                     Err(_) => self.wrong_type(v, "`propensity`", "a number or null"),
                 },
-                "explored" if serde_json::from_str::<bool>(v.get()).is_err() => {
-                    self.wrong_type(v, "`explored`", "a boolean");
+                "explored" => match serde_json::from_str::<bool>(v.get()) {
+                    Ok(b) => d.explored = b,
+                    Err(_) => self.wrong_type(v, "`explored`", "a boolean"),
+                },
+                "model" => match serde_json::from_str::<Option<String>>(v.get()) {
+                    Ok(m) => d.model = m,
+                    Err(_) => self.wrong_type(v, "`model`", "a model's name or null"),
+                },
+                "cost_usd" => d.cost_usd = self.number(v, "`cost_usd`", "a number >= 0", |x| x >= 0.0),
+                "latency_ms" => {
+                    d.latency_ms = self.number(v, "`latency_ms`", "a number >= 0", |x| x >= 0.0);
                 }
                 _ => {}
             }
         }
+        match plan {
+            Some(p) => d.plan = p,
+            None => {
+                let at = self.offset_of(raw.get());
+                self.error_at(
+                    at,
+                    "the `decision` has no `plan`".into(),
+                    Some("a decision-log line records the plan that ran, as `routec serve` writes it".into()),
+                );
+            }
+        }
+        Some(d)
     }
 
     fn record(&mut self) -> Option<Record> {
@@ -332,6 +358,7 @@ impl<'a> LineCx<'a> {
         let mut signals = None;
         let mut outcomes = Vec::new();
         let mut feedback = None;
+        let mut decision = None;
         for (k, v) in &entries {
             match k.text.as_ref() {
                 "id" => match serde_json::from_str::<String>(v.get()) {
@@ -341,11 +368,11 @@ impl<'a> LineCx<'a> {
                 "signals" => signals = self.signals(v),
                 "outcomes" => outcomes = self.outcomes(v).unwrap_or_default(),
                 "feedback" => feedback = self.feedback(v),
-                // What `routec serve` did with the request (a decision log
-                // line): described by the schema, not read by the compiler.
+                // What `routec serve` did with the request (a decision-log
+                // line): read by off-policy estimates, not by the compiler.
                 "decision" => {
                     if describe(v) == "an object" {
-                        self.decision(v);
+                        decision = self.decision(v);
                     } else {
                         self.wrong_type(v, "`decision`", "an object");
                     }
@@ -385,6 +412,7 @@ impl<'a> LineCx<'a> {
                 signals: Vec::new(),
                 outcomes: feedback.into_iter().collect(),
                 feedback: true,
+                decision: None,
             });
         }
         if !entries.iter().any(|(k, _)| k.text == "signals") {
@@ -401,6 +429,7 @@ impl<'a> LineCx<'a> {
             signals: signals.unwrap_or_default(),
             outcomes,
             feedback: false,
+            decision,
         })
     }
 

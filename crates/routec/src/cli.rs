@@ -147,10 +147,22 @@ cost per 1k requests and per success in USD, quality, the composite score
 against the baseline, per slice and per rule, calls per model, and each
 SLO's simulated value. The same seed always gives the same report.
 
+Off-policy (what a candidate would have done on production traffic):
+  routec simulate candidate.route --off-policy decisions.jsonl
+  routec simulate candidate.table.bin --off-policy decisions.jsonl --format json
+reads a decision log of `routec serve` (with `POST /v1/feedback` outcomes
+joined, and propensities: `learn { explore ... }` makes them informative)
+and routes each logged request with the candidate: the success rate and
+cost per request it would have had, by IPS, SNIPS and doubly robust
+estimates with 95% intervals, beside what the logging table did. Plans are
+compared by their text; a request whose logged plan the candidate would not
+run informs only the doubly robust estimate. See docs/learn.md.
+
 Exit codes:
   0  simulated (SLO misses are reported, not errors; use `routec test` to assert)
   1  errors in the policy, or SLOs that no routing can meet
-  2  usage or IO errors: an unreadable file, an unknown traffic profile";
+  2  usage or IO errors: an unreadable file, an unknown traffic profile, a
+     malformed line in the decision log (located as `file:line:column`)";
 
 const CONVERT_HELP: &str = "\
 Examples:
@@ -365,9 +377,16 @@ pub struct ExplainArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// The policy file.
+    /// The policy file (with `--off-policy`, a policy or a decision table).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// Estimate the policy (the candidate) on a decision log that
+    /// `routec serve` wrote while routing with another table (`-`:
+    /// standard input): its success rate (from the log's feedback) and cost
+    /// per request, by inverse propensity (IPS, SNIPS) and doubly robust
+    /// estimates with 95% intervals, beside what the logging table did.
+    #[arg(long, value_name = "LOG.jsonl", conflicts_with_all = ["load", "plot", "requests", "seed"])]
+    pub off_policy: Option<PathBuf>,
     /// The traffic profile to replay (required if the policy declares several).
     #[arg(long, value_name = "NAME")]
     pub traffic: Option<String>,

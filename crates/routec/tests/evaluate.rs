@@ -1,4 +1,5 @@
 //! Offline evaluation (`routec simulate` on a labeled recorded profile),
+//! off-policy estimates on a decision log (`routec simulate --off-policy`),
 //! the converter (`routec convert`) on small handmade inputs, `--plot`, and
 //! the progress bar's silence when standard error is not a terminal.
 //!
@@ -198,6 +199,211 @@ fn a_bad_recorded_line_is_a_located_error() {
         out.stderr
     );
     assert!(out.stderr.contains("hrad"), "stderr: {}", out.stderr);
+}
+
+// ---------------------------------------------------------------- off-policy
+
+// `tests/fixtures/offpolicy/decisions.jsonl` is a decision log of
+// `logging.route` (chat -> `small`, explored to `big` with probability 0.2;
+// code split between both) in `routec serve`'s format: 60 chat requests
+// (number k = 0..59: explored when k % 5 == 4; `big` succeeds unless
+// k % 6 == 5, `small` unless k % 4 == 3; no feedback when k % 10 == 9), 20
+// code requests (k = 0..19: `small` when k % 7 == 3, with the table's split
+// share as propensity; `big` succeeds unless k % 10 == 0, `small` when k is
+// even; all with feedback), and 2 requests that named `small`. Every line
+// carries a `lang` signal neither policy declares. `candidate.route` sends
+// chat to `big` and optimizes code alone.
+
+fn offpolicy_dir() -> PathBuf {
+    manifest_dir().join("tests/fixtures/offpolicy")
+}
+
+fn off_policy(candidate: &str, log: &str, format: &str) -> Output {
+    common::run_in(
+        &offpolicy_dir(),
+        &["simulate", candidate, "--off-policy", log, "--format", format],
+        None,
+    )
+}
+
+/// The code leaf's split shares `(small, big)` of a policy's table.
+fn code_shares(policy: &str) -> (f64, f64) {
+    let out = common::run_in(&offpolicy_dir(), &["compile", policy, "-o", "-"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let t: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plans: Vec<&str> = t["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    let leaf = t["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["splits"].as_array().unwrap().len() == 2)
+        .unwrap();
+    let share = |name: &str| {
+        leaf["splits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| plans[s["plan"].as_u64().unwrap() as usize] == name)
+            .unwrap()["share"]
+            .as_f64()
+            .unwrap()
+    };
+    (share("small"), share("big"))
+}
+
+#[test]
+fn off_policy_estimates_weigh_the_logged_plans_the_candidate_would_run() {
+    let out = off_policy("candidate.route", "decisions.jsonl", "json");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = json(&out);
+    assert_eq!(r["policy"], "candidate");
+    assert_eq!(r["lines"], 82);
+    assert_eq!(r["routed"], 80);
+    assert_eq!(r["named"], 2);
+    assert_eq!(r["undecided"], 0);
+    assert_eq!(r["explored"], 12);
+    assert_eq!(r["ignored_signals"], serde_json::json!(["lang"]));
+    // Success: 74 routed requests have feedback. The candidate runs `big`
+    // on chat: only the 6 explored chat requests with feedback match
+    // (k = 4, 14, ..., 54; all succeed; weight 1/0.2). Every code request
+    // matches with weight (candidate share)/(logged share): 17 `big` (16
+    // succeed) and 3 `small` (k = 3, 10, 17; only k = 10 succeeds).
+    let (log_small, log_big) = code_shares("logging.route");
+    let (cand_small, cand_big) = code_shares("candidate.route");
+    let (w_small, w_big) = (cand_small / log_small, cand_big / log_big);
+    let weighted_successes = 6.0 * 5.0 + 16.0 * w_big + w_small;
+    let weights = 6.0 * 5.0 + 17.0 * w_big + 3.0 * w_small;
+    let s = &r["success"];
+    assert_eq!(s["requests"], 74);
+    assert_eq!(s["matched"], 26);
+    close(&s["ips"]["value"], weighted_successes / 74.0);
+    close(&s["snips"]["value"], weighted_successes / weights);
+    // What the logging table did: 54 chat with feedback (48 `small`, of
+    // which 36 succeed; 6 explored `big`, all succeed) and 20 code (17).
+    close(&s["logged"], (36.0 + 6.0 + 17.0) / 74.0);
+    for e in ["ips", "snips", "dr"] {
+        let (v, lo, hi) = (
+            s[e]["value"].as_f64().unwrap(),
+            s[e]["low"].as_f64().unwrap(),
+            s[e]["high"].as_f64().unwrap(),
+        );
+        assert!(0.0 <= lo && lo <= v && v <= hi && hi <= 1.0, "{e}: {s}");
+    }
+    // Cost: every routed request; `big` costs $0.01 and `small` $0.001.
+    let c = &r["cost_per_request"];
+    assert_eq!(c["requests"], 80);
+    assert_eq!(c["matched"], 32);
+    close(
+        &c["snips"]["value"],
+        (12.0 * 5.0 * 0.01 + 17.0 * w_big * 0.01 + 3.0 * w_small * 0.001)
+            / (12.0 * 5.0 + 17.0 * w_big + 3.0 * w_small),
+    );
+}
+
+/// The logging table estimated on its own log: the explored requests do
+/// not match, and SNIPS reweighs the rest by their propensities (chat
+/// `small` 1/0.8, code 1): here the cost per request it predicts.
+#[test]
+fn the_logging_table_on_its_own_log_reweighs_what_it_chose() {
+    let out = off_policy("logging.route", "decisions.jsonl", "json");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = json(&out);
+    let c = &r["cost_per_request"];
+    assert_eq!(c["matched"], 68);
+    // 48 chat `small` at $0.001 (weight 1.25), 17 code `big` at $0.01 and 3
+    // code `small` at $0.001 (weight 1): the chat half and the code half
+    // weigh 60 and 20 as the traffic did.
+    close(
+        &c["snips"]["value"],
+        (48.0 * 1.25 * 0.001 + 17.0 * 0.01 + 3.0 * 0.001) / (48.0 * 1.25 + 20.0),
+    );
+}
+
+#[test]
+fn the_human_off_policy_report_names_every_estimate() {
+    let out = off_policy("candidate.route", "decisions.jsonl", "human");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!("off_policy_human", out.stdout);
+}
+
+/// A compiled table is a candidate too, with the same estimates.
+#[test]
+fn a_compiled_table_is_estimated_like_its_policy() {
+    let dir = common::temp_dir("offpolicy");
+    let table = dir.join("candidate.table.json");
+    let out = common::run_in(
+        &offpolicy_dir(),
+        &["compile", "candidate.route", "-o", table.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let log = offpolicy_dir().join("decisions.jsonl");
+    let from_table = common::run_in(
+        &dir,
+        &[
+            "simulate",
+            "candidate.table.json",
+            "--off-policy",
+            log.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(from_table.code, 0, "{}", from_table.stderr);
+    let mut a = json(&from_table);
+    let mut b = json(&off_policy("candidate.route", "decisions.jsonl", "json"));
+    a["log"] = Value::Null;
+    b["log"] = Value::Null;
+    assert_eq!(a, b);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A malformed log is a usage error located in the log (exit 2), every bad
+/// line named, and nothing is estimated.
+#[test]
+fn a_malformed_decision_log_is_a_located_usage_error() {
+    let out = off_policy("candidate.route", "malformed.jsonl", "human");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("malformed.jsonl:3:260")
+            && out.stderr.contains("`propensity` must be within (0, 1], got 1.5"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("malformed.jsonl:4:64")
+            && out.stderr.contains("the `decision` has no `plan`"),
+        "{}",
+        out.stderr
+    );
+    let missing = off_policy("candidate.route", "nowhere.jsonl", "human");
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("cannot read `nowhere.jsonl`"),
+        "{}",
+        missing.stderr
+    );
+    // Sampling options do not apply to an estimate from a log.
+    let both = common::run_in(
+        &offpolicy_dir(),
+        &[
+            "simulate",
+            "candidate.route",
+            "--off-policy",
+            "decisions.jsonl",
+            "--load",
+            "2x",
+        ],
+        None,
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
 }
 
 // ---------------------------------------------------------------- converter

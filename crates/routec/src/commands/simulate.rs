@@ -1,8 +1,13 @@
 //! `routec simulate FILE [--traffic NAME] [--requests N] [--seed S]
 //! [--format human|json] [--plot FILE.svg]`: samples a declared profile, or
-//! replays a labeled recorded one (`routec_driver::simulate`).
+//! replays a labeled recorded one (`routec_driver::simulate`); with
+//! `--off-policy LOG`, estimates the policy on a decision log
+//! (`routec_driver::offpolicy`).
+
+use std::path::Path;
 
 use routec_driver::simulate::{self, Simulation};
+use routec_driver::{decide, offpolicy, source};
 use routec_render::{evaluate, simulate as render};
 
 use super::progress::Progress;
@@ -12,6 +17,9 @@ use crate::cli::{ColorChoice, OutputFormat, SimulateArgs, exit};
 pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
     if let Some(loads) = &args.load {
         return super::load::run(args, loads, color);
+    }
+    if let Some(log) = &args.off_policy {
+        return off_policy(args, log, color);
     }
     let p = match super::compile(&args.file, None, args.slo_margin, color) {
         Ok(p) => p,
@@ -61,4 +69,54 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
         (Simulation::Replayed { replay, .. }, OutputFormat::Human) => evaluate::human(name, replay),
     });
     exit::OK
+}
+
+/// `--off-policy LOG`: the candidate is a policy (compiled as by
+/// `simulate`, with `--traffic` and `--slo-margin`) or a decision table.
+fn off_policy(args: &SimulateArgs, log: &Path, color: ColorChoice) -> u8 {
+    let router = if decide::is_policy(&args.file) {
+        let p = match super::compile(
+            &args.file,
+            args.traffic.as_deref(),
+            args.slo_margin,
+            color,
+        ) {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
+        routec_driver::explain::router(&p)
+    } else if args.slo_margin.is_some() {
+        Err(routec_driver::Failed::Usage(
+            "`--slo-margin` applies to a policy, not to a compiled table".into(),
+        ))
+    } else {
+        decide::load_router(&args.file, args.traffic.as_deref()).map(|l| l.router)
+    };
+    let router = match router {
+        Ok(r) => r,
+        Err(failed) => return report(&failed, color),
+    };
+    let name = super::display_name(log);
+    let text = match if super::is_stdin(log) {
+        source::read_stdin()
+    } else {
+        source::read_traffic(log)
+    } {
+        Ok(text) => text,
+        Err(e) => {
+            super::eprint(&format!("routec: cannot read `{name}`: {e}\n"));
+            return exit::USAGE;
+        }
+    };
+    match offpolicy::off_policy(&router, &name, &text) {
+        Ok(r) => {
+            print(&match args.format {
+                OutputFormat::Json => routec_render::pretty(&routec_render::offpolicy::json(&r)),
+                OutputFormat::Human => routec_render::offpolicy::human(&r),
+            });
+            exit::OK
+        }
+        // Bad lines in the log are usage errors (exit 2), located.
+        Err(failed) => report(&failed, color).max(exit::USAGE),
+    }
 }
