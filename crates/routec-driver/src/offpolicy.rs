@@ -155,7 +155,12 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
             .map_or(0.0, |leaf| {
                 leaf.splits
                     .iter()
-                    .filter(|s| table.plans.get(s.plan as usize).is_some_and(|p| p.text == d.plan))
+                    .filter(|s| {
+                        table
+                            .plans
+                            .get(s.plan as usize)
+                            .is_some_and(|p| p.text == d.plan)
+                    })
                     .map(|s| s.share)
                     .sum::<f64>()
             })
@@ -220,8 +225,9 @@ fn estimated(
     if logs.is_empty() {
         return Ok(None);
     }
-    let e = offpolicy::estimate(&logs, Z95)
-        .map_err(|why| Failed::Policy(format!("cannot estimate: {why} (this is a bug in routec)")))?;
+    let e = offpolicy::estimate(&logs, Z95).map_err(|why| {
+        Failed::Policy(format!("cannot estimate: {why} (this is a bug in routec)"))
+    })?;
     Ok(Some(Estimated {
         requests: e.requests,
         matched: e.matched,

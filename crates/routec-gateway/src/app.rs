@@ -55,6 +55,10 @@ pub struct Options {
     /// The wall clock of exploration budget periods (the system's by
     /// default; tests set their own).
     pub clock: Clock,
+    /// The seed of exploration's random draws (`None`: different on every
+    /// start). With a seed and one request at a time, which requests are
+    /// explored repeats exactly (tests, reproducible experiments).
+    pub explore_seed: Option<u64>,
 }
 
 /// Seconds since the Unix epoch: the system clock, or a test's.
@@ -101,6 +105,7 @@ impl Default for Options {
             log_bodies: false,
             feedback_ids: 100_000,
             clock: Clock::default(),
+            explore_seed: None,
         }
     }
 }
@@ -172,6 +177,7 @@ impl App {
             None => None,
         };
         let options_feedback_ids = options.feedback_ids;
+        let options_explore_seed = options.explore_seed;
         let now = SystemTime::now();
         let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let prefix = routec_runtime::key_hash(format!("{}-{nanos}", std::process::id()).as_bytes());
@@ -190,7 +196,7 @@ impl App {
             reload_lock: tokio::sync::Mutex::new(()),
             scrape_lock: std::sync::Mutex::new(()),
             started: Instant::now(),
-            draws: AtomicU64::new(prefix ^ (nanos as u64)),
+            draws: AtomicU64::new(options_explore_seed.unwrap_or(prefix ^ (nanos as u64))),
         };
         app.publish_table(None);
         Ok(app)

@@ -1,7 +1,8 @@
 //! Exploration through the real gateway against fake upstreams
 //! (`learn { explore ... }`, docs/learn.md): the explored share, the
 //! budget per period (a test clock moves to the next day), the propensity
-//! and `explored` of every decision-log line, and the explore metrics.
+//! and `explored` of every decision-log line, the explore metrics, and the
+//! off-policy estimates (`routec_driver::offpolicy`) on the log written.
 
 #![allow(
     clippy::unwrap_used,
@@ -91,6 +92,11 @@ struct World {
 
 impl World {
     async fn start(name: &str, learn: &str) -> World {
+        World::start_seeded(name, learn, None).await
+    }
+
+    /// [`World::start`] with exploration's draws seeded.
+    async fn start_seeded(name: &str, learn: &str, seed: Option<u64>) -> World {
         let small = Fake::start().await;
         let big = Fake::start().await;
         let dir = temp_dir(name);
@@ -99,6 +105,7 @@ impl World {
         opts.decision_log = Some(dir.0.join("decisions.jsonl"));
         let c = clock.clone();
         opts.clock = routec_gateway::Clock::new(move || c.load(Ordering::Relaxed) as f64);
+        opts.explore_seed = seed;
         let env = env(&[
             ("SMALL_URL", format!("{}/v1", small.url())),
             ("BIG_URL", format!("{}/v1", big.url())),
@@ -117,6 +124,11 @@ impl World {
     }
 
     async fn chat(&self, task: &str) -> String {
+        self.chat_served(task).await.0
+    }
+
+    /// A routed request: its id and the model that answered.
+    async fn chat_served(&self, task: &str) -> (String, String) {
         let r = client()
             .post(format!("http://{}/v1/chat/completions", self.gw.addr))
             .header("x-task", task)
@@ -125,7 +137,8 @@ impl World {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        r.headers()["x-request-id"].to_str().unwrap().to_owned()
+        let header = |name: &str| r.headers()[name].to_str().unwrap().to_owned();
+        (header("x-request-id"), header("x-routec-model"))
     }
 
     async fn metrics(&self) -> String {
@@ -142,6 +155,12 @@ impl World {
     /// Stops the gateway; the decision-log lines, each checked against the
     /// schema.
     async fn stop(self) -> (Vec<J>, Fake) {
+        let (lines, big, _) = self.stop_with_log().await;
+        (lines, big)
+    }
+
+    /// [`World::stop`], with the decision log's text.
+    async fn stop_with_log(self) -> (Vec<J>, Fake, String) {
         let dir = self.dir.0.clone();
         self.gw.stop().await.unwrap();
         let text = std::fs::read_to_string(dir.join("decisions.jsonl")).unwrap();
@@ -163,7 +182,7 @@ impl World {
             assert!(errors.is_empty(), "{v}: {errors:?}");
         }
         drop(self.dir);
-        (lines, self.big)
+        (lines, self.big, text)
     }
 }
 
@@ -309,4 +328,85 @@ async fn exploration_stops_when_the_periods_budget_is_spent() {
         }
         assert!(spend >= 0.05 - 1e-9, "{spend}");
     }
+}
+
+/// One feedback report for a request.
+async fn feedback(w: &World, id: &str, success: bool) {
+    let r = client()
+        .post(format!("http://{}/v1/feedback", w.gw.addr))
+        .json(&json!({"request_id": id, "success": success}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+}
+
+/// Off-policy estimates on a log the gateway wrote while exploring: 600
+/// chat requests (`small` by the table, `big` explored 30% of the time),
+/// each answered `success` with a probability set by the model that
+/// answered (`small` 0.6, `big` 0.95; a fixed-seed generator stands in for
+/// the users, and exploration's draws are seeded, so the run repeats
+/// exactly: a 95% interval is not a test that passes every time). The table itself is estimated at `small`'s rate (its SNIPS
+/// is exactly the mean of the requests it chose: the consistency check),
+/// and a candidate that sends chat to `big` at `big`'s rate and cost; each
+/// 95% interval contains the true figure.
+#[tokio::test]
+async fn off_policy_estimates_on_the_gateways_log_find_each_policys_rate() {
+    const RATE: [(&str, f64); 2] = [("small", 0.6), ("big", 0.95)];
+    let w = World::start_seeded("offpolicy", "explore 30%", Some(7)).await;
+    let mut state = 0x5eed_u64;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut table_outcomes = Vec::new();
+    for _ in 0..600 {
+        let (id, model) = w.chat_served("chat").await;
+        let rate = RATE.iter().find(|(m, _)| *m == model).unwrap().1;
+        let success = uniform() < rate;
+        if model == "small" {
+            table_outcomes.push(f64::from(u8::from(success)));
+        }
+        feedback(&w, &id, success).await;
+    }
+    let (_, _big, log) = w.stop_with_log().await;
+
+    let estimate = |policy: &str| {
+        let router = routec_runtime::Router::new(common::compile(policy).unwrap()).unwrap();
+        routec_driver::offpolicy::off_policy(&router, "decisions.jsonl", &log).unwrap()
+    };
+    let contains = |e: &routec_driver::offpolicy::Estimated, truth: f64, what: &str| {
+        for (name, i) in [("ips", e.ips), ("snips", e.snips), ("dr", e.dr)] {
+            assert!(
+                i.low - 1e-12 <= truth && truth <= i.high + 1e-12,
+                "{what} {name}: {i:?} does not contain {truth}"
+            );
+        }
+    };
+
+    let table = estimate(POLICY);
+    assert_eq!(table.routed, 600);
+    let success = table.success.unwrap();
+    assert_eq!(success.requests, 600);
+    assert_eq!(success.matched, table_outcomes.len());
+    assert_eq!(table.explored, 600 - table_outcomes.len());
+    let on_policy = table_outcomes.iter().sum::<f64>() / table_outcomes.len() as f64;
+    assert!((success.snips.value - on_policy).abs() < 1e-12);
+    contains(&success, 0.6, "the table's success");
+    contains(&table.cost.unwrap(), 0.001, "the table's cost");
+
+    let all_big = POLICY.replace(
+        "otherwise => optimize [small, big] by task",
+        "otherwise => big",
+    );
+    let big = estimate(&all_big);
+    let success = big.success.unwrap();
+    assert_eq!(success.matched, 600 - table_outcomes.len());
+    contains(&success, 0.95, "big's success");
+    let cost = big.cost.unwrap();
+    assert!((cost.snips.value - 0.01).abs() < 1e-12, "{cost:?}");
+    contains(&cost, 0.01, "big's cost");
 }

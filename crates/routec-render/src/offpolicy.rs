@@ -114,7 +114,12 @@ pub fn human(r: &OffPolicyReport) -> String {
         ));
     }
     match &r.success {
-        Some(e) => section(&mut out, "success rate (requests with feedback)", e, percent),
+        Some(e) => section(
+            &mut out,
+            "success rate (requests with feedback)",
+            e,
+            percent,
+        ),
         None => out.push_str(
             "\nsuccess rate: no routed request has feedback (POST /v1/feedback, docs/learn.md)\n",
         ),

@@ -313,7 +313,9 @@ impl<'a> LineCx<'a> {
                     Ok(m) => d.model = m,
                     Err(_) => self.wrong_type(v, "`model`", "a model's name or null"),
                 },
-                "cost_usd" => d.cost_usd = self.number(v, "`cost_usd`", "a number >= 0", |x| x >= 0.0),
+                "cost_usd" => {
+                    d.cost_usd = self.number(v, "`cost_usd`", "a number >= 0", |x| x >= 0.0)
+                }
                 "latency_ms" => {
                     d.latency_ms = self.number(v, "`latency_ms`", "a number >= 0", |x| x >= 0.0);
                 }

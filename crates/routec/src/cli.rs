@@ -151,7 +151,7 @@ Off-policy (what a candidate would have done on production traffic):
   routec simulate candidate.route --off-policy decisions.jsonl
   routec simulate candidate.table.bin --off-policy decisions.jsonl --format json
 reads a decision log of `routec serve` (with `POST /v1/feedback` outcomes
-joined, and propensities: `learn { explore ... }` makes them informative)
+joined, and propensities: `learn { explore 2% }` makes them informative)
 and routes each logged request with the candidate: the success rate and
 cost per request it would have had, by IPS, SNIPS and doubly robust
 estimates with 95% intervals, beside what the logging table did. Plans are

@@ -221,7 +221,14 @@ fn offpolicy_dir() -> PathBuf {
 fn off_policy(candidate: &str, log: &str, format: &str) -> Output {
     common::run_in(
         &offpolicy_dir(),
-        &["simulate", candidate, "--off-policy", log, "--format", format],
+        &[
+            "simulate",
+            candidate,
+            "--off-policy",
+            log,
+            "--format",
+            format,
+        ],
         None,
     )
 }
@@ -373,7 +380,9 @@ fn a_malformed_decision_log_is_a_located_usage_error() {
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(
         out.stderr.contains("malformed.jsonl:3:260")
-            && out.stderr.contains("`propensity` must be within (0, 1], got 1.5"),
+            && out
+                .stderr
+                .contains("`propensity` must be within (0, 1], got 1.5"),
         "{}",
         out.stderr
     );

@@ -89,6 +89,11 @@ pub struct ServeArgs {
     /// How many recent request ids `POST /v1/feedback` takes feedback for.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub feedback_ids: usize,
+    /// Seed exploration's random draws (`learn { explore 2% }`), so that
+    /// the same requests in the same order are explored alike (experiments;
+    /// by default the draws differ on every start).
+    #[arg(long, value_name = "N")]
+    pub explore_seed: Option<u64>,
 }
 
 /// A number of seconds: finite, not negative, at most a day.
@@ -221,6 +226,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         log_bodies: args.log_bodies,
         feedback_ids: args.feedback_ids,
         clock: routec_gateway::Clock::default(),
+        explore_seed: args.explore_seed,
     };
     let loader = Arc::new(FileLoader {
         path: args.file.clone(),

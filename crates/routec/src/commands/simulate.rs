@@ -75,12 +75,7 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
 /// `simulate`, with `--traffic` and `--slo-margin`) or a decision table.
 fn off_policy(args: &SimulateArgs, log: &Path, color: ColorChoice) -> u8 {
     let router = if decide::is_policy(&args.file) {
-        let p = match super::compile(
-            &args.file,
-            args.traffic.as_deref(),
-            args.slo_margin,
-            color,
-        ) {
+        let p = match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
             Ok(p) => p,
             Err(code) => return code,
         };
