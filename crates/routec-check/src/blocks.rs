@@ -297,9 +297,36 @@ impl<'a> Cx<'a> {
         self.p.slo_settings.margin = v;
     }
 
+    /// The slo block's `confidence`: a percentage from 50% to below 100%,
+    /// once.
+    fn slo_confidence(&mut self, keyword: Span, value: &ast::Lit) {
+        let Some(v) = self.quantity(value, Unit::Ratio) else {
+            return;
+        };
+        if !(0.5..1.0).contains(&v) {
+            self.emit(d::out_of_range(
+                value.span,
+                "a confidence must be from 50% to below 100% (`confidence 95%`: quality floors hold with 95% probability)",
+            ));
+            return;
+        }
+        if let Some(first) = self.p.slo_settings.confidence_span {
+            self.emit(d::duplicate_property(keyword, "confidence", first));
+            return;
+        }
+        self.p.slo_settings.confidence_span = Some(keyword);
+        self.p.slo_settings.confidence = Some(v);
+    }
+
     fn constraint(&mut self, c: &ast::Constraint) {
-        if let ConstraintKind::Margin { keyword, value } = &c.kind {
-            return self.slo_margin(*keyword, value);
+        match &c.kind {
+            ConstraintKind::Margin { keyword, value } => {
+                return self.slo_margin(*keyword, value);
+            }
+            ConstraintKind::Confidence { keyword, value } => {
+                return self.slo_confidence(*keyword, value);
+            }
+            _ => {}
         }
         let ConstraintKind::Bound {
             metric,

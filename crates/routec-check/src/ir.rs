@@ -731,7 +731,8 @@ pub enum BoundDef {
     Metric { metric: MetricDef, offset: f64 },
 }
 
-/// How tightly the optimizer compiles the SLOs: the `slo` block's `margin`.
+/// How tightly the optimizer compiles the SLOs: the `slo` block's `margin`
+/// and `confidence`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SloSettings {
     /// `margin 5%`: each SLO is compiled this share tighter than its limit,
@@ -741,6 +742,12 @@ pub struct SloSettings {
     /// `1 + margin`. 0 when not declared.
     pub margin: f64,
     pub margin_span: Option<Span>,
+    /// `confidence 95%`: a quality floor is compiled on each recorded
+    /// quality estimate's lower bound at this confidence instead of its
+    /// posterior mean (docs/semantics.md, "Recorded traffic"). `None` when
+    /// not declared.
+    pub confidence: Option<f64>,
+    pub confidence_span: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -661,9 +661,9 @@ fn slo_stmt(out: &mut Out, words: &[&str], last_word: &str, last_tok: Option<Tok
     match last_word {
         _ if words.is_empty() => {
             out.words(SLO_METRICS, CompletionKind::Property);
-            out.words(&["margin"], CompletionKind::Property);
+            out.words(&["margin", "confidence"], CompletionKind::Property);
         }
-        "margin" => out.units(RATIO_UNITS),
+        "margin" | "confidence" => out.units(RATIO_UNITS),
         "ttft" | "latency" => out.words(PERCENTILES, CompletionKind::Property),
         "share" => out.models(),
         "for" => {

@@ -52,8 +52,12 @@ pub struct CellDef {
     /// on the values of the quality tables' signals only, so cells share
     /// one vector per combination of those values ([`share_qualities`]).
     pub quality: Arc<[Option<f64>]>,
-    /// Cells with the same `quality_id` have the same `quality`, and
-    /// different ids mean different qualities.
+    /// Each model's quality at its lower bound at the policy's
+    /// `confidence`, where recorded outcomes estimated it (`None`: no
+    /// `confidence`, or no outcomes in the cell; floors use `quality`).
+    pub quality_low: Option<Arc<[Option<f64>]>>,
+    /// Cells with the same `quality_id` have the same `quality` and
+    /// `quality_low`, and different ids mean different qualities.
     pub quality_id: usize,
     /// Membership in each slice.
     pub slices: Vec<bool>,
@@ -399,6 +403,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                         weight: 0.0,
                         prompt_mean: 0.0,
                         quality: Arc::from([]),
+                        quality_low: None,
                         quality_id: 0,
                         slices: Vec::new(),
                         candidates: Vec::new(),
@@ -536,14 +541,17 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
     let mut ids: HashMap<Vec<u64>, Shared> = HashMap::new();
     let mut by_ptr: HashMap<*const [Option<f64>], usize> = HashMap::new();
     for c in cells {
-        // Cells already sharing a vector share its id without rehashing it.
-        if let Some(&id) = by_ptr.get(&Arc::as_ptr(&c.quality)) {
+        // Cells already sharing a vector share its id without rehashing it
+        // (cells with lower bounds are keyed by both vectors).
+        let plain = c.quality_low.is_none();
+        if let (true, Some(&id)) = (plain, by_ptr.get(&Arc::as_ptr(&c.quality))) {
             c.quality_id = id;
             continue;
         }
         let bits: Vec<u64> = c
             .quality
             .iter()
+            .chain(c.quality_low.iter().flat_map(|low| low.iter()))
             .map(|q| q.map_or(u64::MAX, f64::to_bits))
             .collect();
         let next = ids.len();
@@ -551,7 +559,9 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
             .entry(bits)
             .or_insert_with(|| (next, c.quality.clone()))
             .clone();
-        by_ptr.insert(Arc::as_ptr(&c.quality), id);
+        if plain {
+            by_ptr.insert(Arc::as_ptr(&c.quality), id);
+        }
         c.quality = shared;
         c.quality_id = id;
     }

@@ -364,6 +364,10 @@ pub struct PlanEval {
     pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
+    /// Expected quality with each model's quality at its lower bound
+    /// (`slo { confidence ... }`, [`PlanEval::quality_at`]); `quality`
+    /// otherwise. What quality floors are compiled on.
+    pub quality_low: f64,
     /// Per model the plan may call: what it asks of and pays to it.
     pub calls: Calls,
     pub mean_e2e: f64,
@@ -374,6 +378,27 @@ pub struct PlanEval {
 }
 
 impl PlanEval {
+    /// The expected quality when each model's quality in the cell is
+    /// `low` instead of `mean`: each component's quality scaled by its
+    /// model's `low / mean` (exact for plans whose components answer with
+    /// their model's quality; for a cascade, whose accepted answers'
+    /// quality depends on the confidence, the shares stay those of the
+    /// means).
+    pub fn quality_at(&self, mean: &[Option<f64>], low: &[Option<f64>]) -> f64 {
+        self.comps
+            .iter()
+            .map(|c| {
+                let (m, l) = (quality_of(mean, c.model), quality_of(low, c.model));
+                let ratio = if m > 0.0 {
+                    (l / m).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                c.w * c.quality * ratio
+            })
+            .sum()
+    }
+
     /// The expected cost of a request with `prompt_tokens` tokens of
     /// prompt. Exact for a cell's mean prompt length: cells never straddle
     /// a price tier's threshold (`cells.rs` cuts there).

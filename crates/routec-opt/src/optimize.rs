@@ -41,6 +41,9 @@ pub enum Coef {
     /// `cost − x · quality`.
     CostMinusQuality(f64),
     Quality,
+    /// Quality with recorded estimates at their lower bounds (a quality
+    /// floor under `slo { confidence ... }`; `Quality` otherwise).
+    QualityLow,
     Calls(usize),
 }
 
@@ -160,9 +163,13 @@ impl Problem {
             if let Some(&e) = memo.get(&(id, c.quality_id)) {
                 return e;
             }
-            let (e, first) = match shapes.get(&id) {
+            let (mut e, first) = match shapes.get(&id) {
                 Some(&first) => (ev.requalify(&evals[first], &c.quality), first),
                 None => (ev.eval(plan, &c.quality), evals.len()),
+            };
+            e.quality_low = match &c.quality_low {
+                Some(low) => e.quality_at(&c.quality, low),
+                None => e.quality,
             };
             latency_of.push(first);
             if Evaluator::quality_free(plan) {
@@ -384,7 +391,13 @@ impl Problem {
                 },
                 (MetricDef::Quality(_), BoundDef::Value(x)) => push(
                     vec![Term {
-                        coef: Coef::Quality,
+                        // A floor holds at the declared confidence: it
+                        // is compiled on the estimates' lower bounds.
+                        coef: if upper {
+                            Coef::Quality
+                        } else {
+                            Coef::QualityLow
+                        },
                         scale: sign / ws,
                         scope,
                     }],
@@ -495,6 +508,7 @@ impl Problem {
             Coef::Cost => e.cost(cell.prompt_mean),
             Coef::CostMinusQuality(x) => e.cost(cell.prompt_mean) - x * e.quality,
             Coef::Quality => e.quality,
+            Coef::QualityLow => e.quality_low,
             Coef::Calls(m) => e.calls.get(m).copied().unwrap_or(0.0),
         }
     }

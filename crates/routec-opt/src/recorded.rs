@@ -190,6 +190,18 @@ pub struct RateEstimate {
     pub high: f64,
 }
 
+impl RateEstimate {
+    /// The lower bound at `confidence` (a one-sided bound: the rate is
+    /// above it with that probability under the posterior; the normal
+    /// approximation of the Beta posterior, as the interval, at least 0).
+    pub fn lower_bound(&self, confidence: f64) -> f64 {
+        let k = QUALITY_PRIOR_WEIGHT;
+        let weight = k + self.n as f64;
+        let sd = (self.estimate * (1.0 - self.estimate) / (weight + 1.0)).sqrt();
+        (self.estimate - crate::model::norm_inv(confidence) * sd).max(0.0)
+    }
+}
+
 /// The Beta posterior with prior mean `declared` and weight
 /// [`QUALITY_PRIOR_WEIGHT`] after `successes` of `n`.
 pub fn shrink_rate(declared: f64, n: usize, successes: usize) -> RateEstimate {
@@ -228,8 +240,20 @@ pub(crate) fn requalify(
     let mut qualities: Vec<Vec<Option<f64>>> =
         part.cells.iter().map(|c| c.quality.to_vec()).collect();
     let out = estimate_quality(policy, bound, &part.row_cells, &mut qualities);
-    for (c, q) in part.cells.iter_mut().zip(qualities) {
+    // `slo { confidence C }`: each estimate's lower bound at C, for the
+    // quality floors; models without outcomes keep their figure.
+    let mut lows: Vec<Option<Vec<Option<f64>>>> = vec![None; qualities.len()];
+    if let Some(confidence) = policy.slo_settings.confidence {
+        for e in &out {
+            let low = lows[e.cell].get_or_insert_with(|| qualities[e.cell].clone());
+            if let Some(slot) = low.get_mut(e.model.index()) {
+                *slot = Some(e.rate.lower_bound(confidence));
+            }
+        }
+    }
+    for ((c, q), low) in part.cells.iter_mut().zip(qualities).zip(lows) {
         c.quality = q.into();
+        c.quality_low = low.map(Into::into);
     }
     crate::cells::share_qualities(&mut part.cells);
     out

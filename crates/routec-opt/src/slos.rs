@@ -3,6 +3,7 @@
 //! the diagnosis of SLOs no routing can meet, and cascade warnings.
 
 use routec_check::ir::{MetricDef, PlanDef, Policy, SignalType, SliceId};
+use routec_syntax::ast::CmpOp;
 use routec_syntax::{Diagnostic, Span};
 
 use crate::cells::{self, Partition};
@@ -428,6 +429,17 @@ pub(crate) fn infeasible(
                 ),
             };
             let mut help = best_text;
+            if let (Some(c), MetricDef::Quality(_), CmpOp::Ge | CmpOp::Gt, true) = (
+                policy.slo_settings.confidence,
+                &slo.metric,
+                slo.op,
+                part.cells.iter().any(|c| c.quality_low.is_some()),
+            ) {
+                help.push_str(&format!(
+                    " with every recorded quality at its lower bound at {}% confidence (`confidence` in the slo block)",
+                    cells::trim(c * 100.0)
+                ));
+            }
             for (rule, share) in &causes {
                 let r = &policy.rules[*rule];
                 help.push_str(&format!(

@@ -150,3 +150,123 @@ fn every_code_is_documented() {
         .collect();
     assert!(missing.is_empty(), "undocumented: {missing:?}");
 }
+
+/// `slo { confidence 95% }` makes a quality floor hold at that confidence.
+/// The procedure: one cell with traffic (`tier = free`), `small` (true success rate 80%) and `big`
+/// (95%), each declared at its true rate (so the posterior's prior is
+/// right), 200 recorded requests with both models' outcomes drawn from the
+/// true rates by a fixed-seed generator, and `quality >= 85%`. The table's
+/// true quality is its mix of the true rates, less the model's base error
+/// rate (`BASE_ERROR_RATE`, 0.5%, docs/semantics.md; decoding is fast
+/// enough that nothing times out). Compiled on the posterior
+/// means, the floor is missed about half the time (the estimates err
+/// either way); on the lower bounds at 95%, at most 5% of the time (a
+/// sample whose bound on `big` falls below the floor is refused with
+/// E0510: said, not missed).
+#[test]
+fn a_quality_floor_holds_at_the_declared_confidence() {
+    const TRUE: [(&str, f64); 2] = [("small", 0.80), ("big", 0.95)];
+    const BASE_ERROR_RATE: f64 = 0.005;
+    let policy_text = |confidence: &str| {
+        format!(
+            r#"policy floor {{
+  owner "tests"
+}}
+
+signal tier: enum {{ free, paid }} from header "x-tier" default free
+
+model small {{
+  price $0.001/request
+  latency ttft p50 100ms p95 300ms, decode 1000 tok/s
+  quality 80%
+}}
+
+model big {{
+  price $0.01/request
+  latency ttft p50 300ms p95 1s, decode 1000 tok/s
+  quality 95%
+}}
+
+objective minimize cost
+
+slo {{
+  {confidence}
+  quality >= 85%
+}}
+
+route {{
+  otherwise => optimize [small, big] by tier
+}}
+
+traffic week = file "week.jsonl"
+"#
+        )
+    };
+    let uniform = |state: &mut u64| {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    // The compiled table's true quality on one recorded sample.
+    let true_quality = |source: &str, records: &str| {
+        let policy = common::check(source);
+        let parsed = routec_traffic::parse(records).unwrap();
+        let bound = routec_traffic::bind(&policy, &parsed).unwrap();
+        let options = CompileOptions {
+            traffic: Some("week".into()),
+            compiler_version: "test".into(),
+            slo_margin: None,
+        };
+        // A floor the bounds cannot meet is refused (E0510), not missed.
+        let c = compile_recorded(&policy, source, &options, Some(&bound)).ok()?;
+        let cell = c
+            .cells()
+            .iter()
+            .find(|c| c.predicate.contains("free"))
+            .unwrap();
+        let quality = cell
+            .splits
+            .iter()
+            .map(|s| {
+                let plan = &c.table.plans[s.plan as usize].text;
+                s.share * TRUE.iter().find(|(m, _)| m == plan).unwrap().1
+            })
+            .sum::<f64>()
+            * (1.0 - BASE_ERROR_RATE);
+        Some(quality)
+    };
+    let (mut missed_mean, mut missed_confident, mut refused) = (0, 0, 0);
+    let seeds = 60;
+    for seed in 0..seeds {
+        let mut state = seed;
+        let mut records = String::new();
+        for i in 0..200 {
+            let outcome = |rate: f64, state: &mut u64| uniform(state) < rate;
+            let small = outcome(TRUE[0].1, &mut state);
+            let big = outcome(TRUE[1].1, &mut state);
+            writeln!(
+                records,
+                r#"{{"id": "r{i}", "signals": {{"tier": "free"}}, "outcomes": {{"small": {{"success": {small}}}, "big": {{"success": {big}}}}}}}"#
+            )
+            .unwrap();
+        }
+        // On the means the floor is always feasible (big's estimate stays
+        // well above it).
+        if true_quality(&policy_text(""), &records).unwrap() < 0.85 - 1e-9 {
+            missed_mean += 1;
+        }
+        match true_quality(&policy_text("confidence 95%"), &records) {
+            Some(q) if q < 0.85 - 1e-9 => missed_confident += 1,
+            Some(_) => {}
+            None => refused += 1,
+        }
+    }
+    assert!(missed_mean >= seeds / 4, "missed {missed_mean} of {seeds}");
+    assert!(refused <= seeds / 10, "refused {refused} of {seeds}");
+    assert!(
+        missed_confident <= seeds / 20,
+        "missed {missed_confident} of {seeds} at 95% confidence (on means: {missed_mean})"
+    );
+}

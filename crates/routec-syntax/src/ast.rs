@@ -507,6 +507,12 @@ pub enum ConstraintKind {
         keyword: Span,
         value: Lit,
     },
+    /// `confidence 95%`: quality floors hold at this confidence where
+    /// recorded outcomes give the quality estimates' uncertainty.
+    Confidence {
+        keyword: Span,
+        value: Lit,
+    },
     Error,
 }
 

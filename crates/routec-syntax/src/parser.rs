@@ -1506,6 +1506,9 @@ where
     let setting = kw("margin")
         .then(lit())
         .map(|(keyword, value)| ConstraintKind::Margin { keyword, value })
+        .or(kw("confidence")
+            .then(lit())
+            .map(|(keyword, value)| ConstraintKind::Confidence { keyword, value }))
         .map_with(|kind, e| Constraint {
             kind,
             span: sp(e.span()),

@@ -290,7 +290,8 @@ impl Shift for ConstraintKind {
                 bound.shift(delta);
                 scope.shift(delta);
             }
-            ConstraintKind::Margin { keyword, value } => {
+            ConstraintKind::Margin { keyword, value }
+            | ConstraintKind::Confidence { keyword, value } => {
                 keyword.shift(delta);
                 value.shift(delta);
             }

@@ -210,7 +210,7 @@ pub const WORDS: &[Word] = &[
     r("optimize", K, &[C::PlanForm]),
     r("else", K, &[C::Structure]),
     w("accept", K, &[C::Structure]),
-    w("confidence", P, &[C::AcceptMeasure]),
+    w("confidence", P, &[C::AcceptMeasure, C::Structure]),
     w("at", K, &[C::Structure]),
     // Faults.
     w("on", N, &[C::Structure]),
