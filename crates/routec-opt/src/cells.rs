@@ -52,12 +52,13 @@ pub struct CellDef {
     /// on the values of the quality tables' signals only, so cells share
     /// one vector per combination of those values ([`share_qualities`]).
     pub quality: Arc<[Option<f64>]>,
-    /// Each model's quality at its lower bound at the policy's
-    /// `confidence`, where recorded outcomes estimated it (`None`: no
-    /// `confidence`, or no outcomes in the cell; floors use `quality`).
-    pub quality_low: Option<Arc<[Option<f64>]>>,
+    /// The posterior variance of each model's quality where recorded
+    /// outcomes estimated it, 0 elsewhere (a declared quality is taken as
+    /// known); `None` without `slo { confidence ... }` or without outcomes
+    /// in the cell. Quality floors hold at the confidence on it.
+    pub quality_var: Option<Arc<[f64]>>,
     /// Cells with the same `quality_id` have the same `quality` and
-    /// `quality_low`, and different ids mean different qualities.
+    /// `quality_var`, and different ids mean different qualities.
     pub quality_id: usize,
     /// Membership in each slice.
     pub slices: Vec<bool>,
@@ -403,7 +404,7 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                         weight: 0.0,
                         prompt_mean: 0.0,
                         quality: Arc::from([]),
-                        quality_low: None,
+                        quality_var: None,
                         quality_id: 0,
                         slices: Vec::new(),
                         candidates: Vec::new(),
@@ -542,8 +543,8 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
     let mut by_ptr: HashMap<*const [Option<f64>], usize> = HashMap::new();
     for c in cells {
         // Cells already sharing a vector share its id without rehashing it
-        // (cells with lower bounds are keyed by both vectors).
-        let plain = c.quality_low.is_none();
+        // (cells with variances are keyed by both vectors).
+        let plain = c.quality_var.is_none();
         if let (true, Some(&id)) = (plain, by_ptr.get(&Arc::as_ptr(&c.quality))) {
             c.quality_id = id;
             continue;
@@ -551,8 +552,12 @@ pub(crate) fn share_qualities(cells: &mut [CellDef]) {
         let bits: Vec<u64> = c
             .quality
             .iter()
-            .chain(c.quality_low.iter().flat_map(|low| low.iter()))
             .map(|q| q.map_or(u64::MAX, f64::to_bits))
+            .chain(
+                c.quality_var
+                    .iter()
+                    .flat_map(|v| v.iter().map(|x| x.to_bits())),
+            )
             .collect();
         let next = ids.len();
         let (id, shared) = ids

@@ -364,10 +364,10 @@ pub struct PlanEval {
     pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
-    /// Expected quality with each model's quality at its lower bound
-    /// (`slo { confidence ... }`, [`PlanEval::quality_at`]); `quality`
-    /// otherwise. What quality floors are compiled on.
-    pub quality_low: f64,
+    /// An upper bound on the variance of `quality` from the models'
+    /// estimated qualities ([`PlanEval::variance_of`]; 0 without
+    /// `slo { confidence ... }`).
+    pub quality_var: f64,
     /// Per model the plan may call: what it asks of and pays to it.
     pub calls: Calls,
     pub mean_e2e: f64,
@@ -378,24 +378,16 @@ pub struct PlanEval {
 }
 
 impl PlanEval {
-    /// The expected quality when each model's quality in the cell is
-    /// `low` instead of `mean`: each component's quality scaled by its
-    /// model's `low / mean` (exact for plans whose components answer with
-    /// their model's quality; for a cascade, whose accepted answers'
-    /// quality depends on the confidence, the shares stay those of the
-    /// means).
-    pub fn quality_at(&self, mean: &[Option<f64>], low: &[Option<f64>]) -> f64 {
+    /// An upper bound on the variance of the plan's quality when each
+    /// model's quality in the cell has variance `var[m]`: `Σ_k w_k v(m_k)`
+    /// over the components (the quality is `Σ_k w_k q(m_k)`; components of
+    /// one model are perfectly correlated, and `(Σ w)² ≤ Σ w` for shares
+    /// summing to at most 1). For a cascade, whose escalation shares
+    /// depend on the qualities, the shares are those of the means.
+    pub fn variance_of(&self, var: &[f64]) -> f64 {
         self.comps
             .iter()
-            .map(|c| {
-                let (m, l) = (quality_of(mean, c.model), quality_of(low, c.model));
-                let ratio = if m > 0.0 {
-                    (l / m).clamp(0.0, 1.0)
-                } else {
-                    1.0
-                };
-                c.w * c.quality * ratio
-            })
+            .map(|c| c.w * var.get(c.model as usize).copied().unwrap_or(0.0))
             .sum()
     }
 

@@ -41,9 +41,13 @@ pub enum Coef {
     /// `cost − x · quality`.
     CostMinusQuality(f64),
     Quality,
-    /// Quality with recorded estimates at their lower bounds (a quality
-    /// floor under `slo { confidence ... }`; `Quality` otherwise).
-    QualityLow,
+    /// `quality − k·w·var − shift`: a quality floor at a confidence
+    /// (`slo { confidence ... }`), `w` the cell's weight and `var` the
+    /// option's [`PlanEval::quality_var`] (see `floor_at_confidence`).
+    QualityLow {
+        k: f64,
+        shift: f64,
+    },
     Calls(usize),
 }
 
@@ -108,6 +112,54 @@ pub struct Problem {
     pub warnings: Vec<(usize, String)>,
 }
 
+/// The coefficient of a quality floor over `scope` (weight `ws`). Without
+/// `slo { confidence C }` or without estimated qualities, the quality.
+/// With them, the floor must hold on `Q − z·sd`, `z = Φ⁻¹(C)`, where
+/// `sd² = V ≤ Σ_c (w_c/ws)² Σ_o x_co var_co` (the cells' and models'
+/// estimates independent; `var_co` the option's [`PlanEval::quality_var`]).
+/// `√V ≤ V/(2s₀) + s₀/2` for any `s₀ > 0` (equal at `V = s₀²`), so the
+/// linear row `Σ_c (w_c/ws) Σ_o x_co (q_co − k·w_c·var_co − z·s₀/2) ≥
+/// floor`, `k = z/(2·s₀·ws)`, implies it. `s₀` is the largest `sd` any
+/// assignment can have (`max_o var_co` in each cell), so the row is at
+/// most `z·s₀` tighter than the floor; its value is the quality's lower
+/// bound at `C`.
+fn floor_at_confidence(
+    policy: &Policy,
+    part: &Partition,
+    options: &[Vec<Opt>],
+    evals: &[PlanEval],
+    scope: Option<SliceId>,
+    ws: f64,
+) -> Coef {
+    let Some(confidence) = policy.slo_settings.confidence else {
+        return Coef::Quality;
+    };
+    let s0_squared: f64 = part
+        .cells
+        .iter()
+        .zip(options)
+        .filter(|(cell, _)| {
+            scope.is_none_or(|s| cell.slices.get(s.index()).copied().unwrap_or(false))
+        })
+        .map(|(cell, opts)| {
+            let worst = opts
+                .iter()
+                .map(|o| evals[o.eval].quality_var)
+                .fold(0.0, f64::max);
+            (cell.weight / ws).powi(2) * worst
+        })
+        .sum();
+    if !(s0_squared > 0.0 && ws > 0.0) {
+        return Coef::Quality;
+    }
+    let s0 = s0_squared.sqrt();
+    let z = crate::model::norm_inv(confidence);
+    Coef::QualityLow {
+        k: z / (2.0 * s0 * ws),
+        shift: z * s0 / 2.0,
+    }
+}
+
 /// A choice per cell: shares over its options.
 pub type Assignment = Vec<Vec<f64>>;
 
@@ -167,10 +219,7 @@ impl Problem {
                 Some(&first) => (ev.requalify(&evals[first], &c.quality), first),
                 None => (ev.eval(plan, &c.quality), evals.len()),
             };
-            e.quality_low = match &c.quality_low {
-                Some(low) => e.quality_at(&c.quality, low),
-                None => e.quality,
-            };
+            e.quality_var = c.quality_var.as_ref().map_or(0.0, |v| e.variance_of(v));
             latency_of.push(first);
             if Evaluator::quality_free(plan) {
                 shapes.entry(id).or_insert(evals.len());
@@ -225,7 +274,7 @@ impl Problem {
         };
         p.objective = p.objective_coefs(policy, part, ev);
         for (i, slo) in policy.slos.iter().enumerate() {
-            p.add_slo_rows(policy, i, slo, qps);
+            p.add_slo_rows(policy, part, i, slo, qps);
         }
         p
     }
@@ -298,7 +347,14 @@ impl Problem {
         }
     }
 
-    fn add_slo_rows(&mut self, policy: &Policy, i: usize, slo: &SloDef, qps: Option<f64>) {
+    fn add_slo_rows(
+        &mut self,
+        policy: &Policy,
+        part: &Partition,
+        i: usize,
+        slo: &SloDef,
+        qps: Option<f64>,
+    ) {
         let scopes: Vec<(Option<SliceId>, Option<SliceId>)> = match (&slo.scope, &slo.metric) {
             (SloScope::EachSlice, _) => (0..policy.slices.len())
                 .map(|s| (Some(SliceId(s as u32)), Some(SliceId(s as u32))))
@@ -332,6 +388,9 @@ impl Problem {
             if ws <= 0.0 {
                 continue;
             }
+            let floor_coef = |scope: Option<SliceId>, ws: f64| {
+                floor_at_confidence(policy, part, &self.options, &self.evals, scope, ws)
+            };
             let slice_weight = &self.slice_weight;
             let sw = |s: SliceId| slice_weight.get(s.index()).copied().unwrap_or(0.0);
             let rows = &mut self.rows;
@@ -391,12 +450,10 @@ impl Problem {
                 },
                 (MetricDef::Quality(_), BoundDef::Value(x)) => push(
                     vec![Term {
-                        // A floor holds at the declared confidence: it
-                        // is compiled on the estimates' lower bounds.
                         coef: if upper {
                             Coef::Quality
                         } else {
-                            Coef::QualityLow
+                            floor_coef(scope, ws)
                         },
                         scale: sign / ws,
                         scope,
@@ -508,7 +565,7 @@ impl Problem {
             Coef::Cost => e.cost(cell.prompt_mean),
             Coef::CostMinusQuality(x) => e.cost(cell.prompt_mean) - x * e.quality,
             Coef::Quality => e.quality,
-            Coef::QualityLow => e.quality_low,
+            Coef::QualityLow { k, shift } => e.quality - k * cell.weight * e.quality_var - shift,
             Coef::Calls(m) => e.calls.get(m).copied().unwrap_or(0.0),
         }
     }

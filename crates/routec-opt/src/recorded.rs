@@ -191,14 +191,10 @@ pub struct RateEstimate {
 }
 
 impl RateEstimate {
-    /// The lower bound at `confidence` (a one-sided bound: the rate is
-    /// above it with that probability under the posterior; the normal
-    /// approximation of the Beta posterior, as the interval, at least 0).
-    pub fn lower_bound(&self, confidence: f64) -> f64 {
-        let k = QUALITY_PRIOR_WEIGHT;
-        let weight = k + self.n as f64;
-        let sd = (self.estimate * (1.0 - self.estimate) / (weight + 1.0)).sqrt();
-        (self.estimate - crate::model::norm_inv(confidence) * sd).max(0.0)
+    /// The posterior's variance, `q̂(1 − q̂)/(k + n + 1)`.
+    pub fn variance(&self) -> f64 {
+        let weight = QUALITY_PRIOR_WEIGHT + self.n as f64;
+        self.estimate * (1.0 - self.estimate) / (weight + 1.0)
     }
 }
 
@@ -240,20 +236,20 @@ pub(crate) fn requalify(
     let mut qualities: Vec<Vec<Option<f64>>> =
         part.cells.iter().map(|c| c.quality.to_vec()).collect();
     let out = estimate_quality(policy, bound, &part.row_cells, &mut qualities);
-    // `slo { confidence C }`: each estimate's lower bound at C, for the
-    // quality floors; models without outcomes keep their figure.
-    let mut lows: Vec<Option<Vec<Option<f64>>>> = vec![None; qualities.len()];
-    if let Some(confidence) = policy.slo_settings.confidence {
+    // `slo { confidence C }`: each estimate's posterior variance, for the
+    // quality floors; models without outcomes are taken as known.
+    let mut vars: Vec<Option<Vec<f64>>> = vec![None; qualities.len()];
+    if policy.slo_settings.confidence.is_some() {
         for e in &out {
-            let low = lows[e.cell].get_or_insert_with(|| qualities[e.cell].clone());
-            if let Some(slot) = low.get_mut(e.model.index()) {
-                *slot = Some(e.rate.lower_bound(confidence));
+            let var = vars[e.cell].get_or_insert_with(|| vec![0.0; policy.models.len()]);
+            if let Some(slot) = var.get_mut(e.model.index()) {
+                *slot = e.rate.variance();
             }
         }
     }
-    for ((c, q), low) in part.cells.iter_mut().zip(qualities).zip(lows) {
+    for ((c, q), var) in part.cells.iter_mut().zip(qualities).zip(vars) {
         c.quality = q.into();
-        c.quality_low = low.map(Into::into);
+        c.quality_var = var.map(Into::into);
     }
     crate::cells::share_qualities(&mut part.cells);
     out

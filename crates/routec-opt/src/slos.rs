@@ -433,10 +433,10 @@ pub(crate) fn infeasible(
                 policy.slo_settings.confidence,
                 &slo.metric,
                 slo.op,
-                part.cells.iter().any(|c| c.quality_low.is_some()),
+                part.cells.iter().any(|c| c.quality_var.is_some()),
             ) {
                 help.push_str(&format!(
-                    " with every recorded quality at its lower bound at {}% confidence (`confidence` in the slo block)",
+                    " at {}% confidence on the recorded qualities (`confidence` in the slo block)",
                     cells::trim(c * 100.0)
                 ));
             }

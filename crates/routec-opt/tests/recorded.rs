@@ -160,9 +160,9 @@ fn every_code_is_documented() {
 /// rate (`BASE_ERROR_RATE`, 0.5%, docs/semantics.md; decoding is fast
 /// enough that nothing times out). Compiled on the posterior
 /// means, the floor is missed about half the time (the estimates err
-/// either way); on the lower bounds at 95%, at most 5% of the time (a
-/// sample whose bound on `big` falls below the floor is refused with
-/// E0510: said, not missed).
+/// either way); at 95% confidence, at most 5% of the time (a sample
+/// whose bound cannot reach the floor is refused with E0510: said, not
+/// missed).
 #[test]
 fn a_quality_floor_holds_at_the_declared_confidence() {
     const TRUE: [(&str, f64); 2] = [("small", 0.80), ("big", 0.95)];
