@@ -84,9 +84,9 @@ pub(crate) struct Uses {
     /// Whether any `for each slice` scope was written.
     pub each_slice: bool,
     /// Signals read by slices, quality tables and optimize dims (rules are
-    /// collected by the analysis).
+    /// collected by the route-space checks).
     pub signal_reads: Vec<bool>,
-    /// Signals read by rules that can match (set by the analysis).
+    /// Signals read by rules that can match (set by the route-space checks).
     pub reachable_reads: Vec<bool>,
 }
 
@@ -138,7 +138,7 @@ impl<'a> Cx<'a> {
         self.resolve_policy();
         self.resolve_route();
         self.resolve_blocks();
-        self.analyse();
+        self.check_route_space();
         self.lint();
     }
 

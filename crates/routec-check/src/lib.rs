@@ -16,13 +16,13 @@ pub mod quantity;
 pub mod space;
 mod units;
 
-mod analysis;
 mod blocks;
 mod cx;
 mod exprs;
 mod lints;
 mod models;
 mod plans;
+mod route_space;
 
 use routec_syntax::Diagnostic;
 use routec_syntax::ast::SourceFile;

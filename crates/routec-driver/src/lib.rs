@@ -12,13 +12,16 @@
 //!   result and every file it read, in one [`routec_syntax::SourceMap`].
 //! - [`tests`], [`simulate`], [`offpolicy`], [`explain`], [`diff`]: the other commands, as
 //!   functions from a compiled policy to a typed report; [`predicted`]: the
-//!   figures a table was optimized for (what `compile` prints).
+//!   figures a table was optimized for (what `compile` prints);
+//!   [`convert`]: public evaluation data (RouterBench, RouteLLM) as
+//!   recorded traffic.
 //!
 //! Architecture Invariant: the driver does IO (reading sources and recorded
 //! files, `git cat-file`) but never renders and never parses arguments:
 //! every result is a typed value or a [`Failed`] with located diagnostics;
 //! renderers (the `routec-render` crate) turn them into text.
 
+pub mod convert;
 pub mod decide;
 pub mod diff;
 pub mod explain;

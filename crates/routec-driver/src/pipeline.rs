@@ -19,25 +19,25 @@ use crate::{COMPILER_VERSION, Failed};
 /// sorted by position) and the resolved policy. The checker keeps going
 /// past syntax errors (the tree has error nodes), so it runs on every text.
 #[derive(Debug)]
-pub struct Analyzed {
+pub struct Diagnosed {
     pub diagnostics: Vec<Diagnostic>,
     pub policy: Policy,
 }
 
-impl Analyzed {
+impl Diagnosed {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
 
 /// Parses and checks a text.
-pub fn analyze(text: &str) -> Analyzed {
+pub fn diagnose(text: &str) -> Diagnosed {
     let parsed = parse(text);
     let checked = routec_check::check(&parsed.file);
     let mut diagnostics = parsed.diagnostics;
     diagnostics.extend(checked.diagnostics);
     sort(&mut diagnostics);
-    Analyzed {
+    Diagnosed {
         diagnostics,
         policy: checked.policy,
     }
@@ -83,10 +83,10 @@ pub fn check_report(source: &Source) -> CheckReport {
 /// [`CheckOptions::compile`] compiles it once they check.
 pub fn check_report_with(source: &Source, options: CheckOptions) -> CheckReport {
     let mut files = SourceMap::new(source.name.clone(), source.text.clone());
-    let Analyzed {
+    let Diagnosed {
         mut diagnostics,
         policy,
-    } = analyze(&source.text);
+    } = diagnose(&source.text);
     let mut unreadable = Vec::new();
     if !diagnostics.iter().any(Diagnostic::is_error) {
         // The records of the first profile, for the compile.
@@ -143,17 +143,17 @@ pub struct Checked {
 
 /// Checks a source: errors (with the warnings) are a [`Failed`].
 pub fn check(source: Source) -> Result<Checked, Failed> {
-    let analyzed = analyze(&source.text);
-    if analyzed.has_errors() {
+    let diagnosed = diagnose(&source.text);
+    if diagnosed.has_errors() {
         return Err(Failed::Diagnostics {
             files: SourceMap::new(source.name.clone(), source.text),
-            diagnostics: analyzed.diagnostics,
+            diagnostics: diagnosed.diagnostics,
         });
     }
     Ok(Checked {
         source,
-        policy: analyzed.policy,
-        warnings: analyzed.diagnostics,
+        policy: diagnosed.policy,
+        warnings: diagnosed.diagnostics,
     })
 }
 

@@ -208,9 +208,85 @@ fn cond_signals(policy: &Policy, cond: &Cond, out: &mut Vec<SignalId>, depth: us
     }
 }
 
-/// Builds the partition. `slos_slices` are the slices whose membership the
-/// optimizer needs (all slices is always correct).
+/// The signals the partition gives a role, found while building its space.
+struct Signals {
+    /// Signals in the order rules, then slices, first read them.
+    first_use: Vec<SignalId>,
+    /// The signals of the models' quality tables (repeats kept).
+    quality: Vec<SignalId>,
+    /// `has_images` and `has_tools` where a model lacks them and a rule
+    /// optimizes.
+    capability: Vec<SignalId>,
+    prompt: Option<SignalId>,
+    images: Option<SignalId>,
+    tools: Option<SignalId>,
+    /// Some model has price tiers.
+    tiered: bool,
+}
+
+/// Builds the partition: the request space ([`build_space`]), each rule's
+/// region cut into pieces grouped in cells ([`Cutter`]), then the cells'
+/// figures (weight and mean prompt length, quality, slices, candidates).
 pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, PartitionError> {
+    let (space, signals) = build_space(policy);
+    let groups = traffic
+        .rows
+        .as_ref()
+        .map(|rows| RowGroups::new(&space, rows, signals.prompt));
+    let slice_conds: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
+    let order = diagram_order(&space, &signals);
+    let common = common_dims(policy, &space, &signals);
+    let slice_regions: Vec<Region> = policy
+        .slices
+        .iter()
+        .map(|s| space.lower(&s.cond, &slice_conds))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(PartitionError::Unresolved)?;
+
+    let mut cutter = Cutter {
+        policy,
+        traffic,
+        space: &space,
+        signals: &signals,
+        groups,
+        masses: Masses::default(),
+        pieces: Vec::new(),
+        cells: Vec::new(),
+        cell_of: FastMap::default(),
+    };
+    cutter.cut_rules(&slice_conds, &common)?;
+    cutter.weigh_cells();
+    let Cutter {
+        groups,
+        pieces,
+        mut cells,
+        ..
+    } = cutter;
+
+    set_qualities(policy, &space, &signals.quality, &mut cells);
+    set_slices(&space, &pieces, &slice_regions, &mut cells);
+    for c in &mut cells {
+        if let Some((cands, _)) = optimize_by(&policy.rules[c.rule].plan) {
+            c.candidates = candidates(policy, &space, &signals, c, cands);
+        }
+    }
+    share_qualities(&mut cells);
+    let row_cells = groups
+        .map(|g| g.row_group.iter().map(|&i| g.cell[i]).collect())
+        .unwrap_or_default();
+    Ok(Partition {
+        space,
+        pieces,
+        cells,
+        order,
+        row_cells,
+    })
+}
+
+/// The request space: a dimension for every signal a rule or slice tests,
+/// each `optimize`'s `by` dimensions, the quality tables' signals, and the
+/// cuts of context windows, capabilities and price tiers.
+fn build_space(policy: &Policy) -> (Space, Signals) {
     let types: Vec<SignalType> = policy.signals.iter().map(|s| s.ty.clone()).collect();
     let mut b = SpaceBuilder::new();
     // Registration order = diagram order: rules first, in order.
@@ -233,46 +309,22 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
         add_cond(&mut b, &s.cond, policy, &types);
         cond_signals(policy, &s.cond, &mut first_use, 0);
     }
-    let mut quality_signals = Vec::new();
+    let mut quality = Vec::new();
     for m in &policy.models {
         for t in [&m.quality.by, &m.quality.adjust].into_iter().flatten() {
             b.dim(t.signal, &types[t.signal.index()]);
-            quality_signals.push(t.signal);
+            quality.push(t.signal);
         }
     }
-    let any_optimize = policy.rules.iter().any(|r| optimize_by(&r.plan).is_some());
     let prompt = policy.signal_by_name("prompt_tokens");
     let images = policy.signal_by_name("has_images");
     let tools = policy.signal_by_name("has_tools");
-    let mut capability_signals = Vec::new();
-    if any_optimize {
-        if let Some(pt) = prompt {
-            b.dim(pt, &types[pt.index()]);
-            for m in &policy.models {
-                if let Some(c) = m.context {
-                    b.cut(pt, &types[pt.index()], CmpOp::Gt, c as f64);
-                }
-            }
-        }
-        let lacks = |f: fn(&routec_check::ir::Capabilities) -> bool| {
-            policy
-                .models
-                .iter()
-                .any(|m| m.supports.as_ref().is_some_and(|c| !f(c)))
-        };
-        if let Some(s) = images
-            && lacks(|c| c.images)
-        {
-            b.dim(s, &types[s.index()]);
-            capability_signals.push(s);
-        }
-        if let Some(s) = tools
-            && lacks(|c| c.tools)
-        {
-            b.dim(s, &types[s.index()]);
-            capability_signals.push(s);
-        }
-    }
+    let any_optimize = policy.rules.iter().any(|r| optimize_by(&r.plan).is_some());
+    let capability = if any_optimize {
+        serving_dims(&mut b, policy, &types, [prompt, images, tools])
+    } else {
+        Vec::new()
+    };
     // Price tiers: a cell never straddles a tier's threshold, so a plan's
     // cost at the cell's mean prompt length is exact (`PlanEval::cost`).
     let tiered = policy.models.iter().any(|m| !m.price.tiers.is_empty());
@@ -282,20 +334,66 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             b.cut(pt, &types[pt.index()], CmpOp::Gt, t);
         }
     }
-    let space = b.build();
-    let mut groups = traffic
-        .rows
-        .as_ref()
-        .map(|rows| RowGroups::new(&space, rows, prompt));
-    let slice_conds: Vec<&Cond> = policy.slices.iter().map(|s| &s.cond).collect();
+    let signals = Signals {
+        first_use,
+        quality,
+        capability,
+        prompt,
+        images,
+        tools,
+        tiered,
+    };
+    (b.build(), signals)
+}
 
-    // Diagram order: first use in rules, then slices, then the rest.
+/// For `optimize` rules, what decides whether a model can serve a request:
+/// `prompt_tokens` cut at every context window, and `has_images` and
+/// `has_tools` where a model lacks them (returned: the capability signals).
+fn serving_dims(
+    b: &mut SpaceBuilder,
+    policy: &Policy,
+    types: &[SignalType],
+    [prompt, images, tools]: [Option<SignalId>; 3],
+) -> Vec<SignalId> {
+    if let Some(pt) = prompt {
+        b.dim(pt, &types[pt.index()]);
+        for m in &policy.models {
+            if let Some(c) = m.context {
+                b.cut(pt, &types[pt.index()], CmpOp::Gt, c as f64);
+            }
+        }
+    }
+    let lacks = |f: fn(&routec_check::ir::Capabilities) -> bool| {
+        policy
+            .models
+            .iter()
+            .any(|m| m.supports.as_ref().is_some_and(|c| !f(c)))
+    };
+    let mut capability = Vec::new();
+    if let Some(s) = images
+        && lacks(|c| c.images)
+    {
+        b.dim(s, &types[s.index()]);
+        capability.push(s);
+    }
+    if let Some(s) = tools
+        && lacks(|c| c.tools)
+    {
+        b.dim(s, &types[s.index()]);
+        capability.push(s);
+    }
+    capability
+}
+
+/// Diagram order: first use in rules, then slices, then the rest.
+fn diagram_order(space: &Space, signals: &Signals) -> Vec<DimId> {
     let mut order: Vec<DimId> = Vec::new();
-    for s in first_use
+    for s in signals
+        .first_use
         .iter()
-        .chain(quality_signals.iter())
-        .chain(capability_signals.iter())
-        .chain(prompt.iter())
+        .chain(signals.quality.iter())
+        .chain(signals.capability.iter())
+        .chain(signals.prompt.iter())
     {
         if let Some(d) = space.dim_of(*s)
             && !order.contains(&d)
@@ -309,150 +407,200 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
             order.push(d);
         }
     }
+    order
+}
 
-    // Relevant dimensions shared by every rule.
+/// Relevant dimensions shared by every rule: the quality tables' and the
+/// slices' signals.
+fn common_dims(policy: &Policy, space: &Space, signals: &Signals) -> Vec<DimId> {
     let mut common: Vec<DimId> = Vec::new();
     let mut slice_sigs = Vec::new();
     for s in &policy.slices {
         cond_signals(policy, &s.cond, &mut slice_sigs, 0);
     }
-    for s in quality_signals.iter().chain(slice_sigs.iter()) {
+    for s in signals.quality.iter().chain(slice_sigs.iter()) {
         if let Some(d) = space.dim_of(*s) {
             common.push(d);
         }
     }
-    let slice_regions: Vec<Region> = policy
-        .slices
+    common
+}
+
+/// The relevant dimensions of a rule with `plan`, sorted: the common ones,
+/// `prompt_tokens` when a model has price tiers, and for an `optimize` its
+/// `by` dimensions, `prompt_tokens` and the capabilities.
+fn relevant_dims(space: &Space, signals: &Signals, common: &[DimId], plan: &PlanDef) -> Vec<DimId> {
+    let mut relevant = common.to_vec();
+    if signals.tiered
+        && let Some(x) = signals.prompt.and_then(|p| space.dim_of(p))
+    {
+        relevant.push(x);
+    }
+    if let Some((_, by)) = optimize_by(plan) {
+        for d in by {
+            if let Some(x) = space.dim_of(d.signal) {
+                relevant.push(x);
+            }
+        }
+        for s in signals.prompt.iter().chain(signals.capability.iter()) {
+            if let Some(x) = space.dim_of(*s) {
+                relevant.push(x);
+            }
+        }
+    }
+    relevant.sort();
+    relevant.dedup();
+    relevant
+}
+
+/// A piece's atom on each relevant dimension (a one-atom dimension the
+/// piece leaves unconstrained is atom 0).
+fn cell_key(space: &Space, relevant: &[DimId], piece: &Cube) -> Vec<(DimId, usize)> {
+    relevant
         .iter()
-        .map(|s| space.lower(&s.cond, &slice_conds))
-        .collect::<Option<Vec<_>>>()
-        .ok_or(PartitionError::Unresolved)?;
+        .filter_map(|&d| {
+            let n = space.dim(d).atoms.len();
+            match piece.get(d) {
+                Some(s) => s.first().map(|a| (d, a)),
+                None if n == 1 => Some((d, 0)),
+                None => None,
+            }
+        })
+        .collect()
+}
 
-    let mut pieces = Vec::new();
-    let mut cells: Vec<CellDef> = Vec::new();
-    let mut cell_of: FastMap<(usize, Vec<(DimId, usize)>), usize> = FastMap::default();
-    // The earlier rules' union, as `Space::union` would build it, so that
-    // each rule meets only the cubes it overlaps.
-    let mut taken = Union::new(&space);
-    let mut masses = Masses::default();
-    let shifts = crate::model::classifier_costs(policy);
-    for (ri, rule) in policy.rules.iter().enumerate() {
-        let cond = space
-            .lower(&rule.cond, &slice_conds)
-            .ok_or(PartitionError::Unresolved)?;
-        let region = taken.take(&space, &cond);
-        let mut relevant = common.clone();
-        if tiered && let Some(x) = prompt.and_then(|p| space.dim_of(p)) {
-            relevant.push(x);
-        }
-        if let Some((_, by)) = optimize_by(&rule.plan) {
-            for d in by {
-                if let Some(x) = space.dim_of(d.signal) {
-                    relevant.push(x);
+/// Cuts each rule's region into pieces and groups them into cells, weighing
+/// each piece by the recorded requests in it or by the marginal masses.
+struct Cutter<'a> {
+    policy: &'a Policy,
+    traffic: &'a Traffic,
+    space: &'a Space,
+    signals: &'a Signals,
+    groups: Option<RowGroups>,
+    masses: Masses,
+    pieces: Vec<Piece>,
+    cells: Vec<CellDef>,
+    cell_of: FastMap<(usize, Vec<(DimId, usize)>), usize>,
+}
+
+impl Cutter<'_> {
+    /// Cuts every rule's region (its condition minus the earlier rules').
+    fn cut_rules(&mut self, slice_conds: &[&Cond], common: &[DimId]) -> Result<(), PartitionError> {
+        let (policy, space) = (self.policy, self.space);
+        // The earlier rules' union, as `Space::union` would build it, so that
+        // each rule meets only the cubes it overlaps.
+        let mut taken = Union::new(space);
+        let shifts = crate::model::classifier_costs(policy);
+        for (ri, rule) in policy.rules.iter().enumerate() {
+            let cond = space
+                .lower(&rule.cond, slice_conds)
+                .ok_or(PartitionError::Unresolved)?;
+            let region = taken.take(space, &cond);
+            let relevant = relevant_dims(space, self.signals, common, &rule.plan);
+            let shift = shifts.get(ri).copied().unwrap_or(0.0);
+            for cube in &region.cubes {
+                for piece in self.split(cube, &relevant)? {
+                    self.add_piece(ri, shift, &relevant, piece);
                 }
-            }
-            for s in prompt.iter().chain(capability_signals.iter()) {
-                if let Some(x) = space.dim_of(*s) {
-                    relevant.push(x);
-                }
-            }
-        }
-        relevant.sort();
-        relevant.dedup();
-        let shift = shifts.get(ri).copied().unwrap_or(0.0);
-        for cube in &region.cubes {
-            // Expand the relevant dimensions into single atoms.
-            let mut partial: Vec<Cube> = vec![cube.clone()];
-            for &d in &relevant {
-                let n = space.dim(d).atoms.len();
-                let mut next = Vec::new();
-                for c in &partial {
-                    let set = c.get(d).cloned().unwrap_or_else(|| AtomSet::full(n));
-                    for a in set.iter() {
-                        let mut s = AtomSet::empty(n);
-                        s.insert(a);
-                        let mut nc = c.clone();
-                        nc.set_dim(d, s, n);
-                        next.push(nc);
-                    }
-                }
-                partial = next;
-                if pieces.len() + partial.len() > MAX_PIECES {
-                    return Err(PartitionError::TooManyPieces(pieces.len() + partial.len()));
-                }
-            }
-            for c in partial {
-                let key: Vec<(DimId, usize)> = relevant
-                    .iter()
-                    .filter_map(|&d| {
-                        let n = space.dim(d).atoms.len();
-                        match c.get(d) {
-                            Some(s) => s.first().map(|a| (d, a)),
-                            None if n == 1 => Some((d, 0)),
-                            None => None,
-                        }
-                    })
-                    .collect();
-                let weight = match &groups {
-                    Some(g) => g.stats(&c).0,
-                    None => masses.weight(&space, traffic, &c),
-                };
-                let idx = *cell_of.entry((ri, key.clone())).or_insert_with(|| {
-                    cells.push(CellDef {
-                        rule: ri,
-                        key,
-                        weight: 0.0,
-                        prompt_mean: 0.0,
-                        quality: Arc::from([]),
-                        quality_var: None,
-                        quality_id: 0,
-                        slices: Vec::new(),
-                        candidates: Vec::new(),
-                        shift,
-                    });
-                    cells.len() - 1
-                });
-                if let Some(g) = groups.as_mut() {
-                    g.claim(&c, idx);
-                }
-                pieces.push(Piece {
-                    cube: c,
-                    cell: idx,
-                    weight,
-                });
             }
         }
+        Ok(())
     }
 
-    // Cell figures.
-    let mut prompt_acc = vec![(0.0, 0.0, None::<f64>); cells.len()];
-    for p in &pieces {
-        let c = &mut cells[p.cell];
-        c.weight += p.weight;
-        let pm = groups
-            .as_ref()
-            .and_then(|g| g.stats(&p.cube).1)
-            .unwrap_or_else(|| masses.prompt_mean(&space, traffic, prompt, &p.cube));
-        let acc = &mut prompt_acc[p.cell];
-        acc.0 += p.weight * pm;
-        acc.1 += p.weight;
-        if acc.2.is_none() {
-            acc.2 = Some(pm);
+    /// Expands the relevant dimensions of `cube` into single atoms.
+    fn split(&self, cube: &Cube, relevant: &[DimId]) -> Result<Vec<Cube>, PartitionError> {
+        let mut partial: Vec<Cube> = vec![cube.clone()];
+        for &d in relevant {
+            let n = self.space.dim(d).atoms.len();
+            let mut next = Vec::new();
+            for c in &partial {
+                let set = c.get(d).cloned().unwrap_or_else(|| AtomSet::full(n));
+                for a in set.iter() {
+                    let mut s = AtomSet::empty(n);
+                    s.insert(a);
+                    let mut nc = c.clone();
+                    nc.set_dim(d, s, n);
+                    next.push(nc);
+                }
+            }
+            partial = next;
+            if self.pieces.len() + partial.len() > MAX_PIECES {
+                return Err(PartitionError::TooManyPieces(
+                    self.pieces.len() + partial.len(),
+                ));
+            }
+        }
+        Ok(partial)
+    }
+
+    /// Adds a piece of rule `rule` to its cell (a new one for a new key).
+    fn add_piece(&mut self, rule: usize, shift: f64, relevant: &[DimId], piece: Cube) {
+        let key = cell_key(self.space, relevant, &piece);
+        let weight = match &self.groups {
+            Some(g) => g.stats(&piece).0,
+            None => self.masses.weight(self.space, self.traffic, &piece),
+        };
+        let cells = &mut self.cells;
+        let idx = *self.cell_of.entry((rule, key.clone())).or_insert_with(|| {
+            cells.push(CellDef {
+                rule,
+                key,
+                weight: 0.0,
+                prompt_mean: 0.0,
+                quality: Arc::from([]),
+                quality_var: None,
+                quality_id: 0,
+                slices: Vec::new(),
+                candidates: Vec::new(),
+                shift,
+            });
+            cells.len() - 1
+        });
+        if let Some(g) = self.groups.as_mut() {
+            g.claim(&piece, idx);
+        }
+        self.pieces.push(Piece {
+            cube: piece,
+            cell: idx,
+            weight,
+        });
+    }
+
+    /// Each cell's weight (its pieces') and mean prompt length (weighted by
+    /// its pieces; the first piece's when they weigh nothing).
+    fn weigh_cells(&mut self) {
+        let mut prompt_acc = vec![(0.0, 0.0, None::<f64>); self.cells.len()];
+        for p in &self.pieces {
+            let c = &mut self.cells[p.cell];
+            c.weight += p.weight;
+            let pm = self
+                .groups
+                .as_ref()
+                .and_then(|g| g.stats(&p.cube).1)
+                .unwrap_or_else(|| {
+                    self.masses
+                        .prompt_mean(self.space, self.traffic, self.signals.prompt, &p.cube)
+                });
+            let acc = &mut prompt_acc[p.cell];
+            acc.0 += p.weight * pm;
+            acc.1 += p.weight;
+            if acc.2.is_none() {
+                acc.2 = Some(pm);
+            }
+        }
+        for (c, (s, w, first)) in self.cells.iter_mut().zip(prompt_acc) {
+            c.prompt_mean = if w > 0.0 { s / w } else { first.unwrap_or(0.0) };
         }
     }
-    // Quality vectors, one per combination of the quality signals' values.
+}
+
+/// Quality vectors, one per combination of the quality signals' values.
+fn set_qualities(policy: &Policy, space: &Space, quality: &[SignalId], cells: &mut [CellDef]) {
+    let mut quality_signals = quality.to_vec();
     quality_signals.sort();
     quality_signals.dedup();
     let mut qualities: FastMap<Vec<Option<usize>>, Arc<[Option<f64>]>> = FastMap::default();
-    let first_piece: FastMap<usize, usize> = pieces
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, p)| (p.cell, i))
-        .collect();
-    for (ci, c) in cells.iter_mut().enumerate() {
-        let (s, w, first) = prompt_acc[ci];
-        c.prompt_mean = if w > 0.0 { s / w } else { first.unwrap_or(0.0) };
+    for c in cells {
         let value_of = |sig: SignalId| -> Option<usize> {
             let d = space.dim_of(sig)?;
             let (_, a) = c.key.iter().find(|(k, _)| *k == d)?;
@@ -476,6 +624,18 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                     .collect()
             })
             .clone();
+    }
+}
+
+/// Each cell's membership in each slice, from its first piece.
+fn set_slices(space: &Space, pieces: &[Piece], slice_regions: &[Region], cells: &mut [CellDef]) {
+    let first_piece: FastMap<usize, usize> = pieces
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, p)| (p.cell, i))
+        .collect();
+    for (ci, c) in cells.iter_mut().enumerate() {
         let piece = first_piece.get(&ci).map(|&i| &pieces[i].cube);
         c.slices = slice_regions
             .iter()
@@ -492,47 +652,49 @@ pub fn partition(policy: &Policy, traffic: &Traffic) -> Result<Partition, Partit
                 })
             })
             .collect();
-        if let Some((cands, _)) = optimize_by(&policy.rules[c.rule].plan) {
-            let atom_of = |sig: Option<SignalId>| -> Option<Atom> {
-                let d = space.dim_of(sig?)?;
-                let (_, a) = c.key.iter().find(|(k, _)| *k == d)?;
-                space.dim(d).atoms.get(*a).copied()
-            };
-            let min_prompt = atom_of(prompt).and_then(|a| a.inf()).unwrap_or(0.0);
-            let needs = |sig: Option<SignalId>| matches!(atom_of(sig), Some(Atom::Value(1)));
-            let (img, tool) = (needs(images), needs(tools));
-            let quality = &c.quality;
-            let serves = |plan: &PlanDef| {
-                let mut ms: Vec<ModelId> = Vec::new();
-                plan.models(&mut ms);
-                !ms.is_empty()
-                    && ms.iter().all(|m| {
-                        let def = policy.model(*m);
-                        quality[m.index()].is_some()
-                            && def.context.is_none_or(|ctx| (ctx as f64) >= min_prompt)
-                            && def
-                                .supports
-                                .as_ref()
-                                .is_none_or(|s| (!img || s.images) && (!tool || s.tools))
-                    })
-            };
-            c.candidates = (0..cands.len()).filter(|&i| serves(&cands[i])).collect();
-            if c.candidates.is_empty() {
-                c.candidates = (0..cands.len()).collect();
-            }
-        }
     }
-    share_qualities(&mut cells);
-    let row_cells = groups
-        .map(|g| g.row_group.iter().map(|&i| g.cell[i]).collect())
-        .unwrap_or_default();
-    Ok(Partition {
-        space,
-        pieces,
-        cells,
-        order,
-        row_cells,
-    })
+}
+
+/// The candidates of an `optimize` that can serve cell `c` (all of them
+/// when none can): every model a candidate calls has a quality figure in
+/// the cell, a context window for its shortest prompt and the
+/// capabilities its requests need.
+fn candidates(
+    policy: &Policy,
+    space: &Space,
+    signals: &Signals,
+    c: &CellDef,
+    cands: &[PlanDef],
+) -> Vec<usize> {
+    let atom_of = |sig: Option<SignalId>| -> Option<Atom> {
+        let d = space.dim_of(sig?)?;
+        let (_, a) = c.key.iter().find(|(k, _)| *k == d)?;
+        space.dim(d).atoms.get(*a).copied()
+    };
+    let min_prompt = atom_of(signals.prompt).and_then(|a| a.inf()).unwrap_or(0.0);
+    let needs = |sig: Option<SignalId>| matches!(atom_of(sig), Some(Atom::Value(1)));
+    let (img, tool) = (needs(signals.images), needs(signals.tools));
+    let quality = &c.quality;
+    let serves = |plan: &PlanDef| {
+        let mut ms: Vec<ModelId> = Vec::new();
+        plan.models(&mut ms);
+        !ms.is_empty()
+            && ms.iter().all(|m| {
+                let def = policy.model(*m);
+                quality[m.index()].is_some()
+                    && def.context.is_none_or(|ctx| (ctx as f64) >= min_prompt)
+                    && def
+                        .supports
+                        .as_ref()
+                        .is_none_or(|s| (!img || s.images) && (!tool || s.tools))
+            })
+    };
+    let serving: Vec<usize> = (0..cands.len()).filter(|&i| serves(&cands[i])).collect();
+    if serving.is_empty() {
+        (0..cands.len()).collect()
+    } else {
+        serving
+    }
 }
 
 /// Numbers the cells' distinct quality vectors (`quality_id`, in order of

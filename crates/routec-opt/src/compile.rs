@@ -303,23 +303,7 @@ pub fn compile_cancellable(
     recorded: Option<&BoundTraffic>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Compiled, Failure> {
-    let whole = Span::new(0, 0);
-    let error = |d: Diagnostic| Failure::Errors(vec![d]);
-    if policy.rules.is_empty()
-        || policy
-            .rules
-            .iter()
-            .any(|r| r.plan.has_error() || r.cond.has_unknown())
-    {
-        return Err(error(
-            Diagnostic::error(
-                codes::UNRESOLVED,
-                whole,
-                "the policy has errors, so it cannot be compiled",
-            )
-            .with_help("run `routec check` and fix the errors first"),
-        ));
-    }
+    compilable(policy)?;
     let Prepared {
         policy: mut modelled,
         traffic,
@@ -340,21 +324,7 @@ pub fn compile_cancellable(
     let mut ev = Evaluator::new(policy, traffic.output_dist());
     warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
-    let unenforceable: Vec<Diagnostic> = problem
-        .warnings
-        .iter()
-        .filter_map(|(slo, why)| {
-            let s = policy.slos.get(*slo)?;
-            Some(
-                Diagnostic::error(codes::SLO_NOT_ENFORCEABLE, s.span, why.clone()).with_help(
-                    "a table that ignored it could break it unseen; rewrite the slo, or remove it",
-                ),
-            )
-        })
-        .collect();
-    if !unenforceable.is_empty() {
-        return Err(Failure::Errors(unenforceable));
-    }
+    enforceable(policy, &problem)?;
     let vars = Vars::new(&part, &problem);
     let mut coefs = optimize::row_coefs(&problem, &ev, &part, &problem.rows);
     let mut rhs: Vec<f64> = problem.rows.iter().map(|r| r.rhs).collect();
@@ -383,7 +353,7 @@ pub fn compile_cancellable(
             )));
         }
         Err(_) => {
-            return Err(error(solver_failed(whole)));
+            return Err(Failure::Errors(vec![solver_failed(Span::new(0, 0))]));
         }
     };
     let solved = Solved {
@@ -400,12 +370,72 @@ pub fn compile_cancellable(
         caps,
         load: Vec::new(),
     };
+    let settled = settle(solved, source, options, cancelled)?;
+    warnings.extend(settled.diagnostics);
+    Ok(Compiled {
+        diagnostics: warnings,
+        recorded: estimates,
+        ..settled
+    })
+}
+
+/// An error when the policy has rules with errors, or none: it cannot be
+/// compiled.
+fn compilable(policy: &Policy) -> Result<(), Failure> {
+    if policy.rules.is_empty()
+        || policy
+            .rules
+            .iter()
+            .any(|r| r.plan.has_error() || r.cond.has_unknown())
+    {
+        return Err(Failure::Errors(vec![
+            Diagnostic::error(
+                codes::UNRESOLVED,
+                Span::new(0, 0),
+                "the policy has errors, so it cannot be compiled",
+            )
+            .with_help("run `routec check` and fix the errors first"),
+        ]));
+    }
+    Ok(())
+}
+
+/// An error for each SLO the problem cannot enforce.
+fn enforceable(policy: &Policy, problem: &Problem) -> Result<(), Failure> {
+    let unenforceable: Vec<Diagnostic> = problem
+        .warnings
+        .iter()
+        .filter_map(|(slo, why)| {
+            let s = policy.slos.get(*slo)?;
+            Some(
+                Diagnostic::error(codes::SLO_NOT_ENFORCEABLE, s.span, why.clone()).with_help(
+                    "a table that ignored it could break it unseen; rewrite the slo, or remove it",
+                ),
+            )
+        })
+        .collect();
+    if unenforceable.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Errors(unenforceable))
+    }
+}
+
+/// From the first solution to the compiled result: the capacity rounds,
+/// the warnings of the solution (unknown load, peaks, cascades), the SLOs'
+/// prices and the table. The result's diagnostics are those warnings; its
+/// recorded estimates are unset.
+fn settle(
+    solved: Solved,
+    source: &str,
+    options: &CompileOptions,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Compiled, Failure> {
     let mut solved = capacity::rounds(solved, source, cancelled)?;
-    warnings.extend(capacity::without_qps(
-        &solved.policy,
-        &solved.traffic,
-        &solved.caps,
-    ));
+    let mut warnings: Vec<Diagnostic> =
+        capacity::without_qps(&solved.policy, &solved.traffic, &solved.caps)
+            .into_iter()
+            .collect();
     warnings.extend(capacity::peak_warning(&mut solved, source));
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;
     warnings.extend(slos::cascade_warnings(&solved, source, &prices));
@@ -413,20 +443,20 @@ pub fn compile_cancellable(
     let table = table::build(&solved, source, options, &solved.assign, &duals);
     check(cancelled)?;
     if let Err(e) = table.validate() {
-        return Err(error(
+        return Err(Failure::Errors(vec![
             Diagnostic::error(
                 codes::SOLVER_FAILED,
-                whole,
+                Span::new(0, 0),
                 format!("the compiled table is inconsistent: {e}"),
             )
             .with_help("this is a bug in routec; please report it with the policy"),
-        ));
+        ]));
     }
     let slos = slos::rows(&solved, prices);
     Ok(Compiled {
         table,
         diagnostics: warnings,
-        recorded: estimates,
+        recorded: None,
         cells: OnceLock::new(),
         slos,
         solved: Arc::new(solved),

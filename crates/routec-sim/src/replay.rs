@@ -36,7 +36,7 @@
 
 use routec_check::ir::{ModelId, Policy, Value};
 use routec_opt::model;
-use routec_runtime::{Request, Router, Table};
+use routec_runtime::{Decision, Request, Router, Table};
 use routec_table::PlanKind;
 use routec_traffic::{BoundRecord, BoundTraffic, Outcome};
 
@@ -352,59 +352,117 @@ pub fn replay(
     let links = Links::new(policy, table)?;
     let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
     let total = traffic.records.len() as u64;
-    let models = policy.models.len();
-    let mut all = Acc::default();
-    let mut slices = vec![Acc::default(); policy.slices.len()];
-    let mut singles = vec![Acc::default(); models];
-    let mut oracle = Acc::default();
-    let mut calls = vec![0u64; models];
-    let mut answered = vec![0u64; models];
-    let mut cascade_requests = 0;
-    let mut split_requests = 0;
-    // Per model: which requests it got right (for the strong/weak pair).
-    let mut right: Vec<Vec<bool>> = vec![Vec::with_capacity(traffic.records.len()); models];
+    let mut tally = Tally::new(policy, traffic.records.len());
     let mut request: Request = router.request();
     let mut values = vec![0.0; policy.signals.len()];
     let mut tried = Vec::new();
     for (i, record) in traffic.records.iter().enumerate() {
-        request.clear();
-        // Slices see what the runtime sees: recorded values, else the
-        // table's defaults.
-        values.fill(0.0);
-        for &(p, t) in &links.signals {
-            match record.values.get(p) {
-                Some(Some(v)) => {
-                    request.set(t, number(v));
-                    values[p] = number(v);
-                }
-                _ => values[p] = table.signals.get(t).map_or(0.0, |s| s.default),
-            }
-        }
-        let key = match &record.id {
-            Some(id) => id.clone(),
-            None => format!("line:{}", record.line),
-        };
-        request.set_key(&key);
+        set_request(&mut request, &mut values, table, &links, record);
         let decision = router.decide(&request);
-        if table
-            .leaves
-            .get(decision.leaf as usize)
-            .is_some_and(|l| l.splits.len() > 1)
-        {
-            split_requests += 1;
-        }
-        if matches!(
-            table.plans.get(decision.plan as usize).map(|p| &p.kind),
-            Some(PlanKind::Cascade { .. })
-        ) {
-            cascade_requests += 1;
-        }
+        tally.count_plan(table, &decision);
         tried.clear();
         let out =
             execute(policy, table, &links, record, decision.plan, &mut tried, 0).unwrap_or(Call {
                 missing: true,
                 ..Call::default()
             });
+        tally.add_policy(policy, out, &tried, &values);
+        tally.add_singles(policy, record);
+        let done = i as u64 + 1;
+        if done.is_multiple_of(PROGRESS_STEP) {
+            progress(done, total);
+        }
+    }
+    progress(total, total);
+    Ok(tally.finish(policy, name, total))
+}
+
+/// Sets `request` to what a runtime would see of `record`: its recorded
+/// signals and its key (its `id`, else `line:N`). `values` gets what the
+/// slices see: the recorded values, else the table's defaults.
+fn set_request(
+    request: &mut Request,
+    values: &mut [f64],
+    table: &Table,
+    links: &Links,
+    record: &BoundRecord,
+) {
+    request.clear();
+    values.fill(0.0);
+    for &(p, t) in &links.signals {
+        match record.values.get(p) {
+            Some(Some(v)) => {
+                request.set(t, number(v));
+                values[p] = number(v);
+            }
+            _ => values[p] = table.signals.get(t).map_or(0.0, |s| s.default),
+        }
+    }
+    let key = match &record.id {
+        Some(id) => id.clone(),
+        None => format!("line:{}", record.line),
+    };
+    request.set_key(&key);
+}
+
+/// The replay's running totals: the policy's (overall and per slice), each
+/// single model's and the oracle's.
+struct Tally {
+    all: Acc,
+    slices: Vec<Acc>,
+    singles: Vec<Acc>,
+    oracle: Acc,
+    /// Per model, under the policy: calls, and requests it answered.
+    calls: Vec<u64>,
+    answered: Vec<u64>,
+    cascade_requests: u64,
+    split_requests: u64,
+    /// Per model: which requests it got right (for the strong/weak pair).
+    right: Vec<Vec<bool>>,
+}
+
+impl Tally {
+    fn new(policy: &Policy, records: usize) -> Tally {
+        let models = policy.models.len();
+        Tally {
+            all: Acc::default(),
+            slices: vec![Acc::default(); policy.slices.len()],
+            singles: vec![Acc::default(); models],
+            oracle: Acc::default(),
+            calls: vec![0u64; models],
+            answered: vec![0u64; models],
+            cascade_requests: 0,
+            split_requests: 0,
+            right: vec![Vec::with_capacity(records); models],
+        }
+    }
+
+    /// Counts a decision's split cell and cascade plan.
+    fn count_plan(&mut self, table: &Table, decision: &Decision) {
+        if table
+            .leaves
+            .get(decision.leaf as usize)
+            .is_some_and(|l| l.splits.len() > 1)
+        {
+            self.split_requests += 1;
+        }
+        if matches!(
+            table.plans.get(decision.plan as usize).map(|p| &p.kind),
+            Some(PlanKind::Cascade { .. })
+        ) {
+            self.cascade_requests += 1;
+        }
+    }
+
+    /// Adds the policy's answer `out` to a request whose slices read
+    /// `values`, after the calls `tried`.
+    fn add_policy(
+        &mut self,
+        policy: &Policy,
+        out: Call,
+        tried: &[(ModelId, Call)],
+        values: &[f64],
+    ) {
         let missing = tried.iter().filter(|(_, c)| c.missing).count() as u64;
         let unpriced = tried.iter().filter(|(_, c)| c.unpriced).count() as u64;
         // A latency counts only if every model tried had one.
@@ -417,29 +475,32 @@ pub fn replay(
                 ..out
             }
         };
-        all.add(&out, missing, unpriced);
-        for (s, acc) in slices.iter_mut().enumerate() {
+        self.all.add(&out, missing, unpriced);
+        for (s, acc) in self.slices.iter_mut().enumerate() {
             if policy
                 .slices
                 .get(s)
-                .is_some_and(|d| policy.holds(&d.cond, &values))
+                .is_some_and(|d| policy.holds(&d.cond, values))
             {
                 acc.add(&out, missing, unpriced);
             }
         }
-        for (m, _) in &tried {
-            calls[m.index()] += 1;
+        for (m, _) in tried {
+            self.calls[m.index()] += 1;
         }
         if let Some((m, _)) = tried.last() {
-            answered[m.index()] += 1;
+            self.answered[m.index()] += 1;
         }
-        // Every single model, and the oracle.
+    }
+
+    /// Adds `record` to every single model, and to the oracle.
+    fn add_singles(&mut self, policy: &Policy, record: &BoundRecord) {
         let mut best: Option<Call> = None;
         let mut cheapest: Option<Call> = None;
-        for (m, acc) in singles.iter_mut().enumerate() {
+        for (m, acc) in self.singles.iter_mut().enumerate() {
             let c = call(policy, record, ModelId(m as u32));
             acc.add(&c, u64::from(c.missing), u64::from(c.unpriced));
-            right[m].push(c.success);
+            self.right[m].push(c.success);
             if c.missing {
                 continue;
             }
@@ -454,28 +515,53 @@ pub fn replay(
             missing: true,
             ..Call::default()
         });
-        oracle.add(&o, u64::from(o.missing), u64::from(o.unpriced));
-        let done = i as u64 + 1;
-        if done.is_multiple_of(PROGRESS_STEP) {
-            progress(done, total);
+        self.oracle
+            .add(&o, u64::from(o.missing), u64::from(o.unpriced));
+    }
+
+    /// The report of `total` replayed requests of traffic `name`.
+    fn finish(self, policy: &Policy, name: &str, total: u64) -> Replay {
+        let n = total.max(1) as f64;
+        let models: Vec<ModelReplay> = self
+            .singles
+            .into_iter()
+            .enumerate()
+            .map(|(m, acc)| ModelReplay {
+                name: policy.models[m].name.clone(),
+                latencies: acc.latencies.clone(),
+                outcomes: acc.finish(),
+                calls: self.calls[m] as f64 / n,
+                answered: self.answered[m] as f64 / n,
+            })
+            .collect();
+        let (best, cheapest) = best_and_cheapest(&models);
+        let policy_out = self.all.finish();
+        let cpt = cpt(&self.right, &models, best, cheapest, &policy_out, n);
+        Replay {
+            traffic: name.to_owned(),
+            requests: total,
+            policy: policy_out,
+            slices: self
+                .slices
+                .into_iter()
+                .zip(&policy.slices)
+                .map(|(acc, s)| (s.name.clone(), acc.finish()))
+                .collect(),
+            models,
+            oracle: self.oracle.finish(),
+            best,
+            cpt,
+            cascade_requests: self.cascade_requests,
+            split_requests: self.split_requests,
         }
     }
-    progress(total, total);
+}
 
-    let n = total.max(1) as f64;
-    let models_out: Vec<ModelReplay> = singles
-        .into_iter()
-        .enumerate()
-        .map(|(m, acc)| ModelReplay {
-            name: policy.models[m].name.clone(),
-            latencies: acc.latencies.clone(),
-            outcomes: acc.finish(),
-            calls: calls[m] as f64 / n,
-            answered: answered[m] as f64 / n,
-        })
-        .collect();
+/// Among the models with at least one outcome: the best (highest accuracy,
+/// then lowest cost) and the cheapest.
+fn best_and_cheapest(models: &[ModelReplay]) -> (Option<usize>, Option<usize>) {
     let labeled = |m: &ModelReplay| m.outcomes.missing < m.outcomes.requests;
-    let best = models_out
+    let best = models
         .iter()
         .enumerate()
         .filter(|(_, m)| labeled(m))
@@ -486,57 +572,51 @@ pub fn replay(
                 .then(a.outcomes.cost.total_cmp(&b.outcomes.cost))
         })
         .map(|(i, _)| i);
-    let cheapest = models_out
+    let cheapest = models
         .iter()
         .enumerate()
         .filter(|(_, m)| labeled(m))
         .min_by(|(_, a), (_, b)| a.outcomes.cost.total_cmp(&b.outcomes.cost))
         .map(|(i, _)| i);
-    let policy_out = all.finish();
-    let cpt = match (best, cheapest) {
-        (Some(s), Some(w)) if s != w => {
-            let strong_only = right[s]
-                .iter()
-                .zip(&right[w])
-                .filter(|(a, b)| **a && !**b)
-                .count() as u64;
-            let weak_only = right[s]
-                .iter()
-                .zip(&right[w])
-                .filter(|(a, b)| !**a && **b)
-                .count() as u64;
-            let gap = strong_only as f64 - weak_only as f64;
-            let (acc_s, acc_w) = (
-                models_out[s].outcomes.accuracy,
-                models_out[w].outcomes.accuracy,
-            );
-            (gap > 0.0).then(|| Cpt {
-                strong: s,
-                weak: w,
-                strong_only,
-                weak_only,
-                cpt50: 0.5 * gap / n,
-                cpt80: 0.8 * gap / n,
-                policy_strong_share: models_out[s].answered,
-                policy_gap_recovered: (policy_out.accuracy - acc_w) / (acc_s - acc_w),
-            })
-        }
-        _ => None,
+    (best, cheapest)
+}
+
+/// The call-performance threshold of the strong/weak pair (`None` when
+/// they are one model or the strong one is not better on `n` requests).
+fn cpt(
+    right: &[Vec<bool>],
+    models: &[ModelReplay],
+    strong: Option<usize>,
+    weak: Option<usize>,
+    policy: &Outcomes,
+    n: f64,
+) -> Option<Cpt> {
+    let (Some(s), Some(w)) = (strong, weak) else {
+        return None;
     };
-    Ok(Replay {
-        traffic: name.to_owned(),
-        requests: total,
-        policy: policy_out,
-        slices: slices
-            .into_iter()
-            .zip(&policy.slices)
-            .map(|(acc, s)| (s.name.clone(), acc.finish()))
-            .collect(),
-        models: models_out,
-        oracle: oracle.finish(),
-        best,
-        cpt,
-        cascade_requests,
-        split_requests,
+    if s == w {
+        return None;
+    }
+    let strong_only = right[s]
+        .iter()
+        .zip(&right[w])
+        .filter(|(a, b)| **a && !**b)
+        .count() as u64;
+    let weak_only = right[s]
+        .iter()
+        .zip(&right[w])
+        .filter(|(a, b)| !**a && **b)
+        .count() as u64;
+    let gap = strong_only as f64 - weak_only as f64;
+    let (acc_s, acc_w) = (models[s].outcomes.accuracy, models[w].outcomes.accuracy);
+    (gap > 0.0).then(|| Cpt {
+        strong: s,
+        weak: w,
+        strong_only,
+        weak_only,
+        cpt50: 0.5 * gap / n,
+        cpt80: 0.8 * gap / n,
+        policy_strong_share: models[s].answered,
+        policy_gap_recovered: (policy.accuracy - acc_w) / (acc_s - acc_w),
     })
 }

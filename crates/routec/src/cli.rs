@@ -558,7 +558,7 @@ where
         Command::Simulate(args) => commands::simulate::run(args, cli.color),
         Command::Diff(args) => commands::diff::run(args, cli.color),
         Command::Decide(args) => commands::decide::run(args, cli.color),
-        Command::Convert(args) => commands::convert::run(args),
+        Command::Convert(args) => commands::convert::run(args, cli.color),
         Command::Import(args) => commands::import::run(args, cli.color),
         Command::Lsp(args) => commands::lsp::run(args),
         Command::Serve(args) => commands::serve::run(args, cli.color),

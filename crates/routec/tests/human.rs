@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use routec_driver::pipeline::analyze;
+use routec_driver::pipeline::diagnose;
 use routec_render::human;
 use routec_syntax::SourceMap;
 
@@ -12,7 +12,7 @@ fn human_rendering() {
     insta::glob!("fixtures/broken", "*.route", |path| {
         let source = std::fs::read_to_string(path).unwrap();
         let name = format!("broken/{}", path.file_name().unwrap().to_string_lossy());
-        let diags = analyze(&source).diagnostics;
+        let diags = diagnose(&source).diagnostics;
         let rendered = human::render(&SourceMap::new(name.clone(), source.clone()), &diags, false);
         insta::assert_snapshot!(format!(
             "--- {name} ---\n{source}\n--- routec check ---\n{rendered}"

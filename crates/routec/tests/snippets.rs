@@ -151,18 +151,18 @@ fn looks_like_route(span: &str) -> bool {
 /// Every diagnostic the parser, the checker and (for files that check) the
 /// compiler give on `text`.
 fn diagnostics(text: &str, compile: bool) -> Vec<Diagnostic> {
-    let analyzed = routec_driver::pipeline::analyze(text);
-    let mut all = analyzed.diagnostics.clone();
+    let diagnosed = routec_driver::pipeline::diagnose(text);
+    let mut all = diagnosed.diagnostics.clone();
     if compile
-        && !analyzed.has_errors()
-        && analyzed
+        && !diagnosed.has_errors()
+        && diagnosed
             .policy
             .traffic
             .iter()
             .all(|t| !matches!(t.source, routec_check::ir::TrafficSource::File(_)))
     {
         let options = routec_driver::pipeline::compile_options(None);
-        match routec_opt::compile(&analyzed.policy, text, &options) {
+        match routec_opt::compile(&diagnosed.policy, text, &options) {
             Ok(c) => all.extend(c.diagnostics),
             Err(errors) => all.extend(errors),
         }
@@ -433,8 +433,8 @@ fn every_route_block_of_the_docs_parses_and_complete_policies_check() {
             }
             let complete = items(&block).iter().any(|(k, _)| *k == "policy");
             if complete && !diagnostics_md {
-                let analyzed = routec_driver::pipeline::analyze(&block);
-                let errors: Vec<_> = analyzed
+                let diagnosed = routec_driver::pipeline::diagnose(&block);
+                let errors: Vec<_> = diagnosed
                     .diagnostics
                     .iter()
                     .filter(|d| d.is_error())
@@ -486,8 +486,8 @@ fn every_diagnostics_doc_example_gives_its_code() {
             ));
             continue;
         };
-        let analyzed = routec_driver::pipeline::analyze(&full);
-        let located = analyzed.diagnostics.iter().any(|d| {
+        let diagnosed = routec_driver::pipeline::diagnose(&full);
+        let located = diagnosed.diagnostics.iter().any(|d| {
             d.code == code
                 && (range.contains(&(d.span.start as usize))
                     || d.span.start == 0 && d.span.end == 0)
@@ -495,7 +495,7 @@ fn every_diagnostics_doc_example_gives_its_code() {
         if !located {
             failures.push(format!(
                 "{heading}: checking gives {:?}, not {code} in the example:\n{full}",
-                codes(&analyzed.diagnostics)
+                codes(&diagnosed.diagnostics)
             ));
         }
         checked += 1;

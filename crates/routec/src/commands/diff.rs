@@ -93,9 +93,9 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> u8 {
         old_traffic: compared.old.traffic.as_deref(),
         new_traffic: compared.new.traffic.as_deref(),
     };
-    let report = render::json(&sides, &compared.diff);
+    let report = render::report(&sides, &compared.diff);
     print(&match args.format {
-        DiffFormat::Json => routec_render::pretty(&report),
+        DiffFormat::Json => routec_render::pretty(&render::json(&report)),
         DiffFormat::Human => render::human(&report, color.stdout()),
         DiffFormat::Markdown => render::markdown(&report),
     });

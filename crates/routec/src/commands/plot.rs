@@ -25,7 +25,7 @@ use routec_traffic::BoundTraffic;
 
 use super::progress::Progress;
 use super::write_atomically;
-use routec_driver::CompiledPolicy as Pipeline;
+use routec_driver::CompiledPolicy;
 use routec_driver::pipeline::compile_options;
 
 /// Quality floors between the two ends of the frontier.
@@ -567,7 +567,7 @@ fn latency(area: &DrawingArea<SVGBackend, Shift>, data: &PlotData) -> Result<(),
 /// [`FRONTIER_POINTS`] quality floors for the traffic the table was
 /// compiled for (the first declared; its records when it is a file), and
 /// that profile's name.
-fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
+fn frontier_of(p: &CompiledPolicy) -> (Vec<FrontierPoint>, String) {
     let compiled_for = p.policy.traffic.first().map_or_else(
         || "no traffic profile".to_owned(),
         |t| format!("`{}`", t.name),
@@ -579,7 +579,7 @@ fn frontier_of(p: &Pipeline) -> (Vec<FrontierPoint>, String) {
     (points, compiled_for)
 }
 
-fn policy_name(p: &Pipeline) -> String {
+fn policy_name(p: &CompiledPolicy) -> String {
     p.policy
         .name
         .clone()
@@ -590,7 +590,7 @@ fn policy_name(p: &Pipeline) -> String {
 /// simulated policy, each single model as predicted, and the simulated
 /// latencies of the requests each model answered.
 pub fn write_simulation(
-    p: &Pipeline,
+    p: &CompiledPolicy,
     out: &Path,
     report: &Report,
     run: &Run<'_>,
@@ -640,7 +640,7 @@ pub fn write_simulation(
 /// records (and as predicted), the policy, every single model and the
 /// oracle as replayed, and the recorded latencies of each model.
 pub fn write_replay(
-    p: &Pipeline,
+    p: &CompiledPolicy,
     out: &Path,
     replay: &Replay,
     records: &BoundTraffic,

@@ -1,4 +1,4 @@
-//! The request-space analyses of the `route` block: constant comparisons,
+//! The `route` block's checks over the request space: constant comparisons,
 //! empty and always-true conditions, shadowed rules, rules after
 //! `otherwise`, a missing `otherwise`, and models that cannot serve the
 //! requests a rule sends them (context window, quality table, images and
@@ -30,7 +30,9 @@ pub(crate) enum Limit {
 /// Earlier rules named in a shadowed-rule diagnostic, at most.
 const MAX_SHADOWERS: usize = 3;
 
-pub(crate) struct Analysis {
+/// The policy's request space and, per model, the part of it the model
+/// cannot serve: what the checks of the `route` block read.
+pub(crate) struct RouteSpace {
     pub space: Space,
     /// For each model, what it cannot serve and where.
     pub limits: Vec<Vec<(Limit, Region)>>,
@@ -40,13 +42,15 @@ pub(crate) struct Analysis {
 }
 
 impl<'a> Cx<'a> {
-    pub(crate) fn analyse(&mut self) {
+    /// The checks of conditions, slices and the `route` block over the
+    /// request space.
+    pub(crate) fn check_route_space(&mut self) {
         let space = Space::for_policy(&self.p);
         let slices: Vec<Cond> = self.p.slices.iter().map(|s| s.cond.clone()).collect();
         let slice_refs: Vec<&Cond> = slices.iter().collect();
         let max_context = self.p.max_context();
         let limits = self.model_limits(&space, max_context);
-        let mut an = Analysis {
+        let mut rs = RouteSpace {
             space,
             limits,
             max_context,
@@ -61,12 +65,12 @@ impl<'a> Cx<'a> {
             if matches!(site.cond, Cond::Bool(_)) {
                 continue;
             }
-            let Some(r) = an.space.lower(&site.cond, &slice_refs) else {
+            let Some(r) = rs.space.lower(&site.cond, &slice_refs) else {
                 continue;
             };
             let constant = if r.is_empty() {
                 Some(false)
-            } else if an.space.is_full(&r) {
+            } else if rs.space.is_full(&r) {
                 Some(true)
             } else {
                 None
@@ -90,18 +94,18 @@ impl<'a> Cx<'a> {
             if flagged_slices[i] {
                 continue;
             }
-            let Some(r) = an.space.lower(&s.cond, &slice_refs) else {
+            let Some(r) = rs.space.lower(&s.cond, &slice_refs) else {
                 continue;
             };
             let span = self.items.slices[i].expr.span;
             if r.is_empty() {
                 self.diags.push(d::slice_never_true(span, &s.name));
-            } else if an.space.is_full(&r) {
+            } else if rs.space.is_full(&r) {
                 self.diags.push(d::slice_always_true(span, &s.name));
             }
         }
 
-        self.analyse_rules(&mut an, &slice_refs, &flagged_rules);
+        self.check_rules(&mut rs, &slice_refs, &flagged_rules);
 
         // Classifier signals no reachable rule reads (only when every rule
         // could be analysed).
@@ -111,13 +115,13 @@ impl<'a> Cx<'a> {
                 break;
             }
             if let crate::ir::SignalSource::Classifier { .. } = s.source
-                && !an.reachable_reads[i]
+                && !rs.reachable_reads[i]
                 && self.uses.signal_reads[i]
             {
                 self.diags.push(d::classifier_not_read(s.span, &s.name));
             }
         }
-        self.uses.reachable_reads = an.reachable_reads;
+        self.uses.reachable_reads = rs.reachable_reads;
     }
 
     fn domain_words(&self, cond: &Cond) -> String {
@@ -208,13 +212,13 @@ impl<'a> Cx<'a> {
         out
     }
 
-    fn analyse_rules(&mut self, an: &mut Analysis, slices: &[&Cond], flagged: &[bool]) {
+    fn check_rules(&mut self, rs: &mut RouteSpace, slices: &[&Cond], flagged: &[bool]) {
         let Some((route, route_span)) = self.items.route else {
             return;
         };
         // The regions of earlier reachable rules, as written (not disjoint):
         // a request is taken by an earlier rule iff a cube here contains it.
-        let mut covers = CoverIndex::new(&an.space);
+        let mut covers = CoverIndex::new(&rs.space);
         let mut cover_rule: Vec<usize> = Vec::new();
         // A rule that did not parse may have been the one covering the
         // rest: do not claim requests go unrouted.
@@ -235,7 +239,7 @@ impl<'a> Cx<'a> {
             if rule.otherwise {
                 otherwise_at = Some(rule.cond_span);
             }
-            let Some(region) = an.space.lower(&rule.cond, slices) else {
+            let Some(region) = rs.space.lower(&rule.cond, slices) else {
                 unknown = true;
                 continue;
             };
@@ -247,19 +251,19 @@ impl<'a> Cx<'a> {
                 }
                 continue;
             }
-            if !rule.otherwise && !flagged_rule && an.space.is_full(&region) {
+            if !rule.otherwise && !flagged_rule && rs.space.is_full(&region) {
                 self.diags.push(d::rule_always_true(
                     rule.cond_span,
                     self.rule_keyword(ast_rule),
                 ));
             }
-            match an.space.covered_in(&region, &covers) {
+            match rs.space.covered_in(&region, &covers) {
                 Witness::Empty => {
                     // Name the earlier rules that take most of this one.
                     let mut meeting: Vec<(f64, usize)> = Vec::new();
                     for cube in &region.cubes {
                         for k in covers.meeting(cube) {
-                            let f = an.space.overlap(cube, &covers.cubes[k]);
+                            let f = rs.space.overlap(cube, &covers.cubes[k]);
                             meeting.push((f, cover_rule[k]));
                         }
                     }
@@ -282,12 +286,12 @@ impl<'a> Cx<'a> {
                     if let RuleKind::When { plan, .. } | RuleKind::Otherwise { plan, .. } =
                         &ast_rule.kind
                     {
-                        self.check_serving(an, plan, &region, &mut covers);
+                        self.check_serving(rs, plan, &region, &mut covers);
                     }
                 }
             }
             for s in reads {
-                an.reachable_reads[s.index()] = true;
+                rs.reachable_reads[s.index()] = true;
             }
             for c in &region.cubes {
                 covers.push(c.clone());
@@ -296,9 +300,9 @@ impl<'a> Cx<'a> {
         }
         if otherwise_at.is_none()
             && !unknown
-            && let Witness::Found(cube) = an.space.witness_in(&Region::full(), &covers)
+            && let Witness::Found(cube) = rs.space.witness_in(&Region::full(), &covers)
         {
-            let example = self.format_example(&an.space.cube_example(&cube));
+            let example = self.format_example(&rs.space.cube_example(&cube));
             let keyword = crate::cx::keyword_span(route_span, "route");
             let close = Span::new(
                 route.body.span.end as usize - 1,
@@ -317,8 +321,8 @@ impl<'a> Cx<'a> {
     }
 
     /// A request of `region` that no earlier rule takes, as a region.
-    fn reaches(an: &Analysis, region: &Region, covers: &CoverIndex) -> Option<Cube> {
-        match an.space.witness_in(region, covers) {
+    fn reaches(rs: &RouteSpace, region: &Region, covers: &CoverIndex) -> Option<Cube> {
+        match rs.space.witness_in(region, covers) {
             Witness::Found(c) => Some(c),
             Witness::Empty | Witness::GaveUp => None,
         }
@@ -327,15 +331,15 @@ impl<'a> Cx<'a> {
     /// Whether some request of `region` reaches the rule ([`Self::reaches`]
     /// when the request itself is not needed; faster on rules that meet
     /// many earlier ones).
-    fn is_reached(an: &Analysis, region: &Region, covers: &CoverIndex) -> bool {
-        matches!(an.space.covered_in(region, covers), Witness::Found(_))
+    fn is_reached(rs: &RouteSpace, region: &Region, covers: &CoverIndex) -> bool {
+        matches!(rs.space.covered_in(region, covers), Witness::Found(_))
     }
 
     /// Checks that every model a rule sends requests to can serve them.
     /// `region` is the rule's condition; `covers` what earlier rules take.
     fn check_serving(
         &mut self,
-        an: &mut Analysis,
+        rs: &mut RouteSpace,
         plan: &ast::Plan,
         region: &Region,
         covers: &mut CoverIndex,
@@ -346,12 +350,12 @@ impl<'a> Cx<'a> {
             let Some(&m) = self.names.models.get(&name.text) else {
                 continue;
             };
-            for (limit, lr) in an.limits[m.index()].clone() {
-                let bad = an.space.intersect(region, &lr);
-                let Some(witness) = Self::reaches(an, &bad, covers) else {
+            for (limit, lr) in rs.limits[m.index()].clone() {
+                let bad = rs.space.intersect(region, &lr);
+                let Some(witness) = Self::reaches(rs, &bad, covers) else {
                     continue;
                 };
-                let diag = self.limit_diag(an, name.span, m, &limit, &bad, &witness, covers);
+                let diag = self.limit_diag(rs, name.span, m, &limit, &bad, &witness, covers);
                 self.diags.push(diag);
             }
         }
@@ -366,19 +370,19 @@ impl<'a> Cx<'a> {
             };
             for dim in by {
                 if let Some(&s) = self.names.signals.get(&dim.signal.text) {
-                    an.reachable_reads[s.index()] = true;
+                    rs.reachable_reads[s.index()] = true;
                 }
             }
             // Prompts longer than every context window cannot be served by
             // anything; they are not the candidates' fault.
-            let region = &match (self.p.signal_by_name("prompt_tokens"), an.max_context) {
-                (Some(pt), Some(max)) => match an.space.cmp(pt, CmpOp::Le, max as f64) {
-                    Some(servable) => an.space.intersect(region, &servable),
+            let region = &match (self.p.signal_by_name("prompt_tokens"), rs.max_context) {
+                (Some(pt), Some(max)) => match rs.space.cmp(pt, CmpOp::Le, max as f64) {
+                    Some(servable) => rs.space.intersect(region, &servable),
                     None => region.clone(),
                 },
                 _ => region.clone(),
             };
-            if !Self::is_reached(an, region, covers) {
+            if !Self::is_reached(rs, region, covers) {
                 continue;
             }
             let mut nobody = region.clone();
@@ -398,8 +402,8 @@ impl<'a> Cx<'a> {
                         resolved = false;
                         continue;
                     };
-                    for (_, lr) in &an.limits[m.index()] {
-                        cannot = an.space.union(&cannot, lr);
+                    for (_, lr) in &rs.limits[m.index()] {
+                        cannot = rs.space.union(&cannot, lr);
                     }
                 }
                 if !resolved {
@@ -412,15 +416,15 @@ impl<'a> Cx<'a> {
                 for c in &cannot.cubes {
                     covers.push(c.clone());
                 }
-                let never = an.space.covered_in(region, covers) == Witness::Empty;
+                let never = rs.space.covered_in(region, covers) == Witness::Empty;
                 covers.truncate(earlier);
                 if never {
                     self.diags.push(d::candidate_never_serves(c.span));
                 }
-                nobody = an.space.intersect(&nobody, &cannot);
+                nobody = rs.space.intersect(&nobody, &cannot);
             }
-            if any_known && let Some(w) = Self::reaches(an, &nobody, covers) {
-                let example = self.format_example(&an.space.cube_example(&w));
+            if any_known && let Some(w) = Self::reaches(rs, &nobody, covers) {
+                let example = self.format_example(&rs.space.cube_example(&w));
                 self.diags
                     .push(d::no_candidate(*candidates_span, Some(&example)));
             }
@@ -430,7 +434,7 @@ impl<'a> Cx<'a> {
     #[expect(clippy::too_many_arguments, reason = "one call site, all context")]
     fn limit_diag(
         &self,
-        an: &Analysis,
+        rs: &RouteSpace,
         span: Span,
         m: ModelId,
         limit: &Limit,
@@ -439,24 +443,24 @@ impl<'a> Cx<'a> {
         covers: &CoverIndex,
     ) -> routec_syntax::Diagnostic {
         let model = &self.p.models[m.index()];
-        let example = self.format_example(&an.space.cube_example(witness));
+        let example = self.format_example(&rs.space.cube_example(witness));
         match limit {
             Limit::Context { context } => {
                 // The longest prompt that reaches the rule: scan the atoms of
                 // `prompt_tokens` from the top of the bad region down.
-                let mut admitted = an.max_context.map_or(f64::INFINITY, |m| m as f64);
+                let mut admitted = rs.max_context.map_or(f64::INFINITY, |m| m as f64);
                 if let Some(pt) = self.p.signal_by_name("prompt_tokens")
-                    && let Some(d) = an.space.dim_of(pt)
+                    && let Some(d) = rs.space.dim_of(pt)
                 {
-                    let dim = an.space.dim(d);
+                    let dim = rs.space.dim(d);
                     for k in (0..dim.atoms.len()).rev() {
                         let mut set = crate::space::AtomSet::empty(dim.atoms.len());
                         set.insert(k);
-                        let slab = an.space.intersect(bad, &an.space.cube(d, set));
+                        let slab = rs.space.intersect(bad, &rs.space.cube(d, set));
                         if slab.is_empty() {
                             continue;
                         }
-                        if Self::is_reached(an, &slab, covers) {
+                        if Self::is_reached(rs, &slab, covers) {
                             if let Some(sup) = dim.atoms[k].sup() {
                                 admitted = admitted.min(sup);
                             }
@@ -471,10 +475,10 @@ impl<'a> Cx<'a> {
                 let names: Vec<String> = missing
                     .iter()
                     .filter(|v| {
-                        an.space
+                        rs.space
                             .in_set(*signal, &[**v])
-                            .map(|r| an.space.intersect(bad, &r))
-                            .is_some_and(|r| Self::is_reached(an, &r, covers))
+                            .map(|r| rs.space.intersect(bad, &r))
+                            .is_some_and(|r| Self::is_reached(rs, &r, covers))
                     })
                     .filter_map(|v| match &sig.ty {
                         crate::ir::SignalType::Enum(vs) => vs.get(*v).cloned(),
