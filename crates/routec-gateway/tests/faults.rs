@@ -732,6 +732,15 @@ async fn hedges_race_the_first_token() {
         got,
         [a("small", "first", "cancelled"), a("small", "hedge", "ok")]
     );
+    // The cancelled call is paid like a failed one: its prompt, at `small`'s
+    // input price, from the gateway's estimate.
+    let cancelled = lines[0]["decision"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "cancelled")
+        .unwrap();
+    assert!(cancelled["cost_usd"].as_f64().unwrap() > 0.0, "{cancelled}");
 }
 
 #[tokio::test]
