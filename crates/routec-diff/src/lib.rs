@@ -17,7 +17,7 @@
 //!   predictions (the optimizer's analytic per-cell figures and mixture
 //!   quantiles, `table.assumed`) and completes them with the per-slice
 //!   quality and the calls per model, aggregated from the same per-plan
-//!   estimates the optimizer uses (`routec_opt::eval`).
+//!   estimates the optimizer used (the compiled result, `routec_opt::Compiled`).
 //!
 //! Architecture Invariant: pure and deterministic: no IO, clocks or
 //! environment (`clippy.toml`); the same two policies give the same diff.

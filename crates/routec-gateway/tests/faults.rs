@@ -293,6 +293,7 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
 async fn faults_retry_then_fall_back() {
     struct Case {
         name: &'static str,
+        faults: &'static str,
         small: Vec<Act>,
         small_calls: usize,
         big_calls: usize,
@@ -302,6 +303,7 @@ async fn faults_retry_then_fall_back() {
     let cases = vec![
         Case {
             name: "5xx once: retried",
+            faults: FAULTS,
             small: vec![Act::Status(503, None)],
             small_calls: 2,
             big_calls: 0,
@@ -310,6 +312,7 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "429 with Retry-After: retried after it",
+            faults: FAULTS,
             small: vec![Act::Status(429, Some(0))],
             small_calls: 2,
             big_calls: 0,
@@ -318,6 +321,7 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "a 4xx is not retried: fallback",
+            faults: FAULTS,
             small: vec![Act::Status(400, None)],
             small_calls: 1,
             big_calls: 1,
@@ -326,6 +330,7 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "TTFT stalls twice: fallback",
+            faults: FAULTS,
             small: vec![Act::slow_first_token(1500), Act::slow_first_token(1500)],
             small_calls: 2,
             big_calls: 1,
@@ -338,6 +343,7 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "connection reset then malformed JSON: fallback",
+            faults: FAULTS,
             small: vec![Act::Reset, Act::Malformed],
             small_calls: 2,
             big_calls: 1,
@@ -350,6 +356,7 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "a stall mid-stream is a timeout before the first byte",
+            faults: FAULTS,
             small: vec![Act::StallMidStream],
             small_calls: 2,
             big_calls: 0,
@@ -358,15 +365,47 @@ async fn faults_retry_then_fall_back() {
         },
         Case {
             name: "a reset mid-stream, a slow body within the timeout",
+            faults: FAULTS,
             small: vec![Act::ResetMidStream, Act::slow_body(20)],
             small_calls: 2,
             big_calls: 0,
             attempts: vec![a("small", "first", "connection"), a("small", "retry", "ok")],
             model: "small",
         },
+        Case {
+            name: "the total timeout is the shorter: a timeout, not a TTFT timeout",
+            faults: "timeout 300ms\n  ttft timeout 1s\n  retry 1 on [timeout] backoff 10ms",
+            small: vec![Act::slow_first_token(1500), Act::slow_first_token(1500)],
+            small_calls: 2,
+            big_calls: 1,
+            attempts: vec![
+                a("small", "first", "timeout"),
+                a("small", "retry", "timeout"),
+                a("big", "fallback", "ok"),
+            ],
+            model: "big",
+        },
+        Case {
+            name: "a Retry-After of the timeout: retried after it",
+            faults: "timeout 1s\n  retry 1 on [429] backoff 10ms",
+            small: vec![Act::Status(429, Some(1))],
+            small_calls: 2,
+            big_calls: 0,
+            attempts: vec![a("small", "first", "429"), a("small", "retry", "ok")],
+            model: "small",
+        },
+        Case {
+            name: "a Retry-After past the timeout: no retry, fallback",
+            faults: "timeout 1s\n  retry 1 on [429] backoff 10ms",
+            small: vec![Act::Status(429, Some(2))],
+            small_calls: 1,
+            big_calls: 1,
+            attempts: vec![a("small", "first", "429"), a("big", "fallback", "ok")],
+            model: "big",
+        },
     ];
     for case in cases {
-        let w = world("faults", "otherwise => small", FAULTS).await;
+        let w = world("faults", "otherwise => small", case.faults).await;
         w.small.then(case.small.clone());
         let (status, headers, body) = w.post(&chat("gw")).await;
         assert_eq!(status, 200, "{}: {body}", case.name);
@@ -377,6 +416,11 @@ async fn faults_retry_then_fall_back() {
         let lines = w.finish().await;
         assert_eq!(lines.len(), 1, "{}", case.name);
         assert_eq!(attempts(&lines[0]), case.attempts, "{}", case.name);
+        // The log counts the retries and fallbacks its attempts show.
+        for (field, role) in [("retries", "retry"), ("fallbacks", "fallback")] {
+            let made = case.attempts.iter().filter(|a| a.1 == role).count();
+            assert_eq!(lines[0]["decision"][field], made, "{}: {field}", case.name);
+        }
         let total: f64 = m
             .lines()
             .filter(|l| l.starts_with("routec_requests_total{"))
@@ -405,6 +449,16 @@ async fn every_plan_failing_is_an_openai_error_listing_the_attempts() {
     let lines = w.finish().await;
     assert_eq!(lines[0]["decision"]["outcome"], "failed");
     assert_eq!(lines[0]["decision"]["status"], 502);
+    // A failed attempt costs its prompt at its own model's input price:
+    // `big` ($3/Mtok) three times `small` ($1/Mtok).
+    let cost = |i: usize| {
+        lines[0]["decision"]["attempts"][i]["cost_usd"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cost(0) > 0.0 && cost(0) == cost(1), "{}", lines[0]);
+    assert!((cost(2) - 3.0 * cost(0)).abs() < 1e-15, "{}", lines[0]);
+    assert_eq!(cost(2), cost(3));
 
     // Timeouts everywhere: 504.
     let w = world("alltimeout", "otherwise => small", FAULTS).await;
@@ -412,7 +466,68 @@ async fn every_plan_failing_is_an_openai_error_listing_the_attempts() {
     w.big.always(Act::slow_first_token(1000));
     let (status, _, _) = w.post(&chat("gw")).await;
     assert_eq!(status, 504);
-    w.finish().await;
+    let lines = w.finish().await;
+    // Each attempt waited out its TTFT timeout (400ms), in milliseconds,
+    // and started after the one before it ended.
+    let timed = lines[0]["decision"]["attempts"].as_array().unwrap();
+    assert_eq!(timed.len(), 4);
+    let mut ended = 0.0;
+    for t in timed {
+        let (start, latency) = (
+            t["start_ms"].as_f64().unwrap(),
+            t["latency_ms"].as_f64().unwrap(),
+        );
+        assert!(start >= ended - 1e-6, "{t} starts before {ended}");
+        assert!(latency >= 399.0, "{t}");
+        ended = start + latency;
+    }
+}
+
+/// A loader whose table's fallbacks loop, `small -> big -> small`: the
+/// compiler refuses such a policy (E0404), a hand-written table may hold one.
+#[derive(Debug)]
+struct FallbackCycle(String);
+
+impl routec_gateway::Loader for FallbackCycle {
+    fn load(&self) -> Result<routec_runtime::Router, String> {
+        let mut table = common::compile(&self.0)?;
+        let index = |name: &str| table.models.iter().position(|m| m.name == name).unwrap();
+        let (small, big) = (index("small"), index("big"));
+        table.models[big].fallback = Some(small as u32);
+        routec_runtime::Router::new(table).map_err(|e| e.to_string())
+    }
+    fn watched(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+}
+
+/// A fallback chain is followed without revisiting a model, even when the
+/// table's fallbacks loop.
+#[tokio::test]
+async fn a_fallback_cycle_visits_each_model_once() {
+    let small = Fake::start().await;
+    let big = Fake::start().await;
+    small.always(Act::Status(500, None));
+    big.always(Act::Status(503, None));
+    let env = env(&[
+        ("SMALL_URL", format!("{}/v1", small.url())),
+        ("BIG_URL", big.url()),
+        ("BIG_KEY", "k".into()),
+        ("SEARCH_URL", small.url()),
+    ]);
+    let looping = FallbackCycle(policy("otherwise => small", FAULTS));
+    let gw = gateway(std::sync::Arc::new(looping), env, options()).await;
+    let r = client()
+        .post(format!("http://{}/v1/chat/completions", gw.addr))
+        .json(&chat("gw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 502);
+    // `retry 1`: two attempts on each model; `big`'s fallback, `small`, was
+    // visited already.
+    assert_eq!((small.count(), big.count()), (2, 2));
+    gw.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -617,6 +732,15 @@ async fn hedges_race_the_first_token() {
         got,
         [a("small", "first", "cancelled"), a("small", "hedge", "ok")]
     );
+    // The cancelled call is paid like a failed one: its prompt, at `small`'s
+    // input price, from the gateway's estimate.
+    let cancelled = lines[0]["decision"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "cancelled")
+        .unwrap();
+    assert!(cancelled["cost_usd"].as_f64().unwrap() > 0.0, "{cancelled}");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use common::{Host, key_hash, native};
 use routec_conformance::generate::{Rng, fill, request, thresholds};
 use routec_conformance::{Fixture, compile_file, examples, root};
 use routec_runtime::Router;
-use routec_table::SignalKind;
+use routec_table::{NodeRef, SignalKind};
 use serde_json::{Value, json};
 
 const REQUESTS: u64 = 100_000;
@@ -157,6 +157,61 @@ fn a_module_with_a_thousand_rules_decides_like_the_runtime() {
     differential(&fixture).unwrap();
 }
 
+/// The most signals a table may have (`routec-table`'s `MAX_SIGNALS`): the
+/// module's signal sets have 256 bits, four 64-bit words.
+const MOST_SIGNALS: usize = 256;
+
+/// A table with [`MOST_SIGNALS`] signals whose decisions read every one of
+/// them: `support`'s table with bool signals added and a node per added
+/// signal in front of its diagram (both branches to the next). Random
+/// requests leave signals of each of the four words missing or invalid in
+/// one decision and present in the next, so each word of the module's sets
+/// must be cleared between decisions.
+#[test]
+fn a_module_with_the_most_signals_decides_like_the_runtime() {
+    let mut table = compile_file(&root().join("examples/support.route"))
+        .unwrap()
+        .compiled
+        .table;
+    let mut next = table.diagram.root;
+    for s in table.signals.len()..MOST_SIGNALS {
+        table.signals.push(routec_table::Signal {
+            name: format!("wide{s}"),
+            kind: SignalKind::Bool,
+            source: routec_table::Source::Metadata {
+                key: format!("wide{s}"),
+            },
+            default: (s % 2) as f64,
+        });
+        table.diagram.nodes.push(routec_table::Node {
+            signal: s as u32,
+            test: routec_table::Test::Bool {
+                if_false: next,
+                if_true: next,
+            },
+        });
+        next = NodeRef::Node(table.diagram.nodes.len() as u32 - 1);
+    }
+    table.diagram.root = next;
+    let router = Router::new(table.clone()).unwrap();
+    let mut host = Host::new(&routec_wasm::compile(&table).unwrap()).unwrap();
+    let mut rng = Rng::new(256);
+    let mut req = router.request();
+    for n in 0..10_000 {
+        req.clear();
+        for s in 0..MOST_SIGNALS {
+            match rng.below(4) {
+                0 => {}
+                1 => req.set_invalid(s),
+                _ => req.set(s, rng.below(2) as f64),
+            }
+        }
+        host.set_request(&req);
+        let want = native(&router.decide(&req));
+        assert_eq!(host.decide(None), want, "request {n}");
+    }
+}
+
 /// The differential test can fail: a module of a table whose first
 /// threshold moved disagrees with the runtime of the original table.
 #[test]
@@ -284,6 +339,53 @@ fn an_inconsistent_table_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().starts_with("the table is inconsistent: "));
+}
+
+/// A decision diagram whose code passes the size engines accept for one
+/// function (`MAX_FUNCTION_BYTES`, V8's limit) is refused as too large,
+/// not emitted as a module no engine would load.
+#[test]
+fn a_diagram_too_large_for_one_function_is_refused() {
+    let mut table = compile_file(&root().join("examples/support.route"))
+        .unwrap()
+        .compiled
+        .table;
+    let (signal, variants) = table
+        .signals
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| match &s.kind {
+            SignalKind::Enum { variants } => Some((i as u32, variants.len())),
+            _ => None,
+        })
+        .unwrap();
+    // A chain of enum tests, each of some 60 bytes of code: its first
+    // variant goes on down the chain, the others end in leaf 0.
+    let nodes = routec_wasm::MAX_FUNCTION_BYTES / 40;
+    let first = table.diagram.nodes.len();
+    for n in first..first + nodes {
+        let mut branches = vec![NodeRef::Leaf(0); variants];
+        branches[0] = if n == first {
+            table.diagram.root
+        } else {
+            NodeRef::Node(n as u32 - 1)
+        };
+        table.diagram.nodes.push(routec_table::Node {
+            signal,
+            test: routec_table::Test::Enum { branches },
+        });
+    }
+    table.diagram.root = NodeRef::Node((first + nodes - 1) as u32);
+    table.validate().unwrap();
+    let err = routec_wasm::compile(&table).unwrap_err();
+    assert!(
+        matches!(err, routec_wasm::CompileError::TooLarge(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("its decision diagram needs"),
+        "{err}"
+    );
 }
 
 #[test]
