@@ -277,45 +277,61 @@ impl<'a> Cx<'a> {
 
     // ------------------------------------------------------------ slo
 
+    /// A setting of the slo block (`margin`, `confidence`): a percentage
+    /// within `range`, written once. Returns the value to store, or `None`
+    /// after reporting why not.
+    fn slo_setting(
+        &mut self,
+        name: &str,
+        keyword: Span,
+        value: &ast::Lit,
+        range: std::ops::Range<f64>,
+        out_of_range: &str,
+        first: Option<Span>,
+    ) -> Option<f64> {
+        let v = self.quantity(value, Unit::Ratio)?;
+        if !range.contains(&v) {
+            self.emit(d::out_of_range(value.span, out_of_range));
+            return None;
+        }
+        if let Some(first) = first {
+            self.emit(d::duplicate_property(keyword, name, first));
+            return None;
+        }
+        Some(v)
+    }
+
     /// The slo block's `margin`: a percentage below 50%, once.
     fn slo_margin(&mut self, keyword: Span, value: &ast::Lit) {
-        let Some(v) = self.quantity(value, Unit::Ratio) else {
-            return;
-        };
-        if v >= 0.5 {
-            self.emit(d::out_of_range(
-                value.span,
-                "an SLO margin must be below 50% (`margin 5%` compiles every SLO 5% tighter)",
-            ));
-            return;
+        let first = self.p.slo_settings.margin_span;
+        if let Some(v) = self.slo_setting(
+            "margin",
+            keyword,
+            value,
+            0.0..0.5,
+            "an SLO margin must be below 50% (`margin 5%` compiles every SLO 5% tighter)",
+            first,
+        ) {
+            self.p.slo_settings.margin_span = Some(keyword);
+            self.p.slo_settings.margin = v;
         }
-        if let Some(first) = self.p.slo_settings.margin_span {
-            self.emit(d::duplicate_property(keyword, "margin", first));
-            return;
-        }
-        self.p.slo_settings.margin_span = Some(keyword);
-        self.p.slo_settings.margin = v;
     }
 
     /// The slo block's `confidence`: a percentage from 50% to below 100%,
     /// once.
     fn slo_confidence(&mut self, keyword: Span, value: &ast::Lit) {
-        let Some(v) = self.quantity(value, Unit::Ratio) else {
-            return;
-        };
-        if !(0.5..1.0).contains(&v) {
-            self.emit(d::out_of_range(
-                value.span,
-                "a confidence must be from 50% to below 100% (`confidence 95%`: quality floors hold with 95% probability)",
-            ));
-            return;
+        let first = self.p.slo_settings.confidence_span;
+        if let Some(v) = self.slo_setting(
+            "confidence",
+            keyword,
+            value,
+            0.5..1.0,
+            "a confidence must be from 50% to below 100% (`confidence 95%`: quality floors hold with 95% probability)",
+            first,
+        ) {
+            self.p.slo_settings.confidence_span = Some(keyword);
+            self.p.slo_settings.confidence = Some(v);
         }
-        if let Some(first) = self.p.slo_settings.confidence_span {
-            self.emit(d::duplicate_property(keyword, "confidence", first));
-            return;
-        }
-        self.p.slo_settings.confidence_span = Some(keyword);
-        self.p.slo_settings.confidence = Some(v);
     }
 
     fn constraint(&mut self, c: &ast::Constraint) {

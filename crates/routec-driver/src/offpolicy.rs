@@ -10,7 +10,8 @@
 //! candidate's leaf. The outcome is the feedback's success for the model
 //! that answered (requests without feedback count for cost only) and the
 //! logged cost; the outcome model of the doubly robust estimate is the
-//! candidate table's predicted figure for the request's cell.
+//! candidate table's predicted figure for the request's cell (its median
+//! latency for the mean latency).
 //! [`routec_sim::offpolicy::estimate`] does the arithmetic.
 
 use std::collections::BTreeSet;
@@ -56,7 +57,8 @@ pub struct Estimated {
     /// The logging policy's plain mean on the same requests (what it did).
     pub logged: f64,
     /// The candidate table's own prediction for the mix it was compiled
-    /// for (`assumed.predicted`; `None` for a table without predictions).
+    /// for (`assumed.predicted`; `None` for a table without predictions,
+    /// and for the mean latency, which the table does not predict).
     pub predicted: Option<f64>,
     pub ips: Interval,
     pub snips: Interval,
@@ -88,6 +90,10 @@ pub struct OffPolicyReport {
     pub success: Option<Estimated>,
     /// Cost per request in USD, over the routed requests with a cost.
     pub cost: Option<Estimated>,
+    /// Mean end-to-end latency in seconds, over the routed requests with
+    /// a latency (the mean, not a percentile: a reweighted tail needs far
+    /// more requests).
+    pub latency: Option<Estimated>,
 }
 
 /// The figures one request contributes.
@@ -96,7 +102,9 @@ struct Row {
     propensity: f64,
     success: Option<f64>,
     cost: Option<f64>,
-    predicted: (f64, f64),
+    latency: Option<f64>,
+    /// The candidate's predicted quality, cost and latency for the cell.
+    predicted: (f64, f64, f64),
 }
 
 /// Estimates the candidate (`router`, its table) on the decision log
@@ -109,7 +117,11 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
     })?;
     let table = router.table();
     let known: BTreeSet<&str> = table.signals.iter().map(|s| s.name.as_str()).collect();
-    let predicted_of = |m: &Metrics| (m.quality, m.cost_per_1k_requests / 1000.0);
+    // The outcome model: quality, cost per request and, for the mean
+    // latency, the median (the table keeps quantiles, not means; any fixed
+    // prediction keeps the doubly robust estimate unbiased when the
+    // propensities are right).
+    let predicted_of = |m: &Metrics| (m.quality, m.cost_per_1k_requests / 1000.0, m.latency.p50);
     let mut report = OffPolicyReport {
         log: name.to_owned(),
         policy: table.policy.name.clone(),
@@ -122,6 +134,7 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
         ignored_signals: Vec::new(),
         success: None,
         cost: None,
+        latency: None,
     };
     let mut ignored = BTreeSet::new();
     let mut rows = Vec::new();
@@ -167,7 +180,7 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
             .min(1.0);
         // A table without predictions has no outcome model: the doubly
         // robust estimate is then IPS (`d = 0`).
-        let predicted = table.assumed.as_ref().map_or((0.0, 0.0), |a| {
+        let predicted = table.assumed.as_ref().map_or((0.0, 0.0, 0.0), |a| {
             decision
                 .cell
                 .and_then(|c| a.cells.get(c as usize))
@@ -183,6 +196,7 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
             success: feedback.map(|o| f64::from(u8::from(o.outcome.succeeded()))),
             // The feedback's true cost, when it reports one.
             cost: feedback.and_then(|o| o.outcome.cost_usd).or(d.cost_usd),
+            latency: d.latency_ms.map(|ms| ms / 1000.0),
             predicted,
         });
     }
@@ -198,6 +212,12 @@ pub fn off_policy(router: &Router, name: &str, text: &str) -> Result<OffPolicyRe
         &rows,
         |r| r.cost.zip(Some(r.predicted.1)),
         assumed.map(|a| a.1),
+        (0.0, f64::INFINITY),
+    )?;
+    report.latency = estimated(
+        &rows,
+        |r| r.latency.zip(Some(r.predicted.2)),
+        None,
         (0.0, f64::INFINITY),
     )?;
     Ok(report)

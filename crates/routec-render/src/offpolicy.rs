@@ -42,8 +42,26 @@ pub fn json(r: &OffPolicyReport) -> Json {
         "ignored_signals": r.ignored_signals,
         "success": estimated_json(r.success.as_ref(), 6),
         "cost_per_request": estimated_json(r.cost.as_ref(), 10),
+        "latency_ms": estimated_json(r.latency.as_ref().map(in_ms).as_ref(), 3),
         "z": routec_driver::offpolicy::Z95,
     })
+}
+
+/// Seconds to milliseconds, the JSON reports' unit of durations.
+fn in_ms(e: &Estimated) -> Estimated {
+    let ms = |i: Interval| Interval {
+        value: i.value * 1000.0,
+        low: i.low * 1000.0,
+        high: i.high * 1000.0,
+    };
+    Estimated {
+        logged: e.logged * 1000.0,
+        predicted: e.predicted.map(|p| p * 1000.0),
+        ips: ms(e.ips),
+        snips: ms(e.snips),
+        dr: ms(e.dr),
+        ..e.clone()
+    }
 }
 
 fn percent(x: f64) -> String {
@@ -127,6 +145,9 @@ pub fn human(r: &OffPolicyReport) -> String {
     match &r.cost {
         Some(e) => section(&mut out, "cost per request", e, dollars),
         None => out.push_str("\ncost per request: no routed request records a cost\n"),
+    }
+    if let Some(e) = &r.latency {
+        section(&mut out, "mean latency", e, crate::duration);
     }
     out.push_str(
         "\n(95% intervals. IPS and SNIPS see the candidate only on the requests whose logged plan it\n\

@@ -152,8 +152,8 @@ Off-policy (what a candidate would have done on production traffic):
   routec simulate candidate.table.bin --off-policy decisions.jsonl --format json
 reads a decision log of `routec serve` (with `POST /v1/feedback` outcomes
 joined, and propensities: `learn { explore 2% }` makes them informative)
-and routes each logged request with the candidate: the success rate and
-cost per request it would have had, by IPS, SNIPS and doubly robust
+and routes each logged request with the candidate: the success rate, cost
+per request and mean latency it would have had, by IPS, SNIPS and doubly robust
 estimates with 95% intervals, beside what the logging table did. Plans are
 compared by their text; a request whose logged plan the candidate would not
 run informs only the doubly robust estimate. See docs/learn.md.
@@ -382,9 +382,10 @@ pub struct SimulateArgs {
     pub file: PathBuf,
     /// Estimate the policy (the candidate) on a decision log that
     /// `routec serve` wrote while routing with another table (`-`:
-    /// standard input): its success rate (from the log's feedback) and cost
-    /// per request, by inverse propensity (IPS, SNIPS) and doubly robust
-    /// estimates with 95% intervals, beside what the logging table did.
+    /// standard input): its success rate (from the log's feedback), cost
+    /// per request and mean latency, by inverse propensity (IPS, SNIPS) and
+    /// doubly robust estimates with 95% intervals, beside what the logging
+    /// table did.
     #[arg(long, value_name = "LOG.jsonl", conflicts_with_all = ["load", "plot", "requests", "seed"])]
     pub off_policy: Option<PathBuf>,
     /// The traffic profile to replay (required if the policy declares several).

@@ -310,6 +310,34 @@ fn off_policy_estimates_weigh_the_logged_plans_the_candidate_would_run() {
         (12.0 * 5.0 * 0.01 + 17.0 * w_big * 0.01 + 3.0 * w_small * 0.001)
             / (12.0 * 5.0 + 17.0 * w_big + 3.0 * w_small),
     );
+    // Mean latency: every routed request has one; SNIPS weighs each
+    // logged latency by (candidate share)/(logged propensity).
+    let text = std::fs::read_to_string(offpolicy_dir().join("decisions.jsonl")).unwrap();
+    let (mut sum, mut weights) = (0.0, 0.0);
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let d = &v["decision"];
+        let Some(p) = d["propensity"].as_f64() else {
+            continue;
+        };
+        let m = match (v["signals"]["task"].as_str(), d["plan"].as_str()) {
+            (Some("chat"), Some("big")) => 1.0,
+            (Some("code"), Some("small")) => cand_small,
+            (Some("code"), Some("big")) => cand_big,
+            _ => 0.0,
+        };
+        sum += m / p * d["latency_ms"].as_f64().unwrap();
+        weights += m / p;
+    }
+    let l = &r["latency_ms"];
+    assert_eq!(l["requests"], 80);
+    assert_eq!(l["matched"], 32);
+    assert!(l["predicted"].is_null(), "{l}");
+    // Milliseconds, rounded to 3 decimals in JSON.
+    close(
+        &l["snips"]["value"],
+        (sum / weights * 1000.0).round() / 1000.0,
+    );
 }
 
 /// The logging table estimated on its own log: the explored requests do
