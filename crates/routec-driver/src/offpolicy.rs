@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 
 use routec_runtime::Router;
+pub use routec_sim::offpolicy::Estimate;
 use routec_sim::offpolicy::{self, Logged};
 use routec_syntax::{FileId, SourceMap};
 use routec_table::Metrics;
@@ -24,25 +25,15 @@ use routec_table::Metrics;
 use crate::Failed;
 
 /// Standard errors on either side of an estimate: a 95% interval.
-pub const Z95: f64 = 1.959_963_984_540_054;
+pub use routec_sim::stats::Z95;
 
-/// An estimate with its 95% interval (NaN when nothing was estimated),
-/// the interval clipped to the outcome's range (a success rate within
-/// `[0, 1]`, a cost at least 0).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Interval {
-    pub value: f64,
-    pub low: f64,
-    pub high: f64,
-}
-
-impl Interval {
-    fn clipped(e: offpolicy::Estimate, (min, max): (f64, f64)) -> Interval {
-        Interval {
-            value: e.value,
-            low: e.low.clamp(min, max),
-            high: e.high.clamp(min, max),
-        }
+/// An estimate with its interval clipped to the outcome's range (a success
+/// rate within `[0, 1]`, a cost or latency at least 0).
+fn clipped(e: Estimate, (min, max): (f64, f64)) -> Estimate {
+    Estimate {
+        low: e.low.clamp(min, max),
+        high: e.high.clamp(min, max),
+        ..e
     }
 }
 
@@ -60,9 +51,11 @@ pub struct Estimated {
     /// for (`assumed.predicted`; `None` for a table without predictions,
     /// and for the mean latency, which the table does not predict).
     pub predicted: Option<f64>,
-    pub ips: Interval,
-    pub snips: Interval,
-    pub dr: Interval,
+    /// Each with its 95% interval (NaN when nothing was estimated),
+    /// clipped to the outcome's range.
+    pub ips: Estimate,
+    pub snips: Estimate,
+    pub dr: Estimate,
 }
 
 /// The off-policy report.
@@ -253,8 +246,8 @@ fn estimated(
         matched: e.matched,
         logged: logs.iter().map(|l| l.outcome).sum::<f64>() / logs.len() as f64,
         predicted: assumed,
-        ips: Interval::clipped(e.ips, range),
-        snips: Interval::clipped(e.snips, range),
-        dr: Interval::clipped(e.dr, range),
+        ips: clipped(e.ips, range),
+        snips: clipped(e.snips, range),
+        dr: clipped(e.dr, range),
     }))
 }

@@ -115,6 +115,16 @@ pub fn read_file_or_stdin(path: &Path) -> Result<String, ReadError> {
     }
 }
 
+/// Reads a recorded traffic file ([`read_traffic`]), or standard input for
+/// `-`.
+pub fn read_traffic_or_stdin(path: &Path) -> Result<String, ReadError> {
+    if is_stdin(path) {
+        read_stdin()
+    } else {
+        read_traffic(path)
+    }
+}
+
 /// `-` stands for standard input.
 pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"

@@ -359,6 +359,11 @@ fn close(a: &[Demand], b: &[Demand], tol: f64) -> bool {
 /// the fixed point of demand → model states → plans re-estimated at those
 /// states → demand, from idle models (demand grows with refusals and
 /// waits, so the iteration climbs to the least fixed point).
+/// [`settle`] for the solution `s` at `qps`.
+fn settle_solution(s: &Solved, caps: &Capacities, qps: f64) -> Vec<ModelLoad> {
+    settle(&s.policy, caps, &s.part, &s.problem.options, &s.assign, qps)
+}
+
 pub fn settle(
     policy: &Policy,
     caps: &Capacities,
@@ -440,14 +445,7 @@ pub fn rounds(
         rebuild(&mut s, caps, &state);
         resolve(&mut s, caps, source)?;
     }
-    let mut settled = settle(
-        &s.policy,
-        caps,
-        &s.part,
-        &s.problem.options,
-        &s.assign,
-        caps.qps,
-    );
+    let mut settled = settle_solution(&s, caps, caps.qps);
     // The settled load can still exceed a capacity the rows kept: close to
     // a capacity a finite queue refuses some calls, and their retries add
     // demand the estimates of the last round did not carry. The rows of the
@@ -477,14 +475,7 @@ pub fn rounds(
         rebuild(&mut s, caps, &settled);
         scale_rows(&mut s, &scale);
         resolve(&mut s, caps, source)?;
-        settled = settle(
-            &s.policy,
-            caps,
-            &s.part,
-            &s.problem.options,
-            &s.assign,
-            caps.qps,
-        );
+        settled = settle_solution(&s, caps, caps.qps);
     }
     rebuild(&mut s, caps, &settled);
     scale_rows(&mut s, &scale);
@@ -553,7 +544,7 @@ pub fn at_factor(
     factor: f64,
 ) -> (Vec<ModelLoad>, Problem, Evaluator) {
     let qps = caps.qps * factor;
-    let state = settle(&s.policy, caps, &s.part, &s.problem.options, &s.assign, qps);
+    let state = settle_solution(s, caps, qps);
     let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), &state);
     let problem = Problem::build(
         &s.policy,

@@ -1,12 +1,12 @@
 //! `routec simulate CANDIDATE --off-policy LOG`: the off-policy report
 //! (`routec_driver::offpolicy`), human and JSON (`docs/learn.md`).
 
-use routec_driver::offpolicy::{Estimated, Interval, OffPolicyReport};
+use routec_driver::offpolicy::{Estimate, Estimated, OffPolicyReport};
 use serde_json::{Value as Json, json};
 
 use crate::{finite, text_table};
 
-fn interval_json(i: &Interval, digits: i32) -> Json {
+fn interval_json(i: &Estimate, digits: i32) -> Json {
     json!({
         "value": finite(i.value, digits),
         "low": finite(i.low, digits),
@@ -49,7 +49,7 @@ pub fn json(r: &OffPolicyReport) -> Json {
 
 /// Seconds to milliseconds, the JSON reports' unit of durations.
 fn in_ms(e: &Estimated) -> Estimated {
-    let ms = |i: Interval| Interval {
+    let ms = |i: Estimate| Estimate {
         value: i.value * 1000.0,
         low: i.low * 1000.0,
         high: i.high * 1000.0,
@@ -85,7 +85,7 @@ fn dollars(x: f64) -> String {
 }
 
 fn section(out: &mut String, title: &str, e: &Estimated, show: fn(f64) -> String) {
-    let interval = |i: &Interval| format!("[{}, {}]", show(i.low), show(i.high));
+    let interval = |i: &Estimate| format!("[{}, {}]", show(i.low), show(i.high));
     let mut rows = vec![
         vec![
             "logged (what the logging table did)".into(),

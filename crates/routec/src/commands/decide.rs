@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use routec_driver::{decide, source};
 
-use super::{display_name, eprint, is_stdin, print, report};
+use super::{display_name, eprint, print, report};
 use crate::cli::{ColorChoice, exit};
 
 pub const HELP: &str = "\
@@ -63,11 +63,7 @@ pub fn run(args: &DecideArgs, color: ColorChoice) -> u8 {
         super::warn(p, color);
     }
     let name = display_name(&args.requests);
-    let text = match if is_stdin(&args.requests) {
-        source::read_stdin()
-    } else {
-        source::read_traffic(&args.requests)
-    } {
+    let text = match source::read_traffic_or_stdin(&args.requests) {
         Ok(text) => text,
         Err(e) => {
             eprint(&format!("routec: cannot read `{name}`: {e}\n"));

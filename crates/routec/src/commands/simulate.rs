@@ -92,11 +92,7 @@ fn off_policy(args: &SimulateArgs, log: &Path, color: ColorChoice) -> u8 {
         Err(failed) => return report(&failed, color),
     };
     let name = super::display_name(log);
-    let text = match if super::is_stdin(log) {
-        source::read_stdin()
-    } else {
-        source::read_traffic(log)
-    } {
+    let text = match source::read_traffic_or_stdin(log) {
         Ok(text) => text,
         Err(e) => {
             super::eprint(&format!("routec: cannot read `{name}`: {e}\n"));
