@@ -440,7 +440,9 @@ fn settle(
     let prices = slos::sensitivities(&solved, cancelled).ok_or(Failure::Cancelled)?;
     warnings.extend(slos::cascade_warnings(&solved, source, &prices));
     let duals: Vec<Option<f64>> = prices.iter().map(|p| p.1).collect();
-    let table = table::build(&solved, source, options, &solved.assign, &duals);
+    let mut table = table::build(&solved, source, options, &solved.assign, &duals);
+    check(cancelled)?;
+    table.pacing = crate::pacing::ladder(&solved, source, options, cancelled);
     check(cancelled)?;
     if let Err(e) = table.validate() {
         return Err(Failure::Errors(vec![

@@ -24,6 +24,7 @@ mod lp;
 pub mod model;
 mod objective;
 mod optimize;
+mod pacing;
 pub mod recorded;
 mod slos;
 mod solved;

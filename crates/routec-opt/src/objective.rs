@@ -106,7 +106,11 @@ impl Space<'_> {
     /// coefficients (an objective reads no others: the other cells' choice
     /// is fixed), the others an empty list: a policy of thousands of fixed
     /// rules and a small `optimize` pays for the `optimize`.
-    fn coefs(&self, scope: Option<SliceId>, f: impl Fn(f64, f64, f64) -> f64) -> Vec<Vec<f64>> {
+    pub(crate) fn coefs(
+        &self,
+        scope: Option<SliceId>,
+        f: impl Fn(f64, f64, f64) -> f64,
+    ) -> Vec<Vec<f64>> {
         let p = self.problem;
         (0..self.part.cells.len())
             .map(|c| {

@@ -196,7 +196,7 @@ fn fault_settings(f: &ir::FaultSettings) -> t::FaultSettings {
     }
 }
 
-fn period_name(p: ir::Period) -> &'static str {
+pub(crate) fn period_name(p: ir::Period) -> &'static str {
     match p {
         ir::Period::Hour => "hour",
         ir::Period::Day => "day",
@@ -394,6 +394,7 @@ pub(crate) fn build(
         learn: learn(policy),
         assumed: Some(assumed(s, source, a, &splits, duals)),
         slices: slices(s),
+        pacing: None,
     }
 }
 

@@ -23,8 +23,9 @@ pub use validate::ValidationError;
 use sha2::{Digest, Sha256};
 
 /// The schema version this crate writes. Version 2 added models' `price`,
-/// classifiers' `endpoint` and `timeout`, and the policy's `slices`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// classifiers' `endpoint` and `timeout`, and the policy's `slices`;
+/// version 3 the budget's `pacing` ladder.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema version this crate still reads (and upgrades).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// The version of the `.route` language the compiler accepts.
@@ -130,7 +131,8 @@ impl Table {
         check_version(version)?;
         let mut table: Table = serde_json::from_str(text)
             .map_err(|e| LoadError::Malformed(format!("invalid table: {e}")))?;
-        // Version 1 JSON is version 2 without the fields that default.
+        // Versions 1 and 2 JSON are version 3 without the fields that
+        // default.
         table.schema_version = SCHEMA_VERSION;
         table.validate().map_err(LoadError::Invalid)?;
         Ok(table)
@@ -169,17 +171,60 @@ impl Table {
                         "the payload's schema version differs from the header's".into(),
                     )
                 })?
+        } else if version == 2 {
+            // Version 2 is version 3 without its last field, `pacing`: an
+            // `Option`, which postcard writes as one byte, 0 for `None`.
+            let mut upgraded = Vec::with_capacity(payload.len() + 1);
+            upgraded.extend_from_slice(payload);
+            upgraded.push(0);
+            let mut table: Table = postcard::from_bytes(&upgraded)
+                .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?;
+            if table.schema_version != 2 {
+                return Err(LoadError::Malformed(
+                    "the payload's schema version differs from the header's".into(),
+                ));
+            }
+            table.schema_version = SCHEMA_VERSION;
+            table
         } else {
             postcard::from_bytes(payload)
                 .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?
         };
-        if version != 1 && table.schema_version != version {
+        if version == SCHEMA_VERSION && table.schema_version != version {
             return Err(LoadError::Malformed(
                 "the payload's schema version differs from the header's".into(),
             ));
         }
         table.validate().map_err(LoadError::Invalid)?;
         Ok(table)
+    }
+
+    /// The number of routings the table can run: itself and its pacing
+    /// steps.
+    pub fn rungs(&self) -> usize {
+        1 + self.pacing.as_ref().map_or(0, |p| p.steps.len())
+    }
+
+    /// The table that routes like rung `k` of its pacing ladder: rung 0 is
+    /// the table itself (without its ladder), rung `k` its `steps[k - 1]`;
+    /// `None` past the last step. Signals, models, rules, faults, learning
+    /// and slices are the table's own.
+    pub fn rung(&self, k: usize) -> Option<Table> {
+        let step = match k {
+            0 => None,
+            k => Some(self.pacing.as_ref()?.steps.get(k - 1)?),
+        };
+        let mut table = Table {
+            pacing: None,
+            ..self.clone()
+        };
+        if let Some(step) = step {
+            table.plans = step.plans.clone();
+            table.diagram = step.diagram.clone();
+            table.leaves = step.leaves.clone();
+            table.assumed = step.assumed.clone();
+        }
+        Some(table)
     }
 
     /// The JSON Schema of the JSON encoding.

@@ -42,6 +42,52 @@ pub struct Table {
     /// accounting in the gateway).
     #[serde(default)]
     pub slices: Vec<Slice>,
+    /// Budget pacing for `spend per PERIOD <= $X` (schema version 3): the
+    /// ladder of cheaper routings the runtime steps down to when the
+    /// period's spend runs ahead of the pro-rated budget. Absent without a
+    /// spend SLO or a traffic `qps`.
+    #[serde(default)]
+    pub pacing: Option<Pacing>,
+}
+
+/// The pacing of a spend budget (`docs/learn.md`, "Budget pacing").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pacing {
+    /// The SLO as written, e.g. `spend per day <= $4k`.
+    pub constraint: String,
+    /// 1-based line of the SLO in the source.
+    pub line: u32,
+    /// `hour`, `day`, `week` or `month`, aligned to the Unix epoch in UTC.
+    pub period: String,
+    /// USD per period: the SLO's limit.
+    pub budget: f64,
+    /// The table's own predicted cost per request at the assumed mix, USD
+    /// (step 0 of the ladder).
+    pub cost_per_request: f64,
+    /// The routings below the table, each cheaper than the one before:
+    /// `steps[0]` is one step down. Each meets every SLO but the spend one
+    /// on the assumed mix. Empty when the table is already the cheapest
+    /// routing that meets them.
+    pub steps: Vec<PacingStep>,
+}
+
+/// One step of the pacing ladder: the table's own rules and signals routed
+/// by a cheaper solution of the same problem.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacingStep {
+    /// The cost cap per request, USD, this step was solved under.
+    pub cap: f64,
+    /// Its predicted cost per request at the assumed mix, USD.
+    pub cost_per_request: f64,
+    /// Its predicted quality at the assumed mix.
+    pub quality: f64,
+    /// As the table's own fields, for this step's routing.
+    pub plans: Vec<Plan>,
+    pub diagram: Diagram,
+    pub leaves: Vec<Leaf>,
+    pub assumed: Option<Assumed>,
 }
 
 /// A named user segment, `slice NAME = EXPR`.

@@ -113,6 +113,7 @@ impl Table {
             learn: self.learn,
             assumed: self.assumed,
             slices: Vec::new(),
+            pacing: None,
         })
     }
 }

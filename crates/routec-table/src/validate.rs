@@ -204,6 +204,47 @@ impl Table {
                 splits(&format!("{at}.splits"), &c.splits, self.plans.len())?;
             }
         }
+        self.validate_pacing()
+    }
+
+    /// The ladder: its figures, and each step as the table it routes like
+    /// (errors located under `pacing.steps[k]`).
+    fn validate_pacing(&self) -> Result<(), ValidationError> {
+        let Some(pacing) = &self.pacing else {
+            return Ok(());
+        };
+        if !matches!(pacing.period.as_str(), "hour" | "day" | "week" | "month") {
+            return fail(
+                "pacing.period",
+                format!(
+                    "unknown period `{}` (expected hour, day, week or month)",
+                    pacing.period
+                ),
+            );
+        }
+        for (field, x) in [
+            ("budget", pacing.budget),
+            ("cost_per_request", pacing.cost_per_request),
+        ] {
+            finite(format_args!("pacing.{field}"), x)?;
+            if x < 0.0 {
+                return fail(format_args!("pacing.{field}"), format!("{x} is negative"));
+            }
+        }
+        for (k, step) in pacing.steps.iter().enumerate() {
+            let at = format!("pacing.steps[{k}]");
+            for (field, x) in [
+                ("cap", step.cap),
+                ("cost_per_request", step.cost_per_request),
+                ("quality", step.quality),
+            ] {
+                finite(format_args!("{at}.{field}"), x)?;
+            }
+            if let Some(rung) = self.rung(k + 1) {
+                rung.validate()
+                    .map_err(|e| ValidationError(format!("{at}.{}", e.0)))?;
+            }
+        }
         Ok(())
     }
 

@@ -141,6 +141,7 @@ pub fn sample() -> Table {
                 }],
             },
         }],
+        pacing: None,
     }
 }
 
@@ -278,6 +279,28 @@ fn version_1_tables_keep_loading() {
         }
     )));
     // Re-encoded, it is a current table.
+    assert_eq!(
+        Table::from_bytes(&from_json.to_binary()).unwrap(),
+        from_json
+    );
+}
+
+/// Tables written by schema version 2 (before the pacing ladder), committed
+/// in `tests/tables/v2/` as that routec wrote them (`batch_summarization`,
+/// which has a spend SLO), keep loading in both encodings, as tables
+/// without a ladder.
+#[test]
+fn version_2_tables_keep_loading() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tables/v2");
+    let json = std::fs::read(dir.join("batch_summarization.table.json")).unwrap();
+    let bin = std::fs::read(dir.join("batch_summarization.table.bin")).unwrap();
+    assert_eq!(u32::from_le_bytes([bin[4], bin[5], bin[6], bin[7]]), 2);
+    let from_json = Table::from_bytes(&json).unwrap();
+    let from_bin = Table::from_bytes(&bin).unwrap();
+    assert_eq!(from_json.schema_version, SCHEMA_VERSION);
+    assert_eq!(from_json, from_bin);
+    assert_eq!(from_json.pacing, None);
+    assert_eq!(from_json.rungs(), 1);
     assert_eq!(
         Table::from_bytes(&from_json.to_binary()).unwrap(),
         from_json

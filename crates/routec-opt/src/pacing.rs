@@ -1,0 +1,135 @@
+//! The pacing ladder of a spend budget (`docs/learn.md`, "Budget pacing").
+//!
+//! `spend per PERIOD <= $X` is compiled as an SLO at the profile's `qps`;
+//! real traffic can run above it. So that the runtime can pace the budget
+//! rather than break it or stop serving, the table carries a short ladder of
+//! cheaper routings: the same problem (every row, capacities included, and
+//! the policy's own objective) solved again under a cap on the mean cost per
+//! request, at caps evenly spaced from the table's own cost down to the
+//! cheapest routing that meets every SLO. Each step is therefore the best
+//! routing, by the policy's objective, that costs at most its cap; the
+//! runtime steps down when the period's spend runs ahead of the pro-rated
+//! budget and back up when it falls behind.
+
+use routec_check::ir::{BoundDef, MetricDef};
+use routec_table as t;
+
+use crate::compile::{CompileOptions, line_of};
+use crate::objective;
+use crate::optimize::{self, RowKind};
+use crate::slos;
+use crate::solved::Solved;
+use crate::table;
+
+/// The most steps below the table.
+pub const MAX_STEPS: usize = 4;
+
+/// A step whose cost is within this share of the step above it is dropped:
+/// it would not pace anything.
+const MIN_STEP: f64 = 0.01;
+
+/// The ladder of the first whole-traffic `spend per` SLO, when the profile
+/// declares a `qps` (without one the SLO has no row: spend cannot be
+/// predicted). `None` without such an SLO, or when `cancelled()` turns
+/// true (the caller checks it again).
+pub(crate) fn ladder(
+    s: &Solved,
+    source: &str,
+    options: &CompileOptions,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<t::Pacing> {
+    let policy = &s.policy;
+    let (k, period, budget) = s.problem.rows.iter().enumerate().find_map(|(k, row)| {
+        let slo = policy.slos.get(row.slo)?;
+        let (MetricDef::Spend(period), BoundDef::Value(x)) = (&slo.metric, &slo.bound) else {
+            return None;
+        };
+        let whole = row.slice.is_none() && row.terms.iter().all(|t| t.scope.is_none());
+        let upper = matches!(row.kind, RowKind::Linear { sign, .. } if sign > 0.0);
+        (whole && upper).then_some((k, *period, *x))
+    })?;
+    let row = &s.problem.rows[k];
+    // USD per period for a mean cost of 1 USD per request: `qps × seconds`.
+    let scale = row.terms.first().map(|t| t.scale).filter(|x| *x > 0.0)?;
+    let part = &s.part;
+    let cost = |a: &optimize::Assignment| optimize::row_value(part, &s.coefs[k], a) / scale;
+    let space = s.space();
+    let top = cost(&s.assign);
+    let cheapest_cost = space.coefs(None, |_, k, _| k);
+    // Below the SLOs: every row but the quality floors and parities
+    // (latency, TTFT, share, cost, spend and capacity rows are kept), the
+    // most quality per cap.
+    let kept: Vec<usize> = (0..s.coefs.len())
+        .filter(|&r| {
+            s.problem.rows.get(r).is_none_or(|row| {
+                !matches!(
+                    policy.slos.get(row.slo).map(|slo| &slo.metric),
+                    Some(MetricDef::Quality(_))
+                )
+            })
+        })
+        .collect();
+    let relaxed_coefs: Vec<Vec<Vec<f64>>> = kept.iter().map(|&r| s.coefs[r].clone()).collect();
+    let relaxed_rhs: Vec<f64> = kept.iter().map(|&r| s.rhs[r]).collect();
+    let relaxed_k = kept.iter().position(|&r| r == k)?;
+    let most_quality = space.coefs(None, |_, k, q| 1e-9 * k - q);
+    let within = space
+        .linear(&s.coefs, &s.rhs, &cheapest_cost)
+        .map(|a| cost(&a))
+        .unwrap_or(top)
+        .min(top);
+    let floor = space
+        .linear(&relaxed_coefs, &relaxed_rhs, &cheapest_cost)
+        .map(|a| cost(&a))
+        .unwrap_or(within)
+        .min(within);
+    let mut steps: Vec<t::PacingStep> = Vec::new();
+    let mut above = top;
+    for j in 1..=MAX_STEPS {
+        if cancelled() || top - floor <= MIN_STEP * top {
+            break;
+        }
+        let cap = top - (top - floor) * j as f64 / MAX_STEPS as f64;
+        // The last cap is the floor itself: leave the solver room for its
+        // own rounding.
+        let cap = cap.max(floor + 1e-9 * top.max(1e-12));
+        let solved = if cap >= within {
+            let mut rhs = s.rhs.clone();
+            rhs[k] = rhs[k].min(cap * scale);
+            objective::solve(&space, &s.goal, &s.coefs, &rhs)
+        } else {
+            let mut rhs = relaxed_rhs.clone();
+            rhs[relaxed_k] = rhs[relaxed_k].min(cap * scale);
+            space.linear(&relaxed_coefs, &rhs, &most_quality)
+        };
+        let Ok(a) = solved else {
+            continue;
+        };
+        let c = cost(&a);
+        if c > above * (1.0 - MIN_STEP) {
+            continue;
+        }
+        above = c;
+        let no_duals = vec![None; s.rhs.len()];
+        let rung = table::build(s, source, options, &a, &no_duals);
+        let quality = rung.assumed.as_ref().map_or(0.0, |x| x.predicted.quality);
+        steps.push(t::PacingStep {
+            cap,
+            cost_per_request: c,
+            quality,
+            plans: rung.plans,
+            diagram: rung.diagram,
+            leaves: rung.leaves,
+            assumed: rung.assumed,
+        });
+    }
+    let slo = &policy.slos[row.slo];
+    Some(t::Pacing {
+        constraint: slos::text_of(source, slo.span),
+        line: line_of(source, slo.span.start),
+        period: table::period_name(period).to_string(),
+        budget,
+        cost_per_request: top,
+        steps,
+    })
+}
