@@ -18,6 +18,19 @@ pub struct Predicted {
     /// Every slice with traffic, in declaration order.
     pub slices: Vec<SliceQuality>,
     pub slos: Vec<SloSlack>,
+    /// The budget's pacing ladder, when the table has one.
+    pub pacing: Option<PacingLadder>,
+}
+
+/// The rungs of a pacing ladder, for a summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PacingLadder {
+    /// The SLO as written, and its line.
+    pub constraint: String,
+    pub line: u32,
+    /// Rung 0 (the table) first: predicted cost per request (USD), quality,
+    /// and the SLOs the rung misses on the assumed mix.
+    pub rungs: Vec<(f64, f64, Vec<String>)>,
 }
 
 /// A slice's share of traffic and its predicted quality.
@@ -79,10 +92,40 @@ pub fn predicted(p: &CompiledPolicy) -> Option<Predicted> {
             SloSlack { slo, slack }
         })
         .collect();
+    let pacing = p.compiled.table.pacing.as_ref().map(|pacing| {
+        let missed = |a: Option<&routec_table::Assumed>| -> Vec<String> {
+            a.map(|a| {
+                a.slos
+                    .iter()
+                    .filter(|s| !s.ok)
+                    .map(|s| s.constraint.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let top = (
+            pacing.cost_per_request,
+            assumed.predicted.quality,
+            missed(Some(assumed)),
+        );
+        PacingLadder {
+            constraint: pacing.constraint.clone(),
+            line: pacing.line,
+            rungs: std::iter::once(top)
+                .chain(
+                    pacing
+                        .steps
+                        .iter()
+                        .map(|s| (s.cost_per_request, s.quality, missed(s.assumed.as_ref()))),
+                )
+                .collect(),
+        }
+    });
     Some(Predicted {
         traffic: assumed.traffic.clone(),
         metrics: assumed.predicted.clone(),
         slices,
         slos,
+        pacing,
     })
 }

@@ -21,8 +21,9 @@ use crate::slos;
 use crate::solved::Solved;
 use crate::table;
 
-/// The most steps below the table.
-pub const MAX_STEPS: usize = 4;
+/// Steps evenly spaced in cost below the table (one more may be added at
+/// the cheapest routing that meets every SLO).
+pub const EVEN_STEPS: usize = 4;
 
 /// A step whose cost is within this share of the step above it is dropped:
 /// it would not pace anything.
@@ -83,13 +84,28 @@ pub(crate) fn ladder(
         .map(|a| cost(&a))
         .unwrap_or(within)
         .min(within);
+    // Caps evenly spaced from the table's cost to the floor; the one
+    // nearest the cheapest routing that meets every SLO moves onto it when
+    // within half a step (so the ladder has the last step that gives no
+    // SLO up), else that cost is one more cap.
+    let spacing = (top - floor) / EVEN_STEPS as f64;
+    let mut caps: Vec<f64> = (1..=EVEN_STEPS).map(|j| top - spacing * j as f64).collect();
+    if within < top - MIN_STEP * top && within > floor + MIN_STEP * top {
+        match caps
+            .iter_mut()
+            .find(|c| (**c - within).abs() <= spacing / 2.0)
+        {
+            Some(c) => *c = within,
+            None => caps.push(within),
+        }
+        caps.sort_by(|a, b| b.total_cmp(a));
+    }
     let mut steps: Vec<t::PacingStep> = Vec::new();
     let mut above = top;
-    for j in 1..=MAX_STEPS {
+    for cap in caps {
         if cancelled() || top - floor <= MIN_STEP * top {
             break;
         }
-        let cap = top - (top - floor) * j as f64 / MAX_STEPS as f64;
         // The last cap is the floor itself: leave the solver room for its
         // own rounding.
         let cap = cap.max(floor + 1e-9 * top.max(1e-12));

@@ -90,5 +90,47 @@ pub fn human(p: &Predicted) -> String {
             out.push('\n');
         }
     }
+    if let Some(ladder) = &p.pacing {
+        out.push_str(&pacing(ladder));
+    }
+    out
+}
+
+/// The pacing ladder: each rung's predicted cost and quality, and the SLOs
+/// it gives up.
+///
+/// ```text
+/// pacing of `spend per day <= $600` (line 50): 2 steps below the table
+///   rung  $/1k requests  quality  gives up
+///   0     $6.9444        85.36%
+///   1     $2.0138        78.00%
+///   2     $0.5083        69.65%   quality >= 78%
+/// ```
+fn pacing(ladder: &routec_driver::predicted::PacingLadder) -> String {
+    let below = ladder.rungs.len().saturating_sub(1);
+    let mut out = format!(
+        "pacing of `{}` (line {}): {}\n",
+        ladder.constraint,
+        ladder.line,
+        match below {
+            0 => "no cheaper routing to step down to".to_owned(),
+            1 => "1 step below the table".to_owned(),
+            n => format!("{n} steps below the table"),
+        }
+    );
+    if below == 0 {
+        return out;
+    }
+    out.push_str("  rung  $/1k requests  quality  gives up\n");
+    for (k, (cost, quality, missed)) in ladder.rungs.iter().enumerate() {
+        let line = format!(
+            "  {k:<4}  {:>13}  {:>7}  {}",
+            money(cost * 1000.0),
+            format!("{:.2}%", quality * 100.0),
+            missed.join(", ")
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
     out
 }

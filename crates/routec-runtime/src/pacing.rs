@@ -1,19 +1,31 @@
-//! Budget pacing: which rung of a table's pacing ladder routes now
+//! Budget pacing: which rung of a table's pacing ladder routes each request
 //! (`docs/learn.md`, "Budget pacing").
 //!
-//! `spend per PERIOD <= $B` is compiled with the ladder the table carries
-//! (rung 0 the table itself, each step below it cheaper). The [`Pacer`]
-//! keeps the period's spend `S` and a smoothed estimate of the spend rate,
-//! and at most once per check interval picks the rung:
+//! `spend per PERIOD <= $B` is compiled with the ladder the table carries:
+//! rung 0 the table itself, each step below it the best routing under a
+//! lower cost cap, with its predicted cost per request `c_j`. Spending the
+//! rest of the budget evenly over the rest of the period is the target:
+//! at most once per check interval (a minute of a day) the [`Pacer`] sets
 //!
-//! - the *allowed rate* is the budget left, pro-rated over the time left in
-//!   the period, less a headroom: `a = (1 − h)·max(0, B − S) / (end − now)`;
-//! - the *expected rate* of rung `j` is the estimated spend rate scaled by
-//!   the rungs' predicted costs per request: `r_j = r̂ · c_j / c_now`;
-//! - the target is the highest rung (the least cut) with `r_j ≤ a`, else the
-//!   bottom one. The pacer steps down to the target at once and up one rung
-//!   per check, so a surge is met within one check and a lull does not make
-//!   it oscillate.
+//! ```text
+//! c* = (1 − h) · max(0, B − S) / (T_left · λ̂ · ρ)
+//! ```
+//!
+//! the cost per request that would spend what is left (`B − S`, less a
+//! headroom `h`) over the time left (`T_left`) at the recent request rate
+//! `λ̂` (an exponential moving average over a 288th of the period, five
+//! minutes of a day), with `ρ` the period's ratio of actual to predicted
+//! cost (how far the rungs' predictions are off on today's traffic). Each
+//! request then goes to one of the two adjacent rungs around `c*`, in the
+//! proportion that averages `c*` (a deterministic interleaving): above
+//! the table's cost, the table; below the bottom rung's, the bottom rung.
+//!
+//! Spending evenly is what the ladder's shape rewards: each rung is the
+//! best routing under its cap and quality grows ever more slowly with cost,
+//! so a budget buys the most quality when every request gets the same
+//! share. A surge is met as it happens (within one check and the rate's
+//! averaging), at the cost per request the rest of the period can afford
+//! at the current rate; when the surge ends the target rises again.
 //!
 //! Pure, like [`crate::Explorer`]: the caller passes the time (seconds since
 //! the Unix epoch) and each request's cost.
@@ -24,12 +36,11 @@ use crate::explore::period_seconds;
 
 /// Checks per period: every minute of a day.
 pub const CHECKS_PER_PERIOD: f64 = 1440.0;
-/// The spend rate is smoothed over this share of the period (an
-/// exponential moving average with a time constant of 30 minutes for a
-/// day).
-pub const SMOOTHING: f64 = 1.0 / 48.0;
-/// The share of the allowed rate kept in reserve.
-pub const HEADROOM: f64 = 0.05;
+/// The request rate is averaged over this share of the period (five
+/// minutes of a day).
+pub const RATE_WINDOW: f64 = 1.0 / 288.0;
+/// The share of the remaining budget kept in reserve.
+pub const HEADROOM: f64 = 0.01;
 
 /// The pacing state of one table.
 #[derive(Clone, Debug)]
@@ -38,35 +49,41 @@ pub struct Pacer {
     period: f64,
     /// Predicted cost per request of each rung, USD; rung 0 is the table.
     costs: Vec<f64>,
-    rung: usize,
     period_index: f64,
+    /// Actual and predicted spend in the current period.
     spent: f64,
-    /// Spend since the last check, and the time of that check.
-    pending: f64,
+    predicted: f64,
+    /// Requests since the last check, and the time of that check.
+    arrivals: u64,
     checked: Option<f64>,
-    /// The smoothed spend rate, USD per second, as if rung 0 routed.
+    /// The averaged request rate, per second.
     rate: Option<f64>,
-    steps: u64,
+    /// The target cost per request (`None`: not paced yet).
+    target: Option<f64>,
+    /// The pair of rungs in use, the share of requests for the upper one,
+    /// and the interleaving's accumulator.
+    upper: usize,
+    lower: usize,
+    share: f64,
+    carry: f64,
+    last: usize,
 }
 
 /// What the pacer knows at a moment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PacingStatus {
-    /// The rung routing now (0: the table itself).
+    /// The rung of the last request routed (0: the table itself).
     pub rung: usize,
     /// The rungs of the ladder, the table included.
     pub rungs: usize,
+    /// The target cost per request, USD (`None` before the first check).
+    pub target: Option<f64>,
     /// USD spent in the current period.
     pub spent: f64,
     /// The period's budget, USD.
     pub budget: f64,
     /// The budget pro-rated to now: `B · elapsed / period`.
     pub pro_rated: f64,
-    /// The smoothed spend rate at the current rung, USD per second (`None`
-    /// before the first check).
-    pub rate: Option<f64>,
-    /// Rung changes since the pacer started.
-    pub steps: u64,
 }
 
 impl Pacer {
@@ -95,19 +112,24 @@ impl Pacer {
             budget: p.budget,
             period,
             costs,
-            rung: 0,
             period_index: f64::NAN,
             spent: 0.0,
-            pending: 0.0,
+            predicted: 0.0,
+            arrivals: 0,
             checked: None,
             rate: None,
-            steps: 0,
+            target: None,
+            upper: 0,
+            lower: 0,
+            share: 1.0,
+            carry: 0.0,
+            last: 0,
         }))
     }
 
-    /// The rung to route with at `now`, checking the pace first when a check
-    /// interval has passed since the last one.
-    pub fn rung(&mut self, now: f64) -> usize {
+    /// The rung to route a request arriving at `now` with, checking the
+    /// pace first when a check interval has passed since the last check.
+    pub fn route(&mut self, now: f64) -> usize {
         self.roll(now);
         let interval = self.period / CHECKS_PER_PERIOD;
         match self.checked {
@@ -115,7 +137,17 @@ impl Pacer {
             Some(t) if now - t >= interval => self.check(now, now - t),
             Some(_) => {}
         }
-        self.rung
+        self.arrivals += 1;
+        self.carry += self.share;
+        let rung = if self.carry >= 1.0 {
+            self.carry -= 1.0;
+            self.upper
+        } else {
+            self.lower
+        };
+        self.predicted += self.costs[rung];
+        self.last = rung;
+        rung
     }
 
     /// Adds a finished request's cost (every attempt's, USD) to the spend.
@@ -125,7 +157,6 @@ impl Pacer {
         }
         self.roll(now);
         self.spent += cost;
-        self.pending += cost;
     }
 
     /// The state at `now`.
@@ -133,32 +164,24 @@ impl Pacer {
         self.roll(now);
         let elapsed = now - self.period_index * self.period;
         PacingStatus {
-            rung: self.rung,
+            rung: self.last,
             rungs: self.costs.len(),
+            target: self.target,
             spent: self.spent,
             budget: self.budget,
             pro_rated: self.budget * (elapsed / self.period).clamp(0.0, 1.0),
-            rate: self.rate.map(|r| r * self.scale(self.rung)),
-            steps: self.steps,
         }
     }
 
-    /// Takes over another pacer's period spend and spend rate (a reloaded
-    /// table keeps pacing the same budget). The rung starts at the top: the
-    /// next check steps down at once if the pace needs it.
+    /// Takes over another pacer's period spend and request rate (a
+    /// reloaded table keeps pacing the same budget); the next check sets
+    /// the rungs of this ladder.
     pub fn carry(&mut self, from: &Pacer) {
         self.period_index = from.period_index;
         self.spent = from.spent;
-        self.pending = from.pending;
         self.checked = from.checked;
+        self.arrivals = from.arrivals;
         self.rate = from.rate;
-    }
-
-    /// Rung `j`'s predicted cost relative to rung 0's (1 when rung 0 is
-    /// free: nothing to pace).
-    fn scale(&self, j: usize) -> f64 {
-        let top = self.costs[0];
-        if top > 0.0 { self.costs[j] / top } else { 1.0 }
     }
 
     fn roll(&mut self, now: f64) {
@@ -166,39 +189,44 @@ impl Pacer {
         if index != self.period_index {
             self.period_index = index;
             self.spent = 0.0;
+            self.predicted = 0.0;
         }
     }
 
     fn check(&mut self, now: f64, dt: f64) {
         self.checked = Some(now);
-        // The interval's spend as if rung 0 had routed it.
-        let scale = self.scale(self.rung);
-        let observed = if scale > 0.0 {
-            self.pending / dt / scale
-        } else {
-            self.rate.unwrap_or(0.0)
-        };
-        self.pending = 0.0;
-        let alpha = 1.0 - (-dt / (self.period * SMOOTHING)).exp();
+        let observed = self.arrivals as f64 / dt;
+        self.arrivals = 0;
+        let alpha = 1.0 - (-dt / (self.period * RATE_WINDOW)).exp();
         let rate = self.rate.map_or(observed, |r| r + alpha * (observed - r));
         self.rate = Some(rate);
-        let end = (self.period_index + 1.0) * self.period;
-        let allowed = (1.0 - HEADROOM) * (self.budget - self.spent).max(0.0) / (end - now).max(1.0);
-        let bottom = self.costs.len() - 1;
-        let target = (0..=bottom)
-            .find(|&j| rate * self.scale(j) <= allowed)
-            .unwrap_or(bottom);
-        let next = if target > self.rung {
-            target
-        } else if target < self.rung {
-            self.rung - 1
+        // Actual over predicted cost, once the period has some of both.
+        let ratio = if self.predicted > 0.0 && self.spent > 0.0 {
+            (self.spent / self.predicted).clamp(0.25, 4.0)
         } else {
-            self.rung
+            1.0
         };
-        if next != self.rung {
-            self.rung = next;
-            self.steps += 1;
-        }
+        let left = ((self.period_index + 1.0) * self.period - now).max(1.0);
+        let target = if rate > 0.0 {
+            (1.0 - HEADROOM) * (self.budget - self.spent).max(0.0) / (left * rate * ratio)
+        } else {
+            f64::INFINITY
+        };
+        self.target = Some(target);
+        let bottom = self.costs.len() - 1;
+        // The first rung at or under the target; the one above it shares.
+        let lower = (0..=bottom)
+            .find(|&j| self.costs[j] <= target)
+            .unwrap_or(bottom);
+        let (upper, share) = if lower == 0 || self.costs[lower] > target {
+            (lower, 1.0)
+        } else {
+            let (hi, lo) = (self.costs[lower - 1], self.costs[lower]);
+            (lower - 1, ((target - lo) / (hi - lo)).clamp(0.0, 1.0))
+        };
+        self.upper = upper;
+        self.lower = lower;
+        self.share = share;
     }
 }
 
@@ -211,13 +239,18 @@ mod tests {
             budget,
             period: 86_400.0,
             costs: costs.to_vec(),
-            rung: 0,
             period_index: f64::NAN,
             spent: 0.0,
-            pending: 0.0,
+            predicted: 0.0,
+            arrivals: 0,
             checked: None,
             rate: None,
-            steps: 0,
+            target: None,
+            upper: 0,
+            lower: 0,
+            share: 1.0,
+            carry: 0.0,
+            last: 0,
         }
     }
 
@@ -228,7 +261,7 @@ mod tests {
         let day0 = 20_000.0 * 86_400.0;
         let mut t = day0;
         while t < day0 + 86_400.0 {
-            let r = p.rung(t);
+            let r = p.route(t);
             per_rung[r] += 1;
             p.spend(p.costs[r], t);
             t += 1.0 / qps(t - day0);

@@ -27,6 +27,7 @@
 
 mod exec;
 pub mod offpolicy;
+pub mod pacing;
 pub mod replay;
 pub mod sample;
 pub mod stats;
@@ -423,17 +424,7 @@ fn run_impl<'p>(
         let decision = router.decide(&request);
         let rule = decision.rule as usize;
         let shift = setup.classifier.get(rule).copied().unwrap_or(0.0);
-        for (q, m) in quality.iter_mut().zip(&policy.models) {
-            *q = model::quality(m, |s| {
-                setup
-                    .enum_signal
-                    .get(s.index())
-                    .copied()
-                    .unwrap_or(false)
-                    .then(|| values.get(s.index()).map(|v| *v as usize))
-                    .flatten()
-            });
-        }
+        setup.model_qualities(policy, &values, &mut quality);
         if let Some(q) = row.and_then(|r| row_quality.and_then(|rq| rq.get(r))) {
             quality.clone_from(q);
         }
@@ -544,6 +535,21 @@ struct Setup {
 }
 
 impl Setup {
+    /// Each model's quality for the request with signal `values` (policy
+    /// order).
+    fn model_qualities(&self, policy: &Policy, values: &[f64], quality: &mut [Option<f64>]) {
+        for (q, m) in quality.iter_mut().zip(&policy.models) {
+            *q = model::quality(m, |s| {
+                self.enum_signal
+                    .get(s.index())
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| values.get(s.index()).map(|v| *v as usize))
+                    .flatten()
+            });
+        }
+    }
+
     fn new(
         policy: &Policy,
         table: &Table,
