@@ -259,6 +259,7 @@ impl App {
                 };
                 let hash = loaded.hash.clone();
                 crate::explore::carry(&old, &loaded);
+                crate::pacing::carry(&old, &loaded);
                 self.table.store(Arc::new(loaded));
                 self.publish_table(Some(previous));
                 self.metrics

@@ -49,6 +49,10 @@ pub struct Decision {
     pub propensity: Option<f64>,
     /// Whether `plan` was an exploration candidate, not the table's choice.
     pub explored: bool,
+    /// The pacing rung that routed the request (0: the table itself; a
+    /// step of the ladder below it otherwise); `null` without a pacing
+    /// ladder or for a request that named a model.
+    pub rung: Option<u32>,
     /// The model whose answer was returned.
     pub model: Option<String>,
     pub stream: bool,

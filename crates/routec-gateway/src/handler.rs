@@ -32,8 +32,9 @@ use crate::upstream::{self, Chunk, Fault, Usage};
 #[derive(Clone, Debug)]
 enum Target {
     /// The policy's table decided (`plan` is the plan run: the table's, or
-    /// an exploration candidate's, as `Choice` says).
-    Routed(Decision, Choice),
+    /// an exploration candidate's, as `Choice` says), at this pacing rung
+    /// (0: the table itself).
+    Routed(Decision, Choice, usize),
     /// The client named a model.
     Model(u32),
 }
@@ -61,7 +62,7 @@ impl Finalizer {
     fn rule(&self) -> (Option<u32>, Option<String>, Option<u32>, String) {
         let table = self.ctx.loaded.table();
         match &self.target {
-            Target::Routed(d, _) => (
+            Target::Routed(d, ..) => (
                 Some(d.rule + 1),
                 table.rules.get(d.rule as usize).map(|r| r.text.clone()),
                 d.cell,
@@ -222,16 +223,19 @@ impl Finalizer {
             }
         }
         let mut answer = answered_attempt(&self.ctx, answered, &trace.attempts);
-        let (propensity, explored) = match &self.target {
-            Target::Routed(d, c) => {
-                answer.routed = Some((self.ctx.loaded.hash.clone(), d.leaf, d.plan));
-                (Some(c.propensity), c.explored)
+        let (propensity, explored, rung) = match &self.target {
+            Target::Routed(d, c, rung) => {
+                if *rung == 0 {
+                    answer.routed = Some((self.ctx.loaded.hash.clone(), d.leaf, d.plan));
+                }
+                (Some(c.propensity), c.explored, Some(*rung as u32))
             }
-            Target::Model(_) => (None, false),
+            Target::Model(_) => (None, false, None),
         };
         if explored {
             crate::explore::spend(app, &rl.rule, cost);
         }
+        crate::pacing::spend(app, cost);
         if let Some(dl) = &app.declog {
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
@@ -260,6 +264,7 @@ impl Finalizer {
                     plan,
                     propensity,
                     explored,
+                    rung: rung.filter(|_| self.ctx.loaded.pacer.is_some()),
                     model: model_name,
                     stream: self.stream,
                     status: status.as_u16(),
@@ -487,6 +492,7 @@ async fn classify(
 async fn route(
     app: &App,
     loaded: &Loaded,
+    rung: usize,
     headers: &HeaderMap,
     body: &serde_json::Map<String, J>,
     tokenizer_openai: bool,
@@ -494,7 +500,8 @@ async fn route(
     let mut request = read_cheap(app, loaded, headers, body);
     let mut lazy = loaded.lazy;
     let mut prompt_tokens = None;
-    while let Some(signal) = loaded.router.first_missing(&request, &lazy) {
+    let router = loaded.router_at(rung);
+    while let Some(signal) = router.first_missing(&request, &lazy) {
         lazy.remove(signal);
         let value = match loaded.readers.get(signal) {
             Some(Reader::PromptTokens) => {
@@ -513,7 +520,7 @@ async fn route(
             request.set(signal, v);
         }
     }
-    let decision = loaded.router.decide(&request);
+    let decision = router.decide(&request);
     (request, decision, prompt_tokens)
 }
 
@@ -708,25 +715,39 @@ pub async fn chat_completions(
             estimate(None),
         ),
         None => {
+            let rung = crate::pacing::rung(&app, &loaded);
             let (request, decision, prompt_tokens) =
-                route(&app, &loaded, &headers, &body, openai_tokens).await;
-            let table = loaded.table();
+                route(&app, &loaded, rung, &headers, &body, openai_tokens).await;
+            let table = loaded.router_at(rung).table();
             let defaulted: Vec<String> = decision
                 .defaulted
                 .iter()
                 .chain(decision.invalid.iter())
                 .filter_map(|i| table.signals.get(i).map(|s| s.name.clone()))
                 .collect();
-            crate::drift::observe(&app, &loaded, decision.leaf);
             let prompt_estimate = estimate(prompt_tokens);
-            let choice =
-                crate::explore::choose(&app, &loaded, &request, &decision, prompt_estimate);
+            // A paced request is neither counted for drift nor explored
+            // (`crate::pacing`).
+            let choice = if rung == 0 {
+                crate::drift::observe(&app, &loaded, decision.leaf);
+                crate::explore::choose(&app, &loaded, &request, &decision, prompt_estimate)
+            } else {
+                Choice {
+                    plan: decision.plan,
+                    explored: false,
+                    propensity: routec_runtime::explore::split_share(
+                        table,
+                        decision.leaf,
+                        decision.plan,
+                    ),
+                }
+            };
             let decision = Decision {
                 plan: choice.plan,
                 ..decision
             };
             (
-                Target::Routed(decision, choice),
+                Target::Routed(decision, choice, rung),
                 request,
                 defaulted,
                 prompt_tokens,
@@ -765,7 +786,7 @@ pub async fn chat_completions(
         done: false,
     };
     let result = match &target {
-        Target::Routed(d, _) => exec::run_plan(&ctx, d.plan, !stream, Role::First, 0).await,
+        Target::Routed(d, ..) => exec::run_plan(&ctx, d.plan, !stream, Role::First, 0).await,
         Target::Model(m) => exec::run_model(&ctx, *m, !stream).await,
     };
     let got = match result {

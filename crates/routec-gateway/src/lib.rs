@@ -32,6 +32,7 @@ pub mod feedback;
 pub mod handler;
 pub mod loaded;
 pub mod metrics;
+pub mod pacing;
 pub mod server;
 pub mod signals;
 pub mod state;

@@ -86,6 +86,11 @@ pub struct Loaded {
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
+    /// The routers of the pacing ladder's steps (rung `k` is `steps[k -
+    /// 1]`; rung 0 is `router`), and the pacer (`crate::pacing`); `None`
+    /// without a ladder. A reload carries the period's spend over.
+    pub steps: Vec<Router>,
+    pub pacer: Option<std::sync::Mutex<routec_runtime::Pacer>>,
 }
 
 /// The fault settings of `model`: the defaults, with its `for` block
@@ -248,8 +253,18 @@ impl Loaded {
         let explore = routec_runtime::Explorer::new(table)
             .map_err(|e| vec![format!("learn: {e}")])?
             .map(std::sync::Mutex::new);
+        let pacer = routec_runtime::Pacer::new(table)
+            .map_err(|e| vec![format!("pacing: {e}")])?
+            .map(std::sync::Mutex::new);
+        let steps = (1..table.rungs())
+            .filter_map(|k| table.rung(k))
+            .map(Router::new)
+            .collect::<Result<Vec<Router>, _>>()
+            .map_err(|e| vec![format!("pacing: {e}")])?;
         Ok(Loaded {
             explore,
+            pacer,
+            steps,
             hash: table.source_hash.clone(),
             policy: table.policy.name.clone(),
             loaded_at,
@@ -266,6 +281,14 @@ impl Loaded {
 
     pub fn table(&self) -> &Table {
         self.router.table()
+    }
+
+    /// The router of pacing rung `rung` (the table's own for 0, or past
+    /// the ladder).
+    pub fn router_at(&self, rung: usize) -> &Router {
+        rung.checked_sub(1)
+            .and_then(|k| self.steps.get(k))
+            .unwrap_or(&self.router)
     }
 
     /// Models without an endpoint (not ready) and classifiers without one

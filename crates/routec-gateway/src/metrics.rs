@@ -148,6 +148,20 @@ pub struct Metrics {
     /// The exploration budget left in the current period, USD (only with
     /// a budget).
     pub explore_budget_remaining: Gauge<f64, AtomicU64>,
+    /// Requests by the pacing rung that routed them (`spend per` ladders).
+    pub paced: Family<RungLabels, Counter>,
+    /// The rung of the last routed request, the period's spend and budget,
+    /// the budget pro-rated to now, and the target cost per request.
+    pub pacing_rung: Gauge,
+    pub pacing_spend: Gauge<f64, AtomicU64>,
+    pub pacing_budget: Gauge<f64, AtomicU64>,
+    pub pacing_pro_rated: Gauge<f64, AtomicU64>,
+    pub pacing_target: Gauge<f64, AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RungLabels {
+    pub rung: String,
 }
 
 impl Metrics {
@@ -187,6 +201,12 @@ impl Metrics {
             explored: Family::default(),
             explore_cost: Counter::default(),
             explore_budget_remaining: Gauge::default(),
+            paced: Family::default(),
+            pacing_rung: Gauge::default(),
+            pacing_spend: Gauge::default(),
+            pacing_budget: Gauge::default(),
+            pacing_pro_rated: Gauge::default(),
+            pacing_target: Gauge::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -341,6 +361,36 @@ impl Metrics {
             "explore_budget_remaining_usd",
             "The exploration budget left in the current period, USD",
             m.explore_budget_remaining.clone(),
+        );
+        registry.register(
+            "paced_requests",
+            "Routed requests by the pacing rung that routed them (0: the table itself)",
+            m.paced.clone(),
+        );
+        registry.register(
+            "pacing_rung",
+            "The pacing rung of the last routed request (0: the table itself)",
+            m.pacing_rung.clone(),
+        );
+        registry.register(
+            "pacing_spend_usd",
+            "Spend in the current pacing period, USD",
+            m.pacing_spend.clone(),
+        );
+        registry.register(
+            "pacing_budget_usd",
+            "The pacing period's budget (`spend per PERIOD <= $X`), USD",
+            m.pacing_budget.clone(),
+        );
+        registry.register(
+            "pacing_pro_rated_usd",
+            "The budget pro-rated to the time elapsed in the period, USD",
+            m.pacing_pro_rated.clone(),
+        );
+        registry.register(
+            "pacing_target_cost_per_request_usd",
+            "The cost per request that spends the rest of the budget evenly over the rest of the period",
+            m.pacing_target.clone(),
         );
         registry.register(
             "feedback",

@@ -185,6 +185,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         }
         crate::drift::refresh(&app);
         crate::explore::refresh(&app);
+        crate::pacing::refresh(&app);
         app.metrics.encode()
     };
     (

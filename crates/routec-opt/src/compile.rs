@@ -442,7 +442,7 @@ fn settle(
     let duals: Vec<Option<f64>> = prices.iter().map(|p| p.1).collect();
     let mut table = table::build(&solved, source, options, &solved.assign, &duals);
     check(cancelled)?;
-    table.pacing = crate::pacing::ladder(&solved, source, options, cancelled);
+    table.pacing = crate::pacing::ladder(&solved, source, options, &table.plans, cancelled);
     check(cancelled)?;
     if let Err(e) = table.validate() {
         return Err(Failure::Errors(vec![

@@ -37,6 +37,7 @@ pub(crate) fn ladder(
     s: &Solved,
     source: &str,
     options: &CompileOptions,
+    plans: &[t::Plan],
     cancelled: &dyn Fn() -> bool,
 ) -> Option<t::Pacing> {
     let policy = &s.policy;
@@ -128,12 +129,16 @@ pub(crate) fn ladder(
         above = c;
         let no_duals = vec![None; s.rhs.len()];
         let rung = table::build(s, source, options, &a, &no_duals);
+        // Every rule's plans are listed first, so a step's plans are the
+        // table's (a step that needed another could not share them).
+        if rung.plans != plans {
+            continue;
+        }
         let quality = rung.assumed.as_ref().map_or(0.0, |x| x.predicted.quality);
         steps.push(t::PacingStep {
             cap,
             cost_per_request: c,
             quality,
-            plans: rung.plans,
             diagram: rung.diagram,
             leaves: rung.leaves,
             assumed: rung.assumed,

@@ -208,7 +208,8 @@ impl Table {
     /// The table that routes like rung `k` of its pacing ladder: rung 0 is
     /// the table itself (without its ladder), rung `k` its `steps[k - 1]`;
     /// `None` past the last step. Signals, models, rules, faults, learning
-    /// and slices are the table's own.
+    /// and slices are the table's own, and so are its plans (a step's
+    /// leaves index them).
     pub fn rung(&self, k: usize) -> Option<Table> {
         let step = match k {
             0 => None,
@@ -219,7 +220,6 @@ impl Table {
             ..self.clone()
         };
         if let Some(step) = step {
-            table.plans = step.plans.clone();
             table.diagram = step.diagram.clone();
             table.leaves = step.leaves.clone();
             table.assumed = step.assumed.clone();

@@ -72,8 +72,9 @@ pub struct Pacing {
     pub steps: Vec<PacingStep>,
 }
 
-/// One step of the pacing ladder: the table's own rules and signals routed
-/// by a cheaper solution of the same problem.
+/// One step of the pacing ladder: the table's own rules, signals and plans
+/// routed by a cheaper solution of the same problem (its leaves index the
+/// table's `plans`, which list every plan of every rule).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PacingStep {
@@ -84,7 +85,6 @@ pub struct PacingStep {
     /// Its predicted quality at the assumed mix.
     pub quality: f64,
     /// As the table's own fields, for this step's routing.
-    pub plans: Vec<Plan>,
     pub diagram: Diagram,
     pub leaves: Vec<Leaf>,
     pub assumed: Option<Assumed>,
