@@ -26,6 +26,7 @@ pub mod human;
 pub mod json;
 pub mod load;
 pub mod offpolicy;
+pub mod pacing;
 pub mod predicted;
 pub mod sarif;
 pub mod simulate;

@@ -64,6 +64,8 @@ pub enum SimError {
     /// The table cannot be loaded by the runtime.
     Table(String),
     TooManyRequests(u64),
+    /// The table has no pacing ladder (`routec_sim::pacing`).
+    NoPacing,
 }
 
 impl fmt::Display for SimError {
@@ -78,6 +80,9 @@ impl fmt::Display for SimError {
                 write!(f, "the table was not compiled from this policy: {why}")
             }
             SimError::Table(why) => write!(f, "the table cannot be loaded: {why}"),
+            SimError::NoPacing => f.write_str(
+                "the table has no pacing ladder: the policy declares no `spend per` SLO over all traffic, or its traffic profile no `qps`",
+            ),
             SimError::TooManyRequests(n) => {
                 write!(f, "{n} requests is more than the limit of {MAX_REQUESTS}")
             }

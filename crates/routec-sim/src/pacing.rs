@@ -119,12 +119,7 @@ pub fn period(
     surge: Option<Surge>,
     seed: u64,
 ) -> Result<PeriodReport, SimError> {
-    let pacing = table.pacing.as_ref().ok_or_else(|| {
-        SimError::Table(
-            "it has no pacing ladder: the policy declares no `spend per` SLO, or its traffic no `qps`"
-                .into(),
-        )
-    })?;
+    let pacing = table.pacing.as_ref().ok_or(SimError::NoPacing)?;
     let def = policy
         .traffic
         .get(traffic.index())

@@ -417,6 +417,13 @@ pub struct SimulateArgs {
     /// the `slo` block's `margin`: headroom against sampling error and drift.
     #[arg(long, value_name = "PERCENT", value_parser = parse_margin)]
     pub slo_margin: Option<f64>,
+    /// Simulate one period of the policy's `spend per` budget (a day for
+    /// `spend per day`) at the profile's `qps`, paced down the table's
+    /// pacing ladder and at each rung alone, optionally with a surge:
+    /// `--pace 3x@10h-16h` is three times the `qps` from 10:00 to 16:00.
+    /// Reports each routing's spend against the budget and its quality.
+    #[arg(long, value_name = "SURGE", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["load", "plot", "off_policy", "requests"])]
+    pub pace: Option<String>,
 }
 
 /// An SLO margin: a percentage below 50% (`5%`, or `0.05`).

@@ -21,6 +21,9 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
     if let Some(log) = &args.off_policy {
         return off_policy(args, log, color);
     }
+    if let Some(surge) = &args.pace {
+        return pace(args, surge, color);
+    }
     let p = match super::compile(&args.file, None, args.slo_margin, color) {
         Ok(p) => p,
         Err(code) => return code,
@@ -69,6 +72,46 @@ pub fn run(args: &SimulateArgs, color: ColorChoice) -> u8 {
         (Simulation::Replayed { replay, .. }, OutputFormat::Human) => evaluate::human(name, replay),
     });
     exit::OK
+}
+
+/// `--pace [SURGE]`: one period of the spend budget, paced and at each
+/// rung alone (`routec_sim::pacing`).
+fn pace(args: &SimulateArgs, surge: &str, color: ColorChoice) -> u8 {
+    let surge = match surge {
+        "" => None,
+        text => match routec_sim::pacing::Surge::parse(text) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                super::eprint(&format!("routec: {why}\n"));
+                return exit::USAGE;
+            }
+        },
+    };
+    let p = match super::compile(&args.file, None, args.slo_margin, color) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let traffic = match simulate::profile(&p, args.traffic.as_deref()) {
+        Ok(t) => t,
+        Err(failed) => return report(&failed, color),
+    };
+    let id = routec_check::ir::TrafficId(traffic as u32);
+    match routec_sim::pacing::period(&p.policy, &p.compiled.table, id, surge, args.seed) {
+        Ok(r) => {
+            print(&match args.format {
+                OutputFormat::Json => routec_render::pretty(&routec_render::pacing::json(&r)),
+                OutputFormat::Human => routec_render::pacing::human(&r),
+            });
+            exit::OK
+        }
+        Err(why) => {
+            super::eprint(&format!(
+                "routec: cannot simulate pacing for `{}`: {why}\n",
+                p.source.name
+            ));
+            exit::USAGE
+        }
+    }
 }
 
 /// `--off-policy LOG`: the candidate is a policy (compiled as by
