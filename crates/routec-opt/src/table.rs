@@ -359,6 +359,7 @@ pub(crate) fn build(
     }
     let splits = cell_splits(policy, &s.part, &s.problem, a, &mut plans);
     let (leaves, cell_leaf) = leaves(&s.part, &splits);
+    let explore_candidates = explore_candidates(s, a, &mut plans, &cell_leaf, leaves.len());
     let pieces: Vec<(Cube, u32)> = s
         .part
         .pieces
@@ -395,7 +396,89 @@ pub(crate) fn build(
         assumed: Some(assumed(s, source, a, &splits, duals)),
         slices: slices(s),
         pacing: None,
+        explore_candidates,
     }
+}
+
+/// Exploration's candidates per leaf (`docs/learn.md`, "Exploration and
+/// propensities"): the options of the leaf's `optimize` rule, other than
+/// its own split plans, that every cell of the leaf can run and that keep
+/// every row of the problem (SLOs as compiled, capacities) within its
+/// slack under `a` when the declared `explore` share of the cell goes to
+/// them. A row's slack is shared among the cells in proportion to their
+/// weight, so all of them exploring at once stay within it: the row is
+/// linear in the shares, and moving share `e` of cell `c` to option `o`
+/// changes it by `w_c · e · (k_o − Σ x k)`, which must not exceed
+/// `w_c · slack / W`. Empty without `learn { explore ... }`.
+fn explore_candidates(
+    s: &Solved,
+    a: &Assignment,
+    plans: &mut Plans,
+    cell_leaf: &[u32],
+    leaves: usize,
+) -> Vec<Vec<u32>> {
+    let policy = &s.policy;
+    let Some(share) = policy
+        .learn
+        .explore
+        .as_ref()
+        .map(|e| e.share)
+        .filter(|x| *x > 0.0)
+    else {
+        return Vec::new();
+    };
+    let part = &s.part;
+    let total: f64 = part.cells.iter().map(|c| c.weight).sum::<f64>();
+    let total = if total > 0.0 { total } else { 1.0 };
+    let slack: Vec<f64> = s
+        .coefs
+        .iter()
+        .zip(&s.rhs)
+        .map(|(row, rhs)| (rhs - crate::optimize::row_value(part, row, a)).max(0.0))
+        .collect();
+    let mut per_leaf: Vec<Option<Vec<u32>>> = vec![None; leaves];
+    for (c, cell) in part.cells.iter().enumerate() {
+        let mut safe = Vec::new();
+        if let PlanDef::Optimize { candidates, .. } = &policy.rules[cell.rule].plan {
+            for (o, opt) in s.problem.options[c].iter().enumerate() {
+                let Some(i) = opt.candidate else { continue };
+                if a[c].get(o).is_some_and(|x| *x > 0.0) {
+                    continue;
+                }
+                let mut v = Vec::new();
+                plans.splits(policy, &candidates[i], 1.0, &mut v);
+                let [one] = v.as_slice() else { continue };
+                let keeps = s
+                    .coefs
+                    .iter()
+                    .zip(&slack)
+                    .zip(&s.rhs)
+                    .all(|((row, sl), rhs)| {
+                        let Some(k) = row.get(c) else { return true };
+                        let now: f64 = a[c].iter().zip(k).map(|(x, k)| x * k).sum();
+                        let change = share * (k.get(o).copied().unwrap_or(0.0) - now);
+                        change <= sl / total + 1e-9 * rhs.abs().max(1.0)
+                    });
+                if keeps {
+                    safe.push(one.plan);
+                }
+            }
+        }
+        let leaf = cell_leaf[c] as usize;
+        per_leaf[leaf] = Some(match per_leaf[leaf].take() {
+            None => safe,
+            Some(before) => before.into_iter().filter(|p| safe.contains(p)).collect(),
+        });
+    }
+    per_leaf
+        .into_iter()
+        .map(|plans| {
+            let mut plans = plans.unwrap_or_default();
+            plans.sort_unstable();
+            plans.dedup();
+            plans
+        })
+        .collect()
 }
 
 /// Each slice as a diagram over the partition: the cells are refined by

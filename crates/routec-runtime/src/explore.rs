@@ -133,22 +133,32 @@ impl Explorer {
             .iter()
             .map(|l| l.splits.iter().map(|s| (s.plan, s.share)).collect())
             .collect();
-        let candidates = table
-            .leaves
-            .iter()
-            .map(|leaf| {
-                let mut plans: Vec<u32> = table
-                    .leaves
-                    .iter()
-                    .filter(|other| other.rule == leaf.rule)
-                    .flat_map(|other| other.splits.iter().map(|s| s.plan))
-                    .filter(|p| !leaf.splits.iter().any(|s| s.plan == *p))
-                    .collect();
-                plans.sort_unstable();
-                plans.dedup();
-                plans.into_iter().map(|p| (p, 0)).collect()
-            })
-            .collect();
+        // A table of schema version 3 lists each leaf's SLO-safe
+        // candidates; an older one, the plans of sibling leaves.
+        let candidates = if !table.explore_candidates.is_empty() {
+            table
+                .explore_candidates
+                .iter()
+                .map(|plans| plans.iter().map(|&p| (p, 0)).collect())
+                .collect()
+        } else {
+            table
+                .leaves
+                .iter()
+                .map(|leaf| {
+                    let mut plans: Vec<u32> = table
+                        .leaves
+                        .iter()
+                        .filter(|other| other.rule == leaf.rule)
+                        .flat_map(|other| other.splits.iter().map(|s| s.plan))
+                        .filter(|p| !leaf.splits.iter().any(|s| s.plan == *p))
+                        .collect();
+                    plans.sort_unstable();
+                    plans.dedup();
+                    plans.into_iter().map(|p| (p, 0)).collect()
+                })
+                .collect()
+        };
         let context = (0..table.plans.len())
             .map(|p| {
                 let mut models = Vec::new();

@@ -17,12 +17,24 @@ use std::path::Path;
 use routec_runtime::explore::{Explorer, split_share};
 use routec_runtime::{Decision, Request, Router, SignalSet, Table};
 
-fn table() -> Table {
+/// The shared support table as it is compiled, with its SLO-safe
+/// candidates.
+fn compiled_table() -> Table {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/support.table.json");
     Router::load(&std::fs::read(path).unwrap())
         .unwrap()
         .table()
         .clone()
+}
+
+/// The shared support table without its candidate lists, as a table of
+/// schema version 2: the candidates are the plans of sibling leaves. The
+/// tests of the bandit, the propensities and the budget use it, so their
+/// candidates do not move with the compiler's.
+fn table() -> Table {
+    let mut t = compiled_table();
+    t.explore_candidates.clear();
+    t
 }
 
 /// A deterministic stream of uniform numbers in `0..1` (splitmix64).
@@ -54,6 +66,42 @@ const DAY: f64 = 86_400.0;
 /// 2026-12-06 00:00 UTC.
 const T0: f64 = 1_796_515_200.0;
 
+/// A table of schema version 3 carries each leaf's SLO-safe candidates
+/// (the compiler's check is in `routec-opt`'s tests); the explorer uses
+/// exactly those. On support, leaf 4 (`small`) may explore `large`,
+/// `medium` and `medium_spec`; the split leaves, the plans outside their
+/// splits.
+#[test]
+fn the_tables_candidates_are_the_ones_explored() {
+    let t = compiled_table();
+    assert_eq!(t.explore_candidates.len(), t.leaves.len());
+    let mut e = Explorer::new(&t).unwrap().unwrap();
+    for (leaf, listed) in t.explore_candidates.iter().enumerate() {
+        assert_eq!(&e.candidates(leaf as u32).collect::<Vec<_>>(), listed);
+    }
+    assert_eq!(e.candidates(4).collect::<Vec<_>>(), [0, 5, 6]);
+    assert_eq!(e.candidates(6).collect::<Vec<_>>(), [0, 5]);
+    for leaf in 0..4 {
+        assert_eq!(e.candidates(leaf).count(), 0, "leaf {leaf}");
+    }
+    // Every explored request goes to a listed candidate, and the
+    // propensities of the leaf's plans sum to 1.
+    let req = Request::new(t.signals.len());
+    let d = decision(&t, 4, 2);
+    let mut rng = Uniform(5);
+    let mut propensity = std::collections::BTreeMap::new();
+    for _ in 0..20_000 {
+        let c = e.choose(&req, &d, None, rng.next(), rng.next(), T0 + 10.0);
+        assert!(c.plan == 2 || [0, 5, 6].contains(&c.plan), "{c:?}");
+        propensity.insert(c.plan, c.propensity);
+    }
+    assert_eq!(propensity.len(), 4);
+    let sum: f64 = propensity.values().sum();
+    assert!((sum - 1.0).abs() < 1e-9, "{propensity:?}");
+}
+
+/// Without candidate lists (schema version 2), a leaf's candidates are
+/// the other plans of its rule's sibling leaves.
 #[test]
 fn candidates_are_the_other_plans_of_the_leafs_rule() {
     let t = table();

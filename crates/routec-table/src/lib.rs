@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 /// The schema version this crate writes. Version 2 added models' `price`,
 /// classifiers' `endpoint` and `timeout`, and the policy's `slices`;
-/// version 3 the budget's `pacing` ladder.
+/// version 3 the budget's `pacing` ladder and the exploration candidates.
 pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema version this crate still reads (and upgrades).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -172,11 +172,12 @@ impl Table {
                     )
                 })?
         } else if version == 2 {
-            // Version 2 is version 3 without its last field, `pacing`: an
-            // `Option`, which postcard writes as one byte, 0 for `None`.
-            let mut upgraded = Vec::with_capacity(payload.len() + 1);
+            // Version 2 is version 3 without its last two fields: `pacing`,
+            // an `Option`, and `explore_candidates`, a `Vec`, which postcard
+            // writes as one byte each, 0 for `None` and for empty.
+            let mut upgraded = Vec::with_capacity(payload.len() + 2);
             upgraded.extend_from_slice(payload);
-            upgraded.push(0);
+            upgraded.extend_from_slice(&[0, 0]);
             let mut table: Table = postcard::from_bytes(&upgraded)
                 .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?;
             if table.schema_version != 2 {
@@ -219,6 +220,10 @@ impl Table {
             pacing: None,
             ..self.clone()
         };
+        if step.is_some() {
+            // Exploration runs on the table only (its leaves).
+            table.explore_candidates = Vec::new();
+        }
         if let Some(step) = step {
             table.diagram = step.diagram.clone();
             table.leaves = step.leaves.clone();

@@ -48,6 +48,14 @@ pub struct Table {
     /// spend SLO or a traffic `qps`.
     #[serde(default)]
     pub pacing: Option<Pacing>,
+    /// Exploration's candidate plans per leaf (indices into `plans`;
+    /// schema version 3): the other options of the leaf's rule that keep
+    /// every SLO within its compiled slack when the declared `explore`
+    /// share of the leaf's traffic goes to them (`docs/learn.md`,
+    /// "Exploration and propensities"). One list per leaf with `learn {
+    /// explore ... }`, empty otherwise.
+    #[serde(default)]
+    pub explore_candidates: Vec<Vec<u32>>,
 }
 
 /// The pacing of a spend budget (`docs/learn.md`, "Budget pacing").

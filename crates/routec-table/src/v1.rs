@@ -114,6 +114,7 @@ impl Table {
             assumed: self.assumed,
             slices: Vec::new(),
             pacing: None,
+            explore_candidates: Vec::new(),
         })
     }
 }

@@ -204,6 +204,27 @@ impl Table {
                 splits(&format!("{at}.splits"), &c.splits, self.plans.len())?;
             }
         }
+        if !self.explore_candidates.is_empty() && self.explore_candidates.len() != self.leaves.len()
+        {
+            return fail(
+                "explore_candidates",
+                format!(
+                    "{} for {} (one per leaf, or none)",
+                    count(self.explore_candidates.len(), "list"),
+                    count(self.leaves.len(), "leaf")
+                ),
+            );
+        }
+        for (l, plans) in self.explore_candidates.iter().enumerate() {
+            for (k, &p) in plans.iter().enumerate() {
+                index(
+                    format_args!("explore_candidates[{l}][{k}]"),
+                    "plan",
+                    p,
+                    self.plans.len(),
+                )?;
+            }
+        }
         self.validate_pacing()
     }
 

@@ -142,6 +142,7 @@ pub fn sample() -> Table {
             },
         }],
         pacing: None,
+        explore_candidates: Vec::new(),
     }
 }
 
