@@ -1,5 +1,5 @@
 /** The module ABI version this package reads. */
-export const ABI_VERSION: 1;
+export const ABI_VERSION: 2;
 
 /** The name of the module's metadata section. */
 export const SECTION: 'routec';

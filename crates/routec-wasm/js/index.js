@@ -8,7 +8,7 @@ import { compactDiagram, walk } from './explain.js';
 import { sha256 } from './sha256.js';
 
 /** The module ABI version this package reads. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** The name of the module's metadata section. */
 export const SECTION = 'routec';
@@ -27,9 +27,17 @@ const CHECKSUM_SECTION = 'routec.sha256';
  */
 const KEYLESS = -1;
 
-const STATE_MISSING = 0;
-const STATE_PRESENT = 1;
-const STATE_INVALID = 2;
+/**
+ * The key length passed to `decide` for a request with a key not written
+ * yet: the module returns it, writing nothing, when the decision reaches a
+ * leaf that splits (the only one that reads the key), and the key is
+ * written then. Most decisions never need the key's bytes.
+ */
+const KEY_LATER = -2;
+
+/** The value that marks a signal missing in the module's inputs; NaN marks it invalid. */
+const MISSING = -Infinity;
+const INVALID = NaN;
 
 const EXPORTS = [
   'decide',
@@ -38,7 +46,6 @@ const EXPORTS = [
   'abi_version',
   'signal_count',
   'values_ptr',
-  'states_ptr',
   'result_ptr',
   'key_ptr',
 ];
@@ -275,12 +282,10 @@ export class Router {
   #index;
   #readers;
   #valuesPtr;
-  #statesPtr;
   #resultPtr;
   #keyPtr;
   #buffer;
   #values;
-  #states;
   #result;
   #bytes;
   #keyArea;
@@ -300,7 +305,6 @@ export class Router {
     this.#index = new Map(meta.signals.map((s, i) => [s.name, i]));
     this.#readers = meta.signals.map(reader);
     this.#valuesPtr = ex.values_ptr();
-    this.#statesPtr = ex.states_ptr();
     this.#resultPtr = ex.result_ptr();
     this.#keyPtr = ex.key_ptr();
     this.#views();
@@ -339,20 +343,21 @@ export class Router {
     if (buffer === this.#buffer) return;
     this.#buffer = buffer;
     this.#values = new Float64Array(buffer, this.#valuesPtr, this.#n);
-    this.#states = new Uint8Array(buffer, this.#statesPtr, this.#n);
     this.#result = new Int32Array(buffer, this.#resultPtr, 4);
     this.#bytes = new Uint8Array(buffer, this.#resultPtr, 80);
     this.#keyArea = new Uint8Array(buffer, this.#keyPtr);
   }
 
-  /** Writes a request into the module's inputs. */
+  /**
+   * Writes a request into the module's inputs: every signal's value, `-inf`
+   * for a missing one, NaN for an invalid one.
+   */
   #encode(signals) {
     if (signals === null || typeof signals !== 'object' || Array.isArray(signals)) {
       throw new RoutecError('a request is an object keyed by signal name', 'request');
     }
     const values = this.#values;
-    const states = this.#states;
-    for (let i = 0; i < states.length; i++) states[i] = STATE_MISSING;
+    for (let i = 0; i < values.length; i++) values[i] = MISSING;
     for (const name of Object.keys(signals)) {
       const raw = signals[name];
       // `undefined` is no value (JSON.stringify drops it): the signal is missing.
@@ -360,12 +365,7 @@ export class Router {
       const i = this.#index.get(name);
       if (i === undefined) throw this.#unknown(name);
       const v = this.#readers[i](raw);
-      if (v === undefined || !Number.isFinite(v)) {
-        states[i] = STATE_INVALID;
-      } else {
-        values[i] = v;
-        states[i] = STATE_PRESENT;
-      }
+      values[i] = v === undefined || !Number.isFinite(v) ? INVALID : v;
     }
   }
 
@@ -426,8 +426,14 @@ export class Router {
 
   #run(signals, key) {
     this.#encode(signals);
-    const length = key === undefined || key === null ? KEYLESS : this.#writeKey(key);
-    const plan = this.#decide(length);
+    let plan;
+    if (key === undefined || key === null) {
+      plan = this.#decide(KEYLESS);
+    } else {
+      if (typeof key !== 'string') throw new RoutecError('the key must be a string', 'key');
+      plan = this.#decide(KEY_LATER);
+      if (plan === KEY_LATER) plan = this.#decide(this.#writeKey(key));
+    }
     if (plan < 0) throw new RoutecError('the key does not fit the module memory', 'key');
     return plan;
   }
@@ -470,12 +476,11 @@ export class Router {
     const decision = this.decide(signals, key);
     if (this.#compact === undefined) this.#compact = compactDiagram(this.#meta.diagram);
     const values = this.#values;
-    const states = this.#states;
     const signalsMeta = this.#meta.signals;
     const { steps, leaf } = walk(this.#meta, this.#compact, (s) => {
-      const state = states[s];
-      if (state === STATE_PRESENT && Number.isFinite(values[s])) return [values[s], 'request'];
-      return [signalsMeta[s].default, state === STATE_MISSING ? 'default' : 'invalid'];
+      const v = values[s];
+      if (Number.isFinite(v)) return [v, 'request'];
+      return [signalsMeta[s].default, v === MISSING ? 'default' : 'invalid'];
     });
     if (leaf !== decision.leaf) {
       throw new RoutecError(`the explanation ends in leaf ${leaf}, the module decided leaf ${decision.leaf} (a bug in routec-wasm)`, 'corrupt');

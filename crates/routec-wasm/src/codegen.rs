@@ -8,23 +8,28 @@
 //! inside the blocks of the units below it and of every leaf:
 //!
 //! ```text
-//! block $exit (result i32)          ;; the leaf index
+//! block $exit (result i32)          ;; the plan
 //!   block $leaf_{L-1} ... block $leaf_0
 //!     block $u_0 ... block $u_{U-1}
 //!       br (the root)
 //!     end  code of unit U-1         ;; branches to $u_q (q < U-1) or a leaf
 //!     ...
 //!     end  code of unit 0
-//!   end  i32.const leaf_0  br $exit
+//!   end  code of leaf 0             ;; writes the result, br $exit
 //!   ...
 //! end
+//! (store the signal sets)
 //! ```
 //!
-//! A unit reads its signal (the value if present and finite, else the
-//! default, recording the signal as missing or invalid) and branches: an
-//! enum with `br_table` (out-of-range values take branch 0, as in the
-//! runtime), a bool with `br_if`, a threshold tree with a balanced tree of
-//! comparisons over its flattened cuts (the runtime's interval search).
+//! A unit reads its signal (the value if it is finite, else the default as
+//! a constant, recording the signal as missing or invalid in a local bit
+//! set) and branches: an enum with `br_table` (out-of-range values take
+//! branch 0, as in the runtime), a bool with `br_if`, a threshold tree with
+//! a balanced tree of comparisons over its flattened cuts (the runtime's
+//! interval search). A leaf with one plan writes its result as constants; a
+//! leaf that splits computes the split hash (only then) and picks its plan
+//! from the shares in memory. The signal sets live in locals during the
+//! walk and are stored once at its end.
 
 use routec_table::{NodeRef, Table, Test};
 use sha2::{Digest, Sha256};
@@ -34,42 +39,42 @@ use wasm_encoder::{
     MemoryType, Module, Section, TypeSection, ValType,
 };
 
-use crate::layout::{
-    INVALID, LEAF_RECORD, Layout, MAX_PAGES, MISSING, RESULT_CELL, RESULT_LEAF, RESULT_PLAN,
-    RESULT_RULE,
-};
+use crate::layout::{INVALID, Layout, MAX_PAGES, MISSING, RESULT_LEAF, RESULT_PLAN, RESULT_RULE};
 use crate::meta::Meta;
 use crate::{ABI_VERSION, CHECKSUM_SECTION, CompileError, MAX_FUNCTION_BYTES, SECTION};
 
 /// Function indices (no imports, so these are also the definition order).
-const F_ABSENT: u32 = 0;
-const F_WALK: u32 = 1;
-const F_HASH_KEY: u32 = 2;
-const F_KEYLESS_HASH: u32 = 3;
-const F_FINISH: u32 = 4;
+const F_WALK: u32 = 0;
+const F_HASH_KEY: u32 = 1;
+const F_KEYLESS_HASH: u32 = 2;
+const F_SPLIT_HASH: u32 = 3;
+const F_SPLIT: u32 = 4;
 const F_DECIDE: u32 = 5;
 const F_DECIDE_HASHED: u32 = 6;
 const F_ABI_VERSION: u32 = 7;
 const F_SIGNAL_COUNT: u32 = 8;
 const F_VALUES_PTR: u32 = 9;
-const F_STATES_PTR: u32 = 10;
-const F_RESULT_PTR: u32 = 11;
-const F_KEY_PTR: u32 = 12;
+const F_RESULT_PTR: u32 = 10;
+const F_KEY_PTR: u32 = 11;
 
 /// Type indices.
-const T_I32_F64: u32 = 0;
+const T_WALK: u32 = 0; // (key_len i32, hash i64, hash_given i32) -> i32
 const T_VOID_I32: u32 = 1;
 const T_I32_I64: u32 = 2;
 const T_VOID_I64: u32 = 3;
-const T_I32_I64_I32: u32 = 4;
+const T_I64_I32_I32_I32: u32 = 4;
 const T_I32_I32: u32 = 5;
 const T_I32_I32_I32: u32 = 6;
+const T_SPLIT_HASH: u32 = 7; // (key_len i32, hash i64, hash_given i32) -> i64
 
 /// FNV-1a (64-bit) and the splitmix64 finalizer: `routec_runtime::key_hash`.
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const MIX_1: u64 = 0xbf58_476d_1ce4_e5b9;
 const MIX_2: u64 = 0x94d0_49bb_1331_11eb;
+
+/// `2^-53`: `(hash >> 11) * 2^-53` is `(hash >> 11) / 2^53` exactly.
+const TWO_TO_MINUS_53: f64 = 1.0 / 9_007_199_254_740_992.0;
 
 fn mem(offset: u32, align: u32) -> MemArg {
     MemArg {
@@ -273,29 +278,59 @@ impl Plan {
     }
 }
 
-/// Reads signal `s` onto the stack as an `f64`: the value when its state is
-/// present (1) and it is finite, otherwise (through `$absent`, which records
-/// the signal as missing or invalid) its default.
-fn read(f: &mut InstructionSink, layout: &Layout, s: u32, v: u32) {
+/// The walk's parameters and locals.
+const W_LEN: u32 = 0;
+const W_HASH: u32 = 1;
+const W_GIVEN: u32 = 2;
+const W_V: u32 = 3;
+const W_PLAN: u32 = 4;
+/// The first of the signal-set words: `words` missing, then `words` invalid.
+const W_SETS: u32 = 5;
+
+/// The locals holding the 64-bit words of the missing and invalid sets.
+struct Sets {
+    words: u32,
+}
+
+impl Sets {
+    fn missing(&self, s: u32) -> u32 {
+        W_SETS + s / 64
+    }
+
+    fn invalid(&self, s: u32) -> u32 {
+        W_SETS + self.words + s / 64
+    }
+}
+
+/// Reads signal `s` onto the stack as an `f64`: the value when it is finite
+/// (present), otherwise its default (a constant), recording the signal as
+/// missing (the value is `-inf`) or invalid (NaN, `+inf`) in `sets`.
+fn read(f: &mut InstructionSink, layout: &Layout, sets: &Sets, s: u32, default: f64) {
+    let bit = i64c(1u64 << (s % 64));
     f.block(BlockType::Result(ValType::F64))
         .i32_const(0)
         .f64_load(mem(layout.values + 8 * s, 3))
-        .local_tee(v)
-        .local_get(v)
-        .f64_sub()
-        .f64_const(0.0)
+        .local_tee(W_V)
+        .local_get(W_V)
+        .f64_abs()
+        .f64_const(f64::INFINITY)
+        .f64_lt()
+        .br_if(0)
+        // Not finite: the value is still on the stack.
+        .f64_const(f64::NEG_INFINITY)
         .f64_eq()
-        .i32_const(0)
-        .i32_load8_u(mem(layout.states + s, 0))
-        .i32_const(1)
-        .i32_eq()
-        .i32_and()
         .if_(BlockType::Empty)
-        .local_get(v)
-        .br(1)
+        .local_get(sets.missing(s))
+        .i64_const(bit)
+        .i64_or()
+        .local_set(sets.missing(s))
+        .else_()
+        .local_get(sets.invalid(s))
+        .i64_const(bit)
+        .i64_or()
+        .local_set(sets.invalid(s))
         .end()
-        .i32_const(c32(s))
-        .call(F_ABSENT)
+        .f64_const(default)
         .end();
 }
 
@@ -339,21 +374,89 @@ fn search(
     }
 }
 
-/// `$walk() -> i32`: clears the signal sets, walks the diagram, returns the
-/// leaf.
+/// The key length that says "the request has a key, not written yet":
+/// `decide` returns it, writing nothing, when the decision reaches a leaf
+/// that splits, and the host calls again with the key written.
+const KEY_LATER: i32 = -2;
+
+/// Writes the result of leaf `leaf` and pushes its plan: constants for a
+/// leaf with one plan; for a leaf that splits, the split hash (computed
+/// only here) picks the plan among its shares (`$split`), or, when the key
+/// is `KEY_LATER`, the walk returns that, writing nothing.
+fn leaf_code(
+    f: &mut InstructionSink,
+    table: &Table,
+    layout: &Layout,
+    leaf: u32,
+) -> Result<(), CompileError> {
+    let missing = || CompileError::Internal(format!("leaf {leaf} is missing"));
+    let record = table.leaves.get(leaf as usize).ok_or_else(missing)?;
+    let cell = record.cell.map_or(u32::MAX, |c| c);
+    // The leaf and its cell, one 8-byte word.
+    let leaf_and_cell = |f: &mut InstructionSink| {
+        f.i32_const(0)
+            .i64_const(i64c(u64::from(leaf) | u64::from(cell) << 32))
+            .i64_store(mem(RESULT_LEAF, 3));
+    };
+    match layout.first_split.get(leaf as usize).copied().flatten() {
+        None => {
+            leaf_and_cell(f);
+            let plan = record.splits.first().map_or(0, |s| s.plan);
+            // The plan and the rule, one 8-byte word.
+            f.i32_const(0)
+                .i64_const(i64c(u64::from(plan) | u64::from(record.rule) << 32))
+                .i64_store(mem(RESULT_PLAN, 3))
+                .i32_const(c32(plan));
+        }
+        Some(first) => {
+            let last = first + record.splits.len() as u32 - 1;
+            // A key not written yet (`KEY_LATER`; `decide_hashed` passes
+            // 0): ask for it, writing nothing (the signal sets are still in
+            // locals).
+            f.local_get(W_LEN)
+                .i32_const(KEY_LATER)
+                .i32_eq()
+                .if_(BlockType::Empty)
+                .i32_const(KEY_LATER)
+                .return_()
+                .end();
+            leaf_and_cell(f);
+            f.local_get(W_LEN)
+                .local_get(W_HASH)
+                .local_get(W_GIVEN)
+                .call(F_SPLIT_HASH)
+                .i32_const(c32(first))
+                .i32_const(c32(last))
+                .call(F_SPLIT)
+                .local_set(W_PLAN)
+                .i32_const(0)
+                .local_get(W_PLAN)
+                .i32_store(mem(RESULT_PLAN, 2))
+                .i32_const(0)
+                .i32_const(c32(record.rule))
+                .i32_store(mem(RESULT_RULE, 2))
+                .local_get(W_PLAN);
+        }
+    }
+    Ok(())
+}
+
+/// `$walk(key_len, hash, hash_given) -> i32`: walks the diagram, writes the
+/// result and returns the plan. A leaf that splits takes `hash` when
+/// `hash_given` is not 0, else the hash of the `key_len` bytes at `key`
+/// (`KEY_LATER`: returns `KEY_LATER`, writing nothing; another negative
+/// length: the keyless rule).
 fn walk(table: &Table, layout: &Layout) -> Result<Function, CompileError> {
     let plan = plan(table);
-    const V: u32 = 0;
-    let mut func = Function::new([(1, ValType::F64)]);
+    let sets = Sets {
+        words: layout.signals.div_ceil(64),
+    };
+    let mut func = Function::new([
+        (1, ValType::F64),
+        (1, ValType::I32),
+        (2 * sets.words, ValType::I64),
+    ]);
     let f = &mut func.instructions();
-    for w in 0..layout.signals.div_ceil(64) {
-        f.i32_const(0)
-            .i64_const(0)
-            .i64_store(mem(MISSING + 8 * w, 3));
-        f.i32_const(0)
-            .i64_const(0)
-            .i64_store(mem(INVALID + 8 * w, 3));
-    }
     let units = plan.units.len() as u32;
     f.block(BlockType::Result(ValType::I32));
     for _ in &plan.leaves {
@@ -366,7 +469,11 @@ fn walk(table: &Table, layout: &Layout) -> Result<Function, CompileError> {
     for p in (0..units).rev() {
         f.end();
         let unit = &plan.units[p as usize].1;
-        read(f, layout, unit.signal, V);
+        let default = table
+            .signals
+            .get(unit.signal as usize)
+            .map_or(0.0, |s| s.default);
+        read(f, layout, &sets, unit.signal, default);
         match &unit.test {
             UnitTest::Enum(branches) => {
                 let depths = branches
@@ -383,56 +490,28 @@ fn walk(table: &Table, layout: &Layout) -> Result<Function, CompileError> {
                     .br(plan.depth(p, 0, *if_false)?);
             }
             UnitTest::Intervals { cuts, targets } => {
-                f.local_set(V);
-                search(f, &plan, p, 0, V, cuts, targets, (0, cuts.len()))?;
+                f.local_set(W_V);
+                search(f, &plan, p, 0, W_V, cuts, targets, (0, cuts.len()))?;
             }
         }
     }
     let count = plan.leaves.len() as u32;
     for (j, &leaf) in plan.leaves.iter().enumerate() {
-        f.end().i32_const(c32(leaf)).br(count - 1 - j as u32);
+        f.end();
+        leaf_code(f, table, layout, leaf)?;
+        f.br(count - 1 - j as u32);
     }
-    f.end().end();
+    f.end().local_set(W_PLAN);
+    for w in 0..sets.words {
+        f.i32_const(0)
+            .local_get(W_SETS + w)
+            .i64_store(mem(MISSING + 8 * w, 3));
+        f.i32_const(0)
+            .local_get(W_SETS + sets.words + w)
+            .i64_store(mem(INVALID + 8 * w, 3));
+    }
+    f.local_get(W_PLAN).end();
     Ok(func)
-}
-
-/// `$absent(s) -> f64`: records signal `s` as missing (state 0) or invalid
-/// (anything else: an invalid state, or present but not finite) and returns
-/// its default.
-fn absent(layout: &Layout) -> Function {
-    const S: u32 = 0;
-    const A: u32 = 1;
-    let mut func = Function::new([(1, ValType::I32)]);
-    let f = &mut func.instructions();
-    let set_bit = |f: &mut InstructionSink, base: u32| {
-        f.local_get(S)
-            .i32_const(3)
-            .i32_shr_u()
-            .local_tee(A)
-            .local_get(A)
-            .i32_load8_u(mem(base, 0))
-            .i32_const(1)
-            .local_get(S)
-            .i32_const(7)
-            .i32_and()
-            .i32_shl()
-            .i32_or()
-            .i32_store8(mem(base, 0));
-    };
-    f.local_get(S)
-        .i32_load8_u(mem(layout.states, 0))
-        .i32_eqz()
-        .if_(BlockType::Empty);
-    set_bit(f, MISSING);
-    f.else_();
-    set_bit(f, INVALID);
-    f.end();
-    f.local_get(S)
-        .i32_const(3)
-        .i32_shl()
-        .f64_load(mem(layout.defaults, 3))
-        .end();
-    func
 }
 
 /// Pushes the size of the key area in bytes: `memory.size * 64 KiB - key`.
@@ -446,11 +525,12 @@ fn key_capacity(f: &mut InstructionSink, layout: &Layout) {
 
 /// `hash_key(len) -> i64`: the split hash of the `len` bytes at `key`
 /// (`len` clamped to the key area; negative is 0): FNV-1a, then splitmix64's
-/// finalizer, exactly `routec_runtime::key_hash`.
+/// finalizer, exactly `routec_runtime::key_hash`. The FNV loop runs over a
+/// byte address to an end address: one load, `xor` and `mul` per byte.
 fn hash_key(layout: &Layout) -> Function {
     const LEN: u32 = 0;
     const H: u32 = 1;
-    const I: u32 = 2;
+    const AT: u32 = 2;
     let mut func = Function::new([(1, ValType::I64), (1, ValType::I32)]);
     let f = &mut func.instructions();
     f.local_get(LEN)
@@ -461,33 +541,37 @@ fn hash_key(layout: &Layout) -> Function {
         .local_set(LEN)
         .end();
     key_capacity(f, layout);
-    f.local_tee(I)
+    f.local_tee(AT)
         .local_get(LEN)
         .i32_lt_u()
         .if_(BlockType::Empty)
-        .local_get(I)
+        .local_get(AT)
         .local_set(LEN)
         .end();
-    f.i32_const(0).local_set(I);
     f.i64_const(i64c(FNV_OFFSET)).local_set(H);
+    // AT runs from `key` to `key + LEN`.
+    f.i32_const(c32(layout.key)).local_set(AT);
+    f.local_get(LEN).local_get(AT).i32_add().local_set(LEN);
     f.block(BlockType::Empty)
-        .loop_(BlockType::Empty)
-        .local_get(I)
+        .local_get(AT)
         .local_get(LEN)
-        .i32_ge_u()
-        .br_if(1)
+        .i32_eq()
+        .br_if(0)
+        .loop_(BlockType::Empty)
         .local_get(H)
-        .local_get(I)
-        .i64_load8_u(mem(layout.key, 0))
+        .local_get(AT)
+        .i64_load8_u(mem(0, 0))
         .i64_xor()
         .i64_const(i64c(FNV_PRIME))
         .i64_mul()
         .local_set(H)
-        .local_get(I)
+        .local_get(AT)
         .i32_const(1)
         .i32_add()
-        .local_set(I)
-        .br(0)
+        .local_tee(AT)
+        .local_get(LEN)
+        .i32_ne()
+        .br_if(0)
         .end()
         .end();
     for (shift, mul) in [(30, Some(MIX_1)), (27, Some(MIX_2)), (31, None)] {
@@ -513,8 +597,9 @@ fn hash_key(layout: &Layout) -> Function {
 /// (`routec_runtime::keyless_fraction`): the `n`-th keyless split decision
 /// of this instance takes `n · 0x9E37_79B9_7F4A_7C15` (wrapping), a
 /// low-discrepancy sequence, so keyless traffic splits by the compiled
-/// shares; `n` is the mutable global `$keyless_n`, incremented here. This
-/// is the one place the module decides it; the JS package's one place is
+/// shares; `n` is the mutable global `$keyless_n`, incremented here (and
+/// only here: a decision that does not split leaves it alone). This is the
+/// one place the module decides it; the JS package's one place is
 /// `KEYLESS` in `js/index.js`.
 fn keyless_hash() -> Function {
     let mut func = Function::new([]);
@@ -535,50 +620,51 @@ const G_KEYLESS_N: u32 = 0;
 /// `0x9E37_79B9_7F4A_7C15` (2^64 / φ) as the `i64` wasm multiplies by.
 const KEYLESS_STEP: i64 = 0x9E37_79B9_7F4A_7C15_u64 as i64;
 
-/// `$finish(leaf, hash) -> i32`: writes the result of `leaf` and returns
-/// its plan, choosing among a split's plans by `hash` as the runtime does:
-/// the first whose cumulative share exceeds `(hash >> 11) / 2^53`, else the
-/// last.
-fn finish(layout: &Layout) -> Function {
-    const LEAF: u32 = 0;
+/// `$split_hash(key_len, hash, hash_given) -> i64`: the split hash of a
+/// decision that reached a leaf that splits: `hash` when `hash_given` is not
+/// 0 (`decide_hashed`), the keyless rule when `key_len` is negative (never
+/// `KEY_LATER` here), else the hash of the key's bytes.
+fn split_hash() -> Function {
+    const LEN: u32 = 0;
     const HASH: u32 = 1;
-    const REC: u32 = 2;
-    const I: u32 = 3;
-    const LAST: u32 = 4;
-    const PLAN: u32 = 5;
-    const U: u32 = 6;
-    let mut func = Function::new([(4, ValType::I32), (1, ValType::F64)]);
+    const GIVEN: u32 = 2;
+    let mut func = Function::new([]);
+    func.instructions()
+        .local_get(GIVEN)
+        .if_(BlockType::Result(ValType::I64))
+        .local_get(HASH)
+        .else_()
+        .local_get(LEN)
+        .i32_const(0)
+        .i32_lt_s()
+        .if_(BlockType::Result(ValType::I64))
+        .call(F_KEYLESS_HASH)
+        .else_()
+        .local_get(LEN)
+        .call(F_HASH_KEY)
+        .end()
+        .end()
+        .end();
+    func
+}
+
+/// `$split(hash, first, last) -> i32`: the plan among splits
+/// `first..=last` (`shares`, `plans`) that `hash` picks, as the runtime
+/// does: the first whose cumulative share exceeds `(hash >> 11) / 2^53`,
+/// else the last.
+fn split(layout: &Layout) -> Function {
+    const HASH: u32 = 0;
+    const I: u32 = 1;
+    const LAST: u32 = 2;
+    const U: u32 = 3;
+    let mut func = Function::new([(1, ValType::F64)]);
     let f = &mut func.instructions();
-    f.local_get(LEAF)
-        .i32_const(c32(LEAF_RECORD.trailing_zeros()))
-        .i32_shl()
-        .local_set(REC);
-    f.i32_const(0)
-        .local_get(REC)
-        .i32_load(mem(layout.leaves, 2))
-        .i32_store(mem(RESULT_RULE, 2));
-    f.i32_const(0)
-        .local_get(LEAF)
-        .i32_store(mem(RESULT_LEAF, 2));
-    f.i32_const(0)
-        .local_get(REC)
-        .i32_load(mem(layout.leaves + 4, 2))
-        .i32_store(mem(RESULT_CELL, 2));
-    f.local_get(REC)
-        .i32_load(mem(layout.leaves + 8, 2))
-        .local_tee(I)
-        .local_get(REC)
-        .i32_load(mem(layout.leaves + 12, 2))
-        .i32_add()
-        .i32_const(1)
-        .i32_sub()
-        .local_set(LAST);
     f.local_get(HASH)
         .i64_const(11)
         .i64_shr_u()
         .f64_convert_i64_u()
-        .f64_const((1u64 << 53) as f64)
-        .f64_div()
+        .f64_const(TWO_TO_MINUS_53)
+        .f64_mul()
         .local_set(U);
     f.block(BlockType::Empty)
         .loop_(BlockType::Empty)
@@ -604,23 +690,18 @@ fn finish(layout: &Layout) -> Function {
         .i32_const(2)
         .i32_shl()
         .i32_load(mem(layout.plans, 2))
-        .local_set(PLAN);
-    f.i32_const(0)
-        .local_get(PLAN)
-        .i32_store(mem(RESULT_PLAN, 2));
-    f.local_get(PLAN).end();
+        .end();
     func
 }
 
-/// `decide(key_len) -> i32`: routes the request in `values`/`states` with
-/// the `key_len` bytes at `key` as its key (negative: no key, the keyless
-/// rule); returns the plan, or -1 (nothing written) when `key_len` passes
-/// the key area.
+/// `decide(key_len) -> i32`: routes the request in `values` with the
+/// `key_len` bytes at `key` as its key (`KEY_LATER`: a key not written yet;
+/// another negative length: no key, the keyless rule); returns the plan,
+/// `KEY_LATER` (nothing written) when the decision needs a key not written
+/// yet, or -1 (nothing written) when `key_len` passes the key area.
 fn decide(layout: &Layout) -> Function {
     const LEN: u32 = 0;
-    const LEAF: u32 = 1;
-    const HASH: u32 = 2;
-    let mut func = Function::new([(1, ValType::I32), (1, ValType::I64)]);
+    let mut func = Function::new([]);
     let f = &mut func.instructions();
     f.local_get(LEN);
     key_capacity(f, layout);
@@ -629,25 +710,11 @@ fn decide(layout: &Layout) -> Function {
         .i32_const(-1)
         .return_()
         .end();
-    f.call(F_WALK).local_tee(LEAF);
-    f.i32_const(c32(LEAF_RECORD.trailing_zeros()))
-        .i32_shl()
-        .i32_load(mem(layout.leaves + 12, 2))
-        .i32_const(1)
-        .i32_gt_u()
-        .if_(BlockType::Empty)
-        .local_get(LEN)
+    f.local_get(LEN)
+        .i64_const(0)
         .i32_const(0)
-        .i32_lt_s()
-        .if_(BlockType::Result(ValType::I64))
-        .call(F_KEYLESS_HASH)
-        .else_()
-        .local_get(LEN)
-        .call(F_HASH_KEY)
-        .end()
-        .local_set(HASH)
+        .call(F_WALK)
         .end();
-    f.local_get(LEAF).local_get(HASH).call(F_FINISH).end();
     func
 }
 
@@ -656,7 +723,7 @@ fn decide(layout: &Layout) -> Function {
 fn decide_hashed() -> Function {
     let mut func = Function::new([]);
     func.instructions()
-        .call(F_WALK)
+        .i32_const(0)
         .local_get(1)
         .i64_extend_i32_u()
         .i64_const(32)
@@ -664,7 +731,8 @@ fn decide_hashed() -> Function {
         .local_get(0)
         .i64_extend_i32_u()
         .i64_or()
-        .call(F_FINISH)
+        .i32_const(1)
+        .call(F_WALK)
         .end();
     func
 }
@@ -678,17 +746,22 @@ fn constant(x: u32) -> Function {
 /// The whole module.
 pub fn module(table: &Table, layout: &Layout, meta: &Meta) -> Result<Vec<u8>, CompileError> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32], [ValType::F64]); // T_I32_F64
+    types
+        .ty()
+        .function([ValType::I32, ValType::I64, ValType::I32], [ValType::I32]); // T_WALK
     types.ty().function([], [ValType::I32]); // T_VOID_I32
     types.ty().function([ValType::I32], [ValType::I64]); // T_I32_I64
     types.ty().function([], [ValType::I64]); // T_VOID_I64
     types
         .ty()
-        .function([ValType::I32, ValType::I64], [ValType::I32]); // T_I32_I64_I32
+        .function([ValType::I64, ValType::I32, ValType::I32], [ValType::I32]); // T_I64_I32_I32_I32
     types.ty().function([ValType::I32], [ValType::I32]); // T_I32_I32
     types
         .ty()
         .function([ValType::I32, ValType::I32], [ValType::I32]); // T_I32_I32_I32
+    types
+        .ty()
+        .function([ValType::I32, ValType::I64, ValType::I32], [ValType::I64]); // T_SPLIT_HASH
 
     let walk = walk(table, layout)?;
     if walk.byte_len() > MAX_FUNCTION_BYTES {
@@ -697,18 +770,17 @@ pub fn module(table: &Table, layout: &Layout, meta: &Meta) -> Result<Vec<u8>, Co
             walk.byte_len()
         )));
     }
-    let bodies: [(u32, u32, Function); 13] = [
-        (F_ABSENT, T_I32_F64, absent(layout)),
-        (F_WALK, T_VOID_I32, walk),
+    let bodies: [(u32, u32, Function); 12] = [
+        (F_WALK, T_WALK, walk),
         (F_HASH_KEY, T_I32_I64, hash_key(layout)),
         (F_KEYLESS_HASH, T_VOID_I64, keyless_hash()),
-        (F_FINISH, T_I32_I64_I32, finish(layout)),
+        (F_SPLIT_HASH, T_SPLIT_HASH, split_hash()),
+        (F_SPLIT, T_I64_I32_I32_I32, split(layout)),
         (F_DECIDE, T_I32_I32, decide(layout)),
         (F_DECIDE_HASHED, T_I32_I32_I32, decide_hashed()),
         (F_ABI_VERSION, T_VOID_I32, constant(ABI_VERSION)),
         (F_SIGNAL_COUNT, T_VOID_I32, constant(layout.signals)),
         (F_VALUES_PTR, T_VOID_I32, constant(layout.values)),
-        (F_STATES_PTR, T_VOID_I32, constant(layout.states)),
         (F_RESULT_PTR, T_VOID_I32, constant(RESULT_PLAN)),
         (F_KEY_PTR, T_VOID_I32, constant(layout.key)),
     ];
@@ -748,7 +820,6 @@ pub fn module(table: &Table, layout: &Layout, meta: &Meta) -> Result<Vec<u8>, Co
         ("abi_version", F_ABI_VERSION),
         ("signal_count", F_SIGNAL_COUNT),
         ("values_ptr", F_VALUES_PTR),
-        ("states_ptr", F_STATES_PTR),
         ("result_ptr", F_RESULT_PTR),
         ("key_ptr", F_KEY_PTR),
     ] {
@@ -758,7 +829,7 @@ pub fn module(table: &Table, layout: &Layout, meta: &Meta) -> Result<Vec<u8>, Co
     let mut data = DataSection::new();
     data.active(
         0,
-        &ConstExpr::i32_const(c32(layout.defaults)),
+        &ConstExpr::i32_const(c32(layout.values)),
         layout.data.iter().copied(),
     );
 

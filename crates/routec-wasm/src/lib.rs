@@ -29,7 +29,7 @@ use routec_table::Table;
 
 /// The version of the module ABI (exports, memory layout, custom section).
 /// A host refuses a module of another version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The name of the custom section holding the module's metadata (JSON).
 pub const SECTION: &str = "routec";

@@ -19,7 +19,7 @@ pub struct Meta {
     pub generator: String,
     pub table: TableInfo,
     pub layout: LayoutInfo,
-    /// Indexed like the module's `values` and `states`.
+    /// Indexed like the module's `values`.
     pub signals: Vec<SignalInfo>,
     pub plans: Vec<PlanInfo>,
     pub rules: Vec<RuleInfo>,
@@ -43,7 +43,6 @@ pub struct LayoutInfo {
     pub missing: u32,
     pub invalid: u32,
     pub values: u32,
-    pub states: u32,
     pub key: u32,
 }
 
@@ -274,7 +273,6 @@ impl Meta {
                 missing: crate::layout::MISSING,
                 invalid: crate::layout::INVALID,
                 values: layout.values,
-                states: layout.states,
                 key: layout.key,
             },
             signals,

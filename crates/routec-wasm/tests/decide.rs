@@ -88,23 +88,21 @@ fn differential(fixture: &Fixture) -> Result<u64, String> {
             req.set_key(k);
         }
         host.set_request(&req);
-        // Inputs only a host writing memory can make: non-finite present
-        // values (the runtime's `Request::set` calls them invalid), enum
-        // values that are not variant indices, and unknown state bytes.
+        // Inputs only a host writing memory can make: non-finite values
+        // other than `-inf` (the runtime's `Request::set` calls them
+        // invalid: NaNs of any sign and payload, `+inf`) and enum values
+        // that are not variant indices.
         if n % 7 == 3 {
             let s = rng.below(table.signals.len());
-            let (value, state) = match rng.below(4) {
-                0 => (f64::NAN, 1),
-                1 => (f64::INFINITY, 1),
-                2 => (rng.unit() * 10.0 - 3.0, 1),
-                _ => (0.0, 9),
+            let value = match rng.below(5) {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => rng.unit() * 10.0 - 3.0,
+                3 => f64::from_bits(0xfff0_0000_0000_0000 | (rng.next_u64() >> 13).max(1)),
+                _ => f64::from_bits(0x7ff0_0000_0000_0001),
             };
-            if state == 1 {
-                req.set(s, value);
-            } else {
-                req.set_invalid(s);
-            }
-            host.set_raw(s, value, state);
+            req.set(s, value);
+            host.set_raw(s, value);
         }
         let want = native(&router.decide(&req));
         let got = host.decide(key.as_deref());
@@ -114,7 +112,28 @@ fn differential(fixture: &Fixture) -> Result<u64, String> {
                 fixture.name
             ));
         }
-        if table.leaves[want.leaf as usize].splits.len() > 1 {
+        // A key not written yet (`decide(-2)`): the module asks for it,
+        // writing nothing and leaving the keyless count alone, exactly when
+        // the decision splits; otherwise it decides as with the key.
+        let splits_here = table.leaves[want.leaf as usize].splits.len() > 1;
+        if key.is_some() {
+            let before = host.result_bytes();
+            let asked = host.decide_raw(-2);
+            if splits_here {
+                if asked != -2 || host.result_bytes() != before {
+                    return Err(format!(
+                        "{}: request {n}: decide(-2) gave {asked} on a split leaf, or wrote",
+                        fixture.name
+                    ));
+                }
+            } else if asked != want.plan as i32 || host.result() != want {
+                return Err(format!(
+                    "{}: request {n}: decide(-2) gave {asked}, the runtime {want:?}",
+                    fixture.name
+                ));
+            }
+        }
+        if splits_here {
             splits += 1;
             // A host that hashes the key itself gets the same plan (a
             // keyless decision's position is the instance's own sequence).
@@ -209,6 +228,19 @@ fn a_module_with_the_most_signals_decides_like_the_runtime() {
         host.set_request(&req);
         let want = native(&router.decide(&req));
         assert_eq!(host.decide(None), want, "request {n}");
+    }
+}
+
+/// A fresh instance's values are `-inf` (the data segment writes them):
+/// every signal is missing until the host writes it.
+#[test]
+fn a_fresh_instance_reads_every_signal_as_missing() {
+    for path in examples() {
+        let table = compile_file(&path).unwrap().compiled.table;
+        let router = Router::new(table.clone()).unwrap();
+        let mut host = Host::new(&routec_wasm::compile(&table).unwrap()).unwrap();
+        let want = native(&router.decide(&router.request()));
+        assert_eq!(host.decide(None), want, "{}", path.display());
     }
 }
 
@@ -308,7 +340,6 @@ fn the_metadata_describes_the_table() {
     assert_eq!(rules, meta_rules);
     let host = Host::new(&bytes).unwrap();
     assert_eq!(meta["layout"]["values"], json!(host.values));
-    assert_eq!(meta["layout"]["states"], json!(host.states));
     assert_eq!(meta["layout"]["key"], json!(host.key));
 }
 

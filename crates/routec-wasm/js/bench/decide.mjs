@@ -6,22 +6,35 @@
 //   - through the JavaScript API: `router.decide(signals, key)`, which reads
 //     the values, writes them and the key, calls the export and builds the
 //     result object;
-//   - through the raw export: the request's values, states and key bytes
-//     (encoded beforehand with the package's reader) copied into memory
-//     element by element, then `decide(len)`: what a host that encodes
-//     requests itself pays per decision;
+//   - through the raw export (ABI 2): the request's values (`-inf` for a
+//     missing signal, NaN for an invalid one), encoded beforehand with the
+//     package's reader into one flat buffer of all requests, copied into
+//     memory element by element, then `decide(-2)` (a key not written yet);
+//     when the decision reaches a leaf that splits the module asks for the
+//     key (returns -2): its bytes are copied likewise and `decide(len)`
+//     decides again, hashing them. What a host that encodes requests itself
+//     pays per decision (docs/wasm.md). *Key always*: the key's bytes copied
+//     before every `decide(len)`, as ABI 1 required;
 //   - through `decide_hashed`, the key's hash computed beforehand (as the
-//     native benchmark's requests carry theirs): values and states copied,
-//     then the call;
-// repeated over rounds; prints the median and fastest round's time per
-// decision of each, and the module's size. Results go to BENCHMARKS.md.
+//     native benchmark's requests carry theirs): values copied, then the
+//     call;
+// in rounds, the raw variants interleaved round by round (so a change of
+// load hits them alike); prints the median and fastest round's time per
+// decision of each, the share of decisions that split, and the module's
+// size. Each module is measured in a process of its own: in one process,
+// the second module's calls would go through call sites the first made
+// polymorphic. Results go to BENCHMARKS.md.
 import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { load } from '../index.js';
 import { reader } from '../values.js';
 
 const REQUESTS = 4096;
+/** The key length that tells `decide` the key is not written yet. */
+const KEY_LATER = -2;
 const ROUNDS = 41;
 
 function rng(seed) {
@@ -84,15 +97,22 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-function time(fn) {
-  const samples = [];
+/** Times `variants` (name -> function deciding every request once), interleaved round by round. */
+function time(variants) {
+  const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - start) / REQUESTS);
+    for (const [name, fn] of Object.entries(variants)) {
+      const start = process.hrtime.bigint();
+      fn();
+      samples[name].push(Number(process.hrtime.bigint() - start) / REQUESTS);
+    }
   }
-  const warm = samples.slice(5); // the first rounds warm the JIT up
-  return { median: median(warm), fastest: Math.min(...warm) };
+  const out = {};
+  for (const [name, xs] of Object.entries(samples)) {
+    const warm = xs.slice(5); // the first rounds warm the JIT up
+    out[name] = { median: median(warm), fastest: Math.min(...warm) };
+  }
+  return out;
 }
 
 async function bench(path) {
@@ -102,84 +122,103 @@ async function bench(path) {
   const meta = JSON.parse(new TextDecoder().decode(WebAssembly.Module.customSections(module, 'routec')[0]));
   const batch = requests(router, meta);
 
-  let sink = 0;
-  const api = time(() => {
-    for (const [signals, key] of batch) sink += router.decide(signals, key).planIndex;
-  });
-
   // The raw export, on a second instance: inputs encoded once, copied per decision.
   const { exports: ex } = await WebAssembly.instantiate(module, {});
   const n = ex.signal_count();
   const buffer = ex.memory.buffer;
   const values = new Float64Array(buffer, ex.values_ptr(), n);
-  const states = new Uint8Array(buffer, ex.states_ptr(), n);
   const keyArea = new Uint8Array(buffer, ex.key_ptr());
   const encoder = new TextEncoder();
   const readers = meta.signals.map(reader);
   const index = new Map(meta.signals.map((sig, i) => [sig.name, i]));
-  // Each request encoded once, with the package's own value reader.
-  const encoded = batch.map(([signals, key]) => {
-    const v = new Float64Array(n);
-    const s = new Uint8Array(n);
+  // Every request encoded once, with the package's own value reader, into
+  // flat buffers: request `i`'s values at `i * n`, its key's bytes at
+  // `keyStart[i]..keyStart[i + 1]`, its key's hash at `2 * i` (low, high).
+  const inputs = new Float64Array(REQUESTS * n).fill(-Infinity);
+  const keys = batch.map(([, key]) => encoder.encode(key));
+  const keyStart = new Int32Array(REQUESTS + 1);
+  keys.forEach((k, i) => (keyStart[i + 1] = keyStart[i] + k.length));
+  const keyBytes = new Uint8Array(keyStart[REQUESTS]);
+  const hashes = new Int32Array(2 * REQUESTS);
+  batch.forEach(([signals, key], i) => {
     for (const [name, value] of Object.entries(signals)) {
-      const i = index.get(name);
-      const x = readers[i](value);
-      if (x === undefined) s[i] = 2;
-      else {
-        v[i] = x;
-        s[i] = 1;
-      }
+      const s = index.get(name);
+      const x = readers[s](value);
+      inputs[i * n + s] = x === undefined || !Number.isFinite(x) ? NaN : x;
     }
+    keyBytes.set(keys[i], keyStart[i]);
     const hash = router.keyHash(key);
-    return { v, s, key: encoder.encode(key), lo: Number(hash & 0xffffffffn) | 0, hi: Number(hash >> 32n) | 0 };
+    hashes[2 * i] = Number(hash & 0xffffffffn) | 0;
+    hashes[2 * i + 1] = Number(hash >> 32n) | 0;
   });
   // Element by element: for a handful of values, cheaper than `TypedArray.set`.
-  const write = (e) => {
-    for (let j = 0; j < n; j++) {
-      values[j] = e.v[j];
-      states[j] = e.s[j];
-    }
-    const k = e.key;
-    for (let j = 0; j < k.length; j++) keyArea[j] = k[j];
-    return k.length;
+  const writeValues = (i) => {
+    const at = i * n;
+    for (let j = 0; j < n; j++) values[j] = inputs[at + j];
   };
-  const raw = time(() => {
-    for (const e of encoded) sink += ex.decide(write(e));
+  const writeKey = (i) => {
+    const from = keyStart[i];
+    const to = keyStart[i + 1];
+    for (let j = from; j < to; j++) keyArea[j - from] = keyBytes[j];
+    return to - from;
+  };
+  let sink = 0;
+  // The JS API first, on its own: it makes garbage, the raw paths none.
+  const { api } = time({
+    api: () => {
+      for (const [signals, key] of batch) sink += router.decide(signals, key).planIndex;
+    },
   });
-  // As the native benchmark does (its requests carry their key hash,
-  // computed when the key was set): the hash given, no key bytes.
-  const writeValues = (e) => {
-    for (let j = 0; j < n; j++) {
-      values[j] = e.v[j];
-      states[j] = e.s[j];
-    }
+  const raw = (i) => {
+    writeValues(i);
+    const plan = ex.decide(KEY_LATER);
+    return plan === KEY_LATER ? ex.decide(writeKey(i)) : plan;
   };
-  const hashed = time(() => {
-    for (const e of encoded) {
-      writeValues(e);
-      sink += ex.decide_hashed(e.lo, e.hi);
-    }
+  const t = time({
+    raw: () => {
+      for (let i = 0; i < REQUESTS; i++) sink += raw(i);
+    },
+    keyAlways: () => {
+      for (let i = 0; i < REQUESTS; i++) {
+        writeValues(i);
+        sink += ex.decide(writeKey(i));
+      }
+    },
+    // As the native benchmark does (its requests carry their key hash,
+    // computed when the key was set): the hash given, no key bytes.
+    hashed: () => {
+      for (let i = 0; i < REQUESTS; i++) {
+        writeValues(i);
+        sink += ex.decide_hashed(hashes[2 * i], hashes[2 * i + 1]);
+      }
+    },
   });
   // The same decisions: the raw export agrees with the API.
-  for (let i = 0; i < 64; i++) {
-    const want = router.decide(batch[i][0], batch[i][1]).planIndex;
-    writeValues(encoded[i]);
-    if (ex.decide(write(encoded[i])) !== want || ex.decide_hashed(encoded[i].lo, encoded[i].hi) !== want) {
+  let split = 0;
+  for (let i = 0; i < REQUESTS; i++) {
+    const d = router.decide(batch[i][0], batch[i][1]);
+    if (meta.leaves[d.leaf].splits.length > 1) split++;
+    if (raw(i) !== d.planIndex || ex.decide(writeKey(i)) !== d.planIndex || ex.decide_hashed(hashes[2 * i], hashes[2 * i + 1]) !== d.planIndex) {
       throw new Error(`${path}: the raw export and the API disagree on request ${i}`);
     }
   }
-  return { name: basename(path, '.wasm'), size: bytes.length, api, raw, hashed, sink };
+  return { name: basename(path, '.wasm'), size: bytes.length, api, ...t, split: split / REQUESTS, sink };
 }
 
-const paths = process.argv.slice(2);
-if (paths.length === 0) {
+const show = (t) => `${t.median.toFixed(0)} / ${t.fastest.toFixed(0)}`.padStart(13);
+const args = process.argv.slice(2);
+if (args[0] === '--one' && args.length === 2) {
+  const r = await bench(args[1]);
+  const split = `${(100 * r.split).toFixed(1)}%`.padStart(6);
+  console.log(`${r.name.padEnd(22)} ${String(r.size).padStart(7)} ${show(r.api)} ${show(r.raw)} ${show(r.keyAlways)} ${show(r.hashed)} ${split}`);
+} else if (args.length > 0) {
+  console.log(`node ${process.version}, ${REQUESTS} requests x ${ROUNDS} rounds, ns per decision (median / fastest round)`);
+  console.log('module                   bytes        JS API    raw export    key always    hash given  split');
+  for (const path of args) {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', path], { stdio: 'inherit' });
+    if (child.status !== 0) process.exit(child.status ?? 1);
+  }
+} else {
   console.error('usage: node bench/decide.mjs MODULE.wasm...');
   process.exit(2);
-}
-console.log(`node ${process.version}, ${REQUESTS} requests x ${ROUNDS} rounds, ns per decision (median / fastest round)`);
-console.log('module                       bytes        JS API    raw export   raw, hash given');
-const show = (t) => `${t.median.toFixed(0)} / ${t.fastest.toFixed(0)}`.padStart(13);
-for (const path of paths) {
-  const r = await bench(path);
-  console.log(`${r.name.padEnd(26)} ${String(r.size).padStart(7)} ${show(r.api)} ${show(r.raw)} ${show(r.hashed).padStart(17)}`);
 }

@@ -163,14 +163,14 @@ test('bad modules are refused with clear errors', async () => {
   await refused(new Uint8Array([...bytes, 0, 0]), 'corrupt', /truncated|checksum/);
   // Another ABI version (same length, so the module stays well formed).
   const text = new TextDecoder().decode(bytes);
-  const at = text.indexOf('"abi":1');
+  const at = text.indexOf('"abi":2');
   assert.ok(at > 0);
   const other = new Uint8Array(bytes);
-  other[at + 6] = '2'.charCodeAt(0);
-  await refused(other, 'abi', /ABI version 2; this package reads version 1: upgrade routec-wasm/);
-  other[at + 6] = '0'.charCodeAt(0);
-  await refused(other, 'abi', /ABI version 0; this package reads version 1: recompile/);
-  await refused(await WebAssembly.compile(other), 'abi', /ABI version 0/);
+  other[at + 6] = '3'.charCodeAt(0);
+  await refused(other, 'abi', /ABI version 3; this package reads version 2: upgrade routec-wasm/);
+  other[at + 6] = '1'.charCodeAt(0);
+  await refused(other, 'abi', /ABI version 1; this package reads version 2: recompile/);
+  await refused(await WebAssembly.compile(other), 'abi', /ABI version 1/);
   // A compiled module works as well as bytes.
   const router = await load(await WebAssembly.compile(bytes));
   assert.equal(router.info.policy, 'support_chat');

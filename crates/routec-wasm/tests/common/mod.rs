@@ -1,6 +1,7 @@
 //! A host for routec modules in the tests: instantiates a module with wasmi
-//! and drives its ABI (`docs/wasm.md`) the way any host would: values and
-//! states into memory, the key into the key area, `decide`, the result out.
+//! and drives its ABI (`docs/wasm.md`) the way any host would: values into
+//! memory (`-inf` for a missing signal, NaN for an invalid one), the key into
+//! the key area, `decide`, the result out.
 
 #![allow(
     clippy::unwrap_used,
@@ -34,7 +35,6 @@ pub struct Host {
     pub instance: Instance,
     pub signals: usize,
     pub values: usize,
-    pub states: usize,
     pub result: usize,
     pub key: usize,
 }
@@ -56,7 +56,6 @@ impl Host {
         assert_eq!(abi as u32, routec_wasm::ABI_VERSION);
         let signals = get(&mut store, "signal_count");
         let values = get(&mut store, "values_ptr");
-        let states = get(&mut store, "states_ptr");
         let result = get(&mut store, "result_ptr");
         let key = get(&mut store, "key_ptr");
         Ok(Host {
@@ -68,7 +67,6 @@ impl Host {
             instance,
             signals,
             values,
-            states,
             result,
             key,
         })
@@ -78,27 +76,23 @@ impl Host {
         self.memory.data_mut(&mut self.store)
     }
 
-    /// Writes a runtime request into the module's inputs.
+    /// Writes a runtime request into the module's inputs: every signal's
+    /// value, `-inf` when it is missing and NaN when it is invalid.
     pub fn set_request(&mut self, request: &Request) {
-        let (n, values, states) = (self.signals, self.values, self.states);
-        let mem = self.memory();
-        for i in 0..n {
-            let (v, s) = match request.get(i) {
-                SignalValue::Present(v) => (v, 1u8),
-                SignalValue::Missing => (0.0, 0),
-                SignalValue::Invalid => (0.0, 2),
+        for i in 0..self.signals {
+            let v = match request.get(i) {
+                SignalValue::Present(v) => v,
+                SignalValue::Missing => f64::NEG_INFINITY,
+                SignalValue::Invalid => f64::NAN,
             };
-            mem[values + 8 * i..values + 8 * i + 8].copy_from_slice(&v.to_le_bytes());
-            mem[states + i] = s;
+            self.set_raw(i, v);
         }
     }
 
-    /// Sets one input slot as a host may: any value, any state byte.
-    pub fn set_raw(&mut self, signal: usize, value: f64, state: u8) {
-        let (values, states) = (self.values, self.states);
-        let mem = self.memory();
-        mem[values + 8 * signal..values + 8 * signal + 8].copy_from_slice(&value.to_le_bytes());
-        mem[states + signal] = state;
+    /// Sets one input slot as a host may: any value, any bits.
+    pub fn set_raw(&mut self, signal: usize, value: f64) {
+        let at = self.values + 8 * signal;
+        self.memory()[at..at + 8].copy_from_slice(&value.to_le_bytes());
     }
 
     /// Writes `key` into the key area, growing the memory when needed;
@@ -124,6 +118,13 @@ impl Host {
         let plan = self.decide.call(&mut self.store, len).unwrap();
         assert!(plan >= 0, "decide refused key length {len}");
         self.result()
+    }
+
+    /// The result area (plan, rule, leaf, cell and the two signal sets), as
+    /// bytes.
+    pub fn result_bytes(&mut self) -> Vec<u8> {
+        let r = self.result;
+        self.memory()[r..r + 80].to_vec()
     }
 
     pub fn decide_raw(&mut self, key_len: i32) -> i32 {
