@@ -148,6 +148,13 @@ pub struct Metrics {
     /// The exploration budget left in the current period, USD (only with
     /// a budget).
     pub explore_budget_remaining: Gauge<f64, AtomicU64>,
+    /// The policy's spend since 00:00 UTC, USD (the state's day counter:
+    /// every replica's with `--state redis://...`).
+    pub spend_today: Gauge<f64, AtomicU64>,
+    /// 1 while the state is shared with other replicas, else 0.
+    pub state_shared: Gauge,
+    /// Errors talking to the shared state's store.
+    pub state_errors: Counter,
 }
 
 impl Metrics {
@@ -187,6 +194,9 @@ impl Metrics {
             explored: Family::default(),
             explore_cost: Counter::default(),
             explore_budget_remaining: Gauge::default(),
+            spend_today: Gauge::default(),
+            state_shared: Gauge::default(),
+            state_errors: Counter::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -341,6 +351,21 @@ impl Metrics {
             "explore_budget_remaining_usd",
             "The exploration budget left in the current period, USD",
             m.explore_budget_remaining.clone(),
+        );
+        registry.register(
+            "spend_today_usd",
+            "The policy's spend since 00:00 UTC, USD (every replica's with --state redis://)",
+            m.spend_today.clone(),
+        );
+        registry.register(
+            "state_shared",
+            "1 while cooldowns and spend are shared with other replicas (--state), else 0",
+            m.state_shared.clone(),
+        );
+        registry.register(
+            "state_errors",
+            "Errors talking to the shared state's store (--state)",
+            m.state_errors.clone(),
         );
         registry.register(
             "feedback",
