@@ -446,3 +446,41 @@ async fn replicas_serve_through_a_redis_outage_and_reconcile_after() {
         assert_eq!(metric(&m, "routec_state_shared"), 1.0, "{m}");
     }
 }
+
+/// A Redis that is not there at start is no reason not to serve (and needs
+/// no `redis-server`): the gateway serves on local state and says so.
+#[tokio::test]
+async fn an_unreachable_redis_at_start_leaves_the_gateway_serving() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let small = Fake::start().await;
+    let big = Fake::start().await;
+    let env = env(&[
+        ("SMALL_URL", format!("{}/v1", small.url())),
+        ("BIG_URL", format!("{}/v1", big.url())),
+    ]);
+    let state = RedisState::connect(&format!("redis://127.0.0.1:{port}"), "routec:t").unwrap();
+    let gw = routec_gateway::start(
+        TextLoader::new(POLICY),
+        options(),
+        env,
+        state.clone() as Arc<dyn SharedState>,
+        false,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(World::chat(&gw, "small").await, (200, "small".to_owned()));
+    }
+    let s = state.clone();
+    eventually("a failed round is counted", || s.errors() >= 1).await;
+    let m = World::metrics(&gw).await;
+    assert_eq!(metric(&m, "routec_state_shared"), 0.0, "{m}");
+    assert!(metric(&m, "routec_state_errors_total") >= 1.0, "{m}");
+    assert!((metric(&m, "routec_spend_today_usd") - 0.003).abs() < 1e-9, "{m}");
+    gw.stop().await.unwrap();
+}
