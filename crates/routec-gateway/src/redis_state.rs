@@ -406,7 +406,10 @@ impl SharedState for RedisState {
         if !(usd.is_finite() && usd > 0.0) {
             return;
         }
-        lock(&self.mirror).spend.entry(counter, period_start).pending += usd;
+        lock(&self.mirror)
+            .spend
+            .entry(counter, period_start)
+            .pending += usd;
         self.wake.notify_one();
     }
 

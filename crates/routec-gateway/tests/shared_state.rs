@@ -223,7 +223,10 @@ impl World {
             sb,
             redis,
         };
-        eventually("both replicas share state", || w.sa.shared() && w.sb.shared()).await;
+        eventually("both replicas share state", || {
+            w.sa.shared() && w.sb.shared()
+        })
+        .await;
         Some(w)
     }
 
@@ -360,7 +363,10 @@ async fn the_exploration_budget_is_shared_by_both_replicas() {
     // (each alone would have spent up to the budget: $0.10 together).
     assert!(ea > 0.0 && eb > 0.0, "explored: A ${ea}, B ${eb}");
     assert!(total >= budget - 1e-9, "explored ${total} of ${budget}");
-    assert!(total <= budget + 0.01 + 1e-9, "explored ${total} of ${budget}");
+    assert!(
+        total <= budget + 0.01 + 1e-9,
+        "explored ${total} of ${budget}"
+    );
     for gw in [&w.a, &w.b] {
         let m = World::metrics(gw).await;
         assert_eq!(metric(&m, "routec_explore_budget_remaining_usd"), 0.0);
@@ -481,6 +487,9 @@ async fn an_unreachable_redis_at_start_leaves_the_gateway_serving() {
     let m = World::metrics(&gw).await;
     assert_eq!(metric(&m, "routec_state_shared"), 0.0, "{m}");
     assert!(metric(&m, "routec_state_errors_total") >= 1.0, "{m}");
-    assert!((metric(&m, "routec_spend_today_usd") - 0.003).abs() < 1e-9, "{m}");
+    assert!(
+        (metric(&m, "routec_spend_today_usd") - 0.003).abs() < 1e-9,
+        "{m}"
+    );
     gw.stop().await.unwrap();
 }

@@ -220,7 +220,12 @@ fn timeouts_must_be_seconds() {
 /// before listening.
 #[test]
 fn a_malformed_state_url_is_a_usage_error() {
-    for value in ["localhost:6379", "http://localhost:6379", "rediss://host:6379", "redis://"] {
+    for value in [
+        "localhost:6379",
+        "http://localhost:6379",
+        "rediss://host:6379",
+        "redis://",
+    ] {
         let out = run_in(
             &repo_root(),
             &[
@@ -234,7 +239,11 @@ fn a_malformed_state_url_is_a_usage_error() {
             None,
         );
         assert_eq!(out.code, 2, "{value}: {}", out.stderr);
-        assert!(out.stderr.contains("routec: --state: "), "{value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("routec: --state: "),
+            "{value}: {}",
+            out.stderr
+        );
         assert!(!out.stderr.contains("serving"), "{value}: {}", out.stderr);
     }
 }

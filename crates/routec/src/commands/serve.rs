@@ -290,16 +290,13 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
             },
             None => Arc::new(LocalState::new()),
         };
-        let running =
-            match routec_gateway::start(loader, options, env, state, true)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprint(&format!("routec: {e}\n"));
-                    return exit::USAGE;
-                }
-            };
+        let running = match routec_gateway::start(loader, options, env, state, true).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprint(&format!("routec: {e}\n"));
+                return exit::USAGE;
+            }
+        };
         eprint(&format!(
             "routec: serving `{}` on http://{} (table {})\n",
             running.app.table.load().policy,
