@@ -223,6 +223,8 @@ impl App {
 
     fn publish_table(&self, previous: Option<TableLabels>) {
         let loaded = self.table.load();
+        let names: Vec<&str> = loaded.models.iter().map(|m| m.name.as_str()).collect();
+        self.state.track(&names);
         if let Some(old) = previous {
             self.metrics.table_info.remove(&old);
         }

@@ -5,14 +5,27 @@
 //! the process's generator and the time from `Options::clock`. An explored
 //! request's actual cost is added to the budget when it ends, and feedback
 //! on a request of the served table counts as an outcome of its plan in
-//! its leaf (fewer outcomes, more exploration). The budget is per process
-//! and survives reloads; the bandit's outcome counts start over with a new
-//! table (its leaves are new).
+//! its leaf (fewer outcomes, more exploration). The period's spend is kept
+//! in the state's spend counter [`EXPLORE_COUNTER`] (per process with
+//! `LocalState`, shared by the replicas with `--state redis://...`), keyed
+//! by the explorer's period start, and fed to the explorer
+//! (`Explorer::set_spent`) before each choice, so the explorer's budget
+//! check sees every replica's spend as of the last synchronization. The
+//! budget survives reloads; the bandit's outcome counts start over with a
+//! new table (its leaves are new).
 
-use routec_runtime::{Choice, Decision, Request};
+use routec_runtime::{Choice, Decision, Explorer, Request};
 
 use crate::app::App;
 use crate::loaded::Loaded;
+use crate::state::EXPLORE_COUNTER;
+
+/// Feeds the state's total for the period of `now` to `explorer`.
+fn sync_spent(app: &App, explorer: &mut Explorer, now: f64) {
+    if let Some(start) = explorer.period_start(now) {
+        explorer.set_spent(app.state.spend(EXPLORE_COUNTER, start), now);
+    }
+}
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -40,7 +53,9 @@ pub fn choose(
     };
     let (u, v) = (app.uniform(), app.uniform());
     let now = app.options.clock.now();
-    lock(explorer).choose(request, decision, Some(prompt_tokens), u, v, now)
+    let mut e = lock(explorer);
+    sync_spent(app, &mut e, now);
+    e.choose(request, decision, Some(prompt_tokens), u, v, now)
 }
 
 /// Counts an explored request that ended having cost `cost` (USD) against
@@ -59,7 +74,13 @@ pub fn spend(app: &App, rule: &str, cost: f64) {
     if let Some(explorer) = &loaded.explore {
         let now = app.options.clock.now();
         let mut e = lock(explorer);
-        e.spend(cost, now);
+        match e.period_start(now) {
+            Some(start) => {
+                app.state.add_spend(EXPLORE_COUNTER, start, cost);
+                sync_spent(app, &mut e, now);
+            }
+            None => e.spend(cost, now),
+        }
         if let Some(left) = e.remaining(now) {
             app.metrics.explore_budget_remaining.set(left);
         }
@@ -81,10 +102,13 @@ pub fn outcome(app: &App, hash: &str, leaf: u32, plan: u32) {
 /// Sets the budget gauge now (at a scrape: a new period refills it).
 pub fn refresh(app: &App) {
     let loaded = app.table.load();
-    if let Some(explorer) = &loaded.explore
-        && let Some(left) = lock(explorer).remaining(app.options.clock.now())
-    {
-        app.metrics.explore_budget_remaining.set(left);
+    if let Some(explorer) = &loaded.explore {
+        let now = app.options.clock.now();
+        let mut e = lock(explorer);
+        sync_spent(app, &mut e, now);
+        if let Some(left) = e.remaining(now) {
+            app.metrics.explore_budget_remaining.set(left);
+        }
     }
 }
 

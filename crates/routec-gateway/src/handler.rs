@@ -232,6 +232,10 @@ impl Finalizer {
             }
             Target::Model(_) => (None, false, None),
         };
+        if cost > 0.0 {
+            let today = crate::state::day_start(app.options.clock.now());
+            app.state.add_spend(crate::state::DAY_COUNTER, today, cost);
+        }
         if explored {
             crate::explore::spend(app, &rl.rule, cost);
         }

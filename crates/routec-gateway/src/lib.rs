@@ -8,7 +8,9 @@
 //! - [`handler`]: one request, from body to answer and accounting;
 //! - [`exec`]: plan execution; [`upstream`]: the provider adapters;
 //! - [`signals`]: reading signals; [`loaded`]: a table resolved against
-//!   the environment; [`state`]: per-model state behind a trait;
+//!   the environment; [`state`]: cooldowns and spend counters behind a
+//!   trait, per process ([`LocalState`]) or shared by replicas through
+//!   Redis ([`redis_state`], `--state redis://...`);
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
 //! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
 //! - [`drift`]: the traffic-mix drift monitor's gauge and alerts;
@@ -33,6 +35,7 @@ pub mod handler;
 pub mod loaded;
 pub mod metrics;
 pub mod pacing;
+pub mod redis_state;
 pub mod server;
 pub mod signals;
 pub mod state;
@@ -43,6 +46,7 @@ use std::sync::Arc;
 
 pub use app::{App, Clock, Loader, Options};
 pub use loaded::Env;
+pub use redis_state::RedisState;
 pub use state::{LocalState, SharedState};
 
 /// A gateway that is listening.

@@ -157,6 +157,13 @@ pub struct Metrics {
     pub pacing_budget: Gauge<f64, AtomicU64>,
     pub pacing_pro_rated: Gauge<f64, AtomicU64>,
     pub pacing_target: Gauge<f64, AtomicU64>,
+    /// The policy's spend since 00:00 UTC, USD (the state's day counter:
+    /// every replica's with `--state redis://...`).
+    pub spend_today: Gauge<f64, AtomicU64>,
+    /// 1 while the state is shared with other replicas, else 0.
+    pub state_shared: Gauge,
+    /// Errors talking to the shared state's store.
+    pub state_errors: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -207,6 +214,9 @@ impl Metrics {
             pacing_budget: Gauge::default(),
             pacing_pro_rated: Gauge::default(),
             pacing_target: Gauge::default(),
+            spend_today: Gauge::default(),
+            state_shared: Gauge::default(),
+            state_errors: Counter::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -391,6 +401,21 @@ impl Metrics {
             "pacing_target_cost_per_request_usd",
             "The cost per request that spends the rest of the budget evenly over the rest of the period",
             m.pacing_target.clone(),
+        );
+        registry.register(
+            "spend_today_usd",
+            "The policy's spend since 00:00 UTC, USD (every replica's with --state redis://)",
+            m.spend_today.clone(),
+        );
+        registry.register(
+            "state_shared",
+            "1 while cooldowns and spend are shared with other replicas (--state), else 0",
+            m.state_shared.clone(),
+        );
+        registry.register(
+            "state_errors",
+            "Errors talking to the shared state's store (--state)",
+            m.state_errors.clone(),
         );
         registry.register(
             "feedback",

@@ -8,9 +8,20 @@
 //! drift window (the rung is chosen by arrival order, not by the request,
 //! so the table's own requests are a fair sample of the mix). The spend
 //! survives reloads.
+//!
+//! The period's totals (spend, requests routed, their predicted cost) are
+//! counted in the shared state too ([`SPEND_COUNTER`], [`REQUESTS_COUNTER`],
+//! [`PREDICTED_COUNTER`], keyed by the period's start) and fed to the pacer
+//! before each decision, so with `--state redis://...` every replica paces
+//! the whole traffic against the one budget.
 
 use crate::app::App;
 use crate::loaded::Loaded;
+
+/// The shared counters of the pacing period.
+pub const SPEND_COUNTER: &str = "pacing";
+pub const REQUESTS_COUNTER: &str = "pacing_requests";
+pub const PREDICTED_COUNTER: &str = "pacing_predicted";
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -21,7 +32,15 @@ pub fn rung(app: &App, loaded: &Loaded) -> usize {
     let Some(pacer) = &loaded.pacer else {
         return 0;
     };
-    let rung = lock(pacer).route(app.options.clock.now());
+    let now = app.options.clock.now();
+    let rung = {
+        let mut p = lock(pacer);
+        let start = pull(app, &mut p, now);
+        let rung = p.route(now);
+        app.state.add_spend(REQUESTS_COUNTER, start, 1.0);
+        app.state.add_spend(PREDICTED_COUNTER, start, p.cost(rung));
+        rung
+    };
     app.metrics
         .paced
         .get_or_create(&crate::metrics::RungLabels {
@@ -31,12 +50,29 @@ pub fn rung(app: &App, loaded: &Loaded) -> usize {
     rung
 }
 
+/// Feeds the period's shared totals to the pacer; the period's start.
+fn pull(app: &App, p: &mut routec_runtime::Pacer, now: f64) -> u64 {
+    let start = p.period_start(now);
+    let state = &app.state;
+    p.set_totals(
+        state.spend(SPEND_COUNTER, start),
+        state.spend(REQUESTS_COUNTER, start),
+        state.spend(PREDICTED_COUNTER, start),
+        now,
+    );
+    start
+}
+
 /// Adds a finished request's cost (USD) to the spend of the table serving
 /// now.
 pub fn spend(app: &App, cost: f64) {
     let loaded = app.table.load();
     if let Some(pacer) = &loaded.pacer {
-        lock(pacer).spend(cost, app.options.clock.now());
+        let now = app.options.clock.now();
+        let mut p = lock(pacer);
+        p.spend(cost, now);
+        app.state
+            .add_spend(SPEND_COUNTER, p.period_start(now), cost);
     }
 }
 
@@ -46,7 +82,12 @@ pub fn refresh(app: &App) {
     let Some(pacer) = &loaded.pacer else {
         return;
     };
-    let s = lock(pacer).status(app.options.clock.now());
+    let now = app.options.clock.now();
+    let s = {
+        let mut p = lock(pacer);
+        pull(app, &mut p, now);
+        p.status(now)
+    };
     let m = &app.metrics;
     m.pacing_rung.set(s.rung as i64);
     m.pacing_spend.set(s.spent);

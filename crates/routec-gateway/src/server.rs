@@ -186,6 +186,14 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         crate::drift::refresh(&app);
         crate::explore::refresh(&app);
         crate::pacing::refresh(&app);
+        let m = &app.metrics;
+        let today = crate::state::day_start(app.options.clock.now());
+        m.spend_today
+            .set(app.state.spend(crate::state::DAY_COUNTER, today));
+        m.state_shared.set(i64::from(app.state.shared()));
+        // The state counts its errors; the counter catches up at a scrape.
+        m.state_errors
+            .inc_by(app.state.errors().saturating_sub(m.state_errors.get()));
         app.metrics.encode()
     };
     (

@@ -32,7 +32,9 @@
 //! exploration stops until the next period. Periods are aligned to the Unix
 //! epoch (`hour`, `day` at 00:00 UTC, `week` of 7 days, `month` of 30 days).
 //! The caller passes the time (seconds since the Unix epoch), so the
-//! explorer is pure and tests choose the clock.
+//! explorer is pure and tests choose the clock. Replicas sharing one budget
+//! keep the period's spend elsewhere (keyed by [`Explorer::period_start`])
+//! and feed its total with [`Explorer::set_spent`] before each choice.
 
 use routec_table::{PlanKind, Table};
 
@@ -320,6 +322,29 @@ impl Explorer {
         self.period_index = from.period_index;
         self.spent = from.spent;
         self.explored = from.explored;
+    }
+
+    /// The start of the budget period of `now`, in whole seconds since the
+    /// Unix epoch (`None` without a budget, or for a time before the
+    /// epoch): the key under which a caller keeps the period's spend
+    /// outside the explorer (replicas sharing one budget).
+    pub fn period_start(&self, now: f64) -> Option<u64> {
+        if !self.period.is_finite() || !now.is_finite() || now < 0.0 {
+            return None;
+        }
+        let start = (now / self.period).floor() * self.period;
+        Some(start as u64)
+    }
+
+    /// Sets the spend of the period of `now` to `total`, a figure kept
+    /// outside the explorer: replicas sharing one budget keep the period's
+    /// spend in a shared counter and feed its total here before each
+    /// [`Explorer::choose`]. A negative or non-finite total is ignored.
+    pub fn set_spent(&mut self, total: f64, now: f64) {
+        self.roll(now);
+        if total.is_finite() && total >= 0.0 {
+            self.spent = total;
+        }
     }
 
     /// Adds an explored request's actual cost to the period of `now`.

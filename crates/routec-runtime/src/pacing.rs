@@ -53,8 +53,10 @@ pub struct Pacer {
     /// Actual and predicted spend in the current period.
     spent: f64,
     predicted: f64,
-    /// Requests since the last check, and the time of that check.
-    arrivals: u64,
+    /// Requests routed in the current period, and how many had been at the
+    /// last check, and its time.
+    requests: f64,
+    requests_at_check: f64,
     checked: Option<f64>,
     /// The averaged request rate, per second.
     rate: Option<f64>,
@@ -115,7 +117,8 @@ impl Pacer {
             period_index: f64::NAN,
             spent: 0.0,
             predicted: 0.0,
-            arrivals: 0,
+            requests: 0.0,
+            requests_at_check: 0.0,
             checked: None,
             rate: None,
             target: None,
@@ -137,7 +140,7 @@ impl Pacer {
             Some(t) if now - t >= interval => self.check(now, now - t),
             Some(_) => {}
         }
-        self.arrivals += 1;
+        self.requests += 1.0;
         self.carry += self.share;
         let rung = if self.carry >= 1.0 {
             self.carry -= 1.0;
@@ -157,6 +160,36 @@ impl Pacer {
         }
         self.roll(now);
         self.spent += cost;
+    }
+
+    /// The start of the period of `now`, in seconds since the Unix epoch
+    /// (what a shared store keys the period's totals by).
+    pub fn period_start(&self, now: f64) -> u64 {
+        ((now / self.period).floor() * self.period).max(0.0) as u64
+    }
+
+    /// The predicted cost per request of `rung`, USD.
+    pub fn cost(&self, rung: usize) -> f64 {
+        self.costs.get(rung).copied().unwrap_or(0.0)
+    }
+
+    /// Replaces the period's totals with ones counted elsewhere: the spend,
+    /// the requests routed and their predicted cost of every replica,
+    /// through shared state (`routec serve --state`). Each replica then
+    /// paces on the whole traffic: the rate is the total's growth, and what
+    /// is left of the budget is everyone's. Values below what this pacer
+    /// counted itself are ignored (a store that lost them).
+    pub fn set_totals(&mut self, spent: f64, requests: f64, predicted: f64, now: f64) {
+        self.roll(now);
+        if spent.is_finite() && spent > self.spent {
+            self.spent = spent;
+        }
+        if requests.is_finite() && requests > self.requests {
+            self.requests = requests;
+        }
+        if predicted.is_finite() && predicted > self.predicted {
+            self.predicted = predicted;
+        }
     }
 
     /// The state at `now`.
@@ -180,7 +213,9 @@ impl Pacer {
         self.period_index = from.period_index;
         self.spent = from.spent;
         self.checked = from.checked;
-        self.arrivals = from.arrivals;
+        self.predicted = from.predicted;
+        self.requests = from.requests;
+        self.requests_at_check = from.requests_at_check;
         self.rate = from.rate;
     }
 
@@ -190,13 +225,15 @@ impl Pacer {
             self.period_index = index;
             self.spent = 0.0;
             self.predicted = 0.0;
+            self.requests = 0.0;
+            self.requests_at_check = 0.0;
         }
     }
 
     fn check(&mut self, now: f64, dt: f64) {
         self.checked = Some(now);
-        let observed = self.arrivals as f64 / dt;
-        self.arrivals = 0;
+        let observed = (self.requests - self.requests_at_check).max(0.0) / dt;
+        self.requests_at_check = self.requests;
         let alpha = 1.0 - (-dt / (self.period * RATE_WINDOW)).exp();
         let rate = self.rate.map_or(observed, |r| r + alpha * (observed - r));
         self.rate = Some(rate);
@@ -242,7 +279,8 @@ mod tests {
             period_index: f64::NAN,
             spent: 0.0,
             predicted: 0.0,
-            arrivals: 0,
+            requests: 0.0,
+            requests_at_check: 0.0,
             checked: None,
             rate: None,
             target: None,
@@ -304,6 +342,40 @@ mod tests {
         let (spent, per_rung) = day(&mut p, |_| 0.01);
         assert!(spent > 10.0);
         assert!(per_rung[1] > per_rung[0], "{per_rung:?}");
+    }
+
+    /// Two replicas sharing their totals pace the whole traffic: each sees
+    /// twice its own rate and spend, and together they stay under the
+    /// budget; each alone (not sharing) would spend it twice.
+    #[test]
+    fn replicas_sharing_totals_pace_together() {
+        let run = |share: bool| -> f64 {
+            let mut a = pacer(&[1.0, 0.4], 1000.0);
+            let mut b = pacer(&[1.0, 0.4], 1000.0);
+            let day0 = 20_000.0 * 86_400.0;
+            let (mut spent, mut requests, mut predicted) = (0.0, 0.0, 0.0);
+            let mut t = day0;
+            // Each replica gets 0.01 qps: together $1,728 a day unpaced.
+            while t < day0 + 86_400.0 {
+                for p in [&mut a, &mut b] {
+                    if share {
+                        p.set_totals(spent, requests, predicted, t);
+                    }
+                    let r = p.route(t);
+                    let c = p.costs[r];
+                    p.spend(c, t);
+                    spent += c;
+                    requests += 1.0;
+                    predicted += c;
+                }
+                t += 100.0;
+            }
+            spent
+        };
+        let shared = run(true);
+        assert!(shared <= 1000.0 && shared >= 900.0, "{shared}");
+        let alone = run(false);
+        assert!(alone > 1500.0, "{alone}");
     }
 
     #[test]

@@ -213,6 +213,31 @@ fn the_budget_stops_exploration_until_the_next_period() {
     assert_eq!(e.period_totals(T0 + DAY + 1.0), (1, 0.0));
 }
 
+/// Replicas sharing one budget keep the spend outside, keyed by the
+/// period's start, and feed the total before each choice.
+#[test]
+fn an_outside_spend_total_stops_exploration() {
+    let t = table();
+    let req = Request::new(t.signals.len());
+    let mut e = Explorer::new(&t).unwrap().unwrap();
+    let d = decision(&t, 4, 2);
+    let start = e.period_start(T0 + 10.0).unwrap();
+    assert_eq!(start as f64, (T0 / DAY).floor() * DAY);
+    assert_eq!(e.period_start(T0 + DAY + 10.0), Some(start + DAY as u64));
+    e.set_spent(19.0, T0 + 10.0);
+    assert_eq!(e.remaining(T0 + 10.0), Some(1.0));
+    assert!(e.choose(&req, &d, None, 0.0, 0.5, T0 + 11.0).explored);
+    // Another replica spent the rest: the shared total is the budget.
+    e.set_spent(20.0, T0 + 12.0);
+    assert!(!e.choose(&req, &d, None, 0.0, 0.5, T0 + 13.0).explored);
+    // Nonsense totals are ignored.
+    e.set_spent(f64::NAN, T0 + 14.0);
+    e.set_spent(-1.0, T0 + 14.0);
+    assert_eq!(e.remaining(T0 + 14.0), Some(0.0));
+    // A new period starts from zero until its total is fed.
+    assert_eq!(e.remaining(T0 + DAY), Some(20.0));
+}
+
 #[test]
 fn bad_settings_are_errors_and_a_zero_share_explores_nothing() {
     let mut t = table();

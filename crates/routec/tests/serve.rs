@@ -215,3 +215,35 @@ fn timeouts_must_be_seconds() {
         );
     }
 }
+
+/// A `--state` that is not a `redis://` URL is a usage error at start,
+/// before listening.
+#[test]
+fn a_malformed_state_url_is_a_usage_error() {
+    for value in [
+        "localhost:6379",
+        "http://localhost:6379",
+        "rediss://host:6379",
+        "redis://",
+    ] {
+        let out = run_in(
+            &repo_root(),
+            &[
+                "serve",
+                "examples/support.route",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+                value,
+            ],
+            None,
+        );
+        assert_eq!(out.code, 2, "{value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("routec: --state: "),
+            "{value}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("serving"), "{value}: {}", out.stderr);
+    }
+}

@@ -1,5 +1,6 @@
 //! `routec serve POLICY.route | TABLE.json | TABLE.bin [--listen ADDR]
-//! [--traffic NAME] [--decision-log PATH]`: the gateway (`routec-gateway`).
+//! [--traffic NAME] [--decision-log PATH] [--state redis://HOST:PORT]`: the
+//! gateway (`routec-gateway`).
 //! A `.route` is compiled at start by the code of `routec compile`, and
 //! its errors are printed as `compile` prints them (exit 1, before
 //! listening); reloads compile it again off the request path.
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use routec_driver::Failed;
 use routec_driver::decide::{is_policy, load_router};
-use routec_gateway::{Env, Loader, LocalState, Options};
+use routec_gateway::{Env, Loader, LocalState, Options, RedisState, SharedState};
 use routec_runtime::Router;
 
 use super::{eprint, report};
@@ -31,6 +32,18 @@ variables the policy names (`env(\"...\")`); a missing one is an error at
 start. Routes: POST /v1/chat/completions (JSON or `stream: true`),
 GET /v1/models, /healthz, /readyz, /metrics.
 
+State: without `--state`, cooldowns, the exploration budget's spend and the
+day's spend counter are per process. With `--state redis://HOST:PORT[/DB]`
+they are shared by every replica started with the same URL and prefix
+(`--state-prefix`, by default `routec:` and the policy's name): a model
+cooled down by one replica is skipped by the others, and the exploration
+budget and `routec_spend_today_usd` count every replica's spend. Requests
+never wait on Redis: each replica answers from a local copy synchronized
+every 100 ms, so the sharing is eventually consistent. If Redis is
+unreachable (at start or later) the gateway keeps serving on local state,
+logs it once, sets `routec_state_shared` to 0, and pushes what it counted
+meanwhile when Redis returns. See docs/learn.md.
+
 Reloads on SIGHUP and when the file changes (a table that fails to compile or
 load is refused and the old one keeps serving); SIGTERM and SIGINT stop
 accepting and drain requests in flight. See docs/proxy.md.
@@ -39,7 +52,8 @@ Exit codes:
   0  shut down after SIGTERM or SIGINT
   1  the policy has errors
   2  usage or IO errors: an unreadable file, a file that is not a decision
-     table, a missing environment variable, an address in use";
+     table, a missing environment variable, an address in use, a `--state`
+     that is not a `redis://` URL";
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -94,6 +108,15 @@ pub struct ServeArgs {
     /// by default the draws differ on every start).
     #[arg(long, value_name = "N")]
     pub explore_seed: Option<u64>,
+    /// Share cooldowns and spend counters (the exploration budget, the day's
+    /// spend) with the other replicas through Redis: `redis://HOST:PORT[/DB]`.
+    /// Without it, state is per process.
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// The prefix of the shared state's Redis keys (default: `routec:` and
+    /// the policy's name).
+    #[arg(long, value_name = "PREFIX", requires = "state")]
+    pub state_prefix: Option<String>,
 }
 
 /// A number of seconds: finite, not negative, at most a day.
@@ -193,6 +216,16 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
             Err(failed) => return report(&failed, color),
         }
     };
+    if let Some(url) = &args.state
+        && let Err(e) = routec_gateway::redis_state::parse_url(url)
+    {
+        eprint(&format!("routec: --state: {e}\n"));
+        return exit::USAGE;
+    }
+    let prefix = args
+        .state_prefix
+        .clone()
+        .unwrap_or_else(|| format!("routec:{}", primed.table().policy.name));
     let api_key = match &args.api_key_env {
         Some(var) => match std::env::var(var) {
             Ok(k) if !k.is_empty() => Some(k),
@@ -245,17 +278,25 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
             return exit::USAGE;
         }
     };
+    let state_url = args.state.clone();
     runtime.block_on(async move {
-        let running =
-            match routec_gateway::start(loader, options, env, Arc::new(LocalState::new()), true)
-                .await
-            {
-                Ok(r) => r,
+        let state: Arc<dyn SharedState> = match &state_url {
+            Some(url) => match RedisState::connect(url, &prefix) {
+                Ok(s) => s,
                 Err(e) => {
-                    eprint(&format!("routec: {e}\n"));
+                    eprint(&format!("routec: --state: {e}\n"));
                     return exit::USAGE;
                 }
-            };
+            },
+            None => Arc::new(LocalState::new()),
+        };
+        let running = match routec_gateway::start(loader, options, env, state, true).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprint(&format!("routec: {e}\n"));
+                return exit::USAGE;
+            }
+        };
         eprint(&format!(
             "routec: serving `{}` on http://{} (table {})\n",
             running.app.table.load().policy,
