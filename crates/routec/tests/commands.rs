@@ -133,7 +133,7 @@ fn compile_to_stdout_prints_json_only() {
     let out = run(&["compile", "examples/support.route", "-o", "-"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v = json(&out);
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], routec_table::SCHEMA_VERSION);
     assert_eq!(v["assumed"]["traffic"], "launch");
     let bin = run(&[
         "compile",
