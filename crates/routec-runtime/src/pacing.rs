@@ -373,7 +373,7 @@ mod tests {
             spent
         };
         let shared = run(true);
-        assert!(shared <= 1000.0 && shared >= 900.0, "{shared}");
+        assert!((900.0..=1000.0).contains(&shared), "{shared}");
         let alone = run(false);
         assert!(alone > 1500.0, "{alone}");
     }

@@ -161,7 +161,7 @@ pub fn period(
         let start = 20_000.0 * 86_400.0;
         let mut pacer = Pacer::new(table).ok().flatten();
         let mut rng = Rng::new(seed);
-        let mut arrivals = Rng::new(seed ^ 0x5eed_0f_a11);
+        let mut arrivals = Rng::new(seed ^ 0x0005_eed0_fa11);
         let mut values = vec![0.0; policy.signals.len()];
         let mut quality_of = vec![None; policy.models.len()];
         let mut calls = vec![0u32; policy.models.len()];
