@@ -21,47 +21,7 @@ use serde_json::{Value as J, json};
 
 /// At the planned 0.01 qps (864 requests a day), $5 a day buys `big` for
 /// about half of the requests; the ladder goes down to `small` everywhere.
-const POLICY: &str = r#"
-policy paced {
-  owner "tests"
-  baseline big
-}
-
-signal task: enum { chat, code } from header "x-task" default chat
-
-model small {
-  provider openai
-  endpoint env("SMALL_URL")
-  upstream "gpt-4o-mini"
-  price $0.001/request
-  latency ttft p50 100ms p95 300ms, decode 100 tok/s
-  quality by task { chat 80%, code 50% }
-}
-
-model big {
-  provider openai
-  endpoint env("BIG_URL")
-  upstream "gpt-4o"
-  price $0.01/request
-  latency ttft p50 300ms p95 1s, decode 50 tok/s
-  quality by task { chat 96%, code 92% }
-}
-
-objective maximize quality
-
-slo {
-  spend per day <= $5
-}
-
-route {
-  otherwise => optimize [small, big] by task
-}
-
-traffic planned {
-  qps 0.01
-  task { chat 50%, code 50% }
-}
-"#;
+const POLICY: &str = include_str!("fixtures/paced.route");
 
 /// 2026-12-06 12:00 UTC.
 const NOON: u64 = 1_796_558_400;

@@ -3,13 +3,15 @@
 //! `spend per PERIOD <= $X` is compiled as an SLO at the profile's `qps`;
 //! real traffic can run above it. So that the runtime can pace the budget
 //! rather than break it or stop serving, the table carries a short ladder of
-//! cheaper routings: the same problem (every row, capacities included, and
-//! the policy's own objective) solved again under a cap on the mean cost per
-//! request, at caps evenly spaced from the table's own cost down to the
-//! cheapest routing that meets every SLO. Each step is therefore the best
-//! routing, by the policy's objective, that costs at most its cap; the
-//! runtime steps down when the period's spend runs ahead of the pro-rated
-//! budget and back up when it falls behind.
+//! cheaper routings: the same problem solved again under a cap on the mean
+//! cost per request, at caps evenly spaced from the table's own cost down to
+//! the *floor*, the cheapest routing that keeps the latency, TTFT, share,
+//! cost, spend and capacity rows. Above the cheapest routing that meets
+//! every SLO, a step keeps every row and the policy's own objective (one cap
+//! is moved onto that routing); below it, the quality floors and parities
+//! give way and the step maximizes quality under its cap. Each step is
+//! therefore the best routing its cap allows; `routec_runtime::Pacer`
+//! chooses among them.
 
 use routec_check::ir::{BoundDef, MetricDef};
 use routec_table as t;

@@ -110,8 +110,14 @@ impl Pacer {
         {
             return Err("the pacing budget and costs must be non-negative amounts".into());
         }
-        Ok(Some(Pacer {
-            budget: p.budget,
+        Ok(Some(Pacer::with(p.budget, period, costs)))
+    }
+
+    /// A pacer of `budget` USD per `period` seconds over rungs of these
+    /// predicted costs per request.
+    fn with(budget: f64, period: f64, costs: Vec<f64>) -> Pacer {
+        Pacer {
+            budget,
             period,
             costs,
             period_index: f64::NAN,
@@ -127,7 +133,7 @@ impl Pacer {
             share: 1.0,
             carry: 0.0,
             last: 0,
-        }))
+        }
     }
 
     /// The rung to route a request arriving at `now` with, checking the
@@ -272,24 +278,7 @@ mod tests {
     use super::*;
 
     fn pacer(costs: &[f64], budget: f64) -> Pacer {
-        Pacer {
-            budget,
-            period: 86_400.0,
-            costs: costs.to_vec(),
-            period_index: f64::NAN,
-            spent: 0.0,
-            predicted: 0.0,
-            requests: 0.0,
-            requests_at_check: 0.0,
-            checked: None,
-            rate: None,
-            target: None,
-            upper: 0,
-            lower: 0,
-            share: 1.0,
-            carry: 0.0,
-            last: 0,
-        }
+        Pacer::with(budget, 86_400.0, costs.to_vec())
     }
 
     /// Runs a day at `qps(t)` requests per second, each costing its rung's
