@@ -628,6 +628,7 @@ impl<'a> Cx<'a> {
                         "alert" => Some(DriftAction::Alert),
                         "freeze" => Some(DriftAction::Freeze),
                         "rollback" => Some(DriftAction::Rollback),
+                        "refit" => Some(DriftAction::Refit),
                         other => {
                             let best = suggest::closest(other, ACTIONS.iter().copied());
                             self.emit(d::unknown_word(action, "drift action", ACTIONS, best));

@@ -803,6 +803,9 @@ pub enum DriftAction {
     Alert,
     Freeze,
     Rollback,
+    /// Recompile against the recent decision log and swap the table in when
+    /// it meets every SLO there (`docs/learn.md`, "Re-fit on drift").
+    Refit,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -95,3 +95,40 @@ pub fn diff(old: &str, new: &str, traffic: Option<&str>) -> Result<Compared, Vec
     })?;
     Ok(Compared { old, new, diff })
 }
+
+/// Compares two compiled policies (say, a table and its re-fit on recent
+/// traffic: `routec serve`'s `drift ... => refit`), each under the profile
+/// it was compiled for.
+pub fn compare(old: CompiledPolicy, new: CompiledPolicy) -> Result<Compared, String> {
+    let traffic = |p: &CompiledPolicy| p.traffic.and_then(|i| p.traffic_name(i)).map(str::to_owned);
+    let old = DiffSide {
+        traffic: traffic(&old),
+        policy: old,
+    };
+    let new = DiffSide {
+        traffic: traffic(&new),
+        policy: new,
+    };
+    let diff = routec_diff::diff(&old.side(), &new.side())
+        .map_err(|e| format!("cannot compare the two tables: {e}"))?;
+    Ok(Compared { old, new, diff })
+}
+
+impl Compared {
+    /// One line: the share of traffic routed differently and the predicted
+    /// cost and quality of each side (each on the traffic it was compiled
+    /// for).
+    pub fn summary(&self) -> String {
+        let (o, n) = (&self.diff.old.metrics, &self.diff.new.metrics);
+        let regions = self.diff.regions.changed.len();
+        format!(
+            "routes {:.1}% of traffic differently ({regions} region{}); predicted ${:.4} -> ${:.4} per 1k requests, quality {:.2}% -> {:.2}%",
+            100.0 * self.diff.regions.changed_share,
+            if regions == 1 { "" } else { "s" },
+            o.cost_per_1k_requests,
+            n.cost_per_1k_requests,
+            100.0 * o.quality,
+            100.0 * n.quality,
+        )
+    }
+}

@@ -35,7 +35,7 @@ pub mod tests;
 
 use routec_syntax::{Diagnostic, SourceMap};
 
-pub use pipeline::{Checked, CompiledPolicy, check, compile, compile_source, traffic_index};
+pub use pipeline::{Checked, CompiledPolicy, check, compile, compile_source, refit, traffic_index};
 pub use source::Source;
 
 /// Why a step stopped without a result.

@@ -263,6 +263,72 @@ pub fn compile(checked: Checked, traffic: Option<&str>) -> Result<CompiledPolicy
     }
 }
 
+/// Compiles a checked policy with `records` (recorded-traffic JSON Lines,
+/// such as the recent part of a decision log, shown as `records_name` in
+/// errors) as the traffic of the selected profile, whatever it declares:
+/// what `routec serve` compiles for a re-fit on drift (`docs/learn.md`,
+/// "Re-fit on drift"). A bad line is a located `E0515` diagnostic; an
+/// infeasible policy on those records, the errors `compile` gives.
+pub fn refit(
+    checked: Checked,
+    traffic: Option<&str>,
+    records_name: &str,
+    records: String,
+) -> Result<CompiledPolicy, Failed> {
+    let Checked {
+        source,
+        policy,
+        warnings,
+    } = checked;
+    let selected = match traffic {
+        Some(t) => Some(traffic_index(&policy, t).map_err(Failed::Usage)?),
+        None => (!policy.traffic.is_empty()).then_some(0),
+    };
+    let Some(def) = selected.and_then(|i| policy.traffic.get(i)) else {
+        return Err(Failed::Usage(format!(
+            "`{}` declares no traffic profile to re-fit",
+            source.name
+        )));
+    };
+    let mut files = SourceMap::new(source.name.clone(), source.text.clone());
+    let id = files.add(records_name.to_owned(), records);
+    let text = files.text(id);
+    let bound =
+        routec_opt::recorded::load(&policy, text).map_err(|errors| Failed::Diagnostics {
+            diagnostics: routec_opt::recorded::line_diagnostics(
+                id,
+                text,
+                (&def.name, def.span),
+                &errors,
+            ),
+            files: files.clone(),
+        })?;
+    match routec_opt::compile_on_records(&policy, &source.text, &compile_options(traffic), &bound) {
+        Ok(compiled) => {
+            let mut all = warnings;
+            all.extend(compiled.diagnostics.iter().cloned());
+            sort(&mut all);
+            Ok(CompiledPolicy {
+                source,
+                policy,
+                compiled,
+                traffic: selected,
+                recorded: Some(bound),
+                files,
+                warnings: all,
+            })
+        }
+        Err(mut errors) => {
+            errors.extend(warnings);
+            sort(&mut errors);
+            Err(Failed::Diagnostics {
+                files,
+                diagnostics: errors,
+            })
+        }
+    }
+}
+
 impl CompiledPolicy {
     /// The bound records of traffic profile `index` when it is recorded
     /// (`None` for a declared mix): for the profile the table was compiled

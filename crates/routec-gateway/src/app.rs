@@ -25,6 +25,15 @@ pub trait Loader: Send + Sync + 'static {
     fn load(&self) -> Result<Router, String>;
     /// The files whose change triggers a reload.
     fn watched(&self) -> Vec<PathBuf>;
+    /// Compiles the policy again with `records` (JSON Lines of recorded
+    /// traffic: the recent part of the decision log) as its traffic, for a
+    /// re-fit on drift (`drift ... => refit`): the new router and a one-line
+    /// summary of what changed. `Err` when the loader serves a compiled
+    /// table (nothing to re-fit) or the compile fails.
+    fn refit(&self, records: String) -> Result<(Router, String), String> {
+        let _ = records;
+        Err("the gateway serves a compiled table; a re-fit needs the policy (`routec serve POLICY.route`)".into())
+    }
 }
 
 /// How the gateway serves.
@@ -240,6 +249,103 @@ impl App {
             .set(unix_seconds(loaded.loaded_at));
     }
 
+    /// Re-fits the table on the decision log's last `window` seconds of
+    /// routed requests (`drift ... => refit`, `docs/learn.md` "Re-fit on
+    /// drift"), off the request path: the loader compiles the policy with
+    /// them as its traffic, and the new table is swapped in only when it
+    /// meets every SLO there (a compile that cannot is refused with its
+    /// errors). One at a time; while a reload or re-fit runs, another is
+    /// skipped. Counted in `routec_refits_total{result}` and logged, with
+    /// the change's summary.
+    pub async fn refit(self: &Arc<App>, window: f64) -> Result<(), String> {
+        let Ok(_one_at_a_time) = self.reload_lock.try_lock() else {
+            return Err("a reload or re-fit is already running".into());
+        };
+        let app = self.clone();
+        let result = tokio::task::spawn_blocking(move || app.refit_blocking(window))
+            .await
+            .map_err(|e| format!("the re-fit task failed: {e}"))
+            .and_then(|r| r);
+        let outcome = if result.is_ok() { "ok" } else { "refused" };
+        self.metrics
+            .refits
+            .get_or_create(&ResultLabels {
+                result: outcome.into(),
+            })
+            .inc();
+        match result {
+            Ok((loaded, summary, requests)) => {
+                let hash = loaded.hash.clone();
+                self.install(loaded);
+                log(&format!(
+                    "re-fit on drift: swapped in the table re-fitted on the last {} ({requests} routed requests; table {hash}); {summary}",
+                    crate::drift::duration(window)
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                log(&format!(
+                    "re-fit on drift refused; the table keeps serving: {e}"
+                ));
+                Err(e)
+            }
+        }
+    }
+
+    /// The re-fit's work: the window's lines, the compile, the SLO check.
+    fn refit_blocking(&self, window: f64) -> Result<(Loaded, String, usize), String> {
+        let Some(path) = &self.options.decision_log else {
+            return Err(
+                "a re-fit reads the decision log, and the gateway writes none (--decision-log)"
+                    .into(),
+            );
+        };
+        if let Some(dl) = &self.declog {
+            dl.sync();
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let since = now_ms.saturating_sub((window * 1000.0) as u64);
+        let (records, requests) = crate::declog::window(path, since)
+            .map_err(|e| format!("cannot read the decision log `{}`: {e}", path.display()))?;
+        if requests == 0 {
+            return Err("no routed request in the window".into());
+        }
+        let (router, summary) = self.loader.refit(records)?;
+        let missed: Vec<String> = router
+            .table()
+            .assumed
+            .iter()
+            .flat_map(|a| a.slos.iter())
+            .filter(|s| !s.ok)
+            .map(|s| format!("`{}`", s.constraint))
+            .collect();
+        if !missed.is_empty() {
+            return Err(format!(
+                "the re-fitted table misses {} on the window's traffic",
+                missed.join(", ")
+            ));
+        }
+        let loaded = Loaded::new(router, &self.env, SystemTime::now())
+            .map_err(|errors| errors.join("\n"))?;
+        Ok((loaded, summary, requests))
+    }
+
+    /// Swaps `loaded` in for the serving table (its exploration and pacing
+    /// spend carried over).
+    fn install(&self, loaded: Loaded) {
+        let old = self.table.load();
+        let previous = TableLabels {
+            policy: old.policy.clone(),
+            hash: old.hash.clone(),
+        };
+        crate::explore::carry(&old, &loaded);
+        crate::pacing::carry(&old, &loaded);
+        self.table.store(Arc::new(loaded));
+        self.publish_table(Some(previous));
+    }
+
     /// Compiles or reads the table again (off the request path) and swaps
     /// it in; a table that fails is refused, logged and counted, and the
     /// old one keeps serving. Requests in flight keep the table they
@@ -254,16 +360,8 @@ impl App {
             .and_then(|r| r);
         match result {
             Ok(loaded) => {
-                let old = self.table.load();
-                let previous = TableLabels {
-                    policy: old.policy.clone(),
-                    hash: old.hash.clone(),
-                };
                 let hash = loaded.hash.clone();
-                crate::explore::carry(&old, &loaded);
-                crate::pacing::carry(&old, &loaded);
-                self.table.store(Arc::new(loaded));
-                self.publish_table(Some(previous));
+                self.install(loaded);
                 self.metrics
                     .reloads
                     .get_or_create(&ResultLabels {

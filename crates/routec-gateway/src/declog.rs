@@ -163,3 +163,42 @@ fn write_lines(rx: Receiver<Msg>, mut out: BufWriter<std::fs::File>) {
     }
     let _ = out.flush();
 }
+
+/// The decision log's routed requests that arrived at or after `since_ms`
+/// (Unix milliseconds), with the feedback lines on them, in the file's
+/// order, as JSON Lines of recorded traffic; and how many requests. Lines
+/// that are not the gateway's (not JSON, or neither a routed decision nor
+/// feedback) are skipped. Reads the whole file: a re-fit is rare.
+pub fn window(path: &Path, since_ms: u64) -> std::io::Result<(String, usize)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)?;
+    let mut kept = std::collections::HashSet::new();
+    let mut out = String::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let Some(id) = v.get("id").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        let keep = match (v.get("decision"), v.get("feedback")) {
+            (Some(d), _) => {
+                let routed = d.get("rule").is_some_and(|r| !r.is_null());
+                let recent = d
+                    .get("time_ms")
+                    .and_then(serde_json::Value::as_u64)
+                    .is_some_and(|t| t >= since_ms);
+                routed && recent && kept.insert(id.to_owned())
+            }
+            (None, Some(_)) => kept.contains(id),
+            (None, None) => false,
+        };
+        if keep {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    let requests = kept.len();
+    Ok((out, requests))
+}

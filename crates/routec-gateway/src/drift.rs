@@ -5,9 +5,13 @@
 //! every scrape, which sets `routec_drift_kl_nats` and
 //! `routec_drift_window_requests`. Crossing the declared `drift kl`
 //! threshold (on enough requests) logs the cells that moved most and
-//! counts `routec_drift_alerts_total`, once per crossing.
+//! counts `routec_drift_alerts_total`, once per crossing. With `=> refit`
+//! the crossing also starts a re-fit on the window's decision log
+//! ([`App::refit`]).
 //!
 //! The clock is the process's monotonic time since start.
+
+use std::sync::Arc;
 
 use routec_runtime::DriftStatus;
 
@@ -19,7 +23,7 @@ fn now(app: &App) -> f64 {
 }
 
 /// Counts a request routed to `leaf` of `loaded`'s table.
-pub fn observe(app: &App, loaded: &Loaded, leaf: u32) {
+pub fn observe(app: &Arc<App>, loaded: &Loaded, leaf: u32) {
     let Some(monitor) = &loaded.drift else {
         return;
     };
@@ -36,12 +40,12 @@ pub fn observe(app: &App, loaded: &Loaded, leaf: u32) {
         }
     };
     if let Some((status, fired, action)) = checked {
-        publish(app, &status, fired, action.as_deref());
+        publish(app, loaded, &status, fired, action.as_deref());
     }
 }
 
 /// Checks the loaded table's window now (at a scrape).
-pub fn refresh(app: &App) {
+pub fn refresh(app: &Arc<App>) {
     let loaded = app.table.load();
     let Some(monitor) = &loaded.drift else {
         return;
@@ -53,20 +57,50 @@ pub fn refresh(app: &App) {
         let (status, fired) = m.check(now(app));
         (status, fired, m.action.clone())
     };
-    publish(app, &status, fired, action.as_deref());
+    publish(app, &loaded, &status, fired, action.as_deref());
 }
 
-fn publish(app: &App, status: &DriftStatus, fired: bool, action: Option<&str>) {
+fn publish(
+    app: &Arc<App>,
+    loaded: &Loaded,
+    status: &DriftStatus,
+    fired: bool,
+    action: Option<&str>,
+) {
     app.metrics.drift_kl.set(status.kl);
     app.metrics
         .drift_window_requests
         .set(i64::try_from(status.requests).unwrap_or(i64::MAX));
-    if fired {
-        app.metrics.drift_alerts.inc();
-        let note = match action {
-            Some("alert") | None => String::new(),
-            Some(other) => format!(" (action `{other}` is not implemented; alerting only)"),
-        };
-        log(&format!("{}{note}", status.describe()));
+    if !fired {
+        return;
     }
+    app.metrics.drift_alerts.inc();
+    let note = match action {
+        Some("alert" | "refit") | None => String::new(),
+        Some(other) => format!(" (action `{other}` is not implemented; alerting only)"),
+    };
+    log(&format!("{}{note}", status.describe()));
+    if action == Some("refit") {
+        let window = loaded
+            .table()
+            .learn
+            .drift
+            .iter()
+            .find(|d| d.action == "refit")
+            .map_or(3600.0, |d| d.window);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = app.refit(window).await;
+        });
+    }
+}
+
+/// A window's length as the language writes it: `1h`, `30m`, `45s`, `7d`.
+pub fn duration(seconds: f64) -> String {
+    for (unit, size) in [("d", 86_400.0), ("h", 3600.0), ("m", 60.0)] {
+        if seconds >= size && (seconds / size).fract() == 0.0 {
+            return format!("{}{unit}", seconds / size);
+        }
+    }
+    format!("{}s", seconds)
 }

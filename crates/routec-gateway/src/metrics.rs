@@ -141,6 +141,8 @@ pub struct Metrics {
     /// Requests in the drift window.
     pub drift_window_requests: Gauge,
     pub drift_alerts: Counter,
+    /// Re-fits on drift, by result (`ok`, `refused`).
+    pub refits: Family<ResultLabels, Counter>,
     /// Requests sent to an exploration candidate, by the rule that matched.
     pub explored: Family<RuleLabels, Counter>,
     /// What explored requests cost, USD.
@@ -205,6 +207,7 @@ impl Metrics {
             drift_kl: Gauge::default(),
             drift_window_requests: Gauge::default(),
             drift_alerts: Counter::default(),
+            refits: Family::default(),
             explored: Family::default(),
             explore_cost: Counter::default(),
             explore_budget_remaining: Gauge::default(),
@@ -356,6 +359,11 @@ impl Metrics {
             "drift_alerts",
             "Times the drift window crossed the declared `drift kl` threshold",
             m.drift_alerts.clone(),
+        );
+        registry.register(
+            "refits",
+            "Re-fits on drift (`drift ... => refit`), by result: ok (swapped in) or refused",
+            m.refits.clone(),
         );
         registry.register(
             "explored",

@@ -303,6 +303,34 @@ pub fn compile_cancellable(
     recorded: Option<&BoundTraffic>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Compiled, Failure> {
+    compile_with(policy, source, options, recorded, false, cancelled)
+}
+
+/// Compiles with `records` as the selected profile's traffic whatever the
+/// profile declares (a declared profile keeps its `qps`): its mix is the
+/// records' and their outcomes re-estimate the models, as for a recorded
+/// file. What a re-fit on drift compiles against: the recent decision log
+/// (`docs/learn.md`, "Re-fit on drift"). Without records, as [`compile`].
+pub fn compile_on_records(
+    policy: &Policy,
+    source: &str,
+    options: &CompileOptions,
+    records: &BoundTraffic,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(policy, source, options, Some(records), true, &|| false).map_err(|f| match f {
+        Failure::Errors(errors) => errors,
+        Failure::Cancelled => Vec::new(),
+    })
+}
+
+fn compile_with(
+    policy: &Policy,
+    source: &str,
+    options: &CompileOptions,
+    recorded: Option<&BoundTraffic>,
+    any_profile: bool,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Compiled, Failure> {
     compilable(policy)?;
     let Prepared {
         policy: mut modelled,
@@ -310,7 +338,7 @@ pub fn compile_cancellable(
         mut estimates,
         mut warnings,
         recorded,
-    } = prepare(policy, options, recorded)?;
+    } = prepare(policy, options, recorded, any_profile)?;
     if let Some(margin) = options.slo_margin {
         modelled.slo_settings.margin = margin;
     }
@@ -491,6 +519,7 @@ fn prepare<'r>(
     policy: &Policy,
     options: &CompileOptions,
     recorded: Option<&'r BoundTraffic>,
+    any_profile: bool,
 ) -> Result<Prepared<'r>, Failure> {
     let traffic = Traffic::for_policy(policy, options.traffic.as_deref()).map_err(|name| {
         Failure::Errors(vec![Diagnostic::error(
@@ -505,7 +534,8 @@ fn prepare<'r>(
             .find(|d| Some(&d.name) == name.as_ref())
             .map(|d| (d.name.clone(), d.span))
     };
-    let recorded = recorded.filter(|b| traffic.records_missing && !b.records.is_empty());
+    let recorded =
+        recorded.filter(|b| (traffic.records_missing || any_profile) && !b.records.is_empty());
     let mut warnings = Vec::new();
     match recorded {
         Some(bound) => {

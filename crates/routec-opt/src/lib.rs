@@ -34,7 +34,7 @@ pub mod traffic;
 pub use capacity::LoadPoint;
 pub use compile::{
     CellInfo, CompileOptions, Compiled, Failure, FrontierPoint, RecordedEstimates, ValueSet,
-    compile, compile_cancellable, compile_recorded, line_of,
+    compile, compile_cancellable, compile_on_records, compile_recorded, line_of,
 };
 pub use solved::{RuleFigures, SinglePoint, SliceFigures, SloRow, Tightening};
 pub use table::plan_text;

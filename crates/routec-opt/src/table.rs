@@ -740,6 +740,7 @@ fn learn(policy: &Policy) -> t::Learn {
                     DriftAction::Alert => "alert",
                     DriftAction::Freeze => "freeze",
                     DriftAction::Rollback => "rollback",
+                    DriftAction::Refit => "refit",
                 }
                 .to_string(),
             })

@@ -227,6 +227,7 @@ pub const WORDS: &[Word] = &[
     w("alert", P, &[C::DriftAction]),
     w("freeze", P, &[C::DriftAction]),
     w("rollback", P, &[C::DriftAction]),
+    w("refit", P, &[C::DriftAction]),
     w("hour", P, &[C::Period]),
     w("day", P, &[C::Period]),
     w("week", P, &[C::Period]),

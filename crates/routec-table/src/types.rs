@@ -390,7 +390,7 @@ pub struct Drift {
     pub threshold: f64,
     /// Seconds.
     pub window: f64,
-    /// `alert`, `freeze` or `rollback`.
+    /// `alert`, `freeze`, `rollback` or `refit`.
     pub action: String,
 }
 

@@ -247,3 +247,125 @@ fn a_malformed_state_url_is_a_usage_error() {
         assert!(!out.stderr.contains("serving"), "{value}: {}", out.stderr);
     }
 }
+
+/// `drift ... => refit` through the process (docs/learn.md, "Re-fit on
+/// drift"): requests that all name one task (their upstream unreachable:
+/// routing, the decision log and the drift window do not need answers)
+/// make the monitor fire; the policy file is compiled again on the
+/// decision log's window and swapped in, and the log line summarizes the
+/// change as `routec diff` compares it.
+#[test]
+fn a_drifted_mix_is_refitted_from_the_decision_log() {
+    let dir = temp_dir("serve-refit");
+    std::fs::write(
+        dir.join("p.route"),
+        r#"policy refit {
+  owner "tests"
+  baseline big
+}
+
+signal task: enum { chat, code } from header "x-task" default chat
+
+model small {
+  provider openai
+  endpoint env("SMALL_URL")
+  price $0.001/request
+  latency ttft p50 100ms p95 300ms, decode 100 tok/s
+  quality by task { chat 95%, code 50% }
+}
+
+model big {
+  provider openai
+  endpoint env("SMALL_URL")
+  price $0.01/request
+  latency ttft p50 300ms p95 1s, decode 50 tok/s
+  quality by task { chat 96%, code 92% }
+}
+
+objective minimize cost
+
+slo {
+  quality >= 90%
+}
+
+route {
+  otherwise => optimize [small, big] by task
+}
+
+traffic mix {
+  task { chat 80%, code 20% }
+}
+
+faults {
+  retry 0 on [5xx] backoff 0ms
+}
+
+learn {
+  drift kl > 0.1 nats over 1h => refit
+}
+"#,
+    )
+    .unwrap();
+    let log = dir.join("decisions.jsonl");
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["serve", "p.route", "--listen", "127.0.0.1:0", "--no-watch"])
+        .arg("--decision-log")
+        .arg(&log)
+        .env("SMALL_URL", "http://127.0.0.1:9/v1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let serving = rx
+        .iter()
+        .find(|l| l.contains("serving `refit` on http://"))
+        .unwrap();
+    let addr = serving
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    for _ in 0..150 {
+        let body = r#"{"model":"refit","messages":[{"role":"user","content":"hi"}]}"#;
+        let mut s = TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nx-task: code\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 50"), "{text}");
+    }
+    // A scrape checks the window.
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(metrics.contains("routec_drift_alerts_total 1"), "{metrics}");
+    let refit = rx.iter().find(|l| l.contains("re-fit on drift")).unwrap();
+    assert!(
+        refit.contains("swapped in the table re-fitted on the last 1h (150 routed requests;"),
+        "{refit}"
+    );
+    assert!(
+        refit.contains("routes ") && refit.contains("% of traffic differently"),
+        "{refit}"
+    );
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("routec_refits_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    signal(child.id(), "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

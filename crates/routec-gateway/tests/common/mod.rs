@@ -489,6 +489,15 @@ impl Loader for TextLoader {
     fn watched(&self) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
+    fn refit(&self, records: String) -> Result<(routec_runtime::Router, String), String> {
+        let text = self.text.lock().unwrap().clone();
+        let source = routec_driver::Source::buffer("policy.route", &text, None);
+        let checked = routec_driver::check(source).map_err(|f| format!("{f:?}"))?;
+        let p =
+            routec_driver::refit(checked, None, "window", records).map_err(|f| format!("{f:?}"))?;
+        let router = routec_runtime::Router::new(p.compiled.table).map_err(|e| e.to_string())?;
+        Ok((router, "re-fitted".to_owned()))
+    }
 }
 
 pub fn env(vars: &[(&str, String)]) -> Env {

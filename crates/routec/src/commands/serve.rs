@@ -138,6 +138,9 @@ struct FileLoader {
     slo_margin: Option<f64>,
     /// The router built at start, served by the first `load`.
     primed: Mutex<Option<Router>>,
+    /// The compiled policy serving now (a policy's, not a table file's):
+    /// what a re-fit is compared with.
+    current: Mutex<Option<routec_driver::CompiledPolicy>>,
 }
 
 /// Compiles the policy at `path` as `routec compile` does (with the SLO
@@ -173,7 +176,11 @@ impl Loader for FileLoader {
         if is_policy(&self.path) {
             let compiled = compile_policy(&self.path, self.traffic.as_deref(), self.slo_margin)
                 .map_err(|f| failure_text(&f))?;
-            return Router::new(compiled.compiled.table).map_err(|e| {
+            let table = compiled.compiled.table.clone();
+            if let Ok(mut current) = self.current.lock() {
+                *current = Some(compiled);
+            }
+            return Router::new(table).map_err(|e| {
                 format!("the compiled table does not load: {e} (this is a bug in routec)")
             });
         }
@@ -185,6 +192,51 @@ impl Loader for FileLoader {
     fn watched(&self) -> Vec<PathBuf> {
         vec![self.path.clone()]
     }
+
+    /// Compiles the policy file with the decision log's window as the
+    /// traffic (`routec_driver::refit`) and summarizes the change against
+    /// the table serving now (`routec_driver::diff::compare`).
+    fn refit(&self, records: String) -> Result<(Router, String), String> {
+        if !is_policy(&self.path) {
+            return Err("the gateway serves a compiled table; a re-fit needs the policy (`routec serve POLICY.route`)".into());
+        }
+        let mut checked = routec_driver::check(
+            routec_driver::Source::file(&self.path).map_err(|f| failure_text(&Failed::from(f)))?,
+        )
+        .map_err(|f| failure_text(&f))?;
+        if let Some(margin) = self.slo_margin {
+            checked.policy.slo_settings.margin = margin;
+        }
+        let new = routec_driver::refit(
+            checked,
+            self.traffic.as_deref(),
+            "the decision log's window",
+            records,
+        )
+        .map_err(|f| failure_text(&f))?;
+        let router = Router::new(new.compiled.table.clone()).map_err(|e| {
+            format!("the re-fitted table does not load: {e} (this is a bug in routec)")
+        })?;
+        let mut current = self
+            .current
+            .lock()
+            .map_err(|_| "the loader's state is poisoned".to_owned())?;
+        let summary = match current.take() {
+            Some(old) => match routec_driver::diff::compare(old, new) {
+                Ok(compared) => {
+                    let summary = compared.summary();
+                    *current = Some(compared.new.policy);
+                    summary
+                }
+                Err(e) => e,
+            },
+            None => {
+                *current = Some(new);
+                String::new()
+            }
+        };
+        Ok((router, summary))
+    }
 }
 
 pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
@@ -192,8 +244,8 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
     // compile` does; a table is read and validated as `routec decide` does.
     let primed = if is_policy(&args.file) {
         match super::compile(&args.file, args.traffic.as_deref(), args.slo_margin, color) {
-            Ok(p) => match Router::new(p.compiled.table) {
-                Ok(r) => r,
+            Ok(p) => match Router::new(p.compiled.table.clone()) {
+                Ok(r) => (r, Some(p)),
                 Err(e) => {
                     return report(
                         &Failed::Policy(format!(
@@ -212,10 +264,11 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         );
     } else {
         match load_router(&args.file, args.traffic.as_deref()) {
-            Ok(l) => l.router,
+            Ok(l) => (l.router, None),
             Err(failed) => return report(&failed, color),
         }
     };
+    let (primed, current) = primed;
     if let Some(url) = &args.state
         && let Err(e) = routec_gateway::redis_state::parse_url(url)
     {
@@ -266,6 +319,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         traffic: args.traffic.clone(),
         slo_margin: args.slo_margin,
         primed: Mutex::new(Some(primed)),
+        current: Mutex::new(current),
     });
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
