@@ -6,7 +6,7 @@
 //! request's actual cost is added to the budget when it ends, and feedback
 //! on a request of the served table counts as an outcome of its plan in
 //! its leaf (fewer outcomes, more exploration). The period's spend is kept
-//! in the state's spend counter [`EXPLORE_COUNTER`] (per process with
+//! in the state's spend counter [`EXPLORE_COUNTER`]`:PERIOD` (per process with
 //! `LocalState`, shared by the replicas with `--state redis://...`), keyed
 //! by the explorer's period start, and fed to the explorer
 //! (`Explorer::set_spent`) before each choice, so the explorer's budget
@@ -20,10 +20,24 @@ use crate::app::App;
 use crate::loaded::Loaded;
 use crate::state::EXPLORE_COUNTER;
 
+/// The shared counter of a table's exploration budget: [`EXPLORE_COUNTER`]
+/// and the budget's period (`explore:day`), so that a reload to another
+/// period length, whose periods may start at the same time, counts apart.
+/// Computed once per loaded table (`Loaded::explore_counter`).
+pub fn counter(table: &routec_runtime::Table) -> String {
+    let period = table
+        .learn
+        .explore
+        .as_ref()
+        .and_then(|e| e.period.as_deref())
+        .unwrap_or("none");
+    format!("{EXPLORE_COUNTER}:{period}")
+}
+
 /// Feeds the state's total for the period of `now` to `explorer`.
-fn sync_spent(app: &App, explorer: &mut Explorer, now: f64) {
+fn sync_spent(app: &App, counter: &str, explorer: &mut Explorer, now: f64) {
     if let Some(start) = explorer.period_start(now) {
-        explorer.set_spent(app.state.spend(EXPLORE_COUNTER, start), now);
+        explorer.set_spent(app.state.spend(counter, start), now);
     }
 }
 
@@ -54,7 +68,7 @@ pub fn choose(
     let (u, v) = (app.uniform(), app.uniform());
     let now = app.options.clock.now();
     let mut e = lock(explorer);
-    sync_spent(app, &mut e, now);
+    sync_spent(app, &loaded.explore_counter, &mut e, now);
     e.choose(request, decision, Some(prompt_tokens), u, v, now)
 }
 
@@ -76,8 +90,8 @@ pub fn spend(app: &App, rule: &str, cost: f64) {
         let mut e = lock(explorer);
         match e.period_start(now) {
             Some(start) => {
-                app.state.add_spend(EXPLORE_COUNTER, start, cost);
-                sync_spent(app, &mut e, now);
+                app.state.add_spend(&loaded.explore_counter, start, cost);
+                sync_spent(app, &loaded.explore_counter, &mut e, now);
             }
             None => e.spend(cost, now),
         }
@@ -105,7 +119,7 @@ pub fn refresh(app: &App) {
     if let Some(explorer) = &loaded.explore {
         let now = app.options.clock.now();
         let mut e = lock(explorer);
-        sync_spent(app, &mut e, now);
+        sync_spent(app, &loaded.explore_counter, &mut e, now);
         if let Some(left) = e.remaining(now) {
             app.metrics.explore_budget_remaining.set(left);
         }

@@ -91,6 +91,10 @@ pub struct Loaded {
     /// without a ladder. A reload carries the period's spend over.
     pub steps: Vec<Router>,
     pub pacer: Option<std::sync::Mutex<routec_runtime::Pacer>>,
+    /// The shared-state counters of the exploration budget and of pacing
+    /// (`crate::explore::counter`, `crate::pacing::counters`).
+    pub explore_counter: String,
+    pub pacing_counters: [String; 3],
 }
 
 /// The fault settings of `model`: the defaults, with its `for` block
@@ -265,6 +269,8 @@ impl Loaded {
             explore,
             pacer,
             steps,
+            explore_counter: crate::explore::counter(table),
+            pacing_counters: crate::pacing::counters(table),
             hash: table.source_hash.clone(),
             policy: table.policy.name.clone(),
             loaded_at,

@@ -18,10 +18,20 @@
 use crate::app::App;
 use crate::loaded::Loaded;
 
-/// The shared counters of the pacing period.
+/// The shared counters of the pacing period; each is used with the
+/// period's name appended (`pacing:day`, [`counters`]).
 pub const SPEND_COUNTER: &str = "pacing";
 pub const REQUESTS_COUNTER: &str = "pacing_requests";
 pub const PREDICTED_COUNTER: &str = "pacing_predicted";
+
+/// The names of a table's pacing counters (spend, requests, predicted
+/// cost), with its pacing period, so that a reload to another period
+/// length counts apart. Computed once per loaded table
+/// (`Loaded::pacing_counters`).
+pub fn counters(table: &routec_runtime::Table) -> [String; 3] {
+    let period = table.pacing.as_ref().map_or("none", |p| p.period.as_str());
+    [SPEND_COUNTER, REQUESTS_COUNTER, PREDICTED_COUNTER].map(|c| format!("{c}:{period}"))
+}
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -35,10 +45,11 @@ pub fn rung(app: &App, loaded: &Loaded) -> usize {
     let now = app.options.clock.now();
     let rung = {
         let mut p = lock(pacer);
-        let start = pull(app, &mut p, now);
+        let start = pull(app, loaded, &mut p, now);
         let rung = p.route(now);
-        app.state.add_spend(REQUESTS_COUNTER, start, 1.0);
-        app.state.add_spend(PREDICTED_COUNTER, start, p.cost(rung));
+        let [_, requests, predicted] = &loaded.pacing_counters;
+        app.state.add_spend(requests, start, 1.0);
+        app.state.add_spend(predicted, start, p.cost(rung));
         rung
     };
     app.metrics
@@ -51,13 +62,14 @@ pub fn rung(app: &App, loaded: &Loaded) -> usize {
 }
 
 /// Feeds the period's shared totals to the pacer; the period's start.
-fn pull(app: &App, p: &mut routec_runtime::Pacer, now: f64) -> u64 {
+fn pull(app: &App, loaded: &Loaded, p: &mut routec_runtime::Pacer, now: f64) -> u64 {
     let start = p.period_start(now);
     let state = &app.state;
+    let [spent, requests, predicted] = &loaded.pacing_counters;
     p.set_totals(
-        state.spend(SPEND_COUNTER, start),
-        state.spend(REQUESTS_COUNTER, start),
-        state.spend(PREDICTED_COUNTER, start),
+        state.spend(spent, start),
+        state.spend(requests, start),
+        state.spend(predicted, start),
         now,
     );
     start
@@ -72,7 +84,7 @@ pub fn spend(app: &App, cost: f64) {
         let mut p = lock(pacer);
         p.spend(cost, now);
         app.state
-            .add_spend(SPEND_COUNTER, p.period_start(now), cost);
+            .add_spend(&loaded.pacing_counters[0], p.period_start(now), cost);
     }
 }
 
@@ -85,7 +97,7 @@ pub fn refresh(app: &App) {
     let now = app.options.clock.now();
     let s = {
         let mut p = lock(pacer);
-        pull(app, &mut p, now);
+        pull(app, &loaded, &mut p, now);
         p.status(now)
     };
     let m = &app.metrics;

@@ -359,8 +359,9 @@ async fn the_exploration_budget_is_shared_by_both_replicas() {
         let (sa, sb) = (w.sa.clone(), w.sb.clone());
         eventually("both replicas see every explored request's cost", || {
             let spent = explored_cost(&w.a) + explored_cost(&w.b);
-            (sa.spend(EXPLORE_COUNTER, period) - spent).abs() < 1e-9
-                && (sb.spend(EXPLORE_COUNTER, period) - spent).abs() < 1e-9
+            let counter = format!("{EXPLORE_COUNTER}:day");
+            (sa.spend(&counter, period) - spent).abs() < 1e-9
+                && (sb.spend(&counter, period) - spent).abs() < 1e-9
         })
         .await;
     }
@@ -430,8 +431,9 @@ async fn the_pacing_spend_is_shared_by_both_replicas() {
     let (sa, sb) = (w.sa.clone(), w.sb.clone());
     eventually("both replicas read the pacing totals", || {
         [&sa, &sb].iter().all(|s| {
-            (s.spend(routec_gateway::pacing::SPEND_COUNTER, start) - total).abs() < 1e-9
-                && s.spend(routec_gateway::pacing::REQUESTS_COUNTER, start) == 8.0
+            let spend = format!("{}:day", routec_gateway::pacing::SPEND_COUNTER);
+            let requests = format!("{}:day", routec_gateway::pacing::REQUESTS_COUNTER);
+            (s.spend(&spend, start) - total).abs() < 1e-9 && s.spend(&requests, start) == 8.0
         })
     })
     .await;
