@@ -223,21 +223,50 @@ pub fn compile(checked: Checked, traffic: Option<&str>) -> Result<CompiledPolicy
         policy,
         warnings,
     } = checked;
-    let selected = match traffic {
-        Some(t) => Some(traffic_index(&policy, t).map_err(Failed::Usage)?),
-        None => (!policy.traffic.is_empty()).then_some(0),
-    };
+    let selected = selected_profile(&policy, traffic)?;
     let mut files = SourceMap::new(source.name.clone(), source.text.clone());
     let recorded = match selected {
         Some(i) => read_recorded(&policy, &source, i, &mut files)?,
         None => None,
     };
-    match routec_opt::compile_recorded(
+    let result = routec_opt::compile_recorded(
         &policy,
         &source.text,
         &compile_options(traffic),
         recorded.as_ref(),
-    ) {
+    );
+    let checked = Checked {
+        source,
+        policy,
+        warnings,
+    };
+    finish(checked, result, selected, recorded, files)
+}
+
+/// The index of traffic profile `traffic` (the first declared when
+/// `None`; `None` when there is none); an unknown name is a usage error.
+fn selected_profile(policy: &Policy, traffic: Option<&str>) -> Result<Option<usize>, Failed> {
+    match traffic {
+        Some(t) => Ok(Some(traffic_index(policy, t).map_err(Failed::Usage)?)),
+        None => Ok((!policy.traffic.is_empty()).then_some(0)),
+    }
+}
+
+/// A compile's result with the checker's warnings: the compiled policy
+/// (warnings and the compiler's, sorted), or its errors with the warnings.
+fn finish(
+    checked: Checked,
+    result: Result<routec_opt::Compiled, Vec<Diagnostic>>,
+    selected: Option<usize>,
+    recorded: Option<BoundTraffic>,
+    files: SourceMap,
+) -> Result<CompiledPolicy, Failed> {
+    let Checked {
+        source,
+        policy,
+        warnings,
+    } = checked;
+    match result {
         Ok(compiled) => {
             let mut all = warnings;
             all.extend(compiled.diagnostics.iter().cloned());
@@ -280,10 +309,7 @@ pub fn refit(
         policy,
         warnings,
     } = checked;
-    let selected = match traffic {
-        Some(t) => Some(traffic_index(&policy, t).map_err(Failed::Usage)?),
-        None => (!policy.traffic.is_empty()).then_some(0),
-    };
+    let selected = selected_profile(&policy, traffic)?;
     let Some(def) = selected.and_then(|i| policy.traffic.get(i)) else {
         return Err(Failed::Usage(format!(
             "`{}` declares no traffic profile to re-fit",
@@ -303,30 +329,14 @@ pub fn refit(
             ),
             files: files.clone(),
         })?;
-    match routec_opt::compile_on_records(&policy, &source.text, &compile_options(traffic), &bound) {
-        Ok(compiled) => {
-            let mut all = warnings;
-            all.extend(compiled.diagnostics.iter().cloned());
-            sort(&mut all);
-            Ok(CompiledPolicy {
-                source,
-                policy,
-                compiled,
-                traffic: selected,
-                recorded: Some(bound),
-                files,
-                warnings: all,
-            })
-        }
-        Err(mut errors) => {
-            errors.extend(warnings);
-            sort(&mut errors);
-            Err(Failed::Diagnostics {
-                files,
-                diagnostics: errors,
-            })
-        }
-    }
+    let result =
+        routec_opt::compile_on_records(&policy, &source.text, &compile_options(traffic), &bound);
+    let checked = Checked {
+        source,
+        policy,
+        warnings,
+    };
+    finish(checked, result, selected, Some(bound), files)
 }
 
 impl CompiledPolicy {

@@ -45,6 +45,16 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The table's own plan for `decision` (of `table`'s leaves), not explored:
+/// its probability is its split share.
+pub fn unexplored(table: &routec_runtime::Table, decision: &Decision) -> Choice {
+    Choice {
+        plan: decision.plan,
+        explored: false,
+        propensity: routec_runtime::explore::split_share(table, decision.leaf, decision.plan),
+    }
+}
+
 /// The plan a routed request runs, whether it explores, and the
 /// probability of that choice.
 pub fn choose(
@@ -55,15 +65,7 @@ pub fn choose(
     prompt_tokens: f64,
 ) -> Choice {
     let Some(explorer) = &loaded.explore else {
-        return Choice {
-            plan: decision.plan,
-            explored: false,
-            propensity: routec_runtime::explore::split_share(
-                loaded.table(),
-                decision.leaf,
-                decision.plan,
-            ),
-        };
+        return unexplored(loaded.table(), decision);
     };
     let (u, v) = (app.uniform(), app.uniform());
     let now = app.options.clock.now();

@@ -736,15 +736,7 @@ pub async fn chat_completions(
                 crate::drift::observe(&app, &loaded, decision.leaf);
                 crate::explore::choose(&app, &loaded, &request, &decision, prompt_estimate)
             } else {
-                Choice {
-                    plan: decision.plan,
-                    explored: false,
-                    propensity: routec_runtime::explore::split_share(
-                        table,
-                        decision.leaf,
-                        decision.plan,
-                    ),
-                }
+                crate::explore::unexplored(table, &decision)
             };
             let decision = Decision {
                 plan: choice.plan,
