@@ -397,6 +397,7 @@ pub(crate) fn build(
         slices: slices(s),
         pacing: None,
         explore_candidates,
+        judge: None,
     }
 }
 

@@ -24,8 +24,14 @@ use sha2::{Digest, Sha256};
 
 /// The schema version this crate writes. Version 2 added models' `price`,
 /// classifiers' `endpoint` and `timeout`, and the policy's `slices`;
-/// version 3 the budget's `pacing` ladder and the exploration candidates.
-pub const SCHEMA_VERSION: u32 = 3;
+/// version 3 the budget's `pacing` ladder and the exploration candidates;
+/// version 4 the `judge`.
+pub const SCHEMA_VERSION: u32 = 4;
+/// The fields appended to [`Table`] since version 2, with the version that
+/// added each: an older binary is the current one without them, and each
+/// is an `Option` or a `Vec`, which postcard writes as one byte, 0 for
+/// `None` and for empty.
+const APPENDED: &[(u32, &str)] = &[(3, "pacing"), (3, "explore_candidates"), (4, "judge")];
 /// The oldest schema version this crate still reads (and upgrades).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// The version of the `.route` language the compiler accepts.
@@ -131,7 +137,7 @@ impl Table {
         check_version(version)?;
         let mut table: Table = serde_json::from_str(text)
             .map_err(|e| LoadError::Malformed(format!("invalid table: {e}")))?;
-        // Versions 1 and 2 JSON are version 3 without the fields that
+        // Older versions' JSON is the current one without the fields that
         // default.
         table.schema_version = SCHEMA_VERSION;
         table.validate().map_err(LoadError::Invalid)?;
@@ -171,16 +177,14 @@ impl Table {
                         "the payload's schema version differs from the header's".into(),
                     )
                 })?
-        } else if version == 2 {
-            // Version 2 is version 3 without its last two fields: `pacing`,
-            // an `Option`, and `explore_candidates`, a `Vec`, which postcard
-            // writes as one byte each, 0 for `None` and for empty.
-            let mut upgraded = Vec::with_capacity(payload.len() + 2);
+        } else if version < SCHEMA_VERSION {
+            let appended = APPENDED.iter().filter(|(v, _)| *v > version).count();
+            let mut upgraded = Vec::with_capacity(payload.len() + appended);
             upgraded.extend_from_slice(payload);
-            upgraded.extend_from_slice(&[0, 0]);
+            upgraded.resize(payload.len() + appended, 0);
             let mut table: Table = postcard::from_bytes(&upgraded)
                 .map_err(|e| LoadError::Malformed(format!("invalid payload: {e}")))?;
-            if table.schema_version != 2 {
+            if table.schema_version != version {
                 return Err(LoadError::Malformed(
                     "the payload's schema version differs from the header's".into(),
                 ));

@@ -56,6 +56,34 @@ pub struct Table {
     /// explore ... }`, empty otherwise.
     #[serde(default)]
     pub explore_candidates: Vec<Vec<u32>>,
+    /// The judge scoring a sampled share of answers (`learn { judge ...
+    /// }`, schema version 4; `docs/learn.md`, "Quality sampling").
+    #[serde(default)]
+    pub judge: Option<Judge>,
+}
+
+/// A judge: a model that scores a sampled share of answers, its scores
+/// written as feedback (`source` `judge`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Judge {
+    /// Index into `models`: the model that grades.
+    pub model: u32,
+    /// The share of answers judged as a function of the request rate:
+    /// points in increasing `qps`. Below the first point its share holds,
+    /// above the last the last's; between two points the share is
+    /// interpolated linearly in the logarithm of the rate.
+    pub sample: Vec<SamplePoint>,
+}
+
+/// One point of a judge's sampling rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamplePoint {
+    /// Requests per second.
+    pub qps: f64,
+    /// The share of answers judged at that rate, in `0..=1`.
+    pub share: f64,
 }
 
 /// The pacing of a spend budget (`docs/learn.md`, "Budget pacing").

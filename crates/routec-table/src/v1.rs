@@ -115,6 +115,7 @@ impl Table {
             slices: Vec::new(),
             pacing: None,
             explore_candidates: Vec::new(),
+            judge: None,
         })
     }
 }

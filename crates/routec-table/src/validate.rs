@@ -225,7 +225,39 @@ impl Table {
                 )?;
             }
         }
+        self.validate_judge()?;
         self.validate_pacing()
+    }
+
+    /// The judge: its model, and a sampling rate of shares in `0..=1` at
+    /// increasing rates.
+    fn validate_judge(&self) -> Result<(), ValidationError> {
+        let Some(judge) = &self.judge else {
+            return Ok(());
+        };
+        index("judge.model", "model", judge.model, self.models.len())?;
+        if judge.sample.is_empty() {
+            return fail("judge.sample", "no sampling rate");
+        }
+        let mut last = f64::NEG_INFINITY;
+        for (k, point) in judge.sample.iter().enumerate() {
+            finite(format_args!("judge.sample[{k}].qps"), point.qps)?;
+            finite(format_args!("judge.sample[{k}].share"), point.share)?;
+            if !(0.0..=1.0).contains(&point.share) {
+                return fail(
+                    format_args!("judge.sample[{k}].share"),
+                    format!("{} is not in 0..=1", point.share),
+                );
+            }
+            if point.qps < 0.0 || point.qps <= last {
+                return fail(
+                    format_args!("judge.sample[{k}].qps"),
+                    format!("{} does not follow {last} (rates increase)", point.qps),
+                );
+            }
+            last = point.qps;
+        }
+        Ok(())
     }
 
     /// The ladder: its figures, and each step as the table it routes like
