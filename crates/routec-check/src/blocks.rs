@@ -11,7 +11,7 @@ use crate::cx::{Cx, FastMap, unit_of};
 use crate::diagnostics as d;
 use crate::index::SymbolKind;
 use crate::ir::{
-    BoundDef, CostBasis, Dist, DriftAction, DriftDef, ExploreDef, FaultSettings, MetricDef,
+    BoundDef, CostBasis, Dist, DriftAction, DriftDef, ExploreDef, FaultSettings, JudgeDef, MetricDef,
     ObjectiveDef, Period, Retry, RetryOn, SignalType, SloDef, SloScope, TestDef, TestExpect,
     TrafficSource, TrafficVar, Value,
 };
@@ -565,6 +565,7 @@ impl<'a> Cx<'a> {
 
     fn learn(&mut self, l: &ast::Learn) {
         let mut explore_seen: Option<Span> = None;
+        let mut judge_seen: Option<Span> = None;
         for prop in &l.body.items {
             match &prop.kind {
                 LearnPropKind::Error => {}
@@ -594,6 +595,22 @@ impl<'a> Cx<'a> {
                     };
                     if let Some(share) = share {
                         self.p.learn.explore = Some(ExploreDef { share, budget });
+                    }
+                }
+                LearnPropKind::Judge { model, sample } => {
+                    let at = crate::cx::keyword_span(prop.span, "judge");
+                    // A second `judge` is refused, its terms still checked.
+                    let first = judge_seen.replace(at);
+                    if let Some(first) = first {
+                        judge_seen = Some(first);
+                        self.emit(d::duplicate_property(at, "judge", first));
+                    }
+                    let model = self.model_or_report(model);
+                    let sample = self.sampling_rate(sample);
+                    if first.is_none()
+                        && let (Some(model), Some(sample)) = (model, sample)
+                    {
+                        self.p.learn.judge = Some(JudgeDef { model, sample });
                     }
                 }
                 LearnPropKind::Drift {
@@ -647,6 +664,80 @@ impl<'a> Cx<'a> {
                 }
             }
         }
+    }
+
+    /// A judge's `sample` terms as `(qps, share)` points in increasing
+    /// rate: one share alone holds at every rate (a point at rate 0);
+    /// several each name their rate, `below` first, `above` last.
+    fn sampling_rate(&mut self, terms: &[ast::SampleTerm]) -> Option<Vec<(f64, f64)>> {
+        let mut points = Vec::with_capacity(terms.len());
+        let mut ok = true;
+        let last = terms.len().saturating_sub(1);
+        for (i, term) in terms.iter().enumerate() {
+            let share = self.quantity(&term.share, Unit::Ratio);
+            if let Some(x) = share
+                && !(0.0..=1.0).contains(&x)
+            {
+                self.emit(d::out_of_range(
+                    term.share.span,
+                    "a sampled share is from 0% to 100%",
+                ));
+                ok = false;
+            }
+            let qps = match &term.at {
+                None if terms.len() == 1 => Some(0.0),
+                None => {
+                    self.emit(d::bad_sampling(
+                        term.span,
+                        "with several shares, each says the rate it holds at",
+                        "write `100% below 1k qps, 5% above 10k qps`",
+                    ));
+                    None
+                }
+                Some((position, rate)) => {
+                    if terms.len() == 1 {
+                        self.emit(d::bad_sampling(
+                            term.span,
+                            "a sampling rate by traffic needs a share at two rates or more",
+                            "add a second term (`100% below 1k qps, 5% above 10k qps`), or write the share alone to sample it at every rate (`sample 5%`)",
+                        ));
+                        ok = false;
+                    } else if position.text == "below" && i != 0 {
+                        self.emit(d::bad_sampling(
+                            position.span,
+                            "only the first term holds `below` its rate",
+                            "order the terms by rate: `below` the lowest, `at` between, `above` the highest",
+                        ));
+                        ok = false;
+                    } else if position.text == "above" && i != last {
+                        self.emit(d::bad_sampling(
+                            position.span,
+                            "only the last term holds `above` its rate",
+                            "order the terms by rate: `below` the lowest, `at` between, `above` the highest",
+                        ));
+                        ok = false;
+                    }
+                    self.request_rate(rate)
+                }
+            };
+            match (qps, share) {
+                (Some(q), Some(x)) => {
+                    if let Some(&(before, _)) = points.last()
+                        && q <= before
+                    {
+                        self.emit(d::bad_sampling(
+                            term.span,
+                            "the rates of a sampling rate must increase from term to term",
+                            "order the terms by rate: `below` the lowest, `at` between, `above` the highest",
+                        ));
+                        ok = false;
+                    }
+                    points.push((q, x));
+                }
+                _ => ok = false,
+            }
+        }
+        ok.then_some(points)
     }
 
     // ------------------------------------------------------------ traffic

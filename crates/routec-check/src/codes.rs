@@ -132,6 +132,9 @@ pub const MIX_SUM: &str = "E0601";
 pub const BAD_DISTRIBUTION: &str = "E0602";
 /// A test whose clauses do not fit together.
 pub const BAD_TEST: &str = "E0603";
+/// A judge's sampling rate that is not one share per request rate (a term
+/// without its rate among several, rates out of order, `below` not first).
+pub const BAD_SAMPLING: &str = "E0604";
 
 // ---------------------------------------------------------------- warnings
 
@@ -225,6 +228,7 @@ pub const ALL: &[&str] = &[
     MIX_SUM,
     BAD_DISTRIBUTION,
     BAD_TEST,
+    BAD_SAMPLING,
     UNUSED_SIGNAL,
     UNUSED_MODEL,
     UNUSED_SLICE,

@@ -290,6 +290,10 @@ pub(crate) fn budget_needs_period(span: Span) -> Diagnostic {
     .with_help("add `per day` (or `per hour`, `per week`, `per month`)")
 }
 
+pub(crate) fn bad_sampling(span: Span, message: impl Into<String>, help: &str) -> Diagnostic {
+    Diagnostic::error(c::BAD_SAMPLING, span, message).with_help(help)
+}
+
 pub(crate) fn test_without_expect(span: Span) -> Diagnostic {
     Diagnostic::error(c::MISSING_PROPERTY, span, "the test has no `expect`")
         .with_help("add `expect PLAN` after `given { signal: value }`, or `expect latency p95 <= 3s` after `under TRAFFIC`")
@@ -900,13 +904,13 @@ pub(crate) fn missing_load_unit(span: Span, what: &str, rate: bool) -> Diagnosti
     })
 }
 
-pub(crate) fn load_not_requests(span: Span) -> Diagnostic {
+pub(crate) fn load_not_requests(span: Span, help: &str) -> Diagnostic {
     Diagnostic::error(
         c::TYPE_MISMATCH,
         span,
         "a load is measured in requests per second",
     )
-    .with_help("write the load the latency was measured at as `30 qps` or `1800 req/m`")
+    .with_help(help)
 }
 
 pub(crate) fn peak_needs_qps(span: Span) -> Diagnostic {

@@ -830,7 +830,20 @@ pub struct ExploreDef {
 pub struct LearnDef {
     pub explore: Option<ExploreDef>,
     pub drift: Vec<DriftDef>,
+    pub judge: Option<JudgeDef>,
 }
+
+/// `judge MODEL sample ...`: the model that scores a sampled share of
+/// answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeDef {
+    pub model: ModelId,
+    /// `(requests per second, share)` in increasing rate; one point at
+    /// rate 0 for a share at every rate (the table's `judge.sample`, whose
+    /// `share_at` says the share at a rate).
+    pub sample: Vec<(f64, f64)>,
+}
+
 
 // ---------------------------------------------------------------- traffic
 

@@ -31,8 +31,23 @@ impl Cx<'_> {
                 named_elsewhere[id.index()] = true;
             }
         }
+        // A model that only judges (`learn { judge ... }`) needs a price,
+        // not a latency or a quality: nothing routes to it.
+        let mut routed = vec![false; self.p.models.len()];
+        let mut in_plans = Vec::new();
+        for r in &self.p.rules {
+            r.plan.models(&mut in_plans);
+        }
+        in_plans.extend(self.p.models.iter().filter_map(|m| m.fallback));
+        for m in in_plans {
+            if let Some(r) = routed.get_mut(m.index()) {
+                *r = true;
+            }
+        }
+        let judge = self.p.learn.judge.as_ref().map(|j| j.model.index());
         for (i, m) in self.p.models.iter().enumerate() {
             let used = named_elsewhere[i];
+            let judge_only = judge == Some(i) && !routed[i];
             if !used {
                 self.diags.push(d::unused_model(m.span, &m.name));
             }
@@ -41,10 +56,10 @@ impl Cx<'_> {
                 if m.price.is_empty() {
                     missing.push("price");
                 }
-                if m.latency.is_empty() {
+                if m.latency.is_empty() && !judge_only {
                     missing.push("latency");
                 }
-                if m.quality.is_empty() {
+                if m.quality.is_empty() && !judge_only {
                     missing.push("quality");
                 }
                 if !missing.is_empty() {

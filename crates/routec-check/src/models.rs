@@ -488,7 +488,10 @@ impl Cx<'_> {
         };
         if kind != LoadKind::Requests {
             own.broken = true;
-            self.emit(d::load_not_requests(load.span));
+            self.emit(d::load_not_requests(
+                load.span,
+                "write the load the latency was measured at as `30 qps` or `1800 req/m`",
+            ));
             return;
         }
         let Some(v) = self.quantity(&load.amount, Unit::Number) else {
@@ -514,6 +517,28 @@ impl Cx<'_> {
         }
         own.load_latency
             .push((LoadLatency { qps, latency }, load.span));
+    }
+
+    /// A request rate (`10k qps`, `600 req/m`) in requests per second;
+    /// `None` (reported) for another unit or a rate that is not positive.
+    pub(crate) fn request_rate(&mut self, t: &ast::RateTerm) -> Option<f64> {
+        let (kind, per_second) = self.load_unit(t, "a request rate", true)?;
+        if kind != LoadKind::Requests {
+            self.emit(d::load_not_requests(
+                t.span,
+                "write the request rate as `1k qps` or `600 req/m`",
+            ));
+            return None;
+        }
+        let v = self.quantity(&t.amount, Unit::Number)?;
+        if v <= 0.0 {
+            self.emit(d::out_of_range(
+                t.amount.span,
+                "a request rate must be positive",
+            ));
+            return None;
+        }
+        Some(v * per_second)
     }
 
     /// The kind of a rate term and the factor that turns its amount into a

@@ -397,7 +397,7 @@ pub(crate) fn build(
         slices: slices(s),
         pacing: None,
         explore_candidates,
-        judge: None,
+        judge: judge(policy),
     }
 }
 
@@ -747,6 +747,18 @@ fn learn(policy: &Policy) -> t::Learn {
             })
             .collect(),
     }
+}
+
+/// `learn { judge MODEL sample ... }`.
+fn judge(policy: &Policy) -> Option<t::Judge> {
+    policy.learn.judge.as_ref().map(|j| t::Judge {
+        model: j.model.0,
+        sample: j
+            .sample
+            .iter()
+            .map(|&(qps, share)| t::SamplePoint { qps, share })
+            .collect(),
+    })
 }
 
 /// The share of each bin of a dimension: from the recorded requests when

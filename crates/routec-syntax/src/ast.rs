@@ -690,7 +690,23 @@ pub enum LearnPropKind {
         window: Lit,
         action: Name,
     },
+    /// `judge grader sample 100% below 1k qps, 5% above 10k qps`, or
+    /// `judge grader sample 5%`
+    Judge {
+        model: Name,
+        sample: Vec<SampleTerm>,
+    },
     Error,
+}
+
+/// One term of a judge's sampling rate: a share, and the request rate it
+/// holds at (`5% above 10k qps`); a lone share holds at every rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleTerm {
+    pub share: Lit,
+    /// `below`, `at` or `above`, and the rate.
+    pub at: Option<(Name, RateTerm)>,
+    pub span: Span,
 }
 
 // ---------------------------------------------------------------- traffic

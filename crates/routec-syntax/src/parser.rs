@@ -1233,6 +1233,36 @@ where
         })
 }
 
+/// `tok/s`, `req/m`.
+fn rate_unit<'t, 's: 't, I>() -> impl Parser<'t, I, RateUnit, Ex<'t, 's>> + Clone + 't
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> + 't,
+{
+    name()
+        .then_ignore(just(Token::Slash))
+        .then(name())
+        .map_with(|(numerator, denominator), e| RateUnit {
+            numerator,
+            denominator,
+            span: sp(e.span()),
+        })
+}
+
+/// `40 qps`, `600 req/m`, `64 concurrent`.
+fn rate_term<'t, 's: 't, I>() -> impl Parser<'t, I, RateTerm, Ex<'t, 's>> + Clone + 't
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> + 't,
+{
+    let load_unit = choice((rate_unit().map(LoadUnit::Rate), name().map(LoadUnit::Word)));
+    lit()
+        .then(load_unit.or_not())
+        .map_with(|(amount, unit), e| RateTerm {
+            amount,
+            unit,
+            span: sp(e.span()),
+        })
+}
+
 fn model_item<'t, 's: 't, I>() -> impl Parser<'t, I, ItemKind, Ex<'t, 's>> + Clone + 't
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> + 't,
@@ -1245,25 +1275,8 @@ where
             amount,
             span: sp(e.span()),
         });
-    let rate_unit = name()
-        .then_ignore(just(Token::Slash))
-        .then(name())
-        .map_with(|(numerator, denominator), e| RateUnit {
-            numerator,
-            denominator,
-            span: sp(e.span()),
-        });
-    let load_unit = choice((
-        rate_unit.clone().map(LoadUnit::Rate),
-        name().map(LoadUnit::Word),
-    ));
-    let rate_term = lit()
-        .then(load_unit.or_not())
-        .map_with(|(amount, unit), e| RateTerm {
-            amount,
-            unit,
-            span: sp(e.span()),
-        });
+    let rate_unit = rate_unit();
+    let rate_term = rate_term();
     let latency_term = choice((
         kw("ttft")
             .ignore_then(quantiles())
@@ -1608,6 +1621,20 @@ where
                 span: sp(e.span()),
             }
         });
+    let word = |w: &'static str| {
+        kw(w).map(move |span| Name {
+            text: w.to_owned(),
+            span,
+        })
+    };
+    let position = choice((word("below"), word("at"), word("above")));
+    let sample_term = lit()
+        .then(position.then(rate_term()).or_not())
+        .map_with(|(share, at), e| SampleTerm {
+            share,
+            at,
+            span: sp(e.span()),
+        });
     let prop = choice((
         kw("explore")
             .ignore_then(lit())
@@ -1647,6 +1674,16 @@ where
                     action,
                 },
             ),
+        kw("judge")
+            .ignore_then(name())
+            .then_ignore(kw("sample"))
+            .then(
+                sample_term
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
+            .map(|(model, sample)| LearnPropKind::Judge { model, sample }),
     ))
     .map_with(|kind, e| LearnProp {
         kind,

@@ -38,6 +38,13 @@ impl<T: Shift> Shift for Option<T> {
     }
 }
 
+impl<A: Shift, B: Shift> Shift for (A, B) {
+    fn shift(&mut self, delta: i64) {
+        self.0.shift(delta);
+        self.1.shift(delta);
+    }
+}
+
 impl<T: Shift> Shift for Box<T> {
     fn shift(&mut self, delta: i64) {
         (**self).shift(delta);
@@ -87,6 +94,7 @@ shift_fields! {
     Source { kind, key, clauses, span }
     SourceClause { name, value, span }
     RateTerm { amount, unit, span }
+    SampleTerm { share, at, span }
     PriceTier { op_span, threshold, unit, terms }
     Model { name, extends, body }
     ModelProp { kind, span }
@@ -415,6 +423,10 @@ impl Shift for LearnPropKind {
                 unit.shift(delta);
                 window.shift(delta);
                 action.shift(delta);
+            }
+            LearnPropKind::Judge { model, sample } => {
+                model.shift(delta);
+                sample.shift(delta);
             }
             LearnPropKind::Error => {}
         }

@@ -221,7 +221,11 @@ pub const WORDS: &[Word] = &[
     // Learning.
     w("explore", P, &[C::LearnSetting]),
     w("drift", P, &[C::LearnSetting]),
+    w("judge", P, &[C::LearnSetting]),
     w("budget", P, &[C::Structure]),
+    w("sample", P, &[C::Structure]),
+    w("below", K, &[C::Structure]),
+    w("above", K, &[C::Structure]),
     w("over", K, &[C::Structure]),
     w("kl", P, &[C::DriftMeasure]),
     w("alert", P, &[C::DriftAction]),

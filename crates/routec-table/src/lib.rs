@@ -245,6 +245,38 @@ impl Table {
     }
 }
 
+impl Judge {
+    /// The share of answers judged at `qps` requests per second: the
+    /// nearest point's share outside the points, linear in `ln qps`
+    /// between two (`docs/learn.md`, "Quality sampling"). The optimizer,
+    /// the simulator and the runtimes all read the rate through this.
+    pub fn share_at(&self, qps: f64) -> f64 {
+        sample_share(&self.sample, qps)
+    }
+}
+
+/// [`Judge::share_at`] over points in increasing rate.
+pub fn sample_share(points: &[SamplePoint], qps: f64) -> f64 {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return 0.0;
+    };
+    if qps.is_nan() || qps <= first.qps {
+        return first.share;
+    }
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if qps <= b.qps {
+            if a.qps <= 0.0 {
+                // A point at rate 0 holds up to the next one.
+                return a.share;
+            }
+            let t = (qps.ln() - a.qps.ln()) / (b.qps.ln() - a.qps.ln());
+            return a.share + t * (b.share - a.share);
+        }
+    }
+    last.share
+}
+
 fn check_version(version: u32) -> Result<(), LoadError> {
     if version > SCHEMA_VERSION {
         Err(LoadError::FutureVersion {
