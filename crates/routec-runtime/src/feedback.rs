@@ -34,7 +34,16 @@ pub struct Feedback {
     pub output_tokens: Option<u64>,
     /// What the answer cost, USD.
     pub cost_usd: Option<f64>,
+    /// Who reported it: `None` for the client (`POST /v1/feedback`, an
+    /// embedder), `judge` for the policy's judge (`crate::judge`), whose
+    /// scores never replace a client's when the log is read.
+    pub source: Option<String>,
+    /// What judging the answer cost, USD (a judge's feedback only).
+    pub judge_cost_usd: Option<f64>,
 }
+
+/// The `source` of a judge's feedback.
+pub const JUDGE_SOURCE: &str = "judge";
 
 impl Feedback {
     /// Why the feedback cannot be recorded, if it cannot: no model, neither
@@ -47,6 +56,16 @@ impl Feedback {
         if self.success.is_none() && self.score.is_none() {
             return Some("feedback needs `success` (a boolean) or `score` (0 to 1)".into());
         }
+        if let Some(source) = &self.source
+            && source != JUDGE_SOURCE
+        {
+            return Some(format!(
+                "`source` is `{JUDGE_SOURCE}` or absent (the client), got `{source}`"
+            ));
+        }
+        if self.judge_cost_usd.is_some() && self.source.is_none() {
+            return Some("`judge_cost_usd` belongs to a judge's feedback".into());
+        }
         if let Some(s) = self.score
             && !(s.is_finite() && (0.0..=1.0).contains(&s))
         {
@@ -56,6 +75,7 @@ impl Feedback {
             ("latency_ms", self.latency_ms),
             ("ttft_ms", self.ttft_ms),
             ("cost_usd", self.cost_usd),
+            ("judge_cost_usd", self.judge_cost_usd),
         ] {
             if let Some(x) = v
                 && !(x.is_finite() && x >= 0.0)
@@ -71,6 +91,9 @@ impl Feedback {
     /// features), absent ones left out.
     pub fn to_json(&self) -> String {
         let mut fields = vec![format!("\"model\":{}", J::String(self.model.clone()))];
+        if let Some(source) = &self.source {
+            fields.push(format!("\"source\":{}", J::String(source.clone())));
+        }
         if let Some(s) = self.success {
             fields.push(format!("\"success\":{s}"));
         }
@@ -92,8 +115,13 @@ impl Feedback {
                 fields.push(format!("\"{name}\":{n}"));
             }
         }
-        if let Some(n) = self.cost_usd.and_then(number) {
-            fields.push(format!("\"cost_usd\":{n}"));
+        for (name, v) in [
+            ("cost_usd", self.cost_usd),
+            ("judge_cost_usd", self.judge_cost_usd),
+        ] {
+            if let Some(n) = v.and_then(number) {
+                fields.push(format!("\"{name}\":{n}"));
+            }
         }
         format!("{{{}}}", fields.join(","))
     }
@@ -151,6 +179,21 @@ mod tests {
     }
 
     #[test]
+    fn a_judges_feedback_says_so_and_what_it_cost() {
+        let fb = Feedback {
+            model: "small".into(),
+            score: Some(0.75),
+            source: Some(JUDGE_SOURCE.into()),
+            judge_cost_usd: Some(0.0004),
+            ..Feedback::default()
+        };
+        assert_eq!(
+            fb.line("r"),
+            "{\"id\":\"r\",\"feedback\":{\"model\":\"small\",\"source\":\"judge\",\"score\":0.75,\"judge_cost_usd\":0.0004}}"
+        );
+    }
+
+    #[test]
     fn refuses_feedback_that_says_nothing_or_is_out_of_range() {
         let mut out = Vec::new();
         let mut fb = Feedback {
@@ -171,6 +214,12 @@ mod tests {
         fb.cost_usd = Some(f64::NAN);
         assert!(fb.problem().unwrap().starts_with("`cost_usd` must be"));
         fb.cost_usd = None;
+        fb.source = Some("oracle".into());
+        assert!(fb.problem().unwrap().starts_with("`source` is `judge` or absent"));
+        fb.source = None;
+        fb.judge_cost_usd = Some(0.001);
+        assert!(fb.problem().unwrap().contains("belongs to a judge"));
+        fb.judge_cost_usd = None;
         assert!(write_feedback(&mut out, "", &fb).is_err());
         assert!(out.is_empty());
         write_feedback(&mut out, "r", &fb).unwrap();

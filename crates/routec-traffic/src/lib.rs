@@ -92,6 +92,10 @@ pub struct OutcomeEntry {
     /// 1-based column of the key.
     pub column: usize,
     pub outcome: Outcome,
+    /// Whether it is a judge's score (a feedback line with `source`
+    /// `judge`): joined only where no client feedback on the same model
+    /// is, and never replacing one.
+    pub judged: bool,
 }
 
 /// What a model did with a recorded request. Every field is optional, but a

@@ -29,6 +29,7 @@ const OUTCOME_FIELDS: &[&str] = &[
 ];
 const FEEDBACK_FIELDS: &[&str] = &[
     "model",
+    "source",
     "success",
     "score",
     "latency_ms",
@@ -36,6 +37,7 @@ const FEEDBACK_FIELDS: &[&str] = &[
     "input_tokens",
     "output_tokens",
     "cost_usd",
+    "judge_cost_usd",
 ];
 
 /// Reads a whole file. Blank lines are skipped; a leading byte-order mark and
@@ -71,9 +73,16 @@ pub fn parse_all(text: &str) -> (Vec<Record>, Vec<RecordError>) {
                     r.outcomes.into_iter().next(),
                 ) {
                     (Some(request), Some(outcome)) => {
-                        // Later feedback on the same model replaces earlier.
-                        request.outcomes.retain(|o| o.model != outcome.model);
-                        request.outcomes.push(outcome);
+                        // Later feedback on the same model replaces earlier,
+                        // except that a judge's score never replaces a
+                        // client's feedback (`source`).
+                        let client_said = |o: &OutcomeEntry| {
+                            o.model == outcome.model && o.line != request.line && !o.judged
+                        };
+                        if !(outcome.judged && request.outcomes.iter().any(client_said)) {
+                            request.outcomes.retain(|o| o.model != outcome.model);
+                            request.outcomes.push(outcome);
+                        }
                     }
                     _ => {
                         let mut e = RecordError::new(
@@ -518,6 +527,7 @@ impl<'a> LineCx<'a> {
                     line: self.line,
                     column,
                     outcome,
+                    judged: false,
                 });
             }
         }
@@ -531,13 +541,55 @@ impl<'a> LineCx<'a> {
             return None;
         }
         let (model, outcome) = self.outcome(v, "the feedback", true)?;
+        let judged = self.feedback_source(v);
         let (model, column) = model?;
         Some(OutcomeEntry {
             model,
             line: self.line,
             column,
             outcome,
+            judged,
         })
+    }
+
+    /// Whether a `feedback` object is a judge's: its `source` is `judge`
+    /// (absent: the client's; any other value is an error). A
+    /// `judge_cost_usd` needs the judge's `source`.
+    fn feedback_source(&mut self, v: &'a RawValue) -> bool {
+        // Read again without reporting: `outcome` reported its problems.
+        let Ok(Entries(entries)) = serde_json::from_str::<Entries<'a>>(v.get()) else {
+            return false;
+        };
+        let mut judged = false;
+        for (k, val) in &entries {
+            if k.text == "source" {
+                match serde_json::from_str::<String>(val.get()) {
+                    Ok(s) if s == routec_runtime::JUDGE_SOURCE => judged = true,
+                    _ => {
+                        let at = self.offset_of(val.get());
+                        self.error_at(
+                            at,
+                            format!("`source` is `{}` or absent", routec_runtime::JUDGE_SOURCE),
+                            Some(
+                                "leave `source` out for the client's feedback; `\"source\": \"judge\"` marks a judge's score"
+                                    .into(),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if !judged
+            && let Some((k, val)) = entries.iter().find(|(k, _)| k.text == "judge_cost_usd")
+        {
+            let at = self.key_offset(k, val);
+            self.error_at(
+                at,
+                "`judge_cost_usd` belongs to a judge's feedback".into(),
+                Some("add `\"source\": \"judge\"`, or leave the judge's cost out".into()),
+            );
+        }
+        judged
     }
 
     /// The fields of an outcome (and, for `feedback`, its `model` with the
@@ -578,6 +630,11 @@ impl<'a> LineCx<'a> {
                     o.score = self.number(val, &what, "a number from 0 to 1", |x| {
                         (0.0..=1.0).contains(&x)
                     })
+                }
+                // Read by `feedback_source`.
+                "source" if feedback => {}
+                "judge_cost_usd" if feedback => {
+                    self.number(val, &what, "a number >= 0", |x| x >= 0.0);
                 }
                 "latency_ms" | "ttft_ms" | "cost_usd" => {
                     let x = self.number(val, &what, "a number >= 0", |x| x >= 0.0);

@@ -85,6 +85,45 @@ fn feedback_joins_its_request() {
     );
 }
 
+/// A judge's score (`"source": "judge"`) joins like feedback, but never
+/// replaces a client's feedback on the same model, whichever comes first;
+/// a client's replaces a judge's. A bad `source` is a located error.
+#[test]
+fn a_judges_score_gives_way_to_the_clients() {
+    let text = [
+        r#"{"id": "a", "signals": {}, "outcomes": {"small": {"success": true}}}"#,
+        r#"{"id": "a", "feedback": {"model": "small", "source": "judge", "score": 0.4, "judge_cost_usd": 0.0002}}"#,
+        r#"{"id": "b", "signals": {}}"#,
+        r#"{"id": "b", "feedback": {"model": "small", "score": 0.9}}"#,
+        r#"{"id": "b", "feedback": {"model": "small", "source": "judge", "score": 0.3}}"#,
+        r#"{"id": "c", "signals": {}}"#,
+        r#"{"id": "c", "feedback": {"model": "small", "source": "judge", "score": 0.3}}"#,
+        r#"{"id": "c", "feedback": {"model": "small", "success": false}}"#,
+    ]
+    .join("\n");
+    let records = parse(&text).unwrap();
+    let joined = |r: &routec_traffic::Record| {
+        r.outcomes
+            .iter()
+            .map(|o| format!("{}@{}:{:?}:{}", o.model, o.line, o.outcome.score, o.judged))
+            .collect::<Vec<_>>()
+    };
+    // The judge's score replaces the request line's own outcome.
+    assert_eq!(joined(&records[0]), ["small@2:Some(0.4):true"]);
+    // The client said first: the judge's later score is dropped.
+    assert_eq!(joined(&records[1]), ["small@4:Some(0.9):false"]);
+    // The judge said first: the client's later feedback replaces it.
+    assert_eq!(joined(&records[2]), ["small@8:None:false"]);
+
+    assert_eq!(
+        errors(r#"{"id": "a", "signals": {}}
+{"id": "a", "feedback": {"model": "m", "source": "oracle", "success": true}}
+{"id": "a", "feedback": {"model": "m", "judge_cost_usd": 0.1, "success": true}}"#),
+        "2:50: `source` is `judge` or absent (leave `source` out for the client's feedback; `\"source\": \"judge\"` marks a judge's score)\n\
+         3:40: `judge_cost_usd` belongs to a judge's feedback (add `\"source\": \"judge\"`, or leave the judge's cost out)\n"
+    );
+}
+
 /// The library's feedback writer (`routec_runtime::write_feedback`)
 /// writes lines this reader joins: an embedder's own decision log is
 /// labeled traffic too.
