@@ -131,6 +131,8 @@ pub struct App {
     pub loader: Arc<dyn Loader>,
     /// The last recorded requests, for their feedback.
     pub recent: Recent,
+    /// Permits for judgements running (`crate::judge`).
+    pub judge_slots: Arc<tokio::sync::Semaphore>,
     ids: AtomicU64,
     id_prefix: String,
     reload_lock: tokio::sync::Mutex<()>,
@@ -200,6 +202,9 @@ impl App {
             env,
             loader,
             recent: Recent::new(options_feedback_ids),
+            judge_slots: Arc::new(tokio::sync::Semaphore::new(
+                crate::judge::JUDGE_CONCURRENCY,
+            )),
             ids: AtomicU64::new(0),
             id_prefix: format!("{:08x}", prefix >> 32),
             reload_lock: tokio::sync::Mutex::new(()),

@@ -260,6 +260,7 @@ pub async fn post_feedback(
         input_tokens: answered.input_tokens,
         output_tokens: answered.output_tokens,
         cost_usd: r.cost_usd.or(answered.cost_usd),
+        ..Feedback::default()
     };
     if let Some(problem) = feedback.problem() {
         return refuse(&app, "malformed", ApiError::bad_request(problem));

@@ -55,6 +55,9 @@ struct Finalizer {
     time_ms: u64,
     /// Seconds from arrival to the first byte of the answer.
     first_byte: Option<f64>,
+    /// The answer's text when the judge was picked to score it
+    /// (`crate::judge`).
+    judged: Option<String>,
     done: bool,
 }
 
@@ -146,46 +149,7 @@ impl Finalizer {
                 .get_or_create(&SignalLabels { signal: s.clone() })
                 .inc();
         }
-        let mut cost = 0.0;
-        let mut input_tokens = None;
-        let mut output_tokens = None;
-        for a in &trace.attempts {
-            let ml = ModelLabels {
-                model: a.model.clone(),
-            };
-            m.attempts
-                .get_or_create(&AttemptLabels {
-                    model: a.model.clone(),
-                    status: a.status.clone(),
-                })
-                .inc();
-            if let Some(t) = a.ttft_ms {
-                m.model_ttft.get_or_create(&ml).observe(t / 1000.0);
-            }
-            if a.status == "ok"
-                && let Some(l) = a.latency_ms
-            {
-                m.model_latency.get_or_create(&ml).observe(l / 1000.0);
-            }
-            for (kind, n) in [("input", a.input_tokens), ("output", a.output_tokens)] {
-                if let Some(n) = n {
-                    m.tokens
-                        .get_or_create(&TokenLabels {
-                            model: a.model.clone(),
-                            kind: kind.into(),
-                        })
-                        .inc_by(n);
-                }
-            }
-            if a.cost_usd > 0.0 {
-                m.cost.get_or_create(&ml).inc_by(a.cost_usd);
-            }
-            cost += a.cost_usd;
-            if a.status == "ok" || a.status == "interrupted" {
-                input_tokens = a.input_tokens.or(input_tokens);
-                output_tokens = a.output_tokens.or(output_tokens);
-            }
-        }
+        let (cost, input_tokens, output_tokens) = count_attempts(app, &trace.attempts);
         let slice_names: Vec<String> = self
             .slices
             .iter()
@@ -294,9 +258,66 @@ impl Finalizer {
             }
         }
         // Feedback is taken once the request is recorded (its decision-log
-        // line queued first, so the feedback line follows it).
+        // line queued first, so the feedback line follows it); so is the
+        // judge's.
+        if outcome == "ok"
+            && let Some(text) = self.judged.take()
+        {
+            crate::judge::spawn(&self.ctx, &self.id, &answer, text);
+        }
         app.recent.insert(&self.id, answer);
     }
+}
+
+/// Counts `attempts` in the metrics (attempts by status, TTFT and latency,
+/// tokens, cost by model): what they cost, and the answering call's input
+/// and output tokens (the last successful or interrupted attempt's).
+pub fn count_attempts(
+    app: &App,
+    attempts: &[exec::AttemptRecord],
+) -> (f64, Option<u64>, Option<u64>) {
+    let m = &app.metrics;
+    let mut cost = 0.0;
+    let mut input_tokens = None;
+    let mut output_tokens = None;
+    for a in attempts {
+        let ml = ModelLabels {
+            model: a.model.clone(),
+        };
+        m.attempts
+            .get_or_create(&AttemptLabels {
+                model: a.model.clone(),
+                status: a.status.clone(),
+            })
+            .inc();
+        if let Some(t) = a.ttft_ms {
+            m.model_ttft.get_or_create(&ml).observe(t / 1000.0);
+        }
+        if a.status == "ok"
+            && let Some(l) = a.latency_ms
+        {
+            m.model_latency.get_or_create(&ml).observe(l / 1000.0);
+        }
+        for (kind, n) in [("input", a.input_tokens), ("output", a.output_tokens)] {
+            if let Some(n) = n {
+                m.tokens
+                    .get_or_create(&TokenLabels {
+                        model: a.model.clone(),
+                        kind: kind.into(),
+                    })
+                    .inc_by(n);
+            }
+        }
+        if a.cost_usd > 0.0 {
+            m.cost.get_or_create(&ml).inc_by(a.cost_usd);
+        }
+        cost += a.cost_usd;
+        if a.status == "ok" || a.status == "interrupted" {
+            input_tokens = a.input_tokens.or(input_tokens);
+            output_tokens = a.output_tokens.or(output_tokens);
+        }
+    }
+    (cost, input_tokens, output_tokens)
 }
 
 /// What feedback on a request will record: the answering model and its
@@ -698,6 +719,7 @@ pub async fn chat_completions(
             ),
         );
     }
+    crate::judge::arrived(&app, &loaded);
     let stream = signals::is_stream(&body);
     let counting_model = direct.or(loaded.count_with);
     let openai_tokens = counting_model
@@ -779,6 +801,7 @@ pub async fn chat_completions(
         slices,
         time_ms,
         first_byte: None,
+        judged: None,
         done: false,
     };
     let result = match &target {
@@ -827,6 +850,9 @@ pub async fn chat_completions(
         )
             .into_response();
         routing_headers(response.headers_mut(), &fin, Some(model));
+        if crate::judge::pick(&app, &loaded) {
+            fin.judged = Some(crate::judge::answer_text(&c.chunks));
+        }
         fin.finish(StatusCode::OK, "ok", Some(model));
         return response;
     }
@@ -937,6 +963,9 @@ impl SseState {
                 }
                 let Some(live) = s.live.as_mut() else {
                     if !s.fin.done {
+                        if crate::judge::pick(&s.ctx.app, &s.ctx.loaded) {
+                            s.fin.judged = Some(crate::judge::answer_text(&s.seen));
+                        }
                         s.fin.finish(StatusCode::OK, "ok", Some(s.model));
                     }
                     return None;

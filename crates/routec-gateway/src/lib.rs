@@ -32,6 +32,7 @@ pub mod exec;
 pub mod explore;
 pub mod feedback;
 pub mod handler;
+pub mod judge;
 pub mod loaded;
 pub mod metrics;
 pub mod pacing;

@@ -86,6 +86,9 @@ pub struct Loaded {
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
+    /// Quality sampling (`learn { judge ... }`, `crate::judge`); `None`
+    /// without a judge. A reload starts a new rate meter.
+    pub judge: Option<std::sync::Mutex<routec_runtime::Sampler>>,
     /// The routers of the pacing ladder's steps (rung `k` is `steps[k -
     /// 1]`; rung 0 is `router`), and the pacer (`crate::pacing`); `None`
     /// without a ladder. A reload carries the period's spend over.
@@ -265,8 +268,13 @@ impl Loaded {
             .map(Router::new)
             .collect::<Result<Vec<Router>, _>>()
             .map_err(|e| vec![format!("pacing: {e}")])?;
+        let judge = table
+            .judge
+            .as_ref()
+            .map(|j| std::sync::Mutex::new(routec_runtime::Sampler::new(j)));
         Ok(Loaded {
             explore,
+            judge,
             pacer,
             steps,
             explore_counter: crate::explore::counter(table),

@@ -166,6 +166,17 @@ pub struct Metrics {
     pub state_shared: Gauge,
     /// Errors talking to the shared state's store.
     pub state_errors: Counter,
+    /// Judgements by outcome (`scored`, `unscored`, `failed`, `skipped`).
+    pub judge: Family<OutcomeLabels, Counter>,
+    /// What the judge's calls cost, USD.
+    pub judge_cost: Counter<f64, AtomicU64>,
+    /// The share of answers judged at the current request rate.
+    pub judge_share: Gauge<f64, AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -211,6 +222,9 @@ impl Metrics {
             explored: Family::default(),
             explore_cost: Counter::default(),
             explore_budget_remaining: Gauge::default(),
+            judge: Family::default(),
+            judge_cost: Counter::default(),
+            judge_share: Gauge::default(),
             paced: Family::default(),
             pacing_rung: Gauge::default(),
             pacing_spend: Gauge::default(),
@@ -434,6 +448,21 @@ impl Metrics {
             "feedback_rejected",
             "Outcome feedback refused, by reason (malformed, unknown_request, no_answer, too_large, body_timeout)",
             m.feedback_rejected.clone(),
+        );
+        registry.register(
+            "judge",
+            "Answers picked for the judge (learn { judge }), by outcome: scored, unscored (no score in the reply), failed, skipped (too many judgements running)",
+            m.judge.clone(),
+        );
+        registry.register(
+            "judge_cost_usd",
+            "What the judge's calls cost, USD (also in routec_cost_usd under the judge's model)",
+            m.judge_cost.clone(),
+        );
+        registry.register(
+            "judge_sample_share",
+            "The share of answers the judge scores at the current request rate",
+            m.judge_share.clone(),
         );
         Metrics { registry, ..m }
     }
