@@ -186,6 +186,31 @@ async fn a_sampled_answer_is_scored_and_the_score_joins_the_log() {
     }
     let lines: Vec<J> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 4, "{log}");
+    // Every line is one of the schema's.
+    let schema: J = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/traffic.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for line in &lines {
+        let errors: Vec<String> = validator.iter_errors(line).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+    }
+    // A judge's cost without its `source` is refused by the schema.
+    let mut unjudged = lines
+        .iter()
+        .find(|l| l.get("feedback").is_some())
+        .unwrap()
+        .clone();
+    unjudged["feedback"]
+        .as_object_mut()
+        .unwrap()
+        .remove("source");
+    assert!(!validator.is_valid(&unjudged), "{unjudged}");
     for id in [&plain, &streamed] {
         let request = lines.iter().position(|l| l["id"] == **id && l.get("decision").is_some());
         let feedback = lines.iter().position(|l| l["id"] == **id && l.get("feedback").is_some());

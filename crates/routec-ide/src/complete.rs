@@ -402,6 +402,11 @@ fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
         ("traffic", "qps") => out.units(COUNT_UNITS),
         ("traffic", name) if signal_units(out, name) => {}
         ("learn", "explore") if stmt.len() <= 2 => out.units(RATIO_UNITS),
+        // `judge grader sample 5% above 10k qps`: shares and rates.
+        ("learn", "judge") => {
+            out.units(RATIO_UNITS);
+            out.units(COUNT_UNITS);
+        }
         ("learn", _) => out.units(DURATION_UNITS),
         _ if inner == "split" => out.units(RATIO_UNITS),
         _ => {

@@ -54,6 +54,9 @@ test('the snippets expanded together make a policy routec check accepts', () => 
     '  when difficulty > 70% => ' + expand('optimize', { 1: 'small, large_fp8, large' }),
   ];
   route.splice(2, 0, ...rules);
+  // The judge snippet goes inside the learn block (judging with a declared model).
+  const learn = expand('learn').split('\n');
+  learn.splice(learn.lastIndexOf('}'), 0, '  ' + expand('judge', { 1: 'small' }));
   const policy = [
     expand('policy'),
     expand('signal (enum)'),
@@ -66,14 +69,14 @@ test('the snippets expanded together make a policy routec check accepts', () => 
     expand('slo'),
     route.join('\n'),
     expand('faults'),
-    expand('learn'),
+    learn.join('\n'),
     expand('traffic'),
     expand('traffic file'),
     expand('test'),
     expand('test under traffic'),
     expand('test under traffic', { 1: 'the recorded sample meets it too', 2: 'recorded' }),
   ].join('\n');
-  const used = new Set(['route', 'rule', 'cascade', 'optimize', 'policy', 'signal (enum)', 'signal (classifier)', 'model', 'model extends', 'slice', 'objective', 'slo', 'faults', 'learn', 'traffic', 'traffic file', 'test', 'test under traffic']);
+  const used = new Set(['route', 'rule', 'cascade', 'optimize', 'policy', 'signal (enum)', 'signal (classifier)', 'model', 'model extends', 'slice', 'objective', 'slo', 'faults', 'learn', 'judge', 'traffic', 'traffic file', 'test', 'test under traffic']);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routec-snippets-'));
   try {
     const file = path.join(dir, 'snippets.route');
