@@ -690,7 +690,7 @@ impl<'a> Cx<'a> {
                     self.emit(d::bad_sampling(
                         term.span,
                         "with several shares, each says the rate it holds at",
-                        "write `100% below 1k qps, 5% above 10k qps`",
+                        "write each share with its rate: `judge grader sample 100% below 1k qps, 5% above 10k qps`",
                     ));
                     None
                 }
@@ -699,7 +699,7 @@ impl<'a> Cx<'a> {
                         self.emit(d::bad_sampling(
                             term.span,
                             "a sampling rate by traffic needs a share at two rates or more",
-                            "add a second term (`100% below 1k qps, 5% above 10k qps`), or write the share alone to sample it at every rate (`sample 5%`)",
+                            "add a second term (`judge grader sample 100% below 1k qps, 5% above 10k qps`), or write the share alone to sample it at every rate (`judge grader sample 5%`)",
                         ));
                         ok = false;
                     } else if position.text == "below" && i != 0 {
