@@ -460,6 +460,14 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
             _ => {}
         },
         "learn" if words.is_empty() => out.words(LEARN_PROPS, CompletionKind::Property),
+        "learn" => match (words.first().copied(), last_word) {
+            // `judge MODEL sample SHARE [below|at|above RATE qps], ...`
+            (Some("judge"), "judge") => out.models(),
+            (Some("judge"), _) if words.len() == 2 => {
+                out.words(&["sample"], CompletionKind::Keyword);
+            }
+            _ => {}
+        },
         "traffic" => {
             if frames.len() >= 2 {
                 // `task { chat 55%, ... }`: the mix of one signal.
