@@ -162,6 +162,9 @@ struct Mirror {
     answered: VecDeque<(String, String, u64)>,
     /// Ids asked about by feedback, with whom to answer.
     lookups: Vec<(String, oneshot::Sender<Option<Answered>>)>,
+    /// A round failed since the last that succeeded: the next writes the
+    /// windows' shared counts back where Redis lost them (`HSETNX`).
+    refill: bool,
     /// Cooldowns started here and not yet pushed, with their end.
     started: HashMap<String, Instant>,
     /// The models whose cooldowns are pulled (the loaded table's, and any
@@ -288,6 +291,7 @@ impl RedisState {
             pulls,
             answered,
             lookups,
+            ..
         } = &taken;
         let mut pipe = redis::pipe();
         for (model, until) in cooldowns {
@@ -309,6 +313,13 @@ impl RedisState {
                 .arg(SPEND_TTL_SECONDS)
                 .ignore();
             pipe.cmd("INCRBYFLOAT").arg(&key).arg(pushing.to_string());
+        }
+        for (set, bucket, counts, ttl) in &taken.refills {
+            let key = self.window_key(set, *bucket);
+            for (counter, n) in counts {
+                pipe.cmd("HSETNX").arg(&key).arg(*counter).arg(*n).ignore();
+            }
+            pipe.cmd("EXPIRE").arg(&key).arg(*ttl).ignore();
         }
         let mut increments = 0;
         for push in pushes {
@@ -337,7 +348,11 @@ impl RedisState {
             pipe.cmd("GET").arg(self.answered_key(id));
         }
         let expected = counters.len() + increments + models.len() + pulls.len() + lookups.len();
-        let answer = if expected == 0 && cooldowns.is_empty() && answered.is_empty() {
+        let answer = if expected == 0
+            && cooldowns.is_empty()
+            && answered.is_empty()
+            && taken.refills.is_empty()
+        {
             // Nothing to say: a PING tells whether Redis is there.
             redis::cmd("PING")
                 .query_async::<String>(conn)
@@ -472,11 +487,34 @@ impl RedisState {
         });
         let mut pushes = Vec::new();
         let mut pulls = Vec::new();
+        let mut refills = Vec::new();
+        let refill = std::mem::take(&mut m.refill);
         for (name, w) in &mut m.windows {
             let ttl = w.ttl_seconds();
             for (bucket, slot) in &mut w.slots {
+                if refill {
+                    // After an outage: what the fleet had counted, for a
+                    // Redis that came back empty (a no-op where it did not).
+                    let known: Vec<(u32, u64)> = slot
+                        .shared
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(i, n)| (i as u32, *n))
+                        .collect();
+                    if !known.is_empty() {
+                        refills.push((name.clone(), *bucket, known, ttl));
+                    }
+                }
+                // What is pending joins what an interrupted round may have
+                // left unconfirmed; all of it is sent.
+                for (i, n) in std::mem::take(&mut slot.pending).into_iter().enumerate() {
+                    if n > 0 {
+                        *at(&mut slot.pushing, i) += n;
+                    }
+                }
                 let counts: Vec<(u32, u64)> = slot
-                    .pending
+                    .pushing
                     .iter()
                     .enumerate()
                     .filter(|(_, n)| **n > 0)
@@ -485,10 +523,6 @@ impl RedisState {
                 if counts.is_empty() {
                     continue;
                 }
-                for (i, n) in &counts {
-                    *at(&mut slot.pushing, *i as usize) += n;
-                }
-                slot.pending.clear();
                 pushes.push(Push {
                     set: name.clone(),
                     bucket: *bucket,
@@ -496,7 +530,9 @@ impl RedisState {
                     ttl,
                 });
             }
-            if w.pulled.is_none_or(|t| now.saturating_duration_since(t) >= WINDOW_PULL) {
+            if w.pulled
+                .is_none_or(|t| now.saturating_duration_since(t) >= WINDOW_PULL)
+            {
                 pulls.extend((w.oldest()..=w.newest).map(|b| (name.clone(), b)));
             }
         }
@@ -506,6 +542,7 @@ impl RedisState {
             models: m.models.clone(),
             pushes,
             pulls,
+            refills,
             answered: m.answered.drain(..).collect(),
             lookups: std::mem::take(&mut m.lookups),
         }
@@ -524,21 +561,8 @@ impl RedisState {
             c.pending += c.pushing;
             c.pushing = 0.0;
         }
-        for push in taken.pushes {
-            let Some(slot) = m
-                .windows
-                .get_mut(&push.set)
-                .and_then(|w| w.slots.get_mut(&push.bucket))
-            else {
-                continue;
-            };
-            for (counter, n) in push.counts {
-                let i = counter as usize;
-                let pushing = at(&mut slot.pushing, i);
-                *pushing = pushing.saturating_sub(n);
-                *at(&mut slot.pending, i) += n;
-            }
-        }
+        // A window's unconfirmed counts stay in `pushing`: the next round
+        // sends them again.
         // The older ones first, before any recorded since.
         for a in taken.answered.into_iter().rev() {
             m.answered.push_front(a);
@@ -567,6 +591,8 @@ struct Taken {
     pushes: Vec<Push>,
     /// `(set, bucket)` to pull.
     pulls: Vec<(String, u64)>,
+    /// `(set, bucket, shared counts, TTL)` to write back where missing.
+    refills: Vec<(String, u64, Vec<(u32, u64)>, u64)>,
     answered: Vec<(String, String, u64)>,
     lookups: Vec<(String, oneshot::Sender<Option<Answered>>)>,
 }
@@ -617,6 +643,7 @@ async fn run(state: Weak<RedisState>, client: redis::Client) {
             }
             Err(e) => {
                 s.errors.fetch_add(1, Ordering::Relaxed);
+                lock(&s.mirror).refill = true;
                 failures = failures.saturating_add(1);
                 conn = None;
                 let was = s.shared.swap(false, Ordering::Relaxed);
@@ -744,14 +771,14 @@ impl SharedState for RedisState {
     }
 
     fn counts(&self, set: &BucketSet, buckets: RangeInclusive<u64>) -> Option<BucketCounts> {
-        let shared = self.shared();
         let mut m = lock(&self.mirror);
         let w = m
             .windows
             .entry(set.name.clone())
             .or_insert_with(|| Window::new(set));
         w.touch(*buckets.end());
-        if !shared || w.pulled.is_none() {
+        // Unreachable since: the last shared counts plus this process's.
+        if w.pulled.is_none() {
             return None;
         }
         Some(
