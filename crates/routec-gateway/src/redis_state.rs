@@ -314,12 +314,12 @@ impl RedisState {
                 .ignore();
             pipe.cmd("INCRBYFLOAT").arg(&key).arg(pushing.to_string());
         }
-        for (set, bucket, counts, ttl) in &taken.refills {
-            let key = self.window_key(set, *bucket);
-            for (counter, n) in counts {
+        for refill in &taken.refills {
+            let key = self.window_key(&refill.set, refill.bucket);
+            for (counter, n) in &refill.counts {
                 pipe.cmd("HSETNX").arg(&key).arg(*counter).arg(*n).ignore();
             }
-            pipe.cmd("EXPIRE").arg(&key).arg(*ttl).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(refill.ttl).ignore();
         }
         let mut increments = 0;
         for push in pushes {
@@ -503,7 +503,12 @@ impl RedisState {
                         .map(|(i, n)| (i as u32, *n))
                         .collect();
                     if !known.is_empty() {
-                        refills.push((name.clone(), *bucket, known, ttl));
+                        refills.push(Push {
+                            set: name.clone(),
+                            bucket: *bucket,
+                            counts: known,
+                            ttl,
+                        });
                     }
                 }
                 // What is pending joins what an interrupted round may have
@@ -573,7 +578,8 @@ impl RedisState {
     }
 }
 
-/// A window's counts of one bucket, sent in a round.
+/// A window's counts of one bucket, sent in a round (added, or written
+/// back where missing).
 #[derive(Debug)]
 struct Push {
     set: String,
@@ -591,8 +597,8 @@ struct Taken {
     pushes: Vec<Push>,
     /// `(set, bucket)` to pull.
     pulls: Vec<(String, u64)>,
-    /// `(set, bucket, shared counts, TTL)` to write back where missing.
-    refills: Vec<(String, u64, Vec<(u32, u64)>, u64)>,
+    /// Shared counts to write back where missing.
+    refills: Vec<Push>,
     answered: Vec<(String, String, u64)>,
     lookups: Vec<(String, oneshot::Sender<Option<Answered>>)>,
 }
@@ -777,10 +783,9 @@ impl SharedState for RedisState {
             .entry(set.name.clone())
             .or_insert_with(|| Window::new(set));
         w.touch(*buckets.end());
-        // Unreachable since: the last shared counts plus this process's.
-        if w.pulled.is_none() {
-            return None;
-        }
+        // Not read yet: unknown. Unreachable since: the last shared counts
+        // plus this process's.
+        w.pulled?;
         Some(
             w.slots
                 .range(buckets)
