@@ -94,10 +94,12 @@ struct Slot {
     shared: Vec<u64>,
     /// Counted here since, not yet sent.
     pending: Vec<u64>,
-    /// Sent in the round under way.
+    /// Sent and not yet confirmed (by the round under way, or left by a
+    /// round that failed: sent again by the next).
     pushing: Vec<u64>,
 }
 
+/// `v[i]`, the vector grown with zeros to hold it.
 fn at(v: &mut Vec<u64>, i: usize) -> &mut u64 {
     if v.len() <= i {
         v.resize(i + 1, 0);
