@@ -15,11 +15,13 @@
 //! ([`Options::clock`](crate::Options)), each request is also counted in
 //! the table's [`BucketSet`] (`drift:TABLE:WINDOW`, sent to the other
 //! replicas by the synchronization task), and a check reads the fleet's
-//! counts: the divergence, the gauges, the alert and the re-fit are the
-//! whole fleet's traffic. While those counts are unknown (Redis
-//! unreachable, or not read yet) a check falls back to this process's own
-//! window. Each replica keeps its own once-per-crossing state, so each
-//! logs and counts a crossing of the fleet's window once.
+//! counts: the divergence, the gauges and the alert (and so the re-fit's
+//! trigger; the re-fit reads this replica's decision log) are the whole
+//! fleet's traffic. While Redis is unreachable a check reads the last
+//! shared counts plus this process's since; before they were ever read it
+//! falls back to this process's own window. Each replica keeps its own
+//! once-per-crossing state, so each logs and counts a crossing of the
+//! fleet's window once.
 
 use std::sync::Arc;
 

@@ -27,7 +27,8 @@ use crate::feedback::Answered;
 /// bucket `n` covers `[n · width, (n + 1) · width)` seconds of Unix time,
 /// so replicas agree on its boundaries; a window is the last `buckets`
 /// buckets. The drift monitor's window is one (a counter per leaf); any
-/// other windowed count can be another.
+/// other windowed count can be another (counters are numbered, below
+/// 65,536: a per-model window can number model × measure).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketSet {
     /// Names the counts in the shared store: it carries whatever makes
