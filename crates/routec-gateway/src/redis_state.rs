@@ -861,4 +861,51 @@ mod tests {
         );
         assert_eq!(redacted("redis://host:1"), "redis://host:1");
     }
+
+    #[test]
+    fn a_window_keeps_its_last_buckets() {
+        let set = BucketSet {
+            name: "drift:x:3m".into(),
+            width: 60.0,
+            buckets: 3,
+        };
+        let mut w = Window::new(&set);
+        for b in [10, 11, 12] {
+            w.touch(b);
+            w.slots.entry(b).or_default();
+        }
+        assert_eq!(w.oldest(), 10);
+        w.touch(11);
+        assert_eq!(w.slots.len(), 3);
+        w.touch(14);
+        assert_eq!(w.slots.keys().copied().collect::<Vec<_>>(), [12]);
+        assert_eq!(w.ttl_seconds(), 360);
+    }
+
+    /// Counts are kept for the next round, but a check gets `None` (its
+    /// own window) until the shared counts were read once.
+    #[tokio::test]
+    async fn unread_shared_counts_are_unknown() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = RedisState::connect(&format!("redis://127.0.0.1:{port}"), "t").unwrap();
+        let set = BucketSet {
+            name: "drift:x:1h".into(),
+            width: 60.0,
+            buckets: 60,
+        };
+        s.count(&set, 100, 2, 1);
+        s.count(&set, 100, 2, 1);
+        s.count(&set, 30, 2, 1);
+        assert!(s.counts(&set, 41..=100).is_none());
+        let m = lock(&s.mirror);
+        let w = &m.windows["drift:x:1h"];
+        assert_eq!(w.slots.keys().copied().collect::<Vec<_>>(), [100]);
+        assert_eq!(w.slots[&100].pending, [0, 0, 2]);
+        drop(m);
+        assert!(s.recall("req-1").is_none(), "not shared: nothing to ask");
+    }
 }
