@@ -116,6 +116,11 @@ impl Recent {
         guard.0.get(id).cloned()
     }
 
+    /// Whether misses are looked up in a shared state.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// [`get`](Self::get), else the other replicas' record of `id` through
     /// the shared state: one lookup, and on a miss a second one after a
     /// few synchronization intervals (the replica that answered pushes its
@@ -285,8 +290,17 @@ pub async fn post_feedback(
                 "invalid_request_error",
                 "request_not_found",
                 format!(
-                    "no recent request `{}` is known: feedback is taken for the last {} requests this process recorded, once they are recorded (a stream when it ends)",
-                    r.request_id, app.options.feedback_ids
+                    "no recent request `{}` is known: feedback is taken for the last {} requests this process recorded, once they are recorded (a stream when it ends){}",
+                    r.request_id,
+                    app.options.feedback_ids,
+                    if app.recent.is_shared() {
+                        format!(
+                            ", and for those the other replicas recorded in the last {} s while the shared state is reachable",
+                            app.options.feedback_ttl.as_secs()
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             ),
         );

@@ -687,6 +687,11 @@ async fn feedback_is_taken_by_either_replica() {
     let (status, answer) = feedback(&w.b, "req-nobody-1").await;
     assert_eq!(status, 404, "{answer}");
     assert_eq!(answer["error"]["code"], "request_not_found");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the other replicas recorded in the last 3600 s"),
+        "{message}"
+    );
 
     let mut merged = String::new();
     let mut logs = Vec::new();
