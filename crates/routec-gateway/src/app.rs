@@ -61,6 +61,9 @@ pub struct Options {
     pub log_bodies: bool,
     /// How many recent request ids `POST /v1/feedback` accepts feedback for.
     pub feedback_ids: usize,
+    /// With a shared state (`--state`), how long other replicas accept
+    /// feedback on a request this process recorded (zero: not shared).
+    pub feedback_ttl: Duration,
     /// The wall clock of exploration budget periods (the system's by
     /// default; tests set their own).
     pub clock: Clock,
@@ -113,6 +116,7 @@ impl Default for Options {
             watch_interval: Some(Duration::from_secs(1)),
             log_bodies: false,
             feedback_ids: 100_000,
+            feedback_ttl: Duration::from_secs(3600),
             clock: Clock::default(),
             explore_seed: None,
         }
@@ -188,6 +192,11 @@ impl App {
             None => None,
         };
         let options_feedback_ids = options.feedback_ids;
+        let recent = if state.replicated() {
+            Recent::shared(options_feedback_ids, state.clone(), options.feedback_ttl)
+        } else {
+            Recent::new(options_feedback_ids)
+        };
         let options_explore_seed = options.explore_seed;
         let now = SystemTime::now();
         let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -201,7 +210,7 @@ impl App {
             options,
             env,
             loader,
-            recent: Recent::new(options_feedback_ids),
+            recent,
             judge_slots: Arc::new(tokio::sync::Semaphore::new(
                 crate::judge::JUDGE_CONCURRENCY,
             )),

@@ -9,17 +9,71 @@
 //! the crossing also starts a re-fit on the window's decision log
 //! ([`App::refit`]).
 //!
-//! The clock is the process's monotonic time since start.
+//! Without a shared state the clock is the process's monotonic time since
+//! start, and the window is this process's traffic. With one (`--state
+//! redis://...`) buckets are numbered on the wall clock
+//! ([`Options::clock`](crate::Options)), each request is also counted in
+//! the table's [`BucketSet`] (`drift:TABLE:WINDOW`, sent to the other
+//! replicas by the synchronization task), and a check reads the fleet's
+//! counts: the divergence, the gauges and the alert (and so the re-fit's
+//! trigger; the re-fit reads this replica's decision log) are the whole
+//! fleet's traffic. While Redis is unreachable a check reads the last
+//! shared counts plus this process's since; before they were ever read it
+//! falls back to this process's own window. Each replica keeps its own
+//! once-per-crossing state, so each logs and counts a crossing of the
+//! fleet's window once.
 
 use std::sync::Arc;
 
-use routec_runtime::DriftStatus;
+use routec_runtime::{DriftMonitor, DriftStatus};
+use routec_table::Table;
 
 use crate::app::{App, log};
 use crate::loaded::Loaded;
+use crate::state::BucketSet;
 
 fn now(app: &App) -> f64 {
-    app.started.elapsed().as_secs_f64()
+    if app.state.replicated() {
+        app.options.clock.now()
+    } else {
+        app.started.elapsed().as_secs_f64()
+    }
+}
+
+/// The shared counts of `table`'s drift window: named after the table
+/// (its source hash and a digest of the bins and their assumed shares, so
+/// a re-fit of the same source is another set) and the window's length,
+/// one counter per leaf.
+pub fn bucket_set(table: &Table, monitor: &DriftMonitor) -> BucketSet {
+    let mut bins = String::new();
+    for (name, share) in monitor.bins() {
+        bins.push_str(&format!("{name}={share}\n"));
+    }
+    let source = table
+        .source_hash
+        .strip_prefix("sha256:")
+        .unwrap_or(&table.source_hash);
+    let source: String = source.chars().take(12).collect();
+    BucketSet {
+        name: format!(
+            "drift:{source}-{:08x}:{}",
+            routec_runtime::key_hash(bins.as_bytes()) >> 32,
+            duration(monitor.window())
+        ),
+        width: monitor.width(),
+        buckets: routec_runtime::drift::BUCKETS as u64,
+    }
+}
+
+/// Checks `m` at `t`: on the fleet's counts when the shared state knows
+/// them, else on this process's.
+fn check(app: &App, loaded: &Loaded, m: &mut DriftMonitor, t: f64) -> (DriftStatus, bool) {
+    if let Some(set) = &loaded.drift_set
+        && let Some(counts) = app.state.counts(set, m.buckets_at(t))
+    {
+        return m.check_counts(t, counts.iter().map(|(b, c)| (*b, c.as_slice())));
+    }
+    m.check(t)
 }
 
 /// Counts a request routed to `leaf` of `loaded`'s table.
@@ -32,8 +86,11 @@ pub fn observe(app: &Arc<App>, loaded: &Loaded, leaf: u32) {
         let mut m = monitor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(set) = &loaded.drift_set {
+            app.state.count(set, m.bucket(t), leaf, 1);
+        }
         if m.observe(leaf, t) {
-            let (status, fired) = m.check(t);
+            let (status, fired) = check(app, loaded, &mut m, t);
             Some((status, fired, m.action.clone()))
         } else {
             None
@@ -54,7 +111,7 @@ pub fn refresh(app: &Arc<App>) {
         let mut m = monitor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (status, fired) = m.check(now(app));
+        let (status, fired) = check(app, &loaded, &mut m, now(app));
         (status, fired, m.action.clone())
     };
     publish(app, &loaded, &status, fired, action.as_deref());

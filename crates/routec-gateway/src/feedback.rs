@@ -10,9 +10,16 @@
 //! (`routec_runtime::Feedback::line`): an outcome of the answering model,
 //! which `routec-traffic` joins onto the request's record, so the log is
 //! labeled recorded traffic. It is counted in `routec_feedback_total`.
+//!
+//! With a shared state (`--state redis://...`), each recorded request is
+//! also sent to the other replicas ([`SharedState::remember`], off the
+//! request path, kept for [`Options::feedback_ttl`](crate::Options)), and
+//! feedback naming an id this process does not know is looked up there
+//! ([`Recent::find`]), so feedback may go to any replica.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,9 +31,15 @@ use serde_json::Value as J;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::{FeedbackLabels, ReasonLabels};
+use crate::redis_state::SYNC_INTERVAL;
+use crate::state::SharedState;
 
-/// What the gateway remembers of a recorded request, for its feedback.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How long feedback waits for one lookup in the shared state.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the gateway remembers of a recorded request, for its feedback
+/// (stored as JSON in a shared state: its fields are that boundary).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Answered {
     /// The model whose answer was returned; `None` when none was (every
     /// plan failed, or the client went away).
@@ -43,18 +56,32 @@ pub struct Answered {
 }
 
 /// The last `capacity` recorded requests by id (a later request with the
-/// same id replaces the earlier, as the decision-log join does).
+/// same id replaces the earlier, as the decision-log join does), and,
+/// through a shared state, the other replicas'.
 #[derive(Debug)]
 pub struct Recent {
     capacity: usize,
     inner: Mutex<(HashMap<String, Answered>, VecDeque<String>)>,
+    /// Where other replicas' requests are, and how long ours stay there.
+    shared: Option<(Arc<dyn SharedState>, Duration)>,
 }
 
 impl Recent {
+    /// A map of this process only.
     pub fn new(capacity: usize) -> Recent {
         Recent {
             capacity,
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            shared: None,
+        }
+    }
+
+    /// A map whose entries also go to `state` for `ttl` (`capacity` 0 or
+    /// a zero `ttl`: not sent), and whose misses are looked up there.
+    pub fn shared(capacity: usize, state: Arc<dyn SharedState>, ttl: Duration) -> Recent {
+        Recent {
+            shared: (capacity > 0 && !ttl.is_zero()).then_some((state, ttl)),
+            ..Recent::new(capacity)
         }
     }
 
@@ -62,6 +89,9 @@ impl Recent {
     pub fn insert(&self, id: &str, answered: Answered) {
         if self.capacity == 0 {
             return;
+        }
+        if let Some((state, ttl)) = &self.shared {
+            state.remember(id, &answered, *ttl);
         }
         let mut guard = self
             .inner
@@ -84,6 +114,36 @@ impl Recent {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.0.get(id).cloned()
+    }
+
+    /// Whether misses are looked up in a shared state.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// [`get`](Self::get), else the other replicas' record of `id` through
+    /// the shared state: one lookup, and on a miss a second one after a
+    /// few synchronization intervals (the replica that answered pushes its
+    /// requests within one), each bounded by a timeout. `None` at once
+    /// without a shared state or while it is unreachable.
+    pub async fn find(&self, id: &str) -> Option<Answered> {
+        if let Some(a) = self.get(id) {
+            return Some(a);
+        }
+        let (state, _) = self.shared.as_ref()?;
+        for attempt in 0..2 {
+            if attempt > 0 {
+                tokio::time::sleep(SYNC_INTERVAL * 3).await;
+                if let Some(a) = self.get(id) {
+                    return Some(a);
+                }
+            }
+            let reply = state.recall(id)?;
+            if let Ok(Ok(Some(a))) = tokio::time::timeout(LOOKUP_TIMEOUT, reply).await {
+                return Some(a);
+            }
+        }
+        None
     }
 }
 
@@ -221,7 +281,7 @@ pub async fn post_feedback(
         Ok(r) => r,
         Err(message) => return refuse(&app, "malformed", ApiError::bad_request(message)),
     };
-    let Some(answered) = app.recent.get(&r.request_id) else {
+    let Some(answered) = app.recent.find(&r.request_id).await else {
         return refuse(
             &app,
             "unknown_request",
@@ -230,8 +290,17 @@ pub async fn post_feedback(
                 "invalid_request_error",
                 "request_not_found",
                 format!(
-                    "no recent request `{}` is known: feedback is taken for the last {} requests this process recorded, once they are recorded (a stream when it ends)",
-                    r.request_id, app.options.feedback_ids
+                    "no recent request `{}` is known: feedback is taken for the last {} requests this process recorded, once they are recorded (a stream when it ends){}",
+                    r.request_id,
+                    app.options.feedback_ids,
+                    if app.recent.is_shared() {
+                        format!(
+                            ", and for those the other replicas recorded in the last {} s while the shared state is reachable",
+                            app.options.feedback_ttl.as_secs()
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             ),
         );

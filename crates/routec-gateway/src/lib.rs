@@ -8,9 +8,10 @@
 //! - [`handler`]: one request, from body to answer and accounting;
 //! - [`exec`]: plan execution; [`upstream`]: the provider adapters;
 //! - [`signals`]: reading signals; [`loaded`]: a table resolved against
-//!   the environment; [`state`]: cooldowns and spend counters behind a
-//!   trait, per process ([`LocalState`]) or shared by replicas through
-//!   Redis ([`redis_state`], `--state redis://...`);
+//!   the environment; [`state`]: cooldowns, spend counters, counts per
+//!   wall-clock bucket (the drift window) and recorded requests for
+//!   feedback, behind a trait, per process ([`LocalState`]) or shared by
+//!   replicas through Redis ([`redis_state`], `--state redis://...`);
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
 //! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
 //! - [`drift`]: the traffic-mix drift monitor's gauge and alerts;

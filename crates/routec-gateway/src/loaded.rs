@@ -83,6 +83,8 @@ pub struct Loaded {
     /// The traffic-mix drift monitor of this table (`None` when the table
     /// carries no assumed mix); a reload starts a new window.
     pub drift: Option<std::sync::Mutex<routec_runtime::DriftMonitor>>,
+    /// The drift window's counts as replicas share them (`crate::drift`).
+    pub drift_set: Option<crate::state::BucketSet>,
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
@@ -272,6 +274,8 @@ impl Loaded {
             .judge
             .as_ref()
             .map(|j| std::sync::Mutex::new(routec_runtime::Sampler::new(j)));
+        let drift = routec_runtime::DriftMonitor::new(table);
+        let drift_set = drift.as_ref().map(|m| crate::drift::bucket_set(table, m));
         Ok(Loaded {
             explore,
             judge,
@@ -288,7 +292,8 @@ impl Loaded {
             classifiers,
             lazy,
             count_with,
-            drift: routec_runtime::DriftMonitor::new(router.table()).map(std::sync::Mutex::new),
+            drift: drift.map(std::sync::Mutex::new),
+            drift_set,
             router,
         })
     }

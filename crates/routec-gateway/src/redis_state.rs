@@ -14,7 +14,15 @@
 //!   PREFIX:spend:COUNTER:PERIOD_START`, which answers the shared total;
 //!   the key is created (`SET ... NX EX`, [`SPEND_TTL_SECONDS`]) with the
 //!   last total this replica saw, so a Redis that restarted empty is
-//!   refilled rather than started from zero.
+//!   refilled rather than started from zero;
+//! - counts per wall-clock bucket ([`BucketSet`], the drift window) are
+//!   pushed with `HINCRBY PREFIX:win:SET:BUCKET COUNTER N` (and `EXPIRE`
+//!   past the window), and the window's buckets are pulled with `HGETALL`
+//!   at most once per [`WINDOW_PULL`];
+//! - what a recorded request answered ([`Answered`], for feedback sent to
+//!   another replica) is pushed as JSON with `SET PREFIX:answered:ID ...
+//!   EX TTL`, and another replica's is looked up with `GET` when feedback
+//!   names an id this process does not know ([`SharedState::recall`]).
 //!
 //! When a round fails (Redis unreachable, an error, no answer within
 //! [`TIMEOUT`]) the deltas stay in the mirror and are pushed by the first
@@ -27,18 +35,20 @@
 //! whose answer did not (a timeout) is pushed again: spend may be counted
 //! twice, never lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use routec_table::Cooldown;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::app::log;
-use crate::state::{LocalState, SharedState, SpendMap};
+use crate::feedback::Answered;
+use crate::state::{BucketCounts, BucketSet, LocalState, SharedState, SpendMap};
 
 /// How often the mirror is synchronized when nothing happens.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
@@ -57,6 +67,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// period (`month`, 30 days), so old periods expire by themselves.
 pub const SPEND_TTL_SECONDS: u64 = 35 * 86_400;
 
+/// How often a window's buckets are pulled (its counts are pushed every
+/// round).
+pub const WINDOW_PULL: Duration = Duration::from_secs(1);
+
+/// The most recorded requests waiting to be pushed (during an outage);
+/// the oldest are dropped beyond it (their feedback is then taken only by
+/// the replica that answered).
+const ANSWERED_WAITING: usize = 100_000;
+
 /// One spend counter of one period, as this replica knows it.
 #[derive(Debug, Default)]
 struct Counter {
@@ -68,9 +87,86 @@ struct Counter {
     pushing: f64,
 }
 
+/// One bucket of a [`BucketSet`], per counter number.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The shared totals at the last pull (or push answer).
+    shared: Vec<u64>,
+    /// Counted here since, not yet sent.
+    pending: Vec<u64>,
+    /// Sent and not yet confirmed (by the round under way, or left by a
+    /// round that failed: sent again by the next).
+    pushing: Vec<u64>,
+}
+
+/// `v[i]`, the vector grown with zeros to hold it.
+fn at(v: &mut Vec<u64>, i: usize) -> &mut u64 {
+    if v.len() <= i {
+        v.resize(i + 1, 0);
+    }
+    &mut v[i]
+}
+
+/// A [`BucketSet`] as this replica knows it.
+#[derive(Debug)]
+struct Window {
+    set: BucketSet,
+    slots: BTreeMap<u64, Slot>,
+    /// The newest bucket counted in or asked about.
+    newest: u64,
+    /// When its buckets were last pulled (`None`: never, so its shared
+    /// counts are not known yet).
+    pulled: Option<Instant>,
+    /// When it was last counted in or asked about (a set unused for a
+    /// window's span is dropped: the table that used it was replaced).
+    used: Instant,
+}
+
+impl Window {
+    fn new(set: &BucketSet) -> Window {
+        Window {
+            set: set.clone(),
+            slots: BTreeMap::new(),
+            newest: 0,
+            pulled: None,
+            used: Instant::now(),
+        }
+    }
+
+    /// Marks `bucket` as seen and drops the buckets that left the window.
+    fn touch(&mut self, bucket: u64) {
+        self.used = Instant::now();
+        if bucket > self.newest {
+            self.newest = bucket;
+            let oldest = self.oldest();
+            self.slots = self.slots.split_off(&oldest);
+        }
+    }
+
+    fn oldest(&self) -> u64 {
+        self.newest
+            .saturating_sub(self.set.buckets.saturating_sub(1))
+    }
+
+    /// How long its keys live: the window's span twice (at least a minute),
+    /// so a bucket outlives the window it belongs to.
+    fn ttl_seconds(&self) -> u64 {
+        ((self.set.span() * 2.0).ceil() as u64).max(60)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Mirror {
     spend: SpendMap<Counter>,
+    /// Counts per wall-clock bucket, by set name.
+    windows: HashMap<String, Window>,
+    /// Recorded requests not yet pushed: id, JSON, TTL in seconds.
+    answered: VecDeque<(String, String, u64)>,
+    /// Ids asked about by feedback, with whom to answer.
+    lookups: Vec<(String, oneshot::Sender<Option<Answered>>)>,
+    /// A round failed since the last that succeeded: the next writes the
+    /// windows' shared counts back where Redis lost them (`HSETNX`).
+    refill: bool,
     /// Cooldowns started here and not yet pushed, with their end.
     started: HashMap<String, Instant>,
     /// The models whose cooldowns are pulled (the loaded table's, and any
@@ -176,27 +272,31 @@ impl RedisState {
         format!("{}:spend:{counter}:{period_start}", self.prefix)
     }
 
+    fn window_key(&self, set: &str, bucket: u64) -> String {
+        format!("{}:win:{set}:{bucket}", self.prefix)
+    }
+
+    fn answered_key(&self, id: &str) -> String {
+        format!("{}:answered:{id}", self.prefix)
+    }
+
     /// One round: push what changed here, pull the shared figures.
     async fn sync(&self, conn: &mut ConnectionManager) -> Result<(), String> {
         let now = Instant::now();
         // What to send, taken under the lock (nothing is awaited under it).
-        let (cooldowns, counters, models) = {
-            let mut m = lock(&self.mirror);
-            let cooldowns: Vec<(String, Instant)> = m
-                .started
-                .drain()
-                .filter(|(_, until)| *until > now)
-                .collect();
-            let mut counters = Vec::with_capacity(m.spend.entries.len());
-            for ((counter, start), c) in &mut m.spend.entries {
-                c.pushing += c.pending;
-                c.pending = 0.0;
-                counters.push((counter.clone(), *start, c.shared, c.pushing));
-            }
-            (cooldowns, counters, m.models.clone())
-        };
+        let mut taken = self.take(now);
+        let Taken {
+            cooldowns,
+            counters,
+            models,
+            pushes,
+            pulls,
+            answered,
+            lookups,
+            ..
+        } = &taken;
         let mut pipe = redis::pipe();
-        for (model, until) in &cooldowns {
+        for (model, until) in cooldowns {
             let ms = until.saturating_duration_since(now).as_millis().max(1);
             pipe.cmd("SET")
                 .arg(self.cool_key(model))
@@ -205,7 +305,7 @@ impl RedisState {
                 .arg(u64::try_from(ms).unwrap_or(u64::MAX))
                 .ignore();
         }
-        for (counter, start, shared, pushing) in &counters {
+        for (counter, start, shared, pushing) in counters {
             let key = self.spend_key(counter, *start);
             pipe.cmd("SET")
                 .arg(&key)
@@ -216,10 +316,45 @@ impl RedisState {
                 .ignore();
             pipe.cmd("INCRBYFLOAT").arg(&key).arg(pushing.to_string());
         }
-        for model in &models {
+        for refill in &taken.refills {
+            let key = self.window_key(&refill.set, refill.bucket);
+            for (counter, n) in &refill.counts {
+                pipe.cmd("HSETNX").arg(&key).arg(*counter).arg(*n).ignore();
+            }
+            pipe.cmd("EXPIRE").arg(&key).arg(refill.ttl).ignore();
+        }
+        let mut increments = 0;
+        for push in pushes {
+            let key = self.window_key(&push.set, push.bucket);
+            for (counter, n) in &push.counts {
+                pipe.cmd("HINCRBY").arg(&key).arg(*counter).arg(*n);
+                increments += 1;
+            }
+            pipe.cmd("EXPIRE").arg(&key).arg(push.ttl).ignore();
+        }
+        for (id, json, ttl) in answered {
+            pipe.cmd("SET")
+                .arg(self.answered_key(id))
+                .arg(json)
+                .arg("EX")
+                .arg(*ttl)
+                .ignore();
+        }
+        for model in models {
             pipe.cmd("PTTL").arg(self.cool_key(model));
         }
-        let answer = if counters.is_empty() && models.is_empty() && cooldowns.is_empty() {
+        for (set, bucket) in pulls {
+            pipe.cmd("HGETALL").arg(self.window_key(set, *bucket));
+        }
+        for (id, _) in lookups {
+            pipe.cmd("GET").arg(self.answered_key(id));
+        }
+        let expected = counters.len() + increments + models.len() + pulls.len() + lookups.len();
+        let answer = if expected == 0
+            && cooldowns.is_empty()
+            && answered.is_empty()
+            && taken.refills.is_empty()
+        {
             // Nothing to say: a PING tells whether Redis is there.
             redis::cmd("PING")
                 .query_async::<String>(conn)
@@ -229,24 +364,24 @@ impl RedisState {
             pipe.query_async::<Vec<redis::Value>>(conn).await
         };
         let values = match answer {
-            Ok(v) if v.len() == counters.len() + models.len() => v,
+            Ok(v) if v.len() == expected => v,
             Ok(v) => {
-                self.restore(cooldowns, &counters);
+                self.restore(taken);
                 return Err(format!(
-                    "unexpected answer: {} values for {} commands",
+                    "unexpected answer: {} values for {expected} commands",
                     v.len(),
-                    counters.len() + models.len()
                 ));
             }
             Err(e) => {
-                self.restore(cooldowns, &counters);
+                self.restore(taken);
                 return Err(e.to_string());
             }
         };
         let pulled_at = Instant::now();
+        let lookups = std::mem::take(&mut taken.lookups);
         let mut m = lock(&self.mirror);
         let mut values = values.into_iter();
-        for (counter, start, _, pushing) in &counters {
+        for (counter, start, _, pushing) in &taken.counters {
             let total = values
                 .next()
                 .and_then(|v| redis::from_redis_value::<f64>(v).ok());
@@ -263,7 +398,28 @@ impl RedisState {
                 }
             }
         }
-        for model in &models {
+        for push in &taken.pushes {
+            for (counter, n) in &push.counts {
+                let total = values
+                    .next()
+                    .and_then(|v| redis::from_redis_value::<u64>(v).ok());
+                let Some(slot) = m
+                    .windows
+                    .get_mut(&push.set)
+                    .and_then(|w| w.slots.get_mut(&push.bucket))
+                else {
+                    continue;
+                };
+                let i = *counter as usize;
+                let pushing = at(&mut slot.pushing, i);
+                *pushing = pushing.saturating_sub(*n);
+                match total {
+                    Some(t) => *at(&mut slot.shared, i) = t,
+                    None => *at(&mut slot.pending, i) += n,
+                }
+            }
+        }
+        for model in &taken.models {
             let ttl = values
                 .next()
                 .and_then(|v| redis::from_redis_value::<i64>(v).ok())
@@ -275,22 +431,178 @@ impl RedisState {
                 m.remote.remove(model);
             }
         }
+        for (set, bucket) in &taken.pulls {
+            let fields = values
+                .next()
+                .and_then(|v| redis::from_redis_value::<HashMap<String, u64>>(v).ok())
+                .unwrap_or_default();
+            let Some(w) = m.windows.get_mut(set) else {
+                continue;
+            };
+            w.pulled = Some(pulled_at);
+            if *bucket < w.oldest() {
+                continue;
+            }
+            let slot = w.slots.entry(*bucket).or_default();
+            slot.shared.clear();
+            for (field, n) in fields {
+                // Counter numbers only (a bin or a model index: small).
+                if let Ok(i) = field.parse::<u16>() {
+                    *at(&mut slot.shared, usize::from(i)) = n;
+                }
+            }
+        }
+        drop(m);
+        for (_, reply) in lookups {
+            let found = values
+                .next()
+                .and_then(|v| redis::from_redis_value::<Option<String>>(v).ok())
+                .flatten()
+                .and_then(|json| serde_json::from_str::<Answered>(&json).ok());
+            let _ = reply.send(found);
+        }
         Ok(())
     }
 
-    /// Puts back what a failed round took out of the mirror.
-    fn restore(&self, cooldowns: Vec<(String, Instant)>, counters: &[(String, u64, f64, f64)]) {
+    /// Takes out of the mirror what a round sends.
+    fn take(&self, now: Instant) -> Taken {
         let mut m = lock(&self.mirror);
-        for (model, until) in cooldowns {
+        let cooldowns: Vec<(String, Instant)> = m
+            .started
+            .drain()
+            .filter(|(_, until)| *until > now)
+            .collect();
+        let mut counters = Vec::with_capacity(m.spend.entries.len());
+        for ((counter, start), c) in &mut m.spend.entries {
+            c.pushing += c.pending;
+            c.pending = 0.0;
+            counters.push((counter.clone(), *start, c.shared, c.pushing));
+        }
+        // A set unused for its window's span (at least a minute) belongs
+        // to a table that was replaced: dropped once nothing waits to go.
+        m.windows.retain(|_, w| {
+            let idle = now.saturating_duration_since(w.used);
+            idle < Duration::from_secs_f64(w.set.span().clamp(60.0, 1e9))
+                || w.slots
+                    .values()
+                    .any(|s| s.pending.iter().chain(&s.pushing).any(|n| *n > 0))
+        });
+        let mut pushes = Vec::new();
+        let mut pulls = Vec::new();
+        let mut refills = Vec::new();
+        let refill = std::mem::take(&mut m.refill);
+        for (name, w) in &mut m.windows {
+            let ttl = w.ttl_seconds();
+            for (bucket, slot) in &mut w.slots {
+                if refill {
+                    // After an outage: what the fleet had counted, for a
+                    // Redis that came back empty (a no-op where it did not).
+                    let known: Vec<(u32, u64)> = slot
+                        .shared
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(i, n)| (i as u32, *n))
+                        .collect();
+                    if !known.is_empty() {
+                        refills.push(Push {
+                            set: name.clone(),
+                            bucket: *bucket,
+                            counts: known,
+                            ttl,
+                        });
+                    }
+                }
+                // What is pending joins what an interrupted round may have
+                // left unconfirmed; all of it is sent.
+                for (i, n) in std::mem::take(&mut slot.pending).into_iter().enumerate() {
+                    if n > 0 {
+                        *at(&mut slot.pushing, i) += n;
+                    }
+                }
+                let counts: Vec<(u32, u64)> = slot
+                    .pushing
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (i as u32, *n))
+                    .collect();
+                if counts.is_empty() {
+                    continue;
+                }
+                pushes.push(Push {
+                    set: name.clone(),
+                    bucket: *bucket,
+                    counts,
+                    ttl,
+                });
+            }
+            if w.pulled
+                .is_none_or(|t| now.saturating_duration_since(t) >= WINDOW_PULL)
+            {
+                pulls.extend((w.oldest()..=w.newest).map(|b| (name.clone(), b)));
+            }
+        }
+        Taken {
+            cooldowns,
+            counters,
+            models: m.models.clone(),
+            pushes,
+            pulls,
+            refills,
+            answered: m.answered.drain(..).collect(),
+            lookups: std::mem::take(&mut m.lookups),
+        }
+    }
+
+    /// Puts back what a failed round took out of the mirror (a lookup is
+    /// answered by dropping it: the feedback handler takes it as a miss).
+    fn restore(&self, taken: Taken) {
+        let mut m = lock(&self.mirror);
+        for (model, until) in taken.cooldowns {
             let e = m.started.entry(model).or_insert(until);
             *e = (*e).max(until);
         }
-        for (counter, start, _, _) in counters {
+        for (counter, start, _, _) in &taken.counters {
             let c = m.spend.entry(counter, *start);
             c.pending += c.pushing;
             c.pushing = 0.0;
         }
+        // A window's unconfirmed counts stay in `pushing`: the next round
+        // sends them again.
+        // The older ones first, before any recorded since.
+        for a in taken.answered.into_iter().rev() {
+            m.answered.push_front(a);
+        }
+        while m.answered.len() > ANSWERED_WAITING {
+            m.answered.pop_front();
+        }
     }
+}
+
+/// A window's counts of one bucket, sent in a round (added, or written
+/// back where missing).
+#[derive(Debug)]
+struct Push {
+    set: String,
+    bucket: u64,
+    counts: Vec<(u32, u64)>,
+    ttl: u64,
+}
+
+/// What one round sends.
+#[derive(Debug)]
+struct Taken {
+    cooldowns: Vec<(String, Instant)>,
+    counters: Vec<(String, u64, f64, f64)>,
+    models: Vec<String>,
+    pushes: Vec<Push>,
+    /// `(set, bucket)` to pull.
+    pulls: Vec<(String, u64)>,
+    /// Shared counts to write back where missing.
+    refills: Vec<Push>,
+    answered: Vec<(String, String, u64)>,
+    lookups: Vec<(String, oneshot::Sender<Option<Answered>>)>,
 }
 
 fn manager_config() -> ConnectionManagerConfig {
@@ -339,6 +651,7 @@ async fn run(state: Weak<RedisState>, client: redis::Client) {
             }
             Err(e) => {
                 s.errors.fetch_add(1, Ordering::Relaxed);
+                lock(&s.mirror).refill = true;
                 failures = failures.saturating_add(1);
                 conn = None;
                 let was = s.shared.swap(false, Ordering::Relaxed);
@@ -440,6 +753,86 @@ impl SharedState for RedisState {
     fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }
+
+    fn replicated(&self) -> bool {
+        true
+    }
+
+    fn count(&self, set: &BucketSet, bucket: u64, counter: u32, n: u64) {
+        let mut m = lock(&self.mirror);
+        let w = match m.windows.get_mut(&set.name) {
+            Some(w) => w,
+            None => m
+                .windows
+                .entry(set.name.clone())
+                .or_insert_with(|| Window::new(set)),
+        };
+        w.touch(bucket);
+        if bucket < w.oldest() {
+            return;
+        }
+        *at(
+            &mut w.slots.entry(bucket).or_default().pending,
+            counter as usize,
+        ) += n;
+        // Pushed by the next round (no hurry: counts wait for the interval).
+    }
+
+    fn counts(&self, set: &BucketSet, buckets: RangeInclusive<u64>) -> Option<BucketCounts> {
+        let mut m = lock(&self.mirror);
+        let w = m
+            .windows
+            .entry(set.name.clone())
+            .or_insert_with(|| Window::new(set));
+        w.touch(*buckets.end());
+        // Not read yet: unknown. Unreachable since: the last shared counts
+        // plus this process's.
+        w.pulled?;
+        Some(
+            w.slots
+                .range(buckets)
+                .map(|(b, slot)| {
+                    let len = slot
+                        .shared
+                        .len()
+                        .max(slot.pending.len())
+                        .max(slot.pushing.len());
+                    let get = |v: &Vec<u64>, i: usize| v.get(i).copied().unwrap_or(0);
+                    let total = (0..len)
+                        .map(|i| {
+                            get(&slot.shared, i) + get(&slot.pending, i) + get(&slot.pushing, i)
+                        })
+                        .collect();
+                    (*b, total)
+                })
+                .collect(),
+        )
+    }
+
+    fn remember(&self, id: &str, answered: &Answered, ttl: Duration) {
+        let Ok(json) = serde_json::to_string(answered) else {
+            return;
+        };
+        let mut m = lock(&self.mirror);
+        m.answered
+            .push_back((id.to_owned(), json, ttl.as_secs().max(1)));
+        while m.answered.len() > ANSWERED_WAITING {
+            m.answered.pop_front();
+        }
+        drop(m);
+        // Pushed promptly: feedback may reach another replica soon.
+        self.wake.notify_one();
+    }
+
+    fn recall(&self, id: &str) -> Option<oneshot::Receiver<Option<Answered>>> {
+        if !self.shared() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        lock(&self.mirror).lookups.push((id.to_owned(), tx));
+        self.wake.notify_one();
+        Some(rx)
+    }
 }
 
 #[cfg(test)]
@@ -467,5 +860,52 @@ mod tests {
             "redis://***@host:1/0"
         );
         assert_eq!(redacted("redis://host:1"), "redis://host:1");
+    }
+
+    #[test]
+    fn a_window_keeps_its_last_buckets() {
+        let set = BucketSet {
+            name: "drift:x:3m".into(),
+            width: 60.0,
+            buckets: 3,
+        };
+        let mut w = Window::new(&set);
+        for b in [10, 11, 12] {
+            w.touch(b);
+            w.slots.entry(b).or_default();
+        }
+        assert_eq!(w.oldest(), 10);
+        w.touch(11);
+        assert_eq!(w.slots.len(), 3);
+        w.touch(14);
+        assert_eq!(w.slots.keys().copied().collect::<Vec<_>>(), [12]);
+        assert_eq!(w.ttl_seconds(), 360);
+    }
+
+    /// Counts are kept for the next round, but a check gets `None` (its
+    /// own window) until the shared counts were read once.
+    #[tokio::test]
+    async fn unread_shared_counts_are_unknown() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = RedisState::connect(&format!("redis://127.0.0.1:{port}"), "t").unwrap();
+        let set = BucketSet {
+            name: "drift:x:1h".into(),
+            width: 60.0,
+            buckets: 60,
+        };
+        s.count(&set, 100, 2, 1);
+        s.count(&set, 100, 2, 1);
+        s.count(&set, 30, 2, 1);
+        assert!(s.counts(&set, 41..=100).is_none());
+        let m = lock(&s.mirror);
+        let w = &m.windows["drift:x:1h"];
+        assert_eq!(w.slots.keys().copied().collect::<Vec<_>>(), [100]);
+        assert_eq!(w.slots[&100].pending, [0, 0, 2]);
+        drop(m);
+        assert!(s.recall("req-1").is_none(), "not shared: nothing to ask");
     }
 }

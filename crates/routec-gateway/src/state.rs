@@ -1,6 +1,8 @@
 //! State shared by every request (and, through another implementation of
 //! [`SharedState`], by every replica): per-model consecutive failures and
-//! cooldowns, and spend counters per period.
+//! cooldowns, spend counters per period, counters per wall-clock bucket
+//! ([`BucketSet`]: the drift window) and, for `POST /v1/feedback`, what
+//! each recorded request answered.
 //!
 //! The hot path asks [`SharedState::available`] before each call and tells
 //! [`SharedState::record`] after each attempt; spend is added with
@@ -12,10 +14,42 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use routec_table::Cooldown;
+use tokio::sync::oneshot;
+
+use crate::feedback::Answered;
+
+/// Numbered counters per wall-clock bucket, added up by every replica:
+/// bucket `n` covers `[n · width, (n + 1) · width)` seconds of Unix time,
+/// so replicas agree on its boundaries; a window is the last `buckets`
+/// buckets. The drift monitor's window is one (a counter per leaf); any
+/// other windowed count can be another (counters are numbered, below
+/// 65,536: a per-model window can number model × measure).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketSet {
+    /// Names the counts in the shared store: it carries whatever makes
+    /// them comparable (the table and the window's length), so a reload to
+    /// another table or window never mixes counts.
+    pub name: String,
+    /// A bucket's width, seconds.
+    pub width: f64,
+    /// Buckets in the window.
+    pub buckets: u64,
+}
+
+impl BucketSet {
+    /// The window's span, seconds.
+    pub fn span(&self) -> f64 {
+        self.width * self.buckets as f64
+    }
+}
+
+/// Counts per bucket: `(bucket number, counts by counter number)`.
+pub type BucketCounts = Vec<(u64, Vec<u64>)>;
 
 /// State kept per model name (names survive table reloads).
 pub trait SharedState: Send + Sync + Debug {
@@ -49,6 +83,35 @@ pub trait SharedState: Send + Sync + Debug {
     /// Errors talking to the shared store since start.
     fn errors(&self) -> u64 {
         0
+    }
+    /// Whether this state is shared with other replicas, reachable or not
+    /// (`false` for [`LocalState`]): counts per bucket
+    /// ([`count`](Self::count)) then need buckets numbered on the wall
+    /// clock, and recorded requests are sent to the others
+    /// ([`remember`](Self::remember)).
+    fn replicated(&self) -> bool {
+        false
+    }
+    /// Adds `n` to counter `counter` of bucket `bucket` of `set`: a shared
+    /// implementation sends it to the other replicas (never on the request
+    /// path); [`LocalState`] keeps nothing (the caller has its own window).
+    fn count(&self, _set: &BucketSet, _bucket: u64, _counter: u32, _n: u64) {}
+    /// The fleet's counts of `set` in `buckets`: the shared totals at the
+    /// last synchronization plus what this process counted since. `None`
+    /// when they are not known (no shared store, unreachable, or not yet
+    /// read): the caller uses its own counts.
+    fn counts(&self, _set: &BucketSet, _buckets: RangeInclusive<u64>) -> Option<BucketCounts> {
+        None
+    }
+    /// Tells the other replicas what feedback on request `id` needs, for
+    /// `ttl` (a shared implementation sends it off the request path).
+    fn remember(&self, _id: &str, _answered: &Answered, _ttl: Duration) {}
+    /// Asks the other replicas what request `id` answered: `None` when
+    /// there are none to ask (no shared store, or it is unreachable), else
+    /// the answer of the next synchronization (`None` inside when no
+    /// replica recorded `id`).
+    fn recall(&self, _id: &str) -> Option<oneshot::Receiver<Option<Answered>>> {
+        None
     }
 }
 

@@ -1,8 +1,9 @@
 //! Two gateway replicas sharing state through one Redis (`--state
 //! redis://...`, docs/learn.md "State shared by replicas"): a cooldown
 //! started by one is honoured by the other, the exploration budget and the
-//! day's spend count both replicas' spend, and a Redis that goes away and
-//! comes back leaves both serving, then reconciled.
+//! day's spend count both replicas' spend, the drift window counts both
+//! replicas' traffic, feedback is taken by either replica, and a Redis
+//! that goes away and comes back leaves both serving, then reconciled.
 //!
 //! Each test starts its own `redis-server` (a free port, no persistence,
 //! a temporary directory) and kills it when done; without `redis-server`
@@ -199,6 +200,7 @@ impl World {
         let mut states = Vec::new();
         for seed in [1, 2] {
             let mut opts = options();
+            opts.decision_log = Some(redis.dir.join(format!("decisions-{seed}.jsonl")));
             let c = clock.clone();
             opts.clock = routec_gateway::Clock::new(move || c.load(Ordering::Relaxed) as f64);
             opts.explore_seed = Some(seed);
@@ -532,4 +534,195 @@ async fn an_unreachable_redis_at_start_leaves_the_gateway_serving() {
         "{m}"
     );
     gw.stop().await.unwrap();
+}
+
+/// [`POLICY`] with a drift monitor instead of exploration: chat goes to
+/// `small`, code to `big` (two leaves, assumed 50% each); an alert needs
+/// 100 requests in the window.
+fn drift_policy() -> String {
+    POLICY.replace(
+        "explore 50% budget $0.05 per day",
+        "drift kl > 0.1 nats over 1h => alert",
+    )
+}
+
+/// Scrapes `gw` until `ok` holds on its metrics (10 s at most); the last
+/// scrape.
+async fn scrape_until(gw: &Running, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = World::metrics(gw).await;
+        if ok(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `gw`'s drift window counts `n` requests; its metrics.
+async fn window_is(gw: &Running, n: f64) -> String {
+    scrape_until(gw, &format!("the drift window counts {n} requests"), |m| {
+        metric(m, "routec_drift_window_requests") == n
+    })
+    .await
+}
+
+/// This replica's own drift window (what it would check alone).
+fn own_window(gw: &Running) -> u64 {
+    let loaded = gw.app.table.load();
+    let m = loaded.drift.as_ref().unwrap().lock().unwrap();
+    m.status(NOON as f64).requests
+}
+
+/// Traffic split across the replicas trips the shared window: each has 60
+/// requests, under the 100 an alert needs, the pair has 120, all chat (the
+/// table assumed half code). Each replica alerts once on the fleet's
+/// window. Through an outage each replica checks the last shared counts
+/// plus its own; when Redis returns (empty), the counts are refilled and
+/// the outage's pushed, and both see the whole traffic again without a
+/// second alert.
+#[tokio::test]
+async fn the_drift_window_counts_both_replicas_traffic() {
+    let Some(mut w) = World::start_with("drift", &drift_policy()).await else {
+        return;
+    };
+    for _ in 0..60 {
+        assert_eq!(World::chat(&w.a, "shared").await, (200, "small".into()));
+        assert_eq!(World::chat(&w.b, "shared").await, (200, "small".into()));
+    }
+    assert_eq!((own_window(&w.a), own_window(&w.b)), (60, 60));
+    for gw in [&w.a, &w.b] {
+        let m = window_is(gw, 120.0).await;
+        assert!(metric(&m, "routec_drift_kl_nats") > 0.6, "{m}");
+        assert_eq!(metric(&m, "routec_drift_alerts_total"), 1.0, "{m}");
+    }
+    // Once per crossing: checking again does not alert again.
+    let m = World::metrics(&w.a).await;
+    assert_eq!(metric(&m, "routec_drift_alerts_total"), 1.0, "{m}");
+
+    w.redis.kill();
+    let (sa, sb) = (w.sa.clone(), w.sb.clone());
+    eventually("both replicas report the state unshared", || {
+        !sa.shared() && !sb.shared()
+    })
+    .await;
+    for _ in 0..20 {
+        assert_eq!(World::chat(&w.a, "shared").await.0, 200);
+    }
+    // A counts its own requests on top of the last shared counts; B has
+    // not heard of them.
+    window_is(&w.a, 140.0).await;
+    let m = window_is(&w.b, 120.0).await;
+    assert_eq!(metric(&m, "routec_state_shared"), 0.0, "{m}");
+
+    w.redis.spawn().await;
+    eventually("both replicas share state again", || {
+        sa.shared() && sb.shared()
+    })
+    .await;
+    for gw in [&w.a, &w.b] {
+        let m = window_is(gw, 140.0).await;
+        assert_eq!(metric(&m, "routec_drift_alerts_total"), 1.0, "{m}");
+    }
+    assert_eq!((own_window(&w.a), own_window(&w.b)), (80, 60));
+}
+
+/// Posts feedback on `id` to `gw`: the status and the JSON answer.
+async fn feedback(gw: &Running, id: &str) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(format!("http://{}/v1/feedback", gw.addr))
+        .json(&json!({"request_id": id, "success": true}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// A chat request routed by the policy; its `x-request-id`.
+async fn routed(gw: &Running) -> String {
+    let r = client()
+        .post(format!("http://{}/v1/chat/completions", gw.addr))
+        .header("x-task", "code")
+        .json(&json!({"model": "shared", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.headers()["x-request-id"].to_str().unwrap().to_owned()
+}
+
+/// Feedback sent to the replica that did not answer is accepted (at once:
+/// the lookup waits for the answering replica's next round when it has not
+/// pushed the request yet), counted there and written to its decision log;
+/// the two logs, merged as docs/learn.md says (request lines, then
+/// feedback lines), are labeled traffic. An id no replica recorded is 404.
+#[tokio::test]
+async fn feedback_is_taken_by_either_replica() {
+    let Some(w) = World::start("feedback").await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (answering, judging) = if i % 2 == 0 {
+            (&w.a, &w.b)
+        } else {
+            (&w.b, &w.a)
+        };
+        let id = routed(answering).await;
+        let (status, answer) = feedback(judging, &id).await;
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(answer["request_id"], id.as_str());
+        ids.push(id);
+    }
+    for gw in [&w.a, &w.b] {
+        let m = World::metrics(gw).await;
+        let judged = metric(&m, r#"routec_feedback_total{model="small",success="true"}"#)
+            + metric(&m, r#"routec_feedback_total{model="big",success="true"}"#);
+        assert_eq!(judged, 3.0, "{m}");
+    }
+    let (status, answer) = feedback(&w.b, "req-nobody-1").await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["code"], "request_not_found");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the other replicas recorded in the last 3600 s"),
+        "{message}"
+    );
+
+    let mut merged = String::new();
+    let mut logs = Vec::new();
+    for gw in [&w.a, &w.b] {
+        gw.app.declog.as_ref().unwrap().sync();
+        let path = gw.app.options.decision_log.clone().unwrap();
+        logs.push(std::fs::read_to_string(path).unwrap());
+    }
+    for feedback_lines in [false, true] {
+        for log in &logs {
+            for line in log.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                if v.get("feedback").is_some() == feedback_lines {
+                    merged.push_str(line);
+                    merged.push('\n');
+                }
+            }
+        }
+    }
+    // Each replica's log has the feedback on the other's requests.
+    for (log, judged) in logs.iter().zip([[1, 3, 5], [0, 2, 4]]) {
+        for i in judged {
+            let line = format!(r#"{{"id":"{}","feedback":"#, ids[i]);
+            assert!(log.contains(&line), "{log}");
+        }
+    }
+    let (records, errors) = routec_traffic::parse_all(&merged);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(records.len(), 6);
+    for r in &records {
+        assert!(ids.contains(r.id.as_ref().unwrap()));
+        assert_eq!(r.outcomes.len(), 1, "{r:?}");
+    }
 }

@@ -14,7 +14,11 @@
 //! a ring: counting a request is O(1) (a bucket is cleared when the ring
 //! comes back to it, O(bins) once per bucket width); the window's counts are
 //! summed when the divergence is asked for. Time is the caller's: any
-//! monotonic seconds (the crate reads no clock).
+//! monotonic seconds (the crate reads no clock). A bucket is numbered
+//! `⌊now / width⌋` ([`DriftMonitor::bucket`]): processes that pass
+//! wall-clock seconds agree on the buckets, so replicas can add up their
+//! counts per bucket in a shared store and check the fleet's window with
+//! [`DriftMonitor::check_counts`].
 //!
 //! **Divergence.** `KL(p || q) = Σ p_i ln(p_i / q_i)` over the bins, `p` the
 //! window's shares, `q` the assumed shares smoothed toward uniform,
@@ -236,7 +240,40 @@ impl DriftMonitor {
     }
 
     fn epoch(&self, now: f64) -> u64 {
-        (now.max(0.0) / self.width) as u64 + 1
+        self.bucket(now) + 1
+    }
+
+    /// The number of the bucket holding `now`: `⌊now / width⌋`, the width
+    /// being the window over [`BUCKETS`].
+    pub fn bucket(&self, now: f64) -> u64 {
+        (now.max(0.0) / self.width) as u64
+    }
+
+    /// The window, seconds.
+    pub fn window(&self) -> f64 {
+        self.window
+    }
+
+    /// The width of a bucket, seconds.
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// The bins, whose indexes are the leaves'.
+    pub fn len(&self) -> usize {
+        self.assumed.len()
+    }
+
+    /// Whether the monitor has no bin (never: a table without leaves has
+    /// no monitor).
+    pub fn is_empty(&self) -> bool {
+        self.assumed.is_empty()
+    }
+
+    /// The buckets of the window ending at `now`, oldest first.
+    pub fn buckets_at(&self, now: f64) -> std::ops::RangeInclusive<u64> {
+        let last = self.bucket(now);
+        last.saturating_sub(BUCKETS as u64 - 1)..=last
     }
 
     /// Counts one request routed to `leaf` at `now` (seconds). Returns
@@ -260,7 +297,7 @@ impl DriftMonitor {
         new
     }
 
-    /// The window ending at `now`.
+    /// The window ending at `now`, from this monitor's own counts.
     pub fn status(&self, now: f64) -> DriftStatus {
         let epoch = self.epoch(now);
         let k = self.assumed.len();
@@ -272,6 +309,31 @@ impl DriftMonitor {
                 }
             }
         }
+        self.status_of(&counts)
+    }
+
+    /// The window ending at `now` from counts per bucket given by the
+    /// caller (`(bucket number, counts per bin)`: the whole fleet's, read
+    /// from a shared store); buckets outside the window and bins past the
+    /// table's are ignored.
+    pub fn shared_status<'c>(
+        &self,
+        now: f64,
+        buckets: impl IntoIterator<Item = (u64, &'c [u64])>,
+    ) -> DriftStatus {
+        let window = self.buckets_at(now);
+        let mut counts = vec![0u64; self.assumed.len()];
+        for (b, per_bin) in buckets {
+            if window.contains(&b) {
+                for (sum, c) in counts.iter_mut().zip(per_bin) {
+                    *sum = sum.saturating_add(*c);
+                }
+            }
+        }
+        self.status_of(&counts)
+    }
+
+    fn status_of(&self, counts: &[u64]) -> DriftStatus {
         let n: u64 = counts.iter().sum();
         let mut kl = 0.0;
         let mut moved = Vec::new();
@@ -311,6 +373,23 @@ impl DriftMonitor {
     /// divergence falls back under the threshold).
     pub fn check(&mut self, now: f64) -> (DriftStatus, bool) {
         let status = self.status(now);
+        self.settle(status)
+    }
+
+    /// [`check`](Self::check) on counts per bucket given by the caller, as
+    /// [`shared_status`](Self::shared_status) reads them: the fleet's
+    /// window, whose crossing fires here once (each monitor keeps its own
+    /// once-per-crossing state).
+    pub fn check_counts<'c>(
+        &mut self,
+        now: f64,
+        buckets: impl IntoIterator<Item = (u64, &'c [u64])>,
+    ) -> (DriftStatus, bool) {
+        let status = self.shared_status(now, buckets);
+        self.settle(status)
+    }
+
+    fn settle(&mut self, status: DriftStatus) -> (DriftStatus, bool) {
         let over = status.over();
         let fired = over && !self.alerting;
         self.alerting = over;

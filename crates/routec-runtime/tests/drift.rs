@@ -176,3 +176,40 @@ fn a_bin_assumed_empty_gives_a_finite_divergence() {
     let q = (s + 1e-4) / (1.0 + 8e-4);
     assert!((kl - (1.0 / q).ln()).abs() < 1e-9);
 }
+
+/// Two monitors of one table, fed wall-clock seconds, agree on the buckets:
+/// their counts added per bucket (as replicas add them in a shared store)
+/// give the fleet's window, which alerts where neither replica's own
+/// window has enough requests; buckets outside the window are ignored.
+#[test]
+fn counts_added_per_bucket_give_the_fleets_window() {
+    let (mut a, mut b) = (monitor(), monitor());
+    let k = a.len();
+    let noon = 1_796_558_400.0;
+    assert_eq!(a.bucket(noon), b.bucket(noon));
+    assert_eq!(a.width(), 60.0);
+    assert_eq!(a.buckets_at(noon).count(), 60);
+    let mut fleet: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    // Every request on one leaf: far from the assumed mix. Each replica
+    // gets 200, under the 350 an alert needs on 8 bins.
+    for i in 0..400 {
+        let now = noon + f64::from(i);
+        let m = if i % 2 == 0 { &mut a } else { &mut b };
+        m.observe(0, now);
+        fleet.entry(m.bucket(now)).or_insert_with(|| vec![0; k])[0] += 1;
+    }
+    let now = noon + 400.0;
+    let (own, fired) = a.check(now);
+    assert_eq!(own.requests, 200);
+    assert!(!fired && own.requests < own.min_requests);
+    // An old bucket, past the window, does not count.
+    fleet.insert(a.bucket(now) - 60, vec![1000; k]);
+    let view = || fleet.iter().map(|(b, c)| (*b, c.as_slice()));
+    let (shared, fired) = a.check_counts(now, view());
+    assert_eq!(shared.requests, 400);
+    assert!(fired, "{}", shared.describe());
+    // Once per crossing.
+    assert!(!a.check_counts(now, view()).1);
+    assert!(b.check_counts(now, view()).1);
+    assert_eq!(b.shared_status(now, view()), shared);
+}

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// How many recent request ids `POST /v1/feedback` takes feedback for.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub feedback_ids: usize,
+    /// With --state, seconds other replicas take feedback on a request
+    /// this one answered (0: only this replica takes it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
+    pub feedback_ttl: f64,
     /// Seed exploration's random draws (`learn { explore 2% }`), so that
     /// the same requests in the same order are explored alike (experiments;
     /// by default the draws differ on every start).
@@ -311,6 +315,7 @@ pub fn run(args: &ServeArgs, color: ColorChoice) -> u8 {
         watch_interval: (!args.no_watch).then_some(Duration::from_secs(1)),
         log_bodies: args.log_bodies,
         feedback_ids: args.feedback_ids,
+        feedback_ttl: Duration::from_secs_f64(args.feedback_ttl),
         clock: routec_gateway::Clock::default(),
         explore_seed: args.explore_seed,
     };
