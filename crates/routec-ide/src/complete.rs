@@ -402,6 +402,13 @@ fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
         ("traffic", "qps") => out.units(COUNT_UNITS),
         ("traffic", name) if signal_units(out, name) => {}
         ("learn", "explore") if stmt.len() <= 2 => out.units(RATIO_UNITS),
+        // `drift latency > 50%`: a percentage (`kl` takes a bare number
+        // and `nats` after a space); the window after `over` a duration.
+        ("learn", "drift") if !stmt.iter().any(|t| t.word() == Some("over")) => {
+            if stmt.get(1).and_then(Tk::word) != Some("kl") {
+                out.units(RATIO_UNITS);
+            }
+        }
         ("learn", _) => out.units(DURATION_UNITS),
         _ if inner == "split" => out.units(RATIO_UNITS),
         _ => {
@@ -455,6 +462,12 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
             _ => {}
         },
         "learn" if words.is_empty() => out.words(LEARN_PROPS, CompletionKind::Property),
+        "learn" if words.len() == 1 && last_word == "drift" => {
+            out.words(words::DRIFT_MEASURES, CompletionKind::Keyword)
+        }
+        "learn" if words.first() == Some(&"drift") && last_tok == Some(Token::FatArrow) => {
+            out.words(words::DRIFT_ACTIONS, CompletionKind::Keyword)
+        }
         "traffic" => {
             if frames.len() >= 2 {
                 // `task { chat 55%, ... }`: the mix of one signal.
