@@ -15,6 +15,7 @@
 pub mod drift;
 pub mod explore;
 pub mod feedback;
+pub mod health;
 pub mod pacing;
 mod request;
 pub mod values;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use drift::{DriftMonitor, DriftStatus};
 pub use explore::{Choice, Explorer};
 pub use feedback::{Feedback, write_feedback};
+pub use health::HealthMonitor;
 pub use pacing::{Pacer, PacingStatus};
 pub use request::{
     InvalidValue, Request, RequestError, SignalValue, fraction, key_hash, keyless_fraction,
