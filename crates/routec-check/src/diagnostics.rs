@@ -1265,49 +1265,6 @@ fn basis(b: CostBasis) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::normalized_weights;
-
-    /// The written weights, in units of 1e-4, sum to exactly 1.
-    fn units(written: &[String]) -> u64 {
-        written
-            .iter()
-            .map(|w| (w.parse::<f64>().unwrap_or(f64::NAN) * 1e4).round() as u64)
-            .sum()
-    }
-
-    #[test]
-    fn normalized_weights_are_short_and_sum_to_one() {
-        assert_eq!(normalized_weights(&[3.0, 1.0, 1.0]), ["0.6", "0.2", "0.2"]);
-        assert_eq!(normalized_weights(&[1.0, 1.0]), ["0.5", "0.5"]);
-        assert_eq!(
-            normalized_weights(&[5.0, 3.0, 3.0]),
-            ["0.4546", "0.2727", "0.2727"]
-        );
-        assert_eq!(
-            normalized_weights(&[1.0, 1.0, 1.0]),
-            ["0.3334", "0.3333", "0.3333"]
-        );
-        // Every combination of small integer weights: the suggestion sums
-        // to 1 exactly as written, and each weight moves less than 1e-4.
-        for a in 0..12u32 {
-            for b in 0..12u32 {
-                for c in 1..12u32 {
-                    let w = [f64::from(a), f64::from(b), f64::from(c)];
-                    let written = normalized_weights(&w);
-                    assert_eq!(units(&written), 10_000, "{w:?} -> {written:?}");
-                    let sum: f64 = w.iter().sum();
-                    for (x, s) in w.iter().zip(&written) {
-                        let v: f64 = s.parse().unwrap_or(f64::NAN);
-                        assert!((v - x / sum).abs() < 1e-4, "{w:?} -> {written:?}");
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `drift latency > 50% nats`: a unit word on a per-model measure.
 pub(crate) fn drift_unit_for_health(unit: &Name, measure: &str) -> Diagnostic {
     let example = if measure == "errors" { "2%" } else { "50%" };
@@ -1353,4 +1310,47 @@ pub(crate) fn drift_unwatched(
         "ttft" => "declare its latency: `latency ttft p50 200ms p95 600ms, decode 80 tok/s`",
         _ => "declare its end-to-end latency (`latency p50 1s p95 3s`) or its TTFT and decode rate (`latency ttft p95 600ms, decode 80 tok/s`)",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_weights;
+
+    /// The written weights, in units of 1e-4, sum to exactly 1.
+    fn units(written: &[String]) -> u64 {
+        written
+            .iter()
+            .map(|w| (w.parse::<f64>().unwrap_or(f64::NAN) * 1e4).round() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn normalized_weights_are_short_and_sum_to_one() {
+        assert_eq!(normalized_weights(&[3.0, 1.0, 1.0]), ["0.6", "0.2", "0.2"]);
+        assert_eq!(normalized_weights(&[1.0, 1.0]), ["0.5", "0.5"]);
+        assert_eq!(
+            normalized_weights(&[5.0, 3.0, 3.0]),
+            ["0.4546", "0.2727", "0.2727"]
+        );
+        assert_eq!(
+            normalized_weights(&[1.0, 1.0, 1.0]),
+            ["0.3334", "0.3333", "0.3333"]
+        );
+        // Every combination of small integer weights: the suggestion sums
+        // to 1 exactly as written, and each weight moves less than 1e-4.
+        for a in 0..12u32 {
+            for b in 0..12u32 {
+                for c in 1..12u32 {
+                    let w = [f64::from(a), f64::from(b), f64::from(c)];
+                    let written = normalized_weights(&w);
+                    assert_eq!(units(&written), 10_000, "{w:?} -> {written:?}");
+                    let sum: f64 = w.iter().sum();
+                    for (x, s) in w.iter().zip(&written) {
+                        let v: f64 = s.parse().unwrap_or(f64::NAN);
+                        assert!((v - x / sum).abs() < 1e-4, "{w:?} -> {written:?}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -186,6 +186,7 @@ impl Finalizer {
                 output_tokens = a.output_tokens.or(output_tokens);
             }
         }
+        crate::health::observe(app, &self.ctx.loaded, &trace.attempts);
         let slice_names: Vec<String> = self
             .slices
             .iter()

@@ -83,6 +83,9 @@ pub struct Loaded {
     /// The traffic-mix drift monitor of this table (`None` when the table
     /// carries no assumed mix); a reload starts a new window.
     pub drift: Option<std::sync::Mutex<routec_runtime::DriftMonitor>>,
+    /// The per-model drift monitors of this table (`crate::health`; `None`
+    /// without `drift ttft|latency|errors`); a reload starts new windows.
+    pub health: Option<std::sync::Mutex<routec_runtime::HealthMonitor>>,
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
@@ -281,6 +284,7 @@ impl Loaded {
             lazy,
             count_with,
             drift: routec_runtime::DriftMonitor::new(router.table()).map(std::sync::Mutex::new),
+            health: routec_runtime::HealthMonitor::new(router.table()).map(std::sync::Mutex::new),
             router,
         })
     }
