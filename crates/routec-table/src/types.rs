@@ -69,7 +69,10 @@ pub struct Table {
     pub model_health: Vec<ModelHealth>,
 }
 
-/// The figures a runtime compares one model's observed attempts with.
+/// The figures a runtime compares one model's observed attempts with:
+/// those of the models the table was compiled with (the declared ones, or
+/// with a labeled recorded profile, as after a re-fit, the declared ones
+/// re-estimated from the recorded outcomes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelHealth {
