@@ -340,12 +340,14 @@ impl HealthMonitor {
             let Some(Some(expected)) = w.expected.get(m).copied() else {
                 continue;
             };
-            let value = match w.measure {
-                Measure::Ttft => attempt.ttft,
-                Measure::Latency => attempt.latency,
-                Measure::Errors => Some(0.0),
+            // The count to add to: a histogram bin, or attempts (slot 0;
+            // slot 1 counts failures).
+            let at = match w.measure {
+                Measure::Ttft => attempt.ttft.map(|t| bin(t, expected)),
+                Measure::Latency => attempt.latency.map(|t| bin(t, expected)),
+                Measure::Errors => Some(0),
             };
-            let Some(value) = value else {
+            let Some(at) = at else {
                 continue;
             };
             let epoch = w.epoch(now);
@@ -354,27 +356,20 @@ impl HealthMonitor {
             let Some(e) = w.epochs.get_mut(slot) else {
                 continue;
             };
-            let counts = slot * stride..(slot + 1) * stride;
+            let Some(counts) = w.counts.get_mut(slot * stride..(slot + 1) * stride) else {
+                continue;
+            };
             if *e != epoch {
                 *e = epoch;
-                if let Some(c) = w.counts.get_mut(counts.clone()) {
-                    c.iter_mut().for_each(|c| *c = 0);
-                }
+                counts.iter_mut().for_each(|c| *c = 0);
             }
-            let first = counts.start;
-            let i = match w.measure {
-                // Slot 0 counts attempts, slot 1 failures.
-                Measure::Errors => {
-                    if attempt.failed
-                        && let Some(c) = w.counts.get_mut(first + 1)
-                    {
-                        *c = c.saturating_add(1);
-                    }
-                    first
-                }
-                _ => first + bin(value, expected),
-            };
-            if let Some(c) = w.counts.get_mut(i) {
+            if let Some(c) = counts.get_mut(at) {
+                *c = c.saturating_add(1);
+            }
+            if w.measure == Measure::Errors
+                && attempt.failed
+                && let Some(c) = counts.get_mut(1)
+            {
                 *c = c.saturating_add(1);
             }
             if epoch != w.last_epoch {
