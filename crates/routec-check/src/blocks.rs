@@ -11,9 +11,9 @@ use crate::cx::{Cx, FastMap, unit_of};
 use crate::diagnostics as d;
 use crate::index::SymbolKind;
 use crate::ir::{
-    BoundDef, CostBasis, Dist, DriftAction, DriftDef, ExploreDef, FaultSettings, JudgeDef, MetricDef,
-    ObjectiveDef, Period, Retry, RetryOn, SignalType, SloDef, SloScope, TestDef, TestExpect,
-    TrafficSource, TrafficVar, Value,
+    BoundDef, CostBasis, Dist, DriftAction, DriftDef, ExploreDef, FaultSettings, JudgeDef,
+    MetricDef, ObjectiveDef, Period, Retry, RetryOn, SignalType, SloDef, SloScope, TestDef,
+    TestExpect, TrafficSource, TrafficVar, Value,
 };
 use crate::units::{self, Unit};
 use routec_syntax::suggest;
@@ -628,9 +628,14 @@ impl<'a> Cx<'a> {
                         self.emit(d::unknown_word(measure, "drift measure", measures, best));
                         ok = false;
                     }
+                    let health = ok && measure.text != "kl";
                     let mut scale = 1.0;
                     if let Some(u) = unit {
                         match u.text.as_str() {
+                            "nats" | "bits" if health => {
+                                self.emit(d::drift_unit_for_health(u, &measure.text));
+                                ok = false;
+                            }
                             "nats" => {}
                             "bits" => scale = std::f64::consts::LN_2,
                             _ => {
@@ -639,7 +644,30 @@ impl<'a> Cx<'a> {
                             }
                         }
                     }
-                    let t = self.quantity(threshold, Unit::Number);
+                    let t = if !ok {
+                        None
+                    } else if health {
+                        if !matches!(op, CmpOp::Gt | CmpOp::Ge) {
+                            let comparison =
+                                Span::new(measure.span.start as usize, threshold.span.end as usize);
+                            self.emit(d::drift_operator(comparison, *op, &measure.text));
+                            ok = false;
+                        }
+                        // A latency may exceed its declared figure by more
+                        // than 100%; an error rate moves by at most 100 points.
+                        let unit = if measure.text == "errors" {
+                            Unit::Ratio
+                        } else {
+                            Unit::Multiple
+                        };
+                        let t = self.quantity(threshold, unit);
+                        if ok && t.is_some() {
+                            self.health_figures(&measure.text, measure.span);
+                        }
+                        t
+                    } else {
+                        self.quantity(threshold, Unit::Number)
+                    };
                     let w = self.quantity(window, Unit::Duration);
                     let a = match action.text.as_str() {
                         "alert" => Some(DriftAction::Alert),
@@ -738,6 +766,31 @@ impl<'a> Cx<'a> {
             }
         }
         ok.then_some(points)
+    }
+
+    /// Warns about the models a per-model drift monitor (`ttft`,
+    /// `latency`) cannot watch: those without the declared figure it
+    /// compares against. `errors` needs none (the expected rate follows
+    /// from the fault model, `docs/semantics.md`).
+    fn health_figures(&mut self, measure: &str, span: Span) {
+        let mut missing = Vec::new();
+        for m in &self.p.models {
+            let l = &m.latency;
+            let why = match measure {
+                "ttft" if l.ttft.is_empty() && l.total.is_empty() => Some("no latency"),
+                "latency" if l.total.is_empty() && l.ttft.is_empty() => Some("no latency"),
+                "latency" if l.total.is_empty() && l.decode_rate.is_none() => {
+                    Some("no decode rate")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                missing.push((m.name.clone(), m.span, why));
+            }
+        }
+        for (name, at, why) in missing {
+            self.emit(d::drift_unwatched(span, measure, &name, at, why));
+        }
     }
 
     // ------------------------------------------------------------ traffic

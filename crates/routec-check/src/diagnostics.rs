@@ -1269,6 +1269,53 @@ fn basis(b: CostBasis) -> String {
     }
 }
 
+/// `drift latency > 50% nats`: a unit word on a per-model measure.
+pub(crate) fn drift_unit_for_health(unit: &Name, measure: &str) -> Diagnostic {
+    let example = if measure == "errors" { "2%" } else { "50%" };
+    Diagnostic::error(
+        c::UNKNOWN_UNIT,
+        unit.span,
+        format!("`{}` measures only `kl`", unit.text),
+    )
+    .with_label("remove this unit")
+    .with_help(format!(
+        "a per-model monitor takes a percentage: `drift {measure} > {example} over 1h => alert`"
+    ))
+}
+
+/// `drift latency < 50%`: a per-model monitor watches for a rise only.
+pub(crate) fn drift_operator(span: Span, op: CmpOp, measure: &str) -> Diagnostic {
+    Diagnostic::error(
+        c::BAD_OPERATOR,
+        span,
+        format!("`{}` does not apply to `drift {measure}`", op.as_str()),
+    )
+    .with_help(format!(
+        "a per-model monitor fires when the observed figure rises above the expected one: `drift {measure} > {} over 1h => alert`",
+        if measure == "errors" { "2%" } else { "50%" }
+    ))
+}
+
+/// A model a `drift ttft` or `drift latency` monitor cannot watch.
+pub(crate) fn drift_unwatched(
+    span: Span,
+    measure: &str,
+    model: &str,
+    model_span: Span,
+    why: &str,
+) -> Diagnostic {
+    Diagnostic::warning(
+        c::INCOMPLETE_MODEL,
+        span,
+        format!("`drift {measure}` does not watch model `{model}`: it declares {why}"),
+    )
+    .with_secondary(model_span, format!("`{model}` declared here"))
+    .with_help(match measure {
+        "ttft" => "declare its latency: `latency ttft p50 200ms p95 600ms, decode 80 tok/s`",
+        _ => "declare its end-to-end latency (`latency p50 1s p95 3s`) or its TTFT and decode rate (`latency ttft p95 600ms, decode 80 tok/s`)",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalized_weights;

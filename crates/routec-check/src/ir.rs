@@ -810,10 +810,13 @@ pub enum DriftAction {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DriftDef {
-    /// `kl`
+    /// `kl` (the traffic mix), or per model `ttft`, `latency` (p95 over
+    /// the declared p95) or `errors` (error rate over the expected one).
     pub measure: String,
     pub op: CmpOp,
-    /// Nats.
+    /// Nats for `kl`; for `ttft` and `latency` the relative excess
+    /// (`0.5`: 50% over the declared p95); for `errors` the excess in
+    /// points as a fraction (`0.02`: 2 points over the expected rate).
     pub threshold: f64,
     /// Seconds.
     pub window: f64,
@@ -843,7 +846,6 @@ pub struct JudgeDef {
     /// `share_at` says the share at a rate).
     pub sample: Vec<(f64, f64)>,
 }
-
 
 // ---------------------------------------------------------------- traffic
 

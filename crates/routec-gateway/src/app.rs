@@ -211,9 +211,7 @@ impl App {
             env,
             loader,
             recent,
-            judge_slots: Arc::new(tokio::sync::Semaphore::new(
-                crate::judge::JUDGE_CONCURRENCY,
-            )),
+            judge_slots: Arc::new(tokio::sync::Semaphore::new(crate::judge::JUDGE_CONCURRENCY)),
             ids: AtomicU64::new(0),
             id_prefix: format!("{:08x}", prefix >> 32),
             reload_lock: tokio::sync::Mutex::new(()),

@@ -150,6 +150,7 @@ impl Finalizer {
                 .inc();
         }
         let (cost, input_tokens, output_tokens) = count_attempts(app, &trace.attempts);
+        crate::health::observe(app, &self.ctx.loaded, &trace.attempts);
         let slice_names: Vec<String> = self
             .slices
             .iter()

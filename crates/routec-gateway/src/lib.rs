@@ -15,6 +15,7 @@
 //! - [`metrics`], [`declog`]: Prometheus metrics and the decision log;
 //! - [`feedback`]: `POST /v1/feedback`, outcomes written to the decision log;
 //! - [`drift`]: the traffic-mix drift monitor's gauge and alerts;
+//!   [`health`]: the per-model drift monitors' gauges and alerts;
 //! - [`server`]: routes, tower layers, accept loop, signals, reload.
 //!
 //! Architecture Invariant: nothing on the request path compiles or reads a
@@ -33,6 +34,7 @@ pub mod exec;
 pub mod explore;
 pub mod feedback;
 pub mod handler;
+pub mod health;
 pub mod judge;
 pub mod loaded;
 pub mod metrics;

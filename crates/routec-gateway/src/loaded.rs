@@ -85,6 +85,9 @@ pub struct Loaded {
     pub drift: Option<std::sync::Mutex<routec_runtime::DriftMonitor>>,
     /// The drift window's counts as replicas share them (`crate::drift`).
     pub drift_set: Option<crate::state::BucketSet>,
+    /// The per-model drift monitors of this table (`crate::health`; `None`
+    /// without `drift ttft|latency|errors`); a reload starts new windows.
+    pub health: Option<std::sync::Mutex<routec_runtime::HealthMonitor>>,
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
@@ -294,6 +297,7 @@ impl Loaded {
             count_with,
             drift: drift.map(std::sync::Mutex::new),
             drift_set,
+            health: routec_runtime::HealthMonitor::new(router.table()).map(std::sync::Mutex::new),
             router,
         })
     }

@@ -172,11 +172,26 @@ pub struct Metrics {
     pub judge_cost: Counter<f64, AtomicU64>,
     /// The share of answers judged at the current request rate.
     pub judge_share: Gauge<f64, AtomicU64>,
+    /// The per-model drift monitors (`crate::health`): the window's TTFT
+    /// and latency p95 over the expected ones, its error rate, its
+    /// attempts, and the alerts.
+    pub drift_ttft_ratio: Family<ModelLabels, Gauge<f64, AtomicU64>>,
+    pub drift_latency_ratio: Family<ModelLabels, Gauge<f64, AtomicU64>>,
+    pub drift_error_rate: Family<ModelLabels, Gauge<f64, AtomicU64>>,
+    pub drift_attempts: Family<MeasureLabels, Gauge>,
+    pub drift_model_alerts: Family<MeasureLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MeasureLabels {
+    pub model: String,
+    /// `ttft`, `latency` or `errors`.
+    pub measure: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -234,6 +249,11 @@ impl Metrics {
             spend_today: Gauge::default(),
             state_shared: Gauge::default(),
             state_errors: Counter::default(),
+            drift_ttft_ratio: Family::default(),
+            drift_latency_ratio: Family::default(),
+            drift_error_rate: Family::default(),
+            drift_attempts: Family::default(),
+            drift_model_alerts: Family::default(),
             decision_log_dropped: Counter::default(),
             registry: Registry::default(),
         };
@@ -463,6 +483,31 @@ impl Metrics {
             "judge_sample_share",
             "The share of answers the judge scores at the current request rate",
             m.judge_share.clone(),
+        );
+        registry.register(
+            "drift_ttft_ratio",
+            "Per model: the TTFT p95 of the drift window over the expected p95 (`drift ttft`)",
+            m.drift_ttft_ratio.clone(),
+        );
+        registry.register(
+            "drift_latency_ratio",
+            "Per model: the end-to-end latency p95 of the drift window over the expected p95 (`drift latency`)",
+            m.drift_latency_ratio.clone(),
+        );
+        registry.register(
+            "drift_error_rate",
+            "Per model: the share of failed attempts in the drift window (`drift errors`)",
+            m.drift_error_rate.clone(),
+        );
+        registry.register(
+            "drift_attempts",
+            "Per model and measure: the attempts in the per-model drift window",
+            m.drift_attempts.clone(),
+        );
+        registry.register(
+            "drift_model_alerts",
+            "Per model and measure: times a model crossed its declared `drift ttft|latency|errors` threshold",
+            m.drift_model_alerts.clone(),
         );
         Metrics { registry, ..m }
     }

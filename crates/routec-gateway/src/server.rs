@@ -184,6 +184,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .set(i64::from(cooling.contains(&model.name)));
         }
         crate::drift::refresh(&app);
+        crate::health::refresh(&app);
         crate::explore::refresh(&app);
         crate::pacing::refresh(&app);
         let m = &app.metrics;

@@ -160,7 +160,10 @@ async fn a_sampled_answer_is_scored_and_the_score_joins_the_log() {
     let judge_cost = metric(&m, "routec_judge_cost_usd_total");
     // Each grading call: 10 input tokens and 1 output token at the fake's
     // usage, priced $10/Mtok and $30/Mtok.
-    assert!((judge_cost - 2.0 * (10.0 * 10e-6 + 30e-6)).abs() < 1e-12, "{judge_cost}");
+    assert!(
+        (judge_cost - 2.0 * (10.0 * 10e-6 + 30e-6)).abs() < 1e-12,
+        "{judge_cost}"
+    );
     assert_eq!(
         metric(&m, r#"routec_cost_usd_total{model="grader"}"#),
         judge_cost
@@ -182,9 +185,15 @@ async fn a_sampled_answer_is_scored_and_the_score_joins_the_log() {
             prompt.contains("user: What is the capital of France?"),
             "{prompt}"
         );
-        assert!(prompt.contains("Paris is the capital of France."), "{prompt}");
+        assert!(
+            prompt.contains("Paris is the capital of France."),
+            "{prompt}"
+        );
     }
-    let lines: Vec<J> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<J> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4, "{log}");
     // Every line is one of the schema's.
     let schema: J = serde_json::from_str(
@@ -212,8 +221,12 @@ async fn a_sampled_answer_is_scored_and_the_score_joins_the_log() {
         .remove("source");
     assert!(!validator.is_valid(&unjudged), "{unjudged}");
     for id in [&plain, &streamed] {
-        let request = lines.iter().position(|l| l["id"] == **id && l.get("decision").is_some());
-        let feedback = lines.iter().position(|l| l["id"] == **id && l.get("feedback").is_some());
+        let request = lines
+            .iter()
+            .position(|l| l["id"] == **id && l.get("decision").is_some());
+        let feedback = lines
+            .iter()
+            .position(|l| l["id"] == **id && l.get("feedback").is_some());
         assert!(request.unwrap() < feedback.unwrap(), "{log}");
         let f = &lines[feedback.unwrap()]["feedback"];
         assert_eq!(f["model"], "small");
@@ -278,7 +291,9 @@ async fn the_judged_share_is_the_declared_share() {
     let (log, _, grader) = w.stop().await;
     assert_eq!(grader.count() as f64, scored);
     assert_eq!(
-        log.lines().filter(|l| l.contains("\"source\":\"judge\"")).count() as f64,
+        log.lines()
+            .filter(|l| l.contains("\"source\":\"judge\""))
+            .count() as f64,
         scored
     );
 }

@@ -407,6 +407,13 @@ fn number_units(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
             out.units(RATIO_UNITS);
             out.units(COUNT_UNITS);
         }
+        // `drift latency > 50%`: a percentage (`kl` takes a bare number
+        // and `nats` after a space); the window after `over` a duration.
+        ("learn", "drift") if !stmt.iter().any(|t| t.word() == Some("over")) => {
+            if stmt.get(1).and_then(Tk::word) != Some("kl") {
+                out.units(RATIO_UNITS);
+            }
+        }
         ("learn", _) => out.units(DURATION_UNITS),
         _ if inner == "split" => out.units(RATIO_UNITS),
         _ => {
@@ -460,6 +467,12 @@ fn decide(out: &mut Out, frames: &[Frame], stmt: &[Tk]) {
             _ => {}
         },
         "learn" if words.is_empty() => out.words(LEARN_PROPS, CompletionKind::Property),
+        "learn" if words.len() == 1 && last_word == "drift" => {
+            out.words(words::DRIFT_MEASURES, CompletionKind::Keyword)
+        }
+        "learn" if words.first() == Some(&"drift") && last_tok == Some(Token::FatArrow) => {
+            out.words(words::DRIFT_ACTIONS, CompletionKind::Keyword)
+        }
         "learn" => match (words.first().copied(), last_word) {
             // `judge MODEL sample SHARE [below|at|above RATE qps], ...`
             (Some("judge"), "judge") => out.models(),

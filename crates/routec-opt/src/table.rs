@@ -398,6 +398,7 @@ pub(crate) fn build(
         pacing: None,
         explore_candidates,
         judge: judge(policy),
+        model_health: model_health(s),
     }
 }
 
@@ -894,4 +895,102 @@ pub(crate) fn cell_infos(s: &Solved, table: &t::Table) -> Vec<CellInfo> {
             }
         })
         .collect()
+}
+
+/// Answer lengths the per-model figures average over: the midpoints of
+/// `HEALTH_POINTS` equal-probability slices of the profile's distribution.
+const HEALTH_POINTS: usize = 200;
+
+/// The figures the per-model drift monitors compare with (`docs/learn.md`,
+/// "Per-model latency and error drift"), one entry per model; none without
+/// a `drift ttft`, `drift latency` or `drift errors` monitor.
+///
+/// Each figure is of one attempt under the selected profile: its answer
+/// lengths (`output_tokens`, [`HEALTH_POINTS`] equal-probability points)
+/// and, when load is modelled, the model's latency and refusals at the
+/// profile's `qps`. The p95s solve `P(T > t) = 5%` for `T = X + f(n)`
+/// (`X` the declared TTFT with hedging, `f(n)` the decode time of the
+/// reasoning, and for end to end also of the answer), ignoring the
+/// truncation by timeouts (so slightly above the p95 of successful
+/// attempts). The error rate is `throttle + (1 − throttle)(timeouts +
+/// base errors)`, averaged over the answer lengths.
+fn model_health(s: &Solved) -> Vec<t::ModelHealth> {
+    let policy = &s.policy;
+    if !policy.learn.drift.iter().any(|d| d.measure != "kl") {
+        return Vec::new();
+    }
+    let output = s.traffic.output_dist();
+    let lengths: Vec<f64> = (0..HEALTH_POINTS)
+        .map(|k| output.isf((k as f64 + 0.5) / HEALTH_POINTS as f64))
+        .collect();
+    (0..policy.models.len())
+        .map(|i| {
+            let id = ModelId(i as u32);
+            let mut attempt = model::AttemptModel::new(policy, id);
+            if let Some(load) = s.load.get(i) {
+                attempt = attempt.under(load);
+            }
+            let l = &policy.model(id).latency;
+            let declared = !l.ttft.is_empty() || !l.total.is_empty();
+            let decodes = !l.total.is_empty() || l.decode_rate.is_some();
+            let ttft_p95 =
+                declared.then(|| p95_of_sum(&attempt, &lengths, |n| attempt.reasoning_time(n)));
+            let latency_p95 = (declared && decodes).then(|| {
+                p95_of_sum(&attempt, &lengths, |n| {
+                    attempt.reasoning_time(n) + attempt.latency.decode_time(n)
+                })
+            });
+            let mut failures = 0.0;
+            for &n in &lengths {
+                let (timeouts, base) = attempt.failure(n);
+                failures += timeouts + base;
+            }
+            let failures = failures / lengths.len() as f64;
+            let throttle = attempt.throttle;
+            t::ModelHealth {
+                model: i as u32,
+                ttft_p95: ttft_p95.filter(|x| x.is_finite() && *x > 0.0),
+                latency_p95: latency_p95.filter(|x| x.is_finite() && *x > 0.0),
+                error_rate: (throttle + (1.0 - throttle) * failures).clamp(0.0, 1.0),
+            }
+        })
+        .collect()
+}
+
+/// The `t` with `P(X + f(n) > t) = 5%`, `X` the attempt's TTFT (hedge
+/// included) and `n` uniform over `lengths`; the declared p95 itself when
+/// `f` is 0 and there is no hedge.
+fn p95_of_sum(attempt: &model::AttemptModel, lengths: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let shifts: Vec<f64> = lengths.iter().map(|&n| f(n).max(0.0)).collect();
+    if attempt.hedge.is_none() && shifts.iter().all(|&d| d == 0.0) {
+        return attempt.latency.ttft.quantile(0.95);
+    }
+    let exceed = |t: f64| -> f64 {
+        shifts
+            .iter()
+            .map(|&d| attempt.ttft_exceedance((t - d).max(model::MIN_SECONDS)))
+            .sum::<f64>()
+            / shifts.len() as f64
+    };
+    // Bracket the answer, then bisect in log time (exceedance decreases).
+    let mut lo = model::MIN_SECONDS;
+    let mut hi = attempt.latency.ttft.quantile(0.95).max(model::MIN_SECONDS)
+        + shifts.iter().copied().fold(0.0, f64::max);
+    let mut grow = 0;
+    while exceed(hi) > 0.05 && grow < 60 {
+        hi *= 2.0;
+        grow += 1;
+    }
+    for _ in 0..100 {
+        let mid = (lo * hi).sqrt();
+        if exceed(mid) > 0.05 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi / lo < 1.0 + 1e-9 {
+            break;
+        }
+    }
+    hi
 }

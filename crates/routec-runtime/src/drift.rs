@@ -119,7 +119,7 @@ impl DriftStatus {
     }
 }
 
-fn human_seconds(s: f64) -> String {
+pub(crate) fn human_seconds(s: f64) -> String {
     if s >= 3600.0 && (s / 3600.0).fract() == 0.0 {
         format!("{}h", s / 3600.0)
     } else if s >= 60.0 && (s / 60.0).fract() == 0.0 {

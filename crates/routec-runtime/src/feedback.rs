@@ -215,7 +215,11 @@ mod tests {
         assert!(fb.problem().unwrap().starts_with("`cost_usd` must be"));
         fb.cost_usd = None;
         fb.source = Some("oracle".into());
-        assert!(fb.problem().unwrap().starts_with("`source` is `judge` or absent"));
+        assert!(
+            fb.problem()
+                .unwrap()
+                .starts_with("`source` is `judge` or absent")
+        );
         fb.source = None;
         fb.judge_cost_usd = Some(0.001);
         assert!(fb.problem().unwrap().contains("belongs to a judge"));

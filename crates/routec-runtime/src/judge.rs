@@ -176,7 +176,9 @@ pub fn grading_request(messages: &J, answer: &str) -> serde_json::Map<String, J>
 /// `0..=1`.
 pub fn parse_score(reply: &str) -> Option<f64> {
     let bytes = reply.as_bytes();
-    let start = bytes.iter().position(|b| b.is_ascii_digit() || *b == b'.')?;
+    let start = bytes
+        .iter()
+        .position(|b| b.is_ascii_digit() || *b == b'.')?;
     let mut end = start;
     let mut dot = false;
     while end < bytes.len() {

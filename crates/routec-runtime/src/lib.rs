@@ -15,6 +15,7 @@
 pub mod drift;
 pub mod explore;
 pub mod feedback;
+pub mod health;
 pub mod judge;
 pub mod pacing;
 mod request;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use drift::{DriftMonitor, DriftStatus};
 pub use explore::{Choice, Explorer};
 pub use feedback::{Feedback, JUDGE_SOURCE, write_feedback};
+pub use health::HealthMonitor;
 pub use judge::Sampler;
 pub use pacing::{Pacer, PacingStatus};
 pub use request::{

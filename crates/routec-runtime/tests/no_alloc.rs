@@ -1,4 +1,5 @@
-//! `decide` must not allocate: a counting global allocator proves it.
+//! `decide` must not allocate, nor must counting an attempt in the
+//! per-model drift monitors: a counting global allocator proves it.
 
 #![allow(
     unsafe_code,
@@ -89,4 +90,27 @@ fn decide_does_not_allocate() {
         assert_eq!(allocations() - before, 0, "decide allocated");
         std::hint::black_box(plans);
     }
+}
+
+#[test]
+fn observing_an_attempt_does_not_allocate() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tables/complete.json");
+    let table = routec_runtime::Table::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut monitor = routec_runtime::HealthMonitor::new(&table).unwrap();
+    let attempt = routec_runtime::health::Attempt {
+        ttft: Some(0.2),
+        latency: Some(3.0),
+        failed: false,
+    };
+    let before = allocations();
+    let mut new = 0u32;
+    // Two hours, over every bucket of the ring.
+    for s in 0..7_200u32 {
+        for model in 0..3 {
+            new += u32::from(monitor.observe(model, attempt, f64::from(s)));
+        }
+    }
+    assert_eq!(allocations() - before, 0, "observe allocated");
+    assert!(new >= 119, "{new}");
 }

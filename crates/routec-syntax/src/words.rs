@@ -132,8 +132,16 @@ pub const WORDS: &[Word] = &[
     w("price", P, &[C::ModelProperty]),
     // Faults come before the metrics: `timeout` then `ttft` there.
     w("timeout", P, &[C::FaultSetting, C::ClassifierClause]),
-    w("ttft", P, &[C::Metric, C::FaultSetting, C::Structure]),
-    w("latency", P, &[C::ModelProperty, C::Metric, C::WeightKey]),
+    w(
+        "ttft",
+        P,
+        &[C::Metric, C::FaultSetting, C::Structure, C::DriftMeasure],
+    ),
+    w(
+        "latency",
+        P,
+        &[C::ModelProperty, C::Metric, C::WeightKey, C::DriftMeasure],
+    ),
     w(
         "cost",
         P,
@@ -228,6 +236,7 @@ pub const WORDS: &[Word] = &[
     w("above", K, &[C::Structure]),
     w("over", K, &[C::Structure]),
     w("kl", P, &[C::DriftMeasure]),
+    w("errors", P, &[C::DriftMeasure]),
     w("alert", P, &[C::DriftAction]),
     w("freeze", P, &[C::DriftAction]),
     w("rollback", P, &[C::DriftAction]),

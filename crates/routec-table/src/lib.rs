@@ -25,13 +25,18 @@ use sha2::{Digest, Sha256};
 /// The schema version this crate writes. Version 2 added models' `price`,
 /// classifiers' `endpoint` and `timeout`, and the policy's `slices`;
 /// version 3 the budget's `pacing` ladder and the exploration candidates;
-/// version 4 the `judge`.
+/// version 4 the `judge` and the models' expected health (`model_health`).
 pub const SCHEMA_VERSION: u32 = 4;
 /// The fields appended to [`Table`] since version 2, with the version that
 /// added each: an older binary is the current one without them, and each
 /// is an `Option` or a `Vec`, which postcard writes as one byte, 0 for
 /// `None` and for empty.
-const APPENDED: &[(u32, &str)] = &[(3, "pacing"), (3, "explore_candidates"), (4, "judge")];
+const APPENDED: &[(u32, &str)] = &[
+    (3, "pacing"),
+    (3, "explore_candidates"),
+    (4, "judge"),
+    (4, "model_health"),
+];
 /// The oldest schema version this crate still reads (and upgrades).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// The version of the `.route` language the compiler accepts.

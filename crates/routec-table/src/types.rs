@@ -60,6 +60,39 @@ pub struct Table {
     /// }`, schema version 4; `docs/learn.md`, "Quality sampling").
     #[serde(default)]
     pub judge: Option<Judge>,
+    /// What each model is expected to do, for the per-model drift
+    /// monitors (`learn { drift ttft|latency|errors ... }`, schema version
+    /// 4; `docs/learn.md`, "Per-model latency and error drift"): one entry
+    /// per model, in model order, when the policy declares such a monitor;
+    /// empty otherwise.
+    #[serde(default)]
+    pub model_health: Vec<ModelHealth>,
+}
+
+/// The figures a runtime compares one model's observed attempts with:
+/// those of the models the table was compiled with (the declared ones, or
+/// with a labeled recorded profile, as after a re-fit, the declared ones
+/// re-estimated from the recorded outcomes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelHealth {
+    /// Index into `models`.
+    pub model: u32,
+    /// The p95 of one attempt's time to first token, seconds: the declared
+    /// `latency ttft` quantiles (plus the decode time of reasoning tokens),
+    /// or the end-to-end quantiles of a model declared end to end only
+    /// (its answer arrives at once). `None` when the model declares no
+    /// latency.
+    pub ttft_p95: Option<f64>,
+    /// The p95 of one attempt's end-to-end latency, seconds: the declared
+    /// TTFT plus the decode time of the answer lengths of the assumed
+    /// traffic profile, at the profile's load. `None` when the model
+    /// declares no latency, or a TTFT without a decode rate.
+    pub latency_p95: Option<f64>,
+    /// The expected share of failed attempts, in `0..=1`: base errors,
+    /// timeouts under the model's fault settings and refusals under load,
+    /// as `docs/semantics.md` models them.
+    pub error_rate: f64,
 }
 
 /// A judge: a model that scores a sampled share of answers, its scores

@@ -116,6 +116,7 @@ impl Table {
             pacing: None,
             explore_candidates: Vec::new(),
             judge: None,
+            model_health: Vec::new(),
         })
     }
 }

@@ -226,7 +226,55 @@ impl Table {
             }
         }
         self.validate_judge()?;
+        self.validate_model_health()?;
         self.validate_pacing()
+    }
+
+    /// The models' expected health: one entry per model, in model order,
+    /// or none; p95s positive and finite, an error rate in `0..=1`.
+    fn validate_model_health(&self) -> Result<(), ValidationError> {
+        if !self.model_health.is_empty() && self.model_health.len() != self.models.len() {
+            return fail(
+                "model_health",
+                format!(
+                    "{} {} for {} (one per model, or none)",
+                    self.model_health.len(),
+                    if self.model_health.len() == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    },
+                    count(self.models.len(), "model")
+                ),
+            );
+        }
+        for (i, h) in self.model_health.iter().enumerate() {
+            if h.model as usize != i {
+                return fail(
+                    format_args!("model_health[{i}].model"),
+                    format!("{} is not {i} (entries follow the models' order)", h.model),
+                );
+            }
+            for (field, x) in [("ttft_p95", h.ttft_p95), ("latency_p95", h.latency_p95)] {
+                if let Some(x) = x {
+                    finite(format_args!("model_health[{i}].{field}"), x)?;
+                    if x <= 0.0 {
+                        return fail(
+                            format_args!("model_health[{i}].{field}"),
+                            format!("{x} is not positive"),
+                        );
+                    }
+                }
+            }
+            finite(format_args!("model_health[{i}].error_rate"), h.error_rate)?;
+            if !(0.0..=1.0).contains(&h.error_rate) {
+                return fail(
+                    format_args!("model_health[{i}].error_rate"),
+                    format!("{} is not in 0..=1", h.error_rate),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The judge: its model, and a sampling rate of shares in `0..=1` at

@@ -144,6 +144,7 @@ pub fn sample() -> Table {
         pacing: None,
         explore_candidates: Vec::new(),
         judge: None,
+        model_health: Vec::new(),
     }
 }
 

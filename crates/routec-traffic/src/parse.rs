@@ -579,8 +579,7 @@ impl<'a> LineCx<'a> {
                 }
             }
         }
-        if !judged
-            && let Some((k, val)) = entries.iter().find(|(k, _)| k.text == "judge_cost_usd")
+        if !judged && let Some((k, val)) = entries.iter().find(|(k, _)| k.text == "judge_cost_usd")
         {
             let at = self.key_offset(k, val);
             self.error_at(

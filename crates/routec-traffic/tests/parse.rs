@@ -116,9 +116,11 @@ fn a_judges_score_gives_way_to_the_clients() {
     assert_eq!(joined(&records[2]), ["small@8:None:false"]);
 
     assert_eq!(
-        errors(r#"{"id": "a", "signals": {}}
+        errors(
+            r#"{"id": "a", "signals": {}}
 {"id": "a", "feedback": {"model": "m", "source": "oracle", "success": true}}
-{"id": "a", "feedback": {"model": "m", "judge_cost_usd": 0.1, "success": true}}"#),
+{"id": "a", "feedback": {"model": "m", "judge_cost_usd": 0.1, "success": true}}"#
+        ),
         "2:50: `source` is `judge` or absent (leave `source` out for the client's feedback; `\"source\": \"judge\"` marks a judge's score)\n\
          3:40: `judge_cost_usd` belongs to a judge's feedback (add `\"source\": \"judge\"`, or leave the judge's cost out)\n"
     );

@@ -369,3 +369,97 @@ learn {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `drift errors > 2% over 1h`: a model whose endpoint refuses every
+/// connection fails every attempt; once enough attempts are in its window
+/// (311 at an expected 0.5%), the check a scrape makes alerts, counting
+/// `routec_drift_model_alerts_total` and logging a line that names the
+/// model and its observed and expected error rates.
+#[test]
+fn a_failing_model_is_logged_by_its_drift_monitor() {
+    let dir = temp_dir("serve-model-drift");
+    std::fs::write(
+        dir.join("health.route"),
+        r#"policy health {
+  owner "tests"
+  baseline broken
+}
+
+model broken {
+  provider openai
+  endpoint env("BROKEN_URL")
+  upstream "gpt-4o-mini"
+  price input $1/Mtok, output $2/Mtok
+  latency ttft p50 100ms p95 300ms, decode 100 tok/s
+  quality 80%
+}
+
+route {
+  otherwise => broken
+}
+
+learn {
+  drift errors > 2% over 1h => alert
+}
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args([
+            "serve",
+            "health.route",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ])
+        .env("BROKEN_URL", "http://127.0.0.1:9/v1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("serving `health` on http://"), "{line}");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let body = r#"{"model": "health", "messages": [{"role": "user", "content": "hi"}]}"#;
+    for _ in 0..320 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert_eq!(&text[9..12], "502", "{text}");
+    }
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("routec_drift_model_alerts_total{model=\"broken\",measure=\"errors\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("routec_drift_error_rate{model=\"broken\"} 1.0"),
+        "{metrics}"
+    );
+    signal(child.id(), "TERM");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{rest}");
+    let alerts: Vec<&str> = rest.lines().filter(|l| l.contains("model drift")).collect();
+    assert_eq!(
+        alerts,
+        [
+            "routec serve: model drift: `broken` error rate 100.0% over the last 1h (320 attempts), 99.5 points above its expected 0.5% (threshold 2 points)"
+        ],
+        "{rest}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
