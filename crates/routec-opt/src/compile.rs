@@ -349,7 +349,7 @@ fn compile_with(
     }
     check(cancelled)?;
 
-    let mut ev = Evaluator::new(policy, traffic.output_dist());
+    let mut ev = Evaluator::new(policy, traffic.output_dist(), traffic.qps);
     warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     enforceable(policy, &problem)?;

@@ -279,7 +279,7 @@ impl Solved {
     /// `MODEL` over this partition (cost and quality are linear in the
     /// cells, so the partition's refinement does not change them).
     pub fn single_models(&self) -> Vec<SinglePoint> {
-        let mut ev = Evaluator::new(&self.policy, self.traffic.output_dist());
+        let mut ev = Evaluator::new(&self.policy, self.traffic.output_dist(), self.traffic.qps);
         let mut out = Vec::new();
         for m in 0..self.policy.models.len() {
             let plan = PlanDef::Target(ModelId(m as u32));
