@@ -144,6 +144,13 @@ impl Compiled {
         self.solved.model_costs()
     }
 
+    /// The judge's expected cost per request (USD), a part of the table's
+    /// predicted cost and of no model's (`docs/semantics.md`, "The
+    /// judge"); `None` when the policy declares no judge.
+    pub fn judge_cost(&self) -> Option<f64> {
+        self.solved.judge_cost()
+    }
+
     /// Each model's load at the profile's qps, in declaration order (empty
     /// when no model declares a capacity, rate limit or latency at load, or
     /// the profile has no `qps`).

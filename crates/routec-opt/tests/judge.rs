@@ -97,6 +97,9 @@ fn the_judge_adds_its_expected_cost_to_the_prediction() {
     for (c, p) in cells.iter().zip(plain_cells) {
         assert!(c.predicted.cost_per_1k_requests > p.predicted.cost_per_1k_requests);
     }
+    let judge_cost = judged.judge_cost().unwrap();
+    assert!((judge_cost - expected).abs() <= 1e-9 * expected);
+    assert_eq!(plain.judge_cost(), None);
     // Per-model costs are the routed models' calls only: the judge's
     // calls are nobody's.
     assert_eq!(judged.model_costs(), plain.model_costs());

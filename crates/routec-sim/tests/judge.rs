@@ -28,6 +28,11 @@ fn checked(source: &str) -> Policy {
 }
 
 fn compiled(source: &str) -> (Policy, Table) {
+    let (policy, compiled) = compiled_with(source);
+    (policy, compiled.table)
+}
+
+fn compiled_with(source: &str) -> (Policy, routec_opt::Compiled) {
     let policy = checked(source);
     let compiled = compile(
         &policy,
@@ -39,7 +44,7 @@ fn compiled(source: &str) -> (Policy, Table) {
         },
     )
     .unwrap();
-    (policy, compiled.table)
+    (policy, compiled)
 }
 
 /// `source` without the block whose first line starts with `header`.
@@ -67,14 +72,43 @@ fn share_at_2k() -> f64 {
     1.0 + (2000f64.ln() - 1000f64.ln()) / (3000f64.ln() - 1000f64.ln()) * (0.2 - 1.0)
 }
 
+/// Lognormal moments through p50 and p95: `E[X] = m·e^(σ²/2)`, `E[X²] =
+/// m²·e^(2σ²)`.
+fn moments(p50: f64, p95: f64) -> (f64, f64) {
+    let s = (p95 / p50).ln() / Z95;
+    (p50 * (s * s / 2.0).exp(), p50 * p50 * (2.0 * s * s).exp())
+}
+
+/// A judge call's cost `a + b·(prompt + answer)`: `grader` at $2/Mtok
+/// input and $8/Mtok output, 160 tokens of instructions, 4 of output.
+const JUDGE_CALL: (f64, f64) = (160.0 * 2e-6 + 4.0 * 8e-6, 2e-6);
+
+/// `√E[call²]` over the profile's prompts and answers (independent): a
+/// bound on the standard deviation of a request's judge cost over `s`.
+fn judge_call_rms() -> f64 {
+    let (prompt, prompt_sq) = moments(1000.0, 4000.0);
+    let (answer, answer_sq) = moments(200.0, 1000.0);
+    let (a, b) = JUDGE_CALL;
+    let second = a * a
+        + b * b * (prompt_sq + answer_sq + 2.0 * prompt * answer)
+        + 2.0 * a * b * (prompt + answer);
+    second.sqrt()
+}
+
 /// The fixture as written: the cost SLO binds because of the judge (a
 /// split between `small` and `large`), timeouts cut long answers (which
 /// are then not judged). The compiled prediction lies within the sampled
 /// cost's 95% interval, widened to twice its half-width (about four
-/// standard errors) against the optimizer's own quadrature.
+/// standard errors) against the optimizer's own quadrature; the judge's
+/// part too, within four standard errors of the judge's own cost, bounded
+/// by `s·√E[call²]/√n` as in [`simulated_judge_cost_follows_the_formula`].
 #[test]
 fn simulated_cost_agrees_with_the_prediction() {
-    let (policy, table) = compiled(&fixture());
+    let (policy, compiled) = compiled_with(&fixture());
+    let predicted_judge = compiled.judge_cost().unwrap();
+    let table = compiled.table;
+    let (s, n) = (share_at_2k(), 200_000);
+    let se = s * judge_call_rms() / (n as f64).sqrt();
     let predicted = table
         .assumed
         .as_ref()
@@ -83,7 +117,7 @@ fn simulated_cost_agrees_with_the_prediction() {
         .cost_per_1k_requests;
     let cost = MetricDef::Cost(CostBasis::PerRequests(1000));
     for seed in [1, 2] {
-        let mut r = run(&policy, &table, TrafficId(0), 200_000, seed).unwrap();
+        let mut r = run(&policy, &table, TrafficId(0), n, seed).unwrap();
         let value = r.value(&cost, None).unwrap();
         let (lo, hi) = r.interval(&cost, None).unwrap();
         let half = (hi - lo) / 2.0;
@@ -94,7 +128,12 @@ fn simulated_cost_agrees_with_the_prediction() {
         let report = r.report();
         let judge = report.judge.as_ref().unwrap();
         assert_eq!(judge.name, "grader");
-        assert!((judge.share - share_at_2k()).abs() < 1e-12);
+        assert!((judge.share - s).abs() < 1e-12);
+        assert!(
+            (judge.cost - predicted_judge).abs() <= 4.0 * se,
+            "seed {seed}: the judge cost ${} per request, predicted ${predicted_judge} (standard error at most ${se})",
+            judge.cost
+        );
     }
 }
 
@@ -144,20 +183,12 @@ fn simulated_judge_cost_follows_the_formula() {
     let n = 200_000;
     let report = simulate(&policy, &table, TrafficId(0), n, 4).unwrap();
     let judge = report.judge.unwrap();
-    // Lognormal moments: E[X] = m·e^(σ²/2), E[X²] = m²·e^(2σ²).
-    let moments = |p50: f64, p95: f64| {
-        let s = (p95 / p50).ln() / Z95;
-        (p50 * (s * s / 2.0).exp(), p50 * p50 * (2.0 * s * s).exp())
-    };
-    let (prompt, prompt_sq) = moments(1000.0, 4000.0);
-    let (answer, answer_sq) = moments(200.0, 1000.0);
-    let (a, b) = (160.0 * 2e-6 + 4.0 * 8e-6, 2e-6);
+    let (prompt, _) = moments(1000.0, 4000.0);
+    let (answer, _) = moments(200.0, 1000.0);
+    let (a, b) = JUDGE_CALL;
     let s = share_at_2k();
     let expected = s * 0.995 * (a + b * (prompt + answer));
-    let second = a * a
-        + b * b * (prompt_sq + answer_sq + 2.0 * prompt * answer)
-        + 2.0 * a * b * (prompt + answer);
-    let se = s * second.sqrt() / (n as f64).sqrt();
+    let se = s * judge_call_rms() / (n as f64).sqrt();
     assert!(
         (judge.cost - expected).abs() <= 4.0 * se,
         "simulated ${} per request, expected ${expected} (standard error at most ${se})",
