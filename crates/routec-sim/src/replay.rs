@@ -392,11 +392,21 @@ pub fn replay(
         share,
         prompt_tokens: 0.0,
     });
-    let prompt = policy.signal_by_name("prompt_tokens").map(|s| s.index());
+    // The prompt's length: recorded, else its declared default.
+    let prompt = policy.signal_by_name("prompt_tokens").map(|s| {
+        let default = match &policy.signal(s).default {
+            Some(Value::Number(x)) => *x,
+            _ => routec_check::DEFAULT_PROMPT_TOKENS,
+        };
+        (s.index(), default)
+    });
     for (i, record) in traffic.records.iter().enumerate() {
         set_request(&mut request, &mut values, table, &links, record);
-        if let Some(j) = judging.as_mut() {
-            j.prompt_tokens = prompt.map_or(0.0, |p| values[p]);
+        if let (Some(j), Some((p, default))) = (judging.as_mut(), prompt) {
+            j.prompt_tokens = match record.values.get(p) {
+                Some(Some(v)) => number(v),
+                _ => default,
+            };
         }
         let decision = router.decide(&request);
         tally.count_plan(table, &decision);
