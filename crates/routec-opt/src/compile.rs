@@ -151,6 +151,13 @@ impl Compiled {
         self.solved.judge_cost()
     }
 
+    /// The share of answered requests the judge scores at the profile's
+    /// `qps` (`model::Judge::share_at`); `None` when the policy declares
+    /// no judge.
+    pub fn judge_share(&self) -> Option<f64> {
+        crate::model::Judge::of(&self.solved.policy).map(|j| j.share_at(self.solved.traffic.qps))
+    }
+
     /// Each model's load at the profile's qps, in declaration order (empty
     /// when no model declares a capacity, rate limit or latency at load, or
     /// the profile has no `qps`).

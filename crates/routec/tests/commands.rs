@@ -650,6 +650,15 @@ fn simulate_reports_the_judge() {
     let v = json(&out);
     assert_eq!(v["judge"]["model"], "grader");
     assert!(v["judge"]["cost_per_1k_requests"].as_f64().unwrap() > 0.0);
+    // `compile` says the judge's part of the predicted cost.
+    let out = run(&["compile", "tests/judge/judged.route", "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\njudge grader: 49.5% of answers, $")
+            && out.stderr.contains("/1k requests (in the cost above)\n"),
+        "{}",
+        out.stderr
+    );
     let plain = run(&[
         "simulate",
         "examples/support.route",
