@@ -9,7 +9,8 @@
 //! `docs/semantics.md`): TTFT draws from the fitted quantile functions,
 //! hedges, timeouts, base errors, retries with backoff, model fallbacks,
 //! plan fallback chains, cascades with the confidence model, classifier
-//! latency and costs. [`simulate`] aggregates exact order statistics
+//! latency and costs, and the judge's expected cost on answered requests
+//! (`learn { judge ... }`). [`simulate`] aggregates exact order statistics
 //! (nearest rank) of TTFT and end-to-end latency, cost per 1k requests and
 //! per success, quality, calls per model and the composite score, over all
 //! requests, per slice and per rule, and evaluates every SLO.
