@@ -20,6 +20,19 @@ pub struct Predicted {
     pub slos: Vec<SloSlack>,
     /// The budget's pacing ladder, when the table has one.
     pub pacing: Option<PacingLadder>,
+    /// The judge's part of the predicted cost, when the policy declares one.
+    pub judge: Option<JudgeCost>,
+}
+
+/// What the policy's judge costs (`docs/semantics.md`, "The judge").
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeCost {
+    /// The judge model.
+    pub model: String,
+    /// The share of answered requests judged at the profile's `qps`.
+    pub share: f64,
+    /// Expected USD per request, included in the predicted cost.
+    pub cost_per_request: f64,
 }
 
 /// The rungs of a pacing ladder, for a summary.
@@ -121,11 +134,19 @@ pub fn predicted(p: &CompiledPolicy) -> Option<Predicted> {
                 .collect(),
         }
     });
+    let judge = p.policy.learn.judge.as_ref().and_then(|j| {
+        Some(JudgeCost {
+            model: p.policy.models.get(j.model.index())?.name.clone(),
+            share: p.compiled.judge_share()?,
+            cost_per_request: p.compiled.judge_cost()?,
+        })
+    });
     Some(Predicted {
         traffic: assumed.traffic.clone(),
         metrics: assumed.predicted.clone(),
         slices,
         slos,
         pacing,
+        judge,
     })
 }

@@ -107,7 +107,7 @@ fn every_objective_is_at_least_the_best_pure_assignment() {
         let policy = check(&src);
         let traffic = Traffic::for_policy(&policy, None).unwrap();
         let part = cells::partition(&policy, &traffic).unwrap();
-        let mut ev = Evaluator::new(&policy, traffic.output_dist());
+        let mut ev = Evaluator::new(&policy, traffic.output_dist(), traffic.qps);
         let p = Problem::build(&policy, &part, &mut ev, traffic.qps);
         let vars = Vars::new(&part, &p);
         let coefs = optimize::row_coefs(&p, &ev, &part, &p.rows);

@@ -375,7 +375,7 @@ pub fn settle(
     let mut state = caps.load.idle();
     let mut prev: Option<Vec<Demand>> = None;
     for _ in 0..MAX_SETTLE {
-        let mut ev = Evaluator::with_load(policy, caps.output.clone(), &state);
+        let mut ev = Evaluator::with_load(policy, caps.output.clone(), Some(qps), &state);
         let mut memo: HashMap<(usize, Option<usize>, Vec<u64>), PlanEval> = HashMap::new();
         let d = demand_with(policy, part, options, a, qps, |c, o| {
             let quality = part.cells[c]
@@ -525,7 +525,7 @@ fn resolve(s: &mut Solved, caps: &Capacities, source: &str) -> Result<(), Failur
 /// Re-estimates every option of `s` with the models under `state` (the
 /// LP's structure does not change: same cells, same options).
 fn rebuild(s: &mut Solved, caps: &Capacities, state: &[ModelLoad]) {
-    let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), state);
+    let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), s.traffic.qps, state);
     let problem = Problem::build(&s.policy, &s.part, &mut ev, s.traffic.qps);
     let mut coefs = optimize::row_coefs(&problem, &ev, &s.part, &problem.rows);
     let mut rhs: Vec<f64> = problem.rows.iter().map(|r| r.rhs).collect();
@@ -545,13 +545,10 @@ pub fn at_factor(
 ) -> (Vec<ModelLoad>, Problem, Evaluator) {
     let qps = caps.qps * factor;
     let state = settle_solution(s, caps, qps);
-    let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), &state);
-    let problem = Problem::build(
-        &s.policy,
-        &s.part,
-        &mut ev,
-        s.traffic.qps.map(|q| q * factor),
-    );
+    // At that rate the judge samples its share at that rate.
+    let rate = s.traffic.qps.map(|q| q * factor);
+    let mut ev = Evaluator::with_load(&s.policy, caps.output.clone(), rate, &state);
+    let problem = Problem::build(&s.policy, &s.part, &mut ev, rate);
     (state, problem, ev)
 }
 

@@ -144,6 +144,20 @@ impl Compiled {
         self.solved.model_costs()
     }
 
+    /// The judge's expected cost per request (USD), a part of the table's
+    /// predicted cost and of no model's (`docs/semantics.md`, "The
+    /// judge"); `None` when the policy declares no judge.
+    pub fn judge_cost(&self) -> Option<f64> {
+        self.solved.judge_cost()
+    }
+
+    /// The share of answered requests the judge scores at the profile's
+    /// `qps` (`model::Judge::share_at`); `None` when the policy declares
+    /// no judge.
+    pub fn judge_share(&self) -> Option<f64> {
+        crate::model::Judge::of(&self.solved.policy).map(|j| j.share_at(self.solved.traffic.qps))
+    }
+
     /// Each model's load at the profile's qps, in declaration order (empty
     /// when no model declares a capacity, rate limit or latency at load, or
     /// the profile has no `qps`).
@@ -349,7 +363,7 @@ fn compile_with(
     }
     check(cancelled)?;
 
-    let mut ev = Evaluator::new(policy, traffic.output_dist());
+    let mut ev = Evaluator::new(policy, traffic.output_dist(), traffic.qps);
     warnings.extend(crate::lints::timeout_warnings(policy, &traffic));
     let problem = Problem::build(policy, &part, &mut ev, traffic.qps);
     enforceable(policy, &problem)?;

@@ -18,7 +18,7 @@
 //! kind share them, and the tables built on them), on first use.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use routec_check::ir::{ModelId, PlanDef, Policy, Price, Rates};
 
@@ -364,6 +364,15 @@ pub struct PlanEval {
     pub tier_costs: Vec<(f64, f64, f64)>,
     /// Expected quality.
     pub quality: f64,
+    /// The share of requests answered (some plan succeeded): the share a
+    /// judge samples from.
+    pub answered: f64,
+    /// The expected answer tokens of answered requests, per request of the
+    /// plan (`Σ w·N` over the answers): `answer_tokens / answered` is the
+    /// mean answer length of an answered request.
+    pub answer_tokens: f64,
+    /// The policy's judge at the profile's rate (`None` without one).
+    pub judging: Option<Arc<Judging>>,
     /// An upper bound on the variance of `quality` from the models'
     /// estimated qualities ([`PlanEval::variance_of`]; 0 without
     /// `slo { confidence ... }`).
@@ -392,17 +401,42 @@ impl PlanEval {
     }
 
     /// The expected cost of a request with `prompt_tokens` tokens of
+    /// prompt: its calls ([`PlanEval::routed_cost`]) and the judge's
+    /// ([`PlanEval::judge_cost`]). What every cost and spend figure of the
+    /// optimizer is made of.
+    pub fn cost(&self, prompt_tokens: f64) -> f64 {
+        self.routed_cost(prompt_tokens) + self.judge_cost(prompt_tokens)
+    }
+
+    /// The expected cost of the plan's own calls (attempts, duplicates,
+    /// fallbacks, escalations) for a request with `prompt_tokens` tokens of
     /// prompt. Exact for a cell's mean prompt length: cells never straddle
     /// a price tier's threshold (`cells.rs` cuts there).
-    pub fn cost(&self, prompt_tokens: f64) -> f64 {
+    pub fn routed_cost(&self, prompt_tokens: f64) -> f64 {
         match self.tier_costs.iter().rev().find(|t| prompt_tokens > t.0) {
             Some(&(_, fixed, per_input)) => fixed + per_input * prompt_tokens,
             None => self.cost_fixed + self.cost_per_input * prompt_tokens,
         }
     }
 
+    /// The expected cost of judging a request with `prompt_tokens` tokens
+    /// of prompt: `s × P(answered) × judge call cost(prompt, mean answer of
+    /// an answered request)` (`docs/semantics.md`, "The judge"). Exact
+    /// while the judge's input stays within one of its price tiers (the
+    /// call's cost is linear in its input there); 0 without a judge.
+    pub fn judge_cost(&self, prompt_tokens: f64) -> f64 {
+        match &self.judging {
+            Some(j) if self.answered > 0.0 => {
+                let answer = self.answer_tokens / self.answered;
+                j.share * self.answered * j.judge.call_cost(prompt_tokens, answer)
+            }
+            _ => 0.0,
+        }
+    }
+
     /// The expected cost paid to model `m` for prompts of `prompt_tokens`
-    /// (its part of [`PlanEval::cost`]).
+    /// by the plan's calls (its part of [`PlanEval::routed_cost`]; the
+    /// judge's cost is nobody's part, even when the judge is also routed).
     pub fn cost_of(&self, m: usize, prompt_tokens: f64) -> f64 {
         let segment = self
             .tier_costs
@@ -444,6 +478,16 @@ fn segment_rates(price: &Price, lower: Option<f64>) -> Rates {
     }
 }
 
+/// The policy's judge at the rate a table is compiled for: every plan's
+/// answered requests are judged with probability `share`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judging {
+    pub judge: model::Judge,
+    /// The share of answered requests judged (`Judge::share_at` the
+    /// profile's `qps`).
+    pub share: f64,
+}
+
 type KernelKey = (u32, u64, u64, u64, u64);
 
 /// Evaluates plans against one policy and traffic (answer lengths).
@@ -475,6 +519,7 @@ pub struct Evaluator {
     kernels: Vec<Kernel>,
     kernel_of: HashMap<KernelKey, u32>,
     fast_sf: FastSf,
+    judging: Option<Arc<Judging>>,
 }
 
 struct Acc {
@@ -485,21 +530,28 @@ struct Acc {
     cost_fixed: Vec<f64>,
     cost_per_input: Vec<f64>,
     calls: Calls,
+    answered: f64,
+    answer_tokens: f64,
 }
 
 /// `(share, seconds spent, seconds per output token spent)`.
 type Branch = (f64, f64, f64);
 
 impl Evaluator {
-    pub fn new(policy: &Policy, output: OutputDist) -> Evaluator {
-        Evaluator::with_load(policy, output, &[])
+    /// An evaluator for traffic with answer lengths `output` at `qps`
+    /// requests per second (the profile's declared rate, which sets the
+    /// judge's share; `None`: undeclared).
+    pub fn new(policy: &Policy, output: OutputDist, qps: Option<f64>) -> Evaluator {
+        Evaluator::with_load(policy, output, qps, &[])
     }
 
     /// An evaluator whose models are under the given loads (`loads[m]`;
-    /// missing entries: idle, the declared model).
+    /// missing entries: idle, the declared model). `qps` is the profile's
+    /// declared rate, as for [`Evaluator::new`].
     pub fn with_load(
         policy: &Policy,
         output: OutputDist,
+        qps: Option<f64>,
         loads: &[crate::load::ModelLoad],
     ) -> Evaluator {
         let attempts: Vec<AttemptModel> = (0..policy.models.len())
@@ -559,6 +611,13 @@ impl Evaluator {
             kernels: Vec::new(),
             kernel_of: HashMap::new(),
             fast_sf: FastSf::new(),
+            judging: model::Judge::of(policy)
+                .map(|judge| Judging {
+                    share: judge.share_at(qps),
+                    judge,
+                })
+                .filter(|j| j.share > 0.0)
+                .map(Arc::new),
         }
     }
 
@@ -578,6 +637,9 @@ impl Evaluator {
             cost_per_input: acc.cost_per_input[0],
             tier_costs: self.tier_costs(&acc),
             quality: acc.comps.iter().map(|c| c.w * c.quality).sum(),
+            answered: acc.answered,
+            answer_tokens: acc.answer_tokens,
+            judging: self.judging.clone(),
             calls: acc.calls,
             ..PlanEval::default()
         }
@@ -591,9 +653,16 @@ impl Evaluator {
             cost_fixed: vec![0.0; segments],
             cost_per_input: vec![0.0; segments],
             calls: Calls::default(),
+            answered: 0.0,
+            answer_tokens: 0.0,
         };
         for piece in self.pieces(plan) {
+            let before = acc.comps.len();
             self.plan(plan, quality, &piece, piece.mass, 0.0, 0.0, &mut acc);
+            // The answers of this piece (answers are only ever added).
+            let w: f64 = acc.comps[before..].iter().map(|c| c.w).sum();
+            acc.answered += w;
+            acc.answer_tokens += w * piece.mean;
         }
         acc
     }
@@ -612,6 +681,9 @@ impl Evaluator {
             cost_fixed: acc.cost_fixed[0],
             cost_per_input: acc.cost_per_input[0],
             tier_costs: self.tier_costs(&acc),
+            answered: acc.answered,
+            answer_tokens: acc.answer_tokens,
+            judging: self.judging.clone(),
             calls: acc.calls,
             ..PlanEval::default()
         };

@@ -471,6 +471,65 @@ pub fn billed_output(reasoning: Option<&Reasoning>, output_tokens: f64) -> f64 {
     output_tokens + reasoning.map_or(0.0, |r| r.for_answer(output_tokens))
 }
 
+// ---------------------------------------------------------------- the judge
+
+/// The prompt tokens a judge call adds to the conversation it grades: its
+/// grading instructions (`learn { judge ... }`; `docs/semantics.md`, "The
+/// judge"). A judge call's input is the request's prompt, its answer and
+/// these.
+pub const JUDGE_PROMPT_TOKENS: f64 = 160.0;
+
+/// The output tokens of one judge call: a score, not an essay.
+pub const JUDGE_OUTPUT_TOKENS: f64 = 4.0;
+
+/// A policy's judge (`learn { judge MODEL sample ... }`): the model that
+/// scores a sampled share of answered requests, and what that costs. It
+/// adds cost only: no latency (it runs after the answer), no quality, no
+/// calls counted in `share MODEL`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judge {
+    pub model: ModelId,
+    /// The judge model's price.
+    pub price: Price,
+    /// The sampling rate: `(requests per second, share)` points.
+    sample: Vec<routec_table::SamplePoint>,
+}
+
+impl Judge {
+    /// The judge `policy` declares, if any.
+    pub fn of(policy: &Policy) -> Option<Judge> {
+        let j = policy.learn.judge.as_ref()?;
+        Some(Judge {
+            model: j.model,
+            price: policy.models.get(j.model.index())?.price.clone(),
+            sample: j
+                .sample
+                .iter()
+                .map(|&(qps, share)| routec_table::SamplePoint { qps, share })
+                .collect(),
+        })
+    }
+
+    /// The share of answered requests judged at `qps` requests per second
+    /// (`routec_table::sample_share`); without a rate (`None`), the share
+    /// at the lowest rate: the first point's.
+    pub fn share_at(&self, qps: Option<f64>) -> f64 {
+        routec_table::sample_share(&self.sample, qps.unwrap_or(0.0)).clamp(0.0, 1.0)
+    }
+
+    /// The USD cost of judging one answered request: one call of the judge
+    /// with `prompt + answer + JUDGE_PROMPT_TOKENS` input tokens and
+    /// `JUDGE_OUTPUT_TOKENS` output tokens, at the judge's price (its price
+    /// tier that of that input).
+    pub fn call_cost(&self, prompt_tokens: f64, answer_tokens: f64) -> f64 {
+        call_cost(
+            &self.price,
+            prompt_tokens + answer_tokens + JUDGE_PROMPT_TOKENS,
+            JUDGE_OUTPUT_TOKENS,
+        )
+    }
+}
+
 /// The quality (probability of a good answer) of `model` for a request
 /// whose signals have the given values (`values[signal]` = the enum index,
 /// `None` when unknown): `table[by value] + adjust[adjust value]`, clamped

@@ -183,6 +183,24 @@ impl Solved {
         if w > 0.0 { (k / w, q / w) } else { (0.0, 0.0) }
     }
 
+    /// The judge's expected cost per request under the table (USD; part
+    /// of [`Solved::overall`]'s cost), over the cells with traffic; `None`
+    /// when the policy declares no judge.
+    pub fn judge_cost(&self) -> Option<f64> {
+        self.policy.learn.judge.as_ref()?;
+        let (mut w, mut k) = (0.0, 0.0);
+        for (c, cell) in self.part.cells.iter().enumerate() {
+            if cell.weight <= 0.0 {
+                continue;
+            }
+            w += cell.weight;
+            for (o, x) in self.assign[c].iter().enumerate() {
+                k += cell.weight * x * self.eval(c, o).judge_cost(cell.prompt_mean);
+            }
+        }
+        Some(if w > 0.0 { k / w } else { 0.0 })
+    }
+
     pub fn rules(&self) -> Vec<RuleFigures> {
         (0..self.policy.rules.len())
             .map(|r| {
@@ -279,7 +297,7 @@ impl Solved {
     /// `MODEL` over this partition (cost and quality are linear in the
     /// cells, so the partition's refinement does not change them).
     pub fn single_models(&self) -> Vec<SinglePoint> {
-        let mut ev = Evaluator::new(&self.policy, self.traffic.output_dist());
+        let mut ev = Evaluator::new(&self.policy, self.traffic.output_dist(), self.traffic.qps);
         let mut out = Vec::new();
         for m in 0..self.policy.models.len() {
             let plan = PlanDef::Target(ModelId(m as u32));

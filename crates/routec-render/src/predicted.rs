@@ -52,6 +52,14 @@ pub fn human(p: &Predicted) -> String {
         m.quality * 100.0,
         m.score,
     );
+    if let Some(j) = &p.judge {
+        out.push_str(&format!(
+            "judge {}: {:.1}% of answers, {}/1k requests (in the cost above)\n",
+            j.model,
+            j.share * 100.0,
+            money(j.cost_per_request * 1000.0)
+        ));
+    }
     if !p.slices.is_empty() {
         let slices: Vec<String> = p
             .slices

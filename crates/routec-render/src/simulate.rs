@@ -67,7 +67,7 @@ pub fn report_json(policy: &Policy, r: &Report) -> Json {
             })
         })
         .collect();
-    json!({
+    let mut out = json!({
         "traffic": r.traffic,
         "requests": r.requests,
         "seed": r.seed,
@@ -79,7 +79,19 @@ pub fn report_json(policy: &Policy, r: &Report) -> Json {
         "answered_by": answered,
         "rules": rules,
         "slo": slo,
-    })
+    });
+    // Only with a judge: reports of other policies keep their shape.
+    if let (Some(j), Some(obj)) = (&r.judge, out.as_object_mut()) {
+        obj.insert(
+            "judge".into(),
+            json!({
+                "model": j.name,
+                "share": round(j.share, 6),
+                "cost_per_1k_requests": finite(j.cost * 1000.0, 6),
+            }),
+        );
+    }
+    out
 }
 
 fn row(label: &str, m: &Metrics) -> Vec<String> {
@@ -142,6 +154,14 @@ pub fn human(name: &str, policy: &Policy, r: &Report) -> String {
         .map(|m| format!("{} {:.3}", m.name, m.calls))
         .collect();
     out.push_str(&format!("\ncalls per request: {}\n", models.join(", ")));
+    if let Some(j) = &r.judge {
+        out.push_str(&format!(
+            "judge {}: {:.1}% of answers, ${:.3}/1k requests (in the costs above)\n",
+            j.name,
+            j.share * 100.0,
+            j.cost * 1000.0
+        ));
+    }
     if !r.slos.is_empty() {
         out.push_str("\nSLOs:\n");
         let slo_rows: Vec<Vec<String>> = r

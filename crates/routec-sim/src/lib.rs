@@ -9,7 +9,8 @@
 //! `docs/semantics.md`): TTFT draws from the fitted quantile functions,
 //! hedges, timeouts, base errors, retries with backoff, model fallbacks,
 //! plan fallback chains, cascades with the confidence model, classifier
-//! latency and costs. [`simulate`] aggregates exact order statistics
+//! latency and costs, and the judge's expected cost on answered requests
+//! (`learn { judge ... }`). [`simulate`] aggregates exact order statistics
 //! (nearest rank) of TTFT and end-to-end latency, cost per 1k requests and
 //! per success, quality, calls per model and the composite score, over all
 //! requests, per slice and per rule, and evaluates every SLO.
@@ -124,6 +125,21 @@ pub struct ModelReport {
     pub cost: f64,
 }
 
+/// What the policy's judge (`learn { judge MODEL sample ... }`) cost: each
+/// answered request is judged with probability `share`, and pays that
+/// share of a judge call (`docs/semantics.md`, "The judge").
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeReport {
+    /// The judge model.
+    pub name: String,
+    /// The share of answered requests judged, at the simulated rate.
+    pub share: f64,
+    /// Cost per request (USD): the part of every cost figure of the report
+    /// (the requests', the slices', the rules' and the baseline's) that
+    /// the judge adds.
+    pub cost: f64,
+}
+
 /// The load a simulation runs at (`routec_opt::Compiled::load_at`): the
 /// requests per second and each model's state at them (latency at that
 /// load, share of calls refused), which every attempt samples.
@@ -209,6 +225,8 @@ pub struct Report {
     pub slices: Vec<SliceReport>,
     pub rules: Vec<RuleReport>,
     pub models: Vec<ModelReport>,
+    /// The judge's cost; `None` when the policy declares no judge.
+    pub judge: Option<JudgeReport>,
     pub slos: Vec<SloReport>,
 }
 
@@ -244,6 +262,9 @@ pub struct Run<'p> {
     offered: Vec<u64>,
     /// Per model: total cost paid to it (USD).
     model_cost: Vec<f64>,
+    /// The judge, the share it samples and its total cost (USD).
+    judge: Option<(String, f64)>,
+    judge_cost: f64,
     /// Per model: the end-to-end latencies (seconds) of the requests it
     /// answered, for latency CDFs: from arrival, so they include the time
     /// spent before its answering attempt (classifiers, earlier attempts,
@@ -371,12 +392,14 @@ fn run_impl<'p>(
     let router = Router::new(table.clone()).map_err(|e| SimError::Table(e.to_string()))?;
 
     let models = policy.models.len();
+    let qps = load.map(|l| l.qps).or(profile.qps);
+    let judge_share = setup.judge.as_ref().map_or(0.0, |j| j.share_at(qps));
     let mut run = Run {
         policy,
         traffic: def.name.clone(),
         requests,
         seed,
-        qps: load.map(|l| l.qps).or(profile.qps),
+        qps,
         all: Group::new(models),
         base: Group::new(models),
         slices: vec![Group::new(models); policy.slices.len()],
@@ -390,6 +413,11 @@ fn run_impl<'p>(
         refused: vec![0; models],
         offered: vec![0; models],
         model_cost: vec![0.0; models],
+        judge: setup.judge.as_ref().map(|j| {
+            let name = policy.models.get(j.model.index()).map(|m| m.name.clone());
+            (name.unwrap_or_default(), judge_share)
+        }),
+        judge_cost: 0.0,
         answered_latencies: vec![Vec::new(); models],
         answer_times: vec![Vec::new(); models],
         weights: match policy.objective {
@@ -447,12 +475,26 @@ fn run_impl<'p>(
             model_cost: &mut run.model_cost,
             stream,
         };
-        let out = setup.exec.run(
+        let mut out = setup.exec.run(
             setup.plan_map[decision.plan as usize],
             &mut job,
             shift,
             &mut rng,
         );
+        // The judge: an expectation, not a draw (the same seed samples the
+        // same requests with or without one).
+        let judged = |o: &exec::Outcome| {
+            setup
+                .judge
+                .as_ref()
+                .filter(|_| !o.failed && judge_share > 0.0)
+                .map_or(0.0, |j| {
+                    judge_share * j.call_cost(input_tokens, output_tokens)
+                })
+        };
+        let judge_cost = judged(&out);
+        out.cost += judge_cost;
+        run.judge_cost += judge_cost;
         let base = setup.baseline.map(|b| {
             base_calls.fill(0);
             base_refused.fill(0);
@@ -466,7 +508,9 @@ fn run_impl<'p>(
                 model_cost: &mut [],
                 stream,
             };
-            setup.exec.run_model(b, &mut job, shift, &mut rng)
+            let mut o = setup.exec.run_model(b, &mut job, shift, &mut rng);
+            o.cost += judged(&o);
+            o
         });
         let s = Sample {
             ttft: out.ttft,
@@ -537,6 +581,9 @@ struct Setup {
     /// Per table rule: the classifier latency its requests pay.
     classifier: Vec<f64>,
     baseline: Option<u32>,
+    /// The policy's judge: every answered request pays its share of a
+    /// judge call.
+    judge: Option<model::Judge>,
 }
 
 impl Setup {
@@ -622,6 +669,7 @@ impl Setup {
                 .map(|r| model::classifier_cost(policy, r))
                 .collect(),
             baseline: policy.baseline.map(|b| b.0),
+            judge: model::Judge::of(policy),
         })
     }
 }
@@ -793,6 +841,11 @@ impl Run<'_> {
                 cost: self.model_cost[i] / total.max(1) as f64,
             })
             .collect();
+        let judge = self.judge.as_ref().map(|(name, share)| JudgeReport {
+            name: name.clone(),
+            share: *share,
+            cost: self.judge_cost / total.max(1) as f64,
+        });
         let slos = self.slos();
         Report {
             traffic: self.traffic.clone(),
@@ -803,6 +856,7 @@ impl Run<'_> {
             slices,
             rules,
             models,
+            judge,
             slos,
         }
     }

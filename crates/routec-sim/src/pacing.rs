@@ -5,7 +5,9 @@
 //! a surge's factor inside its window; each is drawn from the profile,
 //! routed by the rung the [`Pacer`] picks at its arrival, executed by the
 //! simulator's model (faults, retries, fallbacks and cascades as in
-//! [`crate::run`]) and its cost added to the period's spend. The same
+//! [`crate::run`]) and its cost added to the period's spend, with the
+//! judge's share of a judge call for an answered request (the share at
+//! the current arrival rate). The same
 //! requests (one seed) also run through each rung alone (rung 0, the table,
 //! never paced), so the report shows what pacing saved and what it cost in
 //! quality against every fixed choice of the ladder.
@@ -216,12 +218,16 @@ pub fn period(
                 .get(decision.rule as usize)
                 .copied()
                 .unwrap_or(0.0);
-            let o = setup.exec.run(
+            let mut o = setup.exec.run(
                 setup.plan_map[decision.plan as usize],
                 &mut job,
                 shift,
                 &mut rng,
             );
+            // The judge samples at the current arrival rate.
+            if let Some(j) = setup.judge.as_ref().filter(|_| !o.failed) {
+                o.cost += j.share_at(Some(rate(t))) * j.call_cost(job.input_tokens, output_tokens);
+            }
             if let Some(p) = pacer.as_mut() {
                 p.spend(o.cost, start + t);
             }

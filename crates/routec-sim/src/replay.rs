@@ -24,6 +24,12 @@
 //! count missing grades as wrong the same way). A recorded `cost_usd` is
 //! used as is; without it, the recorded tokens are priced with the policy's
 //! model price; without either, the call costs 0 and counts as `unpriced`.
+//! With a judge (`learn { judge ... }`), every answered request (a final
+//! answer with an outcome) of the policy, of each single model and of the
+//! oracle also pays the judge's share of a judge call for its prompt and
+//! its answer's recorded `output_tokens` (`DEFAULT_OUTPUT_TOKENS` without
+//! them), at the share of the lowest rate (a recorded file declares no
+//! `qps`).
 //!
 //! Next to the policy, every single model (all requests to it) and the
 //! oracle (per request, the cheapest model by recorded cost whose answer
@@ -140,6 +146,8 @@ struct Call {
     ttft: Option<f64>,
     missing: bool,
     unpriced: bool,
+    /// The answer's recorded output tokens.
+    answer_tokens: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -216,6 +224,26 @@ fn call(policy: &Policy, record: &BoundRecord, model: ModelId) -> Call {
         ttft: o.ttft_s(),
         missing: false,
         unpriced,
+        answer_tokens: o.output_tokens.map(|n| n as f64),
+    }
+}
+
+/// The judge of a replay: each answered request pays `share` of a judge
+/// call for its prompt of `prompt_tokens` and its answer.
+struct Judging {
+    judge: model::Judge,
+    share: f64,
+    prompt_tokens: f64,
+}
+
+impl Judging {
+    /// `c` with the judge's expected cost added when it is an answer.
+    fn judged(judging: Option<&Judging>, mut c: Call) -> Call {
+        if let Some(j) = judging.filter(|_| !c.missing) {
+            let answer = c.answer_tokens.unwrap_or(model::DEFAULT_OUTPUT_TOKENS);
+            c.cost += j.share * j.judge.call_cost(j.prompt_tokens, answer);
+        }
+        c
     }
 }
 
@@ -334,6 +362,7 @@ fn execute(
                 ttft: total.ttft,
                 missing: last.missing,
                 unpriced: last.unpriced,
+                answer_tokens: last.answer_tokens,
             })
         }
     }
@@ -356,8 +385,29 @@ pub fn replay(
     let mut request: Request = router.request();
     let mut values = vec![0.0; policy.signals.len()];
     let mut tried = Vec::new();
+    let judge = model::Judge::of(policy);
+    let share = judge.as_ref().map_or(0.0, |j| j.share_at(None));
+    let mut judging = judge.filter(|_| share > 0.0).map(|judge| Judging {
+        judge,
+        share,
+        prompt_tokens: 0.0,
+    });
+    // The prompt's length: recorded, else its declared default.
+    let prompt = policy.signal_by_name("prompt_tokens").map(|s| {
+        let default = match &policy.signal(s).default {
+            Some(Value::Number(x)) => *x,
+            _ => routec_check::DEFAULT_PROMPT_TOKENS,
+        };
+        (s.index(), default)
+    });
     for (i, record) in traffic.records.iter().enumerate() {
         set_request(&mut request, &mut values, table, &links, record);
+        if let (Some(j), Some((p, default))) = (judging.as_mut(), prompt) {
+            j.prompt_tokens = match record.values.get(p) {
+                Some(Some(v)) => number(v),
+                _ => default,
+            };
+        }
         let decision = router.decide(&request);
         tally.count_plan(table, &decision);
         tried.clear();
@@ -366,8 +416,9 @@ pub fn replay(
                 missing: true,
                 ..Call::default()
             });
+        let out = Judging::judged(judging.as_ref(), out);
         tally.add_policy(policy, out, &tried, &values);
-        tally.add_singles(policy, record);
+        tally.add_singles(policy, record, judging.as_ref());
         let done = i as u64 + 1;
         if done.is_multiple_of(PROGRESS_STEP) {
             progress(done, total);
@@ -494,11 +545,11 @@ impl Tally {
     }
 
     /// Adds `record` to every single model, and to the oracle.
-    fn add_singles(&mut self, policy: &Policy, record: &BoundRecord) {
+    fn add_singles(&mut self, policy: &Policy, record: &BoundRecord, judging: Option<&Judging>) {
         let mut best: Option<Call> = None;
         let mut cheapest: Option<Call> = None;
         for (m, acc) in self.singles.iter_mut().enumerate() {
-            let c = call(policy, record, ModelId(m as u32));
+            let c = Judging::judged(judging, call(policy, record, ModelId(m as u32)));
             acc.add(&c, u64::from(c.missing), u64::from(c.unpriced));
             self.right[m].push(c.success);
             if c.missing {

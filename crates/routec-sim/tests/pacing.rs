@@ -96,3 +96,53 @@ fn a_planned_day_is_barely_paced() {
     );
     assert!(report.paced.per_rung[0] >= report.paced.requests * 8 / 10);
 }
+
+/// With a judge (`docs/semantics.md`, "The judge"): the ladder is compiled
+/// with the judge's cost in the budget, so the table buys less quality; the
+/// simulated day pays it at the share of the moment's rate (50% at the
+/// planned 1 qps, 10% in the 3 qps surge) and is still paced under the cap.
+/// Its judge cost only adds to the spend: the same table and requests
+/// without the judge in the policy spend less, with the same quality.
+#[test]
+fn a_judged_surge_day_is_paced_under_the_cap() {
+    let source =
+        format!("{POLICY}\nlearn {{\n  judge medium sample 50% below 1 qps, 10% above 3 qps\n}}\n");
+    let check = |source: &str| {
+        let parsed = routec_syntax::parse(source);
+        let checked = routec_check::check(&parsed.file);
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        checked.policy
+    };
+    let (judged, plain) = (check(&source), check(POLICY));
+    let compiled = compile(&judged, &source, &CompileOptions::default()).unwrap();
+    let unjudged = compile(&plain, POLICY, &CompileOptions::default()).unwrap();
+    let quality = |t: &routec_runtime::Table| t.assumed.as_ref().unwrap().predicted.quality;
+    assert!(
+        quality(&compiled.table) < quality(&unjudged.table) - 0.005,
+        "the judge took no budget"
+    );
+    assert!(compiled.table.pacing.as_ref().unwrap().steps.len() >= 3);
+    let surge = Surge::parse("3x@10h-16h").unwrap();
+    let day = |policy| period(policy, &compiled.table, TrafficId(0), Some(surge), 7).unwrap();
+    let report = day(&judged);
+    let budget = report.budget;
+    assert!(
+        report.fixed[0].spent > 1.2 * budget,
+        "unpaced {}",
+        report.fixed[0].spent
+    );
+    assert!(
+        report.paced.spent <= budget,
+        "paced {} > {budget}",
+        report.paced.spent
+    );
+    assert!(
+        report.paced.spent >= 0.9 * budget,
+        "paced {}",
+        report.paced.spent
+    );
+    let without = day(&plain);
+    let (a, b) = (&report.fixed[0], &without.fixed[0]);
+    assert_eq!((a.requests, a.quality), (b.requests, b.quality));
+    assert!(a.spent > b.spent, "{} <= {}", a.spent, b.spent);
+}

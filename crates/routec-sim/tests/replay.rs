@@ -111,6 +111,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// A judge (`docs/semantics.md`, "The judge") adds to each answered
+    /// record its share of a judge call, for the default prompt (1000
+    /// tokens) and answer (`DEFAULT_OUTPUT_TOKENS`, the records have no
+    /// `output_tokens`): to a single model, once per record it has an
+    /// outcome for; to the oracle, once per record any model has one; to
+    /// the policy, once per answered record. Nothing else changes.
+    #[test]
+    fn a_judge_adds_its_share_of_a_call_per_answer(records in proptest::collection::vec(record(), 1..40)) {
+        let (policy, table) = compiled();
+        let source = format!("{POLICY}\nlearn {{\n  judge strong sample 40%\n}}\n");
+        let judged = routec_check::check(&routec_syntax::parse(&source).file).policy;
+        let traffic = bound(&policy, &records);
+        let plain = replay(&policy, &table, "t", &traffic, &mut |_, _| {}).unwrap();
+        let r = replay(&judged, &table, "t", &traffic, &mut |_, _| {}).unwrap();
+        // `strong` at $10/Mtok input and $30/Mtok output.
+        let call = 0.4 * ((1000.0 + routec_opt::model::DEFAULT_OUTPUT_TOKENS + 160.0) * 10e-6 + 4.0 * 30e-6);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-9);
+        for (m, (a, b)) in r.models.iter().zip(&plain.models).enumerate() {
+            let answers = records.iter().filter(|(_, o)| o[m].is_some()).count() as f64;
+            prop_assert!(close(a.outcomes.cost, b.outcomes.cost + answers * call), "{}", a.name);
+            prop_assert_eq!(a.outcomes.accuracy, b.outcomes.accuracy);
+        }
+        let any = records.iter().filter(|(_, o)| o.iter().any(Option::is_some)).count() as f64;
+        prop_assert!(close(r.oracle.cost, plain.oracle.cost + any * call));
+        let added = (r.policy.cost - plain.policy.cost) / call;
+        prop_assert!((added - added.round()).abs() < 1e-6 && added.round() <= records.len() as f64, "{added}");
+        prop_assert_eq!(r.policy.accuracy, plain.policy.accuracy);
+        prop_assert_eq!(r.policy.missing, plain.policy.missing);
+    }
+}
+
 #[test]
 fn progress_is_reported_up_to_the_total() {
     let (policy, table) = compiled();

@@ -630,6 +630,46 @@ fn simulate_human_on_tiny() {
     insta::assert_snapshot!("simulate_tiny", transcript(&args, &out));
 }
 
+/// A policy with a judge: the report says what the judge costs, a part of
+/// every cost figure (`docs/semantics.md`, "The judge"); `--format json`
+/// has it as `judge`, and reports of policies without one have no `judge`.
+#[test]
+fn simulate_reports_the_judge() {
+    let args = [
+        "simulate",
+        "tests/judge/judged.route",
+        "--requests",
+        "20000",
+        "--seed",
+        "1",
+    ];
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!("simulate_judged", transcript(&args, &out));
+    let out = run(&[&args[..], &["--format", "json"]].concat());
+    let v = json(&out);
+    assert_eq!(v["judge"]["model"], "grader");
+    assert!(v["judge"]["cost_per_1k_requests"].as_f64().unwrap() > 0.0);
+    // `compile` says the judge's part of the predicted cost.
+    let out = run(&["compile", "tests/judge/judged.route", "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\njudge grader: 49.5% of answers, $")
+            && out.stderr.contains("/1k requests (in the cost above)\n"),
+        "{}",
+        out.stderr
+    );
+    let plain = run(&[
+        "simulate",
+        "examples/support.route",
+        "--requests",
+        "2000",
+        "--format",
+        "json",
+    ]);
+    assert!(json(&plain).get("judge").is_none());
+}
+
 /// Batch workloads: durations in hours, not `32210518ms`.
 #[test]
 fn human_reports_write_durations_in_the_unit_of_their_magnitude() {
