@@ -905,6 +905,9 @@ mod tests {
         s.count(&set, 100, 2, 1);
         s.count(&set, 100, 2, 1);
         s.count(&set, 30, 2, 1);
+        // Past the counters a set may number: not kept (a pull would not
+        // read it back).
+        s.count(&set, 100, COUNTERS as u32, 1);
         assert!(s.counts(&set, 41..=100).is_none());
         let m = lock(&s.mirror);
         let w = &m.windows["drift:x:1h"];
