@@ -246,6 +246,9 @@ impl App {
         let loaded = self.table.load();
         let names: Vec<&str> = loaded.models.iter().map(|m| m.name.as_str()).collect();
         self.state.track(&names);
+        if self.state.replicated() {
+            crate::health::announce(&loaded);
+        }
         if let Some(old) = previous {
             self.metrics.table_info.remove(&old);
         }

@@ -32,7 +32,9 @@ use crate::app::{App, log};
 use crate::loaded::Loaded;
 use crate::state::BucketSet;
 
-fn now(app: &App) -> f64 {
+/// The monitors' clock: the wall clock's seconds when the state is
+/// shared (replicas agree on buckets), else the process's since start.
+pub fn now(app: &App) -> f64 {
     if app.state.replicated() {
         app.options.clock.now()
     } else {
@@ -49,20 +51,26 @@ pub fn bucket_set(table: &Table, monitor: &DriftMonitor) -> BucketSet {
     for (name, share) in monitor.bins() {
         bins.push_str(&format!("{name}={share}\n"));
     }
-    let source = table
-        .source_hash
-        .strip_prefix("sha256:")
-        .unwrap_or(&table.source_hash);
-    let source: String = source.chars().take(12).collect();
     BucketSet {
         name: format!(
-            "drift:{source}-{:08x}:{}",
+            "drift:{}-{:08x}:{}",
+            source(table),
             routec_runtime::key_hash(bins.as_bytes()) >> 32,
             duration(monitor.window())
         ),
         width: monitor.width(),
         buckets: routec_runtime::drift::BUCKETS as u64,
     }
+}
+
+/// The first 12 hex digits of `table`'s source hash, naming its shared
+/// counts.
+pub fn source(table: &Table) -> String {
+    let source = table
+        .source_hash
+        .strip_prefix("sha256:")
+        .unwrap_or(&table.source_hash);
+    source.chars().take(12).collect()
 }
 
 /// Checks `m` at `t`: on the fleet's counts when the shared state knows

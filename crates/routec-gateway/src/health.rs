@@ -20,19 +20,110 @@
 //! fault, not the model's), `cooldown` and `unconfigured` (no call made)
 //! and `cancelled` (a lost hedge, a client gone) are not counted.
 //!
-//! The clock is the process's monotonic time since start.
+//! Without a shared state the clock is the process's monotonic time since
+//! start, and the windows are this process's attempts. With one (`--state
+//! redis://...`), as for the traffic mix (`crate::drift`), buckets are
+//! numbered on the wall clock, each counted attempt is also counted in its
+//! monitor's [`BucketSet`] (`health:MEASURE:TABLE:WINDOW`, a counter per
+//! model and histogram bin, or per model for attempts and failures; see
+//! [`bucket_sets`]), and a check reads the fleet's counts: the gauges and
+//! the alerts are the whole fleet's attempts. While Redis is unreachable a
+//! check reads the last shared counts plus this process's since; before
+//! they were ever read it falls back to this process's own windows. Each
+//! replica keeps its own once-per-crossing state, so each logs and counts
+//! a crossing of the fleet's window once. A monitor whose counters would
+//! not fit a set ([`crate::state::COUNTERS`]: a policy of hundreds of models) is not
+//! shared: logged once per table, its windows stay this process's.
 
 use std::sync::Arc;
 
-use routec_runtime::health::{Attempt, Measure, ModelDrift};
+use routec_runtime::HealthMonitor;
+use routec_runtime::health::{Attempt, Layout, Measure, ModelDrift};
+use routec_table::Table;
 
 use crate::app::{App, log};
+use crate::drift::now;
 use crate::exec::AttemptRecord;
 use crate::loaded::Loaded;
 use crate::metrics::{MeasureLabels, ModelLabels};
+use crate::state::BucketSet;
 
-fn now(app: &App) -> f64 {
-    app.started.elapsed().as_secs_f64()
+/// The shared counts of `table`'s per-model windows, per monitor in
+/// declaration order: named after the measure, the table (its source hash
+/// and a digest of the models' expected figures and the histogram's bins,
+/// so a re-fit that moves a model's expected p95 is another set) and the
+/// window's length; counter `model × slots + slot` as
+/// [`Layout`] numbers it. `Err` (what to log) for a monitor whose counters
+/// would exceed `limit` (the state's [`crate::state::COUNTERS`]).
+pub fn bucket_sets(
+    table: &Table,
+    monitor: &HealthMonitor,
+    limit: usize,
+) -> Vec<Result<BucketSet, String>> {
+    monitor
+        .layouts()
+        .map(|layout| {
+            let measure = layout.measure.word();
+            if layout.counters() > limit {
+                return Err(format!(
+                    "state: the `drift {measure}` window of {} models needs {} counters per bucket, more than the {limit} a shared window holds; each replica checks its own",
+                    layout.expected.len(),
+                    layout.counters()
+                ));
+            }
+            Ok(BucketSet {
+                name: format!(
+                    "health:{measure}:{}-{:08x}:{}",
+                    crate::drift::source(table),
+                    routec_runtime::key_hash(digest(table, &layout).as_bytes()) >> 32,
+                    crate::drift::duration(layout.window)
+                ),
+                width: layout.width,
+                buckets: routec_runtime::health::BUCKETS as u64,
+            })
+        })
+        .collect()
+}
+
+/// What makes two replicas' counts of one monitor comparable: the bins'
+/// layout and, per model, its name and expected figure.
+fn digest(table: &Table, layout: &Layout<'_>) -> String {
+    use routec_runtime::health::{BINS_PER_OCTAVE, OCTAVES};
+    let mut text = format!(
+        "{} {} {BINS_PER_OCTAVE} {OCTAVES}\n",
+        layout.measure.word(),
+        layout.slots
+    );
+    for (m, expected) in layout.expected.iter().enumerate() {
+        let name = table.models.get(m).map_or("", |m| m.name.as_str());
+        match expected {
+            Some(e) => text.push_str(&format!("{name}={e}\n")),
+            None => text.push_str(&format!("{name}=-\n")),
+        }
+    }
+    text
+}
+
+/// Logs the monitors of `loaded` that are not shared (too many counters);
+/// called once per table installed, with a shared state.
+pub fn announce(loaded: &Loaded) {
+    for set in &loaded.health_sets {
+        if let Err(why) = set {
+            log(why);
+        }
+    }
+}
+
+/// Checks `m` at `t`: each monitor on the fleet's counts when the shared
+/// state knows them, else on this process's.
+fn check(app: &App, loaded: &Loaded, m: &mut HealthMonitor, t: f64) -> Vec<(ModelDrift, bool)> {
+    if !app.state.replicated() {
+        return m.check(t);
+    }
+    m.check_counts(t, |monitor, buckets| {
+        let set = loaded.health_sets.get(monitor)?.as_ref().ok()?;
+        app.state.counts(set, buckets)
+    })
 }
 
 /// What the monitors count of an attempt record (`None`: not counted).
@@ -81,12 +172,17 @@ pub fn observe(app: &Arc<App>, loaded: &Loaded, attempts: &[AttemptRecord]) {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut new = false;
+        let replicated = app.state.replicated();
         for record in attempts {
             if let Some(a) = attempt(record) {
-                new |= m.observe(record.model_index, a, t);
+                new |= m.observe_counted(record.model_index, a, t, |monitor, bucket, counter| {
+                    if replicated && let Some(Ok(set)) = loaded.health_sets.get(monitor) {
+                        app.state.count(set, bucket, counter, 1);
+                    }
+                });
             }
         }
-        new.then(|| m.check(t))
+        new.then(|| check(app, loaded, &mut m, t))
     };
     if let Some(checked) = checked {
         publish(app, &checked);
@@ -99,10 +195,14 @@ pub fn refresh(app: &Arc<App>) {
     let Some(monitor) = &loaded.health else {
         return;
     };
-    let checked = monitor
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .check(now(app));
+    let checked = check(
+        app,
+        &loaded,
+        &mut monitor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        now(app),
+    );
     publish(app, &checked);
 }
 
@@ -165,6 +265,55 @@ mod tests {
             cost_usd: 0.0,
             confidence: None,
         }
+    }
+
+    fn table() -> Table {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/tables/complete.json");
+        Table::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// A set per monitor, named after the measure, the table, its expected
+    /// figures and the window; refused past the counter limit.
+    #[test]
+    fn each_monitor_shares_its_own_set_within_the_limit() {
+        let t = table();
+        let m = HealthMonitor::new(&t).unwrap();
+        let sets = bucket_sets(&t, &m, crate::state::COUNTERS);
+        let layouts: Vec<Layout<'_>> = m.layouts().collect();
+        assert_eq!(sets.len(), layouts.len());
+        let source = crate::drift::source(&t);
+        for (set, layout) in sets.iter().zip(&layouts) {
+            let set = set.as_ref().unwrap();
+            let word = layout.measure.word();
+            assert!(
+                set.name.starts_with(&format!("health:{word}:{source}-")),
+                "{}",
+                set.name
+            );
+            assert!(
+                set.name
+                    .ends_with(&format!(":{}", crate::drift::duration(layout.window)))
+            );
+            assert_eq!(set.width, layout.width);
+            assert_eq!(set.buckets, 60);
+        }
+        // Another expected figure is another set.
+        let mut moved = t.clone();
+        if let Some(h) = moved.model_health.first_mut() {
+            h.ttft_p95 = h.ttft_p95.map(|p| p * 2.0);
+            h.latency_p95 = h.latency_p95.map(|p| p * 2.0);
+            h.error_rate *= 2.0;
+        }
+        let again = bucket_sets(&moved, &HealthMonitor::new(&moved).unwrap(), usize::MAX);
+        for (a, b) in sets.iter().zip(&again) {
+            assert_ne!(a.as_ref().unwrap().name, b.as_ref().unwrap().name);
+        }
+        // Past the limit: not shared, with what to log.
+        let small = bucket_sets(&t, &m, 2 * t.models.len() - 1);
+        assert!(small.iter().all(Result::is_err), "{small:?}");
+        let why = small[0].as_ref().unwrap_err();
+        assert!(why.contains("each replica checks its own"), "{why}");
     }
 
     #[test]

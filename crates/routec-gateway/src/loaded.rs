@@ -88,6 +88,9 @@ pub struct Loaded {
     /// The per-model drift monitors of this table (`crate::health`; `None`
     /// without `drift ttft|latency|errors`); a reload starts new windows.
     pub health: Option<std::sync::Mutex<routec_runtime::HealthMonitor>>,
+    /// Per monitor of `health`: its windows' counts as replicas share them,
+    /// or why they are not shared (`crate::health::bucket_sets`).
+    pub health_sets: Vec<Result<crate::state::BucketSet, String>>,
     /// Exploration (`learn { explore ... }`, `crate::explore`); `None`
     /// without it. A reload carries the period's spend over.
     pub explore: Option<std::sync::Mutex<routec_runtime::Explorer>>,
@@ -279,6 +282,10 @@ impl Loaded {
             .map(|j| std::sync::Mutex::new(routec_runtime::Sampler::new(j)));
         let drift = routec_runtime::DriftMonitor::new(table);
         let drift_set = drift.as_ref().map(|m| crate::drift::bucket_set(table, m));
+        let health = routec_runtime::HealthMonitor::new(table);
+        let health_sets = health.as_ref().map_or_else(Vec::new, |m| {
+            crate::health::bucket_sets(table, m, crate::state::COUNTERS)
+        });
         Ok(Loaded {
             explore,
             judge,
@@ -297,7 +304,8 @@ impl Loaded {
             count_with,
             drift: drift.map(std::sync::Mutex::new),
             drift_set,
-            health: routec_runtime::HealthMonitor::new(router.table()).map(std::sync::Mutex::new),
+            health: health.map(std::sync::Mutex::new),
+            health_sets,
             router,
         })
     }

@@ -15,7 +15,7 @@
 //!   the key is created (`SET ... NX EX`, [`SPEND_TTL_SECONDS`]) with the
 //!   last total this replica saw, so a Redis that restarted empty is
 //!   refilled rather than started from zero;
-//! - counts per wall-clock bucket ([`BucketSet`], the drift window) are
+//! - counts per wall-clock bucket ([`BucketSet`], the drift windows) are
 //!   pushed with `HINCRBY PREFIX:win:SET:BUCKET COUNTER N` (and `EXPIRE`
 //!   past the window), and the window's buckets are pulled with `HGETALL`
 //!   at most once per [`WINDOW_PULL`];
@@ -48,7 +48,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::app::log;
 use crate::feedback::Answered;
-use crate::state::{BucketCounts, BucketSet, LocalState, SharedState, SpendMap};
+use crate::state::{BucketCounts, BucketSet, COUNTERS, LocalState, SharedState, SpendMap};
 
 /// How often the mirror is synchronized when nothing happens.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
@@ -446,9 +446,11 @@ impl RedisState {
             let slot = w.slots.entry(*bucket).or_default();
             slot.shared.clear();
             for (field, n) in fields {
-                // Counter numbers only (a bin or a model index: small).
-                if let Ok(i) = field.parse::<u16>() {
-                    *at(&mut slot.shared, usize::from(i)) = n;
+                // Counter numbers only (below `COUNTERS`).
+                if let Ok(i) = field.parse::<usize>()
+                    && i < COUNTERS
+                {
+                    *at(&mut slot.shared, i) = n;
                 }
             }
         }
@@ -759,6 +761,9 @@ impl SharedState for RedisState {
     }
 
     fn count(&self, set: &BucketSet, bucket: u64, counter: u32, n: u64) {
+        if counter as usize >= COUNTERS {
+            return;
+        }
         let mut m = lock(&self.mirror);
         let w = match m.windows.get_mut(&set.name) {
             Some(w) => w,
@@ -900,6 +905,9 @@ mod tests {
         s.count(&set, 100, 2, 1);
         s.count(&set, 100, 2, 1);
         s.count(&set, 30, 2, 1);
+        // Past the counters a set may number: not kept (a pull would not
+        // read it back).
+        s.count(&set, 100, COUNTERS as u32, 1);
         assert!(s.counts(&set, 41..=100).is_none());
         let m = lock(&s.mirror);
         let w = &m.windows["drift:x:1h"];

@@ -1,7 +1,7 @@
 //! State shared by every request (and, through another implementation of
 //! [`SharedState`], by every replica): per-model consecutive failures and
 //! cooldowns, spend counters per period, counters per wall-clock bucket
-//! ([`BucketSet`]: the drift window) and, for `POST /v1/feedback`, what
+//! ([`BucketSet`]: the drift windows) and, for `POST /v1/feedback`, what
 //! each recorded request answered.
 //!
 //! The hot path asks [`SharedState::available`] before each call and tells
@@ -26,9 +26,10 @@ use crate::feedback::Answered;
 /// Numbered counters per wall-clock bucket, added up by every replica:
 /// bucket `n` covers `[n · width, (n + 1) · width)` seconds of Unix time,
 /// so replicas agree on its boundaries; a window is the last `buckets`
-/// buckets. The drift monitor's window is one (a counter per leaf); any
-/// other windowed count can be another (counters are numbered, below
-/// 65,536: a per-model window can number model × measure).
+/// buckets. The drift monitor's window is one (a counter per leaf), each
+/// per-model monitor's another (a counter per model and histogram bin);
+/// any other windowed count can be another (counters are numbered, below
+/// [`COUNTERS`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketSet {
     /// Names the counts in the shared store: it carries whatever makes
@@ -47,6 +48,10 @@ impl BucketSet {
         self.width * self.buckets as f64
     }
 }
+
+/// The counters a [`BucketSet`] may number (`0..COUNTERS`): a shared store
+/// reads no counter past them.
+pub const COUNTERS: usize = 65_536;
 
 /// Counts per bucket: `(bucket number, counts by counter number)`.
 pub type BucketCounts = Vec<(u64, Vec<u64>)>;

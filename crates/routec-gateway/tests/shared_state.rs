@@ -2,7 +2,8 @@
 //! redis://...`, docs/learn.md "State shared by replicas"): a cooldown
 //! started by one is honoured by the other, the exploration budget and the
 //! day's spend count both replicas' spend, the drift window counts both
-//! replicas' traffic, feedback is taken by either replica, and a Redis
+//! replicas' traffic and the per-model windows both replicas' attempts,
+//! feedback is taken by either replica, and a Redis
 //! that goes away and comes back leaves both serving, then reconciled.
 //!
 //! Each test starts its own `redis-server` (a free port, no persistence,
@@ -725,4 +726,155 @@ async fn feedback_is_taken_by_either_replica() {
         assert!(ids.contains(r.id.as_ref().unwrap()));
         assert_eq!(r.outcomes.len(), 1, "{r:?}");
     }
+}
+
+/// Chat goes to `small`, whose fake answers 503 in this test; `small` and
+/// `big` are declared slow enough that a loopback fake is within them. An
+/// `errors` alert needs max(100, 25 e (1 − e) / 2%²) = 311 attempts (`e`
+/// 0.5%).
+const HEALTH_POLICY: &str = r#"
+policy sharedhealth {
+  owner "tests"
+  baseline big
+}
+
+signal task: enum { chat, code } from header "x-task" default chat
+
+model small {
+  provider openai
+  endpoint env("SMALL_URL")
+  upstream "gpt-4o-mini"
+  price input $1/Mtok, output $2/Mtok
+  latency ttft p50 300ms p95 2s, decode 1000 tok/s
+  quality 80%
+}
+
+model big {
+  provider openai
+  endpoint env("BIG_URL")
+  upstream "gpt-4o"
+  price input $1/Mtok, output $2/Mtok
+  latency ttft p50 300ms p95 2s, decode 1000 tok/s
+  quality 90%
+}
+
+route {
+  when task == code => big
+  otherwise => small
+}
+
+learn {
+  drift ttft > 50% over 1h => alert
+  drift errors > 2% over 1h => alert
+}
+"#;
+
+/// This replica's own attempts on `model` in its `errors` window.
+fn own_attempts(gw: &Running, model: &str) -> u64 {
+    let loaded = gw.app.table.load();
+    let m = loaded.health.as_ref().unwrap().lock().unwrap();
+    m.status(NOON as f64)
+        .iter()
+        .find(|s| s.name == model && s.measure.word() == "errors")
+        .unwrap()
+        .count
+}
+
+fn errors_series(name: &str) -> String {
+    format!("{name}{{model=\"small\",measure=\"errors\"}}")
+}
+
+/// A failing model's attempts split across the replicas trip the fleet's
+/// per-model window: each replica makes 160, under the 311 an `errors`
+/// alert needs, the pair 320. Each replica's gauges show the fleet's
+/// attempts and each alerts once. Through an outage a replica checks the
+/// last shared counts plus its own attempts since.
+#[tokio::test]
+async fn the_per_model_windows_count_both_replicas_attempts() {
+    let Some(mut w) = World::start_with("health", HEALTH_POLICY).await else {
+        return;
+    };
+    w.small.always(Act::Status(503, None));
+    for _ in 0..160 {
+        assert_eq!(World::chat(&w.a, "sharedhealth").await.0, 502);
+        assert_eq!(World::chat(&w.b, "sharedhealth").await.0, 502);
+    }
+    assert_eq!(w.small.count(), 320);
+    assert_eq!(
+        (own_attempts(&w.a, "small"), own_attempts(&w.b, "small")),
+        (160, 160)
+    );
+    for gw in [&w.a, &w.b] {
+        let m = scrape_until(gw, "the errors window counts 320 attempts", |m| {
+            metric(m, &errors_series("routec_drift_attempts")) == 320.0
+        })
+        .await;
+        assert_eq!(
+            metric(&m, "routec_drift_error_rate{model=\"small\"}"),
+            1.0,
+            "{m}"
+        );
+        assert_eq!(
+            metric(&m, &errors_series("routec_drift_model_alerts_total")),
+            1.0,
+            "{m}"
+        );
+        // A failed attempt has no first token: nothing timed.
+        assert_eq!(
+            metric(
+                &m,
+                "routec_drift_attempts{model=\"small\",measure=\"ttft\"}"
+            ),
+            0.0,
+            "{m}"
+        );
+    }
+    // Once per crossing: checking again does not alert again.
+    let m = World::metrics(&w.a).await;
+    assert_eq!(
+        metric(&m, &errors_series("routec_drift_model_alerts_total")),
+        1.0,
+        "{m}"
+    );
+
+    w.redis.kill();
+    let (sa, sb) = (w.sa.clone(), w.sb.clone());
+    eventually("both replicas report the state unshared", || {
+        !sa.shared() && !sb.shared()
+    })
+    .await;
+    for _ in 0..20 {
+        assert_eq!(World::chat(&w.a, "sharedhealth").await.0, 502);
+    }
+    // A counts its own attempts on top of the last shared counts; B has
+    // not heard of them.
+    scrape_until(&w.a, "A's errors window counts 340 attempts", |m| {
+        metric(m, &errors_series("routec_drift_attempts")) == 340.0
+    })
+    .await;
+    scrape_until(&w.b, "B's errors window still counts 320 attempts", |m| {
+        metric(m, &errors_series("routec_drift_attempts")) == 320.0
+    })
+    .await;
+
+    w.redis.spawn().await;
+    eventually("both replicas share state again", || {
+        sa.shared() && sb.shared()
+    })
+    .await;
+    for gw in [&w.a, &w.b] {
+        let m = scrape_until(gw, "the errors window counts 340 attempts", |m| {
+            metric(m, &errors_series("routec_drift_attempts")) == 340.0
+        })
+        .await;
+        assert_eq!(
+            metric(&m, &errors_series("routec_drift_model_alerts_total")),
+            1.0,
+            "{m}"
+        );
+    }
+    assert_eq!(
+        (own_attempts(&w.a, "small"), own_attempts(&w.b, "small")),
+        (180, 160)
+    );
 }

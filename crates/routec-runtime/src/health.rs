@@ -26,6 +26,14 @@
 //! top bin reads as its lower edge (64 times the expected one): enough to
 //! alert.
 //!
+//! **Shared.** A monitor's bucket is numbered `⌊now / width⌋`
+//! ([`HealthMonitor::bucket`]) and its counts per bucket are numbered
+//! `model × slots + slot` ([`Layout`]): processes that pass wall-clock
+//! seconds agree on both, so replicas can add up their counts (told by
+//! [`HealthMonitor::observe_counted`]) per bucket in a shared store and
+//! check the fleet's windows with [`HealthMonitor::check_counts`], as
+//! [`crate::DriftMonitor::check_counts`] does for the traffic mix.
+//!
 //! **Noise.** The p95 of `N` draws of a lognormal with log-spread `σ` has a
 //! standard error of about `2.1 σ / √N` in log space. An alert needs at
 //! least `max(MIN_TIMED, ⌈(6 / ln(1 + t))²⌉)` timed attempts in the window
@@ -37,6 +45,8 @@
 //! needs `max(MIN_ATTEMPTS, ⌈25 e(1 − e) / t²⌉)` attempts, 5 standard
 //! errors under the threshold (311 for `e = 0.5%`, `t = 2%`). The gauges
 //! are reported whatever the count.
+
+use std::ops::RangeInclusive;
 
 use routec_table::Table;
 
@@ -228,6 +238,57 @@ impl Watch {
     fn epoch(&self, now: f64) -> u64 {
         (now.max(0.0) / self.width) as u64 + 1
     }
+
+    /// This monitor's own counts over the window ending at `now`, summed
+    /// by counter (`model × stride + slot`).
+    fn own_totals(&self, now: f64) -> Vec<u64> {
+        let epoch = self.epoch(now);
+        let stride = self.measure.stride();
+        let mut totals = vec![0u64; self.counts.len() / BUCKETS];
+        for (slot, &e) in self.epochs.iter().enumerate() {
+            if e == 0 || e > epoch || epoch - e >= BUCKETS as u64 {
+                continue;
+            }
+            let m = slot / BUCKETS;
+            let (Some(sum), Some(counts)) = (
+                totals.get_mut(m * stride..(m + 1) * stride),
+                self.counts.get(slot * stride..(slot + 1) * stride),
+            ) else {
+                continue;
+            };
+            for (s, c) in sum.iter_mut().zip(counts) {
+                *s += u64::from(*c);
+            }
+        }
+        totals
+    }
+}
+
+/// One monitor's window and counters, as replicas share them: per bucket,
+/// counter `model × slots + slot` (`model` an index into `table.models`),
+/// the slot a histogram bin (`ttft`, `latency`: [`BINS`] slots, bins of
+/// the model's expected p95) or, for `errors`, 0 for attempts and 1 for
+/// failures. Counts are comparable only between monitors with the same
+/// layout (measure, window and expected figures).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout<'a> {
+    pub measure: Measure,
+    /// The window, seconds.
+    pub window: f64,
+    /// A bucket's width, seconds (the window over [`BUCKETS`]).
+    pub width: f64,
+    /// Counters per model.
+    pub slots: usize,
+    /// Per model: the expected figure the bins are relative to (`None`:
+    /// not watched).
+    pub expected: &'a [Option<f64>],
+}
+
+impl Layout<'_> {
+    /// Counters per bucket: models × slots.
+    pub fn counters(&self) -> usize {
+        self.expected.len() * self.slots
+    }
 }
 
 /// The per-model monitors of one table.
@@ -330,13 +391,55 @@ impl HealthMonitor {
         self.watches.iter().map(|w| w.measure)
     }
 
+    /// Each monitor's window and counters, in declaration order (a
+    /// monitor's index in the callbacks of
+    /// [`observe_counted`](Self::observe_counted) and
+    /// [`check_counts`](Self::check_counts) is its position here).
+    pub fn layouts(&self) -> impl Iterator<Item = Layout<'_>> + '_ {
+        self.watches.iter().map(|w| Layout {
+            measure: w.measure,
+            window: w.window,
+            width: w.width,
+            slots: w.measure.stride(),
+            expected: &w.expected,
+        })
+    }
+
+    /// The number of the bucket of monitor `monitor` holding `now`:
+    /// `⌊now / width⌋` (0 for a monitor it does not have).
+    pub fn bucket(&self, monitor: usize, now: f64) -> u64 {
+        self.watches.get(monitor).map_or(0, |w| w.epoch(now) - 1)
+    }
+
+    /// The buckets of monitor `monitor`'s window ending at `now`, oldest
+    /// first.
+    pub fn buckets_at(&self, monitor: usize, now: f64) -> RangeInclusive<u64> {
+        let last = self.bucket(monitor, now);
+        last.saturating_sub(BUCKETS as u64 - 1)..=last
+    }
+
     /// Counts one attempt on `model` at `now` (seconds). O(1), no
     /// allocation. Returns `true` when a new bucket began for some monitor
     /// (the caller may [`check`](Self::check) then).
     pub fn observe(&mut self, model: u32, attempt: Attempt, now: f64) -> bool {
+        self.observe_counted(model, attempt, now, |_, _, _| {})
+    }
+
+    /// [`observe`](Self::observe), telling `counted(monitor, bucket,
+    /// counter)` each count it adds one to (a bucket numbered as
+    /// [`bucket`](Self::bucket), a counter numbered as in [`Layout`]), for
+    /// a caller that adds the counts up in a shared store. O(1), no
+    /// allocation.
+    pub fn observe_counted(
+        &mut self,
+        model: u32,
+        attempt: Attempt,
+        now: f64,
+        mut counted: impl FnMut(usize, u64, u32),
+    ) -> bool {
         let m = model as usize;
         let mut new = false;
-        for w in &mut self.watches {
+        for (i, w) in self.watches.iter_mut().enumerate() {
             let Some(Some(expected)) = w.expected.get(m).copied() else {
                 continue;
             };
@@ -363,14 +466,17 @@ impl HealthMonitor {
                 *e = epoch;
                 counts.iter_mut().for_each(|c| *c = 0);
             }
+            let counter = |s: usize| u32::try_from(m * stride + s).unwrap_or(u32::MAX);
             if let Some(c) = counts.get_mut(at) {
                 *c = c.saturating_add(1);
+                counted(i, epoch - 1, counter(at));
             }
             if w.measure == Measure::Errors
                 && attempt.failed
                 && let Some(c) = counts.get_mut(1)
             {
                 *c = c.saturating_add(1);
+                counted(i, epoch - 1, counter(1));
             }
             if epoch != w.last_epoch {
                 new = true;
@@ -383,56 +489,83 @@ impl HealthMonitor {
     /// Every watched model under every monitor, over the window ending at
     /// `now`.
     pub fn status(&self, now: f64) -> Vec<ModelDrift> {
+        self.shared_status(now, |_, _| None::<Vec<(u64, Vec<u64>)>>)
+    }
+
+    /// [`status`](Self::status) on counts per bucket given by the caller
+    /// where it has them: `fleet(monitor, buckets)` answers monitor
+    /// `monitor`'s counts per bucket in `buckets` (`(bucket number, counts
+    /// by counter number)`, the whole fleet's, read from a shared store),
+    /// or `None` for this monitor's own. Buckets outside the window and
+    /// counters past the monitor's are ignored.
+    pub fn shared_status<I, C>(
+        &self,
+        now: f64,
+        mut fleet: impl FnMut(usize, RangeInclusive<u64>) -> Option<I>,
+    ) -> Vec<ModelDrift>
+    where
+        I: IntoIterator<Item = (u64, C)>,
+        C: AsRef<[u64]>,
+    {
         let mut out = Vec::new();
-        for w in &self.watches {
-            let epoch = w.epoch(now);
-            let stride = w.measure.stride();
-            let mut sum = vec![0u64; stride];
-            for (m, expected) in w.expected.iter().enumerate() {
-                let Some(expected) = *expected else {
-                    continue;
-                };
-                sum.iter_mut().for_each(|s| *s = 0);
-                for b in 0..BUCKETS {
-                    let slot = m * BUCKETS + b;
-                    let e = w.epochs[slot];
-                    if e != 0 && e <= epoch && epoch - e < BUCKETS as u64 {
-                        for (s, c) in sum.iter_mut().zip(&w.counts[slot * stride..]) {
-                            *s += u64::from(*c);
+        for (i, w) in self.watches.iter().enumerate() {
+            let window = self.buckets_at(i, now);
+            let totals = match fleet(i, window.clone()) {
+                Some(buckets) => {
+                    let mut totals = vec![0u64; w.counts.len() / BUCKETS];
+                    for (b, counts) in buckets {
+                        if window.contains(&b) {
+                            for (t, c) in totals.iter_mut().zip(counts.as_ref()) {
+                                *t = t.saturating_add(*c);
+                            }
                         }
                     }
+                    totals
                 }
-                let (observed, count) = match w.measure {
-                    Measure::Errors => {
-                        let n = sum[0];
-                        let failed = sum[1];
-                        let rate = if n == 0 {
-                            0.0
-                        } else {
-                            failed as f64 / n as f64
-                        };
-                        (rate, n)
-                    }
-                    Measure::Ttft | Measure::Latency => {
-                        let n: u64 = sum.iter().sum();
-                        (p95(&sum, n, expected), n)
-                    }
-                };
-                out.push(ModelDrift {
-                    model: m as u32,
-                    name: self.names.get(m).cloned().unwrap_or_default(),
-                    measure: w.measure,
-                    observed,
-                    expected,
-                    count,
-                    min_count: w.min_count[m],
-                    threshold: w.threshold,
-                    window: w.window,
-                    action: w.action.clone(),
-                });
-            }
+                None => w.own_totals(now),
+            };
+            self.push_status(w, &totals, &mut out);
         }
         out
+    }
+
+    /// The statuses of `w`'s models from its window's totals by counter.
+    fn push_status(&self, w: &Watch, totals: &[u64], out: &mut Vec<ModelDrift>) {
+        let stride = w.measure.stride();
+        for (m, expected) in w.expected.iter().enumerate() {
+            let Some(expected) = *expected else {
+                continue;
+            };
+            let sum = totals.get(m * stride..(m + 1) * stride).unwrap_or(&[]);
+            let (observed, count) = match w.measure {
+                Measure::Errors => {
+                    let n = sum.first().copied().unwrap_or(0);
+                    let failed = sum.get(1).copied().unwrap_or(0).min(n);
+                    let rate = if n == 0 {
+                        0.0
+                    } else {
+                        failed as f64 / n as f64
+                    };
+                    (rate, n)
+                }
+                Measure::Ttft | Measure::Latency => {
+                    let n: u64 = sum.iter().sum();
+                    (p95(sum, n, expected), n)
+                }
+            };
+            out.push(ModelDrift {
+                model: m as u32,
+                name: self.names.get(m).cloned().unwrap_or_default(),
+                measure: w.measure,
+                observed,
+                expected,
+                count,
+                min_count: w.min_count.get(m).copied().unwrap_or(u64::MAX),
+                threshold: w.threshold,
+                window: w.window,
+                action: w.action.clone(),
+            });
+        }
     }
 
     /// [`status`](Self::status), each with whether it just crossed its
@@ -440,6 +573,27 @@ impl HealthMonitor {
     /// model falls back under it).
     pub fn check(&mut self, now: f64) -> Vec<(ModelDrift, bool)> {
         let status = self.status(now);
+        self.settle(status)
+    }
+
+    /// [`check`](Self::check) on counts per bucket given by the caller, as
+    /// [`shared_status`](Self::shared_status) reads them: the fleet's
+    /// windows, whose crossings fire here once (each monitor keeps its own
+    /// once-per-crossing state).
+    pub fn check_counts<I, C>(
+        &mut self,
+        now: f64,
+        fleet: impl FnMut(usize, RangeInclusive<u64>) -> Option<I>,
+    ) -> Vec<(ModelDrift, bool)>
+    where
+        I: IntoIterator<Item = (u64, C)>,
+        C: AsRef<[u64]>,
+    {
+        let status = self.shared_status(now, fleet);
+        self.settle(status)
+    }
+
+    fn settle(&mut self, status: Vec<ModelDrift>) -> Vec<(ModelDrift, bool)> {
         status
             .into_iter()
             .map(|s| {

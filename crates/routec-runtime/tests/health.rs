@@ -337,3 +337,93 @@ fn no_monitor_without_expected_figures_or_per_model_drift() {
     t.learn.drift.retain(|d| d.measure == "kl");
     assert!(HealthMonitor::new(&t).is_none());
 }
+
+/// Two monitors of one table, fed wall-clock seconds, number their buckets
+/// and counters alike: their counts added per monitor and bucket (as
+/// replicas add them in a shared store) give the fleet's windows, on which
+/// `check_counts` agrees with `check` of one monitor that saw every
+/// attempt, and alerts where neither replica's own window has enough
+/// attempts; buckets outside the window are ignored.
+#[test]
+fn counts_added_per_bucket_give_the_fleets_windows() {
+    let t = table();
+    let (mut a, mut b, mut all) = (
+        HealthMonitor::new(&t).unwrap(),
+        HealthMonitor::new(&t).unwrap(),
+        HealthMonitor::new(&t).unwrap(),
+    );
+    let layouts: Vec<(f64, usize)> = a.layouts().map(|l| (l.width, l.counters())).collect();
+    assert_eq!(layouts, [(60.0, 3 * 98), (60.0, 3 * 98), (60.0, 3 * 2)]);
+    let noon = 1_796_558_400.0;
+    assert_eq!(a.bucket(0, noon), (noon / 60.0) as u64);
+    assert_eq!(a.buckets_at(2, noon).count(), 60);
+    let mut fleet: std::collections::BTreeMap<(usize, u64), Vec<u64>> = Default::default();
+    let mut u = Uniform(5);
+    // `small` (0) three times slower than declared, `large` (2) failing a
+    // fifth of its attempts: 400 attempts each, 200 per replica, under
+    // the 219 and 311 an alert needs.
+    for i in 0..400u32 {
+        let now = noon + f64::from(i) * 5.0;
+        for model in [0usize, 2] {
+            let (slow, rate) = if model == 0 { (3.0, 0.0) } else { (1.0, 0.2) };
+            let at = attempt(&mut u, &t, model, slow, rate);
+            let m = if i % 2 == 0 { &mut a } else { &mut b };
+            m.observe_counted(model as u32, at, now, |monitor, bucket, counter| {
+                let counts = fleet
+                    .entry((monitor, bucket))
+                    .or_insert_with(|| vec![0; layouts[monitor].1]);
+                counts[counter as usize] += 1;
+            });
+            all.observe(model as u32, at, now);
+        }
+    }
+    let now = noon + 2000.0;
+    let own = a.check(now);
+    assert!(
+        own.iter().all(|(s, fired)| !fired && s.count <= 200),
+        "{own:?}"
+    );
+    // An old bucket, past the window, does not count.
+    let old = a.bucket(0, now) - 60;
+    fleet.insert((0, old), vec![1000; layouts[0].1]);
+    let view = |monitor: usize, buckets: std::ops::RangeInclusive<u64>| {
+        Some(
+            fleet
+                .range((monitor, *buckets.start())..=(monitor, *buckets.end()))
+                .map(|((_, b), c)| (*b, c.as_slice()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let shared = a.check_counts(now, view);
+    assert_eq!(shared, all.check(now));
+    let fired: Vec<(u32, Measure, u64)> = shared
+        .iter()
+        .filter(|(_, fired)| *fired)
+        .map(|(s, _)| (s.model, s.measure, s.count))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            (0, Measure::Ttft, 400),
+            (0, Measure::Latency, 400),
+            (2, Measure::Errors, 400)
+        ]
+    );
+    // Once per crossing, per monitor; a monitor without the fleet's
+    // counts checks its own.
+    assert!(a.check_counts(now, view).iter().all(|(_, f)| !f));
+    assert_eq!(b.check_counts(now, view), shared);
+    let partial = b.shared_status(now, |monitor, buckets| {
+        if monitor == 2 {
+            None
+        } else {
+            view(monitor, buckets)
+        }
+    });
+    let errors: Vec<u64> = partial
+        .iter()
+        .filter(|s| s.measure == Measure::Errors)
+        .map(|s| s.count)
+        .collect();
+    assert_eq!(errors, [200, 0, 200]);
+}

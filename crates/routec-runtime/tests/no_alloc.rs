@@ -106,11 +106,17 @@ fn observing_an_attempt_does_not_allocate() {
     let before = allocations();
     let mut new = 0u32;
     // Two hours, over every bucket of the ring.
+    let mut counted = 0u64;
     for s in 0..7_200u32 {
         for model in 0..3 {
             new += u32::from(monitor.observe(model, attempt, f64::from(s)));
+            // As a replica counts for the fleet: told each counter.
+            monitor.observe_counted(model, attempt, f64::from(s), |_, bucket, counter| {
+                counted = counted.wrapping_add(bucket ^ u64::from(counter));
+            });
         }
     }
     assert_eq!(allocations() - before, 0, "observe allocated");
+    std::hint::black_box(counted);
     assert!(new >= 119, "{new}");
 }
