@@ -23,7 +23,7 @@ use crate::exec::{self, Ctx, Got, Role, Trace};
 use crate::loaded::Loaded;
 use crate::metrics::{
     AttemptLabels, ClassifierLabels, ModelLabels, RequestLabels, RuleLabels, SignalLabels,
-    SliceLabels, SliceOutcomeLabels, SliceTokenLabels, TokenLabels,
+    SliceLabels, SliceOutcomeLabels, SliceTokenLabels,
 };
 use crate::signals::{self, Reader};
 use crate::upstream::{self, Chunk, Fault, Usage};
@@ -87,15 +87,22 @@ impl Finalizer {
         }
     }
 
-    fn finish(&mut self, status: StatusCode, outcome: &str, answered: Option<u32>) {
+    fn finish(&mut self, status: StatusCode, outcome: &'static str, answered: Option<u32>) {
         if self.done {
             return;
         }
         self.done = true;
         let app = &self.ctx.app;
         let m = &app.metrics;
+        let handles = &self.ctx.loaded.handles;
         let latency = self.ctx.arrived.elapsed().as_secs_f64();
-        let mut trace: Trace = self.ctx.trace.lock().map(|t| t.clone()).unwrap_or_default();
+        // The request is accounted for once: its trace is taken, not copied.
+        let mut trace: Trace = self
+            .ctx
+            .trace
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
         // An answer still streaming when the client left.
         for a in &mut trace.attempts {
             if a.status == "pending" {
@@ -103,27 +110,39 @@ impl Finalizer {
                 a.latency_ms = Some(a.start_ms.max(0.0).mul_add(-1.0, latency * 1000.0));
             }
         }
-        let (rule, rule_text, cell, plan) = self.rule();
-        let rule_label = match (&self.target, rule) {
-            (Target::Routed(..), Some(r)) => r.to_string(),
-            _ => "direct".to_owned(),
+        // The rule's number, 0 for a named model ("direct").
+        let rule_number = match &self.target {
+            Target::Routed(d, ..) => d.rule + 1,
+            Target::Model(_) => 0,
         };
-        let model_name = answered
-            .and_then(|a| self.ctx.loaded.models.get(a as usize))
-            .map(|m| m.name.clone());
-        m.requests
-            .get_or_create(&RequestLabels {
-                rule: rule_label.clone(),
-                plan: plan.clone(),
-                model: model_name.clone().unwrap_or_default(),
+        let rule_label = || match rule_number {
+            0 => "direct".to_owned(),
+            r => r.to_string(),
+        };
+        let rl = || RuleLabels { rule: rule_label() };
+        let plan_key = match &self.target {
+            Target::Routed(d, ..) => d.plan,
+            Target::Model(m) => *m,
+        };
+        let model_name = || {
+            answered
+                .and_then(|a| self.ctx.loaded.models.get(a as usize))
+                .map(|m| m.name.clone())
+        };
+        handles.request(
+            m,
+            (rule_number, plan_key, answered.unwrap_or(u32::MAX), outcome),
+            &|| RequestLabels {
+                rule: rule_label(),
+                plan: self.rule().3,
+                model: model_name().unwrap_or_default(),
                 outcome: outcome.to_owned(),
-            })
-            .inc();
-        let rl = RuleLabels { rule: rule_label };
+            },
+        );
         if outcome == "ok" {
-            m.request_latency.get_or_create(&rl).observe(latency);
+            handles.request_time(m, rule_number, false, latency, &rl);
             if let Some(t) = self.first_byte {
-                m.request_ttft.get_or_create(&rl).observe(t);
+                handles.request_time(m, rule_number, true, t, &rl);
             }
         }
         for (counter, n) in [
@@ -134,7 +153,7 @@ impl Finalizer {
             (&m.unscored, trace.unscored),
         ] {
             if n > 0 {
-                counter.get_or_create(&rl).inc_by(u64::from(n));
+                counter.get_or_create(&rl()).inc_by(u64::from(n));
             }
         }
         for name in &trace.cooldowns {
@@ -149,7 +168,7 @@ impl Finalizer {
                 .get_or_create(&SignalLabels { signal: s.clone() })
                 .inc();
         }
-        let (cost, input_tokens, output_tokens) = count_attempts(app, &trace.attempts);
+        let (cost, input_tokens, output_tokens) = count_attempts(app, handles, &trace.attempts);
         crate::health::observe(app, &self.ctx.loaded, &trace.attempts);
         let slice_names: Vec<String> = self
             .slices
@@ -202,10 +221,11 @@ impl Finalizer {
             app.state.add_spend(crate::state::DAY_COUNTER, today, cost);
         }
         if explored {
-            crate::explore::spend(app, &rl.rule, cost);
+            crate::explore::spend(app, &rule_label(), cost);
         }
         crate::pacing::spend(app, cost);
         if let Some(dl) = &app.declog {
+            let (rule, rule_text, cell, plan) = self.rule();
             let mut signals = std::mem::take(&mut self.signals);
             if !self.prompt_tokens_known
                 && let Some(n) = input_tokens
@@ -234,7 +254,7 @@ impl Finalizer {
                     propensity,
                     explored,
                     rung: rung.filter(|_| self.ctx.loaded.pacer.is_some()),
-                    model: model_name,
+                    model: model_name(),
                     stream: self.stream,
                     status: status.as_u16(),
                     outcome: outcome.to_owned(),
@@ -275,42 +295,44 @@ impl Finalizer {
 /// and output tokens (the last successful or interrupted attempt's).
 pub fn count_attempts(
     app: &App,
+    handles: &crate::metrics::Handles,
     attempts: &[exec::AttemptRecord],
 ) -> (f64, Option<u64>, Option<u64>) {
+    use crate::metrics::ModelSeries;
     let m = &app.metrics;
     let mut cost = 0.0;
     let mut input_tokens = None;
     let mut output_tokens = None;
     for a in attempts {
-        let ml = ModelLabels {
-            model: a.model.clone(),
-        };
-        m.attempts
-            .get_or_create(&AttemptLabels {
-                model: a.model.clone(),
-                status: a.status.clone(),
-            })
-            .inc();
+        let (i, name) = (a.model_index, a.model.as_str());
+        if a.status == "ok" {
+            handles.model_count(m, i, ModelSeries::AttemptsOk, 1, name);
+        } else {
+            m.attempts
+                .get_or_create(&AttemptLabels {
+                    model: a.model.clone(),
+                    status: a.status.clone(),
+                })
+                .inc();
+        }
         if let Some(t) = a.ttft_ms {
-            m.model_ttft.get_or_create(&ml).observe(t / 1000.0);
+            handles.model_time(m, i, ModelSeries::Ttft, t / 1000.0, name);
         }
         if a.status == "ok"
             && let Some(l) = a.latency_ms
         {
-            m.model_latency.get_or_create(&ml).observe(l / 1000.0);
+            handles.model_time(m, i, ModelSeries::Latency, l / 1000.0, name);
         }
-        for (kind, n) in [("input", a.input_tokens), ("output", a.output_tokens)] {
+        for (series, n) in [
+            (ModelSeries::InputTokens, a.input_tokens),
+            (ModelSeries::OutputTokens, a.output_tokens),
+        ] {
             if let Some(n) = n {
-                m.tokens
-                    .get_or_create(&TokenLabels {
-                        model: a.model.clone(),
-                        kind: kind.into(),
-                    })
-                    .inc_by(n);
+                handles.model_count(m, i, series, n, name);
             }
         }
         if a.cost_usd > 0.0 {
-            m.cost.get_or_create(&ml).inc_by(a.cost_usd);
+            handles.model_cost(m, i, a.cost_usd, name);
         }
         cost += a.cost_usd;
         if a.status == "ok" || a.status == "interrupted" {
@@ -359,6 +381,11 @@ impl Drop for Finalizer {
 
 /// A header value from text (invalid characters replaced).
 fn header_text(text: &str) -> HeaderValue {
+    if text.chars().all(|c| (' '..='~').contains(&c))
+        && let Ok(v) = HeaderValue::from_str(text)
+    {
+        return v;
+    }
     let clean: String = text
         .chars()
         .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
@@ -774,7 +801,12 @@ pub async fn chat_completions(
             )
         }
     };
-    let signals_json = signals_json(&loaded, &request);
+    // Only the decision log writes the signals.
+    let signals_json = if app.declog.is_some() {
+        signals_json(&loaded, &request)
+    } else {
+        serde_json::Map::new()
+    };
     let slices = slices_of(&loaded, &request);
     let include_usage = body
         .get("stream_options")
@@ -934,26 +966,17 @@ impl SseState {
         if is_usage_only && !self.include_usage {
             return;
         }
-        let mut json = c.json.clone();
-        if let Some(o) = json.as_object_mut() {
-            if !self.include_usage {
-                o.remove("usage");
-            }
-            if !self.keep_logprobs {
-                for ch in o
-                    .get_mut("choices")
-                    .and_then(J::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(ch) = ch.as_object_mut() {
-                        ch.remove("logprobs");
-                    }
-                }
-            }
-        }
-        self.queue
-            .push_back(Bytes::from(format!("data: {json}\n\n")));
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"data: ");
+        let chunk = ClientChunk {
+            json: &c.json,
+            usage: self.include_usage,
+            logprobs: self.keep_logprobs,
+        };
+        // JSON values into a vector: writing cannot fail.
+        let _ = serde_json::to_writer(&mut out, &chunk);
+        out.extend_from_slice(b"\n\n");
+        self.queue.push_back(Bytes::from(out));
     }
 
     fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -1023,5 +1046,66 @@ impl SseState {
                 }
             }
         })
+    }
+}
+
+/// A chunk as the client gets it, written from the upstream's without
+/// copying it: without `usage` unless the client asked for it, and without
+/// the choices' `logprobs` unless it asked for them (the gateway may have
+/// asked for them for a cascade the client knows nothing of).
+struct ClientChunk<'a> {
+    json: &'a J,
+    usage: bool,
+    logprobs: bool,
+}
+
+impl serde::Serialize for ClientChunk<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(o) = self.json.as_object() else {
+            return self.json.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in o {
+            match (k.as_str(), v) {
+                ("usage", _) if !self.usage => {}
+                ("choices", J::Array(choices)) if !self.logprobs => {
+                    map.serialize_entry(k, &WithoutLogprobs(choices))?;
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// Choices without their `logprobs`.
+struct WithoutLogprobs<'a>(&'a [J]);
+
+impl serde::Serialize for WithoutLogprobs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for choice in self.0 {
+            match choice.as_object() {
+                Some(o) => seq.serialize_element(&Without(o, "logprobs"))?,
+                None => seq.serialize_element(choice)?,
+            }
+        }
+        seq.end()
+    }
+}
+
+/// An object without one of its keys.
+struct Without<'a>(&'a serde_json::Map<String, J>, &'static str);
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0.iter().filter(|(k, _)| *k != self.1) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }

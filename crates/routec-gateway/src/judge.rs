@@ -117,7 +117,8 @@ pub fn spawn(ctx: &Arc<Ctx>, id: &str, answered: &Answered, text: String) {
         let _permit = permit;
         let result = tokio::time::timeout(JUDGE_TIMEOUT, exec::run_model(&jctx, judge, true)).await;
         let trace = lock(&jctx.trace).clone();
-        let (cost, ..) = crate::handler::count_attempts(&app, &trace.attempts);
+        let (cost, ..) =
+            crate::handler::count_attempts(&app, &jctx.loaded.handles, &trace.attempts);
         if cost > 0.0 {
             app.metrics.judge_cost.inc_by(cost);
             let today = crate::state::day_start(app.options.clock.now());

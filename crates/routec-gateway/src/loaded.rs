@@ -28,6 +28,10 @@ pub struct ModelRt {
     /// without `endpoint`): the model is not configured and every call to
     /// it fails.
     pub endpoint: Option<String>,
+    /// The URL the adapter calls (the endpoint joined with the provider's
+    /// path), parsed once per load; `None` when there is no endpoint or it
+    /// is not a URL (the call then fails as it would with the text).
+    pub call_url: Option<reqwest::Url>,
     /// Never logged, counted or written anywhere.
     pub api_key: Option<String>,
     pub upstream: Option<String>,
@@ -67,6 +71,8 @@ pub struct Loaded {
     pub router: Router,
     /// The table's `source_hash` (what decision logs and metrics name).
     pub hash: String,
+    /// The metric series this table's requests count into.
+    pub handles: crate::metrics::Handles,
     pub loaded_at: SystemTime,
     pub policy: String,
     pub models: Vec<ModelRt>,
@@ -130,6 +136,15 @@ pub fn fault_settings(table: &Table, model: &str) -> FaultSettings {
         }
     }
     s
+}
+
+/// The URL a provider's adapter calls for an endpoint.
+fn call_url(provider: Provider, endpoint: &str) -> String {
+    match provider {
+        Provider::OpenAi => crate::upstream::join(endpoint, &["/v1/chat/completions"]),
+        Provider::Anthropic => crate::upstream::join(endpoint, &["/v1/messages"]),
+        Provider::Http => endpoint.to_owned(),
+    }
 }
 
 fn resolve(endpoint: &Endpoint, env: &Env, owner: &str) -> Result<String, String> {
@@ -205,9 +220,13 @@ impl Loaded {
                 };
                 params.insert(k.clone(), value);
             }
+            let call_url = endpoint
+                .as_deref()
+                .and_then(|e| reqwest::Url::parse(&call_url(provider, e)).ok());
             models.push(ModelRt {
                 name: m.name.clone(),
                 provider,
+                call_url,
                 openai_family: is_openai_family(provider, m.upstream.as_deref(), &m.name),
                 endpoint,
                 api_key,
@@ -294,6 +313,7 @@ impl Loaded {
             explore_counter: crate::explore::counter(table),
             pacing_counters: crate::pacing::counters(table),
             hash: table.source_hash.clone(),
+            handles: crate::metrics::Handles::new(table.rules.len(), models.len()),
             policy: table.policy.name.clone(),
             loaded_at,
             models,

@@ -3,6 +3,7 @@
 //! `docs/proxy.md` for the list). No label ever carries a key, a prompt
 //! or a header value; model, rule and plan labels come from the table.
 
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -523,5 +524,174 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics::new()
+    }
+}
+
+/// The label strings of one counted request, built only when its series is
+/// first counted ([`Handles`]).
+type Labels<'a, L> = &'a dyn Fn() -> L;
+
+/// The series one loaded table's requests count into, each taken from its
+/// family the first time it is counted (so `/metrics` lists the same series
+/// as counting through the families would) and kept: counting a request
+/// then builds no label strings and hashes none. Indexed by the table's
+/// rules and models; anything else goes through the families.
+#[derive(Debug, Default)]
+pub struct Handles {
+    /// `requests` by rule number (0: a named model), plan (or the named
+    /// model), answering model (`u32::MAX`: none) and outcome.
+    requests: std::sync::Mutex<std::collections::HashMap<RequestKey, Counter>>,
+    /// By rule number (0: a named model).
+    rules: Vec<RuleHandles>,
+    /// By model index.
+    models: Vec<ModelHandles>,
+}
+
+/// A request's rule number (0: a named model), plan (or the named model),
+/// answering model (`u32::MAX`: none) and outcome.
+pub type RequestKey = (u32, u32, u32, &'static str);
+
+#[derive(Debug, Default)]
+struct RuleHandles {
+    latency: OnceLock<Histogram>,
+    ttft: OnceLock<Histogram>,
+}
+
+#[derive(Debug, Default)]
+struct ModelHandles {
+    attempts_ok: OnceLock<Counter>,
+    ttft: OnceLock<Histogram>,
+    latency: OnceLock<Histogram>,
+    input_tokens: OnceLock<Counter>,
+    output_tokens: OnceLock<Counter>,
+    cost: OnceLock<Counter<f64, AtomicU64>>,
+}
+
+/// A model's kept series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelSeries {
+    /// `attempts{status="ok"}`.
+    AttemptsOk,
+    Ttft,
+    Latency,
+    InputTokens,
+    OutputTokens,
+}
+
+impl Handles {
+    /// Handles for a table of `rules` rules and `models` models.
+    pub fn new(rules: usize, models: usize) -> Handles {
+        Handles {
+            requests: std::sync::Mutex::default(),
+            rules: (0..=rules).map(|_| RuleHandles::default()).collect(),
+            models: (0..models).map(|_| ModelHandles::default()).collect(),
+        }
+    }
+
+    /// Counts one request in `requests`.
+    pub fn request(&self, m: &Metrics, key: RequestKey, labels: Labels<'_, RequestLabels>) {
+        let Ok(mut map) = self.requests.lock() else {
+            m.requests.get_or_create(&labels()).inc();
+            return;
+        };
+        map.entry(key)
+            .or_insert_with(|| m.requests.get_or_create_owned(&labels()))
+            .inc();
+    }
+
+    /// Observes a request's latency (`ttft`: its time to first byte) under
+    /// rule number `rule` (0: a named model).
+    pub fn request_time(
+        &self,
+        m: &Metrics,
+        rule: u32,
+        ttft: bool,
+        seconds: f64,
+        labels: Labels<'_, RuleLabels>,
+    ) {
+        let family = if ttft {
+            &m.request_ttft
+        } else {
+            &m.request_latency
+        };
+        let Some(h) = self.rules.get(rule as usize) else {
+            family.get_or_create(&labels()).observe(seconds);
+            return;
+        };
+        let cell = if ttft { &h.ttft } else { &h.latency };
+        cell.get_or_init(|| family.get_or_create_owned(&labels()))
+            .observe(seconds);
+    }
+
+    /// Adds `n` to one of model `model`'s counters (`AttemptsOk`,
+    /// `InputTokens`, `OutputTokens`).
+    pub fn model_count(&self, m: &Metrics, model: u32, series: ModelSeries, n: u64, name: &str) {
+        let h = self.models.get(model as usize);
+        let (cell, kind) = match series {
+            ModelSeries::AttemptsOk => (h.map(|h| &h.attempts_ok), None),
+            ModelSeries::InputTokens => (h.map(|h| &h.input_tokens), Some("input")),
+            ModelSeries::OutputTokens => (h.map(|h| &h.output_tokens), Some("output")),
+            ModelSeries::Ttft | ModelSeries::Latency => return,
+        };
+        let create = || match kind {
+            None => m.attempts.get_or_create_owned(&AttemptLabels {
+                model: name.to_owned(),
+                status: "ok".into(),
+            }),
+            Some(kind) => m.tokens.get_or_create_owned(&TokenLabels {
+                model: name.to_owned(),
+                kind: kind.into(),
+            }),
+        };
+        match cell {
+            Some(c) => c.get_or_init(create).inc_by(n),
+            None => create().inc_by(n),
+        };
+    }
+
+    /// Observes `seconds` in one of model `model`'s histograms (`Ttft`,
+    /// `Latency`).
+    pub fn model_time(
+        &self,
+        m: &Metrics,
+        model: u32,
+        series: ModelSeries,
+        seconds: f64,
+        name: &str,
+    ) {
+        let labels = || ModelLabels {
+            model: name.to_owned(),
+        };
+        let (cell, family) = match series {
+            ModelSeries::Ttft => (
+                self.models.get(model as usize).map(|h| &h.ttft),
+                &m.model_ttft,
+            ),
+            ModelSeries::Latency => (
+                self.models.get(model as usize).map(|h| &h.latency),
+                &m.model_latency,
+            ),
+            _ => return,
+        };
+        match cell {
+            Some(c) => c
+                .get_or_init(|| family.get_or_create_owned(&labels()))
+                .observe(seconds),
+            None => family.get_or_create(&labels()).observe(seconds),
+        }
+    }
+
+    /// Adds `usd` to model `model`'s `cost`.
+    pub fn model_cost(&self, m: &Metrics, model: u32, usd: f64, name: &str) {
+        let labels = || ModelLabels {
+            model: name.to_owned(),
+        };
+        match self.models.get(model as usize) {
+            Some(h) => h
+                .cost
+                .get_or_init(|| m.cost.get_or_create_owned(&labels()))
+                .inc_by(usd),
+            None => m.cost.get_or_create(&labels()).inc_by(usd),
+        };
     }
 }

@@ -218,8 +218,11 @@ pub fn build(
     model: &ModelRt,
     body: &serde_json::Map<String, J>,
 ) -> reqwest::RequestBuilder {
-    let mut req = client
-        .post(join(endpoint, &["/v1/messages"]))
+    let request = match &model.call_url {
+        Some(url) => client.post(url.clone()),
+        None => client.post(join(endpoint, &["/v1/messages"])),
+    };
+    let mut req = request
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("anthropic-version", API_VERSION)
         .body(translate_request(model, body).to_string());
@@ -525,6 +528,7 @@ mod tests {
             name: "large".into(),
             provider: super::super::Provider::Anthropic,
             endpoint: Some("http://x".into()),
+            call_url: None,
             api_key: None,
             upstream: Some("claude-sonnet-4-5".into()),
             params: serde_json::Map::new(),

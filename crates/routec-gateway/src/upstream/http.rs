@@ -13,7 +13,7 @@
 use futures_util::StreamExt;
 use serde_json::{Value as J, json};
 
-use super::{ByteStream, Chunk, ChunkStream, Fault, Usage, forwarded_body};
+use super::{ByteStream, Chunk, ChunkStream, Fault, Usage, body_bytes, forwarded_body};
 use crate::loaded::ModelRt;
 
 /// The longest answer read.
@@ -28,10 +28,13 @@ pub fn build(
     let mut out = forwarded_body(model, body);
     out.remove("stream");
     out.remove("stream_options");
-    let mut req = client
-        .post(endpoint)
+    let request = match &model.call_url {
+        Some(url) => client.post(url.clone()),
+        None => client.post(endpoint),
+    };
+    let mut req = request
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(J::Object(out).to_string());
+        .body(body_bytes(&out));
     if let Some(key) = &model.api_key {
         req = req.bearer_auth(key);
     }

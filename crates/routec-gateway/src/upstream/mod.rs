@@ -14,6 +14,7 @@ pub mod http;
 pub mod openai;
 pub mod sse;
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -284,21 +285,33 @@ fn whole(mut bytes: ByteStream, read: fn(&[u8]) -> Result<Vec<Chunk>, Fault>) ->
 
 /// The request body for an OpenAI-shaped upstream: the client's body with
 /// `model` replaced by the model's `upstream` (when set) and its `params`
-/// merged in; `metadata` (read by routing) is not forwarded.
-pub fn forwarded_body(
-    model: &crate::loaded::ModelRt,
-    body: &serde_json::Map<String, J>,
-) -> serde_json::Map<String, J> {
-    let mut out = body.clone();
+/// merged in; `metadata` (read by routing) is not forwarded. It borrows the
+/// client's values (nothing is copied per attempt) and serializes as the
+/// object would (keys in order, as `serde_json::Map` keeps them).
+pub fn forwarded_body<'a>(
+    model: &'a crate::loaded::ModelRt,
+    body: &'a serde_json::Map<String, J>,
+) -> Forwarded<'a> {
+    let mut out: Forwarded<'a> = body
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v)))
+        .collect();
     out.remove("metadata");
-    out.insert(
-        "model".into(),
-        J::String(model.upstream.clone().unwrap_or_else(|| model.name.clone())),
-    );
+    let name = model.upstream.as_deref().unwrap_or(&model.name);
+    out.insert("model", Cow::Owned(J::String(name.to_owned())));
     for (k, v) in &model.params {
-        out.insert(k.clone(), v.clone());
+        out.insert(k.as_str(), Cow::Borrowed(v));
     }
     out
+}
+
+/// A request body borrowing the client's values ([`forwarded_body`]).
+pub type Forwarded<'a> = std::collections::BTreeMap<&'a str, Cow<'a, J>>;
+
+/// The JSON text of a forwarded body.
+pub fn body_bytes(body: &Forwarded<'_>) -> Vec<u8> {
+    // Keys are strings and values JSON: serializing cannot fail.
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 /// The wait a `Retry-After` value asks for at `now`: delay-seconds

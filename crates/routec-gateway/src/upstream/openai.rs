@@ -4,10 +4,15 @@
 //! (the connection broke). An upstream that answers with one JSON
 //! completion instead of a stream is accepted too.
 
+use std::borrow::Cow;
+
 use futures_util::StreamExt;
+use reqwest::header::HeaderValue;
 use serde_json::Value as J;
 
-use super::{ByteStream, CallOptions, Chunk, ChunkStream, Fault, forwarded_body, join, sse};
+use super::{
+    ByteStream, CallOptions, Chunk, ChunkStream, Fault, body_bytes, forwarded_body, join, sse,
+};
 use crate::loaded::ModelRt;
 
 pub fn build(
@@ -18,22 +23,31 @@ pub fn build(
     options: CallOptions,
 ) -> reqwest::RequestBuilder {
     let mut out = forwarded_body(model, body);
-    out.insert("stream".into(), J::Bool(true));
+    out.insert("stream", Cow::Owned(J::Bool(true)));
     let mut so = out
         .get("stream_options")
-        .and_then(J::as_object)
+        .and_then(|o| o.as_object())
         .cloned()
         .unwrap_or_default();
     so.insert("include_usage".into(), J::Bool(true));
-    out.insert("stream_options".into(), J::Object(so));
+    out.insert("stream_options", Cow::Owned(J::Object(so)));
     if options.logprobs {
-        out.insert("logprobs".into(), J::Bool(true));
+        out.insert("logprobs", Cow::Owned(J::Bool(true)));
     }
-    let mut req = client
-        .post(join(endpoint, &["/v1/chat/completions"]))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .body(J::Object(out).to_string());
+    let request = match &model.call_url {
+        Some(url) => client.post(url.clone()),
+        None => client.post(join(endpoint, &["/v1/chat/completions"])),
+    };
+    let mut req = request
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .header(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        )
+        .body(body_bytes(&out));
     if let Some(key) = &model.api_key {
         req = req.bearer_auth(key);
     }
