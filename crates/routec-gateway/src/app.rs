@@ -153,6 +153,12 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// Locks `m`, whatever a panicking holder left behind (the state under
+/// the gateway's short locks stays consistent between statements).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Logs a line to standard error (the gateway's only log sink).
 pub fn log(message: &str) {
     eprintln!("routec serve: {message}");

@@ -16,7 +16,7 @@
 
 use routec_runtime::{Choice, Decision, Explorer, Request};
 
-use crate::app::App;
+use crate::app::{App, lock};
 use crate::loaded::Loaded;
 use crate::state::EXPLORE_COUNTER;
 
@@ -39,10 +39,6 @@ fn sync_spent(app: &App, counter: &str, explorer: &mut Explorer, now: f64) {
     if let Some(start) = explorer.period_start(now) {
         explorer.set_spent(app.state.spend(counter, start), now);
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The table's own plan for `decision` (of `table`'s leaves), not explored:

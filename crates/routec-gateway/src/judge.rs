@@ -26,7 +26,7 @@ use routec_runtime::judge::{grading_request, parse_score};
 use routec_runtime::{Feedback, JUDGE_SOURCE};
 use serde_json::Value as J;
 
-use crate::app::App;
+use crate::app::{App, lock};
 use crate::exec::{self, Ctx, Got, Trace};
 use crate::feedback::Answered;
 use crate::loaded::Loaded;
@@ -38,10 +38,6 @@ pub const JUDGE_CONCURRENCY: usize = 64;
 
 /// The longest a judgement may take, retries and fallbacks included.
 pub const JUDGE_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn now(app: &App) -> f64 {
     app.started.elapsed().as_secs_f64()

@@ -15,7 +15,7 @@
 //! before each decision, so with `--state redis://...` every replica paces
 //! the whole traffic against the one budget.
 
-use crate::app::App;
+use crate::app::{App, lock};
 use crate::loaded::Loaded;
 
 /// The shared counters of the pacing period; each is used with the
@@ -31,10 +31,6 @@ pub const PREDICTED_COUNTER: &str = "pacing_predicted";
 pub fn counters(table: &routec_runtime::Table) -> [String; 3] {
     let period = table.pacing.as_ref().map_or("none", |p| p.period.as_str());
     [SPEND_COUNTER, REQUESTS_COUNTER, PREDICTED_COUNTER].map(|c| format!("{c}:{period}"))
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The rung that routes a request arriving now (0 without pacing).

@@ -16,7 +16,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{Fake, TextLoader, client, env, gateway, metric, options};
+use common::{Fake, TempDir, TextLoader, client, env, gateway, metric, options};
 use serde_json::{Value as J, json};
 
 /// `optimize [small, big] by task`: the LP sends chat to `small` and splits
@@ -63,19 +63,8 @@ traffic mix {
 }
 "#;
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("routec-explore-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    common::temp_dir("explore", name)
 }
 
 /// 2026-12-06 12:00 UTC.
@@ -142,14 +131,7 @@ impl World {
     }
 
     async fn metrics(&self) -> String {
-        client()
-            .get(format!("http://{}/metrics", self.gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::scrape(self.gw.addr, None).await
     }
 
     /// Stops the gateway; the decision-log lines, each checked against the

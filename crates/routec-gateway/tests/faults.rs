@@ -14,7 +14,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Act, Fake, TextLoader, chat, client, env, gateway, metric, options, sse_data};
+use common::{
+    Act, Fake, TempDir, TextLoader, chat, client, env, gateway, metric, options, sse_data,
+};
 use serde_json::{Value as J, json};
 
 /// A policy over three fakes: `small` (OpenAI shape, falls back to
@@ -79,20 +81,8 @@ struct World {
     _dir: TempDir,
 }
 
-#[derive(Debug)]
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("routec-gw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    common::temp_dir("gw", name)
 }
 
 async fn world(name: &str, route: &str, faults: &str) -> World {
@@ -150,14 +140,7 @@ impl World {
     }
 
     async fn metrics(&self) -> String {
-        client()
-            .get(format!("http://{}/metrics", self.gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::scrape(self.gw.addr, None).await
     }
 
     /// Stops the gateway (flushing the decision log) and reads the log.

@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Act, Fake, TextLoader, client, env, gateway, metric, options};
+use common::{Act, Fake, TempDir, TextLoader, client, env, gateway, metric, options};
 use serde_json::{Value as J, json};
 
 fn policy(sample: &str) -> String {
@@ -52,14 +52,6 @@ learn {{
     )
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct World {
     small: Fake,
     grader: Fake,
@@ -73,11 +65,9 @@ impl World {
         small.text("Paris is the capital of France.");
         let grader = Fake::start().await;
         grader.text("0.8");
-        let dir = std::env::temp_dir().join(format!("routec-judge-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::temp_dir("judge", name);
         let mut opts = options();
-        opts.decision_log = Some(dir.join("decisions.jsonl"));
+        opts.decision_log = Some(dir.0.join("decisions.jsonl"));
         opts.explore_seed = Some(7);
         let env = env(&[
             ("SMALL_URL", format!("{}/v1", small.url())),
@@ -88,7 +78,7 @@ impl World {
             small,
             grader,
             gw,
-            dir: TempDir(dir),
+            dir,
         }
     }
 
@@ -106,14 +96,7 @@ impl World {
     }
 
     async fn metrics(&self) -> String {
-        client()
-            .get(format!("http://{}/metrics", self.gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::scrape(self.gw.addr, None).await
     }
 
     /// Waits (up to a generous deadline) until `done` holds of the metrics.

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Act, Fake, TextLoader, client, env, gateway, metric, options};
+use common::{Act, Fake, TempDir, TextLoader, client, env, gateway, metric, options};
 use serde_json::{Value as J, json};
 
 const POLICY: &str = r#"
@@ -47,19 +47,8 @@ route {
 }
 "#;
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("routec-learn-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    common::temp_dir("learn", name)
 }
 
 struct World {
@@ -113,15 +102,7 @@ impl World {
     }
 
     async fn metrics(&self) -> String {
-        client()
-            .get(format!("http://{}/metrics", self.gw.addr))
-            .header("authorization", "Bearer gw-key")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::scrape(self.gw.addr, Some("gw-key")).await
     }
 }
 
@@ -431,16 +412,7 @@ async fn the_drift_gauge_follows_the_routed_mix() {
             .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
             .send()
     };
-    let scrape = || async {
-        client()
-            .get(format!("http://{}/metrics", gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || async { common::scrape(gw.addr, None).await };
     for i in 0..150 {
         let task = if i % 5 == 0 { "code" } else { "chat" };
         assert_eq!(send(task, "loop").await.unwrap().status().as_u16(), 200);

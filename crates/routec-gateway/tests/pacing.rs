@@ -75,14 +75,7 @@ async fn a_surge_is_paced_down_the_ladder_and_a_quiet_day_is_not() {
     // bottom rung's: `small` answers almost everything.
     let small_late = late.iter().filter(|m| *m == "small").count();
     assert!(small_late >= 50, "{small_late} of 60 by small: {late:?}");
-    let m = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::scrape(gw.addr, None).await;
     assert_eq!(metric(&m, "routec_pacing_budget_usd"), 5.0);
     let spent = metric(&m, "routec_pacing_spend_usd");
     assert!(spent > 0.1 && spent < 1.2, "{spent}");

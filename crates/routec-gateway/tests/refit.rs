@@ -103,16 +103,7 @@ async fn drift_to_code(policy: &str, name: &str) -> (routec_gateway::Running, St
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
-    let scrape = || async {
-        client()
-            .get(format!("http://{}/metrics", gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || async { common::scrape(gw.addr, None).await };
     let deadline = Instant::now() + Duration::from_secs(30);
     let m = loop {
         let m = scrape().await;

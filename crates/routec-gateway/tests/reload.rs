@@ -125,14 +125,7 @@ async fn reloads_under_load_never_fail_a_request() {
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(ok.load(Ordering::Relaxed) > 0);
     assert!(served_b_after_swap);
-    let m = client()
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::scrape(gw.addr, None).await;
     assert_eq!(
         metric(&m, r#"routec_reloads_total{result="refused"}"#),
         f64::from(refused)
@@ -191,14 +184,7 @@ async fn reloads(addr: std::net::SocketAddr, result: &str, n: f64) -> f64 {
     let name = format!(r#"routec_reloads_total{{result="{result}"}}"#);
     let mut got = 0.0;
     for _ in 0..1000 {
-        let m = client()
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = common::scrape(addr, None).await;
         got = metric(&m, &name);
         if got >= n {
             break;

@@ -261,14 +261,7 @@ impl World {
     }
 
     async fn metrics(gw: &Running) -> String {
-        client()
-            .get(format!("http://{}/metrics", gw.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::scrape(gw.addr, None).await
     }
 
     /// What both replicas' requests cost (their own counters).

@@ -548,3 +548,31 @@ pub fn metric(text: &str, name_and_labels: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// The gateway's `/metrics` text, with the inbound bearer `key` when the
+/// gateway asks for one.
+pub async fn scrape(addr: SocketAddr, key: Option<&str>) -> String {
+    let mut request = client().get(format!("http://{addr}/metrics"));
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+/// A fresh directory under the system's temporary one, removed when
+/// dropped: `routec-KIND-NAME-PID`.
+#[derive(Debug)]
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir(kind: &str, name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("routec-{kind}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
