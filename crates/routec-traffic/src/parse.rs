@@ -521,7 +521,7 @@ impl<'a> LineCx<'a> {
                 continue;
             }
             let within = format!("the outcome of `{}`", k.text);
-            if let Some((_, outcome)) = self.outcome(val, &within, false) {
+            if let Some(Read { outcome, .. }) = self.outcome(val, &within, false) {
                 out.push(OutcomeEntry {
                     model: k.text.into_owned(),
                     line: self.line,
@@ -540,8 +540,11 @@ impl<'a> LineCx<'a> {
             self.wrong_type(v, "`feedback`", "an object");
             return None;
         }
-        let (model, outcome) = self.outcome(v, "the feedback", true)?;
-        let judged = self.feedback_source(v);
+        let Read {
+            model,
+            outcome,
+            judged,
+        } = self.outcome(v, "the feedback", true)?;
         let (model, column) = model?;
         Some(OutcomeEntry {
             model,
@@ -552,56 +555,17 @@ impl<'a> LineCx<'a> {
         })
     }
 
-    /// Whether a `feedback` object is a judge's: its `source` is `judge`
-    /// (absent: the client's; any other value is an error). A
-    /// `judge_cost_usd` needs the judge's `source`.
-    fn feedback_source(&mut self, v: &'a RawValue) -> bool {
-        // Read again without reporting: `outcome` reported its problems.
-        let Ok(Entries(entries)) = serde_json::from_str::<Entries<'a>>(v.get()) else {
-            return false;
-        };
-        let mut judged = false;
-        for (k, val) in &entries {
-            if k.text == "source" {
-                match serde_json::from_str::<String>(val.get()) {
-                    Ok(s) if s == routec_runtime::JUDGE_SOURCE => judged = true,
-                    _ => {
-                        let at = self.offset_of(val.get());
-                        self.error_at(
-                            at,
-                            format!("`source` is `{}` or absent", routec_runtime::JUDGE_SOURCE),
-                            Some(
-                                "leave `source` out for the client's feedback; `\"source\": \"judge\"` marks a judge's score"
-                                    .into(),
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        if !judged && let Some((k, val)) = entries.iter().find(|(k, _)| k.text == "judge_cost_usd")
-        {
-            let at = self.key_offset(k, val);
-            self.error_at(
-                at,
-                "`judge_cost_usd` belongs to a judge's feedback".into(),
-                Some("add `\"source\": \"judge\"`, or leave the judge's cost out".into()),
-            );
-        }
-        judged
-    }
-
     /// The fields of an outcome (and, for `feedback`, its `model` with the
-    /// column of its value).
-    fn outcome(
-        &mut self,
-        v: &'a RawValue,
-        within: &str,
-        feedback: bool,
-    ) -> Option<(Option<(String, usize)>, Outcome)> {
+    /// column of its value, and whether it is a judge's: its `source` is
+    /// `judge`; absent, the client's; any other value is an error, as is a
+    /// `judge_cost_usd` without the judge's `source`).
+    fn outcome(&mut self, v: &'a RawValue, within: &str, feedback: bool) -> Option<Read> {
         let entries = self.entries(v.get(), within)?;
         let mut o = Outcome::default();
         let mut model = None;
+        let mut judged = false;
+        // Reported after the outcome's own problems.
+        let mut bad_source = None;
         let before = self.errors.len();
         for (k, val) in &entries {
             let field = k.text.as_ref();
@@ -630,8 +594,10 @@ impl<'a> LineCx<'a> {
                         (0.0..=1.0).contains(&x)
                     })
                 }
-                // Read by `feedback_source`.
-                "source" if feedback => {}
+                "source" if feedback => match serde_json::from_str::<String>(val.get()) {
+                    Ok(s) if s == routec_runtime::JUDGE_SOURCE => judged = true,
+                    _ => bad_source = Some(self.offset_of(val.get())),
+                },
                 "judge_cost_usd" if feedback => {
                     self.number(val, &what, "a number >= 0", |x| x >= 0.0);
                 }
@@ -687,7 +653,32 @@ impl<'a> LineCx<'a> {
                 Some("add `\"success\": true|false` or `\"score\": 0..1`".into()),
             );
         }
-        Some((model, o))
+        if let Some(at) = bad_source {
+            self.error_at(
+                at,
+                format!("`source` is `{}` or absent", routec_runtime::JUDGE_SOURCE),
+                Some(
+                    "leave `source` out for the client's feedback; `\"source\": \"judge\"` marks a judge's score"
+                        .into(),
+                ),
+            );
+        }
+        if feedback
+            && !judged
+            && let Some((k, val)) = entries.iter().find(|(k, _)| k.text == "judge_cost_usd")
+        {
+            let at = self.key_offset(k, val);
+            self.error_at(
+                at,
+                "`judge_cost_usd` belongs to a judge's feedback".into(),
+                Some("add `\"source\": \"judge\"`, or leave the judge's cost out".into()),
+            );
+        }
+        Some(Read {
+            model,
+            outcome: o,
+            judged,
+        })
     }
 
     fn number(
@@ -710,6 +701,14 @@ impl<'a> LineCx<'a> {
             }
         }
     }
+}
+
+/// What [`LineCx::outcome`] read: a feedback's `model` (with the column of
+/// its value), the outcome, and whether a judge reported it.
+struct Read {
+    model: Option<(String, usize)>,
+    outcome: Outcome,
+    judged: bool,
 }
 
 /// serde_json's message without its " at line L column C" suffix.
