@@ -121,14 +121,20 @@ pub async fn start(
             interval,
         )));
     }
+    // Registered before `start` returns: a signal sent once the caller
+    // says it serves finds its handler.
+    let on_signal = signals.then(server::shutdown_signal);
     let shutdown = async move {
-        if signals {
-            tokio::select! {
-                _ = stop_rx => {}
-                () = server::shutdown_signal() => {}
+        match on_signal {
+            Some(on_signal) => {
+                tokio::select! {
+                    _ = stop_rx => {}
+                    () = on_signal => {}
+                }
             }
-        } else {
-            let _ = stop_rx.await;
+            None => {
+                let _ = stop_rx.await;
+            }
         }
     };
     let served = app.clone();

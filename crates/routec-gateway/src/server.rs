@@ -255,44 +255,57 @@ pub async fn serve(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Registers for SIGTERM and SIGINT now (so a signal sent as soon as the
+/// caller goes on is not the default action's: the process's end), and
+/// resolves on either.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let registered = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = registered else {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// Reloads on SIGHUP, forever.
-pub async fn reload_on_sighup(app: Arc<App>) {
+/// Registers for SIGHUP now (as [`shutdown_signal`]), and reloads on each,
+/// forever.
+pub fn reload_on_sighup(app: Arc<App>) -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let _ = app.reload("SIGHUP").await;
+        let registered = signal(SignalKind::hangup());
+        async move {
+            let Ok(mut hup) = registered else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let _ = app.reload("SIGHUP").await;
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = app;
+        async move {
+            let _ = app;
+        }
     }
 }
 
