@@ -111,7 +111,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut background = Vec::new();
+    let mut background = vec![tokio::spawn(server::timer_anchor())];
     if signals {
         background.push(tokio::spawn(server::reload_on_sighup(app.clone())));
     }

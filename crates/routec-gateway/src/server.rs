@@ -15,7 +15,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -69,16 +68,40 @@ async fn concurrency_limit(
     };
     let response = next.run(request).await;
     let (parts, body) = response.into_parts();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _held = &guard;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
+    Response::from_parts(parts, Body::new(Held { body, _guard: guard }))
 }
 
 struct InFlight {
     app: Arc<App>,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A response body that holds its request's concurrency permit until it
+/// ends. It is the body it wraps in every other way: a whole answer keeps
+/// its `content-length` (a stream wrapper would make it chunked).
+struct Held {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Held {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 impl Drop for InFlight {
@@ -253,6 +276,24 @@ pub async fn serve(
         dl.sync();
     }
     Ok(())
+}
+
+/// How soon a timer is always due ([`timer_anchor`]).
+pub const TIMER_ANCHOR: Duration = Duration::from_millis(100);
+
+/// Keeps a timer due within [`TIMER_ANCHOR`] for as long as the server
+/// runs. Tokio wakes its driver (an `eventfd` write, then one more
+/// `epoll_wait`) whenever a timer is armed earlier than the driver's next
+/// wake-up; with no short timer pending, each request's first timeout
+/// (its TTFT or total timeout) would be such a timer: two system calls per
+/// request (BENCHMARKS.md, "The gateway"). Timeouts longer than the anchor
+/// then cost no wake-up; the anchor costs ten wake-ups a second.
+pub async fn timer_anchor() {
+    let mut tick = tokio::time::interval(TIMER_ANCHOR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
 }
 
 /// Registers for SIGTERM and SIGINT now (so a signal sent as soon as the
