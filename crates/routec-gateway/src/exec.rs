@@ -679,11 +679,8 @@ mod tests {
 
     fn chunk(logprobs: Vec<f64>) -> Chunk {
         Chunk {
-            json: serde_json::Value::Null,
-            token: true,
             logprobs,
-            usage: Usage::default(),
-            confidence: None,
+            ..Chunk::written(&serde_json::Value::Null, true, Usage::default())
         }
     }
 

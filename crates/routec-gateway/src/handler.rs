@@ -957,24 +957,27 @@ impl SseState {
         s
     }
 
+    /// Queues a chunk as the client gets it: the upstream's text as it
+    /// came, unless it carries usage or log-probabilities the client did
+    /// not ask for (the gateway asks for both); then without them.
     fn push_chunk(&mut self, c: &Chunk) {
-        let is_usage_only = c
-            .json
-            .get("choices")
-            .and_then(J::as_array)
-            .is_some_and(Vec::is_empty);
-        if is_usage_only && !self.include_usage {
+        if c.no_choices && !self.include_usage {
             return;
         }
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(c.text.len() + 8);
         out.extend_from_slice(b"data: ");
-        let chunk = ClientChunk {
-            json: &c.json,
-            usage: self.include_usage,
-            logprobs: self.keep_logprobs,
-        };
-        // JSON values into a vector: writing cannot fail.
-        let _ = serde_json::to_writer(&mut out, &chunk);
+        if (c.has_usage && !self.include_usage) || (c.has_logprobs && !self.keep_logprobs) {
+            let json = c.json();
+            let chunk = ClientChunk {
+                json: &json,
+                usage: self.include_usage,
+                logprobs: self.keep_logprobs,
+            };
+            // JSON values into a vector: writing cannot fail.
+            let _ = serde_json::to_writer(&mut out, &chunk);
+        } else {
+            out.extend_from_slice(c.text.as_bytes());
+        }
         out.extend_from_slice(b"\n\n");
         self.queue.push_back(Bytes::from(out));
     }

@@ -38,7 +38,7 @@ async fn render(text: &str, chunks: ChunkStream) -> String {
                 let _ = writeln!(
                     out,
                     "{} token={} logprobs={:?} usage={:?}",
-                    c.json, c.token, c.logprobs, c.usage
+                    c.text, c.token, c.logprobs, c.usage
                 );
                 ok.push(c);
             }

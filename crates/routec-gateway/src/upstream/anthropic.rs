@@ -266,13 +266,7 @@ impl Translator {
     /// The chunk of one event: `Ok(None)` to skip it, `Err` on failure.
     /// `message_stop` gives the final usage chunk and marks the end.
     pub fn event(&mut self, kind: &str, data: &J) -> Result<Option<Chunk>, Fault> {
-        let chunk = |json: J, token: bool| Chunk {
-            json,
-            token,
-            logprobs: Vec::new(),
-            usage: Usage::default(),
-            confidence: None,
-        };
+        let chunk = |json: J, token: bool| Chunk::written(&json, token, Usage::default());
         Ok(match kind {
             "message_start" => {
                 let m = data.get("message");

@@ -76,11 +76,8 @@ pub fn answer_chunk(text: &[u8]) -> Result<Chunk, Fault> {
         }
     }
     Ok(Chunk {
-        json,
-        token: true,
-        logprobs: Vec::new(),
-        usage,
         confidence,
+        ..Chunk::written(&json, true, usage)
     })
 }
 

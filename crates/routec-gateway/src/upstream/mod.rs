@@ -10,6 +10,7 @@
 //! - `http`: a non-LLM backend with a small JSON contract ([`http`]).
 
 pub mod anthropic;
+pub mod chunk;
 pub mod http;
 pub mod openai;
 pub mod sse;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::Value as J;
+
+pub use chunk::{Chunk, Kind, aggregate};
 
 /// Which adapter talks to a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,62 +67,6 @@ impl Usage {
         }
         if other.output.is_some() {
             self.output = other.output;
-        }
-    }
-}
-
-/// One piece of an answer, as an OpenAI `chat.completion.chunk`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Chunk {
-    pub json: J,
-    /// Carries at least one output token (text or a tool call).
-    pub token: bool,
-    /// The log-probabilities of the chunk's tokens, when the upstream gave them.
-    pub logprobs: Vec<f64>,
-    pub usage: Usage,
-    /// A confidence the backend stated (`provider http`).
-    pub confidence: Option<f64>,
-}
-
-impl Chunk {
-    /// Reads an OpenAI chunk.
-    pub fn from_openai(json: J) -> Chunk {
-        let mut token = false;
-        let mut logprobs = Vec::new();
-        if let Some(choices) = json.get("choices").and_then(J::as_array) {
-            for c in choices {
-                let delta = c.get("delta");
-                let content = delta.and_then(|d| d.get("content")).and_then(J::as_str);
-                let tools = delta
-                    .and_then(|d| d.get("tool_calls"))
-                    .and_then(J::as_array)
-                    .is_some_and(|a| !a.is_empty());
-                let refusal = delta.and_then(|d| d.get("refusal")).and_then(J::as_str);
-                if content.is_some_and(|s| !s.is_empty())
-                    || tools
-                    || refusal.is_some_and(|s| !s.is_empty())
-                {
-                    token = true;
-                }
-                if let Some(lp) = c
-                    .get("logprobs")
-                    .and_then(|l| l.get("content"))
-                    .and_then(J::as_array)
-                {
-                    logprobs.extend(lp.iter().filter_map(|t| t.get("logprob")?.as_f64()));
-                }
-            }
-        }
-        let usage = json.get("usage").map_or_else(Usage::default, |u| Usage {
-            input: u.get("prompt_tokens").and_then(J::as_u64),
-            output: u.get("completion_tokens").and_then(J::as_u64),
-        });
-        Chunk {
-            json,
-            token,
-            logprobs,
-            usage,
-            confidence: None,
         }
     }
 }
@@ -376,141 +323,6 @@ pub fn join(endpoint: &str, suffixes: &[&str]) -> String {
         return format!("{base}{rest}");
     }
     format!("{base}{full}")
-}
-
-/// The aggregated answer of a non-streaming client: one
-/// `chat.completion` built from the chunks. With `logprobs`, each
-/// choice's token log-probabilities (`logprobs.content`) are joined as
-/// OpenAI returns them; without, `logprobs` is `null` (the gateway may
-/// have asked for them for a cascade the client knows nothing of).
-pub fn aggregate(chunks: &[Chunk], model_name: &str, logprobs: bool) -> J {
-    use std::collections::BTreeMap;
-    #[derive(Default)]
-    struct Choice {
-        role: Option<String>,
-        content: Option<String>,
-        refusal: Option<String>,
-        tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
-        finish: Option<J>,
-        logprobs: Vec<J>,
-    }
-    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
-    let mut id = None;
-    let mut created = None;
-    let mut model = None;
-    let mut usage = None;
-    let mut fingerprint = None;
-    for c in chunks {
-        let j = &c.json;
-        id = id.or_else(|| j.get("id").cloned());
-        created = created.or_else(|| j.get("created").cloned());
-        model = model.or_else(|| j.get("model").cloned());
-        fingerprint = fingerprint.or_else(|| j.get("system_fingerprint").cloned());
-        if let Some(u) = j.get("usage").filter(|u| !u.is_null()) {
-            usage = Some(u.clone());
-        }
-        for ch in j.get("choices").and_then(J::as_array).into_iter().flatten() {
-            let index = ch.get("index").and_then(J::as_u64).unwrap_or(0);
-            let slot = choices.entry(index).or_default();
-            if let Some(d) = ch.get("delta") {
-                if let Some(r) = d.get("role").and_then(J::as_str) {
-                    slot.role = Some(r.to_owned());
-                }
-                if let Some(t) = d.get("content").and_then(J::as_str) {
-                    slot.content.get_or_insert_with(String::new).push_str(t);
-                }
-                if let Some(t) = d.get("refusal").and_then(J::as_str) {
-                    slot.refusal.get_or_insert_with(String::new).push_str(t);
-                }
-                for tc in d
-                    .get("tool_calls")
-                    .and_then(J::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let i = tc.get("index").and_then(J::as_u64).unwrap_or(0);
-                    let call = slot.tool_calls.entry(i).or_default();
-                    if let Some(tid) = tc.get("id").and_then(J::as_str) {
-                        call.0 = Some(tid.to_owned());
-                    }
-                    if let Some(f) = tc.get("function") {
-                        if let Some(n) = f.get("name").and_then(J::as_str) {
-                            call.1.push_str(n);
-                        }
-                        if let Some(a) = f.get("arguments").and_then(J::as_str) {
-                            call.2.push_str(a);
-                        }
-                    }
-                }
-            }
-            if let Some(f) = ch.get("finish_reason").filter(|f| !f.is_null()) {
-                slot.finish = Some(f.clone());
-            }
-            if logprobs
-                && let Some(lp) = ch
-                    .get("logprobs")
-                    .and_then(|l| l.get("content"))
-                    .and_then(J::as_array)
-            {
-                slot.logprobs.extend(lp.iter().cloned());
-            }
-        }
-    }
-    if choices.is_empty() {
-        choices.insert(0, Choice::default());
-    }
-    let choices: Vec<J> = choices
-        .into_iter()
-        .map(|(index, c)| {
-            let mut message = serde_json::Map::new();
-            message.insert(
-                "role".into(),
-                J::String(c.role.unwrap_or_else(|| "assistant".into())),
-            );
-            message.insert("content".into(), c.content.map_or(J::Null, J::String));
-            if let Some(r) = c.refusal {
-                message.insert("refusal".into(), J::String(r));
-            }
-            if !c.tool_calls.is_empty() {
-                let calls: Vec<J> = c
-                    .tool_calls
-                    .into_iter()
-                    .map(|(i, (tid, name, args))| {
-                        serde_json::json!({
-                            "id": tid.unwrap_or_else(|| format!("call_{i}")),
-                            "type": "function",
-                            "function": {"name": name, "arguments": args},
-                        })
-                    })
-                    .collect();
-                message.insert("tool_calls".into(), J::Array(calls));
-            }
-            serde_json::json!({
-                "index": index,
-                "message": message,
-                "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
-                "logprobs": if c.logprobs.is_empty() {
-                    J::Null
-                } else {
-                    serde_json::json!({"content": c.logprobs})
-                },
-            })
-        })
-        .collect();
-    let mut out = serde_json::json!({
-        "id": id.unwrap_or_else(|| J::String("chatcmpl-routec".into())),
-        "object": "chat.completion",
-        "created": created.unwrap_or(J::from(0)),
-        "model": model.unwrap_or_else(|| J::String(model_name.to_owned())),
-        "choices": choices,
-    });
-    if let (Some(u), Some(o)) = (usage, out.as_object_mut()) {
-        o.insert("usage".into(), u);
-    }
-    if let (Some(f), Some(o)) = (fingerprint, out.as_object_mut()) {
-        o.insert("system_fingerprint".into(), f);
-    }
-    out
 }
 
 #[cfg(test)]

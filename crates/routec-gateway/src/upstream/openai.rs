@@ -11,7 +11,8 @@ use reqwest::header::HeaderValue;
 use serde_json::Value as J;
 
 use super::{
-    ByteStream, CallOptions, Chunk, ChunkStream, Fault, body_bytes, forwarded_body, join, sse,
+    ByteStream, CallOptions, Chunk, ChunkStream, Fault, Kind, body_bytes, forwarded_body, join,
+    sse,
 };
 use crate::loaded::ModelRt;
 
@@ -114,8 +115,14 @@ pub fn chunks(bytes: ByteStream) -> ChunkStream {
                     if data.is_empty() {
                         continue;
                     }
-                    let json: J = match serde_json::from_str(data) {
-                        Ok(j) => j,
+                    // The event's text is the chunk's (no copy unless trimmed).
+                    let text = if data.len() == e.data.len() {
+                        e.data
+                    } else {
+                        data.to_owned()
+                    };
+                    let (chunk, kind) = match Chunk::read(text) {
+                        Ok(read) => read,
                         Err(err) => {
                             st.done = true;
                             return Some((
@@ -124,37 +131,48 @@ pub fn chunks(bytes: ByteStream) -> ChunkStream {
                             ));
                         }
                     };
-                    if let Some(err) = json.get("error") {
-                        st.done = true;
-                        let message = err
-                            .get("message")
-                            .and_then(J::as_str)
-                            .unwrap_or("error event")
-                            .to_owned();
-                        return Some((
-                            Err(Fault::Status {
-                                code: 500,
-                                retry_after: None,
-                                message,
-                            }),
-                            st,
-                        ));
-                    }
-                    if json.get("object").and_then(J::as_str) == Some("chat.completion") {
-                        // Not a stream after all: one completion.
-                        st.done = true;
-                        return Some((Ok(Chunk::from_openai(completion_as_chunk(&json))), st));
-                    }
-                    return Some((Ok(Chunk::from_openai(json)), st));
+                    return Some(match kind {
+                        Kind::Chunk => (Ok(chunk), st),
+                        Kind::Error => {
+                            st.done = true;
+                            let json = chunk.json();
+                            let message = json
+                                .get("error")
+                                .and_then(|err| err.get("message"))
+                                .and_then(J::as_str)
+                                .unwrap_or("error event")
+                                .to_owned();
+                            (
+                                Err(Fault::Status {
+                                    code: 500,
+                                    retry_after: None,
+                                    message,
+                                }),
+                                st,
+                            )
+                        }
+                        Kind::Completion => {
+                            // Not a stream after all: one completion.
+                            st.done = true;
+                            (completion_chunk(&chunk.json()), st)
+                        }
+                    });
                 }
             }
         }
     }))
 }
 
+/// A whole `chat.completion` read as one chunk.
+fn completion_chunk(json: &J) -> Result<Chunk, Fault> {
+    Chunk::read(completion_as_chunk(json).to_string())
+        .map(|(c, _)| c)
+        .map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))
+}
+
 /// Reads a JSON (non-SSE) body as one chunk.
 pub fn json_chunk(text: &[u8]) -> Result<Chunk, Fault> {
     let json: J =
         serde_json::from_slice(text).map_err(|e| Fault::Malformed(format!("bad JSON: {e}")))?;
-    Ok(Chunk::from_openai(completion_as_chunk(&json)))
+    completion_chunk(&json)
 }

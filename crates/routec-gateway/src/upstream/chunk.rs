@@ -1,0 +1,827 @@
+//! One piece of an answer ([`Chunk`]): an OpenAI `chat.completion.chunk`
+//! kept as the JSON text it arrived as, with what the gateway reads of it
+//! (whether it carries a token, its log-probabilities and usage, what a
+//! client sees only when it asked), and the `chat.completion` a
+//! non-streaming client gets of an answer's chunks ([`aggregate`]).
+//!
+//! A chunk is read without building a JSON tree: typed views borrow from
+//! the text, and every member the gateway does not read is skipped. A view
+//! reads a member as `serde_json::Value` would (`get`, then `as_str`,
+//! `as_array`, `as_u64`, `as_f64`): a member of another type counts as
+//! absent. The one thing a view cannot read as a tree would is an object
+//! with a duplicate key (a tree keeps the last); such a text is rewritten
+//! once, through a tree, and read again ([`Chunk::read`]). The tests check
+//! the views against a reading of the tree.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value as J;
+use serde_json::value::RawValue;
+
+use super::Usage;
+
+/// One piece of an answer, as an OpenAI `chat.completion.chunk`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    /// The chunk's JSON text: the upstream's own, or written by an adapter.
+    pub text: String,
+    /// Carries at least one output token (text, a refusal or a tool call).
+    pub token: bool,
+    /// The log-probabilities of the chunk's tokens, when the upstream gave them.
+    pub logprobs: Vec<f64>,
+    pub usage: Usage,
+    /// A confidence the backend stated (`provider http`).
+    pub confidence: Option<f64>,
+    /// Has a `usage` member other than `null` (a client sees it only when
+    /// it asked for usage).
+    pub has_usage: bool,
+    /// Its `choices` is an empty array (a usage-only chunk).
+    pub no_choices: bool,
+    /// A choice has `logprobs` other than `null` (a client sees them only
+    /// when it asked for them).
+    pub has_logprobs: bool,
+}
+
+/// What else a chunk's object says, besides the chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An answer's piece.
+    Chunk,
+    /// It has an `error` member: the upstream failed mid-stream.
+    Error,
+    /// Its `object` is `chat.completion`: a whole answer, not a stream.
+    Completion,
+}
+
+impl Chunk {
+    /// Reads a chunk's JSON text. `Err` is the JSON parser's message when
+    /// the text is not JSON.
+    pub fn read(text: String) -> Result<(Chunk, Kind), String> {
+        if let Ok(read) = scan(&text) {
+            return Ok(read.into_chunk(text));
+        }
+        // Not JSON, not an object, or a duplicate key: through a tree.
+        let tree: J = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let text = tree.to_string();
+        Ok(match scan(&text) {
+            Ok(read) => read.into_chunk(text),
+            // Not an object: nothing in it to read.
+            Err(()) => (Chunk::plain(text), Kind::Chunk),
+        })
+    }
+
+    /// A chunk an adapter wrote (`token`, `usage` as the adapter says).
+    pub fn written(json: &J, token: bool, usage: Usage) -> Chunk {
+        let (mut chunk, _) = Chunk::read(json.to_string())
+            .unwrap_or_else(|_| (Chunk::plain(json.to_string()), Kind::Chunk));
+        chunk.token = token;
+        chunk.usage = usage;
+        chunk.logprobs.clear();
+        chunk
+    }
+
+    fn plain(text: String) -> Chunk {
+        Chunk {
+            text,
+            token: false,
+            logprobs: Vec::new(),
+            usage: Usage::default(),
+            confidence: None,
+            has_usage: false,
+            no_choices: false,
+            has_logprobs: false,
+        }
+    }
+
+    /// The chunk as a tree (`null` if its text were not JSON, which
+    /// [`Chunk::read`] does not let happen).
+    pub fn json(&self) -> J {
+        serde_json::from_str(&self.text).unwrap_or(J::Null)
+    }
+}
+
+/// Deserializes a member that is present, whatever its value (`null`
+/// included: `Option` alone would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The top of a chunk.
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    choices: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    created: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    model: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    system_fingerprint: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    index: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    delta: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    logprobs: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    role: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    refusal: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    tool_calls: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Logprobs<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct TokenLogprob<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    logprob: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct UsageView<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    prompt_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    completion_tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    index: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    function: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    arguments: Option<&'a RawValue>,
+}
+
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().trim_start().as_bytes().first().copied().unwrap_or(0)
+}
+
+/// An object member's view; `Ok(None)` when the value is not an object,
+/// `Err` when the object cannot be viewed (a duplicate key).
+fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, ()> {
+    match raw {
+        Some(r) if first_byte(r) == b'{' => serde_json::from_str(r.get()).map(Some).map_err(|_| ()),
+        _ => Ok(None),
+    }
+}
+
+/// An array member's elements; empty when the value is not an array.
+fn array(raw: Option<&RawValue>) -> Result<Vec<&RawValue>, ()> {
+    match raw {
+        Some(r) if first_byte(r) == b'[' => serde_json::from_str(r.get()).map_err(|_| ()),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A string member's text (`None` when it is not a string).
+fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let r = raw.filter(|r| first_byte(r) == b'"')?;
+    match serde_json::from_str::<&str>(r.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        // Escapes: the text must be unescaped into a new string.
+        Err(_) => serde_json::from_str::<String>(r.get()).ok().map(Cow::Owned),
+    }
+}
+
+/// Whether a member is a string other than `""`.
+fn nonempty_string(raw: Option<&RawValue>) -> bool {
+    raw.is_some_and(|r| {
+        let t = r.get().trim();
+        t.starts_with('"') && t != "\"\""
+    })
+}
+
+/// Whether a member is an array with an element.
+fn nonempty_array(raw: Option<&RawValue>) -> bool {
+    raw.is_some_and(|r| {
+        let t = r.get().trim();
+        t.starts_with('[') && !t[1..].trim_start().starts_with(']')
+    })
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get().trim() == "null"
+}
+
+fn u64_of(raw: Option<&RawValue>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+fn f64_of(raw: Option<&RawValue>) -> Option<f64> {
+    let r = raw?;
+    matches!(first_byte(r), b'-' | b'0'..=b'9')
+        .then(|| serde_json::from_str(r.get()).ok())
+        .flatten()
+}
+
+/// A value as a tree (`null` when absent).
+fn tree(raw: Option<&RawValue>) -> J {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or(J::Null)
+}
+
+/// The view of a chunk's top; `Err` when the text is not an object (a
+/// derived view would read an array's elements as its members) or cannot
+/// be viewed.
+fn top(text: &str) -> Result<Top<'_>, ()> {
+    if !text.trim_start().starts_with('{') {
+        return Err(());
+    }
+    serde_json::from_str(text).map_err(|_| ())
+}
+
+/// What a scan read.
+struct Read {
+    chunk: Chunk,
+    kind: Kind,
+}
+
+impl Read {
+    fn into_chunk(self, text: String) -> (Chunk, Kind) {
+        (Chunk { text, ..self.chunk }, self.kind)
+    }
+}
+
+/// Reads a chunk's text through the views; `Err` when the text is not an
+/// object or an object in it cannot be viewed.
+fn scan(text: &str) -> Result<Read, ()> {
+    let top = top(text)?;
+    let mut chunk = Chunk::plain(String::new());
+    let choices = array(top.choices)?;
+    chunk.no_choices = top.choices.is_some_and(|r| first_byte(r) == b'[') && choices.is_empty();
+    for c in choices {
+        let Some(c) = object::<Choice<'_>>(Some(c))? else {
+            continue;
+        };
+        if let Some(d) = object::<Delta<'_>>(c.delta)?
+            && (nonempty_string(d.content)
+                || nonempty_array(d.tool_calls)
+                || nonempty_string(d.refusal))
+        {
+            chunk.token = true;
+        }
+        chunk.has_logprobs |= c.logprobs.is_some_and(|l| !is_null(l));
+        if let Some(l) = object::<Logprobs<'_>>(c.logprobs)? {
+            for t in array(l.content)? {
+                if let Some(t) = object::<TokenLogprob<'_>>(Some(t))?
+                    && let Some(x) = f64_of(t.logprob)
+                {
+                    chunk.logprobs.push(x);
+                }
+            }
+        }
+    }
+    chunk.has_usage = top.usage.is_some_and(|u| !is_null(u));
+    if let Some(u) = object::<UsageView<'_>>(top.usage)? {
+        chunk.usage = Usage {
+            input: u64_of(u.prompt_tokens),
+            output: u64_of(u.completion_tokens),
+        };
+    }
+    let kind = if top.error.is_some() {
+        Kind::Error
+    } else if string(top.object).as_deref() == Some("chat.completion") {
+        Kind::Completion
+    } else {
+        Kind::Chunk
+    };
+    Ok(Read { chunk, kind })
+}
+
+/// The aggregated answer of a non-streaming client: one
+/// `chat.completion` built from the chunks. With `logprobs`, each
+/// choice's token log-probabilities (`logprobs.content`) are joined as
+/// OpenAI returns them; without, `logprobs` is `null` (the gateway may
+/// have asked for them for a cascade the client knows nothing of).
+pub fn aggregate(chunks: &[Chunk], model_name: &str, logprobs: bool) -> J {
+    #[derive(Default)]
+    struct Choice {
+        role: Option<String>,
+        content: Option<String>,
+        refusal: Option<String>,
+        tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
+        finish: Option<J>,
+        logprobs: Vec<J>,
+    }
+    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
+    let mut id = None;
+    let mut created = None;
+    let mut model = None;
+    let mut usage = None;
+    let mut fingerprint = None;
+    // A member as `get` reads it: present, `null` included.
+    let first = |slot: &mut Option<J>, raw: Option<&RawValue>| {
+        if slot.is_none() && raw.is_some() {
+            *slot = Some(tree(raw));
+        }
+    };
+    for c in chunks {
+        // `Chunk::read` leaves only texts the views read (or non-objects).
+        let Ok(top) = top(&c.text) else {
+            continue;
+        };
+        first(&mut id, top.id);
+        first(&mut created, top.created);
+        first(&mut model, top.model);
+        first(&mut fingerprint, top.system_fingerprint);
+        if let Some(u) = top.usage.filter(|u| !is_null(u)) {
+            usage = Some(tree(Some(u)));
+        }
+        for ch in array(top.choices).unwrap_or_default() {
+            // A choice that is not an object opens choice 0 all the same
+            // (its index reads as absent).
+            let ch = match object::<self::Choice<'_>>(Some(ch)) {
+                Ok(Some(ch)) => ch,
+                Ok(None) => {
+                    choices.entry(0).or_default();
+                    continue;
+                }
+                Err(()) => continue,
+            };
+            let index = u64_of(ch.index).unwrap_or(0);
+            let slot = choices.entry(index).or_default();
+            if let Ok(Some(d)) = object::<Delta<'_>>(ch.delta) {
+                if let Some(r) = string(d.role) {
+                    slot.role = Some(r.into_owned());
+                }
+                if let Some(t) = string(d.content) {
+                    slot.content.get_or_insert_with(String::new).push_str(&t);
+                }
+                if let Some(t) = string(d.refusal) {
+                    slot.refusal.get_or_insert_with(String::new).push_str(&t);
+                }
+                for tc in array(d.tool_calls).unwrap_or_default() {
+                    let tc = match object::<ToolCall<'_>>(Some(tc)) {
+                        Ok(Some(tc)) => tc,
+                        Ok(None) => {
+                            slot.tool_calls.entry(0).or_default();
+                            continue;
+                        }
+                        Err(()) => continue,
+                    };
+                    let i = u64_of(tc.index).unwrap_or(0);
+                    let call = slot.tool_calls.entry(i).or_default();
+                    if let Some(tid) = string(tc.id) {
+                        call.0 = Some(tid.into_owned());
+                    }
+                    if let Ok(Some(f)) = object::<Function<'_>>(tc.function) {
+                        if let Some(n) = string(f.name) {
+                            call.1.push_str(&n);
+                        }
+                        if let Some(a) = string(f.arguments) {
+                            call.2.push_str(&a);
+                        }
+                    }
+                }
+            }
+            if let Some(f) = ch.finish_reason.filter(|f| !is_null(f)) {
+                slot.finish = Some(tree(Some(f)));
+            }
+            if logprobs && let Ok(Some(l)) = object::<Logprobs<'_>>(ch.logprobs) {
+                slot.logprobs
+                    .extend(array(l.content).unwrap_or_default().into_iter().map(|t| tree(Some(t))));
+            }
+        }
+    }
+    if choices.is_empty() {
+        choices.insert(0, Choice::default());
+    }
+    let choices: Vec<J> = choices
+        .into_iter()
+        .map(|(index, c)| {
+            let mut message = serde_json::Map::new();
+            message.insert(
+                "role".into(),
+                J::String(c.role.unwrap_or_else(|| "assistant".into())),
+            );
+            message.insert("content".into(), c.content.map_or(J::Null, J::String));
+            if let Some(r) = c.refusal {
+                message.insert("refusal".into(), J::String(r));
+            }
+            if !c.tool_calls.is_empty() {
+                let calls: Vec<J> = c
+                    .tool_calls
+                    .into_iter()
+                    .map(|(i, (tid, name, args))| {
+                        serde_json::json!({
+                            "id": tid.unwrap_or_else(|| format!("call_{i}")),
+                            "type": "function",
+                            "function": {"name": name, "arguments": args},
+                        })
+                    })
+                    .collect();
+                message.insert("tool_calls".into(), J::Array(calls));
+            }
+            serde_json::json!({
+                "index": index,
+                "message": message,
+                "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
+                "logprobs": if c.logprobs.is_empty() {
+                    J::Null
+                } else {
+                    serde_json::json!({"content": c.logprobs})
+                },
+            })
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "id": id.unwrap_or_else(|| J::String("chatcmpl-routec".into())),
+        "object": "chat.completion",
+        "created": created.unwrap_or(J::from(0)),
+        "model": model.unwrap_or_else(|| J::String(model_name.to_owned())),
+        "choices": choices,
+    });
+    if let (Some(u), Some(o)) = (usage, out.as_object_mut()) {
+        o.insert("usage".into(), u);
+    }
+    if let (Some(f), Some(o)) = (fingerprint, out.as_object_mut()) {
+        o.insert("system_fingerprint".into(), f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// What the gateway read of a chunk's tree before the views: the
+    /// reading the views must agree with.
+    fn reference(j: &J) -> (bool, Vec<f64>, Usage, Kind) {
+        let mut token = false;
+        let mut logprobs = Vec::new();
+        if let Some(choices) = j.get("choices").and_then(J::as_array) {
+            for c in choices {
+                let delta = c.get("delta");
+                let content = delta.and_then(|d| d.get("content")).and_then(J::as_str);
+                let tools = delta
+                    .and_then(|d| d.get("tool_calls"))
+                    .and_then(J::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                let refusal = delta.and_then(|d| d.get("refusal")).and_then(J::as_str);
+                if content.is_some_and(|s| !s.is_empty())
+                    || tools
+                    || refusal.is_some_and(|s| !s.is_empty())
+                {
+                    token = true;
+                }
+                if let Some(lp) = c
+                    .get("logprobs")
+                    .and_then(|l| l.get("content"))
+                    .and_then(J::as_array)
+                {
+                    logprobs.extend(lp.iter().filter_map(|t| t.get("logprob")?.as_f64()));
+                }
+            }
+        }
+        let usage = j.get("usage").map_or_else(Usage::default, |u| Usage {
+            input: u.get("prompt_tokens").and_then(J::as_u64),
+            output: u.get("completion_tokens").and_then(J::as_u64),
+        });
+        let kind = if j.get("error").is_some() {
+            Kind::Error
+        } else if j.get("object").and_then(J::as_str) == Some("chat.completion") {
+            Kind::Completion
+        } else {
+            Kind::Chunk
+        };
+        (token, logprobs, usage, kind)
+    }
+
+    /// The aggregation of trees before the views.
+    fn reference_aggregate(chunks: &[J], model_name: &str, logprobs: bool) -> J {
+        #[derive(Default)]
+        struct Choice {
+            role: Option<String>,
+            content: Option<String>,
+            refusal: Option<String>,
+            tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
+            finish: Option<J>,
+            logprobs: Vec<J>,
+        }
+        let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
+        let (mut id, mut created, mut model, mut usage, mut fingerprint) =
+            (None, None, None, None, None);
+        for j in chunks {
+            id = id.or_else(|| j.get("id").cloned());
+            created = created.or_else(|| j.get("created").cloned());
+            model = model.or_else(|| j.get("model").cloned());
+            fingerprint = fingerprint.or_else(|| j.get("system_fingerprint").cloned());
+            if let Some(u) = j.get("usage").filter(|u| !u.is_null()) {
+                usage = Some(u.clone());
+            }
+            for ch in j.get("choices").and_then(J::as_array).into_iter().flatten() {
+                let index = ch.get("index").and_then(J::as_u64).unwrap_or(0);
+                let slot = choices.entry(index).or_default();
+                if let Some(d) = ch.get("delta") {
+                    if let Some(r) = d.get("role").and_then(J::as_str) {
+                        slot.role = Some(r.to_owned());
+                    }
+                    if let Some(t) = d.get("content").and_then(J::as_str) {
+                        slot.content.get_or_insert_with(String::new).push_str(t);
+                    }
+                    if let Some(t) = d.get("refusal").and_then(J::as_str) {
+                        slot.refusal.get_or_insert_with(String::new).push_str(t);
+                    }
+                    for tc in d
+                        .get("tool_calls")
+                        .and_then(J::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let i = tc.get("index").and_then(J::as_u64).unwrap_or(0);
+                        let call = slot.tool_calls.entry(i).or_default();
+                        if let Some(tid) = tc.get("id").and_then(J::as_str) {
+                            call.0 = Some(tid.to_owned());
+                        }
+                        if let Some(f) = tc.get("function") {
+                            if let Some(n) = f.get("name").and_then(J::as_str) {
+                                call.1.push_str(n);
+                            }
+                            if let Some(a) = f.get("arguments").and_then(J::as_str) {
+                                call.2.push_str(a);
+                            }
+                        }
+                    }
+                }
+                if let Some(f) = ch.get("finish_reason").filter(|f| !f.is_null()) {
+                    slot.finish = Some(f.clone());
+                }
+                if logprobs
+                    && let Some(lp) = ch
+                        .get("logprobs")
+                        .and_then(|l| l.get("content"))
+                        .and_then(J::as_array)
+                {
+                    slot.logprobs.extend(lp.iter().cloned());
+                }
+            }
+        }
+        if choices.is_empty() {
+            choices.insert(0, Choice::default());
+        }
+        let choices: Vec<J> = choices
+            .into_iter()
+            .map(|(index, c)| {
+                let mut message = serde_json::Map::new();
+                message.insert(
+                    "role".into(),
+                    J::String(c.role.unwrap_or_else(|| "assistant".into())),
+                );
+                message.insert("content".into(), c.content.map_or(J::Null, J::String));
+                if let Some(r) = c.refusal {
+                    message.insert("refusal".into(), J::String(r));
+                }
+                if !c.tool_calls.is_empty() {
+                    let calls: Vec<J> = c
+                        .tool_calls
+                        .into_iter()
+                        .map(|(i, (tid, name, args))| {
+                            json!({
+                                "id": tid.unwrap_or_else(|| format!("call_{i}")),
+                                "type": "function",
+                                "function": {"name": name, "arguments": args},
+                            })
+                        })
+                        .collect();
+                    message.insert("tool_calls".into(), J::Array(calls));
+                }
+                json!({
+                    "index": index,
+                    "message": message,
+                    "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
+                    "logprobs": if c.logprobs.is_empty() {
+                        J::Null
+                    } else {
+                        json!({"content": c.logprobs})
+                    },
+                })
+            })
+            .collect();
+        let mut out = json!({
+            "id": id.unwrap_or_else(|| J::String("chatcmpl-routec".into())),
+            "object": "chat.completion",
+            "created": created.unwrap_or(J::from(0)),
+            "model": model.unwrap_or_else(|| J::String(model_name.to_owned())),
+            "choices": choices,
+        });
+        if let (Some(u), Some(o)) = (usage, out.as_object_mut()) {
+            o.insert("usage".into(), u);
+        }
+        if let (Some(f), Some(o)) = (fingerprint, out.as_object_mut()) {
+            o.insert("system_fingerprint".into(), f);
+        }
+        out
+    }
+
+    fn flags(j: &J) -> (bool, bool, bool) {
+        let has_usage = j.get("usage").is_some_and(|u| !u.is_null());
+        let no_choices = j
+            .get("choices")
+            .and_then(J::as_array)
+            .is_some_and(Vec::is_empty);
+        let has_logprobs = j
+            .get("choices")
+            .and_then(J::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c.get("logprobs").is_some_and(|l| !l.is_null()));
+        (has_usage, no_choices, has_logprobs)
+    }
+
+    fn agrees(text: &str, tree: &J) {
+        let (c, kind) = Chunk::read(text.to_owned()).unwrap();
+        let (token, logprobs, usage, ref_kind) = reference(tree);
+        assert_eq!(
+            (c.token, &c.logprobs, c.usage, kind),
+            (token, &logprobs, usage, ref_kind),
+            "{text}"
+        );
+        assert_eq!(
+            (c.has_usage, c.no_choices, c.has_logprobs),
+            flags(tree),
+            "{text}"
+        );
+        assert_eq!(c.json(), *tree, "{text}");
+    }
+
+    /// Values of every JSON type, some of them what a member should be.
+    fn leaf() -> impl Strategy<Value = J> {
+        prop_oneof![
+            Just(J::Null),
+            any::<bool>().prop_map(J::Bool),
+            (0u64..100).prop_map(J::from),
+            (-100i64..0).prop_map(J::from),
+            (-20.0f64..0.0).prop_map(J::from),
+            Just(json!(1.5e300)),
+            prop_oneof![
+                Just(""),
+                Just("hi"),
+                Just("a \"quoted\" \\ word"),
+                Just("\u{e9}t\u{e9} \u{1F600}\n"),
+                Just("chat.completion"),
+                Just("chat.completion.chunk"),
+            ]
+            .prop_map(|s| J::String(s.into())),
+            Just(json!([])),
+            Just(json!({})),
+        ]
+    }
+
+    /// An object with some of `keys`, each holding one of `value`'s.
+    fn object_of(
+        keys: &'static [&'static str],
+        value: impl Strategy<Value = J>,
+    ) -> impl Strategy<Value = J> {
+        proptest::collection::vec((proptest::sample::select(keys), value), 0..keys.len() + 1)
+            .prop_map(|kv| {
+                J::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            })
+    }
+
+    fn array_of(value: impl Strategy<Value = J>) -> impl Strategy<Value = J> {
+        proptest::collection::vec(value, 0..3).prop_map(J::Array)
+    }
+
+    fn chunk_tree() -> impl Strategy<Value = J> {
+        let token_lp = prop_oneof![object_of(&["logprob", "token"], leaf()), leaf()];
+        let logprobs = prop_oneof![
+            object_of(&["content"], prop_oneof![array_of(token_lp), leaf()]),
+            leaf()
+        ];
+        let function = prop_oneof![object_of(&["name", "arguments"], leaf()), leaf()];
+        let tool_call = prop_oneof![
+            object_of(&["index", "id", "type", "function"], prop_oneof![function, leaf()]),
+            leaf()
+        ];
+        let delta = prop_oneof![
+            object_of(
+                &["role", "content", "refusal", "tool_calls"],
+                prop_oneof![array_of(tool_call), leaf()]
+            ),
+            leaf()
+        ];
+        let choice = prop_oneof![
+            3 => object_of(
+                &["index", "delta", "finish_reason", "logprobs"],
+                prop_oneof![delta, logprobs, leaf()]
+            ),
+            1 => leaf()
+        ];
+        let usage = prop_oneof![
+            object_of(&["prompt_tokens", "completion_tokens"], leaf()),
+            leaf()
+        ];
+        object_of(
+            &[
+                "id",
+                "object",
+                "created",
+                "model",
+                "system_fingerprint",
+                "choices",
+                "usage",
+                "error",
+                "extra",
+            ],
+            prop_oneof![array_of(choice), usage, leaf()],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn views_read_as_the_tree_does(tree in chunk_tree()) {
+            agrees(&tree.to_string(), &tree);
+            // Pretty-printed: whitespace inside the text.
+            agrees(&serde_json::to_string_pretty(&tree).unwrap(), &tree);
+        }
+
+        #[test]
+        fn aggregates_agree_with_the_tree_reading(
+            trees in proptest::collection::vec(chunk_tree(), 0..4),
+            logprobs in any::<bool>(),
+        ) {
+            let chunks: Vec<Chunk> = trees
+                .iter()
+                .map(|t| Chunk::read(t.to_string()).unwrap().0)
+                .collect();
+            prop_assert_eq!(
+                aggregate(&chunks, "m", logprobs),
+                reference_aggregate(&trees, "m", logprobs)
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_read_as_the_last_one() {
+        let text = r#"{"choices":[{"delta":{"content":""}}],"choices":[{"delta":{"content":"x"}}]}"#;
+        let tree: J = serde_json::from_str(text).unwrap();
+        agrees(text, &tree);
+        let (c, _) = Chunk::read(text.to_owned()).unwrap();
+        assert!(c.token);
+        // Nested duplicates too.
+        let text = r#"{"choices":[{"delta":{"content":"x","content":""}}]}"#;
+        let (c, _) = Chunk::read(text.to_owned()).unwrap();
+        assert!(!c.token);
+    }
+
+    #[test]
+    fn texts_that_are_not_objects_carry_nothing() {
+        for text in ["42", "[1,2]", "\"x\"", "null"] {
+            let (c, kind) = Chunk::read(text.to_owned()).unwrap();
+            assert_eq!((c.token, kind, c.has_usage), (false, Kind::Chunk, false));
+        }
+        assert!(Chunk::read("{\"a\":".to_owned()).is_err());
+    }
+
+    #[test]
+    fn an_upstream_text_is_kept_as_it_came() {
+        let text = r#"{"id":"b", "choices":[{"index":0,"delta":{"content":"The "},"logprobs":null}],"usage":null}"#;
+        let (c, kind) = Chunk::read(text.to_owned()).unwrap();
+        assert_eq!(c.text, text);
+        assert_eq!(kind, Kind::Chunk);
+        assert!(c.token && !c.has_usage && !c.has_logprobs && !c.no_choices);
+    }
+}
