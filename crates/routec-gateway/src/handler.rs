@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -665,24 +664,35 @@ pub fn rejected(app: &App, reason: &str, error: ApiError, id: &str) -> Response 
     response
 }
 
-/// The handler.
-pub async fn chat_completions(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    request: axum::extract::Request,
-) -> Response {
-    use axum::extract::FromRequest;
+/// Whether reading a body failed on the size limit.
+fn over_limit(e: &axum::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The handler of `POST /v1/chat/completions` (the server calls it
+/// directly, past the router: `crate::server`).
+pub async fn chat_completions(app: Arc<App>, request: axum::extract::Request) -> Response {
     let arrived = Instant::now();
     let time_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let id = request_id(&app, &headers);
     let reject = |reason: &str, e: ApiError| rejected(&app, reason, e, &id);
     // The body must arrive within the body timeout (a client trickling it
     // would hold a concurrency slot), and within the size limit.
+    let limit = app.options.max_body_bytes;
     let body = tokio::time::timeout(
         app.options.body_read_timeout,
-        Bytes::from_request(request, &()),
+        axum::body::to_bytes(body, limit),
     )
     .await;
     let bytes = match body {
@@ -693,10 +703,15 @@ pub async fn chat_completions(
             );
         }
         Ok(Ok(b)) => b,
-        Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return reject("too_large", ApiError::too_large(app.options.max_body_bytes));
+        Ok(Err(e)) if over_limit(&e) => {
+            return reject("too_large", ApiError::too_large(limit));
         }
-        Ok(Err(e)) => return reject("malformed", ApiError::bad_request(e.body_text())),
+        Ok(Err(e)) => {
+            return reject(
+                "malformed",
+                ApiError::bad_request(format!("Failed to buffer the request body: {e}")),
+            );
+        }
     };
     let body: serde_json::Map<String, J> = match serde_json::from_slice::<J>(&bytes) {
         Ok(J::Object(o)) => o,

@@ -3,6 +3,7 @@
 //! timeout, reload on SIGHUP and on file changes, and graceful shutdown on
 //! SIGTERM and SIGINT.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,13 +12,14 @@ use std::time::{Duration, SystemTime};
 use axum::Router as Routes;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper::body::Incoming;
+use tower::Service;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -27,11 +29,17 @@ use crate::handler;
 
 pub use axum::http::HeaderName;
 
-/// The routes with their layers.
-pub fn routes(app: Arc<App>) -> Routes {
-    let limit = Arc::new(Semaphore::new(app.options.max_concurrency.max(1)));
+/// The routes with their layers. `POST /v1/chat/completions` is served
+/// past them by [`serve`] ([`chat`]: the same checks, in the same order);
+/// its route here answers other methods with 405.
+pub fn routes(app: Arc<App>, limit: Arc<Semaphore>) -> Routes {
     Routes::new()
-        .route("/v1/chat/completions", post(handler::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(|State(app): State<Arc<App>>, request: Request| {
+                handler::chat_completions(app, request)
+            }),
+        )
         .route("/v1/feedback", post(crate::feedback::post_feedback))
         .route("/v1/models", get(models))
         .route("/healthz", get(healthz))
@@ -46,6 +54,22 @@ pub fn routes(app: Arc<App>) -> Routes {
         .with_state(app)
 }
 
+/// `POST /v1/chat/completions`, the request path, without the router's
+/// layers (each boxes the request's future and clones the service): the
+/// inbound key, then the concurrency limit, then the handler.
+async fn chat(app: Arc<App>, limit: Arc<Semaphore>, request: Request) -> Response {
+    if let Err(refused) = check_key(&app, &request) {
+        return refused;
+    }
+    match admit(&app, &limit, &request) {
+        Ok(guard) => {
+            let response = handler::chat_completions(app, request).await;
+            hold(response, guard)
+        }
+        Err(refused) => refused,
+    }
+}
+
 /// Refuses requests over the concurrency limit with 503. The permit is
 /// held until the response body ends (a stream counts while it streams).
 async fn concurrency_limit(
@@ -57,16 +81,32 @@ async fn concurrency_limit(
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
-    let Ok(permit) = limit.try_acquire_owned() else {
-        let id = handler::request_id(&app, request.headers());
-        return handler::rejected(&app, "overloaded", ApiError::overloaded(), &id);
+    match admit(&app, &limit, &request) {
+        Ok(guard) => hold(next.run(request).await, guard),
+        Err(refused) => refused,
+    }
+}
+
+/// A concurrency permit for `request`, or its refusal (503).
+fn admit(app: &Arc<App>, limit: &Arc<Semaphore>, request: &Request) -> Result<InFlight, Response> {
+    let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let id = handler::request_id(app, request.headers());
+        return Err(handler::rejected(
+            app,
+            "overloaded",
+            ApiError::overloaded(),
+            &id,
+        ));
     };
     app.metrics.in_flight.inc();
-    let guard = InFlight {
+    Ok(InFlight {
         app: app.clone(),
         _permit: permit,
-    };
-    let response = next.run(request).await;
+    })
+}
+
+/// The response, its body holding `guard` until it ends.
+fn hold(response: Response, guard: InFlight) -> Response {
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(Held { body, _guard: guard }))
 }
@@ -114,22 +154,37 @@ impl Drop for InFlight {
 /// `Authorization: Bearer KEY`. The client's `Authorization` is never
 /// forwarded upstream.
 async fn inbound_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if let Some(key) = &app.options.api_key {
-        let path = request.uri().path();
-        if !matches!(path, "/healthz" | "/readyz") {
-            let given = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
-                let id = handler::request_id(&app, request.headers());
-                return handler::rejected(&app, "unauthorized", ApiError::unauthorized(), &id);
-            }
-        }
+    match check_key(&app, &request) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused,
     }
-    next.run(request).await
+}
+
+/// The inbound key check of [`inbound_key`]: `Err` is the 401 answer.
+fn check_key(app: &Arc<App>, request: &Request) -> Result<(), Response> {
+    let Some(key) = &app.options.api_key else {
+        return Ok(());
+    };
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz") {
+        return Ok(());
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+        return Ok(());
+    }
+    let id = handler::request_id(app, request.headers());
+    Err(handler::rejected(
+        app,
+        "unauthorized",
+        ApiError::unauthorized(),
+        &id,
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -237,7 +292,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let service = routes(app.clone());
+    let limit = Arc::new(Semaphore::new(app.options.max_concurrency.max(1)));
+    let router = routes(app.clone(), limit.clone());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -256,7 +312,19 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = TowerToHyperService::new(service.clone());
+                let (app, limit, router) = (app.clone(), limit.clone(), router.clone());
+                let svc = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                    let request = request.map(Body::new);
+                    let (app, limit, mut router) = (app.clone(), limit.clone(), router.clone());
+                    async move {
+                        if request.method() == Method::POST
+                            && request.uri().path() == "/v1/chat/completions"
+                        {
+                            return Ok::<_, Infallible>(chat(app, limit, request).await);
+                        }
+                        router.call(request).await
+                    }
+                });
                 let conn = http.serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
