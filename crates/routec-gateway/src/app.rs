@@ -126,7 +126,7 @@ impl Default for Options {
 /// Everything requests share.
 pub struct App {
     pub table: ArcSwap<Loaded>,
-    pub client: reqwest::Client,
+    pub client: crate::upstream::client::Client,
     pub state: Arc<dyn SharedState>,
     pub metrics: Metrics,
     pub declog: Option<DecisionLog>,
@@ -184,12 +184,25 @@ impl App {
         loader: Arc<dyn Loader>,
         state: Arc<dyn SharedState>,
     ) -> Result<App, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
+        let client = crate::upstream::client::Client::new()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        // The gateway's client before this one (reqwest) honoured these.
+        const PROXIES: [&str; 6] = [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ];
+        if let Some(var) = PROXIES
+            .into_iter()
+            .find(|v| env(v).is_some_and(|x| !x.trim().is_empty()))
+        {
+            log(&format!(
+                "`{var}` is set, but upstream calls do not go through a proxy"
+            ));
+        }
         let declog = match &options.decision_log {
             Some(path) => Some(
                 DecisionLog::open(path)

@@ -297,7 +297,7 @@ async fn attempt(
         let response = request
             .send()
             .await
-            .map_err(|e| Fault::Connection(upstream::sse::short(e)))?;
+            .map_err(|e| Fault::Connection(e.to_string()))?;
         if !response.status().is_success() {
             return Err(upstream::fault_of(response).await);
         }

@@ -491,7 +491,7 @@ async fn classify(
             })
             .inc();
     };
-    let Some(url) = &c.url else {
+    let Some(target) = &c.url else {
         count("unavailable");
         return None;
     };
@@ -504,8 +504,11 @@ async fn classify(
     let call = async {
         let r = app
             .client
-            .post(url)
-            .header(header::CONTENT_TYPE, "application/json")
+            .post(target)
+            .header(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            )
             .body(request.to_string())
             .send()
             .await
@@ -513,7 +516,10 @@ async fn classify(
         if !r.status().is_success() {
             return Some(Err("error"));
         }
-        let bytes = r.bytes().await.ok()?;
+        let bytes = r
+            .bytes(crate::upstream::http::MAX_ANSWER_BYTES)
+            .await
+            .ok()?;
         let j: J = serde_json::from_slice(&bytes).ok()?;
         Some(j.get("value").map_or(Err("invalid"), |v| {
             routec_runtime::values::read(&s.kind, v).ok_or("invalid")

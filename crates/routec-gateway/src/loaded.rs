@@ -12,6 +12,7 @@ use routec_table::{Endpoint, FaultSettings, Param, Price, SignalKind, Source, Ta
 
 use crate::signals::Reader;
 use crate::upstream::Provider;
+use crate::upstream::client::Target;
 
 /// Reads an environment variable (the process environment, or a map in tests).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -29,9 +30,10 @@ pub struct ModelRt {
     /// it fails.
     pub endpoint: Option<String>,
     /// The URL the adapter calls (the endpoint joined with the provider's
-    /// path), parsed once per load; `None` when there is no endpoint or it
-    /// is not a URL (the call then fails as it would with the text).
-    pub call_url: Option<reqwest::Url>,
+    /// path), parsed once per load; `None` when there is no endpoint. An
+    /// endpoint that is not a URL still loads: each call to it fails as a
+    /// connection failure.
+    pub call_url: Option<Target>,
     /// Never logged, counted or written anywhere.
     pub api_key: Option<String>,
     pub upstream: Option<String>,
@@ -60,8 +62,9 @@ impl std::fmt::Debug for ModelRt {
 #[derive(Clone, Debug)]
 pub struct ClassifierRt {
     pub name: String,
-    /// `None`: no endpoint declared; the default always applies.
-    pub url: Option<String>,
+    /// `None`: no endpoint declared; the default always applies. Parsed
+    /// once per load (a URL that does not parse fails each call).
+    pub url: Option<Target>,
     pub timeout: Duration,
 }
 
@@ -222,7 +225,7 @@ impl Loaded {
             }
             let call_url = endpoint
                 .as_deref()
-                .and_then(|e| reqwest::Url::parse(&call_url(provider, e)).ok());
+                .map(|e| Target::parse(&call_url(provider, e)));
             models.push(ModelRt {
                 name: m.name.clone(),
                 provider,
@@ -256,7 +259,8 @@ impl Loaded {
                     let url = match endpoint {
                         Some(e) => resolve(e, env, &format!("signal `{}`", s.name))
                             .map_err(|e| errors.push(e))
-                            .ok(),
+                            .ok()
+                            .map(|url| Target::parse(&url)),
                         None => None,
                     };
                     Some(ClassifierRt {

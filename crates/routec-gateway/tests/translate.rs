@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use routec_gateway::upstream::{self, ByteStream, ChunkStream};
 
 fn bytes(text: &str) -> ByteStream {
-    let parts: Vec<Result<Bytes, reqwest::Error>> = text
+    let parts: Vec<Result<Bytes, upstream::client::Error>> = text
         .as_bytes()
         .chunks(7)
         .map(|c| Ok(Bytes::copy_from_slice(c)))

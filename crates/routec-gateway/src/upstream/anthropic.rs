@@ -21,9 +21,11 @@
 //! (`overloaded_error` 529, `rate_limit_error` 429, others 500).
 
 use futures_util::StreamExt;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::{Value as J, json};
 
-use super::{ByteStream, Chunk, ChunkStream, Fault, Usage, join, sse};
+use super::client::{Client, RequestBuilder, Target};
+use super::{ByteStream, Chunk, ChunkStream, Fault, Usage, sse};
 use crate::loaded::ModelRt;
 
 /// `max_tokens` when the client gave none (Anthropic requires one).
@@ -213,21 +215,21 @@ pub fn translate_request(model: &ModelRt, body: &serde_json::Map<String, J>) -> 
 }
 
 pub fn build(
-    client: &reqwest::Client,
-    endpoint: &str,
+    client: &Client,
+    target: &Target,
     model: &ModelRt,
     body: &serde_json::Map<String, J>,
-) -> reqwest::RequestBuilder {
-    let request = match &model.call_url {
-        Some(url) => client.post(url.clone()),
-        None => client.post(join(endpoint, &["/v1/messages"])),
-    };
-    let mut req = request
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("anthropic-version", API_VERSION)
+) -> RequestBuilder {
+    let mut req = client
+        .post(target)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        )
         .body(translate_request(model, body).to_string());
     if let Some(key) = &model.api_key {
-        req = req.header("x-api-key", key);
+        req = req.header(HeaderName::from_static("x-api-key"), key.as_str());
     }
     req
 }

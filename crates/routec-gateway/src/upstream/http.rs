@@ -10,8 +10,11 @@
 //!
 //! The whole answer arrives at once: its TTFT is its latency.
 
+use ::http::header::{CONTENT_TYPE, HeaderValue};
 use futures_util::StreamExt;
 use serde_json::{Value as J, json};
+
+use super::client::{Client, RequestBuilder, Target};
 
 use super::{ByteStream, Chunk, ChunkStream, Fault, Usage, body_bytes, forwarded_body};
 use crate::loaded::ModelRt;
@@ -20,20 +23,17 @@ use crate::loaded::ModelRt;
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 pub fn build(
-    client: &reqwest::Client,
-    endpoint: &str,
+    client: &Client,
+    target: &Target,
     model: &ModelRt,
     body: &serde_json::Map<String, J>,
-) -> reqwest::RequestBuilder {
+) -> RequestBuilder {
     let mut out = forwarded_body(model, body);
     out.remove("stream");
     out.remove("stream_options");
-    let request = match &model.call_url {
-        Some(url) => client.post(url.clone()),
-        None => client.post(endpoint),
-    };
-    let mut req = request
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
+    let mut req = client
+        .post(target)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(body_bytes(&out));
     if let Some(key) = &model.api_key {
         req = req.bearer_auth(key);
@@ -85,7 +85,7 @@ pub fn chunks(mut bytes: ByteStream) -> ChunkStream {
     Box::pin(futures_util::stream::once(async move {
         let mut buf = Vec::new();
         while let Some(part) = bytes.next().await {
-            let part = part.map_err(|e| Fault::Connection(super::sse::short(e)))?;
+            let part = part.map_err(|e| Fault::Connection(e.to_string()))?;
             buf.extend_from_slice(&part);
             if buf.len() > MAX_ANSWER_BYTES {
                 return Err(Fault::Malformed("the answer is too large".into()));

@@ -11,6 +11,7 @@
 
 pub mod anthropic;
 pub mod chunk;
+pub mod client;
 pub mod http;
 pub mod openai;
 pub mod sse;
@@ -159,7 +160,7 @@ impl Fault {
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Fault>> + Send>>;
 
 /// The byte stream of a response body.
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, client::Error>> + Send>>;
 
 /// What an attempt needs from the request.
 #[derive(Clone, Copy, Debug)]
@@ -168,32 +169,33 @@ pub struct CallOptions {
     pub logprobs: bool,
 }
 
-/// Builds the upstream request for `model`.
+/// Builds the upstream request for `model` (to the URL parsed when the
+/// table loaded).
 pub fn build(
-    client: &reqwest::Client,
+    client: &client::Client,
     model: &crate::loaded::ModelRt,
     body: &serde_json::Map<String, J>,
     options: CallOptions,
-) -> Result<reqwest::RequestBuilder, Fault> {
-    let Some(endpoint) = model.endpoint.as_deref() else {
+) -> Result<client::RequestBuilder, Fault> {
+    let Some(target) = &model.call_url else {
         return Err(Fault::Unconfigured);
     };
     Ok(match model.provider {
-        Provider::OpenAi => openai::build(client, endpoint, model, body, options),
-        Provider::Anthropic => anthropic::build(client, endpoint, model, body),
-        Provider::Http => http::build(client, endpoint, model, body),
+        Provider::OpenAi => openai::build(client, target, model, body, options),
+        Provider::Anthropic => anthropic::build(client, target, model, body),
+        Provider::Http => http::build(client, target, model, body),
     })
 }
 
 /// Reads a successful response as chunks. A streaming provider that
 /// answers with `application/json` (one whole answer) is read as such.
-pub fn chunks(provider: Provider, response: reqwest::Response) -> ChunkStream {
+pub fn chunks(provider: Provider, response: client::Response) -> ChunkStream {
     let json = response
         .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let bytes: ByteStream = Box::pin(response.bytes_stream());
+    let bytes = response.bytes_stream();
     match provider {
         Provider::OpenAi if json => whole(bytes, |b| openai::json_chunk(b).map(|c| vec![c])),
         Provider::Anthropic if json => whole(bytes, |b| {
@@ -213,7 +215,7 @@ fn whole(mut bytes: ByteStream, read: fn(&[u8]) -> Result<Vec<Chunk>, Fault>) ->
     let all = futures_util::stream::once(async move {
         let mut buf = Vec::new();
         while let Some(part) = bytes.next().await {
-            let part = part.map_err(|e| Fault::Connection(sse::short(e)))?;
+            let part = part.map_err(|e| Fault::Connection(e.to_string()))?;
             buf.extend_from_slice(&part);
             if buf.len() > http::MAX_ANSWER_BYTES {
                 return Err(Fault::Malformed("the answer is too large".into()));
@@ -279,19 +281,23 @@ pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> 
 }
 
 /// Reads an error response: its status, `Retry-After` ([`retry_after`])
-/// and a short message.
-pub async fn fault_of(response: reqwest::Response) -> Fault {
+/// and a short message (from a body of at most [`http::MAX_ANSWER_BYTES`]
+/// read within 500 ms).
+pub async fn fault_of(response: client::Response) -> Fault {
     let code = response.status().as_u16();
     let retry_after = response
         .headers()
-        .get(reqwest::header::RETRY_AFTER)
+        .get(::http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry_after(v, std::time::SystemTime::now()));
-    let text = tokio::time::timeout(Duration::from_millis(500), response.text())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let text = tokio::time::timeout(
+        Duration::from_millis(500),
+        response.text(http::MAX_ANSWER_BYTES),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default();
     let message = serde_json::from_str::<J>(&text)
         .ok()
         .and_then(|j| {

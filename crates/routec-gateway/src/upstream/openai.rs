@@ -7,22 +7,22 @@
 use std::borrow::Cow;
 
 use futures_util::StreamExt;
-use reqwest::header::HeaderValue;
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value as J;
 
+use super::client::{Client, RequestBuilder, Target};
 use super::{
-    ByteStream, CallOptions, Chunk, ChunkStream, Fault, Kind, body_bytes, forwarded_body, join,
-    sse,
+    ByteStream, CallOptions, Chunk, ChunkStream, Fault, Kind, body_bytes, forwarded_body, sse,
 };
 use crate::loaded::ModelRt;
 
 pub fn build(
-    client: &reqwest::Client,
-    endpoint: &str,
+    client: &Client,
+    target: &Target,
     model: &ModelRt,
     body: &serde_json::Map<String, J>,
     options: CallOptions,
-) -> reqwest::RequestBuilder {
+) -> RequestBuilder {
     let mut out = forwarded_body(model, body);
     out.insert("stream", Cow::Owned(J::Bool(true)));
     let mut so = out
@@ -35,19 +35,10 @@ pub fn build(
     if options.logprobs {
         out.insert("logprobs", Cow::Owned(J::Bool(true)));
     }
-    let request = match &model.call_url {
-        Some(url) => client.post(url.clone()),
-        None => client.post(join(endpoint, &["/v1/chat/completions"])),
-    };
-    let mut req = request
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .header(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        )
+    let mut req = client
+        .post(target)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
         .body(body_bytes(&out));
     if let Some(key) = &model.api_key {
         req = req.bearer_auth(key);

@@ -69,25 +69,12 @@ pub fn events(bytes: ByteStream) -> impl Stream<Item = Result<Event, Fault>> + S
                 Some(Err(e)) => {
                     r.done = true;
                     r.buf.clear();
-                    return Some((Err(Fault::Connection(short(e))), r));
+                    return Some((Err(Fault::Connection(e.to_string())), r));
                 }
                 None => r.done = true,
             }
         }
     })
-}
-
-/// A transport error without URLs (which could carry credentials).
-pub fn short(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// `(end of the event, length of the separator)`.
@@ -142,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_split_across_reads() {
-        let parts: Vec<Result<Bytes, reqwest::Error>> = vec![
+        let parts: Vec<Result<Bytes, crate::upstream::client::Error>> = vec![
             Ok(Bytes::from_static(b"event: a\ndata: {\"x\"")),
             Ok(Bytes::from_static(
                 b":1}\n\n: comment\n\ndata: two\ndata: lines\r\n\r\n",

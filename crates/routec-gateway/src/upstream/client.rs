@@ -1,0 +1,579 @@
+//! The HTTP client of upstream calls (models, classifiers): hyper-util's
+//! pooled client over rustls (ring, the webpki roots), HTTP/1.1 only, with
+//! the few request-builder methods the adapters use.
+//!
+//! Upstream URLs are parsed once, when a table loads ([`Target::parse`]);
+//! a call parses and formats no URL. An endpoint that is not a URL still
+//! loads: calling it fails like a connection failure. As reqwest did,
+//! credentials in a URL (`https://user:pass@host`) are sent as basic
+//! authentication, and every request says `accept: */*` unless its
+//! adapter says otherwise. No error text ever holds a URL (keys can be in
+//! URLs).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::ByteStream;
+
+type Pool = hyper_util::client::legacy::Client<Timed<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a new connection may take, TLS handshake included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connector that gives up after `limit` (TCP connect and TLS handshake
+/// together, as reqwest's connect timeout did).
+#[derive(Clone, Debug)]
+struct Timed<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> tower::Service<Uri> for Timed<C>
+where
+    C: tower::Service<Uri>,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err("connect timed out".into()),
+            }
+        })
+    }
+}
+
+/// The pooled client (cheap to clone: clones share the pool).
+#[derive(Clone, Debug)]
+pub struct Client {
+    pool: Pool,
+}
+
+impl Client {
+    /// Connects within 10 s with `TCP_NODELAY`; keeps idle connections
+    /// 90 s.
+    #[expect(
+        deprecated,
+        reason = "ring's provider (what reqwest used) lacks post-quantum key exchange; aws-lc's has it but needs a C build"
+    )]
+    pub fn new() -> Result<Client, Error> {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        // reqwest's TCP keepalive defaults, so an idle stream through a
+        // dead peer or NAT is noticed.
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| Error::new(Kind::Tls, Some(Box::new(e))))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let connector = Timed {
+            inner: https,
+            limit: CONNECT_TIMEOUT,
+        };
+        let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Client { pool })
+    }
+
+    /// A `POST` to `target`.
+    pub fn post(&self, target: &Target) -> RequestBuilder {
+        let mut headers = HeaderMap::new();
+        if let Some(basic) = &target.basic {
+            headers.insert(AUTHORIZATION, basic.clone());
+        }
+        RequestBuilder {
+            pool: self.pool.clone(),
+            uri: target.uri.clone(),
+            headers,
+            body: Bytes::new(),
+            invalid_header: false,
+        }
+    }
+}
+
+/// An upstream URL, parsed once.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `None`: not an absolute `http(s)` URL (a call fails).
+    uri: Option<Uri>,
+    /// The URL's credentials, as basic authentication.
+    basic: Option<HeaderValue>,
+}
+
+impl Target {
+    /// Parses a URL; never fails (a URL that does not parse fails each
+    /// call instead).
+    pub fn parse(text: &str) -> Target {
+        let Ok(uri) = text.parse::<Uri>() else {
+            return Target::invalid();
+        };
+        let Some(authority) = uri.authority().filter(|_| uri.scheme().is_some()) else {
+            return Target::invalid();
+        };
+        let Some((userinfo, host)) = authority.as_str().rsplit_once('@') else {
+            return Target {
+                uri: Some(uri),
+                basic: None,
+            };
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.authority = host.parse().ok();
+        let Ok(uri) = Uri::from_parts(parts) else {
+            return Target::invalid();
+        };
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        let basic = if user.is_empty() && password.is_none() {
+            None
+        } else {
+            basic_auth(user, password)
+        };
+        Target {
+            uri: Some(uri),
+            basic,
+        }
+    }
+
+    fn invalid() -> Target {
+        Target {
+            uri: None,
+            basic: None,
+        }
+    }
+
+    /// Whether the URL parsed.
+    pub fn is_valid(&self) -> bool {
+        self.uri.is_some()
+    }
+}
+
+/// `Basic base64(user:password)` of percent-encoded credentials; `None`
+/// when they are not UTF-8 once decoded (reqwest then sent none either).
+fn basic_auth(user: &str, password: Option<&str>) -> Option<HeaderValue> {
+    let mut plain = percent_decode(user)?;
+    plain.push(':');
+    if let Some(p) = password {
+        plain.push_str(&percent_decode(p)?);
+    }
+    let mut value = HeaderValue::try_from(format!("Basic {}", base64(plain.as_bytes()))).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A request being built.
+#[derive(Debug)]
+pub struct RequestBuilder {
+    pool: Pool,
+    uri: Option<Uri>,
+    headers: HeaderMap,
+    body: Bytes,
+    /// A header value was not a valid header value (the call fails).
+    invalid_header: bool,
+}
+
+impl RequestBuilder {
+    /// Adds a header (a value that is not a valid header value makes the
+    /// call fail).
+    pub fn header<V>(mut self, name: HeaderName, value: V) -> RequestBuilder
+    where
+        V: TryInto<HeaderValue>,
+    {
+        match value.try_into() {
+            Ok(v) => {
+                self.headers.append(name, v);
+            }
+            Err(_) => self.invalid_header = true,
+        }
+        self
+    }
+
+    /// `Authorization: Bearer {token}` (kept out of debug output).
+    pub fn bearer_auth(mut self, token: &str) -> RequestBuilder {
+        match HeaderValue::try_from(format!("Bearer {token}")) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                self.headers.append(AUTHORIZATION, v);
+            }
+            Err(_) => self.invalid_header = true,
+        }
+        self
+    }
+
+    /// The body, sent with its `content-length`.
+    pub fn body(mut self, body: impl Into<Bytes>) -> RequestBuilder {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request; the answer's headers have arrived when it
+    /// returns.
+    pub async fn send(self) -> Result<Response, Error> {
+        let Some(uri) = self.uri else {
+            return Err(Error::new(Kind::Url, None));
+        };
+        if self.invalid_header {
+            return Err(Error::new(Kind::Header, None));
+        }
+        let mut request = Request::new(Full::new(self.body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers;
+        request
+            .headers_mut()
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        let response = self
+            .pool
+            .request(request)
+            .await
+            .map_err(|e| Error::new(Kind::Send, Some(Box::new(e))))?;
+        Ok(Response { inner: response })
+    }
+}
+
+/// An answer whose body has not been read.
+#[derive(Debug)]
+pub struct Response {
+    inner: http::Response<hyper::body::Incoming>,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The body as it arrives.
+    pub fn bytes_stream(self) -> ByteStream {
+        Box::pin(
+            self.inner
+                .into_body()
+                .into_data_stream()
+                .map(|r| r.map_err(|e| Error::new(Kind::Body, Some(Box::new(e))))),
+        )
+    }
+
+    /// The whole body, at most `limit` bytes (a longer body is an error).
+    pub async fn bytes(self, limit: usize) -> Result<Bytes, Error> {
+        let too_large = || Error::new(Kind::TooLarge, None);
+        let declared = self
+            .inner
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = self.inner.into_body();
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::new(Kind::Body, Some(Box::new(e))))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    }
+
+    /// The whole body as text (invalid UTF-8 replaced), at most `limit`
+    /// bytes.
+    pub async fn text(self, limit: usize) -> Result<String, Error> {
+        let bytes = self.bytes(limit).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// A failed call: what failed, then its causes (`error sending request:
+/// client error (Connect): tcp connect error: Connection refused`). Never
+/// holds a URL.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Tls,
+    Url,
+    Header,
+    Send,
+    Body,
+    TooLarge,
+}
+
+impl Error {
+    fn new(kind: Kind, source: Option<BoxError>) -> Error {
+        Error { kind, source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            Kind::Tls => "cannot set up TLS",
+            Kind::Url => "invalid URL",
+            Kind::Header => "invalid header value",
+            Kind::Send => "error sending request",
+            Kind::Body => "request or response body error",
+            Kind::TooLarge => "the answer is too large",
+        })?;
+        let mut source = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_once_and_keep_credentials_out_of_the_uri() {
+        let t = Target::parse("http://h:8000/v1/chat/completions");
+        assert_eq!(
+            t.uri.as_ref().map(ToString::to_string).as_deref(),
+            Some("http://h:8000/v1/chat/completions")
+        );
+        assert!(t.basic.is_none());
+        let t = Target::parse("https://us%40er:p%3Ass@h/x");
+        assert_eq!(
+            t.uri.as_ref().map(ToString::to_string).as_deref(),
+            Some("https://h/x")
+        );
+        // base64("us@er:p:ss")
+        assert_eq!(
+            t.basic.as_ref().and_then(|v| v.to_str().ok()),
+            Some("Basic dXNAZXI6cDpzcw==")
+        );
+        assert!(!Target::parse("not a url").is_valid());
+        assert!(!Target::parse("/v1/chat/completions").is_valid());
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+    }
+
+    /// Answers one request with `answer` and hands back the request's
+    /// head and body as received.
+    async fn one_request(answer: &'static str) -> (String, tokio::sync::oneshot::Receiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        tx.send(text).unwrap();
+                        break;
+                    }
+                }
+            }
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        });
+        (addr.to_string(), rx)
+    }
+
+    #[tokio::test]
+    async fn requests_carry_their_length_host_accept_and_url_credentials() {
+        let (addr, seen) = one_request("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+        let target = Target::parse(&format!("http://u:p@{addr}/v1/x?k=1"));
+        let response = Client::new()
+            .unwrap()
+            .post(&target)
+            .header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text(5).await.unwrap(), "hello");
+        let seen = seen.await.unwrap();
+        let (head, body) = seen.split_once("\r\n\r\n").unwrap();
+        let mut lines: Vec<&str> = head.lines().collect();
+        lines[1..].sort_unstable();
+        assert_eq!(
+            lines,
+            [
+                "POST /v1/x?k=1 HTTP/1.1",
+                "accept: */*",
+                "authorization: Basic dTpw",
+                "content-length: 2",
+                "content-type: application/json",
+                &format!("host: {addr}"),
+            ]
+        );
+        assert_eq!(body, "{}");
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_limit_and_redirects_are_not_read() {
+        let (addr, _seen) = one_request(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: /elsewhere\r\ncontent-length: 5\r\n\r\nhello",
+        )
+        .await;
+        let response = Client::new()
+            .unwrap()
+            .post(&Target::parse(&format!("http://{addr}/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            response
+                .bytes(4)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("the answer is too large")
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_give_their_causes_and_no_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = Client::new()
+            .unwrap()
+            .post(&Target::parse(&format!("http://{addr}/v1?key=sk-secret")))
+            .send()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap();
+        assert!(
+            e.starts_with("error sending request: client error (Connect): "),
+            "{e}"
+        );
+        assert!(
+            !e.contains("sk-secret") && !e.contains(&addr.to_string()),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_url_fails_the_call_without_naming_it() {
+        let e = Client::new()
+            .unwrap()
+            .post(&Target::parse("http://sk-secret@[bad/"))
+            .send()
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("invalid URL"));
+    }
+}
