@@ -895,7 +895,7 @@ pub async fn chat_completions(app: Arc<App>, request: axum::extract::Request) ->
             .models
             .get(model as usize)
             .map_or("", |m| m.name.as_str());
-        let body = upstream::aggregate(&c.chunks, name, keep_logprobs).to_string();
+        let body = upstream::chunk::aggregate_text(&c.chunks, name, keep_logprobs);
         fin.first_byte = Some(arrived.elapsed().as_secs_f64());
         let mut response = (
             StatusCode::OK,

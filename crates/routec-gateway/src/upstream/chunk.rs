@@ -204,12 +204,39 @@ fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>
     }
 }
 
-/// An array member's elements; empty when the value is not an array.
-fn array(raw: Option<&RawValue>) -> Result<Vec<&RawValue>, ()> {
-    match raw {
-        Some(r) if first_byte(r) == b'[' => serde_json::from_str(r.get()).map_err(|_| ()),
-        _ => Ok(Vec::new()),
+/// Calls `f` with each element of an array member, in order, without
+/// collecting them; nothing when the value is not an array. `Err` when
+/// the array cannot be read or `f` fails.
+fn each<'a>(
+    raw: Option<&'a RawValue>,
+    mut f: impl FnMut(&'a RawValue) -> Result<(), ()>,
+) -> Result<(), ()> {
+    use serde::de::{DeserializeSeed, Error, SeqAccess, Visitor};
+    struct Each<'f, F>(&'f mut F);
+    impl<'de, F: FnMut(&'de RawValue) -> Result<(), ()>> DeserializeSeed<'de> for Each<'_, F> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
     }
+    impl<'de, F: FnMut(&'de RawValue) -> Result<(), ()>> Visitor<'de> for Each<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(element) = seq.next_element::<&'de RawValue>()? {
+                (self.0)(element).map_err(|()| A::Error::custom("an element cannot be viewed"))?;
+            }
+            Ok(())
+        }
+    }
+    let Some(r) = raw.filter(|r| first_byte(r) == b'[') else {
+        return Ok(());
+    };
+    let mut de = serde_json::Deserializer::from_str(r.get());
+    Each(&mut f).deserialize(&mut de).map_err(|_| ())?;
+    de.end().map_err(|_| ())
 }
 
 /// A string member's text (`None` when it is not a string).
@@ -253,12 +280,6 @@ fn f64_of(raw: Option<&RawValue>) -> Option<f64> {
         .flatten()
 }
 
-/// A value as a tree (`null` when absent).
-fn tree(raw: Option<&RawValue>) -> J {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-        .unwrap_or(J::Null)
-}
-
 /// The view of a chunk's top; `Err` when the text is not an object (a
 /// derived view would read an array's elements as its members) or cannot
 /// be viewed.
@@ -286,11 +307,11 @@ impl Read {
 fn scan(text: &str) -> Result<Read, ()> {
     let top = top(text)?;
     let mut chunk = Chunk::plain(String::new());
-    let choices = array(top.choices)?;
-    chunk.no_choices = top.choices.is_some_and(|r| first_byte(r) == b'[') && choices.is_empty();
-    for c in choices {
+    let mut choices = 0;
+    each(top.choices, |c| {
+        choices += 1;
         let Some(c) = object::<Choice<'_>>(Some(c))? else {
-            continue;
+            return Ok(());
         };
         if let Some(d) = object::<Delta<'_>>(c.delta)?
             && (nonempty_string(d.content)
@@ -301,15 +322,18 @@ fn scan(text: &str) -> Result<Read, ()> {
         }
         chunk.has_logprobs |= c.logprobs.is_some_and(|l| !is_null(l));
         if let Some(l) = object::<Logprobs<'_>>(c.logprobs)? {
-            for t in array(l.content)? {
+            each(l.content, |t| {
                 if let Some(t) = object::<TokenLogprob<'_>>(Some(t))?
                     && let Some(x) = f64_of(t.logprob)
                 {
                     chunk.logprobs.push(x);
                 }
-            }
+                Ok(())
+            })?;
         }
-    }
+        Ok(())
+    })?;
+    chunk.no_choices = top.choices.is_some_and(|r| first_byte(r) == b'[') && choices == 0;
     chunk.has_usage = top.usage.is_some_and(|u| !is_null(u));
     if let Some(u) = object::<UsageView<'_>>(top.usage)? {
         chunk.usage = Usage {
@@ -333,150 +357,250 @@ fn scan(text: &str) -> Result<Read, ()> {
 /// OpenAI returns them; without, `logprobs` is `null` (the gateway may
 /// have asked for them for a cascade the client knows nothing of).
 pub fn aggregate(chunks: &[Chunk], model_name: &str, logprobs: bool) -> J {
-    #[derive(Default)]
-    struct Choice {
-        role: Option<String>,
-        content: Option<String>,
-        refusal: Option<String>,
-        tool_calls: BTreeMap<u64, (Option<String>, String, String)>,
-        finish: Option<J>,
-        logprobs: Vec<J>,
-    }
-    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
-    let mut id = None;
-    let mut created = None;
-    let mut model = None;
-    let mut usage = None;
-    let mut fingerprint = None;
-    // A member as `get` reads it: present, `null` included.
-    let first = |slot: &mut Option<J>, raw: Option<&RawValue>| {
-        if slot.is_none() && raw.is_some() {
-            *slot = Some(tree(raw));
-        }
-    };
-    for c in chunks {
-        // `Chunk::read` leaves only texts the views read (or non-objects).
-        let Ok(top) = top(&c.text) else {
-            continue;
+    serde_json::to_value(Aggregate::of(chunks, model_name, logprobs)).unwrap_or(J::Null)
+}
+
+/// [`aggregate`] as JSON text (members in the order a tree writes them:
+/// sorted), written from the chunks' texts without a tree.
+pub fn aggregate_text(chunks: &[Chunk], model_name: &str, logprobs: bool) -> Vec<u8> {
+    serde_json::to_vec(&Aggregate::of(chunks, model_name, logprobs)).unwrap_or_default()
+}
+
+/// A `chat.completion` gathered from chunks, borrowing from their texts.
+struct Aggregate<'a> {
+    choices: BTreeMap<u64, Gathered<'a>>,
+    id: Option<&'a RawValue>,
+    created: Option<&'a RawValue>,
+    model: Option<&'a RawValue>,
+    fingerprint: Option<&'a RawValue>,
+    usage: Option<&'a RawValue>,
+    model_name: &'a str,
+}
+
+/// One choice gathered from its deltas.
+#[derive(Default)]
+struct Gathered<'a> {
+    role: Option<Cow<'a, str>>,
+    content: Option<String>,
+    refusal: Option<String>,
+    /// By index: the call's id, name and arguments.
+    tool_calls: BTreeMap<u64, (Option<Cow<'a, str>>, String, String)>,
+    finish: Option<&'a RawValue>,
+    logprobs: Vec<&'a RawValue>,
+}
+
+impl<'a> Aggregate<'a> {
+    fn of(chunks: &'a [Chunk], model_name: &'a str, logprobs: bool) -> Aggregate<'a> {
+        let mut out = Aggregate {
+            choices: BTreeMap::new(),
+            id: None,
+            created: None,
+            model: None,
+            fingerprint: None,
+            usage: None,
+            model_name,
         };
-        first(&mut id, top.id);
-        first(&mut created, top.created);
-        first(&mut model, top.model);
-        first(&mut fingerprint, top.system_fingerprint);
-        if let Some(u) = top.usage.filter(|u| !is_null(u)) {
-            usage = Some(tree(Some(u)));
-        }
-        for ch in array(top.choices).unwrap_or_default() {
-            // A choice that is not an object opens choice 0 all the same
-            // (its index reads as absent).
-            let ch = match object::<self::Choice<'_>>(Some(ch)) {
-                Ok(Some(ch)) => ch,
-                Ok(None) => {
-                    choices.entry(0).or_default();
-                    continue;
-                }
-                Err(()) => continue,
+        for c in chunks {
+            // `Chunk::read` leaves only texts the views read (or non-objects).
+            let Ok(top) = top(&c.text) else {
+                continue;
             };
-            let index = u64_of(ch.index).unwrap_or(0);
-            let slot = choices.entry(index).or_default();
-            if let Ok(Some(d)) = object::<Delta<'_>>(ch.delta) {
-                if let Some(r) = string(d.role) {
-                    slot.role = Some(r.into_owned());
-                }
-                if let Some(t) = string(d.content) {
-                    slot.content.get_or_insert_with(String::new).push_str(&t);
-                }
-                if let Some(t) = string(d.refusal) {
-                    slot.refusal.get_or_insert_with(String::new).push_str(&t);
-                }
-                for tc in array(d.tool_calls).unwrap_or_default() {
-                    let tc = match object::<ToolCall<'_>>(Some(tc)) {
-                        Ok(Some(tc)) => tc,
-                        Ok(None) => {
-                            slot.tool_calls.entry(0).or_default();
-                            continue;
-                        }
-                        Err(()) => continue,
-                    };
-                    let i = u64_of(tc.index).unwrap_or(0);
-                    let call = slot.tool_calls.entry(i).or_default();
-                    if let Some(tid) = string(tc.id) {
-                        call.0 = Some(tid.into_owned());
+            // The first chunk's member (`null` included), as `get` reads it.
+            out.id = out.id.or(top.id);
+            out.created = out.created.or(top.created);
+            out.model = out.model.or(top.model);
+            out.fingerprint = out.fingerprint.or(top.system_fingerprint);
+            if let Some(u) = top.usage.filter(|u| !is_null(u)) {
+                out.usage = Some(u);
+            }
+            let _ = each(top.choices, |ch| {
+                out.gather(ch, logprobs);
+                Ok(())
+            });
+        }
+        if out.choices.is_empty() {
+            out.choices.insert(0, Gathered::default());
+        }
+        out
+    }
+
+    fn gather(&mut self, ch: &'a RawValue, logprobs: bool) {
+        // A choice that is not an object opens choice 0 all the same (its
+        // index reads as absent).
+        let ch = match object::<Choice<'_>>(Some(ch)) {
+            Ok(Some(ch)) => ch,
+            Ok(None) => {
+                self.choices.entry(0).or_default();
+                return;
+            }
+            Err(()) => return,
+        };
+        let slot = self.choices.entry(u64_of(ch.index).unwrap_or(0)).or_default();
+        if let Ok(Some(d)) = object::<Delta<'_>>(ch.delta) {
+            if let Some(r) = string(d.role) {
+                slot.role = Some(r);
+            }
+            if let Some(t) = string(d.content) {
+                slot.content.get_or_insert_with(String::new).push_str(&t);
+            }
+            if let Some(t) = string(d.refusal) {
+                slot.refusal.get_or_insert_with(String::new).push_str(&t);
+            }
+            let _ = each(d.tool_calls, |tc| {
+                let tc = match object::<ToolCall<'_>>(Some(tc)) {
+                    Ok(Some(tc)) => tc,
+                    Ok(None) => {
+                        slot.tool_calls.entry(0).or_default();
+                        return Ok(());
                     }
-                    if let Ok(Some(f)) = object::<Function<'_>>(tc.function) {
-                        if let Some(n) = string(f.name) {
-                            call.1.push_str(&n);
-                        }
-                        if let Some(a) = string(f.arguments) {
-                            call.2.push_str(&a);
-                        }
+                    Err(()) => return Ok(()),
+                };
+                let call = slot.tool_calls.entry(u64_of(tc.index).unwrap_or(0)).or_default();
+                if let Some(tid) = string(tc.id) {
+                    call.0 = Some(tid);
+                }
+                if let Ok(Some(f)) = object::<Function<'_>>(tc.function) {
+                    if let Some(n) = string(f.name) {
+                        call.1.push_str(&n);
+                    }
+                    if let Some(a) = string(f.arguments) {
+                        call.2.push_str(&a);
                     }
                 }
-            }
-            if let Some(f) = ch.finish_reason.filter(|f| !is_null(f)) {
-                slot.finish = Some(tree(Some(f)));
-            }
-            if logprobs && let Ok(Some(l)) = object::<Logprobs<'_>>(ch.logprobs) {
-                slot.logprobs
-                    .extend(array(l.content).unwrap_or_default().into_iter().map(|t| tree(Some(t))));
-            }
+                Ok(())
+            });
+        }
+        if let Some(f) = ch.finish_reason.filter(|f| !is_null(f)) {
+            slot.finish = Some(f);
+        }
+        if logprobs && let Ok(Some(l)) = object::<Logprobs<'_>>(ch.logprobs) {
+            let _ = each(l.content, |t| {
+                slot.logprobs.push(t);
+                Ok(())
+            });
         }
     }
-    if choices.is_empty() {
-        choices.insert(0, Choice::default());
+}
+
+impl serde::Serialize for Aggregate<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Members sorted, as a tree writes them.
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("choices", &Choices(&self.choices))?;
+        match self.created {
+            Some(c) => map.serialize_entry("created", c)?,
+            None => map.serialize_entry("created", &0)?,
+        }
+        match self.id {
+            Some(id) => map.serialize_entry("id", id)?,
+            None => map.serialize_entry("id", "chatcmpl-routec")?,
+        }
+        match self.model {
+            Some(m) => map.serialize_entry("model", m)?,
+            None => map.serialize_entry("model", self.model_name)?,
+        }
+        map.serialize_entry("object", "chat.completion")?;
+        if let Some(f) = self.fingerprint {
+            map.serialize_entry("system_fingerprint", f)?;
+        }
+        if let Some(u) = self.usage {
+            map.serialize_entry("usage", u)?;
+        }
+        map.end()
     }
-    let choices: Vec<J> = choices
-        .into_iter()
-        .map(|(index, c)| {
-            let mut message = serde_json::Map::new();
-            message.insert(
-                "role".into(),
-                J::String(c.role.unwrap_or_else(|| "assistant".into())),
-            );
-            message.insert("content".into(), c.content.map_or(J::Null, J::String));
-            if let Some(r) = c.refusal {
-                message.insert("refusal".into(), J::String(r));
+}
+
+struct Choices<'s, 'a>(&'s BTreeMap<u64, Gathered<'a>>);
+
+impl serde::Serialize for Choices<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Message<'s, 'a>(&'s Gathered<'a>);
+        impl serde::Serialize for Message<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let c = self.0;
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("content", &c.content)?;
+                if let Some(r) = &c.refusal {
+                    map.serialize_entry("refusal", r)?;
+                }
+                map.serialize_entry("role", c.role.as_deref().unwrap_or("assistant"))?;
+                if !c.tool_calls.is_empty() {
+                    map.serialize_entry("tool_calls", &ToolCalls(&c.tool_calls))?;
+                }
+                map.end()
             }
-            if !c.tool_calls.is_empty() {
-                let calls: Vec<J> = c
-                    .tool_calls
-                    .into_iter()
-                    .map(|(i, (tid, name, args))| {
-                        serde_json::json!({
-                            "id": tid.unwrap_or_else(|| format!("call_{i}")),
-                            "type": "function",
-                            "function": {"name": name, "arguments": args},
-                        })
-                    })
-                    .collect();
-                message.insert("tool_calls".into(), J::Array(calls));
+        }
+        struct Logprobs<'s, 'a>(&'s [&'a RawValue]);
+        impl serde::Serialize for Logprobs<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("content", self.0)?;
+                map.end()
             }
-            serde_json::json!({
-                "index": index,
-                "message": message,
-                "finish_reason": c.finish.unwrap_or(J::String("stop".into())),
-                "logprobs": if c.logprobs.is_empty() {
-                    J::Null
-                } else {
-                    serde_json::json!({"content": c.logprobs})
-                },
-            })
-        })
-        .collect();
-    let mut out = serde_json::json!({
-        "id": id.unwrap_or_else(|| J::String("chatcmpl-routec".into())),
-        "object": "chat.completion",
-        "created": created.unwrap_or(J::from(0)),
-        "model": model.unwrap_or_else(|| J::String(model_name.to_owned())),
-        "choices": choices,
-    });
-    if let (Some(u), Some(o)) = (usage, out.as_object_mut()) {
-        o.insert("usage".into(), u);
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (index, c) in self.0 {
+            struct One<'s, 'a>(u64, &'s Gathered<'a>);
+            impl serde::Serialize for One<'_, '_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let (index, c) = (self.0, self.1);
+                    let mut map = s.serialize_map(None)?;
+                    match c.finish {
+                        Some(f) => map.serialize_entry("finish_reason", f)?,
+                        None => map.serialize_entry("finish_reason", "stop")?,
+                    }
+                    map.serialize_entry("index", &index)?;
+                    if c.logprobs.is_empty() {
+                        map.serialize_entry("logprobs", &())?;
+                    } else {
+                        map.serialize_entry("logprobs", &Logprobs(&c.logprobs))?;
+                    }
+                    map.serialize_entry("message", &Message(c))?;
+                    map.end()
+                }
+            }
+            seq.serialize_element(&One(*index, c))?;
+        }
+        seq.end()
     }
-    if let (Some(f), Some(o)) = (fingerprint, out.as_object_mut()) {
-        o.insert("system_fingerprint".into(), f);
+}
+
+struct ToolCalls<'s, 'a>(&'s BTreeMap<u64, (Option<Cow<'a, str>>, String, String)>);
+
+impl serde::Serialize for ToolCalls<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Function<'s>(&'s str, &'s str);
+        impl serde::Serialize for Function<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("arguments", self.1)?;
+                map.serialize_entry("name", self.0)?;
+                map.end()
+            }
+        }
+        struct Call<'s, 'a>(u64, &'s (Option<Cow<'a, str>>, String, String));
+        impl serde::Serialize for Call<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (i, (id, name, args)) = (self.0, self.1);
+                let mut map = s.serialize_map(Some(3))?;
+                map.serialize_entry("function", &Function(name, args))?;
+                match id {
+                    Some(id) => map.serialize_entry("id", id)?,
+                    None => map.serialize_entry("id", &format!("call_{i}"))?,
+                }
+                map.serialize_entry("type", "function")?;
+                map.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (i, call) in self.0 {
+            seq.serialize_element(&Call(*i, call))?;
+        }
+        seq.end()
     }
-    out
 }
 
 #[cfg(test)]
@@ -708,64 +832,70 @@ mod tests {
         ]
     }
 
-    /// An object with some of `keys`, each holding one of `value`'s.
-    fn object_of(
-        keys: &'static [&'static str],
-        value: impl Strategy<Value = J>,
-    ) -> impl Strategy<Value = J> {
-        proptest::collection::vec((proptest::sample::select(keys), value), 0..keys.len() + 1)
+    /// An object with each of `fields` or not, each holding its own
+    /// strategy's values.
+    fn fields(fields: Vec<(&'static str, BoxedStrategy<J>)>) -> BoxedStrategy<J> {
+        let parts: Vec<_> = fields
+            .into_iter()
+            .map(|(k, s)| proptest::option::of(s).prop_map(move |v| (k, v)))
+            .collect();
+        parts
             .prop_map(|kv| {
-                J::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                J::Object(
+                    kv.into_iter()
+                        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                        .collect(),
+                )
             })
+            .boxed()
     }
 
-    fn array_of(value: impl Strategy<Value = J>) -> impl Strategy<Value = J> {
-        proptest::collection::vec(value, 0..3).prop_map(J::Array)
+    /// Mostly `s`'s values, sometimes a value of another type.
+    fn or_leaf(s: BoxedStrategy<J>) -> BoxedStrategy<J> {
+        prop_oneof![4 => s, 1 => leaf()].boxed()
+    }
+
+    fn array_of(value: BoxedStrategy<J>) -> BoxedStrategy<J> {
+        proptest::collection::vec(value, 0..4)
+            .prop_map(J::Array)
+            .boxed()
     }
 
     fn chunk_tree() -> impl Strategy<Value = J> {
-        let token_lp = prop_oneof![object_of(&["logprob", "token"], leaf()), leaf()];
-        let logprobs = prop_oneof![
-            object_of(&["content"], prop_oneof![array_of(token_lp), leaf()]),
-            leaf()
-        ];
-        let function = prop_oneof![object_of(&["name", "arguments"], leaf()), leaf()];
-        let tool_call = prop_oneof![
-            object_of(&["index", "id", "type", "function"], prop_oneof![function, leaf()]),
-            leaf()
-        ];
-        let delta = prop_oneof![
-            object_of(
-                &["role", "content", "refusal", "tool_calls"],
-                prop_oneof![array_of(tool_call), leaf()]
-            ),
-            leaf()
-        ];
-        let choice = prop_oneof![
-            3 => object_of(
-                &["index", "delta", "finish_reason", "logprobs"],
-                prop_oneof![delta, logprobs, leaf()]
-            ),
-            1 => leaf()
-        ];
-        let usage = prop_oneof![
-            object_of(&["prompt_tokens", "completion_tokens"], leaf()),
-            leaf()
-        ];
-        object_of(
-            &[
-                "id",
-                "object",
-                "created",
-                "model",
-                "system_fingerprint",
-                "choices",
-                "usage",
-                "error",
-                "extra",
-            ],
-            prop_oneof![array_of(choice), usage, leaf()],
-        )
+        let l = || leaf().boxed();
+        let token_lp = or_leaf(fields(vec![("logprob", l()), ("token", l())]));
+        let logprobs = or_leaf(fields(vec![("content", or_leaf(array_of(token_lp)))]));
+        let function = or_leaf(fields(vec![("name", l()), ("arguments", l())]));
+        let tool_call = or_leaf(fields(vec![
+            ("index", l()),
+            ("id", l()),
+            ("type", l()),
+            ("function", function),
+        ]));
+        let delta = or_leaf(fields(vec![
+            ("role", l()),
+            ("content", l()),
+            ("refusal", l()),
+            ("tool_calls", or_leaf(array_of(tool_call))),
+        ]));
+        let choice = or_leaf(fields(vec![
+            ("index", l()),
+            ("delta", delta),
+            ("finish_reason", l()),
+            ("logprobs", logprobs),
+        ]));
+        let usage = or_leaf(fields(vec![("prompt_tokens", l()), ("completion_tokens", l())]));
+        fields(vec![
+            ("id", l()),
+            ("object", l()),
+            ("created", l()),
+            ("model", l()),
+            ("system_fingerprint", l()),
+            ("choices", or_leaf(array_of(choice))),
+            ("usage", usage),
+            ("error", l()),
+            ("extra", l()),
+        ])
     }
 
     proptest! {
@@ -787,9 +917,12 @@ mod tests {
                 .iter()
                 .map(|t| Chunk::read(t.to_string()).unwrap().0)
                 .collect();
+            let reference = reference_aggregate(&trees, "m", logprobs);
+            prop_assert_eq!(aggregate(&chunks, "m", logprobs), reference.clone());
+            // The text a client gets is the tree's, byte for byte.
             prop_assert_eq!(
-                aggregate(&chunks, "m", logprobs),
-                reference_aggregate(&trees, "m", logprobs)
+                String::from_utf8(aggregate_text(&chunks, "m", logprobs)).unwrap(),
+                reference.to_string()
             );
         }
     }
