@@ -11,6 +11,7 @@
 
 pub mod anthropic;
 pub mod client;
+pub mod egress;
 pub mod http;
 pub mod openai;
 pub mod sse;
