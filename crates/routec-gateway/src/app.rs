@@ -184,25 +184,12 @@ impl App {
         loader: Arc<dyn Loader>,
         state: Arc<dyn SharedState>,
     ) -> Result<App, String> {
-        let client = crate::upstream::client::Client::new()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        // The gateway's client before this one (reqwest) honoured these.
-        const PROXIES: [&str; 6] = [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ];
-        if let Some(var) = PROXIES
-            .into_iter()
-            .find(|v| env(v).is_some_and(|x| !x.trim().is_empty()))
-        {
-            log(&format!(
-                "`{var}` is set, but upstream calls do not go through a proxy"
-            ));
+        let egress = crate::upstream::egress::Egress::from_env(|var| env(var))?;
+        if let Some(summary) = egress.summary() {
+            log(summary);
         }
+        let client = crate::upstream::client::Client::new(egress)
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let declog = match &options.decision_log {
             Some(path) => Some(
                 DecisionLog::open(path)

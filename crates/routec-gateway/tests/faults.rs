@@ -271,6 +271,71 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
     assert_eq!(keys, ["decision", "id", "signals"]);
 }
 
+/// Upstream calls follow the proxy variables of the gateway's environment:
+/// `small` through the proxy (a fake that answers what it is sent, with
+/// the proxy's credentials), `big` directly (its host is in `NO_PROXY`);
+/// a SOCKS proxy is refused at start.
+#[tokio::test]
+async fn upstream_calls_follow_the_proxy_variables() {
+    let (proxy, big, search) = (
+        Fake::start().await,
+        Fake::start().await,
+        Fake::start().await,
+    );
+    let vars = |proxy_var: (&'static str, String)| {
+        env(&[
+            ("SMALL_URL", "http://small.invalid:9/v1".to_owned()),
+            ("BIG_URL", big.url()),
+            ("BIG_KEY", "sk-ant-secret-value".into()),
+            ("SEARCH_URL", format!("{}/http", search.url())),
+            proxy_var,
+            ("no_proxy", "localhost, 127.0.0.1".into()),
+        ])
+    };
+    let loader = TextLoader::new(&policy("otherwise => small", FAULTS));
+    let gw = gateway(
+        loader.clone(),
+        vars(("HTTP_PROXY", format!("http://u:p@{}", proxy.addr))),
+        options(),
+    )
+    .await;
+    for model in ["small", "big"] {
+        let r = client()
+            .post(format!("http://{}/v1/chat/completions", gw.addr))
+            .json(&chat(model))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+        assert_eq!(r.headers()["x-routec-model"], model);
+    }
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(seen[0].headers["host"], "small.invalid:9");
+    assert_eq!(seen[0].headers["proxy-authorization"], "Basic dTpw");
+    let seen = big.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].headers.get("proxy-authorization").is_none());
+    gw.stop().await.unwrap();
+    let refused = routec_gateway::start(
+        loader,
+        options(),
+        vars(("ALL_PROXY", "socks5://127.0.0.1:1080".into())),
+        std::sync::Arc::new(routec_gateway::LocalState::new()),
+        false,
+    )
+    .await
+    .err();
+    assert_eq!(
+        refused.as_deref(),
+        Some(
+            "`ALL_PROXY` names a `socks5` proxy; upstream calls go through HTTP proxies only \
+             (`http://` or `https://`)"
+        )
+    );
+}
+
 /// Each fault on `small`: the attempts the fakes see, the client's answer.
 #[tokio::test]
 async fn faults_retry_then_fall_back() {

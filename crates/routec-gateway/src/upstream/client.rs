@@ -1,6 +1,8 @@
 //! The HTTP client of upstream calls (models, classifiers): hyper-util's
-//! pooled client over rustls (ring, the webpki roots), HTTP/1.1 only, with
-//! the few request-builder methods the adapters use.
+//! pooled client over rustls (ring, the webpki roots), HTTP/1.1 only,
+//! directly or through the egress proxies of the environment
+//! ([`super::egress`]), with the few request-builder methods the adapters
+//! use.
 //!
 //! Upstream URLs are parsed once, when a table loads ([`Target::parse`]);
 //! a call parses and formats no URL. An endpoint that is not a URL still
@@ -18,7 +20,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -26,8 +30,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::ByteStream;
+use super::egress::{Egress, Route};
 
-type Pool = hyper_util::client::legacy::Client<Timed<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+type Pool = hyper_util::client::legacy::Client<Timed<HttpsConnector<Route>>, Full<Bytes>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -73,16 +78,17 @@ where
 #[derive(Clone, Debug)]
 pub struct Client {
     pool: Pool,
+    egress: Egress,
 }
 
 impl Client {
-    /// Connects within 10 s with `TCP_NODELAY`; keeps idle connections
-    /// 90 s.
+    /// Connects within 10 s with `TCP_NODELAY` (directly or through the
+    /// proxies of `egress`); keeps idle connections 90 s.
     #[expect(
         deprecated,
         reason = "ring's provider (what reqwest used) lacks post-quantum key exchange; aws-lc's has it but needs a C build"
     )]
-    pub fn new() -> Result<Client, Error> {
+    pub fn new(egress: Egress) -> Result<Client, Error> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -94,12 +100,15 @@ impl Client {
         http.set_keepalive_retries(Some(3));
         #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
         http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::new(Kind::Tls, Some(Box::new(e))))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = || {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+                .map_err(|e| Error::new(Kind::Tls, Some(Box::new(e))))
+                .map(|b| b.https_or_http().enable_http1())
+        };
+        // To proxies: plain, or TLS to an `https://` proxy.
+        let via = tls()?.wrap_connector(http.clone());
+        let https = tls()?.wrap_connector(egress.connector(http, via));
         let connector = Timed {
             inner: https,
             limit: CONNECT_TIMEOUT,
@@ -108,7 +117,7 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(Client { pool })
+        Ok(Client { pool, egress })
     }
 
     /// A `POST` to `target`.
@@ -116,6 +125,11 @@ impl Client {
         let mut headers = HeaderMap::new();
         if let Some(basic) = &target.basic {
             headers.insert(AUTHORIZATION, basic.clone());
+        }
+        if let Some(uri) = &target.uri
+            && let Some(auth) = self.egress.authorization(uri)
+        {
+            headers.insert(PROXY_AUTHORIZATION, auth);
         }
         RequestBuilder {
             pool: self.pool.clone(),
@@ -487,7 +501,7 @@ mod tests {
     async fn requests_carry_their_length_host_accept_and_url_credentials() {
         let (addr, seen) = one_request("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
         let target = Target::parse(&format!("http://u:p@{addr}/v1/x?k=1"));
-        let response = Client::new()
+        let response = Client::new(Egress::direct())
             .unwrap()
             .post(&target)
             .header(
@@ -518,13 +532,122 @@ mod tests {
         assert_eq!(body, "{}");
     }
 
+    fn egress(vars: &[(&str, String)]) -> Egress {
+        Egress::from_env(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    }
+
+    /// The request's head lines, headers sorted.
+    fn head_lines(seen: &str) -> Vec<&str> {
+        let (head, _) = seen.split_once("\r\n\r\n").unwrap();
+        let mut lines: Vec<&str> = head.lines().collect();
+        lines[1..].sort_unstable();
+        lines
+    }
+
+    #[tokio::test]
+    async fn plain_http_goes_to_its_proxy_in_absolute_form_with_the_proxy_credentials() {
+        let (proxy, seen) = one_request("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+        let client = Client::new(egress(&[(
+            "HTTP_PROXY",
+            format!("http://Aladdin:open%20sesame@{proxy}"),
+        )]))
+        .unwrap();
+        let response = client
+            .post(&Target::parse("http://upstream.invalid:8000/v1/x?k=1"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text(5).await.unwrap(), "hello");
+        let seen = seen.await.unwrap();
+        assert_eq!(
+            head_lines(&seen),
+            [
+                "POST http://upstream.invalid:8000/v1/x?k=1 HTTP/1.1",
+                "accept: */*",
+                "content-length: 2",
+                "host: upstream.invalid:8000",
+                // base64("Aladdin:open sesame")
+                "proxy-authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn https_goes_through_a_connect_tunnel_with_the_proxy_credentials() {
+        // The fake proxy accepts the tunnel and hangs up: the TLS
+        // handshake then fails.
+        let (proxy, seen) = one_request("HTTP/1.1 200 Connection established\r\n\r\n").await;
+        let client = Client::new(egress(&[
+            ("HTTPS_PROXY", format!("u:p@{proxy}")),
+            ("HTTP_PROXY", "http://127.0.0.1:9".to_owned()),
+        ]))
+        .unwrap();
+        let sent = client
+            .post(&Target::parse("https://upstream.invalid/v1/x"))
+            .send()
+            .await;
+        assert!(sent.is_err());
+        let seen = seen.await.unwrap();
+        assert_eq!(
+            head_lines(&seen),
+            [
+                "CONNECT upstream.invalid:443 HTTP/1.1",
+                "Host: upstream.invalid:443",
+                "Proxy-Authorization: Basic dTpw",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn hosts_in_no_proxy_and_calls_without_proxy_variables_go_directly() {
+        // A proxy that refuses connections: a call through it fails.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = closed.local_addr().unwrap();
+        drop(closed);
+        for vars in [
+            vec![
+                ("http_proxy", format!("http://u:p@{proxy}")),
+                ("no_proxy", "example.invalid, 127.0.0.0/8".to_owned()),
+            ],
+            vec![],
+        ] {
+            let (addr, seen) = one_request("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+            let response = Client::new(egress(&vars))
+                .unwrap()
+                .post(&Target::parse(&format!("http://{addr}/v1/x")))
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.text(2).await.unwrap(), "ok");
+            let seen = seen.await.unwrap();
+            assert_eq!(
+                head_lines(&seen),
+                [
+                    "POST /v1/x HTTP/1.1",
+                    "accept: */*",
+                    "content-length: 2",
+                    &format!("host: {addr}"),
+                ],
+                "{vars:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn answers_over_the_limit_and_redirects_are_not_read() {
         let (addr, _seen) = one_request(
             "HTTP/1.1 307 Temporary Redirect\r\nlocation: /elsewhere\r\ncontent-length: 5\r\n\r\nhello",
         )
         .await;
-        let response = Client::new()
+        let response = Client::new(Egress::direct())
             .unwrap()
             .post(&Target::parse(&format!("http://{addr}/")))
             .send()
@@ -547,7 +670,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = Client::new()
+        let e = Client::new(Egress::direct())
             .unwrap()
             .post(&Target::parse(&format!("http://{addr}/v1?key=sk-secret")))
             .send()
@@ -567,7 +690,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_url_fails_the_call_without_naming_it() {
-        let e = Client::new()
+        let e = Client::new(Egress::direct())
             .unwrap()
             .post(&Target::parse("http://sk-secret@[bad/"))
             .send()

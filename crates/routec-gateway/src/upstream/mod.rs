@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod chunk;
 pub mod client;
+pub mod egress;
 pub mod http;
 pub mod openai;
 pub mod sse;
