@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use routec_runtime::{Choice, Decision, Request, SignalValue};
@@ -379,7 +379,7 @@ impl Drop for Finalizer {
 }
 
 /// A header value from text (invalid characters replaced).
-fn header_text(text: &str) -> HeaderValue {
+pub fn header_text(text: &str) -> HeaderValue {
     if text.chars().all(|c| (' '..='~').contains(&c))
         && let Ok(v) = HeaderValue::from_str(text)
     {
@@ -392,17 +392,31 @@ fn header_text(text: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
 
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_ROUTEC_RULE: HeaderName = HeaderName::from_static("x-routec-rule");
+static X_ROUTEC_PLAN: HeaderName = HeaderName::from_static("x-routec-plan");
+static X_ROUTEC_MODEL: HeaderName = HeaderName::from_static("x-routec-model");
+
+/// `x-request-id`, and what served the request: `x-routec-rule` (`N:
+/// TEXT`, or `direct` for a named model), `x-routec-plan` and
+/// `x-routec-model` (the answering model, when one answered). The values
+/// are the loaded table's, written once per load.
 fn routing_headers(headers: &mut HeaderMap, fin: &Finalizer, model: Option<u32>) {
-    let (rule, rule_text, _, plan) = fin.rule();
-    headers.insert("x-request-id", header_text(&fin.id));
-    let rule = match (rule, rule_text) {
-        (Some(n), Some(text)) => format!("{n}: {text}"),
-        _ => "direct".to_owned(),
+    let h = &fin.ctx.loaded.headers;
+    let empty = || HeaderValue::from_static("");
+    headers.insert(X_REQUEST_ID.clone(), header_text(&fin.id));
+    let (rule, plan) = match &fin.target {
+        Target::Routed(d, ..) => (h.rules.get(d.rule as usize), h.plans.get(d.plan as usize)),
+        Target::Model(m) => (None, h.models.get(*m as usize)),
     };
-    headers.insert("x-routec-rule", header_text(&rule));
-    headers.insert("x-routec-plan", header_text(&plan));
-    if let Some(m) = model.and_then(|m| fin.ctx.loaded.models.get(m as usize)) {
-        headers.insert("x-routec-model", header_text(&m.name));
+    headers.insert(
+        X_ROUTEC_RULE.clone(),
+        rule.cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("direct")),
+    );
+    headers.insert(X_ROUTEC_PLAN.clone(), plan.cloned().unwrap_or_else(empty));
+    if let Some(m) = model.and_then(|m| h.models.get(m as usize)) {
+        headers.insert(X_ROUTEC_MODEL.clone(), m.clone());
     }
 }
 
@@ -666,7 +680,7 @@ pub fn rejected(app: &App, reason: &str, error: ApiError, id: &str) -> Response 
     let mut response = error.into_response();
     response
         .headers_mut()
-        .insert("x-request-id", header_text(id));
+        .insert(X_REQUEST_ID.clone(), header_text(id));
     response
 }
 

@@ -115,6 +115,36 @@ pub struct Loaded {
     /// (`crate::explore::counter`, `crate::pacing::counters`).
     pub explore_counter: String,
     pub pacing_counters: [String; 3],
+    /// The answers' routing headers, written once per load.
+    pub headers: RoutingHeaders,
+}
+
+/// The values of `x-routec-rule`, `x-routec-plan` and `x-routec-model`,
+/// per rule, plan and model of a table (`crate::handler`).
+#[derive(Debug)]
+pub struct RoutingHeaders {
+    /// `N: TEXT` per rule.
+    pub rules: Vec<axum::http::HeaderValue>,
+    /// Per plan, its text.
+    pub plans: Vec<axum::http::HeaderValue>,
+    /// Per model, its name.
+    pub models: Vec<axum::http::HeaderValue>,
+}
+
+impl RoutingHeaders {
+    fn new(table: &Table, models: &[ModelRt]) -> RoutingHeaders {
+        use crate::handler::header_text;
+        RoutingHeaders {
+            rules: table
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| header_text(&format!("{}: {}", i + 1, r.text)))
+                .collect(),
+            plans: table.plans.iter().map(|p| header_text(&p.text)).collect(),
+            models: models.iter().map(|m| header_text(&m.name)).collect(),
+        }
+    }
 }
 
 /// The fault settings of `model`: the defaults, with its `for` block
@@ -318,6 +348,7 @@ impl Loaded {
             pacing_counters: crate::pacing::counters(table),
             hash: table.source_hash.clone(),
             handles: crate::metrics::Handles::new(table.rules.len(), models.len()),
+            headers: RoutingHeaders::new(table, &models),
             policy: table.policy.name.clone(),
             loaded_at,
             models,
