@@ -16,12 +16,12 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper::body::Incoming;
-use tower::Service;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::Service;
 
 use crate::app::{App, log};
 use crate::error::ApiError;
@@ -108,7 +108,13 @@ fn admit(app: &Arc<App>, limit: &Arc<Semaphore>, request: &Request) -> Result<In
 /// The response, its body holding `guard` until it ends.
 fn hold(response: Response, guard: InFlight) -> Response {
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::new(Held { body, _guard: guard }))
+    Response::from_parts(
+        parts,
+        Body::new(Held {
+            body,
+            _guard: guard,
+        }),
+    )
 }
 
 struct InFlight {

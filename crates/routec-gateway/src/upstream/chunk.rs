@@ -102,21 +102,131 @@ impl Chunk {
     }
 }
 
+/// The visitor methods of scalars, each giving `$none`.
+macro_rules! scalars {
+    ($none:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+}
+
 /// Deserializes a member that is present, whatever its value (`null`
 /// included: `Option` alone would read `null` as absent).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
 
-/// The top of a chunk.
+/// Deserializes a member that is present, whatever its value, skipping it.
+fn present_skipped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| Some(()))
+}
+
+/// A member read as `T` when it is an object, and skipped (`None`) when
+/// it is any other value: a tree's `get` on a non-object finds nothing.
+/// Read in the same pass as the object around it.
+struct Obj<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Obj(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Obj<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Obj(None))
+            }
+            scalars!(Obj(None));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A member's elements when it is an array (the first kept inline: most
+/// arrays here have one), `None` when it is any other value.
+struct Arr<T>(Option<(Option<T>, Vec<T>)>);
+
+impl<T> Arr<T> {
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0
+            .iter()
+            .flat_map(|(first, rest)| first.iter().chain(rest.iter()))
+    }
+
+    fn is_nonempty(&self) -> bool {
+        self.0.as_ref().is_some_and(|(first, _)| first.is_some())
+    }
+
+    fn is_empty_array(&self) -> bool {
+        self.0.as_ref().is_some_and(|(first, _)| first.is_none())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Arr<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Arr<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arr<T>, A::Error> {
+                let first = seq.next_element()?;
+                let mut rest = Vec::new();
+                if first.is_some() {
+                    while let Some(t) = seq.next_element()? {
+                        rest.push(t);
+                    }
+                }
+                Ok(Arr(Some((first, rest))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Arr<T>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Arr(None))
+            }
+            scalars!(Arr(None));
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The top of a chunk. Scalars are kept as their text (`present`:
+/// `null` included); objects and arrays are read in the same pass.
 #[derive(Deserialize)]
 struct Top<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    choices: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    choices: Option<Arr<Obj<Choice<'a>>>>,
     #[serde(default, borrow, deserialize_with = "present")]
     usage: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    error: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present_skipped")]
+    error: Option<()>,
     #[serde(default, borrow, deserialize_with = "present")]
     object: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -133,12 +243,13 @@ struct Top<'a> {
 struct Choice<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     index: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    delta: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    delta: Option<Obj<Delta<'a>>>,
     #[serde(default, borrow, deserialize_with = "present")]
     finish_reason: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    logprobs: Option<&'a RawValue>,
+    /// `None` when absent or `null`.
+    #[serde(default, borrow)]
+    logprobs: Option<Obj<Logprobs<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -149,14 +260,15 @@ struct Delta<'a> {
     content: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
     refusal: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    tool_calls: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Arr<Obj<ToolCall<'a>>>>,
 }
 
 #[derive(Deserialize)]
 struct Logprobs<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    content: Option<&'a RawValue>,
+    /// Each token's entry, as its text (passed through when aggregated).
+    #[serde(default, borrow)]
+    content: Option<Arr<&'a RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -179,8 +291,8 @@ struct ToolCall<'a> {
     index: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    function: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    function: Option<Obj<Function<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -192,51 +304,26 @@ struct Function<'a> {
 }
 
 fn first_byte(raw: &RawValue) -> u8 {
-    raw.get().trim_start().as_bytes().first().copied().unwrap_or(0)
+    raw.get()
+        .trim_start()
+        .as_bytes()
+        .first()
+        .copied()
+        .unwrap_or(0)
 }
 
-/// An object member's view; `Ok(None)` when the value is not an object,
-/// `Err` when the object cannot be viewed (a duplicate key).
-fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, ()> {
-    match raw {
-        Some(r) if first_byte(r) == b'{' => serde_json::from_str(r.get()).map(Some).map_err(|_| ()),
-        _ => Ok(None),
-    }
+/// The object a member holds, if it holds one.
+fn obj<T>(member: &Option<Obj<T>>) -> Option<&T> {
+    member.as_ref().and_then(|o| o.0.as_ref())
 }
 
-/// Calls `f` with each element of an array member, in order, without
-/// collecting them; nothing when the value is not an array. `Err` when
-/// the array cannot be read or `f` fails.
-fn each<'a>(
-    raw: Option<&'a RawValue>,
-    mut f: impl FnMut(&'a RawValue) -> Result<(), ()>,
-) -> Result<(), ()> {
-    use serde::de::{DeserializeSeed, Error, SeqAccess, Visitor};
-    struct Each<'f, F>(&'f mut F);
-    impl<'de, F: FnMut(&'de RawValue) -> Result<(), ()>> DeserializeSeed<'de> for Each<'_, F> {
-        type Value = ();
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
+/// An object kept as text, viewed: `Ok(None)` when it is not an object,
+/// `Err` when it cannot be viewed (a duplicate key).
+fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<Option<T>, ()> {
+    if first_byte(raw) != b'{' {
+        return Ok(None);
     }
-    impl<'de, F: FnMut(&'de RawValue) -> Result<(), ()>> Visitor<'de> for Each<'_, F> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an array")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(element) = seq.next_element::<&'de RawValue>()? {
-                (self.0)(element).map_err(|()| A::Error::custom("an element cannot be viewed"))?;
-            }
-            Ok(())
-        }
-    }
-    let Some(r) = raw.filter(|r| first_byte(r) == b'[') else {
-        return Ok(());
-    };
-    let mut de = serde_json::Deserializer::from_str(r.get());
-    Each(&mut f).deserialize(&mut de).map_err(|_| ())?;
-    de.end().map_err(|_| ())
+    serde_json::from_str(raw.get()).map(Some).map_err(|_| ())
 }
 
 /// A string member's text (`None` when it is not a string).
@@ -257,14 +344,6 @@ fn nonempty_string(raw: Option<&RawValue>) -> bool {
     })
 }
 
-/// Whether a member is an array with an element.
-fn nonempty_array(raw: Option<&RawValue>) -> bool {
-    raw.is_some_and(|r| {
-        let t = r.get().trim();
-        t.starts_with('[') && !t[1..].trim_start().starts_with(']')
-    })
-}
-
 fn is_null(raw: &RawValue) -> bool {
     raw.get().trim() == "null"
 }
@@ -280,9 +359,9 @@ fn f64_of(raw: Option<&RawValue>) -> Option<f64> {
         .flatten()
 }
 
-/// The view of a chunk's top; `Err` when the text is not an object (a
-/// derived view would read an array's elements as its members) or cannot
-/// be viewed.
+/// The view of a chunk; `Err` when the text is not an object (a derived
+/// view would read an array's elements as its members) or has an object
+/// with a duplicate key.
 fn top(text: &str) -> Result<Top<'_>, ()> {
     if !text.trim_start().starts_with('{') {
         return Err(());
@@ -302,40 +381,38 @@ impl Read {
     }
 }
 
-/// Reads a chunk's text through the views; `Err` when the text is not an
-/// object or an object in it cannot be viewed.
+/// Reads a chunk's text through the views, in one pass; `Err` as [`top`].
 fn scan(text: &str) -> Result<Read, ()> {
     let top = top(text)?;
     let mut chunk = Chunk::plain(String::new());
-    let mut choices = 0;
-    each(top.choices, |c| {
-        choices += 1;
-        let Some(c) = object::<Choice<'_>>(Some(c))? else {
-            return Ok(());
-        };
-        if let Some(d) = object::<Delta<'_>>(c.delta)?
-            && (nonempty_string(d.content)
-                || nonempty_array(d.tool_calls)
-                || nonempty_string(d.refusal))
-        {
-            chunk.token = true;
-        }
-        chunk.has_logprobs |= c.logprobs.is_some_and(|l| !is_null(l));
-        if let Some(l) = object::<Logprobs<'_>>(c.logprobs)? {
-            each(l.content, |t| {
-                if let Some(t) = object::<TokenLogprob<'_>>(Some(t))?
-                    && let Some(x) = f64_of(t.logprob)
-                {
-                    chunk.logprobs.push(x);
+    if let Some(choices) = &top.choices {
+        chunk.no_choices = choices.is_empty_array();
+        for c in choices.iter().filter_map(|c| c.0.as_ref()) {
+            if let Some(d) = obj(&c.delta)
+                && (nonempty_string(d.content)
+                    || d.tool_calls.as_ref().is_some_and(Arr::is_nonempty)
+                    || nonempty_string(d.refusal))
+            {
+                chunk.token = true;
+            }
+            chunk.has_logprobs |= c.logprobs.is_some();
+            if let Some(l) = obj(&c.logprobs) {
+                for t in l.content.iter().flat_map(Arr::iter) {
+                    if let Some(x) = object::<TokenLogprob<'_>>(t)?.and_then(|t| f64_of(t.logprob))
+                    {
+                        chunk.logprobs.push(x);
+                    }
                 }
-                Ok(())
-            })?;
+            }
         }
-        Ok(())
-    })?;
-    chunk.no_choices = top.choices.is_some_and(|r| first_byte(r) == b'[') && choices == 0;
+    }
     chunk.has_usage = top.usage.is_some_and(|u| !is_null(u));
-    if let Some(u) = object::<UsageView<'_>>(top.usage)? {
+    if let Some(u) = top
+        .usage
+        .map(object::<UsageView<'_>>)
+        .transpose()?
+        .flatten()
+    {
         chunk.usage = Usage {
             input: u64_of(u.prompt_tokens),
             output: u64_of(u.completion_tokens),
@@ -413,10 +490,9 @@ impl<'a> Aggregate<'a> {
             if let Some(u) = top.usage.filter(|u| !is_null(u)) {
                 out.usage = Some(u);
             }
-            let _ = each(top.choices, |ch| {
+            for ch in top.choices.iter().flat_map(Arr::iter) {
                 out.gather(ch, logprobs);
-                Ok(())
-            });
+            }
         }
         if out.choices.is_empty() {
             out.choices.insert(0, Gathered::default());
@@ -424,19 +500,18 @@ impl<'a> Aggregate<'a> {
         out
     }
 
-    fn gather(&mut self, ch: &'a RawValue, logprobs: bool) {
+    fn gather(&mut self, ch: &Obj<Choice<'a>>, logprobs: bool) {
         // A choice that is not an object opens choice 0 all the same (its
         // index reads as absent).
-        let ch = match object::<Choice<'_>>(Some(ch)) {
-            Ok(Some(ch)) => ch,
-            Ok(None) => {
-                self.choices.entry(0).or_default();
-                return;
-            }
-            Err(()) => return,
+        let Some(ch) = &ch.0 else {
+            self.choices.entry(0).or_default();
+            return;
         };
-        let slot = self.choices.entry(u64_of(ch.index).unwrap_or(0)).or_default();
-        if let Ok(Some(d)) = object::<Delta<'_>>(ch.delta) {
+        let slot = self
+            .choices
+            .entry(u64_of(ch.index).unwrap_or(0))
+            .or_default();
+        if let Some(d) = obj(&ch.delta) {
             if let Some(r) = string(d.role) {
                 slot.role = Some(r);
             }
@@ -446,20 +521,19 @@ impl<'a> Aggregate<'a> {
             if let Some(t) = string(d.refusal) {
                 slot.refusal.get_or_insert_with(String::new).push_str(&t);
             }
-            let _ = each(d.tool_calls, |tc| {
-                let tc = match object::<ToolCall<'_>>(Some(tc)) {
-                    Ok(Some(tc)) => tc,
-                    Ok(None) => {
-                        slot.tool_calls.entry(0).or_default();
-                        return Ok(());
-                    }
-                    Err(()) => return Ok(()),
+            for tc in d.tool_calls.iter().flat_map(Arr::iter) {
+                let Some(tc) = &tc.0 else {
+                    slot.tool_calls.entry(0).or_default();
+                    continue;
                 };
-                let call = slot.tool_calls.entry(u64_of(tc.index).unwrap_or(0)).or_default();
+                let call = slot
+                    .tool_calls
+                    .entry(u64_of(tc.index).unwrap_or(0))
+                    .or_default();
                 if let Some(tid) = string(tc.id) {
                     call.0 = Some(tid);
                 }
-                if let Ok(Some(f)) = object::<Function<'_>>(tc.function) {
+                if let Some(f) = obj(&tc.function) {
                     if let Some(n) = string(f.name) {
                         call.1.push_str(&n);
                     }
@@ -467,17 +541,14 @@ impl<'a> Aggregate<'a> {
                         call.2.push_str(&a);
                     }
                 }
-                Ok(())
-            });
+            }
         }
         if let Some(f) = ch.finish_reason.filter(|f| !is_null(f)) {
             slot.finish = Some(f);
         }
-        if logprobs && let Ok(Some(l)) = object::<Logprobs<'_>>(ch.logprobs) {
-            let _ = each(l.content, |t| {
-                slot.logprobs.push(t);
-                Ok(())
-            });
+        if logprobs && let Some(l) = obj(&ch.logprobs) {
+            slot.logprobs
+                .extend(l.content.iter().flat_map(Arr::iter).copied());
         }
     }
 }
@@ -884,7 +955,10 @@ mod tests {
             ("finish_reason", l()),
             ("logprobs", logprobs),
         ]));
-        let usage = or_leaf(fields(vec![("prompt_tokens", l()), ("completion_tokens", l())]));
+        let usage = or_leaf(fields(vec![
+            ("prompt_tokens", l()),
+            ("completion_tokens", l()),
+        ]));
         fields(vec![
             ("id", l()),
             ("object", l()),
@@ -929,7 +1003,8 @@ mod tests {
 
     #[test]
     fn duplicate_keys_read_as_the_last_one() {
-        let text = r#"{"choices":[{"delta":{"content":""}}],"choices":[{"delta":{"content":"x"}}]}"#;
+        let text =
+            r#"{"choices":[{"delta":{"content":""}}],"choices":[{"delta":{"content":"x"}}]}"#;
         let tree: J = serde_json::from_str(text).unwrap();
         agrees(text, &tree);
         let (c, _) = Chunk::read(text.to_owned()).unwrap();
@@ -938,6 +1013,10 @@ mod tests {
         let text = r#"{"choices":[{"delta":{"content":"x","content":""}}]}"#;
         let (c, _) = Chunk::read(text.to_owned()).unwrap();
         assert!(!c.token);
+        // In a member kept as text and viewed later.
+        let text = r#"{"choices":[{"logprobs":{"content":[{"logprob":-1,"logprob":-2}]}}]}"#;
+        let (c, _) = Chunk::read(text.to_owned()).unwrap();
+        assert_eq!(c.logprobs, vec![-2.0]);
     }
 
     #[test]
