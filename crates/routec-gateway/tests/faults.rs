@@ -224,6 +224,9 @@ async fn a_plain_answer_is_routed_translated_and_accounted() {
             .unwrap()
             .starts_with("1: ")
     );
+    // A whole answer is sent with its length, not chunked.
+    assert_eq!(headers["content-length"], body.len().to_string().as_str());
+    assert!(headers.get("transfer-encoding").is_none());
     let id = headers["x-request-id"].to_str().unwrap().to_owned();
     // The upstream got the upstream name, a stream request, and no client key.
     let seen = w.small.seen();

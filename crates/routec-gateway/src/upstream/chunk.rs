@@ -4,8 +4,10 @@
 //! client sees only when it asked), and the `chat.completion` a
 //! non-streaming client gets of an answer's chunks ([`aggregate`]).
 //!
-//! A chunk is read without building a JSON tree: typed views borrow from
-//! the text, and every member the gateway does not read is skipped. A view
+//! A chunk is read without building a JSON tree, in one pass: typed views
+//! borrow from the text (scalars kept as their text, objects and arrays
+//! read where they stand), and every member the gateway does not read is
+//! skipped. A view
 //! reads a member as `serde_json::Value` would (`get`, then `as_str`,
 //! `as_array`, `as_u64`, `as_f64`): a member of another type counts as
 //! absent. The one thing a view cannot read as a tree would is an object
