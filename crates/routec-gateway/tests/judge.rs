@@ -280,3 +280,25 @@ async fn the_judged_share_is_the_declared_share() {
         scored
     );
 }
+
+/// The optimizer and the simulator charge every judgement the request's
+/// prompt and answer plus `JUDGE_PROMPT_TOKENS` of grading template
+/// (`routec_opt::model`); the template the gateway sends
+/// (`routec_runtime::judge::grading_request`) must cost no more, counted
+/// as the gateway counts prompts (OpenAI's tokenizer, with the
+/// per-message overhead), around an empty conversation and answer.
+#[test]
+fn the_grading_template_costs_no_more_than_the_model_charges() {
+    let body = routec_runtime::judge::grading_request(&json!([]), "");
+    let counted = routec_gateway::signals::count_tokens(&body) as f64;
+    let charged = routec_opt::model::JUDGE_PROMPT_TOKENS;
+    assert!(
+        counted <= charged,
+        "the grading template counts {counted} tokens; the model charges {charged}"
+    );
+    // An overestimate, but not a wild one: the model errs toward spending.
+    assert!(
+        counted >= charged / 2.0,
+        "the grading template counts {counted} tokens; the model charges {charged}: lower it"
+    );
+}
