@@ -191,6 +191,13 @@ pub fn observe(app: &Arc<App>, loaded: &Loaded, attempts: &[AttemptRecord]) {
 
 /// Checks the loaded table's windows now (at a scrape).
 pub fn refresh(app: &Arc<App>) {
+    // Only the loaded table's monitors have gauges: a reload that dropped
+    // a model or a measure drops its series (the alert counters stay).
+    let m = &app.metrics;
+    m.drift_ttft_ratio.clear();
+    m.drift_latency_ratio.clear();
+    m.drift_error_rate.clear();
+    m.drift_attempts.clear();
     let loaded = app.table.load();
     let Some(monitor) = &loaded.health else {
         return;

@@ -75,6 +75,7 @@ struct World {
     steady: Fake,
     slowed: Fake,
     flaky: Fake,
+    loader: std::sync::Arc<TextLoader>,
     gw: routec_gateway::Running,
 }
 
@@ -90,11 +91,13 @@ impl World {
             ("SLOWED_URL", format!("{}/v1", slowed.url())),
             ("FLAKY_URL", format!("{}/v1", flaky.url())),
         ]);
-        let gw = gateway(TextLoader::new(POLICY), env, options()).await;
+        let loader = TextLoader::new(POLICY);
+        let gw = gateway(loader.clone(), env, options()).await;
         World {
             steady,
             slowed,
             flaky,
+            loader,
             gw,
         }
     }
@@ -176,6 +179,27 @@ async fn a_model_within_its_declared_figures_does_not_alert() {
     assert_eq!(
         metric(&m, &series("routec_drift_ttft_ratio", "slowed")),
         1.0
+    );
+    // A reload without `flaky` and without the errors monitor drops their
+    // gauges; the others start new windows.
+    let (head, rest) = POLICY.split_once("/// Its fake answers 503.").unwrap();
+    let (_, tail) = rest.split_once("route {").unwrap();
+    w.loader.set(
+        &format!("{head}route {{{tail}")
+            .replace("  when task == other => flaky\n", "")
+            .replace("  drift errors > 2% over 1h => alert\n", ""),
+    );
+    w.gw.app.reload("test").await.unwrap();
+    let m = w.metrics().await;
+    assert!(!m.contains("routec_drift_error_rate{"), "{m}");
+    assert!(
+        !m.contains(&series("routec_drift_ttft_ratio", "flaky")),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, &by_measure("routec_drift_attempts", "steady", "ttft")),
+        0.0,
+        "{m}"
     );
     w.gw.stop().await.unwrap();
 }
