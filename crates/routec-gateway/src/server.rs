@@ -342,9 +342,24 @@ pub async fn serve(
     }
     drop(listener);
     log("shutting down: draining requests in flight");
-    match tokio::time::timeout(app.options.drain_timeout, graceful.shutdown()).await {
+    let deadline = tokio::time::Instant::now() + app.options.drain_timeout;
+    match tokio::time::timeout_at(deadline, graceful.shutdown()).await {
         Ok(()) => log("drained"),
         Err(_) => log("drain deadline reached; closing the remaining connections"),
+    }
+    // Judgements in flight (`crate::judge`) hold a slot each until their
+    // feedback line is queued: they get what is left of the deadline.
+    let slots = crate::judge::JUDGE_CONCURRENCY;
+    let judging = slots.saturating_sub(app.judge_slots.available_permits());
+    if judging > 0 {
+        log(&format!("waiting for {judging} judgement(s) in flight"));
+        let all = u32::try_from(slots).unwrap_or(u32::MAX);
+        if tokio::time::timeout_at(deadline, app.judge_slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            log("drain deadline reached; the judgements still in flight are dropped");
+        }
     }
     if let Some(dl) = &app.declog {
         dl.sync();

@@ -281,6 +281,26 @@ async fn the_judged_share_is_the_declared_share() {
     );
 }
 
+/// A judgement still running when the gateway is told to stop finishes
+/// within the drain deadline: its feedback line is in the log.
+#[tokio::test]
+async fn a_judgement_in_flight_at_shutdown_is_written() {
+    let w = World::start("shutdown", "100%").await;
+    w.grader.always(Act::slow_first_token(700));
+    let (status, id, body) = w.chat(false).await;
+    assert_eq!(status, 200, "{body}");
+    // Stopped at once: the judge has not answered yet.
+    let (log, _, grader) = w.stop().await;
+    assert_eq!(grader.count(), 1);
+    let feedback: Vec<J> = log
+        .lines()
+        .map(|l| serde_json::from_str::<J>(l).unwrap())
+        .filter(|j| j["id"] == id.as_str() && j.get("feedback").is_some())
+        .collect();
+    assert_eq!(feedback.len(), 1, "{log}");
+    assert_eq!(feedback[0]["feedback"]["source"], "judge", "{log}");
+}
+
 /// The optimizer and the simulator charge every judgement the request's
 /// prompt and answer plus `JUDGE_PROMPT_TOKENS` of grading template
 /// (`routec_opt::model`); the template the gateway sends

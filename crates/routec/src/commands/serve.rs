@@ -91,7 +91,7 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request body (else 408).
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds)]
     pub body_timeout: f64,
-    /// Seconds shutdown waits for requests in flight.
+    /// Seconds shutdown waits for requests (and judgements) in flight.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds)]
     pub drain_timeout: f64,
     /// Do not reload when the file changes (SIGHUP still reloads).
