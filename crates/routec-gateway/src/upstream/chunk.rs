@@ -76,8 +76,13 @@ impl Chunk {
 
     /// A chunk an adapter wrote (`token`, `usage` as the adapter says).
     pub fn written(json: &J, token: bool, usage: Usage) -> Chunk {
-        let (mut chunk, _) = Chunk::read(json.to_string())
-            .unwrap_or_else(|_| (Chunk::plain(json.to_string()), Kind::Chunk));
+        // A tree's text has no duplicate key: one scan reads it (nothing
+        // to read when it is not an object).
+        let text = json.to_string();
+        let mut chunk = match scan(&text) {
+            Ok(read) => read.into_chunk(text).0,
+            Err(()) => Chunk::plain(text),
+        };
         chunk.token = token;
         chunk.usage = usage;
         chunk.logprobs.clear();
